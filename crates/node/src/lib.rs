@@ -1,0 +1,2 @@
+//! The aikernel compute node daemon.
+#![forbid(unsafe_code)]

