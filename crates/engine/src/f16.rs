@@ -92,11 +92,14 @@ mod tests {
     fn rounds_to_nearest_on_a_sweep() {
         // Walk f32 bit patterns across the f16 range with an odd stride.
         let mut bits: u32 = 0x3300_0000;
-        while bits < 0x4780_0000 {
+        while bits < 0x477f_e000 {
             let x = f32::from_bits(bits);
             let h = f32_to_f16(x);
             let err = (f64::from(f16_to_f32(h)) - f64::from(x)).abs();
             for n in [h.wrapping_sub(1), h + 1] {
+                if f16_to_f32(n).is_nan() {
+                    continue;
+                }
                 let other = (f64::from(f16_to_f32(n)) - f64::from(x)).abs();
                 assert!(err < other || (err == other && h & 1 == 0), "x={x} h={h:#x}");
             }
