@@ -4,3 +4,4 @@
 
 pub mod f16;
 pub mod gguf;
+pub mod tokenizer;
