@@ -5,3 +5,4 @@
 pub mod f16;
 pub mod gguf;
 pub mod tokenizer;
+pub mod template;
