@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Regenerates crates/engine/tests/fixtures/tokenizer_expected.json: the token ids that
+# llama.cpp's llama-tokenize gives for every case of tokenizer_corpus.txt, with special-token
+# parsing on and off. One-off; the test then runs without llama.cpp.
+# Needs: scripts/build-llama-cpp.sh llama-tokenize, and the default model.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${LLAMA_TOKENIZE:-$HOME/.cache/aikernel/llama.cpp/build/bin/llama-tokenize}"
+MODEL="${AIKERNEL_MODEL:-$HOME/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+FIX="$ROOT/crates/engine/tests/fixtures"
+[ -x "$BIN" ] || "$ROOT/scripts/build-llama-cpp.sh" llama-tokenize
+
+python3 - "$BIN" "$MODEL" "$FIX/tokenizer_corpus.txt" "$FIX/tokenizer_expected.json" <<'PY'
+import hashlib, json, re, subprocess, sys
+
+binary, model, corpus, out = sys.argv[1:]
+
+def unescape(line):
+    # Same rules as the Rust test: \n \r \t \\ \u{HEX}.
+    def sub(m):
+        s = m.group(0)
+        return {"\\n": "\n", "\\r": "\r", "\\t": "\t", "\\\\": "\\"}.get(s) or chr(int(s[3:-1], 16))
+    return re.sub(r"\\u\{[0-9a-fA-F]+\}|\\[nrt\\]", sub, line)
+
+def tokenize(text, special):
+    args = [binary, "-m", model, "--stdin", "--no-escape", "--ids", "--log-disable"]
+    if not special:
+        args.append("--no-parse-special")
+    res = subprocess.run(args, input=text.encode(), capture_output=True, check=True)
+    return json.loads(res.stdout.decode().strip().splitlines()[-1])
+
+cases = []
+for line in open(corpus, encoding="utf-8").read().split("\n"):
+    if not line or line.startswith(";;"):
+        continue
+    text = unescape(line)
+    cases.append({"text": text, "special": tokenize(text, True), "plain": tokenize(text, False)})
+
+sha = hashlib.sha256(open(model, "rb").read()).hexdigest()
+version = subprocess.run([binary, "--version"], capture_output=True).stderr.decode().strip().splitlines()
+with open(out, "w", encoding="utf-8") as f:
+    head = {"model_sha256": sha, "llama_cpp": version[0] if version else ""}
+    f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "cases": [\n')
+    f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases))
+    f.write("\n]}\n")
+print(f"{len(cases)} cases -> {out}")
+PY
