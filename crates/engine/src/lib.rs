@@ -6,3 +6,4 @@ pub mod f16;
 pub mod gguf;
 pub mod tokenizer;
 pub mod template;
+pub mod quantize;
