@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+
+/// @title ModelFileSystem
+/// @notice Registry of the models the network serves: name, driver, file format, content root
+///         (Merkle root over fixed-size chunks), size, storage URIs, minimum hardware and fee.
+///         Only nodes whose hardware meets a model's minimum may serve it (checked by GPUManagement).
+contract ModelFileSystem is AccessControl {
+    // ------------------------------------------------------------------
+    // Types
+    // ------------------------------------------------------------------
+
+    /// @notice A model as submitted by an admin.
+    /// @param name Human-readable name, e.g. "SmolLM2-135M-Instruct".
+    /// @param driver Model driver id the node uses, e.g. "llama".
+    /// @param format File format, e.g. "gguf-q4_1".
+    /// @param contentRoot Merkle root over the file's fixed-size chunks.
+    /// @param size File size in bytes.
+    /// @param chunkSize Chunk size in bytes used for `contentRoot`.
+    /// @param uris Where to fetch the file (ipfs://, ar://, https://, file://).
+    /// @param minMemoryMiB Minimum device memory a node needs, in MiB.
+    /// @param minDeviceCount Minimum number of devices a node needs.
+    /// @param feePerToken Fee per generated token per committee member, in wei.
+    struct ModelSpec {
+        string name;
+        string driver;
+        string format;
+        bytes32 contentRoot;
+        uint64 size;
+        uint32 chunkSize;
+        string[] uris;
+        uint64 minMemoryMiB;
+        uint32 minDeviceCount;
+        uint128 feePerToken;
+    }
+
+    /// @dev Fields read on the hot path packed in one slot.
+    struct Hot {
+        uint128 feePerToken;
+        uint64 minMemoryMiB;
+        uint32 minDeviceCount;
+        bool active;
+        bool exists;
+    }
+
+    // ------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------
+
+    /// @notice Role allowed to register and update models.
+    bytes32 public constant MODEL_ADMIN_ROLE = keccak256("MODEL_ADMIN_ROLE");
+    /// @notice Maximum number of storage URIs per model.
+    uint256 public constant MAX_URIS = 8;
+
+    /// @notice Number of models registered; ids run from 1 to `modelCount`.
+    uint256 public modelCount;
+    mapping(uint256 => Hot) internal _hot;
+    mapping(uint256 => ModelSpec) internal _spec;
+
+    // ------------------------------------------------------------------
+    // Events and errors
+    // ------------------------------------------------------------------
+
+    /// @notice A model was registered.
+    event ModelRegistered(
+        uint256 indexed modelId, string name, string driver, string format, bytes32 contentRoot, uint64 size
+    );
+    /// @notice A model's fee per token changed.
+    event ModelFeeUpdated(uint256 indexed modelId, uint128 feePerToken);
+    /// @notice A model was enabled or disabled for new requests.
+    event ModelActiveSet(uint256 indexed modelId, bool active);
+    /// @notice A model's storage URIs were replaced.
+    event ModelUrisUpdated(uint256 indexed modelId, string[] uris);
+
+    /// @notice No model with this id.
+    error UnknownModel(uint256 modelId);
+    /// @notice The model exists but is disabled.
+    error ModelInactive(uint256 modelId);
+    /// @notice A required field is empty or zero (`field` names it).
+    error InvalidModelField(string field);
+    /// @notice Too many storage URIs.
+    error TooManyUris(uint256 count, uint256 max);
+
+    /// @param admin Receives DEFAULT_ADMIN_ROLE and MODEL_ADMIN_ROLE.
+    constructor(address admin) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(MODEL_ADMIN_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------
+    // Admin
+    // ------------------------------------------------------------------
+
+    /// @notice Registers a model; it is active at once.
+    /// @param spec The model description.
+    /// @return modelId The new model's id (1-based).
+    function registerModel(ModelSpec calldata spec)
+        external
+        onlyRole(MODEL_ADMIN_ROLE)
+        returns (uint256 modelId)
+    {
+        if (bytes(spec.name).length == 0) revert InvalidModelField("name");
+        if (bytes(spec.driver).length == 0) revert InvalidModelField("driver");
+        if (bytes(spec.format).length == 0) revert InvalidModelField("format");
+        if (spec.contentRoot == bytes32(0)) revert InvalidModelField("contentRoot");
+        if (spec.size == 0) revert InvalidModelField("size");
+        if (spec.chunkSize == 0) revert InvalidModelField("chunkSize");
+        if (spec.uris.length == 0) revert InvalidModelField("uris");
+        if (spec.uris.length > MAX_URIS) revert TooManyUris(spec.uris.length, MAX_URIS);
+        if (spec.minDeviceCount == 0) revert InvalidModelField("minDeviceCount");
+        modelId = ++modelCount;
+        ModelSpec storage st = _spec[modelId];
+        st.name = spec.name;
+        st.driver = spec.driver;
+        st.format = spec.format;
+        st.contentRoot = spec.contentRoot;
+        st.size = spec.size;
+        st.chunkSize = spec.chunkSize;
+        st.minMemoryMiB = spec.minMemoryMiB;
+        st.minDeviceCount = spec.minDeviceCount;
+        st.feePerToken = spec.feePerToken;
+        _copyUris(st, spec.uris);
+        _hot[modelId] = Hot({
+            feePerToken: spec.feePerToken,
+            minMemoryMiB: spec.minMemoryMiB,
+            minDeviceCount: spec.minDeviceCount,
+            active: true,
+            exists: true
+        });
+        emit ModelRegistered(modelId, spec.name, spec.driver, spec.format, spec.contentRoot, spec.size);
+        emit ModelActiveSet(modelId, true);
+        emit ModelFeeUpdated(modelId, spec.feePerToken);
+    }
+
+    /// @notice Sets the fee per token of a model.
+    /// @param modelId The model.
+    /// @param feePerToken New fee per generated token per committee member, in wei.
+    function setFee(uint256 modelId, uint128 feePerToken) external onlyRole(MODEL_ADMIN_ROLE) {
+        _existing(modelId).feePerToken = feePerToken;
+        _spec[modelId].feePerToken = feePerToken;
+        emit ModelFeeUpdated(modelId, feePerToken);
+    }
+
+    /// @notice Enables or disables a model for new requests (running prompts are unaffected).
+    /// @param modelId The model.
+    /// @param active Whether new requests may use it.
+    function setActive(uint256 modelId, bool active) external onlyRole(MODEL_ADMIN_ROLE) {
+        _existing(modelId).active = active;
+        emit ModelActiveSet(modelId, active);
+    }
+
+    /// @notice Replaces a model's storage URIs.
+    /// @param modelId The model.
+    /// @param uris The new URIs (1 to MAX_URIS).
+    function setUris(uint256 modelId, string[] calldata uris) external onlyRole(MODEL_ADMIN_ROLE) {
+        _existing(modelId);
+        if (uris.length == 0) revert InvalidModelField("uris");
+        if (uris.length > MAX_URIS) revert TooManyUris(uris.length, MAX_URIS);
+        ModelSpec storage st = _spec[modelId];
+        delete st.uris;
+        _copyUris(st, uris);
+        emit ModelUrisUpdated(modelId, uris);
+    }
+
+    // ------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------
+
+    /// @notice The full description of a model.
+    /// @param modelId The model.
+    function getModel(uint256 modelId) external view returns (ModelSpec memory spec, bool active) {
+        Hot memory h = _hot[modelId];
+        if (!h.exists) revert UnknownModel(modelId);
+        return (_spec[modelId], h.active);
+    }
+
+    /// @notice Fee per token of an active model; reverts for unknown or disabled models.
+    /// @param modelId The model.
+    function activeFeePerToken(uint256 modelId) external view returns (uint128) {
+        Hot memory h = _hot[modelId];
+        if (!h.exists) revert UnknownModel(modelId);
+        if (!h.active) revert ModelInactive(modelId);
+        return h.feePerToken;
+    }
+
+    /// @notice Whether a model exists.
+    /// @param modelId The model.
+    function exists(uint256 modelId) external view returns (bool) {
+        return _hot[modelId].exists;
+    }
+
+    /// @notice Whether hardware with this memory and device count may serve the model.
+    /// @param modelId The model; reverts if unknown.
+    /// @param memoryMiB Device memory in MiB.
+    /// @param deviceCount Number of devices.
+    function meetsMinimum(uint256 modelId, uint64 memoryMiB, uint32 deviceCount)
+        external
+        view
+        returns (bool)
+    {
+        Hot memory h = _hot[modelId];
+        if (!h.exists) revert UnknownModel(modelId);
+        return memoryMiB >= h.minMemoryMiB && deviceCount >= h.minDeviceCount;
+    }
+
+    function _copyUris(ModelSpec storage st, string[] calldata uris) internal {
+        for (uint256 i; i < uris.length; ++i) {
+            if (bytes(uris[i]).length == 0) revert InvalidModelField("uris");
+            st.uris.push(uris[i]);
+        }
+    }
+
+    function _existing(uint256 modelId) internal view returns (Hot storage h) {
+        h = _hot[modelId];
+        if (!h.exists) revert UnknownModel(modelId);
+    }
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IAIKernel} from "../interfaces/IAIKernel.sol";
+
+/// @title RequestBlob
+/// @notice Stores a prompt's immutable record as the code of a tiny contract (write once, read
+///         with EXTCODECOPY) and parses it back. Code costs 200 gas a byte against 20,000 gas a
+///         32-byte storage slot, which makes a request about 2.5x cheaper to keep on-chain.
+/// @dev Layout (packed, big-endian), after a leading STOP byte that makes the contract uncallable:
+///      0 requester(20) 20 callback(20) 40 callbackGasLimit(4) 44 committeeSize(2) 46 maxTokens(4)
+///      50 temperature(4) 54 seed(8) 62 contextIndex(8) 70 nodeFee(12) 82 protocolFee(12)
+///      94 modelId(32) 126 topic(32) 158 inputHash(32) 190 contextRoot(32)
+///      222 committee of round 0 (20 * committeeSize)
+///      then u16 length + input, u16 length + extraContext, u16 length + schema.
+library RequestBlob {
+    /// @notice Size of the fixed header before the committee.
+    uint256 internal constant HEADER = 222;
+    /// @notice Bytes read to get the header and the largest committee (15 nodes).
+    uint256 internal constant HOT = HEADER + 20 * 15;
+
+    /// @notice The fields settlement needs.
+    struct Hot {
+        address requester;
+        address callback;
+        uint32 callbackGasLimit;
+        uint16 committeeSize;
+        uint96 nodeFee;
+        uint96 protocolFee;
+        uint256 modelId;
+        bytes32 topic;
+        address[] committee;
+    }
+
+    /// @notice The blob could not be deployed.
+    error BlobWriteFailed();
+
+    /// @notice What the kernel adds to a request when it accepts it.
+    struct Meta {
+        address requester;
+        uint64 contextIndex;
+        bytes32 contextRoot;
+        uint96 nodeFee;
+        uint96 protocolFee;
+    }
+
+    /// @notice Encodes and stores a request with its context position, fees and first committee.
+    function write(IAIKernel.Request calldata r, Meta memory meta, address[] memory committee)
+        internal
+        returns (address blob)
+    {
+        bytes memory data = bytes.concat(_head(r, meta), _packAddresses(committee), _tail(r));
+        assembly ("memory-safe") {
+            let n := mload(data)
+            // PUSH2 n+1, DUP1, PUSH1 0x0a, RETURNDATASIZE, CODECOPY, RETURNDATASIZE, RETURN, STOP
+            mstore(data, add(0x61000180600a3d393df300, shl(0x40, n)))
+            blob := create(0, add(data, 0x15), add(n, 0x0b))
+            mstore(data, n)
+        }
+        if (blob == address(0)) revert BlobWriteFailed();
+    }
+
+    /// @notice Reads the fields settlement needs (one EXTCODECOPY).
+    function hot(address blob) internal view returns (Hot memory h) {
+        bytes memory b = _read(blob, 0, HOT);
+        uint256 w0 = _word(b, 0);
+        uint256 w20 = _word(b, 20);
+        uint256 w40 = _word(b, 40);
+        h.requester = address(uint160(w0 >> 96));
+        h.callback = address(uint160(w20 >> 96));
+        h.callbackGasLimit = uint32(w40 >> 224);
+        h.committeeSize = uint16(w40 >> 208);
+        h.nodeFee = uint96(_word(b, 70) >> 160);
+        h.protocolFee = uint96(_word(b, 82) >> 160);
+        h.modelId = _word(b, 94);
+        h.topic = bytes32(_word(b, 126));
+        uint256 k = h.committeeSize;
+        h.committee = new address[](k);
+        for (uint256 i; i < k; ++i) {
+            h.committee[i] = address(uint160(_word(b, HEADER + 20 * i) >> 96));
+        }
+    }
+
+    /// @notice The context position recorded at submission.
+    function context(address blob) internal view returns (uint64 index, bytes32 root) {
+        bytes memory b = _read(blob, 62, 160);
+        index = uint64(_word(b, 0) >> 192);
+        root = bytes32(_word(b, 128));
+    }
+
+    /// @notice Decodes the full request.
+    function request(address blob) internal view returns (IAIKernel.Request memory r) {
+        uint256 size;
+        assembly {
+            size := extcodesize(blob)
+        }
+        bytes memory b = _read(blob, 0, size - 1);
+        uint256 w40 = _word(b, 40);
+        r.callback = address(uint160(_word(b, 20) >> 96));
+        r.callbackGasLimit = uint32(w40 >> 224);
+        r.committeeSize = uint16(w40 >> 208);
+        r.maxTokens = uint32(w40 >> 176);
+        r.temperature = uint32(w40 >> 144);
+        r.seed = uint64(w40 >> 80);
+        r.modelId = _word(b, 94);
+        r.topic = bytes32(_word(b, 126));
+        r.inputHash = bytes32(_word(b, 158));
+        uint256 off = HEADER + 20 * uint256(r.committeeSize);
+        (r.input, off) = _slice(b, off);
+        (r.extraContext, off) = _slice(b, off);
+        (r.schema,) = _slice(b, off);
+    }
+
+    function _head(IAIKernel.Request calldata r, Meta memory meta) private pure returns (bytes memory) {
+        return bytes.concat(
+            abi.encodePacked(
+                meta.requester,
+                r.callback,
+                r.callbackGasLimit,
+                r.committeeSize,
+                r.maxTokens,
+                r.temperature,
+                r.seed,
+                meta.contextIndex,
+                meta.nodeFee,
+                meta.protocolFee
+            ),
+            abi.encodePacked(r.modelId, r.topic, r.inputHash, meta.contextRoot)
+        );
+    }
+
+    function _tail(IAIKernel.Request calldata r) private pure returns (bytes memory) {
+        return bytes.concat(
+            abi.encodePacked(uint16(r.input.length), r.input),
+            abi.encodePacked(uint16(r.extraContext.length), r.extraContext),
+            abi.encodePacked(uint16(r.schema.length), r.schema)
+        );
+    }
+
+    function _slice(bytes memory b, uint256 off) private pure returns (bytes memory out, uint256 next) {
+        uint256 len = _word(b, off) >> 240;
+        out = new bytes(len);
+        for (uint256 i; i < len; i += 32) {
+            uint256 w = _word(b, off + 2 + i);
+            assembly ("memory-safe") {
+                mstore(add(add(out, 32), i), w)
+            }
+        }
+        // Clear anything copied past the end of `out` by the last full-word store.
+        assembly ("memory-safe") {
+            mstore(add(add(out, 32), len), 0)
+        }
+        next = off + 2 + len;
+    }
+
+    function _read(address blob, uint256 offset, uint256 len) private view returns (bytes memory b) {
+        b = new bytes(len + 32);
+        assembly ("memory-safe") {
+            extcodecopy(blob, add(b, 32), add(offset, 1), len)
+        }
+    }
+
+    function _word(bytes memory b, uint256 off) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := mload(add(add(b, 32), off))
+        }
+    }
+
+    function _packAddresses(address[] memory list) private pure returns (bytes memory out) {
+        uint256 k = list.length;
+        out = new bytes(20 * k + 12);
+        for (uint256 i; i < k; ++i) {
+            address a = list[i];
+            assembly ("memory-safe") {
+                mstore(add(add(out, 32), mul(20, i)), shl(96, a))
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(out, mul(20, k))
+        }
+    }
+}

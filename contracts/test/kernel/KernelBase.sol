@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Test} from "forge-std/Test.sol";
+import {IAIKernel} from "../../src/interfaces/IAIKernel.sol";
+import {EAI} from "../../src/token/EAI.sol";
+import {ModelFileSystem} from "../../src/kernel/ModelFileSystem.sol";
+import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
+import {GPUManagement} from "../../src/kernel/GPUManagement.sol";
+import {ContextManager} from "../../src/kernel/ContextManager.sol";
+import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.sol";
+import {RecordingConsumer} from "./mocks/Consumers.sol";
+
+/// @notice Deploys and wires the whole kernel the way contracts/script/Deploy.s.sol does.
+abstract contract KernelBase is Test {
+    uint256 internal constant CAP = 1_000_000_000 ether;
+    uint256 internal constant GENESIS = 100_000_000 ether;
+    uint256 internal constant REWARD_BUDGET = 500_000_000 ether;
+    uint256 internal constant REWARD_DECAY = 100_000;
+    uint256 internal constant STAKE = 10_000 ether;
+    uint128 internal constant FEE_PER_TOKEN = 1 gwei;
+
+    EAI internal eai;
+    ModelFileSystem internal models;
+    PromptScheduler internal scheduler;
+    GPUManagement internal gpu;
+    ContextManager internal context;
+    DecentralizedInference internal kernel;
+    RecordingConsumer internal consumer;
+
+    address internal treasury = makeAddr("treasury");
+    address internal user = makeAddr("user");
+    uint256 internal modelId;
+    address[] internal nodes;
+
+    bytes internal constant ANSWER = abi.encode(uint8(2));
+    bytes internal constant WRONG = abi.encode(uint8(3));
+
+    function setUp() public virtual {
+        vm.warp(1_700_000_000);
+        eai = new EAI(address(this), CAP, address(this), GENESIS);
+        models = new ModelFileSystem(address(this));
+        scheduler = new PromptScheduler(address(this));
+        gpu = new GPUManagement(address(this), eai, models, scheduler, treasury);
+        context = new ContextManager(address(this));
+        kernel = new DecentralizedInference(
+            address(this), eai, models, scheduler, gpu, context, treasury, REWARD_BUDGET, REWARD_DECAY
+        );
+        scheduler.grantRole(scheduler.POOL_MANAGER_ROLE(), address(gpu));
+        scheduler.grantRole(scheduler.ASSIGNER_ROLE(), address(kernel));
+        gpu.grantRole(gpu.SLASHER_ROLE(), address(kernel));
+        context.grantRole(context.KERNEL_ROLE(), address(kernel));
+        eai.grantRole(eai.MINTER_ROLE(), address(kernel));
+        modelId = models.registerModel(_spec());
+        consumer = new RecordingConsumer(kernel);
+        vm.deal(user, 100 ether);
+        vm.deal(address(consumer), 100 ether);
+    }
+
+    function _spec() internal pure returns (ModelFileSystem.ModelSpec memory s) {
+        string[] memory uris = new string[](1);
+        uris[0] = "ipfs://bafkreismollm2";
+        s = ModelFileSystem.ModelSpec({
+            name: "SmolLM2-135M-Instruct",
+            driver: "llama",
+            format: "gguf-q4_1",
+            contentRoot: keccak256("smollm2"),
+            size: 98_362_432,
+            chunkSize: 1 << 20,
+            uris: uris,
+            minMemoryMiB: 512,
+            minDeviceCount: 1,
+            feePerToken: FEE_PER_TOKEN
+        });
+    }
+
+    function _hardware() internal pure returns (GPUManagement.Hardware memory) {
+        return GPUManagement.Hardware({deviceModel: "cpu-avx2", memoryMiB: 24_576, deviceCount: 1});
+    }
+
+    function _models() internal view returns (uint256[] memory ids) {
+        ids = new uint256[](1);
+        ids[0] = modelId;
+    }
+
+    function _addNode(string memory name) internal returns (address node) {
+        node = makeAddr(name);
+        eai.transfer(node, STAKE);
+        vm.startPrank(node);
+        eai.approve(address(gpu), STAKE);
+        gpu.register(_hardware(), _models(), STAKE);
+        vm.stopPrank();
+        nodes.push(node);
+    }
+
+    function _addNodes(uint256 n) internal {
+        for (uint256 i; i < n; ++i) {
+            _addNode(string.concat("node", vm.toString(nodes.length)));
+        }
+    }
+
+    function _request(uint16 k) internal view returns (IAIKernel.Request memory r) {
+        r = IAIKernel.Request({
+            modelId: modelId,
+            topic: keccak256("chat"),
+            input: bytes("What is 2+2? Answer with one digit."),
+            inputHash: bytes32(0),
+            extraContext: "",
+            schema: hex"01",
+            maxTokens: 16,
+            temperature: 0,
+            seed: 42,
+            callback: address(consumer),
+            callbackGasLimit: 200_000,
+            committeeSize: k
+        });
+    }
+
+    function _submit(uint16 k) internal returns (uint256 promptId) {
+        IAIKernel.Request memory r = _request(k);
+        uint256 fee = kernel.quote(r.modelId, r.maxTokens, r.committeeSize);
+        promptId = consumer.ask(r, fee);
+    }
+
+    function _salt(address node, uint256 promptId) internal pure returns (bytes32) {
+        return keccak256(abi.encode(keccak256(abi.encodePacked("aikernel-salt", node)), promptId));
+    }
+
+    function _commitment(uint256 promptId, bytes memory output, address node)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(promptId, keccak256(output), _salt(node, promptId), node));
+    }
+
+    function _commit(uint256 promptId, address node, bytes memory output) internal {
+        bytes32 c = _commitment(promptId, output, node);
+        vm.prank(node);
+        kernel.commit(promptId, c);
+    }
+
+    function _reveal(uint256 promptId, address node, bytes memory output) internal {
+        bytes32 salt = _salt(node, promptId);
+        vm.prank(node);
+        kernel.reveal(promptId, salt, output);
+    }
+
+    function _committee(uint256 promptId) internal view returns (address[] memory) {
+        return kernel.committeeOf(promptId);
+    }
+
+    /// @dev Every committee member commits and reveals `output`.
+    function _runAll(uint256 promptId, bytes memory output) internal {
+        address[] memory c = _committee(promptId);
+        for (uint256 i; i < c.length; ++i) {
+            _commit(promptId, c[i], output);
+        }
+        for (uint256 i; i < c.length; ++i) {
+            _reveal(promptId, c[i], output);
+        }
+    }
+}
