@@ -25,7 +25,11 @@ pub fn f32_to_f16(x: f32) -> u16 {
     let exp = ((bits >> 23) & 0xff) as i32;
     let mant = bits & 0x7f_ffff;
     if exp == 0xff {
-        return if mant == 0 { sign | 0x7c00 } else { sign | 0x7e00 | (mant >> 13) as u16 };
+        return if mant == 0 {
+            sign | 0x7c00
+        } else {
+            sign | 0x7e00 | (mant >> 13) as u16
+        };
     }
     let e = exp - 127 + 15;
     if e >= 0x1f {
@@ -50,15 +54,23 @@ fn round_shift(m: u32, shift: u32) -> u32 {
     let h = m >> shift;
     let rem = m & ((1 << shift) - 1);
     let half = 1 << (shift - 1);
-    if rem > half || (rem == half && h & 1 == 1) { h + 1 } else { h }
+    if rem > half || (rem == half && h & 1 == 1) {
+        h + 1
+    } else {
+        h
+    }
 }
 
 /// Decodes little-endian binary16 values.
 pub fn f16_bytes_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+    bytes
+        .chunks_exact(2)
+        .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+        .collect()
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
 
@@ -101,7 +113,10 @@ mod tests {
                     continue;
                 }
                 let other = (f64::from(f16_to_f32(n)) - f64::from(x)).abs();
-                assert!(err < other || (err == other && h & 1 == 0), "x={x} h={h:#x}");
+                assert!(
+                    err < other || (err == other && h & 1 == 0),
+                    "x={x} h={h:#x}"
+                );
             }
             bits += 4099;
         }

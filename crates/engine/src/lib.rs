@@ -4,6 +4,6 @@
 
 pub mod f16;
 pub mod gguf;
-pub mod tokenizer;
-pub mod template;
 pub mod quantize;
+pub mod template;
+pub mod tokenizer;

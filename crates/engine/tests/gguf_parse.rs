@@ -1,4 +1,5 @@
 //! GGUF reader: the real model, synthetic files, every truncation and random corruption.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
 use std::path::PathBuf;
 
@@ -6,10 +7,13 @@ use aikernel_engine::gguf::{GgmlType, GgufError, GgufFile, GgufWriter, MetaValue
 use proptest::prelude::*;
 
 fn model_path() -> Option<PathBuf> {
-    let p = std::env::var_os("AIKERNEL_MODEL").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    })?;
+    let p = std::env::var_os("AIKERNEL_MODEL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            })
+        })?;
     if p.exists() {
         Some(p)
     } else {
@@ -38,15 +42,24 @@ fn synthetic() -> Vec<u8> {
         "tokens",
         MetaValue::Array(vec![MetaValue::Str("a".into()), MetaValue::Str("é".into())]),
     );
-    w.add_metadata("types", MetaValue::Array(vec![MetaValue::I32(1), MetaValue::I32(3)]));
+    w.add_metadata(
+        "types",
+        MetaValue::Array(vec![MetaValue::I32(1), MetaValue::I32(3)]),
+    );
     w.add_metadata(
         "nested",
-        MetaValue::Array(vec![MetaValue::Array(vec![MetaValue::F32(1.5)]), MetaValue::Array(vec![])]),
+        MetaValue::Array(vec![
+            MetaValue::Array(vec![MetaValue::F32(1.5)]),
+            MetaValue::Array(vec![]),
+        ]),
     );
     let f32s: Vec<u8> = (0..64).flat_map(|i| (i as f32).to_le_bytes()).collect();
-    w.add_tensor("norm.weight", &[64], GgmlType::F32, f32s).unwrap();
-    w.add_tensor("q4.weight", &[32, 3], GgmlType::Q4_1, vec![1u8; 60]).unwrap();
-    w.add_tensor("f16.weight", &[4, 2], GgmlType::F16, vec![0u8; 16]).unwrap();
+    w.add_tensor("norm.weight", &[64], GgmlType::F32, f32s)
+        .unwrap();
+    w.add_tensor("q4.weight", &[32, 3], GgmlType::Q4_1, vec![1u8; 60])
+        .unwrap();
+    w.add_tensor("f16.weight", &[4, 2], GgmlType::F16, vec![0u8; 16])
+        .unwrap();
     w.to_bytes().unwrap()
 }
 
@@ -64,12 +77,25 @@ fn real_model_parses() {
     assert_eq!(g.meta_u32("llama.attention.head_count_kv").unwrap(), 3);
     assert_eq!(g.meta_u32("llama.context_length").unwrap(), 8192);
     assert_eq!(g.meta_f32("llama.rope.freq_base").unwrap(), 100_000.0);
-    assert_eq!(g.meta_f32("llama.attention.layer_norm_rms_epsilon").unwrap(), 1e-5);
+    assert_eq!(
+        g.meta_f32("llama.attention.layer_norm_rms_epsilon")
+            .unwrap(),
+        1e-5
+    );
     assert_eq!(g.meta_str("tokenizer.ggml.model").unwrap(), "gpt2");
     assert_eq!(g.meta_str("tokenizer.ggml.pre").unwrap(), "smollm");
-    assert_eq!(g.meta_str_array("tokenizer.ggml.tokens").unwrap().len(), 49152);
-    assert_eq!(g.meta_str_array("tokenizer.ggml.merges").unwrap().len(), 48900);
-    assert_eq!(g.meta_i32_array("tokenizer.ggml.token_type").unwrap().len(), 49152);
+    assert_eq!(
+        g.meta_str_array("tokenizer.ggml.tokens").unwrap().len(),
+        49152
+    );
+    assert_eq!(
+        g.meta_str_array("tokenizer.ggml.merges").unwrap().len(),
+        48900
+    );
+    assert_eq!(
+        g.meta_i32_array("tokenizer.ggml.token_type").unwrap().len(),
+        49152
+    );
     // 30 layers x 9 tensors + token_embd + output_norm, no output.weight.
     assert_eq!(g.tensors().len(), 30 * 9 + 2);
     let embd = g.tensor("token_embd.weight").unwrap();
@@ -82,7 +108,9 @@ fn real_model_parses() {
     assert_eq!(k.dims, &[576, 192]);
     let norm = g.tensor("output_norm.weight").unwrap();
     assert_eq!((norm.dims, norm.dtype), (&[576u64][..], GgmlType::F32));
-    assert!(matches!(g.tensor("output.weight"), Err(GgufError::MissingTensor { name }) if name == "output.weight"));
+    assert!(
+        matches!(g.tensor("output.weight"), Err(GgufError::MissingTensor { name }) if name == "output.weight")
+    );
     // Same parse from owned bytes.
     let owned = GgufFile::from_bytes(std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(owned.metadata(), g.metadata());
@@ -96,8 +124,14 @@ fn synthetic_round_trips() {
     assert_eq!(g.alignment(), 64);
     assert_eq!(g.data_offset() % 64, 0);
     assert_eq!(g.meta_u32("u16").unwrap(), 700);
-    assert_eq!(g.meta_u32("u64").unwrap_err().to_string(), "metadata key \"u64\": value 1099511627776 does not fit in u32");
-    assert!(matches!(g.meta_u32("i8"), Err(GgufError::OutOfRange { .. })));
+    assert_eq!(
+        g.meta_u32("u64").unwrap_err().to_string(),
+        "metadata key \"u64\": value 1099511627776 does not fit in u32"
+    );
+    assert!(matches!(
+        g.meta_u32("i8"),
+        Err(GgufError::OutOfRange { .. })
+    ));
     assert!(matches!(g.meta_u32("f32"), Err(GgufError::WrongType { key, .. }) if key == "f32"));
     assert!(matches!(g.meta_u32("absent"), Err(GgufError::MissingKey { key }) if key == "absent"));
     assert_eq!(g.meta_f32("f64").unwrap(), 0.25);
@@ -106,7 +140,10 @@ fn synthetic_round_trips() {
     assert!(g.meta_f32_array("tokens").is_err());
     assert_eq!(g.meta("bool"), Some(&MetaValue::Bool(true)));
     let t = g.tensor("norm.weight").unwrap();
-    assert_eq!(f32::from_le_bytes(t.data[4 * 63..].try_into().unwrap()), 63.0);
+    assert_eq!(
+        f32::from_le_bytes(t.data[4 * 63..].try_into().unwrap()),
+        63.0
+    );
     assert_eq!(g.tensor("q4.weight").unwrap().data, &[1u8; 60][..]);
     // Rewriting the parsed content gives the same bytes (metadata order aside, same keys).
     let mut w = GgufWriter::new();
@@ -137,7 +174,12 @@ fn every_truncation_is_an_error() {
     for len in 0..bytes.len() {
         let cut = bytes[..len].to_vec();
         let parsed = GgufFile::from_bytes(cut);
-        assert_eq!(parsed.is_ok(), len as u64 >= data_end, "truncated at {len} of {}", bytes.len());
+        assert_eq!(
+            parsed.is_ok(),
+            len as u64 >= data_end,
+            "truncated at {len} of {}",
+            bytes.len()
+        );
     }
 }
 
@@ -146,35 +188,70 @@ fn specific_rejections() {
     let good = synthetic();
     let mut bad = good.clone();
     bad[0] = b'X';
-    assert!(matches!(GgufFile::from_bytes(bad), Err(GgufError::BadMagic { .. })));
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::BadMagic { .. })
+    ));
     let mut bad = good.clone();
     bad[4] = 9;
-    assert!(matches!(GgufFile::from_bytes(bad), Err(GgufError::UnsupportedVersion(9))));
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::UnsupportedVersion(9))
+    ));
     // A lying tensor count must not allocate; it is rejected against the file size.
     let mut bad = good.clone();
     bad[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(matches!(GgufFile::from_bytes(bad), Err(GgufError::CountTooLarge { what: "tensor", .. })));
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::CountTooLarge { what: "tensor", .. })
+    ));
     let mut bad = good.clone();
     bad[16..24].copy_from_slice(&(1u64 << 60).to_le_bytes());
-    assert!(matches!(GgufFile::from_bytes(bad), Err(GgufError::CountTooLarge { .. })));
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::CountTooLarge { .. })
+    ));
     // A huge string length.
     let mut bad = good.clone();
     bad[24..32].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
-    assert!(matches!(GgufFile::from_bytes(bad), Err(GgufError::Truncated { what: "metadata key", offset: 32, .. })));
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::Truncated {
+            what: "metadata key",
+            offset: 32,
+            ..
+        })
+    ));
 
     // Misaligned alignment value, duplicate keys, bad shapes: built with the writer.
     let mut w = GgufWriter::new();
     w.add_metadata("general.alignment", MetaValue::U32(64));
     let mut bytes = w.to_bytes().unwrap();
-    let pos = bytes.windows(4).rposition(|x| x == 64u32.to_le_bytes()).unwrap();
+    let pos = bytes
+        .windows(4)
+        .rposition(|x| x == 64u32.to_le_bytes())
+        .unwrap();
     bytes[pos] = 48;
-    assert!(matches!(GgufFile::from_bytes(bytes), Err(GgufError::BadAlignment(48))));
+    assert!(matches!(
+        GgufFile::from_bytes(bytes),
+        Err(GgufError::BadAlignment(48))
+    ));
 
     let mut w = GgufWriter::new();
-    assert!(w.add_tensor("x", &[33], GgmlType::Q8_0, vec![0u8; 34]).is_err());
-    assert!(w.add_tensor("x", &[32], GgmlType::Q8_0, vec![0u8; 33]).is_err());
-    w.add_tensor("x", &[32], GgmlType::Q8_0, vec![0u8; 34]).unwrap();
-    assert!(matches!(w.add_tensor("x", &[32], GgmlType::Q8_0, vec![0u8; 34]), Err(GgufError::DuplicateTensor { .. })));
+    assert!(
+        w.add_tensor("x", &[33], GgmlType::Q8_0, vec![0u8; 34])
+            .is_err()
+    );
+    assert!(
+        w.add_tensor("x", &[32], GgmlType::Q8_0, vec![0u8; 33])
+            .is_err()
+    );
+    w.add_tensor("x", &[32], GgmlType::Q8_0, vec![0u8; 34])
+        .unwrap();
+    assert!(matches!(
+        w.add_tensor("x", &[32], GgmlType::Q8_0, vec![0u8; 34]),
+        Err(GgufError::DuplicateTensor { .. })
+    ));
 
     // Tensor data past the end of the file names the tensor.
     let bytes = synthetic();
@@ -185,9 +262,18 @@ fn specific_rejections() {
 
 #[test]
 fn type_layouts() {
-    assert_eq!((GgmlType::Q4_1.block_size(), GgmlType::Q4_1.type_size()), (32, 20));
-    assert_eq!((GgmlType::Q8_0.block_size(), GgmlType::Q8_0.type_size()), (32, 34));
-    assert_eq!((GgmlType::Q4_0.block_size(), GgmlType::Q4_0.type_size()), (32, 18));
+    assert_eq!(
+        (GgmlType::Q4_1.block_size(), GgmlType::Q4_1.type_size()),
+        (32, 20)
+    );
+    assert_eq!(
+        (GgmlType::Q8_0.block_size(), GgmlType::Q8_0.type_size()),
+        (32, 34)
+    );
+    assert_eq!(
+        (GgmlType::Q4_0.block_size(), GgmlType::Q4_0.type_size()),
+        (32, 18)
+    );
     assert_eq!(GgmlType::F16.row_bytes(576).unwrap(), 1152);
     assert_eq!(GgmlType::Q4_1.row_bytes(576).unwrap(), 360);
     assert!(GgmlType::Q4_1.row_bytes(17).is_err());

@@ -1,6 +1,7 @@
 //! Cross-check against llama.cpp's `llama-quantize --pure` (skipped when it is not built:
 //! scripts/build-llama-cpp.sh): every tensor we quantize must be byte-identical to ggml's
 //! reference quantizer output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,9 @@ fn values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
     let mut s = seed;
     (0..n)
         .map(|i| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             let v = ((s >> 40) as i32 - (1 << 23)) as f32 / (1 << 23) as f32 * scale;
             match (i / 32) % 5 {
                 1 if i % 32 == 7 => v * 11.0,
@@ -42,7 +45,10 @@ fn tiny_llama() -> Vec<u8> {
     w.add_metadata("llama.feed_forward_length", MetaValue::U32(f as u32));
     w.add_metadata("llama.attention.head_count", MetaValue::U32(2));
     w.add_metadata("llama.attention.head_count_kv", MetaValue::U32(2));
-    w.add_metadata("llama.attention.layer_norm_rms_epsilon", MetaValue::F32(1e-5));
+    w.add_metadata(
+        "llama.attention.layer_norm_rms_epsilon",
+        MetaValue::F32(1e-5),
+    );
     w.add_metadata("llama.rope.dimension_count", MetaValue::U32(32));
     w.add_metadata("llama.vocab_size", MetaValue::U32(v as u32));
     let mut seed = 0;
@@ -51,10 +57,14 @@ fn tiny_llama() -> Vec<u8> {
         let n = dims.iter().product::<u64>() as usize;
         let x = values(seed, n, 0.5);
         if f16 {
-            let b: Vec<u8> = x.iter().flat_map(|&v| f32_to_f16(v).to_le_bytes()).collect();
+            let b: Vec<u8> = x
+                .iter()
+                .flat_map(|&v| f32_to_f16(v).to_le_bytes())
+                .collect();
             w.add_tensor(name, dims, GgmlType::F16, b).unwrap();
         } else {
-            w.add_tensor(name, dims, GgmlType::F32, f32_bytes(&x)).unwrap();
+            w.add_tensor(name, dims, GgmlType::F32, f32_bytes(&x))
+                .unwrap();
         }
     };
     add(&mut w, "token_embd.weight", &[e, v], false);
@@ -75,9 +85,10 @@ fn tiny_llama() -> Vec<u8> {
 #[test]
 fn tensors_match_llama_quantize() {
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let bin = std::env::var_os("LLAMA_QUANTIZE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".cache/aikernel/llama.cpp/build/bin/llama-quantize"));
+    let bin = std::env::var_os("LLAMA_QUANTIZE").map_or_else(
+        || home.join(".cache/aikernel/llama.cpp/build/bin/llama-quantize"),
+        PathBuf::from,
+    );
     if !bin.exists() {
         eprintln!("skipping: {} not built", bin.display());
         return;
@@ -91,13 +102,23 @@ fn tensors_match_llama_quantize() {
     for target in [QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_1] {
         let dst = dir.join(format!("{target}.gguf"));
         let status = Command::new(&bin)
-            .args(["--pure", "--token-embedding-type", "q8_0", "--output-tensor-type", "q8_0"])
+            .args([
+                "--pure",
+                "--token-embedding-type",
+                "q8_0",
+                "--output-tensor-type",
+                "q8_0",
+            ])
             .arg(&src)
             .arg(&dst)
             .arg(target.to_string())
             .output()
             .unwrap();
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let theirs = GgufFile::open(&dst).unwrap();
         let mut ours = Vec::new();
         quantize_gguf(&input, target, &mut ours).unwrap();
@@ -107,10 +128,17 @@ fn tensors_match_llama_quantize() {
             let b = theirs.tensor(&info.name).unwrap();
             assert_eq!(a.dtype, b.dtype, "{target} {}", info.name);
             assert_eq!(a.dims, b.dims);
-            assert!(a.data == b.data, "{target} {}: bytes differ from llama-quantize", info.name);
+            assert!(
+                a.data == b.data,
+                "{target} {}: bytes differ from llama-quantize",
+                info.name
+            );
             compared += 1;
         }
-        assert_eq!(theirs.meta_u32("general.file_type").unwrap(), target.file_type());
+        assert_eq!(
+            theirs.meta_u32("general.file_type").unwrap(),
+            target.file_type()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("{compared} tensors byte-identical to llama-quantize");

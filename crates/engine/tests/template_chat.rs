@@ -1,4 +1,5 @@
 //! Chat templates: the default model's exact rendering, pycompat methods, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
 use std::path::PathBuf;
 
@@ -6,10 +7,13 @@ use aikernel_engine::gguf::{GgufFile, GgufWriter, MetaValue};
 use aikernel_engine::template::{ChatMessage, ChatTemplate, TemplateError};
 
 fn model() -> Option<GgufFile> {
-    let path = std::env::var_os("AIKERNEL_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
+    let path = std::env::var_os("AIKERNEL_MODEL").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
+        PathBuf::from,
+    );
     if !path.exists() {
         eprintln!("skipping: model not found at {}", path.display());
         return None;
@@ -21,7 +25,9 @@ fn model() -> Option<GgufFile> {
 fn smollm2_default_system_prompt() {
     let Some(g) = model() else { return };
     let t = ChatTemplate::from_gguf(&g).unwrap();
-    let out = t.render(&[ChatMessage::new("user", "What is 2+2?")], true).unwrap();
+    let out = t
+        .render(&[ChatMessage::new("user", "What is 2+2?")], true)
+        .unwrap();
     assert_eq!(
         out,
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging \
@@ -49,14 +55,19 @@ fn smollm2_explicit_system_and_no_generation_prompt() {
 fn pycompat_and_tokens() {
     let src = "{{ bos_token }}{% for m in messages %}\n  {{ m.content.strip() | upper }}|{{ m.role.startswith('us') }}\n{% endfor %}{{ eos_token }}";
     let t = ChatTemplate::new(src, "<s>", "</s>").unwrap();
-    let out = t.render(&[ChatMessage::new("user", "  hi  ")], false).unwrap();
+    let out = t
+        .render(&[ChatMessage::new("user", "  hi  ")], false)
+        .unwrap();
     // As Jinja2: trim_blocks eats the newline after the tag; the indent stays.
     assert_eq!(out, "<s>  HI|True\n</s>");
 }
 
 #[test]
 fn errors_are_typed() {
-    assert!(matches!(ChatTemplate::new("{% for %}", "", ""), Err(TemplateError::Syntax(_))));
+    assert!(matches!(
+        ChatTemplate::new("{% for %}", "", ""),
+        Err(TemplateError::Syntax(_))
+    ));
     let t = ChatTemplate::new("{{ raise_exception('no system role') }}", "", "").unwrap();
     let err = t.render(&[], false).unwrap_err();
     assert!(matches!(err, TemplateError::Render(_)));
@@ -64,5 +75,8 @@ fn errors_are_typed() {
     let mut w = GgufWriter::new();
     w.add_metadata("general.architecture", MetaValue::Str("llama".into()));
     let g = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
-    assert!(matches!(ChatTemplate::from_gguf(&g), Err(TemplateError::Gguf(_))));
+    assert!(matches!(
+        ChatTemplate::from_gguf(&g),
+        Err(TemplateError::Gguf(_))
+    ));
 }

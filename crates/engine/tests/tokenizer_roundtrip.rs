@@ -1,4 +1,5 @@
 //! Tokenizer on the default model: round trips, special tokens, speed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -11,10 +12,13 @@ use proptest::prelude::*;
 fn tokenizer() -> Option<&'static Tokenizer> {
     static TOK: OnceLock<Option<Tokenizer>> = OnceLock::new();
     TOK.get_or_init(|| {
-        let path = std::env::var_os("AIKERNEL_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
+        let path = std::env::var_os("AIKERNEL_MODEL").map_or_else(
+            || {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            },
+            PathBuf::from,
+        );
         if !path.exists() {
             eprintln!("skipping: model not found at {}", path.display());
             return None;
@@ -71,7 +75,11 @@ fn ten_kilobytes_is_fast() {
     let ids = t.encode(&text, true);
     let elapsed = start.elapsed();
     assert_eq!(t.decode(&ids), text.as_bytes());
-    eprintln!("{} bytes -> {} tokens in {elapsed:?}", text.len(), ids.len());
+    eprintln!(
+        "{} bytes -> {} tokens in {elapsed:?}",
+        text.len(),
+        ids.len()
+    );
     assert!(elapsed.as_millis() < 100, "{elapsed:?}");
 }
 

@@ -59,7 +59,10 @@ impl std::fmt::Debug for GgufFile {
 impl GgufFile {
     /// Maps `path` read-only and parses it.
     pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
-        let io = |source| GgufError::Io { path: path.to_owned(), source };
+        let io = |source| GgufError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         // SAFETY: the map is read-only and private to this value. Model files are treated as
         // immutable while open; a file truncated or rewritten by another process during use
@@ -102,7 +105,9 @@ impl GgufFile {
     }
 
     fn require(&self, key: &str) -> Result<&MetaValue, GgufError> {
-        self.metadata.get(key).ok_or_else(|| GgufError::MissingKey { key: key.to_owned() })
+        self.metadata.get(key).ok_or_else(|| GgufError::MissingKey {
+            key: key.to_owned(),
+        })
     }
 
     /// An integer key of any integer type whose value fits in `u32`.
@@ -142,7 +147,10 @@ impl GgufFile {
     pub fn meta_str_array(&self, key: &str) -> Result<Vec<&str>, GgufError> {
         self.meta_array(key)?
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| wrong_type(key, "array of string", v)))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| wrong_type(key, "array of string", v))
+            })
             .collect()
     }
 
@@ -151,7 +159,9 @@ impl GgufFile {
         self.meta_array(key)?
             .iter()
             .map(|v| {
-                let i = v.as_int().ok_or_else(|| wrong_type(key, "array of integer", v))?;
+                let i = v
+                    .as_int()
+                    .ok_or_else(|| wrong_type(key, "array of integer", v))?;
                 i32::try_from(i).map_err(|_| GgufError::OutOfRange {
                     key: key.to_owned(),
                     value: i.to_string(),
@@ -184,7 +194,9 @@ impl GgufFile {
             .tensors
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| GgufError::MissingTensor { name: name.to_owned() })?;
+            .ok_or_else(|| GgufError::MissingTensor {
+                name: name.to_owned(),
+            })?;
         Ok(self.view(info))
     }
 
@@ -194,7 +206,12 @@ impl GgufFile {
         let start = self.data_offset.saturating_add(info.offset) as usize;
         let end = start.saturating_add(size as usize);
         let data = self.storage.bytes().get(start..end).unwrap_or(&[]);
-        Tensor { name: &info.name, dims: &info.dims, dtype: info.dtype, data }
+        Tensor {
+            name: &info.name,
+            dims: &info.dims,
+            dtype: info.dtype,
+            data,
+        }
     }
 
     /// Total file size in bytes.
@@ -214,5 +231,9 @@ impl GgufFile {
 }
 
 fn wrong_type(key: &str, expected: &'static str, found: &MetaValue) -> GgufError {
-    GgufError::WrongType { key: key.to_owned(), expected, found: found.type_name() }
+    GgufError::WrongType {
+        key: key.to_owned(),
+        expected,
+        found: found.type_name(),
+    }
 }

@@ -68,8 +68,16 @@ impl<'a> Reader<'a> {
         let offset = self.pos as u64;
         let count = self.u64(what)?;
         let remaining = self.remaining();
-        if count.checked_mul(min_size).is_none_or(|need| need > remaining) {
-            return Err(GgufError::CountTooLarge { what, count, offset, remaining });
+        if count
+            .checked_mul(min_size)
+            .is_none_or(|need| need > remaining)
+        {
+            return Err(GgufError::CountTooLarge {
+                what,
+                count,
+                offset,
+                remaining,
+            });
         }
         Ok(count)
     }
@@ -81,7 +89,12 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::InvalidUtf8 { offset })
     }
 
-    fn value(&mut self, type_id: u32, type_offset: u64, depth: u32) -> Result<MetaValue, GgufError> {
+    fn value(
+        &mut self,
+        type_id: u32,
+        type_offset: u64,
+        depth: u32,
+    ) -> Result<MetaValue, GgufError> {
         Ok(match type_id {
             0 => MetaValue::U8(u8::from_le_bytes(self.array("u8 value")?)),
             1 => MetaValue::I8(i8::from_le_bytes(self.array("i8 value")?)),
@@ -106,12 +119,16 @@ impl<'a> Reader<'a> {
             8 => MetaValue::Str(self.string("string value")?),
             9 => {
                 if depth >= MAX_NESTING {
-                    return Err(GgufError::NestingTooDeep { offset: type_offset });
+                    return Err(GgufError::NestingTooDeep {
+                        offset: type_offset,
+                    });
                 }
                 let elem_offset = self.pos as u64;
                 let elem_type = self.u32("array element type")?;
-                let min = min_value_size(elem_type)
-                    .ok_or(GgufError::UnknownValueType { type_id: elem_type, offset: elem_offset })?;
+                let min = min_value_size(elem_type).ok_or(GgufError::UnknownValueType {
+                    type_id: elem_type,
+                    offset: elem_offset,
+                })?;
                 let n = self.count("array element", min)?;
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
@@ -122,7 +139,12 @@ impl<'a> Reader<'a> {
             10 => MetaValue::U64(u64::from_le_bytes(self.array("u64 value")?)),
             11 => MetaValue::I64(i64::from_le_bytes(self.array("i64 value")?)),
             12 => MetaValue::F64(f64::from_le_bytes(self.array("f64 value")?)),
-            _ => return Err(GgufError::UnknownValueType { type_id, offset: type_offset }),
+            _ => {
+                return Err(GgufError::UnknownValueType {
+                    type_id,
+                    offset: type_offset,
+                });
+            }
         })
     }
 }
@@ -132,7 +154,7 @@ fn min_value_size(type_id: u32) -> Option<u64> {
     Some(match type_id {
         0 | 1 | 7 => 1,
         2 | 3 => 2,
-        4 | 5 | 6 => 4,
+        4..=6 => 4,
         8 | 10 | 11 | 12 => 8,
         9 => 12,
         _ => return None,
@@ -140,7 +162,10 @@ fn min_value_size(type_id: u32) -> Option<u64> {
 }
 
 fn bad_tensor(tensor: &str, reason: String) -> GgufError {
-    GgufError::BadTensor { tensor: tensor.to_owned(), reason }
+    GgufError::BadTensor {
+        tensor: tensor.to_owned(),
+        reason,
+    }
 }
 
 /// Parses and validates the header of a GGUF file held entirely in `buf`.
@@ -177,7 +202,11 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Header, GgufError> {
             Some(a) if a > 0 && (a as u64).is_power_of_two() && a <= i128::from(u32::MAX) => {
                 a as u64
             }
-            Some(a) => return Err(GgufError::BadAlignment(a.clamp(0, i128::from(u64::MAX)) as u64)),
+            Some(a) => {
+                return Err(GgufError::BadAlignment(
+                    a.clamp(0, i128::from(u64::MAX)) as u64
+                ));
+            }
             None => {
                 return Err(GgufError::WrongType {
                     key: "general.alignment".into(),
@@ -194,7 +223,10 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Header, GgufError> {
         let name = r.string("tensor name")?;
         let n_dims = r.u32("tensor dimension count")?;
         if n_dims > MAX_DIMS {
-            return Err(bad_tensor(&name, format!("{n_dims} dimensions, at most {MAX_DIMS}")));
+            return Err(bad_tensor(
+                &name,
+                format!("{n_dims} dimensions, at most {MAX_DIMS}"),
+            ));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -217,7 +249,12 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Header, GgufError> {
         if !names.insert(name.clone()) {
             return Err(GgufError::DuplicateTensor { name });
         }
-        tensors.push(TensorInfo { name, dims, dtype, offset });
+        tensors.push(TensorInfo {
+            name,
+            dims,
+            dtype,
+            offset,
+        });
     }
 
     let header_end = r.pos as u64;
@@ -234,14 +271,22 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Header, GgufError> {
         });
     }
     check_tensor_ranges(&tensors, file_len.saturating_sub(data_offset))?;
-    Ok(Header { version, metadata, tensors, alignment, data_offset })
+    Ok(Header {
+        version,
+        metadata,
+        tensors,
+        alignment,
+        data_offset,
+    })
 }
 
 /// Every tensor's data must lie inside the data section, and no two may overlap.
 fn check_tensor_ranges(tensors: &[TensorInfo], data_len: u64) -> Result<(), GgufError> {
     let mut ranges = Vec::with_capacity(tensors.len());
     for t in tensors {
-        let size = t.data_bytes().map_err(|e| bad_tensor(&t.name, e.to_string()))?;
+        let size = t
+            .data_bytes()
+            .map_err(|e| bad_tensor(&t.name, e.to_string()))?;
         let end = t
             .offset
             .checked_add(size)
@@ -260,13 +305,13 @@ fn check_tensor_ranges(tensors: &[TensorInfo], data_len: u64) -> Result<(), Gguf
     ranges.sort_unstable();
     let mut furthest: Option<(u64, &str)> = None;
     for &(start, end, name) in ranges.iter().filter(|r| r.0 != r.1) {
-        if let Some((prev_end, prev)) = furthest {
-            if start < prev_end {
-                return Err(GgufError::OverlappingTensors {
-                    first: prev.to_owned(),
-                    second: name.to_owned(),
-                });
-            }
+        if let Some((prev_end, prev)) = furthest
+            && start < prev_end
+        {
+            return Err(GgufError::OverlappingTensors {
+                first: prev.to_owned(),
+                second: name.to_owned(),
+            });
         }
         if furthest.is_none_or(|f| end > f.0) {
             furthest = Some((end, name));

@@ -110,10 +110,16 @@ impl GgmlType {
     /// Bytes taken by a row of `n` elements; `n` must be a whole number of blocks.
     pub fn row_bytes(self, n: u64) -> Result<u64, GgufError> {
         let (name, block, size) = self.layout().ok_or(GgufError::UnknownType(self.id()))?;
-        if n % block != 0 {
-            return Err(GgufError::PartialBlock { n, dtype: name.to_owned(), block });
+        if !n.is_multiple_of(block) {
+            return Err(GgufError::PartialBlock {
+                n,
+                dtype: name.to_owned(),
+                block,
+            });
         }
-        (n / block).checked_mul(size).ok_or(GgufError::Overflow("row size"))
+        (n / block)
+            .checked_mul(size)
+            .ok_or(GgufError::Overflow("row size"))
     }
 }
 
@@ -244,7 +250,9 @@ impl TensorInfo {
         let row = self.dims.first().copied().unwrap_or(1);
         let mut total = self.dtype.row_bytes(row)?;
         for &d in self.dims.iter().skip(1) {
-            total = total.checked_mul(d).ok_or(GgufError::Overflow("tensor size"))?;
+            total = total
+                .checked_mul(d)
+                .ok_or(GgufError::Overflow("tensor size"))?;
         }
         Ok(total)
     }

@@ -50,19 +50,38 @@ impl<'a> GgufWriter<'a> {
     ) -> Result<(), GgufError> {
         let name = name.into();
         let data = data.into();
-        let bad = |reason: String| GgufError::BadTensor { tensor: name.clone(), reason };
+        let bad = |reason: String| GgufError::BadTensor {
+            tensor: name.clone(),
+            reason,
+        };
         if dims.len() > MAX_DIMS as usize {
-            return Err(bad(format!("{} dimensions, at most {MAX_DIMS}", dims.len())));
+            return Err(bad(format!(
+                "{} dimensions, at most {MAX_DIMS}",
+                dims.len()
+            )));
         }
         if self.tensors.iter().any(|t| t.name == name) {
             return Err(GgufError::DuplicateTensor { name });
         }
-        let info = TensorInfo { name: name.clone(), dims: dims.to_vec(), dtype, offset: 0 };
+        let info = TensorInfo {
+            name: name.clone(),
+            dims: dims.to_vec(),
+            dtype,
+            offset: 0,
+        };
         let size = info.data_bytes().map_err(|e| bad(e.to_string()))?;
         if size != data.len() as u64 {
-            return Err(bad(format!("{} data bytes given, dims need {size}", data.len())));
+            return Err(bad(format!(
+                "{} data bytes given, dims need {size}",
+                data.len()
+            )));
         }
-        self.tensors.push(Pending { name, dims: dims.to_vec(), dtype, data });
+        self.tensors.push(Pending {
+            name,
+            dims: dims.to_vec(),
+            dtype,
+            data,
+        });
         Ok(())
     }
 

@@ -114,11 +114,15 @@ pub struct QuantizeReport {
 /// The type a tensor gets under the rule in the module docs, or `None` to copy it.
 pub fn target_type(info: &Tensor<'_>, target: QuantType) -> Option<QuantType> {
     let float = matches!(info.dtype, GgmlType::F32 | GgmlType::F16);
-    if !float || info.dims.len() != 2 || info.dims[0] % blocks::BLOCK as u64 != 0 {
+    if !float || info.dims.len() != 2 || !info.dims[0].is_multiple_of(blocks::BLOCK as u64) {
         return None;
     }
     let embedding = matches!(info.name, "token_embd.weight" | "output.weight");
-    Some(if embedding && target != QuantType::Q8_0 { QuantType::Q8_0 } else { target })
+    Some(if embedding && target != QuantType::Q8_0 {
+        QuantType::Q8_0
+    } else {
+        target
+    })
 }
 
 /// Quantizes every eligible tensor of `input` and writes a GGUF v3 file to `out`:
@@ -160,9 +164,11 @@ pub fn quantize_gguf(
 /// Reads an F32 or F16 tensor as f32 values, rejecting NaN and infinities.
 fn to_f32(t: &Tensor<'_>) -> Result<Vec<f32>, QuantizeError> {
     let x: Vec<f32> = match t.dtype {
-        GgmlType::F16 => {
-            t.data.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
-        }
+        GgmlType::F16 => t
+            .data
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
         _ => t
             .data
             .chunks_exact(4)
@@ -170,7 +176,10 @@ fn to_f32(t: &Tensor<'_>) -> Result<Vec<f32>, QuantizeError> {
             .collect(),
     };
     if let Some(index) = x.iter().position(|v| !v.is_finite()) {
-        return Err(QuantizeError::NonFinite { tensor: t.name.to_owned(), index });
+        return Err(QuantizeError::NonFinite {
+            tensor: t.name.to_owned(),
+            index,
+        });
     }
     Ok(x)
 }

@@ -11,6 +11,10 @@ pub(crate) type Sym = u32;
 /// Merge rules: (left, right) -> (rank, merged).
 pub(crate) type Merges = HashMap<(Sym, Sym), (u32, Sym)>;
 
+/// A queued merge candidate: (rank, left index, right index, left symbol, right symbol),
+/// smallest first.
+type Candidate = Reverse<(u32, usize, usize, Sym, Sym)>;
+
 #[derive(Clone, Copy)]
 struct Node {
     sym: Sym,
@@ -33,7 +37,7 @@ pub(crate) fn merge_word(initial: &[Sym], merges: &Merges, out: &mut Vec<Sym>) {
         })
         .collect();
     // (rank, left index) orders the queue; the symbols detect stale entries.
-    let mut queue: BinaryHeap<Reverse<(u32, usize, usize, Sym, Sym)>> = BinaryHeap::new();
+    let mut queue: BinaryHeap<Candidate> = BinaryHeap::new();
     let push = |queue: &mut BinaryHeap<_>, nodes: &[Node], l: Option<usize>, r: Option<usize>| {
         if let (Some(l), Some(r)) = (l, r) {
             let key = (nodes[l].sym, nodes[r].sym);
@@ -51,7 +55,9 @@ pub(crate) fn merge_word(initial: &[Sym], merges: &Merges, out: &mut Vec<Sym>) {
         {
             continue;
         }
-        let Some(&(_, merged)) = merges.get(&(ls, rs)) else { continue };
+        let Some(&(_, merged)) = merges.get(&(ls, rs)) else {
+            continue;
+        };
         nodes[l].sym = merged;
         nodes[l].next = right.next;
         nodes[r].alive = false;

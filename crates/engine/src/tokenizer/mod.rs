@@ -113,8 +113,11 @@ impl Tokenizer {
         };
         let (pre, ignore_merges) = PreTokenizer::from_name(pre_name)
             .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_owned()))?;
-        let texts: Vec<String> =
-            g.meta_str_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
+        let texts: Vec<String> = g
+            .meta_str_array("tokenizer.ggml.tokens")?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let n = texts.len();
         let types = match g.meta("tokenizer.ggml.token_type") {
             None => vec![TYPE_NORMAL; n],
@@ -166,7 +169,10 @@ impl Tokenizer {
         for (index, rule) in rules.iter().enumerate() {
             let split = rule.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1);
             let Some(at) = split else {
-                return Err(TokenizerError::BadMerge { index, text: (*rule).to_owned() });
+                return Err(TokenizerError::BadMerge {
+                    index,
+                    text: (*rule).to_owned(),
+                });
             };
             let (l, r) = (&rule[..at], &rule[at + 1..]);
             let merged = intern(format!("{l}{r}"), &mut symbol_ids);
@@ -190,8 +196,10 @@ impl Tokenizer {
             .collect();
         let mut specials: Vec<u32> = (0..n as u32)
             .filter(|&i| {
-                matches!(types[i as usize], TYPE_CONTROL | TYPE_USER_DEFINED | TYPE_UNKNOWN)
-                    && !texts[i as usize].is_empty()
+                matches!(
+                    types[i as usize],
+                    TYPE_CONTROL | TYPE_USER_DEFINED | TYPE_UNKNOWN
+                ) && !texts[i as usize].is_empty()
             })
             .collect();
         specials.sort_by_key(|&i| std::cmp::Reverse(texts[i as usize].len()));
@@ -267,11 +275,11 @@ impl Tokenizer {
             let word = &text.as_bytes()[range];
             if self.ignore_merges {
                 let encoded: String = word.iter().map(|&b| self.byte_chars[b as usize]).collect();
-                if let Some(&id) = self.symbol_ids.get(&encoded) {
-                    if (id as usize) < n {
-                        out.push(id);
-                        continue;
-                    }
+                if let Some(&id) = self.symbol_ids.get(&encoded)
+                    && (id as usize) < n
+                {
+                    out.push(id);
+                    continue;
                 }
             }
             syms.clear();
@@ -286,10 +294,11 @@ impl Tokenizer {
                     // only exist for ASCII characters.
                     let text = &self.extra_symbols[s as usize - n];
                     for c in text.chars().filter(char::is_ascii) {
-                        if let Some(&id) = self.symbol_ids.get(c.encode_utf8(&mut [0; 4]) as &str) {
-                            if (id as usize) < n {
-                                out.push(id);
-                            }
+                        let one = c.encode_utf8(&mut [0; 4]).to_owned();
+                        if let Some(&id) = self.symbol_ids.get(&one)
+                            && (id as usize) < n
+                        {
+                            out.push(id);
                         }
                     }
                 }
@@ -343,7 +352,10 @@ impl Tokenizer {
 
     /// The id of the token whose stored text is exactly `text` (e.g. `"<|im_end|>"`).
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.symbol_ids.get(text).copied().filter(|&id| (id as usize) < self.texts.len())
+        self.symbol_ids
+            .get(text)
+            .copied()
+            .filter(|&id| (id as usize) < self.texts.len())
     }
 }
 

@@ -44,19 +44,24 @@ impl PreTokenizer {
     /// Splits `text` into byte ranges of words, in order, covering all of it.
     pub(crate) fn split(self, text: &str) -> Vec<Range<usize>> {
         let cpts: Vec<(usize, char)> = text.char_indices().collect();
-        let whole = vec![0..cpts.len()];
+        let all = 0..cpts.len();
+        let whole = std::slice::from_ref(&all);
         let pieces = match self {
-            PreTokenizer::Gpt2 => split_gpt2(&cpts, &whole),
+            PreTokenizer::Gpt2 => split_gpt2(&cpts, whole),
             PreTokenizer::DigitsThenGpt2 => split_gpt2(&cpts, &split_numbers(&cpts)),
-            PreTokenizer::Llama3 => split_llama3(&cpts, &whole),
+            PreTokenizer::Llama3 => split_llama3(&cpts, whole),
         };
         let byte_at = |i: usize| cpts.get(i).map_or(text.len(), |c| c.0);
-        pieces.into_iter().map(|r| byte_at(r.start)..byte_at(r.end)).collect()
+        pieces
+            .into_iter()
+            .map(|r| byte_at(r.start)..byte_at(r.end))
+            .collect()
     }
 }
 
 /// The character classes the pre-tokenizers look at.
 #[derive(Clone, Copy, Default)]
+#[allow(clippy::struct_excessive_bools)]
 struct Class {
     letter: bool,
     number: bool,
@@ -101,7 +106,12 @@ fn classify(c: char) -> Class {
             matches!(g, G::DecimalNumber | G::LetterNumber | G::OtherNumber),
         )
     };
-    Class { letter, number, space: is_white_space(c), present: true }
+    Class {
+        letter,
+        number,
+        space: is_white_space(c),
+        present: true,
+    }
 }
 
 /// Every `\p{N}` code point becomes a piece; the runs between them stay pieces too.
@@ -161,11 +171,13 @@ impl Piece<'_> {
             return Some(2);
         }
         let next2 = lower(self.cpt(pos + 2))?;
-        matches!((next, next2), ('r', 'e') | ('v', 'e') | ('l', 'l')).then_some(3)
+        matches!((next, next2), ('r' | 'v', 'e') | ('l', 'l')).then_some(3)
     }
 
     fn count_spaces(&self, pos: usize) -> usize {
-        (pos..).take_while(|&p| self.class(p).space).count()
+        (pos..self.range.end)
+            .take_while(|&p| self.class(p).space)
+            .count()
     }
 
     fn is_other(c: Class) -> bool {
@@ -176,7 +188,12 @@ impl Piece<'_> {
 fn split_gpt2(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(pieces.len());
     for range in pieces {
-        let mut p = Piece { cpts, range: range.clone(), out: &mut out, prev_end: range.start };
+        let mut p = Piece {
+            cpts,
+            range: range.clone(),
+            out: &mut out,
+            prev_end: range.start,
+        };
         let mut pos = range.start;
         while pos < range.end {
             if let Some(n) = p.contraction(pos, false) {
@@ -184,7 +201,11 @@ fn split_gpt2(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<usiz
                 continue;
             }
             let space = p.cpt(pos) == Some(' ');
-            let c2 = if space { p.class(pos + 1) } else { p.class(pos) };
+            let c2 = if space {
+                p.class(pos + 1)
+            } else {
+                p.class(pos)
+            };
             let run = |p: &Piece<'_>, mut q: usize, keep: fn(Class) -> bool| {
                 while keep(p.class(q)) {
                     q += 1;
@@ -223,7 +244,12 @@ fn split_gpt2(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<usiz
 fn split_llama3(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(pieces.len());
     for range in pieces {
-        let mut p = Piece { cpts, range: range.clone(), out: &mut out, prev_end: range.start };
+        let mut p = Piece {
+            cpts,
+            range: range.clone(),
+            out: &mut out,
+            prev_end: range.start,
+        };
         let mut pos = range.start;
         while pos < range.end {
             if let Some(n) = p.contraction(pos, true) {
@@ -270,8 +296,9 @@ fn split_llama3(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<us
                 continue;
             }
             let n = p.count_spaces(pos);
-            let last_newline =
-                (pos..pos + n).filter(|&q| matches!(p.cpt(q), Some('\r' | '\n'))).last();
+            let last_newline = (pos..pos + n)
+                .rev()
+                .find(|&q| matches!(p.cpt(q), Some('\r' | '\n')));
             if let Some(q) = last_newline {
                 pos = q + 1; // \s*[\r\n]+
             } else if n > 1 && p.cpt(pos + n).is_some() {
@@ -298,7 +325,12 @@ mod tests {
     #[test]
     fn gpt2_words() {
         let w = words(PreTokenizer::Gpt2, "Hello world's  end 123!!\n\n x");
-        assert_eq!(w, ["Hello", " world", "'s", " ", " end", " 123", "!!", "\n\n", " x"]);
+        assert_eq!(
+            w,
+            [
+                "Hello", " world", "'s", " ", " end", " 123", "!!", "\n\n", " x"
+            ]
+        );
     }
 
     #[test]
@@ -310,6 +342,11 @@ mod tests {
     #[test]
     fn llama3_words() {
         let w = words(PreTokenizer::Llama3, "I'M 12345 .hi\r\n  ok  ");
-        assert_eq!(w, ["I", "'M", " ", "123", "45", " .", "hi", "\r\n", " ", " ok", "  "]);
+        assert_eq!(
+            w,
+            [
+                "I", "'M", " ", "123", "45", " .", "hi", "\r\n", " ", " ok", "  "
+            ]
+        );
     }
 }
