@@ -261,6 +261,55 @@ fn specific_rejections() {
 }
 
 #[test]
+fn tensor_offsets_are_checked() {
+    let good = synthetic();
+    let name = b"q4.weight";
+    let at = good.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    let offset_at = at + 4 + 2 * 8 + 4; // n_dims, two dims, type
+    let set = |v: u64| {
+        let mut b = good.clone();
+        b[offset_at..offset_at + 8].copy_from_slice(&v.to_le_bytes());
+        GgufFile::from_bytes(b)
+    };
+    match set(0) {
+        Err(GgufError::OverlappingTensors { first, second }) => {
+            let mut pair = [first, second];
+            pair.sort();
+            assert_eq!(pair, ["norm.weight", "q4.weight"]);
+        }
+        other => panic!("expected an overlap, got {other:?}"),
+    }
+    let err = set(1).unwrap_err();
+    assert!(
+        err.to_string().contains("q4.weight") && err.to_string().contains("alignment"),
+        "{err}"
+    );
+    let err = set(u64::MAX - 63).unwrap_err();
+    assert!(
+        matches!(err, GgufError::BadTensor { ref tensor, .. } if tensor == "q4.weight"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_2_is_read_like_version_3() {
+    let mut bytes = synthetic();
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let g = GgufFile::from_bytes(bytes).unwrap();
+    assert_eq!(g.version(), 2);
+    assert_eq!(g.meta_u32("llama.block_count").unwrap(), 2);
+    assert_eq!(g.tensors().len(), 3);
+}
+
+#[test]
+fn shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<GgufFile>();
+    assert_send_sync::<aikernel_engine::tokenizer::Tokenizer>();
+    assert_send_sync::<aikernel_engine::template::ChatTemplate>();
+}
+
+#[test]
 fn type_layouts() {
     assert_eq!(
         (GgmlType::Q4_1.block_size(), GgmlType::Q4_1.type_size()),
