@@ -292,6 +292,32 @@ fn tensor_offsets_are_checked() {
 }
 
 #[test]
+fn open_errors_name_the_path() {
+    let missing = std::path::Path::new("/nonexistent/model.gguf");
+    let err = GgufFile::open(missing).unwrap_err();
+    assert!(
+        matches!(err, GgufError::Io { ref path, .. } if path == missing),
+        "{err}"
+    );
+    assert!(err.to_string().contains("/nonexistent/model.gguf"));
+    let empty = std::env::temp_dir().join(format!("aikernel-empty-{}.gguf", std::process::id()));
+    std::fs::write(&empty, b"").unwrap();
+    let err = GgufFile::open(&empty).unwrap_err();
+    std::fs::remove_file(&empty).unwrap();
+    assert!(
+        matches!(
+            err,
+            GgufError::Truncated {
+                what: "magic",
+                offset: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn version_2_is_read_like_version_3() {
     let mut bytes = synthetic();
     bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
