@@ -10,11 +10,11 @@ contract HandlerSmokeTest is KernelBase {
     function test_handlerSettlesAndRefunds() public {
         _addNodes(9);
         KernelHandler h = new KernelHandler(kernel, gpu, eai, modelId, user, nodes);
-        h.submit(1, 0);
+        h.submit(1, 1); // odd: no automatic round
         h.round(0, 0, 0);
         assertEq(uint8(kernel.statusOf(1)), uint8(IAIKernel.Status.Settled));
         assertEq(h.settledCount(), 1);
-        h.submit(0, 0);
+        h.submit(0, 1);
         h.finalizeAll();
         assertEq(h.refundedCount(), 1);
     }
