@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs one prompt's full lifecycle (committee of 3) on a fresh local anvil, through real
+# transactions, and prints each receipt's gasUsed and the total. It also exercises
+# Deploy.s.sol end to end. Usage (from the repository root): contracts/script/lifecycle-gas.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=.tools/bin
+PORT=${PORT:-8599}
+RPC=http://127.0.0.1:$PORT
+$BIN/anvil --port "$PORT" --silent &
+ANVIL=$!
+trap 'kill $ANVIL' EXIT
+sleep 1
+
+# anvil's well-known dev keys: 0 deploys, administers and owns the dapp; 1-3 are nodes.
+KEYS=(0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+  0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+  0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
+  0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6)
+ADMIN_KEY=${KEYS[0]}
+send() { $BIN/cast send --rpc-url "$RPC" --json "$@" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["status"]=="0x1", r; print(int(r["gasUsed"],16))'; }
+
+out=$($BIN/forge script contracts/script/Deploy.s.sol --rpc-url "$RPC" --broadcast --private-key "$ADMIN_KEY" 2>&1)
+addr() { echo "$out" | awk -v n="$1" '$1==n {print $2}' | tail -1; }
+EAI=$(addr EAI); MFS=$(addr ModelFileSystem); GPU=$(addr GPUManagement); KERNEL=$(addr DecentralizedInference)
+echo "kernel at $KERNEL"
+
+send --private-key "$ADMIN_KEY" "$MFS" \
+  "registerModel((string,string,string,bytes32,uint64,uint32,string[],uint64,uint32,uint128))" \
+  "(SmolLM2-135M-Instruct,llama,gguf-q4_1,$($BIN/cast keccak smollm2),98362432,1048576,[ipfs://bafk],512,1,1000000000)" >/dev/null
+for i in 1 2 3; do
+  a=$($BIN/cast wallet address "${KEYS[$i]}")
+  send --private-key "$ADMIN_KEY" "$EAI" "transfer(address,uint256)" "$a" 10000000000000000000000 >/dev/null
+  send --private-key "${KEYS[$i]}" "$EAI" "approve(address,uint256)" "$GPU" 10000000000000000000000 >/dev/null
+  send --private-key "${KEYS[$i]}" "$GPU" "register((string,uint64,uint32),uint256[],uint256)" "(cpu-avx2,24576,1)" "[1]" 10000000000000000000000 >/dev/null
+done
+
+DAPP=$($BIN/forge create contracts/test/kernel/mocks/Consumers.sol:AnswerConsumer --rpc-url "$RPC" \
+  --private-key "$ADMIN_KEY" --broadcast --constructor-args "$KERNEL" 2>&1 | awk '/Deployed to:/ {print $3}')
+$BIN/cast send --rpc-url "$RPC" --private-key "$ADMIN_KEY" "$DAPP" --value 1ether >/dev/null
+
+run_prompt() {
+  local pid=$1 total=0 g
+  local fee; fee=$($BIN/cast call --rpc-url "$RPC" "$KERNEL" "quote(uint256,uint32,uint16)(uint256)" 1 16 3 | awk '{print $1}')
+  local input; input=$($BIN/cast from-utf8 "What is 2+2? Answer with one digit.")
+  g=$(send --private-key "$ADMIN_KEY" "$DAPP" \
+    "ask((uint256,bytes32,bytes,bytes32,bytes,bytes,uint32,uint32,uint64,address,uint32,uint16),uint256)" \
+    "(1,$($BIN/cast keccak chat),$input,0x0000000000000000000000000000000000000000000000000000000000000000,0x,0x01,16,0,42,0x0000000000000000000000000000000000000000,60000,3)" "$fee")
+  echo "  submit $g"; total=$((total + g))
+  local output=0x0000000000000000000000000000000000000000000000000000000000000002
+  local oh; oh=$($BIN/cast keccak "$output")
+  local committee; committee=$($BIN/cast call --rpc-url "$RPC" "$KERNEL" "committeeOf(uint256)(address[])" "$pid" | tr -d '[] ' | tr ',' ' ')
+  declare -A keyof
+  for i in 1 2 3; do keyof[$($BIN/cast wallet address "${KEYS[$i]}")]=${KEYS[$i]}; done
+  for phase in commit reveal; do
+    for n in $committee; do
+      local salt; salt=$($BIN/cast keccak "$($BIN/cast abi-encode 'f(address,uint256)' "$n" "$pid")")
+      if [ $phase = commit ]; then
+        local c; c=$($BIN/cast keccak "$($BIN/cast abi-encode 'f(uint256,bytes32,bytes32,address)' "$pid" "$oh" "$salt" "$n")")
+        g=$(send --private-key "${keyof[$n]}" "$KERNEL" "commit(uint256,bytes32)" "$pid" "$c")
+      else
+        g=$(send --gas-limit 1000000 --private-key "${keyof[$n]}" "$KERNEL" "reveal(uint256,bytes32,bytes)" "$pid" "$salt" "$output")
+      fi
+      echo "  $phase $g"; total=$((total + g))
+    done
+  done
+  echo "  status $($BIN/cast call --rpc-url "$RPC" "$KERNEL" 'statusOf(uint256)(uint8)' "$pid") (3 = Settled), dapp answer slot $($BIN/cast call --rpc-url "$RPC" "$DAPP" 'answer()(uint256)')"
+  echo "lifecycle total gas (receipts, 7 transactions): $total"
+}
+echo "prompt 1 (cold network):"; run_prompt 1
+echo "prompt 2 (steady state):"; run_prompt 2
