@@ -94,6 +94,8 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
         uint256[] modelIds,
         uint256 stake
     );
+    /// @notice A node changed the models it serves.
+    event ServedModelsSet(address indexed node, uint256[] modelIds);
     /// @notice A node added stake.
     event StakeAdded(address indexed node, uint256 amount, uint256 stake);
     /// @notice A node paused (leaves the pools, keeps its stake).
@@ -230,6 +232,18 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
         emit StakeAdded(msg.sender, amount, n.stake);
         _sync(msg.sender, n);
         eai.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Replaces the models the caller serves (its hardware must meet each one's minimum).
+    /// @param modelIds Distinct registered models (1..MAX_MODELS).
+    function setServedModels(uint256[] calldata modelIds) external {
+        Node storage n = _nodes[msg.sender];
+        if (n.status == NodeStatus.None || n.status == NodeStatus.Exiting) revert NotRegistered(msg.sender);
+        _checkModels(n.hardware, modelIds);
+        if (n.pooled) scheduler.removeNode(msg.sender, n.models);
+        n.models = modelIds;
+        if (n.pooled) scheduler.addNode(msg.sender, modelIds);
+        emit ServedModelsSet(msg.sender, modelIds);
     }
 
     /// @notice Stops taking new prompts; running prompts still expect the node's reveals.
@@ -389,7 +403,7 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
     // Internal
     // ------------------------------------------------------------------
 
-    function _checkModels(Hardware calldata hw, uint256[] calldata modelIds) internal view {
+    function _checkModels(Hardware memory hw, uint256[] calldata modelIds) internal view {
         uint256 len = modelIds.length;
         if (len == 0 || len > MAX_MODELS) revert InvalidModelList();
         for (uint256 i; i < len; ++i) {

@@ -296,3 +296,40 @@ contract GPUManagementTest is KernelBase {
         new GPUManagement(address(this), eai, models, scheduler, address(0));
     }
 }
+
+contract ServedModelsTest is KernelBase {
+    function test_setServedModels_movesPools() public {
+        address n = _addNode("n");
+        ModelFileSystem.ModelSpec memory s = _spec();
+        s.name = "other";
+        uint256 other = models.registerModel(s);
+        uint256[] memory ids = new uint256[](2);
+        ids[0] = other;
+        ids[1] = modelId;
+        vm.expectEmit(true, true, true, true, address(gpu));
+        emit GPUManagement.ServedModelsSet(n, ids);
+        vm.prank(n);
+        gpu.setServedModels(ids);
+        assertTrue(scheduler.inPool(other, n));
+        assertTrue(scheduler.inPool(modelId, n));
+        uint256[] memory only = new uint256[](1);
+        only[0] = other;
+        vm.prank(n);
+        gpu.setServedModels(only);
+        assertFalse(scheduler.inPool(modelId, n));
+        assertEq(gpu.nodeInfo(n).models.length, 1);
+        s.name = "big";
+        s.minMemoryMiB = 1 << 20;
+        uint256 big = models.registerModel(s);
+        only[0] = big;
+        vm.prank(n);
+        vm.expectRevert(abi.encodeWithSelector(GPUManagement.HardwareBelowMinimum.selector, big));
+        gpu.setServedModels(only);
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(GPUManagement.NotRegistered.selector, user));
+        gpu.setServedModels(only);
+        vm.prank(n);
+        vm.expectRevert(GPUManagement.InvalidModelList.selector);
+        gpu.setServedModels(new uint256[](0));
+    }
+}
