@@ -216,7 +216,8 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     /// @param gpu_ GPUManagement (grant this contract SLASHER_ROLE).
     /// @param context_ ContextManager (grant this contract KERNEL_ROLE).
     /// @param treasury_ Receives protocol fees.
-    /// @param rewardBudget_ Total EAI emitted as block rewards, ever (<= 2^96 - 1).
+    /// @param rewardBudget_ Total EAI emitted as block rewards, ever (<= 2^96 - 1 and <= what
+    ///        the EAI cap still allows, so a withdrawal's mint can never fail).
     /// @param rewardDecay_ Divisor of the remaining budget per settled prompt (>= 1).
     constructor(
         address admin,
@@ -229,9 +230,10 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
         uint256 rewardBudget_,
         uint256 rewardDecay_
     ) {
-        if (treasury_ == address(0) || rewardDecay_ == 0 || rewardBudget_ > type(uint96).max) {
-            revert InvalidParameter();
-        }
+        if (
+            treasury_ == address(0) || rewardDecay_ == 0 || rewardBudget_ > type(uint96).max
+                || rewardBudget_ > eai_.mintable()
+        ) revert InvalidParameter();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         eai = eai_;
         models = models_;

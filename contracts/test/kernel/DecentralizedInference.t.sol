@@ -604,6 +604,9 @@ contract DecentralizedInferenceTest is KernelBase {
         new DecentralizedInference(address(this), eai, models, scheduler, gpu, context, address(0), 1, 1);
         vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
         new DecentralizedInference(address(this), eai, models, scheduler, gpu, context, treasury, 1, 0);
+        uint256 tooMuch = eai.mintable() + 1;
+        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        new DecentralizedInference(address(this), eai, models, scheduler, gpu, context, treasury, tooMuch, 1);
     }
 
     function test_sortitionUsesPrevrandao() public {
