@@ -528,7 +528,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectRevert();
+        vm.expectPartialRevert(DecentralizedInference.InsufficientGasForCallback.selector);
         kernel.reveal{gas: 150_000}(pid, _salt(c[0], pid), ANSWER);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Revealing));
         _reveal(pid, c[0], ANSWER);
