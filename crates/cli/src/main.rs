@@ -1,6 +1,48 @@
 //! `aikernel`: the command-line interface to the AI kernel for Ethereum.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("aikernel {}", env!("CARGO_PKG_VERSION"));
+mod commands;
+mod global;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::global::GlobalArgs;
+
+/// An AI kernel for Ethereum: verified, typed LLM inference for smart contracts.
+#[derive(Debug, Parser)]
+#[command(name = "aikernel", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run, benchmark and quantize models with the deterministic engine.
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(cli.global.log_filter()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let result = match cli.command {
+        Command::Model(cmd) => commands::model::run(cmd, &cli.global),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
