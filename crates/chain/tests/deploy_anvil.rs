@@ -1,0 +1,115 @@
+//! The contracts compiled by forge through the solc-js wrapper deploy to a real anvil
+//! through alloy, get wired, and answer calls.
+
+use aikernel_chain::{
+    DeployConfig, Deployment,
+    bindings::{DecentralizedInference, EAI, ModelFileSystem, PromptScheduler},
+    deploy_kernel,
+    tools::foundry_bin,
+};
+use alloy::{
+    node_bindings::Anvil,
+    primitives::{Address, U256, keccak256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+
+#[tokio::test]
+async fn kernel_deploys_to_anvil_and_is_wired() {
+    let anvil = Anvil::new()
+        .path(foundry_bin("anvil"))
+        .try_spawn()
+        .expect("anvil must start: run ./scripts/setup.sh first");
+    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let admin = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(signer)
+        .connect_http(anvil.endpoint_url());
+    let treasury = anvil.addresses()[9];
+
+    let config = DeployConfig::with_treasury(treasury);
+    let deployment = deploy_kernel(provider.clone(), admin, &config)
+        .await
+        .expect("deploys");
+
+    assert_eq!(deployment.chain_id, anvil.chain_id());
+    let addresses = [
+        deployment.eai,
+        deployment.models,
+        deployment.scheduler,
+        deployment.gpu,
+        deployment.context,
+        deployment.kernel,
+    ];
+    for address in addresses {
+        assert_ne!(address, Address::ZERO);
+        let code = provider.get_code_at(address).await.expect("code");
+        assert!(!code.is_empty(), "no code at {address}");
+    }
+
+    // Constructor arguments arrived.
+    let eai = EAI::new(deployment.eai, provider.clone());
+    assert_eq!(eai.cap().call().await.expect("cap"), config.eai_cap);
+    assert_eq!(
+        eai.balanceOf(admin).call().await.expect("balance"),
+        config.genesis_supply
+    );
+
+    // The wiring grants are in place.
+    let minter = keccak256("MINTER_ROLE");
+    assert!(
+        eai.hasRole(minter, deployment.kernel)
+            .call()
+            .await
+            .expect("hasRole")
+    );
+    let scheduler = PromptScheduler::new(deployment.scheduler, provider.clone());
+    let assigner = keccak256("ASSIGNER_ROLE");
+    assert!(
+        scheduler
+            .hasRole(assigner, deployment.kernel)
+            .call()
+            .await
+            .expect("hasRole")
+    );
+    assert!(
+        !scheduler
+            .hasRole(assigner, admin)
+            .call()
+            .await
+            .expect("hasRole")
+    );
+
+    // The kernel answers: an unknown model has no quote.
+    let kernel = DecentralizedInference::new(deployment.kernel, provider.clone());
+    assert!(kernel.quote(U256::from(1), 16, 3).call().await.is_err());
+    let models = ModelFileSystem::new(deployment.models, provider.clone());
+    let admin_role = keccak256("MODEL_ADMIN_ROLE");
+    assert!(
+        models
+            .hasRole(admin_role, admin)
+            .call()
+            .await
+            .expect("hasRole")
+    );
+
+    // The deployment file round-trips.
+    let dir = std::env::temp_dir().join(format!("aikernel-deploy-{}", std::process::id()));
+    let file = dir.join("deployment.json");
+    deployment.save(&file).expect("save");
+    assert_eq!(Deployment::load(&file).expect("load"), deployment);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn malformed_deployment_file_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("aikernel-bad-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("deployment.json");
+    std::fs::write(&file, "{\"chainId\": \"nope\"}").expect("write");
+    let err = Deployment::load(&file).expect_err("malformed");
+    assert!(err.to_string().contains("malformed"), "{err}");
+    let missing = Deployment::load(&dir.join("missing.json")).expect_err("missing");
+    assert!(missing.to_string().contains("missing.json"), "{missing}");
+    std::fs::remove_dir_all(dir).ok();
+}
