@@ -2,8 +2,17 @@
 //! pass and sampling, bit-identical across threads, batch sizes, SIMD paths and machines.
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod f16;
+pub mod generate;
 pub mod gguf;
+pub mod kernels;
+pub mod model;
 pub mod quantize;
+pub mod sample;
 pub mod template;
 pub mod tokenizer;
+
+pub use generate::{Generation, GenerateOptions, StopReason, TokenConstraint, generate, generate_batch};
+pub use kernels::Kernel;
+pub use model::{EngineError, Model, ModelConfig};

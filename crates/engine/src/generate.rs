@@ -1,0 +1,222 @@
+//! Token generation: chunked prefill, decoding, sampling, stopping, and a logits hash.
+
+use sha2::{Digest, Sha256};
+
+use crate::kernels::{Ctx, Kernel};
+use crate::model::forward::{SeqInput, forward};
+use crate::model::{EngineError, KvCache, Model};
+use crate::sample::{sample, uniform};
+
+/// How to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateOptions {
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    /// Temperature in thousandths; 0 is greedy.
+    pub temperature_milli: u32,
+    /// Sampling seed.
+    pub seed: u64,
+    /// Request identifier mixed into the sampling RNG.
+    pub prompt_id: [u8; 32],
+    /// Worker threads (results do not depend on it).
+    pub threads: usize,
+    /// Prompt tokens per prefill step; `None` is the whole prompt (results do not depend on it).
+    pub prefill_chunk: Option<usize>,
+    /// Kernel implementation (results do not depend on it).
+    pub kernel: Kernel,
+    /// Extra tokens that end generation (EOS always does).
+    pub stop_tokens: Vec<u32>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 64,
+            temperature_milli: 0,
+            seed: 0,
+            prompt_id: [0; 32],
+            threads: 1,
+            prefill_chunk: None,
+            kernel: Kernel::Auto,
+            stop_tokens: Vec::new(),
+        }
+    }
+}
+
+/// Restricts which tokens may come next (grammars, JSON schemas...).
+pub trait TokenConstraint {
+    /// Sets disallowed logits to `f32::NEG_INFINITY`.
+    fn mask(&mut self, logits: &mut [f32]);
+    /// Records the chosen token.
+    fn accept(&mut self, token: u32);
+    /// Whether the constrained output is complete.
+    fn is_finished(&self) -> bool;
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// EOS or a stop token was generated (it is the last of `tokens`).
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The constraint reported completion.
+    Constraint,
+    /// The context window is full.
+    ContextFull,
+    /// Every token was masked out.
+    NoCandidate,
+}
+
+/// The result of a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// Generated token ids.
+    pub tokens: Vec<u32>,
+    /// SHA-256 over the little-endian f32 logits (before any constraint mask) of the last
+    /// prompt position and of every decode step, in order.
+    pub logits_sha256: [u8; 32],
+    /// Why it ended.
+    pub stop_reason: StopReason,
+}
+
+fn check_prompt(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result<(), EngineError> {
+    if prompt.is_empty() {
+        return Err(EngineError::BadInput("empty prompt".into()));
+    }
+    if opts.prefill_chunk == Some(0) {
+        return Err(EngineError::BadInput("prefill chunk must be at least 1".into()));
+    }
+    if prompt.len() > model.config().context_length {
+        return Err(EngineError::BadInput(format!(
+            "prompt of {} tokens exceeds the context of {}",
+            prompt.len(),
+            model.config().context_length
+        )));
+    }
+    Ok(())
+}
+
+fn prefill(model: &Model, ctx: &Ctx, cache: &mut KvCache, prompt: &[u32], chunk: Option<usize>) -> Result<Vec<f32>, EngineError> {
+    let step = chunk.unwrap_or(prompt.len()).max(1);
+    let mut logits = Vec::new();
+    for c in prompt.chunks(step) {
+        logits = forward(model, ctx, &mut [SeqInput { cache, tokens: c }])?.pop().unwrap_or_default();
+    }
+    Ok(logits)
+}
+
+/// One sequence's decoding state.
+struct Seq {
+    cache: KvCache,
+    hasher: Sha256,
+    tokens: Vec<u32>,
+    stop: Option<StopReason>,
+}
+
+impl Seq {
+    /// Hashes `logits`, masks, samples and records the token; sets `stop` when done.
+    fn step(&mut self, model: &Model, opts: &GenerateOptions, mut logits: Vec<f32>, constraint: &mut Option<&mut dyn TokenConstraint>) {
+        for l in &logits {
+            self.hasher.update(l.to_le_bytes());
+        }
+        if let Some(c) = constraint.as_deref_mut() {
+            c.mask(&mut logits);
+        }
+        let u = uniform(opts.seed, &opts.prompt_id, self.cache.len() as u64);
+        let Some(tok) = sample(&logits, opts.temperature_milli, u) else {
+            self.stop = Some(StopReason::NoCandidate);
+            return;
+        };
+        if let Some(c) = constraint.as_deref_mut() {
+            c.accept(tok);
+        }
+        self.tokens.push(tok);
+        if Some(tok) == model.tokenizer().eos_token_id() || opts.stop_tokens.contains(&tok) {
+            self.stop = Some(StopReason::Stop);
+        } else if constraint.as_deref().is_some_and(|c| c.is_finished()) {
+            self.stop = Some(StopReason::Constraint);
+        } else if self.tokens.len() >= opts.max_tokens as usize {
+            self.stop = Some(StopReason::Length);
+        } else if self.cache.len() >= model.config().context_length {
+            self.stop = Some(StopReason::ContextFull);
+        }
+    }
+
+    fn finish(self) -> Generation {
+        Generation {
+            tokens: self.tokens,
+            logits_sha256: self.hasher.finalize().into(),
+            stop_reason: self.stop.unwrap_or(StopReason::Length),
+        }
+    }
+}
+
+fn make_ctx(opts: &GenerateOptions) -> Result<Ctx, EngineError> {
+    Ctx::new(opts.threads, opts.kernel).map_err(|e| EngineError::ThreadPool(e.to_string()))
+}
+
+/// Generates up to `opts.max_tokens` tokens after `prompt`.
+pub fn generate(
+    model: &Model,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    mut constraint: Option<&mut dyn TokenConstraint>,
+) -> Result<Generation, EngineError> {
+    check_prompt(model, prompt, opts)?;
+    let ctx = make_ctx(opts)?;
+    let mut seq = Seq { cache: KvCache::new(model), hasher: Sha256::new(), tokens: Vec::new(), stop: None };
+    if opts.max_tokens == 0 {
+        seq.stop = Some(StopReason::Length);
+        return Ok(seq.finish());
+    }
+    let mut logits = prefill(model, &ctx, &mut seq.cache, prompt, opts.prefill_chunk)?;
+    loop {
+        seq.step(model, opts, logits, &mut constraint);
+        if seq.stop.is_some() {
+            return Ok(seq.finish());
+        }
+        let last = [seq.tokens[seq.tokens.len() - 1]];
+        logits = forward(model, &ctx, &mut [SeqInput { cache: &mut seq.cache, tokens: &last }])?.pop().unwrap_or_default();
+    }
+}
+
+/// Generates for several prompts at once, decoding all live sequences in one batch per
+/// step. Each result is bit-identical to `generate` of that prompt alone (no constraint).
+/// Threads and kernel come from the first request's options.
+pub fn generate_batch(model: &Model, requests: &[(Vec<u32>, GenerateOptions)]) -> Result<Vec<Generation>, EngineError> {
+    let Some(first) = requests.first() else { return Ok(Vec::new()) };
+    let ctx = make_ctx(&first.1)?;
+    let mut seqs = Vec::with_capacity(requests.len());
+    let mut pending = Vec::with_capacity(requests.len());
+    for (prompt, opts) in requests {
+        check_prompt(model, prompt, opts)?;
+        let mut s = Seq { cache: KvCache::new(model), hasher: Sha256::new(), tokens: Vec::new(), stop: None };
+        if opts.max_tokens == 0 {
+            s.stop = Some(StopReason::Length);
+            pending.push(Vec::new());
+        } else {
+            pending.push(prefill(model, &ctx, &mut s.cache, prompt, opts.prefill_chunk)?);
+        }
+        seqs.push(s);
+    }
+    loop {
+        for ((s, (_, opts)), logits) in seqs.iter_mut().zip(requests).zip(pending.drain(..)) {
+            if s.stop.is_none() {
+                s.step(model, opts, logits, &mut None);
+            }
+        }
+        let live: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].stop.is_none()).collect();
+        if live.is_empty() {
+            break;
+        }
+        let lasts: Vec<[u32; 1]> = live.iter().map(|&i| [seqs[i].tokens[seqs[i].tokens.len() - 1]]).collect();
+        let mut inputs: Vec<SeqInput<'_>> = Vec::with_capacity(live.len());
+        for (s, last) in seqs.iter_mut().filter(|s| s.stop.is_none()).zip(&lasts) {
+            inputs.push(SeqInput { cache: &mut s.cache, tokens: last });
+        }
+        let mut out = forward(model, &ctx, &mut inputs)?.into_iter();
+        pending = (0..seqs.len()).map(|i| if live.contains(&i) { out.next().unwrap_or_default() } else { Vec::new() }).collect();
+    }
+    Ok(seqs.into_iter().map(Seq::finish).collect())
+}

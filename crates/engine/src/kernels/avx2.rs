@@ -1,0 +1,133 @@
+//! AVX2 kernels: eight output rows per step, one lane per row, the same f32 operation
+//! sequence as the scalar code (separate multiply and add, never fused).
+#![allow(unsafe_code)]
+
+use super::{Acts, QK, WeightView, f16_at, f16_lut};
+use crate::gguf::GgmlType;
+
+/// Whether this CPU has AVX2.
+pub(super) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Rows `r0..r0+8` for every token into `out` (`[row][token]`). Caller checked `available()`
+/// and that the type is Q4_0, Q4_1 or Q8_0.
+pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rows8` is only called when `available()` reported AVX2 support.
+        unsafe { x86::rows8(w, a, r0, out) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        for rr in 0..8 {
+            for t in 0..a.n() {
+                out[rr * a.n() + t] = super::scalar::dot_row(w, a, r0 + rr, t);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm_and_si128, _mm_loadu_si128, _mm_set1_epi8, _mm_srli_epi16,
+        _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_ps, _mm256_cvtepi32_ps, _mm256_hadd_epi32,
+        _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
+        _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set_m128i, _mm256_set1_epi16,
+        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_sign_epi8,
+        _mm256_storeu_ps, _mm256_sub_epi32,
+    };
+
+    use super::{Acts, GgmlType, QK, WeightView, f16_at, f16_lut};
+
+    /// Sums the eight i32 lanes of each of `v[0..8]` into lane `i` of the result (exact).
+    #[target_feature(enable = "avx2")]
+    fn hsum8(v: &[__m256i; 8]) -> __m256i {
+        let s01 = _mm256_hadd_epi32(v[0], v[1]);
+        let s23 = _mm256_hadd_epi32(v[2], v[3]);
+        let s45 = _mm256_hadd_epi32(v[4], v[5]);
+        let s67 = _mm256_hadd_epi32(v[6], v[7]);
+        let t0 = _mm256_hadd_epi32(s01, s23);
+        let t1 = _mm256_hadd_epi32(s45, s67);
+        let lo = _mm256_permute2x128_si256::<0x20>(t0, t1);
+        let hi = _mm256_permute2x128_si256::<0x31>(t0, t1);
+        _mm256_add_epi32(lo, hi)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+        let lut = f16_lut();
+        let n = a.n();
+        let rb = w.row_bytes();
+        let nb = w.cols / QK;
+        let ones = _mm256_set1_epi16(1);
+        let mask = _mm_set1_epi8(0x0F);
+        let (bs, qoff) = match w.dtype {
+            GgmlType::Q8_0 => (34, 2),
+            GgmlType::Q4_0 => (18, 2),
+            _ => (20, 4),
+        };
+        let rows: [&[u8]; 8] = std::array::from_fn(|i| &w.data[(r0 + i) * rb..(r0 + i + 1) * rb]);
+        for t in 0..n {
+            let mut acc = _mm256_setzero_ps();
+            for b in 0..nb {
+                let ab = (t * nb + b) * QK;
+                let qa = &a.q[ab..ab + QK];
+                // SAFETY: `qa` is exactly 32 bytes; unaligned load.
+                let av = unsafe { _mm256_loadu_si256(qa.as_ptr().cast::<__m256i>()) };
+                let mut sums = [_mm256_set1_epi32(0); 8];
+                let mut dw = [0f32; 8];
+                let mut mw = [0f32; 8];
+                for (i, row) in rows.iter().enumerate() {
+                    let blk = &row[b * bs..(b + 1) * bs];
+                    dw[i] = f16_at(lut, blk);
+                    let p = if w.dtype == GgmlType::Q8_0 {
+                        let q = &blk[qoff..qoff + 32];
+                        // SAFETY: `q` is exactly 32 bytes; unaligned load.
+                        let wv = unsafe { _mm256_loadu_si256(q.as_ptr().cast::<__m256i>()) };
+                        _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv))
+                    } else {
+                        if w.dtype == GgmlType::Q4_1 {
+                            mw[i] = f16_at(lut, &blk[2..]);
+                        }
+                        let q = &blk[qoff..qoff + 16];
+                        // SAFETY: `q` is exactly 16 bytes; unaligned load.
+                        let v = unsafe { _mm_loadu_si128(q.as_ptr().cast::<__m128i>()) };
+                        let lo = _mm_and_si128(v, mask);
+                        let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
+                        _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), av)
+                    };
+                    sums[i] = _mm256_madd_epi16(p, ones);
+                }
+                let mut isum = hsum8(&sums);
+                let sa = a.s[t * nb + b];
+                if w.dtype == GgmlType::Q4_0 {
+                    isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa));
+                }
+                let da = _mm256_set1_ps(a.d[t * nb + b]);
+                // SAFETY: `dw` holds 8 f32; unaligned load.
+                let dwv = unsafe { _mm256_loadu_ps(dw.as_ptr()) };
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dwv, da), _mm256_cvtepi32_ps(isum)));
+                if w.dtype == GgmlType::Q4_1 {
+                    // SAFETY: `mw` holds 8 f32; unaligned load.
+                    let mwv = unsafe { _mm256_loadu_ps(mw.as_ptr()) };
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(mwv, da), _mm256_set1_ps(sa as f32)));
+                }
+            }
+            let mut lanes = [0f32; 8];
+            // SAFETY: `lanes` holds 8 f32; unaligned store.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+            for (i, &v) in lanes.iter().enumerate() {
+                out[i * n + t] = v;
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Matrix-vector kernels with one fixed reduction order per output element.
+//!
+//! Activations are quantized per block of 32 to i8 (`d = amax / 127`, `q = round_ties_even(x / d)`
+//! clamped to ±127, `d = 0` gives zeros). For a quantized weight row the integer dot product of
+//! each block is exact; blocks are then accumulated in ascending order in f32 as
+//! `acc = acc + (d_w * d_a) * isum` (Q4_1 also `acc = acc + (m_w * d_a) * sum(q_a)`), each
+//! operation rounded on its own (never fused). The AVX2 kernels vectorise across eight output
+//! rows and run exactly that sequence per lane, so they are bit-identical to the scalar code.
+//! F32/F16 weights use the f32 activations with a sequential f32 dot product (scalar only).
+
+mod avx2;
+mod scalar;
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use crate::gguf::GgmlType;
+
+/// Which kernel implementation to run. Both give bit-identical results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// Portable scalar code only.
+    Scalar,
+    /// The fastest kernel this CPU supports (AVX2 when detected).
+    #[default]
+    Auto,
+}
+
+/// Elements per quantization block.
+pub const QK: usize = 32;
+
+/// The f16 → f32 table (64K entries), built once.
+pub(crate) fn f16_lut() -> &'static [f32] {
+    static LUT: OnceLock<Vec<f32>> = OnceLock::new();
+    LUT.get_or_init(|| (0..=u16::MAX).map(crate::f16::f16_to_f32).collect())
+}
+
+/// Reads a little-endian f16 at `b[0..2]` as f32.
+#[inline]
+pub(crate) fn f16_at(lut: &[f32], b: &[u8]) -> f32 {
+    lut[u16::from_le_bytes([b[0], b[1]]) as usize]
+}
+
+/// Activations of `n` tokens, `cols` wide, in f32 and block-quantized to i8.
+#[derive(Debug)]
+pub struct Acts<'a> {
+    /// The f32 values, token-major.
+    pub x: &'a [f32],
+    /// Row width.
+    pub cols: usize,
+    /// Quantized values, token-major.
+    pub q: Vec<i8>,
+    /// One scale per block.
+    pub d: Vec<f32>,
+    /// Sum of the quantized values of each block.
+    pub s: Vec<i32>,
+}
+
+impl<'a> Acts<'a> {
+    /// Quantizes `x` (`n * cols` values, `cols` a multiple of 32 for quantized weights).
+    pub fn new(x: &'a [f32], cols: usize) -> Acts<'a> {
+        let nb = x.len() / QK;
+        let mut q = vec![0i8; nb * QK];
+        let mut d = vec![0f32; nb];
+        let mut s = vec![0i32; nb];
+        for b in 0..nb {
+            let blk = &x[b * QK..(b + 1) * QK];
+            let mut amax = 0f32;
+            for &v in blk {
+                let a = v.abs();
+                if a > amax {
+                    amax = a;
+                }
+            }
+            let db = amax / 127.0;
+            d[b] = db;
+            if db == 0.0 {
+                continue;
+            }
+            let mut sum = 0i32;
+            for (i, &v) in blk.iter().enumerate() {
+                let r = (v / db).round_ties_even().clamp(-127.0, 127.0) as i8;
+                q[b * QK + i] = r;
+                sum += i32::from(r);
+            }
+            s[b] = sum;
+        }
+        Acts { x, cols, q, d, s }
+    }
+
+    /// Number of tokens.
+    pub fn n(&self) -> usize {
+        self.x.len() / self.cols
+    }
+}
+
+/// A weight matrix view: `rows` rows of `cols` elements in `dtype`.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightView<'a> {
+    /// Element type.
+    pub dtype: GgmlType,
+    /// Output rows.
+    pub rows: usize,
+    /// Row length.
+    pub cols: usize,
+    /// Raw row-major data.
+    pub data: &'a [u8],
+}
+
+impl WeightView<'_> {
+    /// Bytes per row.
+    pub fn row_bytes(&self) -> usize {
+        match self.dtype {
+            GgmlType::F32 => self.cols * 4,
+            GgmlType::F16 => self.cols * 2,
+            GgmlType::Q4_0 => self.cols / QK * 18,
+            GgmlType::Q4_1 => self.cols / QK * 20,
+            GgmlType::Q8_0 => self.cols / QK * 34,
+            _ => 0,
+        }
+    }
+}
+
+/// Execution context: kernel choice and thread pool.
+#[derive(Debug)]
+pub struct Ctx {
+    avx2: bool,
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl Ctx {
+    /// A context running `threads` threads (0 or 1: the calling thread only).
+    pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, rayon::ThreadPoolBuildError> {
+        let pool = if threads > 1 {
+            Some(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
+        } else {
+            None
+        };
+        Ok(Ctx {
+            avx2: kernel == Kernel::Auto && avx2::available(),
+            pool,
+            threads: threads.max(1),
+        })
+    }
+
+    /// Runs `f` inside the pool (or directly).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    /// Number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+/// Computes rows `r0..r0+out.len()/n` for all tokens into `out` (row-major: `[row][token]`).
+fn rows_into(ctx_avx2: bool, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+    let n = a.n();
+    let nrows = out.len() / n;
+    let mut r = 0;
+    if ctx_avx2 && matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) {
+        while r + 8 <= nrows {
+            avx2::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n]);
+            r += 8;
+        }
+    }
+    for rr in r..nrows {
+        for t in 0..n {
+            out[rr * n + t] = scalar::dot_row(w, a, r0 + rr, t);
+        }
+    }
+}
+
+/// `out[t * rows + r] = dot(w[r], x[t])` for every token `t` and row `r`.
+pub fn matmul(ctx: &Ctx, w: &WeightView<'_>, a: &Acts<'_>, out: &mut [f32]) {
+    let n = a.n();
+    let rows = w.rows;
+    // Row chunks: a multiple of 8 rows; any split gives the same bits.
+    let per = rows.div_ceil(ctx.threads * 4).div_ceil(8).max(1) * 8;
+    let chunks: Vec<usize> = (0..rows).step_by(per).collect();
+    let avx = ctx.avx2;
+    let run = |r0: usize| {
+        let nr = per.min(rows - r0);
+        let mut buf = vec![0f32; nr * n];
+        rows_into(avx, w, a, r0, &mut buf);
+        (r0, buf)
+    };
+    let parts: Vec<(usize, Vec<f32>)> = if ctx.pool.is_some() && chunks.len() > 1 {
+        ctx.install(|| chunks.par_iter().map(|&r0| run(r0)).collect())
+    } else {
+        chunks.iter().map(|&r0| run(r0)).collect()
+    };
+    for (r0, buf) in parts {
+        let nr = buf.len() / n;
+        for rr in 0..nr {
+            for t in 0..n {
+                out[t * rows + r0 + rr] = buf[rr * n + t];
+            }
+        }
+    }
+}
+
+/// Dequantizes row `r` of `w` into `out` (`cols` values).
+pub fn dequant_row(w: &WeightView<'_>, r: usize, out: &mut [f32]) {
+    scalar::dequant_row(w, r, out);
+}

@@ -1,0 +1,219 @@
+//! The forward pass: embeddings, blocks (RMSNorm, attention with RoPE and a KV cache,
+//! SwiGLU FFN), output norm and head. Every reduction runs in one fixed sequential order.
+
+use rayon::prelude::*;
+
+use super::{EngineError, Model, Weight};
+use crate::kernels::{Acts, Ctx, dequant_row, matmul};
+
+/// Keys and values of one sequence, per layer, position-major, f32.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache for `model`.
+    pub fn new(model: &Model) -> KvCache {
+        let n = model.config().n_layers;
+        KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0 }
+    }
+
+    /// Positions stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Tokens of one sequence to run through the model, appended after its cache.
+#[derive(Debug)]
+pub(crate) struct SeqInput<'a> {
+    pub(crate) cache: &'a mut KvCache,
+    pub(crate) tokens: &'a [u32],
+}
+
+/// Sequential RMSNorm of one row.
+pub(crate) fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let mut ss = 0f32;
+    for &v in x {
+        ss += v * v;
+    }
+    let scale = 1.0 / libm::sqrtf(ss / x.len() as f32 + eps);
+    for i in 0..x.len() {
+        out[i] = (x[i] * scale) * w[i];
+    }
+}
+
+/// Rotates adjacent pairs (llama.cpp's normal RoPE) of each `head_dim` slice of `x`.
+fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)]) {
+    for head in x.chunks_exact_mut(head_dim) {
+        for (i, &(c, s)) in cs.iter().enumerate() {
+            let a = head[2 * i];
+            let b = head[2 * i + 1];
+            head[2 * i] = a * c - b * s;
+            head[2 * i + 1] = a * s + b * c;
+        }
+    }
+}
+
+/// Attention of one query head over positions `0..=pos` of one layer's cache.
+fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, kv_dim: usize, off: usize, out: &mut [f32]) {
+    let hd = q.len();
+    let scale = 1.0 / libm::sqrtf(hd as f32);
+    let mut scores = Vec::with_capacity(pos + 1);
+    let mut max = f32::NEG_INFINITY;
+    for j in 0..=pos {
+        let kj = &k[j * kv_dim + off..j * kv_dim + off + hd];
+        let mut s = 0f32;
+        for d in 0..hd {
+            s += q[d] * kj[d];
+        }
+        let s = s * scale;
+        if s > max {
+            max = s;
+        }
+        scores.push(s);
+    }
+    let mut sum = 0f32;
+    for s in &mut scores {
+        *s = libm::expf(*s - max);
+        sum += *s;
+    }
+    out.fill(0.0);
+    for (j, &e) in scores.iter().enumerate() {
+        let p = e / sum;
+        let vj = &v[j * kv_dim + off..j * kv_dim + off + hd];
+        for d in 0..hd {
+            out[d] += p * vj[d];
+        }
+    }
+}
+
+fn mm(ctx: &Ctx, model: &Model, w: Weight, a: &Acts<'_>) -> Vec<f32> {
+    let view = model.view(w);
+    let mut out = vec![0f32; a.n() * view.rows];
+    matmul(ctx, &view, a, &mut out);
+    out
+}
+
+/// Runs all tokens of all sequences through the model, appending to their caches, and
+/// returns the logits of each sequence's last token.
+pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Result<Vec<Vec<f32>>, EngineError> {
+    let cfg = model.config();
+    let (d, hd, nh) = (cfg.n_embd, cfg.head_dim, cfg.n_head);
+    let kv_dim = cfg.n_head_kv * hd;
+    let group = nh / cfg.n_head_kv;
+    // (sequence, position) of every token row.
+    let mut rows: Vec<(usize, usize)> = Vec::new();
+    let mut toks: Vec<u32> = Vec::new();
+    for (si, s) in seqs.iter().enumerate() {
+        if s.tokens.is_empty() {
+            return Err(EngineError::BadInput("empty token chunk".into()));
+        }
+        if s.cache.len + s.tokens.len() > cfg.context_length {
+            return Err(EngineError::BadInput(format!(
+                "sequence needs {} positions, the context holds {}",
+                s.cache.len + s.tokens.len(),
+                cfg.context_length
+            )));
+        }
+        for (i, &t) in s.tokens.iter().enumerate() {
+            if t as usize >= cfg.vocab_size {
+                return Err(EngineError::BadInput(format!("token id {t} outside vocabulary {}", cfg.vocab_size)));
+            }
+            rows.push((si, s.cache.len + i));
+            toks.push(t);
+        }
+    }
+    let n = rows.len();
+    let embd = model.view(model.embd);
+    let mut x = vec![0f32; n * d];
+    for (i, &t) in toks.iter().enumerate() {
+        dequant_row(&embd, t as usize, &mut x[i * d..(i + 1) * d]);
+    }
+    let trig: Vec<Vec<(f32, f32)>> = rows
+        .iter()
+        .map(|&(_, p)| {
+            model.rope_freqs.iter().map(|&f| {
+                let a = p as f32 * f;
+                (libm::cosf(a), libm::sinf(a))
+            }).collect()
+        })
+        .collect();
+    let mut xn = vec![0f32; n * d];
+    for (li, layer) in model.layers.iter().enumerate() {
+        let nw = model.vector(layer.attn_norm);
+        for t in 0..n {
+            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, &mut xn[t * d..(t + 1) * d]);
+        }
+        let a = Acts::new(&xn, d);
+        let mut q = mm(ctx, model, layer.wq, &a);
+        let mut k = mm(ctx, model, layer.wk, &a);
+        let v = mm(ctx, model, layer.wv, &a);
+        for t in 0..n {
+            rope(&mut q[t * d..(t + 1) * d], hd, &trig[t]);
+            rope(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &trig[t]);
+            let c = &mut *seqs[rows[t].0].cache;
+            c.k[li].extend_from_slice(&k[t * kv_dim..(t + 1) * kv_dim]);
+            c.v[li].extend_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
+        }
+        let mut att = vec![0f32; n * d];
+        {
+            let caches: Vec<(&[f32], &[f32])> = seqs.iter().map(|s| (&s.cache.k[li][..], &s.cache.v[li][..])).collect();
+            let work = |(i, o): (usize, &mut [f32])| {
+                let (t, h) = (i / nh, i % nh);
+                let (si, pos) = rows[t];
+                let (kc, vc) = caches[si];
+                attend(&q[t * d + h * hd..t * d + (h + 1) * hd], kc, vc, pos, kv_dim, (h / group) * hd, o);
+            };
+            if ctx.threads() > 1 {
+                ctx.install(|| att.par_chunks_mut(hd).enumerate().for_each(work));
+            } else {
+                att.chunks_mut(hd).enumerate().for_each(work);
+            }
+        }
+        let o = mm(ctx, model, layer.wo, &Acts::new(&att, d));
+        for (xi, oi) in x.iter_mut().zip(&o) {
+            *xi += *oi;
+        }
+        let nw = model.vector(layer.ffn_norm);
+        for t in 0..n {
+            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, &mut xn[t * d..(t + 1) * d]);
+        }
+        let a = Acts::new(&xn, d);
+        let g = mm(ctx, model, layer.gate, &a);
+        let mut u = mm(ctx, model, layer.up, &a);
+        for (ui, &gi) in u.iter_mut().zip(&g) {
+            let silu = gi / (1.0 + libm::expf(-gi));
+            *ui *= silu;
+        }
+        let dn = mm(ctx, model, layer.down, &Acts::new(&u, cfg.n_ff));
+        for (xi, di) in x.iter_mut().zip(&dn) {
+            *xi += *di;
+        }
+    }
+    for s in seqs.iter_mut() {
+        s.cache.len += s.tokens.len();
+    }
+    // Last row of each sequence.
+    let mut last = Vec::with_capacity(seqs.len());
+    let mut end = 0;
+    for s in seqs.iter() {
+        end += s.tokens.len();
+        last.push(end - 1);
+    }
+    let nw = model.vector(model.output_norm);
+    let mut h = vec![0f32; last.len() * d];
+    for (i, &t) in last.iter().enumerate() {
+        rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, &mut h[i * d..(i + 1) * d]);
+    }
+    let logits = mm(ctx, model, model.output, &Acts::new(&h, d));
+    Ok(logits.chunks_exact(cfg.vocab_size).map(<[f32]>::to_vec).collect())
+}

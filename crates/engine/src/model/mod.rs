@@ -1,0 +1,209 @@
+//! A Llama-architecture model over a memory-mapped GGUF file (weights are views, not copies).
+
+mod error;
+pub(crate) mod forward;
+
+use std::path::Path;
+
+pub use error::EngineError;
+pub use forward::KvCache;
+
+use crate::gguf::{GgmlType, GgufFile};
+use crate::kernels::{QK, WeightView};
+use crate::template::ChatTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// Transformer blocks.
+    pub n_layers: usize,
+    /// Hidden width.
+    pub n_embd: usize,
+    /// FFN hidden width.
+    pub n_ff: usize,
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads.
+    pub n_head_kv: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Vocabulary size (rows of the output head).
+    pub vocab_size: usize,
+    /// Trained context length: the most positions a sequence may use.
+    pub context_length: usize,
+    /// RoPE frequency base.
+    pub rope_base: f32,
+    /// RMSNorm epsilon.
+    pub rms_eps: f32,
+}
+
+/// Index of a tensor in the file plus its matrix shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Weight {
+    idx: usize,
+    dtype: GgmlType,
+    rows: usize,
+    cols: usize,
+}
+
+/// One transformer block's weights.
+#[derive(Debug)]
+pub(crate) struct Layer {
+    pub(crate) attn_norm: Weight,
+    pub(crate) wq: Weight,
+    pub(crate) wk: Weight,
+    pub(crate) wv: Weight,
+    pub(crate) wo: Weight,
+    pub(crate) ffn_norm: Weight,
+    pub(crate) gate: Weight,
+    pub(crate) up: Weight,
+    pub(crate) down: Weight,
+}
+
+/// A loaded model: the mapped file, its tokenizer and weight descriptors.
+#[derive(Debug)]
+pub struct Model {
+    gguf: GgufFile,
+    tokenizer: Tokenizer,
+    config: ModelConfig,
+    pub(crate) embd: Weight,
+    pub(crate) output_norm: Weight,
+    pub(crate) output: Weight,
+    pub(crate) layers: Vec<Layer>,
+    /// `rope_base^(-2i/head_dim)` for each rotated pair.
+    pub(crate) rope_freqs: Vec<f32>,
+}
+
+impl Model {
+    /// Maps and validates a GGUF Llama model.
+    pub fn load(path: &Path) -> Result<Model, EngineError> {
+        Model::from_gguf(GgufFile::open(path)?)
+    }
+
+    /// Builds a model over an already parsed GGUF file.
+    pub fn from_gguf(gguf: GgufFile) -> Result<Model, EngineError> {
+        let arch = gguf.meta_str("general.architecture")?.to_owned();
+        if arch != "llama" {
+            return Err(EngineError::Unsupported(format!("architecture {arch:?} (only llama)")));
+        }
+        let u = |k: &str| gguf.meta_u32(&format!("llama.{k}")).map(|v| v as usize);
+        let n_embd = u("embedding_length")?;
+        let n_head = u("attention.head_count")?;
+        let n_head_kv = u("attention.head_count_kv").unwrap_or(n_head);
+        let rope_base = gguf.meta_f32("llama.rope.freq_base").unwrap_or(10_000.0);
+        let rms_eps = gguf.meta_f32("llama.attention.layer_norm_rms_epsilon")?;
+        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+            return Err(EngineError::Unsupported(format!(
+                "head layout: width {n_embd}, {n_head} heads, {n_head_kv} kv heads"
+            )));
+        }
+        let head_dim = n_embd / n_head;
+        if head_dim % 2 != 0 {
+            return Err(EngineError::Unsupported(format!("odd head width {head_dim}")));
+        }
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        let mut config = ModelConfig {
+            n_layers: u("block_count")?,
+            n_embd,
+            n_ff: u("feed_forward_length")?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            vocab_size: 0,
+            context_length: u("context_length")?,
+            rope_base,
+            rms_eps,
+        };
+        let kv = n_head_kv * head_dim;
+        let embd = weight(&gguf, "token_embd.weight", None, n_embd)?;
+        config.vocab_size = embd.rows;
+        let output = match weight(&gguf, "output.weight", Some(embd.rows), n_embd) {
+            Ok(w) => w,
+            Err(EngineError::Gguf(crate::gguf::GgufError::MissingTensor { .. })) => embd,
+            Err(e) => return Err(e),
+        };
+        let output_norm = weight(&gguf, "output_norm.weight", Some(1), n_embd)?;
+        let mut layers = Vec::with_capacity(config.n_layers);
+        for i in 0..config.n_layers {
+            let w = |name: &str, rows: usize, cols: usize| weight(&gguf, &format!("blk.{i}.{name}.weight"), Some(rows), cols);
+            layers.push(Layer {
+                attn_norm: w("attn_norm", 1, n_embd)?,
+                wq: w("attn_q", n_embd, n_embd)?,
+                wk: w("attn_k", kv, n_embd)?,
+                wv: w("attn_v", kv, n_embd)?,
+                wo: w("attn_output", n_embd, n_embd)?,
+                ffn_norm: w("ffn_norm", 1, n_embd)?,
+                gate: w("ffn_gate", config.n_ff, n_embd)?,
+                up: w("ffn_up", config.n_ff, n_embd)?,
+                down: w("ffn_down", n_embd, config.n_ff)?,
+            });
+        }
+        for l in &layers {
+            for nw in [l.attn_norm, l.ffn_norm] {
+                if nw.dtype != GgmlType::F32 {
+                    return Err(EngineError::Unsupported("norm weights must be F32".into()));
+                }
+            }
+        }
+        if output_norm.dtype != GgmlType::F32 {
+            return Err(EngineError::Unsupported("norm weights must be F32".into()));
+        }
+        let rope_freqs = (0..head_dim / 2)
+            .map(|i| libm::powf(rope_base, -((2 * i) as f32) / head_dim as f32))
+            .collect();
+        Ok(Model { gguf, tokenizer, config, embd, output_norm, output, layers, rope_freqs })
+    }
+
+    /// The model's tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template stored in the file.
+    pub fn chat_template(&self) -> Result<ChatTemplate, EngineError> {
+        Ok(ChatTemplate::from_gguf(&self.gguf)?)
+    }
+
+    /// Hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The underlying GGUF file.
+    pub fn gguf(&self) -> &GgufFile {
+        &self.gguf
+    }
+
+    /// Borrows a weight's bytes from the mapping.
+    pub(crate) fn view(&self, w: Weight) -> WeightView<'_> {
+        WeightView { dtype: w.dtype, rows: w.rows, cols: w.cols, data: self.gguf.view(&self.gguf.tensors()[w.idx]).data }
+    }
+
+    /// An F32 vector weight (norms).
+    pub(crate) fn vector(&self, w: Weight) -> Vec<f32> {
+        self.view(w).data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    }
+}
+
+/// Finds a 2-D (or 1-D when `rows == Some(1)`) tensor and checks its shape and type.
+fn weight(g: &GgufFile, name: &str, rows: Option<usize>, cols: usize) -> Result<Weight, EngineError> {
+    let idx = g
+        .tensors()
+        .iter()
+        .position(|t| t.name == name)
+        .ok_or_else(|| crate::gguf::GgufError::MissingTensor { name: name.to_owned() })?;
+    let info = &g.tensors()[idx];
+    let bad = |reason: String| EngineError::BadTensor { tensor: name.to_owned(), reason };
+    let ne0 = info.dims.first().copied().unwrap_or(1) as usize;
+    let ne1 = info.dims.get(1).copied().unwrap_or(1) as usize;
+    if info.dims.iter().skip(2).any(|&d| d != 1) || ne0 != cols || rows.is_some_and(|r| r != ne1) {
+        return Err(bad(format!("dims {:?}, expected [{cols}, {rows:?}]", info.dims)));
+    }
+    match info.dtype {
+        GgmlType::F32 | GgmlType::F16 => {}
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if cols % QK == 0 => {}
+        t => return Err(bad(format!("unsupported type {t:?}"))),
+    }
+    Ok(Weight { idx, dtype: info.dtype, rows: ne1, cols })
+}

@@ -1,0 +1,87 @@
+//! Deterministic sampling: greedy, or temperature + top-k 40 + top-p 0.95 with a
+//! counter-based RNG `sha256(seed_le ‖ prompt_id ‖ position_le)`.
+
+use sha2::{Digest, Sha256};
+
+/// Candidates kept by top-k.
+pub const TOP_K: usize = 40;
+/// Cumulative probability kept by top-p.
+pub const TOP_P: f32 = 0.95;
+
+/// A uniform value in [0, 1) with 53 random bits, from `(seed, prompt_id, position)`.
+pub fn uniform(seed: u64, prompt_id: &[u8; 32], position: u64) -> f64 {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(prompt_id);
+    h.update(position.to_le_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The highest finite logit, lowest id on ties; `None` when nothing is finite.
+pub fn argmax(logits: &[f32]) -> Option<u32> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &l) in logits.iter().enumerate() {
+        if l.is_nan() || l == f32::NEG_INFINITY {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| l > b) {
+            best = Some((i, l));
+        }
+    }
+    best.map(|(i, _)| i as u32)
+}
+
+/// Picks a token. `temperature_milli == 0` is greedy; otherwise logits are divided by the
+/// temperature, the top 40 (by logit, then lowest id) are softmaxed in that order with
+/// `libm::expf`, cut to the smallest prefix reaching 0.95, and one is drawn with `u`.
+pub fn sample(logits: &[f32], temperature_milli: u32, u: f64) -> Option<u32> {
+    if temperature_milli == 0 {
+        return argmax(logits);
+    }
+    let t = temperature_milli as f32 / 1000.0;
+    let mut cand: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .map(|(i, &l)| (i as u32, l / t))
+        .collect();
+    if cand.is_empty() {
+        return None;
+    }
+    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    cand.truncate(TOP_K);
+    let max = cand[0].1;
+    let mut probs: Vec<f32> = cand.iter().map(|&(_, l)| libm::expf(l - max)).collect();
+    let mut sum = 0f32;
+    for &p in &probs {
+        sum += p;
+    }
+    for p in &mut probs {
+        *p /= sum;
+    }
+    let mut cum = 0f32;
+    let mut keep = probs.len();
+    for (i, &p) in probs.iter().enumerate() {
+        cum += p;
+        if cum >= TOP_P {
+            keep = i + 1;
+            break;
+        }
+    }
+    let mut total = 0f32;
+    for &p in &probs[..keep] {
+        total += p;
+    }
+    let r = (u * f64::from(total)) as f32;
+    let mut acc = 0f32;
+    for (i, &p) in probs[..keep].iter().enumerate() {
+        acc += p;
+        if r < acc {
+            return Some(cand[i].0);
+        }
+    }
+    Some(cand[keep - 1].0)
+}

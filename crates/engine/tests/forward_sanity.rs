@@ -1,0 +1,45 @@
+//! The forward pass on the default model: greedy chat output matches llama.cpp's first
+//! tokens (recorded with `llama-completion --temp 0 -n 16 -no-cnv`), and the model rejects
+//! bad requests with errors.
+
+use std::path::PathBuf;
+
+use aikernel_engine::template::ChatMessage;
+use aikernel_engine::{EngineError, GenerateOptions, Model, StopReason, generate};
+
+fn model_path() -> PathBuf {
+    let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
+        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        PathBuf::from,
+    );
+    assert!(p.exists(), "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh", p.display());
+    p
+}
+
+fn chat_prompt(m: &Model, q: &str) -> Vec<u32> {
+    let text = m.chat_template().unwrap().render(&[ChatMessage::new("user", q)], true).unwrap();
+    m.tokenizer().encode(&text, true)
+}
+
+#[test]
+fn capital_of_france_greedy() {
+    let m = Model::load(&model_path()).unwrap();
+    let prompt = chat_prompt(&m, "What is the capital of France?");
+    let opts = GenerateOptions { max_tokens: 16, threads: 2, ..GenerateOptions::default() };
+    let g = generate(&m, &prompt, &opts, None).unwrap();
+    let text = String::from_utf8_lossy(&m.tokenizer().decode(&g.tokens)).into_owned();
+    eprintln!("prompt {prompt:?}\ntokens {:?}\ntext {text:?}", g.tokens);
+    assert!(text.contains("Paris"), "unexpected answer {text:?}");
+}
+
+#[test]
+fn bad_requests_are_errors() {
+    let m = Model::load(&model_path()).unwrap();
+    let opts = GenerateOptions { max_tokens: 2, ..GenerateOptions::default() };
+    assert!(matches!(generate(&m, &[], &opts, None), Err(EngineError::BadInput(_))));
+    assert!(matches!(generate(&m, &[u32::MAX], &opts, None), Err(EngineError::BadInput(_))));
+    let zero = GenerateOptions { max_tokens: 0, ..GenerateOptions::default() };
+    let g = generate(&m, &[1, 2, 3], &zero, None).unwrap();
+    assert!(g.tokens.is_empty());
+    assert_eq!(g.stop_reason, StopReason::Length);
+}
