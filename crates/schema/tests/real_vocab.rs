@@ -1,0 +1,77 @@
+//! Constrained decoding over the real SmolLM2 tokenizer vocabulary (skipped without the model).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aikernel_engine::gguf::GgufFile;
+use aikernel_engine::tokenizer::Tokenizer;
+use aikernel_schema::{ConstrainedDecoder, Node, Schema, Vocab};
+use common::{Rng, abi_decode};
+
+fn model_path() -> Option<PathBuf> {
+    let p = std::env::var_os("AIKERNEL_MODEL").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    })?;
+    p.exists().then_some(p)
+}
+
+fn real_vocab() -> Option<(Tokenizer, Arc<Vocab>)> {
+    let Some(path) = model_path() else {
+        eprintln!("skipped: no model (set AIKERNEL_MODEL)");
+        return None;
+    };
+    let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+    let n = tok.vocab_size() as u32;
+    let tokens = (0..n).map(|i| tok.token_bytes(i).to_vec()).collect();
+    let special = (0..n).map(|i| tok.is_special(i)).collect();
+    let vocab = Vocab::new(tokens, tok.eos_token_id().unwrap(), special).unwrap();
+    Some((tok, Arc::new(vocab)))
+}
+
+#[test]
+fn real_vocab_masks_and_decodes_every_kind() {
+    let Some((tok, vocab)) = real_vocab() else { return };
+    assert_eq!(vocab.len(), 49_152);
+    let schemas = [
+        Schema::free_text(),
+        Schema::new(Node::text(64)).unwrap(),
+        Schema::new(Node::choice(["positive", "negative", "neutral"])).unwrap(),
+        Schema::new(Node::int(-1000, 1000)).unwrap(),
+        Schema::new(Node::Bool).unwrap(),
+        Schema::new(Node::Address).unwrap(),
+        Schema::new(Node::tuple([Node::text(32), Node::int(0, 100), Node::array(Node::Bool, 4)])).unwrap(),
+    ];
+    for s in &schemas {
+        let mut d = ConstrainedDecoder::new(s, vocab.clone());
+        let mut rng = Rng(0x9e37_79b9);
+        let mut worst = 0f64;
+        for step in 0..200 {
+            if d.is_finished() {
+                break;
+            }
+            let mut logits: Vec<f32> = (0..vocab.len()).map(|_| rng.next_f32()).collect();
+            logits[vocab.eos() as usize] += step as f32 / 50.0;
+            logits[tok.encode("]", false)[0] as usize] += step as f32 / 50.0;
+            let t = Instant::now();
+            d.mask(&mut logits);
+            worst = worst.max(t.elapsed().as_secs_f64());
+            let best = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
+            assert!(logits[best].is_finite(), "dead end after {:?}", String::from_utf8_lossy(d.text()));
+            assert!(!tok.is_special(best as u32) || best as u32 == vocab.eos());
+            d.accept(best as u32).unwrap();
+        }
+        eprintln!("{:<24} worst mask {:>6.2} ms, text {:?}", s.abi_type(), worst * 1e3, String::from_utf8_lossy(d.text()));
+        if d.is_complete() {
+            let v = d.finish().unwrap();
+            if let Some(root) = s.root() {
+                assert!(v.conforms_to(root));
+            }
+            assert_eq!(abi_decode(s, &v.abi_encode()), v);
+        } else {
+            assert!(s.root().is_none_or(|r| matches!(r, Node::Tuple(_))), "stopped incomplete");
+        }
+    }
+}
