@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bindings;
+pub mod content;
 mod deploy;
 pub mod tools;
 

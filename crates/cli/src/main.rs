@@ -24,6 +24,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Deploy the kernel to an EVM chain by RPC URL and key; writes the deployment file.
+    Deploy(commands::deploy::DeployArgs),
+    /// Start a local chain with the kernel deployed and the default model registered.
+    Devnet(commands::devnet::DevnetArgs),
     /// Run, benchmark and quantize models with the deterministic engine.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -31,11 +35,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(cli.global.log_filter()));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(cli.global.log_filter()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let result = match cli.command {
+        Command::Deploy(args) => commands::deploy::run(&args, &cli.global),
+        Command::Devnet(args) => commands::devnet::run(&args, &cli.global),
         Command::Model(cmd) => commands::model::run(cmd, &cli.global),
     };
     match result {

@@ -1,3 +1,30 @@
 //! One module per subcommand group.
 
+use std::path::Path;
+
+use aikernel_chain::Deployment;
+
+pub(crate) mod deploy;
+pub(crate) mod devnet;
 pub(crate) mod model;
+
+/// Prints a deployment as a human-readable table.
+pub(crate) fn print_deployment(deployment: &Deployment, file: &Path) {
+    let rows = [
+        ("DecentralizedInference", deployment.kernel),
+        ("PromptScheduler", deployment.scheduler),
+        ("GPUManagement", deployment.gpu),
+        ("ModelFileSystem", deployment.models),
+        ("ContextManager", deployment.context),
+        ("EAI", deployment.eai),
+        ("treasury", deployment.treasury),
+    ];
+    println!(
+        "kernel on chain {} (from block {}):",
+        deployment.chain_id, deployment.start_block
+    );
+    for (name, address) in rows {
+        println!("  {name:<24} {address}");
+    }
+    println!("deployment written to {}", file.display());
+}
