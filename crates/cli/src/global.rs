@@ -16,7 +16,13 @@ pub(crate) struct GlobalArgs {
     pub(crate) verbose: u8,
 
     /// Less output: errors only.
-    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = "Global options")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
     pub(crate) quiet: bool,
 
     /// JSON-RPC endpoint of the chain.
