@@ -1,14 +1,286 @@
 //! `aikernel model run|bench|quantize`: the deterministic engine from the command line.
 
-use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use aikernel_engine::bench::bench;
+use aikernel_engine::gguf::GgufFile;
+use aikernel_engine::quantize::{QuantType, quantize_gguf};
+use aikernel_engine::template::ChatMessage;
+use aikernel_engine::{GenerateOptions, Kernel, Model, generate};
 
 use crate::global::GlobalArgs;
 
 /// Subcommands of `aikernel model`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum ModelCommand {}
+pub(crate) enum ModelCommand {
+    /// Generate text for a prompt (deterministic; prints text, token ids and logits hash).
+    Run(RunArgs),
+    /// Measure prompt and decode throughput, and llama-bench's when it is installed.
+    Bench(BenchArgs),
+    /// Quantize a GGUF model's weights to Q8_0, Q4_0 or Q4_1.
+    Quantize(QuantizeArgs),
+}
+
+/// Kernel choice on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum KernelArg {
+    /// Portable scalar kernels.
+    Scalar,
+    /// SIMD when available (same bits).
+    Auto,
+}
+
+impl From<KernelArg> for Kernel {
+    fn from(k: KernelArg) -> Kernel {
+        match k {
+            KernelArg::Scalar => Kernel::Scalar,
+            KernelArg::Auto => Kernel::Auto,
+        }
+    }
+}
+
+/// `aikernel model run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// GGUF model file.
+    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = default_model())]
+    model: PathBuf,
+    /// Prompt text.
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt as a user message in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// Worker threads (the output does not depend on it).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Prompt tokens per prefill step (the output does not depend on it).
+    #[arg(long)]
+    prefill_chunk: Option<usize>,
+    /// Kernel implementation (the output does not depend on it).
+    #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
+    kernel: KernelArg,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 64)]
+    max_tokens: u32,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Temperature (0 is greedy); kept to thousandths.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+}
+
+/// `aikernel model bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// GGUF model file.
+    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = default_model())]
+    model: PathBuf,
+    /// Prompt tokens (pp).
+    #[arg(long, default_value_t = 128)]
+    n_prompt: usize,
+    /// Generated tokens (tg).
+    #[arg(long, default_value_t = 128)]
+    n_gen: usize,
+    /// Skip llama-bench even when it is installed.
+    #[arg(long)]
+    no_llama: bool,
+}
+
+/// `aikernel model quantize`.
+#[derive(Debug, Args)]
+pub(crate) struct QuantizeArgs {
+    /// Input GGUF.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output GGUF (overwritten).
+    #[arg(long)]
+    output: PathBuf,
+    /// Target type.
+    #[arg(long = "type", value_enum)]
+    qtype: QuantArg,
+}
+
+/// Quantization target on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[allow(non_camel_case_types)]
+pub(crate) enum QuantArg {
+    /// 8-bit.
+    Q8_0,
+    /// 4-bit symmetric.
+    Q4_0,
+    /// 4-bit with minimum.
+    Q4_1,
+}
+
+fn home_cache() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(PathBuf::new, PathBuf::from).join(".cache/aikernel")
+}
+
+fn default_model() -> PathBuf {
+    home_cache().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
 
 /// Runs one `aikernel model` subcommand.
-pub(crate) fn run(cmd: ModelCommand, _global: &GlobalArgs) -> anyhow::Result<()> {
-    match cmd {}
+pub(crate) fn run(cmd: ModelCommand, global: &GlobalArgs) -> anyhow::Result<()> {
+    match cmd {
+        ModelCommand::Run(a) => run_generate(&a, global.json),
+        ModelCommand::Bench(a) => run_bench(&a, global.json),
+        ModelCommand::Quantize(a) => run_quantize(&a, global.json),
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Model> {
+    Model::load(path).with_context(|| format!("loading model {}", path.display()))
+}
+
+fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
+    if !(0.0..=100.0).contains(&a.temperature) {
+        bail!("temperature must be between 0 and 100, got {}", a.temperature);
+    }
+    let model = load(&a.model)?;
+    let text = if a.chat {
+        model.chat_template()?.render(&[ChatMessage::new("user", a.prompt.clone())], true)?
+    } else {
+        a.prompt.clone()
+    };
+    let prompt = model.tokenizer().encode(&text, true);
+    let opts = GenerateOptions {
+        max_tokens: a.max_tokens,
+        temperature_milli: (a.temperature * 1000.0).round() as u32,
+        seed: a.seed,
+        prompt_id: [0; 32],
+        threads: a.threads,
+        prefill_chunk: a.prefill_chunk,
+        kernel: a.kernel.into(),
+        stop_tokens: Vec::new(),
+    };
+    let g = generate(&model, &prompt, &opts, None)?;
+    let out = String::from_utf8_lossy(&model.tokenizer().decode(&g.tokens)).into_owned();
+    let hash = hex::encode(g.logits_sha256);
+    if json_out {
+        let v = json!({
+            "text": out, "prompt_tokens": prompt, "tokens": g.tokens,
+            "logits_sha256": hash, "stop_reason": format!("{:?}", g.stop_reason),
+        });
+        println!("{v}");
+    } else {
+        println!("{out}");
+        println!("prompt tokens: {prompt:?}");
+        println!("tokens: {:?}", g.tokens);
+        println!("stop: {:?}", g.stop_reason);
+        println!("logits sha256: {hash}");
+    }
+    Ok(())
+}
+
+/// Peak and current resident memory in KiB from /proc (Linux).
+fn rss_kib() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}
+
+fn llama_bench(model: &Path, n_prompt: usize, n_gen: usize) -> anyhow::Result<Option<Vec<Value>>> {
+    let bin = home_cache().join("llama.cpp/build/bin/llama-bench");
+    if !bin.exists() {
+        return Ok(None);
+    }
+    let out = Command::new(&bin)
+        .arg("-m")
+        .arg(model)
+        .args(["-p", &n_prompt.to_string(), "-n", &n_gen.to_string(), "-t", "1,2", "-r", "2", "-o", "json"])
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("llama-bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).context("parsing llama-bench JSON")?;
+    Ok(v.as_array().cloned())
+}
+
+fn llama_ts(rows: &[Value], threads: usize, pp: bool) -> Option<f64> {
+    rows.iter()
+        .find(|r| {
+            r["n_threads"].as_u64() == Some(threads as u64)
+                && (r["n_prompt"].as_u64().unwrap_or(0) > 0) == pp
+                && (r["n_gen"].as_u64().unwrap_or(0) > 0) != pp
+        })
+        .and_then(|r| r["avg_ts"].as_f64())
+}
+
+fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    let model = load(&a.model)?;
+    let mut ours = Vec::new();
+    for threads in [1, 2] {
+        // Warm-up pass so page faults of the mapping are not timed.
+        bench(&model, 8, 2, threads, Kernel::Auto)?;
+        ours.push(bench(&model, a.n_prompt, a.n_gen, threads, Kernel::Auto)?);
+    }
+    let (rss, hwm) = rss_kib();
+    let llama = if a.no_llama { None } else { llama_bench(&a.model, a.n_prompt, a.n_gen)? };
+    let mut rows = Vec::new();
+    for r in &ours {
+        let lp = llama.as_deref().and_then(|l| llama_ts(l, r.threads, true));
+        let lg = llama.as_deref().and_then(|l| llama_ts(l, r.threads, false));
+        rows.push(json!({
+            "threads": r.threads,
+            "pp_tokens_per_s": r.pp_tokens_per_s, "tg_tokens_per_s": r.tg_tokens_per_s,
+            "llama_pp_tokens_per_s": lp, "llama_tg_tokens_per_s": lg,
+            "pp_ratio": lp.map(|l| r.pp_tokens_per_s / l), "tg_ratio": lg.map(|l| r.tg_tokens_per_s / l),
+        }));
+    }
+    if json_out {
+        let v = json!({"model": a.model, "n_prompt": a.n_prompt, "n_gen": a.n_gen, "rss_kib": rss, "peak_rss_kib": hwm, "results": rows});
+        println!("{v}");
+    } else {
+        println!("model {} pp{} tg{} (rss {} MiB, peak {} MiB)", a.model.display(), a.n_prompt, a.n_gen, rss / 1024, hwm / 1024);
+        println!("{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}", "threads", "pp t/s", "tg t/s", "llama pp", "llama tg", "pp ratio", "tg ratio");
+        for r in &rows {
+            let f = |k: &str| r[k].as_f64().map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+            println!(
+                "{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+                r["threads"], f("pp_tokens_per_s"), f("tg_tokens_per_s"), f("llama_pp_tokens_per_s"), f("llama_tg_tokens_per_s"), f("pp_ratio"), f("tg_ratio")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_quantize(a: &QuantizeArgs, json_out: bool) -> anyhow::Result<()> {
+    let input = GgufFile::open(&a.input)?;
+    let target = match a.qtype {
+        QuantArg::Q8_0 => QuantType::Q8_0,
+        QuantArg::Q4_0 => QuantType::Q4_0,
+        QuantArg::Q4_1 => QuantType::Q4_1,
+    };
+    let file = std::fs::File::create(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let report = quantize_gguf(&input, target, &mut w)?;
+    std::io::Write::flush(&mut w).context("flushing output")?;
+    if json_out {
+        let v = json!({"output": a.output, "quantized": report.quantized.len(), "copied": report.copied.len(), "bytes_written": report.bytes_written});
+        println!("{v}");
+    } else {
+        println!(
+            "wrote {} ({} bytes): {} tensors quantized, {} copied",
+            a.output.display(),
+            report.bytes_written,
+            report.quantized.len(),
+            report.copied.len()
+        );
+    }
+    Ok(())
 }
