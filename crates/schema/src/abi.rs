@@ -25,7 +25,10 @@ fn static_size(v: &Value) -> usize {
 
 /// Encodes `items` as an ABI tuple (heads, then tails of the dynamic items).
 pub(crate) fn encode_tuple(items: &[Value]) -> Vec<u8> {
-    let head_len: usize = items.iter().map(|v| if is_dynamic(v) { 32 } else { static_size(v) }).sum();
+    let head_len: usize = items
+        .iter()
+        .map(|v| if is_dynamic(v) { 32 } else { static_size(v) })
+        .sum();
     let mut head = Vec::with_capacity(head_len);
     let mut tail = Vec::new();
     for v in items {
@@ -73,17 +76,31 @@ mod tests {
     use super::*;
 
     fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        use std::fmt::Write;
+        let mut s = String::new();
+        for x in b {
+            write!(s, "{x:02x}").unwrap();
+        }
+        s
     }
 
     #[test]
     fn known_encodings() {
         // abi.encode(uint8(2))
-        assert_eq!(hex(&Value::Choice(2).abi_encode()), format!("{}02", "0".repeat(62)));
+        assert_eq!(
+            hex(&Value::Choice(2).abi_encode()),
+            format!("{}02", "0".repeat(62))
+        );
         // abi.encode(int256(-1))
         assert_eq!(hex(&Value::Int(-1).abi_encode()), "f".repeat(64));
         // abi.encode("hi") = offset 0x20, length 2, "hi" padded.
-        let want = format!("{}20{}02{}{}", "0".repeat(62), "0".repeat(62), "6869", "0".repeat(60));
+        let want = format!(
+            "{}20{}02{}{}",
+            "0".repeat(62),
+            "0".repeat(62),
+            "6869",
+            "0".repeat(60)
+        );
         assert_eq!(hex(&Value::Text("hi".into()).abi_encode()), want);
         // abi.encode(uint256(1), "a") -> head: 1, offset 0x40; tail: 1, "a".
         let v = Value::Tuple(vec![Value::Int(1), Value::Text("a".into())]);

@@ -13,6 +13,8 @@ mod value;
 
 pub use decoder::{ConstrainedDecoder, DecodeError, TokenSet, Vocab, VocabError};
 pub use error_code::{ERROR_SELECTOR, ErrorCode, error_output};
-pub use schema::{MAX_CHOICE_LEN, MAX_DEPTH, MAX_SCHEMA_BYTES, MAX_TEXT_BYTES, Node, Schema, SchemaError};
+pub use schema::{
+    MAX_CHOICE_LEN, MAX_DEPTH, MAX_SCHEMA_BYTES, MAX_TEXT_BYTES, Node, Schema, SchemaError,
+};
 pub use text::{TextError, parse_text};
 pub use value::Value;

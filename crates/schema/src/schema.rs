@@ -186,7 +186,10 @@ impl Schema {
         let mut r = Reader { bytes, pos: 0 };
         let node = r.node(1)?;
         if r.pos != bytes.len() {
-            return Err(SchemaError::TrailingBytes { offset: r.pos, count: bytes.len() - r.pos });
+            return Err(SchemaError::TrailingBytes {
+                offset: r.pos,
+                count: bytes.len() - r.pos,
+            });
         }
         Ok(Schema { root: Some(node) })
     }
@@ -203,7 +206,9 @@ impl Schema {
     /// The ABI type of the output, e.g. `uint8`, `string`, `(uint256,string)`, `bool[]`.
     /// A top-level tuple `(T1,..,Tn)` is encoded as `abi.encode(v1, .., vn)`.
     pub fn abi_type(&self) -> String {
-        self.root.as_ref().map_or_else(|| "string".to_owned(), Node::abi_type)
+        self.root
+            .as_ref()
+            .map_or_else(|| "string".to_owned(), Node::abi_type)
     }
 }
 
@@ -230,7 +235,10 @@ impl Node {
 
     /// ARRAY of up to `max_len` `element`s.
     pub fn array(element: Node, max_len: u8) -> Node {
-        Node::Array { max_len, element: Box::new(element) }
+        Node::Array {
+            max_len,
+            element: Box::new(element),
+        }
     }
 
     /// The ABI type of this node's value.
@@ -295,7 +303,9 @@ impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], SchemaError> {
         let end = self.pos + n;
         let Some(s) = self.bytes.get(self.pos..end) else {
-            return Err(SchemaError::Truncated { offset: self.bytes.len() });
+            return Err(SchemaError::Truncated {
+                offset: self.bytes.len(),
+            });
         };
         self.pos = end;
         Ok(s)
@@ -358,9 +368,15 @@ impl Reader<'_> {
                     return Err(SchemaError::ArrayMaxLen { offset, max_len });
                 }
                 let element = self.node(depth + 1)?;
-                Ok(Node::Array { max_len, element: Box::new(element) })
+                Ok(Node::Array {
+                    max_len,
+                    element: Box::new(element),
+                })
             }
-            _ => Err(SchemaError::UnknownKind { offset: start, kind }),
+            _ => Err(SchemaError::UnknownKind {
+                offset: start,
+                kind,
+            }),
         }
     }
 
@@ -375,11 +391,15 @@ impl Reader<'_> {
             let len_at = self.pos;
             let len = self.u8()?;
             if len == 0 || len as usize > MAX_CHOICE_LEN {
-                return Err(SchemaError::ChoiceOptionLength { offset: len_at, len });
+                return Err(SchemaError::ChoiceOptionLength {
+                    offset: len_at,
+                    len,
+                });
             }
             let at = self.pos;
             let raw = self.take(len as usize)?;
-            let s = std::str::from_utf8(raw).map_err(|_| SchemaError::ChoiceNotUtf8 { offset: at })?;
+            let s =
+                std::str::from_utf8(raw).map_err(|_| SchemaError::ChoiceNotUtf8 { offset: at })?;
             if options.iter().any(|o| o == s) {
                 return Err(SchemaError::ChoiceDuplicate { offset: at });
             }
@@ -395,7 +415,11 @@ mod tests {
 
     #[test]
     fn documented_bytes() {
-        let s = Schema::new(Node::tuple([Node::choice(["yes", "no"]), Node::int(-1, 300)])).unwrap();
+        let s = Schema::new(Node::tuple([
+            Node::choice(["yes", "no"]),
+            Node::int(-1, 300),
+        ]))
+        .unwrap();
         let mut want = vec![0x06, 2, 0x02, 2, 3, b'y', b'e', b's', 2, b'n', b'o', 0x03];
         want.extend_from_slice(&(-1i64).to_be_bytes());
         want.extend_from_slice(&300i64.to_be_bytes());
@@ -406,24 +430,72 @@ mod tests {
 
     #[test]
     fn rejects_with_the_right_error() {
-        assert_eq!(Schema::parse(&[0x09]), Err(SchemaError::UnknownKind { offset: 0, kind: 9 }));
-        assert_eq!(Schema::parse(&[0x01, 0]), Err(SchemaError::Truncated { offset: 2 }));
-        assert_eq!(Schema::parse(&[0x01, 0, 0]), Err(SchemaError::TextMaxBytes { offset: 1, max_bytes: 0 }));
+        assert_eq!(
+            Schema::parse(&[0x09]),
+            Err(SchemaError::UnknownKind { offset: 0, kind: 9 })
+        );
+        assert_eq!(
+            Schema::parse(&[0x01, 0]),
+            Err(SchemaError::Truncated { offset: 2 })
+        );
+        assert_eq!(
+            Schema::parse(&[0x01, 0, 0]),
+            Err(SchemaError::TextMaxBytes {
+                offset: 1,
+                max_bytes: 0
+            })
+        );
         assert_eq!(
             Schema::parse(&[0x01, 0x10, 0x01]),
-            Err(SchemaError::TextMaxBytes { offset: 1, max_bytes: 4097 })
+            Err(SchemaError::TextMaxBytes {
+                offset: 1,
+                max_bytes: 4097
+            })
         );
-        assert_eq!(Schema::parse(&[0x04, 0x04]), Err(SchemaError::TrailingBytes { offset: 1, count: 1 }));
-        assert_eq!(Schema::parse(&[0x02, 2, 1, b'a', 1, b'a']), Err(SchemaError::ChoiceDuplicate { offset: 5 }));
-        assert_eq!(Schema::parse(&[0x02, 1, 1, b'a']), Err(SchemaError::ChoiceCount { offset: 1, count: 1 }));
-        assert_eq!(Schema::parse(&[0x02, 2, 1, 0xff, 1, b'a']), Err(SchemaError::ChoiceNotUtf8 { offset: 3 }));
-        assert_eq!(Schema::parse(&[0x06, 0]), Err(SchemaError::TupleArity { offset: 1, count: 0 }));
-        assert_eq!(Schema::parse(&[0x07, 65, 0x04]), Err(SchemaError::ArrayMaxLen { offset: 1, max_len: 65 }));
+        assert_eq!(
+            Schema::parse(&[0x04, 0x04]),
+            Err(SchemaError::TrailingBytes {
+                offset: 1,
+                count: 1
+            })
+        );
+        assert_eq!(
+            Schema::parse(&[0x02, 2, 1, b'a', 1, b'a']),
+            Err(SchemaError::ChoiceDuplicate { offset: 5 })
+        );
+        assert_eq!(
+            Schema::parse(&[0x02, 1, 1, b'a']),
+            Err(SchemaError::ChoiceCount {
+                offset: 1,
+                count: 1
+            })
+        );
+        assert_eq!(
+            Schema::parse(&[0x02, 2, 1, 0xff, 1, b'a']),
+            Err(SchemaError::ChoiceNotUtf8 { offset: 3 })
+        );
+        assert_eq!(
+            Schema::parse(&[0x06, 0]),
+            Err(SchemaError::TupleArity {
+                offset: 1,
+                count: 0
+            })
+        );
+        assert_eq!(
+            Schema::parse(&[0x07, 65, 0x04]),
+            Err(SchemaError::ArrayMaxLen {
+                offset: 1,
+                max_len: 65
+            })
+        );
         assert_eq!(
             Schema::parse(&[0x07, 1, 0x07, 1, 0x07, 1, 0x07, 1, 0x04]),
             Err(SchemaError::TooDeep { offset: 8 })
         );
         assert!(Schema::parse(&[0x07, 1, 0x07, 1, 0x07, 1, 0x04]).is_ok());
-        assert_eq!(Schema::parse(&[0u8; 1025]), Err(SchemaError::TooLong { len: 1025 }));
+        assert_eq!(
+            Schema::parse(&[0u8; 1025]),
+            Err(SchemaError::TooLong { len: 1025 })
+        );
     }
 }

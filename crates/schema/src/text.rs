@@ -48,7 +48,11 @@ pub(crate) fn choice_forms(options: &[String], raw: bool) -> Vec<(Vec<u8>, u8)> 
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let form = if raw { o.as_bytes().to_vec() } else { json_quote(o) };
+            let form = if raw {
+                o.as_bytes().to_vec()
+            } else {
+                json_quote(o)
+            };
             (form, i as u8)
         })
         .collect()
@@ -77,15 +81,23 @@ pub fn parse_text(schema: &Schema, text: &[u8]) -> Result<Value, TextError> {
     let Some(root) = schema.root() else {
         return std::str::from_utf8(text)
             .map(|s| Value::Text(s.to_owned()))
-            .map_err(|_| TextError::OutOfBounds { offset: 0, what: "text is not UTF-8" });
+            .map_err(|_| TextError::OutOfBounds {
+                offset: 0,
+                what: "text is not UTF-8",
+            });
     };
     let mut p = Parser { text, pos: 0 };
     let v = match root {
         Node::Text { max_bytes } => {
-            let s = std::str::from_utf8(text)
-                .map_err(|_| TextError::OutOfBounds { offset: 0, what: "text is not UTF-8" })?;
+            let s = std::str::from_utf8(text).map_err(|_| TextError::OutOfBounds {
+                offset: 0,
+                what: "text is not UTF-8",
+            })?;
             if s.len() > *max_bytes as usize {
-                return Err(TextError::OutOfBounds { offset: 0, what: "text longer than maxBytes" });
+                return Err(TextError::OutOfBounds {
+                    offset: 0,
+                    what: "text longer than maxBytes",
+                });
             }
             p.pos = text.len();
             Value::Text(s.to_owned())
@@ -96,14 +108,20 @@ pub fn parse_text(schema: &Schema, text: &[u8]) -> Result<Value, TextError> {
                 .iter()
                 .find(|(f, _)| f == text)
                 .map(|(_, i)| *i)
-                .ok_or(TextError::OutOfBounds { offset: 0, what: "not one of the options" })?;
+                .ok_or(TextError::OutOfBounds {
+                    offset: 0,
+                    what: "not one of the options",
+                })?;
             p.pos = text.len();
             Value::Choice(i)
         }
         node => p.value(node)?,
     };
     if p.pos != text.len() {
-        return Err(TextError::Trailing { offset: p.pos, count: text.len() - p.pos });
+        return Err(TextError::Trailing {
+            offset: p.pos,
+            count: text.len() - p.pos,
+        });
     }
     Ok(v)
 }
@@ -115,14 +133,23 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn peek(&self) -> Result<u8, TextError> {
-        self.text.get(self.pos).copied().ok_or(TextError::Incomplete { offset: self.text.len() })
+        self.text
+            .get(self.pos)
+            .copied()
+            .ok_or(TextError::Incomplete {
+                offset: self.text.len(),
+            })
     }
 
     fn expect(&mut self, want: &'static [u8], expected: &'static str) -> Result<(), TextError> {
         for &w in want {
             let b = self.peek()?;
             if b != w {
-                return Err(TextError::Unexpected { offset: self.pos, byte: b, expected });
+                return Err(TextError::Unexpected {
+                    offset: self.pos,
+                    byte: b,
+                    expected,
+                });
             }
             self.pos += 1;
         }
@@ -135,7 +162,10 @@ impl Parser<'_> {
             Node::Text { max_bytes } => {
                 let s = self.string()?;
                 if s.len() > *max_bytes as usize {
-                    return Err(TextError::OutOfBounds { offset: start, what: "text longer than maxBytes" });
+                    return Err(TextError::OutOfBounds {
+                        offset: start,
+                        what: "text longer than maxBytes",
+                    });
                 }
                 Ok(Value::Text(s))
             }
@@ -154,7 +184,10 @@ impl Parser<'_> {
                     .into_iter()
                     .find(|(f, _)| f == raw)
                     .map(|(_, i)| Value::Choice(i))
-                    .ok_or(TextError::OutOfBounds { offset: start, what: "not one of the options" })
+                    .ok_or(TextError::OutOfBounds {
+                        offset: start,
+                        what: "not one of the options",
+                    })
             }
             Node::Int { min, max } => {
                 if self.peek()? == b'-' {
@@ -167,15 +200,25 @@ impl Parser<'_> {
                 let digits = &self.text[digits_at..self.pos];
                 if digits.is_empty() {
                     let byte = self.peek()?;
-                    return Err(TextError::Unexpected { offset: self.pos, byte, expected: "a digit" });
+                    return Err(TextError::Unexpected {
+                        offset: self.pos,
+                        byte,
+                        expected: "a digit",
+                    });
                 }
                 if digits.len() > 1 && digits[0] == b'0' || digits == b"0" && digits_at > start {
-                    return Err(TextError::OutOfBounds { offset: start, what: "leading zero or -0" });
+                    return Err(TextError::OutOfBounds {
+                        offset: start,
+                        what: "leading zero or -0",
+                    });
                 }
                 let s = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or_default();
                 match s.parse::<i64>() {
                     Ok(v) if *min <= v && v <= *max => Ok(Value::Int(v)),
-                    _ => Err(TextError::OutOfBounds { offset: start, what: "integer out of range" }),
+                    _ => Err(TextError::OutOfBounds {
+                        offset: start,
+                        what: "integer out of range",
+                    }),
                 }
             }
             Node::Bool => {
@@ -221,7 +264,10 @@ impl Parser<'_> {
                 }
                 self.expect(b"]", "]")?;
                 if out.len() > *max_len as usize {
-                    return Err(TextError::OutOfBounds { offset: start, what: "array longer than maxLen" });
+                    return Err(TextError::OutOfBounds {
+                        offset: start,
+                        what: "array longer than maxLen",
+                    });
                 }
                 Ok(Value::Array(out))
             }
@@ -233,7 +279,13 @@ impl Parser<'_> {
         let v = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
-            _ => return Err(TextError::Unexpected { offset: self.pos, byte: b, expected: "lowercase hex" }),
+            _ => {
+                return Err(TextError::Unexpected {
+                    offset: self.pos,
+                    byte: b,
+                    expected: "lowercase hex",
+                });
+            }
         };
         self.pos += 1;
         Ok(v)
@@ -267,11 +319,18 @@ impl Parser<'_> {
                     self.pos += 1;
                 }
                 0..=0x1f => {
-                    return Err(TextError::Unexpected { offset: self.pos - 1, byte: b, expected: "no control byte" });
+                    return Err(TextError::Unexpected {
+                        offset: self.pos - 1,
+                        byte: b,
+                        expected: "no control byte",
+                    });
                 }
                 _ => out.push(b),
             }
         }
-        String::from_utf8(out).map_err(|_| TextError::OutOfBounds { offset: start, what: "text is not UTF-8" })
+        String::from_utf8(out).map_err(|_| TextError::OutOfBounds {
+            offset: start,
+            what: "text is not UTF-8",
+        })
     }
 }

@@ -1,4 +1,5 @@
 //! Constrained decoding properties over random schemas, vocabularies and logits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -14,7 +15,13 @@ fn leaf() -> impl Strategy<Value = Node> {
         (1u16..24).prop_map(Node::text),
         hash_set("[a-c\"\\\\é\n ]{1,5}", 2..5).prop_map(Node::choice),
         (-60i64..60, 0i64..200).prop_map(|(a, w)| Node::int(a, a + w)),
-        prop_oneof![Just(Node::int(i64::MIN, i64::MAX)), Just(Node::int(i64::MAX - 3, i64::MAX)), Just(Node::int(i64::MIN, i64::MIN + 20)), Just(Node::int(0, 0)), Just(Node::int(5, 1000))],
+        prop_oneof![
+            Just(Node::int(i64::MIN, i64::MAX)),
+            Just(Node::int(i64::MAX - 3, i64::MAX)),
+            Just(Node::int(i64::MIN, i64::MIN + 20)),
+            Just(Node::int(0, 0)),
+            Just(Node::int(5, 1000))
+        ],
         Just(Node::Bool),
         Just(Node::Address),
     ]
@@ -35,10 +42,33 @@ fn schema() -> impl Strategy<Value = Schema> {
 
 fn extra_tokens() -> impl Strategy<Value = Vec<Vec<u8>>> {
     let pieces = prop_oneof![
-        Just(b"true".to_vec()), Just(b"false".to_vec()), Just(b", ".to_vec()), Just(b"[\"".to_vec()),
-        Just(b"\", \"".to_vec()), Just(b"]]".to_vec()), Just(b"0x".to_vec()), Just(b"-1".to_vec()),
-        Just(b"00".to_vec()), Just("é".as_bytes().to_vec()), Just(b"\\\"".to_vec()), Just(b"\"]".to_vec()),
-        vec(prop_oneof![Just(b'a'), Just(b'0'), Just(b'9'), Just(b' '), Just(b','), Just(b'"'), Just(b'['), Just(b']'), Just(0xc3u8), Just(0xa9u8)], 2..6),
+        Just(b"true".to_vec()),
+        Just(b"false".to_vec()),
+        Just(b", ".to_vec()),
+        Just(b"[\"".to_vec()),
+        Just(b"\", \"".to_vec()),
+        Just(b"]]".to_vec()),
+        Just(b"0x".to_vec()),
+        Just(b"-1".to_vec()),
+        Just(b"00".to_vec()),
+        Just("é".as_bytes().to_vec()),
+        Just(b"\\\"".to_vec()),
+        Just(b"\"]".to_vec()),
+        vec(
+            prop_oneof![
+                Just(b'a'),
+                Just(b'0'),
+                Just(b'9'),
+                Just(b' '),
+                Just(b','),
+                Just(b'"'),
+                Just(b'['),
+                Just(b']'),
+                Just(0xc3u8),
+                Just(0xa9u8)
+            ],
+            2..6
+        ),
     ];
     vec(pieces, 0..40)
 }
@@ -55,10 +85,20 @@ fn greedy(schema: &Schema, vocab: &Arc<Vocab>, seed: u64, check_brute: bool) -> 
         if check_brute {
             for id in 0..vocab.len() as u32 {
                 let ok = d.clone().accept(id).is_ok();
-                assert_eq!(allowed.contains(id), ok, "token {id} {:?} after {:?}", vocab.token_bytes(id), String::from_utf8_lossy(d.text()));
+                assert_eq!(
+                    allowed.contains(id),
+                    ok,
+                    "token {id} {:?} after {:?}",
+                    vocab.token_bytes(id),
+                    String::from_utf8_lossy(d.text())
+                );
             }
         }
-        assert!(allowed.count() > 0, "dead end after {:?}", String::from_utf8_lossy(d.text()));
+        assert!(
+            allowed.count() > 0,
+            "dead end after {:?}",
+            String::from_utf8_lossy(d.text())
+        );
         let mut logits: Vec<f32> = (0..vocab.len()).map(|_| rng.next_f32()).collect();
         // Lean towards closing so long values end.
         logits[vocab.eos() as usize] += 0.3 + step as f32 / 200.0;
@@ -66,7 +106,9 @@ fn greedy(schema: &Schema, vocab: &Arc<Vocab>, seed: u64, check_brute: bool) -> 
             logits[b as usize] += step as f32 / 100.0;
         }
         d.mask(&mut logits);
-        let best = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a))).unwrap();
+        let best = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
+            .unwrap();
         assert!(logits[best].is_finite());
         d.accept(best as u32).unwrap();
     }
@@ -115,10 +157,12 @@ proptest! {
         let mut bytes = Schema::new(n).unwrap().encode();
         let i = at.index(bytes.len());
         if cut { bytes.truncate(i); } else { bytes[i] = byte; }
-        if let Ok(s) = Schema::parse(&bytes) {
-            prop_assert_eq!(s.encode(), bytes);
-        } else {
-            prop_assert!(cut || bytes.len() > 0);
+        match Schema::parse(&bytes) {
+            Ok(s) => {
+                prop_assert!(!cut || bytes.is_empty(), "a proper prefix of a schema parsed");
+                prop_assert_eq!(s.encode(), bytes);
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
         }
     }
 }
@@ -127,14 +171,42 @@ proptest! {
 fn each_kind_decodes_expected_values() {
     let vocab = synthetic_vocab(&[]);
     let cases: Vec<(Node, &str, Value)> = vec![
-        (Node::text(20), "héllo, \"world\"", Value::Text("héllo, \"world\"".into())),
-        (Node::choice(["low", "medium", "high"]), "high", Value::Choice(2)),
+        (
+            Node::text(20),
+            "héllo, \"world\"",
+            Value::Text("héllo, \"world\"".into()),
+        ),
+        (
+            Node::choice(["low", "medium", "high"]),
+            "high",
+            Value::Choice(2),
+        ),
         (Node::int(-100, 100), "-42", Value::Int(-42)),
         (Node::int(0, 1_000_000), "1000", Value::Int(1000)),
         (Node::Bool, "true", Value::Bool(true)),
-        (Node::Address, "0x00000000000000000000000000000000000000ff", Value::Address({ let mut a = [0; 20]; a[19] = 0xff; a })),
-        (Node::tuple([Node::int(0, 9), Node::text(8), Node::Bool]), "[7, \"a\\\"b\\n\", false]", Value::Tuple(vec![Value::Int(7), Value::Text("a\"b\n".into()), Value::Bool(false)])),
-        (Node::array(Node::choice(["x", "y"]), 3), "[\"y\", \"x\"]", Value::Array(vec![Value::Choice(1), Value::Choice(0)])),
+        (
+            Node::Address,
+            "0x00000000000000000000000000000000000000ff",
+            Value::Address({
+                let mut a = [0; 20];
+                a[19] = 0xff;
+                a
+            }),
+        ),
+        (
+            Node::tuple([Node::int(0, 9), Node::text(8), Node::Bool]),
+            "[7, \"a\\\"b\\n\", false]",
+            Value::Tuple(vec![
+                Value::Int(7),
+                Value::Text("a\"b\n".into()),
+                Value::Bool(false),
+            ]),
+        ),
+        (
+            Node::array(Node::choice(["x", "y"]), 3),
+            "[\"y\", \"x\"]",
+            Value::Array(vec![Value::Choice(1), Value::Choice(0)]),
+        ),
         (Node::array(Node::Bool, 3), "[]", Value::Array(vec![])),
     ];
     for (n, text, want) in cases {

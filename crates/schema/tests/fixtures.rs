@@ -1,6 +1,7 @@
 //! Shared vectors for the Solidity tests (`contracts/test/fixtures/schema_vectors.json`):
 //! schema bytes with their validity, node-produced outputs of every kind, error outputs.
 //! `AIKERNEL_UPDATE_FIXTURES=1 cargo test -p aikernel-schema --test fixtures` rewrites the file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -11,9 +12,10 @@ use common::{drive_text, synthetic_vocab};
 use serde_json::{Value as Json, json};
 
 fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
     let mut s = String::from("0x");
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        write!(s, "{x:02x}").unwrap();
     }
     s
 }
@@ -68,9 +70,18 @@ fn schema_cases() -> Vec<(&'static str, Vec<u8>)> {
         ("text 0", vec![1, 0, 0]),
         ("text 4097", vec![1, 0x10, 1]),
         ("text truncated", vec![1, 0]),
-        ("choice yes/no", vec![2, 2, 3, b'y', b'e', b's', 2, b'n', b'o']),
-        ("choice utf8", vec![2, 2, 2, 0xc3, 0xa9, 3, 0xe2, 0x9c, 0x93]),
-        ("choice 4-byte utf8", vec![2, 2, 4, 0xf0, 0x9f, 0x98, 0x80, 1, b'a']),
+        (
+            "choice yes/no",
+            vec![2, 2, 3, b'y', b'e', b's', 2, b'n', b'o'],
+        ),
+        (
+            "choice utf8",
+            vec![2, 2, 2, 0xc3, 0xa9, 3, 0xe2, 0x9c, 0x93],
+        ),
+        (
+            "choice 4-byte utf8",
+            vec![2, 2, 4, 0xf0, 0x9f, 0x98, 0x80, 1, b'a'],
+        ),
         ("choice 1 option", vec![2, 1, 1, b'a']),
         ("choice duplicate", vec![2, 2, 1, b'a', 1, b'a']),
         ("choice empty option", vec![2, 2, 0, 1, b'a']),
@@ -80,8 +91,14 @@ fn schema_cases() -> Vec<(&'static str, Vec<u8>)> {
         ("choice truncated", vec![2, 2, 3, b'y', b'e']),
         ("choice invalid utf8 0xff", vec![2, 2, 1, 0xff, 1, b'a']),
         ("choice overlong utf8", vec![2, 2, 2, 0xc0, 0x80, 1, b'a']),
-        ("choice surrogate utf8", vec![2, 2, 3, 0xed, 0xa0, 0x80, 1, b'a']),
-        ("choice above U+10FFFF", vec![2, 2, 4, 0xf4, 0x90, 0x80, 0x80, 1, b'a']),
+        (
+            "choice surrogate utf8",
+            vec![2, 2, 3, 0xed, 0xa0, 0x80, 1, b'a'],
+        ),
+        (
+            "choice above U+10FFFF",
+            vec![2, 2, 4, 0xf4, 0x90, 0x80, 0x80, 1, b'a'],
+        ),
         ("choice cut utf8", vec![2, 2, 1, 0xc3, 1, b'a']),
         ("int -5..5", int(-5, 5)),
         ("int full range", int(i64::MIN, i64::MAX)),
@@ -107,7 +124,14 @@ fn schema_cases() -> Vec<(&'static str, Vec<u8>)> {
         ("depth 5", vec![7, 2, 6, 1, 7, 2, 7, 1, 4]),
         ("length 1024", full),
         ("length 1025", over),
-        ("nested mix", enc(Node::tuple([Node::array(Node::text(16), 4), Node::choice(["a", "b"]), Node::Address]))),
+        (
+            "nested mix",
+            enc(Node::tuple([
+                Node::array(Node::text(16), 4),
+                Node::choice(["a", "b"]),
+                Node::Address,
+            ])),
+        ),
     ]
 }
 
@@ -116,17 +140,37 @@ fn outputs() -> Vec<(&'static str, Schema, &'static str)> {
     vec![
         ("free", Schema::free_text(), "free text ✓"),
         ("text", s(Node::text(64)), "hello, world"),
-        ("choice", s(Node::choice(["low", "medium", "high"])), "medium"),
+        (
+            "choice",
+            s(Node::choice(["low", "medium", "high"])),
+            "medium",
+        ),
         ("intSigned", s(Node::int(-1000, 1000)), "-42"),
         ("intUnsigned", s(Node::int(0, 1_000_000)), "65535"),
-        ("intMin", s(Node::int(i64::MIN, i64::MAX)), "-9223372036854775808"),
+        (
+            "intMin",
+            s(Node::int(i64::MIN, i64::MAX)),
+            "-9223372036854775808",
+        ),
         ("bool", s(Node::Bool), "true"),
-        ("address", s(Node::Address), "0x00000000000000000000000000000000deadbeef"),
-        ("tuple", s(Node::tuple([Node::int(0, 100), Node::text(32), Node::Bool])), "[42, \"ok \\\"fine\\\"\", true]"),
+        (
+            "address",
+            s(Node::Address),
+            "0x00000000000000000000000000000000deadbeef",
+        ),
+        (
+            "tuple",
+            s(Node::tuple([Node::int(0, 100), Node::text(32), Node::Bool])),
+            "[42, \"ok \\\"fine\\\"\", true]",
+        ),
         ("array", s(Node::array(Node::int(-10, 10), 8)), "[1, -2, 3]"),
         (
             "nested",
-            s(Node::tuple([Node::array(Node::text(16), 4), Node::choice(["a", "b"]), Node::Address])),
+            s(Node::tuple([
+                Node::array(Node::text(16), 4),
+                Node::choice(["a", "b"]),
+                Node::Address,
+            ])),
             "[[\"x\", \"yz\"], \"b\", 0x000000000000000000000000000000000000beef]",
         ),
     ]
@@ -149,33 +193,71 @@ fn generate() -> String {
             json!({ "schema": hex(&schema.encode()), "text": text, "output": hex(&v.abi_encode()), "abiType": schema.abi_type() }),
         );
     }
-    let errors: Vec<Json> = [ErrorCode::InvalidSchema, ErrorCode::InputTooLong, ErrorCode::Unsupported, ErrorCode::InvalidInput]
-        .into_iter()
-        .map(|c| json!({ "code": c as u8, "output": hex(&c.output()) }))
-        .collect();
+    let errors: Vec<Json> = [
+        ErrorCode::InvalidSchema,
+        ErrorCode::InputTooLong,
+        ErrorCode::Unsupported,
+        ErrorCode::InvalidInput,
+    ]
+    .into_iter()
+    .map(|c| json!({ "code": c as u8, "output": hex(&c.output()) }))
+    .collect();
     let doc = json!({ "schemaCount": schemas.len(), "schemas": schemas, "outputs": outs, "errors": errors });
     serde_json::to_string_pretty(&doc).unwrap() + "\n"
 }
 
 #[test]
 fn fixture_file_is_up_to_date() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts/test/fixtures/schema_vectors.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/test/fixtures/schema_vectors.json");
     let want = generate();
     if std::env::var_os("AIKERNEL_UPDATE_FIXTURES").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "{} is stale: run AIKERNEL_UPDATE_FIXTURES=1 cargo test -p aikernel-schema --test fixtures", path.display());
+    assert!(
+        have == want,
+        "{} is stale: run AIKERNEL_UPDATE_FIXTURES=1 cargo test -p aikernel-schema --test fixtures",
+        path.display()
+    );
 }
 
 #[test]
 fn expected_validity() {
-    let invalid = ["text 0", "text 4097", "text truncated", "choice 1 option", "choice duplicate", "choice empty option",
-        "choice 65-byte option", "choice truncated", "choice invalid utf8 0xff", "choice overlong utf8", "choice surrogate utf8",
-        "choice above U+10FFFF", "choice cut utf8", "int empty range", "int truncated", "bool trailing byte", "unknown kind 0",
-        "unknown kind 8", "tuple 0", "tuple 17", "tuple short", "array 0", "array 65", "array missing element", "depth 5", "length 1025"];
+    let invalid = [
+        "text 0",
+        "text 4097",
+        "text truncated",
+        "choice 1 option",
+        "choice duplicate",
+        "choice empty option",
+        "choice 65-byte option",
+        "choice truncated",
+        "choice invalid utf8 0xff",
+        "choice overlong utf8",
+        "choice surrogate utf8",
+        "choice above U+10FFFF",
+        "choice cut utf8",
+        "int empty range",
+        "int truncated",
+        "bool trailing byte",
+        "unknown kind 0",
+        "unknown kind 8",
+        "tuple 0",
+        "tuple 17",
+        "tuple short",
+        "array 0",
+        "array 65",
+        "array missing element",
+        "depth 5",
+        "length 1025",
+    ];
     for (name, bytes) in schema_cases() {
-        assert_eq!(Schema::parse(&bytes).is_ok(), !invalid.contains(&name), "{name}");
+        assert_eq!(
+            Schema::parse(&bytes).is_ok(),
+            !invalid.contains(&name),
+            "{name}"
+        );
     }
 }

@@ -1,4 +1,5 @@
 //! Constrained decoding over the real SmolLM2 tokenizer vocabulary (skipped without the model).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -12,9 +13,13 @@ use aikernel_schema::{ConstrainedDecoder, Node, Schema, Vocab};
 use common::{Rng, abi_decode};
 
 fn model_path() -> Option<PathBuf> {
-    let p = std::env::var_os("AIKERNEL_MODEL").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    })?;
+    let p = std::env::var_os("AIKERNEL_MODEL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            })
+        })?;
     p.exists().then_some(p)
 }
 
@@ -33,7 +38,9 @@ fn real_vocab() -> Option<(Tokenizer, Arc<Vocab>)> {
 
 #[test]
 fn real_vocab_masks_and_decodes_every_kind() {
-    let Some((tok, vocab)) = real_vocab() else { return };
+    let Some((tok, vocab)) = real_vocab() else {
+        return;
+    };
     assert_eq!(vocab.len(), 49_152);
     let schemas = [
         Schema::free_text(),
@@ -42,7 +49,12 @@ fn real_vocab_masks_and_decodes_every_kind() {
         Schema::new(Node::int(-1000, 1000)).unwrap(),
         Schema::new(Node::Bool).unwrap(),
         Schema::new(Node::Address).unwrap(),
-        Schema::new(Node::tuple([Node::text(32), Node::int(0, 100), Node::array(Node::Bool, 4)])).unwrap(),
+        Schema::new(Node::tuple([
+            Node::text(32),
+            Node::int(0, 100),
+            Node::array(Node::Bool, 4),
+        ]))
+        .unwrap(),
     ];
     for s in &schemas {
         let mut d = ConstrainedDecoder::new(s, vocab.clone());
@@ -58,12 +70,23 @@ fn real_vocab_masks_and_decodes_every_kind() {
             let t = Instant::now();
             d.mask(&mut logits);
             worst = worst.max(t.elapsed().as_secs_f64());
-            let best = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
-            assert!(logits[best].is_finite(), "dead end after {:?}", String::from_utf8_lossy(d.text()));
+            let best = (0..logits.len())
+                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                .unwrap();
+            assert!(
+                logits[best].is_finite(),
+                "dead end after {:?}",
+                String::from_utf8_lossy(d.text())
+            );
             assert!(!tok.is_special(best as u32) || best as u32 == vocab.eos());
             d.accept(best as u32).unwrap();
         }
-        eprintln!("{:<24} worst mask {:>6.2} ms, text {:?}", s.abi_type(), worst * 1e3, String::from_utf8_lossy(d.text()));
+        eprintln!(
+            "{:<24} worst mask {:>6.2} ms, text {:?}",
+            s.abi_type(),
+            worst * 1e3,
+            String::from_utf8_lossy(d.text())
+        );
         if d.is_complete() {
             let v = d.finish().unwrap();
             if let Some(root) = s.root() {
@@ -71,7 +94,10 @@ fn real_vocab_masks_and_decodes_every_kind() {
             }
             assert_eq!(abi_decode(s, &v.abi_encode()), v);
         } else {
-            assert!(s.root().is_none_or(|r| matches!(r, Node::Tuple(_))), "stopped incomplete");
+            assert!(
+                s.root().is_none_or(|r| matches!(r, Node::Tuple(_))),
+                "stopped incomplete"
+            );
         }
     }
 }

@@ -13,13 +13,28 @@ pub(crate) struct Machine {
 #[derive(Debug, Clone)]
 enum CNode {
     /// `raw`: top-level text (no quotes); `max == u32::MAX` for free text.
-    Text { max: u32, raw: bool },
+    Text {
+        max: u32,
+        raw: bool,
+    },
     /// Sorted textual forms (raw at top level, JSON-quoted inside composites). Also BOOL.
-    Lit { forms: Vec<Vec<u8>>, raw: bool },
-    Int { min: i64, max: i64, raw: bool },
+    Lit {
+        forms: Vec<Vec<u8>>,
+        raw: bool,
+    },
+    Int {
+        min: i64,
+        max: i64,
+        raw: bool,
+    },
     Address,
-    Tuple { items: Vec<u16> },
-    Array { max_len: u8, element: u16 },
+    Tuple {
+        items: Vec<u16>,
+    },
+    Array {
+        max_len: u8,
+        element: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +55,35 @@ enum SeqPhase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Frame {
-    Seq { node: u16, count: u8, phase: SeqPhase },
+    Seq {
+        node: u16,
+        count: u8,
+        phase: SeqPhase,
+    },
     /// `phase`: 0 expects the opening quote, 1 body, 2 after a backslash.
-    Text { node: u16, len: u32, need: u8, lo: u8, hi: u8, phase: u8 },
-    Lit { node: u16, lo: u8, hi: u8, pos: u8 },
-    Int { node: u16, neg: bool, digits: u8, mag: u64 },
-    Addr { pos: u8 },
+    Text {
+        node: u16,
+        len: u32,
+        need: u8,
+        lo: u8,
+        hi: u8,
+        phase: u8,
+    },
+    Lit {
+        node: u16,
+        lo: u8,
+        hi: u8,
+        pos: u8,
+    },
+    Int {
+        node: u16,
+        neg: bool,
+        digits: u8,
+        mag: u64,
+    },
+    Addr {
+        pos: u8,
+    },
 }
 
 /// The parser state: the frames of the values being parsed, innermost last.
@@ -61,7 +99,10 @@ impl Machine {
     pub(crate) fn new(schema: &Schema) -> Machine {
         let mut m = Machine { nodes: Vec::new() };
         match schema.root() {
-            None => m.nodes.push(CNode::Text { max: u32::MAX, raw: true }),
+            None => m.nodes.push(CNode::Text {
+                max: u32::MAX,
+                raw: true,
+            }),
             Some(n) => {
                 m.add(n, true);
             }
@@ -73,14 +114,27 @@ impl Machine {
         let id = self.nodes.len();
         self.nodes.push(CNode::Address);
         let c = match node {
-            Node::Text { max_bytes } => CNode::Text { max: u32::from(*max_bytes), raw: top },
+            Node::Text { max_bytes } => CNode::Text {
+                max: u32::from(*max_bytes),
+                raw: top,
+            },
             Node::Choice(options) => {
-                let mut forms: Vec<Vec<u8>> = choice_forms(options, top).into_iter().map(|(f, _)| f).collect();
+                let mut forms: Vec<Vec<u8>> = choice_forms(options, top)
+                    .into_iter()
+                    .map(|(f, _)| f)
+                    .collect();
                 forms.sort();
                 CNode::Lit { forms, raw: top }
             }
-            Node::Bool => CNode::Lit { forms: vec![b"false".to_vec(), b"true".to_vec()], raw: top },
-            Node::Int { min, max } => CNode::Int { min: *min, max: *max, raw: top },
+            Node::Bool => CNode::Lit {
+                forms: vec![b"false".to_vec(), b"true".to_vec()],
+                raw: top,
+            },
+            Node::Int { min, max } => CNode::Int {
+                min: *min,
+                max: *max,
+                raw: top,
+            },
             Node::Address => CNode::Address,
             Node::Tuple(items) => {
                 let items = items.iter().map(|n| self.add(n, false)).collect();
@@ -88,7 +142,10 @@ impl Machine {
             }
             Node::Array { max_len, element } => {
                 let element = self.add(element, false);
-                CNode::Array { max_len: *max_len, element }
+                CNode::Array {
+                    max_len: *max_len,
+                    element,
+                }
             }
         };
         self.nodes[id] = c;
@@ -97,23 +154,53 @@ impl Machine {
 
     /// The state before any byte.
     pub(crate) fn start(&self) -> State {
-        let mut s = State { stack: [Frame::Addr { pos: 0 }; MAX_DEPTH], len: 0, done: false };
+        let mut s = State {
+            stack: [Frame::Addr { pos: 0 }; MAX_DEPTH],
+            len: 0,
+            done: false,
+        };
         self.push(&mut s, 0);
         s
     }
 
     fn push(&self, s: &mut State, node: u16) {
         let f = match &self.nodes[node as usize] {
-            CNode::Text { .. } => Frame::Text { node, len: 0, need: 0, lo: 0, hi: 0, phase: 1 },
-            CNode::Lit { forms, .. } => Frame::Lit { node, lo: 0, hi: forms.len() as u8, pos: 0 },
-            CNode::Int { .. } => Frame::Int { node, neg: false, digits: 0, mag: 0 },
+            CNode::Text { .. } => Frame::Text {
+                node,
+                len: 0,
+                need: 0,
+                lo: 0,
+                hi: 0,
+                phase: 1,
+            },
+            CNode::Lit { forms, .. } => Frame::Lit {
+                node,
+                lo: 0,
+                hi: forms.len() as u8,
+                pos: 0,
+            },
+            CNode::Int { .. } => Frame::Int {
+                node,
+                neg: false,
+                digits: 0,
+                mag: 0,
+            },
             CNode::Address => Frame::Addr { pos: 0 },
-            CNode::Tuple { .. } | CNode::Array { .. } => Frame::Seq { node, count: 0, phase: SeqPhase::Start },
+            CNode::Tuple { .. } | CNode::Array { .. } => Frame::Seq {
+                node,
+                count: 0,
+                phase: SeqPhase::Start,
+            },
         };
         let f = match (f, &self.nodes[node as usize]) {
-            (Frame::Text { node, .. }, CNode::Text { raw: false, .. }) => {
-                Frame::Text { node, len: 0, need: 0, lo: 0, hi: 0, phase: 0 }
-            }
+            (Frame::Text { node, .. }, CNode::Text { raw: false, .. }) => Frame::Text {
+                node,
+                len: 0,
+                need: 0,
+                lo: 0,
+                hi: 0,
+                phase: 0,
+            },
             (f, _) => f,
         };
         s.stack[s.len as usize] = f;
@@ -141,9 +228,11 @@ impl Machine {
             match frame {
                 Frame::Seq { node, count, phase } => {
                     let (arity, is_array, child) = match &self.nodes[node as usize] {
-                        CNode::Tuple { items } => {
-                            (items.len(), false, items.get(count as usize).copied().unwrap_or(0))
-                        }
+                        CNode::Tuple { items } => (
+                            items.len(),
+                            false,
+                            items.get(count as usize).copied().unwrap_or(0),
+                        ),
                         CNode::Array { max_len, element } => (*max_len as usize, true, *element),
                         _ => return false,
                     };
@@ -189,21 +278,38 @@ impl Machine {
                 }
                 Frame::Text { .. } => return self.feed_text(s, top, b),
                 Frame::Lit { node, lo, hi, pos } => {
-                    let CNode::Lit { forms, raw } = &self.nodes[node as usize] else { return false };
+                    let CNode::Lit { forms, raw } = &self.nodes[node as usize] else {
+                        return false;
+                    };
                     let p = pos as usize;
                     let range = &forms[lo as usize..hi as usize];
                     let first = range.iter().position(|f| f.get(p) == Some(&b));
                     let Some(first) = first else { return false };
-                    let n = range[first..].iter().take_while(|f| f.get(p) == Some(&b)).count();
+                    let n = range[first..]
+                        .iter()
+                        .take_while(|f| f.get(p) == Some(&b))
+                        .count();
                     let (lo, hi) = (lo + first as u8, lo + (first + n) as u8);
-                    s.stack[top] = Frame::Lit { node, lo, hi, pos: pos + 1 };
+                    s.stack[top] = Frame::Lit {
+                        node,
+                        lo,
+                        hi,
+                        pos: pos + 1,
+                    };
                     if !raw && forms[lo as usize].len() == p + 1 {
                         Machine::pop(s);
                     }
                     return true;
                 }
-                Frame::Int { node, neg, digits, mag } => {
-                    let CNode::Int { min, max, raw } = self.nodes[node as usize] else { return false };
+                Frame::Int {
+                    node,
+                    neg,
+                    digits,
+                    mag,
+                } => {
+                    let CNode::Int { min, max, raw } = self.nodes[node as usize] else {
+                        return false;
+                    };
                     if b.is_ascii_digit() {
                         if digits > 0 && mag == 0 || digits >= 19 {
                             return false;
@@ -212,14 +318,24 @@ impl Machine {
                         if !int_prefix_ok(min, max, neg, mag, true) {
                             return false;
                         }
-                        s.stack[top] = Frame::Int { node, neg, digits: digits + 1, mag };
+                        s.stack[top] = Frame::Int {
+                            node,
+                            neg,
+                            digits: digits + 1,
+                            mag,
+                        };
                         return true;
                     }
                     if b == b'-' && digits == 0 && !neg {
                         if min >= 0 {
                             return false;
                         }
-                        s.stack[top] = Frame::Int { node, neg: true, digits, mag };
+                        s.stack[top] = Frame::Int {
+                            node,
+                            neg: true,
+                            digits,
+                            mag,
+                        };
                         return true;
                     }
                     if raw || !int_complete(min, max, neg, digits, mag) {
@@ -247,10 +363,20 @@ impl Machine {
     }
 
     fn feed_text(&self, s: &mut State, top: usize, b: u8) -> bool {
-        let Frame::Text { node, mut len, mut need, mut lo, mut hi, mut phase } = s.stack[top] else {
+        let Frame::Text {
+            node,
+            mut len,
+            mut need,
+            mut lo,
+            mut hi,
+            mut phase,
+        } = s.stack[top]
+        else {
             return false;
         };
-        let CNode::Text { max, raw } = self.nodes[node as usize] else { return false };
+        let CNode::Text { max, raw } = self.nodes[node as usize] else {
+            return false;
+        };
         if need > 0 {
             if b < lo || b > hi {
                 return false;
@@ -297,7 +423,14 @@ impl Machine {
             len += u32::from(n) + 1;
             (need, lo, hi) = (n, l, h);
         }
-        s.stack[top] = Frame::Text { node, len, need, lo, hi, phase };
+        s.stack[top] = Frame::Text {
+            node,
+            len,
+            need,
+            lo,
+            hi,
+            phase,
+        };
         true
     }
 
@@ -315,7 +448,12 @@ impl Machine {
                 CNode::Lit { forms, .. } => forms[lo as usize].len() == pos as usize,
                 _ => false,
             },
-            Frame::Int { node, neg, digits, mag } => match self.nodes[node as usize] {
+            Frame::Int {
+                node,
+                neg,
+                digits,
+                mag,
+            } => match self.nodes[node as usize] {
                 CNode::Int { min, max, .. } => int_complete(min, max, neg, digits, mag),
                 _ => false,
             },
@@ -337,7 +475,11 @@ fn int_complete(min: i64, max: i64, neg: bool, digits: u8, mag: u64) -> bool {
     if digits == 0 || neg && mag == 0 {
         return false;
     }
-    let v = if neg { -i128::from(mag) } else { i128::from(mag) };
+    let v = if neg {
+        -i128::from(mag)
+    } else {
+        i128::from(mag)
+    };
     i128::from(min) <= v && v <= i128::from(max)
 }
 

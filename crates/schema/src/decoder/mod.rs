@@ -61,7 +61,14 @@ impl ConstrainedDecoder {
     pub fn new(schema: &Schema, vocab: Arc<Vocab>) -> ConstrainedDecoder {
         let machine = Machine::new(schema);
         let state = machine.start();
-        ConstrainedDecoder { schema: schema.clone(), machine: Arc::new(machine), vocab, state, text: Vec::new(), eos_seen: false }
+        ConstrainedDecoder {
+            schema: schema.clone(),
+            machine: Arc::new(machine),
+            vocab,
+            state,
+            text: Vec::new(),
+            eos_seen: false,
+        }
     }
 
     /// The tokens allowed next, written into `out` (cleared first; sized to the vocabulary).
@@ -144,7 +151,8 @@ impl ConstrainedDecoder {
     /// True when generation must stop: EOS was accepted, or the value is complete and no
     /// byte can extend it.
     pub fn is_finished(&self) -> bool {
-        self.eos_seen || self.machine.is_complete(&self.state) && self.machine.is_closed(&self.state)
+        self.eos_seen
+            || self.machine.is_complete(&self.state) && self.machine.is_closed(&self.state)
     }
 
     /// The text generated so far.

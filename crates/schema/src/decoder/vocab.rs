@@ -49,7 +49,10 @@ impl Vocab {
             return Err(VocabError::EosOutOfRange { eos, size });
         }
         if special.len() != size {
-            return Err(VocabError::SpecialMismatch { flags: special.len(), size });
+            return Err(VocabError::SpecialMismatch {
+                flags: special.len(),
+                size,
+            });
         }
         let mut trie = vec![TrieNode::default()];
         for (id, bytes) in tokens.iter().enumerate() {
@@ -70,7 +73,12 @@ impl Vocab {
             }
             trie[at].tokens.push(id as u32);
         }
-        Ok(Vocab { tokens, special, eos, trie })
+        Ok(Vocab {
+            tokens,
+            special,
+            eos,
+            trie,
+        })
     }
 
     /// Number of tokens.
@@ -109,7 +117,10 @@ pub struct TokenSet {
 impl TokenSet {
     /// An empty set over `size` token ids.
     pub fn new(size: usize) -> TokenSet {
-        TokenSet { words: vec![0; size.div_ceil(64)], size }
+        TokenSet {
+            words: vec![0; size.div_ceil(64)],
+            size,
+        }
     }
 
     /// Removes every id.

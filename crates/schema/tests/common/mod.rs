@@ -1,5 +1,5 @@
 //! Test helpers: a synthetic vocabulary, a greedy driver and an ABI decoder.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -22,7 +22,13 @@ pub fn synthetic_vocab(extra: &[Vec<u8>]) -> Arc<Vocab> {
 pub fn drive_text(schema: &Schema, vocab: &Arc<Vocab>, text: &[u8]) -> Value {
     let mut d = ConstrainedDecoder::new(schema, vocab.clone());
     for &b in text {
-        d.accept(u32::from(b)).unwrap_or_else(|e| panic!("byte {:?} of {:?}: {e}", b as char, String::from_utf8_lossy(text)));
+        d.accept(u32::from(b)).unwrap_or_else(|e| {
+            panic!(
+                "byte {:?} of {:?}: {e}",
+                b as char,
+                String::from_utf8_lossy(text)
+            )
+        });
     }
     if !d.is_finished() {
         d.accept(vocab.eos()).unwrap();
@@ -48,7 +54,10 @@ fn word(b: &[u8], at: usize) -> &[u8] {
 
 fn uword(b: &[u8], at: usize) -> usize {
     let w = word(b, at);
-    assert!(w[..24].iter().all(|&x| x == 0), "offset/length word too large");
+    assert!(
+        w[..24].iter().all(|&x| x == 0),
+        "offset/length word too large"
+    );
     u64::from_be_bytes(w[24..].try_into().unwrap()) as usize
 }
 
@@ -91,7 +100,10 @@ fn decode_at(n: &Node, b: &[u8], at: usize) -> Value {
         Node::Int { min, .. } => {
             let w = word(b, at);
             let fill = if *min < 0 && w[0] == 0xff { 0xff } else { 0 };
-            assert!(w[..24].iter().all(|&x| x == fill), "integer does not fit i64");
+            assert!(
+                w[..24].iter().all(|&x| x == fill),
+                "integer does not fit i64"
+            );
             Value::Int(i64::from_be_bytes(w[24..].try_into().unwrap()))
         }
         Node::Bool => match uword(b, at) {
@@ -117,8 +129,17 @@ fn decode_at(n: &Node, b: &[u8], at: usize) -> Value {
 pub fn abi_decode(schema: &Schema, b: &[u8]) -> Value {
     assert_eq!(b.len() % 32, 0);
     match schema.root() {
-        None => decode_tuple(&[&Node::Text { max_bytes: u16::MAX }], b, 0).remove(0),
-        Some(Node::Tuple(items)) => Value::Tuple(decode_tuple(&items.iter().collect::<Vec<_>>(), b, 0)),
+        None => decode_tuple(
+            &[&Node::Text {
+                max_bytes: u16::MAX,
+            }],
+            b,
+            0,
+        )
+        .remove(0),
+        Some(Node::Tuple(items)) => {
+            Value::Tuple(decode_tuple(&items.iter().collect::<Vec<_>>(), b, 0))
+        }
         Some(n) => decode_tuple(&[n], b, 0).remove(0),
     }
 }
