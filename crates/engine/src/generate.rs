@@ -134,7 +134,7 @@ impl Seq {
         self.tokens.push(tok);
         if Some(tok) == model.tokenizer().eos_token_id() || opts.stop_tokens.contains(&tok) {
             self.stop = Some(StopReason::Stop);
-        } else if constraint.as_deref().is_some_and(|c| c.is_finished()) {
+        } else if constraint.as_deref().is_some_and(TokenConstraint::is_finished) {
             self.stop = Some(StopReason::Constraint);
         } else if self.tokens.len() >= opts.max_tokens as usize {
             self.stop = Some(StopReason::Length);

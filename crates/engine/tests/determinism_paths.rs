@@ -1,5 +1,6 @@
 //! Bit-identical output across thread counts, prefill chunk sizes, scalar vs SIMD kernels
 //! and batched vs alone decoding, greedy and sampled.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

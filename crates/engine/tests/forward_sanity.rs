@@ -1,6 +1,7 @@
 //! The forward pass on the default model: greedy chat output matches llama.cpp's first
 //! tokens (recorded with `llama-completion --temp 0 -n 16 -no-cnv`), and the model rejects
 //! bad requests with errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

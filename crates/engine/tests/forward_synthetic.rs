@@ -1,6 +1,7 @@
 //! A tiny random Llama (2 layers, width 64, 4 heads / 2 kv heads) written with `GgufWriter`
 //! in every supported weight type (F32, F16, Q4_0, Q4_1, Q8_0), with the real model's
 //! tokenizer: each loads, runs, and is bit-identical across threads, chunks and kernels.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

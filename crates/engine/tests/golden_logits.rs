@@ -1,6 +1,7 @@
 //! Golden outputs of the default model: token ids and the logits SHA-256 of fixed requests
 //! are committed in `fixtures/golden_smollm2_q4_1.json`; any numeric change fails here.
 //! Regenerate deliberately with `AIKERNEL_BLESS=1 cargo test -p aikernel-engine --test golden_logits`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -44,7 +45,7 @@ fn golden_tokens_and_logits() {
             stop_tokens: Vec::new(),
         };
         let g = generate(&m, &prompt, &opts, None).unwrap();
-        let hex: String = g.logits_sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(g.logits_sha256);
         results.push(json!({
             "text": text, "chat": chat, "max_tokens": max_tokens, "temperature_milli": temp,
             "seed": seed, "prompt_tokens": prompt, "tokens": g.tokens, "logits_sha256": hex,

@@ -62,6 +62,8 @@ mod x86 {
         _mm256_add_epi32(lo, hi)
     }
 
+    // Loads are unaligned (`loadu`), so the pointer casts need no alignment.
+    #[allow(clippy::cast_ptr_alignment)]
     #[target_feature(enable = "avx2")]
     pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
         let lut = f16_lut();

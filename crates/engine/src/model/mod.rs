@@ -202,7 +202,7 @@ fn weight(g: &GgufFile, name: &str, rows: Option<usize>, cols: usize) -> Result<
     }
     match info.dtype {
         GgmlType::F32 | GgmlType::F16 => {}
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if cols % QK == 0 => {}
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if cols.is_multiple_of(QK) => {}
         t => return Err(bad(format!("unsupported type {t:?}"))),
     }
     Ok(Weight { idx, dtype: info.dtype, rows: ne1, cols })
