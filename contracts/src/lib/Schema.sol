@@ -6,7 +6,8 @@ pragma solidity ^0.8.24;
 ///         error-output check of docs/protocol.md. The rules are byte-for-byte those of the Rust crate
 ///         `aikernel-schema`; both are tested against contracts/test/fixtures/schema_vectors.json.
 /// @dev Every loop is bounded: a schema is at most 1024 bytes, nesting at most 4, a choice at most 255
-///      options (the duplicate check is quadratic in options, at most ~32k comparisons).
+///      options (duplicates are found
+///      with a hash set kept at most half full).
 library Schema {
     /*//////////////////////////////////////////////////////////////
                                 CONSTANTS
@@ -188,7 +189,12 @@ library Schema {
         if (i >= n) return (false, 0);
         uint256 count = uint8(s[i++]);
         if (count < 2) return (false, 0);
-        bytes32[] memory seen = new bytes32[](count);
+        // Open-addressing set of option hashes, at most half full: linear time.
+        uint256 mask = 3;
+        while (mask < 2 * count) {
+            mask = (mask << 1) | 1;
+        }
+        bytes32[] memory seen = new bytes32[](mask + 1);
         for (uint256 k; k < count; ++k) {
             if (i >= n) return (false, 0);
             uint256 len = uint8(s[i++]);
@@ -198,10 +204,12 @@ library Schema {
             assembly ("memory-safe") {
                 h := keccak256(add(add(s, 32), i), len)
             }
-            for (uint256 j; j < k; ++j) {
-                if (seen[j] == h) return (false, 0);
+            uint256 slot = uint256(h) & mask;
+            while (seen[slot] != bytes32(0)) {
+                if (seen[slot] == h) return (false, 0);
+                slot = (slot + 1) & mask;
             }
-            seen[k] = h;
+            seen[slot] = h;
             i += len;
         }
         return (true, i);

@@ -126,6 +126,31 @@ contract SchemaTest is Test {
         }
     }
 
+    /// @dev Gas of isValid on a typical schema and on the worst cases (255 options, 1024 bytes).
+    function test_isValidGas() public {
+        string[3] memory names = ["nested mix", "choice 255 options", "length 1024"];
+        uint256[3] memory caps = [uint256(20_000), 600_000, 600_000];
+        uint256 n = vm.parseJsonUint(json, ".schemaCount");
+        for (uint256 k; k < 3; ++k) {
+            for (uint256 i; i < n; ++i) {
+                string memory at = string.concat(".schemas[", vm.toString(i), "]");
+                if (
+                    keccak256(bytes(vm.parseJsonString(json, string.concat(at, ".name"))))
+                        != keccak256(bytes(names[k]))
+                ) {
+                    continue;
+                }
+                bytes memory s = vm.parseJsonBytes(json, string.concat(at, ".schema"));
+                uint256 g = gasleft();
+                bool ok = Schema.isValid(s);
+                g -= gasleft();
+                assertTrue(ok);
+                emit log_named_uint(names[k], g);
+                assertLt(g, caps[k]);
+            }
+        }
+    }
+
     function testFuzz_isValidNeverReverts(bytes calldata s) public view {
         bool ok = h.isValid(s);
         if (ok) assertLe(s.length, Schema.MAX_SCHEMA_BYTES);
