@@ -23,7 +23,13 @@ pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: `rows8` is only called when `available()` reported AVX2 support.
-        unsafe { x86::rows8(w, a, r0, out) }
+        unsafe {
+            match w.dtype {
+                GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(w, a, r0, out),
+                GgmlType::Q4_0 => x86::rows8::<{ x86::Q4_0 }>(w, a, r0, out),
+                _ => x86::rows8::<{ x86::Q4_1 }>(w, a, r0, out),
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -43,10 +49,17 @@ mod x86 {
         _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
         _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set_m128i, _mm256_set1_epi16,
         _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_sign_epi8,
-        _mm256_storeu_ps, _mm256_sub_epi32,
+        _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_epi32,
     };
 
-    use super::{Acts, GgmlType, QK, WeightView, f16_at, f16_lut};
+    use super::{Acts, QK, WeightView, f16_at, f16_lut};
+
+    /// Const-generic type tags (one monomorphised kernel per weight type).
+    pub(super) const Q8_0: u8 = 0;
+    /// Q4_0 tag.
+    pub(super) const Q4_0: u8 = 1;
+    /// Q4_1 tag.
+    pub(super) const Q4_1: u8 = 2;
 
     /// Sums the eight i32 lanes of each of `v[0..8]` into lane `i` of the result (exact).
     #[target_feature(enable = "avx2")]
@@ -65,19 +78,44 @@ mod x86 {
     // Loads are unaligned (`loadu`), so the pointer casts need no alignment.
     #[allow(clippy::cast_ptr_alignment)]
     #[target_feature(enable = "avx2")]
-    pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+    pub(super) fn rows8<const T: u8>(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
         let lut = f16_lut();
         let n = a.n();
         let rb = w.row_bytes();
         let nb = w.cols / QK;
         let ones = _mm256_set1_epi16(1);
         let mask = _mm_set1_epi8(0x0F);
-        let (bs, qoff) = match w.dtype {
-            GgmlType::Q8_0 => (34, 2),
-            GgmlType::Q4_0 => (18, 2),
+        let (bs, qoff) = match T {
+            Q8_0 => (34, 2),
+            Q4_0 => (18, 2),
             _ => (20, 4),
         };
-        let rows: [&[u8]; 8] = std::array::from_fn(|i| &w.data[(r0 + i) * rb..(r0 + i + 1) * rb]);
+        // Unpack the eight rows once: 32 weight bytes per (block, row), scales per block.
+        let mut wq = vec![0u8; nb * 8 * QK];
+        let mut dw = vec![0f32; nb * 8];
+        let mut mw = vec![0f32; nb * 8];
+        for i in 0..8 {
+            let row = &w.data[(r0 + i) * rb..(r0 + i + 1) * rb];
+            for b in 0..nb {
+                let blk = &row[b * bs..(b + 1) * bs];
+                dw[b * 8 + i] = f16_at(lut, blk);
+                let dst = &mut wq[(b * 8 + i) * QK..(b * 8 + i + 1) * QK];
+                if T == Q8_0 {
+                    dst.copy_from_slice(&blk[qoff..qoff + QK]);
+                } else {
+                    if T == Q4_1 {
+                        mw[b * 8 + i] = f16_at(lut, &blk[2..]);
+                    }
+                    let q = &blk[qoff..qoff + 16];
+                    // SAFETY: `q` is exactly 16 bytes; unaligned load.
+                    let v = unsafe { _mm_loadu_si128(q.as_ptr().cast::<__m128i>()) };
+                    let lo = _mm_and_si128(v, mask);
+                    let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
+                    // SAFETY: `dst` is exactly 32 bytes; unaligned store.
+                    unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast::<__m256i>(), _mm256_set_m128i(hi, lo)) };
+                }
+            }
+        }
         for t in 0..n {
             let mut acc = _mm256_setzero_ps();
             for b in 0..nb {
@@ -85,42 +123,29 @@ mod x86 {
                 let qa = &a.q[ab..ab + QK];
                 // SAFETY: `qa` is exactly 32 bytes; unaligned load.
                 let av = unsafe { _mm256_loadu_si256(qa.as_ptr().cast::<__m256i>()) };
-                let mut sums = [_mm256_set1_epi32(0); 8];
-                let mut dw = [0f32; 8];
-                let mut mw = [0f32; 8];
-                for (i, row) in rows.iter().enumerate() {
-                    let blk = &row[b * bs..(b + 1) * bs];
-                    dw[i] = f16_at(lut, blk);
-                    let p = if w.dtype == GgmlType::Q8_0 {
-                        let q = &blk[qoff..qoff + 32];
-                        // SAFETY: `q` is exactly 32 bytes; unaligned load.
-                        let wv = unsafe { _mm256_loadu_si256(q.as_ptr().cast::<__m256i>()) };
+                let wb = &wq[b * 8 * QK..(b + 1) * 8 * QK];
+                let sums: [__m256i; 8] = std::array::from_fn(|i| {
+                    // SAFETY: each row's slot is exactly 32 bytes inside `wb`; unaligned load.
+                    let wv = unsafe { _mm256_loadu_si256(wb[i * QK..(i + 1) * QK].as_ptr().cast::<__m256i>()) };
+                    let p = if T == Q8_0 {
                         _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv))
                     } else {
-                        if w.dtype == GgmlType::Q4_1 {
-                            mw[i] = f16_at(lut, &blk[2..]);
-                        }
-                        let q = &blk[qoff..qoff + 16];
-                        // SAFETY: `q` is exactly 16 bytes; unaligned load.
-                        let v = unsafe { _mm_loadu_si128(q.as_ptr().cast::<__m128i>()) };
-                        let lo = _mm_and_si128(v, mask);
-                        let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
-                        _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), av)
+                        _mm256_maddubs_epi16(wv, av)
                     };
-                    sums[i] = _mm256_madd_epi16(p, ones);
-                }
+                    _mm256_madd_epi16(p, ones)
+                });
                 let mut isum = hsum8(&sums);
                 let sa = a.s[t * nb + b];
-                if w.dtype == GgmlType::Q4_0 {
+                if T == Q4_0 {
                     isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa));
                 }
                 let da = _mm256_set1_ps(a.d[t * nb + b]);
-                // SAFETY: `dw` holds 8 f32; unaligned load.
-                let dwv = unsafe { _mm256_loadu_ps(dw.as_ptr()) };
+                // SAFETY: `dw[b * 8..b * 8 + 8]` is 8 f32; unaligned load.
+                let dwv = unsafe { _mm256_loadu_ps(dw[b * 8..b * 8 + 8].as_ptr()) };
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dwv, da), _mm256_cvtepi32_ps(isum)));
-                if w.dtype == GgmlType::Q4_1 {
-                    // SAFETY: `mw` holds 8 f32; unaligned load.
-                    let mwv = unsafe { _mm256_loadu_ps(mw.as_ptr()) };
+                if T == Q4_1 {
+                    // SAFETY: `mw[b * 8..b * 8 + 8]` is 8 f32; unaligned load.
+                    let mwv = unsafe { _mm256_loadu_ps(mw[b * 8..b * 8 + 8].as_ptr()) };
                     acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(mwv, da), _mm256_set1_ps(sa as f32)));
                 }
             }

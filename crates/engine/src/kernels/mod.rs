@@ -42,6 +42,14 @@ pub(crate) fn f16_at(lut: &[f32], b: &[u8]) -> f32 {
     lut[u16::from_le_bytes([b[0], b[1]]) as usize]
 }
 
+/// Rounds to the nearest integer, ties to even, for |y| <= 2^22 (IEEE addition of
+/// 1.5 * 2^23 rounds at the units place). Larger or NaN values are clamped by the caller.
+#[inline]
+fn round_even(y: f32) -> f32 {
+    const M: f32 = 12_582_912.0;
+    if y.abs() < 4_194_304.0 { (y + M) - M } else { y }
+}
+
 /// Activations of `n` tokens, `cols` wide, in f32 and block-quantized to i8.
 #[derive(Debug)]
 pub struct Acts<'a> {
@@ -80,7 +88,7 @@ impl<'a> Acts<'a> {
             }
             let mut sum = 0i32;
             for (i, &v) in blk.iter().enumerate() {
-                let r = (v / db).round_ties_even().clamp(-127.0, 127.0) as i8;
+                let r = round_even(v / db).clamp(-127.0, 127.0) as i8;
                 q[b * QK + i] = r;
                 sum += i32::from(r);
             }
