@@ -461,6 +461,23 @@ impl Machine {
         }
     }
 
+    /// True in top-level text between characters with at least `room` bytes of budget left:
+    /// then the allowed tokens do not depend on the text so far (the decoder caches them).
+    pub(crate) fn is_steady_text(&self, s: &State, room: usize) -> bool {
+        match s.stack[0] {
+            Frame::Text {
+                node,
+                len,
+                need: 0,
+                phase: 1,
+                ..
+            } if s.len == 1 && !s.done => {
+                matches!(self.nodes[node as usize], CNode::Text { max, raw: true } if (max - len) as usize >= room)
+            }
+            _ => false,
+        }
+    }
+
     fn is_raw(&self, node: usize) -> bool {
         matches!(self.nodes[node], CNode::Text { raw: true, .. })
     }

@@ -3,7 +3,7 @@
 mod machine;
 mod vocab;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use machine::{Machine, State};
 use thiserror::Error;
@@ -54,6 +54,8 @@ pub struct ConstrainedDecoder {
     state: State,
     text: Vec<u8>,
     eos_seen: bool,
+    /// Allowed tokens in steady top-level text (see `Machine::is_steady_text`).
+    steady: OnceLock<TokenSet>,
 }
 
 impl ConstrainedDecoder {
@@ -68,6 +70,7 @@ impl ConstrainedDecoder {
             state,
             text: Vec::new(),
             eos_seen: false,
+            steady: OnceLock::new(),
         }
     }
 
@@ -77,11 +80,28 @@ impl ConstrainedDecoder {
         if self.eos_seen {
             return;
         }
+        if self
+            .machine
+            .is_steady_text(&self.state, self.vocab.max_token_len())
+        {
+            let set = self.steady.get_or_init(|| {
+                let mut set = TokenSet::new(self.vocab.len());
+                self.walk(self.state, &mut set);
+                set
+            });
+            out.clone_from(set);
+        } else {
+            self.walk(self.state, out);
+        }
         if self.machine.is_complete(&self.state) {
             out.insert(self.vocab.eos());
         }
+    }
+
+    /// Adds every token whose bytes `feed` accepts from `start`.
+    fn walk(&self, start: State, out: &mut TokenSet) {
         let trie = &self.vocab.trie;
-        let mut stack: Vec<(u32, State)> = vec![(0, self.state)];
+        let mut stack: Vec<(u32, State)> = vec![(0, start)];
         while let Some((node, state)) = stack.pop() {
             for &(b, child) in &trie[node as usize].children {
                 let mut s = state;

@@ -37,6 +37,7 @@ pub struct Vocab {
     tokens: Vec<Vec<u8>>,
     special: Vec<bool>,
     eos: u32,
+    max_len: usize,
     pub(crate) trie: Vec<TrieNode>,
 }
 
@@ -73,10 +74,12 @@ impl Vocab {
             }
             trie[at].tokens.push(id as u32);
         }
+        let max_len = tokens.iter().map(Vec::len).max().unwrap_or(0);
         Ok(Vocab {
             tokens,
             special,
             eos,
+            max_len,
             trie,
         })
     }
@@ -99,6 +102,11 @@ impl Vocab {
     /// True for special tokens.
     pub fn is_special(&self, id: u32) -> bool {
         self.special.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// Length of the longest token, in bytes.
+    pub fn max_token_len(&self) -> usize {
+        self.max_len
     }
 
     /// The end-of-sequence token.
