@@ -48,7 +48,11 @@ interface IAIKernel {
 
     /// @notice A prompt was accepted and paid for.
     event PromptSubmitted(
-        uint256 indexed promptId, address indexed requester, uint256 indexed modelId, bytes32 topic, uint256 fee
+        uint256 indexed promptId,
+        address indexed requester,
+        uint256 indexed modelId,
+        bytes32 topic,
+        uint256 fee
     );
 
     /// @notice A prompt settled with `output` (ABI-encoded per the schema, or an error, see `isError`).
@@ -65,7 +69,10 @@ interface IAIKernel {
     function infer(Request calldata request) external payable returns (uint256 promptId);
 
     /// @notice The fee for a request with these parameters, in wei.
-    function quote(uint256 modelId, uint32 maxTokens, uint16 committeeSize) external view returns (uint256 fee);
+    function quote(uint256 modelId, uint32 maxTokens, uint16 committeeSize)
+        external
+        view
+        returns (uint256 fee);
 
     /// @notice The current status of a prompt.
     function statusOf(uint256 promptId) external view returns (Status);
