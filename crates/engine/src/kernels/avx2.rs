@@ -5,6 +5,14 @@
 use super::{Acts, QK, WeightView, f16_at, f16_lut};
 use crate::gguf::GgmlType;
 
+/// Buffers reused across row groups (unpacked weights and scales).
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    wq: Vec<u8>,
+    dw: Vec<f32>,
+    mw: Vec<f32>,
+}
+
 /// Whether this CPU has AVX2.
 pub(super) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -19,20 +27,21 @@ pub(super) fn available() -> bool {
 
 /// Rows `r0..r0+8` for every token into `out` (`[row][token]`). Caller checked `available()`
 /// and that the type is Q4_0, Q4_1 or Q8_0.
-pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32], scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: `rows8` is only called when `available()` reported AVX2 support.
         unsafe {
             match w.dtype {
-                GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(w, a, r0, out),
-                GgmlType::Q4_0 => x86::rows8::<{ x86::Q4_0 }>(w, a, r0, out),
-                _ => x86::rows8::<{ x86::Q4_1 }>(w, a, r0, out),
+                GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(w, a, r0, out, scratch),
+                GgmlType::Q4_0 => x86::rows8::<{ x86::Q4_0 }>(w, a, r0, out, scratch),
+                _ => x86::rows8::<{ x86::Q4_1 }>(w, a, r0, out, scratch),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = scratch;
         for rr in 0..8 {
             for t in 0..a.n() {
                 out[rr * a.n() + t] = super::scalar::dot_row(w, a, r0 + rr, t);
@@ -52,7 +61,7 @@ mod x86 {
         _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_epi32,
     };
 
-    use super::{Acts, QK, WeightView, f16_at, f16_lut};
+    use super::{Acts, QK, Scratch, WeightView, f16_at, f16_lut};
 
     /// Const-generic type tags (one monomorphised kernel per weight type).
     pub(super) const Q8_0: u8 = 0;
@@ -78,7 +87,7 @@ mod x86 {
     // Loads are unaligned (`loadu`), so the pointer casts need no alignment.
     #[allow(clippy::cast_ptr_alignment)]
     #[target_feature(enable = "avx2")]
-    pub(super) fn rows8<const T: u8>(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+    pub(super) fn rows8<const T: u8>(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32], scratch: &mut Scratch) {
         let lut = f16_lut();
         let n = a.n();
         let rb = w.row_bytes();
@@ -91,9 +100,10 @@ mod x86 {
             _ => (20, 4),
         };
         // Unpack the eight rows once: 32 weight bytes per (block, row), scales per block.
-        let mut wq = vec![0u8; nb * 8 * QK];
-        let mut dw = vec![0f32; nb * 8];
-        let mut mw = vec![0f32; nb * 8];
+        scratch.wq.resize(nb * 8 * QK, 0);
+        scratch.dw.resize(nb * 8, 0.0);
+        scratch.mw.resize(nb * 8, 0.0);
+        let Scratch { wq, dw, mw } = scratch;
         for i in 0..8 {
             let row = &w.data[(r0 + i) * rb..(r0 + i + 1) * rb];
             for b in 0..nb {

@@ -173,8 +173,9 @@ fn rows_into(ctx_avx2: bool, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &
     let nrows = out.len() / n;
     let mut r = 0;
     if ctx_avx2 && matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) {
+        let mut scratch = avx2::Scratch::default();
         while r + 8 <= nrows {
-            avx2::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n]);
+            avx2::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n], &mut scratch);
             r += 8;
         }
     }

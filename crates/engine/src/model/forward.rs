@@ -69,17 +69,29 @@ fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, kv_dim: usize, off: usize
     let scale = 1.0 / libm::sqrtf(hd as f32);
     let mut scores = Vec::with_capacity(pos + 1);
     let mut max = f32::NEG_INFINITY;
-    for j in 0..=pos {
-        let kj = &k[j * kv_dim + off..j * kv_dim + off + hd];
-        let mut s = 0f32;
+    // Eight positions at a time; each score is still its own sequential sum over `d`.
+    let mut j0 = 0;
+    while j0 <= pos {
+        let m = (pos + 1 - j0).min(8);
+        let mut acc = [0f32; 8];
+        let ks: [&[f32]; 8] = std::array::from_fn(|l| {
+            let j = j0 + l.min(m - 1);
+            &k[j * kv_dim + off..j * kv_dim + off + hd]
+        });
         for d in 0..hd {
-            s += q[d] * kj[d];
+            let qd = q[d];
+            for l in 0..8 {
+                acc[l] += qd * ks[l][d];
+            }
         }
-        let s = s * scale;
-        if s > max {
-            max = s;
+        for &a in &acc[..m] {
+            let s = a * scale;
+            if s > max {
+                max = s;
+            }
+            scores.push(s);
         }
-        scores.push(s);
+        j0 += m;
     }
     let mut sum = 0f32;
     for s in &mut scores {
