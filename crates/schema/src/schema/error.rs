@@ -101,4 +101,7 @@ pub enum SchemaError {
         /// The value.
         max_len: u8,
     },
+    /// A node built in Rust with a count or length that does not fit its u8 field.
+    #[error("a count or length does not fit the encoding (more than 255)")]
+    NotEncodable,
 }

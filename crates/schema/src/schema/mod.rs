@@ -68,7 +68,12 @@ impl Schema {
     /// A schema whose value is `node`; checks every rule [`Schema::parse`] checks.
     pub fn new(node: Node) -> Result<Schema, SchemaError> {
         let schema = Schema { root: Some(node) };
-        Schema::parse(&schema.encode()).map(|_| schema)
+        let parsed = Schema::parse(&schema.encode())?;
+        if parsed != schema {
+            // A count or length above 255 does not fit its u8 field.
+            return Err(SchemaError::NotEncodable);
+        }
+        Ok(schema)
     }
 
     /// The root node; `None` for free text.
