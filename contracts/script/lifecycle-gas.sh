@@ -43,9 +43,10 @@ run_prompt() {
   local pid=$1 total=0 g
   local fee; fee=$($BIN/cast call --rpc-url "$RPC" "$KERNEL" "quote(uint256,uint32,uint16)(uint256)" 1 16 3 | awk '{print $1}')
   local input; input=$($BIN/cast from-utf8 "What is 2+2? Answer with one digit.")
-  g=$(send --private-key "$ADMIN_KEY" "$DAPP" \
+  # The committee (and so the gas) depends on the including block's prevrandao: no tight estimate.
+  g=$(send --gas-limit 1000000 --private-key "$ADMIN_KEY" "$DAPP" \
     "ask((uint256,bytes32,bytes,bytes32,bytes,bytes,uint32,uint32,uint64,address,uint32,uint16),uint256)" \
-    "(1,$($BIN/cast keccak chat),$input,0x0000000000000000000000000000000000000000000000000000000000000000,0x,0x01,16,0,42,0x0000000000000000000000000000000000000000,60000,3)" "$fee")
+    "(1,$($BIN/cast keccak chat),$input,0x0000000000000000000000000000000000000000000000000000000000000000,0x,0x0300000000000000000000000000000009,16,0,42,0x0000000000000000000000000000000000000000,60000,3)" "$fee")
   echo "  submit $g"; total=$((total + g))
   local output=0x0000000000000000000000000000000000000000000000000000000000000002
   local oh; oh=$($BIN/cast keccak "$output")

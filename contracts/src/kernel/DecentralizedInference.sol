@@ -10,6 +10,7 @@ import {PromptScheduler} from "./PromptScheduler.sol";
 import {GPUManagement} from "./GPUManagement.sol";
 import {ContextManager} from "./ContextManager.sol";
 import {RequestBlob} from "./RequestBlob.sol";
+import {Schema} from "../lib/Schema.sol";
 
 /// @title DecentralizedInference
 /// @notice The dapp-facing kernel: takes requests and fees, runs Proof-of-Compute (commit, reveal,
@@ -513,6 +514,7 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
             revert InputTooLarge(r.extraContext.length, MAX_INPUT_BYTES);
         }
         if (r.schema.length > MAX_SCHEMA_BYTES) revert InputTooLarge(r.schema.length, MAX_SCHEMA_BYTES);
+        if (r.schema.length != 0 && !Schema.isValid(r.schema)) revert InvalidSchema();
         if (r.callback != address(0) && r.callbackGasLimit > c.maxCallbackGas) {
             revert CallbackGasTooHigh(r.callbackGasLimit, c.maxCallbackGas);
         }

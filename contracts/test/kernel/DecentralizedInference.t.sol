@@ -7,6 +7,7 @@ import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.so
 import {ModelFileSystem} from "../../src/kernel/ModelFileSystem.sol";
 import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {ContextManager} from "../../src/kernel/ContextManager.sol";
+import {Schema} from "../../src/lib/Schema.sol";
 import {KernelBase} from "./KernelBase.sol";
 import {EthRejectingRequester} from "./mocks/Consumers.sol";
 
@@ -88,7 +89,7 @@ contract DecentralizedInferenceTest is KernelBase {
         IAIKernel.Request memory r = _request(uint16(bound(kRaw, 0, 2)) * 2 + 1);
         r.input = input;
         r.extraContext = extra;
-        r.schema = schema;
+        r.schema = Schema.isValid(schema) ? schema : bytes("");
         r.maxTokens = uint32(bound(maxTokens, 1, 4096));
         r.temperature = temperature;
         r.seed = seed;
@@ -155,6 +156,14 @@ contract DecentralizedInferenceTest is KernelBase {
         _expectInferRevert(
             r, abi.encodeWithSelector(DecentralizedInference.InputTooLarge.selector, 1025, 1024)
         );
+    }
+
+    function test_infer_revert_InvalidSchema() public {
+        IAIKernel.Request memory r = _request(1);
+        r.schema = hex"ffffffff";
+        assertFalse(Schema.isValid(r.schema));
+        assertEq(_request(1).schema, Schema.integer(0, 9)); // the schema every other test uses
+        _expectInferRevert(r, abi.encodeWithSelector(DecentralizedInference.InvalidSchema.selector));
     }
 
     function test_infer_revert_CallbackGasTooHigh() public {

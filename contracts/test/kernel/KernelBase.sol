@@ -106,7 +106,7 @@ abstract contract KernelBase is Test {
             input: bytes("What is 2+2? Answer with one digit."),
             inputHash: bytes32(0),
             extraContext: "",
-            schema: hex"01",
+            schema: hex"0300000000000000000000000000000009", // Schema.integer(0, 9)
             maxTokens: 16,
             temperature: 0,
             seed: 42,
