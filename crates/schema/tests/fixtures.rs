@@ -135,6 +135,29 @@ fn schema_cases() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Deterministic one-byte mutations and truncations of valid schemas: both verdicts must agree.
+fn mutations() -> Vec<(String, Vec<u8>)> {
+    let bases: Vec<Vec<u8>> = schema_cases()
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| !b.is_empty() && b.len() < 64 && Schema::parse(b).is_ok())
+        .collect();
+    let mut rng = common::Rng(0x5eed_cafe);
+    let mut out = Vec::new();
+    for i in 0..96 {
+        let mut b = bases[i % bases.len()].clone();
+        let at = (rng.next_f32() * b.len() as f32) as usize % b.len();
+        let byte = (rng.next_f32() * 256.0) as u8;
+        if i % 4 == 3 {
+            b.truncate(at);
+        } else {
+            b[at] = [byte, byte & 0x07, byte & 0x7f][i % 3];
+        }
+        out.push((format!("mutation {i}"), b));
+    }
+    out
+}
+
 fn outputs() -> Vec<(&'static str, Schema, &'static str)> {
     let s = |n| Schema::new(n).unwrap();
     vec![
@@ -177,8 +200,9 @@ fn outputs() -> Vec<(&'static str, Schema, &'static str)> {
 }
 
 fn generate() -> String {
-    let schemas: Vec<Json> = schema_cases()
-        .into_iter()
+    let named = schema_cases().into_iter().map(|(n, b)| (n.to_owned(), b));
+    let schemas: Vec<Json> = named
+        .chain(mutations())
         .map(|(name, bytes)| {
             let valid = Schema::parse(&bytes).is_ok();
             json!({ "name": name, "schema": hex(&bytes), "valid": valid })
