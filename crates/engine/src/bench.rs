@@ -24,21 +24,49 @@ pub struct BenchResult {
 }
 
 /// Runs prefill of `n_prompt` fixed tokens then `n_gen` greedy decode steps.
-pub fn bench(model: &Model, n_prompt: usize, n_gen: usize, threads: usize, kernel: Kernel) -> Result<BenchResult, EngineError> {
+pub fn bench(
+    model: &Model,
+    n_prompt: usize,
+    n_gen: usize,
+    threads: usize,
+    kernel: Kernel,
+) -> Result<BenchResult, EngineError> {
     if n_prompt == 0 || n_prompt + n_gen > model.config().context_length {
-        return Err(EngineError::BadInput("bench sizes must fit the context and be non-zero".into()));
+        return Err(EngineError::BadInput(
+            "bench sizes must fit the context and be non-zero".into(),
+        ));
     }
     let ctx = Ctx::new(threads, kernel).map_err(|e| EngineError::ThreadPool(e.to_string()))?;
     let vocab = model.config().vocab_size as u64;
-    let prompt: Vec<u32> = (0..n_prompt as u64).map(|i| ((i * 7919 + 17) % vocab) as u32).collect();
+    let prompt: Vec<u32> = (0..n_prompt as u64)
+        .map(|i| ((i * 7919 + 17) % vocab) as u32)
+        .collect();
     let mut cache = KvCache::new(model);
     let t0 = Instant::now();
-    let mut logits = forward(model, &ctx, &mut [SeqInput { cache: &mut cache, tokens: &prompt }])?.pop().unwrap_or_default();
+    let mut logits = forward(
+        model,
+        &ctx,
+        &mut [SeqInput {
+            cache: &mut cache,
+            tokens: &prompt,
+        }],
+    )?
+    .pop()
+    .unwrap_or_default();
     let pp = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     for _ in 0..n_gen {
         let tok = [argmax(&logits).unwrap_or(0)];
-        logits = forward(model, &ctx, &mut [SeqInput { cache: &mut cache, tokens: &tok }])?.pop().unwrap_or_default();
+        logits = forward(
+            model,
+            &ctx,
+            &mut [SeqInput {
+                cache: &mut cache,
+                tokens: &tok,
+            }],
+        )?
+        .pop()
+        .unwrap_or_default();
     }
     let tg = t1.elapsed().as_secs_f64();
     Ok(BenchResult {

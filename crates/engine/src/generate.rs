@@ -85,7 +85,9 @@ fn check_prompt(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result
         return Err(EngineError::BadInput("empty prompt".into()));
     }
     if opts.prefill_chunk == Some(0) {
-        return Err(EngineError::BadInput("prefill chunk must be at least 1".into()));
+        return Err(EngineError::BadInput(
+            "prefill chunk must be at least 1".into(),
+        ));
     }
     if prompt.len() > model.config().context_length {
         return Err(EngineError::BadInput(format!(
@@ -97,11 +99,19 @@ fn check_prompt(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result
     Ok(())
 }
 
-fn prefill(model: &Model, ctx: &Ctx, cache: &mut KvCache, prompt: &[u32], chunk: Option<usize>) -> Result<Vec<f32>, EngineError> {
+fn prefill(
+    model: &Model,
+    ctx: &Ctx,
+    cache: &mut KvCache,
+    prompt: &[u32],
+    chunk: Option<usize>,
+) -> Result<Vec<f32>, EngineError> {
     let step = chunk.unwrap_or(prompt.len()).max(1);
     let mut logits = Vec::new();
     for c in prompt.chunks(step) {
-        logits = forward(model, ctx, &mut [SeqInput { cache, tokens: c }])?.pop().unwrap_or_default();
+        logits = forward(model, ctx, &mut [SeqInput { cache, tokens: c }])?
+            .pop()
+            .unwrap_or_default();
     }
     Ok(logits)
 }
@@ -116,7 +126,13 @@ struct Seq {
 
 impl Seq {
     /// Hashes `logits`, masks, samples and records the token; sets `stop` when done.
-    fn step(&mut self, model: &Model, opts: &GenerateOptions, mut logits: Vec<f32>, constraint: &mut Option<&mut dyn TokenConstraint>) {
+    fn step(
+        &mut self,
+        model: &Model,
+        opts: &GenerateOptions,
+        mut logits: Vec<f32>,
+        constraint: &mut Option<&mut dyn TokenConstraint>,
+    ) {
         for l in &logits {
             self.hasher.update(l.to_le_bytes());
         }
@@ -134,7 +150,10 @@ impl Seq {
         self.tokens.push(tok);
         if Some(tok) == model.tokenizer().eos_token_id() || opts.stop_tokens.contains(&tok) {
             self.stop = Some(StopReason::Stop);
-        } else if constraint.as_deref().is_some_and(TokenConstraint::is_finished) {
+        } else if constraint
+            .as_deref()
+            .is_some_and(TokenConstraint::is_finished)
+        {
             self.stop = Some(StopReason::Constraint);
         } else if self.tokens.len() >= opts.max_tokens as usize {
             self.stop = Some(StopReason::Length);
@@ -165,7 +184,12 @@ pub fn generate(
 ) -> Result<Generation, EngineError> {
     check_prompt(model, prompt, opts)?;
     let ctx = make_ctx(opts)?;
-    let mut seq = Seq { cache: KvCache::new(model), hasher: Sha256::new(), tokens: Vec::new(), stop: None };
+    let mut seq = Seq {
+        cache: KvCache::new(model),
+        hasher: Sha256::new(),
+        tokens: Vec::new(),
+        stop: None,
+    };
     if opts.max_tokens == 0 {
         seq.stop = Some(StopReason::Length);
         return Ok(seq.finish());
@@ -177,26 +201,51 @@ pub fn generate(
             return Ok(seq.finish());
         }
         let last = [seq.tokens[seq.tokens.len() - 1]];
-        logits = forward(model, &ctx, &mut [SeqInput { cache: &mut seq.cache, tokens: &last }])?.pop().unwrap_or_default();
+        logits = forward(
+            model,
+            &ctx,
+            &mut [SeqInput {
+                cache: &mut seq.cache,
+                tokens: &last,
+            }],
+        )?
+        .pop()
+        .unwrap_or_default();
     }
 }
 
 /// Generates for several prompts at once, decoding all live sequences in one batch per
 /// step. Each result is bit-identical to `generate` of that prompt alone (no constraint).
 /// Threads and kernel come from the first request's options.
-pub fn generate_batch(model: &Model, requests: &[(Vec<u32>, GenerateOptions)]) -> Result<Vec<Generation>, EngineError> {
-    let Some(first) = requests.first() else { return Ok(Vec::new()) };
+pub fn generate_batch(
+    model: &Model,
+    requests: &[(Vec<u32>, GenerateOptions)],
+) -> Result<Vec<Generation>, EngineError> {
+    let Some(first) = requests.first() else {
+        return Ok(Vec::new());
+    };
     let ctx = make_ctx(&first.1)?;
     let mut seqs = Vec::with_capacity(requests.len());
     let mut pending = Vec::with_capacity(requests.len());
     for (prompt, opts) in requests {
         check_prompt(model, prompt, opts)?;
-        let mut s = Seq { cache: KvCache::new(model), hasher: Sha256::new(), tokens: Vec::new(), stop: None };
+        let mut s = Seq {
+            cache: KvCache::new(model),
+            hasher: Sha256::new(),
+            tokens: Vec::new(),
+            stop: None,
+        };
         if opts.max_tokens == 0 {
             s.stop = Some(StopReason::Length);
             pending.push(Vec::new());
         } else {
-            pending.push(prefill(model, &ctx, &mut s.cache, prompt, opts.prefill_chunk)?);
+            pending.push(prefill(
+                model,
+                &ctx,
+                &mut s.cache,
+                prompt,
+                opts.prefill_chunk,
+            )?);
         }
         seqs.push(s);
     }
@@ -206,17 +255,33 @@ pub fn generate_batch(model: &Model, requests: &[(Vec<u32>, GenerateOptions)]) -
                 s.step(model, opts, logits, &mut None);
             }
         }
-        let live: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].stop.is_none()).collect();
+        let live: Vec<usize> = (0..seqs.len())
+            .filter(|&i| seqs[i].stop.is_none())
+            .collect();
         if live.is_empty() {
             break;
         }
-        let lasts: Vec<[u32; 1]> = live.iter().map(|&i| [seqs[i].tokens[seqs[i].tokens.len() - 1]]).collect();
+        let lasts: Vec<[u32; 1]> = live
+            .iter()
+            .map(|&i| [seqs[i].tokens[seqs[i].tokens.len() - 1]])
+            .collect();
         let mut inputs: Vec<SeqInput<'_>> = Vec::with_capacity(live.len());
         for (s, last) in seqs.iter_mut().filter(|s| s.stop.is_none()).zip(&lasts) {
-            inputs.push(SeqInput { cache: &mut s.cache, tokens: last });
+            inputs.push(SeqInput {
+                cache: &mut s.cache,
+                tokens: last,
+            });
         }
         let mut out = forward(model, &ctx, &mut inputs)?.into_iter();
-        pending = (0..seqs.len()).map(|i| if live.contains(&i) { out.next().unwrap_or_default() } else { Vec::new() }).collect();
+        pending = (0..seqs.len())
+            .map(|i| {
+                if live.contains(&i) {
+                    out.next().unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
     }
     Ok(seqs.into_iter().map(Seq::finish).collect())
 }

@@ -8,10 +8,17 @@ use aikernel_engine::{GenerateOptions, Generation, Kernel, Model, generate, gene
 
 fn model_path() -> PathBuf {
     let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
         PathBuf::from,
     );
-    assert!(p.exists(), "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh", p.display());
+    assert!(
+        p.exists(),
+        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
@@ -45,14 +52,38 @@ fn all_paths_agree() {
             let want = run(&m, &prompt, &base);
             assert_eq!(want.tokens.len(), 5);
             for threads in [2, 3, 8] {
-                let got = run(&m, &prompt, &GenerateOptions { threads, kernel: Kernel::Auto, ..base.clone() });
+                let got = run(
+                    &m,
+                    &prompt,
+                    &GenerateOptions {
+                        threads,
+                        kernel: Kernel::Auto,
+                        ..base.clone()
+                    },
+                );
                 assert_eq!(got, want, "prompt {pi} temp {temp} threads {threads}");
             }
             for chunk in [1, 7, 64] {
-                let got = run(&m, &prompt, &GenerateOptions { prefill_chunk: Some(chunk), kernel: Kernel::Auto, threads: 2, ..base.clone() });
+                let got = run(
+                    &m,
+                    &prompt,
+                    &GenerateOptions {
+                        prefill_chunk: Some(chunk),
+                        kernel: Kernel::Auto,
+                        threads: 2,
+                        ..base.clone()
+                    },
+                );
                 assert_eq!(got, want, "prompt {pi} temp {temp} chunk {chunk}");
             }
-            let got = run(&m, &prompt, &GenerateOptions { kernel: Kernel::Auto, ..base.clone() });
+            let got = run(
+                &m,
+                &prompt,
+                &GenerateOptions {
+                    kernel: Kernel::Auto,
+                    ..base.clone()
+                },
+            );
             assert_eq!(got, want, "prompt {pi} temp {temp} auto kernel");
         }
     }
@@ -62,10 +93,30 @@ fn all_paths_agree() {
 fn sampling_depends_on_seed_and_prompt_id() {
     let m = Model::load(&model_path()).unwrap();
     let prompt = m.tokenizer().encode(PROMPTS[1], true);
-    let base = GenerateOptions { max_tokens: 8, temperature_milli: 1500, seed: 1, threads: 2, ..GenerateOptions::default() };
+    let base = GenerateOptions {
+        max_tokens: 8,
+        temperature_milli: 1500,
+        seed: 1,
+        threads: 2,
+        ..GenerateOptions::default()
+    };
     let a = run(&m, &prompt, &base);
-    let b = run(&m, &prompt, &GenerateOptions { seed: 2, ..base.clone() });
-    let c = run(&m, &prompt, &GenerateOptions { prompt_id: [9; 32], ..base.clone() });
+    let b = run(
+        &m,
+        &prompt,
+        &GenerateOptions {
+            seed: 2,
+            ..base.clone()
+        },
+    );
+    let c = run(
+        &m,
+        &prompt,
+        &GenerateOptions {
+            prompt_id: [9; 32],
+            ..base.clone()
+        },
+    );
     assert_ne!(a.tokens, b.tokens, "seed must change the sample");
     assert_ne!(a.tokens, c.tokens, "prompt id must change the sample");
     assert_eq!(a, run(&m, &prompt, &base), "same inputs, same output");
@@ -89,6 +140,18 @@ fn batched_equals_alone() {
     let alone: Vec<Generation> = reqs.iter().map(|(p, o)| run(&m, p, o)).collect();
     let batch = generate_batch(&m, &reqs).unwrap();
     assert_eq!(batch, alone);
-    let scalar: Vec<_> = reqs.iter().map(|(p, o)| (p.clone(), GenerateOptions { kernel: Kernel::Scalar, threads: 1, ..o.clone() })).collect();
+    let scalar: Vec<_> = reqs
+        .iter()
+        .map(|(p, o)| {
+            (
+                p.clone(),
+                GenerateOptions {
+                    kernel: Kernel::Scalar,
+                    threads: 1,
+                    ..o.clone()
+                },
+            )
+        })
+        .collect();
     assert_eq!(generate_batch(&m, &scalar).unwrap(), alone);
 }

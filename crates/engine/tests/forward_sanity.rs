@@ -10,15 +10,26 @@ use aikernel_engine::{EngineError, GenerateOptions, Model, StopReason, generate}
 
 fn model_path() -> PathBuf {
     let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
         PathBuf::from,
     );
-    assert!(p.exists(), "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh", p.display());
+    assert!(
+        p.exists(),
+        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
 fn chat_prompt(m: &Model, q: &str) -> Vec<u32> {
-    let text = m.chat_template().unwrap().render(&[ChatMessage::new("user", q)], true).unwrap();
+    let text = m
+        .chat_template()
+        .unwrap()
+        .render(&[ChatMessage::new("user", q)], true)
+        .unwrap();
     m.tokenizer().encode(&text, true)
 }
 
@@ -26,7 +37,11 @@ fn chat_prompt(m: &Model, q: &str) -> Vec<u32> {
 fn capital_of_france_greedy() {
     let m = Model::load(&model_path()).unwrap();
     let prompt = chat_prompt(&m, "What is the capital of France?");
-    let opts = GenerateOptions { max_tokens: 16, threads: 2, ..GenerateOptions::default() };
+    let opts = GenerateOptions {
+        max_tokens: 16,
+        threads: 2,
+        ..GenerateOptions::default()
+    };
     let g = generate(&m, &prompt, &opts, None).unwrap();
     let text = String::from_utf8_lossy(&m.tokenizer().decode(&g.tokens)).into_owned();
     eprintln!("prompt {prompt:?}\ntokens {:?}\ntext {text:?}", g.tokens);
@@ -39,7 +54,10 @@ fn capital_of_france_greedy() {
 fn plain_completion_matches_llama_cpp() {
     let m = Model::load(&model_path()).unwrap();
     let prompt = m.tokenizer().encode("The capital of France is", true);
-    let opts = GenerateOptions { max_tokens: 8, ..GenerateOptions::default() };
+    let opts = GenerateOptions {
+        max_tokens: 8,
+        ..GenerateOptions::default()
+    };
     let g = generate(&m, &prompt, &opts, None).unwrap();
     let text = String::from_utf8_lossy(&m.tokenizer().decode(&g.tokens)).into_owned();
     // llama-completion -p "The capital of France is" --temp 0 -n 8 -no-cnv
@@ -49,10 +67,22 @@ fn plain_completion_matches_llama_cpp() {
 #[test]
 fn bad_requests_are_errors() {
     let m = Model::load(&model_path()).unwrap();
-    let opts = GenerateOptions { max_tokens: 2, ..GenerateOptions::default() };
-    assert!(matches!(generate(&m, &[], &opts, None), Err(EngineError::BadInput(_))));
-    assert!(matches!(generate(&m, &[u32::MAX], &opts, None), Err(EngineError::BadInput(_))));
-    let zero = GenerateOptions { max_tokens: 0, ..GenerateOptions::default() };
+    let opts = GenerateOptions {
+        max_tokens: 2,
+        ..GenerateOptions::default()
+    };
+    assert!(matches!(
+        generate(&m, &[], &opts, None),
+        Err(EngineError::BadInput(_))
+    ));
+    assert!(matches!(
+        generate(&m, &[u32::MAX], &opts, None),
+        Err(EngineError::BadInput(_))
+    ));
+    let zero = GenerateOptions {
+        max_tokens: 0,
+        ..GenerateOptions::default()
+    };
     let g = generate(&m, &[1, 2, 3], &zero, None).unwrap();
     assert!(g.tokens.is_empty());
     assert_eq!(g.stop_reason, StopReason::Length);

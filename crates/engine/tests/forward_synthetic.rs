@@ -12,10 +12,17 @@ use aikernel_engine::{EngineError, GenerateOptions, Kernel, Model, generate};
 
 fn model_path() -> PathBuf {
     let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
         PathBuf::from,
     );
-    assert!(p.exists(), "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh", p.display());
+    assert!(
+        p.exists(),
+        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
@@ -33,7 +40,12 @@ fn encode(dtype: GgmlType, w: &[f32]) -> Vec<u8> {
     let mut out = Vec::new();
     match dtype {
         GgmlType::F32 => out = w.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        GgmlType::F16 => out = w.iter().flat_map(|&v| f32_to_f16(v).to_le_bytes()).collect(),
+        GgmlType::F16 => {
+            out = w
+                .iter()
+                .flat_map(|&v| f32_to_f16(v).to_le_bytes())
+                .collect();
+        }
         GgmlType::Q8_0 => blocks::quantize_q8_0(w, &mut out),
         GgmlType::Q4_0 => blocks::quantize_q4_0(w, &mut out),
         _ => blocks::quantize_q4_1(w, &mut out),
@@ -50,23 +62,67 @@ fn synthetic(real: &GgufFile, dtype: GgmlType) -> Model {
         }
     }
     w.add_metadata("general.architecture", MetaValue::Str("llama".into()));
-    for (k, v) in [("block_count", 2u32), ("embedding_length", 64), ("feed_forward_length", 128), ("attention.head_count", 4), ("attention.head_count_kv", 2), ("context_length", 256)] {
+    for (k, v) in [
+        ("block_count", 2u32),
+        ("embedding_length", 64),
+        ("feed_forward_length", 128),
+        ("attention.head_count", 4),
+        ("attention.head_count_kv", 2),
+        ("context_length", 256),
+    ] {
         w.add_metadata(format!("llama.{k}"), MetaValue::U32(v));
     }
     w.add_metadata("llama.rope.freq_base", MetaValue::F32(10000.0));
-    w.add_metadata("llama.attention.layer_norm_rms_epsilon", MetaValue::F32(1e-5));
+    w.add_metadata(
+        "llama.attention.layer_norm_rms_epsilon",
+        MetaValue::F32(1e-5),
+    );
     let mut rng = Rng(12345);
-    let mut mat = |name: String, rows: u64, cols: u64, scale: f32, ty: GgmlType, w: &mut GgufWriter<'_>| {
-        let v: Vec<f32> = (0..rows * cols).map(|_| rng.f() * scale).collect();
-        let dims = if rows == 1 { vec![cols] } else { vec![cols, rows] };
-        w.add_tensor(name, &dims, ty, encode(ty, &v)).unwrap();
-    };
+    let mut mat =
+        |name: String, rows: u64, cols: u64, scale: f32, ty: GgmlType, w: &mut GgufWriter<'_>| {
+            let v: Vec<f32> = (0..rows * cols).map(|_| rng.f() * scale).collect();
+            let dims = if rows == 1 {
+                vec![cols]
+            } else {
+                vec![cols, rows]
+            };
+            w.add_tensor(name, &dims, ty, encode(ty, &v)).unwrap();
+        };
     mat("token_embd.weight".into(), vocab, d, 1.0, dtype, &mut w);
-    mat("output_norm.weight".into(), 1, d, 1.0, GgmlType::F32, &mut w);
+    mat(
+        "output_norm.weight".into(),
+        1,
+        d,
+        1.0,
+        GgmlType::F32,
+        &mut w,
+    );
     for i in 0..layers {
-        mat(format!("blk.{i}.attn_norm.weight"), 1, d, 1.0, GgmlType::F32, &mut w);
-        mat(format!("blk.{i}.ffn_norm.weight"), 1, d, 1.0, GgmlType::F32, &mut w);
-        for (n, r, c) in [("attn_q", d, d), ("attn_k", 32, d), ("attn_v", 32, d), ("attn_output", d, d), ("ffn_gate", ff, d), ("ffn_up", ff, d), ("ffn_down", d, ff)] {
+        mat(
+            format!("blk.{i}.attn_norm.weight"),
+            1,
+            d,
+            1.0,
+            GgmlType::F32,
+            &mut w,
+        );
+        mat(
+            format!("blk.{i}.ffn_norm.weight"),
+            1,
+            d,
+            1.0,
+            GgmlType::F32,
+            &mut w,
+        );
+        for (n, r, c) in [
+            ("attn_q", d, d),
+            ("attn_k", 32, d),
+            ("attn_v", 32, d),
+            ("attn_output", d, d),
+            ("ffn_gate", ff, d),
+            ("ffn_up", ff, d),
+            ("ffn_down", d, ff),
+        ] {
             mat(format!("blk.{i}.{n}.weight"), r, c, 0.2, dtype, &mut w);
         }
     }
@@ -78,19 +134,48 @@ fn every_weight_type_runs_deterministically() {
     let real = GgufFile::open(&model_path()).unwrap();
     let prompt: Vec<u32> = (0..20).map(|i| 100 + i * 37).collect();
     let mut hashes = Vec::new();
-    for dtype in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+    for dtype in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+    ] {
         let m = synthetic(&real, dtype);
         assert_eq!(m.config().vocab_size, 49152);
-        let base = GenerateOptions { max_tokens: 6, threads: 1, kernel: Kernel::Scalar, ..GenerateOptions::default() };
+        let base = GenerateOptions {
+            max_tokens: 6,
+            threads: 1,
+            kernel: Kernel::Scalar,
+            ..GenerateOptions::default()
+        };
         let want = generate(&m, &prompt, &base, None).unwrap();
-        for (threads, chunk, kernel) in [(2, Some(3), Kernel::Auto), (3, Some(1), Kernel::Auto), (1, None, Kernel::Auto)] {
-            let got = generate(&m, &prompt, &GenerateOptions { threads, prefill_chunk: chunk, kernel, ..base.clone() }, None).unwrap();
+        for (threads, chunk, kernel) in [
+            (2, Some(3), Kernel::Auto),
+            (3, Some(1), Kernel::Auto),
+            (1, None, Kernel::Auto),
+        ] {
+            let got = generate(
+                &m,
+                &prompt,
+                &GenerateOptions {
+                    threads,
+                    prefill_chunk: chunk,
+                    kernel,
+                    ..base.clone()
+                },
+                None,
+            )
+            .unwrap();
             assert_eq!(got, want, "{dtype:?} threads {threads} chunk {chunk:?}");
         }
         hashes.push(want.logits_sha256);
         // The context limit is enforced with an error.
         let long: Vec<u32> = vec![5; 257];
-        assert!(matches!(generate(&m, &long, &base, None), Err(EngineError::BadInput(_))));
+        assert!(matches!(
+            generate(&m, &long, &base, None),
+            Err(EngineError::BadInput(_))
+        ));
     }
     // Different weight encodings give different numbers (the hash covers the logits).
     for i in 0..hashes.len() {
@@ -112,5 +197,8 @@ fn wrong_shapes_are_rejected() {
     assert!(matches!(err, EngineError::Unsupported(_)), "{err}");
     w.add_metadata("general.architecture", MetaValue::Str("llama".into()));
     let err = Model::from_gguf(GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap()).unwrap_err();
-    assert!(matches!(err, EngineError::Gguf(_)), "missing tensors: {err}");
+    assert!(
+        matches!(err, EngineError::Gguf(_)),
+        "missing tensors: {err}"
+    );
 }

@@ -11,10 +11,17 @@ use serde_json::{Value, json};
 
 fn model_path() -> PathBuf {
     let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
         PathBuf::from,
     );
-    assert!(p.exists(), "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh", p.display());
+    assert!(
+        p.exists(),
+        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
@@ -32,7 +39,12 @@ fn golden_tokens_and_logits() {
     let tmpl = m.chat_template().unwrap();
     let mut results = Vec::new();
     for &(text, chat, max_tokens, temp, seed) in CASES {
-        let rendered = if chat { tmpl.render(&[ChatMessage::new("user", text)], true).unwrap() } else { text.to_owned() };
+        let rendered = if chat {
+            tmpl.render(&[ChatMessage::new("user", text)], true)
+                .unwrap()
+        } else {
+            text.to_owned()
+        };
         let prompt = m.tokenizer().encode(&rendered, true);
         let opts = GenerateOptions {
             max_tokens,
@@ -51,7 +63,8 @@ fn golden_tokens_and_logits() {
             "seed": seed, "prompt_tokens": prompt, "tokens": g.tokens, "logits_sha256": hex,
         }));
     }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_smollm2_q4_1.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_smollm2_q4_1.json");
     let got = Value::Array(results);
     if std::env::var_os("AIKERNEL_BLESS").is_some() {
         std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();

@@ -1,6 +1,6 @@
 //! Sampling rules: greedy ties, top-k/top-p cut, RNG keying and range, masked logits, and
 //! a token constraint driving generation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
 use std::path::PathBuf;
 
@@ -18,7 +18,15 @@ fn greedy_lowest_id_on_ties_and_skips_masked() {
 #[test]
 fn temperature_sampling_stays_in_top_k_and_top_p() {
     // 100 logits, the first 10 dominant: top-p keeps only a prefix of them.
-    let logits: Vec<f32> = (0..100).map(|i| if i < 10 { 20.0 - i as f32 * 0.1 } else { -(i as f32) }).collect();
+    let logits: Vec<f32> = (0..100)
+        .map(|i| {
+            if i < 10 {
+                20.0 - i as f32 * 0.1
+            } else {
+                -(i as f32)
+            }
+        })
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     for pos in 0..400 {
         let u = uniform(7, &[3; 32], pos);
@@ -27,12 +35,18 @@ fn temperature_sampling_stays_in_top_k_and_top_p() {
         assert!(t < 10, "token {t} is outside the nucleus");
         seen.insert(t);
     }
-    assert!(seen.len() > 3, "sampling should spread over the nucleus: {seen:?}");
+    assert!(
+        seen.len() > 3,
+        "sampling should spread over the nucleus: {seen:?}"
+    );
     // u = 0 picks the best candidate; u just below 1 the last one kept.
     assert_eq!(sample(&logits, 1000, 0.0), Some(0));
     let flat = vec![0.0f32; 1000];
     let last = sample(&flat, 1000, 0.999_999).unwrap();
-    assert!((last as usize) < TOP_K, "flat logits: only the {TOP_K} lowest ids are candidates");
+    assert!(
+        (last as usize) < TOP_K,
+        "flat logits: only the {TOP_K} lowest ids are candidates"
+    );
 }
 
 #[test]
@@ -70,22 +84,49 @@ impl TokenConstraint for OnlyThese {
 #[test]
 fn constraint_masks_and_finishes() {
     let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
         PathBuf::from,
     );
-    assert!(p.exists(), "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh", p.display());
+    assert!(
+        p.exists(),
+        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
     let m = Model::load(&p).unwrap();
     let prompt = m.tokenizer().encode("My favourite number is", true);
-    let allowed: Vec<u32> = ["1", "2", "3"].iter().map(|t| m.tokenizer().token_id(t).unwrap()).collect();
-    let mut c = OnlyThese { allowed: allowed.clone(), taken: Vec::new(), n: 3 };
-    let opts = GenerateOptions { max_tokens: 10, temperature_milli: 900, seed: 5, ..GenerateOptions::default() };
+    let allowed: Vec<u32> = ["1", "2", "3"]
+        .iter()
+        .map(|t| m.tokenizer().token_id(t).unwrap())
+        .collect();
+    let mut c = OnlyThese {
+        allowed: allowed.clone(),
+        taken: Vec::new(),
+        n: 3,
+    };
+    let opts = GenerateOptions {
+        max_tokens: 10,
+        temperature_milli: 900,
+        seed: 5,
+        ..GenerateOptions::default()
+    };
     let g = generate(&m, &prompt, &opts, Some(&mut c)).unwrap();
     assert_eq!(g.stop_reason, StopReason::Constraint);
     assert_eq!(g.tokens, c.taken);
     assert_eq!(g.tokens.len(), 3);
-    assert!(g.tokens.iter().all(|t| allowed.contains(t)), "{:?}", g.tokens);
+    assert!(
+        g.tokens.iter().all(|t| allowed.contains(t)),
+        "{:?}",
+        g.tokens
+    );
     // Masking everything ends generation without a token.
-    let mut none = OnlyThese { allowed: Vec::new(), taken: Vec::new(), n: 3 };
+    let mut none = OnlyThese {
+        allowed: Vec::new(),
+        taken: Vec::new(),
+        n: 3,
+    };
     let g = generate(&m, &prompt, &opts, Some(&mut none)).unwrap();
     assert_eq!(g.stop_reason, StopReason::NoCandidate);
     assert!(g.tokens.is_empty());

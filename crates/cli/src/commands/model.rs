@@ -120,7 +120,9 @@ pub(crate) enum QuantArg {
 }
 
 fn home_cache() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(PathBuf::new, PathBuf::from).join(".cache/aikernel")
+    std::env::var_os("HOME")
+        .map_or_else(PathBuf::new, PathBuf::from)
+        .join(".cache/aikernel")
 }
 
 fn default_model() -> PathBuf {
@@ -142,11 +144,16 @@ fn load(path: &Path) -> anyhow::Result<Model> {
 
 fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
     if !(0.0..=100.0).contains(&a.temperature) {
-        bail!("temperature must be between 0 and 100, got {}", a.temperature);
+        bail!(
+            "temperature must be between 0 and 100, got {}",
+            a.temperature
+        );
     }
     let model = load(&a.model)?;
     let text = if a.chat {
-        model.chat_template()?.render(&[ChatMessage::new("user", a.prompt.clone())], true)?
+        model
+            .chat_template()?
+            .render(&[ChatMessage::new("user", a.prompt.clone())], true)?
     } else {
         a.prompt.clone()
     };
@@ -201,11 +208,25 @@ fn llama_bench(model: &Path, n_prompt: usize, n_gen: usize) -> anyhow::Result<Op
     let out = Command::new(&bin)
         .arg("-m")
         .arg(model)
-        .args(["-p", &n_prompt.to_string(), "-n", &n_gen.to_string(), "-t", "1,2", "-r", "2", "-o", "json"])
+        .args([
+            "-p",
+            &n_prompt.to_string(),
+            "-n",
+            &n_gen.to_string(),
+            "-t",
+            "1,2",
+            "-r",
+            "2",
+            "-o",
+            "json",
+        ])
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
-        bail!("llama-bench failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "llama-bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let v: Value = serde_json::from_slice(&out.stdout).context("parsing llama-bench JSON")?;
     Ok(v.as_array().cloned())
@@ -230,7 +251,11 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         ours.push(bench(&model, a.n_prompt, a.n_gen, threads, Kernel::Auto)?);
     }
     let (rss, hwm) = rss_kib();
-    let llama = if a.no_llama { None } else { llama_bench(&a.model, a.n_prompt, a.n_gen)? };
+    let llama = if a.no_llama {
+        None
+    } else {
+        llama_bench(&a.model, a.n_prompt, a.n_gen)?
+    };
     let mut rows = Vec::new();
     for r in &ours {
         let lp = llama.as_deref().and_then(|l| llama_ts(l, r.threads, true));
@@ -246,13 +271,32 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         let v = json!({"model": a.model, "n_prompt": a.n_prompt, "n_gen": a.n_gen, "rss_kib": rss, "peak_rss_kib": hwm, "results": rows});
         println!("{v}");
     } else {
-        println!("model {} pp{} tg{} (rss {} MiB, peak {} MiB)", a.model.display(), a.n_prompt, a.n_gen, rss / 1024, hwm / 1024);
-        println!("{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}", "threads", "pp t/s", "tg t/s", "llama pp", "llama tg", "pp ratio", "tg ratio");
+        println!(
+            "model {} pp{} tg{} (rss {} MiB, peak {} MiB)",
+            a.model.display(),
+            a.n_prompt,
+            a.n_gen,
+            rss / 1024,
+            hwm / 1024
+        );
+        println!(
+            "{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+            "threads", "pp t/s", "tg t/s", "llama pp", "llama tg", "pp ratio", "tg ratio"
+        );
         for r in &rows {
-            let f = |k: &str| r[k].as_f64().map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+            let f = |k: &str| {
+                r[k].as_f64()
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
+            };
             println!(
                 "{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-                r["threads"], f("pp_tokens_per_s"), f("tg_tokens_per_s"), f("llama_pp_tokens_per_s"), f("llama_tg_tokens_per_s"), f("pp_ratio"), f("tg_ratio")
+                r["threads"],
+                f("pp_tokens_per_s"),
+                f("tg_tokens_per_s"),
+                f("llama_pp_tokens_per_s"),
+                f("llama_tg_tokens_per_s"),
+                f("pp_ratio"),
+                f("tg_ratio")
             );
         }
     }
@@ -266,7 +310,8 @@ fn run_quantize(a: &QuantizeArgs, json_out: bool) -> anyhow::Result<()> {
         QuantArg::Q4_0 => QuantType::Q4_0,
         QuantArg::Q4_1 => QuantType::Q4_1,
     };
-    let file = std::fs::File::create(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
+    let file = std::fs::File::create(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let report = quantize_gguf(&input, target, &mut w)?;
     std::io::Write::flush(&mut w).context("flushing output")?;

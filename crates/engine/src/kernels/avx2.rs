@@ -27,7 +27,13 @@ pub(super) fn available() -> bool {
 
 /// Rows `r0..r0+8` for every token into `out` (`[row][token]`). Caller checked `available()`
 /// and that the type is Q4_0, Q4_1 or Q8_0.
-pub(super) fn rows8(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32], scratch: &mut Scratch) {
+pub(super) fn rows8(
+    w: &WeightView<'_>,
+    a: &Acts<'_>,
+    r0: usize,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: `rows8` is only called when `available()` reported AVX2 support.
@@ -57,8 +63,8 @@ mod x86 {
         _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_ps, _mm256_cvtepi32_ps, _mm256_hadd_epi32,
         _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
         _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set_m128i, _mm256_set1_epi16,
-        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_sign_epi8,
-        _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_epi32,
+        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_sign_epi8, _mm256_storeu_ps,
+        _mm256_storeu_si256, _mm256_sub_epi32,
     };
 
     use super::{Acts, QK, Scratch, WeightView, f16_at, f16_lut};
@@ -87,7 +93,13 @@ mod x86 {
     // Loads are unaligned (`loadu`), so the pointer casts need no alignment.
     #[allow(clippy::cast_ptr_alignment)]
     #[target_feature(enable = "avx2")]
-    pub(super) fn rows8<const T: u8>(w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32], scratch: &mut Scratch) {
+    pub(super) fn rows8<const T: u8>(
+        w: &WeightView<'_>,
+        a: &Acts<'_>,
+        r0: usize,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
         let lut = f16_lut();
         let n = a.n();
         let rb = w.row_bytes();
@@ -122,7 +134,12 @@ mod x86 {
                     let lo = _mm_and_si128(v, mask);
                     let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
                     // SAFETY: `dst` is exactly 32 bytes; unaligned store.
-                    unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast::<__m256i>(), _mm256_set_m128i(hi, lo)) };
+                    unsafe {
+                        _mm256_storeu_si256(
+                            dst.as_mut_ptr().cast::<__m256i>(),
+                            _mm256_set_m128i(hi, lo),
+                        );
+                    }
                 }
             }
         }
@@ -136,7 +153,9 @@ mod x86 {
                 let wb = &wq[b * 8 * QK..(b + 1) * 8 * QK];
                 let sums: [__m256i; 8] = std::array::from_fn(|i| {
                     // SAFETY: each row's slot is exactly 32 bytes inside `wb`; unaligned load.
-                    let wv = unsafe { _mm256_loadu_si256(wb[i * QK..(i + 1) * QK].as_ptr().cast::<__m256i>()) };
+                    let wv = unsafe {
+                        _mm256_loadu_si256(wb[i * QK..(i + 1) * QK].as_ptr().cast::<__m256i>())
+                    };
                     let p = if T == Q8_0 {
                         _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv))
                     } else {
@@ -152,11 +171,17 @@ mod x86 {
                 let da = _mm256_set1_ps(a.d[t * nb + b]);
                 // SAFETY: `dw[b * 8..b * 8 + 8]` is 8 f32; unaligned load.
                 let dwv = unsafe { _mm256_loadu_ps(dw[b * 8..b * 8 + 8].as_ptr()) };
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dwv, da), _mm256_cvtepi32_ps(isum)));
+                acc = _mm256_add_ps(
+                    acc,
+                    _mm256_mul_ps(_mm256_mul_ps(dwv, da), _mm256_cvtepi32_ps(isum)),
+                );
                 if T == Q4_1 {
                     // SAFETY: `mw[b * 8..b * 8 + 8]` is 8 f32; unaligned load.
                     let mwv = unsafe { _mm256_loadu_ps(mw[b * 8..b * 8 + 8].as_ptr()) };
-                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(mwv, da), _mm256_set1_ps(sa as f32)));
+                    acc = _mm256_add_ps(
+                        acc,
+                        _mm256_mul_ps(_mm256_mul_ps(mwv, da), _mm256_set1_ps(sa as f32)),
+                    );
                 }
             }
             let mut lanes = [0f32; 8];

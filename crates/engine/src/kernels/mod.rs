@@ -47,7 +47,11 @@ pub(crate) fn f16_at(lut: &[f32], b: &[u8]) -> f32 {
 #[inline]
 fn round_even(y: f32) -> f32 {
     const M: f32 = 12_582_912.0;
-    if y.abs() < 4_194_304.0 { (y + M) - M } else { y }
+    if y.abs() < 4_194_304.0 {
+        (y + M) - M
+    } else {
+        y
+    }
 }
 
 /// Activations of `n` tokens, `cols` wide, in f32 and block-quantized to i8.
@@ -142,7 +146,11 @@ impl Ctx {
     /// A context running `threads` threads (0 or 1: the calling thread only).
     pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, rayon::ThreadPoolBuildError> {
         let pool = if threads > 1 {
-            Some(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()?,
+            )
         } else {
             None
         };

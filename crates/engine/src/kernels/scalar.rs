@@ -59,7 +59,12 @@ pub(super) fn dot_row(w: &WeightView<'_>, a: &Acts<'_>, r: usize, t: usize) -> f
         GgmlType::F32 => {
             let x = &a.x[t * w.cols..(t + 1) * w.cols];
             for (i, &xi) in x.iter().enumerate() {
-                let v = f32::from_le_bytes([row[4 * i], row[4 * i + 1], row[4 * i + 2], row[4 * i + 3]]);
+                let v = f32::from_le_bytes([
+                    row[4 * i],
+                    row[4 * i + 1],
+                    row[4 * i + 2],
+                    row[4 * i + 3],
+                ]);
                 acc += v * xi;
             }
         }
@@ -91,11 +96,19 @@ pub(super) fn dequant_row(w: &WeightView<'_>, r: usize, out: &mut [f32]) {
             }
         }
         GgmlType::Q4_0 | GgmlType::Q4_1 => {
-            let (bs, off) = if w.dtype == GgmlType::Q4_0 { (18, 2) } else { (20, 4) };
+            let (bs, off) = if w.dtype == GgmlType::Q4_0 {
+                (18, 2)
+            } else {
+                (20, 4)
+            };
             for b in 0..nb {
                 let blk = &row[b * bs..(b + 1) * bs];
                 let d = f16_at(lut, blk);
-                let (m, bias) = if w.dtype == GgmlType::Q4_1 { (f16_at(lut, &blk[2..]), 0) } else { (0.0, 8) };
+                let (m, bias) = if w.dtype == GgmlType::Q4_1 {
+                    (f16_at(lut, &blk[2..]), 0)
+                } else {
+                    (0.0, 8)
+                };
                 for i in 0..16 {
                     let lo = i32::from(blk[off + i] & 0x0F) - bias;
                     let hi = i32::from(blk[off + i] >> 4) - bias;
@@ -106,7 +119,12 @@ pub(super) fn dequant_row(w: &WeightView<'_>, r: usize, out: &mut [f32]) {
         }
         GgmlType::F32 => {
             for (i, o) in out.iter_mut().enumerate().take(w.cols) {
-                *o = f32::from_le_bytes([row[4 * i], row[4 * i + 1], row[4 * i + 2], row[4 * i + 3]]);
+                *o = f32::from_le_bytes([
+                    row[4 * i],
+                    row[4 * i + 1],
+                    row[4 * i + 2],
+                    row[4 * i + 3],
+                ]);
             }
         }
         GgmlType::F16 => {

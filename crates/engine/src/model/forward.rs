@@ -18,7 +18,11 @@ impl KvCache {
     /// An empty cache for `model`.
     pub fn new(model: &Model) -> KvCache {
         let n = model.config().n_layers;
-        KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0 }
+        KvCache {
+            k: vec![Vec::new(); n],
+            v: vec![Vec::new(); n],
+            len: 0,
+        }
     }
 
     /// Positions stored.
@@ -117,7 +121,11 @@ fn mm(ctx: &Ctx, model: &Model, w: Weight, a: &Acts<'_>) -> Vec<f32> {
 
 /// Runs all tokens of all sequences through the model, appending to their caches, and
 /// returns the logits of each sequence's last token.
-pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Result<Vec<Vec<f32>>, EngineError> {
+pub(crate) fn forward(
+    model: &Model,
+    ctx: &Ctx,
+    seqs: &mut [SeqInput<'_>],
+) -> Result<Vec<Vec<f32>>, EngineError> {
     let cfg = model.config();
     let (d, hd, nh) = (cfg.n_embd, cfg.head_dim, cfg.n_head);
     let kv_dim = cfg.n_head_kv * hd;
@@ -138,7 +146,10 @@ pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Re
         }
         for (i, &t) in s.tokens.iter().enumerate() {
             if t as usize >= cfg.vocab_size {
-                return Err(EngineError::BadInput(format!("token id {t} outside vocabulary {}", cfg.vocab_size)));
+                return Err(EngineError::BadInput(format!(
+                    "token id {t} outside vocabulary {}",
+                    cfg.vocab_size
+                )));
             }
             rows.push((si, s.cache.len + i));
             toks.push(t);
@@ -153,17 +164,26 @@ pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Re
     let trig: Vec<Vec<(f32, f32)>> = rows
         .iter()
         .map(|&(_, p)| {
-            model.rope_freqs.iter().map(|&f| {
-                let a = p as f32 * f;
-                (libm::cosf(a), libm::sinf(a))
-            }).collect()
+            model
+                .rope_freqs
+                .iter()
+                .map(|&f| {
+                    let a = p as f32 * f;
+                    (libm::cosf(a), libm::sinf(a))
+                })
+                .collect()
         })
         .collect();
     let mut xn = vec![0f32; n * d];
     for (li, layer) in model.layers.iter().enumerate() {
         let nw = model.vector(layer.attn_norm);
         for t in 0..n {
-            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, &mut xn[t * d..(t + 1) * d]);
+            rmsnorm(
+                &x[t * d..(t + 1) * d],
+                &nw,
+                cfg.rms_eps,
+                &mut xn[t * d..(t + 1) * d],
+            );
         }
         let a = Acts::new(&xn, d);
         let mut q = mm(ctx, model, layer.wq, &a);
@@ -178,12 +198,23 @@ pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Re
         }
         let mut att = vec![0f32; n * d];
         {
-            let caches: Vec<(&[f32], &[f32])> = seqs.iter().map(|s| (&s.cache.k[li][..], &s.cache.v[li][..])).collect();
+            let caches: Vec<(&[f32], &[f32])> = seqs
+                .iter()
+                .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
+                .collect();
             let work = |(i, o): (usize, &mut [f32])| {
                 let (t, h) = (i / nh, i % nh);
                 let (si, pos) = rows[t];
                 let (kc, vc) = caches[si];
-                attend(&q[t * d + h * hd..t * d + (h + 1) * hd], kc, vc, pos, kv_dim, (h / group) * hd, o);
+                attend(
+                    &q[t * d + h * hd..t * d + (h + 1) * hd],
+                    kc,
+                    vc,
+                    pos,
+                    kv_dim,
+                    (h / group) * hd,
+                    o,
+                );
             };
             if ctx.threads() > 1 {
                 ctx.install(|| att.par_chunks_mut(hd).enumerate().for_each(work));
@@ -197,7 +228,12 @@ pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Re
         }
         let nw = model.vector(layer.ffn_norm);
         for t in 0..n {
-            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, &mut xn[t * d..(t + 1) * d]);
+            rmsnorm(
+                &x[t * d..(t + 1) * d],
+                &nw,
+                cfg.rms_eps,
+                &mut xn[t * d..(t + 1) * d],
+            );
         }
         let a = Acts::new(&xn, d);
         let g = mm(ctx, model, layer.gate, &a);
@@ -224,8 +260,16 @@ pub(crate) fn forward(model: &Model, ctx: &Ctx, seqs: &mut [SeqInput<'_>]) -> Re
     let nw = model.vector(model.output_norm);
     let mut h = vec![0f32; last.len() * d];
     for (i, &t) in last.iter().enumerate() {
-        rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, &mut h[i * d..(i + 1) * d]);
+        rmsnorm(
+            &x[t * d..(t + 1) * d],
+            &nw,
+            cfg.rms_eps,
+            &mut h[i * d..(i + 1) * d],
+        );
     }
     let logits = mm(ctx, model, model.output, &Acts::new(&h, d));
-    Ok(logits.chunks_exact(cfg.vocab_size).map(<[f32]>::to_vec).collect())
+    Ok(logits
+        .chunks_exact(cfg.vocab_size)
+        .map(<[f32]>::to_vec)
+        .collect())
 }

@@ -85,7 +85,9 @@ impl Model {
     pub fn from_gguf(gguf: GgufFile) -> Result<Model, EngineError> {
         let arch = gguf.meta_str("general.architecture")?.to_owned();
         if arch != "llama" {
-            return Err(EngineError::Unsupported(format!("architecture {arch:?} (only llama)")));
+            return Err(EngineError::Unsupported(format!(
+                "architecture {arch:?} (only llama)"
+            )));
         }
         let u = |k: &str| gguf.meta_u32(&format!("llama.{k}")).map(|v| v as usize);
         let n_embd = u("embedding_length")?;
@@ -100,7 +102,9 @@ impl Model {
         }
         let head_dim = n_embd / n_head;
         if head_dim % 2 != 0 {
-            return Err(EngineError::Unsupported(format!("odd head width {head_dim}")));
+            return Err(EngineError::Unsupported(format!(
+                "odd head width {head_dim}"
+            )));
         }
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let mut config = ModelConfig {
@@ -126,7 +130,9 @@ impl Model {
         let output_norm = weight(&gguf, "output_norm.weight", Some(1), n_embd)?;
         let mut layers = Vec::with_capacity(config.n_layers);
         for i in 0..config.n_layers {
-            let w = |name: &str, rows: usize, cols: usize| weight(&gguf, &format!("blk.{i}.{name}.weight"), Some(rows), cols);
+            let w = |name: &str, rows: usize, cols: usize| {
+                weight(&gguf, &format!("blk.{i}.{name}.weight"), Some(rows), cols)
+            };
             layers.push(Layer {
                 attn_norm: w("attn_norm", 1, n_embd)?,
                 wq: w("attn_q", n_embd, n_embd)?,
@@ -152,7 +158,16 @@ impl Model {
         let rope_freqs = (0..head_dim / 2)
             .map(|i| libm::powf(rope_base, -((2 * i) as f32) / head_dim as f32))
             .collect();
-        Ok(Model { gguf, tokenizer, config, embd, output_norm, output, layers, rope_freqs })
+        Ok(Model {
+            gguf,
+            tokenizer,
+            config,
+            embd,
+            output_norm,
+            output,
+            layers,
+            rope_freqs,
+        })
     }
 
     /// The model's tokenizer.
@@ -177,33 +192,60 @@ impl Model {
 
     /// Borrows a weight's bytes from the mapping.
     pub(crate) fn view(&self, w: Weight) -> WeightView<'_> {
-        WeightView { dtype: w.dtype, rows: w.rows, cols: w.cols, data: self.gguf.view(&self.gguf.tensors()[w.idx]).data }
+        WeightView {
+            dtype: w.dtype,
+            rows: w.rows,
+            cols: w.cols,
+            data: self.gguf.view(&self.gguf.tensors()[w.idx]).data,
+        }
     }
 
     /// An F32 vector weight (norms).
     pub(crate) fn vector(&self, w: Weight) -> Vec<f32> {
-        self.view(w).data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        self.view(w)
+            .data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     }
 }
 
 /// Finds a 2-D (or 1-D when `rows == Some(1)`) tensor and checks its shape and type.
-fn weight(g: &GgufFile, name: &str, rows: Option<usize>, cols: usize) -> Result<Weight, EngineError> {
+fn weight(
+    g: &GgufFile,
+    name: &str,
+    rows: Option<usize>,
+    cols: usize,
+) -> Result<Weight, EngineError> {
     let idx = g
         .tensors()
         .iter()
         .position(|t| t.name == name)
-        .ok_or_else(|| crate::gguf::GgufError::MissingTensor { name: name.to_owned() })?;
+        .ok_or_else(|| crate::gguf::GgufError::MissingTensor {
+            name: name.to_owned(),
+        })?;
     let info = &g.tensors()[idx];
-    let bad = |reason: String| EngineError::BadTensor { tensor: name.to_owned(), reason };
+    let bad = |reason: String| EngineError::BadTensor {
+        tensor: name.to_owned(),
+        reason,
+    };
     let ne0 = info.dims.first().copied().unwrap_or(1) as usize;
     let ne1 = info.dims.get(1).copied().unwrap_or(1) as usize;
     if info.dims.iter().skip(2).any(|&d| d != 1) || ne0 != cols || rows.is_some_and(|r| r != ne1) {
-        return Err(bad(format!("dims {:?}, expected [{cols}, {rows:?}]", info.dims)));
+        return Err(bad(format!(
+            "dims {:?}, expected [{cols}, {rows:?}]",
+            info.dims
+        )));
     }
     match info.dtype {
         GgmlType::F32 | GgmlType::F16 => {}
         GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if cols.is_multiple_of(QK) => {}
         t => return Err(bad(format!("unsupported type {t:?}"))),
     }
-    Ok(Weight { idx, dtype: info.dtype, rows: ne1, cols })
+    Ok(Weight {
+        idx,
+        dtype: info.dtype,
+        rows: ne1,
+        cols,
+    })
 }
