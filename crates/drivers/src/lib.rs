@@ -1,3 +1,33 @@
 //! Model drivers: the `Driver` trait every model family implements, the LLM driver over
 //! the deterministic engine, and the prompt builder every node must agree on.
+//!
+//! The byte-level rules (system text, context rendering, truncation) are in
+//! `docs/drivers.md`; changing them is a protocol change.
 #![forbid(unsafe_code)]
+
+mod error;
+mod llm;
+pub mod prompt;
+mod types;
+
+pub use error::DriverError;
+pub use llm::{DRIVER_NAME, LlmDriver};
+pub use types::{
+    ContextEntry, ContextKind, DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest,
+    keccak256,
+};
+
+/// The standard interface between the node and a model.
+///
+/// `run` must be a pure function of the request: every honest node with the same model
+/// file produces the same output bytes. Request-level problems (invalid schema, non-UTF-8
+/// input, prompt too long) are answered with `Ok` and the protocol's error output;
+/// `Err` is only for node-local failures, after which the node must not commit.
+pub trait Driver: Send + Sync {
+    /// Which driver and model this is.
+    fn identity(&self) -> DriverIdentity;
+    /// What the machine needs to serve this model.
+    fn hardware(&self) -> HardwareNeeds;
+    /// Answers one request.
+    fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError>;
+}

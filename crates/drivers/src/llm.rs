@@ -1,0 +1,206 @@
+//! The LLM driver: the deterministic engine plus schema-constrained decoding.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use aikernel_engine::template::{ChatMessage, ChatTemplate};
+use aikernel_engine::{GenerateOptions, Model, TokenConstraint, generate};
+use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Vocab};
+use sha2::{Digest, Sha256};
+
+use crate::Driver;
+use crate::error::DriverError;
+use crate::prompt::{Built, PromptCodec, build};
+use crate::types::{DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest};
+
+/// Name of the Llama-family LLM driver in the model registry.
+pub const DRIVER_NAME: &str = "llm-llama";
+
+/// A GGUF Llama-family model behind the [`Driver`] interface.
+#[derive(Debug)]
+pub struct LlmDriver {
+    model: Model,
+    template: ChatTemplate,
+    vocab: Arc<Vocab>,
+    threads: usize,
+    identity: DriverIdentity,
+    file_bytes: u64,
+}
+
+impl LlmDriver {
+    /// Loads the model at `path` (hashing the file) and builds the decoding vocabulary
+    /// once; `threads` does not change any result.
+    pub fn load(path: &Path, threads: usize) -> Result<LlmDriver, DriverError> {
+        let io = |source| DriverError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let (file_sha256, file_bytes) = sha256_file(path).map_err(io)?;
+        let model = Model::load(path)?;
+        let template = model.chat_template()?;
+        let tok = model.tokenizer();
+        let eos = tok
+            .eos_token_id()
+            .ok_or_else(|| DriverError::Vocab("the model has no EOS token".into()))?;
+        let n = tok.vocab_size() as u32;
+        let tokens = (0..n).map(|id| tok.token_bytes(id).to_vec()).collect();
+        let special = (0..n).map(|id| tok.is_special(id)).collect();
+        let vocab =
+            Vocab::new(tokens, eos, special).map_err(|e| DriverError::Vocab(e.to_string()))?;
+        let name = model.gguf().meta_str("general.name").map_or_else(
+            |_| {
+                path.file_name()
+                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+            },
+            str::to_owned,
+        );
+        let identity = DriverIdentity {
+            driver: DRIVER_NAME.to_owned(),
+            model: name,
+            file_sha256,
+            context_length: model.config().context_length as u32,
+        };
+        tracing::info!(model = %identity.model, sha256 = %hex::encode(file_sha256), "driver loaded");
+        Ok(LlmDriver {
+            model,
+            template,
+            vocab: Arc::new(vocab),
+            threads: threads.max(1),
+            identity,
+            file_bytes,
+        })
+    }
+
+    /// The underlying model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+}
+
+/// SHA-256 and size of a file, streamed.
+fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((h.finalize().into(), total))
+}
+
+impl PromptCodec for LlmDriver {
+    fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, DriverError> {
+        let text = self
+            .template
+            .render(messages, true)
+            .map_err(|e| DriverError::Template(e.to_string()))?;
+        let tok = self.model.tokenizer();
+        let mut out = Vec::new();
+        if tok.add_bos()
+            && let Some(bos) = tok.bos_token_id()
+        {
+            out.push(bos);
+        }
+        out.extend(tok.encode(&text, true));
+        Ok(out)
+    }
+
+    fn context_length(&self) -> usize {
+        self.model.config().context_length
+    }
+}
+
+/// Adapts the schema decoder to the engine's constraint; remembers the first rejection.
+struct Constraint {
+    decoder: ConstrainedDecoder,
+    error: Option<DecodeError>,
+}
+
+impl TokenConstraint for Constraint {
+    fn mask(&mut self, logits: &mut [f32]) {
+        self.decoder.mask(logits);
+    }
+
+    fn accept(&mut self, token: u32) {
+        if let Err(e) = self.decoder.accept(token)
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.error.is_some() || self.decoder.is_finished()
+    }
+}
+
+impl Driver for LlmDriver {
+    fn identity(&self) -> DriverIdentity {
+        self.identity.clone()
+    }
+
+    fn hardware(&self) -> HardwareNeeds {
+        let c = self.model.config();
+        // K and V, f32, per layer and position.
+        let kv_cache_bytes =
+            (2 * c.n_layers * c.context_length * c.n_head_kv * c.head_dim * 4) as u64;
+        let total = self.file_bytes + kv_cache_bytes;
+        HardwareNeeds {
+            min_memory_mib: total.div_ceil(1 << 20),
+            file_bytes: self.file_bytes,
+            kv_cache_bytes,
+        }
+    }
+
+    fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError> {
+        let (schema, tokens) = match build(request, self)? {
+            Built::Error(code) => return Ok(InferenceOutput::error(code, Vec::new(), [0; 32])),
+            Built::Prompt {
+                schema,
+                tokens,
+                dropped,
+                ..
+            } => {
+                tracing::debug!(prompt_tokens = tokens.len(), dropped, "prompt built");
+                (schema, tokens)
+            }
+        };
+        let opts = GenerateOptions {
+            max_tokens: request.max_tokens,
+            temperature_milli: request.temperature_milli,
+            seed: request.seed,
+            prompt_id: request.prompt_id,
+            threads: self.threads,
+            ..GenerateOptions::default()
+        };
+        let mut constraint = Constraint {
+            decoder: ConstrainedDecoder::new(&schema, Arc::clone(&self.vocab)),
+            error: None,
+        };
+        let generation = generate(&self.model, &tokens, &opts, Some(&mut constraint))?;
+        let value = match constraint.error {
+            Some(e) => Err(e),
+            None => constraint.decoder.finish(),
+        };
+        Ok(match value {
+            Ok(v) => {
+                InferenceOutput::value(v.abi_encode(), generation.tokens, generation.logits_sha256)
+            }
+            Err(e) => {
+                // maxTokens ran out before a whole value (or no token could continue it).
+                tracing::debug!(error = %e, "incomplete output");
+                InferenceOutput::error(INCOMPLETE, generation.tokens, generation.logits_sha256)
+            }
+        })
+    }
+}
+
+/// The error answered when generation ends before the value is complete (`docs/drivers.md`).
+pub(crate) const INCOMPLETE: ErrorCode = ErrorCode::Unsupported;

@@ -1,0 +1,211 @@
+//! The prompt builder: request + context chain -> chat messages -> token sequence.
+//!
+//! Pure functions, so every node builds the same tokens (`docs/drivers.md`). The model is
+//! reached only through [`PromptCodec`], which tests replace with a fake.
+
+use aikernel_engine::template::ChatMessage;
+use aikernel_schema::{ErrorCode, Node, Schema};
+
+use crate::error::DriverError;
+use crate::types::{ContextEntry, ContextKind, InferenceRequest};
+
+/// Fixed protocol system text; the schema instruction and extra context follow it.
+pub const SYSTEM_TEXT: &str = "You are a careful assistant answering requests from smart contracts. Reply with the answer only, no explanation.";
+
+/// Prefix of the user turn made from a `Feed` entry.
+pub const FEED_PREFIX: &str = "Context: ";
+
+/// Rendering and tokenization of chat messages (the model's chat template + tokenizer).
+pub trait PromptCodec {
+    /// Renders the conversation with the generation prompt appended and tokenizes it
+    /// (special tokens in the rendered text are parsed; BOS added if the model wants it).
+    fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, DriverError>;
+    /// The context window in tokens.
+    fn context_length(&self) -> usize;
+}
+
+/// A built prompt, or the deterministic error every node reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Built {
+    /// The prompt to generate from.
+    Prompt {
+        /// The parsed schema.
+        schema: Schema,
+        /// The messages, after truncation.
+        messages: Vec<ChatMessage>,
+        /// The token sequence.
+        tokens: Vec<u32>,
+        /// How many of the oldest context turns were dropped.
+        dropped: usize,
+    },
+    /// The request is answered with this error output.
+    Error(ErrorCode),
+}
+
+/// The schema instruction appended to the system text, e.g.
+/// `Answer with exactly one of: Team A, Team B.`
+pub fn schema_instruction(schema: &Schema) -> String {
+    match schema.root() {
+        None => "Answer in plain text.".to_owned(),
+        Some(Node::Text { max_bytes }) => {
+            format!("Answer in plain text of at most {max_bytes} bytes.")
+        }
+        Some(Node::Choice(options)) => {
+            format!("Answer with exactly one of: {}.", options.join(", "))
+        }
+        Some(Node::Int { min, max }) => format!("Answer with an integer between {min} and {max}."),
+        Some(Node::Bool) => "Answer with true or false.".to_owned(),
+        Some(Node::Address) => {
+            "Answer with an Ethereum address: 0x followed by 40 lowercase hex digits.".to_owned()
+        }
+        Some(node) => format!("Answer with {}.", describe(node)),
+    }
+}
+
+/// A short description of a node's textual form (inside composites strings are quoted).
+fn describe(node: &Node) -> String {
+    match node {
+        Node::Text { max_bytes } => format!("a quoted string of at most {max_bytes} bytes"),
+        Node::Choice(options) => {
+            let quoted: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+            format!("one of {}", quoted.join(", "))
+        }
+        Node::Int { min, max } => format!("an integer between {min} and {max}"),
+        Node::Bool => "true or false".to_owned(),
+        Node::Address => "an address (0x and 40 lowercase hex digits)".to_owned(),
+        Node::Tuple(items) => {
+            let parts: Vec<String> = items.iter().map(describe).collect();
+            format!(
+                "a list of {} items [a, b, ...] that are, in order: {}",
+                items.len(),
+                parts.join("; ")
+            )
+        }
+        Node::Array { max_len, element } => format!(
+            "a list [a, b, ...] of at most {max_len} items, each {}",
+            describe(element)
+        ),
+    }
+}
+
+/// The text of a `Result` entry: its ABI output decoded per that prompt's schema when the
+/// schema is a single simple value, else `0x` + lowercase hex of the output.
+pub fn result_text(schema_bytes: &[u8], output: &[u8]) -> String {
+    let hex_text = || format!("0x{}", hex::encode(output));
+    let Ok(schema) = Schema::parse(schema_bytes) else {
+        return hex_text();
+    };
+    let word = |i: usize| output.get(i * 32..(i + 1) * 32);
+    let simple = match schema.root() {
+        None | Some(Node::Text { .. }) => abi_string(output),
+        Some(Node::Choice(options)) if output.len() == 32 => word_u64(word(0))
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| options.get(i).cloned()),
+        Some(Node::Int { min, .. }) if output.len() == 32 => word_i64(word(0), *min < 0),
+        Some(Node::Bool) if output.len() == 32 => match word_u64(word(0)) {
+            Some(0) => Some("false".to_owned()),
+            Some(1) => Some("true".to_owned()),
+            _ => None,
+        },
+        Some(Node::Address) if output.len() == 32 => word(0)
+            .filter(|w| w[..12].iter().all(|&b| b == 0))
+            .map(|w| format!("0x{}", hex::encode(&w[12..]))),
+        _ => None,
+    };
+    simple.unwrap_or_else(hex_text)
+}
+
+/// A word that is a u64 (high 24 bytes zero).
+fn word_u64(w: Option<&[u8]>) -> Option<u64> {
+    let w = w?;
+    if w[..24].iter().any(|&b| b != 0) {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[24..]);
+    Some(u64::from_be_bytes(b))
+}
+
+/// A word that is a sign-extended (or, unsigned, zero-extended) i64, as decimal text.
+fn word_i64(w: Option<&[u8]>, signed: bool) -> Option<String> {
+    let w = w?;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[24..]);
+    let v = i64::from_be_bytes(b);
+    let fill = if signed && v < 0 { 0xff } else { 0 };
+    if w[..24].iter().any(|&x| x != fill) {
+        return None;
+    }
+    Some(v.to_string())
+}
+
+/// `abi.decode(output, (string))` when it is exactly that encoding of UTF-8 text.
+fn abi_string(output: &[u8]) -> Option<String> {
+    let offset = word_u64(output.get(..32))?;
+    if offset != 32 {
+        return None;
+    }
+    let len = usize::try_from(word_u64(output.get(32..64))?).ok()?;
+    let padded = len.div_ceil(32) * 32;
+    if output.len() != 64 + padded {
+        return None;
+    }
+    String::from_utf8(output[64..64 + len].to_vec()).ok()
+}
+
+/// The message for one context entry. Non-UTF-8 prompt and feed bytes are rendered with
+/// U+FFFD replacements (`String::from_utf8_lossy`).
+pub fn context_message(entry: &ContextEntry) -> ChatMessage {
+    match entry.kind {
+        ContextKind::Prompt => ChatMessage::new("user", String::from_utf8_lossy(&entry.data)),
+        ContextKind::Result => {
+            ChatMessage::new("assistant", result_text(&entry.schema, &entry.data))
+        }
+        ContextKind::Feed => ChatMessage::new(
+            "user",
+            format!("{FEED_PREFIX}{}", String::from_utf8_lossy(&entry.data)),
+        ),
+    }
+}
+
+/// Builds the prompt for `request`.
+///
+/// Order of checks: schema (`InvalidSchema`), input and extra context UTF-8
+/// (`InvalidInput`), then the window: the smallest `k` such that the prompt with context
+/// turns `k..` fits (`tokens + max_tokens <= context_length`) is used; if none fits, even
+/// with no context, `InputTooLong`.
+pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Built, DriverError> {
+    let Ok(schema) = Schema::parse(&request.schema) else {
+        return Ok(Built::Error(ErrorCode::InvalidSchema));
+    };
+    let (Ok(input), Ok(extra)) = (
+        std::str::from_utf8(&request.input),
+        std::str::from_utf8(&request.extra_context),
+    ) else {
+        return Ok(Built::Error(ErrorCode::InvalidInput));
+    };
+    let mut system = format!("{SYSTEM_TEXT}\n{}", schema_instruction(&schema));
+    if !extra.is_empty() {
+        system.push('\n');
+        system.push_str(extra);
+    }
+    let turns: Vec<ChatMessage> = request.context.iter().map(context_message).collect();
+    let window = codec.context_length();
+    let max_tokens = request.max_tokens as usize;
+    for dropped in 0..=turns.len() {
+        let mut messages = Vec::with_capacity(turns.len() - dropped + 2);
+        messages.push(ChatMessage::new("system", system.clone()));
+        messages.extend_from_slice(&turns[dropped..]);
+        messages.push(ChatMessage::new("user", input));
+        let tokens = codec.tokenize_chat(&messages)?;
+        if tokens.len().saturating_add(max_tokens) <= window {
+            return Ok(Built::Prompt {
+                schema,
+                messages,
+                tokens,
+                dropped,
+            });
+        }
+    }
+    Ok(Built::Error(ErrorCode::InputTooLong))
+}
