@@ -2,22 +2,22 @@
 //! sequence as the scalar code (separate multiply and add, never fused).
 #![allow(unsafe_code)]
 
-use super::{Acts, QK, WeightView, f16_at, f16_lut};
+use super::{Acts, QK, WeightView};
 use crate::gguf::GgmlType;
 
 /// Buffers reused across row groups (unpacked weights and scales).
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     wq: Vec<u8>,
-    dw: Vec<f32>,
-    mw: Vec<f32>,
+    dw: Vec<u16>,
+    mw: Vec<u16>,
 }
 
-/// Whether this CPU has AVX2.
+/// Whether this CPU has AVX2 and F16C (f16 → f32 conversion is exact, as the table's).
 pub(super) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -36,7 +36,7 @@ pub(super) fn rows8(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: `rows8` is only called when `available()` reported AVX2 support.
+        // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support.
         unsafe {
             match w.dtype {
                 GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(w, a, r0, out, scratch),
@@ -60,14 +60,14 @@ pub(super) fn rows8(
 mod x86 {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm_and_si128, _mm_loadu_si128, _mm_set1_epi8, _mm_srli_epi16,
-        _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_ps, _mm256_cvtepi32_ps, _mm256_hadd_epi32,
-        _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
+        _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_ps, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
+        _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
         _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set_m128i, _mm256_set1_epi16,
         _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_sign_epi8, _mm256_storeu_ps,
         _mm256_storeu_si256, _mm256_sub_epi32,
     };
 
-    use super::{Acts, QK, Scratch, WeightView, f16_at, f16_lut};
+    use super::{Acts, QK, Scratch, WeightView};
 
     /// Const-generic type tags (one monomorphised kernel per weight type).
     pub(super) const Q8_0: u8 = 0;
@@ -92,7 +92,7 @@ mod x86 {
 
     // Loads are unaligned (`loadu`), so the pointer casts need no alignment.
     #[allow(clippy::cast_ptr_alignment)]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,f16c")]
     pub(super) fn rows8<const T: u8>(
         w: &WeightView<'_>,
         a: &Acts<'_>,
@@ -100,7 +100,6 @@ mod x86 {
         out: &mut [f32],
         scratch: &mut Scratch,
     ) {
-        let lut = f16_lut();
         let n = a.n();
         let rb = w.row_bytes();
         let nb = w.cols / QK;
@@ -113,20 +112,20 @@ mod x86 {
         };
         // Unpack the eight rows once: 32 weight bytes per (block, row), scales per block.
         scratch.wq.resize(nb * 8 * QK, 0);
-        scratch.dw.resize(nb * 8, 0.0);
-        scratch.mw.resize(nb * 8, 0.0);
+        scratch.dw.resize(nb * 8, 0);
+        scratch.mw.resize(nb * 8, 0);
         let Scratch { wq, dw, mw } = scratch;
         for i in 0..8 {
             let row = &w.data[(r0 + i) * rb..(r0 + i + 1) * rb];
             for b in 0..nb {
                 let blk = &row[b * bs..(b + 1) * bs];
-                dw[b * 8 + i] = f16_at(lut, blk);
+                dw[b * 8 + i] = u16::from_le_bytes([blk[0], blk[1]]);
                 let dst = &mut wq[(b * 8 + i) * QK..(b * 8 + i + 1) * QK];
                 if T == Q8_0 {
                     dst.copy_from_slice(&blk[qoff..qoff + QK]);
                 } else {
                     if T == Q4_1 {
-                        mw[b * 8 + i] = f16_at(lut, &blk[2..]);
+                        mw[b * 8 + i] = u16::from_le_bytes([blk[2], blk[3]]);
                     }
                     let q = &blk[qoff..qoff + 16];
                     // SAFETY: `q` is exactly 16 bytes; unaligned load.
@@ -169,15 +168,19 @@ mod x86 {
                     isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa));
                 }
                 let da = _mm256_set1_ps(a.d[t * nb + b]);
-                // SAFETY: `dw[b * 8..b * 8 + 8]` is 8 f32; unaligned load.
-                let dwv = unsafe { _mm256_loadu_ps(dw[b * 8..b * 8 + 8].as_ptr()) };
+                // SAFETY: `dw[b * 8..b * 8 + 8]` is 8 u16 (16 bytes); unaligned load.
+                let dwv = _mm256_cvtph_ps(unsafe {
+                    _mm_loadu_si128(dw[b * 8..b * 8 + 8].as_ptr().cast::<__m128i>())
+                });
                 acc = _mm256_add_ps(
                     acc,
                     _mm256_mul_ps(_mm256_mul_ps(dwv, da), _mm256_cvtepi32_ps(isum)),
                 );
                 if T == Q4_1 {
-                    // SAFETY: `mw[b * 8..b * 8 + 8]` is 8 f32; unaligned load.
-                    let mwv = unsafe { _mm256_loadu_ps(mw[b * 8..b * 8 + 8].as_ptr()) };
+                    // SAFETY: `mw[b * 8..b * 8 + 8]` is 8 u16 (16 bytes); unaligned load.
+                    let mwv = _mm256_cvtph_ps(unsafe {
+                        _mm_loadu_si128(mw[b * 8..b * 8 + 8].as_ptr().cast::<__m128i>())
+                    });
                     acc = _mm256_add_ps(
                         acc,
                         _mm256_mul_ps(_mm256_mul_ps(mwv, da), _mm256_set1_ps(sa as f32)),
