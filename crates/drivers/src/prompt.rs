@@ -209,3 +209,6 @@ pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Buil
     }
     Ok(Built::Error(ErrorCode::InputTooLong))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! thread counts (same node, another node).
 //!
 //! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -61,7 +62,11 @@ fn choice_matchups_are_valid_and_reproducible() {
     for (i, m) in matchups.iter().enumerate() {
         let req = request(m, &schema, i as u8 + 1);
         let a = d.run(&req).unwrap();
-        assert!(a.success, "matchup {i}: error output {}", hex::encode(&a.output));
+        assert!(
+            a.success,
+            "matchup {i}: error output {}",
+            hex::encode(&a.output)
+        );
         assert!(word_u64(&a.output) < 2);
         assert_eq!(a.output_hash, keccak256(&a.output));
         let again = d.run(&req).unwrap();
@@ -92,4 +97,60 @@ fn bool_answer() {
     let out = one_thread().run(&req).unwrap();
     assert!(out.success, "error output {}", hex::encode(&out.output));
     assert!(word_u64(&out.output) <= 1);
+}
+
+#[test]
+fn request_problems_are_error_outputs() {
+    let d = one_thread();
+    let ok = Schema::new(Node::Bool).unwrap();
+    let mut bad_schema = request("hi", &ok, 11);
+    bad_schema.schema = vec![0xee];
+    let mut bad_input = request("hi", &ok, 12);
+    bad_input.input = vec![0xff, 0xfe];
+    let mut too_long = request("hi", &ok, 13);
+    too_long.max_tokens = d.identity().context_length;
+    for (req, code) in [(bad_schema, 1u8), (bad_input, 4), (too_long, 2)] {
+        let out = d.run(&req).unwrap();
+        assert!(!out.success);
+        assert_eq!(out.output, aikernel_schema::error_output(code));
+        assert_eq!(out.output_hash, keccak256(&out.output));
+        assert!(out.tokens.is_empty());
+    }
+}
+
+#[test]
+fn context_chain_changes_the_prompt_deterministically() {
+    use aikernel_drivers::{ContextEntry, ContextKind};
+    let d = one_thread();
+    let schema = Schema::new(Node::choice(["Team A", "Team B"])).unwrap();
+    let mut req = request("Which team wins the rematch?", &schema, 14);
+    req.context = vec![
+        ContextEntry {
+            kind: ContextKind::Feed,
+            prompt_id: [0; 32],
+            data: b"Team B won the last five matches.".to_vec(),
+            schema: Vec::new(),
+        },
+        ContextEntry {
+            kind: ContextKind::Prompt,
+            prompt_id: [7; 32],
+            data: b"Who won last week?".to_vec(),
+            schema: Vec::new(),
+        },
+        ContextEntry {
+            kind: ContextKind::Result,
+            prompt_id: [7; 32],
+            data: aikernel_schema::Value::Choice(1).abi_encode(),
+            schema: schema.encode(),
+        },
+    ];
+    let a = d.run(&req).unwrap();
+    assert!(a.success);
+    assert!(word_u64(&a.output) < 2);
+    assert_eq!(d.run(&req).unwrap(), a);
+    let id = d.identity();
+    assert_eq!(id.driver, "llm-llama");
+    assert!(id.context_length >= 2048);
+    let hw = d.hardware();
+    assert!(hw.min_memory_mib * (1 << 20) >= hw.file_bytes + hw.kv_cache_bytes);
 }

@@ -1,0 +1,218 @@
+//! Builder tests with a fake codec: one token per byte of a simple rendering.
+
+use super::*;
+use aikernel_schema::Value;
+
+/// Renders `role:content|` per message and counts one token per byte.
+struct Fake {
+    window: usize,
+}
+
+impl PromptCodec for Fake {
+    fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, DriverError> {
+        let mut text = String::new();
+        for m in messages {
+            text.push_str(&m.role);
+            text.push(':');
+            text.push_str(&m.content);
+            text.push('|');
+        }
+        Ok(text.bytes().map(u32::from).collect())
+    }
+
+    fn context_length(&self) -> usize {
+        self.window
+    }
+}
+
+fn entry(kind: ContextKind, data: &[u8], schema: &[u8]) -> ContextEntry {
+    ContextEntry {
+        kind,
+        prompt_id: [0; 32],
+        data: data.to_vec(),
+        schema: schema.to_vec(),
+    }
+}
+
+fn choice_schema() -> Schema {
+    Schema::new(Node::choice(["Team A", "Team B"])).unwrap()
+}
+
+fn req(context: Vec<ContextEntry>, max_tokens: u32) -> InferenceRequest {
+    InferenceRequest {
+        input: b"Which team wins?".to_vec(),
+        extra_context: b"Season 2026.".to_vec(),
+        schema: choice_schema().encode(),
+        max_tokens,
+        context,
+        ..InferenceRequest::default()
+    }
+}
+
+fn history() -> Vec<ContextEntry> {
+    let s = choice_schema().encode();
+    vec![
+        entry(ContextKind::Feed, b"A scored 30", &[]),
+        entry(ContextKind::Prompt, b"first question", &[]),
+        entry(ContextKind::Result, &Value::Choice(1).abi_encode(), &s),
+        entry(ContextKind::Prompt, b"second question", &[]),
+    ]
+}
+
+fn prompt(built: Built) -> (Vec<ChatMessage>, Vec<u32>, usize) {
+    match built {
+        Built::Prompt {
+            messages,
+            tokens,
+            dropped,
+            ..
+        } => (messages, tokens, dropped),
+        Built::Error(code) => panic!("unexpected error {code:?}"),
+    }
+}
+
+#[test]
+fn messages_in_order() {
+    let (messages, tokens, dropped) =
+        prompt(build(&req(history(), 4), &Fake { window: 10_000 }).unwrap());
+    assert_eq!(dropped, 0);
+    let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(
+        roles,
+        ["system", "user", "user", "assistant", "user", "user"]
+    );
+    assert_eq!(
+        messages[0].content,
+        format!("{SYSTEM_TEXT}\nAnswer with exactly one of: Team A, Team B.\nSeason 2026.")
+    );
+    assert_eq!(messages[1].content, "Context: A scored 30");
+    assert_eq!(messages[2].content, "first question");
+    assert_eq!(messages[3].content, "Team B");
+    assert_eq!(messages[4].content, "second question");
+    assert_eq!(messages[5].content, "Which team wins?");
+    assert_eq!(tokens, Fake { window: 0 }.tokenize_chat(&messages).unwrap());
+}
+
+#[test]
+fn truncation_drops_oldest_whole_turns_first() {
+    let fake = |window| Fake { window };
+    let full = prompt(build(&req(history(), 4), &fake(10_000)).unwrap())
+        .1
+        .len();
+    // Exactly fits: nothing dropped.
+    let (_, _, d) = prompt(build(&req(history(), 4), &fake(full + 4)).unwrap());
+    assert_eq!(d, 0);
+    // One token short: the oldest turn (the feed) goes, and only it.
+    let (m, _, d) = prompt(build(&req(history(), 4), &fake(full + 3)).unwrap());
+    assert_eq!(d, 1);
+    assert_eq!(m[1].content, "first question");
+    assert_eq!(m.len(), 5);
+    // Room for the system and input turns only: every context turn goes.
+    let bare = prompt(build(&req(Vec::new(), 4), &fake(10_000)).unwrap())
+        .1
+        .len();
+    let (m, _, d) = prompt(build(&req(history(), 4), &fake(bare + 4)).unwrap());
+    assert_eq!(d, 4);
+    assert_eq!(m.len(), 2);
+    // Not even that: InputTooLong.
+    let b = build(&req(history(), 4), &fake(bare + 3)).unwrap();
+    assert_eq!(b, Built::Error(ErrorCode::InputTooLong));
+    // max_tokens alone over the window.
+    let b = build(&req(Vec::new(), 100_000), &fake(10_000)).unwrap();
+    assert_eq!(b, Built::Error(ErrorCode::InputTooLong));
+}
+
+#[test]
+fn request_errors() {
+    let fake = Fake { window: 10_000 };
+    let mut r = req(Vec::new(), 4);
+    r.schema = vec![0x02, 0x00]; // a choice with no options
+    assert_eq!(
+        build(&r, &fake).unwrap(),
+        Built::Error(ErrorCode::InvalidSchema)
+    );
+    let mut r = req(Vec::new(), 4);
+    r.input = vec![b'a', 0xff];
+    assert_eq!(
+        build(&r, &fake).unwrap(),
+        Built::Error(ErrorCode::InvalidInput)
+    );
+    let mut r = req(Vec::new(), 4);
+    r.extra_context = vec![0xc3];
+    assert_eq!(
+        build(&r, &fake).unwrap(),
+        Built::Error(ErrorCode::InvalidInput)
+    );
+    // The schema is checked first.
+    r.schema = vec![0xee];
+    assert_eq!(
+        build(&r, &fake).unwrap(),
+        Built::Error(ErrorCode::InvalidSchema)
+    );
+}
+
+#[test]
+fn result_entries_render_as_text() {
+    let enc = |n: Node| Schema::new(n).unwrap().encode();
+    assert_eq!(
+        result_text(&enc(Node::int(-5, 5)), &Value::Int(-3).abi_encode()),
+        "-3"
+    );
+    assert_eq!(
+        result_text(&enc(Node::int(300, 850)), &Value::Int(712).abi_encode()),
+        "712"
+    );
+    assert_eq!(
+        result_text(&enc(Node::Bool), &Value::Bool(true).abi_encode()),
+        "true"
+    );
+    assert_eq!(
+        result_text(
+            &enc(Node::Address),
+            &Value::Address([0xab; 20]).abi_encode()
+        ),
+        format!("0x{}", "ab".repeat(20))
+    );
+    assert_eq!(
+        result_text(&[], &Value::Text("héllo".into()).abi_encode()),
+        "héllo"
+    );
+    assert_eq!(
+        result_text(
+            &enc(Node::text(50)),
+            &Value::Text("x".repeat(40)).abi_encode()
+        ),
+        "x".repeat(40)
+    );
+    // Composite or malformed: hex of the output.
+    let tuple = Value::Tuple(vec![Value::Bool(false), Value::Int(7)]);
+    let schema = enc(Node::tuple([Node::Bool, Node::int(0, 9)]));
+    let out = tuple.abi_encode();
+    assert_eq!(
+        result_text(&schema, &out),
+        format!("0x{}", hex::encode(&out))
+    );
+    assert_eq!(
+        result_text(&choice_schema().encode(), &Value::Choice(5).abi_encode()),
+        format!("0x{}", hex::encode(Value::Choice(5).abi_encode()))
+    );
+    assert_eq!(result_text(&[0xee], &[1, 2]), "0x0102");
+}
+
+#[test]
+fn instructions_per_schema() {
+    let s = |n: Node| schema_instruction(&Schema::new(n).unwrap());
+    assert_eq!(
+        s(Node::int(300, 850)),
+        "Answer with an integer between 300 and 850."
+    );
+    assert_eq!(s(Node::Bool), "Answer with true or false.");
+    assert_eq!(
+        schema_instruction(&Schema::free_text()),
+        "Answer in plain text."
+    );
+    assert_eq!(
+        s(Node::array(Node::int(0, 9), 3)),
+        "Answer with a list [a, b, ...] of at most 3 items, each an integer between 0 and 9."
+    );
+}
