@@ -3,6 +3,7 @@
 
 use std::{net::TcpListener, process::Command};
 
+#[allow(clippy::unwrap_used)] // a test helper: no port means the test cannot run
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
