@@ -13,6 +13,8 @@ pub mod sample;
 pub mod template;
 pub mod tokenizer;
 
-pub use generate::{Generation, GenerateOptions, StopReason, TokenConstraint, generate, generate_batch};
+pub use generate::{
+    GenerateOptions, Generation, StopReason, TokenConstraint, generate, generate_batch,
+};
 pub use kernels::Kernel;
 pub use model::{EngineError, Model, ModelConfig};
