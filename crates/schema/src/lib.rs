@@ -6,15 +6,19 @@
 
 mod abi;
 pub mod decoder;
+mod display;
 mod error_code;
 mod schema;
+mod spec;
 mod text;
 mod value;
 
 pub use decoder::{ConstrainedDecoder, DecodeError, TokenSet, Vocab, VocabError};
+pub use display::{Output, OutputError, decode_output, format_value, quote};
 pub use error_code::{ERROR_SELECTOR, ErrorCode, error_output};
 pub use schema::{
     MAX_CHOICE_LEN, MAX_DEPTH, MAX_SCHEMA_BYTES, MAX_TEXT_BYTES, Node, Schema, SchemaError,
 };
+pub use spec::{SpecError, parse_spec, to_spec};
 pub use text::{TextError, parse_text};
 pub use value::Value;
