@@ -26,7 +26,7 @@ contract ChatAgent is AppBase, Ownable {
     /// @notice maxTokens of every request.
     uint32 public constant MAX_TOKENS = 64;
     /// @notice Gas the kernel forwards to `onAIResult`.
-    uint32 public constant CALLBACK_GAS = 300_000;
+    uint32 public constant CALLBACK_GAS = 450_000;
     /// @notice Highest service fee the owner may set.
     uint256 public constant MAX_SERVICE_FEE = 1 ether;
     /// @notice Extra context of every request (the agent's persona).
@@ -162,7 +162,12 @@ contract ChatAgent is AppBase, Ownable {
 
     /// @notice Wei to send with `send`: kernel fee plus service fee.
     function messageFee() external view returns (uint256) {
-        return _kernelFee(MAX_TOKENS) + serviceFee;
+        return kernelFee() + serviceFee;
+    }
+
+    /// @notice The kernel's part of `messageFee`.
+    function kernelFee() public view returns (uint256) {
+        return _kernelFee(MAX_TOKENS);
     }
 
     /// @notice The context topic of `user`'s conversation: `bytes32(uint256(uint160(user)))`.
