@@ -1,16 +1,22 @@
 //! AVX2 kernels: eight output rows per step, one lane per row, the same f32 operation
 //! sequence as the scalar code (separate multiply and add, never fused).
+//!
+//! The weights are read where they lie (the memory-mapped blocks): no unpacked copy. For
+//! each block the eight rows' scales are gathered, the eight exact integer block sums are
+//! computed, and every token's accumulator takes the block's terms in ascending block order.
+//! One token (decode) keeps its accumulator in a register; several tokens (prefill) load the
+//! block's weights once and reuse them for every token.
 #![allow(unsafe_code)]
+// Every load is unaligned (`loadu`, gathers with byte scale), so pointer casts need no alignment.
+#![allow(clippy::cast_ptr_alignment)]
 
-use super::{Acts, QK, WeightView};
+use super::{Acts, WeightView};
 use crate::gguf::GgmlType;
 
-/// Buffers reused across row groups (unpacked weights and scales).
+/// Accumulators reused across row groups (eight f32 lanes per token).
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    wq: Vec<u8>,
-    dw: Vec<u16>,
-    mw: Vec<u16>,
+    acc: Vec<f32>,
 }
 
 /// Whether this CPU has AVX2 and F16C (f16 → f32 conversion is exact, as the table's).
@@ -36,12 +42,18 @@ pub(super) fn rows8(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support.
+        let rb = w.row_bytes();
+        let grp = &w.data[r0 * rb..(r0 + 8) * rb];
+        let n = a.n();
+        assert!(out.len() >= 8 * n && a.q.len() >= n * (w.cols / super::QK) * super::QK);
+        // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support;
+        // `grp` holds the eight rows and the asserts above bound every activation and output
+        // access the kernels make.
         unsafe {
             match w.dtype {
-                GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(w, a, r0, out, scratch),
-                GgmlType::Q4_0 => x86::rows8::<{ x86::Q4_0 }>(w, a, r0, out, scratch),
-                _ => x86::rows8::<{ x86::Q4_1 }>(w, a, r0, out, scratch),
+                GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(grp, w.cols, a, out, scratch),
+                GgmlType::Q4_0 => x86::rows8::<{ x86::Q4_0 }>(grp, w.cols, a, out, scratch),
+                _ => x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, out, scratch),
             }
         }
     }
@@ -59,15 +71,18 @@ pub(super) fn rows8(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m128i, __m256i, _mm_and_si128, _mm_loadu_si128, _mm_set1_epi8, _mm_srli_epi16,
-        _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_ps, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
-        _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
-        _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set_m128i, _mm256_set1_epi16,
-        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_sign_epi8, _mm256_storeu_ps,
-        _mm256_storeu_si256, _mm256_sub_epi32,
+        __m128i, __m256, __m256i, _MM_HINT_T0, _mm_loadu_si128, _mm_packus_epi32, _mm_prefetch,
+        _mm256_abs_epi8, _mm256_add_epi16, _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256,
+        _mm256_broadcastsi128_si256, _mm256_castsi256_si128, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
+        _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_i32gather_epi32, _mm256_loadu_ps,
+        _mm256_loadu_si256, _mm256_loadu2_m128i, _mm256_madd_epi16, _mm256_maddubs_epi16,
+        _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set1_epi8, _mm256_set1_epi16,
+        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_sign_epi8,
+        _mm256_srli_epi16, _mm256_srli_epi32, _mm256_storeu_ps, _mm256_sub_epi32,
     };
 
-    use super::{Acts, QK, Scratch, WeightView};
+    use super::{Acts, Scratch};
+    use crate::kernels::QK;
 
     /// Const-generic type tags (one monomorphised kernel per weight type).
     pub(super) const Q8_0: u8 = 0;
@@ -76,7 +91,20 @@ mod x86 {
     /// Q4_1 tag.
     pub(super) const Q4_1: u8 = 2;
 
+    /// How many eight-row groups ahead decode prefetches.
+    const PREFETCH_GROUPS: usize = 2;
+
+    /// Block size in bytes and offset of the quants.
+    const fn layout(t: u8) -> (usize, usize) {
+        match t {
+            Q8_0 => (34, 2),
+            Q4_0 => (18, 2),
+            _ => (20, 4),
+        }
+    }
+
     /// Sums the eight i32 lanes of each of `v[0..8]` into lane `i` of the result (exact).
+    #[inline]
     #[target_feature(enable = "avx2")]
     fn hsum8(v: &[__m256i; 8]) -> __m256i {
         let s01 = _mm256_hadd_epi32(v[0], v[1]);
@@ -90,108 +118,224 @@ mod x86 {
         _mm256_add_epi32(lo, hi)
     }
 
-    // Loads are unaligned (`loadu`), so the pointer casts need no alignment.
-    #[allow(clippy::cast_ptr_alignment)]
+    /// The eight rows' f16 scales of one block as f32 (`d`, and `m` for Q4_1: the dword at
+    /// the block start holds `d` in its low half and, for Q4_1, `m` in its high half).
+    ///
+    /// # Safety
+    /// `blk` plus `7 * rb + 4` bytes must be readable.
+    #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    pub(super) fn rows8<const T: u8>(
-        w: &WeightView<'_>,
+    unsafe fn scales(blk: *const u8, idx: __m256i) -> (__m256, __m256) {
+        // SAFETY: the caller guarantees the eight dwords at `blk + i * rb` are readable.
+        let v = unsafe { _mm256_i32gather_epi32::<1>(blk.cast::<i32>(), idx) };
+        let lo16 = |x: __m256i| {
+            let x = _mm256_and_si256(x, _mm256_set1_epi32(0xFFFF));
+            _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x))
+        };
+        let d = _mm256_cvtph_ps(lo16(v));
+        let m = _mm256_cvtph_ps(lo16(_mm256_srli_epi32::<16>(v)));
+        (d, m)
+    }
+
+    /// The nibbles of one Q4 block for rows `(p, p + 4)`, `p = 0..4`: low nibbles (elements
+    /// 0..16) and high nibbles (elements 16..32), row `p` in the low 128-bit lane.
+    ///
+    /// # Safety
+    /// `q` plus `7 * rb + 16` bytes must be readable.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn nibbles(q: *const u8, rb: usize) -> [(__m256i, __m256i); 4] {
+        let mask = _mm256_set1_epi8(0x0F);
+        std::array::from_fn(|p| {
+            // SAFETY: rows `p` and `p + 4` start at `q + p * rb` and `q + (p + 4) * rb`, 16
+            // readable bytes each (caller); unaligned loads.
+            let v = unsafe {
+                _mm256_loadu2_m128i(
+                    q.add((p + 4) * rb).cast::<__m128i>(),
+                    q.add(p * rb).cast::<__m128i>(),
+                )
+            };
+            (
+                _mm256_and_si256(v, mask),
+                _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
+            )
+        })
+    }
+
+    /// Exact integer dot products of one Q4 block of eight rows (see `nibbles`) with 32 i8
+    /// activations at `qa`: lane `i` is row `i`'s sum of `nibble * a` (no offset).
+    ///
+    /// Each 16-bit partial is at most 2 * (2 * 15 * 127) = 7620, so no step saturates.
+    ///
+    /// # Safety
+    /// `qa` must point at 32 readable bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q4_isum(w: &[(__m256i, __m256i); 4], qa: *const i8) -> __m256i {
+        // SAFETY: 32 readable bytes at `qa` (caller); unaligned loads.
+        let (alo, ahi) = unsafe {
+            (
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(qa.cast::<__m128i>())),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(qa.add(16).cast::<__m128i>())),
+            )
+        };
+        let ones = _mm256_set1_epi16(1);
+        let s: [__m256i; 4] = std::array::from_fn(|p| {
+            let (lo, hi) = w[p];
+            _mm256_madd_epi16(
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi)),
+                ones,
+            )
+        });
+        // Lanes: s[p] = [row p: 4 partials | row p+4: 4 partials]; three hadds give rows 0..8.
+        _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]))
+    }
+
+    /// Exact integer dot products of one Q8_0 block of eight rows (quants at `q + i * rb`)
+    /// with 32 i8 activations at `qa`. Each 16-bit partial is at most 2 * 128 * 127.
+    ///
+    /// # Safety
+    /// `q` plus `7 * rb + 32` bytes and `qa` plus 32 bytes must be readable.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q8_isum(q: *const u8, rb: usize, qa: *const i8) -> __m256i {
+        // SAFETY: 32 readable bytes at `qa` (caller); unaligned load.
+        let av = unsafe { _mm256_loadu_si256(qa.cast::<__m256i>()) };
+        let ones = _mm256_set1_epi16(1);
+        let s: [__m256i; 8] = std::array::from_fn(|i| {
+            // SAFETY: row `i`'s 32 quants are readable at `q + i * rb` (caller).
+            let wv = unsafe { _mm256_loadu_si256(q.add(i * rb).cast::<__m256i>()) };
+            _mm256_madd_epi16(
+                _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv)),
+                ones,
+            )
+        });
+        hsum8(&s)
+    }
+
+    /// One block's terms added to a token's accumulator, in the scalar code's order:
+    /// `acc + (dw * da) * isum`, then for Q4_1 `acc + (mw * da) * sa`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn update<const T: u8>(
+        acc: __m256,
+        dw: __m256,
+        mw: __m256,
+        isum: __m256i,
+        da: f32,
+        sa: i32,
+    ) -> __m256 {
+        let isum = if T == Q4_0 {
+            _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa))
+        } else {
+            isum
+        };
+        let da = _mm256_set1_ps(da);
+        let acc = _mm256_add_ps(
+            acc,
+            _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum)),
+        );
+        if T == Q4_1 {
+            _mm256_add_ps(
+                acc,
+                _mm256_mul_ps(_mm256_mul_ps(mw, da), _mm256_set1_ps(sa as f32)),
+            )
+        } else {
+            acc
+        }
+    }
+
+    /// Eight rows (`grp`, row-major blocks) for every token of `a` into `out` (`[row][token]`).
+    ///
+    /// # Safety
+    /// AVX2 and F16C must be available; `grp` holds eight rows of `cols / 32` blocks of type
+    /// `T`; `a` has `cols`-wide rows; `out` holds `8 * a.n()` values.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn rows8<const T: u8>(
+        grp: &[u8],
+        cols: usize,
         a: &Acts<'_>,
-        r0: usize,
         out: &mut [f32],
         scratch: &mut Scratch,
     ) {
         let n = a.n();
-        let rb = w.row_bytes();
-        let nb = w.cols / QK;
-        let ones = _mm256_set1_epi16(1);
-        let mask = _mm_set1_epi8(0x0F);
-        let (bs, qoff) = match T {
-            Q8_0 => (34, 2),
-            Q4_0 => (18, 2),
-            _ => (20, 4),
-        };
-        // Unpack the eight rows once: 32 weight bytes per (block, row), scales per block.
-        scratch.wq.resize(nb * 8 * QK, 0);
-        scratch.dw.resize(nb * 8, 0);
-        scratch.mw.resize(nb * 8, 0);
-        let Scratch { wq, dw, mw } = scratch;
-        for i in 0..8 {
-            let row = &w.data[(r0 + i) * rb..(r0 + i + 1) * rb];
-            for b in 0..nb {
-                let blk = &row[b * bs..(b + 1) * bs];
-                dw[b * 8 + i] = u16::from_le_bytes([blk[0], blk[1]]);
-                let dst = &mut wq[(b * 8 + i) * QK..(b * 8 + i + 1) * QK];
-                if T == Q8_0 {
-                    dst.copy_from_slice(&blk[qoff..qoff + QK]);
-                } else {
-                    if T == Q4_1 {
-                        mw[b * 8 + i] = u16::from_le_bytes([blk[2], blk[3]]);
-                    }
-                    let q = &blk[qoff..qoff + 16];
-                    // SAFETY: `q` is exactly 16 bytes; unaligned load.
-                    let v = unsafe { _mm_loadu_si128(q.as_ptr().cast::<__m128i>()) };
-                    let lo = _mm_and_si128(v, mask);
-                    let hi = _mm_and_si128(_mm_srli_epi16::<4>(v), mask);
-                    // SAFETY: `dst` is exactly 32 bytes; unaligned store.
-                    unsafe {
-                        _mm256_storeu_si256(
-                            dst.as_mut_ptr().cast::<__m256i>(),
-                            _mm256_set_m128i(hi, lo),
-                        );
-                    }
-                }
-            }
-        }
-        for t in 0..n {
+        let nb = cols / QK;
+        let (bs, qoff) = layout(T);
+        let rb = nb * bs;
+        let step = rb as i32;
+        let idx = _mm256_setr_epi32(
+            0,
+            step,
+            2 * step,
+            3 * step,
+            4 * step,
+            5 * step,
+            6 * step,
+            7 * step,
+        );
+        let base = grp.as_ptr();
+        let qa = a.q.as_ptr();
+        if n == 1 {
             let mut acc = _mm256_setzero_ps();
+            // The eight rows are read block by block (eight interleaved streams); fetch the
+            // next groups' bytes ahead, spread over the blocks, as one sequential stream.
+            let ahead = base.wrapping_add(PREFETCH_GROUPS * 8 * rb);
+            let per_block = 8 * bs;
             for b in 0..nb {
-                let ab = (t * nb + b) * QK;
-                let qa = &a.q[ab..ab + QK];
-                // SAFETY: `qa` is exactly 32 bytes; unaligned load.
-                let av = unsafe { _mm256_loadu_si256(qa.as_ptr().cast::<__m256i>()) };
-                let wb = &wq[b * 8 * QK..(b + 1) * 8 * QK];
-                let sums: [__m256i; 8] = std::array::from_fn(|i| {
-                    // SAFETY: each row's slot is exactly 32 bytes inside `wb`; unaligned load.
-                    let wv = unsafe {
-                        _mm256_loadu_si256(wb[i * QK..(i + 1) * QK].as_ptr().cast::<__m256i>())
-                    };
-                    let p = if T == Q8_0 {
-                        _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv))
-                    } else {
-                        _mm256_maddubs_epi16(wv, av)
-                    };
-                    _mm256_madd_epi16(p, ones)
-                });
-                let mut isum = hsum8(&sums);
-                let sa = a.s[t * nb + b];
-                if T == Q4_0 {
-                    isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa));
+                let pf = ahead.wrapping_add(b * per_block);
+                let mut off = 0;
+                while off < per_block + 64 {
+                    _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(off).cast::<i8>());
+                    off += 64;
                 }
-                let da = _mm256_set1_ps(a.d[t * nb + b]);
-                // SAFETY: `dw[b * 8..b * 8 + 8]` is 8 u16 (16 bytes); unaligned load.
-                let dwv = _mm256_cvtph_ps(unsafe {
-                    _mm_loadu_si128(dw[b * 8..b * 8 + 8].as_ptr().cast::<__m128i>())
-                });
-                acc = _mm256_add_ps(
-                    acc,
-                    _mm256_mul_ps(_mm256_mul_ps(dwv, da), _mm256_cvtepi32_ps(isum)),
-                );
-                if T == Q4_1 {
-                    // SAFETY: `mw[b * 8..b * 8 + 8]` is 8 u16 (16 bytes); unaligned load.
-                    let mwv = _mm256_cvtph_ps(unsafe {
-                        _mm_loadu_si128(mw[b * 8..b * 8 + 8].as_ptr().cast::<__m128i>())
-                    });
-                    acc = _mm256_add_ps(
-                        acc,
-                        _mm256_mul_ps(_mm256_mul_ps(mwv, da), _mm256_set1_ps(sa as f32)),
-                    );
+                // SAFETY: block `b` of the eight rows lies inside `grp` (caller), and block
+                // `b` of the single token's activations inside `a.q`.
+                unsafe {
+                    let blk = base.add(b * bs);
+                    let (dw, mw) = scales(blk, idx);
+                    let isum = if T == Q8_0 {
+                        q8_isum(blk.add(qoff), rb, qa.add(b * QK))
+                    } else {
+                        q4_isum(&nibbles(blk.add(qoff), rb), qa.add(b * QK))
+                    };
+                    acc = update::<T>(acc, dw, mw, isum, a.d[b], a.s[b]);
                 }
             }
             let mut lanes = [0f32; 8];
             // SAFETY: `lanes` holds 8 f32; unaligned store.
             unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-            for (i, &v) in lanes.iter().enumerate() {
-                out[i * n + t] = v;
+            out[..8].copy_from_slice(&lanes);
+            return;
+        }
+        scratch.acc.clear();
+        scratch.acc.resize(n * 8, 0.0);
+        let accp = scratch.acc.as_mut_ptr();
+        for b in 0..nb {
+            // SAFETY: block `b` of the eight rows lies inside `grp`, token `t`'s block `b`
+            // inside `a.q` (caller), and `scratch.acc` holds `8 * n` f32.
+            unsafe {
+                let blk = base.add(b * bs);
+                let (dw, mw) = scales(blk, idx);
+                let w4 = if T == Q8_0 {
+                    None
+                } else {
+                    Some(nibbles(blk.add(qoff), rb))
+                };
+                for t in 0..n {
+                    let ab = t * nb + b;
+                    let isum = match &w4 {
+                        Some(w4) => q4_isum(w4, qa.add(ab * QK)),
+                        None => q8_isum(blk.add(qoff), rb, qa.add(ab * QK)),
+                    };
+                    let p = accp.add(t * 8);
+                    let acc = update::<T>(_mm256_loadu_ps(p), dw, mw, isum, a.d[ab], a.s[ab]);
+                    _mm256_storeu_ps(p, acc);
+                }
+            }
+        }
+        for t in 0..n {
+            for i in 0..8 {
+                out[i * n + t] = scratch.acc[t * 8 + i];
             }
         }
     }

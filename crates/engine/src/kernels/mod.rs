@@ -10,10 +10,12 @@
 
 mod avx2;
 mod scalar;
+mod team;
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use rayon::prelude::*;
+use team::Team;
 
 use crate::gguf::GgmlType;
 
@@ -134,44 +136,44 @@ impl WeightView<'_> {
     }
 }
 
-/// Execution context: kernel choice and thread pool.
+/// Execution context: kernel choice and a persistent thread team.
 #[derive(Debug)]
 pub struct Ctx {
     avx2: bool,
-    pool: Option<rayon::ThreadPool>,
-    threads: usize,
+    team: Team,
 }
 
 impl Ctx {
     /// A context running `threads` threads (0 or 1: the calling thread only).
-    pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, rayon::ThreadPoolBuildError> {
-        let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()?,
-            )
-        } else {
-            None
-        };
+    pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, std::io::Error> {
         Ok(Ctx {
             avx2: kernel == Kernel::Auto && avx2::available(),
-            pool,
-            threads: threads.max(1),
+            team: Team::new(threads)?,
         })
-    }
-
-    /// Runs `f` inside the pool (or directly).
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(p) => p.install(f),
-            None => f(),
-        }
     }
 
     /// Number of threads.
     pub fn threads(&self) -> usize {
-        self.threads
+        self.team.size()
+    }
+
+    /// Calls `f(i)` once for every `i` in `0..items`, spread over the team (each member
+    /// claims the next unclaimed item). `f` must only write outputs owned by item `i`.
+    pub(crate) fn parallel(&self, items: usize, f: impl Fn(usize) + Sync) {
+        if self.team.size() == 1 || items <= 1 {
+            (0..items).for_each(f);
+            return;
+        }
+        let next = AtomicUsize::new(0);
+        self.team.run(&|_| {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items {
+                    break;
+                }
+                f(i);
+            }
+        });
     }
 }
 
@@ -194,30 +196,73 @@ fn rows_into(ctx_avx2: bool, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &
     }
 }
 
+/// One matrix-times-activations product of a fused step (see [`matmul_many`]).
+#[derive(Debug)]
+pub struct MatJob<'a, 'b> {
+    /// The weights.
+    pub w: WeightView<'a>,
+    /// The activations.
+    pub a: &'b Acts<'b>,
+    /// `out[t * w.rows + r]`.
+    pub out: &'b mut [f32],
+}
+
 /// `out[t * rows + r] = dot(w[r], x[t])` for every token `t` and row `r`.
 pub fn matmul(ctx: &Ctx, w: &WeightView<'_>, a: &Acts<'_>, out: &mut [f32]) {
-    let n = a.n();
-    let rows = w.rows;
-    // Row chunks: a multiple of 8 rows; any split gives the same bits.
-    let per = rows.div_ceil(ctx.threads * 4).div_ceil(8).max(1) * 8;
-    let chunks: Vec<usize> = (0..rows).step_by(per).collect();
+    matmul_many(ctx, &mut [MatJob { w: *w, a, out }]);
+}
+
+/// Several independent products in one parallel step: their rows are cut into chunks (a
+/// multiple of 8 rows; any split gives the same bits) that the team shares.
+pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
+    let threads = ctx.threads();
     let avx = ctx.avx2;
-    let run = |r0: usize| {
-        let nr = per.min(rows - r0);
-        let mut buf = vec![0f32; nr * n];
-        rows_into(avx, w, a, r0, &mut buf);
-        (r0, buf)
-    };
-    let parts: Vec<(usize, Vec<f32>)> = if ctx.pool.is_some() && chunks.len() > 1 {
-        ctx.install(|| chunks.par_iter().map(|&r0| run(r0)).collect())
-    } else {
-        chunks.iter().map(|&r0| run(r0)).collect()
-    };
-    for (r0, buf) in parts {
-        let nr = buf.len() / n;
+    let total: usize = jobs.iter().map(|j| j.w.rows).sum();
+    let per = total.div_ceil(threads * 4).div_ceil(8).max(1) * 8;
+    // (job, first row, output slot). One token: the slot is the output itself; several:
+    // a `[row][token]` buffer transposed afterwards.
+    let mut direct: Vec<(usize, usize, Mutex<&mut [f32]>)> = Vec::new();
+    let mut staged: Vec<(usize, usize, usize, Mutex<Vec<f32>>)> = Vec::new();
+    let mut views = Vec::with_capacity(jobs.len());
+    for (j, job) in jobs.iter_mut().enumerate() {
+        let a = job.a;
+        let n = a.n();
+        views.push((job.w, a));
+        if n == 1 {
+            for (c, chunk) in job.out[..job.w.rows].chunks_mut(per).enumerate() {
+                direct.push((j, c * per, Mutex::new(chunk)));
+            }
+        } else {
+            for r0 in (0..job.w.rows).step_by(per) {
+                let nr = per.min(job.w.rows - r0);
+                staged.push((j, r0, nr, Mutex::new(Vec::new())));
+            }
+        }
+    }
+    let nd = direct.len();
+    ctx.parallel(nd + staged.len(), |i| {
+        if i < nd {
+            let (j, r0, slot) = &direct[i];
+            let (w, a) = views[*j];
+            let mut out = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            rows_into(avx, &w, a, *r0, &mut out);
+        } else {
+            let (j, r0, nr, slot) = &staged[i - nd];
+            let (w, a) = views[*j];
+            let mut buf = vec![0f32; nr * a.n()];
+            rows_into(avx, &w, a, *r0, &mut buf);
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = buf;
+        }
+    });
+    drop(direct);
+    for (j, r0, nr, slot) in staged {
+        let buf = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let (w, a) = views[j];
+        let n = a.n();
+        let out = &mut *jobs[j].out;
         for rr in 0..nr {
             for t in 0..n {
-                out[t * rows + r0 + rr] = buf[rr * n + t];
+                out[t * w.rows + r0 + rr] = buf[rr * n + t];
             }
         }
     }

@@ -1,10 +1,10 @@
 //! The forward pass: embeddings, blocks (RMSNorm, attention with RoPE and a KV cache,
 //! SwiGLU FFN), output norm and head. Every reduction runs in one fixed sequential order.
 
-use rayon::prelude::*;
+use std::sync::{Mutex, PoisonError};
 
 use super::{EngineError, Model, Weight};
-use crate::kernels::{Acts, Ctx, dequant_row, matmul};
+use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
 
 /// Keys and values of one sequence, per layer, position-major, f32.
 #[derive(Debug, Clone, Default)]
@@ -186,9 +186,31 @@ pub(crate) fn forward(
             );
         }
         let a = Acts::new(&xn, d);
-        let mut q = mm(ctx, model, layer.wq, &a);
-        let mut k = mm(ctx, model, layer.wk, &a);
-        let v = mm(ctx, model, layer.wv, &a);
+        let (mut q, mut k, mut v) = (
+            vec![0f32; n * d],
+            vec![0f32; n * kv_dim],
+            vec![0f32; n * kv_dim],
+        );
+        matmul_many(
+            ctx,
+            &mut [
+                MatJob {
+                    w: model.view(layer.wq),
+                    a: &a,
+                    out: &mut q,
+                },
+                MatJob {
+                    w: model.view(layer.wk),
+                    a: &a,
+                    out: &mut k,
+                },
+                MatJob {
+                    w: model.view(layer.wv),
+                    a: &a,
+                    out: &mut v,
+                },
+            ],
+        );
         for t in 0..n {
             rope(&mut q[t * d..(t + 1) * d], hd, &trig[t]);
             rope(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &trig[t]);
@@ -202,7 +224,9 @@ pub(crate) fn forward(
                 .iter()
                 .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
                 .collect();
-            let work = |(i, o): (usize, &mut [f32])| {
+            let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(hd).map(Mutex::new).collect();
+            ctx.parallel(outs.len(), |i| {
+                let mut o = outs[i].lock().unwrap_or_else(PoisonError::into_inner);
                 let (t, h) = (i / nh, i % nh);
                 let (si, pos) = rows[t];
                 let (kc, vc) = caches[si];
@@ -213,14 +237,9 @@ pub(crate) fn forward(
                     pos,
                     kv_dim,
                     (h / group) * hd,
-                    o,
+                    &mut o,
                 );
-            };
-            if ctx.threads() > 1 {
-                ctx.install(|| att.par_chunks_mut(hd).enumerate().for_each(work));
-            } else {
-                att.chunks_mut(hd).enumerate().for_each(work);
-            }
+            });
         }
         let o = mm(ctx, model, layer.wo, &Acts::new(&att, d));
         for (xi, oi) in x.iter_mut().zip(&o) {
@@ -236,8 +255,22 @@ pub(crate) fn forward(
             );
         }
         let a = Acts::new(&xn, d);
-        let g = mm(ctx, model, layer.gate, &a);
-        let mut u = mm(ctx, model, layer.up, &a);
+        let (mut g, mut u) = (vec![0f32; n * cfg.n_ff], vec![0f32; n * cfg.n_ff]);
+        matmul_many(
+            ctx,
+            &mut [
+                MatJob {
+                    w: model.view(layer.gate),
+                    a: &a,
+                    out: &mut g,
+                },
+                MatJob {
+                    w: model.view(layer.up),
+                    a: &a,
+                    out: &mut u,
+                },
+            ],
+        );
         for (ui, &gi) in u.iter_mut().zip(&g) {
             let silu = gi / (1.0 + libm::expf(-gi));
             *ui *= silu;

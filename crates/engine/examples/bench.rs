@@ -1,0 +1,33 @@
+//! Engine throughput without the CLI: `cargo run --release -p aikernel-engine --example bench --
+//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]`. Prints one line per repetition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use aikernel_engine::{Kernel, Model, bench::bench};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let model = args.first().filter(|s| !s.is_empty()).map_or_else(
+        || {
+            let home = std::env::var("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
+        PathBuf::from,
+    );
+    let num = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("number"));
+    let (threads, n_prompt, n_gen, reps) = (num(1, 1), num(2, 64), num(3, 64), num(4, 3));
+    let kernel = if std::env::var("AIKERNEL_KERNEL").as_deref() == Ok("scalar") {
+        Kernel::Scalar
+    } else {
+        Kernel::Auto
+    };
+    let m = Model::load(&model).expect("model");
+    for _ in 0..reps {
+        let r = bench(&m, n_prompt, n_gen, threads, kernel).expect("bench");
+        println!(
+            "threads {} pp{} {:.1} t/s  tg{} {:.1} t/s",
+            r.threads, r.n_prompt, r.pp_tokens_per_s, r.n_gen, r.tg_tokens_per_s
+        );
+    }
+}
