@@ -29,7 +29,7 @@ contract AIOracle is AppBase, Ownable {
     /// @notice maxTokens of every request (up to 8 digits).
     uint32 public constant MAX_TOKENS = 12;
     /// @notice Gas the kernel forwards to `onAIResult`.
-    uint32 public constant CALLBACK_GAS = 100_000;
+    uint32 public constant CALLBACK_GAS = 150_000;
     /// @notice The exact prompt input of every request.
     string public constant PROMPT =
         "What is the current BTC price in US dollars, according to the latest observation above? Answer with a whole number.";

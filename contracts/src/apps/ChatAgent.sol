@@ -116,9 +116,9 @@ contract ChatAgent is AppBase, Ownable {
         if (len > MAX_MESSAGE_BYTES) revert MessageTooLong(len);
         Conversation storage c = _conversations[msg.sender];
         if (c.pendingPromptId != 0) revert ReplyPending(msg.sender, c.pendingPromptId);
-        uint256 kernelFee = _kernelFee(MAX_TOKENS);
+        uint256 kFee = kernelFee();
         uint256 service = serviceFee;
-        uint256 excess = _collect(kernelFee + service);
+        uint256 excess = _collect(kFee + service);
         IAIKernel.Request memory r = _newRequest(
             topicOf(msg.sender),
             bytes(message),
@@ -127,11 +127,11 @@ contract ChatAgent is AppBase, Ownable {
             MAX_TOKENS,
             CALLBACK_GAS
         );
-        promptId = _submit(r, kernelFee, msg.sender, kernelFee + service);
+        promptId = _submit(r, kFee, msg.sender, kFee + service);
         c.pendingPromptId = promptId;
         c.pendingServiceFee = service;
         userOfPrompt[promptId] = msg.sender;
-        emit MessageSent(msg.sender, promptId, message, kernelFee, service);
+        emit MessageSent(msg.sender, promptId, message, kFee, service);
         _send(msg.sender, excess);
     }
 

@@ -29,7 +29,7 @@ contract CreditScore is AppBase, Ownable {
     /// @notice maxTokens of every request (three digits).
     uint32 public constant MAX_TOKENS = 8;
     /// @notice Gas the kernel forwards to `onAIResult`.
-    uint32 public constant CALLBACK_GAS = 100_000;
+    uint32 public constant CALLBACK_GAS = 150_000;
 
     /*//////////////////////////////////////////////////////////////
                                  TYPES

@@ -34,6 +34,8 @@ contract NameGenerator is AppBase {
     uint32 public constant MAX_TOKENS = 12;
     /// @notice Sampling temperature (thousandths) of attempts after the first.
     uint32 public constant RETRY_TEMPERATURE = 700;
+    /// @notice Gas kept back from a follow-up `infer` sent from the callback, to record a stall.
+    uint256 public constant STALL_GAS = 60_000;
     /// @notice Gas the kernel forwards to `onAIResult` (a follow-up `infer` and a registration).
     uint32 public constant CALLBACK_GAS = 900_000;
 
@@ -258,7 +260,17 @@ contract NameGenerator is AppBase {
         returns (uint256 promptId)
     {
         uint8 attempt = q.attempts + 1;
-        uint256 fee = _kernelFee(MAX_TOKENS);
+        uint256 fee;
+        if (inCallback) {
+            try kernel.quote(modelId, MAX_TOKENS, committeeSize) returns (uint256 f) {
+                fee = f;
+            } catch {
+                return _stall(requestId, q);
+            }
+            if (q.budget < fee) return _stall(requestId, q);
+        } else {
+            fee = _kernelFee(MAX_TOKENS);
+        }
         IAIKernel.Request memory r = _newRequest(
             topicOf(requestId),
             bytes(promptFor(q.description, attempt == 1)),
@@ -274,8 +286,10 @@ contract NameGenerator is AppBase {
         if (!inCallback) {
             promptId = _infer(r, fee);
         } else {
-            if (q.budget < fee) return _stall(requestId, q);
-            try kernel.infer{value: fee}(r) returns (uint256 id) {
+            // Keep STALL_GAS back so a follow-up that runs out of gas still stalls the request.
+            uint256 g = gasleft();
+            if (g < 2 * STALL_GAS) return _stall(requestId, q);
+            try kernel.infer{value: fee, gas: g - STALL_GAS}(r) returns (uint256 id) {
                 promptId = id;
             } catch {
                 return _stall(requestId, q);
