@@ -3,6 +3,8 @@
 
 mod commands;
 mod global;
+mod output;
+mod rpc;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,16 @@ enum Command {
     /// Run, benchmark and quantize models with the deterministic engine.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
+    /// Submit a prompt to the kernel; --wait follows it to the settled, typed result.
+    Prompt(commands::prompt::PromptArgs),
+    /// The model registry: list or register models.
+    #[command(subcommand)]
+    Models(commands::models::ModelsCommand),
+    /// The compute nodes: stake, standing, hardware, earnings.
+    #[command(subcommand)]
+    Nodes(commands::nodes::NodesCommand),
+    /// A summary of the network: prompts, nodes, stake, rewards, EAI, treasury.
+    Status(commands::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +58,10 @@ fn main() -> ExitCode {
         Command::Deploy(args) => commands::deploy::run(&args, &cli.global),
         Command::Devnet(args) => commands::devnet::run(&args, &cli.global),
         Command::Model(cmd) => commands::model::run(cmd, &cli.global),
+        Command::Prompt(args) => commands::prompt::run(&args, &cli.global),
+        Command::Models(cmd) => commands::models::run(&cmd, &cli.global),
+        Command::Nodes(cmd) => commands::nodes::run(&cmd, &cli.global),
+        Command::Status(args) => commands::status::run(&args, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,10 @@ use aikernel_chain::Deployment;
 pub(crate) mod deploy;
 pub(crate) mod devnet;
 pub(crate) mod model;
+pub(crate) mod models;
+pub(crate) mod nodes;
+pub(crate) mod prompt;
+pub(crate) mod status;
 
 /// Prints a deployment as a human-readable table.
 pub(crate) fn print_deployment(deployment: &Deployment, file: &Path) {

@@ -1,0 +1,349 @@
+//! `aikernel prompt --wait`: follows a prompt through its rounds with a spinner, nudges an
+//! overdue round with `settle` (anyone may), and prints the decoded, typed result.
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256, keccak256},
+    providers::Provider,
+};
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use aikernel_chain::bindings::DecentralizedInference::{
+    self, CallbackDelivered, PromptRefunded, PromptSettled, RewardPaid,
+};
+use aikernel_schema::{Output, decode_output, format_value};
+
+use super::{Submitted, submitted_json};
+use crate::{
+    global::GlobalArgs,
+    output::{eai, eth, hex0x, print_json, value_json},
+    rpc::{self, Kernel, decode_revert},
+};
+
+/// How often the prompt's state is read.
+const POLL: Duration = Duration::from_millis(250);
+
+/// `IAIKernel.Status` values.
+const COMMITTING: u8 = 1;
+const REVEALING: u8 = 2;
+const SETTLED: u8 = 3;
+const REFUNDED: u8 = 4;
+
+/// What the spinner last showed, to print each stage change once.
+#[derive(Debug, Default, PartialEq, Eq, Clone)]
+struct Seen {
+    round: u8,
+    status: u8,
+    commits: u8,
+    reveals: u8,
+}
+
+/// Follows `s` until it is final or `timeout` seconds pass, then prints the outcome.
+pub(super) async fn follow(
+    kernel: &Kernel,
+    s: Submitted,
+    timeout: u64,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    let human = !global.json && !global.quiet;
+    let bar = spinner(human);
+    let say = |line: String| {
+        if human {
+            bar.suspend(|| eprintln!("{line}"));
+        }
+    };
+    say(format!(
+        "prompt {} submitted in tx {} (gas {}, fee {})",
+        s.id,
+        s.tx,
+        s.gas_used,
+        eth(s.fee)
+    ));
+    let inference = DecentralizedInference::new(kernel.deployment.kernel, kernel.provider.clone());
+    let mut committee: Vec<Address> = s
+        .assigned
+        .as_ref()
+        .map(|a| a.nodes.clone())
+        .unwrap_or_default();
+    say(format!("assigned  round 0: {}", join(&committee)));
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let mut seen = Seen {
+        status: COMMITTING,
+        ..Seen::default()
+    };
+    let mut nudged_round = None;
+    let status = loop {
+        let p = inference
+            .promptInfo(s.id)
+            .call()
+            .await
+            .map_err(|e| rpc::explain("reading the prompt", &e))?;
+        let now = Seen {
+            round: p.round,
+            status: p.status,
+            commits: p.commits,
+            reveals: p.reveals,
+        };
+        if now.round == seen.round {
+            if now.commits != seen.commits {
+                say(format!("committed {}/{}", now.commits, committee.len()));
+            }
+            if now.status == REVEALING && seen.status != REVEALING {
+                say("reveal phase open".into());
+            }
+            if now.reveals != seen.reveals {
+                say(format!("revealed  {}/{}", now.reveals, now.commits));
+            }
+        } else {
+            committee = inference
+                .committeeOf(s.id)
+                .call()
+                .await
+                .map_err(|e| rpc::explain("reading the committee", &e))?;
+            say(format!(
+                "no majority in round {}; assigned round {}: {}",
+                seen.round,
+                now.round,
+                join(&committee)
+            ));
+        }
+        seen = now.clone();
+        if p.status == SETTLED || p.status == REFUNDED {
+            break p.status;
+        }
+        let phase = if p.status == REVEALING {
+            "revealing"
+        } else {
+            "committing"
+        };
+        bar.set_message(format!(
+            "prompt {} round {}: {phase}, committed {}/{}, revealed {}/{}",
+            s.id,
+            p.round,
+            p.commits,
+            committee.len(),
+            p.reveals,
+            p.commits
+        ));
+        if Instant::now() > deadline {
+            bar.finish_and_clear();
+            bail!(
+                "timed out after {timeout} s waiting for prompt {} (round {}, {phase}, {}/{} committed, {} revealed); \
+                 it may still settle: check it with `aikernel verify {}`",
+                s.id,
+                p.round,
+                p.commits,
+                committee.len(),
+                p.reveals,
+                s.id
+            );
+        }
+        if nudged_round != Some(p.round) && overdue(kernel, &p, committee.len()).await? {
+            nudged_round = Some(p.round);
+            if let Some(tx) = nudge(&inference, s.id).await {
+                say(format!("round {} overdue: settled it in tx {tx}", p.round));
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    bar.finish_and_clear();
+    let elapsed = s.started.elapsed();
+    if status == REFUNDED {
+        return refunded(kernel, &s, elapsed, global).await;
+    }
+    settled(kernel, &s, &committee, elapsed, global).await
+}
+
+fn spinner(visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn join(nodes: &[Address]) -> String {
+    nodes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// True once `settle` can end the round: after the reveal deadline, or after the commit
+/// deadline with too few commits for a majority.
+async fn overdue(
+    kernel: &Kernel,
+    p: &DecentralizedInference::Prompt,
+    k: usize,
+) -> anyhow::Result<bool> {
+    let block = kernel
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .context("reading the latest block")?
+        .context("the node has no latest block")?;
+    let t = block.header.timestamp;
+    let too_few = p.status == COMMITTING
+        && t > u64::from(p.commitDeadline)
+        && usize::from(p.commits) < k / 2 + 1;
+    Ok(too_few || t > u64::from(p.revealDeadline))
+}
+
+/// Sends `settle` for an overdue round; `None` when it is not due after all or fails.
+async fn nudge(
+    inference: &DecentralizedInference::DecentralizedInferenceInstance<
+        alloy::providers::DynProvider,
+    >,
+    id: alloy::primitives::U256,
+) -> Option<B256> {
+    let call = inference.settle(id);
+    if let Err(e) = call.call().await {
+        tracing::debug!(reason = ?e.as_revert_data().as_ref().and_then(decode_revert), "settle not due");
+        return None;
+    }
+    let receipt = call.send().await.ok()?.get_receipt().await.ok()?;
+    receipt.status().then_some(receipt.transaction_hash)
+}
+
+async fn settled(
+    kernel: &Kernel,
+    s: &Submitted,
+    committee: &[Address],
+    elapsed: Duration,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    let d = &kernel.deployment;
+    let topic = Some(B256::from(s.id));
+    let (event, log) = rpc::scan::<PromptSettled>(&kernel.provider, d.kernel, topic, s.block)
+        .await?
+        .into_iter()
+        .next()
+        .context("the prompt is settled but its PromptSettled event was not found")?;
+    let rewards = rpc::scan::<RewardPaid>(&kernel.provider, d.kernel, topic, s.block).await?;
+    let callbacks =
+        rpc::scan::<CallbackDelivered>(&kernel.provider, d.kernel, topic, s.block).await?;
+    let settle_tx = log.transaction_hash.unwrap_or_default();
+    let settle_block = log.block_number.unwrap_or_default();
+    let chain_seconds = chain_seconds(kernel, s.block, settle_block).await;
+    let output = event.output.to_vec();
+    let output_hash = keccak256(&output);
+    let decoded = decode_output(&s.schema, &output);
+    let root = s.schema.root();
+
+    if global.json {
+        let result = match &decoded {
+            Ok(Output::Value(v)) => {
+                json!({ "success": true, "value": value_json(root, v), "display": format_value(root, v) })
+            }
+            Ok(Output::Error(code)) => json!({ "success": false, "errorCode": code }),
+            Err(e) => json!({ "success": false, "undecodable": e.to_string() }),
+        };
+        let mut out = submitted_json(s);
+        let extra = json!({
+            "status": "settled",
+            "settleTx": settle_tx.to_string(),
+            "settleBlock": settle_block,
+            "outputHash": output_hash.to_string(),
+            "output": hex0x(&output),
+            "result": result,
+            "finalCommittee": committee.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "rewards": rewards.iter().map(|(r, _)| json!({
+                "node": r.node.to_string(), "eth": r.eth.to_string(), "eai": r.eai.to_string(), "first": r.first,
+            })).collect::<Vec<_>>(),
+            "callbackOk": callbacks.first().map(|(c, _)| c.ok),
+            "seconds": elapsed.as_secs_f64(),
+            "chainSeconds": chain_seconds,
+        });
+        if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        return print_json(&out);
+    }
+    println!(
+        "prompt {} settled in tx {settle_tx} (block {settle_block})",
+        s.id
+    );
+    match &decoded {
+        Ok(Output::Value(v)) => println!("  result      {}", format_value(root, v)),
+        Ok(Output::Error(code)) => println!(
+            "  result      error code {code} (the committee agreed the request cannot be served)"
+        ),
+        Err(e) => println!("  result      undecodable output ({e}): {}", hex0x(&output)),
+    }
+    println!("  output hash {output_hash}");
+    println!("  infer gas   {} (tx {})", s.gas_used, s.tx);
+    for (r, _) in &rewards {
+        println!(
+            "  reward      {} {} / {}{}",
+            r.node,
+            eth(r.eth),
+            eai(r.eai),
+            if r.first { " (first)" } else { "" }
+        );
+    }
+    match chain_seconds {
+        Some(c) => println!(
+            "  time        {:.1} s from submission to settlement ({c} s of block time)",
+            elapsed.as_secs_f64()
+        ),
+        None => println!(
+            "  time        {:.1} s from submission to settlement",
+            elapsed.as_secs_f64()
+        ),
+    }
+    Ok(())
+}
+
+async fn refunded(
+    kernel: &Kernel,
+    s: &Submitted,
+    elapsed: Duration,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    let topic = Some(B256::from(s.id));
+    let refund =
+        rpc::scan::<PromptRefunded>(&kernel.provider, kernel.deployment.kernel, topic, s.block)
+            .await?
+            .into_iter()
+            .next();
+    let (amount, tx) = refund.map_or((None, None), |(e, l)| (Some(e.amount), l.transaction_hash));
+    if global.json {
+        let mut out = submitted_json(s);
+        if let Some(o) = out.as_object_mut() {
+            o.insert("status".into(), json!("refunded"));
+            o.insert("refund".into(), json!(amount.map(|a| a.to_string())));
+            o.insert("refundTx".into(), json!(tx.map(|t| t.to_string())));
+            o.insert("seconds".into(), json!(elapsed.as_secs_f64()));
+        }
+        print_json(&out)?;
+    }
+    bail!(
+        "prompt {} was refunded ({}) after {:.1} s: no committee reached a majority",
+        s.id,
+        amount.map_or_else(|| "amount unknown".into(), eth),
+        elapsed.as_secs_f64()
+    )
+}
+
+/// Seconds of block time between two blocks, when both can be read.
+async fn chain_seconds(kernel: &Kernel, from: u64, to: u64) -> Option<u64> {
+    let time = |n: u64| async move {
+        kernel
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(n))
+            .await
+            .ok()
+            .flatten()
+            .map(|b| b.header.timestamp)
+    };
+    Some(time(to).await?.saturating_sub(time(from).await?))
+}

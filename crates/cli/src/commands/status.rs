@@ -1,0 +1,187 @@
+//! `aikernel status`: a summary of the network: prompts, nodes, stake, rewards, EAI supply
+//! and the treasury, from views and the kernel's events.
+
+use alloy::{primitives::U256, providers::Provider};
+use anyhow::Context as _;
+use clap::Args;
+use serde_json::json;
+
+use aikernel_chain::bindings::{
+    DecentralizedInference::{
+        self, CallbackDelivered, PromptRefunded, PromptSettled, PromptSubmitted, RewardPaid,
+    },
+    EAI, ModelFileSystem,
+};
+
+use crate::{
+    global::GlobalArgs,
+    output::{eai, eth, print_json},
+    rpc::{self, explain},
+};
+
+/// Arguments of `aikernel status` (none beyond the global ones).
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {}
+
+/// Runs `aikernel status`.
+pub(crate) fn run(_args: &StatusArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(status(global))
+}
+
+async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
+    let kernel = rpc::connect(global, None).await?;
+    let d = kernel.deployment.clone();
+    let p = &kernel.provider;
+    let block = p.get_block_number().await.context("reading the block")?;
+
+    let submitted = rpc::scan::<PromptSubmitted>(p, d.kernel, None, d.start_block).await?;
+    let settled = rpc::scan::<PromptSettled>(p, d.kernel, None, d.start_block).await?;
+    let refunded = rpc::scan::<PromptRefunded>(p, d.kernel, None, d.start_block).await?;
+    let callbacks = rpc::scan::<CallbackDelivered>(p, d.kernel, None, d.start_block).await?;
+    let rewards = rpc::scan::<RewardPaid>(p, d.kernel, None, d.start_block).await?;
+    let pending = submitted
+        .len()
+        .saturating_sub(settled.len() + refunded.len());
+    let fees: U256 = submitted.iter().map(|(e, _)| e.fee).sum();
+    let callbacks_ok = callbacks.iter().filter(|(e, _)| e.ok).count();
+    let reward_eth: U256 = rewards.iter().map(|(e, _)| e.eth).sum();
+    let reward_eai: U256 = rewards.iter().map(|(e, _)| e.eai).sum();
+
+    let nodes = super::nodes::read_nodes(&kernel).await?;
+    let registered = nodes.iter().filter(|n| n.info.status != 0).count();
+    let eligible = nodes.iter().filter(|n| n.eligible).count();
+    let stake: U256 = nodes.iter().map(|n| U256::from(n.info.stake)).sum();
+    let unbonding: U256 = nodes.iter().map(|n| U256::from(n.info.unbonding)).sum();
+    let slashes: usize = nodes.iter().map(|n| n.slashes.0).sum();
+    let slashed: U256 = nodes.iter().map(|n| n.slashes.1).sum();
+
+    let inference = DecentralizedInference::new(d.kernel, p.clone());
+    let globals = inference
+        .globals()
+        .call()
+        .await
+        .map_err(|e| explain("reading the kernel's globals", &e))?;
+    let next_reward = inference
+        .nextReward()
+        .call()
+        .await
+        .map_err(|e| explain("reading the next reward", &e))?;
+    let models = ModelFileSystem::new(d.models, p.clone())
+        .modelCount()
+        .call()
+        .await
+        .map_err(|e| explain("reading the model count", &e))?;
+    let token = EAI::new(d.eai, p.clone());
+    let supply = token
+        .totalSupply()
+        .call()
+        .await
+        .map_err(|e| explain("reading the EAI supply", &e))?;
+    let burned = token
+        .totalBurned()
+        .call()
+        .await
+        .map_err(|e| explain("reading the EAI burned", &e))?;
+    let cap = token
+        .cap()
+        .call()
+        .await
+        .map_err(|e| explain("reading the EAI cap", &e))?;
+    let treasury_eai = token
+        .balanceOf(d.treasury)
+        .call()
+        .await
+        .map_err(|e| explain("reading the treasury's EAI", &e))?;
+    let treasury_eth = p
+        .get_balance(d.treasury)
+        .await
+        .context("reading the treasury's balance")?;
+    let accrued = U256::from(globals.treasuryAccrued);
+
+    if global.json {
+        return print_json(&json!({
+            "chainId": d.chain_id,
+            "block": block,
+            "rpc": global.rpc,
+            "deployment": d,
+            "prompts": {
+                "submitted": submitted.len(),
+                "settled": settled.len(),
+                "refunded": refunded.len(),
+                "pending": pending,
+                "lastPromptId": globals.lastPromptId,
+                "feesPaid": fees.to_string(),
+                "callbacks": { "ok": callbacks_ok, "failed": callbacks.len() - callbacks_ok },
+            },
+            "models": models.to_string(),
+            "nodes": {
+                "registered": registered,
+                "eligible": eligible,
+                "stake": stake.to_string(),
+                "unbonding": unbonding.to_string(),
+                "slashes": slashes,
+                "slashed": slashed.to_string(),
+            },
+            "rewards": {
+                "payments": rewards.len(),
+                "eth": reward_eth.to_string(),
+                "eai": reward_eai.to_string(),
+                "nextReward": next_reward.to_string(),
+            },
+            "eai": {
+                "supply": supply.to_string(),
+                "burned": burned.to_string(),
+                "cap": cap.to_string(),
+            },
+            "treasury": {
+                "address": d.treasury.to_string(),
+                "eth": treasury_eth.to_string(),
+                "eai": treasury_eai.to_string(),
+                "accruedFees": accrued.to_string(),
+            },
+        }));
+    }
+    println!("chain {} at block {block} ({})", d.chain_id, global.rpc);
+    println!("kernel    {}", d.kernel);
+    println!(
+        "prompts   {} submitted: {} settled, {} refunded, {pending} pending ({} paid in fees)",
+        submitted.len(),
+        settled.len(),
+        refunded.len(),
+        eth(fees)
+    );
+    println!(
+        "callbacks {callbacks_ok} delivered, {} failed",
+        callbacks.len() - callbacks_ok
+    );
+    println!("models    {models} registered");
+    println!(
+        "nodes     {registered} registered, {eligible} eligible; stake {}, unbonding {}; \
+         {slashes} slashes ({})",
+        eai(stake),
+        eai(unbonding),
+        eai(slashed)
+    );
+    println!(
+        "rewards   {} paid in {} payments, {} minted as rewards; next reward {}",
+        eth(reward_eth),
+        rewards.len(),
+        eai(reward_eai),
+        eai(next_reward)
+    );
+    println!(
+        "EAI       supply {} of cap {}, burned {}",
+        eai(supply),
+        eai(cap),
+        eai(burned)
+    );
+    println!(
+        "treasury  {}: {}, {}; {} protocol fees accrued in the kernel",
+        d.treasury,
+        eth(treasury_eth),
+        eai(treasury_eai),
+        eth(accrued)
+    );
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Talking to a deployed kernel from the CLI: the deployment file, the RPC endpoint, the
+//! signing key, event scans, and revert reasons decoded to the contracts' custom errors.
+
+use std::{path::Path, time::Duration};
+
+use alloy::{
+    dyn_abi::{DynSolType, DynSolValue},
+    primitives::{Address, Bytes},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, Log},
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use anyhow::{Context as _, bail};
+
+use aikernel_chain::{
+    Deployment,
+    bindings::{
+        ContextManager, DecentralizedInference, EAI, GPUManagement, ModelFileSystem,
+        PromptScheduler,
+    },
+};
+
+use crate::global::GlobalArgs;
+
+/// Anvil's account #0, the devnet's deployer and admin (it holds every admin role and the
+/// genesis EAI). Public knowledge: never use it on a real chain.
+pub(crate) const DEVNET_ADMIN_KEY: &str =
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// Blocks per `eth_getLogs` request, below the limits public RPC providers apply.
+const LOG_CHUNK: u64 = 10_000;
+
+/// How long the first RPC request may take before the endpoint counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected kernel: the provider (with a wallet when a key was given) and its addresses.
+pub(crate) struct Kernel {
+    /// The provider; signs and sends when built with a key.
+    pub(crate) provider: DynProvider,
+    /// The kernel's contract addresses.
+    pub(crate) deployment: Deployment,
+}
+
+/// Reads the deployment file, with a hint on how to get one when it is missing.
+pub(crate) fn load_deployment(path: &Path) -> anyhow::Result<Deployment> {
+    if !path.exists() {
+        bail!(
+            "no deployment file at {}: start a local chain with `aikernel devnet`, deploy with \
+             `aikernel deploy`, or pass --deployment PATH (or set AIKERNEL_DEPLOYMENT)",
+            path.display()
+        );
+    }
+    Ok(Deployment::load(path)?)
+}
+
+/// Parses `--key` / `AIKERNEL_KEY`; explains where to get one when it is missing.
+pub(crate) fn signer(key: Option<&str>) -> anyhow::Result<PrivateKeySigner> {
+    let Some(key) = key else {
+        bail!(
+            "this command sends a transaction: pass --key HEX or set AIKERNEL_KEY (on the devnet, \
+             anvil account #0 is the admin: {DEVNET_ADMIN_KEY})"
+        );
+    };
+    key.trim()
+        .parse()
+        .context("--key / AIKERNEL_KEY is not a valid hex private key")
+}
+
+/// Connects to `--rpc`, checks that the deployment file belongs to that chain, and that the
+/// kernel's code is there (a restarted anvil loses it).
+pub(crate) async fn connect(
+    global: &GlobalArgs,
+    signer: Option<PrivateKeySigner>,
+) -> anyhow::Result<Kernel> {
+    let deployment = load_deployment(&global.deployment)?;
+    let url = global
+        .rpc
+        .parse()
+        .with_context(|| format!("--rpc {} is not a URL", global.rpc))?;
+    let provider = match signer {
+        Some(s) => ProviderBuilder::new().wallet(s).connect_http(url).erased(),
+        None => ProviderBuilder::new().connect_http(url).erased(),
+    };
+    let chain_id = tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id())
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| {
+            format!(
+                "cannot reach the chain at {} (is `aikernel devnet` running? pass --rpc URL)",
+                global.rpc
+            )
+        })?;
+    if chain_id != deployment.chain_id {
+        bail!(
+            "deployment file {} is for chain {} but {} is chain {chain_id}",
+            global.deployment.display(),
+            deployment.chain_id,
+            global.rpc
+        );
+    }
+    let code = provider
+        .get_code_at(deployment.kernel)
+        .await
+        .with_context(|| format!("reading the kernel's code at {}", global.rpc))?;
+    if code.is_empty() {
+        bail!(
+            "no kernel contract at {} on {}: the deployment file {} is stale (was the devnet \
+             restarted? run `aikernel devnet` again)",
+            deployment.kernel,
+            global.rpc,
+            global.deployment.display()
+        );
+    }
+    Ok(Kernel {
+        provider,
+        deployment,
+    })
+}
+
+/// The custom error inside a revert, e.g. `UnknownModel(9)`, decoded against every kernel
+/// contract (a revert in a called contract bubbles up unchanged).
+pub(crate) fn decode_revert(data: &Bytes) -> Option<String> {
+    let selector = <[u8; 4]>::try_from(data.get(..4)?).ok()?;
+    let signature =
+        DecentralizedInference::DecentralizedInferenceErrors::signature_by_selector(selector)
+            .or_else(|| ModelFileSystem::ModelFileSystemErrors::signature_by_selector(selector))
+            .or_else(|| PromptScheduler::PromptSchedulerErrors::signature_by_selector(selector))
+            .or_else(|| GPUManagement::GPUManagementErrors::signature_by_selector(selector))
+            .or_else(|| ContextManager::ContextManagerErrors::signature_by_selector(selector))
+            .or_else(|| EAI::EAIErrors::signature_by_selector(selector))?;
+    let (name, params) = signature.split_once('(')?;
+    let args = DynSolType::parse(&format!("({params}"))
+        .ok()
+        .and_then(|ty| ty.abi_decode_params(&data[4..]).ok());
+    let args = match args {
+        Some(DynSolValue::Tuple(values)) => values.iter().map(show).collect::<Vec<_>>().join(", "),
+        _ => return Some(signature.to_owned()),
+    };
+    Some(format!("{name}({args})"))
+}
+
+/// One decoded error argument, readable.
+fn show(value: &DynSolValue) -> String {
+    match value {
+        DynSolValue::Bool(b) => b.to_string(),
+        DynSolValue::Int(i, _) => i.to_string(),
+        DynSolValue::Uint(u, _) => u.to_string(),
+        DynSolValue::Address(a) => a.to_string(),
+        DynSolValue::String(s) => format!("{s:?}"),
+        DynSolValue::FixedBytes(w, size) => format!("0x{}", alloy::hex::encode(&w[..*size])),
+        DynSolValue::Bytes(b) => format!("0x{}", alloy::hex::encode(b)),
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(show).collect::<Vec<_>>().join(", ")
+            )
+        }
+        DynSolValue::Function(_) => format!("{value:?}"),
+    }
+}
+
+/// A contract error as a readable message: the decoded custom error when it reverted.
+pub(crate) fn explain(what: &str, err: &alloy::contract::Error) -> anyhow::Error {
+    match err.as_revert_data() {
+        Some(data) => match decode_revert(&data) {
+            Some(reason) => anyhow::anyhow!("{what}: reverted with {reason}"),
+            None if data.is_empty() => anyhow::anyhow!("{what}: reverted without a reason"),
+            None => anyhow::anyhow!("{what}: reverted with data {data}"),
+        },
+        None => anyhow::anyhow!("{what}: {err}"),
+    }
+}
+
+/// Every log of event `E` emitted by `address` in `from..=latest` that matches `topic1`
+/// (when given), fetched in chunks of [`LOG_CHUNK`] blocks, decoded.
+pub(crate) async fn scan<E: SolEvent>(
+    provider: &DynProvider,
+    address: Address,
+    topic1: Option<alloy::primitives::B256>,
+    from: u64,
+) -> anyhow::Result<Vec<(E, Log)>> {
+    let latest = provider
+        .get_block_number()
+        .await
+        .context("reading the block number")?;
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= latest {
+        let end = latest.min(start + LOG_CHUNK - 1);
+        let mut filter = Filter::new()
+            .address(address)
+            .event_signature(E::SIGNATURE_HASH)
+            .from_block(start)
+            .to_block(end);
+        if let Some(t) = topic1 {
+            filter = filter.topic1(t);
+        }
+        let logs = provider
+            .get_logs(&filter)
+            .await
+            .with_context(|| format!("reading {} logs", E::SIGNATURE))?;
+        for log in logs {
+            let decoded = log
+                .log_decode::<E>()
+                .with_context(|| format!("decoding a {} log", E::SIGNATURE))?;
+            out.push((decoded.inner.data, log));
+        }
+        start = end + 1;
+    }
+    Ok(out)
+}
