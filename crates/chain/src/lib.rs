@@ -5,6 +5,7 @@
 //! six contracts, one transaction each, then the role wiring.
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod bindings;
 pub mod content;
 mod deploy;
