@@ -74,11 +74,11 @@ mod x86 {
         __m128i, __m256, __m256i, _MM_HINT_T0, _mm_loadu_si128, _mm_packus_epi32, _mm_prefetch,
         _mm256_abs_epi8, _mm256_add_epi16, _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256,
         _mm256_broadcastsi128_si256, _mm256_castsi256_si128, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
-        _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_i32gather_epi32, _mm256_loadu_ps,
-        _mm256_loadu_si256, _mm256_loadu2_m128i, _mm256_madd_epi16, _mm256_maddubs_epi16,
-        _mm256_mul_ps, _mm256_permute2x128_si256, _mm256_set1_epi8, _mm256_set1_epi16,
-        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_sign_epi8,
-        _mm256_srli_epi16, _mm256_srli_epi32, _mm256_storeu_ps, _mm256_sub_epi32,
+        _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_ps, _mm256_loadu_si256,
+        _mm256_loadu2_m128i, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps,
+        _mm256_permute2x128_si256, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32,
+        _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_sign_epi8, _mm256_srli_epi16,
+        _mm256_srli_epi32, _mm256_storeu_ps, _mm256_sub_epi32,
     };
 
     use super::{Acts, Scratch};
@@ -125,9 +125,12 @@ mod x86 {
     /// `blk` plus `7 * rb + 4` bytes must be readable.
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn scales(blk: *const u8, idx: __m256i) -> (__m256, __m256) {
-        // SAFETY: the caller guarantees the eight dwords at `blk + i * rb` are readable.
-        let v = unsafe { _mm256_i32gather_epi32::<1>(blk.cast::<i32>(), idx) };
+    unsafe fn scales(blk: *const u8, rb: usize) -> (__m256, __m256) {
+        // SAFETY: the caller guarantees the eight dwords at `blk + i * rb` are readable;
+        // unaligned reads. (Eight scalar loads: faster than a gather on current cores.)
+        let d: [i32; 8] =
+            std::array::from_fn(|i| unsafe { blk.add(i * rb).cast::<i32>().read_unaligned() });
+        let v = _mm256_setr_epi32(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
         let lo16 = |x: __m256i| {
             let x = _mm256_and_si256(x, _mm256_set1_epi32(0xFFFF));
             _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x))
@@ -262,17 +265,6 @@ mod x86 {
         let nb = cols / QK;
         let (bs, qoff) = layout(T);
         let rb = nb * bs;
-        let step = rb as i32;
-        let idx = _mm256_setr_epi32(
-            0,
-            step,
-            2 * step,
-            3 * step,
-            4 * step,
-            5 * step,
-            6 * step,
-            7 * step,
-        );
         let base = grp.as_ptr();
         let qa = a.q.as_ptr();
         if n == 1 {
@@ -292,7 +284,7 @@ mod x86 {
                 // `b` of the single token's activations inside `a.q`.
                 unsafe {
                     let blk = base.add(b * bs);
-                    let (dw, mw) = scales(blk, idx);
+                    let (dw, mw) = scales(blk, rb);
                     let isum = if T == Q8_0 {
                         q8_isum(blk.add(qoff), rb, qa.add(b * QK))
                     } else {
@@ -315,7 +307,7 @@ mod x86 {
             // inside `a.q` (caller), and `scratch.acc` holds `8 * n` f32.
             unsafe {
                 let blk = base.add(b * bs);
-                let (dw, mw) = scales(blk, idx);
+                let (dw, mw) = scales(blk, rb);
                 let w4 = if T == Q8_0 {
                     None
                 } else {

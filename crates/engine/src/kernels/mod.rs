@@ -8,6 +8,7 @@
 //! rows and run exactly that sequence per lane, so they are bit-identical to the scalar code.
 //! F32/F16 weights use the f32 activations with a sequential f32 dot product (scalar only).
 
+pub(crate) mod attention;
 mod avx2;
 mod scalar;
 mod team;
@@ -150,6 +151,11 @@ impl Ctx {
             avx2: kernel == Kernel::Auto && avx2::available(),
             team: Team::new(threads)?,
         })
+    }
+
+    /// Whether the AVX2 paths run (same bits as the scalar ones).
+    pub(crate) fn simd(&self) -> bool {
+        self.avx2
     }
 
     /// Number of threads.

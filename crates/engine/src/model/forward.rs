@@ -4,9 +4,11 @@
 use std::sync::{Mutex, PoisonError};
 
 use super::{EngineError, Model, Weight};
+use crate::kernels::attention::{attend, push_key};
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
 
-/// Keys and values of one sequence, per layer, position-major, f32.
+/// Keys and values of one sequence, per layer, f32: values position-major, keys in blocks
+/// of eight positions (see `kernels::attention`).
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     k: Vec<Vec<f32>>,
@@ -63,51 +65,6 @@ fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)]) {
             let b = head[2 * i + 1];
             head[2 * i] = a * c - b * s;
             head[2 * i + 1] = a * s + b * c;
-        }
-    }
-}
-
-/// Attention of one query head over positions `0..=pos` of one layer's cache.
-fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, kv_dim: usize, off: usize, out: &mut [f32]) {
-    let hd = q.len();
-    let scale = 1.0 / libm::sqrtf(hd as f32);
-    let mut scores = Vec::with_capacity(pos + 1);
-    let mut max = f32::NEG_INFINITY;
-    // Eight positions at a time; each score is still its own sequential sum over `d`.
-    let mut j0 = 0;
-    while j0 <= pos {
-        let m = (pos + 1 - j0).min(8);
-        let mut acc = [0f32; 8];
-        let ks: [&[f32]; 8] = std::array::from_fn(|l| {
-            let j = j0 + l.min(m - 1);
-            &k[j * kv_dim + off..j * kv_dim + off + hd]
-        });
-        for d in 0..hd {
-            let qd = q[d];
-            for l in 0..8 {
-                acc[l] += qd * ks[l][d];
-            }
-        }
-        for &a in &acc[..m] {
-            let s = a * scale;
-            if s > max {
-                max = s;
-            }
-            scores.push(s);
-        }
-        j0 += m;
-    }
-    let mut sum = 0f32;
-    for s in &mut scores {
-        *s = libm::expf(*s - max);
-        sum += *s;
-    }
-    out.fill(0.0);
-    for (j, &e) in scores.iter().enumerate() {
-        let p = e / sum;
-        let vj = &v[j * kv_dim + off..j * kv_dim + off + hd];
-        for d in 0..hd {
-            out[d] += p * vj[d];
         }
     }
 }
@@ -215,7 +172,7 @@ pub(crate) fn forward(
             rope(&mut q[t * d..(t + 1) * d], hd, &trig[t]);
             rope(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &trig[t]);
             let c = &mut *seqs[rows[t].0].cache;
-            c.k[li].extend_from_slice(&k[t * kv_dim..(t + 1) * kv_dim]);
+            push_key(&mut c.k[li], rows[t].1, &k[t * kv_dim..(t + 1) * kv_dim]);
             c.v[li].extend_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
         }
         let mut att = vec![0f32; n * d];
@@ -231,6 +188,7 @@ pub(crate) fn forward(
                 let (si, pos) = rows[t];
                 let (kc, vc) = caches[si];
                 attend(
+                    ctx,
                     &q[t * d + h * hd..t * d + (h + 1) * hd],
                     kc,
                     vc,
