@@ -201,7 +201,7 @@ fn adopt_manifest(partial: &mut Partial, src: &Source, agent: &Agent) -> Result<
             "no leaf manifest; the whole file is verified at the end"
         ),
         Err(e) => {
-            tracing::warn!(error = %e, "leaf manifest unavailable; the whole file is verified at the end")
+            tracing::warn!(error = %e, "leaf manifest unavailable; the whole file is verified at the end");
         }
     }
     Ok(())
