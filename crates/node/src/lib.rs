@@ -1,2 +1,135 @@
-//! The aikernel compute node daemon.
+//! The aikernel compute node: the program an operator runs.
+//!
+//! It checks the chain and its deployment, registers and stakes, fetches and verifies the
+//! models it serves, then follows the kernel's events: for every prompt assigned to it, it
+//! rebuilds the exact request from chain data, runs the deterministic driver on a compute
+//! thread, commits, reveals, settles when due and collects its earnings. Salts are derived
+//! from the key, outputs and the event checkpoint are kept on disk, so a node killed at any
+//! point and restarted reveals what it committed. See `docs/node.md`.
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod context;
+pub mod contracts;
+pub mod daemon;
+pub mod duty;
+pub mod follow;
+pub mod hardware;
+pub mod jobs;
+pub mod keys;
+pub mod metrics;
+pub mod models;
+pub mod protocol;
+pub mod tx;
+pub mod verify;
+pub mod worker;
+
+use std::path::PathBuf;
+
+use alloy::primitives::B256;
+
+pub use config::{Byzantine, NodeConfig};
+pub use daemon::run;
+
+/// Everything that stops a node or one of its tasks.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is invalid.
+    #[error("config {}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The operator key is missing or invalid.
+    #[error("key: {0}")]
+    Key(String),
+    /// The node cannot run with this chain, deployment or registration.
+    #[error("{0}")]
+    Misconfigured(String),
+    /// An RPC request failed.
+    #[error("RPC error while {what}: {message}")]
+    Rpc {
+        /// What the node was doing.
+        what: &'static str,
+        /// The error.
+        message: String,
+    },
+    /// A contract call failed.
+    #[error("{what} failed: {message}")]
+    Call {
+        /// The call.
+        what: &'static str,
+        /// The error (decoded custom error when there is one).
+        message: String,
+    },
+    /// A prompt's context chain could not be rebuilt or does not match its root.
+    #[error("context: {0}")]
+    Context(String),
+    /// Off-chain data could not be resolved.
+    #[error("data {hash}: {reason}")]
+    Data {
+        /// Its sha256.
+        hash: B256,
+        /// Why.
+        reason: String,
+    },
+    /// A transaction failed.
+    #[error(transparent)]
+    Tx(#[from] tx::TxError),
+    /// The model driver failed (node-local: the node does not commit).
+    #[error("driver: {0}")]
+    Driver(#[from] aikernel_drivers::DriverError),
+    /// A model could not be fetched, verified or loaded.
+    #[error("model {id}: {reason}")]
+    Model {
+        /// The model id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl NodeError {
+    /// An RPC failure while doing `what`.
+    pub fn rpc(what: &'static str, e: &alloy::transports::TransportError) -> NodeError {
+        NodeError::Rpc {
+            what,
+            message: e.to_string(),
+        }
+    }
+
+    /// A failed contract call, with its custom error decoded when possible.
+    pub fn call(what: &'static str, e: &alloy::contract::Error) -> NodeError {
+        let message = e
+            .as_revert_data()
+            .map_or_else(|| e.to_string(), |data| tx::decode_revert(&data));
+        NodeError::Call { what, message }
+    }
+
+    /// True for failures worth retrying later (RPC trouble), false for definite answers.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NodeError::Rpc { .. }
+            | NodeError::Data { .. }
+            | NodeError::Context(_)
+            | NodeError::Tx(tx::TxError::Unavailable { .. }) => true,
+            NodeError::Call { message, .. } => {
+                message.contains("error sending request")
+                    || message.contains("connection")
+                    || message.contains("transport")
+            }
+            _ => false,
+        }
+    }
+}

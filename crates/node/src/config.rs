@@ -1,0 +1,285 @@
+//! The node's TOML configuration; command-line flags override it field by field.
+//!
+//! ```toml
+//! rpc_url = "http://127.0.0.1:8545"
+//! deployment = ".aikernel/deployment.json"
+//! key_env = "AIKERNEL_NODE_KEY"          # or: key_file = "node.key"
+//! data_dir = ".aikernel/node-1"           # jobs, outputs, checkpoint
+//! cache_dir = "~/.cache/aikernel"         # models/ and content/ (shared by nodes)
+//! threads = 1
+//! models = [1]
+//! stake_eai = 1000
+//! metrics_addr = "127.0.0.1:9101"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::NodeError;
+
+/// Everything a node needs to run. Paths are used as given (relative to the working
+/// directory); `~/` expands to `$HOME`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// JSON-RPC endpoint of the chain.
+    pub rpc_url: String,
+    /// Deployment file with the kernel's addresses (written by `aikernel deploy`/`devnet`).
+    pub deployment: PathBuf,
+    /// File holding the operator's hex private key (first line).
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the hex private key (used when `key_file` is unset).
+    pub key_env: String,
+    /// Node-private state: jobs, computed outputs, the event checkpoint.
+    pub data_dir: PathBuf,
+    /// Shared cache: verified model files (`models/`) and content-addressed data (`content/`).
+    pub cache_dir: PathBuf,
+    /// IPFS HTTP gateways for `ipfs://` model URIs and off-chain inputs.
+    pub ipfs_gateways: Vec<String>,
+    /// Engine threads per computation (results never depend on it).
+    pub threads: usize,
+    /// Models to serve (ids in the ModelFileSystem); registration uses them.
+    pub models: Vec<u64>,
+    /// EAI (whole tokens) staked when the node registers for the first time.
+    pub stake_eai: u64,
+    /// Leave a jail automatically once it has expired.
+    pub auto_unjail: bool,
+    /// Withdraw earnings when at least this much ETH (wei) is claimable (0: never).
+    pub withdraw_min_wei: u128,
+    /// Milliseconds between polls for new blocks.
+    pub poll_interval_ms: u64,
+    /// Blocks per `eth_getLogs` query.
+    pub log_range: u64,
+    /// Recent blocks re-checked for reorgs.
+    pub reorg_depth: u64,
+    /// Gas limit = estimate x this, in percent.
+    pub gas_margin_percent: u64,
+    /// Seconds before an unconfirmed transaction is replaced with higher fees.
+    pub tx_replace_after_s: u64,
+    /// Highest max fee per gas the node will pay, in gwei.
+    pub max_fee_gwei: u64,
+    /// Address of the Prometheus `/metrics` and `/health` endpoint (none: disabled).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Show download progress bars.
+    pub progress: bool,
+    /// Test-only misbehaviour (`lie`, `copy`, `silent`); never set this in production.
+    pub byzantine: Option<Byzantine>,
+    /// Test-only: seconds to sleep right after each commit is mined (to kill the node there).
+    pub pause_after_commit_s: u64,
+}
+
+/// Test-only misbehaviours, used by adversarial tests to prove the network punishes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Byzantine {
+    /// Commits and reveals a different output than the honest one.
+    Lie,
+    /// Commits another member's commitment and later tries to reveal its output.
+    Copy,
+    /// Never commits or reveals.
+    Silent,
+}
+
+impl std::str::FromStr for Byzantine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "lie" => Ok(Byzantine::Lie),
+            "copy" => Ok(Byzantine::Copy),
+            "silent" => Ok(Byzantine::Silent),
+            other => Err(format!(
+                "unknown byzantine mode {other:?} (lie, copy, silent)"
+            )),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            rpc_url: "http://127.0.0.1:8545".to_owned(),
+            deployment: PathBuf::from(".aikernel/deployment.json"),
+            key_file: None,
+            key_env: "AIKERNEL_NODE_KEY".to_owned(),
+            data_dir: PathBuf::from(".aikernel/node"),
+            cache_dir: default_cache_dir(),
+            ipfs_gateways: vec!["http://127.0.0.1:8080".to_owned()],
+            threads: 1,
+            models: vec![1],
+            stake_eai: 1000,
+            auto_unjail: true,
+            withdraw_min_wei: 1,
+            poll_interval_ms: 500,
+            log_range: 2000,
+            reorg_depth: 12,
+            gas_margin_percent: 130,
+            tx_replace_after_s: 20,
+            max_fee_gwei: 500,
+            metrics_addr: None,
+            progress: true,
+            byzantine: None,
+            pause_after_commit_s: 0,
+        }
+    }
+}
+
+/// `$AIKERNEL_CACHE`, else `~/.cache/aikernel` (where setup puts the default model).
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("AIKERNEL_CACHE") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".cache/aikernel"),
+        |h| PathBuf::from(h).join(".cache/aikernel"),
+    )
+}
+
+impl NodeConfig {
+    /// Reads and checks a TOML config file.
+    pub fn from_file(path: &Path) -> Result<NodeConfig, NodeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        NodeConfig::from_toml(&text).map_err(|reason| NodeError::Config {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses TOML text (unknown keys are errors, so typos do not pass silently).
+    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        let mut config: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.expand_home();
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Rejects values the node cannot run with.
+    pub fn check(&self) -> Result<(), String> {
+        if self.threads == 0 || self.threads > 256 {
+            return Err(format!("threads = {} (must be 1..=256)", self.threads));
+        }
+        if self.models.is_empty() || self.models.len() > 16 {
+            return Err(format!(
+                "models has {} entries (serve 1..=16 models)",
+                self.models.len()
+            ));
+        }
+        if self.models.contains(&0) {
+            return Err("models contains 0 (model ids start at 1)".to_owned());
+        }
+        if self.poll_interval_ms == 0 || self.log_range == 0 {
+            return Err("poll_interval_ms and log_range must be positive".to_owned());
+        }
+        if self.gas_margin_percent < 100 {
+            return Err(format!(
+                "gas_margin_percent = {} (must be >= 100)",
+                self.gas_margin_percent
+            ));
+        }
+        if !self.rpc_url.starts_with("http://") && !self.rpc_url.starts_with("https://") {
+            return Err(format!(
+                "rpc_url = {:?} (an http:// or https:// URL)",
+                self.rpc_url
+            ));
+        }
+        Ok(())
+    }
+
+    /// Expands a leading `~/` in every path.
+    pub fn expand_home(&mut self) {
+        for path in [
+            &mut self.deployment,
+            &mut self.data_dir,
+            &mut self.cache_dir,
+        ] {
+            *path = expand(path);
+        }
+        if let Some(key) = &mut self.key_file {
+            *key = expand(key);
+        }
+    }
+}
+
+fn expand(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = NodeConfig::from_toml(
+            r#"
+            rpc_url = "http://10.0.0.1:8545"
+            key_file = "/keys/node.key"
+            data_dir = "/var/lib/aikernel"
+            threads = 2
+            models = [1, 3]
+            stake_eai = 5000
+            metrics_addr = "127.0.0.1:9200"
+            byzantine = "lie"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.rpc_url, "http://10.0.0.1:8545");
+        assert_eq!(c.key_file, Some(PathBuf::from("/keys/node.key")));
+        assert_eq!(c.models, vec![1, 3]);
+        assert_eq!(c.threads, 2);
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9200".parse().unwrap()));
+        assert_eq!(c.byzantine, Some(Byzantine::Lie));
+        assert_eq!(c.poll_interval_ms, 500, "unset keys keep defaults");
+    }
+
+    #[test]
+    fn rejects_typos_and_bad_values() {
+        let typo = NodeConfig::from_toml("rpc_ulr = \"http://x\"").unwrap_err();
+        assert!(typo.contains("rpc_ulr"), "{typo}");
+        assert!(
+            NodeConfig::from_toml("threads = 0")
+                .unwrap_err()
+                .contains("threads")
+        );
+        assert!(
+            NodeConfig::from_toml("models = []")
+                .unwrap_err()
+                .contains("models")
+        );
+        assert!(
+            NodeConfig::from_toml("models = [0]")
+                .unwrap_err()
+                .contains("start at 1")
+        );
+        assert!(
+            NodeConfig::from_toml("rpc_url = \"ws://x\"")
+                .unwrap_err()
+                .contains("rpc_url")
+        );
+        assert!(
+            NodeConfig::from_toml("gas_margin_percent = 50")
+                .unwrap_err()
+                .contains("gas_margin")
+        );
+        assert!(
+            NodeConfig::from_toml("byzantine = \"evil\"")
+                .unwrap_err()
+                .contains("byzantine")
+        );
+    }
+
+    #[test]
+    fn expands_home() {
+        let c = NodeConfig::from_toml("data_dir = \"~/x\"").unwrap();
+        assert!(!c.data_dir.starts_with("~"));
+        assert!(c.data_dir.ends_with("x"));
+    }
+}

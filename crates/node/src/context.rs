@@ -1,0 +1,258 @@
+//! Rebuilds a prompt's exact driver input from chain data alone: the request, and the
+//! `(requester, topic)` context entries `[0, index)` checked against the recorded root
+//! (`docs/protocol.md`, "Context chains"). Nodes and `aikernel verify` share this code,
+//! because disagreeing here is as fatal as disagreeing on arithmetic.
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::{SolEvent, SolValue};
+
+use aikernel_chain::bindings::{ContextManager::ContextAppended, IAIKernel};
+use aikernel_drivers::{ContextEntry, ContextKind, InferenceRequest};
+
+use crate::NodeError;
+use crate::contracts::Contracts;
+
+/// Fetches off-chain data (prompt inputs, fed entries) by its sha256.
+pub trait DataResolver: Send + Sync {
+    /// The bytes whose sha256 is `hash`, verified.
+    fn resolve(&self, hash: &[u8; 32]) -> Result<Vec<u8>, String>;
+}
+
+/// A prompt as the kernel recorded it.
+#[derive(Clone)]
+pub struct PromptRecord {
+    /// The prompt id.
+    pub id: U256,
+    /// The request as submitted.
+    pub request: IAIKernel::Request,
+    /// Who submitted it (owner of the context chain).
+    pub requester: Address,
+    /// Length of the context chain before the prompt's own entry.
+    pub context_len: u64,
+    /// Root of the chain at that length.
+    pub context_root: B256,
+}
+
+impl std::fmt::Debug for PromptRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromptRecord")
+            .field("id", &self.id)
+            .field("model_id", &self.request.modelId)
+            .field("requester", &self.requester)
+            .field("context_len", &self.context_len)
+            .field("context_root", &self.context_root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a prompt's record.
+pub async fn load_record(contracts: &Contracts, id: U256) -> Result<PromptRecord, NodeError> {
+    let request = contracts
+        .kernel
+        .requestOf(id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("requestOf", &e))?;
+    let requester = contracts
+        .kernel
+        .requesterOf(id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("requesterOf", &e))?;
+    let ctx = contracts
+        .kernel
+        .contextOf(id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("contextOf", &e))?;
+    Ok(PromptRecord {
+        id,
+        request,
+        requester,
+        context_len: ctx.index,
+        context_root: ctx.root,
+    })
+}
+
+/// Builds the driver request for `record`: resolves off-chain data and the context chain.
+pub async fn build_request(
+    contracts: &Contracts,
+    record: &PromptRecord,
+    resolver: &dyn DataResolver,
+    log_range: u64,
+) -> Result<InferenceRequest, NodeError> {
+    let r = &record.request;
+    let input = if r.inputHash == B256::ZERO {
+        r.input.to_vec()
+    } else {
+        resolver
+            .resolve(&r.inputHash.0)
+            .map_err(|reason| NodeError::Data {
+                hash: r.inputHash,
+                reason,
+            })?
+    };
+    let context = rebuild_context(contracts, record, resolver, log_range).await?;
+    Ok(InferenceRequest {
+        prompt_id: record.id.to_be_bytes::<32>(),
+        input,
+        extra_context: r.extraContext.to_vec(),
+        schema: r.schema.to_vec(),
+        max_tokens: r.maxTokens,
+        temperature_milli: r.temperature,
+        seed: r.seed,
+        context,
+    })
+}
+
+/// One raw `ContextAppended` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RawEntry {
+    index: u64,
+    kind: u8,
+    prompt_id: U256,
+    data: Vec<u8>,
+    data_hash: B256,
+}
+
+/// The context entries `[0, record.context_len)`, verified against `record.context_root`.
+pub async fn rebuild_context(
+    contracts: &Contracts,
+    record: &PromptRecord,
+    resolver: &dyn DataResolver,
+    log_range: u64,
+) -> Result<Vec<ContextEntry>, NodeError> {
+    if record.context_len == 0 {
+        return Ok(Vec::new());
+    }
+    let filter = Filter::new()
+        .address(contracts.deployment.context)
+        .event_signature(ContextAppended::SIGNATURE_HASH)
+        .topic1(record.requester.into_word())
+        .topic2(record.request.topic);
+    let head = contracts.head().await?;
+    let logs = contracts
+        .logs(&filter, contracts.deployment.start_block, head, log_range)
+        .await?;
+    let mut raw: Vec<Option<RawEntry>> = vec![None; record.context_len as usize];
+    for log in &logs {
+        let event = log
+            .log_decode::<ContextAppended>()
+            .map_err(|e| NodeError::Context(format!("undecodable ContextAppended log: {e}")))?
+            .inner
+            .data;
+        if event.index < record.context_len {
+            raw[event.index as usize] = Some(RawEntry {
+                index: event.index,
+                kind: event.kind,
+                prompt_id: event.promptId,
+                data: event.data.to_vec(),
+                data_hash: event.dataHash,
+            });
+        }
+    }
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut root = B256::ZERO;
+    for (i, slot) in raw.into_iter().enumerate() {
+        let entry = slot.ok_or_else(|| {
+            NodeError::Context(format!(
+                "context entry {i} of ({}, {}) not found in the logs",
+                record.requester, record.request.topic
+            ))
+        })?;
+        root = chain_root(root, &entry);
+        entries.push(entry);
+    }
+    if root != record.context_root {
+        return Err(NodeError::Context(format!(
+            "rebuilt context root {root} differs from the recorded {} (prompt {})",
+            record.context_root, record.id
+        )));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        out.push(to_driver_entry(contracts, entry, resolver).await?);
+    }
+    Ok(out)
+}
+
+/// `root' = keccak256(abi.encode(root, keccak256(abi.encode(kind, promptId, keccak256(data), dataHash))))`.
+fn chain_root(root: B256, e: &RawEntry) -> B256 {
+    let entry = keccak256(
+        (
+            U256::from(e.kind),
+            e.prompt_id,
+            keccak256(&e.data),
+            e.data_hash,
+        )
+            .abi_encode(),
+    );
+    keccak256((root, entry).abi_encode())
+}
+
+async fn to_driver_entry(
+    contracts: &Contracts,
+    e: RawEntry,
+    resolver: &dyn DataResolver,
+) -> Result<ContextEntry, NodeError> {
+    let kind = ContextKind::from_u8(e.kind).ok_or_else(|| {
+        NodeError::Context(format!(
+            "context entry {} has unknown kind {}",
+            e.index, e.kind
+        ))
+    })?;
+    let data = if e.data.is_empty() && e.data_hash != B256::ZERO {
+        resolver
+            .resolve(&e.data_hash.0)
+            .map_err(|reason| NodeError::Data {
+                hash: e.data_hash,
+                reason,
+            })?
+    } else {
+        e.data
+    };
+    let schema = if kind == ContextKind::Result {
+        contracts
+            .kernel
+            .requestOf(e.prompt_id)
+            .call()
+            .await
+            .map_err(|err| NodeError::call("requestOf (context result)", &err))?
+            .schema
+            .to_vec()
+    } else {
+        Vec::new()
+    };
+    Ok(ContextEntry {
+        kind,
+        prompt_id: e.prompt_id.to_be_bytes::<32>(),
+        data,
+        schema,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_rule_matches_the_solidity_encoding() {
+        let e = RawEntry {
+            index: 0,
+            kind: 1,
+            prompt_id: U256::from(9u8),
+            data: b"hi".to_vec(),
+            data_hash: B256::ZERO,
+        };
+        let mut words = Vec::new();
+        words.extend_from_slice(&U256::from(1u8).to_be_bytes::<32>());
+        words.extend_from_slice(&U256::from(9u8).to_be_bytes::<32>());
+        words.extend_from_slice(keccak256(b"hi").as_slice());
+        words.extend_from_slice(&[0u8; 32]);
+        let entry = keccak256(&words);
+        let mut pair = vec![0u8; 32];
+        pair.extend_from_slice(entry.as_slice());
+        assert_eq!(chain_root(B256::ZERO, &e), keccak256(&pair));
+    }
+}

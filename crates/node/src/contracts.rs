@@ -1,0 +1,125 @@
+//! The deployed kernel as seen by a node: contract instances over one provider, checked
+//! at startup, and chunked log queries.
+
+use alloy::primitives::Address;
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{Filter, Log};
+
+use aikernel_chain::Deployment;
+use aikernel_chain::bindings::{
+    ContextManager::{self, ContextManagerInstance},
+    DecentralizedInference::{self, DecentralizedInferenceInstance},
+    EAI::{self, EAIInstance},
+    GPUManagement::{self, GPUManagementInstance},
+    ModelFileSystem::{self, ModelFileSystemInstance},
+};
+
+use crate::NodeError;
+
+/// Instances of the kernel contracts.
+#[derive(Debug, Clone)]
+pub struct Contracts {
+    /// The provider they share (with the node's wallet for sending).
+    pub provider: DynProvider,
+    /// The deployment file's addresses.
+    pub deployment: Deployment,
+    /// DecentralizedInference.
+    pub kernel: DecentralizedInferenceInstance<DynProvider>,
+    /// GPUManagement.
+    pub gpu: GPUManagementInstance<DynProvider>,
+    /// ContextManager.
+    pub context: ContextManagerInstance<DynProvider>,
+    /// ModelFileSystem.
+    pub models: ModelFileSystemInstance<DynProvider>,
+    /// EAI.
+    pub eai: EAIInstance<DynProvider>,
+}
+
+impl Contracts {
+    /// Binds the deployment's addresses to `provider`.
+    pub fn new(provider: DynProvider, deployment: Deployment) -> Contracts {
+        Contracts {
+            kernel: DecentralizedInference::new(deployment.kernel, provider.clone()),
+            gpu: GPUManagement::new(deployment.gpu, provider.clone()),
+            context: ContextManager::new(deployment.context, provider.clone()),
+            models: ModelFileSystem::new(deployment.models, provider.clone()),
+            eai: EAI::new(deployment.eai, provider.clone()),
+            provider,
+            deployment,
+        }
+    }
+
+    /// Refuses a chain whose id differs from the deployment's or where a contract has no
+    /// code: the most common misconfigurations (wrong RPC URL, stale deployment file).
+    pub async fn check(&self) -> Result<(), NodeError> {
+        let chain_id = self
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(|e| NodeError::rpc("reading the chain id", &e))?;
+        if chain_id != self.deployment.chain_id {
+            return Err(NodeError::Misconfigured(format!(
+                "the RPC serves chain {chain_id} but the deployment file is for chain {}",
+                self.deployment.chain_id
+            )));
+        }
+        let named = [
+            ("DecentralizedInference", self.deployment.kernel),
+            ("GPUManagement", self.deployment.gpu),
+            ("ContextManager", self.deployment.context),
+            ("ModelFileSystem", self.deployment.models),
+            ("PromptScheduler", self.deployment.scheduler),
+            ("EAI", self.deployment.eai),
+        ];
+        for (name, address) in named {
+            let code = self
+                .provider
+                .get_code_at(address)
+                .await
+                .map_err(|e| NodeError::rpc("reading contract code", &e))?;
+            if code.is_empty() {
+                return Err(NodeError::Misconfigured(format!(
+                    "no {name} contract at {address} on chain {chain_id}: is the deployment file current?"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs matching `filter` in `[from, to]`, queried `range` blocks at a time.
+    pub async fn logs(
+        &self,
+        filter: &Filter,
+        from: u64,
+        to: u64,
+        range: u64,
+    ) -> Result<Vec<Log>, NodeError> {
+        let mut out = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = to.min(start.saturating_add(range - 1));
+            let chunk = filter.clone().from_block(start).to_block(end);
+            let logs = self
+                .provider
+                .get_logs(&chunk)
+                .await
+                .map_err(|e| NodeError::rpc("reading logs", &e))?;
+            out.extend(logs);
+            start = end + 1;
+        }
+        Ok(out)
+    }
+
+    /// The latest block number.
+    pub async fn head(&self) -> Result<u64, NodeError> {
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(|e| NodeError::rpc("reading the block number", &e))
+    }
+
+    /// The address of the kernel contract.
+    pub fn kernel_address(&self) -> Address {
+        self.deployment.kernel
+    }
+}

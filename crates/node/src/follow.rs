@@ -1,0 +1,234 @@
+//! Follows the kernel's events from a durable checkpoint: new assignments become jobs,
+//! rewards and slashes update the metrics, and reorgs of recent blocks rewind the scan.
+//! Acting on a job always re-reads the chain, so a rescanned block is harmless.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEventInterface;
+
+use aikernel_chain::bindings::{
+    DecentralizedInference::DecentralizedInferenceEvents, GPUManagement::GPUManagementEvents,
+};
+
+use crate::NodeError;
+use crate::daemon::Ctx;
+use crate::jobs::{Checkpoint, Job};
+use crate::metrics::Metrics;
+
+/// The scan position and the open jobs.
+#[derive(Debug)]
+pub struct Follower {
+    checkpoint: Checkpoint,
+    jobs: BTreeMap<U256, Job>,
+    finished: Vec<U256>,
+}
+
+impl Follower {
+    /// Resumes from the data folder, or starts at the deployment block.
+    pub fn open(ctx: &Ctx) -> Result<Follower, NodeError> {
+        let checkpoint = ctx.store.checkpoint()?.unwrap_or_else(|| Checkpoint {
+            next_block: ctx.contracts.deployment.start_block,
+            ..Checkpoint::default()
+        });
+        let jobs: BTreeMap<U256, Job> = ctx.store.jobs()?.into_iter().map(|j| (j.id, j)).collect();
+        if !jobs.is_empty() {
+            tracing::info!(
+                open = jobs.len(),
+                from_block = checkpoint.next_block,
+                "resuming open assignments"
+            );
+        }
+        Ok(Follower {
+            checkpoint,
+            jobs,
+            finished: Vec::new(),
+        })
+    }
+
+    /// Open jobs.
+    pub fn jobs(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.values()
+    }
+
+    /// One open job.
+    pub fn job(&self, id: U256) -> Option<&Job> {
+        self.jobs.get(&id)
+    }
+
+    /// Forgets a finished job.
+    pub fn remove(&mut self, ctx: &Ctx, id: U256) -> Result<(), NodeError> {
+        if self.jobs.remove(&id).is_some() {
+            self.finished.push(id);
+        }
+        ctx.store.remove_job(id)
+    }
+
+    /// Jobs removed since the last call.
+    pub fn finished_jobs(&mut self) -> Vec<U256> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Scans new blocks; returns the latest block's timestamp (the chain's "now").
+    pub async fn tick(&mut self, ctx: &Ctx) -> Result<u64, NodeError> {
+        let provider = &ctx.contracts.provider;
+        let head = provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| NodeError::rpc("reading the latest block", &e))?
+            .ok_or_else(|| NodeError::Rpc {
+                what: "reading the latest block",
+                message: "no latest block".to_owned(),
+            })?;
+        self.check_reorg(ctx).await?;
+        let head_number = head.header.number;
+        while self.checkpoint.next_block <= head_number {
+            let from = self.checkpoint.next_block;
+            let to = head_number.min(from.saturating_add(ctx.config.log_range - 1));
+            let filter = Filter::new()
+                .address(vec![
+                    ctx.contracts.deployment.kernel,
+                    ctx.contracts.deployment.gpu,
+                ])
+                .from_block(from)
+                .to_block(to);
+            let logs = provider
+                .get_logs(&filter)
+                .await
+                .map_err(|e| NodeError::rpc("reading logs", &e))?;
+            let mut fees: HashMap<U256, U256> = HashMap::new();
+            for log in &logs {
+                self.handle(ctx, log, &mut fees).await?;
+            }
+            let hash = if to == head_number {
+                head.header.hash
+            } else {
+                block_hash(ctx, to).await?.unwrap_or_default()
+            };
+            self.checkpoint.recent.insert(to, hash);
+            while self.checkpoint.recent.len() as u64 > ctx.config.reorg_depth.max(1) {
+                self.checkpoint.recent.pop_first();
+            }
+            self.checkpoint.next_block = to + 1;
+            ctx.store.save_checkpoint(&self.checkpoint)?;
+        }
+        ctx.metrics.last_block.store(head_number, Ordering::Relaxed);
+        Ok(head.header.timestamp)
+    }
+
+    /// Rewinds the scan when a recently scanned block was replaced.
+    async fn check_reorg(&mut self, ctx: &Ctx) -> Result<(), NodeError> {
+        let Some((&top, &hash)) = self.checkpoint.recent.iter().next_back() else {
+            return Ok(());
+        };
+        if block_hash(ctx, top).await? == Some(hash) {
+            return Ok(());
+        }
+        let mut resume = self
+            .checkpoint
+            .recent
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(ctx.contracts.deployment.start_block);
+        let older: Vec<(u64, B256)> = self
+            .checkpoint
+            .recent
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|(n, h)| (*n, *h))
+            .collect();
+        for (number, recorded) in older {
+            if block_hash(ctx, number).await? == Some(recorded) {
+                resume = number + 1;
+                break;
+            }
+        }
+        tracing::warn!(
+            replaced_block = top,
+            resume,
+            "chain reorganisation: rescanning"
+        );
+        self.checkpoint.recent.retain(|&n, _| n < resume);
+        self.checkpoint.next_block = resume;
+        Ok(())
+    }
+
+    async fn handle(
+        &mut self,
+        ctx: &Ctx,
+        log: &alloy::rpc::types::Log,
+        fees: &mut HashMap<U256, U256>,
+    ) -> Result<(), NodeError> {
+        let block = log.block_number.unwrap_or_default();
+        if log.address() == ctx.contracts.deployment.kernel {
+            let Ok(event) = DecentralizedInferenceEvents::decode_log(&log.inner) else {
+                return Ok(());
+            };
+            match event.data {
+                DecentralizedInferenceEvents::PromptSubmitted(e) => {
+                    fees.insert(e.promptId, e.fee);
+                }
+                DecentralizedInferenceEvents::CommitteeAssigned(e) if e.nodes.contains(&ctx.me) => {
+                    let model_id = ctx
+                        .contracts
+                        .kernel
+                        .requestOf(e.promptId)
+                        .call()
+                        .await
+                        .map_err(|err| NodeError::call("requestOf", &err))?
+                        .modelId;
+                    let fee = fees
+                        .get(&e.promptId)
+                        .copied()
+                        .or_else(|| self.jobs.get(&e.promptId).map(|j| j.fee));
+                    let job = Job {
+                        id: e.promptId,
+                        model_id: model_id.saturating_to(),
+                        fee: fee.unwrap_or_default(),
+                        assigned_block: block,
+                        round: e.round,
+                    };
+                    if self.jobs.get(&job.id) != Some(&job) {
+                        tracing::info!(prompt = %job.id, round = job.round, committee = e.nodes.len(), commit_deadline = e.commitDeadline, "assigned");
+                        Metrics::inc(&ctx.metrics.prompts_seen);
+                        ctx.store.save_job(&job)?;
+                        self.jobs.insert(job.id, job);
+                    }
+                }
+                DecentralizedInferenceEvents::RewardPaid(e) if e.node == ctx.me => {
+                    Metrics::inc(&ctx.metrics.prompts_won);
+                    tracing::info!(prompt = %e.promptId, eth = %e.eth, eai = %e.eai, first = e.first, "reward earned");
+                }
+                _ => {}
+            }
+        } else if let Ok(event) = GPUManagementEvents::decode_log(&log.inner) {
+            match event.data {
+                GPUManagementEvents::NodeSlashed(e) if e.node == ctx.me => {
+                    Metrics::inc(&ctx.metrics.slashed);
+                    tracing::error!(amount = %e.amount, reason = e.reason, "THIS NODE WAS SLASHED (reason 1: minority output, 2: silent)");
+                }
+                GPUManagementEvents::NodeJailed(e) if e.node == ctx.me => {
+                    tracing::warn!(until = e.until, "this node is jailed");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn block_hash(ctx: &Ctx, number: u64) -> Result<Option<B256>, NodeError> {
+    Ok(ctx
+        .contracts
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Number(number))
+        .await
+        .map_err(|e| NodeError::rpc("reading a block", &e))?
+        .map(|b| b.header.hash))
+}
