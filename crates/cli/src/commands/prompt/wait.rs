@@ -75,7 +75,6 @@ pub(super) async fn follow(
         status: COMMITTING,
         ..Seen::default()
     };
-    let mut nudged_round = None;
     let status = loop {
         let p = inference
             .promptInfo(s.id)
@@ -142,11 +141,11 @@ pub(super) async fn follow(
                 s.id
             );
         }
-        if nudged_round != Some(p.round) && overdue(kernel, &p, committee.len()).await? {
-            nudged_round = Some(p.round);
-            if let Some(tx) = nudge(&inference, s.id).await {
-                say(format!("round {} overdue: settled it in tx {tx}", p.round));
-            }
+        // Anyone may end an overdue round; the requester does, so --wait always ends.
+        if overdue(kernel, &p, committee.len()).await?
+            && let Some(tx) = nudge(&inference, s.id).await
+        {
+            say(format!("round {} overdue: settled it in tx {tx}", p.round));
         }
         tokio::time::sleep(POLL).await;
     };
