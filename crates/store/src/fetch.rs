@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -110,38 +110,50 @@ fn validate(source: &ModelSource) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Re-hashes the file at `path` and checks its size and content root against `source`
+/// (`SizeMismatch` / `RootMismatch` otherwise). Reads the whole file: use it for a full check
+/// beyond [`fetch_model`]'s size-and-mtime marker, e.g. at a node's startup.
+pub fn verify_model_file(path: &Path, source: &ModelSource) -> Result<(), StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let (root, size) = merkle_root(BufReader::new(file), source.chunk_size)
+        .map_err(|e| StoreError::io(path, e))?;
+    let what = path.display().to_string();
+    if size != source.size {
+        return Err(StoreError::SizeMismatch {
+            what,
+            expected: source.size,
+            actual: size,
+        });
+    }
+    if root != source.root {
+        return Err(StoreError::RootMismatch {
+            what,
+            expected: source.root,
+            actual: root,
+        });
+    }
+    Ok(())
+}
+
 /// Under the lock: whether the cached file is there and right (re-hashing it when it changed
 /// since it was verified). A wrong one is deleted with a warning.
 fn cached_copy_is_valid(layout: &Layout, source: &ModelSource) -> Result<bool, StoreError> {
     if cache::marker_matches(layout, source.size) {
         return Ok(true);
     }
-    let file = match File::open(&layout.model) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            cache::remove_if_exists(&layout.marker)?;
-            return Ok(false);
-        }
-        Err(e) => return Err(StoreError::io(&layout.model, e)),
-    };
-    tracing::info!(path = %layout.model.display(), "verifying the cached model");
-    let (root, size) = merkle_root(BufReader::new(file), source.chunk_size)
+    let exists = layout
+        .model
+        .try_exists()
         .map_err(|e| StoreError::io(&layout.model, e))?;
-    let what = layout.model.display().to_string();
-    let problem = if size != source.size {
-        Some(StoreError::SizeMismatch {
-            what,
-            expected: source.size,
-            actual: size,
-        })
-    } else if root != source.root {
-        Some(StoreError::RootMismatch {
-            what,
-            expected: source.root,
-            actual: root,
-        })
-    } else {
-        None
+    if !exists {
+        cache::remove_if_exists(&layout.marker)?;
+        return Ok(false);
+    }
+    tracing::info!(path = %layout.model.display(), "verifying the cached model");
+    let problem = match verify_model_file(&layout.model, source) {
+        Ok(()) => None,
+        Err(e @ (StoreError::SizeMismatch { .. } | StoreError::RootMismatch { .. })) => Some(e),
+        Err(e) => return Err(e),
     };
     if let Some(problem) = problem {
         tracing::warn!(error = %problem, "cached model is corrupted; deleting it and fetching again");

@@ -61,7 +61,7 @@ pub use cache::cached_model_path;
 pub use cid::{cid_v1_raw, parse_cid};
 pub use content::{ContentStore, MAX_RESOLVE_BYTES};
 pub use error::{SourceFailure, StoreError};
-pub use fetch::{FetchOptions, ModelSource, fetch_model};
+pub use fetch::{FetchOptions, ModelSource, fetch_model, verify_model_file};
 pub use merkle::{
     DEFAULT_CHUNK_SIZE, LeavesManifest, leaf_count, leaves_manifest_path, merkle_leaves,
     merkle_root, parse_leaves_manifest, root_of_leaves, sha256, write_leaves_manifest,
