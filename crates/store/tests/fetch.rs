@@ -430,3 +430,44 @@ fn empty_model_and_invalid_sources() {
         Err(StoreError::InvalidSource { .. })
     ));
 }
+
+#[test]
+fn redirects_keep_the_range() {
+    let server = Server::start();
+    let data = pattern(SIZE, 14);
+    server.serve("/cdn/m.gguf", &data);
+    server.serve("/cdn/m.gguf.leaves", &manifest_of(&data));
+    for (from, to) in [
+        ("/m.gguf", "/cdn/m.gguf"),
+        ("/m.gguf.leaves", "/cdn/m.gguf.leaves"),
+    ] {
+        server.route(
+            from,
+            Route {
+                always: Some(Fault::Redirect(to)),
+                ..Route::default()
+            },
+        );
+    }
+    let mut faults = std::collections::VecDeque::new();
+    faults.push_back(Fault::DropAfter(CHUNK as usize + 1));
+    server.route(
+        "/cdn/m.gguf",
+        Route {
+            body: data.clone(),
+            faults,
+            ..Route::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let source = source_of(&data, vec![server.url("/m.gguf")]);
+    let path = fetch_model(&source, &options(dir.path())).unwrap();
+    assert_eq!(fs::read(path).unwrap(), data);
+    let starts: Vec<_> = server
+        .requests("/cdn/m.gguf")
+        .iter()
+        .map(|r| r.range_start)
+        .collect();
+    assert_eq!(starts, vec![Some(0), Some(u64::from(CHUNK))]);
+    assert_eq!(server.requests("/cdn/m.gguf.leaves").len(), 1);
+}

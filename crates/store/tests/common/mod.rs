@@ -14,6 +14,8 @@ pub enum Fault {
     DropAfter(usize),
     /// Answers with this status and no body.
     Status(u16),
+    /// Answers `302 Found` with `Location: <this path on the same server>`.
+    Redirect(&'static str),
 }
 
 /// One served file.
@@ -150,6 +152,15 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     };
     if let Some(Fault::Status(code)) = fault {
         return respond(&mut out, &format!("{code} Fault"), &[], b"", None);
+    }
+    if let Some(Fault::Redirect(to)) = fault {
+        return respond(
+            &mut out,
+            "302 Found",
+            &[format!("Location: {to}")],
+            b"",
+            None,
+        );
     }
     let total = route.body.len() as u64;
     let (status, headers, body) = match range.filter(|_| !route.ignore_range) {
