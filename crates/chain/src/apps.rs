@@ -90,3 +90,178 @@ pub mod name_generator {
     );
 }
 pub use name_generator::NameGenerator;
+
+#[cfg(test)]
+mod tests {
+    //! The bindings deploy and drive a real app on anvil: kernel, model, three staked nodes,
+    //! a FantasySports matchup settled by commit and reveal from Rust.
+    use super::FantasySports;
+    use crate::bindings::{DecentralizedInference, EAI, GPUManagement, ModelFileSystem};
+    use crate::{DeployConfig, deploy_kernel, tools::foundry_bin};
+    use alloy::{
+        network::EthereumWallet,
+        node_bindings::Anvil,
+        primitives::{Address, B256, U256, keccak256},
+        providers::ProviderBuilder,
+        signers::local::PrivateKeySigner,
+        sol_types::SolValue,
+    };
+
+    #[tokio::test]
+    async fn fantasy_sports_settles_through_the_bindings() {
+        let anvil = Anvil::new()
+            .path(foundry_bin("anvil"))
+            .try_spawn()
+            .expect("anvil must start: run ./scripts/setup.sh first");
+        let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+        let admin = keys[0].address();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(keys[0].clone()))
+            .connect_http(anvil.endpoint_url());
+        let d = deploy_kernel(
+            provider.clone(),
+            admin,
+            &DeployConfig::with_treasury(anvil.addresses()[9]),
+        )
+        .await
+        .expect("kernel deploys");
+
+        let models = ModelFileSystem::new(d.models, provider.clone());
+        let spec = ModelFileSystem::ModelSpec {
+            name: "SmolLM2-135M-Instruct".into(),
+            driver: "llama".into(),
+            format: "gguf-q4_1".into(),
+            contentRoot: keccak256("smollm2"),
+            size: 98_362_432,
+            chunkSize: 1 << 20,
+            uris: vec!["ipfs://bafkreismollm2".into()],
+            minMemoryMiB: 512,
+            minDeviceCount: 1,
+            feePerToken: 1_000_000_000,
+        };
+        models
+            .registerModel(spec)
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("model");
+        let model_id = U256::from(1);
+
+        let stake = U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64));
+        let eai = EAI::new(d.eai, provider.clone());
+        let mut nodes = Vec::new();
+        for key in &keys[1..4] {
+            let node = key.address();
+            eai.transfer(node, stake)
+                .send()
+                .await
+                .expect("send")
+                .get_receipt()
+                .await
+                .expect("eai");
+            let p = ProviderBuilder::new()
+                .wallet(EthereumWallet::from(key.clone()))
+                .connect_http(anvil.endpoint_url());
+            EAI::new(d.eai, p.clone())
+                .approve(d.gpu, stake)
+                .send()
+                .await
+                .expect("send")
+                .get_receipt()
+                .await
+                .expect("approve");
+            let hw = GPUManagement::Hardware {
+                deviceModel: "cpu-avx2".into(),
+                memoryMiB: 24_576,
+                deviceCount: 1,
+            };
+            GPUManagement::new(d.gpu, p.clone())
+                .register(hw, vec![model_id], stake)
+                .send()
+                .await
+                .expect("send")
+                .get_receipt()
+                .await
+                .expect("register");
+            nodes.push((node, DecentralizedInference::new(d.kernel, p)));
+        }
+
+        let app = FantasySports::deploy(provider.clone(), d.kernel, model_id, 3)
+            .await
+            .expect("app deploys");
+        app.createMatchup(
+            "Lions".into(),
+            "Tigers".into(),
+            "9 wins in 10 games".into(),
+            "1 win in 10 games".into(),
+        )
+        .send()
+        .await
+        .expect("send")
+        .get_receipt()
+        .await
+        .expect("matchup");
+        let fee = app.requestFee().call().await.expect("fee");
+        // The committee (and so the gas of `infer`) depends on the mined block's prevrandao:
+        // send app requests with a margin over the estimate (docs/contracts.md, docs/apps.md).
+        let request = app.requestWinner(U256::from(1)).value(fee);
+        let estimate = request.estimate_gas().await.expect("estimate");
+        let receipt = request
+            .gas(estimate * 13 / 10)
+            .send()
+            .await
+            .expect("send")
+            .get_receipt()
+            .await
+            .expect("request");
+        assert!(receipt.status());
+        let prompt_id = app
+            .matchupOf(U256::from(1))
+            .call()
+            .await
+            .expect("matchup")
+            .promptId;
+
+        let kernel = DecentralizedInference::new(d.kernel, provider.clone());
+        let committee = kernel
+            .committeeOf(prompt_id)
+            .call()
+            .await
+            .expect("committee");
+        assert_eq!(committee.len(), 3);
+        let output = U256::ZERO.abi_encode(); // abi.encode(uint8(0)): index 0, "Lions"
+        let salt = |node: Address| keccak256((node, prompt_id).abi_encode());
+        let member = |a: &Address| nodes.iter().find(|(n, _)| n == a).expect("member");
+        for a in &committee {
+            let commitment: B256 =
+                keccak256((prompt_id, keccak256(&output), salt(*a), *a).abi_encode());
+            member(a)
+                .1
+                .commit(prompt_id, commitment)
+                .send()
+                .await
+                .expect("send")
+                .get_receipt()
+                .await
+                .expect("commit");
+        }
+        for a in &committee {
+            let r = member(a)
+                .1
+                .reveal(prompt_id, salt(*a), output.clone().into())
+                .send()
+                .await
+                .expect("send")
+                .get_receipt()
+                .await
+                .expect("reveal");
+            assert!(r.status());
+        }
+        let winner = app.winnerOf(U256::from(1)).call().await.expect("winner");
+        assert!(winner.decided);
+        assert_eq!(winner.index, 0);
+        assert_eq!(winner.name, "Lions");
+    }
+}
