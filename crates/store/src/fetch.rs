@@ -79,6 +79,11 @@ pub fn fetch_model(source: &ModelSource, options: &FetchOptions) -> Result<PathB
                 tracing::info!(root = %root_hex, uri = %uri, path = %layout.model.display(), "model fetched and verified");
                 return Ok(layout.model);
             }
+            Err(error @ StoreError::Io { .. }) if is_local(&error, &options.cache_dir) => {
+                // The cache itself failed (disk full, permissions): no source can fix that.
+                bar.abandon();
+                return Err(error);
+            }
             Err(error) => {
                 tracing::warn!(root = %root_hex, uri = %uri, error = %error, "model source failed");
                 failures.push(SourceFailure {
@@ -94,6 +99,10 @@ pub fn fetch_model(source: &ModelSource, options: &FetchOptions) -> Result<PathB
         what: format!("model 0x{root_hex}"),
         failures,
     })
+}
+
+fn is_local(error: &StoreError, cache_dir: &Path) -> bool {
+    matches!(error, StoreError::Io { path, .. } if path.starts_with(cache_dir))
 }
 
 fn validate(source: &ModelSource) -> Result<(), StoreError> {
@@ -231,7 +240,9 @@ fn fetch_missing(
     let mut failed_attempts = 0u32;
     while let Some((first, count)) = partial.next_missing(per_request) {
         let before = partial.present_count();
-        match fetch_run(partial, src, agent, bar, first, count) {
+        let result = fetch_run(partial, src, agent, bar, first, count);
+        partial.flush()?;
+        match result {
             Ok(()) => failed_attempts = 0,
             Err(e) if e.is_transient() => {
                 if partial.present_count() > before {

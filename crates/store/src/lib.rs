@@ -20,8 +20,9 @@
 //! Publish a manifest with [`write_leaves_manifest`].
 //!
 //! Downloads are ranged requests of up to 8 MiB of whole chunks, written into a
-//! preallocated `.part` file with a state file of the chunks present, so a dropped
-//! connection or a killed process resumes from the last stored chunk.
+//! preallocated `.part` file with a state file of the chunks present (rewritten every 64
+//! chunks or second and after every request), so a dropped connection resumes from the
+//! last stored chunk and a killed process from the last saved state.
 //!
 //! # Cache layout
 //!
@@ -63,6 +64,7 @@ pub use content::{ContentStore, MAX_RESOLVE_BYTES};
 pub use error::{SourceFailure, StoreError};
 pub use fetch::{FetchOptions, ModelSource, fetch_model, verify_model_file};
 pub use merkle::{
-    DEFAULT_CHUNK_SIZE, LeavesManifest, leaf_count, leaves_manifest_path, merkle_leaves,
-    merkle_root, parse_leaves_manifest, root_of_leaves, sha256, write_leaves_manifest,
+    DEFAULT_CHUNK_SIZE, LeavesManifest, MAX_LEAVES, leaf_count, leaves_manifest_path,
+    merkle_leaves, merkle_root, parse_leaves_manifest, root_of_leaves, sha256,
+    write_leaves_manifest,
 };

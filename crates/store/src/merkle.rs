@@ -20,6 +20,10 @@ use crate::StoreError;
 /// Default chunk size of model files (1 MiB).
 pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
 
+/// The most chunks a model may have (4 TiB at the default chunk size); a larger count is
+/// refused before any memory is reserved for it.
+pub const MAX_LEAVES: u64 = 1 << 22;
+
 /// The sha256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()

@@ -8,11 +8,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, Layout};
-use crate::merkle::{self, leaf_count, merkle_leaves, root_of_leaves};
+use crate::merkle::{self, MAX_LEAVES, leaf_count, merkle_leaves, root_of_leaves};
 use crate::{ModelSource, StoreError};
 
 /// The state file's content.
@@ -47,17 +48,30 @@ pub(crate) struct Partial {
     present: Vec<bool>,
     unverified_source: Option<String>,
     leaves: Option<Vec<[u8; 32]>>,
+    /// Chunks stored since the state file was last written.
+    unsaved: u32,
+    last_save: Instant,
 }
+
+/// The state file is rewritten after this many new chunks or this much time, whichever first
+/// (and after every request): a killed process refetches at most that much.
+const SAVE_EVERY_CHUNKS: u32 = 64;
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Partial {
     /// Opens (or starts) the download of `source` in `layout`'s partial folder.
     pub(crate) fn open(layout: &Layout, source: &ModelSource) -> Result<Partial, StoreError> {
-        let count = usize::try_from(leaf_count(source.size, source.chunk_size)).map_err(|_| {
-            StoreError::InvalidSource {
+        let count = leaf_count(source.size, source.chunk_size);
+        if count > MAX_LEAVES {
+            return Err(StoreError::InvalidSource {
                 root: source.root,
-                reason: format!("{} bytes is too large for this machine", source.size),
-            }
-        })?;
+                reason: format!(
+                    "{} bytes in {}-byte chunks is {count} chunks, over the limit of {MAX_LEAVES}",
+                    source.size, source.chunk_size
+                ),
+            });
+        }
+        let count = count as usize;
         let leaves = match fs::read(&layout.part_leaves) {
             Ok(bytes) => {
                 let what = layout.part_leaves.display().to_string();
@@ -98,6 +112,8 @@ impl Partial {
             present: vec![false; count],
             unverified_source: None,
             leaves,
+            unsaved: 0,
+            last_save: Instant::now(),
         };
         if len == source.size
             && let Some(state) = partial.load_state()
@@ -145,7 +161,9 @@ impl Partial {
         Some((present, state.unverified_source))
     }
 
-    fn save_state(&self) -> Result<(), StoreError> {
+    fn save_state(&mut self) -> Result<(), StoreError> {
+        self.unsaved = 0;
+        self.last_save = Instant::now();
         let mut bits = vec![0u8; self.present.len().div_ceil(8)];
         for (i, _) in self.present.iter().enumerate().filter(|(_, p)| **p) {
             bits[i / 8] |= 1 << (i % 8);
@@ -264,7 +282,19 @@ impl Partial {
             .and_then(|_| (&self.file).write_all(data))
             .map_err(|e| StoreError::io(path, e))?;
         self.present[index as usize] = true;
-        self.save_state()
+        self.unsaved += 1;
+        if self.unsaved >= SAVE_EVERY_CHUNKS || self.last_save.elapsed() >= SAVE_EVERY {
+            self.save_state()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the state file if chunks were stored since it was last written.
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        if self.unsaved > 0 {
+            self.save_state()?;
+        }
+        Ok(())
     }
 
     /// Hashes every present chunk on disk against the manifest; unmarks and returns the bad

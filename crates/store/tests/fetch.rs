@@ -429,6 +429,15 @@ fn empty_model_and_invalid_sources() {
         fetch_model(&bad, &options(dir.path())),
         Err(StoreError::InvalidSource { .. })
     ));
+    // An absurd registered size is refused up front, not allocated.
+    let mut huge = source.clone();
+    huge.size = u64::MAX / 2;
+    huge.chunk_size = 1;
+    let err = fetch_model(&huge, &options(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidSource { .. }) && err.to_string().contains("limit"),
+        "{err}"
+    );
 }
 
 #[test]
