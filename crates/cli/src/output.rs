@@ -74,8 +74,11 @@ pub(crate) fn units(value: U256, decimals: u8) -> String {
     format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
-/// An amount of wei as ETH, e.g. `0.0015 ETH`.
+/// An amount of wei as ETH, e.g. `0.0015 ETH`; below 1 gwei as wei, e.g. `12600 wei`.
 pub(crate) fn eth(wei: U256) -> String {
+    if wei < U256::from(1_000_000_000u64) {
+        return format!("{wei} wei");
+    }
     format!("{} ETH", units(wei, 18))
 }
 
@@ -145,6 +148,8 @@ mod tests {
         assert_eq!(units(U256::from(1), 18), "0.000000000000000001");
         assert_eq!(units(U256::ZERO, 18), "0");
         assert_eq!(eth(U256::from(1_500_000_000_000_000u64)), "0.0015 ETH");
+        assert_eq!(eth(U256::from(12_600)), "12600 wei");
+        assert_eq!(eth(U256::from(1_000_000_000u64)), "0.000000001 ETH");
     }
 
     #[test]

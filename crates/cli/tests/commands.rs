@@ -314,7 +314,7 @@ fn register_prompt_wait_and_summaries() {
     let table = net.run_ok(&["models", "list"]);
     assert!(table.starts_with("id  name"), "{table}");
     assert!(
-        table.contains("tiny") && table.contains("0.000000000000001 ETH"),
+        table.contains("tiny") && table.contains("1000 wei"),
         "{table}"
     );
 
@@ -695,4 +695,59 @@ fn a_stale_deployment_file_is_detected() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr_of(&out).contains("is stale"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn wait_prints_the_stages_and_the_typed_result_for_people() {
+    let net = Net::start();
+    net.register_model(1);
+    net.register_nodes(&[1]);
+    let child = net
+        .cli()
+        .args([
+            "prompt",
+            "--model",
+            "1",
+            "--input",
+            "Say hello",
+            "--schema",
+            "text:16",
+            "--committee",
+            "1",
+            "--wait",
+            "--key",
+        ])
+        .arg(net.key(5))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let committee = net.committee_of(1);
+    assert_eq!(committee, vec![net.anvil.addresses()[1]]);
+    let output = aikernel_schema::Value::Text("hello, world".into()).abi_encode();
+    net.commit_and_reveal(1, &committee, &output);
+    let out = finish(child, 60);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    eprintln!("{stderr}{stdout}");
+    assert!(
+        stderr.contains(&format!("assigned  round 0: {}", committee[0])),
+        "{stderr}"
+    );
+    assert!(stderr.contains("committed 1/1"), "{stderr}");
+    assert!(stderr.contains("revealed  1/1"), "{stderr}");
+    assert!(stdout.starts_with("prompt 1 settled in tx 0x"), "{stdout}");
+    assert!(
+        stdout.contains("result      text \"hello, world\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("output hash {}", keccak256(&output))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("s from submission to settlement"),
+        "{stdout}"
+    );
 }

@@ -164,10 +164,10 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
         eai(slashed)
     );
     println!(
-        "rewards   {} paid in {} payments, {} minted as rewards; next reward {}",
+        "rewards   {} and {} paid to nodes in {} payments; next reward {}",
         eth(reward_eth),
-        rewards.len(),
         eai(reward_eai),
+        rewards.len(),
         eai(next_reward)
     );
     println!(

@@ -119,14 +119,22 @@ pub(super) async fn follow(
         } else {
             "committing"
         };
+        let now_t = chain_time(kernel).await?;
+        let (done, of, due) = if p.status == REVEALING {
+            (p.reveals, p.commits, p.revealDeadline)
+        } else {
+            (p.commits, committee.len() as u8, p.commitDeadline)
+        };
+        let left = i64::from(due) - now_t as i64;
         bar.set_message(format!(
-            "prompt {} round {}: {phase}, committed {}/{}, revealed {}/{}",
+            "prompt {} round {}: {phase} {done}/{of}, {}",
             s.id,
             p.round,
-            p.commits,
-            committee.len(),
-            p.reveals,
-            p.commits
+            if left >= 0 {
+                format!("deadline in {left} s")
+            } else {
+                format!("deadline passed {} s ago", -left)
+            }
         ));
         if Instant::now() > deadline {
             bar.finish_and_clear();
@@ -142,7 +150,7 @@ pub(super) async fn follow(
             );
         }
         // Anyone may end an overdue round; the requester does, so --wait always ends.
-        if overdue(kernel, &p, committee.len()).await?
+        if overdue(now_t, &p, committee.len())
             && let Some(tx) = nudge(&inference, s.id).await
         {
             say(format!("round {} overdue: settled it in tx {tx}", p.round));
@@ -177,24 +185,24 @@ fn join(nodes: &[Address]) -> String {
         .join(", ")
 }
 
-/// True once `settle` can end the round: after the reveal deadline, or after the commit
-/// deadline with too few commits for a majority.
-async fn overdue(
-    kernel: &Kernel,
-    p: &DecentralizedInference::Prompt,
-    k: usize,
-) -> anyhow::Result<bool> {
+/// The latest block's timestamp (deadlines are block timestamps).
+async fn chain_time(kernel: &Kernel) -> anyhow::Result<u64> {
     let block = kernel
         .provider
         .get_block_by_number(BlockNumberOrTag::Latest)
         .await
         .context("reading the latest block")?
         .context("the node has no latest block")?;
-    let t = block.header.timestamp;
+    Ok(block.header.timestamp)
+}
+
+/// True once `settle` can end the round at chain time `t`: after the reveal deadline, or
+/// after the commit deadline with too few commits for a majority of `k`.
+fn overdue(t: u64, p: &DecentralizedInference::Prompt, k: usize) -> bool {
     let too_few = p.status == COMMITTING
         && t > u64::from(p.commitDeadline)
         && usize::from(p.commits) < k / 2 + 1;
-    Ok(too_few || t > u64::from(p.revealDeadline))
+    too_few || t > u64::from(p.revealDeadline)
 }
 
 /// Sends `settle` for an overdue round; `None` when it is not due after all or fails.
