@@ -26,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole system in one command: chain, kernel, model, three nodes and every
+    /// example dapp; then keeps the network up until Ctrl-C.
+    Demo(commands::demo::DemoArgs),
     /// Deploy the kernel to an EVM chain by RPC URL and key; writes the deployment file.
     Deploy(commands::deploy::DeployArgs),
     /// Start a local chain with the kernel deployed and the default model registered.
@@ -43,6 +46,11 @@ enum Command {
     Nodes(commands::nodes::NodesCommand),
     /// A summary of the network: prompts, nodes, stake, rewards, EAI, treasury.
     Status(commands::status::StatusArgs),
+    /// Run a compute node.
+    #[command(subcommand)]
+    Node(commands::node::NodeCommand),
+    /// Re-run a settled prompt from chain data and check its output is the honest one.
+    Verify(commands::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +63,7 @@ fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(&args, &cli.global),
         Command::Deploy(args) => commands::deploy::run(&args, &cli.global),
         Command::Devnet(args) => commands::devnet::run(&args, &cli.global),
         Command::Model(cmd) => commands::model::run(cmd, &cli.global),
@@ -62,6 +71,8 @@ fn main() -> ExitCode {
         Command::Models(cmd) => commands::models::run(&cmd, &cli.global),
         Command::Nodes(cmd) => commands::nodes::run(&cmd, &cli.global),
         Command::Status(args) => commands::status::run(&args, &cli.global),
+        Command::Node(cmd) => commands::node::run(cmd, &cli.global),
+        Command::Verify(args) => commands::verify::run(&args, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,7 +65,21 @@ impl Ctx {
         to: Address,
         input: alloy::primitives::Bytes,
     ) -> Result<alloy::rpc::types::TransactionReceipt, NodeError> {
-        let request = TransactionRequest::default().with_to(to).with_input(input);
+        self.send_with_floor(what, to, input, 0).await
+    }
+
+    /// Like [`Ctx::send`], with at least `min_gas` as the gas limit.
+    pub async fn send_with_floor(
+        &self,
+        what: &str,
+        to: Address,
+        input: alloy::primitives::Bytes,
+        min_gas: u64,
+    ) -> Result<alloy::rpc::types::TransactionReceipt, NodeError> {
+        let mut request = TransactionRequest::default().with_to(to).with_input(input);
+        if min_gas > 0 {
+            request = request.with_gas_limit(min_gas);
+        }
         match self.tx.send(what, request).await {
             Ok(receipt) => Ok(receipt),
             Err(e) => {

@@ -25,6 +25,10 @@ const REVEALING: u8 = 2;
 const SETTLED: u8 = 3;
 const REFUNDED: u8 = 4;
 
+/// Gas of a reveal that settles a 15-node committee, without the callback (measured
+/// settlement of 3 nodes is about 130,000; slashing and context append add more).
+const SETTLEMENT_GAS: u64 = 600_000;
+
 /// Decides and performs the job's next step; `now` is the latest block's timestamp.
 pub async fn advance(ctx: &Ctx, job: &Job, now: u64) -> Result<Step, NodeError> {
     let k = &ctx.contracts.kernel;
@@ -168,12 +172,25 @@ async fn reveal(ctx: &Ctx, job: &Job) -> Result<Step, NodeError> {
     };
     let salt = protocol::salt(ctx.secret, job.id);
     let c = &ctx.contracts;
+    // Reveals race within a block: the estimate may not include the settlement and the
+    // callback this reveal ends up paying for, so the limit never goes below their cost.
+    let callback_gas = c
+        .kernel
+        .requestOf(job.id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("requestOf", &e))?
+        .callbackGasLimit;
+    let floor = SETTLEMENT_GAS + u64::from(callback_gas) * 64 / 63;
     let input = c
         .kernel
         .reveal(job.id, salt, output.into())
         .calldata()
         .clone();
-    match ctx.send("reveal", c.deployment.kernel, input).await {
+    match ctx
+        .send_with_floor("reveal", c.deployment.kernel, input, floor)
+        .await
+    {
         Ok(receipt) => {
             Metrics::inc(&ctx.metrics.prompts_revealed);
             tracing::info!(prompt = %job.id, tx = %receipt.transaction_hash, gas = receipt.gas_used, "revealed");

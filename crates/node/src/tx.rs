@@ -90,7 +90,9 @@ impl TxSender {
         }
     }
 
-    /// Sends `tx` and waits for its receipt; a mined revert is an error.
+    /// Sends `tx` and waits for its receipt; a mined revert is an error. The gas limit is
+    /// the estimate times the margin, or `tx.gas` when that is higher (a floor for calls
+    /// whose cost depends on transactions mined just before them).
     pub async fn send(
         &self,
         what: &str,
@@ -101,7 +103,8 @@ impl TxSender {
         let gas = self
             .retry(what, || self.provider.estimate_gas(tx.clone()))
             .await?;
-        let gas_limit = gas.saturating_mul(self.settings.gas_margin_percent) / 100;
+        let gas_limit = (gas.saturating_mul(self.settings.gas_margin_percent) / 100)
+            .max(tx.gas.unwrap_or_default());
         let mut sent: Vec<B256> = Vec::new();
         let mut bump: u128 = 100;
         loop {

@@ -1,18 +1,28 @@
-//! `aikernel devnet`: a local chain with the kernel deployed and the default model
-//! registered, kept up until Ctrl-C.
+//! `aikernel devnet`: a local chain with the kernel deployed, the default model registered
+//! and EAI handed to node accounts, kept up until Ctrl-C. `aikernel demo` builds on it.
 
-use std::{fs::File, io::BufReader, path::PathBuf};
+use std::{
+    fs::File,
+    io::BufReader,
+    path::{Path, PathBuf},
+};
 
 use alloy::{
-    node_bindings::Anvil, primitives::FixedBytes, providers::ProviderBuilder,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{FixedBytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use anyhow::{Context as _, bail};
 use clap::Args;
 
 use aikernel_chain::{
-    DeployConfig,
-    bindings::ModelFileSystem::{self, ModelSpec},
+    DeployConfig, Deployment,
+    bindings::{
+        EAI,
+        ModelFileSystem::{self, ModelSpec},
+        PromptScheduler,
+    },
     content::{DEFAULT_CHUNK_SIZE, merkle_root},
     deploy_kernel,
     tools::foundry_bin,
@@ -21,27 +31,40 @@ use aikernel_chain::{
 use crate::global::GlobalArgs;
 
 /// Arguments of `aikernel devnet`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct DevnetArgs {
     /// Port anvil listens on (127.0.0.1).
     #[arg(long, default_value_t = 8545)]
-    port: u16,
+    pub(crate) port: u16,
 
     /// Seconds between blocks, so commit and reveal deadlines pass on their own.
     #[arg(long, default_value_t = 1)]
-    block_time: u64,
+    pub(crate) block_time: u64,
 
     /// The default model file to register.
     #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = default_model())]
-    model: PathBuf,
+    pub(crate) model: PathBuf,
 
     /// Fee per generated token per committee member, in wei.
     #[arg(long, default_value_t = 1_000_000_000)]
-    fee_per_token: u128,
+    pub(crate) fee_per_token: u128,
+
+    /// Node accounts (anvil accounts 1..=N) given EAI to stake; their keys are written to
+    /// `<deployment folder>/keys/node-<i>.key`.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) nodes: usize,
+
+    /// EAI (whole tokens) given to each node account.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) node_eai: u64,
+
+    /// Seconds of the commit window and of the reveal window.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) window: u32,
 
     /// Set everything up, print it and exit instead of serving until Ctrl-C.
     #[arg(long)]
-    no_wait: bool,
+    pub(crate) no_wait: bool,
 }
 
 /// `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf`, where setup installs it.
@@ -52,8 +75,28 @@ pub(crate) fn default_model() -> PathBuf {
         .join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
-/// Starts anvil, deploys, registers the model, writes the deployment file and serves.
-pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+/// A running devnet: dropping it stops anvil.
+pub(crate) struct Devnet {
+    /// The chain (killed on drop).
+    pub(crate) anvil: AnvilInstance,
+    /// The kernel's addresses.
+    pub(crate) deployment: Deployment,
+    /// The registered default model.
+    pub(crate) model_id: U256,
+    /// Its content root.
+    pub(crate) model_root: [u8; 32],
+    /// Its size in bytes.
+    pub(crate) model_size: u64,
+    /// Key files of the funded node accounts.
+    pub(crate) node_keys: Vec<PathBuf>,
+    /// The admin (anvil account 0), who holds the genesis EAI.
+    pub(crate) admin: PrivateKeySigner,
+    /// A provider with the admin's wallet.
+    pub(crate) provider: DynProvider,
+}
+
+/// Starts anvil, deploys, registers the model, funds node accounts, writes the deployment.
+pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::Result<Devnet> {
     if !args.model.is_file() {
         bail!(
             "model file {} not found: run ./scripts/setup.sh",
@@ -71,61 +114,132 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
                 args.port
             )
         })?;
-    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let admin = signer.address();
+    let admin: PrivateKeySigner = anvil.keys()[0].clone().into();
     let treasury = anvil.addresses()[anvil.addresses().len() - 1];
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if args.nodes + 2 > anvil.keys().len() {
+        bail!(
+            "--nodes {} is more than anvil's {} spare accounts",
+            args.nodes,
+            anvil.keys().len() - 2
+        );
+    }
 
-    let file = File::open(&args.model)
-        .with_context(|| format!("opening model file {}", args.model.display()))?;
-    let (root, size) = merkle_root(BufReader::new(file), DEFAULT_CHUNK_SIZE)
-        .with_context(|| format!("hashing model file {}", args.model.display()))?;
+    let model_path = args.model.clone();
+    let (root, size) = tokio::task::spawn_blocking(move || -> anyhow::Result<([u8; 32], u64)> {
+        let file = File::open(&model_path)
+            .with_context(|| format!("opening model file {}", model_path.display()))?;
+        let (root, size) = merkle_root(BufReader::new(file), DEFAULT_CHUNK_SIZE)
+            .with_context(|| format!("hashing model file {}", model_path.display()))?;
+        // Publish the leaf manifest next to the file so nodes verify every chunk.
+        aikernel_store::write_leaves_manifest(&model_path, DEFAULT_CHUNK_SIZE)
+            .with_context(|| format!("writing the leaf manifest of {}", model_path.display()))?;
+        Ok((root, size))
+    })
+    .await??;
     let name = args
         .model
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into());
 
-    let (deployment, model_id) = runtime.block_on(async {
-        let provider = ProviderBuilder::new()
-            .wallet(signer)
-            .connect_http(anvil.endpoint_url());
-        let deployment = deploy_kernel(
-            provider.clone(),
-            admin,
-            &DeployConfig::with_treasury(treasury),
-        )
+    let provider = ProviderBuilder::new()
+        .wallet(admin.clone())
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let deployment = deploy_kernel(
+        provider.clone(),
+        admin.address(),
+        &DeployConfig::with_treasury(treasury),
+    )
+    .await?;
+    let models = ModelFileSystem::new(deployment.models, provider.clone());
+    let spec = ModelSpec {
+        name: name.trim_end_matches(".gguf").to_string(),
+        driver: "llm-llama".to_string(),
+        format: "gguf".to_string(),
+        contentRoot: FixedBytes(root),
+        size,
+        chunkSize: DEFAULT_CHUNK_SIZE,
+        uris: vec![format!("file://{}", args.model.canonicalize()?.display())],
+        minMemoryMiB: 512,
+        minDeviceCount: 1,
+        feePerToken: args.fee_per_token,
+    };
+    let model_id = models.registerModel(spec.clone()).call().await?;
+    models
+        .registerModel(spec)
+        .send()
+        .await?
+        .get_receipt()
         .await?;
-        let models = ModelFileSystem::new(deployment.models, provider);
-        let spec = ModelSpec {
-            name: name.trim_end_matches(".gguf").to_string(),
-            driver: "llm-llama".to_string(),
-            format: "gguf".to_string(),
-            contentRoot: FixedBytes(root),
-            size,
-            chunkSize: DEFAULT_CHUNK_SIZE,
-            uris: vec![format!("file://{}", args.model.canonicalize()?.display())],
-            minMemoryMiB: 512,
-            minDeviceCount: 1,
-            feePerToken: args.fee_per_token,
-        };
-        let model_id = models.registerModel(spec.clone()).call().await?;
-        models
-            .registerModel(spec)
+    if args.window != 60 {
+        PromptScheduler::new(deployment.scheduler, provider.clone())
+            .setTiming(args.window, args.window, 3)
             .send()
             .await?
             .get_receipt()
             .await?;
-        anyhow::Ok((deployment, model_id))
-    })?;
-    deployment.save(&global.deployment)?;
+    }
 
+    let keys_dir = deployment_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("keys"), |d| d.join("keys"));
+    std::fs::create_dir_all(&keys_dir)
+        .with_context(|| format!("creating {}", keys_dir.display()))?;
+    let eai = EAI::new(deployment.eai, provider.clone());
+    let amount = U256::from(args.node_eai) * U256::from(10u64).pow(U256::from(18u8));
+    let mut node_keys = Vec::new();
+    for i in 1..=args.nodes {
+        let key = &anvil.keys()[i];
+        let address = anvil.addresses()[i];
+        eai.transfer(address, amount)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let path = keys_dir.join(format!("node-{i}.key"));
+        write_key(&path, &format!("0x{}", alloy::hex::encode(key.to_bytes())))?;
+        node_keys.push(path);
+    }
+    deployment.save(deployment_file)?;
+    Ok(Devnet {
+        anvil,
+        deployment,
+        model_id,
+        model_root: root,
+        model_size: size,
+        node_keys,
+        admin,
+        provider,
+    })
+}
+
+/// Writes a key file readable by its owner only.
+fn write_key(path: &Path, hex_key: &str) -> anyhow::Result<()> {
+    std::fs::write(path, format!("{hex_key}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Starts the devnet, prints it and serves until Ctrl-C.
+pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let devnet = runtime.block_on(start(args, &global.deployment))?;
+    let anvil = &devnet.anvil;
     if global.json {
         let summary = serde_json::json!({
             "rpc": anvil.endpoint(),
-            "deployment": deployment,
+            "deployment": devnet.deployment,
             "deploymentFile": global.deployment,
-            "modelId": model_id.to_string(),
-            "modelRoot": format!("0x{}", alloy::hex::encode(root)),
+            "modelId": devnet.model_id.to_string(),
+            "modelRoot": format!("0x{}", alloy::hex::encode(devnet.model_root)),
+            "nodeKeys": devnet.node_keys,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -134,11 +248,22 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
             anvil.endpoint(),
             anvil.chain_id()
         );
-        super::print_deployment(&deployment, &global.deployment);
+        super::print_deployment(&devnet.deployment, &global.deployment);
         println!(
-            "model {model_id}: {name} ({size} bytes, root 0x{})",
-            alloy::hex::encode(root)
+            "model {}: {} ({} bytes, root 0x{})",
+            devnet.model_id,
+            args.model.display(),
+            devnet.model_size,
+            alloy::hex::encode(devnet.model_root)
         );
+        for key in &devnet.node_keys {
+            println!(
+                "node key {} ({} EAI): aikernel node run --key-file {}",
+                key.display(),
+                args.node_eai,
+                key.display()
+            );
+        }
     }
     if !args.no_wait {
         println!("serving until Ctrl-C");
@@ -147,6 +272,6 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
             .context("waiting for Ctrl-C")?;
         println!("stopping anvil");
     }
-    drop(anvil);
+    drop(devnet);
     Ok(())
 }

@@ -4,13 +4,16 @@ use std::path::Path;
 
 use aikernel_chain::Deployment;
 
+pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod devnet;
 pub(crate) mod model;
 pub(crate) mod models;
+pub(crate) mod node;
 pub(crate) mod nodes;
 pub(crate) mod prompt;
 pub(crate) mod status;
+pub(crate) mod verify;
 
 /// Prints a deployment as a human-readable table.
 pub(crate) fn print_deployment(deployment: &Deployment, file: &Path) {

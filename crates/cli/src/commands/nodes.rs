@@ -3,7 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::{Address, U256};
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, U256},
+    providers::Provider,
+};
 use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::json;
@@ -110,6 +114,12 @@ pub(crate) async fn read_nodes(kernel: &Kernel) -> anyhow::Result<Vec<NodeRow>> 
 async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
     let kernel = rpc::connect(global, None).await?;
     let rows = read_nodes(&kernel).await?;
+    let now = kernel
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .context("reading the latest block")?
+        .map_or(0, |b| b.header.timestamp);
     if global.json {
         let list: Vec<_> = rows
             .iter()
@@ -166,11 +176,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
             status_name(i.status).into(),
             eai(U256::from(i.stake)),
             eai(U256::from(i.unbonding)),
-            if i.jailed {
-                format!("t={}", i.jailedUntil)
-            } else {
-                "-".into()
-            },
+            jail(i.jailed, i.jailedUntil, now),
             if r.eligible { "yes" } else { "no" }.into(),
             format!(
                 "{} x{}, {} MiB",
@@ -187,4 +193,29 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
     }
     print!("{}", table.render());
     Ok(())
+}
+
+/// "-" when free, else how long the jail lasts from chain time `now`.
+fn jail(jailed: bool, until: u64, now: u64) -> String {
+    if !jailed {
+        return "-".into();
+    }
+    if until <= now {
+        return "ended (unjail)".into();
+    }
+    let left = until - now;
+    format!("in {}m{:02}s", left / 60, left % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jail_times_read_relative_to_the_chain() {
+        assert_eq!(jail(false, 0, 100), "-");
+        assert_eq!(jail(true, 3700, 100), "in 60m00s");
+        assert_eq!(jail(true, 165, 100), "in 1m05s");
+        assert_eq!(jail(true, 100, 100), "ended (unjail)");
+    }
 }

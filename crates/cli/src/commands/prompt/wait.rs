@@ -251,7 +251,9 @@ async fn settled(
             Ok(Output::Value(v)) => {
                 json!({ "success": true, "value": value_json(root, v), "display": format_value(root, v) })
             }
-            Ok(Output::Error(code)) => json!({ "success": false, "errorCode": code }),
+            Ok(Output::Error(code)) => {
+                json!({ "success": false, "errorCode": code, "error": error_name(*code) })
+            }
             Err(e) => json!({ "success": false, "undecodable": e.to_string() }),
         };
         let mut out = submitted_json(s);
@@ -282,7 +284,8 @@ async fn settled(
     match &decoded {
         Ok(Output::Value(v)) => println!("  result      {}", format_value(root, v)),
         Ok(Output::Error(code)) => println!(
-            "  result      error code {code} (the committee agreed the request cannot be served)"
+            "  result      error {code} {} (the committee agreed the request cannot be served)",
+            error_name(*code)
         ),
         Err(e) => println!("  result      undecodable output ({e}): {}", hex0x(&output)),
     }
@@ -353,4 +356,15 @@ async fn chain_seconds(kernel: &Kernel, from: u64, to: u64) -> Option<u64> {
             .map(|b| b.header.timestamp)
     };
     Some(time(to).await?.saturating_sub(time(from).await?))
+}
+
+/// The name of an `AIKernelError` code (docs/protocol.md).
+fn error_name(code: u8) -> &'static str {
+    match code {
+        1 => "InvalidSchema",
+        2 => "InputTooLong",
+        3 => "Unsupported",
+        4 => "InvalidInput",
+        _ => "unknown",
+    }
 }
