@@ -480,3 +480,56 @@ fn redirects_keep_the_range() {
     assert_eq!(starts, vec![Some(0), Some(u64::from(CHUNK))]);
     assert_eq!(server.requests("/cdn/m.gguf.leaves").len(), 1);
 }
+
+/// A fetching process killed with SIGKILL mid-transfer leaves no stale lock, and the next
+/// fetch asks only for what the dead one had not saved. The test binary re-runs itself as
+/// the child.
+#[test]
+fn a_killed_fetcher_leaves_a_resumable_download() {
+    const CHILD: &str = "AIKERNEL_STORE_TEST_CHILD";
+    const N: usize = 48 * CHUNK as usize;
+    let data = pattern(N, 15);
+    if let Ok(spec) = std::env::var(CHILD) {
+        let (cache, url) = spec.split_once('|').unwrap();
+        let source = source_of(&data, vec![url.to_owned()]);
+        let _ = fetch_model(&source, &options(Path::new(cache)));
+        return;
+    }
+    let server = Server::start();
+    server.route(
+        "/slow.gguf",
+        Route {
+            body: data.clone(),
+            // 4 pieces per chunk, 48 chunks: about 4 s for the whole file.
+            throttle: Some(std::time::Duration::from_millis(20)),
+            ..Route::default()
+        },
+    );
+    server.serve("/slow.gguf.leaves", &manifest_of(&data));
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/slow.gguf");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_killed_fetcher_leaves_a_resumable_download",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, format!("{}|{url}", dir.path().display()))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(server.requests("/slow.gguf").len(), 1);
+
+    server.serve("/slow.gguf", &data);
+    let source = source_of(&data, vec![url]);
+    let path = fetch_model(&source, &options(dir.path())).unwrap();
+    assert_eq!(fs::read(path).unwrap(), data);
+    let resumed_at = server.requests("/slow.gguf")[1].range_start.unwrap();
+    eprintln!("resumed at byte {resumed_at} of {N}");
+    assert!(
+        resumed_at > 0 && resumed_at % u64::from(CHUNK) == 0,
+        "{resumed_at}"
+    );
+}

@@ -28,6 +28,8 @@ pub struct Route {
     pub faults: VecDeque<Fault>,
     /// Applied to every request once `faults` is empty (a permanent fault).
     pub always: Option<Fault>,
+    /// Sends the body in 1 KiB pieces with this pause after each (a slow link).
+    pub throttle: Option<std::time::Duration>,
 }
 
 /// A logged request: the path and the first byte of its `Range`, if any.
@@ -189,7 +191,7 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         Some(Fault::DropAfter(n)) => Some(n.min(body.len())),
         _ => None,
     };
-    respond(&mut out, status, &headers, body, cut)
+    respond_throttled(&mut out, status, &headers, body, cut, route.throttle)
 }
 
 fn respond(
@@ -198,6 +200,17 @@ fn respond(
     headers: &[String],
     body: &[u8],
     cut: Option<usize>,
+) -> std::io::Result<()> {
+    respond_throttled(out, status, headers, body, cut, None)
+}
+
+fn respond_throttled(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[String],
+    body: &[u8],
+    cut: Option<usize>,
+    throttle: Option<std::time::Duration>,
 ) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -209,7 +222,17 @@ fn respond(
     }
     head.push_str("\r\n");
     out.write_all(head.as_bytes())?;
-    out.write_all(&body[..cut.unwrap_or(body.len())])?;
+    let body = &body[..cut.unwrap_or(body.len())];
+    match throttle {
+        Some(pause) => {
+            for piece in body.chunks(1024) {
+                out.write_all(piece)?;
+                out.flush()?;
+                thread::sleep(pause);
+            }
+        }
+        None => out.write_all(body)?,
+    }
     out.flush()?;
     out.shutdown(std::net::Shutdown::Both)
 }
