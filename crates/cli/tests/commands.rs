@@ -560,10 +560,31 @@ fn an_unanswered_prompt_is_settled_round_by_round_and_refunded() {
     let status = net.json(&["status"]);
     assert_eq!(status["prompts"]["refunded"], 1);
     assert_eq!(status["prompts"]["pending"], 0);
-    // Each silent round slashed its member.
+    // Each silent round slashed and jailed its member: 2 % of 1,000 EAI, half burned.
+    let slashes = status["nodes"]["slashes"].as_u64().unwrap();
+    assert!((1..=3).contains(&slashes), "{status}");
+    assert_eq!(
+        status["eai"]["burned"],
+        (u128::from(slashes) * 10 * EAI_UNIT).to_string()
+    );
+    let nodes = net.json(&["nodes", "list"]);
+    let jailed: Vec<&Value> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["jailed"] == true)
+        .collect();
+    assert_eq!(jailed.len() as u64, slashes);
+    for n in &jailed {
+        assert_eq!(n["slashes"], 1);
+        assert_eq!(n["slashed"], (20 * EAI_UNIT).to_string());
+        assert_eq!(n["eligible"], false);
+        assert_eq!(n["stake"], (980 * EAI_UNIT).to_string());
+    }
+    let table = net.run_ok(&["nodes", "list"]);
     assert!(
-        status["nodes"]["slashes"].as_u64().unwrap() >= 1,
-        "{status}"
+        table.contains("980 EAI") && table.contains(" in "),
+        "{table}"
     );
 }
 
