@@ -529,7 +529,7 @@ fn a_killed_fetcher_leaves_a_resumable_download() {
     let resumed_at = server.requests("/slow.gguf")[1].range_start.unwrap();
     eprintln!("resumed at byte {resumed_at} of {N}");
     assert!(
-        resumed_at > 0 && resumed_at % u64::from(CHUNK) == 0,
+        resumed_at > 0 && resumed_at.is_multiple_of(u64::from(CHUNK)),
         "{resumed_at}"
     );
 }
