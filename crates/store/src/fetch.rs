@@ -262,7 +262,9 @@ fn fetch_missing(
     Ok(())
 }
 
-/// Fetches chunks `first .. first + count` in one request, storing each as it arrives.
+/// Fetches chunks `first .. first + count` in one request, storing each as it arrives (and,
+/// when the server sent the rest of the file instead of the range, every missing chunk up to
+/// the end).
 fn fetch_run(
     partial: &mut Partial,
     src: &Source,
@@ -274,9 +276,15 @@ fn fetch_run(
     let (_, size, chunk_size) = partial.identity();
     let start = first * u64::from(chunk_size);
     let end = ((first + count) * u64::from(chunk_size)).min(size);
-    let mut reader = src.open_range(agent, start, end - start, size)?;
+    let body = src.open_range(agent, start, end - start, size)?;
+    let last = if body.to_end {
+        partial.leaf_count()
+    } else {
+        first + count
+    };
+    let mut reader = body.reader;
     let mut buf = vec![0u8; chunk_size as usize];
-    for index in first..first + count {
+    for index in first..last {
         let len = partial.chunk_len(index) as usize;
         let got = read_full(&mut reader, &mut buf[..len]).map_err(|e| src.read_error(e))?;
         if got < len {
@@ -284,6 +292,9 @@ fn fetch_run(
                 std::io::ErrorKind::UnexpectedEof,
                 format!("the transfer ended after {got} of chunk {index}'s {len} bytes"),
             )));
+        }
+        if partial.is_present(index) {
+            continue;
         }
         partial.store_chunk(index, &buf[..len], src.uri())?;
         bar.inc(len as u64);

@@ -46,16 +46,25 @@ fn status_error(url: &str, status: StatusCode) -> StoreError {
     }
 }
 
+/// A body positioned at the first byte asked for.
+pub(crate) struct RangeBody {
+    /// The bytes from the requested start.
+    pub(crate) reader: Box<dyn Read + Send>,
+    /// Whether the reader runs to the end of the file rather than the end of the range
+    /// (the server ignored `Range`; reading on saves a request per range).
+    pub(crate) to_end: bool,
+}
+
 /// A reader over bytes `[start, start + len)` of the resource at `url`, whose full size must
-/// be `size`. Uses a `Range` request; a server that ignores it (200) is read from the start
-/// and the leading bytes are skipped.
+/// be `size`. Uses a `Range` request; a server that ignores it (200) is read from the start,
+/// the leading bytes are skipped, and the body runs to the end of the file.
 pub(crate) fn get_range(
     agent: &Agent,
     url: &str,
     start: u64,
     len: u64,
     size: u64,
-) -> Result<Box<dyn Read + Send>, StoreError> {
+) -> Result<RangeBody, StoreError> {
     let end = start + len.saturating_sub(1);
     let response = agent
         .get(url)
@@ -76,7 +85,10 @@ pub(crate) fn get_range(
                 return Err(size_mismatch(url, size, total));
             }
         }
-        Ok(Box::new(response.into_body().into_reader().take(len)))
+        Ok(RangeBody {
+            reader: Box::new(response.into_body().into_reader().take(len)),
+            to_end: false,
+        })
     } else if status == StatusCode::OK {
         if let Some(total) = content_length(&response).filter(|t| *t != size) {
             return Err(size_mismatch(url, size, total));
@@ -92,7 +104,10 @@ pub(crate) fn get_range(
         if skipped < start {
             return Err(size_mismatch(url, size, skipped));
         }
-        Ok(Box::new(reader.take(len)))
+        Ok(RangeBody {
+            reader: Box::new(reader.take(size - start)),
+            to_end: true,
+        })
     } else {
         Err(status_error(url, status))
     }

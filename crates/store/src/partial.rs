@@ -208,6 +208,11 @@ impl Partial {
             .sum()
     }
 
+    /// Whether chunk `index` is present.
+    pub(crate) fn is_present(&self, index: u64) -> bool {
+        self.present.get(index as usize).copied().unwrap_or(false)
+    }
+
     /// Number of chunks present.
     pub(crate) fn present_count(&self) -> usize {
         self.present.iter().filter(|p| **p).count()

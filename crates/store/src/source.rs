@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use ureq::Agent;
 
+use crate::http::RangeBody;
 use crate::{StoreError, http};
 
 /// A parsed model URI.
@@ -145,7 +146,7 @@ impl Source {
         start: u64,
         len: u64,
         size: u64,
-    ) -> Result<Box<dyn Read + Send>, StoreError> {
+    ) -> Result<RangeBody, StoreError> {
         match self {
             Source::File { uri, path } => {
                 let mut file = File::open(path).map_err(|e| StoreError::io(path, e))?;
@@ -159,7 +160,10 @@ impl Source {
                 }
                 file.seek(SeekFrom::Start(start))
                     .map_err(|e| StoreError::io(path, e))?;
-                Ok(Box::new(file.take(len)))
+                Ok(RangeBody {
+                    reader: Box::new(file.take(len)),
+                    to_end: false,
+                })
             }
             Source::Http { url, .. } => http::get_range(agent, url, start, len, size),
         }

@@ -533,3 +533,28 @@ fn a_killed_fetcher_leaves_a_resumable_download() {
         "{resumed_at}"
     );
 }
+
+/// Requests cover 8 MiB: a larger file takes several ranged requests, but a server that
+/// ignores `Range` is read through in one response instead of re-sending the start each time.
+#[test]
+fn request_count_with_and_without_range_support() {
+    let server = Server::start();
+    let n = 2100 * CHUNK as usize; // 8.2 MiB: two 8 MiB requests
+    let data = pattern(n, 16);
+    server.serve("/ranged.gguf", &data);
+    server.route(
+        "/plain.gguf",
+        Route {
+            body: data.clone(),
+            ignore_range: true,
+            ..Route::default()
+        },
+    );
+    for (path, requests) in [("/ranged.gguf", 2), ("/plain.gguf", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = source_of(&data, vec![server.url(path)]);
+        let got = fetch_model(&source, &options(dir.path())).unwrap();
+        assert_eq!(fs::read(got).unwrap(), data);
+        assert_eq!(server.requests(path).len(), requests, "{path}");
+    }
+}
