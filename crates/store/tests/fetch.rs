@@ -558,3 +558,44 @@ fn request_count_with_and_without_range_support() {
         assert_eq!(server.requests(path).len(), requests, "{path}");
     }
 }
+
+/// Throughput over local HTTP with a real model file:
+/// `AIKERNEL_STORE_BENCH_FILE=<model> cargo test -p aikernel-store --release --test fetch -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark; needs AIKERNEL_STORE_BENCH_FILE"]
+fn bench_fetch_over_local_http() {
+    let Ok(file) = std::env::var("AIKERNEL_STORE_BENCH_FILE") else {
+        eprintln!("AIKERNEL_STORE_BENCH_FILE not set");
+        return;
+    };
+    let data = fs::read(&file).unwrap();
+    let (root, size) = merkle_root(&data[..], aikernel_store::DEFAULT_CHUNK_SIZE).unwrap();
+    let leaves = merkle_leaves(&data[..], aikernel_store::DEFAULT_CHUNK_SIZE)
+        .unwrap()
+        .0
+        .concat();
+    let server = Server::start();
+    server.serve("/m.gguf", &data);
+    for with_manifest in [false, true] {
+        if with_manifest {
+            server.serve("/m.gguf.leaves", &leaves);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let source = ModelSource {
+            root,
+            size,
+            chunk_size: aikernel_store::DEFAULT_CHUNK_SIZE,
+            uris: vec![server.url("/m.gguf")],
+        };
+        let started = std::time::Instant::now();
+        fetch_model(&source, &options(dir.path())).unwrap();
+        let cold = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        fetch_model(&source, &options(dir.path())).unwrap();
+        let warm = started.elapsed().as_secs_f64();
+        eprintln!(
+            "manifest={with_manifest} size={size} cold={cold:.3}s ({:.0} MB/s) cached={warm:.6}s",
+            size as f64 / cold / 1e6
+        );
+    }
+}
