@@ -15,7 +15,12 @@ pub struct SourceFailure {
 
 impl fmt::Display for SourceFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.uri, self.error)
+        let error = self.error.to_string();
+        if error.contains(&self.uri) {
+            f.write_str(&error)
+        } else {
+            write!(f, "{}: {error}", self.uri)
+        }
     }
 }
 

@@ -61,14 +61,19 @@ pub fn fetch_model(source: &ModelSource, options: &FetchOptions) -> Result<PathB
     }
     layout.create_dirs()?;
     let _lock = Lock::acquire(&layout.lock)?;
-    if cached_copy_is_valid(&layout, source)? {
-        return Ok(layout.model);
+    let mut failures = Vec::new();
+    match check_cached_copy(&layout, source)? {
+        Cached::Valid => return Ok(layout.model),
+        Cached::Absent => {}
+        Cached::Corrupted(error) => failures.push(SourceFailure {
+            uri: layout.model.display().to_string(),
+            error,
+        }),
     }
     let root_hex = hex::encode(source.root);
     let agent = http::agent(None);
     let mut partial = Partial::open(&layout, source)?;
     let bar = progress_bar(options.progress, source.size, partial.present_bytes());
-    let mut failures = Vec::new();
     for uri in &source.uris {
         let attempt = Source::parse(uri, &options.ipfs_gateway)
             .and_then(|src| download_from(&mut partial, &src, &agent, &bar));
@@ -144,11 +149,21 @@ pub fn verify_model_file(path: &Path, source: &ModelSource) -> Result<(), StoreE
     Ok(())
 }
 
+/// What the cache held for a root.
+enum Cached {
+    /// A verified copy.
+    Valid,
+    /// Nothing.
+    Absent,
+    /// A copy with the wrong size or root, now deleted.
+    Corrupted(StoreError),
+}
+
 /// Under the lock: whether the cached file is there and right (re-hashing it when it changed
 /// since it was verified). A wrong one is deleted with a warning.
-fn cached_copy_is_valid(layout: &Layout, source: &ModelSource) -> Result<bool, StoreError> {
+fn check_cached_copy(layout: &Layout, source: &ModelSource) -> Result<Cached, StoreError> {
     if cache::marker_matches(layout, source.size) {
-        return Ok(true);
+        return Ok(Cached::Valid);
     }
     let exists = layout
         .model
@@ -156,22 +171,29 @@ fn cached_copy_is_valid(layout: &Layout, source: &ModelSource) -> Result<bool, S
         .map_err(|e| StoreError::io(&layout.model, e))?;
     if !exists {
         cache::remove_if_exists(&layout.marker)?;
-        return Ok(false);
+        return Ok(Cached::Absent);
     }
     tracing::info!(path = %layout.model.display(), "verifying the cached model");
     let problem = match verify_model_file(&layout.model, source) {
         Ok(()) => None,
-        Err(e @ (StoreError::SizeMismatch { .. } | StoreError::RootMismatch { .. })) => Some(e),
+        Err(mut e @ (StoreError::SizeMismatch { .. } | StoreError::RootMismatch { .. })) => {
+            if let StoreError::SizeMismatch { what, .. } | StoreError::RootMismatch { what, .. } =
+                &mut e
+            {
+                *what = format!("cached copy {what}");
+            }
+            Some(e)
+        }
         Err(e) => return Err(e),
     };
     if let Some(problem) = problem {
         tracing::warn!(error = %problem, "cached model is corrupted; deleting it and fetching again");
         cache::remove_if_exists(&layout.marker)?;
         cache::remove_if_exists(&layout.model)?;
-        return Ok(false);
+        return Ok(Cached::Corrupted(problem));
     }
     cache::write_marker(layout)?;
-    Ok(true)
+    Ok(Cached::Valid)
 }
 
 /// Completes the download from one source; returns the verified file's leaves.

@@ -344,14 +344,27 @@ fn a_corrupted_cached_model_is_detected_and_fetched_again() {
 
     // With the source gone, the corrupted copy is refused, never returned.
     server.remove("/m.gguf");
-    let errs = failures(fetch_model(&source, &options(dir.path())).unwrap_err());
+    let err = fetch_model(&source, &options(dir.path())).unwrap_err();
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains("content root mismatch"),
+        "{text}"
+    );
+    let errs = failures(err);
     assert!(
         matches!(
-            errs[0].1,
-            StoreError::Http {
-                status: Some(404),
-                ..
-            }
+            &errs[..],
+            [
+                (_, StoreError::RootMismatch { .. }),
+                (
+                    _,
+                    StoreError::Http {
+                        status: Some(404),
+                        ..
+                    }
+                ),
+            ]
         ),
         "{errs:?}"
     );
