@@ -772,3 +772,35 @@ fn wait_prints_the_stages_and_the_typed_result_for_people() {
         "{stdout}"
     );
 }
+
+#[test]
+fn register_defaults_to_a_file_uri_and_writes_the_leaf_manifest() {
+    let net = Net::start();
+    let file = net.dir.join("weights.gguf");
+    std::fs::write(&file, vec![3u8; 2500]).unwrap();
+    let out = net.json(&[
+        "models",
+        "register",
+        "--file",
+        file.to_str().unwrap(),
+        "--chunk-size",
+        "1024",
+        "--write-leaves",
+        "--key",
+        &net.key(0),
+    ]);
+    let (root, _) = merkle_root(std::fs::File::open(&file).unwrap(), 1024).unwrap();
+    assert_eq!(
+        out["contentRoot"],
+        format!("0x{}", alloy::hex::encode(root))
+    );
+    let uri = format!("file://{}", file.canonicalize().unwrap().display());
+    assert_eq!(out["uris"], serde_json::json!([uri]));
+    // Three chunks: three 32-byte leaves.
+    let leaves = std::fs::read(net.dir.join("weights.gguf.leaves")).unwrap();
+    assert_eq!(leaves.len(), 96);
+    assert_eq!(&leaves[..32], sha2_of(&[3u8; 1024]).as_slice());
+    let models = net.json(&["models", "list"]);
+    assert_eq!(models[0]["uris"], serde_json::json!([uri]));
+    assert_eq!(models[0]["name"], "weights");
+}

@@ -12,6 +12,8 @@ use aikernel_chain::{
     content::{DEFAULT_CHUNK_SIZE, merkle_root},
 };
 
+use aikernel_store::{leaves_manifest_path, write_leaves_manifest};
+
 use crate::{
     global::GlobalArgs,
     output::{Table, eth, hex0x, print_json},
@@ -34,9 +36,15 @@ pub(crate) struct RegisterArgs {
     #[arg(long)]
     file: PathBuf,
 
-    /// Where nodes download the file (file://, https://, ipfs://); 1 to 8.
-    #[arg(long = "uri", required = true, num_args = 1..)]
+    /// Where nodes download the file (file://, https://, ipfs://); up to 8
+    /// (default: file:// of --file, for nodes on this machine).
+    #[arg(long = "uri", num_args = 1..)]
     uris: Vec<String>,
+
+    /// Also write the leaf manifest `<file>.leaves` next to the file; publish it beside
+    /// each URI (`<uri>.leaves`) so nodes verify every chunk as it downloads.
+    #[arg(long)]
+    write_leaves: bool,
 
     /// Display name (default: the file name without its extension).
     #[arg(long)]
@@ -164,10 +172,25 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
     if args.chunk_size == 0 {
         bail!("--chunk-size must be positive");
     }
-    let file = File::open(&args.file)
-        .with_context(|| format!("opening model file {}", args.file.display()))?;
-    let (root, size) = merkle_root(BufReader::new(file), args.chunk_size)
-        .with_context(|| format!("hashing model file {}", args.file.display()))?;
+    let (root, size) = if args.write_leaves {
+        let manifest = write_leaves_manifest(&args.file, args.chunk_size)
+            .with_context(|| format!("writing the leaf manifest of {}", args.file.display()))?;
+        (manifest.root, manifest.size)
+    } else {
+        let file = File::open(&args.file)
+            .with_context(|| format!("opening model file {}", args.file.display()))?;
+        merkle_root(BufReader::new(file), args.chunk_size)
+            .with_context(|| format!("hashing model file {}", args.file.display()))?
+    };
+    let uris = if args.uris.is_empty() {
+        let path = args
+            .file
+            .canonicalize()
+            .with_context(|| format!("resolving {}", args.file.display()))?;
+        vec![format!("file://{}", path.display())]
+    } else {
+        args.uris.clone()
+    };
     if size == 0 {
         bail!("model file {} is empty", args.file.display());
     }
@@ -193,7 +216,7 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
         contentRoot: FixedBytes(root),
         size,
         chunkSize: args.chunk_size,
-        uris: args.uris.clone(),
+        uris,
         minMemoryMiB: args.min_memory_mib,
         minDeviceCount: args.min_devices,
         feePerToken: args.fee_per_token,
@@ -230,6 +253,7 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
             "uris": spec.uris,
             "feePerToken": spec.feePerToken.to_string(),
             "tx": receipt.transaction_hash.to_string(),
+            "leaves": args.write_leaves.then(|| leaves_manifest_path(&args.file)),
         }));
     }
     println!(
@@ -238,5 +262,11 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
         hex0x(root),
         receipt.transaction_hash
     );
+    if args.write_leaves {
+        println!(
+            "leaf manifest written to {}: publish it beside each URI as <uri>.leaves",
+            leaves_manifest_path(&args.file).display()
+        );
+    }
     Ok(())
 }
