@@ -361,6 +361,10 @@ fn bad_requests_fail_clearly_and_send_nothing() {
     let err = stderr_of(&out);
     assert!(err.contains("NotEnoughNodes(1, 0, 3)"), "{err}");
     assert!(err.contains("submitting the prompt"), "{err}");
+    // 1 wei/token * 128 tokens * 3 members + 5 %.
+    let out = prompt(&["--fee", "1", "--key", &key]);
+    let err = stderr_of(&out);
+    assert!(err.contains("reverted with FeeTooLow(403, 1)"), "{err}");
     let out = prompt(&["--committee", "2", "--key", &key]);
     assert!(
         stderr_of(&out).contains("must be odd"),
