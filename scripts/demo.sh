@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs aikernel end to end on this machine, installing what it needs first (scripts/setup.sh):
-# the deterministic engine answers a prompt with the default model, then a local chain comes
-# up with the kernel deployed and the model registered, and stays up until Ctrl-C.
-# Extra arguments go to `aikernel devnet` (e.g. --no-wait, --port 8546).
+# Runs the whole aikernel system on this machine, installing what it needs first
+# (scripts/setup.sh): `aikernel demo` starts a local anvil, deploys the kernel, registers the
+# default model, starts three staked node processes, runs every example dapp against them,
+# prints what happened, and keeps the network up for your own prompts until Ctrl-C.
+# Extra arguments go to `aikernel demo` (e.g. --no-wait, --port 8546, --json).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,9 +18,5 @@ step "building the aikernel binary"
 cargo build --locked -p aikernel
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/aikernel"
 
-step "the deterministic engine: one chat prompt, greedy, with its logits hash"
-"$bin" model run --chat --max-tokens 48 \
-  --prompt "In one sentence: why do smart contracts need verifiable AI inference?"
-
-step "devnet: anvil + the kernel + the default model (Ctrl-C to stop)"
-exec "$bin" devnet "$@"
+step "aikernel demo (Ctrl-C stops the nodes and the chain)"
+exec "$bin" demo "$@"

@@ -1,11 +1,7 @@
 //! `aikernel devnet`: a local chain with the kernel deployed, the default model registered
 //! and EAI handed to node accounts, kept up until Ctrl-C. `aikernel demo` builds on it.
 
-use std::{
-    fs::File,
-    io::BufReader,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use alloy::{
     node_bindings::{Anvil, AnvilInstance},
@@ -23,7 +19,7 @@ use aikernel_chain::{
         ModelFileSystem::{self, ModelSpec},
         PromptScheduler,
     },
-    content::{DEFAULT_CHUNK_SIZE, merkle_root},
+    content::DEFAULT_CHUNK_SIZE,
     deploy_kernel,
     tools::foundry_bin,
 };
@@ -126,14 +122,11 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
 
     let model_path = args.model.clone();
     let (root, size) = tokio::task::spawn_blocking(move || -> anyhow::Result<([u8; 32], u64)> {
-        let file = File::open(&model_path)
-            .with_context(|| format!("opening model file {}", model_path.display()))?;
-        let (root, size) = merkle_root(BufReader::new(file), DEFAULT_CHUNK_SIZE)
+        // Hash the file and publish its leaf manifest next to it, so nodes verify every
+        // chunk as it arrives (docs/storage.md).
+        let manifest = aikernel_store::write_leaves_manifest(&model_path, DEFAULT_CHUNK_SIZE)
             .with_context(|| format!("hashing model file {}", model_path.display()))?;
-        // Publish the leaf manifest next to the file so nodes verify every chunk.
-        aikernel_store::write_leaves_manifest(&model_path, DEFAULT_CHUNK_SIZE)
-            .with_context(|| format!("writing the leaf manifest of {}", model_path.display()))?;
-        Ok((root, size))
+        Ok((manifest.root, manifest.size))
     })
     .await??;
     let name = args

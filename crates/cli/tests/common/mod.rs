@@ -1,0 +1,316 @@
+//! A real network for integration tests: `aikernel devnet` (anvil + kernel + model + funded
+//! node keys) and `aikernel node run` processes, driven through alloy.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+
+use aikernel_chain::Deployment;
+use aikernel_chain::bindings::{DecentralizedInference, GPUManagement, IAIKernel};
+
+pub mod proxy;
+
+/// anvil's account 0 (the devnet admin and, in tests, the requester).
+pub const ADMIN_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_aikernel")
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The shared model cache of the tests (a verified copy of the model is made once).
+pub fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aikernel-node-cache")
+}
+
+/// A devnet and the node processes of one test.
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub rpc: String,
+    pub deployment_file: PathBuf,
+    pub deployment: Deployment,
+    pub keys: Vec<PathBuf>,
+    pub cache: PathBuf,
+    devnet: Proc,
+}
+
+impl Net {
+    /// Starts `aikernel devnet` with `nodes` funded node keys and `window`-second phases.
+    pub fn start(nodes: usize, window: u32, model: Option<&Path>) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let deployment_file = dir.path().join("deployment.json");
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "devnet",
+            "--port",
+            &port.to_string(),
+            "--nodes",
+            &nodes.to_string(),
+        ])
+        .args(["--window", &window.to_string(), "--deployment"])
+        .arg(&deployment_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if let Some(model) = model {
+            cmd.arg("--model").arg(model);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let devnet = Proc(child);
+        loop {
+            let line = lines.next().expect("devnet exited before serving").unwrap();
+            if line.contains("serving until Ctrl-C") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let deployment = Deployment::load(&deployment_file).unwrap();
+        let keys = (1..=nodes)
+            .map(|i| dir.path().join(format!("keys/node-{i}.key")))
+            .collect();
+        Net {
+            port,
+            rpc: format!("http://127.0.0.1:{port}"),
+            deployment_file,
+            deployment,
+            keys,
+            cache: shared_cache(),
+            devnet,
+            dir,
+        }
+    }
+
+    /// Starts node `i` (1-based) with `extra` flags, talking to `rpc` (default: the devnet).
+    pub fn node(&self, i: usize, rpc: Option<&str>, extra: &[&str]) -> Proc {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log(i))
+            .unwrap();
+        let child = Command::new(bin())
+            .args([
+                "-v",
+                "node",
+                "run",
+                "--no-progress",
+                "--rpc",
+                rpc.unwrap_or(&self.rpc),
+            ])
+            .arg("--deployment")
+            .arg(&self.deployment_file)
+            .arg("--key-file")
+            .arg(&self.keys[i - 1])
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("node-{i}")))
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Proc(child)
+    }
+
+    pub fn log(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}.log"))
+    }
+
+    /// Every node log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for i in 1..=self.keys.len() {
+            let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let _ = write!(out, "\n===== node {i} =====\n");
+            out += &tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        }
+        out
+    }
+
+    pub fn node_address(&self, i: usize) -> Address {
+        let text = std::fs::read_to_string(&self.keys[i - 1]).unwrap();
+        text.trim().parse::<PrivateKeySigner>().unwrap().address()
+    }
+
+    /// A provider with the admin's wallet.
+    pub fn provider(&self) -> DynProvider {
+        let signer: PrivateKeySigner = ADMIN_KEY.parse().unwrap();
+        ProviderBuilder::new()
+            .wallet(signer)
+            .connect_http(self.rpc.parse().unwrap())
+            .erased()
+    }
+
+    pub fn kernel(&self) -> DecentralizedInference::DecentralizedInferenceInstance<DynProvider> {
+        DecentralizedInference::new(self.deployment.kernel, self.provider())
+    }
+
+    /// Waits until every node in `nodes` is eligible (registered, staked, not jailed).
+    pub async fn wait_eligible(&self, nodes: &[usize], timeout: Duration) {
+        let gpu = GPUManagement::new(self.deployment.gpu, self.provider());
+        let end = Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for &i in nodes {
+                all &= gpu.isEligible(self.node_address(i)).call().await.unwrap();
+            }
+            if all {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "nodes not eligible in time:{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Submits a greedy prompt directly from the admin account.
+    pub async fn submit(&self, input: &str, schema: Vec<u8>, committee: u16) -> U256 {
+        let kernel = self.kernel();
+        let request = IAIKernel::Request {
+            modelId: U256::from(1u8),
+            topic: B256::ZERO,
+            input: input.as_bytes().to_vec().into(),
+            inputHash: B256::ZERO,
+            extraContext: Bytes::new(),
+            schema: schema.into(),
+            maxTokens: 8,
+            temperature: 0,
+            seed: 0,
+            callback: Address::ZERO,
+            callbackGasLimit: 0,
+            committeeSize: committee,
+        };
+        let fee = kernel
+            .quote(U256::from(1u8), 8, committee)
+            .call()
+            .await
+            .unwrap();
+        let call = kernel.infer(request).value(fee);
+        let id = call.call().await.unwrap();
+        let gas = call.estimate_gas().await.unwrap();
+        let receipt = call
+            .gas(gas * 2)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        id
+    }
+
+    /// Waits for a final status (3 settled, 4 refunded).
+    pub async fn wait_final(&self, id: U256, timeout: Duration) -> u8 {
+        let kernel = self.kernel();
+        let end = Instant::now() + timeout;
+        loop {
+            let status = kernel.statusOf(id).call().await.unwrap();
+            if status >= 3 {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "prompt {id} not final in time (status {status}):{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The decoded events of `kind` from the kernel and GPUManagement since the deployment.
+    pub async fn logs_of<E: alloy::sol_types::SolEvent>(&self, address: Address) -> Vec<E> {
+        let filter = alloy::rpc::types::Filter::new()
+            .address(address)
+            .event_signature(E::SIGNATURE_HASH)
+            .from_block(0);
+        self.provider()
+            .get_logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.log_decode::<E>().ok().map(|l| l.inner.data))
+            .collect()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        // SIGINT lets devnet stop its anvil.
+        self.devnet.signal("INT");
+        let _ = self.devnet.wait_exit(Duration::from_secs(10));
+    }
+}
+
+/// `Schema.choice(["yes", "no"])` in the compact encoding.
+pub fn choice_yes_no() -> Vec<u8> {
+    let mut s = vec![0x02, 0x02, 3];
+    s.extend_from_slice(b"yes");
+    s.push(2);
+    s.extend_from_slice(b"no");
+    s
+}

@@ -1,0 +1,120 @@
+//! Adversarial nodes on a real network: a liar, a silent node and a copier sit in a
+//! committee of seven with four honest nodes. The honest majority settles, is paid, and the
+//! dapp receives the honest answer; the liar is slashed as the minority, the silent node and
+//! the copier (whose stolen commitment cannot be opened) as silent.
+
+mod common;
+
+use std::time::Duration;
+
+use alloy::primitives::U256;
+
+use aikernel_chain::apps::FantasySports;
+use aikernel_chain::bindings::{DecentralizedInference::RewardPaid, GPUManagement::NodeSlashed};
+
+use common::Net;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest_answer() {
+    let net = Net::start(7, 15, None);
+    let _honest: Vec<_> = [1, 2, 3, 4]
+        .iter()
+        .map(|&i| net.node(i, None, &[]))
+        .collect();
+    let _liar = net.node(5, None, &["--byzantine", "lie"]);
+    let _silent = net.node(6, None, &["--byzantine", "silent"]);
+    let _copier = net.node(7, None, &["--byzantine", "copy"]);
+    net.wait_eligible(&[1, 2, 3, 4, 5, 6, 7], Duration::from_mins(5))
+        .await;
+
+    let provider = net.provider();
+    let app = FantasySports::deploy(
+        provider.clone(),
+        net.deployment.kernel,
+        U256::from(1u8),
+        7u16,
+    )
+    .await
+    .unwrap();
+    let create = app.createMatchup(
+        "Lions".into(),
+        "Tigers".into(),
+        "30 goals scored, 5 conceded, 9 wins in 10 games".into(),
+        "8 goals scored, 25 conceded, 1 win in 10 games".into(),
+    );
+    let matchup = create.call().await.unwrap();
+    create.send().await.unwrap().get_receipt().await.unwrap();
+    let fee = app.requestFee().call().await.unwrap();
+    let ask = app.requestWinner(matchup).value(fee);
+    let prompt = ask.call().await.unwrap();
+    let gas = ask.estimate_gas().await.unwrap();
+    assert!(
+        ask.gas(gas * 2)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap()
+            .status()
+    );
+
+    assert_eq!(
+        net.wait_final(prompt, Duration::from_mins(5)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let kernel = net.kernel();
+    let settled = kernel.resultOf(prompt).call().await.unwrap();
+    let honest =
+        std::fs::read(net.dir.path().join(format!("node-1/outputs/{prompt}.bin"))).unwrap();
+    let lie = std::fs::read(net.dir.path().join(format!("node-5/outputs/{prompt}.bin"))).unwrap();
+    assert_eq!(settled.to_vec(), honest, "the honest output settled");
+    assert_ne!(lie, honest, "the liar revealed something else");
+
+    let winner = app.winnerOf(matchup).call().await.unwrap();
+    assert!(winner.decided, "the callback delivered the result");
+    assert_eq!(
+        U256::from(winner.index),
+        U256::from_be_slice(&honest),
+        "the dapp holds the honest answer"
+    );
+
+    let slashed = net.logs_of::<NodeSlashed>(net.deployment.gpu).await;
+    let reason = |i: usize| {
+        slashed
+            .iter()
+            .find(|s| s.node == net.node_address(i))
+            .map(|s| s.reason)
+    };
+    assert_eq!(
+        reason(5),
+        Some(1),
+        "liar slashed as minority:{}",
+        net.logs()
+    );
+    assert_eq!(reason(6), Some(2), "silent node slashed");
+    assert_eq!(
+        reason(7),
+        Some(2),
+        "copier slashed as silent (its stolen commitment cannot be opened)"
+    );
+    for i in 1..=4 {
+        assert_eq!(reason(i), None, "honest node {i} not slashed");
+    }
+    let paid: Vec<_> = net
+        .logs_of::<RewardPaid>(net.deployment.kernel)
+        .await
+        .into_iter()
+        .filter(|r| r.promptId == prompt)
+        .map(|r| r.node)
+        .collect();
+    let mut expected: Vec<_> = (1..=4).map(|i| net.node_address(i)).collect();
+    let mut got = paid.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "exactly the honest majority is paid");
+    let copier_log = std::fs::read_to_string(net.log(7)).unwrap();
+    assert!(copier_log.contains("BYZANTINE TEST MODE"), "{copier_log}");
+}

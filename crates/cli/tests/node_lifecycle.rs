@@ -1,0 +1,123 @@
+//! Real node processes against a spawned anvil with the deployed kernel and the real
+//! default model: three honest nodes settle prompts; a node SIGKILLed between its commit
+//! and its reveal and then restarted still reveals and is not slashed; an RPC that drops
+//! every connection for a while delays the nodes but loses no prompt.
+
+mod common;
+
+use std::time::Duration;
+
+use aikernel_chain::bindings::{DecentralizedInference::RewardPaid, GPUManagement::NodeSlashed};
+
+use common::{Net, choice_yes_no, proxy::Proxy};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outage() {
+    let net = Net::start(3, 30, None);
+    let proxy = Proxy::start(net.port);
+    let via_proxy = proxy.url();
+    // Node 1 sleeps after each commit, so the test can SIGKILL it exactly there.
+    let mut node1 = net.node(1, Some(&via_proxy), &["--pause-after-commit", "60"]);
+    let mut node2 = net.node(2, Some(&via_proxy), &[]);
+    let mut node3 = net.node(3, Some(&via_proxy), &[]);
+    net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
+    let kernel = net.kernel();
+    let n1 = net.node_address(1);
+
+    // 1. Kill node 1 right after its commit is mined, restart it: it reveals what it
+    //    committed (salt from the key, output from its data folder).
+    let a = net
+        .submit("Is water wet? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    let end = std::time::Instant::now() + Duration::from_mins(2);
+    loop {
+        let m = kernel.memberState(a, n1).call().await.unwrap();
+        if m.state == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "node 1 never committed:{}",
+            net.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node1.signal("KILL");
+    node1
+        .wait_exit(Duration::from_secs(10))
+        .expect("node 1 killed");
+    assert_eq!(
+        kernel.memberState(a, n1).call().await.unwrap().state,
+        1,
+        "killed before revealing"
+    );
+    let mut node1 = net.node(1, Some(&via_proxy), &[]);
+    assert_eq!(
+        net.wait_final(a, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let rewards = net.logs_of::<RewardPaid>(net.deployment.kernel).await;
+    assert!(
+        rewards.iter().any(|r| r.promptId == a && r.node == n1),
+        "the restarted node was paid for prompt {a}:{}",
+        net.logs()
+    );
+    assert!(
+        net.logs_of::<NodeSlashed>(net.deployment.gpu)
+            .await
+            .is_empty(),
+        "nobody slashed"
+    );
+    let log1 = std::fs::read_to_string(net.log(1)).unwrap();
+    assert!(log1.contains("resuming open assignments"), "{log1}");
+
+    // 2. The RPC drops every connection for 8 s while a prompt arrives: it still settles
+    //    with all three nodes revealing.
+    proxy.set_down(true);
+    let b = net
+        .submit("Is fire cold? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        node1.running() && node2.running() && node3.running(),
+        "nodes survive the outage"
+    );
+    proxy.set_down(false);
+    assert_eq!(
+        net.wait_final(b, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let paid_b = net
+        .logs_of::<RewardPaid>(net.deployment.kernel)
+        .await
+        .into_iter()
+        .filter(|r| r.promptId == b)
+        .count();
+    assert_eq!(
+        paid_b,
+        3,
+        "all three nodes revealed after the outage:{}",
+        net.logs()
+    );
+    assert!(
+        net.logs_of::<NodeSlashed>(net.deployment.gpu)
+            .await
+            .is_empty()
+    );
+    let logs = net.logs();
+    assert!(
+        logs.contains("RPC") || logs.contains("poll failed"),
+        "the outage was noticed:{logs}"
+    );
+
+    // Every node settled the same bytes: the engine is deterministic across processes.
+    let result = kernel.resultOf(b).call().await.unwrap();
+    for i in 1..=3 {
+        let ours = std::fs::read(net.dir.path().join(format!("node-{i}/outputs/{b}.bin"))).unwrap();
+        assert_eq!(ours, result.to_vec(), "node {i}");
+    }
+}
