@@ -171,7 +171,7 @@ impl Ctx {
             return;
         }
         let next = AtomicUsize::new(0);
-        self.team.run(&|_| {
+        self.team.run(&|| {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= items {

@@ -1,28 +1,39 @@
 //! A persistent team of worker threads for the forward pass's parallel steps.
 //!
 //! A decode step of a small model runs a few hundred short parallel steps; a fork/join per
-//! step through a general pool costs more than the work. The team's workers spin briefly on
-//! an epoch counter between steps, then park. `run` hands every member the same job and
-//! returns once all finished, so the job may borrow the caller's data. Jobs only split
-//! independent outputs (the caller's rule); the team adds no arithmetic of its own.
+//! step through a general pool costs more than the work. The team's workers spin briefly
+//! between steps, then park.
+//!
+//! A job is a work-claiming loop (it takes items from a shared counter until none is left),
+//! so it needs no particular number of members: the caller runs it, and every worker that
+//! wakes while the job is open joins in. When the caller's own loop ends every item has been
+//! claimed; it closes the job (no worker may join any more) and waits only for the workers
+//! inside it. A worker that is descheduled when a step starts therefore never delays it,
+//! which matters on a busy machine. Jobs only split independent outputs (the caller's rule);
+//! the team adds no arithmetic of its own.
 #![allow(unsafe_code)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// A job as a raw trait-object pointer whose lifetime `run` guarantees.
-type JobPtr = *const (dyn Fn(usize) + Sync);
+type JobPtr = *const (dyn Fn() + Sync);
 
 /// Spin iterations before a waiting thread yields or parks (when every member has a core).
 const SPINS: u32 = 20_000;
 
+/// `state` bit: the current job accepts workers.
+const OPEN: u64 = 1 << 31;
+/// `state` bits: workers inside the current job.
+const ACTIVE: u64 = OPEN - 1;
+/// `state` shift of the job counter (epoch).
+const EPOCH_SHIFT: u32 = 32;
+
 /// State shared by the caller and the workers.
 struct Shared {
-    /// Bumped once per job; workers run the job when they see a new value.
-    epoch: AtomicU64,
-    /// Workers done with the current job.
-    done: AtomicUsize,
+    /// Epoch of the current job (high half), `OPEN`, and the number of workers inside it.
+    state: AtomicU64,
     /// Set on drop: workers exit.
     stop: AtomicBool,
     /// Set when a worker's job panicked; `run` panics in turn.
@@ -30,8 +41,8 @@ struct Shared {
     /// Spin iterations before waiting threads yield: `SPINS`, or 0 when the team has more
     /// members than the machine has cores (a spinning thread would take a worker's core).
     spins: u32,
-    /// The current job (written only while every worker is idle).
-    job: std::sync::Mutex<Option<SendPtr>>,
+    /// The current job (written only while no worker is inside a job).
+    job: Mutex<Option<SendPtr>>,
 }
 
 /// The job pointer, sent to workers that only use it while `run` waits for them.
@@ -39,7 +50,7 @@ struct Shared {
 struct SendPtr(JobPtr);
 
 // SAFETY: the pointee is `Sync` (shared calls from several threads are allowed) and `run`
-// keeps it alive until every worker reported done.
+// keeps it alive until every worker that entered the job has left it.
 unsafe impl Send for SendPtr {}
 
 /// A team of `threads - 1` workers plus the calling thread.
@@ -47,7 +58,7 @@ pub(crate) struct Team {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     /// Held for the whole of `run`: one job at a time even if the team is shared.
-    busy: std::sync::Mutex<()>,
+    busy: Mutex<()>,
 }
 
 impl std::fmt::Debug for Team {
@@ -61,43 +72,29 @@ impl std::fmt::Debug for Team {
 impl Team {
     /// Starts `threads - 1` workers.
     pub(crate) fn new(threads: usize) -> std::io::Result<Team> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let shared = Arc::new(Shared {
-            epoch: AtomicU64::new(0),
-            done: AtomicUsize::new(0),
+            state: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
-            spins: if std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-                >= threads
-            {
-                SPINS
-            } else {
-                0
-            },
-            job: std::sync::Mutex::new(None),
+            spins: if threads <= cores { SPINS } else { 0 },
+            job: Mutex::new(None),
         });
-        let mut workers = Vec::new();
-        for id in 1..threads.max(1) {
-            let sh = Arc::clone(&shared);
-            let spawned = std::thread::Builder::new()
-                .name(format!("aikernel-{id}"))
-                .spawn(move || worker(&sh, id));
-            match spawned {
-                Ok(h) => workers.push(h),
-                Err(e) => {
-                    drop(Team {
-                        shared,
-                        workers,
-                        busy: std::sync::Mutex::new(()),
-                    });
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Team {
+        let mut team = Team {
             shared,
-            workers,
-            busy: std::sync::Mutex::new(()),
-        })
+            workers: Vec::new(),
+            busy: Mutex::new(()),
+        };
+        for id in 1..threads.max(1) {
+            let sh = Arc::clone(&team.shared);
+            // On error `team` is dropped, which stops the workers already started.
+            team.workers.push(
+                std::thread::Builder::new()
+                    .name(format!("aikernel-{id}"))
+                    .spawn(move || worker(&sh))?,
+            );
+        }
+        Ok(team)
     }
 
     /// Members, the caller included.
@@ -105,39 +102,33 @@ impl Team {
         self.workers.len() + 1
     }
 
-    /// Runs `f(member)` on every member (the caller is member 0) and returns when all
-    /// returned.
-    pub(crate) fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+    /// Runs the work-claiming loop `f` on the calling thread and on every worker that joins
+    /// while it runs; returns when the caller's `f` returned and every worker that joined
+    /// has left. `f` must return only when no work is left to claim.
+    pub(crate) fn run(&self, f: &(dyn Fn() + Sync)) {
         if self.workers.is_empty() {
-            f(0);
+            f();
             return;
         }
-        let _busy = self
-            .busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         let sh = &*self.shared;
-        // SAFETY: only the lifetime is erased. The pointer is read by workers after the
-        // epoch bump below and used until they increment `done`; this function does not
-        // return (and `f` is not dropped) before `done` counts every worker.
+        // SAFETY: only the lifetime is erased. Workers dereference the pointer only after
+        // joining the open job below, and this function does not return (so `f` outlives
+        // every use) before the job is closed and every worker that joined has left.
         #[allow(clippy::transmute_ptr_to_ptr)] // only a lifetime changes; `as` cannot do it
         let ptr: JobPtr = unsafe {
-            std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), JobPtr>(std::ptr::from_ref(f))
+            std::mem::transmute::<*const (dyn Fn() + Sync + '_), JobPtr>(std::ptr::from_ref(f))
         };
-        *sh.job
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(SendPtr(ptr));
-        sh.done.store(0, Ordering::Relaxed);
-        sh.epoch.fetch_add(1, Ordering::Release);
+        *sh.job.lock().unwrap_or_else(PoisonError::into_inner) = Some(SendPtr(ptr));
+        let epoch = ((sh.state.load(Ordering::Relaxed) >> EPOCH_SHIFT) + 1) & 0xFFFF_FFFF;
+        sh.state
+            .store((epoch << EPOCH_SHIFT) | OPEN, Ordering::Release);
         for w in &self.workers {
             w.thread().unpark();
         }
-        // A panic in `f` must not return before the workers finish with it.
-        let guard = WaitAll {
-            sh,
-            n: self.workers.len(),
-        };
-        f(0);
+        // Close and wait even if `f` panics: no worker may still use it afterwards.
+        let guard = CloseAndWait(sh);
+        f();
         drop(guard);
         assert!(
             !sh.panicked.swap(false, Ordering::AcqRel),
@@ -146,17 +137,16 @@ impl Team {
     }
 }
 
-/// Waits (also while unwinding) until every worker finished the current job.
-struct WaitAll<'a> {
-    sh: &'a Shared,
-    n: usize,
-}
+/// Closes the current job and waits until no worker is inside it.
+struct CloseAndWait<'a>(&'a Shared);
 
-impl Drop for WaitAll<'_> {
+impl Drop for CloseAndWait<'_> {
     fn drop(&mut self) {
+        let sh = self.0;
+        sh.state.fetch_and(!OPEN, Ordering::AcqRel);
         let mut spins = 0u32;
-        while self.sh.done.load(Ordering::Acquire) < self.n {
-            if spins < self.sh.spins {
+        while sh.state.load(Ordering::Acquire) & ACTIVE != 0 {
+            if spins < sh.spins {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
@@ -169,7 +159,12 @@ impl Drop for WaitAll<'_> {
 impl Drop for Team {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.epoch.fetch_add(1, Ordering::Release);
+        // A new epoch (never an old one: a worker may have missed jobs) wakes the workers;
+        // they see `stop` and exit. No job runs now (`&mut self`).
+        let epoch = ((self.shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT) + 1) & 0xFFFF_FFFF;
+        self.shared
+            .state
+            .store(epoch << EPOCH_SHIFT, Ordering::Release);
         for w in self.workers.drain(..) {
             w.thread().unpark();
             let _ = w.join();
@@ -177,14 +172,14 @@ impl Drop for Team {
     }
 }
 
-fn worker(sh: &Shared, id: usize) {
+fn worker(sh: &Shared) {
     let mut seen = 0u64;
     loop {
         let mut spins = 0u32;
-        let epoch = loop {
-            let e = sh.epoch.load(Ordering::Acquire);
-            if e != seen {
-                break e;
+        let mut s = loop {
+            let s = sh.state.load(Ordering::Acquire);
+            if s >> EPOCH_SHIFT != seen {
+                break s;
             }
             if spins < sh.spins {
                 spins += 1;
@@ -193,25 +188,69 @@ fn worker(sh: &Shared, id: usize) {
                 std::thread::park_timeout(std::time::Duration::from_millis(1));
             }
         };
-        seen = epoch;
         if sh.stop.load(Ordering::Acquire) {
             return;
         }
-        let job = *sh
-            .job
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(SendPtr(p)) = job {
-            // A panicking job still counts as done so the caller never waits forever.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // SAFETY: `run` keeps the job alive until this worker increments `done`.
-                let f = unsafe { &*p };
-                f(id);
-            }));
-            if r.is_err() {
-                sh.panicked.store(true, Ordering::Release);
+        seen = s >> EPOCH_SHIFT;
+        // Join the job if it is still open (and still this epoch's).
+        while s >> EPOCH_SHIFT == seen && s & OPEN != 0 {
+            match sh
+                .state
+                .compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    let job = *sh.job.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(SendPtr(p)) = job {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            // SAFETY: this worker is counted inside the open job, so `run`
+                            // has not returned and the job is alive.
+                            let f = unsafe { &*p };
+                            f();
+                        }));
+                        if r.is_err() {
+                            sh.panicked.store(true, Ordering::Release);
+                        }
+                    }
+                    sh.state.fetch_sub(1, Ordering::AcqRel);
+                    break;
+                }
+                Err(now) => s = now,
             }
         }
-        sh.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::Team;
+
+    /// Every item is claimed exactly once whatever joins, over many short jobs, and teams
+    /// whose workers missed jobs still shut down.
+    #[test]
+    fn items_claimed_once_and_teams_shut_down() {
+        for threads in [1, 2, 3, 8] {
+            let team = Team::new(threads).unwrap();
+            assert_eq!(team.size(), threads);
+            for round in 0..300 {
+                let items = round % 37;
+                let next = AtomicUsize::new(0);
+                let hits: Vec<AtomicUsize> = (0..items).map(|_| AtomicUsize::new(0)).collect();
+                team.run(&|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= items {
+                            break;
+                        }
+                        hits[i].fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+            drop(team);
+            // A team dropped before any job (its workers saw nothing) shuts down too.
+            drop(Team::new(threads).unwrap());
+        }
     }
 }
