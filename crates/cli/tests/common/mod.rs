@@ -229,10 +229,21 @@ impl Net {
 
     /// Submits a greedy prompt directly from the admin account.
     pub async fn submit(&self, input: &str, schema: Vec<u8>, committee: u16) -> U256 {
+        self.submit_on(B256::ZERO, input, schema, committee).await
+    }
+
+    /// Submits a greedy prompt on `topic` (its own context chain).
+    pub async fn submit_on(
+        &self,
+        topic: B256,
+        input: &str,
+        schema: Vec<u8>,
+        committee: u16,
+    ) -> U256 {
         let kernel = self.kernel();
         let request = IAIKernel::Request {
             modelId: U256::from(1u8),
-            topic: B256::ZERO,
+            topic,
             input: input.as_bytes().to_vec().into(),
             inputHash: B256::ZERO,
             extraContext: Bytes::new(),
