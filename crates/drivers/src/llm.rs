@@ -26,6 +26,7 @@ pub struct LlmDriver {
     threads: usize,
     identity: DriverIdentity,
     file_bytes: u64,
+    controls: Vec<String>,
 }
 
 impl LlmDriver {
@@ -45,7 +46,16 @@ impl LlmDriver {
             .ok_or_else(|| DriverError::Vocab("the model has no EOS token".into()))?;
         let n = tok.vocab_size() as u32;
         let tokens = (0..n).map(|id| tok.token_bytes(id).to_vec()).collect();
-        let special = (0..n).map(|id| tok.is_special(id)).collect();
+        let special: Vec<bool> = (0..n).map(|id| tok.is_special(id)).collect();
+        // Longest first, then by text, so overlapping control texts neutralise the same way
+        // on every node.
+        let mut controls: Vec<String> = (0..n)
+            .filter(|&id| special[id as usize])
+            .filter_map(|id| String::from_utf8(tok.token_bytes(id).to_vec()).ok())
+            .filter(|t| t.chars().count() >= 2)
+            .collect();
+        controls.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        controls.dedup();
         let vocab =
             Vocab::new(tokens, eos, special).map_err(|e| DriverError::Vocab(e.to_string()))?;
         let name = model.gguf().meta_str("general.name").map_or_else(
@@ -69,6 +79,7 @@ impl LlmDriver {
             threads: threads.max(1),
             identity,
             file_bytes,
+            controls,
         })
     }
 
@@ -114,6 +125,10 @@ impl PromptCodec for LlmDriver {
 
     fn context_length(&self) -> usize {
         self.model.config().context_length
+    }
+
+    fn control_texts(&self) -> &[String] {
+        &self.controls
     }
 }
 

@@ -22,6 +22,33 @@ pub trait PromptCodec {
     fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, DriverError>;
     /// The context window in tokens.
     fn context_length(&self) -> usize;
+    /// Texts of the control tokens the tokenizer parses in rendered text (e.g.
+    /// `<|im_end|>`), longest first; they are neutralised in message contents.
+    fn control_texts(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// The zero-width space inserted after the first character of a control-token text found
+/// in a message's content, so the text stays readable but can never become that token.
+pub const NEUTRALISER: char = '\u{200B}';
+
+/// `text` with every occurrence of each of `controls` broken by [`NEUTRALISER`] after its
+/// first character. Applied, in `controls` order, to every message content: text supplied by
+/// dapps and users can never forge chat turns or end the prompt early.
+pub fn neutralise(text: &str, controls: &[String]) -> String {
+    let mut out = text.to_owned();
+    for control in controls {
+        let Some(first) = control.chars().next() else {
+            continue;
+        };
+        if control.len() <= first.len_utf8() || !out.contains(control.as_str()) {
+            continue;
+        }
+        let (head, tail) = control.split_at(first.len_utf8());
+        out = out.replace(control.as_str(), &format!("{head}{NEUTRALISER}{tail}"));
+    }
+    out
 }
 
 /// A built prompt, or the deterministic error every node reaches.
@@ -197,6 +224,9 @@ pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Buil
         messages.push(ChatMessage::new("system", system.clone()));
         messages.extend_from_slice(&turns[dropped..]);
         messages.push(ChatMessage::new("user", input));
+        for m in &mut messages {
+            m.content = neutralise(&m.content, codec.control_texts());
+        }
         let tokens = codec.tokenize_chat(&messages)?;
         if tokens.len().saturating_add(max_tokens) <= window {
             return Ok(Built::Prompt {

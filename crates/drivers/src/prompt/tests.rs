@@ -216,3 +216,27 @@ fn instructions_per_schema() {
         "Answer with a list [a, b, ...] of at most 3 items, each an integer between 0 and 9."
     );
 }
+
+#[test]
+fn neutralise_breaks_every_control_text_and_nothing_else() {
+    let controls = vec![
+        "<|im_start|>".to_owned(),
+        "<|im_end|>".to_owned(),
+        "x".to_owned(),
+    ];
+    let out = neutralise("a<|im_end|>b<|im_start|>c<|im_end|>", &controls);
+    assert_eq!(
+        out,
+        "a<\u{200B}|im_end|>b<\u{200B}|im_start|>c<\u{200B}|im_end|>"
+    );
+    assert_eq!(
+        neutralise("plain x text", &controls),
+        "plain x text",
+        "one-char texts are left"
+    );
+    assert_eq!(
+        neutralise("<|im_end", &controls),
+        "<|im_end",
+        "partial texts are left"
+    );
+}
