@@ -25,7 +25,7 @@ contract NameGenerator is AppBase {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Most kernel requests per name request.
-    uint8 public constant MAX_ATTEMPTS = 3;
+    uint8 public constant MAX_ATTEMPTS = 4;
     /// @notice Longest suggestion, in bytes (the TEXT schema's maxBytes).
     uint16 public constant MAX_SUGGESTION_BYTES = 24;
     /// @notice Longest project description, in bytes.
@@ -33,7 +33,7 @@ contract NameGenerator is AppBase {
     /// @notice maxTokens of every request.
     uint32 public constant MAX_TOKENS = 12;
     /// @notice Sampling temperature (thousandths) of attempts after the first.
-    uint32 public constant RETRY_TEMPERATURE = 700;
+    uint32 public constant RETRY_TEMPERATURE = 1300;
     /// @notice Gas kept back from a follow-up `infer` sent from the callback, to record a stall.
     uint256 public constant STALL_GAS = 60_000;
     /// @notice Gas the kernel forwards to `onAIResult` (a follow-up `infer` and a registration).

@@ -30,7 +30,7 @@ contract NameGeneratorTest is AppsBase {
     }
 
     function test_happyPath_freeNameFirstTry() public {
-        uint256 fee = app.budgetFee() / 3;
+        uint256 fee = app.budgetFee() / 4;
         uint256 before = alice.balance;
         (uint256 id, uint256 pid) = _generate();
         IAIKernel.Request memory r = kernel.requestOf(pid);
@@ -53,7 +53,7 @@ contract NameGeneratorTest is AppsBase {
         assertEq(uint8(q.status), uint8(NameGenerator.Status.Registered));
         assertEq(q.name, "tappay");
         assertEq(q.attempts, 1);
-        assertEq(app.credits(alice), 2 * fee);
+        assertEq(app.credits(alice), 3 * fee);
         vm.prank(alice);
         app.withdraw();
         assertEq(alice.balance, before - fee);
@@ -82,7 +82,7 @@ contract NameGeneratorTest is AppsBase {
         _settle(pid2, _name("friendpay"));
         assertEq(registry.ownerOf("friendpay"), alice);
         assertEq(app.requestOf(id).name, "friendpay");
-        assertEq(app.credits(alice), app.budgetFee() / 3);
+        assertEq(app.credits(alice), 2 * (app.budgetFee() / 4));
     }
 
     function test_exhaustedAfterMaxAttempts() public {
@@ -90,6 +90,7 @@ contract NameGeneratorTest is AppsBase {
         (uint256 id, uint256 pid) = _generate();
         _settle(pid, _name("taken"));
         _settle(app.requestOf(id).promptId, ERROR_OUTPUT);
+        _settle(app.requestOf(id).promptId, _name("Taken."));
         uint256 pid3 = app.requestOf(id).promptId;
         _prepare(pid3, _name("x"));
         vm.expectEmit(address(app));
@@ -97,7 +98,7 @@ contract NameGeneratorTest is AppsBase {
         _finish(pid3, _name("x"));
         NameGenerator.NameRequest memory q = app.requestOf(id);
         assertEq(uint8(q.status), uint8(NameGenerator.Status.Exhausted));
-        assertEq(q.attempts, 3);
+        assertEq(q.attempts, 4);
         assertEq(q.budget, 0);
         assertEq(app.credits(alice), 0);
         assertEq(address(app).balance, 0);
@@ -144,7 +145,7 @@ contract NameGeneratorTest is AppsBase {
         NameGenerator.NameRequest memory q = app.requestOf(id);
         assertEq(uint8(q.status), uint8(NameGenerator.Status.Stalled));
         assertEq(q.attempts, 0);
-        assertEq(alice.balance, before - 2 * (app.budgetFee() / 3));
+        assertEq(alice.balance, before - 3 * (app.budgetFee() / 4));
     }
 
     function test_revert_all() public {
