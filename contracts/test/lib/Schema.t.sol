@@ -241,7 +241,7 @@ contract SchemaTest is Test {
 
     function test_errorOutputs() public view {
         assertEq(Schema.ERROR_SELECTOR, bytes4(0x76152ceb));
-        for (uint256 i; i < 4; ++i) {
+        for (uint256 i; i < 5; ++i) {
             string memory at = string.concat(".errors[", vm.toString(i), "]");
             uint8 code = uint8(vm.parseJsonUint(json, string.concat(at, ".code")));
             bytes memory out = vm.parseJsonBytes(json, string.concat(at, ".output"));

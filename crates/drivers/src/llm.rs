@@ -218,4 +218,4 @@ impl Driver for LlmDriver {
 }
 
 /// The error answered when generation ends before the value is complete (`docs/drivers.md`).
-pub(crate) const INCOMPLETE: ErrorCode = ErrorCode::Unsupported;
+pub(crate) const INCOMPLETE: ErrorCode = ErrorCode::OutputIncomplete;

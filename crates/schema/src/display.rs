@@ -19,7 +19,8 @@ pub enum Output {
     /// A value of the schema.
     Value(Value),
     /// The committee agreed on the deterministic error with this code
-    /// (1 InvalidSchema, 2 InputTooLong, 3 Unsupported, 4 InvalidInput).
+    /// (1 InvalidSchema, 2 InputTooLong, 3 Unsupported, 4 InvalidInput,
+    /// 5 OutputIncomplete).
     Error(u8),
 }
 

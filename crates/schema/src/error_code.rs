@@ -15,6 +15,9 @@ pub enum ErrorCode {
     Unsupported = 3,
     /// The input is not UTF-8.
     InvalidInput = 4,
+    /// Generation ended (`maxTokens` ran out, or no token could continue the value) before
+    /// the output was a complete value of the schema.
+    OutputIncomplete = 5,
 }
 
 impl ErrorCode {

@@ -222,6 +222,7 @@ fn generate() -> String {
         ErrorCode::InputTooLong,
         ErrorCode::Unsupported,
         ErrorCode::InvalidInput,
+        ErrorCode::OutputIncomplete,
     ]
     .into_iter()
     .map(|c| json!({ "code": c as u8, "output": hex(&c.output()) }))

@@ -365,6 +365,7 @@ fn error_name(code: u8) -> &'static str {
         2 => "InputTooLong",
         3 => "Unsupported",
         4 => "InvalidInput",
+        5 => "OutputIncomplete",
         _ => "unknown",
     }
 }
