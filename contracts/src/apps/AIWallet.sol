@@ -27,8 +27,8 @@ contract AIWallet is AppBase, Ownable {
 
     /// @notice The wallet's context topic (its transaction history).
     bytes32 public constant TOPIC = keccak256("aikernel.apps.AIWallet.history");
-    /// @notice maxTokens of every request (`true` / `false`).
-    uint32 public constant MAX_TOKENS = 4;
+    /// @notice maxTokens of every request: `false` spelled one byte per token still fits.
+    uint32 public constant MAX_TOKENS = 8;
     /// @notice Gas the kernel forwards to `onAIResult`.
     uint32 public constant CALLBACK_GAS = 250_000;
     /// @notice Gas forwarded with a payment pushed from the callback.

@@ -1,18 +1,27 @@
 //! Bindings of the example dapps (`contracts/src/apps/`, docs/apps.md), generated from forge's
 //! artifacts, so the demo can deploy them (`FantasySports::deploy(provider, kernel, model_id,
-//! committee_size)`) and call them.
+//! committee_size)`, or all at once with [`deploy_apps`]) and call them.
 //!
 //! Each contract lives in a module of its own because every app's ABI mentions the kernel's
 //! `IAIKernel` types, which `sol!` would otherwise define once per contract in the same scope.
-#![allow(
-    missing_docs,
-    clippy::pedantic,
-    clippy::too_many_arguments,
-    unreachable_pub
-)]
+
+use alloy::{
+    network::Ethereum,
+    primitives::{Address, U256},
+    providers::Provider,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ChainError;
 
 /// Fantasy sports matchups judged by the kernel (CHOICE).
 pub mod fantasy_sports {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         FantasySports,
@@ -23,6 +32,12 @@ pub use fantasy_sports::FantasySports;
 
 /// Onchain conversational agent with a per-message service fee (TEXT).
 pub mod chat_agent {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         ChatAgent,
@@ -33,6 +48,12 @@ pub use chat_agent::ChatAgent;
 
 /// Wallet that asks `suspiciousTransaction` before funds leave (BOOL).
 pub mod ai_wallet {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         AIWallet,
@@ -43,6 +64,12 @@ pub use ai_wallet::AIWallet;
 
 /// BTC/USD oracle answered from fed observations (INTEGER).
 pub mod ai_oracle {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         AIOracle,
@@ -53,6 +80,12 @@ pub use ai_oracle::AIOracle;
 
 /// DAO whose proposals the kernel approves or rejects (CHOICE).
 pub mod ai_dao {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         AIDAO,
@@ -63,6 +96,12 @@ pub use ai_dao::AIDAO;
 
 /// Wallet credit score 300..850 (INTEGER).
 pub mod credit_score {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         CreditScore,
@@ -73,6 +112,12 @@ pub use credit_score::CreditScore;
 
 /// First-come-first-served name registry used by NameGenerator.
 pub mod name_registry {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         NameRegistry,
@@ -83,6 +128,12 @@ pub use name_registry::NameRegistry;
 
 /// AI name generator that retries with the taken names as context (TEXT).
 pub mod name_generator {
+    #![allow(
+        missing_docs,
+        clippy::pedantic,
+        clippy::too_many_arguments,
+        unreachable_pub
+    )]
     alloy::sol!(
         #[sol(rpc)]
         NameGenerator,
@@ -91,11 +142,99 @@ pub mod name_generator {
 }
 pub use name_generator::NameGenerator;
 
+/// Addresses of the deployed example dapps (camelCase in JSON, like the kernel's deployment file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppAddresses {
+    /// FantasySports.
+    pub fantasy_sports: Address,
+    /// ChatAgent.
+    pub chat_agent: Address,
+    /// AIWallet (owned by the deployer).
+    pub ai_wallet: Address,
+    /// AIOracle (owned by the deployer; add feeders with `setFeeder`).
+    pub ai_oracle: Address,
+    /// AIDAO.
+    pub ai_dao: Address,
+    /// CreditScore (owned by the deployer; add reporters with `setReporter`).
+    pub credit_score: Address,
+    /// NameRegistry.
+    pub name_registry: Address,
+    /// NameGenerator (checks and registers names in `name_registry`).
+    pub name_generator: Address,
+}
+
+/// Deploys the seven example dapps and the name registry with `provider`'s default signer
+/// (who owns the wallet, the oracle, the credit scorer and the chat agent): every app runs
+/// `model_id` on committees of `committee_size` (odd, 1..15); the chat agent charges
+/// `service_fee` wei per message (<= 1 ether). Constructor arguments as in docs/apps.md.
+pub async fn deploy_apps<P>(
+    provider: P,
+    kernel: Address,
+    model_id: U256,
+    committee_size: u16,
+    service_fee: U256,
+) -> Result<AppAddresses, ChainError>
+where
+    P: Provider<Ethereum> + Clone,
+{
+    let err = |what| {
+        move |source| ChainError::Contract {
+            what,
+            source: Box::new(source),
+        }
+    };
+    let p = provider;
+    let (k, m, n) = (kernel, model_id, committee_size);
+    let fantasy_sports = *FantasySports::deploy(p.clone(), k, m, n)
+        .await
+        .map_err(err("deploying FantasySports"))?
+        .address();
+    let chat_agent = *ChatAgent::deploy(p.clone(), k, m, n, service_fee)
+        .await
+        .map_err(err("deploying ChatAgent"))?
+        .address();
+    let ai_wallet = *AIWallet::deploy(p.clone(), k, m, n)
+        .await
+        .map_err(err("deploying AIWallet"))?
+        .address();
+    let ai_oracle = *AIOracle::deploy(p.clone(), k, m, n)
+        .await
+        .map_err(err("deploying AIOracle"))?
+        .address();
+    let ai_dao = *AIDAO::deploy(p.clone(), k, m, n)
+        .await
+        .map_err(err("deploying AIDAO"))?
+        .address();
+    let credit_score = *CreditScore::deploy(p.clone(), k, m, n)
+        .await
+        .map_err(err("deploying CreditScore"))?
+        .address();
+    let name_registry = *NameRegistry::deploy(p.clone())
+        .await
+        .map_err(err("deploying NameRegistry"))?
+        .address();
+    let name_generator = *NameGenerator::deploy(p, k, m, n, name_registry)
+        .await
+        .map_err(err("deploying NameGenerator"))?
+        .address();
+    Ok(AppAddresses {
+        fantasy_sports,
+        chat_agent,
+        ai_wallet,
+        ai_oracle,
+        ai_dao,
+        credit_score,
+        name_registry,
+        name_generator,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     //! The bindings deploy and drive a real app on anvil: kernel, model, three staked nodes,
     //! a FantasySports matchup settled by commit and reveal from Rust.
-    use super::FantasySports;
+    use super::{FantasySports, NameGenerator, deploy_apps};
     use crate::bindings::{DecentralizedInference, EAI, GPUManagement, ModelFileSystem};
     use crate::{DeployConfig, deploy_kernel, tools::foundry_bin};
     use alloy::{
@@ -188,9 +327,22 @@ mod tests {
             nodes.push((node, DecentralizedInference::new(d.kernel, p)));
         }
 
-        let app = FantasySports::deploy(provider.clone(), d.kernel, model_id, 3)
-            .await
-            .expect("app deploys");
+        let apps = deploy_apps(
+            provider.clone(),
+            d.kernel,
+            model_id,
+            3,
+            U256::from(1_000u64),
+        )
+        .await
+        .expect("apps deploy");
+        let generator = NameGenerator::new(apps.name_generator, provider.clone());
+        assert_eq!(
+            generator.registry().call().await.expect("registry"),
+            apps.name_registry
+        );
+        assert_eq!(generator.committeeSize().call().await.expect("k"), 3);
+        let app = FantasySports::new(apps.fantasy_sports, provider.clone());
         app.createMatchup(
             "Lions".into(),
             "Tigers".into(),
