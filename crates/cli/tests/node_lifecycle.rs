@@ -121,3 +121,52 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
         assert_eq!(ours, result.to_vec(), "node {i}");
     }
 }
+
+/// A reorganisation of recent blocks is noticed (the follower rewinds to the last block that
+/// is still canonical) and the nodes keep settling prompts afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_rewind_on_a_reorg_and_keep_working() {
+    use alloy::providers::Provider;
+
+    let net = Net::start(3, 30, None);
+    let _nodes: Vec<_> = (1..=3).map(|i| net.node(i, None, &[])).collect();
+    net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
+    let a = net
+        .submit("Is ice cold? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    assert_eq!(
+        net.wait_final(a, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Replace the last 3 blocks with 3 new empty ones.
+    let provider = net.provider();
+    let before = provider.get_block_number().await.unwrap();
+    let _: serde_json::Value = provider
+        .raw_request(
+            "anvil_reorg".into(),
+            (3u64, Vec::<serde_json::Value>::new()),
+        )
+        .await
+        .unwrap();
+    assert!(provider.get_block_number().await.unwrap() >= before);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let b = net
+        .submit("Is the sun hot? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    assert_eq!(
+        net.wait_final(b, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let logs = net.logs();
+    assert!(
+        logs.contains("chain reorganisation: rescanning"),
+        "the reorg was noticed:{logs}"
+    );
+}
