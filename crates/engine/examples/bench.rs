@@ -1,5 +1,6 @@
 //! Engine throughput without the CLI: `cargo run --release -p aikernel-engine --example bench --
-//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]`. Prints one line per repetition.
+//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]`. Prints one line per repetition, then the
+//! resident and peak resident memory (`AIKERNEL_KERNEL=scalar` forces the scalar kernels).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -29,5 +30,11 @@ fn main() {
             "threads {} pp{} {:.1} t/s  tg{} {:.1} t/s",
             r.threads, r.n_prompt, r.pp_tokens_per_s, r.n_gen, r.tg_tokens_per_s
         );
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for key in ["VmRSS:", "VmHWM:"] {
+        if let Some(l) = status.lines().find(|l| l.starts_with(key)) {
+            println!("{}", l.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
     }
 }
