@@ -43,8 +43,9 @@ pub(crate) fn attend(
         unsafe { attend_avx2(q, k, v, pos, kv_dim, off, out) };
         return;
     }
+    #[cfg(not(target_arch = "x86_64"))]
     let _ = ctx;
-    attend_body(q, k, v, pos, kv_dim, off, out);
+    attend_body(false, q, k, v, pos, kv_dim, off, out);
 }
 
 /// The same code compiled with AVX2 enabled (the compiler vectorises the position lanes and
@@ -63,13 +64,15 @@ unsafe fn attend_avx2(
     off: usize,
     out: &mut [f32],
 ) {
-    attend_body(q, k, v, pos, kv_dim, off, out);
+    attend_body(true, q, k, v, pos, kv_dim, off, out);
 }
 
 // Always inlined so the AVX2 wrapper compiles the body with its target features.
 #[allow(clippy::inline_always)]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 #[inline(always)]
 fn attend_body(
+    simd: bool,
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -113,10 +116,13 @@ fn attend_body(
         }
         b0 += g;
     }
-    let mut sum = 0f32;
     for s in &mut scores {
-        *s = libm::expf(*s - max);
-        sum += *s;
+        *s -= max;
+    }
+    super::exp::expf_slice(simd, &mut scores);
+    let mut sum = 0f32;
+    for &e in &scores {
+        sum += e;
     }
     out.fill(0.0);
     for (j, &e) in scores.iter().enumerate() {

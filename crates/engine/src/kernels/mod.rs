@@ -10,6 +10,7 @@
 
 pub(crate) mod attention;
 mod avx2;
+pub(crate) mod exp;
 mod scalar;
 mod team;
 
@@ -135,6 +136,12 @@ impl WeightView<'_> {
             _ => 0,
         }
     }
+}
+
+/// Whether the AVX2 kernels can run on this CPU.
+#[cfg(test)]
+pub(crate) fn avx2_available() -> bool {
+    avx2::available()
 }
 
 /// Execution context: kernel choice and a persistent thread team.

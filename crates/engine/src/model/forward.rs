@@ -5,6 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{EngineError, Model, Weight};
 use crate::kernels::attention::{attend, push_key};
+use crate::kernels::exp::expf_slice;
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
 
 /// Keys and values of one sequence, per layer, f32: values position-major, keys in blocks
@@ -229,8 +230,11 @@ pub(crate) fn forward(
                 },
             ],
         );
-        for (ui, &gi) in u.iter_mut().zip(&g) {
-            let silu = gi / (1.0 + libm::expf(-gi));
+        // SiLU: g / (1 + expf(-g)), times up.
+        let mut e: Vec<f32> = g.iter().map(|&gi| -gi).collect();
+        expf_slice(ctx.simd(), &mut e);
+        for ((ui, &gi), &ei) in u.iter_mut().zip(&g).zip(&e) {
+            let silu = gi / (1.0 + ei);
             *ui *= silu;
         }
         let dn = mm(ctx, model, layer.down, &Acts::new(&u, cfg.n_ff));
