@@ -9,7 +9,10 @@
 //! wakes while the job is open joins in. When the caller's own loop ends every item has been
 //! claimed; it closes the job (no worker may join any more) and waits only for the workers
 //! inside it. A worker that is descheduled when a step starts therefore never delays it,
-//! which matters on a busy machine. Jobs only split independent outputs (the caller's rule);
+//! which matters on a busy machine. When waiting for a worker inside a step still takes long
+//! (it was descheduled while holding work), the caller runs the following steps alone for a
+//! while (exponential back-off), since a second thread that the OS does not run only adds
+//! waiting. Jobs only split independent outputs (the caller's rule);
 //! the team adds no arithmetic of its own.
 #![allow(unsafe_code)]
 
@@ -22,6 +25,16 @@ type JobPtr = *const (dyn Fn() + Sync);
 
 /// Spin iterations before a waiting thread yields or parks (when every member has a core).
 const SPINS: u32 = 20_000;
+
+/// Spin iterations between two yields while waiting.
+const YIELD_EVERY: u32 = 256;
+
+/// A wait for workers longer than this counts as a stall (a descheduled worker).
+const STALL: std::time::Duration = std::time::Duration::from_micros(500);
+/// Steps run by the caller alone after a first stall, doubling per further stall.
+const SOLO_MIN: u32 = 64;
+/// Longest such run.
+const SOLO_MAX: u32 = 8192;
 
 /// `state` bit: the current job accepts workers.
 const OPEN: u64 = 1 << 31;
@@ -59,6 +72,8 @@ pub(crate) struct Team {
     workers: Vec<JoinHandle<()>>,
     /// Held for the whole of `run`: one job at a time even if the team is shared.
     busy: Mutex<()>,
+    /// Steps still to run on the caller alone, and the current length of such a run.
+    solo: Mutex<(u32, u32)>,
 }
 
 impl std::fmt::Debug for Team {
@@ -84,6 +99,7 @@ impl Team {
             shared,
             workers: Vec::new(),
             busy: Mutex::new(()),
+            solo: Mutex::new((0, SOLO_MIN)),
         };
         for id in 1..threads.max(1) {
             let sh = Arc::clone(&team.shared);
@@ -111,6 +127,15 @@ impl Team {
             return;
         }
         let _busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut solo = self.solo.lock().unwrap_or_else(PoisonError::into_inner);
+            if solo.0 > 0 {
+                solo.0 -= 1;
+                drop(solo);
+                f();
+                return;
+            }
+        }
         let sh = &*self.shared;
         // SAFETY: only the lifetime is erased. Workers dereference the pointer only after
         // joining the open job below, and this function does not return (so `f` outlives
@@ -129,7 +154,17 @@ impl Team {
         // Close and wait even if `f` panics: no worker may still use it afterwards.
         let guard = CloseAndWait(sh);
         f();
+        let closed = std::time::Instant::now();
         drop(guard);
+        // A long wait means a worker holding work was descheduled (the machine is busy):
+        // run the next steps alone, backing off exponentially while it keeps happening.
+        let mut solo = self.solo.lock().unwrap_or_else(PoisonError::into_inner);
+        if closed.elapsed() > STALL {
+            solo.1 = (solo.1 * 2).min(SOLO_MAX);
+            solo.0 = solo.1;
+        } else {
+            solo.1 = (solo.1 / 2).max(SOLO_MIN);
+        }
         assert!(
             !sh.panicked.swap(false, Ordering::AcqRel),
             "a worker thread panicked"
@@ -146,12 +181,12 @@ impl Drop for CloseAndWait<'_> {
         sh.state.fetch_and(!OPEN, Ordering::AcqRel);
         let mut spins = 0u32;
         while sh.state.load(Ordering::Acquire) & ACTIVE != 0 {
-            if spins < sh.spins {
-                spins += 1;
+            if spins < sh.spins && !spins.is_multiple_of(YIELD_EVERY) {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
             }
+            spins += 1;
         }
     }
 }
@@ -181,9 +216,15 @@ fn worker(sh: &Shared) {
             if s >> EPOCH_SHIFT != seen {
                 break s;
             }
+            // Spin, yielding now and then (a thread sharing this core, the caller
+            // included on a busy machine, gets to run), then park.
             if spins < sh.spins {
                 spins += 1;
-                std::hint::spin_loop();
+                if spins.is_multiple_of(YIELD_EVERY) {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
             } else {
                 std::thread::park_timeout(std::time::Duration::from_millis(1));
             }
