@@ -1,7 +1,7 @@
 //! Sends the node's transactions so that a flaky RPC, a nonce gap or a fee spike costs
-//! nothing: one transaction at a time, fresh nonce from the chain, gas from an estimate
-//! with a margin, retries with backoff on transport errors, and replacement with higher
-//! fees when a transaction sits unmined.
+//! nothing: nonces from the chain's pending count (pipelined: several transactions per
+//! block), gas from an estimate with a margin, retries with backoff on transport errors, and
+//! same-nonce replacement with higher fees when a transaction next in line sits unmined.
 
 use std::time::Duration;
 
@@ -70,13 +70,13 @@ pub struct TxSettings {
     pub retry_budget: Duration,
 }
 
-/// One transaction at a time for one account.
+/// Sends the transactions of one account.
 #[derive(Debug)]
 pub struct TxSender {
     provider: DynProvider,
     from: Address,
     settings: TxSettings,
-    lock: Mutex<()>,
+    first_send: Mutex<()>,
 }
 
 impl TxSender {
@@ -86,33 +86,34 @@ impl TxSender {
             provider,
             from,
             settings,
-            lock: Mutex::new(()),
+            first_send: Mutex::new(()),
         }
     }
 
     /// Sends `tx` and waits for its receipt; a mined revert is an error. The gas limit is
     /// the estimate times the margin, or `tx.gas` when that is higher (a floor for calls
     /// whose cost depends on transactions mined just before them).
+    ///
+    /// Transactions of one node are pipelined: the nonce is read from the chain's pending
+    /// count and the first copy sent under one lock, so several transactions can wait in
+    /// the same block and a reorg or a dropped transaction never leaves a gap. A transaction
+    /// keeps its nonce through fee-bumped replacements, which happen only when it is next in
+    /// line; if its nonce is consumed by anything else it starts over with a fresh one.
     pub async fn send(
         &self,
         what: &str,
         tx: TransactionRequest,
     ) -> Result<TransactionReceipt, TxError> {
-        let _one_at_a_time = self.lock.lock().await;
         let tx = tx.with_from(self.from);
         let gas = self
             .retry(what, || self.provider.estimate_gas(tx.clone()))
             .await?;
         let gas_limit = (gas.saturating_mul(self.settings.gas_margin_percent) / 100)
             .max(tx.gas.unwrap_or_default());
+        let mut nonce = 0;
         let mut sent: Vec<B256> = Vec::new();
         let mut bump: u128 = 100;
         loop {
-            let nonce = self
-                .retry(what, || {
-                    self.provider.get_transaction_count(self.from).pending()
-                })
-                .await?;
             let fees = self
                 .retry(what, || self.provider.estimate_eip1559_fees())
                 .await?;
@@ -124,33 +125,56 @@ impl TxSender {
                     cap_gwei: (self.settings.max_fee_wei / 1_000_000_000) as u64,
                 });
             }
+            let first = sent.is_empty();
+            let guard = if first {
+                let guard = self.first_send.lock().await;
+                nonce = self
+                    .retry(what, || {
+                        self.provider.get_transaction_count(self.from).pending()
+                    })
+                    .await?;
+                Some(guard)
+            } else {
+                None
+            };
             let request = tx
                 .clone()
                 .with_nonce(nonce)
                 .with_gas_limit(gas_limit)
                 .with_max_fee_per_gas(max_fee)
                 .with_max_priority_fee_per_gas(tip);
-            match self.provider.send_transaction(request).await {
+            let result = self.provider.send_transaction(request).await;
+            drop(guard);
+            match result {
                 Ok(pending) => sent.push(*pending.tx_hash()),
                 Err(e) if is_rejection(&e) => {
-                    // "nonce too low" after a replacement: an earlier send was mined.
                     if let Some(receipt) = self.find_receipt(&sent).await {
                         return finish(what, receipt);
                     }
-                    let message = e.to_string();
-                    if message.contains("nonce") || message.contains("underpriced") {
-                        tracing::warn!(what, error = %message, "transaction rejected, retrying with a fresh nonce and fees");
-                        bump = bump.saturating_add(25);
-                        tokio::time::sleep(self.settings.poll).await;
-                        continue;
+                    let message = e.to_string().to_lowercase();
+                    let occupied = message.contains("nonce")
+                        || message.contains("underpriced")
+                        || message.contains("replacement")
+                        || message.contains("already known");
+                    if !occupied {
+                        return Err(TxError::Reverted {
+                            what: what.to_owned(),
+                            reason: reason_of(&e),
+                        });
                     }
-                    return Err(TxError::Reverted {
-                        what: what.to_owned(),
-                        reason: reason_of(&e),
-                    });
+                    if first {
+                        // The pending count lagged (another transaction holds the nonce):
+                        // read it again.
+                        tracing::debug!(what, nonce, error = %message, "nonce taken; reading it again");
+                    } else {
+                        tracing::warn!(what, nonce, error = %message, "replacement refused; bumping fees");
+                        bump = bump.saturating_add(25);
+                    }
+                    tokio::time::sleep(self.settings.poll).await;
+                    continue;
                 }
                 Err(e) => {
-                    tracing::warn!(what, error = %e, "sending failed, retrying");
+                    tracing::warn!(what, nonce, error = %e, "sending failed, retrying");
                     tokio::time::sleep(self.settings.poll * 2).await;
                     if let Some(receipt) = self.find_receipt(&sent).await {
                         return finish(what, receipt);
@@ -165,12 +189,57 @@ impl TxSender {
                     return finish(what, receipt);
                 }
             }
-            tracing::warn!(
-                what,
-                nonce,
-                "transaction not mined in time, replacing it with higher fees"
-            );
-            bump = bump.saturating_add(25);
+            match self
+                .provider
+                .get_transaction_count(self.from)
+                .latest()
+                .await
+            {
+                Ok(mined) if mined > nonce => {
+                    // The nonce was consumed, not by one of our copies: start over.
+                    tokio::time::sleep(self.settings.poll).await;
+                    if let Some(receipt) = self.find_receipt(&sent).await {
+                        return finish(what, receipt);
+                    }
+                    tracing::warn!(
+                        what,
+                        nonce,
+                        "nonce consumed by another transaction; resending with a fresh one"
+                    );
+                    sent.clear();
+                    bump = 100;
+                }
+                Ok(mined) if mined == nonce => {
+                    tracing::warn!(
+                        what,
+                        nonce,
+                        "transaction next in line but not mined; replacing it with higher fees"
+                    );
+                    bump = bump.saturating_add(25);
+                }
+                Ok(_) => {
+                    // Behind earlier transactions: fine while they are executable; if the
+                    // pending count stops short of this nonce, a dropped transaction left a
+                    // gap (e.g. a reorg), so take the first free nonce instead.
+                    let pending = self
+                        .provider
+                        .get_transaction_count(self.from)
+                        .pending()
+                        .await;
+                    if pending.is_ok_and(|p| p < nonce) {
+                        tracing::warn!(
+                            what,
+                            nonce,
+                            "nonce gap below this transaction; resending with a fresh nonce"
+                        );
+                        sent.clear();
+                        bump = 100;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(what, nonce, error = %e, "could not read the nonce; waiting")
+                }
+            }
         }
     }
 
