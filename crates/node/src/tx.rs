@@ -237,7 +237,7 @@ impl TxSender {
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(what, nonce, error = %e, "could not read the nonce; waiting")
+                    tracing::debug!(what, nonce, error = %e, "could not read the nonce; waiting");
                 }
             }
         }
