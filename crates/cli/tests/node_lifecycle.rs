@@ -170,3 +170,48 @@ async fn nodes_rewind_on_a_reorg_and_keep_working() {
         "the reorg was noticed:{logs}"
     );
 }
+
+/// A transaction that sits unmined is replaced with higher fees and the same nonce (here:
+/// block production stops for 8 s right after a prompt is submitted), and the prompt still
+/// settles once blocks resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmined_transactions_are_replaced_with_higher_fees() {
+    use alloy::providers::Provider;
+
+    let net = Net::start(3, 60, None);
+    let config = net.dir.path().join("node.toml");
+    std::fs::write(&config, "tx_replace_after_s = 2\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let _nodes: Vec<_> = (1..=3)
+        .map(|i| net.node(i, None, &["--config", &config]))
+        .collect();
+    net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
+
+    let provider = net.provider();
+    let a = net
+        .submit("Is snow white? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    let _: serde_json::Value = provider
+        .raw_request("evm_setIntervalMining".into(), (0u64,))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let _: serde_json::Value = provider
+        .raw_request("evm_setIntervalMining".into(), (1u64,))
+        .await
+        .unwrap();
+    assert_eq!(
+        net.wait_final(a, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let all: String = (1..=3)
+        .map(|i| std::fs::read_to_string(net.log(i)).unwrap())
+        .collect();
+    assert!(
+        all.contains("replacing it with higher fees"),
+        "a stuck transaction was replaced:{}",
+        net.logs()
+    );
+}
