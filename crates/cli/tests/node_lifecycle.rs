@@ -13,6 +13,7 @@ use common::{Net, choice_yes_no, proxy::Proxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outage() {
+    let _serial = common::serial().await;
     let net = Net::start(3, 30, None);
     let proxy = Proxy::start(net.port);
     let via_proxy = proxy.url();
@@ -128,6 +129,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
 async fn nodes_rewind_on_a_reorg_and_keep_working() {
     use alloy::providers::Provider;
 
+    let _serial = common::serial().await;
     let net = Net::start(3, 30, None);
     let _nodes: Vec<_> = (1..=3).map(|i| net.node(i, None, &[])).collect();
     net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
@@ -178,6 +180,7 @@ async fn nodes_rewind_on_a_reorg_and_keep_working() {
 async fn unmined_transactions_are_replaced_with_higher_fees() {
     use alloy::providers::Provider;
 
+    let _serial = common::serial().await;
     let net = Net::start(3, 60, None);
     let config = net.dir.path().join("node.toml");
     std::fs::write(&config, "tx_replace_after_s = 2\n").unwrap();

@@ -18,6 +18,13 @@ use aikernel_chain::bindings::{DecentralizedInference, GPUManagement, IAIKernel}
 
 pub mod proxy;
 
+/// Tests of one binary run one network at a time: each runs several node processes, and
+/// on two cores parallel networks could miss their commit windows.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// anvil's account 0 (the devnet admin and, in tests, the requester).
 pub const ADMIN_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
