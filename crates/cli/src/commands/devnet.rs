@@ -260,9 +260,7 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
     }
     if !args.no_wait {
         println!("serving until Ctrl-C");
-        runtime
-            .block_on(tokio::signal::ctrl_c())
-            .context("waiting for Ctrl-C")?;
+        runtime.block_on(super::shutdown_signal());
         println!("stopping anvil");
     }
     drop(devnet);

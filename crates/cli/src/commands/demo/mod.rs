@@ -260,9 +260,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             deployment_file.display()
         ));
         say("Ctrl-C stops the nodes and the chain".to_owned());
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        super::shutdown_signal().await;
         say("stopping the nodes and the chain".to_owned());
     }
     drop(procs);
