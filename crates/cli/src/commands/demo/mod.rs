@@ -256,7 +256,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if !args.no_wait {
         say(String::new());
         say(format!(
-            "the network is up. Try: aikernel --rpc {rpc} --deployment {} prompt --model 1 --input \"Is the sky blue?\" --schema bool --wait --key 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+            "the network is up. Try (anvil account 5 pays): aikernel --rpc {rpc} --deployment {} prompt --model 1 --input \"Is the sky blue?\" --schema bool --wait --key 0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
             deployment_file.display()
         ));
         say("Ctrl-C stops the nodes and the chain".to_owned());
