@@ -9,6 +9,7 @@ pub mod apps;
 pub mod bindings;
 pub mod content;
 mod deploy;
+pub mod errors;
 pub mod tools;
 
 pub use deploy::{DeployConfig, Deployment, deploy_kernel};

@@ -4,8 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use alloy::{
-    dyn_abi::{DynSolType, DynSolValue},
-    primitives::{Address, Bytes},
+    primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, Log},
     signers::local::PrivateKeySigner,
@@ -13,13 +12,7 @@ use alloy::{
 };
 use anyhow::{Context as _, bail};
 
-use aikernel_chain::{
-    Deployment,
-    bindings::{
-        ContextManager, DecentralizedInference, EAI, GPUManagement, ModelFileSystem,
-        PromptScheduler,
-    },
-};
+use aikernel_chain::Deployment;
 
 use crate::global::GlobalArgs;
 
@@ -119,47 +112,7 @@ pub(crate) async fn connect(
     })
 }
 
-/// The custom error inside a revert, e.g. `UnknownModel(9)`, decoded against every kernel
-/// contract (a revert in a called contract bubbles up unchanged).
-pub(crate) fn decode_revert(data: &Bytes) -> Option<String> {
-    let selector = <[u8; 4]>::try_from(data.get(..4)?).ok()?;
-    let signature =
-        DecentralizedInference::DecentralizedInferenceErrors::signature_by_selector(selector)
-            .or_else(|| ModelFileSystem::ModelFileSystemErrors::signature_by_selector(selector))
-            .or_else(|| PromptScheduler::PromptSchedulerErrors::signature_by_selector(selector))
-            .or_else(|| GPUManagement::GPUManagementErrors::signature_by_selector(selector))
-            .or_else(|| ContextManager::ContextManagerErrors::signature_by_selector(selector))
-            .or_else(|| EAI::EAIErrors::signature_by_selector(selector))?;
-    let (name, params) = signature.split_once('(')?;
-    let args = DynSolType::parse(&format!("({params}"))
-        .ok()
-        .and_then(|ty| ty.abi_decode_params(&data[4..]).ok());
-    let args = match args {
-        Some(DynSolValue::Tuple(values)) => values.iter().map(show).collect::<Vec<_>>().join(", "),
-        _ => return Some(signature.to_owned()),
-    };
-    Some(format!("{name}({args})"))
-}
-
-/// One decoded error argument, readable.
-fn show(value: &DynSolValue) -> String {
-    match value {
-        DynSolValue::Bool(b) => b.to_string(),
-        DynSolValue::Int(i, _) => i.to_string(),
-        DynSolValue::Uint(u, _) => u.to_string(),
-        DynSolValue::Address(a) => a.to_string(),
-        DynSolValue::String(s) => format!("{s:?}"),
-        DynSolValue::FixedBytes(w, size) => format!("0x{}", alloy::hex::encode(&w[..*size])),
-        DynSolValue::Bytes(b) => format!("0x{}", alloy::hex::encode(b)),
-        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(show).collect::<Vec<_>>().join(", ")
-            )
-        }
-        DynSolValue::Function(_) => format!("{value:?}"),
-    }
-}
+pub(crate) use aikernel_chain::errors::decode_revert;
 
 /// A contract error as a readable message: the decoded custom error when it reverted.
 pub(crate) fn explain(what: &str, err: &alloy::contract::Error) -> anyhow::Error {

@@ -12,8 +12,6 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::transports::TransportError;
 use tokio::sync::Mutex;
 
-use aikernel_chain::bindings::{ContextManager, DecentralizedInference, EAI, GPUManagement};
-
 /// Why a transaction did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum TxError {
@@ -319,23 +317,9 @@ pub fn reason_of(e: &TransportError) -> String {
     }
 }
 
-/// Names a revert by its signature, `CommitClosed(uint256)`, else shows the raw bytes.
+/// Names a revert by its custom error, `CommitClosed(3)`, else shows the raw bytes.
 pub fn decode_revert(data: &Bytes) -> String {
-    let Some(selector) = data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()) else {
-        return format!("revert data {data}");
-    };
-    let name =
-        DecentralizedInference::DecentralizedInferenceErrors::signature_by_selector(selector)
-            .or_else(|| GPUManagement::GPUManagementErrors::signature_by_selector(selector))
-            .or_else(|| ContextManager::ContextManagerErrors::signature_by_selector(selector))
-            .or_else(|| EAI::EAIErrors::signature_by_selector(selector));
-    match name {
-        Some(signature) if data.len() > 4 => {
-            format!("{signature} with 0x{}", hex::encode(&data[4..]))
-        }
-        Some(signature) => signature.to_owned(),
-        None => format!("revert data {data}"),
-    }
+    aikernel_chain::errors::decode_revert(data).unwrap_or_else(|| format!("revert data {data}"))
 }
 
 /// The error name alone (`CommitClosed`), for matching.
