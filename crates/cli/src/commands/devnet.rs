@@ -63,12 +63,10 @@ pub(crate) struct DevnetArgs {
     pub(crate) no_wait: bool,
 }
 
-/// `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf`, where setup installs it.
+/// `<cache>/models/SmolLM2-135M-Instruct.Q4_1.gguf`, where setup installs the default model
+/// (the cache is `$AIKERNEL_CACHE`, else `~/.cache/aikernel`, as for nodes).
 pub(crate) fn default_model() -> PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    std::env::var_os("AIKERNEL_CACHE")
-        .map_or_else(|| home.join(".cache/aikernel"), PathBuf::from)
-        .join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    aikernel_node::config::default_cache_dir().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 /// A running devnet: dropping it stops anvil.

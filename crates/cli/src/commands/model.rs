@@ -48,7 +48,7 @@ impl From<KernelArg> for Kernel {
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// GGUF model file.
-    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = default_model())]
+    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = super::devnet::default_model())]
     model: PathBuf,
     /// Prompt text.
     #[arg(long)]
@@ -80,7 +80,7 @@ pub(crate) struct RunArgs {
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// GGUF model file.
-    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = default_model())]
+    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = super::devnet::default_model())]
     model: PathBuf,
     /// Prompt tokens (pp).
     #[arg(long, default_value_t = 128)]
@@ -119,14 +119,11 @@ pub(crate) enum QuantArg {
     Q4_1,
 }
 
+/// `~/.cache/aikernel`, where `scripts/build-llama-cpp.sh` builds llama.cpp.
 fn home_cache() -> PathBuf {
     std::env::var_os("HOME")
         .map_or_else(PathBuf::new, PathBuf::from)
         .join(".cache/aikernel")
-}
-
-fn default_model() -> PathBuf {
-    home_cache().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 /// Runs one `aikernel model` subcommand.

@@ -219,11 +219,7 @@ fn read_input(args: &PromptArgs) -> anyhow::Result<(Vec<u8>, B256)> {
 /// `$AIKERNEL_CACHE/content`, else `~/.cache/aikernel/content`: where nodes on this machine
 /// look up off-chain inputs.
 fn content_dir() -> PathBuf {
-    std::env::var_os("AIKERNEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aikernel")))
-        .unwrap_or_else(|| PathBuf::from(".aikernel/cache"))
-        .join("content")
+    aikernel_node::config::default_cache_dir().join("content")
 }
 
 /// `--topic`: 0x + 64 hex digits as is, any other text hashed with keccak256, none = zero.
