@@ -6,20 +6,10 @@
 //! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_drivers::{Driver, InferenceRequest, LlmDriver};
 use aikernel_schema::{Node, Schema};
-
-fn model_path() -> PathBuf {
-    std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    )
-}
 
 /// `AIDAO.CHARTER`.
 const CHARTER: &str = "You decide for a DAO that funds open-source developer tools. Approve proposals that are concrete, cheap and useful to developers; reject vague, expensive or harmful ones.";
@@ -43,16 +33,7 @@ fn run_both(nodes: &[LlmDriver; 2], request: &InferenceRequest, options: usize) 
 
 #[test]
 fn example_dapp_choice_prompts_always_give_a_valid_index_and_the_same_one_on_every_node() {
-    let path = model_path();
-    assert!(
-        path.exists(),
-        "model missing at {}: run ./scripts/setup.sh",
-        path.display()
-    );
-    let nodes = [
-        LlmDriver::load(&path, 1).unwrap(),
-        LlmDriver::load(&path, 2).unwrap(),
-    ];
+    let nodes = [common::load(1), common::load(2)];
 
     // FantasySports.requestWinner: schema choice([teamA, teamB]), maxTokens 32.
     let matchups = [

@@ -6,24 +6,14 @@
 //! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_drivers::prompt::{Built, build};
-use aikernel_drivers::{ContextEntry, ContextKind, InferenceRequest, LlmDriver};
-
-fn model_path() -> PathBuf {
-    std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    )
-}
+use aikernel_drivers::{ContextEntry, ContextKind, InferenceRequest};
 
 #[test]
 fn control_token_texts_in_user_text_never_become_control_tokens() {
-    let driver = LlmDriver::load(&model_path(), 1).unwrap();
+    let driver = common::load(1);
     let tok = driver.model().tokenizer();
     let im_start = tok.token_id("<|im_start|>").unwrap();
     let im_end = tok.token_id("<|im_end|>").unwrap();

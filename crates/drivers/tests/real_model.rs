@@ -4,28 +4,15 @@
 //! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
+
+mod common;
 
 use aikernel_drivers::{Driver, InferenceRequest, LlmDriver, keccak256};
 use aikernel_schema::{Node, Schema};
 
-fn model_path() -> PathBuf {
-    if let Ok(p) = std::env::var("AIKERNEL_MODEL") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    PathBuf::from(home).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
 fn driver(threads: usize) -> LlmDriver {
-    let path = model_path();
-    assert!(
-        path.exists(),
-        "model file {} is missing: run ./scripts/setup.sh or set AIKERNEL_MODEL",
-        path.display()
-    );
-    LlmDriver::load(&path, threads).expect("load model")
+    common::load(threads)
 }
 
 fn one_thread() -> &'static LlmDriver {
