@@ -36,7 +36,7 @@ pub fn bench(
             "bench sizes must fit the context and be non-zero".into(),
         ));
     }
-    let ctx = Ctx::new(threads, kernel).map_err(|e| EngineError::ThreadPool(e.to_string()))?;
+    let ctx = Ctx::new(threads, kernel).map_err(EngineError::from)?;
     let vocab = model.config().vocab_size as u64;
     let prompt: Vec<u32> = (0..n_prompt as u64)
         .map(|i| ((i * 7919 + 17) % vocab) as u32)

@@ -172,7 +172,7 @@ impl Seq {
 }
 
 fn make_ctx(opts: &GenerateOptions) -> Result<Ctx, EngineError> {
-    Ctx::new(opts.threads, opts.kernel).map_err(|e| EngineError::ThreadPool(e.to_string()))
+    Ctx::new(opts.threads, opts.kernel).map_err(EngineError::from)
 }
 
 /// Generates up to `opts.max_tokens` tokens after `prompt`.

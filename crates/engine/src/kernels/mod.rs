@@ -4,12 +4,14 @@
 //! clamped to ±127, `d = 0` gives zeros). For a quantized weight row the integer dot product of
 //! each block is exact; blocks are then accumulated in ascending order in f32 as
 //! `acc = acc + (d_w * d_a) * isum` (Q4_1 also `acc = acc + (m_w * d_a) * sum(q_a)`), each
-//! operation rounded on its own (never fused). The AVX2 kernels vectorise across eight output
-//! rows and run exactly that sequence per lane, so they are bit-identical to the scalar code.
+//! operation rounded on its own (never fused). The SIMD kernels vectorise across output rows
+//! (AVX2: eight, AVX-512: sixteen) and run exactly that sequence per lane, so they are
+//! bit-identical to the scalar code.
 //! F32/F16 weights use the f32 activations with a sequential f32 dot product (scalar only).
 
 pub(crate) mod attention;
 mod avx2;
+mod avx512;
 pub(crate) mod exp;
 mod scalar;
 mod team;
@@ -21,14 +23,87 @@ use team::Team;
 
 use crate::gguf::GgmlType;
 
-/// Which kernel implementation to run. Both give bit-identical results.
+/// Which kernel implementation to run. Every one gives bit-identical results; a kernel
+/// this CPU lacks is refused by [`Ctx::new`] rather than silently replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
-    /// Portable scalar code only.
+    /// Portable scalar code only: the reference.
     Scalar,
-    /// The fastest kernel this CPU supports (AVX2 when detected).
+    /// AVX2 + F16C (x86-64).
+    Avx2,
+    /// AVX-512 (F, BW) with VNNI integer dot products, plus AVX2 + F16C (x86-64).
+    Avx512,
+    /// The fastest kernel this CPU supports.
     #[default]
     Auto,
+}
+
+impl Kernel {
+    /// Every choice, for listings and tests.
+    pub const ALL: [Kernel; 4] = [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512, Kernel::Auto];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512",
+            Kernel::Auto => "auto",
+        }
+    }
+
+    /// Whether this CPU can run the kernel (`Scalar` and `Auto` always can).
+    pub fn is_supported(self) -> bool {
+        match self {
+            Kernel::Scalar | Kernel::Auto => true,
+            Kernel::Avx2 => avx2::available(),
+            Kernel::Avx512 => avx512::available(),
+        }
+    }
+
+    /// The concrete kernel this choice runs on this CPU (`Auto` becomes the fastest one).
+    pub fn resolve(self) -> Result<Kernel, CtxError> {
+        match self {
+            Kernel::Auto => Ok([Kernel::Avx512, Kernel::Avx2]
+                .into_iter()
+                .find(|k| k.is_supported())
+                .unwrap_or(Kernel::Scalar)),
+            k if k.is_supported() => Ok(k),
+            k => Err(CtxError::KernelUnsupported(k.name())),
+        }
+    }
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = CtxError;
+
+    /// Parses a kernel name (`scalar`, `avx2`, …, `auto`).
+    fn from_str(s: &str) -> Result<Kernel, CtxError> {
+        Kernel::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| CtxError::UnknownKernel(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an execution context could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CtxError {
+    /// No kernel has this name.
+    #[error("unknown kernel {0:?} (expected one of: {names})", names = Kernel::ALL.map(Kernel::name).join(", "))]
+    UnknownKernel(String),
+    /// The requested kernel needs instructions this CPU does not have.
+    #[error("kernel {0} is not supported by this CPU (try --kernel auto)")]
+    KernelUnsupported(&'static str),
+    /// A worker thread could not be started.
+    #[error("thread pool: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// Elements per quantization block.
@@ -147,22 +222,33 @@ pub(crate) fn avx2_available() -> bool {
 /// Execution context: kernel choice and a persistent thread team.
 #[derive(Debug)]
 pub struct Ctx {
-    avx2: bool,
+    kernel: Kernel,
     team: Team,
 }
 
 impl Ctx {
-    /// A context running `threads` threads (0 or 1: the calling thread only).
-    pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, std::io::Error> {
+    /// A context running `threads` threads (0 or 1: the calling thread only) with `kernel`
+    /// (refused when this CPU lacks it; `Auto` picks the fastest supported one).
+    pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, CtxError> {
         Ok(Ctx {
-            avx2: kernel == Kernel::Auto && avx2::available(),
+            kernel: kernel.resolve()?,
             team: Team::new(threads)?,
         })
     }
 
-    /// Whether the AVX2 paths run (same bits as the scalar ones).
+    /// The concrete kernel this context runs (never `Auto`).
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Whether the AVX2 paths of attention and `expf` run (same bits as the scalar ones).
     pub(crate) fn simd(&self) -> bool {
-        self.avx2
+        matches!(self.kernel, Kernel::Avx2 | Kernel::Avx512)
+    }
+
+    /// Matmul rows per kernel step: chunks handed to threads are a multiple of it.
+    fn row_group(&self) -> usize {
+        if self.kernel == Kernel::Avx512 { 16 } else { 8 }
     }
 
     /// Number of threads.
@@ -190,12 +276,22 @@ impl Ctx {
     }
 }
 
-/// Computes rows `r0..r0+out.len()/n` for all tokens into `out` (row-major: `[row][token]`).
-fn rows_into(ctx_avx2: bool, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
+/// Computes rows `r0..r0+out.len()/n` for all tokens into `out` (row-major: `[row][token]`):
+/// groups of 16 rows (AVX-512), then of 8 (AVX2), then single rows (scalar), all with the
+/// same per-row arithmetic.
+fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
     let n = a.n();
     let nrows = out.len() / n;
     let mut r = 0;
-    if ctx_avx2 && matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) {
+    let quantized = matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
+    if quantized && kernel == Kernel::Avx512 {
+        let mut scratch = avx512::Scratch::default();
+        while r + 16 <= nrows {
+            avx512::rows16(w, a, r0 + r, &mut out[r * n..(r + 16) * n], &mut scratch);
+            r += 16;
+        }
+    }
+    if quantized && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         let mut scratch = avx2::Scratch::default();
         while r + 8 <= nrows {
             avx2::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n], &mut scratch);
@@ -226,12 +322,13 @@ pub fn matmul(ctx: &Ctx, w: &WeightView<'_>, a: &Acts<'_>, out: &mut [f32]) {
 }
 
 /// Several independent products in one parallel step: their rows are cut into chunks (a
-/// multiple of 8 rows; any split gives the same bits) that the team shares.
+/// multiple of the kernel's row group; any split gives the same bits) that the team shares.
 pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
     let threads = ctx.threads();
-    let avx = ctx.avx2;
+    let kernel = ctx.kernel;
+    let group = ctx.row_group();
     let total: usize = jobs.iter().map(|j| j.w.rows).sum();
-    let per = total.div_ceil(threads * 4).div_ceil(8).max(1) * 8;
+    let per = total.div_ceil(threads * 4).div_ceil(group).max(1) * group;
     // (job, first row, output slot). One token: the slot is the output itself; several:
     // a `[row][token]` buffer transposed afterwards.
     let mut direct: Vec<(usize, usize, Mutex<&mut [f32]>)> = Vec::new();
@@ -258,12 +355,12 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
             let (j, r0, slot) = &direct[i];
             let (w, a) = views[*j];
             let mut out = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            rows_into(avx, &w, a, *r0, &mut out);
+            rows_into(kernel, &w, a, *r0, &mut out);
         } else {
             let (j, r0, nr, slot) = &staged[i - nd];
             let (w, a) = views[*j];
             let mut buf = vec![0f32; nr * a.n()];
-            rows_into(avx, &w, a, *r0, &mut buf);
+            rows_into(kernel, &w, a, *r0, &mut buf);
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = buf;
         }
     });

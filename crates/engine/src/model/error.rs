@@ -31,7 +31,7 @@ pub enum EngineError {
     /// The request is invalid (empty prompt, token id out of range, ...).
     #[error("invalid request: {0}")]
     BadInput(String),
-    /// The worker thread pool could not be created.
-    #[error("thread pool: {0}")]
-    ThreadPool(String),
+    /// The execution context (kernel, worker threads) could not be made.
+    #[error(transparent)]
+    Ctx(#[from] crate::kernels::CtxError),
 }
