@@ -1,6 +1,6 @@
 //! Engine throughput without the CLI: `cargo run --release -p aikernel-engine --example bench --
 //! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]`. Prints one line per repetition, then the
-//! resident and peak resident memory (`AIKERNEL_KERNEL=scalar` forces the scalar kernels).
+//! resident and peak resident memory (`AIKERNEL_KERNEL=scalar|avx2|avx512|auto` picks the kernel).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -18,16 +18,16 @@ fn main() {
     );
     let num = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("number"));
     let (threads, n_prompt, n_gen, reps) = (num(1, 1), num(2, 64), num(3, 64), num(4, 3));
-    let kernel = if std::env::var("AIKERNEL_KERNEL").as_deref() == Ok("scalar") {
-        Kernel::Scalar
-    } else {
-        Kernel::Auto
-    };
+    let kernel: Kernel = std::env::var("AIKERNEL_KERNEL")
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .expect("kernel name");
     let m = Model::load(&model).expect("model");
     for _ in 0..reps {
         let r = bench(&m, n_prompt, n_gen, threads, kernel).expect("bench");
         println!(
-            "threads {} pp{} {:.1} t/s  tg{} {:.1} t/s",
+            "{kernel} threads {} pp{} {:.1} t/s  tg{} {:.1} t/s",
             r.threads, r.n_prompt, r.pp_tokens_per_s, r.n_gen, r.tg_tokens_per_s
         );
     }

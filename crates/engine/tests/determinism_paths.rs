@@ -76,15 +76,17 @@ fn all_paths_agree() {
                 );
                 assert_eq!(got, want, "prompt {pi} temp {temp} chunk {chunk}");
             }
-            let got = run(
-                &m,
-                &prompt,
-                &GenerateOptions {
-                    kernel: Kernel::Auto,
-                    ..base.clone()
-                },
-            );
-            assert_eq!(got, want, "prompt {pi} temp {temp} auto kernel");
+            for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+                let got = run(
+                    &m,
+                    &prompt,
+                    &GenerateOptions {
+                        kernel,
+                        ..base.clone()
+                    },
+                );
+                assert_eq!(got, want, "prompt {pi} temp {temp} kernel {kernel}");
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Matmul kernels: scalar and SIMD give identical bits for every weight type, any row
-//! count (SIMD groups of eight plus a scalar tail), any thread count, and agree with a
-//! dequantized f64 reference up to the activation quantization error.
+//! Matmul kernels: scalar and every SIMD kernel this CPU has give identical bits for every
+//! weight type, any row count (groups of sixteen and eight rows plus a scalar tail), any
+//! thread count, and agree with a dequantized f64 reference up to the activation
+//! quantization error. A kernel the CPU lacks is refused with a clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aikernel_engine::f16::f32_to_f16;
@@ -55,7 +56,14 @@ fn encode(dtype: GgmlType, w: &[f32]) -> (Vec<u8>, Vec<f32>) {
 #[test]
 fn scalar_simd_threads_identical_and_close_to_reference() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let (rows, cols, n) = (37, 96, 5);
+    // 61 rows: one thread takes chunks of 16, so the last chunk (13) runs a 16-row group
+    // nowhere, an 8-row group and a 5-row scalar tail.
+    let (rows, cols, n) = (61, 96, 5);
+    let kernels: Vec<Kernel> = Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    eprintln!("kernels on this CPU: {kernels:?}");
     for dtype in [
         GgmlType::F32,
         GgmlType::F16,
@@ -80,12 +88,10 @@ fn scalar_simd_threads_identical_and_close_to_reference() {
             &acts,
             &mut want,
         );
-        for (threads, kernel) in [
-            (1, Kernel::Auto),
-            (2, Kernel::Auto),
-            (3, Kernel::Scalar),
-            (8, Kernel::Auto),
-        ] {
+        for (threads, &kernel) in [1, 2, 3, 8]
+            .into_iter()
+            .flat_map(|t| kernels.iter().map(move |k| (t, k)))
+        {
             let mut got = vec![0f32; n * rows];
             matmul(&Ctx::new(threads, kernel).unwrap(), &view, &acts, &mut got);
             let same = want
@@ -94,25 +100,38 @@ fn scalar_simd_threads_identical_and_close_to_reference() {
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{dtype:?} threads {threads} {kernel:?} differs");
         }
-        // One token alone gives the same bits as inside the batch.
+        // One token alone gives the same bits as inside the batch, with every kernel.
         let acts1 = Acts::new(&x[2 * cols..3 * cols], cols);
-        let mut one = vec![0f32; rows];
-        matmul(&Ctx::new(1, Kernel::Auto).unwrap(), &view, &acts1, &mut one);
-        assert!(
-            one.iter()
-                .zip(&want[2 * rows..3 * rows])
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        );
+        for &kernel in &kernels {
+            let mut one = vec![0f32; rows];
+            matmul(&Ctx::new(1, kernel).unwrap(), &view, &acts1, &mut one);
+            assert!(
+                one.iter()
+                    .zip(&want[2 * rows..3 * rows])
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{dtype:?} {kernel:?} one token differs from the batch"
+            );
+        }
         for t in 0..n {
             for r in 0..rows {
                 let exact: f64 = (0..cols)
                     .map(|i| f64::from(deq[r * cols + i]) * f64::from(x[t * cols + i]))
                     .sum();
                 let got = f64::from(want[t * rows + r]);
+                // Quantized weights see rounded activations: each element is off by at most
+                // half its block's step `d`, so the sum is off by at most Σ |w| · d / 2
+                // (plus f32 rounding of the accumulation).
                 let tol = if matches!(dtype, GgmlType::F32 | GgmlType::F16) {
                     1e-4
                 } else {
-                    0.15
+                    (0..cols)
+                        .map(|i| {
+                            let d = f64::from(acts.d[(t * cols + i) / 32]);
+                            f64::from(deq[r * cols + i]).abs() * d / 2.0
+                        })
+                        .sum::<f64>()
+                        * 1.001
+                        + 1e-4
                 };
                 assert!(
                     (exact - got).abs() < tol,
@@ -121,4 +140,36 @@ fn scalar_simd_threads_identical_and_close_to_reference() {
             }
         }
     }
+}
+
+#[test]
+fn kernel_names_and_unsupported_kernels_are_clear_errors() {
+    for k in Kernel::ALL {
+        assert_eq!(k.name().parse::<Kernel>().unwrap(), k);
+        match Ctx::new(1, k) {
+            Ok(ctx) => {
+                assert!(k.is_supported());
+                assert_ne!(
+                    ctx.kernel(),
+                    Kernel::Auto,
+                    "auto resolves to a concrete kernel"
+                );
+                assert!(ctx.kernel() == k || k == Kernel::Auto);
+            }
+            Err(e) => {
+                assert!(!k.is_supported());
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(k.name()) && msg.contains("not supported"),
+                    "{msg}"
+                );
+            }
+        }
+    }
+    let e = "avx1024".parse::<Kernel>().unwrap_err().to_string();
+    assert!(e.contains("avx1024") && e.contains("scalar"), "{e}");
+    assert_eq!(
+        Kernel::Auto.resolve().unwrap(),
+        Ctx::new(1, Kernel::Auto).unwrap().kernel()
+    );
 }

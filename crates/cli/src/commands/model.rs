@@ -5,6 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+
 use serde_json::{Value, json};
 
 use aikernel_engine::bench::bench;
@@ -26,22 +27,9 @@ pub(crate) enum ModelCommand {
     Quantize(QuantizeArgs),
 }
 
-/// Kernel choice on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum KernelArg {
-    /// Portable scalar kernels.
-    Scalar,
-    /// SIMD when available (same bits).
-    Auto,
-}
-
-impl From<KernelArg> for Kernel {
-    fn from(k: KernelArg) -> Kernel {
-        match k {
-            KernelArg::Scalar => Kernel::Scalar,
-            KernelArg::Auto => Kernel::Auto,
-        }
-    }
+/// Parses a kernel name for clap (the engine lists the names and says which are unknown).
+fn parse_kernel(s: &str) -> Result<Kernel, String> {
+    s.parse::<Kernel>().map_err(|e| e.to_string())
 }
 
 /// `aikernel model run`.
@@ -62,9 +50,10 @@ pub(crate) struct RunArgs {
     /// Prompt tokens per prefill step (the output does not depend on it).
     #[arg(long)]
     prefill_chunk: Option<usize>,
-    /// Kernel implementation (the output does not depend on it).
-    #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
-    kernel: KernelArg,
+    /// Kernel implementation: scalar, avx2, avx512, neon, auto (the output does not depend on
+    /// it; one this CPU lacks is refused).
+    #[arg(long, value_parser = parse_kernel, default_value_t = Kernel::Auto)]
+    kernel: Kernel,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 64)]
     max_tokens: u32,
@@ -88,6 +77,13 @@ pub(crate) struct BenchArgs {
     /// Generated tokens (tg).
     #[arg(long, default_value_t = 128)]
     n_gen: usize,
+    /// Thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+    threads: Vec<usize>,
+    /// Kernels to measure (comma-separated: scalar, avx2, avx512, neon, auto); one this CPU lacks
+    /// is refused.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kernel, default_values_t = [Kernel::Auto])]
+    kernel: Vec<Kernel>,
     /// Skip llama-bench even when it is installed.
     #[arg(long)]
     no_llama: bool,
@@ -162,7 +158,7 @@ fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
         prompt_id: [0; 32],
         threads: a.threads,
         prefill_chunk: a.prefill_chunk,
-        kernel: a.kernel.into(),
+        kernel: a.kernel,
         stop_tokens: Vec::new(),
     };
     let g = generate(&model, &prompt, &opts, None)?;
@@ -197,7 +193,12 @@ fn rss_kib() -> (u64, u64) {
     (get("VmRSS:"), get("VmHWM:"))
 }
 
-fn llama_bench(model: &Path, n_prompt: usize, n_gen: usize) -> anyhow::Result<Option<Vec<Value>>> {
+fn llama_bench(
+    model: &Path,
+    n_prompt: usize,
+    n_gen: usize,
+    threads: &[usize],
+) -> anyhow::Result<Option<Vec<Value>>> {
     let bin = home_cache().join("llama.cpp/build/bin/llama-bench");
     if !bin.exists() {
         return Ok(None);
@@ -211,7 +212,11 @@ fn llama_bench(model: &Path, n_prompt: usize, n_gen: usize) -> anyhow::Result<Op
             "-n",
             &n_gen.to_string(),
             "-t",
-            "1,2",
+            &threads
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             "-r",
             "2",
             "-o",
@@ -241,24 +246,35 @@ fn llama_ts(rows: &[Value], threads: usize, pp: bool) -> Option<f64> {
 
 fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let model = load(&a.model)?;
+    if a.threads.is_empty() || a.threads.contains(&0) {
+        bail!("--threads needs one or more counts above zero");
+    }
     let mut ours = Vec::new();
-    for threads in [1, 2] {
-        // Warm-up pass so page faults of the mapping are not timed.
-        bench(&model, 8, 2, threads, Kernel::Auto)?;
-        ours.push(bench(&model, a.n_prompt, a.n_gen, threads, Kernel::Auto)?);
+    for &kernel in &a.kernel {
+        let concrete = kernel
+            .resolve()
+            .with_context(|| format!("--kernel {kernel}"))?;
+        for &threads in &a.threads {
+            // Warm-up pass so page faults of the mapping are not timed.
+            bench(&model, 8, 2, threads, kernel)?;
+            ours.push((
+                concrete,
+                bench(&model, a.n_prompt, a.n_gen, threads, kernel)?,
+            ));
+        }
     }
     let (rss, hwm) = rss_kib();
     let llama = if a.no_llama {
         None
     } else {
-        llama_bench(&a.model, a.n_prompt, a.n_gen)?
+        llama_bench(&a.model, a.n_prompt, a.n_gen, &a.threads)?
     };
     let mut rows = Vec::new();
-    for r in &ours {
+    for (kernel, r) in &ours {
         let lp = llama.as_deref().and_then(|l| llama_ts(l, r.threads, true));
         let lg = llama.as_deref().and_then(|l| llama_ts(l, r.threads, false));
         rows.push(json!({
-            "threads": r.threads,
+            "kernel": kernel.name(), "threads": r.threads,
             "pp_tokens_per_s": r.pp_tokens_per_s, "tg_tokens_per_s": r.tg_tokens_per_s,
             "llama_pp_tokens_per_s": lp, "llama_tg_tokens_per_s": lg,
             "pp_ratio": lp.map(|l| r.pp_tokens_per_s / l), "tg_ratio": lg.map(|l| r.tg_tokens_per_s / l),
@@ -277,8 +293,8 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             hwm / 1024
         );
         println!(
-            "{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-            "threads", "pp t/s", "tg t/s", "llama pp", "llama tg", "pp ratio", "tg ratio"
+            "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+            "kernel", "threads", "pp t/s", "tg t/s", "llama pp", "llama tg", "pp ratio", "tg ratio"
         );
         for r in &rows {
             let f = |k: &str| {
@@ -286,7 +302,8 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
             };
             println!(
-                "{:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+                "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+                r["kernel"].as_str().unwrap_or("-"),
                 r["threads"],
                 f("pp_tokens_per_s"),
                 f("tg_tokens_per_s"),

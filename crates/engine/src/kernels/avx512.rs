@@ -56,7 +56,10 @@ pub(super) fn rows16(
         let grp = &w.data[r0 * rb..(r0 + 16) * rb];
         let n = a.n();
         assert!(out.len() >= 16 * n && a.q.len() >= n * (w.cols / super::QK) * super::QK);
-        assert!(i32::try_from(15 * rb).is_ok(), "row too long for a gather offset");
+        assert!(
+            i32::try_from(15 * rb).is_ok(),
+            "row too long for a gather offset"
+        );
         // SAFETY: `rows16` is only called when `available()` reported AVX-512 F/BW/VNNI, AVX2
         // and F16C; `grp` holds the sixteen rows and the asserts above bound every activation
         // and output access the kernels make.
@@ -88,8 +91,8 @@ mod x86 {
         _mm512_inserti32x4, _mm512_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_set1_epi8,
         _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
         _mm512_setzero_si512, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
-        _mm512_unpackhi_epi32, _mm512_unpackhi_epi64, _mm512_unpacklo_epi32,
-        _mm512_unpacklo_epi64, _mm512_xor_si512,
+        _mm512_unpackhi_epi32, _mm512_unpackhi_epi64, _mm512_unpacklo_epi32, _mm512_unpacklo_epi64,
+        _mm512_xor_si512,
     };
 
     use super::{Acts, Scratch};
