@@ -70,6 +70,22 @@ fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)]) {
     }
 }
 
+/// Calls `f(t, row)` for every `width`-wide row of `out`, spread over the team when there are
+/// several: each row is computed the same way whichever thread takes it.
+fn per_row(ctx: &Ctx, out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if out.len() <= width || ctx.threads() == 1 {
+        for (t, row) in out.chunks_mut(width).enumerate() {
+            f(t, row);
+        }
+        return;
+    }
+    let rows: Vec<Mutex<&mut [f32]>> = out.chunks_mut(width).map(Mutex::new).collect();
+    ctx.parallel(rows.len(), |t| {
+        let mut row = rows[t].lock().unwrap_or_else(PoisonError::into_inner);
+        f(t, &mut row);
+    });
+}
+
 fn mm(ctx: &Ctx, model: &Model, w: Weight, a: &Acts<'_>) -> Vec<f32> {
     let view = model.view(w);
     let mut out = vec![0f32; a.n() * view.rows];
@@ -135,14 +151,9 @@ pub(crate) fn forward(
     let mut xn = vec![0f32; n * d];
     for (li, layer) in model.layers.iter().enumerate() {
         let nw = model.vector(layer.attn_norm);
-        for t in 0..n {
-            rmsnorm(
-                &x[t * d..(t + 1) * d],
-                &nw,
-                cfg.rms_eps,
-                &mut xn[t * d..(t + 1) * d],
-            );
-        }
+        per_row(ctx, &mut xn, d, |t, out| {
+            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
+        });
         let a = Acts::new(&xn, d);
         let (mut q, mut k, mut v) = (
             vec![0f32; n * d],
@@ -205,14 +216,9 @@ pub(crate) fn forward(
             *xi += *oi;
         }
         let nw = model.vector(layer.ffn_norm);
-        for t in 0..n {
-            rmsnorm(
-                &x[t * d..(t + 1) * d],
-                &nw,
-                cfg.rms_eps,
-                &mut xn[t * d..(t + 1) * d],
-            );
-        }
+        per_row(ctx, &mut xn, d, |t, out| {
+            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
+        });
         let a = Acts::new(&xn, d);
         let (mut g, mut u) = (vec![0f32; n * cfg.n_ff], vec![0f32; n * cfg.n_ff]);
         matmul_many(
@@ -230,13 +236,17 @@ pub(crate) fn forward(
                 },
             ],
         );
-        // SiLU: g / (1 + expf(-g)), times up.
-        let mut e: Vec<f32> = g.iter().map(|&gi| -gi).collect();
-        expf_slice(ctx.simd(), &mut e);
-        for ((ui, &gi), &ei) in u.iter_mut().zip(&g).zip(&e) {
-            let silu = gi / (1.0 + ei);
-            *ui *= silu;
-        }
+        // SiLU: g / (1 + expf(-g)), times up (element by element, so rows can run apart).
+        let nff = cfg.n_ff;
+        per_row(ctx, &mut u, nff, |t, urow| {
+            let grow = &g[t * nff..(t + 1) * nff];
+            let mut e: Vec<f32> = grow.iter().map(|&gi| -gi).collect();
+            expf_slice(ctx.simd(), &mut e);
+            for ((ui, &gi), &ei) in urow.iter_mut().zip(grow).zip(&e) {
+                let silu = gi / (1.0 + ei);
+                *ui *= silu;
+            }
+        });
         let dn = mm(ctx, model, layer.down, &Acts::new(&u, cfg.n_ff));
         for (xi, di) in x.iter_mut().zip(&dn) {
             *xi += *di;
