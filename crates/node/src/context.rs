@@ -11,6 +11,7 @@ use aikernel_chain::bindings::{ContextManager::ContextAppended, IAIKernel};
 use aikernel_drivers::{ContextEntry, ContextKind, InferenceRequest};
 
 use crate::NodeError;
+use crate::context_log::ContextLogs;
 use crate::contracts::Contracts;
 
 /// Fetches off-chain data (prompt inputs, fed entries) by its sha256.
@@ -81,6 +82,7 @@ pub async fn build_request(
     record: &PromptRecord,
     resolver: &dyn DataResolver,
     log_range: u64,
+    cache: Option<&ContextLogs>,
 ) -> Result<InferenceRequest, NodeError> {
     let r = &record.request;
     let input = if r.inputHash == B256::ZERO {
@@ -93,7 +95,7 @@ pub async fn build_request(
                 reason,
             })?
     };
-    let context = rebuild_context(contracts, record, resolver, log_range).await?;
+    let context = rebuild_context(contracts, record, resolver, log_range, cache).await?;
     Ok(InferenceRequest {
         prompt_id: record.id.to_be_bytes::<32>(),
         input,
@@ -108,20 +110,23 @@ pub async fn build_request(
 
 /// One raw `ContextAppended` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct RawEntry {
-    index: u64,
-    kind: u8,
-    prompt_id: U256,
-    data: Vec<u8>,
-    data_hash: B256,
+pub(crate) struct RawEntry {
+    pub(crate) index: u64,
+    pub(crate) kind: u8,
+    pub(crate) prompt_id: U256,
+    pub(crate) data: Vec<u8>,
+    pub(crate) data_hash: B256,
 }
 
 /// The context entries `[0, record.context_len)`, verified against `record.context_root`.
+/// With `cache`, only blocks not read before for this chain are scanned (see
+/// [`ContextLogs`]); without, every block since the deployment.
 pub async fn rebuild_context(
     contracts: &Contracts,
     record: &PromptRecord,
     resolver: &dyn DataResolver,
     log_range: u64,
+    cache: Option<&ContextLogs>,
 ) -> Result<Vec<ContextEntry>, NodeError> {
     if record.context_len == 0 {
         return Ok(Vec::new());
@@ -131,45 +136,49 @@ pub async fn rebuild_context(
         .event_signature(ContextAppended::SIGNATURE_HASH)
         .topic1(record.requester.into_word())
         .topic2(record.request.topic);
+    let filter = &filter;
+    let scan = |from: u64, to: u64| async move {
+        let logs = contracts.logs(filter, from, to, log_range).await?;
+        logs.iter()
+            .map(|log| {
+                let event = log
+                    .log_decode::<ContextAppended>()
+                    .map_err(|e| {
+                        NodeError::Context(format!("undecodable ContextAppended log: {e}"))
+                    })?
+                    .inner
+                    .data;
+                Ok(RawEntry {
+                    index: event.index,
+                    kind: event.kind,
+                    prompt_id: event.promptId,
+                    data: event.data.to_vec(),
+                    data_hash: event.dataHash,
+                })
+            })
+            .collect::<Result<Vec<_>, NodeError>>()
+    };
     let head = contracts.head().await?;
-    let logs = contracts
-        .logs(&filter, contracts.deployment.start_block, head, log_range)
-        .await?;
-    let mut raw: Vec<Option<RawEntry>> = vec![None; record.context_len as usize];
-    for log in &logs {
-        let event = log
-            .log_decode::<ContextAppended>()
-            .map_err(|e| NodeError::Context(format!("undecodable ContextAppended log: {e}")))?
-            .inner
-            .data;
-        if event.index < record.context_len {
-            raw[event.index as usize] = Some(RawEntry {
-                index: event.index,
-                kind: event.kind,
-                prompt_id: event.promptId,
-                data: event.data.to_vec(),
-                data_hash: event.dataHash,
-            });
-        }
-    }
-    let mut entries = Vec::with_capacity(raw.len());
-    let mut root = B256::ZERO;
-    for (i, slot) in raw.into_iter().enumerate() {
-        let entry = slot.ok_or_else(|| {
-            NodeError::Context(format!(
-                "context entry {i} of ({}, {}) not found in the logs",
-                record.requester, record.request.topic
-            ))
+    let local;
+    let cache = if let Some(cache) = cache {
+        cache
+    } else {
+        local = ContextLogs::new();
+        &local
+    };
+    let entries = cache
+        .entries(
+            (record.requester, record.request.topic),
+            record.context_len,
+            record.context_root,
+            (contracts.deployment.start_block, head),
+            scan,
+        )
+        .await
+        .map_err(|e| match e {
+            NodeError::Context(m) => NodeError::Context(format!("{m} (prompt {})", record.id)),
+            other => other,
         })?;
-        root = chain_root(root, &entry);
-        entries.push(entry);
-    }
-    if root != record.context_root {
-        return Err(NodeError::Context(format!(
-            "rebuilt context root {root} differs from the recorded {} (prompt {})",
-            record.context_root, record.id
-        )));
-    }
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
         out.push(to_driver_entry(contracts, entry, resolver).await?);
@@ -178,7 +187,7 @@ pub async fn rebuild_context(
 }
 
 /// `root' = keccak256(abi.encode(root, keccak256(abi.encode(kind, promptId, keccak256(data), dataHash))))`.
-fn chain_root(root: B256, e: &RawEntry) -> B256 {
+pub(crate) fn chain_root(root: B256, e: &RawEntry) -> B256 {
     let entry = keccak256(
         (
             U256::from(e.kind),

@@ -19,6 +19,7 @@ use aikernel_chain::bindings::GPUManagement;
 use crate::NodeError;
 use crate::config::NodeConfig;
 use crate::context::DataResolver;
+use crate::context_log::ContextLogs;
 use crate::contracts::Contracts;
 use crate::follow::Follower;
 use crate::jobs::{Job, Store, priority};
@@ -49,6 +50,8 @@ pub struct Ctx {
     pub worker: Worker,
     /// Off-chain data.
     pub resolver: Arc<dyn DataResolver>,
+    /// Context-chain entries already read from the logs.
+    pub context_logs: ContextLogs,
 }
 
 impl std::fmt::Debug for dyn DataResolver {
@@ -252,6 +255,7 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         store,
         metrics,
         resolver,
+        context_logs: ContextLogs::new(),
     };
     ensure_registered(&ctx).await?;
     if let Some(mode) = ctx.config.byzantine {

@@ -88,6 +88,7 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
         &record,
         ctx.resolver.as_ref(),
         ctx.config.log_range,
+        Some(&ctx.context_logs),
     )
     .await?;
     let context_entries = request.context.len();

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod context;
+pub mod context_log;
 pub mod contracts;
 pub mod daemon;
 pub mod duty;

@@ -64,7 +64,8 @@ pub async fn verify(
         .map_err(|e| NodeError::call("resultOf", &e))?;
     let record = context::load_record(contracts, id).await?;
     let model_id: u64 = record.request.modelId.saturating_to();
-    let request = context::build_request(contracts, &record, resolver, config.log_range).await?;
+    let request =
+        context::build_request(contracts, &record, resolver, config.log_range, None).await?;
     let context_entries = request.context.len();
     let driver = models::load_one(contracts, config, model_id).await?;
     let out = tokio::task::spawn_blocking(move || driver.run(&request))
