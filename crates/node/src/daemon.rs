@@ -102,6 +102,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     let mut shutdown = std::pin::pin!(shutdown);
     let mut running: JoinSet<(U256, Result<Step, NodeError>)> = JoinSet::new();
     let mut busy: HashSet<U256> = HashSet::new();
+    // Which prompt each running step belongs to, so a step that panics frees its prompt.
+    let mut step_of: HashMap<tokio::task::Id, U256> = HashMap::new();
     let mut computing: Option<U256> = None;
     let mut compute_task: JoinSet<(U256, Result<(), NodeError>)> = JoinSet::new();
     let mut want_compute: HashMap<U256, Job> = HashMap::new();
@@ -123,42 +125,61 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         ctx.metrics
             .last_poll_unix
             .store(metrics::unix_now(), Ordering::Relaxed);
-        while let Some(done) = running.try_join_next() {
-            if let Ok((id, step)) = done {
-                busy.remove(&id);
-                match step {
-                    Ok(Step::Done) => {
-                        if let Err(e) = follower.remove(&ctx, id) {
-                            tracing::warn!(prompt = %id, error = %e, "could not forget the job");
-                        }
+        while let Some(done) = running.try_join_next_with_id() {
+            let (task, step) = match done {
+                Ok((task, (_, step))) => (task, step),
+                Err(e) => {
+                    if let Some(id) = step_of.remove(&e.id()) {
+                        busy.remove(&id);
+                        tracing::error!(prompt = %id, error = %e, "prompt step panicked; will retry");
                     }
-                    Ok(Step::NeedCompute) => {
-                        if let Some(job) = follower.job(id) {
-                            want_compute.insert(id, job.clone());
-                        }
-                    }
-                    Ok(Step::Wait) => {}
-                    Err(e) if e.is_transient() => {
-                        tracing::warn!(prompt = %id, error = %e, "will retry");
-                    }
-                    Err(e) => tracing::error!(prompt = %id, error = %e, "prompt step failed"),
+                    continue;
                 }
+            };
+            let Some(id) = step_of.remove(&task) else {
+                continue;
+            };
+            busy.remove(&id);
+            match step {
+                Ok(Step::Done) => {
+                    if let Err(e) = follower.remove(&ctx, id) {
+                        tracing::warn!(prompt = %id, error = %e, "could not forget the job");
+                    }
+                }
+                Ok(Step::NeedCompute) => {
+                    if let Some(job) = follower.job(id) {
+                        want_compute.insert(id, job.clone());
+                    }
+                }
+                Ok(Step::Wait) => {}
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(prompt = %id, error = %e, "will retry");
+                }
+                Err(e) => tracing::error!(prompt = %id, error = %e, "prompt step failed"),
             }
         }
         while let Some(done) = compute_task.try_join_next() {
-            computing = None;
-            if let Ok((id, Err(e))) = done {
-                tracing::error!(prompt = %id, error = %e, "computation failed; not committing");
+            match (done, computing.take()) {
+                (Ok((id, Err(e))), _) => {
+                    tracing::error!(prompt = %id, error = %e, "computation failed; not committing");
+                }
+                (Err(e), Some(id)) => {
+                    tracing::error!(prompt = %id, error = %e, "computation panicked; not committing");
+                }
+                _ => {}
             }
         }
         for id in follower.finished_jobs() {
             want_compute.remove(&id);
         }
         for job in follower.jobs() {
-            if busy.insert(job.id) {
+            let id = job.id;
+            if busy.insert(id) {
                 let ctx = Arc::clone(&ctx);
                 let job = job.clone();
-                running.spawn(async move { (job.id, crate::duty::advance(&ctx, &job, now).await) });
+                let task = running
+                    .spawn(async move { (job.id, crate::duty::advance(&ctx, &job, now).await) });
+                step_of.insert(task.id(), id);
             }
         }
         ctx.metrics
