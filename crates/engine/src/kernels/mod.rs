@@ -5,14 +5,19 @@
 //! each block is exact; blocks are then accumulated in ascending order in f32 as
 //! `acc = acc + (d_w * d_a) * isum` (Q4_1 also `acc = acc + (m_w * d_a) * sum(q_a)`), each
 //! operation rounded on its own (never fused). The SIMD kernels vectorise across output rows
-//! (AVX2: eight, AVX-512: sixteen) and run exactly that sequence per lane, so they are
-//! bit-identical to the scalar code.
+//! (AVX2 and NEON: eight, AVX-512: sixteen) and run exactly that sequence per lane, so they
+//! are bit-identical to the scalar code.
 //! F32/F16 weights use the f32 activations with a sequential f32 dot product (scalar only).
 
 pub(crate) mod attention;
+// The x86 kernels compile to a scalar stand-in elsewhere, which leaves parts unused there.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 mod avx2;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 mod avx512;
 pub(crate) mod exp;
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code, unused_imports))]
+mod neon;
 mod scalar;
 mod team;
 
@@ -33,6 +38,8 @@ pub enum Kernel {
     Avx2,
     /// AVX-512 (F, BW) with VNNI integer dot products, plus AVX2 + F16C (x86-64).
     Avx512,
+    /// NEON (aarch64), with `sdot` integer dot products when the CPU has them.
+    Neon,
     /// The fastest kernel this CPU supports.
     #[default]
     Auto,
@@ -40,7 +47,13 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every choice, for listings and tests.
-    pub const ALL: [Kernel; 4] = [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512, Kernel::Auto];
+    pub const ALL: [Kernel; 5] = [
+        Kernel::Scalar,
+        Kernel::Avx2,
+        Kernel::Avx512,
+        Kernel::Neon,
+        Kernel::Auto,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -48,6 +61,7 @@ impl Kernel {
             Kernel::Scalar => "scalar",
             Kernel::Avx2 => "avx2",
             Kernel::Avx512 => "avx512",
+            Kernel::Neon => "neon",
             Kernel::Auto => "auto",
         }
     }
@@ -58,13 +72,14 @@ impl Kernel {
             Kernel::Scalar | Kernel::Auto => true,
             Kernel::Avx2 => avx2::available(),
             Kernel::Avx512 => avx512::available(),
+            Kernel::Neon => neon::available(),
         }
     }
 
     /// The concrete kernel this choice runs on this CPU (`Auto` becomes the fastest one).
     pub fn resolve(self) -> Result<Kernel, CtxError> {
         match self {
-            Kernel::Auto => Ok([Kernel::Avx512, Kernel::Avx2]
+            Kernel::Auto => Ok([Kernel::Avx512, Kernel::Avx2, Kernel::Neon]
                 .into_iter()
                 .find(|k| k.is_supported())
                 .unwrap_or(Kernel::Scalar)),
@@ -248,7 +263,10 @@ impl Ctx {
 
     /// Matmul rows per kernel step: chunks handed to threads are a multiple of it.
     fn row_group(&self) -> usize {
-        if self.kernel == Kernel::Avx512 { 16 } else { 8 }
+        match self.kernel {
+            Kernel::Avx512 => 16,
+            Kernel::Avx2 | Kernel::Neon | Kernel::Scalar | Kernel::Auto => 8,
+        }
     }
 
     /// Number of threads.
@@ -277,8 +295,8 @@ impl Ctx {
 }
 
 /// Computes rows `r0..r0+out.len()/n` for all tokens into `out` (row-major: `[row][token]`):
-/// groups of 16 rows (AVX-512), then of 8 (AVX2), then single rows (scalar), all with the
-/// same per-row arithmetic.
+/// groups of 16 rows (AVX-512), then of 8 (AVX2 or NEON), then single rows (scalar), all
+/// with the same per-row arithmetic.
 fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
     let n = a.n();
     let nrows = out.len() / n;
@@ -295,6 +313,13 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &
         let mut scratch = avx2::Scratch::default();
         while r + 8 <= nrows {
             avx2::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n], &mut scratch);
+            r += 8;
+        }
+    }
+    if quantized && kernel == Kernel::Neon {
+        let mut scratch = neon::Scratch::default();
+        while r + 8 <= nrows {
+            neon::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n], &mut scratch);
             r += 8;
         }
     }
