@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod content;
 mod deploy;
 pub mod errors;
+pub mod logs;
 pub mod tools;
 
 pub use deploy::{DeployConfig, Deployment, deploy_kernel};

@@ -138,29 +138,16 @@ pub(crate) async fn scan<E: SolEvent>(
         .get_block_number()
         .await
         .context("reading the block number")?;
-    let mut out = Vec::new();
-    let mut start = from;
-    while start <= latest {
-        let end = latest.min(start + LOG_CHUNK - 1);
-        let mut filter = Filter::new()
-            .address(address)
-            .event_signature(E::SIGNATURE_HASH)
-            .from_block(start)
-            .to_block(end);
-        if let Some(t) = topic1 {
-            filter = filter.topic1(t);
-        }
-        let logs = provider
-            .get_logs(&filter)
-            .await
-            .with_context(|| format!("reading {} logs", E::SIGNATURE))?;
-        for log in logs {
-            let decoded = log
-                .log_decode::<E>()
-                .with_context(|| format!("decoding a {} log", E::SIGNATURE))?;
-            out.push((decoded.inner.data, log));
-        }
-        start = end + 1;
+    let mut filter = Filter::new()
+        .address(address)
+        .event_signature(E::SIGNATURE_HASH);
+    if let Some(t) = topic1 {
+        filter = filter.topic1(t);
     }
-    Ok(out)
+    Ok(
+        aikernel_chain::logs::get_events_chunked::<E, _>(
+            provider, &filter, from, latest, LOG_CHUNK,
+        )
+        .await?,
+    )
 }

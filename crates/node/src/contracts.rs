@@ -94,20 +94,12 @@ impl Contracts {
         to: u64,
         range: u64,
     ) -> Result<Vec<Log>, NodeError> {
-        let mut out = Vec::new();
-        let mut start = from;
-        while start <= to {
-            let end = to.min(start.saturating_add(range - 1));
-            let chunk = filter.clone().from_block(start).to_block(end);
-            let logs = self
-                .provider
-                .get_logs(&chunk)
-                .await
-                .map_err(|e| NodeError::rpc("reading logs", &e))?;
-            out.extend(logs);
-            start = end + 1;
-        }
-        Ok(out)
+        aikernel_chain::logs::get_logs_chunked(&self.provider, filter, from, to, range)
+            .await
+            .map_err(|e| NodeError::Rpc {
+                what: "reading logs",
+                message: e.to_string(),
+            })
     }
 
     /// The latest block number.
