@@ -173,3 +173,21 @@ fn kernel_names_and_unsupported_kernels_are_clear_errors() {
         Ctx::new(1, Kernel::Auto).unwrap().kernel()
     );
 }
+
+#[test]
+fn activation_quantization_is_the_same_on_any_team() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let cols = 96;
+    let mut x: Vec<f32> = (0..7 * cols).map(|_| rng.f() * 40.0).collect();
+    x[cols..cols + 32].fill(0.0); // a zero block: scale 0, quants 0
+    x[2 * cols] = 1.0e30; // one huge value squashes its block
+    let want = Acts::new(&x, cols);
+    for threads in [1, 2, 3, 8] {
+        let got = Acts::new_in(&Ctx::new(threads, Kernel::Scalar).unwrap(), &x, cols);
+        assert_eq!(got.q, want.q, "threads {threads}");
+        assert_eq!(got.s, want.s, "threads {threads}");
+        let bits = |d: &[f32]| d.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got.d), bits(&want.d), "threads {threads}");
+    }
+    assert_eq!(want.d[cols / 32], 0.0);
+}

@@ -163,6 +163,35 @@ pub struct Acts<'a> {
     pub s: Vec<i32>,
 }
 
+/// One token's quantized values, block scales and block sums.
+type QuantRow<'a> = (&'a mut [i8], &'a mut [f32], &'a mut [i32]);
+
+/// Quantizes one run of whole blocks: `x` into `q`, one scale in `d` and one sum in `s` per
+/// block of 32.
+fn quantize_blocks(x: &[f32], q: &mut [i8], d: &mut [f32], s: &mut [i32]) {
+    for (b, blk) in x.chunks_exact(QK).enumerate() {
+        let mut amax = 0f32;
+        for &v in blk {
+            let a = v.abs();
+            if a > amax {
+                amax = a;
+            }
+        }
+        let db = amax / 127.0;
+        d[b] = db;
+        if db == 0.0 {
+            continue;
+        }
+        let mut sum = 0i32;
+        for (i, &v) in blk.iter().enumerate() {
+            let r = round_even(v / db).clamp(-127.0, 127.0) as i8;
+            q[b * QK + i] = r;
+            sum += i32::from(r);
+        }
+        s[b] = sum;
+    }
+}
+
 impl<'a> Acts<'a> {
     /// Quantizes `x` (`n * cols` values, `cols` a multiple of 32 for quantized weights).
     pub fn new(x: &'a [f32], cols: usize) -> Acts<'a> {
@@ -170,27 +199,33 @@ impl<'a> Acts<'a> {
         let mut q = vec![0i8; nb * QK];
         let mut d = vec![0f32; nb];
         let mut s = vec![0i32; nb];
-        for b in 0..nb {
-            let blk = &x[b * QK..(b + 1) * QK];
-            let mut amax = 0f32;
-            for &v in blk {
-                let a = v.abs();
-                if a > amax {
-                    amax = a;
-                }
-            }
-            let db = amax / 127.0;
-            d[b] = db;
-            if db == 0.0 {
-                continue;
-            }
-            let mut sum = 0i32;
-            for (i, &v) in blk.iter().enumerate() {
-                let r = round_even(v / db).clamp(-127.0, 127.0) as i8;
-                q[b * QK + i] = r;
-                sum += i32::from(r);
-            }
-            s[b] = sum;
+        quantize_blocks(&x[..nb * QK], &mut q, &mut d, &mut s);
+        Acts { x, cols, q, d, s }
+    }
+
+    /// [`Acts::new`] with the tokens spread over `ctx`'s team (same values: every block is
+    /// quantized on its own).
+    pub fn new_in(ctx: &Ctx, x: &'a [f32], cols: usize) -> Acts<'a> {
+        let n = x.len() / cols.max(1);
+        if ctx.threads() == 1 || n < 2 || !cols.is_multiple_of(QK) || n * cols != x.len() {
+            return Acts::new(x, cols);
+        }
+        let nb = cols / QK;
+        let mut q = vec![0i8; n * cols];
+        let mut d = vec![0f32; n * nb];
+        let mut s = vec![0i32; n * nb];
+        {
+            let rows: Vec<Mutex<QuantRow<'_>>> = q
+                .chunks_mut(cols)
+                .zip(d.chunks_mut(nb))
+                .zip(s.chunks_mut(nb))
+                .map(|((q, d), s)| Mutex::new((q, d, s)))
+                .collect();
+            ctx.parallel(n, |t| {
+                let mut row = rows[t].lock().unwrap_or_else(PoisonError::into_inner);
+                let (q, d, s) = &mut *row;
+                quantize_blocks(&x[t * cols..(t + 1) * cols], q, d, s);
+            });
         }
         Acts { x, cols, q, d, s }
     }
@@ -346,6 +381,16 @@ pub fn matmul(ctx: &Ctx, w: &WeightView<'_>, a: &Acts<'_>, out: &mut [f32]) {
     matmul_many(ctx, &mut [MatJob { w: *w, a, out }]);
 }
 
+/// A chunk of one product's rows, owning its slice of every token's output row
+/// (`out[t * w.rows + r0..][..rows]`), so workers write results in place and nothing is left
+/// for the caller to copy.
+struct RowChunk<'o> {
+    job: usize,
+    r0: usize,
+    rows: usize,
+    outs: Mutex<Vec<&'o mut [f32]>>,
+}
+
 /// Several independent products in one parallel step: their rows are cut into chunks (a
 /// multiple of the kernel's row group; any split gives the same bits) that the team shares.
 pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
@@ -354,53 +399,48 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
     let group = ctx.row_group();
     let total: usize = jobs.iter().map(|j| j.w.rows).sum();
     let per = total.div_ceil(threads * 4).div_ceil(group).max(1) * group;
-    // (job, first row, output slot). One token: the slot is the output itself; several:
-    // a `[row][token]` buffer transposed afterwards.
-    let mut direct: Vec<(usize, usize, Mutex<&mut [f32]>)> = Vec::new();
-    let mut staged: Vec<(usize, usize, usize, Mutex<Vec<f32>>)> = Vec::new();
+    let mut chunks: Vec<RowChunk<'_>> = Vec::new();
     let mut views = Vec::with_capacity(jobs.len());
     for (j, job) in jobs.iter_mut().enumerate() {
         let a = job.a;
-        let n = a.n();
+        let rows = job.w.rows;
         views.push((job.w, a));
-        if n == 1 {
-            for (c, chunk) in job.out[..job.w.rows].chunks_mut(per).enumerate() {
-                direct.push((j, c * per, Mutex::new(chunk)));
-            }
-        } else {
-            for r0 in (0..job.w.rows).step_by(per) {
-                let nr = per.min(job.w.rows - r0);
-                staged.push((j, r0, nr, Mutex::new(Vec::new())));
+        let first = chunks.len();
+        for r0 in (0..rows).step_by(per) {
+            chunks.push(RowChunk {
+                job: j,
+                r0,
+                rows: per.min(rows - r0),
+                outs: Mutex::new(Vec::new()),
+            });
+        }
+        for token_out in job.out.chunks_mut(rows).take(a.n()) {
+            for (c, slice) in token_out.chunks_mut(per).enumerate() {
+                chunks[first + c]
+                    .outs
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(slice);
             }
         }
     }
-    let nd = direct.len();
-    ctx.parallel(nd + staged.len(), |i| {
-        if i < nd {
-            let (j, r0, slot) = &direct[i];
-            let (w, a) = views[*j];
-            let mut out = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            rows_into(kernel, &w, a, *r0, &mut out);
-        } else {
-            let (j, r0, nr, slot) = &staged[i - nd];
-            let (w, a) = views[*j];
-            let mut buf = vec![0f32; nr * a.n()];
-            rows_into(kernel, &w, a, *r0, &mut buf);
-            *slot.lock().unwrap_or_else(PoisonError::into_inner) = buf;
+    ctx.parallel(chunks.len(), |i| {
+        let chunk = &chunks[i];
+        let (w, a) = views[chunk.job];
+        let mut outs = chunk.outs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let [out] = outs.as_mut_slice() {
+            rows_into(kernel, &w, a, chunk.r0, out);
+            return;
+        }
+        let n = outs.len();
+        let mut buf = vec![0f32; chunk.rows * n];
+        rows_into(kernel, &w, a, chunk.r0, &mut buf);
+        for (t, out) in outs.iter_mut().enumerate() {
+            for (rr, o) in out.iter_mut().enumerate() {
+                *o = buf[rr * n + t];
+            }
         }
     });
-    drop(direct);
-    for (j, r0, nr, slot) in staged {
-        let buf = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let (w, a) = views[j];
-        let n = a.n();
-        let out = &mut *jobs[j].out;
-        for rr in 0..nr {
-            for t in 0..n {
-                out[t * w.rows + r0 + rr] = buf[rr * n + t];
-            }
-        }
-    }
 }
 
 /// Dequantizes row `r` of `w` into `out` (`cols` values).

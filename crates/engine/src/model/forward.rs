@@ -154,7 +154,7 @@ pub(crate) fn forward(
         per_row(ctx, &mut xn, d, |t, out| {
             rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
         });
-        let a = Acts::new(&xn, d);
+        let a = Acts::new_in(ctx, &xn, d);
         let (mut q, mut k, mut v) = (
             vec![0f32; n * d],
             vec![0f32; n * kv_dim],
@@ -211,7 +211,7 @@ pub(crate) fn forward(
                 );
             });
         }
-        let o = mm(ctx, model, layer.wo, &Acts::new(&att, d));
+        let o = mm(ctx, model, layer.wo, &Acts::new_in(ctx, &att, d));
         for (xi, oi) in x.iter_mut().zip(&o) {
             *xi += *oi;
         }
@@ -219,7 +219,7 @@ pub(crate) fn forward(
         per_row(ctx, &mut xn, d, |t, out| {
             rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
         });
-        let a = Acts::new(&xn, d);
+        let a = Acts::new_in(ctx, &xn, d);
         let (mut g, mut u) = (vec![0f32; n * cfg.n_ff], vec![0f32; n * cfg.n_ff]);
         matmul_many(
             ctx,
@@ -247,7 +247,7 @@ pub(crate) fn forward(
                 *ui *= silu;
             }
         });
-        let dn = mm(ctx, model, layer.down, &Acts::new(&u, cfg.n_ff));
+        let dn = mm(ctx, model, layer.down, &Acts::new_in(ctx, &u, cfg.n_ff));
         for (xi, di) in x.iter_mut().zip(&dn) {
             *xi += *di;
         }
@@ -272,7 +272,7 @@ pub(crate) fn forward(
             &mut h[i * d..(i + 1) * d],
         );
     }
-    let logits = mm(ctx, model, model.output, &Acts::new(&h, d));
+    let logits = mm(ctx, model, model.output, &Acts::new_in(ctx, &h, d));
     Ok(logits
         .chunks_exact(cfg.vocab_size)
         .map(<[f32]>::to_vec)
