@@ -388,7 +388,13 @@ struct RowChunk<'o> {
     job: usize,
     r0: usize,
     rows: usize,
-    outs: Mutex<Vec<&'o mut [f32]>>,
+    outs: Mutex<Outs<'o>>,
+}
+
+/// A chunk's output slices: one token's, or one per token.
+enum Outs<'o> {
+    One(&'o mut [f32]),
+    Tokens(Vec<&'o mut [f32]>),
 }
 
 /// Several independent products in one parallel step: their rows are cut into chunks (a
@@ -405,22 +411,36 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
         let a = job.a;
         let rows = job.w.rows;
         views.push((job.w, a));
+        if a.n() == 1 {
+            // One token (decode): each chunk's output is one slice, no list to allocate.
+            for (c, out) in job.out[..rows].chunks_mut(per).enumerate() {
+                chunks.push(RowChunk {
+                    job: j,
+                    r0: c * per,
+                    rows: out.len(),
+                    outs: Mutex::new(Outs::One(out)),
+                });
+            }
+            continue;
+        }
         let first = chunks.len();
         for r0 in (0..rows).step_by(per) {
             chunks.push(RowChunk {
                 job: j,
                 r0,
                 rows: per.min(rows - r0),
-                outs: Mutex::new(Vec::new()),
+                outs: Mutex::new(Outs::Tokens(Vec::with_capacity(a.n()))),
             });
         }
         for token_out in job.out.chunks_mut(rows).take(a.n()) {
             for (c, slice) in token_out.chunks_mut(per).enumerate() {
-                chunks[first + c]
+                if let Outs::Tokens(v) = chunks[first + c]
                     .outs
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push(slice);
+                {
+                    v.push(slice);
+                }
             }
         }
     }
@@ -428,16 +448,17 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
         let chunk = &chunks[i];
         let (w, a) = views[chunk.job];
         let mut outs = chunk.outs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let [out] = outs.as_mut_slice() {
-            rows_into(kernel, &w, a, chunk.r0, out);
-            return;
-        }
-        let n = outs.len();
-        let mut buf = vec![0f32; chunk.rows * n];
-        rows_into(kernel, &w, a, chunk.r0, &mut buf);
-        for (t, out) in outs.iter_mut().enumerate() {
-            for (rr, o) in out.iter_mut().enumerate() {
-                *o = buf[rr * n + t];
+        match &mut *outs {
+            Outs::One(out) => rows_into(kernel, &w, a, chunk.r0, out),
+            Outs::Tokens(outs) => {
+                let n = outs.len();
+                let mut buf = vec![0f32; chunk.rows * n];
+                rows_into(kernel, &w, a, chunk.r0, &mut buf);
+                for (t, out) in outs.iter_mut().enumerate() {
+                    for (rr, o) in out.iter_mut().enumerate() {
+                        *o = buf[rr * n + t];
+                    }
+                }
             }
         }
     });

@@ -16,7 +16,7 @@
 //! the team adds no arithmetic of its own.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -54,17 +54,11 @@ struct Shared {
     /// Spin iterations before waiting threads yield: `SPINS`, or 0 when the team has more
     /// members than the machine has cores (a spinning thread would take a worker's core).
     spins: u32,
-    /// The current job (written only while no worker is inside a job).
-    job: Mutex<Option<SendPtr>>,
+    /// Where the current job's pointer lies (on `run`'s stack); written only while no
+    /// worker is inside a job, read by workers once they are counted inside it. An atomic,
+    /// not a lock: every worker reads it at the start of every step.
+    job: AtomicPtr<JobPtr>,
 }
-
-/// The job pointer, sent to workers that only use it while `run` waits for them.
-#[derive(Clone, Copy)]
-struct SendPtr(JobPtr);
-
-// SAFETY: the pointee is `Sync` (shared calls from several threads are allowed) and `run`
-// keeps it alive until every worker that entered the job has left it.
-unsafe impl Send for SendPtr {}
 
 /// A team of `threads - 1` workers plus the calling thread.
 pub(crate) struct Team {
@@ -93,7 +87,7 @@ impl Team {
             stop: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
             spins: if threads <= cores { SPINS } else { 0 },
-            job: Mutex::new(None),
+            job: AtomicPtr::new(std::ptr::null_mut()),
         });
         let mut team = Team {
             shared,
@@ -144,7 +138,9 @@ impl Team {
         let ptr: JobPtr = unsafe {
             std::mem::transmute::<*const (dyn Fn() + Sync + '_), JobPtr>(std::ptr::from_ref(f))
         };
-        *sh.job.lock().unwrap_or_else(PoisonError::into_inner) = Some(SendPtr(ptr));
+        // The pointer's own home for this step: `ptr` stays on this frame until we return.
+        sh.job
+            .store(std::ptr::from_ref(&ptr).cast_mut(), Ordering::Relaxed);
         let epoch = ((sh.state.load(Ordering::Relaxed) >> EPOCH_SHIFT) + 1) & 0xFFFF_FFFF;
         sh.state
             .store((epoch << EPOCH_SHIFT) | OPEN, Ordering::Release);
@@ -240,12 +236,14 @@ fn worker(sh: &Shared) {
                 .compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    let job = *sh.job.lock().unwrap_or_else(PoisonError::into_inner);
-                    if let Some(SendPtr(p)) = job {
+                    // The state's acquire above makes `run`'s store of `job` visible.
+                    let slot = sh.job.load(Ordering::Relaxed);
+                    if !slot.is_null() {
                         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             // SAFETY: this worker is counted inside the open job, so `run`
-                            // has not returned and the job is alive.
-                            let f = unsafe { &*p };
+                            // has not returned: the slot on its frame and the job it points
+                            // to are alive, and the job is `Sync`.
+                            let f = unsafe { &**slot };
                             f();
                         }));
                         if r.is_err() {
