@@ -42,6 +42,8 @@ const OPEN: u64 = 1 << 31;
 const ACTIVE: u64 = OPEN - 1;
 /// `state` shift of the job counter (epoch).
 const EPOCH_SHIFT: u32 = 32;
+/// One epoch in `state` (the counter wraps harmlessly: only changes are compared).
+const EPOCH_ONE: u64 = 1 << EPOCH_SHIFT;
 
 /// State shared by the caller and the workers.
 struct Shared {
@@ -141,9 +143,9 @@ impl Team {
         // The pointer's own home for this step: `ptr` stays on this frame until we return.
         sh.job
             .store(std::ptr::from_ref(&ptr).cast_mut(), Ordering::Relaxed);
-        let epoch = ((sh.state.load(Ordering::Relaxed) >> EPOCH_SHIFT) + 1) & 0xFFFF_FFFF;
-        sh.state
-            .store((epoch << EPOCH_SHIFT) | OPEN, Ordering::Release);
+        // Next epoch, open. An add, not a store: a worker may be counted in for a moment
+        // (it looked at a closed job and is about to leave), and its count must survive.
+        sh.state.fetch_add(EPOCH_ONE | OPEN, Ordering::Release);
         for w in &self.workers {
             w.thread().unpark();
         }
@@ -192,10 +194,7 @@ impl Drop for Team {
         self.shared.stop.store(true, Ordering::Release);
         // A new epoch (never an old one: a worker may have missed jobs) wakes the workers;
         // they see `stop` and exit. No job runs now (`&mut self`).
-        let epoch = ((self.shared.state.load(Ordering::Acquire) >> EPOCH_SHIFT) + 1) & 0xFFFF_FFFF;
-        self.shared
-            .state
-            .store(epoch << EPOCH_SHIFT, Ordering::Release);
+        self.shared.state.fetch_add(EPOCH_ONE, Ordering::Release);
         for w in self.workers.drain(..) {
             w.thread().unpark();
             let _ = w.join();
@@ -207,7 +206,7 @@ fn worker(sh: &Shared) {
     let mut seen = 0u64;
     loop {
         let mut spins = 0u32;
-        let mut s = loop {
+        let s = loop {
             let s = sh.state.load(Ordering::Acquire);
             if s >> EPOCH_SHIFT != seen {
                 break s;
@@ -228,34 +227,37 @@ fn worker(sh: &Shared) {
         if sh.stop.load(Ordering::Acquire) {
             return;
         }
-        seen = s >> EPOCH_SHIFT;
-        // Join the job if it is still open (and still this epoch's).
-        while s >> EPOCH_SHIFT == seen && s & OPEN != 0 {
-            match sh
-                .state
-                .compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    // The state's acquire above makes `run`'s store of `job` visible.
-                    let slot = sh.job.load(Ordering::Relaxed);
-                    if !slot.is_null() {
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            // SAFETY: this worker is counted inside the open job, so `run`
-                            // has not returned: the slot on its frame and the job it points
-                            // to are alive, and the job is `Sync`.
-                            let f = unsafe { &**slot };
-                            f();
-                        }));
-                        if r.is_err() {
-                            sh.panicked.store(true, Ordering::Release);
-                        }
-                    }
-                    sh.state.fetch_sub(1, Ordering::AcqRel);
-                    break;
+        if s & OPEN == 0 {
+            // Already closed (this worker came late): wait for the next one.
+            seen = s >> EPOCH_SHIFT;
+            continue;
+        }
+        // Count in first, then look: one `fetch_add` per worker and step (a compare-exchange
+        // loop here retried under contention from every worker at once). Inside if the job
+        // then open is open, whichever epoch it is by now; otherwise count out again.
+        let now = sh.state.fetch_add(1, Ordering::AcqRel);
+        seen = if now & OPEN != 0 {
+            now >> EPOCH_SHIFT
+        } else {
+            s >> EPOCH_SHIFT
+        };
+        if now & OPEN != 0 {
+            // The acquire above makes `run`'s store of `job` visible.
+            let slot = sh.job.load(Ordering::Relaxed);
+            if !slot.is_null() {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // SAFETY: this worker is counted inside the open job, so `run` has not
+                    // returned: the slot on its frame and the job it points to are alive,
+                    // and the job is `Sync`.
+                    let f = unsafe { &**slot };
+                    f();
+                }));
+                if r.is_err() {
+                    sh.panicked.store(true, Ordering::Release);
                 }
-                Err(now) => s = now,
             }
         }
+        sh.state.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
