@@ -33,7 +33,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-export CARGO_TARGET_DIR="$ROOT/target-aarch64"
+# Beside the host build folder (CI points CARGO_TARGET_DIR outside the clone to reuse it).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}-aarch64"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $SYSROOT"
 TESTS=(--lib --test forward_kernels --test forward_synthetic)

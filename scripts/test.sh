@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test aikernel has, after installing what it needs (scripts/setup.sh):
 # Solidity formatting and tests (forge), Rust formatting, clippy with warnings denied,
-# and the whole cargo test suite (unit, integration, the real model, a real anvil).
+# the whole cargo test suite (unit, integration, the real model, a real anvil), and the
+# engine's aarch64 (NEON) kernels under qemu (scripts/test-aarch64.sh).
 # Exits non-zero as soon as any step fails.
 set -euo pipefail
 
@@ -31,5 +32,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "aarch64 (NEON) kernels under qemu"
+./scripts/test-aarch64.sh
 
 step "all tests passed"
