@@ -2,25 +2,9 @@
 //! and batched vs alone decoding, greedy and sampled.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_engine::{GenerateOptions, Generation, Kernel, Model, generate, generate_batch};
-
-fn model_path() -> PathBuf {
-    let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
-        p.display()
-    );
-    p
-}
 
 const PROMPTS: &[&str] = &[
     "The capital of France is",
@@ -35,7 +19,7 @@ fn run(m: &Model, prompt: &[u32], opts: &GenerateOptions) -> Generation {
 
 #[test]
 fn all_paths_agree() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     for (pi, text) in PROMPTS.iter().enumerate() {
         let prompt = m.tokenizer().encode(text, true);
         for temp in [0u32, 800] {
@@ -93,7 +77,7 @@ fn all_paths_agree() {
 
 #[test]
 fn sampling_depends_on_seed_and_prompt_id() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let prompt = m.tokenizer().encode(PROMPTS[1], true);
     let base = GenerateOptions {
         max_tokens: 8,
@@ -126,7 +110,7 @@ fn sampling_depends_on_seed_and_prompt_id() {
 
 #[test]
 fn batched_equals_alone() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let mut reqs = Vec::new();
     for (i, text) in PROMPTS.iter().enumerate() {
         let prompt = m.tokenizer().encode(text, true);

@@ -3,26 +3,10 @@
 //! bad requests with errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_engine::template::ChatMessage;
 use aikernel_engine::{EngineError, GenerateOptions, Model, StopReason, generate};
-
-fn model_path() -> PathBuf {
-    let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
-        p.display()
-    );
-    p
-}
 
 fn chat_prompt(m: &Model, q: &str) -> Vec<u32> {
     let text = m
@@ -35,7 +19,7 @@ fn chat_prompt(m: &Model, q: &str) -> Vec<u32> {
 
 #[test]
 fn capital_of_france_greedy() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let prompt = chat_prompt(&m, "What is the capital of France?");
     let opts = GenerateOptions {
         max_tokens: 16,
@@ -52,7 +36,7 @@ fn capital_of_france_greedy() {
 
 #[test]
 fn plain_completion_matches_llama_cpp() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let prompt = m.tokenizer().encode("The capital of France is", true);
     let opts = GenerateOptions {
         max_tokens: 8,
@@ -66,7 +50,7 @@ fn plain_completion_matches_llama_cpp() {
 
 #[test]
 fn bad_requests_are_errors() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let opts = GenerateOptions {
         max_tokens: 2,
         ..GenerateOptions::default()

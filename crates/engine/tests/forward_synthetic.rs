@@ -3,28 +3,12 @@
 //! tokenizer: each loads, runs, and is bit-identical across threads, chunks and kernels.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_engine::f16::f32_to_f16;
 use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue};
 use aikernel_engine::quantize::blocks;
 use aikernel_engine::{EngineError, GenerateOptions, Kernel, Model, generate};
-
-fn model_path() -> PathBuf {
-    let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
-        p.display()
-    );
-    p
-}
 
 struct Rng(u64);
 impl Rng {
@@ -131,7 +115,7 @@ fn synthetic(real: &GgufFile, dtype: GgmlType) -> Model {
 
 #[test]
 fn every_weight_type_runs_deterministically() {
-    let real = GgufFile::open(&model_path()).unwrap();
+    let real = GgufFile::open(&common::model_path()).unwrap();
     let prompt: Vec<u32> = (0..20).map(|i| 100 + i * 37).collect();
     let mut hashes = Vec::new();
     for dtype in [
@@ -187,7 +171,7 @@ fn every_weight_type_runs_deterministically() {
 
 #[test]
 fn wrong_shapes_are_rejected() {
-    let real = GgufFile::open(&model_path()).unwrap();
+    let real = GgufFile::open(&common::model_path()).unwrap();
     let mut w = GgufWriter::new();
     for (k, v) in real.metadata() {
         w.add_metadata(k.clone(), v.clone());

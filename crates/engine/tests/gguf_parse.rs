@@ -1,19 +1,15 @@
 //! GGUF reader: the real model, synthetic files, every truncation and random corruption.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use aikernel_engine::gguf::{GgmlType, GgufError, GgufFile, GgufWriter, MetaValue};
 use proptest::prelude::*;
 
 fn model_path() -> Option<PathBuf> {
-    let p = std::env::var_os("AIKERNEL_MODEL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| {
-                PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-            })
-        })?;
+    let p = common::default_model();
     if p.exists() {
         Some(p)
     } else {

@@ -3,27 +3,13 @@
 //! Regenerate deliberately with `AIKERNEL_BLESS=1 cargo test -p aikernel-engine --test golden_logits`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use aikernel_engine::template::ChatMessage;
 use aikernel_engine::{GenerateOptions, Kernel, Model, generate};
 use serde_json::{Value, json};
-
-fn model_path() -> PathBuf {
-    let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
-        p.display()
-    );
-    p
-}
 
 /// (text, chat template?, max tokens, temperature‰, seed).
 const CASES: &[(&str, bool, u32, u32, u64)] = &[
@@ -35,7 +21,7 @@ const CASES: &[(&str, bool, u32, u32, u64)] = &[
 
 #[test]
 fn golden_tokens_and_logits() {
-    let m = Model::load(&model_path()).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let tmpl = m.chat_template().unwrap();
     let mut results = Vec::new();
     for &(text, chat, max_tokens, temp, seed) in CASES {

@@ -15,6 +15,8 @@
 //! Skipped with a message when the model or the llama.cpp build is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,16 +61,6 @@ const PROMPTS: &[(&str, bool)] = &[
     ("Ethereum smart contracts are written in", false),
     ("<html>\n<head>\n  <title>", false),
 ];
-
-fn model_path() -> PathBuf {
-    std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    )
-}
 
 /// The llama.cpp checkout and build folder of `scripts/build-llama-cpp.sh`, when complete.
 fn llama_cpp() -> Result<(PathBuf, PathBuf), String> {
@@ -255,7 +247,7 @@ fn diff(a: &[f32], b: &[f32]) -> Diff {
 
 #[test]
 fn greedy_tokens_and_logits_match_llama_cpp() {
-    let model_file = model_path();
+    let model_file = common::default_model();
     if !model_file.exists() {
         eprintln!(
             "skipping: model not found at {} (run scripts/setup.sh)",
