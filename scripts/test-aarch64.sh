@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-tests the engine's aarch64 (NEON) code on an x86-64 Linux machine: builds
-# aikernel-engine for aarch64-unknown-linux-gnu and runs its unit tests and the integration
-# tests that need no model file under qemu user-mode emulation, twice: on qemu's default CPU
+# aikernel-engine for aarch64-unknown-linux-gnu and runs its unit tests, the kernel and
+# synthetic-model tests and the golden logits of the real model (the hashes committed from
+# x86-64) under qemu user-mode emulation, twice: on qemu's default CPU
 # (`max`, which has the dot-product extension: the `sdot` path) and on a Cortex-A53 (no
 # dot-product extension: the widening-multiply path). Also runs clippy for that target.
 # Timings under emulation mean nothing; this checks results only.
@@ -37,7 +38,8 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}-aarch64"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $SYSROOT"
-TESTS=(--lib --test forward_kernels --test forward_synthetic)
+# golden_logits: the real model under emulation must give the hashes committed from x86-64.
+TESTS=(--lib --test forward_kernels --test forward_synthetic --test golden_logits)
 
 step "cargo clippy --target $TARGET (warnings denied)"
 cargo clippy --target "$TARGET" -p aikernel-engine --all-targets --no-deps --locked -- -D warnings
