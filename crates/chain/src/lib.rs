@@ -7,12 +7,14 @@
 
 pub mod apps;
 pub mod bindings;
+mod check;
 pub mod content;
 mod deploy;
 pub mod errors;
 pub mod logs;
 pub mod tools;
 
+pub use check::CheckError;
 pub use deploy::{DeployConfig, Deployment, deploy_kernel};
 
 /// Errors talking to the chain or handling deployment files.

@@ -113,3 +113,52 @@ fn malformed_deployment_file_is_a_clear_error() {
     assert!(missing.to_string().contains("missing.json"), "{missing}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_deployment_is_checked_against_the_chain_it_names() {
+    use aikernel_chain::CheckError;
+    let anvil = Anvil::new()
+        .path(foundry_bin("anvil"))
+        .try_spawn()
+        .expect("anvil must start: run ./scripts/setup.sh first");
+    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let admin = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(signer)
+        .connect_http(anvil.endpoint_url());
+    let deployment = deploy_kernel(
+        provider.clone(),
+        admin,
+        &DeployConfig::with_treasury(anvil.addresses()[9]),
+    )
+    .await
+    .expect("deploys");
+    deployment
+        .check(&provider)
+        .await
+        .expect("the real deployment passes");
+
+    let mut other_chain = deployment.clone();
+    other_chain.chain_id += 1;
+    let err = other_chain.check(&provider).await.unwrap_err();
+    assert!(
+        matches!(err, CheckError::WrongChain { served, expected } if served == anvil.chain_id() && expected == served + 1),
+        "{err}"
+    );
+
+    // Every contract is checked, not only the kernel.
+    let mut stale = deployment.clone();
+    stale.scheduler = Address::repeat_byte(0x42);
+    let err = stale.check(&provider).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no PromptScheduler contract at 0x4242"),
+        "{err}"
+    );
+
+    let url = anvil.endpoint_url();
+    drop(anvil);
+    let gone = ProviderBuilder::new().connect_http(url);
+    let err = deployment.check(&gone).await.unwrap_err();
+    assert!(matches!(err, CheckError::Rpc { .. }), "{err}");
+}

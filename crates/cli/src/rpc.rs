@@ -12,7 +12,7 @@ use alloy::{
 };
 use anyhow::{Context as _, bail};
 
-use aikernel_chain::Deployment;
+use aikernel_chain::{CheckError, Deployment};
 
 use crate::global::GlobalArgs;
 
@@ -75,36 +75,30 @@ pub(crate) async fn connect(
         Some(s) => ProviderBuilder::new().wallet(s).connect_http(url).erased(),
         None => ProviderBuilder::new().connect_http(url).erased(),
     };
-    let chain_id = tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id())
+    let unreachable = || {
+        format!(
+            "cannot reach the chain at {} (is `aikernel devnet` running? pass --rpc URL)",
+            global.rpc
+        )
+    };
+    let checked = tokio::time::timeout(CONNECT_TIMEOUT, deployment.check(&provider))
         .await
         .map_err(|_| anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}"))
-        .and_then(|r| r.map_err(anyhow::Error::from))
-        .with_context(|| {
-            format!(
-                "cannot reach the chain at {} (is `aikernel devnet` running? pass --rpc URL)",
-                global.rpc
-            )
-        })?;
-    if chain_id != deployment.chain_id {
-        bail!(
-            "deployment file {} is for chain {} but {} is chain {chain_id}",
+        .with_context(unreachable)?;
+    match checked {
+        Ok(()) => {}
+        Err(e @ CheckError::Rpc { .. }) => return Err(e).with_context(unreachable),
+        Err(CheckError::WrongChain { served, expected }) => bail!(
+            "deployment file {} is for chain {expected} but {} is chain {served}",
             global.deployment.display(),
-            deployment.chain_id,
             global.rpc
-        );
-    }
-    let code = provider
-        .get_code_at(deployment.kernel)
-        .await
-        .with_context(|| format!("reading the kernel's code at {}", global.rpc))?;
-    if code.is_empty() {
-        bail!(
-            "no kernel contract at {} on {}: the deployment file {} is stale (was the devnet \
-             restarted? run `aikernel devnet` again)",
-            deployment.kernel,
+        ),
+        Err(e @ CheckError::NoCode { .. }) => bail!(
+            "{e} ({}): the deployment file {} is stale (was the devnet restarted? run \
+             `aikernel devnet` again)",
             global.rpc,
             global.deployment.display()
-        );
+        ),
     }
     Ok(Kernel {
         provider,

@@ -5,7 +5,6 @@ use alloy::primitives::Address;
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
 
-use aikernel_chain::Deployment;
 use aikernel_chain::bindings::{
     ContextManager::{self, ContextManagerInstance},
     DecentralizedInference::{self, DecentralizedInferenceInstance},
@@ -13,6 +12,7 @@ use aikernel_chain::bindings::{
     GPUManagement::{self, GPUManagementInstance},
     ModelFileSystem::{self, ModelFileSystemInstance},
 };
+use aikernel_chain::{CheckError, Deployment};
 
 use crate::NodeError;
 
@@ -52,38 +52,18 @@ impl Contracts {
     /// Refuses a chain whose id differs from the deployment's or where a contract has no
     /// code: the most common misconfigurations (wrong RPC URL, stale deployment file).
     pub async fn check(&self) -> Result<(), NodeError> {
-        let chain_id = self
-            .provider
-            .get_chain_id()
+        self.deployment
+            .check(&self.provider)
             .await
-            .map_err(|e| NodeError::rpc("reading the chain id", &e))?;
-        if chain_id != self.deployment.chain_id {
-            return Err(NodeError::Misconfigured(format!(
-                "the RPC serves chain {chain_id} but the deployment file is for chain {}",
-                self.deployment.chain_id
-            )));
-        }
-        let named = [
-            ("DecentralizedInference", self.deployment.kernel),
-            ("GPUManagement", self.deployment.gpu),
-            ("ContextManager", self.deployment.context),
-            ("ModelFileSystem", self.deployment.models),
-            ("PromptScheduler", self.deployment.scheduler),
-            ("EAI", self.deployment.eai),
-        ];
-        for (name, address) in named {
-            let code = self
-                .provider
-                .get_code_at(address)
-                .await
-                .map_err(|e| NodeError::rpc("reading contract code", &e))?;
-            if code.is_empty() {
-                return Err(NodeError::Misconfigured(format!(
-                    "no {name} contract at {address} on chain {chain_id}: is the deployment file current?"
-                )));
-            }
-        }
-        Ok(())
+            .map_err(|e| match e {
+                CheckError::Rpc { what, source } => NodeError::rpc(what, &source),
+                CheckError::WrongChain { served, expected } => NodeError::Misconfigured(format!(
+                    "the RPC serves chain {served} but the deployment file is for chain {expected}"
+                )),
+                e @ CheckError::NoCode { .. } => {
+                    NodeError::Misconfigured(format!("{e}: is the deployment file current?"))
+                }
+            })
     }
 
     /// Logs matching `filter` in `[from, to]`, queried `range` blocks at a time.
