@@ -335,38 +335,9 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Acts, QK, WeightView, scalar};
+    use super::super::testdata::{bytes, weights};
+    use super::super::{Acts, WeightView, scalar};
     use crate::gguf::GgmlType;
-
-    /// A deterministic pseudo-random byte stream (xorshift).
-    fn bytes(seed: u64, n: usize) -> Vec<u8> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 24) as u8
-            })
-            .collect()
-    }
-
-    /// Random blocks with finite f16 scales (exponent bits kept below the maximum).
-    fn weights(dtype: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-        let (bs, nscales) = match dtype {
-            GgmlType::Q8_0 => (34, 1),
-            GgmlType::Q4_0 => (18, 1),
-            _ => (20, 2),
-        };
-        let mut data = bytes(seed, rows * cols / QK * bs);
-        for blk in data.chunks_mut(bs) {
-            for s in 0..nscales {
-                // f16 with exponent 8..23: magnitudes about 2^-7..2^8, either sign.
-                blk[2 * s + 1] = (blk[2 * s + 1] & 0x83) | 0x20;
-            }
-        }
-        data
-    }
 
     #[test]
     fn sixteen_rows_match_the_scalar_reference() {
@@ -375,9 +346,17 @@ mod tests {
             return;
         }
         for dtype in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
-            for (cols, n) in [(32, 1), (64, 3), (576, 1), (576, 5), (1536, 2)] {
+            for (cols, n, extreme) in [
+                (32, 1, false),
+                (64, 3, false),
+                (576, 1, false),
+                (576, 5, false),
+                (1536, 2, false),
+                (64, 1, true),
+                (96, 2, true),
+            ] {
                 let rows = 32;
-                let data = weights(dtype, rows, cols, cols as u64 * 31 + n as u64);
+                let data = weights(dtype, rows, cols, cols as u64 * 31 + n as u64, extreme);
                 let w = WeightView {
                     dtype,
                     rows,

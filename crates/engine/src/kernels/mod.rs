@@ -20,6 +20,8 @@ pub(crate) mod exp;
 mod neon;
 mod scalar;
 mod team;
+#[cfg(test)]
+mod testdata;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
