@@ -1,36 +1,26 @@
 //! The contracts compiled by forge through the solc-js wrapper deploy to a real anvil
 //! through alloy, get wired, and answer calls.
 
+mod common;
+
 use aikernel_chain::{
-    DeployConfig, Deployment,
+    Deployment,
     bindings::{DecentralizedInference, EAI, ModelFileSystem, PromptScheduler},
-    deploy_kernel,
-    tools::foundry_bin,
 };
 use alloy::{
-    node_bindings::Anvil,
     primitives::{Address, U256, keccak256},
     providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
 };
 
 #[tokio::test]
 async fn kernel_deploys_to_anvil_and_is_wired() {
-    let anvil = Anvil::new()
-        .path(foundry_bin("anvil"))
-        .try_spawn()
-        .expect("anvil must start: run ./scripts/setup.sh first");
-    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let admin = signer.address();
-    let provider = ProviderBuilder::new()
-        .wallet(signer)
-        .connect_http(anvil.endpoint_url());
-    let treasury = anvil.addresses()[9];
-
-    let config = DeployConfig::with_treasury(treasury);
-    let deployment = deploy_kernel(provider.clone(), admin, &config)
-        .await
-        .expect("deploys");
+    let common::Deployed {
+        anvil,
+        provider,
+        admin,
+        config,
+        deployment,
+    } = common::deployed().await;
 
     assert_eq!(deployment.chain_id, anvil.chain_id());
     let addresses = [
@@ -117,22 +107,12 @@ fn malformed_deployment_file_is_a_clear_error() {
 #[tokio::test]
 async fn a_deployment_is_checked_against_the_chain_it_names() {
     use aikernel_chain::CheckError;
-    let anvil = Anvil::new()
-        .path(foundry_bin("anvil"))
-        .try_spawn()
-        .expect("anvil must start: run ./scripts/setup.sh first");
-    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let admin = signer.address();
-    let provider = ProviderBuilder::new()
-        .wallet(signer)
-        .connect_http(anvil.endpoint_url());
-    let deployment = deploy_kernel(
-        provider.clone(),
-        admin,
-        &DeployConfig::with_treasury(anvil.addresses()[9]),
-    )
-    .await
-    .expect("deploys");
+    let common::Deployed {
+        anvil,
+        provider,
+        deployment,
+        ..
+    } = common::deployed().await;
     deployment
         .check(&provider)
         .await

@@ -1,34 +1,23 @@
 //! Chunked log reading against a real anvil: any chunk size gives the same logs in block
 //! order, decoding checks the event, and a failed request names its block range.
 
+mod common;
+
 use aikernel_chain::bindings::EAI;
 use aikernel_chain::logs::{LogsError, get_events_chunked, get_logs_chunked};
-use aikernel_chain::{DeployConfig, deploy_kernel, tools::foundry_bin};
-use alloy::node_bindings::Anvil;
 use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
-use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 
 #[tokio::test]
 async fn chunked_reads_agree_and_errors_are_clear() {
-    let anvil = Anvil::new()
-        .path(foundry_bin("anvil"))
-        .try_spawn()
-        .expect("anvil must start: run ./scripts/setup.sh first");
-    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let admin = signer.address();
-    let provider = ProviderBuilder::new()
-        .wallet(signer)
-        .connect_http(anvil.endpoint_url());
-    let deployment = deploy_kernel(
-        provider.clone(),
-        admin,
-        &DeployConfig::with_treasury(anvil.addresses()[9]),
-    )
-    .await
-    .expect("deploys");
+    let common::Deployed {
+        anvil,
+        provider,
+        deployment,
+        ..
+    } = common::deployed().await;
     let eai = EAI::new(deployment.eai, provider.clone());
     let from = provider.get_block_number().await.unwrap() + 1;
     // Seven transfers, one block each (anvil mines every transaction).
