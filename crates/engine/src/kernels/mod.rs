@@ -116,7 +116,7 @@ pub enum CtxError {
     #[error("unknown kernel {0:?} (expected one of: {names})", names = Kernel::ALL.map(Kernel::name).join(", "))]
     UnknownKernel(String),
     /// The requested kernel needs instructions this CPU does not have.
-    #[error("kernel {0} is not supported by this CPU (try --kernel auto)")]
+    #[error("kernel {0} is not supported by this CPU (`auto` picks one that is)")]
     KernelUnsupported(&'static str),
     /// A worker thread could not be started.
     #[error("thread pool: {0}")]
