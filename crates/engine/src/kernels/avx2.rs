@@ -332,3 +332,20 @@ mod x86 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata::assert_group_matches_scalar;
+
+    #[test]
+    fn eight_rows_match_the_scalar_reference() {
+        if !super::available() {
+            eprintln!("skipped: this CPU has no AVX2 + F16C");
+            return;
+        }
+        let mut scratch = super::Scratch::default();
+        assert_group_matches_scalar(8, "avx2", |w, a, r0, out| {
+            super::rows8(w, a, r0, out, &mut scratch);
+        });
+    }
+}

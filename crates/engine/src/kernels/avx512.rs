@@ -335,9 +335,7 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testdata::{bytes, weights};
-    use super::super::{Acts, WeightView, scalar};
-    use crate::gguf::GgmlType;
+    use super::super::testdata::assert_group_matches_scalar;
 
     #[test]
     fn sixteen_rows_match_the_scalar_reference() {
@@ -345,46 +343,9 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX-512 VNNI");
             return;
         }
-        for dtype in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
-            for (cols, n, extreme) in [
-                (32, 1, false),
-                (64, 3, false),
-                (576, 1, false),
-                (576, 5, false),
-                (1536, 2, false),
-                (64, 1, true),
-                (96, 2, true),
-            ] {
-                let rows = 32;
-                let data = weights(dtype, rows, cols, cols as u64 * 31 + n as u64, extreme);
-                let w = WeightView {
-                    dtype,
-                    rows,
-                    cols,
-                    data: &data,
-                };
-                let x: Vec<f32> = bytes(n as u64 + 7, n * cols)
-                    .iter()
-                    .map(|&b| (f32::from(b) - 128.0) / 17.0)
-                    .collect();
-                let a = Acts::new(&x, cols);
-                let mut scratch = super::Scratch::default();
-                for r0 in [0, 16] {
-                    let mut out = vec![0f32; 16 * n];
-                    super::rows16(&w, &a, r0, &mut out, &mut scratch);
-                    for rr in 0..16 {
-                        for t in 0..n {
-                            let want = scalar::dot_row(&w, &a, r0 + rr, t);
-                            assert_eq!(
-                                out[rr * n + t].to_bits(),
-                                want.to_bits(),
-                                "{dtype:?} cols {cols} row {} token {t}",
-                                r0 + rr
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let mut scratch = super::Scratch::default();
+        assert_group_matches_scalar(16, "avx512", |w, a, r0, out| {
+            super::rows16(w, a, r0, out, &mut scratch);
+        });
     }
 }

@@ -1,6 +1,6 @@
 //! Test data shared by the SIMD kernels' unit tests: pseudo-random quantized blocks.
 
-use super::QK;
+use super::{Acts, QK, WeightView, scalar};
 use crate::gguf::GgmlType;
 
 /// A deterministic pseudo-random byte stream (xorshift).
@@ -43,4 +43,65 @@ pub(super) fn weights(
         }
     }
     data
+}
+
+/// Checks a kernel's group of `group` rows against `scalar::dot_row`, bit for bit: every
+/// quantized type; widths from one block to 48; one to five tokens; random data, and every
+/// quant and activation at its largest magnitude; the groups at rows 0 and `group`.
+/// `rows(w, a, r0, out)` computes rows `r0..r0 + group` into `out` (`[row][token]`);
+/// `label` names the kernel variant in a failure.
+pub(super) fn assert_group_matches_scalar(
+    group: usize,
+    label: &str,
+    mut rows: impl FnMut(&WeightView<'_>, &Acts<'_>, usize, &mut [f32]),
+) {
+    let cases = [
+        (32, 1, false),
+        (64, 3, false),
+        (576, 1, false),
+        (576, 5, false),
+        (1536, 2, false),
+        (64, 1, true),
+        (96, 2, true),
+    ];
+    for dtype in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+        for (cols, n, extreme) in cases {
+            let nrows = 2 * group;
+            let data = weights(dtype, nrows, cols, cols as u64 * 31 + n as u64, extreme);
+            let w = WeightView {
+                dtype,
+                rows: nrows,
+                cols,
+                data: &data,
+            };
+            // Extreme: every activation quantizes to -127.
+            let x: Vec<f32> = bytes(n as u64 + 7, n * cols)
+                .iter()
+                .map(|&b| {
+                    if extreme {
+                        -2.5
+                    } else {
+                        (f32::from(b) - 128.0) / 17.0
+                    }
+                })
+                .collect();
+            let a = Acts::new(&x, cols);
+            for r0 in [0, group] {
+                let mut out = vec![0f32; group * n];
+                rows(&w, &a, r0, &mut out);
+                for rr in 0..group {
+                    for t in 0..n {
+                        let want = scalar::dot_row(&w, &a, r0 + rr, t);
+                        assert_eq!(
+                            out[rr * n + t].to_bits(),
+                            want.to_bits(),
+                            "{label}: {dtype:?} cols {cols} row {} token {t}{}",
+                            r0 + rr,
+                            if extreme { " (extreme)" } else { "" }
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
