@@ -31,13 +31,14 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Rows `r0..r0+8` for every token into `out` (`[row][token]`). Caller checked `available()`
-/// and that the type is Q4_0, Q4_1 or Q8_0.
+/// Rows `r0..r0+8` for every token `t` into `outs[t][col..col + 8]`. Caller checked
+/// `available()` and that the type is Q4_0, Q4_1 or Q8_0.
 pub(super) fn rows8(
     w: &WeightView<'_>,
     a: &Acts<'_>,
     r0: usize,
-    out: &mut [f32],
+    outs: &mut [&mut [f32]],
+    col: usize,
     scratch: &mut Scratch,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -45,24 +46,29 @@ pub(super) fn rows8(
         let rb = w.row_bytes();
         let grp = &w.data[r0 * rb..(r0 + 8) * rb];
         let n = a.n();
-        assert!(out.len() >= 8 * n && a.q.len() >= n * (w.cols / super::QK) * super::QK);
+        assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 8));
+        assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
         // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support;
         // `grp` holds the eight rows and the asserts above bound every activation and output
         // access the kernels make.
         unsafe {
             match w.dtype {
-                GgmlType::Q8_0 => x86::rows8::<{ x86::Q8_0 }>(grp, w.cols, a, out, scratch),
-                GgmlType::Q4_0 => x86::rows8::<{ x86::Q4_0 }>(grp, w.cols, a, out, scratch),
-                _ => x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, out, scratch),
+                GgmlType::Q8_0 => {
+                    x86::rows8::<{ x86::Q8_0 }>(grp, w.cols, a, outs, col, scratch);
+                }
+                GgmlType::Q4_0 => {
+                    x86::rows8::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
+                }
+                _ => x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = scratch;
-        for rr in 0..8 {
-            for t in 0..a.n() {
-                out[rr * a.n() + t] = super::scalar::dot_row(w, a, r0 + rr, t);
+        for (t, o) in outs.iter_mut().enumerate() {
+            for rr in 0..8 {
+                o[col + rr] = super::scalar::dot_row(w, a, r0 + rr, t);
             }
         }
     }
@@ -248,17 +254,19 @@ mod x86 {
         }
     }
 
-    /// Eight rows (`grp`, row-major blocks) for every token of `a` into `out` (`[row][token]`).
+    /// Eight rows (`grp`, row-major blocks) for every token `t` of `a` into
+    /// `outs[t][col..col + 8]`.
     ///
     /// # Safety
     /// AVX2 and F16C must be available; `grp` holds eight rows of `cols / 32` blocks of type
-    /// `T`; `a` has `cols`-wide rows; `out` holds `8 * a.n()` values.
+    /// `T`; `a` has `cols`-wide rows; `outs` has one slice per token, each `col + 8` long.
     #[target_feature(enable = "avx2,f16c")]
     pub(super) unsafe fn rows8<const T: u8>(
         grp: &[u8],
         cols: usize,
         a: &Acts<'_>,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        col: usize,
         scratch: &mut Scratch,
     ) {
         let n = a.n();
@@ -296,7 +304,7 @@ mod x86 {
             let mut lanes = [0f32; 8];
             // SAFETY: `lanes` holds 8 f32; unaligned store.
             unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-            out[..8].copy_from_slice(&lanes);
+            outs[0][col..col + 8].copy_from_slice(&lanes);
             return;
         }
         scratch.acc.clear();
@@ -325,10 +333,8 @@ mod x86 {
                 }
             }
         }
-        for t in 0..n {
-            for i in 0..8 {
-                out[i * n + t] = scratch.acc[t * 8 + i];
-            }
+        for (o, acc) in outs.iter_mut().zip(scratch.acc.chunks_exact(8)) {
+            o[col..col + 8].copy_from_slice(acc);
         }
     }
 }
@@ -344,8 +350,8 @@ mod tests {
             return;
         }
         let mut scratch = super::Scratch::default();
-        assert_group_matches_scalar(8, "avx2", |w, a, r0, out| {
-            super::rows8(w, a, r0, out, &mut scratch);
+        assert_group_matches_scalar(8, "avx2", |w, a, r0, outs| {
+            super::rows8(w, a, r0, outs, 0, &mut scratch);
         });
     }
 }

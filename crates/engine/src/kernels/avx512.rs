@@ -41,13 +41,14 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Rows `r0..r0+16` for every token into `out` (`[row][token]`). Caller checked
+/// Rows `r0..r0+16` for every token `t` into `outs[t][col..col + 16]`. Caller checked
 /// `available()` and that the type is Q4_0, Q4_1 or Q8_0.
 pub(super) fn rows16(
     w: &WeightView<'_>,
     a: &Acts<'_>,
     r0: usize,
-    out: &mut [f32],
+    outs: &mut [&mut [f32]],
+    col: usize,
     scratch: &mut Scratch,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -55,7 +56,8 @@ pub(super) fn rows16(
         let rb = w.row_bytes();
         let grp = &w.data[r0 * rb..(r0 + 16) * rb];
         let n = a.n();
-        assert!(out.len() >= 16 * n && a.q.len() >= n * (w.cols / super::QK) * super::QK);
+        assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 16));
+        assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
         assert!(
             i32::try_from(15 * rb).is_ok(),
             "row too long for a gather offset"
@@ -65,18 +67,22 @@ pub(super) fn rows16(
         // and output access the kernels make.
         unsafe {
             match w.dtype {
-                GgmlType::Q8_0 => x86::rows16::<{ x86::Q8_0 }>(grp, w.cols, a, out, scratch),
-                GgmlType::Q4_0 => x86::rows16::<{ x86::Q4_0 }>(grp, w.cols, a, out, scratch),
-                _ => x86::rows16::<{ x86::Q4_1 }>(grp, w.cols, a, out, scratch),
+                GgmlType::Q8_0 => {
+                    x86::rows16::<{ x86::Q8_0 }>(grp, w.cols, a, outs, col, scratch);
+                }
+                GgmlType::Q4_0 => {
+                    x86::rows16::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
+                }
+                _ => x86::rows16::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = scratch;
-        for rr in 0..16 {
-            for t in 0..a.n() {
-                out[rr * a.n() + t] = super::scalar::dot_row(w, a, r0 + rr, t);
+        for (t, o) in outs.iter_mut().enumerate() {
+            for rr in 0..16 {
+                o[col + rr] = super::scalar::dot_row(w, a, r0 + rr, t);
             }
         }
     }
@@ -250,19 +256,20 @@ mod x86 {
         }
     }
 
-    /// Sixteen rows (`grp`, row-major blocks) for every token of `a` into `out`
-    /// (`[row][token]`).
+    /// Sixteen rows (`grp`, row-major blocks) for every token `t` of `a` into
+    /// `outs[t][col..col + 16]`.
     ///
     /// # Safety
     /// AVX-512 F/BW/VNNI must be available; `grp` holds sixteen rows of `cols / 32` blocks of
-    /// type `T`; `a` has `cols`-wide rows; `out` holds `16 * a.n()` values; `15 * rb` fits
-    /// an i32.
+    /// type `T`; `a` has `cols`-wide rows; `outs` has one slice per token, each `col + 16`
+    /// long; `15 * rb` fits an i32.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn rows16<const T: u8>(
         grp: &[u8],
         cols: usize,
         a: &Acts<'_>,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        col: usize,
         scratch: &mut Scratch,
     ) {
         let n = a.n();
@@ -303,7 +310,7 @@ mod x86 {
             let mut lanes = [0f32; 16];
             // SAFETY: `lanes` holds 16 f32; unaligned store.
             unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
-            out[..16].copy_from_slice(&lanes);
+            outs[0][col..col + 16].copy_from_slice(&lanes);
             return;
         }
         scratch.acc.clear();
@@ -325,10 +332,8 @@ mod x86 {
                 }
             }
         }
-        for t in 0..n {
-            for i in 0..16 {
-                out[i * n + t] = scratch.acc[t * 16 + i];
-            }
+        for (o, acc) in outs.iter_mut().zip(scratch.acc.chunks_exact(16)) {
+            o[col..col + 16].copy_from_slice(acc);
         }
     }
 }
@@ -344,8 +349,8 @@ mod tests {
             return;
         }
         let mut scratch = super::Scratch::default();
-        assert_group_matches_scalar(16, "avx512", |w, a, r0, out| {
-            super::rows16(w, a, r0, out, &mut scratch);
+        assert_group_matches_scalar(16, "avx512", |w, a, r0, outs| {
+            super::rows16(w, a, r0, outs, 0, &mut scratch);
         });
     }
 }

@@ -331,38 +331,37 @@ impl Ctx {
     }
 }
 
-/// Computes rows `r0..r0+out.len()/n` for all tokens into `out` (row-major: `[row][token]`):
-/// groups of 16 rows (AVX-512), then of 8 (AVX2 or NEON), then single rows (scalar), all
-/// with the same per-row arithmetic.
-fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, out: &mut [f32]) {
-    let n = a.n();
-    let nrows = out.len() / n;
+/// Computes rows `r0..r0 + outs[t].len()` for every token `t` into `outs[t]`: groups of 16
+/// rows (AVX-512), then of 8 (AVX2 or NEON), then single rows (scalar), all with the same
+/// per-row arithmetic.
+fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: &mut [&mut [f32]]) {
+    let nrows = outs.first().map_or(0, |o| o.len());
     let mut r = 0;
     let quantized = matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
     if quantized && kernel == Kernel::Avx512 {
         let mut scratch = avx512::Scratch::default();
         while r + 16 <= nrows {
-            avx512::rows16(w, a, r0 + r, &mut out[r * n..(r + 16) * n], &mut scratch);
+            avx512::rows16(w, a, r0 + r, outs, r, &mut scratch);
             r += 16;
         }
     }
     if quantized && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         let mut scratch = avx2::Scratch::default();
         while r + 8 <= nrows {
-            avx2::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n], &mut scratch);
+            avx2::rows8(w, a, r0 + r, outs, r, &mut scratch);
             r += 8;
         }
     }
     if quantized && kernel == Kernel::Neon {
         let mut scratch = neon::Scratch::default();
         while r + 8 <= nrows {
-            neon::rows8(w, a, r0 + r, &mut out[r * n..(r + 8) * n], &mut scratch);
+            neon::rows8(w, a, r0 + r, outs, r, &mut scratch);
             r += 8;
         }
     }
-    for rr in r..nrows {
-        for t in 0..n {
-            out[rr * n + t] = scalar::dot_row(w, a, r0 + rr, t);
+    for (t, out) in outs.iter_mut().enumerate() {
+        for (rr, o) in out.iter_mut().enumerate().skip(r) {
+            *o = scalar::dot_row(w, a, r0 + rr, t);
         }
     }
 }
@@ -384,12 +383,11 @@ pub fn matmul(ctx: &Ctx, w: &WeightView<'_>, a: &Acts<'_>, out: &mut [f32]) {
 }
 
 /// A chunk of one product's rows, owning its slice of every token's output row
-/// (`out[t * w.rows + r0..][..rows]`), so workers write results in place and nothing is left
-/// for the caller to copy.
+/// (`out[t * w.rows + r0..][..rows]`): the kernels write results in place, and nothing is
+/// left for the caller to copy.
 struct RowChunk<'o> {
     job: usize,
     r0: usize,
-    rows: usize,
     outs: Mutex<Outs<'o>>,
 }
 
@@ -419,7 +417,6 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
                 chunks.push(RowChunk {
                     job: j,
                     r0: c * per,
-                    rows: out.len(),
                     outs: Mutex::new(Outs::One(out)),
                 });
             }
@@ -430,7 +427,6 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
             chunks.push(RowChunk {
                 job: j,
                 r0,
-                rows: per.min(rows - r0),
                 outs: Mutex::new(Outs::Tokens(Vec::with_capacity(a.n()))),
             });
         }
@@ -451,17 +447,8 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
         let (w, a) = views[chunk.job];
         let mut outs = chunk.outs.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *outs {
-            Outs::One(out) => rows_into(kernel, &w, a, chunk.r0, out),
-            Outs::Tokens(outs) => {
-                let n = outs.len();
-                let mut buf = vec![0f32; chunk.rows * n];
-                rows_into(kernel, &w, a, chunk.r0, &mut buf);
-                for (t, out) in outs.iter_mut().enumerate() {
-                    for (rr, o) in out.iter_mut().enumerate() {
-                        *o = buf[rr * n + t];
-                    }
-                }
-            }
+            Outs::One(out) => rows_into(kernel, &w, a, chunk.r0, std::slice::from_mut(out)),
+            Outs::Tokens(outs) => rows_into(kernel, &w, a, chunk.r0, outs),
         }
     });
 }

@@ -38,25 +38,26 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Rows `r0..r0+8` for every token into `out` (`[row][token]`), with `sdot` when the CPU has
+/// Rows `r0..r0+8` for every token `t` into `outs[t][col..col + 8]`, with `sdot` when the CPU has
 /// it. Caller checked `available()` and that the type is Q4_0, Q4_1 or Q8_0.
 pub(super) fn rows8(
     w: &WeightView<'_>,
     a: &Acts<'_>,
     r0: usize,
-    out: &mut [f32],
+    outs: &mut [&mut [f32]],
+    col: usize,
     scratch: &mut Scratch,
 ) {
     #[cfg(target_arch = "aarch64")]
     {
-        rows8_with(true, w, a, r0, out, scratch);
+        rows8_with(true, w, a, r0, outs, col, scratch);
     }
     #[cfg(not(target_arch = "aarch64"))]
     {
         let _ = scratch;
-        for rr in 0..8 {
-            for t in 0..a.n() {
-                out[rr * a.n() + t] = super::scalar::dot_row(w, a, r0 + rr, t);
+        for (t, o) in outs.iter_mut().enumerate() {
+            for rr in 0..8 {
+                o[col + rr] = super::scalar::dot_row(w, a, r0 + rr, t);
             }
         }
     }
@@ -70,22 +71,24 @@ fn rows8_with(
     w: &WeightView<'_>,
     a: &Acts<'_>,
     r0: usize,
-    out: &mut [f32],
+    outs: &mut [&mut [f32]],
+    col: usize,
     scratch: &mut Scratch,
 ) -> bool {
     let rb = w.row_bytes();
     let grp = &w.data[r0 * rb..(r0 + 8) * rb];
     let n = a.n();
-    assert!(out.len() >= 8 * n && a.q.len() >= n * (w.cols / super::QK) * super::QK);
+    assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 8));
+    assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
     let dot = dot && std::arch::is_aarch64_feature_detected!("dotprod");
     // SAFETY: `sdot` is only used when the CPU reported the dot-product extension (just
     // above); `grp` holds the eight rows and the assert above bounds every activation and
     // output access the kernels make.
     unsafe {
         match w.dtype {
-            GgmlType::Q8_0 => arm::rows8::<{ arm::Q8_0 }>(dot, grp, w.cols, a, out, scratch),
-            GgmlType::Q4_0 => arm::rows8::<{ arm::Q4_0 }>(dot, grp, w.cols, a, out, scratch),
-            _ => arm::rows8::<{ arm::Q4_1 }>(dot, grp, w.cols, a, out, scratch),
+            GgmlType::Q8_0 => arm::rows8::<{ arm::Q8_0 }>(dot, grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q4_0 => arm::rows8::<{ arm::Q4_0 }>(dot, grp, w.cols, a, outs, col, scratch),
+            _ => arm::rows8::<{ arm::Q4_1 }>(dot, grp, w.cols, a, outs, col, scratch),
         }
     }
     dot
@@ -275,17 +278,19 @@ mod arm {
         }
     }
 
-    /// Eight rows (`grp`, row-major blocks) for every token of `a` into `out` (`[row][token]`).
+    /// Eight rows (`grp`, row-major blocks) for every token `t` of `a` into
+    /// `outs[t][col..col + 8]`.
     ///
     /// # Safety
     /// `grp` holds eight rows of `cols / 32` blocks of type `T`; `a` has `cols`-wide rows;
-    /// `out` holds `8 * a.n()` values; with `DOT`, as [`sdot`].
+    /// `outs` has one slice per token, each `col + 8` long; with `DOT`, as [`sdot`].
     #[inline(always)]
     unsafe fn body<const T: u8, const DOT: bool>(
         grp: &[u8],
         cols: usize,
         a: &Acts<'_>,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        col: usize,
         scratch: &mut Scratch,
     ) {
         let n = a.n();
@@ -310,7 +315,8 @@ mod arm {
                     acc[1] = update::<T>(acc[1], sc[1], s.1, a.d[b], a.s[b]);
                 }
             }
-            // SAFETY: `out` holds at least eight f32 (caller); unaligned stores.
+            let out = &mut outs[0][col..col + 8];
+            // SAFETY: `out` holds eight f32; unaligned stores.
             unsafe {
                 vst1q_f32(out.as_mut_ptr(), acc[0]);
                 vst1q_f32(out.as_mut_ptr().add(4), acc[1]);
@@ -341,10 +347,8 @@ mod arm {
                 }
             }
         }
-        for t in 0..n {
-            for i in 0..8 {
-                out[i * n + t] = scratch.acc[t * 8 + i];
-            }
+        for (o, acc) in outs.iter_mut().zip(scratch.acc.chunks_exact(8)) {
+            o[col..col + 8].copy_from_slice(acc);
         }
     }
 
@@ -356,11 +360,12 @@ mod arm {
         grp: &[u8],
         cols: usize,
         a: &Acts<'_>,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        col: usize,
         scratch: &mut Scratch,
     ) {
         // SAFETY: forwarded from the caller; no `sdot`.
-        unsafe { body::<T, false>(grp, cols, a, out, scratch) }
+        unsafe { body::<T, false>(grp, cols, a, outs, col, scratch) }
     }
 
     /// The kernel with `sdot`.
@@ -372,12 +377,13 @@ mod arm {
         grp: &[u8],
         cols: usize,
         a: &Acts<'_>,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        col: usize,
         scratch: &mut Scratch,
     ) {
         // SAFETY: forwarded from the caller, who checked the extension; `body` and its
         // helpers are inlined here, inside the `dotprod` function.
-        unsafe { body::<T, true>(grp, cols, a, out, scratch) }
+        unsafe { body::<T, true>(grp, cols, a, outs, col, scratch) }
     }
 
     /// Eight rows of type `T`, with `sdot` when `dot` is set.
@@ -389,15 +395,16 @@ mod arm {
         grp: &[u8],
         cols: usize,
         a: &Acts<'_>,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        col: usize,
         scratch: &mut Scratch,
     ) {
         // SAFETY: forwarded from the caller.
         unsafe {
             if dot {
-                rows8_dot::<T>(grp, cols, a, out, scratch);
+                rows8_dot::<T>(grp, cols, a, outs, col, scratch);
             } else {
-                rows8_neon::<T>(grp, cols, a, out, scratch);
+                rows8_neon::<T>(grp, cols, a, outs, col, scratch);
             }
         }
     }

@@ -48,12 +48,12 @@ pub(super) fn weights(
 /// Checks a kernel's group of `group` rows against `scalar::dot_row`, bit for bit: every
 /// quantized type; widths from one block to 48; one to five tokens; random data, and every
 /// quant and activation at its largest magnitude; the groups at rows 0 and `group`.
-/// `rows(w, a, r0, out)` computes rows `r0..r0 + group` into `out` (`[row][token]`);
+/// `rows(w, a, r0, outs)` computes rows `r0..r0 + group` of token `t` into `outs[t]`;
 /// `label` names the kernel variant in a failure.
 pub(super) fn assert_group_matches_scalar(
     group: usize,
     label: &str,
-    mut rows: impl FnMut(&WeightView<'_>, &Acts<'_>, usize, &mut [f32]),
+    mut rows: impl FnMut(&WeightView<'_>, &Acts<'_>, usize, &mut [&mut [f32]]),
 ) {
     let cases = [
         (32, 1, false),
@@ -87,13 +87,14 @@ pub(super) fn assert_group_matches_scalar(
                 .collect();
             let a = Acts::new(&x, cols);
             for r0 in [0, group] {
-                let mut out = vec![0f32; group * n];
-                rows(&w, &a, r0, &mut out);
-                for rr in 0..group {
-                    for t in 0..n {
+                let mut bufs = vec![vec![0f32; group]; n];
+                let mut outs: Vec<&mut [f32]> = bufs.iter_mut().map(Vec::as_mut_slice).collect();
+                rows(&w, &a, r0, &mut outs);
+                for (t, buf) in bufs.iter().enumerate() {
+                    for (rr, got) in buf.iter().enumerate() {
                         let want = scalar::dot_row(&w, &a, r0 + rr, t);
                         assert_eq!(
-                            out[rr * n + t].to_bits(),
+                            got.to_bits(),
                             want.to_bits(),
                             "{label}: {dtype:?} cols {cols} row {} token {t}{}",
                             r0 + rr,

@@ -17,8 +17,8 @@ fn eight_rows_match_the_scalar_reference_on_every_integer_path() {
         } else {
             "neon"
         };
-        assert_group_matches_scalar(8, label, |w, a, r0, out| {
-            dot_ran |= super::rows8_with(dot, w, a, r0, out, &mut scratch);
+        assert_group_matches_scalar(8, label, |w, a, r0, outs| {
+            dot_ran |= super::rows8_with(dot, w, a, r0, outs, 0, &mut scratch);
         });
     }
     assert_eq!(
