@@ -7,9 +7,6 @@ use super::Ctx;
 /// Positions per block of the key cache.
 pub(crate) const KB: usize = 8;
 
-/// Key blocks scored per pass (independent accumulator chains).
-const G: usize = 4;
-
 /// Appends position `pos`'s key row to a layer's key cache. Keys are stored in blocks of
 /// `KB` positions, element-major inside a block (`[block][element][position % KB]`), so
 /// attention scores `KB` positions with one vector operation per element.
@@ -24,28 +21,34 @@ pub(crate) fn push_key(cache: &mut Vec<f32>, pos: usize, row: &[f32]) {
     }
 }
 
-/// Attention of one query head over positions `0..=pos` of one layer's cache (`k` in
-/// blocks, see [`push_key`]; `v` position-major), the head's slice at `off` of `kv_dim`.
-#[allow(clippy::too_many_arguments)] // one head's slices and geometry
+/// Attention of the query heads in `qs` (each `hd` long, all sharing the key/value head at
+/// `off` of `kv_dim`) over positions `0..=pos` of one layer's cache (`k` in blocks, see
+/// [`push_key`]; `v` position-major), into `outs` (the heads' outputs, in the same order).
+///
+/// Heads that share a key/value head are computed together so each key and value row is
+/// read once for all of them; every score, softmax and output element is still its own
+/// sequential sum, exactly as for one head alone.
+#[allow(clippy::too_many_arguments)] // the heads' slices and geometry
 pub(crate) fn attend(
     ctx: &Ctx,
-    q: &[f32],
+    qs: &[f32],
     k: &[f32],
     v: &[f32],
     pos: usize,
     kv_dim: usize,
     off: usize,
-    out: &mut [f32],
+    hd: usize,
+    outs: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if ctx.simd() {
         // SAFETY: `ctx.simd()` is true only when AVX2 was detected at run time.
-        unsafe { attend_avx2(q, k, v, pos, kv_dim, off, out) };
+        unsafe { attend_avx2(qs, k, v, pos, kv_dim, off, hd, outs) };
         return;
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = ctx;
-    attend_body(false, q, k, v, pos, kv_dim, off, out);
+    attend_body(false, qs, k, v, pos, kv_dim, off, hd, outs);
 }
 
 /// The same code compiled with AVX2 enabled (the compiler vectorises the position lanes and
@@ -55,16 +58,18 @@ pub(crate) fn attend(
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn attend_avx2(
-    q: &[f32],
+    qs: &[f32],
     k: &[f32],
     v: &[f32],
     pos: usize,
     kv_dim: usize,
     off: usize,
-    out: &mut [f32],
+    hd: usize,
+    outs: &mut [f32],
 ) {
-    attend_body(true, q, k, v, pos, kv_dim, off, out);
+    attend_body(true, qs, k, v, pos, kv_dim, off, hd, outs);
 }
 
 // Always inlined so the AVX2 wrapper compiles the body with its target features.
@@ -73,63 +78,111 @@ unsafe fn attend_avx2(
 #[inline(always)]
 fn attend_body(
     simd: bool,
-    q: &[f32],
+    qs: &[f32],
     k: &[f32],
     v: &[f32],
     pos: usize,
     kv_dim: usize,
     off: usize,
-    out: &mut [f32],
+    hd: usize,
+    outs: &mut [f32],
 ) {
-    let hd = q.len();
+    let heads = qs.len() / hd;
+    let len = pos + 1;
+    // Scores, head-major: `scores[h * len + j]`.
+    let mut scores = vec![0f32; heads * len];
+    let mut h0 = 0;
+    while h0 < heads {
+        let take = (heads - h0).min(4);
+        let (q, s) = (
+            &qs[h0 * hd..(h0 + take) * hd],
+            &mut scores[h0 * len..(h0 + take) * len],
+        );
+        match take {
+            1 => score_heads::<1, 4>(q, k, pos, kv_dim, off, hd, s),
+            2 => score_heads::<2, 2>(q, k, pos, kv_dim, off, hd, s),
+            3 => score_heads::<3, 2>(q, k, pos, kv_dim, off, hd, s),
+            _ => score_heads::<4, 2>(q, k, pos, kv_dim, off, hd, s),
+        }
+        h0 += take;
+    }
+    // Softmax per head: the max in position order, `expf(s - max)`, a sequential sum.
+    let mut sums = vec![0f32; heads];
+    for (row, sum) in scores.chunks_exact_mut(len).zip(&mut sums) {
+        let mut max = f32::NEG_INFINITY;
+        for &s in row.iter() {
+            if s > max {
+                max = s;
+            }
+        }
+        for s in row.iter_mut() {
+            *s -= max;
+        }
+        super::exp::expf_slice(simd, row);
+        for &e in row.iter() {
+            *sum += e;
+        }
+    }
+    // Values: each output element sums `(e_j / sum) · v_j` in ascending `j`; each value row
+    // is read once for all the heads.
+    outs.fill(0.0);
+    for j in 0..len {
+        let vj = &v[j * kv_dim + off..j * kv_dim + off + hd];
+        for (h, out) in outs.chunks_exact_mut(hd).enumerate() {
+            let p = scores[h * len + j] / sums[h];
+            for (o, &x) in out.iter_mut().zip(vj) {
+                *o += p * x;
+            }
+        }
+    }
+}
+
+/// Scaled scores of `H` query heads (`qs`, `H * hd`) against positions `0..=pos`, into
+/// `scores` (`H` rows of `pos + 1`). Lanes are positions: each score is its own sequential
+/// sum over `d`, so vectorising changes no operation order; `GB` key blocks per pass keep
+/// `H * GB` independent chains, and each key element is loaded once for all `H` heads.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn score_heads<const H: usize, const GB: usize>(
+    qs: &[f32],
+    k: &[f32],
+    pos: usize,
+    kv_dim: usize,
+    off: usize,
+    hd: usize,
+    scores: &mut [f32],
+) {
     let scale = 1.0 / libm::sqrtf(hd as f32);
-    let mut scores = Vec::with_capacity(pos + 1);
-    let mut max = f32::NEG_INFINITY;
-    // Lanes are positions: each score is still its own sequential sum over `d`, so
-    // vectorising changes no operation order.
+    let len = pos + 1;
     let nblk = pos / KB + 1;
     let mut b0 = 0;
     while b0 < nblk {
-        let g = (nblk - b0).min(G);
-        let mut acc = [[0f32; KB]; G];
-        let kbs: [&[f32]; G] = std::array::from_fn(|i| {
+        let g = (nblk - b0).min(GB);
+        let mut acc = [[[0f32; KB]; GB]; H];
+        let kbs: [&[f32]; GB] = std::array::from_fn(|i| {
             let b = b0 + i.min(g - 1);
             &k[b * KB * kv_dim + off * KB..b * KB * kv_dim + (off + hd) * KB]
         });
-        for (d, &qd) in q.iter().enumerate() {
-            for (acc, kb) in acc.iter_mut().zip(&kbs) {
+        for d in 0..hd {
+            for (i, kb) in kbs.iter().enumerate() {
                 let kd = &kb[d * KB..(d + 1) * KB];
-                for l in 0..KB {
-                    acc[l] += qd * kd[l];
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    let qd = qs[h * hd + d];
+                    for l in 0..KB {
+                        acc[i][l] += qd * kd[l];
+                    }
                 }
             }
         }
-        for (i, acc) in acc.iter().enumerate().take(g) {
-            let m = (pos + 1 - (b0 + i) * KB).min(KB);
-            for &a in &acc[..m] {
-                let s = a * scale;
-                if s > max {
-                    max = s;
+        for (h, acc) in acc.iter().enumerate() {
+            for (i, acc) in acc.iter().enumerate().take(g) {
+                let p0 = (b0 + i) * KB;
+                let m = (len - p0).min(KB);
+                for (l, &a) in acc[..m].iter().enumerate() {
+                    scores[h * len + p0 + l] = a * scale;
                 }
-                scores.push(s);
             }
         }
         b0 += g;
-    }
-    for s in &mut scores {
-        *s -= max;
-    }
-    super::exp::expf_slice(simd, &mut scores);
-    let mut sum = 0f32;
-    for &e in &scores {
-        sum += e;
-    }
-    out.fill(0.0);
-    for (j, &e) in scores.iter().enumerate() {
-        let p = e / sum;
-        let vj = &v[j * kv_dim + off..j * kv_dim + off + hd];
-        for (o, &x) in out.iter_mut().zip(vj) {
-            *o += p * x;
-        }
     }
 }

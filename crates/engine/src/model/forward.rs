@@ -193,20 +193,31 @@ pub(crate) fn forward(
                 .iter()
                 .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
                 .collect();
-            let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(hd).map(Mutex::new).collect();
+            // Query heads sharing a key/value head go together (each key and value row is
+            // read once for them) when that still gives every thread two items or more
+            // (fewer, larger items leave threads idle); same bits either way.
+            let per_item = if n * cfg.n_head_kv >= 2 * ctx.threads() {
+                group
+            } else {
+                1
+            };
+            let items_per_token = nh / per_item;
+            let span = per_item * hd;
+            let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(span).map(Mutex::new).collect();
             ctx.parallel(outs.len(), |i| {
                 let mut o = outs[i].lock().unwrap_or_else(PoisonError::into_inner);
-                let (t, h) = (i / nh, i % nh);
+                let (t, h0) = (i / items_per_token, (i % items_per_token) * per_item);
                 let (si, pos) = rows[t];
                 let (kc, vc) = caches[si];
                 attend(
                     ctx,
-                    &q[t * d + h * hd..t * d + (h + 1) * hd],
+                    &q[t * d + h0 * hd..t * d + h0 * hd + span],
                     kc,
                     vc,
                     pos,
                     kv_dim,
-                    (h / group) * hd,
+                    (h0 / group) * hd,
+                    hd,
                     &mut o,
                 );
             });
