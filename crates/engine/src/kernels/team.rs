@@ -29,7 +29,8 @@ const SPINS: u32 = 20_000;
 /// Spin iterations between two yields while waiting.
 const YIELD_EVERY: u32 = 256;
 
-/// A wait for workers longer than this counts as a stall (a descheduled worker).
+/// A wait for workers longer than this, and longer than the caller's own part of the step,
+/// counts as a stall (a descheduled worker).
 const STALL: std::time::Duration = std::time::Duration::from_micros(500);
 /// Steps run by the caller alone after a first stall, doubling per further stall.
 const SOLO_MIN: u32 = 64;
@@ -151,13 +152,17 @@ impl Team {
         }
         // Close and wait even if `f` panics: no worker may still use it afterwards.
         let guard = CloseAndWait(sh);
+        let started = std::time::Instant::now();
         f();
+        let ran = started.elapsed();
         let closed = std::time::Instant::now();
         drop(guard);
         // A long wait means a worker holding work was descheduled (the machine is busy):
         // run the next steps alone, backing off exponentially while it keeps happening.
+        // "Long" is against the caller's own share too: a worker finishing one long item
+        // (a long prompt's attention or matmul chunk) after the caller is not a stall.
         let mut solo = self.solo.lock().unwrap_or_else(PoisonError::into_inner);
-        if closed.elapsed() > STALL {
+        if closed.elapsed() > STALL.max(ran) {
             solo.1 = (solo.1 * 2).min(SOLO_MAX);
             solo.0 = solo.1;
         } else {
