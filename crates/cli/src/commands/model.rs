@@ -5,7 +5,6 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-
 use serde_json::{Value, json};
 
 use aikernel_engine::bench::bench;
