@@ -33,6 +33,7 @@ pub(super) fn available() -> bool {
 
 /// Rows `r0..r0+8` for every token `t` into `outs[t][col..col + 8]`. Caller checked
 /// `available()` and that the type is Q4_0, Q4_1 or Q8_0.
+#[cfg(target_arch = "x86_64")]
 pub(super) fn rows8(
     w: &WeightView<'_>,
     a: &Acts<'_>,
@@ -41,35 +42,23 @@ pub(super) fn rows8(
     col: usize,
     scratch: &mut Scratch,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let rb = w.row_bytes();
-        let grp = &w.data[r0 * rb..(r0 + 8) * rb];
-        let n = a.n();
-        assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 8));
-        assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
-        // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support;
-        // `grp` holds the eight rows and the asserts above bound every activation and output
-        // access the kernels make.
-        unsafe {
-            match w.dtype {
-                GgmlType::Q8_0 => {
-                    x86::rows8::<{ x86::Q8_0 }>(grp, w.cols, a, outs, col, scratch);
-                }
-                GgmlType::Q4_0 => {
-                    x86::rows8::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
-                }
-                _ => x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
+    let rb = w.row_bytes();
+    let grp = &w.data[r0 * rb..(r0 + 8) * rb];
+    let n = a.n();
+    assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 8));
+    assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
+    // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support;
+    // `grp` holds the eight rows and the asserts above bound every activation and output
+    // access the kernels make.
+    unsafe {
+        match w.dtype {
+            GgmlType::Q8_0 => {
+                x86::rows8::<{ x86::Q8_0 }>(grp, w.cols, a, outs, col, scratch);
             }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = scratch;
-        for (t, o) in outs.iter_mut().enumerate() {
-            for rr in 0..8 {
-                o[col + rr] = super::scalar::dot_row(w, a, r0 + rr, t);
+            GgmlType::Q4_0 => {
+                x86::rows8::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
             }
+            _ => x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
         }
     }
 }
@@ -339,7 +328,7 @@ mod x86 {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::testdata::assert_group_matches_scalar;
 

@@ -43,6 +43,7 @@ pub(super) fn available() -> bool {
 
 /// Rows `r0..r0+16` for every token `t` into `outs[t][col..col + 16]`. Caller checked
 /// `available()` and that the type is Q4_0, Q4_1 or Q8_0.
+#[cfg(target_arch = "x86_64")]
 pub(super) fn rows16(
     w: &WeightView<'_>,
     a: &Acts<'_>,
@@ -51,39 +52,27 @@ pub(super) fn rows16(
     col: usize,
     scratch: &mut Scratch,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let rb = w.row_bytes();
-        let grp = &w.data[r0 * rb..(r0 + 16) * rb];
-        let n = a.n();
-        assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 16));
-        assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
-        assert!(
-            i32::try_from(15 * rb).is_ok(),
-            "row too long for a gather offset"
-        );
-        // SAFETY: `rows16` is only called when `available()` reported AVX-512 F/BW/VNNI, AVX2
-        // and F16C; `grp` holds the sixteen rows and the asserts above bound every activation
-        // and output access the kernels make.
-        unsafe {
-            match w.dtype {
-                GgmlType::Q8_0 => {
-                    x86::rows16::<{ x86::Q8_0 }>(grp, w.cols, a, outs, col, scratch);
-                }
-                GgmlType::Q4_0 => {
-                    x86::rows16::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
-                }
-                _ => x86::rows16::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
+    let rb = w.row_bytes();
+    let grp = &w.data[r0 * rb..(r0 + 16) * rb];
+    let n = a.n();
+    assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 16));
+    assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
+    assert!(
+        i32::try_from(15 * rb).is_ok(),
+        "row too long for a gather offset"
+    );
+    // SAFETY: `rows16` is only called when `available()` reported AVX-512 F/BW/VNNI, AVX2
+    // and F16C; `grp` holds the sixteen rows and the asserts above bound every activation
+    // and output access the kernels make.
+    unsafe {
+        match w.dtype {
+            GgmlType::Q8_0 => {
+                x86::rows16::<{ x86::Q8_0 }>(grp, w.cols, a, outs, col, scratch);
             }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = scratch;
-        for (t, o) in outs.iter_mut().enumerate() {
-            for rr in 0..16 {
-                o[col + rr] = super::scalar::dot_row(w, a, r0 + rr, t);
+            GgmlType::Q4_0 => {
+                x86::rows16::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
             }
+            _ => x86::rows16::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
         }
     }
 }
@@ -338,7 +327,7 @@ mod x86 {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::testdata::assert_group_matches_scalar;
 

@@ -333,11 +333,17 @@ impl Ctx {
 
 /// Computes rows `r0..r0 + outs[t].len()` for every token `t` into `outs[t]`: groups of 16
 /// rows (AVX-512), then of 8 (AVX2 or NEON), then single rows (scalar), all with the same
-/// per-row arithmetic.
+/// per-row arithmetic. (A SIMD kernel is only chosen where [`Kernel::resolve`] found it, so
+/// each kernel's dispatch exists only on its own architecture.)
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_mut, unused_variables)
+)]
 fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: &mut [&mut [f32]]) {
     let nrows = outs.first().map_or(0, |o| o.len());
     let mut r = 0;
     let quantized = matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
+    #[cfg(target_arch = "x86_64")]
     if quantized && kernel == Kernel::Avx512 {
         let mut scratch = avx512::Scratch::default();
         while r + 16 <= nrows {
@@ -345,6 +351,7 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: 
             r += 16;
         }
     }
+    #[cfg(target_arch = "x86_64")]
     if quantized && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         let mut scratch = avx2::Scratch::default();
         while r + 8 <= nrows {
@@ -352,6 +359,7 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: 
             r += 8;
         }
     }
+    #[cfg(target_arch = "aarch64")]
     if quantized && kernel == Kernel::Neon {
         let mut scratch = neon::Scratch::default();
         while r + 8 <= nrows {

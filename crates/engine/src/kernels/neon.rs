@@ -40,6 +40,7 @@ pub(super) fn available() -> bool {
 
 /// Rows `r0..r0+8` for every token `t` into `outs[t][col..col + 8]`, with `sdot` when the CPU has
 /// it. Caller checked `available()` and that the type is Q4_0, Q4_1 or Q8_0.
+#[cfg(target_arch = "aarch64")]
 pub(super) fn rows8(
     w: &WeightView<'_>,
     a: &Acts<'_>,
@@ -48,19 +49,7 @@ pub(super) fn rows8(
     col: usize,
     scratch: &mut Scratch,
 ) {
-    #[cfg(target_arch = "aarch64")]
-    {
-        rows8_with(true, w, a, r0, outs, col, scratch);
-    }
-    #[cfg(not(target_arch = "aarch64"))]
-    {
-        let _ = scratch;
-        for (t, o) in outs.iter_mut().enumerate() {
-            for rr in 0..8 {
-                o[col + rr] = super::scalar::dot_row(w, a, r0 + rr, t);
-            }
-        }
-    }
+    rows8_with(true, w, a, r0, outs, col, scratch);
 }
 
 /// `rows8` with the integer path chosen: `sdot` when `dot` is set and the CPU has the
