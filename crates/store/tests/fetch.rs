@@ -155,11 +155,7 @@ fn dropped_connections_resume_at_the_last_verified_chunk() {
     let source = source_of(&data, vec![server.url("/m.gguf")]);
     let path = fetch_model(&source, &options(dir.path())).unwrap();
     assert_eq!(fs::read(path).unwrap(), data);
-    let starts: Vec<_> = server
-        .requests("/m.gguf")
-        .iter()
-        .map(|r| r.range_start)
-        .collect();
+    let starts = server.range_starts("/m.gguf");
     let two = Some(2 * u64::from(CHUNK));
     assert_eq!(starts, vec![Some(0), two, two]);
 }
@@ -209,11 +205,7 @@ fn a_restarted_fetch_continues_from_the_stored_chunks() {
     server.clear_log();
     let path = fetch_model(&source, &options(dir.path())).unwrap();
     assert_eq!(fs::read(path).unwrap(), data);
-    let starts: Vec<_> = server
-        .requests("/m.gguf")
-        .iter()
-        .map(|r| r.range_start)
-        .collect();
+    let starts = server.range_starts("/m.gguf");
     assert_eq!(starts, vec![Some(3 * u64::from(CHUNK))]);
 }
 
@@ -232,11 +224,7 @@ fn a_corrupted_chunk_is_rejected_and_the_next_source_used() {
     let path = fetch_model(&source, &options(dir.path())).unwrap();
     assert_eq!(fs::read(path).unwrap(), data);
     // Chunks 0 and 1 came from the first source; the second is asked from chunk 2 on.
-    let starts: Vec<_> = server
-        .requests("/good.gguf")
-        .iter()
-        .map(|r| r.range_start)
-        .collect();
+    let starts = server.range_starts("/good.gguf");
     assert_eq!(starts, vec![Some(2 * u64::from(CHUNK))]);
 }
 
@@ -485,11 +473,7 @@ fn redirects_keep_the_range() {
     let source = source_of(&data, vec![server.url("/m.gguf")]);
     let path = fetch_model(&source, &options(dir.path())).unwrap();
     assert_eq!(fs::read(path).unwrap(), data);
-    let starts: Vec<_> = server
-        .requests("/cdn/m.gguf")
-        .iter()
-        .map(|r| r.range_start)
-        .collect();
+    let starts = server.range_starts("/cdn/m.gguf");
     assert_eq!(starts, vec![Some(0), Some(u64::from(CHUNK))]);
     assert_eq!(server.requests("/cdn/m.gguf.leaves").len(), 1);
 }

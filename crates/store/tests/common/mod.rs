@@ -108,6 +108,11 @@ impl Server {
             .collect()
     }
 
+    /// The `Range` start of each logged request for `path`, in order (`None`: no range).
+    pub fn range_starts(&self, path: &str) -> Vec<Option<u64>> {
+        self.requests(path).iter().map(|r| r.range_start).collect()
+    }
+
     pub fn clear_log(&self) {
         self.state.lock().unwrap().log.clear();
     }
