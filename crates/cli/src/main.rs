@@ -44,6 +44,9 @@ enum Command {
     /// The compute nodes: stake, standing, hardware, earnings.
     #[command(subcommand)]
     Nodes(commands::nodes::NodesCommand),
+    /// The protocol's security as numbers: probability a prompt settles a wrong answer,
+    /// attacker's expected profit, stake needed.
+    Security(commands::security::SecurityArgs),
     /// A summary of the network: prompts, nodes, stake, rewards, EAI, treasury.
     Status(commands::status::StatusArgs),
     /// Run a compute node.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Prompt(args) => commands::prompt::run(&args, &cli.global),
         Command::Models(cmd) => commands::models::run(&cmd, &cli.global),
         Command::Nodes(cmd) => commands::nodes::run(&cmd, &cli.global),
+        Command::Security(args) => commands::security::run(&args, &cli.global),
         Command::Status(args) => commands::status::run(&args, &cli.global),
         Command::Node(cmd) => commands::node::run(cmd, &cli.global),
         Command::Verify(args) => commands::verify::run(&args, &cli.global),

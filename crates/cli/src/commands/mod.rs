@@ -12,6 +12,7 @@ pub(crate) mod models;
 pub(crate) mod node;
 pub(crate) mod nodes;
 pub(crate) mod prompt;
+pub(crate) mod security;
 pub(crate) mod status;
 pub(crate) mod verify;
 
