@@ -14,13 +14,14 @@ import {DecentralizedInference} from "../src/kernel/DecentralizedInference.sol";
 ///         documented in docs/contracts.md (the Rust deployer follows the same sequence).
 /// @dev `forge script contracts/script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY`
 ///      Optional environment: TREASURY (default: the deployer), EAI_CAP, EAI_GENESIS,
-///      REWARD_BUDGET, REWARD_DECAY (defaults below).
+///      REWARD_BUDGET, REWARD_HALVING (seconds; defaults below).
 contract Deploy is Script {
-    /// @notice Defaults: 1e9 EAI cap, 1e8 genesis to the deployer, 5e8 reward budget, decay 100,000.
+    /// @notice Defaults: 1e9 EAI cap, 1e8 genesis to the deployer, 5e8 block-reward budget emitted
+    ///         by time, the rate halving every 365 days.
     uint256 public constant DEFAULT_CAP = 1_000_000_000 ether;
     uint256 public constant DEFAULT_GENESIS = 100_000_000 ether;
     uint256 public constant DEFAULT_REWARD_BUDGET = 500_000_000 ether;
-    uint256 public constant DEFAULT_REWARD_DECAY = 100_000;
+    uint256 public constant DEFAULT_HALVING = 365 days;
 
     /// @notice The deployed addresses.
     struct Deployment {
@@ -39,7 +40,7 @@ contract Deploy is Script {
         uint256 cap;
         uint256 genesis;
         uint256 rewardBudget;
-        uint256 rewardDecay;
+        uint64 halvingPeriod;
     }
 
     /// @notice Entry point for `forge script`.
@@ -51,7 +52,7 @@ contract Deploy is Script {
             cap: vm.envOr("EAI_CAP", DEFAULT_CAP),
             genesis: vm.envOr("EAI_GENESIS", DEFAULT_GENESIS),
             rewardBudget: vm.envOr("REWARD_BUDGET", DEFAULT_REWARD_BUDGET),
-            rewardDecay: vm.envOr("REWARD_DECAY", DEFAULT_REWARD_DECAY)
+            halvingPeriod: uint64(vm.envOr("REWARD_HALVING", DEFAULT_HALVING))
         });
         vm.startBroadcast();
         d = deploy(p);
@@ -72,14 +73,14 @@ contract Deploy is Script {
         d.scheduler = new PromptScheduler(p.admin);
         d.gpu = new GPUManagement(p.admin, d.eai, d.models, d.scheduler, p.treasury);
         d.context = new ContextManager(p.admin);
-        d.kernel = new DecentralizedInference(
-            p.admin, d.eai, d.models, d.scheduler, d.gpu, d.context, p.treasury, p.rewardBudget, p.rewardDecay
-        );
+        d.kernel = new DecentralizedInference(p.admin, d.models, d.scheduler, d.gpu, d.context, p.treasury);
         // 7-11: role grants (by the admin).
         d.scheduler.grantRole(d.scheduler.POOL_MANAGER_ROLE(), address(d.gpu));
         d.scheduler.grantRole(d.scheduler.ASSIGNER_ROLE(), address(d.kernel));
         d.gpu.grantRole(d.gpu.SLASHER_ROLE(), address(d.kernel));
         d.context.grantRole(d.context.KERNEL_ROLE(), address(d.kernel));
-        d.eai.grantRole(d.eai.MINTER_ROLE(), address(d.kernel));
+        d.eai.grantRole(d.eai.MINTER_ROLE(), address(d.gpu));
+        // 12: the block-reward emission: the budget over two halving periods' worth of the first rate.
+        d.gpu.startRewards(uint128(p.rewardBudget / (2 * uint256(p.halvingPeriod))), p.halvingPeriod);
     }
 }

@@ -153,7 +153,7 @@ contract AIDAO is AppBase {
 
     /// @notice Wei to send with `propose` or `retry` (the kernel fee).
     function proposalFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS);
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice A proposal.

@@ -144,7 +144,7 @@ contract AIOracle is AppBase, Ownable {
 
     /// @notice Wei to send with `requestPrice` (the kernel fee).
     function requestFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS);
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice The latest answer: price, the prompt that gave it, and when.

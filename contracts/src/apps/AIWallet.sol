@@ -211,7 +211,7 @@ contract AIWallet is AppBase, Ownable {
 
     /// @notice Wei to send with `transfer` (the kernel fee of the check).
     function checkFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS);
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice Wei the owner can still transfer (balance minus locked amounts and credits).

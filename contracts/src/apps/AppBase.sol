@@ -109,9 +109,9 @@ abstract contract AppBase is AIKernelConsumer, ReentrancyGuardTransient {
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice The kernel fee of one request of this app with `maxTokens`.
-    function _kernelFee(uint32 maxTokens) internal view returns (uint256) {
-        return kernel.quote(modelId, maxTokens, committeeSize);
+    /// @notice The kernel fee of one request of this app with `maxTokens` and `callbackGasLimit`.
+    function _kernelFee(uint32 maxTokens, uint32 callbackGasLimit) internal view returns (uint256) {
+        return kernel.quote(modelId, maxTokens, committeeSize, callbackGasLimit);
     }
 
     /// @notice Reverts unless `msg.value >= required`; returns the excess to send back.

@@ -167,7 +167,7 @@ contract ChatAgent is AppBase, Ownable {
 
     /// @notice The kernel's part of `messageFee`.
     function kernelFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS);
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice The context topic of `user`'s conversation: `bytes32(uint256(uint160(user)))`.

@@ -163,7 +163,7 @@ contract CreditScore is AppBase, Ownable {
 
     /// @notice Wei to send with `requestScore` (the kernel fee).
     function requestFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS);
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice An address's score record.

@@ -165,7 +165,7 @@ contract FantasySports is AppBase {
 
     /// @notice Wei to send with `requestWinner` (the kernel fee).
     function requestFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS);
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice A matchup.

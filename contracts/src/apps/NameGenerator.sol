@@ -172,7 +172,7 @@ contract NameGenerator is AppBase {
         }
         if (msg.sender != q.requester) revert NotRequester(requestId, msg.sender);
         q.budget += msg.value;
-        uint256 fee = _kernelFee(MAX_TOKENS);
+        uint256 fee = _kernelFee(MAX_TOKENS, CALLBACK_GAS);
         if (q.budget < fee) revert InsufficientFee(fee, q.budget);
         promptId = _attempt(requestId, q, false);
     }
@@ -192,7 +192,7 @@ contract NameGenerator is AppBase {
 
     /// @notice Wei to send with `generate`: MAX_ATTEMPTS kernel fees.
     function budgetFee() public view returns (uint256) {
-        return _kernelFee(MAX_TOKENS) * MAX_ATTEMPTS;
+        return _kernelFee(MAX_TOKENS, CALLBACK_GAS) * MAX_ATTEMPTS;
     }
 
     /// @notice A name request.
@@ -262,14 +262,14 @@ contract NameGenerator is AppBase {
         uint8 attempt = q.attempts + 1;
         uint256 fee;
         if (inCallback) {
-            try kernel.quote(modelId, MAX_TOKENS, committeeSize) returns (uint256 f) {
+            try kernel.quote(modelId, MAX_TOKENS, committeeSize, CALLBACK_GAS) returns (uint256 f) {
                 fee = f;
             } catch {
                 return _stall(requestId, q);
             }
             if (q.budget < fee) return _stall(requestId, q);
         } else {
-            fee = _kernelFee(MAX_TOKENS);
+            fee = _kernelFee(MAX_TOKENS, CALLBACK_GAS);
         }
         IAIKernel.Request memory r = _newRequest(
             topicOf(requestId),

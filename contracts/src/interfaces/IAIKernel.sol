@@ -4,8 +4,9 @@ pragma solidity ^0.8.24;
 /// @title IAIKernel
 /// @notice The dapp-facing interface of the aikernel: ask a staked committee of compute nodes
 ///         to run a model on a prompt, and receive a verified, typed result.
-/// @dev A request is settled by Proof-of-Compute: committee members commit to the hash of their
-///      output, then reveal it; a strict majority on one output wins. See docs/protocol.md.
+/// @dev A request is settled by Proof-of-Compute: a committee drawn after submission commits to its
+///      outputs, then reveals them; a committee that agrees settles at once, any disagreement
+///      escalates to a larger fresh committee whose majority decides. See docs/protocol.md.
 interface IAIKernel {
     /// @notice What a dapp asks for.
     /// @param modelId Id of a model registered in the ModelFileSystem.
@@ -19,7 +20,8 @@ interface IAIKernel {
     /// @param maxTokens Maximum number of tokens the model may generate (>= 1).
     /// @param temperature Sampling temperature in thousandths (0 = greedy, 1000 = 1.0).
     /// @param seed Sampling seed; with the prompt id it keys the counter-based RNG.
-    /// @param callback Contract to receive the result (zero address for none).
+    /// @param callback Contract to receive the result: zero for none, otherwise the requester itself
+    ///        (`msg.sender` of `infer`), so a callback only ever receives its own prompts' results.
     /// @param callbackGasLimit Gas forwarded to the callback; a failing callback never blocks settlement.
     /// @param committeeSize Number of nodes that independently compute the result (odd, >= 1).
     struct Request {
@@ -37,13 +39,15 @@ interface IAIKernel {
         uint16 committeeSize;
     }
 
-    /// @notice Lifecycle of a prompt. `Settled` and `Refunded` are final.
+    /// @notice Lifecycle of a prompt. `Settled` and `Refunded` are final. `Publishing`: a round
+    ///         reached its decision on an output hash and waits for the output bytes.
     enum Status {
         None,
         Committing,
         Revealing,
         Settled,
-        Refunded
+        Refunded,
+        Publishing
     }
 
     /// @notice A prompt was accepted and paid for.
@@ -68,8 +72,9 @@ interface IAIKernel {
     /// @return promptId The id under which the result will be delivered.
     function infer(Request calldata request) external payable returns (uint256 promptId);
 
-    /// @notice The fee for a request with these parameters, in wei.
-    function quote(uint256 modelId, uint32 maxTokens, uint16 committeeSize)
+    /// @notice The fee for a request with these parameters, in wei: the nodes' fee, the protocol
+    ///         fee and the callback's gas (paid to whoever settles the prompt).
+    function quote(uint256 modelId, uint32 maxTokens, uint16 committeeSize, uint32 callbackGasLimit)
         external
         view
         returns (uint256 fee);

@@ -1,26 +1,32 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IAIKernel, IAIKernelCallback} from "../interfaces/IAIKernel.sol";
-import {EAI} from "../token/EAI.sol";
 import {ModelFileSystem} from "./ModelFileSystem.sol";
 import {PromptScheduler} from "./PromptScheduler.sol";
 import {GPUManagement} from "./GPUManagement.sol";
 import {ContextManager} from "./ContextManager.sol";
 import {RequestBlob} from "./RequestBlob.sol";
-import {Schema} from "../lib/Schema.sol";
 
 /// @title DecentralizedInference
-/// @notice The dapp-facing kernel: takes requests and fees, runs Proof-of-Compute (commit, reveal,
-///         strict majority) over the committee the PromptScheduler picks, pays the majority, slashes
-///         the minority and the silent, escalates failed rounds and refunds after the last one, and
-///         delivers the result to the consumer's callback. See docs/protocol.md and docs/contracts.md.
-/// @dev Storage per prompt: one packed slot (`Prompt`), the immutable request in a code blob
-///      (RequestBlob), one slot per committee member (commitment, then output hash), and the
-///      result bytes. Payments are pulled (`withdraw`); settlement never sends ETH to nodes.
-contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTransient {
+/// @notice The dapp-facing kernel: takes requests and fees, runs Proof-of-Compute over committees
+///         that the PromptScheduler draws after submission, pays the nodes whose output is the final
+///         answer, slashes the others, and delivers the result to the requester's callback.
+/// @dev Rules (docs/protocol.md):
+///      - A round's committee is drawn from a pool snapshot taken when the round was created, with
+///        the hash of a later block: nobody who sends a transaction can know it in advance.
+///      - Commitments bind prompt, round, node and a round-bound output hash
+///        `keccak256(abi.encode(promptId, round, keccak256(output)))`, so nothing revealed in one
+///        round can be copied into another, and output bytes stay private until a round decides.
+///      - Round 0 settles only when every revealed output agrees (and a majority revealed); any
+///        disagreement escalates to a larger, freshly drawn committee whose strict majority decides.
+///      - At settlement every revealer of every round is judged against the final answer: agreeing
+///        ones share the fee, the others are slashed; silence after a commit costs the same.
+///      Storage per prompt: one packed slot (`Prompt`), the request as a code blob (RequestBlob),
+///      each round's committee packed into raw slots, one slot per member, and the result bytes.
+contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient {
     // ------------------------------------------------------------------
     // Types
     // ------------------------------------------------------------------
@@ -38,40 +44,36 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
 
     /// @notice Admin parameters, one storage slot.
     /// @param protocolFeeBps Protocol fee on top of the node fee, to the treasury (<= 2000).
-    /// @param firstShareBps Share of fee and reward for the earliest majority committer (5000..10000).
-    /// @param minoritySlashBps Stake share slashed from a node that revealed a losing output.
-    /// @param silentSlashBps Stake share slashed from a committee node that did not reveal.
+    /// @param minoritySlashBps Stake share slashed from a node whose revealed output is not the final
+    ///        answer, or that committed and did not reveal.
+    /// @param silentSlashBps Stake share slashed from a committee node that did not commit.
     /// @param jailDuration Seconds a punished node stays out of the pools.
     /// @param maxCallbackGas Highest callbackGasLimit a request may ask for.
     /// @param maxTokensLimit Highest maxTokens a request may ask for.
+    /// @param callbackGasPrice Floor price (wei per gas) of the callback gas a requester prepays;
+    ///        the price used is the larger of this and twice the block's base fee.
     struct Config {
         uint16 protocolFeeBps;
-        uint16 firstShareBps;
         uint16 minoritySlashBps;
         uint16 silentSlashBps;
         uint32 jailDuration;
         uint32 maxCallbackGas;
         uint32 maxTokensLimit;
+        uint64 callbackGasPrice;
     }
 
-    /// @notice What a node or requester can withdraw.
-    struct Earnings {
-        uint128 eth;
-        uint128 eai;
-    }
-
-    /// @dev One settlement's fee and reward shares.
-    struct Shares {
-        uint256 ethFirst;
-        uint256 ethRest;
-        uint256 eaiFirst;
-        uint256 eaiRest;
+    /// @notice A round's draw: the scheduler snapshot and the block whose hash seeds it.
+    struct Draw {
+        uint64 seedBlock;
+        uint32 length;
+        uint32 live;
+        uint48 version;
+        uint8 round;
     }
 
     /// @dev Counters written on the hot path, one slot.
     struct Globals {
         uint64 lastPromptId;
-        uint96 emitted;
         uint96 treasuryAccrued;
     }
 
@@ -91,24 +93,22 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     uint256 public constant CALLBACK_OVERHEAD = 10_000;
     /// @notice Gas forwarded when pushing a refund to the requester (falls back to a credit).
     uint256 public constant REFUND_GAS = 30_000;
+    /// @notice Blocks whose hash the EVM keeps (`BLOCKHASH`); a seed older than this is re-drawn.
+    uint256 public constant SEED_WINDOW = 256;
     uint256 internal constant BPS = 10_000;
     uint256 internal constant COMMITTED = 1;
     uint256 internal constant REVEALED = 2;
+    uint256 internal constant WITHHELD = 3;
+    uint256 internal constant RESULT_DOMAIN = uint256(keccak256("aikernel.result"));
 
-    /// @notice The reward token.
-    EAI public immutable eai;
     /// @notice The model registry.
     ModelFileSystem public immutable models;
-    /// @notice Committee selection and deadlines.
+    /// @notice Committee draws and deadlines.
     PromptScheduler public immutable scheduler;
     /// @notice Node stakes, slashing and jailing.
     GPUManagement public immutable gpu;
     /// @notice Context chains.
     ContextManager public immutable context;
-    /// @notice Total EAI this kernel may ever emit as block rewards.
-    uint256 public immutable rewardBudget;
-    /// @notice Each settled prompt emits (rewardBudget - emitted) / rewardDecay EAI.
-    uint256 public immutable rewardDecay;
 
     // ------------------------------------------------------------------
     // Storage
@@ -120,32 +120,38 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     address public treasury;
     Globals internal _globals;
     mapping(uint256 => Prompt) internal _prompts;
-    mapping(uint256 => address[]) internal _escalated;
+    /// @dev Draws of escalation rounds and re-seeded round-0 draws (round 0's is in the blob).
+    mapping(uint256 => Draw) internal _draws;
     mapping(uint256 => mapping(uint256 => mapping(address => uint256))) internal _members;
-    /// @dev Results live at raw slots: base = keccak256(promptId, RESULT_DOMAIN); slot `base` holds
-    ///      length + 1, except for the common one-word (32-byte) output, where it stays 0; the
-    ///      words follow at base + 1 ... This saves a 20,000-gas slot on the usual typed output.
-    uint256 internal constant RESULT_DOMAIN = uint256(keccak256("aikernel.result"));
-    mapping(address => Earnings) internal _earnings;
+    mapping(address => uint256) internal _earnings;
 
     // ------------------------------------------------------------------
     // Events
     // ------------------------------------------------------------------
 
-    /// @notice A committee was assigned for `round` of a prompt (round 0 at submission).
+    /// @notice A round was created; its committee is drawn with the hash of block `seedBlock`
+    ///         (anyone may call `draw` once that block is past; the first commit does it too).
+    event DrawScheduled(
+        uint256 indexed promptId, uint8 round, uint64 seedBlock, uint32 commitDeadline, uint32 revealDeadline
+    );
+    /// @notice A round's committee was drawn and stored.
     event CommitteeAssigned(
         uint256 indexed promptId, uint8 round, address[] nodes, uint32 commitDeadline, uint32 revealDeadline
     );
     /// @notice A committee member committed.
     event Committed(uint256 indexed promptId, uint8 round, address indexed node, bytes32 commitment);
-    /// @notice A committee member revealed an output with hash `outputHash`.
-    event Revealed(uint256 indexed promptId, uint8 round, address indexed node, bytes32 indexed outputHash);
-    /// @notice A round ended without a strict majority (or with too few commits).
+    /// @notice A committee member revealed its round-bound output hash.
+    event Revealed(uint256 indexed promptId, uint8 round, address indexed node, bytes32 indexed roundHash);
+    /// @notice A round decided on an output hash; its bytes are awaited until `deadline`.
+    event OutputAwaited(uint256 indexed promptId, uint8 round, bytes32 roundHashPrefix, uint32 deadline);
+    /// @notice A round ended without a decision and the prompt escalates (or is refunded).
     event RoundFailed(uint256 indexed promptId, uint8 round, uint8 commits, uint8 reveals);
-    /// @notice A majority member was credited; `first` marks the earliest committer.
-    event RewardPaid(uint256 indexed promptId, address indexed node, uint256 eth, uint256 eai, bool first);
-    /// @notice An account withdrew its ETH and EAI earnings.
-    event Withdrawn(address indexed account, uint256 eth, uint256 eai);
+    /// @notice A node whose output is the final answer was credited its share of the fee.
+    event RewardPaid(uint256 indexed promptId, address indexed node, uint256 eth);
+    /// @notice The account that settled a prompt was credited the callback's prepaid gas.
+    event CallbackFeePaid(uint256 indexed promptId, address indexed settler, uint256 eth);
+    /// @notice An account withdrew its ETH earnings.
+    event Withdrawn(address indexed account, uint256 eth);
     /// @notice A refund could not be pushed and was credited to `withdraw`.
     event RefundCredited(uint256 indexed promptId, address indexed requester, uint256 amount);
     /// @notice Protocol fees were sent to the treasury.
@@ -167,16 +173,20 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     error InvalidInput();
     /// @notice Input, extra context or schema longer than allowed.
     error InputTooLarge(uint256 length, uint256 limit);
-    /// @notice The output schema does not parse.
-    error InvalidSchema();
     /// @notice callbackGasLimit above the limit.
     error CallbackGasTooHigh(uint256 gasLimit, uint256 limit);
+    /// @notice The callback is neither zero nor the requester.
+    error CallbackNotRequester(address callback, address requester);
     /// @notice msg.value below the quote.
     error FeeTooLow(uint256 required, uint256 provided);
     /// @notice The fee does not fit the accounting types.
     error FeeTooHigh(uint256 fee);
     /// @notice No prompt with this id.
     error UnknownPrompt(uint256 promptId);
+    /// @notice The round's seed block is not past yet; its committee cannot be drawn.
+    error SeedNotReady(uint256 promptId, uint256 seedBlock);
+    /// @notice The round's committee is already drawn.
+    error AlreadyDrawn(uint256 promptId, uint8 round);
     /// @notice The prompt is not accepting commits.
     error CommitClosed(uint256 promptId);
     /// @notice The prompt is not accepting reveals now.
@@ -191,9 +201,13 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     error NotCommitted(uint256 promptId, address node);
     /// @notice The caller already revealed this round.
     error AlreadyRevealed(uint256 promptId, address node);
-    /// @notice (salt, output) do not open the caller's commitment.
+    /// @notice (salt, roundHash) do not open the caller's commitment.
     error InvalidReveal(uint256 promptId, address node);
-    /// @notice The output is longer than MAX_OUTPUT_BYTES.
+    /// @notice The output bytes do not hash to the given round hash.
+    error OutputMismatch(uint256 promptId);
+    /// @notice The output is not the decided one, or no output is awaited.
+    error NotAwaited(uint256 promptId);
+    /// @notice The output is empty or longer than MAX_OUTPUT_BYTES.
     error OutputTooLarge(uint256 length);
     /// @notice The prompt is already settled or refunded.
     error AlreadyFinal(uint256 promptId);
@@ -210,48 +224,34 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     /// @notice An admin parameter out of bounds.
     error InvalidParameter();
 
-    /// @param admin Receives DEFAULT_ADMIN_ROLE.
-    /// @param eai_ The EAI token (grant this contract MINTER_ROLE).
+    /// @param admin The owner: sets the parameters and the treasury (transferable with `transferOwnership`).
     /// @param models_ ModelFileSystem.
-    /// @param scheduler_ PromptScheduler (grant this contract ASSIGNER_ROLE).
-    /// @param gpu_ GPUManagement (grant this contract SLASHER_ROLE).
-    /// @param context_ ContextManager (grant this contract KERNEL_ROLE).
+    /// @param scheduler_ PromptScheduler (grant this contract its ASSIGNER_ROLE).
+    /// @param gpu_ GPUManagement (grant this contract its SLASHER_ROLE).
+    /// @param context_ ContextManager (grant this contract its KERNEL_ROLE).
     /// @param treasury_ Receives protocol fees.
-    /// @param rewardBudget_ Total EAI emitted as block rewards, ever (<= 2^96 - 1 and <= what
-    ///        the EAI cap still allows, so a withdrawal's mint can never fail).
-    /// @param rewardDecay_ Divisor of the remaining budget per settled prompt (>= 1).
     constructor(
         address admin,
-        EAI eai_,
         ModelFileSystem models_,
         PromptScheduler scheduler_,
         GPUManagement gpu_,
         ContextManager context_,
-        address treasury_,
-        uint256 rewardBudget_,
-        uint256 rewardDecay_
-    ) {
-        if (
-            treasury_ == address(0) || rewardDecay_ == 0 || rewardBudget_ > type(uint96).max
-                || rewardBudget_ > eai_.mintable()
-        ) revert InvalidParameter();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        eai = eai_;
+        address treasury_
+    ) Ownable(admin) {
+        if (treasury_ == address(0)) revert InvalidParameter();
         models = models_;
         scheduler = scheduler_;
         gpu = gpu_;
         context = context_;
         treasury = treasury_;
-        rewardBudget = rewardBudget_;
-        rewardDecay = rewardDecay_;
         Config memory c = Config({
             protocolFeeBps: 500,
-            firstShareBps: 6000,
             minoritySlashBps: 1000,
             silentSlashBps: 200,
             jailDuration: 1 hours,
             maxCallbackGas: 1_000_000,
-            maxTokensLimit: 4096
+            maxTokensLimit: 4096,
+            callbackGasPrice: 1 gwei
         });
         config = c;
         emit ConfigSet(c);
@@ -262,13 +262,14 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     // Admin
     // ------------------------------------------------------------------
 
-    /// @notice Sets the admin parameters (bounds in the Config docs).
+    /// @notice Sets the admin parameters (bounds in the Config docs). Committing and not revealing
+    ///         never costs less than revealing a losing output: `minoritySlashBps >= silentSlashBps`.
     /// @param c The new parameters.
-    function setConfig(Config calldata c) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setConfig(Config calldata c) external onlyOwner {
         if (
-            c.protocolFeeBps > 2000 || c.firstShareBps < 5000 || c.firstShareBps > BPS
-                || c.minoritySlashBps > BPS || c.silentSlashBps > BPS || c.jailDuration > 365 days
-                || c.maxCallbackGas > 10_000_000 || c.maxTokensLimit == 0
+            c.protocolFeeBps > 2000 || c.minoritySlashBps > BPS || c.silentSlashBps > c.minoritySlashBps
+                || c.jailDuration > 365 days || c.maxCallbackGas > 10_000_000 || c.maxTokensLimit == 0
+                || c.callbackGasPrice == 0
         ) revert InvalidParameter();
         config = c;
         emit ConfigSet(c);
@@ -276,7 +277,7 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
 
     /// @notice Sets the protocol-fee treasury.
     /// @param treasury_ The new treasury (non-zero).
-    function setTreasury(address treasury_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setTreasury(address treasury_) external onlyOwner {
         if (treasury_ == address(0)) revert InvalidParameter();
         treasury = treasury_;
         emit TreasurySet(treasury_);
@@ -290,32 +291,17 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     function infer(Request calldata request) external payable returns (uint256 promptId) {
         Config memory c = config;
         _validate(request, c);
-        (uint256 nodeFee, uint256 protocolFee) =
-            _quote(request.modelId, request.maxTokens, request.committeeSize, c);
-        uint256 fee = nodeFee + protocolFee;
+        RequestBlob.Meta memory meta;
+        (meta.nodeFee, meta.protocolFee, meta.callbackFee) = _quote(request, c);
+        uint256 fee = uint256(meta.nodeFee) + meta.protocolFee + meta.callbackFee;
         if (msg.value < fee) revert FeeTooLow(fee, msg.value);
-        if (fee > type(uint96).max) revert FeeTooHigh(fee);
+        meta.requester = msg.sender;
         promptId = ++_globals.lastPromptId;
-        (uint64 ctxIndex, bytes32 ctxRoot) =
+        (meta.contextIndex, meta.contextRoot) =
             context.appendPrompt(msg.sender, request.topic, promptId, request.input, request.inputHash);
-        (address[] memory committee, uint32 commitDeadline, uint32 revealDeadline) =
-            scheduler.assign(request.modelId, request.committeeSize, _seed(promptId, 0), new address[](0));
-        address blob = RequestBlob.write(
-            request,
-            RequestBlob.Meta(msg.sender, ctxIndex, ctxRoot, uint96(nodeFee), uint96(protocolFee)),
-            committee
-        );
-        _prompts[promptId] = Prompt({
-            blob: blob,
-            status: Status.Committing,
-            round: 0,
-            commits: 0,
-            reveals: 0,
-            commitDeadline: commitDeadline,
-            revealDeadline: revealDeadline
-        });
-        emit PromptSubmitted(promptId, msg.sender, request.modelId, request.topic, fee);
-        emit CommitteeAssigned(promptId, 0, committee, commitDeadline, revealDeadline);
+        PromptScheduler.Snapshot memory snap = scheduler.snapshot(request.modelId, request.committeeSize);
+        meta.draw = RequestBlob.Draw(uint64(block.number + 1), snap.length, snap.live, snap.version);
+        _create(promptId, request, meta, fee);
         if (msg.value > fee) {
             (bool ok,) = msg.sender.call{value: msg.value - fee}("");
             if (!ok) revert TransferFailed();
@@ -323,20 +309,37 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IAIKernel
-    function quote(uint256 modelId, uint32 maxTokens, uint16 committeeSize)
+    function quote(uint256 modelId, uint32 maxTokens, uint16 committeeSize, uint32 callbackGasLimit)
         external
         view
         returns (uint256 fee)
     {
-        (uint256 nodeFee, uint256 protocolFee) = _quote(modelId, maxTokens, committeeSize, config);
-        return nodeFee + protocolFee;
+        Config memory c = config;
+        uint256 nodeFee = uint256(models.activeFeePerToken(modelId)) * maxTokens * committeeSize;
+        return nodeFee + nodeFee * c.protocolFeeBps / BPS + _callbackFee(callbackGasLimit, c);
     }
 
     // ------------------------------------------------------------------
     // Proof-of-Compute
     // ------------------------------------------------------------------
 
-    /// @notice Commits to an output: `commitment = keccak256(abi.encode(promptId, keccak256(output), salt, msg.sender))`.
+    /// @notice Draws and stores the current round's committee once its seed block is past.
+    ///         Anyone may call; the first commit does it implicitly. A seed older than
+    ///         SEED_WINDOW blocks is replaced by the next block's (and nothing is drawn).
+    /// @param promptId The prompt.
+    /// @return committee The drawn committee (empty when the seed was replaced).
+    function draw(uint256 promptId) external nonReentrant returns (address[] memory committee) {
+        Prompt memory pm = _prompts[promptId];
+        if (pm.status != Status.Committing) {
+            if (pm.status == Status.None) revert UnknownPrompt(promptId);
+            revert CommitClosed(promptId);
+        }
+        if (_isDrawn(promptId, pm.round)) revert AlreadyDrawn(promptId, pm.round);
+        return _drawNow(promptId, pm);
+    }
+
+    /// @notice Commits to an output: `commitment = keccak256(abi.encode(promptId, round, roundHash,
+    ///         salt, msg.sender))` with `roundHash = keccak256(abi.encode(promptId, round, keccak256(output)))`.
     /// @param promptId The prompt.
     /// @param commitment The commitment (non-zero).
     function commit(uint256 promptId, bytes32 commitment) external nonReentrant {
@@ -347,7 +350,9 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
             revert CommitClosed(promptId);
         }
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        address[] memory committee = _committee(promptId, pm);
+        address[] memory committee =
+            _isDrawn(promptId, pm.round) ? _loadCommittee(promptId, pm.round) : _drawNow(promptId, pm);
+        if (committee.length == 0) return; // the seed expired and was replaced: commit again later
         if (!_contains(committee, msg.sender)) revert NotInCommittee(promptId, msg.sender);
         mapping(address => uint256) storage members = _members[promptId][pm.round];
         if (members[msg.sender] != 0) revert AlreadyCommitted(promptId, msg.sender);
@@ -358,11 +363,17 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
         emit Committed(promptId, pm.round, msg.sender, commitment);
     }
 
-    /// @notice Reveals the committed output. The reveal that completes the committee settles the prompt.
+    /// @notice Reveals the committed round hash. `output` may be empty (kept private) or the output
+    ///         bytes; the reveal that completes a round which decides on this output settles the
+    ///         prompt when it carries them, otherwise the output is awaited (`publish`).
     /// @param promptId The prompt.
     /// @param salt The salt used in the commitment.
-    /// @param output The output bytes (ABI-encoded value, or an encoded AIKernelError).
-    function reveal(uint256 promptId, bytes32 salt, bytes calldata output) external nonReentrant {
+    /// @param roundHash `keccak256(abi.encode(promptId, round, keccak256(output)))`.
+    /// @param output The output bytes, or empty.
+    function reveal(uint256 promptId, bytes32 salt, bytes32 roundHash, bytes calldata output)
+        external
+        nonReentrant
+    {
         Prompt storage p = _prompts[promptId];
         Prompt memory pm = p;
         if (!_revealOpen(pm)) {
@@ -370,43 +381,79 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
             revert RevealClosed(promptId);
         }
         if (output.length > MAX_OUTPUT_BYTES) revert OutputTooLarge(output.length);
-        uint256 prefix = _open(promptId, pm.round, salt, output);
-        RequestBlob.Hot memory h = _hot(promptId, pm);
-        if (_countSame(_members[promptId][pm.round], h.committee, prefix) == h.committee.length / 2 + 1) {
-            _storeResult(promptId, output);
+        if (output.length != 0 && _roundHash(promptId, pm.round, output) != roundHash) {
+            revert OutputMismatch(promptId);
         }
+        _open(promptId, pm.round, salt, roundHash);
         uint8 reveals = pm.reveals + 1;
         p.reveals = reveals;
-        if (reveals == pm.commits) _resolve(promptId, p, pm.round, h);
+        if (reveals == pm.commits) _resolve(promptId, p, pm.round, output);
+    }
+
+    /// @notice Supplies the output bytes a round decided on (status Publishing). Anyone may call.
+    /// @param promptId The prompt.
+    /// @param output The output whose round hash won.
+    function publish(uint256 promptId, bytes calldata output) external nonReentrant {
+        Prompt storage p = _prompts[promptId];
+        Prompt memory pm = p;
+        if (pm.status != Status.Publishing || block.timestamp > pm.revealDeadline) {
+            revert NotAwaited(promptId);
+        }
+        if (output.length == 0 || output.length > MAX_OUTPUT_BYTES) revert OutputTooLarge(output.length);
+        (bool found, uint256 winner) = _decide(promptId, pm.round);
+        if (!found || uint256(_roundHash(promptId, pm.round, output)) >> 32 != winner) {
+            revert NotAwaited(promptId);
+        }
+        _settle(promptId, p, pm.round, output);
     }
 
     /// @notice Ends the current round once it can make no more progress: after the commit
-    ///         deadline with too few commits for a majority, or after the reveal deadline.
-    ///         Settles, escalates to a fresh committee, or refunds after the last round. Anyone may call.
+    ///         deadline with too few commits for a decision, after the reveal deadline, or after
+    ///         the publication deadline. Settles, escalates to a fresh committee, or refunds after
+    ///         the last round. Anyone may call.
     /// @param promptId The prompt.
     function settle(uint256 promptId) external nonReentrant {
         Prompt storage p = _prompts[promptId];
         Prompt memory pm = p;
         if (pm.status == Status.None) revert UnknownPrompt(promptId);
         if (pm.status == Status.Settled || pm.status == Status.Refunded) revert AlreadyFinal(promptId);
-        RequestBlob.Hot memory h = _hot(promptId, pm);
-        bool tooFew = pm.status == Status.Committing && block.timestamp > pm.commitDeadline
-            && pm.commits < h.committee.length / 2 + 1;
-        if (!tooFew && block.timestamp <= pm.revealDeadline) revert SettlementNotDue(promptId);
-        _resolve(promptId, p, pm.round, h);
+        if (block.timestamp <= pm.commitDeadline) revert SettlementNotDue(promptId);
+        if (pm.status == Status.Publishing) {
+            if (block.timestamp <= pm.revealDeadline) revert SettlementNotDue(promptId);
+            // The decided output was never published: its revealers withheld it.
+            _failRound(promptId, p, pm.round, true);
+            return;
+        }
+        if (!_isDrawn(promptId, pm.round)) {
+            // Nobody drew or committed in time. If the seed can still be read, the committee is
+            // known and answers for its silence; otherwise nobody can be blamed.
+            Draw memory d = _currentDraw(promptId, pm);
+            if (block.number <= d.seedBlock) revert SettlementNotDue(promptId);
+            if (blockhash(d.seedBlock) == bytes32(0)) {
+                scheduler.release(RequestBlob.hot(pm.blob).modelId);
+                _failRound(promptId, p, pm.round, false);
+                return;
+            }
+            _drawNow(promptId, pm);
+        }
+        uint256 size = _loadCommittee(promptId, pm.round).length;
+        bool tooFew = pm.status == Status.Committing && pm.commits < size / 2 + 1;
+        if (tooFew) {
+            _failRound(promptId, p, pm.round, false);
+            return;
+        }
+        if (block.timestamp <= pm.revealDeadline) revert SettlementNotDue(promptId);
+        _resolve(promptId, p, pm.round, msg.data[0:0]);
     }
 
-    /// @notice Sends the caller's ETH earnings and mints its EAI rewards.
+    /// @notice Sends the caller's ETH earnings.
     function withdraw() external nonReentrant {
-        Earnings memory e = _earnings[msg.sender];
-        if (e.eth == 0 && e.eai == 0) revert NothingToWithdraw();
+        uint256 amount = _earnings[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
         delete _earnings[msg.sender];
-        emit Withdrawn(msg.sender, e.eth, e.eai);
-        if (e.eai != 0) eai.mint(msg.sender, e.eai);
-        if (e.eth != 0) {
-            (bool ok,) = msg.sender.call{value: e.eth}("");
-            if (!ok) revert TransferFailed();
-        }
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
     }
 
     /// @notice Sends accrued protocol fees to the treasury. Anyone may call.
@@ -440,69 +487,81 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
         return RequestBlob.request(_blob(promptId));
     }
 
-    /// @notice The account that submitted a prompt.
-    /// @param promptId The prompt.
-    function requesterOf(uint256 promptId) external view returns (address) {
-        return RequestBlob.hot(_blob(promptId)).requester;
-    }
-
     /// @notice The hot state of a prompt: status, round, commit and reveal counts, deadlines.
     /// @param promptId The prompt.
     function promptInfo(uint256 promptId) external view returns (Prompt memory) {
         return _prompts[promptId];
     }
 
-    /// @notice The committee of the prompt's current round.
+    /// @notice The block whose hash seeds the current round's draw, and whether it is drawn.
+    /// @param promptId The prompt.
+    function seedBlockOf(uint256 promptId) external view returns (uint64 seedBlock, bool drawn) {
+        Prompt memory pm = _prompts[promptId];
+        if (pm.status == Status.None) revert UnknownPrompt(promptId);
+        return (_currentDraw(promptId, pm).seedBlock, _isDrawn(promptId, pm.round));
+    }
+
+    /// @notice The committee of the prompt's current round: the stored one once drawn, the one the
+    ///         draw will pick once the seed block is past, or empty before that.
     /// @param promptId The prompt.
     function committeeOf(uint256 promptId) external view returns (address[] memory) {
         Prompt memory pm = _prompts[promptId];
         if (pm.status == Status.None) revert UnknownPrompt(promptId);
-        return _committee(promptId, pm);
+        if (_isDrawn(promptId, pm.round)) return _loadCommittee(promptId, pm.round);
+        if (pm.status != Status.Committing) return new address[](0);
+        Draw memory d = _currentDraw(promptId, pm);
+        bytes32 bh = blockhash(d.seedBlock);
+        if (bh == bytes32(0)) return new address[](0);
+        (uint256 modelId, uint256 size) = _roundModelAndSize(pm);
+        return scheduler.preview(promptId, pm.round, modelId, size, _seed(bh, promptId, pm), _snapshot(d));
     }
 
-    /// @notice The context a prompt sees: entries [0, index) of its (requester, topic) chain, with root `root`.
+    /// @notice The context a prompt sees: entries [0, index) of its (requester, topic) chain, with
+    ///         root `root`; `requester` is the account that submitted it.
     /// @param promptId The prompt.
-    function contextOf(uint256 promptId) external view returns (uint64 index, bytes32 root) {
-        return RequestBlob.context(_blob(promptId));
+    function contextOf(uint256 promptId)
+        external
+        view
+        returns (address requester, uint64 index, bytes32 root)
+    {
+        address blob = _blob(promptId);
+        (index, root) = RequestBlob.context(blob);
+        requester = RequestBlob.hot(blob).requester;
     }
 
-    /// @notice A node's state in the prompt's current round.
+    /// @notice A node's state in a round of a prompt.
     /// @param promptId The prompt.
+    /// @param round The round.
     /// @param node The node.
     /// @return state 0 none, 1 committed, 2 revealed.
     /// @return order 1-based commit order (0 if not committed).
-    /// @return hashPrefix The upper 224 bits of the commitment (committed) or output hash (revealed).
-    function memberState(uint256 promptId, address node)
+    /// @return hashPrefix The upper 224 bits of the commitment (committed) or round hash (revealed).
+    function memberState(uint256 promptId, uint8 round, address node)
         external
         view
         returns (uint8 state, uint8 order, bytes28 hashPrefix)
     {
-        uint256 m = _members[promptId][_prompts[promptId].round][node];
+        uint256 m = _members[promptId][round][node];
         return (uint8(m), uint8(m >> 8), bytes28(bytes32(m >> 32 << 32)));
     }
 
-    /// @notice ETH and EAI an account can withdraw.
+    /// @notice ETH an account can withdraw.
     /// @param account The account.
-    function earningsOf(address account) external view returns (Earnings memory) {
+    function earningsOf(address account) external view returns (uint256) {
         return _earnings[account];
     }
 
-    /// @notice The EAI block reward the next settled prompt earns.
-    function nextReward() external view returns (uint256) {
-        return (rewardBudget - _globals.emitted) / rewardDecay;
-    }
-
-    /// @notice Id of the latest prompt, EAI emitted so far, protocol fees not yet withdrawn.
-    function globals() external view returns (uint64 lastPromptId, uint96 emitted, uint96 treasuryAccrued) {
+    /// @notice Id of the latest prompt and protocol fees not yet withdrawn.
+    function globals() external view returns (uint64 lastPromptId, uint96 treasuryAccrued) {
         Globals memory g = _globals;
-        return (g.lastPromptId, g.emitted, g.treasuryAccrued);
+        return (g.lastPromptId, g.treasuryAccrued);
     }
 
     // ------------------------------------------------------------------
     // Internal: requests
     // ------------------------------------------------------------------
 
-    function _validate(Request calldata r, Config memory c) internal pure {
+    function _validate(Request calldata r, Config memory c) internal view {
         uint256 k = r.committeeSize;
         if (k == 0 || k > MAX_COMMITTEE || k % 2 == 0) revert InvalidCommitteeSize(k);
         if (r.maxTokens == 0 || r.maxTokens > c.maxTokensLimit) {
@@ -514,61 +573,139 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
             revert InputTooLarge(r.extraContext.length, MAX_INPUT_BYTES);
         }
         if (r.schema.length > MAX_SCHEMA_BYTES) revert InputTooLarge(r.schema.length, MAX_SCHEMA_BYTES);
-        if (r.schema.length != 0 && !Schema.isValid(r.schema)) revert InvalidSchema();
-        if (r.callback != address(0) && r.callbackGasLimit > c.maxCallbackGas) {
-            revert CallbackGasTooHigh(r.callbackGasLimit, c.maxCallbackGas);
+        if (r.callback != address(0)) {
+            if (r.callback != msg.sender) revert CallbackNotRequester(r.callback, msg.sender);
+            if (r.callbackGasLimit > c.maxCallbackGas) {
+                revert CallbackGasTooHigh(r.callbackGasLimit, c.maxCallbackGas);
+            }
         }
     }
 
-    function _quote(uint256 modelId, uint256 maxTokens, uint256 k, Config memory c)
+    /// @dev The three parts of a request's fee; reverts with FeeTooHigh when the total does not
+    ///      fit the accounting types.
+    function _quote(Request calldata r, Config memory c)
         internal
         view
-        returns (uint256 nodeFee, uint256 protocolFee)
+        returns (uint96 nodeFee, uint96 protocolFee, uint96 callbackFee)
     {
-        nodeFee = uint256(models.activeFeePerToken(modelId)) * maxTokens * k;
-        protocolFee = nodeFee * c.protocolFeeBps / BPS;
+        uint256 node = uint256(models.checkRequest(r.modelId, r.schema)) * r.maxTokens * r.committeeSize;
+        uint256 protocol = node * c.protocolFeeBps / BPS;
+        uint256 callback = r.callback == address(0) ? 0 : _callbackFee(r.callbackGasLimit, c);
+        uint256 total = node + protocol + callback;
+        if (total > type(uint96).max) revert FeeTooHigh(total);
+        return (uint96(node), uint96(protocol), uint96(callback));
     }
 
-    function _seed(uint256 promptId, uint256 round) internal view returns (uint256) {
-        return uint256(keccak256(abi.encode(block.prevrandao, promptId, round)));
+    /// @dev Stores the prompt's record and hot state and announces its round-0 draw.
+    function _create(uint256 promptId, Request calldata request, RequestBlob.Meta memory meta, uint256 fee)
+        internal
+    {
+        (uint32 commitDeadline, uint32 revealDeadline) = _deadlines();
+        _prompts[promptId] = Prompt({
+            blob: RequestBlob.write(request, meta),
+            status: Status.Committing,
+            round: 0,
+            commits: 0,
+            reveals: 0,
+            commitDeadline: commitDeadline,
+            revealDeadline: revealDeadline
+        });
+        emit PromptSubmitted(promptId, msg.sender, request.modelId, request.topic, fee);
+        emit DrawScheduled(promptId, 0, meta.draw.seedBlock, commitDeadline, revealDeadline);
+    }
+
+    /// @dev The callback's gas at the larger of the configured floor and twice the base fee.
+    function _callbackFee(uint256 gasLimit, Config memory c) internal view returns (uint256) {
+        if (gasLimit == 0) return 0;
+        uint256 price = 2 * block.basefee;
+        if (price < c.callbackGasPrice) price = c.callbackGasPrice;
+        return (gasLimit + CALLBACK_OVERHEAD) * price;
+    }
+
+    function _deadlines() internal view returns (uint32 commitDeadline, uint32 revealDeadline) {
+        (uint32 commitWindow, uint32 revealWindow,) = scheduler.timing();
+        commitDeadline = uint32(block.timestamp) + commitWindow;
+        revealDeadline = commitDeadline + revealWindow;
+    }
+
+    // ------------------------------------------------------------------
+    // Internal: draws
+    // ------------------------------------------------------------------
+
+    /// @dev The draw seed: the seed block's hash mixed with the prompt's identity and round.
+    function _seed(bytes32 blockHash, uint256 promptId, Prompt memory pm) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encode(blockHash, promptId, pm.blob, pm.round)));
+    }
+
+    function _currentDraw(uint256 promptId, Prompt memory pm) internal view returns (Draw memory d) {
+        d = _draws[promptId];
+        if (d.seedBlock != 0 && d.round == pm.round) return d;
+        RequestBlob.Draw memory b = RequestBlob.draw(pm.blob);
+        d = Draw(b.seedBlock, b.length, b.live, b.version, 0);
+    }
+
+    function _snapshot(Draw memory d) internal pure returns (PromptScheduler.Snapshot memory) {
+        return PromptScheduler.Snapshot(d.length, d.live, d.version);
+    }
+
+    /// @dev The model, and the round's committee size: round 0 has the requested size,
+    ///      escalations the scheduler's escalation size.
+    function _roundModelAndSize(Prompt memory pm) internal view returns (uint256 modelId, uint256 size) {
+        RequestBlob.Hot memory h = RequestBlob.hot(pm.blob);
+        modelId = h.modelId;
+        size = pm.round == 0 ? h.committeeSize : scheduler.escalationSize(h.modelId, h.committeeSize);
+    }
+
+    /// @dev Draws and stores the round's committee; re-seeds (returning empty) when the seed block's
+    ///      hash is no longer available.
+    function _drawNow(uint256 promptId, Prompt memory pm) internal returns (address[] memory committee) {
+        Draw memory d = _currentDraw(promptId, pm);
+        if (block.number <= d.seedBlock) revert SeedNotReady(promptId, d.seedBlock);
+        bytes32 bh = blockhash(d.seedBlock);
+        if (bh == bytes32(0)) {
+            d.seedBlock = uint64(block.number + 1);
+            d.round = pm.round;
+            _draws[promptId] = d;
+            emit DrawScheduled(promptId, pm.round, d.seedBlock, pm.commitDeadline, pm.revealDeadline);
+            return committee;
+        }
+        (uint256 modelId, uint256 size) = _roundModelAndSize(pm);
+        committee = scheduler.draw(promptId, pm.round, modelId, size, _seed(bh, promptId, pm), _snapshot(d));
+        emit CommitteeAssigned(promptId, pm.round, committee, pm.commitDeadline, pm.revealDeadline);
     }
 
     // ------------------------------------------------------------------
     // Internal: rounds
     // ------------------------------------------------------------------
 
-    /// @dev Checks (salt, output) against the caller's commitment; stores the output-hash prefix.
-    function _open(uint256 promptId, uint8 round, bytes32 salt, bytes calldata output)
+    function _roundHash(uint256 promptId, uint256 round, bytes calldata output)
         internal
-        returns (uint256 prefix)
+        pure
+        returns (bytes32)
     {
+        return keccak256(abi.encode(promptId, round, keccak256(output)));
+    }
+
+    function _roundHashMem(uint256 promptId, uint256 round, bytes32 outputHash)
+        internal
+        pure
+        returns (uint256)
+    {
+        return uint256(keccak256(abi.encode(promptId, round, outputHash))) >> 32;
+    }
+
+    /// @dev Checks (salt, roundHash) against the caller's commitment; stores the round-hash prefix.
+    function _open(uint256 promptId, uint8 round, bytes32 salt, bytes32 roundHash) internal {
         mapping(address => uint256) storage members = _members[promptId][round];
         uint256 m = members[msg.sender];
         if (m & 0xff != COMMITTED) {
             if (m == 0) revert NotCommitted(promptId, msg.sender);
             revert AlreadyRevealed(promptId, msg.sender);
         }
-        bytes32 outputHash = keccak256(output);
-        bytes32 c = keccak256(abi.encode(promptId, outputHash, salt, msg.sender));
+        bytes32 c = keccak256(abi.encode(promptId, round, roundHash, salt, msg.sender));
         if (uint256(c) >> 32 != m >> 32) revert InvalidReveal(promptId, msg.sender);
-        prefix = uint256(outputHash) >> 32;
-        members[msg.sender] = (prefix << 32) | (m & 0xff00) | REVEALED;
-        emit Revealed(promptId, round, msg.sender, outputHash);
-    }
-
-    /// @dev How many revealed members share `prefix`, the caller included.
-    function _countSame(
-        mapping(address => uint256) storage members,
-        address[] memory committee,
-        uint256 prefix
-    ) internal view returns (uint256 same) {
-        same = 1;
-        for (uint256 i; i < committee.length; ++i) {
-            address a = committee[i];
-            if (a == msg.sender) continue;
-            uint256 o = members[a];
-            if (o & 0xff == REVEALED && o >> 32 == prefix) ++same;
-        }
+        members[msg.sender] = ((uint256(roundHash) >> 32) << 32) | (m & 0xff00) | REVEALED;
+        emit Revealed(promptId, round, msg.sender, roundHash);
     }
 
     function _revealOpen(Prompt memory pm) internal view returns (bool) {
@@ -577,175 +714,202 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
             || (pm.status == Status.Committing && block.timestamp > pm.commitDeadline);
     }
 
-    function _resolve(uint256 promptId, Prompt storage p, uint8 round, RequestBlob.Hot memory h) internal {
+    /// @dev The round's decision, if any: round 0 needs every revealed hash equal and a majority
+    ///      of the committee revealed; escalations need a strict majority of the committee.
+    function _decide(uint256 promptId, uint8 round) internal view returns (bool found, uint256 prefix) {
+        address[] memory committee = _loadCommittee(promptId, round);
         mapping(address => uint256) storage members = _members[promptId][round];
-        uint256 k = h.committee.length;
-        uint256[] memory states = new uint256[](k);
+        uint256 k = committee.length;
+        uint256[] memory revealed = new uint256[](k);
+        uint256 n;
         for (uint256 i; i < k; ++i) {
-            states[i] = members[h.committee[i]];
+            uint256 s = members[committee[i]];
+            if (s & 0xff == REVEALED) revealed[n++] = s >> 32;
         }
-        (bool found, uint256 winner) = _majority(states);
-        if (found) _settleWith(promptId, p, h, states, winner);
-        else _failRound(promptId, p, round, h, states);
-    }
-
-    /// @dev The output-hash prefix revealed by a strict majority of the committee, if any.
-    function _majority(uint256[] memory states) internal pure returns (bool found, uint256 prefix) {
-        uint256 k = states.length;
-        for (uint256 i; i < k; ++i) {
-            if (states[i] & 0xff != REVEALED) continue;
-            uint256 pi = states[i] >> 32;
-            uint256 same;
-            for (uint256 j; j < k; ++j) {
-                if (states[j] & 0xff == REVEALED && states[j] >> 32 == pi) ++same;
+        if (n <= k / 2) return (false, 0);
+        if (round == 0) {
+            for (uint256 i = 1; i < n; ++i) {
+                if (revealed[i] != revealed[0]) return (false, 0);
             }
-            if (same > k / 2) return (true, pi);
+            return (true, revealed[0]);
+        }
+        for (uint256 i; i < n; ++i) {
+            uint256 same;
+            for (uint256 j; j < n; ++j) {
+                if (revealed[j] == revealed[i]) ++same;
+            }
+            if (same > k / 2) return (true, revealed[i]);
         }
     }
 
-    function _settleWith(
-        uint256 promptId,
-        Prompt storage p,
-        RequestBlob.Hot memory h,
-        uint256[] memory states,
-        uint256 winner
-    ) internal {
-        p.status = Status.Settled;
-        Config memory c = config;
-        address[] memory majority = _payMajority(promptId, h, states, winner, c);
-        for (uint256 i; i < states.length; ++i) {
-            uint256 s = states[i];
-            if (s & 0xff == REVEALED && s >> 32 == winner) continue;
-            bool wrong = s & 0xff == REVEALED;
-            _punish(
-                h.committee[i],
-                wrong ? c.minoritySlashBps : c.silentSlashBps,
-                wrong ? majority : new address[](0),
-                wrong ? 1 : 2,
-                c
-            );
+    function _resolve(uint256 promptId, Prompt storage p, uint8 round, bytes calldata output) internal {
+        (bool found, uint256 winner) = _decide(promptId, round);
+        if (!found) {
+            _failRound(promptId, p, round, false);
+        } else if (output.length != 0 && uint256(_roundHash(promptId, round, output)) >> 32 == winner) {
+            _settle(promptId, p, round, output);
+        } else {
+            (, uint32 revealWindow,) = scheduler.timing();
+            uint32 deadline = uint32(block.timestamp) + revealWindow;
+            p.status = Status.Publishing;
+            p.revealDeadline = deadline;
+            emit OutputAwaited(promptId, round, bytes28(bytes32(winner << 32)), deadline);
         }
-        bytes memory output = _loadResult(promptId);
-        emit PromptSettled(promptId, keccak256(output), output);
+    }
+
+    /// @dev Who revealed the final answer (in any round) and who revealed something else.
+    struct Verdict {
+        address[] winners;
+        address[] losers;
+        uint256 nw;
+        uint256 nl;
+    }
+
+    /// @dev Final settlement: judges every revealer of every round against the answer, punishes the
+    ///      final round's silent members, pays, stores the result and calls back.
+    function _settle(uint256 promptId, Prompt storage p, uint8 round, bytes calldata output) internal {
+        p.status = Status.Settled;
+        RequestBlob.Hot memory h = RequestBlob.hot(p.blob);
+        Config memory c = config;
+        bytes32 outputHash = keccak256(output);
+        Verdict memory v = _judge(promptId, round, outputHash, c);
+        _pay(promptId, h, v.winners);
+        for (uint256 i; i < v.nl; ++i) {
+            _punish(v.losers[i], c.minoritySlashBps, v.winners, 1, c);
+        }
+        _storeResult(promptId, output);
+        emit PromptSettled(promptId, outputHash, output);
         bool success = output.length % 32 != 4;
         if (success) context.appendResult(h.requester, h.topic, promptId, output);
         if (h.callback != address(0)) _deliver(promptId, h, success, output);
     }
 
-    function _payMajority(
-        uint256 promptId,
-        RequestBlob.Hot memory h,
-        uint256[] memory states,
-        uint256 winner,
-        Config memory c
-    ) internal returns (address[] memory majority) {
-        uint256 k = states.length;
-        majority = new address[](k);
-        uint256 count;
-        uint256 first;
-        uint256 firstOrder = type(uint256).max;
-        for (uint256 i; i < k; ++i) {
-            uint256 s = states[i];
-            if (s & 0xff != REVEALED || s >> 32 != winner) continue;
-            uint256 order = (s >> 8) & 0xff;
-            if (order < firstOrder) {
-                firstOrder = order;
-                first = count;
+    function _judge(uint256 promptId, uint8 round, bytes32 outputHash, Config memory c)
+        internal
+        returns (Verdict memory v)
+    {
+        v.winners = new address[](MAX_COMMITTEE * (uint256(round) + 1));
+        v.losers = new address[](v.winners.length);
+        for (uint8 r; r <= round; ++r) {
+            if (!_isDrawn(promptId, r)) continue;
+            address[] memory committee = _loadCommittee(promptId, r);
+            mapping(address => uint256) storage members = _members[promptId][r];
+            uint256 answer = _roundHashMem(promptId, r, outputHash);
+            for (uint256 i; i < committee.length; ++i) {
+                uint256 s = members[committee[i]];
+                if (s & 0xff == REVEALED) {
+                    if (s >> 32 == answer) v.winners[v.nw++] = committee[i];
+                    else v.losers[v.nl++] = committee[i];
+                } else if (r == round) {
+                    _punishSilent(committee[i], s, c);
+                }
             }
-            majority[count++] = h.committee[i];
+        }
+        // A node that revealed a wrong output in any round earns nothing (it may have been drawn
+        // again, and answered right, when the pool was too small to exclude it).
+        address[] memory w = v.winners;
+        uint256 nw;
+        for (uint256 i; i < v.nw; ++i) {
+            if (!_contains(v.losers, v.nl, w[i])) w[nw++] = w[i];
         }
         assembly ("memory-safe") {
-            mstore(majority, count)
-        }
-        Globals memory g = _globals;
-        uint256 reward = (rewardBudget - g.emitted) / rewardDecay;
-        g.emitted += uint96(reward);
-        g.treasuryAccrued += h.protocolFee;
-        _globals = g;
-        Shares memory sh;
-        (sh.ethFirst, sh.ethRest) = _split(h.nodeFee, count, c.firstShareBps);
-        (sh.eaiFirst, sh.eaiRest) = _split(reward, count, c.firstShareBps);
-        _credit(promptId, majority, first, sh);
-    }
-
-    function _credit(uint256 promptId, address[] memory majority, uint256 first, Shares memory sh) internal {
-        for (uint256 i; i < majority.length; ++i) {
-            bool isFirst = i == first;
-            uint256 ethAmt = isFirst ? sh.ethFirst : sh.ethRest;
-            uint256 eaiAmt = isFirst ? sh.eaiFirst : sh.eaiRest;
-            Earnings storage e = _earnings[majority[i]];
-            e.eth += uint128(ethAmt);
-            e.eai += uint128(eaiAmt);
-            emit RewardPaid(promptId, majority[i], ethAmt, eaiAmt, isFirst);
+            mstore(w, nw)
         }
     }
 
-    /// @dev First's share and each other member's share; rounding dust goes to the first.
-    function _split(uint256 amount, uint256 count, uint256 firstBps)
-        internal
-        pure
-        returns (uint256 first, uint256 rest)
-    {
-        if (count == 1) return (amount, 0);
-        rest = (amount - amount * firstBps / BPS) / (count - 1);
-        first = amount - rest * (count - 1);
+    /// @dev Splits the node fee equally among `winners` (dust to the first), credits the protocol
+    ///      fee to the treasury and the callback's prepaid gas to the settler.
+    function _pay(uint256 promptId, RequestBlob.Hot memory h, address[] memory winners) internal {
+        _globals.treasuryAccrued += h.protocolFee;
+        uint256 n = winners.length;
+        uint256 share = h.nodeFee / n;
+        for (uint256 i; i < n; ++i) {
+            uint256 amount = i == 0 ? h.nodeFee - share * (n - 1) : share;
+            _earnings[winners[i]] += amount;
+            emit RewardPaid(promptId, winners[i], amount);
+        }
+        if (h.callbackFee != 0) {
+            _earnings[msg.sender] += h.callbackFee;
+            emit CallbackFeePaid(promptId, msg.sender, h.callbackFee);
+        }
+    }
+
+    /// @dev A member that did not commit is slashed `silentSlashBps`; one that committed and did
+    ///      not reveal (or withheld a decided output) as much as a wrong answer.
+    function _punishSilent(address node, uint256 state, Config memory c) internal {
+        uint256 bps = state & 0xff == 0 ? c.silentSlashBps : c.minoritySlashBps;
+        _punish(node, bps, new address[](0), 2, c);
     }
 
     function _punish(address node, uint256 bps, address[] memory beneficiaries, uint8 reason, Config memory c)
         internal
     {
-        try gpu.slash(node, bps, beneficiaries, reason) {} catch {}
-        try gpu.jail(node, uint64(c.jailDuration)) {} catch {}
+        try gpu.punish(node, bps, beneficiaries, reason, c.jailDuration) {} catch {}
     }
 
-    function _failRound(
-        uint256 promptId,
-        Prompt storage p,
-        uint8 round,
-        RequestBlob.Hot memory h,
-        uint256[] memory states
-    ) internal {
+    /// @dev Ends a round without a decision. After an early end (too few commits) only the members
+    ///      that did not commit are punished; after a full round the committed-but-silent ones too,
+    ///      and after a failed publication the decided output's revealers. Revealers are otherwise
+    ///      judged when the prompt settles. Then the next round is scheduled, or the fee refunded.
+    function _failRound(uint256 promptId, Prompt storage p, uint8 round, bool withheld) internal {
         Config memory c = config;
         Prompt memory pm = p;
         emit RoundFailed(promptId, round, pm.commits, pm.reveals);
-        for (uint256 i; i < states.length; ++i) {
-            if (states[i] & 0xff != REVEALED) {
-                _punish(h.committee[i], c.silentSlashBps, new address[](0), 2, c);
+        address[] memory committee = _loadCommittee(promptId, round);
+        mapping(address => uint256) storage members = _members[promptId][round];
+        bool full = block.timestamp > pm.revealDeadline || pm.status != Status.Committing;
+        (, uint256 winner) = withheld ? _decide(promptId, round) : (false, 0);
+        for (uint256 i; i < committee.length; ++i) {
+            address node = committee[i];
+            uint256 s = members[node];
+            if (s & 0xff == REVEALED) {
+                if (withheld && s >> 32 == winner) {
+                    // It had the decided output and did not publish it: it is no longer judged later.
+                    members[node] = (s & ~uint256(0xff)) | WITHHELD;
+                    _punish(node, c.minoritySlashBps, new address[](0), 2, c);
+                }
+            } else if (s == 0 || full) {
+                _punishSilent(node, s, c);
             }
         }
+        _nextRound(promptId, p, round);
+    }
+
+    function _nextRound(uint256 promptId, Prompt storage p, uint8 round) internal {
         if (round + 1 < scheduler.maxRounds()) {
-            try scheduler.assign(
-                h.modelId, h.committee.length, _seed(promptId, round + 1), h.committee
-            ) returns (
-                address[] memory next, uint32 commitDeadline, uint32 revealDeadline
-            ) {
-                _escalated[promptId] = next;
-                p.round = round + 1;
+            uint256 modelId = RequestBlob.hot(p.blob).modelId;
+            try scheduler.snapshot(modelId, 1) returns (PromptScheduler.Snapshot memory snap) {
+                uint8 next = round + 1;
+                uint64 seedBlock = uint64(block.number + 1);
+                _draws[promptId] = Draw(seedBlock, snap.length, snap.live, snap.version, next);
+                (uint32 commitDeadline, uint32 revealDeadline) = _deadlines();
+                p.round = next;
                 p.commits = 0;
                 p.reveals = 0;
                 p.status = Status.Committing;
                 p.commitDeadline = commitDeadline;
                 p.revealDeadline = revealDeadline;
-                emit CommitteeAssigned(promptId, round + 1, next, commitDeadline, revealDeadline);
+                emit DrawScheduled(promptId, next, seedBlock, commitDeadline, revealDeadline);
                 return;
             } catch {}
         }
-        _refund(promptId, p, h);
+        _refund(promptId, p);
     }
 
-    function _refund(uint256 promptId, Prompt storage p, RequestBlob.Hot memory h) internal {
+    function _refund(uint256 promptId, Prompt storage p) internal {
         p.status = Status.Refunded;
-        uint256 amount = uint256(h.nodeFee) + h.protocolFee;
+        RequestBlob.Hot memory h = RequestBlob.hot(p.blob);
+        uint256 amount = uint256(h.nodeFee) + h.protocolFee + h.callbackFee;
         emit PromptRefunded(promptId, h.requester, amount);
         if (amount == 0) return;
         (bool ok,) = h.requester.call{value: amount, gas: REFUND_GAS}("");
         if (!ok) {
-            _earnings[h.requester].eth += uint128(amount);
+            _earnings[h.requester] += amount;
             emit RefundCredited(promptId, h.requester, amount);
         }
     }
 
-    function _deliver(uint256 promptId, RequestBlob.Hot memory h, bool success, bytes memory output)
+    function _deliver(uint256 promptId, RequestBlob.Hot memory h, bool success, bytes calldata output)
         internal
     {
         bytes memory data = abi.encodeCall(IAIKernelCallback.onAIResult, (promptId, success, output));
@@ -761,11 +925,10 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     }
 
     // ------------------------------------------------------------------
-    // Internal: result storage
+    // Internal: raw storage (committees, results)
     // ------------------------------------------------------------------
 
-    function _resultBase(uint256 promptId) internal pure returns (uint256 base) {
-        uint256 domain = RESULT_DOMAIN;
+    function _base(uint256 promptId, uint256 domain) internal pure returns (uint256 base) {
         assembly ("memory-safe") {
             mstore(0x00, promptId)
             mstore(0x20, domain)
@@ -773,8 +936,10 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
         }
     }
 
+    /// @dev Results live at raw slots from base = keccak256(promptId, RESULT_DOMAIN); slot `base`
+    ///      holds length + 1, except for the common one-word (32-byte) output, where it stays 0.
     function _storeResult(uint256 promptId, bytes calldata output) internal {
-        uint256 base = _resultBase(promptId);
+        uint256 base = _base(promptId, RESULT_DOMAIN);
         uint256 len = output.length;
         assembly ("memory-safe") {
             if iszero(eq(len, 32)) { sstore(base, add(len, 1)) }
@@ -785,7 +950,7 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     }
 
     function _loadResult(uint256 promptId) internal view returns (bytes memory output) {
-        uint256 base = _resultBase(promptId);
+        uint256 base = _base(promptId, RESULT_DOMAIN);
         uint256 len;
         assembly ("memory-safe") {
             len := sload(base)
@@ -805,23 +970,25 @@ contract DecentralizedInference is IAIKernel, AccessControl, ReentrancyGuardTran
     // Internal: reads
     // ------------------------------------------------------------------
 
+    function _loadCommittee(uint256 promptId, uint8 round) internal view returns (address[] memory) {
+        return scheduler.committeeOf(promptId, round);
+    }
+
+    function _isDrawn(uint256 promptId, uint8 round) internal view returns (bool) {
+        return scheduler.isDrawn(promptId, round);
+    }
+
     function _blob(uint256 promptId) internal view returns (address blob) {
         blob = _prompts[promptId].blob;
         if (blob == address(0)) revert UnknownPrompt(promptId);
     }
 
-    function _hot(uint256 promptId, Prompt memory pm) internal view returns (RequestBlob.Hot memory h) {
-        h = RequestBlob.hot(pm.blob);
-        if (pm.round != 0) h.committee = _escalated[promptId];
-    }
-
-    function _committee(uint256 promptId, Prompt memory pm) internal view returns (address[] memory) {
-        if (pm.round != 0) return _escalated[promptId];
-        return RequestBlob.hot(pm.blob).committee;
-    }
-
     function _contains(address[] memory list, address a) internal pure returns (bool) {
-        for (uint256 i; i < list.length; ++i) {
+        return _contains(list, list.length, a);
+    }
+
+    function _contains(address[] memory list, uint256 len, address a) internal pure returns (bool) {
+        for (uint256 i; i < len; ++i) {
             if (list[i] == a) return true;
         }
         return false;

@@ -9,10 +9,22 @@ import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC2
 import {ModelFileSystem} from "./ModelFileSystem.sol";
 import {PromptScheduler} from "./PromptScheduler.sol";
 
+/// @notice The EAI token's minting entry point (this contract needs its MINTER_ROLE for rewards).
+interface IEAIMinter {
+    /// @notice Mints `amount` to `to`.
+    function mint(address to, uint256 amount) external;
+    /// @notice Room left under the hard cap.
+    function mintable() external view returns (uint256);
+}
+
 /// @title GPUManagement
 /// @notice Compute-node registry: hardware, served models and EAI stake. Nodes register, pause,
 ///         resume, unbond and withdraw; the kernel slashes and jails them. Stake stays slashable
 ///         while it unbonds, and slashing never reverts, whatever state the node is in.
+///         Block rewards: EAI is emitted at a rate that halves every `halvingPeriod` and shared
+///         among eligible nodes in proportion to their stake and the time they are eligible. The
+///         emission depends on time only, never on prompts, so paying fees to one's own nodes
+///         cannot earn more of it; a slash forfeits the node's unclaimed rewards.
 /// @dev A node is in the scheduler's pools exactly when it is Active, not jailed and staked at
 ///      least `minStake`; every state change re-syncs that, so committee picks never see an
 ///      ineligible node. If the admin raises `minStake`, anyone may `sync` nodes now below it.
@@ -81,6 +93,30 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
 
     mapping(address => Node) internal _nodes;
 
+    /// @dev A node's share of the block reward: its weight (stake while eligible, else 0), the
+    ///      reward per weight already accounted for, and what it has earned and not claimed.
+    struct RewardAccount {
+        uint128 weight;
+        uint128 pending;
+        uint256 paidPerWeight;
+    }
+
+    /// @notice Emission per second in the first halving period (EAI wei); 0 before `startRewards`.
+    uint128 public initialRewardRate;
+    /// @notice Seconds after which the emission rate halves.
+    uint64 public halvingPeriod;
+    /// @notice When the emission started.
+    uint64 public rewardStart;
+    /// @notice Last time rewards were accounted for.
+    uint64 public lastAccrual;
+    /// @notice Sum of the weights (stake of eligible nodes).
+    uint256 public totalWeight;
+    /// @notice Cumulative reward per unit of weight, scaled by 1e18.
+    uint256 public rewardPerWeight;
+    mapping(address => RewardAccount) internal _rewards;
+    uint256 internal constant WEIGHT_SCALE = 1e18;
+    uint256 internal constant MAX_HALVINGS = 128;
+
     // ------------------------------------------------------------------
     // Events and errors
     // ------------------------------------------------------------------
@@ -118,6 +154,12 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
     event NodeUnjailed(address indexed node);
     /// @notice A node entered (true) or left (false) the scheduler's pools.
     event EligibilityChanged(address indexed node, bool eligible);
+    /// @notice The block-reward emission started.
+    event RewardsStarted(uint256 initialRate, uint64 halvingPeriod, uint256 budget);
+    /// @notice A node claimed (minted) its block rewards.
+    event RewardsClaimed(address indexed node, uint256 amount);
+    /// @notice A slashed node lost its unclaimed block rewards.
+    event RewardsForfeited(address indexed node, uint256 amount);
     /// @notice Admin parameters changed.
     event ParametersSet(uint256 minStake, uint64 unbondingPeriod, uint16 burnBps, address treasury);
 
@@ -143,6 +185,10 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
     error CannotUnjail(uint64 jailedUntil);
     /// @notice An admin parameter out of bounds.
     error InvalidParameter();
+    /// @notice The emission was already started.
+    error RewardsAlreadyStarted();
+    /// @notice Nothing to claim.
+    error NothingToClaim();
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param eai_ The EAI token.
@@ -191,9 +237,38 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
         emit ParametersSet(minStake_, unbondingPeriod_, burnBps_, treasury_);
     }
 
+    /// @notice Starts the block-reward emission (once): `rate` EAI wei per second, halving every
+    ///         `halving` seconds; the whole budget `2 * rate * halving` must fit under the EAI cap.
+    /// @param rate Emission per second in the first period.
+    /// @param halving Halving period in seconds (>= 1 day).
+    function startRewards(uint128 rate, uint64 halving) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (rewardStart != 0) revert RewardsAlreadyStarted();
+        uint256 budget = 2 * uint256(rate) * halving;
+        if (rate == 0 || halving < 1 days || budget > IEAIMinter(address(eai)).mintable()) {
+            revert InvalidParameter();
+        }
+        initialRewardRate = rate;
+        halvingPeriod = halving;
+        rewardStart = uint64(block.timestamp);
+        lastAccrual = uint64(block.timestamp);
+        emit RewardsStarted(rate, halving, budget);
+    }
+
     // ------------------------------------------------------------------
     // Node operators
     // ------------------------------------------------------------------
+
+    /// @notice Mints the caller's unclaimed block rewards.
+    function claimRewards() external nonReentrant {
+        _accrue();
+        RewardAccount storage a = _rewards[msg.sender];
+        _settleAccount(a);
+        uint256 amount = a.pending;
+        if (amount == 0) revert NothingToClaim();
+        a.pending = 0;
+        emit RewardsClaimed(msg.sender, amount);
+        IEAIMinter(address(eai)).mint(msg.sender, amount);
+    }
 
     /// @notice Registers the caller as a node serving `modelIds`, staking `stake` EAI (approve first).
     /// @param hardware The node's hardware; must meet every listed model's minimum.
@@ -331,11 +406,36 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
         onlyRole(SLASHER_ROLE)
         returns (uint256 amount)
     {
+        return _slash(node, bps, beneficiaries, reason);
+    }
+
+    /// @notice Slashes (as `slash`) and jails (as `jail`) a node in one call.
+    /// @param node The node.
+    /// @param bps Share of its balance to take, in basis points.
+    /// @param beneficiaries Honest nodes that share the unburned part (or none: the treasury).
+    /// @param reason 1 = wrong output, 2 = silent.
+    /// @param jailSeconds Jail time in seconds.
+    function punish(
+        address node,
+        uint256 bps,
+        address[] calldata beneficiaries,
+        uint8 reason,
+        uint64 jailSeconds
+    ) external onlyRole(SLASHER_ROLE) {
+        _slash(node, bps, beneficiaries, reason);
+        _jail(node, jailSeconds);
+    }
+
+    function _slash(address node, uint256 bps, address[] calldata beneficiaries, uint8 reason)
+        internal
+        returns (uint256 amount)
+    {
         Node storage n = _nodes[node];
         if (bps > BPS) bps = BPS;
         uint256 fromStake = uint256(n.stake) * bps / BPS;
         uint256 fromUnbonding = uint256(n.unbonding) * bps / BPS;
         amount = fromStake + fromUnbonding;
+        _forfeit(node);
         if (amount == 0) return 0;
         n.stake -= uint128(fromStake);
         n.unbonding -= uint128(fromUnbonding);
@@ -361,6 +461,10 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
     /// @param node The node.
     /// @param duration Jail time in seconds.
     function jail(address node, uint64 duration) external onlyRole(SLASHER_ROLE) {
+        _jail(node, duration);
+    }
+
+    function _jail(address node, uint64 duration) internal {
         Node storage n = _nodes[node];
         if (n.status == NodeStatus.None) return;
         uint64 until = uint64(block.timestamp) + duration;
@@ -390,6 +494,22 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
     /// @param node The node.
     function nodeInfo(address node) external view returns (Node memory) {
         return _nodes[node];
+    }
+
+    /// @notice Block rewards a node can claim now.
+    /// @param node The node.
+    function pendingRewards(address node) external view returns (uint256) {
+        RewardAccount memory a = _rewards[node];
+        uint256 perWeight = rewardPerWeight;
+        if (totalWeight != 0) {
+            perWeight += (_emitted(block.timestamp) - _emitted(lastAccrual)) * WEIGHT_SCALE / totalWeight;
+        }
+        return a.pending + uint256(a.weight) * (perWeight - a.paidPerWeight) / WEIGHT_SCALE;
+    }
+
+    /// @notice Total block reward emitted from the start until now.
+    function emittedRewards() external view returns (uint256) {
+        return _emitted(block.timestamp);
     }
 
     /// @notice The slashable balance of a node: active stake plus unbonding.
@@ -438,10 +558,60 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
 
     function _sync(address node, Node storage n) internal {
         bool eligible = n.status == NodeStatus.Active && !n.jailed && n.stake >= minStake;
-        if (eligible == n.pooled) return;
-        n.pooled = eligible;
-        if (eligible) scheduler.addNode(node, n.models);
-        else scheduler.removeNode(node, n.models);
-        emit EligibilityChanged(node, eligible);
+        if (eligible != n.pooled) {
+            n.pooled = eligible;
+            if (eligible) scheduler.addNode(node, n.models);
+            else scheduler.removeNode(node, n.models);
+            emit EligibilityChanged(node, eligible);
+        }
+        uint256 weight = eligible ? n.stake : 0;
+        RewardAccount storage a = _rewards[node];
+        if (a.weight == weight) return;
+        _accrue();
+        _settleAccount(a);
+        totalWeight = totalWeight - a.weight + weight;
+        a.weight = uint128(weight);
+    }
+
+    /// @dev Adds the emission since the last accrual to the reward per weight (lost while no
+    ///      node is eligible).
+    function _accrue() internal {
+        uint256 last = lastAccrual;
+        if (rewardStart == 0 || block.timestamp == last) return;
+        uint256 emitted = _emitted(block.timestamp) - _emitted(last);
+        if (totalWeight != 0) rewardPerWeight += emitted * WEIGHT_SCALE / totalWeight;
+        lastAccrual = uint64(block.timestamp);
+    }
+
+    function _settleAccount(RewardAccount storage a) internal {
+        uint256 perWeight = rewardPerWeight;
+        uint256 owed = uint256(a.weight) * (perWeight - a.paidPerWeight) / WEIGHT_SCALE;
+        if (owed != 0) a.pending += uint128(owed);
+        a.paidPerWeight = perWeight;
+    }
+
+    function _forfeit(address node) internal {
+        _accrue();
+        RewardAccount storage a = _rewards[node];
+        _settleAccount(a);
+        uint256 lost = a.pending;
+        if (lost == 0) return;
+        a.pending = 0;
+        emit RewardsForfeited(node, lost);
+    }
+
+    /// @dev Emission from the start until `t`: rate >> i per second during halving period i.
+    function _emitted(uint256 t) internal view returns (uint256 total) {
+        uint256 start = rewardStart;
+        if (start == 0 || t <= start) return 0;
+        uint256 h = halvingPeriod;
+        uint256 rate = initialRewardRate;
+        uint256 dt = t - start;
+        uint256 periods = dt / h;
+        if (periods > MAX_HALVINGS) periods = MAX_HALVINGS;
+        for (uint256 i; i < periods; ++i) {
+            total += (rate >> i) * h;
+        }
+        if (periods < MAX_HALVINGS) total += (rate >> periods) * (dt - periods * h);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Schema} from "../lib/Schema.sol";
 
 /// @title ModelFileSystem
 /// @notice Registry of the models the network serves: name, driver, file format, content root
@@ -82,6 +83,8 @@ contract ModelFileSystem is AccessControl {
     error InvalidModelField(string field);
     /// @notice Too many storage URIs.
     error TooManyUris(uint256 count, uint256 max);
+    /// @notice An output schema that does not parse (docs/schema.md).
+    error InvalidSchema();
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and MODEL_ADMIN_ROLE.
     constructor(address admin) {
@@ -182,6 +185,18 @@ contract ModelFileSystem is AccessControl {
         Hot memory h = _hot[modelId];
         if (!h.exists) revert UnknownModel(modelId);
         if (!h.active) revert ModelInactive(modelId);
+        return h.feePerToken;
+    }
+
+    /// @notice Checks a request against an active model: its output schema must parse (empty =
+    ///         free text). Returns the model's fee per token.
+    /// @param modelId The model; reverts for unknown or disabled models.
+    /// @param schema The request's output schema.
+    function checkRequest(uint256 modelId, bytes calldata schema) external view returns (uint128) {
+        Hot memory h = _hot[modelId];
+        if (!h.exists) revert UnknownModel(modelId);
+        if (!h.active) revert ModelInactive(modelId);
+        if (schema.length != 0 && !Schema.isValid(schema)) revert InvalidSchema();
         return h.feePerToken;
     }
 

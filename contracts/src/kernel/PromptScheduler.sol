@@ -4,14 +4,19 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 
 /// @title PromptScheduler
-/// @notice Picks the committee of a prompt and fixes its deadlines. Keeps, per model, the pool of
+/// @notice Picks the committees of prompts and fixes their deadlines. Keeps, per model, the pool of
 ///         eligible nodes (active, staked, not jailed, serving the model with enough hardware);
-///         GPUManagement adds and removes nodes as their eligibility changes, so a pick never has
-///         to look at an ineligible node. Selection costs O(k) reads whatever the pool size.
-/// @dev Two policies per model: random sortition (seeded by the kernel from `block.prevrandao`,
-///      the prompt id and the round; never from caller-controlled values) and round-robin.
-///      Collisions and exclusions are resolved by probing the next pool slot, so a pick of k
-///      nodes with e exclusions reads at most k * (k + e) pool slots.
+///         GPUManagement adds and removes nodes as their eligibility changes.
+/// @dev A committee is drawn in two steps so that nobody can steer it:
+///      1. `snapshot` (when a prompt is submitted, or a round fails) fixes WHICH nodes are
+///         candidates: the pool as it is at that moment. Nodes that join later are not candidates;
+///         nodes that leave later still are (they must serve what they were eligible for).
+///      2. `draw` (in a later block) picks from that snapshot with a seed that did not exist at
+///         step 1. Pool changes made after the seed became known (pausing, unbonding, registering
+///         more nodes) therefore cannot change the draw.
+///      Pools are append-only while any snapshot of the model is pending; a node that leaves keeps
+///      its entry (marked with the pool version at which it left) until no draw is pending, when
+///      entries are compacted a few at a time. Selection costs O(k) entry reads whatever the pool size.
 contract PromptScheduler is AccessControl {
     // ------------------------------------------------------------------
     // Types and storage
@@ -30,9 +35,31 @@ contract PromptScheduler is AccessControl {
         uint8 maxRounds;
     }
 
+    /// @notice The candidates of a pending draw: the first `length` pool entries that were live at
+    ///         pool version `version`, `live` of them.
+    struct Snapshot {
+        uint32 length;
+        uint32 live;
+        uint48 version;
+    }
+
+    /// @dev One pool entry, one slot. `left == 0` while the node is in the pool.
+    struct Entry {
+        address node;
+        uint48 joined;
+        uint48 left;
+    }
+
+    /// @dev Per-model counters, one slot.
+    struct PoolState {
+        uint48 version;
+        uint32 live;
+        uint32 pending;
+    }
+
     /// @notice Role allowed to change pools (GPUManagement).
     bytes32 public constant POOL_MANAGER_ROLE = keccak256("POOL_MANAGER_ROLE");
-    /// @notice Role allowed to assign committees (DecentralizedInference).
+    /// @notice Role allowed to snapshot and draw committees (DecentralizedInference).
     bytes32 public constant ASSIGNER_ROLE = keccak256("ASSIGNER_ROLE");
     /// @notice Largest committee the scheduler assigns.
     uint256 public constant MAX_COMMITTEE = 15;
@@ -42,6 +69,8 @@ contract PromptScheduler is AccessControl {
     uint32 public constant MAX_WINDOW = 1 days;
     /// @notice Most rounds a prompt may take.
     uint8 public constant MAX_ROUNDS = 10;
+    /// @dev Dead entries compacted per pool operation once no draw is pending.
+    uint256 internal constant COMPACT_STEPS = 3;
 
     /// @notice Current phase lengths and round limit.
     Timing public timing;
@@ -49,8 +78,15 @@ contract PromptScheduler is AccessControl {
     mapping(uint256 => Policy) public policyOf;
     /// @notice Next start index of the round-robin policy per model.
     mapping(uint256 => uint256) public cursorOf;
-    mapping(uint256 => address[]) internal _pool;
-    mapping(uint256 => mapping(address => uint256)) internal _slot; // index + 1
+    /// @notice Escalation committee size per model (0: the default, 2k + 1).
+    mapping(uint256 => uint8) public escalationSizeOf;
+    mapping(uint256 => Entry[]) internal _entries;
+    mapping(uint256 => PoolState) internal _state;
+    mapping(uint256 => mapping(address => uint256)) internal _slot; // live entry index + 1
+    mapping(uint256 => uint256[]) internal _dead;
+    /// @dev Committees live at raw slots from keccak256(promptId, COMMITTEE_DOMAIN + round): one
+    ///      size byte, then 20 bytes per member (two slots for a committee of three).
+    uint256 internal constant COMMITTEE_DOMAIN = uint256(keccak256("aikernel.committee"));
 
     // ------------------------------------------------------------------
     // Events and errors
@@ -64,6 +100,8 @@ contract PromptScheduler is AccessControl {
     event TimingSet(uint32 commitWindow, uint32 revealWindow, uint8 maxRounds);
     /// @notice A model's policy changed.
     event PolicySet(uint256 indexed modelId, Policy policy);
+    /// @notice A model's escalation committee size changed (0: default 2k + 1).
+    event EscalationSizeSet(uint256 indexed modelId, uint8 size);
     /// @notice A round-robin pick moved the model's cursor.
     event CursorAdvanced(uint256 indexed modelId, uint256 cursor);
 
@@ -73,6 +111,8 @@ contract PromptScheduler is AccessControl {
     error InvalidCommitteeSize(uint256 size);
     /// @notice A window or round limit out of bounds.
     error InvalidTiming();
+    /// @notice A draw or release without a pending snapshot.
+    error NoPendingSnapshot(uint256 modelId);
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     constructor(address admin) {
@@ -101,12 +141,23 @@ contract PromptScheduler is AccessControl {
         emit TimingSet(commitWindow, revealWindow, rounds);
     }
 
-    /// @notice Chooses the committee policy of a model.
+    /// @notice Chooses the committee policy of a model. Round-robin is predictable by design: use
+    ///         it only for pools whose nodes trust each other.
     /// @param modelId The model.
     /// @param policy Sortition or RoundRobin.
     function setPolicy(uint256 modelId, Policy policy) external onlyRole(DEFAULT_ADMIN_ROLE) {
         policyOf[modelId] = policy;
         emit PolicySet(modelId, policy);
+    }
+
+    /// @notice Sets the escalation committee size of a model (odd, <= MAX_COMMITTEE; 0 restores
+    ///         the default 2k + 1). An escalation is never smaller than 2k + 1.
+    /// @param modelId The model.
+    /// @param size The size.
+    function setEscalationSize(uint256 modelId, uint8 size) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (size > MAX_COMMITTEE || (size != 0 && size % 2 == 0)) revert InvalidCommitteeSize(size);
+        escalationSizeOf[modelId] = size;
+        emit EscalationSizeSet(modelId, size);
     }
 
     // ------------------------------------------------------------------
@@ -120,14 +171,20 @@ contract PromptScheduler is AccessControl {
         for (uint256 i; i < modelIds.length; ++i) {
             uint256 m = modelIds[i];
             if (_slot[m][node] != 0) continue;
-            address[] storage pool = _pool[m];
-            pool.push(node);
-            _slot[m][node] = pool.length;
-            emit PoolJoined(m, node, pool.length);
+            PoolState memory s = _state[m];
+            s.version += 1;
+            s.live += 1;
+            Entry[] storage entries = _entries[m];
+            entries.push(Entry({node: node, joined: s.version, left: 0}));
+            _slot[m][node] = entries.length;
+            _state[m] = s;
+            emit PoolJoined(m, node, s.live);
+            if (s.pending == 0) _compact(m);
         }
     }
 
     /// @notice Removes `node` from the pools of `modelIds` (no-op where absent); O(1) per model.
+    ///         Snapshots taken before still count the node as a candidate.
     /// @param node The node operator address.
     /// @param modelIds Models the node served.
     function removeNode(address node, uint256[] calldata modelIds) external onlyRole(POOL_MANAGER_ROLE) {
@@ -135,74 +192,158 @@ contract PromptScheduler is AccessControl {
             uint256 m = modelIds[i];
             uint256 pos = _slot[m][node];
             if (pos == 0) continue;
-            address[] storage pool = _pool[m];
-            uint256 last = pool.length;
-            if (pos != last) {
-                address moved = pool[last - 1];
-                pool[pos - 1] = moved;
-                _slot[m][moved] = pos;
-            }
-            pool.pop();
+            PoolState memory s = _state[m];
+            s.version += 1;
+            s.live -= 1;
+            _entries[m][pos - 1].left = s.version;
             delete _slot[m][node];
-            emit PoolLeft(m, node, last - 1);
+            _dead[m].push(pos - 1);
+            _state[m] = s;
+            emit PoolLeft(m, node, s.live);
+            if (s.pending == 0) _compact(m);
         }
     }
 
     // ------------------------------------------------------------------
-    // Assignment (DecentralizedInference)
+    // Committees (DecentralizedInference)
     // ------------------------------------------------------------------
 
-    /// @notice Picks `k` distinct eligible nodes for `modelId` and returns the round's deadlines.
-    /// @dev Nodes in `exclude` (the previous round's committee) are skipped when the pool has
-    ///      enough other nodes; otherwise the exclusion is dropped. Reverts with NotEnoughNodes
-    ///      when the pool is smaller than `k`.
+    /// @notice Fixes the candidates of a future draw: the pool as it is now. Reverts with
+    ///         NotEnoughNodes when fewer than `minSize` nodes are eligible.
     /// @param modelId The model.
-    /// @param k Committee size.
-    /// @param seed Randomness for sortition (ignored by round-robin).
-    /// @param exclude Nodes to avoid.
-    /// @return committee The chosen nodes.
-    /// @return commitDeadline Last timestamp at which a commit is accepted.
-    /// @return revealDeadline Last timestamp at which a reveal is accepted.
-    function assign(uint256 modelId, uint256 k, uint256 seed, address[] calldata exclude)
+    /// @param minSize The smallest committee the caller accepts (1..MAX_COMMITTEE).
+    /// @return snap The snapshot to pass to `draw` (or `release`).
+    function snapshot(uint256 modelId, uint256 minSize)
         external
         onlyRole(ASSIGNER_ROLE)
-        returns (address[] memory committee, uint32 commitDeadline, uint32 revealDeadline)
+        returns (Snapshot memory snap)
     {
-        if (k == 0 || k > MAX_COMMITTEE) revert InvalidCommitteeSize(k);
-        committee = _select(modelId, k, seed, _exclusion(modelId, k, exclude));
-        Timing memory t = timing;
-        commitDeadline = uint32(block.timestamp) + t.commitWindow;
-        revealDeadline = commitDeadline + t.revealWindow;
-    }
-
-    function _exclusion(uint256 modelId, uint256 k, address[] calldata exclude)
-        private
-        view
-        returns (address[] memory ex)
-    {
-        uint256 n = _pool[modelId].length;
-        if (n < k) revert NotEnoughNodes(modelId, n, k);
-        if (exclude.length == 0) return ex;
-        uint256 present;
-        for (uint256 i; i < exclude.length; ++i) {
-            if (_slot[modelId][exclude[i]] != 0) ++present;
+        if (minSize == 0 || minSize > MAX_COMMITTEE) {
+            revert InvalidCommitteeSize(minSize);
         }
-        if (n - present >= k) ex = exclude;
+        PoolState memory s = _state[modelId];
+        if (s.live < minSize) revert NotEnoughNodes(modelId, s.live, minSize);
+        _state[modelId].pending = s.pending + 1;
+        snap = Snapshot({length: uint32(_entries[modelId].length), live: s.live, version: s.version});
     }
 
-    function _select(uint256 modelId, uint256 k, uint256 seed, address[] memory ex)
-        private
-        returns (address[] memory committee)
-    {
-        address[] storage pool = _pool[modelId];
+    /// @notice Draws and stores round `round`'s committee of prompt `promptId` from a pending
+    ///         snapshot: `k` distinct candidates (fewer, odd, when the snapshot has fewer), avoiding
+    ///         the prompt's earlier committees when enough others remain.
+    /// @param promptId The prompt (the kernel's id).
+    /// @param round The round.
+    /// @param modelId The model.
+    /// @param k Wanted committee size.
+    /// @param seed Randomness that did not exist when the snapshot was taken.
+    /// @param snap The snapshot.
+    /// @return committee The chosen nodes.
+    function draw(
+        uint256 promptId,
+        uint8 round,
+        uint256 modelId,
+        uint256 k,
+        uint256 seed,
+        Snapshot calldata snap
+    ) external onlyRole(ASSIGNER_ROLE) returns (address[] memory committee) {
+        _release(modelId);
+        uint256 cursor;
+        (committee, cursor) = _pick(modelId, k, seed, snap, _excluded(promptId, round));
         if (policyOf[modelId] == Policy.RoundRobin) {
-            uint256 cursor;
-            (committee, cursor) = _pick(pool, k, 0, cursorOf[modelId] % pool.length, true, ex);
             cursorOf[modelId] = cursor;
             emit CursorAdvanced(modelId, cursor);
-        } else {
-            (committee,) = _pick(pool, k, seed, 0, false, ex);
         }
+        _storeCommittee(promptId, round, committee);
+        if (_state[modelId].pending == 0) _compact(modelId);
+    }
+
+    /// @notice The committee `draw` would pick now (nodes use it to learn their duty before the
+    ///         committee is stored).
+    /// @param promptId The prompt.
+    /// @param round The round.
+    /// @param modelId The model.
+    /// @param k Wanted committee size.
+    /// @param seed The seed.
+    /// @param snap The snapshot.
+    function preview(
+        uint256 promptId,
+        uint8 round,
+        uint256 modelId,
+        uint256 k,
+        uint256 seed,
+        Snapshot calldata snap
+    ) external view returns (address[] memory committee) {
+        (committee,) = _pick(modelId, k, seed, snap, _excluded(promptId, round));
+    }
+
+    /// @notice Whether a prompt's round has its committee.
+    /// @param promptId The prompt.
+    /// @param round The round.
+    function isDrawn(uint256 promptId, uint8 round) external view returns (bool drawn) {
+        uint256 base = _committeeBase(promptId, round);
+        assembly ("memory-safe") {
+            drawn := iszero(iszero(sload(base)))
+        }
+    }
+
+    /// @notice The stored committee of a prompt's round (empty until drawn).
+    /// @param promptId The prompt.
+    /// @param round The round.
+    function committeeOf(uint256 promptId, uint8 round) public view returns (address[] memory committee) {
+        uint256 base = _committeeBase(promptId, round);
+        uint256 first;
+        assembly ("memory-safe") {
+            first := sload(base)
+        }
+        uint256 k = first >> 248;
+        uint256 len = 1 + 20 * k;
+        bytes memory packed = new bytes(len + 32);
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, len) { i := add(i, 32) } {
+                mstore(add(add(packed, 32), i), sload(add(base, shr(5, i))))
+            }
+        }
+        committee = new address[](k);
+        for (uint256 i; i < k; ++i) {
+            uint256 w;
+            assembly ("memory-safe") {
+                w := mload(add(add(packed, 33), mul(20, i)))
+            }
+            committee[i] = address(uint160(w >> 96));
+        }
+    }
+
+    /// @notice Gives up a pending snapshot without drawing (the prompt ended first).
+    /// @param modelId The model.
+    function release(uint256 modelId) external onlyRole(ASSIGNER_ROLE) {
+        _release(modelId);
+        if (_state[modelId].pending == 0) _compact(modelId);
+    }
+
+    /// @notice The committee `draw` would pick now (nodes use it to learn their duty before the
+    ///         committee is stored on chain).
+    /// @param modelId The model.
+    /// @param k Wanted committee size.
+    /// @param seed The seed.
+    /// @param snap The snapshot.
+    /// @param exclude Nodes to avoid.
+    function preview(
+        uint256 modelId,
+        uint256 k,
+        uint256 seed,
+        Snapshot calldata snap,
+        address[] calldata exclude
+    ) external view returns (address[] memory committee) {
+        (committee,) = _pick(modelId, k, seed, snap, exclude);
+    }
+
+    /// @notice The size of an escalation committee after a round-0 committee of `k`.
+    /// @param modelId The model.
+    /// @param k The first committee's size.
+    function escalationSize(uint256 modelId, uint256 k) external view returns (uint256 size) {
+        size = 2 * k + 1;
+        uint256 set = escalationSizeOf[modelId];
+        if (set > size) size = set;
+        if (size > MAX_COMMITTEE) size = MAX_COMMITTEE;
     }
 
     // ------------------------------------------------------------------
@@ -212,14 +353,7 @@ contract PromptScheduler is AccessControl {
     /// @notice Number of eligible nodes for a model.
     /// @param modelId The model.
     function poolSize(uint256 modelId) external view returns (uint256) {
-        return _pool[modelId].length;
-    }
-
-    /// @notice The eligible node at `index` of a model's pool (order changes on removals).
-    /// @param modelId The model.
-    /// @param index Position in the pool.
-    function poolAt(uint256 modelId, uint256 index) external view returns (address) {
-        return _pool[modelId][index];
+        return _state[modelId].live;
     }
 
     /// @notice Whether `node` is in the pool of `modelId`.
@@ -229,35 +363,138 @@ contract PromptScheduler is AccessControl {
         return _slot[modelId][node] != 0;
     }
 
+    /// @notice Pool entries (live or awaiting compaction), pool version and pending draws of a model.
+    /// @param modelId The model.
+    function poolState(uint256 modelId)
+        external
+        view
+        returns (uint256 entries, uint256 version, uint256 pending)
+    {
+        PoolState memory s = _state[modelId];
+        return (_entries[modelId].length, s.version, s.pending);
+    }
+
     /// @notice Rounds a prompt may try before it is refunded.
     function maxRounds() external view returns (uint8) {
         return timing.maxRounds;
     }
 
-    /// @dev Picks k distinct pool members not in `ex`; the caller guarantees enough candidates.
-    function _pick(
-        address[] storage pool,
-        uint256 k,
-        uint256 seed,
-        uint256 idx,
-        bool robin,
-        address[] memory ex
-    ) private view returns (address[] memory committee, uint256 next) {
-        uint256 n = pool.length;
+    // ------------------------------------------------------------------
+    // Internal
+    // ------------------------------------------------------------------
+
+    function _release(uint256 modelId) private {
+        PoolState storage s = _state[modelId];
+        if (s.pending == 0) revert NoPendingSnapshot(modelId);
+        s.pending -= 1;
+    }
+
+    /// @dev Picks distinct snapshot candidates not in `ex` (dropped when too few others remain).
+    ///      Candidates are the entries below `snap.length` that were live at `snap.version`; there
+    ///      are exactly `snap.live` of them, so the probing always ends.
+    function _pick(uint256 modelId, uint256 k, uint256 seed, Snapshot memory snap, address[] memory ex)
+        private
+        view
+        returns (address[] memory committee, uint256 idx)
+    {
+        if (k == 0 || k > MAX_COMMITTEE) revert InvalidCommitteeSize(k);
+        uint256 live = snap.live;
+        if (live == 0) revert NotEnoughNodes(modelId, 0, k);
+        if (k > live) k = live % 2 == 1 ? live : live - 1;
+        if (live < k + ex.length) ex = new address[](0);
+        Entry[] storage entries = _entries[modelId];
+        uint256 n = snap.length;
+        bool robin = policyOf[modelId] == Policy.RoundRobin;
+        if (robin) idx = cursorOf[modelId] % n;
         committee = new address[](k);
         for (uint256 i; i < k; ++i) {
             if (!robin) idx = uint256(keccak256(abi.encode(seed, i))) % n;
-            while (true) {
-                address a = pool[idx];
-                if (!_contains(committee, i, a) && !_contains(ex, ex.length, a)) {
-                    committee[i] = a;
-                    break;
-                }
+            while (!_candidate(entries[idx], snap.version, committee, i, ex)) {
                 idx = idx + 1 == n ? 0 : idx + 1;
             }
+            committee[i] = entries[idx].node;
             idx = idx + 1 == n ? 0 : idx + 1;
         }
-        next = idx;
+    }
+
+    /// @dev Whether an entry was live at `version` and is neither picked nor excluded.
+    function _candidate(
+        Entry storage entry,
+        uint48 version,
+        address[] memory picked,
+        uint256 count,
+        address[] memory ex
+    ) private view returns (bool) {
+        Entry memory e = entry;
+        if (e.left != 0 && e.left <= version) return false;
+        return !_contains(picked, count, e.node) && !_contains(ex, ex.length, e.node);
+    }
+
+    /// @dev Moves up to COMPACT_STEPS dead entries out of the pool (swap with the last, pop).
+    ///      Only called when no snapshot of the model is pending, so no draw sees the moves.
+    function _compact(uint256 modelId) private {
+        Entry[] storage entries = _entries[modelId];
+        uint256[] storage dead = _dead[modelId];
+        for (uint256 step; step < COMPACT_STEPS && dead.length != 0; ++step) {
+            uint256 i = dead[dead.length - 1];
+            dead.pop();
+            uint256 len = entries.length;
+            if (i >= len || entries[i].left == 0) continue; // stale record
+            uint256 last = len - 1;
+            if (i != last) {
+                Entry memory moved = entries[last];
+                entries[i] = moved;
+                if (moved.left == 0) _slot[modelId][moved.node] = i + 1;
+                else dead.push(i);
+            }
+            entries.pop();
+        }
+    }
+
+    /// @dev Every earlier round's members (escalations draw fresh nodes when the pool allows).
+    function _excluded(uint256 promptId, uint8 round) private view returns (address[] memory ex) {
+        if (round == 0) return ex;
+        ex = new address[](MAX_COMMITTEE * uint256(round));
+        uint256 n;
+        for (uint8 r; r < round; ++r) {
+            address[] memory c = committeeOf(promptId, r);
+            for (uint256 i; i < c.length; ++i) {
+                ex[n++] = c[i];
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(ex, n)
+        }
+    }
+
+    function _committeeBase(uint256 promptId, uint256 round) private pure returns (uint256 base) {
+        uint256 domain = COMMITTEE_DOMAIN + round;
+        assembly ("memory-safe") {
+            mstore(0x00, promptId)
+            mstore(0x20, domain)
+            base := keccak256(0x00, 0x40)
+        }
+    }
+
+    function _storeCommittee(uint256 promptId, uint256 round, address[] memory committee) private {
+        uint256 k = committee.length;
+        uint256 len = 1 + 20 * k;
+        // Room for the last member's 32-byte store; members are written in order, each store's
+        // trailing zeros overwritten by the next member.
+        bytes memory packed = new bytes(len + 32);
+        packed[0] = bytes1(uint8(k));
+        for (uint256 i; i < k; ++i) {
+            address a = committee[i];
+            assembly ("memory-safe") {
+                mstore(add(add(packed, 33), mul(20, i)), shl(96, a))
+            }
+        }
+        uint256 base = _committeeBase(promptId, round);
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, len) { i := add(i, 32) } {
+                sstore(add(base, shr(5, i)), mload(add(add(packed, 32), i)))
+            }
+        }
     }
 
     function _contains(address[] memory list, uint256 len, address a) private pure returns (bool) {

@@ -11,13 +11,12 @@ import {IAIKernel} from "../interfaces/IAIKernel.sol";
 ///      0 requester(20) 20 callback(20) 40 callbackGasLimit(4) 44 committeeSize(2) 46 maxTokens(4)
 ///      50 temperature(4) 54 seed(8) 62 contextIndex(8) 70 nodeFee(12) 82 protocolFee(12)
 ///      94 modelId(32) 126 topic(32) 158 inputHash(32) 190 contextRoot(32)
-///      222 committee of round 0 (20 * committeeSize)
+///      222 seedBlock(8) 230 snapshot length(4) 234 snapshot live(4) 238 snapshot version(6)
+///      244 callbackFee(12)
 ///      then u16 length + input, u16 length + extraContext, u16 length + schema.
 library RequestBlob {
-    /// @notice Size of the fixed header before the committee.
-    uint256 internal constant HEADER = 222;
-    /// @notice Bytes read to get the header and the largest committee (15 nodes).
-    uint256 internal constant HOT = HEADER + 20 * 15;
+    /// @notice Size of the fixed header.
+    uint256 internal constant HEADER = 256;
 
     /// @notice The fields settlement needs.
     struct Hot {
@@ -27,9 +26,18 @@ library RequestBlob {
         uint16 committeeSize;
         uint96 nodeFee;
         uint96 protocolFee;
+        uint96 callbackFee;
         uint256 modelId;
         bytes32 topic;
-        address[] committee;
+    }
+
+    /// @notice How round 0's committee is drawn: from the pool snapshot taken at submission, with
+    ///         the hash of block `seedBlock` (a block after the submission's).
+    struct Draw {
+        uint64 seedBlock;
+        uint32 length;
+        uint32 live;
+        uint48 version;
     }
 
     /// @notice The blob could not be deployed.
@@ -42,14 +50,13 @@ library RequestBlob {
         bytes32 contextRoot;
         uint96 nodeFee;
         uint96 protocolFee;
+        uint96 callbackFee;
+        Draw draw;
     }
 
-    /// @notice Encodes and stores a request with its context position, fees and first committee.
-    function write(IAIKernel.Request calldata r, Meta memory meta, address[] memory committee)
-        internal
-        returns (address blob)
-    {
-        bytes memory data = bytes.concat(_head(r, meta), _packAddresses(committee), _tail(r));
+    /// @notice Encodes and stores a request with its context position, fees and round-0 draw.
+    function write(IAIKernel.Request calldata r, Meta memory meta) internal returns (address blob) {
+        bytes memory data = bytes.concat(_head(r, meta), _tail(r));
         assembly ("memory-safe") {
             let n := mload(data)
             // PUSH2 n+1, DUP1, PUSH1 0x0a, RETURNDATASIZE, CODECOPY, RETURNDATASIZE, RETURN, STOP
@@ -62,7 +69,7 @@ library RequestBlob {
 
     /// @notice Reads the fields settlement needs (one EXTCODECOPY).
     function hot(address blob) internal view returns (Hot memory h) {
-        bytes memory b = _read(blob, 0, HOT);
+        bytes memory b = _read(blob, 0, HEADER);
         uint256 w0 = _word(b, 0);
         uint256 w20 = _word(b, 20);
         uint256 w40 = _word(b, 40);
@@ -74,11 +81,16 @@ library RequestBlob {
         h.protocolFee = uint96(_word(b, 82) >> 160);
         h.modelId = _word(b, 94);
         h.topic = bytes32(_word(b, 126));
-        uint256 k = h.committeeSize;
-        h.committee = new address[](k);
-        for (uint256 i; i < k; ++i) {
-            h.committee[i] = address(uint160(_word(b, HEADER + 20 * i) >> 96));
-        }
+        h.callbackFee = uint96(_word(b, 244) >> 160);
+    }
+
+    /// @notice Round 0's draw parameters.
+    function draw(address blob) internal view returns (Draw memory d) {
+        uint256 w = _word(_read(blob, 222, 22), 0);
+        d.seedBlock = uint64(w >> 192);
+        d.length = uint32(w >> 160);
+        d.live = uint32(w >> 128);
+        d.version = uint48(w >> 80);
     }
 
     /// @notice The context position recorded at submission.
@@ -105,7 +117,7 @@ library RequestBlob {
         r.modelId = _word(b, 94);
         r.topic = bytes32(_word(b, 126));
         r.inputHash = bytes32(_word(b, 158));
-        uint256 off = HEADER + 20 * uint256(r.committeeSize);
+        uint256 off = HEADER;
         (r.input, off) = _slice(b, off);
         (r.extraContext, off) = _slice(b, off);
         (r.schema,) = _slice(b, off);
@@ -125,7 +137,10 @@ library RequestBlob {
                 meta.nodeFee,
                 meta.protocolFee
             ),
-            abi.encodePacked(r.modelId, r.topic, r.inputHash, meta.contextRoot)
+            abi.encodePacked(r.modelId, r.topic, r.inputHash, meta.contextRoot),
+            abi.encodePacked(
+                meta.draw.seedBlock, meta.draw.length, meta.draw.live, meta.draw.version, meta.callbackFee
+            )
         );
     }
 
@@ -163,20 +178,6 @@ library RequestBlob {
     function _word(bytes memory b, uint256 off) private pure returns (uint256 w) {
         assembly ("memory-safe") {
             w := mload(add(add(b, 32), off))
-        }
-    }
-
-    function _packAddresses(address[] memory list) private pure returns (bytes memory out) {
-        uint256 k = list.length;
-        out = new bytes(20 * k + 12);
-        for (uint256 i; i < k; ++i) {
-            address a = list[i];
-            assembly ("memory-safe") {
-                mstore(add(add(out, 32), mul(20, i)), shl(96, a))
-            }
-        }
-        assembly ("memory-safe") {
-            mstore(out, mul(20, k))
         }
     }
 }

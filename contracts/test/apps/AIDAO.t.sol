@@ -57,7 +57,7 @@ contract AIDAOTest is AppsBase {
         // Proposal 2 sees proposal 1, its answer and its outcome.
         (uint256 id2, uint256 pid2) =
             _propose("Buy a yacht", "Spend the treasury on a yacht for the core team.");
-        (uint64 index,) = kernel.contextOf(pid2);
+        (, uint64 index,) = kernel.contextOf(pid2);
         assertEq(index, 3);
         _settle(pid2, REJECT);
         assertEq(uint8(dao.proposalOf(id2).status), uint8(AIDAO.Status.Rejected));

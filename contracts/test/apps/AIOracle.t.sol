@@ -47,7 +47,7 @@ contract AIOracleTest is AppsBase {
         assertEq(r.topic, oracle.TOPIC());
         assertEq(string(r.input), oracle.PROMPT());
         assertEq(r.schema, Schema.integer(0, 10_000_000));
-        (uint64 index,) = kernel.contextOf(pid);
+        (, uint64 index,) = kernel.contextOf(pid);
         assertEq(index, 2, "the prompt sees both observations");
 
         bytes memory out = abi.encode(uint256(97_250));

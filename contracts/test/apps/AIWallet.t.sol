@@ -69,7 +69,7 @@ contract AIWalletTest is AppsBase {
 
         // The executed transfer is history: the next check sees Prompt, Result and Feed entries.
         (, uint256 pid2) = _transfer(shop, 2 ether);
-        (uint64 index,) = kernel.contextOf(pid2);
+        (, uint64 index,) = kernel.contextOf(pid2);
         assertEq(index, 3);
     }
 

@@ -66,6 +66,7 @@ abstract contract AppsBase is KernelBase {
     function _refund(uint256 promptId) internal {
         for (uint256 i; i < 4 && kernel.statusOf(promptId) != IAIKernel.Status.Refunded; ++i) {
             vm.warp(block.timestamp + 200);
+            vm.roll(block.number + 2); // past the seed block of the round's draw
             kernel.settle(promptId);
         }
         assertEq(uint8(kernel.statusOf(promptId)), uint8(IAIKernel.Status.Refunded), "not refunded");

@@ -46,7 +46,7 @@ contract ChatAgentTest is AppsBase {
 
         // The second message's context is the first exchange: Prompt and Result entries.
         uint256 pid2 = _send(alice, "What is my name?");
-        (uint64 index,) = kernel.contextOf(pid2);
+        (, uint64 index,) = kernel.contextOf(pid2);
         assertEq(index, 2);
         (uint64 len,) = context.chainOf(address(app), app.topicOf(alice));
         assertEq(len, 3);
@@ -56,7 +56,7 @@ contract ChatAgentTest is AppsBase {
 
         // Bob's conversation is separate.
         uint256 pid3 = _send(bob, "Hello");
-        (index,) = kernel.contextOf(pid3);
+        (, index,) = kernel.contextOf(pid3);
         assertEq(index, 0);
     }
 

@@ -54,7 +54,7 @@ contract CreditScoreTest is AppsBase {
         vm.prank(reporter);
         app.recordHistory(subject, "Defaulted on a 5 ETH loan");
         uint256 pid = _ask(subject, "");
-        (uint64 index,) = kernel.contextOf(pid);
+        (, uint64 index,) = kernel.contextOf(pid);
         assertEq(index, 1);
         assertEq(
             string(kernel.requestOf(pid).input),

@@ -76,7 +76,7 @@ contract NameGeneratorTest is AppsBase {
         assertEq(string(r.input), app.promptFor(DESC, false));
         assertEq(r.temperature, app.RETRY_TEMPERATURE());
         assertEq(r.seed, 2);
-        (uint64 index,) = kernel.contextOf(pid2);
+        (, uint64 index,) = kernel.contextOf(pid2);
         assertEq(index, 3, "Prompt, Result and the 'taken: tappay' Feed");
 
         _settle(pid2, _name("friendpay"));
@@ -124,10 +124,10 @@ contract NameGeneratorTest is AppsBase {
     function test_feeRise_stallsThenRetryWithTopUp() public {
         registry.register("taken", bob);
         (uint256 id, uint256 pid) = _generate();
-        models.setFee(modelId, FEE_PER_TOKEN * 10);
+        models.setFee(modelId, FEE_PER_TOKEN * 100_000); // the callback's gas dominates a small rise
         _settle(pid, _name("taken"));
         assertEq(uint8(app.requestOf(id).status), uint8(NameGenerator.Status.Stalled));
-        uint256 fee = kernel.quote(modelId, 12, K);
+        uint256 fee = kernel.quote(modelId, 12, K, app.CALLBACK_GAS());
         uint256 budget = app.requestOf(id).budget;
         vm.expectRevert(abi.encodeWithSelector(AppBase.InsufficientFee.selector, fee, budget));
         vm.prank(alice);

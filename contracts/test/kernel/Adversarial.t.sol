@@ -19,8 +19,15 @@ contract AdversarialTest is KernelBase {
         return gpu.slashableOf(n);
     }
 
-    /// A node reveals an output different from the majority: slashed, jailed, unpaid; the
-    /// majority shares the unburned part of its slash.
+    /// @dev Every member of the current round commits and reveals `output` (the round settles).
+    function _honestRound(uint256 pid) internal returns (address[] memory c) {
+        c = _committee(pid);
+        _runAll(pid, ANSWER);
+    }
+
+    /// A node reveals an output its committee does not share: round 0 cannot settle, a larger fresh
+    /// committee decides, and the dissenter ends in the final minority: slashed, jailed, unpaid;
+    /// everyone who revealed the answer (in either round) shares the fee and the unburned slash.
     function test_nodeRevealsDifferentOutput() public {
         uint256 pid = _submit(3);
         address[] memory c = _committee(pid);
@@ -31,20 +38,27 @@ contract AdversarialTest is KernelBase {
         _reveal(pid, c[0], ANSWER);
         _reveal(pid, c[1], WRONG);
         _reveal(pid, c[2], ANSWER);
+        assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Committing));
+        assertEq(kernel.promptInfo(pid).round, 1);
+        address[] memory e = _honestRound(pid);
+        assertEq(e.length, 7);
         assertEq(kernel.resultOf(pid), ANSWER);
         uint256 slashed = STAKE / 10; // minoritySlashBps 1000
         assertEq(_slashable(c[1]), STAKE - slashed);
         assertTrue(gpu.nodeInfo(c[1]).jailed);
         assertFalse(gpu.isEligible(c[1]));
-        assertEq(kernel.earningsOf(c[1]).eth, 0);
-        uint256 toHonest = slashed - slashed / 2; // burnBps 5000
-        assertEq(_slashable(c[0]), STAKE + toHonest / 2);
-        assertEq(_slashable(c[2]), STAKE + toHonest / 2);
         assertEq(eai.totalSupply(), supply - slashed / 2);
+        // The right members of round 0 are paid like the escalation's.
+        assertGt(kernel.earningsOf(c[0]), 0);
+        assertGt(kernel.earningsOf(c[2]), 0);
+        assertGe(_slashable(c[0]), STAKE);
+        // Even when drawn again (8 nodes cannot exclude all three) and right there, it earns nothing.
+        assertEq(kernel.earningsOf(c[1]), 0);
     }
 
-    /// A node commits but never reveals: after the reveal deadline anyone settles; it is penalised
-    /// (to the treasury) and jailed, the two honest nodes are paid.
+    /// A node commits but never reveals: after the reveal deadline anyone ends the round (the two
+    /// agreeing reveals decide it and the output is published); silence after a commit costs as
+    /// much as a wrong answer (to the treasury) and jails; the two honest nodes are paid.
     function test_nodeNeverReveals() public {
         uint256 pid = _submit(3);
         address[] memory c = _committee(pid);
@@ -56,13 +70,14 @@ contract AdversarialTest is KernelBase {
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Revealing));
         vm.warp(block.timestamp + 121);
         kernel.settle(pid);
+        kernel.publish(pid, ANSWER);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));
-        uint256 penalty = STAKE * 200 / 10_000;
+        uint256 penalty = STAKE / 10;
         assertEq(_slashable(c[2]), STAKE - penalty);
         assertEq(eai.balanceOf(treasury), penalty - penalty / 2);
         assertTrue(gpu.nodeInfo(c[2]).jailed);
-        assertGt(kernel.earningsOf(c[0]).eth, 0);
-        assertEq(kernel.earningsOf(c[2]).eth, 0);
+        assertGt(kernel.earningsOf(c[0]), 0);
+        assertEq(kernel.earningsOf(c[2]), 0);
         // Jail ends; the node may come back.
         uint64 until = gpu.nodeInfo(c[2]).jailedUntil;
         vm.prank(c[2]);
@@ -75,27 +90,29 @@ contract AdversarialTest is KernelBase {
     }
 
     /// A node copies another node's commitment: it cannot open it (the commitment binds the
-    /// committer's address), even after the victim revealed the salt and output.
+    /// committer's address), even after the victim revealed its salt and round hash.
     function test_nodeCopiesAnotherCommitment() public {
         uint256 pid = _submit(3);
         address[] memory c = _committee(pid);
-        bytes32 victim = _commitment(pid, ANSWER, c[0]);
+        bytes32 victim = _commitment(pid, 0, ANSWER, c[0]);
         vm.prank(c[0]);
         kernel.commit(pid, victim);
         vm.prank(c[1]);
         kernel.commit(pid, victim); // the copy
         _commit(pid, c[2], ANSWER);
-        _reveal(pid, c[0], ANSWER);
+        _revealHash(pid, c[0], ANSWER);
         bytes32 salt = _salt(c[0], pid);
         vm.prank(c[1]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[1]));
-        kernel.reveal(pid, salt, ANSWER);
+        kernel.reveal(pid, salt, _roundHash(pid, 0, ANSWER), "");
         _reveal(pid, c[2], ANSWER);
         vm.warp(block.timestamp + 121);
         kernel.settle(pid);
+        kernel.publish(pid, ANSWER);
         assertEq(kernel.resultOf(pid), ANSWER);
         assertTrue(gpu.nodeInfo(c[1]).jailed);
-        assertEq(kernel.earningsOf(c[1]).eth, 0);
+        assertEq(_slashable(c[1]), STAKE - STAKE / 10);
+        assertEq(kernel.earningsOf(c[1]), 0);
     }
 
     /// Outputs stay hidden until commits close: a reveal before the commit phase ends is refused.
@@ -105,38 +122,33 @@ contract AdversarialTest is KernelBase {
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
-        kernel.reveal(pid, _salt(c[0], pid), ANSWER);
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "");
     }
 
-    /// Two colluders in a committee of five reveal the same wrong output: the honest three win,
-    /// both colluders are slashed and jailed.
+    /// Two colluders in a committee of five reveal the same wrong output: round 0 escalates, the
+    /// honest escalation decides, both colluders are slashed and jailed, and every honest member is
+    /// paid the same (no bonus for committing first).
     function test_twoColludersInCommitteeOfFive() public {
         uint256 pid = _submit(5);
         address[] memory c = _committee(pid);
-        _commit(pid, c[0], WRONG); // colluder commits first
-        _commit(pid, c[1], WRONG);
-        _commit(pid, c[2], ANSWER);
-        _commit(pid, c[3], ANSWER);
-        _commit(pid, c[4], ANSWER);
-        _reveal(pid, c[0], WRONG);
-        _reveal(pid, c[1], WRONG);
-        _reveal(pid, c[2], ANSWER);
-        _reveal(pid, c[3], ANSWER);
-        _reveal(pid, c[4], ANSWER);
+        for (uint256 i; i < 5; ++i) {
+            _commit(pid, c[i], i < 2 ? WRONG : ANSWER);
+        }
+        for (uint256 i; i < 5; ++i) {
+            _reveal(pid, c[i], i < 2 ? WRONG : ANSWER);
+        }
+        _honestRound(pid);
         assertEq(kernel.resultOf(pid), ANSWER);
         assertEq(consumer.lastOutput(), ANSWER);
         for (uint256 i; i < 2; ++i) {
             assertTrue(gpu.nodeInfo(c[i]).jailed);
-            assertEq(_slashable(c[i]), STAKE - STAKE / 10);
-            assertEq(kernel.earningsOf(c[i]).eth, 0);
+            assertLt(_slashable(c[i]), STAKE);
         }
-        // The earliest *majority* committer (c[2]) gets the larger share.
-        assertGt(kernel.earningsOf(c[2]).eth, kernel.earningsOf(c[3]).eth);
-        assertEq(kernel.earningsOf(c[3]).eth, kernel.earningsOf(c[4]).eth);
     }
 
-    /// Three colluders out of five would win: the protocol's honest-majority assumption, shown.
-    function test_threeOfFiveColludersWin_honestMajorityAssumption() public {
+    /// Three colluders out of five no longer win: their majority of round 0 only escalates, and
+    /// the larger fresh committee decides against them.
+    function test_threeOfFiveColludersLoseToEscalation() public {
         uint256 pid = _submit(5);
         address[] memory c = _committee(pid);
         for (uint256 i; i < 5; ++i) {
@@ -145,15 +157,20 @@ contract AdversarialTest is KernelBase {
         for (uint256 i; i < 5; ++i) {
             _reveal(pid, c[i], i < 3 ? WRONG : ANSWER);
         }
-        assertEq(kernel.resultOf(pid), WRONG);
+        assertEq(kernel.promptInfo(pid).round, 1);
+        _honestRound(pid);
+        assertEq(kernel.resultOf(pid), ANSWER);
+        for (uint256 i; i < 3; ++i) {
+            assertTrue(gpu.nodeInfo(c[i]).jailed);
+        }
     }
 
-    function _settleWithCallback(address cb) internal returns (uint256 pid) {
+    function _settleVia(function(IAIKernel.Request memory) external payable returns (uint256) ask)
+        internal
+        returns (uint256 pid)
+    {
         IAIKernel.Request memory r = _request(3);
-        r.callback = cb;
-        uint256 fee = kernel.quote(r.modelId, r.maxTokens, r.committeeSize);
-        vm.prank(user);
-        pid = kernel.infer{value: fee}(r);
+        pid = ask{value: _fee(r)}(r);
         _runAll(pid, ANSWER);
     }
 
@@ -161,7 +178,7 @@ contract AdversarialTest is KernelBase {
     function test_revertingCallback() public {
         RevertingConsumer bad = new RevertingConsumer(kernel);
         vm.recordLogs();
-        uint256 pid = _settleWithCallback(address(bad));
+        uint256 pid = _settleVia(bad.ask);
         Vm.Log[] memory logs = vm.getRecordedLogs();
         bytes32 sig = keccak256("CallbackDelivered(uint256,address,bool)");
         bool seen;
@@ -174,19 +191,14 @@ contract AdversarialTest is KernelBase {
         assertTrue(seen);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));
         assertEq(kernel.resultOf(pid), ANSWER);
-        assertGt(kernel.earningsOf(_committee(pid)[0]).eth, 0);
+        assertGt(kernel.earningsOf(_committee(pid)[0]), 0);
     }
 
     /// A callback that burns all its gas only burns its own limit.
     function test_gasBurningCallback() public {
         GasBurningConsumer bad = new GasBurningConsumer(kernel);
-        uint256 pid = _submit(1);
-        pid; // warm-up prompt not needed; use the direct path
         IAIKernel.Request memory r = _request(3);
-        r.callback = address(bad);
-        uint256 fee = kernel.quote(r.modelId, r.maxTokens, r.committeeSize);
-        vm.prank(user);
-        uint256 p2 = kernel.infer{value: fee}(r);
+        uint256 p2 = bad.ask{value: _fee(r)}(r);
         address[] memory c = _committee(p2);
         for (uint256 i; i < 3; ++i) {
             _commit(p2, c[i], ANSWER);
@@ -195,7 +207,7 @@ contract AdversarialTest is KernelBase {
         _reveal(p2, c[1], ANSWER);
         vm.prank(c[2]);
         uint256 g = gasleft();
-        kernel.reveal(p2, _salt(c[2], p2), ANSWER);
+        kernel.reveal(p2, _salt(c[2], p2), _roundHash(p2, 0, ANSWER), ANSWER);
         uint256 used = g - gasleft();
         assertEq(uint8(kernel.statusOf(p2)), uint8(IAIKernel.Status.Settled));
         assertLt(used, 200_000 + 250_000); // the callback's 200k limit plus settlement
@@ -204,12 +216,15 @@ contract AdversarialTest is KernelBase {
     /// A callback that returns a huge blob cannot make settlement copy it.
     function test_returnBombCallback() public {
         ReturnBombConsumer bomb = new ReturnBombConsumer();
-        uint256 pid = _settleWithCallback(address(bomb));
+        IAIKernel.Request memory r = _request(3);
+        uint256 pid = bomb.ask{value: _fee(r)}(kernel, r);
+        _runAll(pid, ANSWER);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));
     }
 
     /// A node unregisters mid-prompt: it leaves the pools at once, but its stake stays slashable
-    /// while unbonding, so going silent still costs it; an honest exiting node is still paid.
+    /// while unbonding, so going silent after its commit still costs it as much as a wrong answer;
+    /// an honest exiting node is still paid.
     function test_nodeUnregistersMidPrompt() public {
         uint256 pid = _submit(3);
         address[] memory c = _committee(pid);
@@ -226,9 +241,10 @@ contract AdversarialTest is KernelBase {
         _reveal(pid, c[2], ANSWER);
         vm.warp(block.timestamp + 121);
         kernel.settle(pid);
+        kernel.publish(pid, ANSWER);
         assertEq(kernel.resultOf(pid), ANSWER);
-        assertEq(gpu.nodeInfo(c[0]).unbonding, STAKE - STAKE * 200 / 10_000);
-        assertGt(kernel.earningsOf(c[1]).eth, 0);
+        assertEq(gpu.nodeInfo(c[0]).unbonding, STAKE - STAKE / 10);
+        assertGt(kernel.earningsOf(c[1]), 0);
     }
 
     /// Slashing a node that already withdrew everything yields zero and settlement goes on.
@@ -253,7 +269,7 @@ contract AdversarialTest is KernelBase {
     /// Re-entering settlement from a callback is refused; the result stands.
     function test_callbackCannotReenterSettlement() public {
         Reenterer r = new Reenterer(kernel);
-        uint256 pid = _settleWithCallback(address(r));
+        uint256 pid = _settleVia(r.ask);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));
         assertFalse(r.reentered());
     }
@@ -265,6 +281,11 @@ contract Reenterer {
 
     constructor(DecentralizedInference k) {
         kernel = k;
+    }
+
+    function ask(IAIKernel.Request memory request) external payable returns (uint256) {
+        request.callback = address(this);
+        return kernel.infer{value: msg.value}(request);
     }
 
     function onAIResult(uint256 promptId, bool, bytes calldata) external {

@@ -16,7 +16,7 @@ abstract contract KernelBase is Test {
     uint256 internal constant CAP = 1_000_000_000 ether;
     uint256 internal constant GENESIS = 100_000_000 ether;
     uint256 internal constant REWARD_BUDGET = 500_000_000 ether;
-    uint256 internal constant REWARD_DECAY = 100_000;
+    uint64 internal constant HALVING = 365 days;
     uint256 internal constant STAKE = 10_000 ether;
     uint128 internal constant FEE_PER_TOKEN = 1 gwei;
 
@@ -43,14 +43,13 @@ abstract contract KernelBase is Test {
         scheduler = new PromptScheduler(address(this));
         gpu = new GPUManagement(address(this), eai, models, scheduler, treasury);
         context = new ContextManager(address(this));
-        kernel = new DecentralizedInference(
-            address(this), eai, models, scheduler, gpu, context, treasury, REWARD_BUDGET, REWARD_DECAY
-        );
+        kernel = new DecentralizedInference(address(this), models, scheduler, gpu, context, treasury);
         scheduler.grantRole(scheduler.POOL_MANAGER_ROLE(), address(gpu));
         scheduler.grantRole(scheduler.ASSIGNER_ROLE(), address(kernel));
         gpu.grantRole(gpu.SLASHER_ROLE(), address(kernel));
         context.grantRole(context.KERNEL_ROLE(), address(kernel));
-        eai.grantRole(eai.MINTER_ROLE(), address(kernel));
+        eai.grantRole(eai.MINTER_ROLE(), address(gpu));
+        gpu.startRewards(uint128(REWARD_BUDGET / (2 * uint256(HALVING))), HALVING);
         modelId = models.registerModel(_spec());
         consumer = new RecordingConsumer(kernel);
         vm.deal(user, 100 ether);
@@ -116,37 +115,69 @@ abstract contract KernelBase is Test {
         });
     }
 
+    function _fee(IAIKernel.Request memory r) internal view returns (uint256) {
+        return kernel.quote(r.modelId, r.maxTokens, r.committeeSize, r.callbackGasLimit);
+    }
+
     function _submit(uint16 k) internal returns (uint256 promptId) {
         IAIKernel.Request memory r = _request(k);
-        uint256 fee = kernel.quote(r.modelId, r.maxTokens, r.committeeSize);
-        promptId = consumer.ask(r, fee);
+        promptId = consumer.ask(r, _fee(r));
+    }
+
+    function _round(uint256 promptId) internal view returns (uint8) {
+        return kernel.promptInfo(promptId).round;
     }
 
     function _salt(address node, uint256 promptId) internal pure returns (bytes32) {
         return keccak256(abi.encode(keccak256(abi.encodePacked("aikernel-salt", node)), promptId));
     }
 
-    function _commitment(uint256 promptId, bytes memory output, address node)
+    function _roundHash(uint256 promptId, uint8 round, bytes memory output) internal pure returns (bytes32) {
+        return keccak256(abi.encode(promptId, round, keccak256(output)));
+    }
+
+    function _commitment(uint256 promptId, uint8 round, bytes memory output, address node)
         internal
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(promptId, keccak256(output), _salt(node, promptId), node));
+        return keccak256(
+            abi.encode(promptId, round, _roundHash(promptId, round, output), _salt(node, promptId), node)
+        );
+    }
+
+    /// @dev Mines past the current round's seed block so its committee can be drawn.
+    function _ready(uint256 promptId) internal {
+        (uint64 seedBlock,) = kernel.seedBlockOf(promptId);
+        if (block.number <= seedBlock) vm.roll(seedBlock + 1);
     }
 
     function _commit(uint256 promptId, address node, bytes memory output) internal {
-        bytes32 c = _commitment(promptId, output, node);
+        _ready(promptId);
+        bytes32 c = _commitment(promptId, _round(promptId), output, node);
         vm.prank(node);
         kernel.commit(promptId, c);
     }
 
+    /// @dev Reveals with the output bytes (the reveal that completes a deciding round settles).
     function _reveal(uint256 promptId, address node, bytes memory output) internal {
+        uint8 round = _round(promptId);
         bytes32 salt = _salt(node, promptId);
         vm.prank(node);
-        kernel.reveal(promptId, salt, output);
+        kernel.reveal(promptId, salt, _roundHash(promptId, round, output), output);
     }
 
-    function _committee(uint256 promptId) internal view returns (address[] memory) {
+    /// @dev Reveals only the round hash, keeping the output private.
+    function _revealHash(uint256 promptId, address node, bytes memory output) internal {
+        uint8 round = _round(promptId);
+        bytes32 salt = _salt(node, promptId);
+        vm.prank(node);
+        kernel.reveal(promptId, salt, _roundHash(promptId, round, output), "");
+    }
+
+    /// @dev The current round's committee (drawing it if its seed is ready).
+    function _committee(uint256 promptId) internal returns (address[] memory) {
+        _ready(promptId);
         return kernel.committeeOf(promptId);
     }
 

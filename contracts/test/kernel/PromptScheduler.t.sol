@@ -6,6 +6,8 @@ import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {KernelBase} from "./KernelBase.sol";
 
 contract PromptSchedulerTest is KernelBase {
+    uint256 internal nextPrompt = 1000;
+
     function setUp() public override {
         super.setUp();
         _addNodes(10);
@@ -21,74 +23,154 @@ contract PromptSchedulerTest is KernelBase {
         return true;
     }
 
-    function testFuzz_assign_distinctEligibleNodes(uint256 seed, uint8 kRaw) public {
+    /// @dev Snapshot now, draw at once (a fresh prompt id, round 0).
+    function _draw(uint256 k, uint256 seed) internal returns (address[] memory) {
+        PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, k);
+        return scheduler.draw(++nextPrompt, 0, modelId, k, seed, s);
+    }
+
+    function testFuzz_draw_distinctEligibleNodes(uint256 seed, uint8 kRaw) public {
         uint256 k = bound(kRaw, 1, 10);
-        (address[] memory c, uint32 cd, uint32 rd) = scheduler.assign(modelId, k, seed, new address[](0));
+        address[] memory c = _draw(k, seed);
         assertEq(c.length, k);
         assertTrue(_distinct(c));
         for (uint256 i; i < k; ++i) {
             assertTrue(gpu.isEligible(c[i]));
         }
-        assertEq(cd, block.timestamp + 60);
-        assertEq(rd, uint256(cd) + 60);
+        assertEq(scheduler.committeeOf(nextPrompt, 0), c);
+        assertTrue(scheduler.isDrawn(nextPrompt, 0));
+        assertFalse(scheduler.isDrawn(nextPrompt, 1));
     }
 
-    function testFuzz_assign_excludesPreviousCommittee(uint256 seed) public {
-        (address[] memory first,,) = scheduler.assign(modelId, 5, seed, new address[](0));
-        (address[] memory second,,) = scheduler.assign(modelId, 5, seed, first);
+    /// The anti-steering property: once a snapshot is taken, nothing a node operator does before
+    /// the draw (pausing, unbonding, registering more nodes) changes which committee a seed picks.
+    function testFuzz_draw_ignoresPoolChangesAfterSnapshot(uint256 seed, uint16 leaveMask, uint8 joins)
+        public
+    {
+        PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, 3);
+        uint256 pid = ++nextPrompt;
+        address[] memory expected = scheduler.preview(pid, 0, modelId, 3, seed, s);
+        for (uint256 i; i < 10; ++i) {
+            if (leaveMask & (1 << i) != 0) {
+                vm.prank(nodes[i]);
+                gpu.pause();
+            }
+        }
+        _addNodes(bound(joins, 0, 6));
+        address[] memory got = scheduler.draw(pid, 0, modelId, 3, seed, s);
+        assertEq(got, expected);
+        // Left nodes still answer for what they were eligible for; the pool itself moved on.
+        assertEq(scheduler.poolSize(modelId), 10 - _popcount(leaveMask & 0x3ff) + bound(joins, 0, 6));
+    }
+
+    function _popcount(uint256 x) internal pure returns (uint256 n) {
+        for (; x != 0; x &= x - 1) {
+            ++n;
+        }
+    }
+
+    function testFuzz_draw_excludesEarlierRounds(uint256 seed) public {
+        PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, 5);
+        uint256 pid = ++nextPrompt;
+        address[] memory first = scheduler.draw(pid, 0, modelId, 5, seed, s);
+        s = scheduler.snapshot(modelId, 1);
+        address[] memory second = scheduler.draw(pid, 1, modelId, 5, seed, s);
         for (uint256 i; i < 5; ++i) {
             for (uint256 j; j < 5; ++j) {
                 assertTrue(second[i] != first[j]);
             }
         }
         // Not enough others: the exclusion is dropped rather than failing.
-        (address[] memory third,,) = scheduler.assign(modelId, 7, seed, first);
+        s = scheduler.snapshot(modelId, 1);
+        address[] memory third = scheduler.draw(pid, 2, modelId, 7, seed, s);
+        assertEq(third.length, 7);
         assertTrue(_distinct(third));
+        // More than the pool: the largest odd committee it has.
+        s = scheduler.snapshot(modelId, 1);
+        assertEq(scheduler.draw(++nextPrompt, 0, modelId, 15, seed, s).length, 9);
     }
 
-    function test_assign_revert_NotEnoughNodesAndInvalidSize() public {
+    function test_snapshot_revert_NotEnoughNodesAndInvalidSize() public {
         vm.expectRevert(abi.encodeWithSelector(PromptScheduler.NotEnoughNodes.selector, modelId, 10, 11));
-        scheduler.assign(modelId, 11, 1, new address[](0));
+        scheduler.snapshot(modelId, 11);
         vm.expectRevert(abi.encodeWithSelector(PromptScheduler.InvalidCommitteeSize.selector, 0));
-        scheduler.assign(modelId, 0, 1, new address[](0));
+        scheduler.snapshot(modelId, 0);
         vm.expectRevert(abi.encodeWithSelector(PromptScheduler.InvalidCommitteeSize.selector, 16));
-        scheduler.assign(modelId, 16, 1, new address[](0));
+        scheduler.snapshot(modelId, 16);
+        PromptScheduler.Snapshot memory s;
+        vm.expectRevert(abi.encodeWithSelector(PromptScheduler.NoPendingSnapshot.selector, modelId));
+        scheduler.draw(1, 0, modelId, 3, 1, s);
+        vm.expectRevert(abi.encodeWithSelector(PromptScheduler.NoPendingSnapshot.selector, modelId));
+        scheduler.release(modelId);
         bytes32 role = scheduler.ASSIGNER_ROLE();
         vm.prank(user);
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, user, role)
         );
-        scheduler.assign(modelId, 1, 1, new address[](0));
+        scheduler.snapshot(modelId, 1);
     }
 
     function test_roundRobin_rotatesThroughPool() public {
         scheduler.setPolicy(modelId, PromptScheduler.Policy.RoundRobin);
-        (address[] memory a,,) = scheduler.assign(modelId, 3, 0, new address[](0));
-        (address[] memory b,,) = scheduler.assign(modelId, 3, 0, new address[](0));
+        address[] memory a = _draw(3, 0);
+        address[] memory b = _draw(3, 0);
         for (uint256 i; i < 3; ++i) {
-            assertEq(a[i], scheduler.poolAt(modelId, i));
-            assertEq(b[i], scheduler.poolAt(modelId, 3 + i));
+            assertEq(a[i], nodes[i]);
+            assertEq(b[i], nodes[3 + i]);
         }
         assertEq(scheduler.cursorOf(modelId), 6);
-        (address[] memory c,,) = scheduler.assign(modelId, 5, 0, new address[](0));
-        assertEq(c[4], scheduler.poolAt(modelId, 0)); // wraps
+        address[] memory c = _draw(5, 0);
+        assertEq(c[4], nodes[0]); // wraps
         assertTrue(_distinct(c));
     }
 
-    function test_pool_addRemoveKeepsIndex() public {
-        address n3 = nodes[3];
-        address last = nodes[9];
-        vm.prank(n3);
-        gpu.pause();
-        assertEq(scheduler.poolSize(modelId), 9);
-        assertFalse(scheduler.inPool(modelId, n3));
-        assertEq(scheduler.poolAt(modelId, 3), last); // swap-and-pop
+    /// Entries of nodes that left stay while a draw is pending (so the draw sees the snapshot),
+    /// then are compacted away a few at a time.
+    function test_pool_leftEntriesCompactedOnceNoDrawPending() public {
+        PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, 3);
+        for (uint256 i; i < 4; ++i) {
+            vm.prank(nodes[i]);
+            gpu.pause();
+        }
+        (uint256 entries,, uint256 pending) = scheduler.poolState(modelId);
+        assertEq(entries, 10);
+        assertEq(pending, 1);
+        assertEq(scheduler.poolSize(modelId), 6);
+        assertFalse(scheduler.inPool(modelId, nodes[0]));
+        scheduler.draw(++nextPrompt, 0, modelId, 3, 7, s); // releases, compacts 3 entries
+        (entries,, pending) = scheduler.poolState(modelId);
+        assertEq(pending, 0);
+        assertEq(entries, 7);
+        vm.prank(nodes[0]);
+        gpu.resume(); // one more pool operation compacts the rest
+        (entries,,) = scheduler.poolState(modelId);
+        assertEq(entries, 7);
+        assertEq(scheduler.poolSize(modelId), 7);
+        // Every live node is still drawable.
+        address[] memory c = _draw(7, 3);
+        assertTrue(_distinct(c));
+        for (uint256 i; i < 7; ++i) {
+            assertTrue(gpu.isEligible(c[i]));
+        }
         bytes32 role = scheduler.POOL_MANAGER_ROLE();
         vm.prank(user);
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, user, role)
         );
         scheduler.addNode(user, _models());
+    }
+
+    function test_escalationSize() public {
+        assertEq(scheduler.escalationSize(modelId, 1), 3);
+        assertEq(scheduler.escalationSize(modelId, 3), 7);
+        assertEq(scheduler.escalationSize(modelId, 9), 15);
+        scheduler.setEscalationSize(modelId, 11);
+        assertEq(scheduler.escalationSize(modelId, 3), 11);
+        assertEq(scheduler.escalationSize(modelId, 7), 15); // never below 2k + 1
+        vm.expectRevert(abi.encodeWithSelector(PromptScheduler.InvalidCommitteeSize.selector, 4));
+        scheduler.setEscalationSize(modelId, 4);
+        vm.expectRevert(abi.encodeWithSelector(PromptScheduler.InvalidCommitteeSize.selector, 17));
+        scheduler.setEscalationSize(modelId, 17);
     }
 
     function test_setTiming_bounds() public {

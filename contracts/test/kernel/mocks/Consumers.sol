@@ -31,6 +31,10 @@ contract RecordingConsumer is AIKernelConsumer {
 contract RevertingConsumer is AIKernelConsumer {
     constructor(IAIKernel kernel_) AIKernelConsumer(kernel_) {}
 
+    function ask(IAIKernel.Request memory request) external payable returns (uint256) {
+        return _infer(request, msg.value);
+    }
+
     function _onResult(uint256, bool, bytes calldata) internal pure override {
         revert("nope");
     }
@@ -40,6 +44,10 @@ contract RevertingConsumer is AIKernelConsumer {
 contract GasBurningConsumer is AIKernelConsumer {
     constructor(IAIKernel kernel_) AIKernelConsumer(kernel_) {}
 
+    function ask(IAIKernel.Request memory request) external payable returns (uint256) {
+        return _infer(request, msg.value);
+    }
+
     function _onResult(uint256, bool, bytes calldata) internal pure override {
         while (true) {}
     }
@@ -47,6 +55,11 @@ contract GasBurningConsumer is AIKernelConsumer {
 
 /// @notice A consumer that returns a huge returndata blob (return bomb).
 contract ReturnBombConsumer {
+    function ask(IAIKernel kernel, IAIKernel.Request memory request) external payable returns (uint256) {
+        request.callback = address(this);
+        return kernel.infer{value: msg.value}(request);
+    }
+
     fallback() external {
         assembly {
             return(0, 1000000)
