@@ -17,9 +17,9 @@ import {RequestBlob} from "./RequestBlob.sol";
 /// @dev Rules (docs/protocol.md):
 ///      - A round's committee is drawn from a pool snapshot taken when the round was created, with
 ///        the hash of a later block: nobody who sends a transaction can know it in advance.
-///      - Commitments bind prompt, round, node and a round-bound output hash
-///        `keccak256(abi.encode(promptId, round, keccak256(output)))`, so nothing revealed in one
-///        round can be copied into another, and output bytes stay private until a round decides.
+///      - Commitments bind prompt, round, node and a round-bound hash of the answer (the output and
+///        the trace of the logits that produced it), so an answer can neither be guessed without
+///        running the model nor copied from another round, and stays private until a round decides.
 ///      - Round 0 settles only when every revealed output agrees (and a majority revealed); any
 ///        disagreement escalates to a larger, freshly drawn committee whose strict majority decides.
 ///      - At settlement every revealer of every round is judged against the final answer: agreeing
@@ -339,7 +339,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     }
 
     /// @notice Commits to an output: `commitment = keccak256(abi.encode(promptId, round, roundHash,
-    ///         salt, msg.sender))` with `roundHash = keccak256(abi.encode(promptId, round, keccak256(output)))`.
+    ///         salt, msg.sender))`, with the round hash of `reveal`.
     /// @param promptId The prompt.
     /// @param commitment The commitment (non-zero).
     function commit(uint256 promptId, bytes32 commitment) external nonReentrant {
@@ -364,13 +364,15 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     }
 
     /// @notice Reveals the committed round hash. `output` may be empty (kept private) or the output
-    ///         bytes; the reveal that completes a round which decides on this output settles the
-    ///         prompt when it carries them, otherwise the output is awaited (`publish`).
+    ///         bytes with their trace; the reveal that completes a round which decides on this output
+    ///         settles the prompt when it carries them, otherwise the output is awaited (`publish`).
     /// @param promptId The prompt.
     /// @param salt The salt used in the commitment.
-    /// @param roundHash `keccak256(abi.encode(promptId, round, keccak256(output)))`.
+    /// @param roundHash `keccak256(abi.encode(promptId, round, keccak256(abi.encode(keccak256(output), trace))))`.
     /// @param output The output bytes, or empty.
-    function reveal(uint256 promptId, bytes32 salt, bytes32 roundHash, bytes calldata output)
+    /// @param trace The engine's hash of every logit it computed for this output (docs/protocol.md):
+    ///        only a node that ran the model knows it, so an output cannot be guessed or copied.
+    function reveal(uint256 promptId, bytes32 salt, bytes32 roundHash, bytes calldata output, bytes32 trace)
         external
         nonReentrant
     {
@@ -381,19 +383,20 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
             revert RevealClosed(promptId);
         }
         if (output.length > MAX_OUTPUT_BYTES) revert OutputTooLarge(output.length);
-        if (output.length != 0 && _roundHash(promptId, pm.round, output) != roundHash) {
+        if (output.length != 0 && _roundHash(promptId, pm.round, _answer(output, trace)) != roundHash) {
             revert OutputMismatch(promptId);
         }
         _open(promptId, pm.round, salt, roundHash);
         uint8 reveals = pm.reveals + 1;
         p.reveals = reveals;
-        if (reveals == pm.commits) _resolve(promptId, p, pm.round, output);
+        if (reveals == pm.commits) _resolve(promptId, p, pm.round, output, trace);
     }
 
     /// @notice Supplies the output bytes a round decided on (status Publishing). Anyone may call.
     /// @param promptId The prompt.
     /// @param output The output whose round hash won.
-    function publish(uint256 promptId, bytes calldata output) external nonReentrant {
+    /// @param trace Its trace.
+    function publish(uint256 promptId, bytes calldata output, bytes32 trace) external nonReentrant {
         Prompt storage p = _prompts[promptId];
         Prompt memory pm = p;
         if (pm.status != Status.Publishing || block.timestamp > pm.revealDeadline) {
@@ -401,10 +404,10 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         }
         if (output.length == 0 || output.length > MAX_OUTPUT_BYTES) revert OutputTooLarge(output.length);
         (bool found, uint256 winner) = _decide(promptId, pm.round);
-        if (!found || uint256(_roundHash(promptId, pm.round, output)) >> 32 != winner) {
+        if (!found || uint256(_roundHash(promptId, pm.round, _answer(output, trace))) >> 32 != winner) {
             revert NotAwaited(promptId);
         }
-        _settle(promptId, p, pm.round, output);
+        _settle(promptId, p, pm.round, output, trace);
     }
 
     /// @notice Ends the current round once it can make no more progress: after the commit
@@ -443,7 +446,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
             return;
         }
         if (block.timestamp <= pm.revealDeadline) revert SettlementNotDue(promptId);
-        _resolve(promptId, p, pm.round, msg.data[0:0]);
+        _resolve(promptId, p, pm.round, msg.data[0:0], 0);
     }
 
     /// @notice Sends the caller's ETH earnings.
@@ -678,20 +681,13 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     // Internal: rounds
     // ------------------------------------------------------------------
 
-    function _roundHash(uint256 promptId, uint256 round, bytes calldata output)
-        internal
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(promptId, round, keccak256(output)));
+    /// @dev An answer: the output and the trace of the computation that produced it.
+    function _answer(bytes calldata output, bytes32 trace) internal pure returns (bytes32) {
+        return keccak256(abi.encode(keccak256(output), trace));
     }
 
-    function _roundHashMem(uint256 promptId, uint256 round, bytes32 outputHash)
-        internal
-        pure
-        returns (uint256)
-    {
-        return uint256(keccak256(abi.encode(promptId, round, outputHash))) >> 32;
+    function _roundHash(uint256 promptId, uint256 round, bytes32 answer) internal pure returns (bytes32) {
+        return keccak256(abi.encode(promptId, round, answer));
     }
 
     /// @dev Checks (salt, roundHash) against the caller's commitment; stores the round-hash prefix.
@@ -742,12 +738,16 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         }
     }
 
-    function _resolve(uint256 promptId, Prompt storage p, uint8 round, bytes calldata output) internal {
+    function _resolve(uint256 promptId, Prompt storage p, uint8 round, bytes calldata output, bytes32 trace)
+        internal
+    {
         (bool found, uint256 winner) = _decide(promptId, round);
         if (!found) {
             _failRound(promptId, p, round, false);
-        } else if (output.length != 0 && uint256(_roundHash(promptId, round, output)) >> 32 == winner) {
-            _settle(promptId, p, round, output);
+        } else if (
+            output.length != 0 && uint256(_roundHash(promptId, round, _answer(output, trace))) >> 32 == winner
+        ) {
+            _settle(promptId, p, round, output, trace);
         } else {
             (, uint32 revealWindow,) = scheduler.timing();
             uint32 deadline = uint32(block.timestamp) + revealWindow;
@@ -767,24 +767,25 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
 
     /// @dev Final settlement: judges every revealer of every round against the answer, punishes the
     ///      final round's silent members, pays, stores the result and calls back.
-    function _settle(uint256 promptId, Prompt storage p, uint8 round, bytes calldata output) internal {
+    function _settle(uint256 promptId, Prompt storage p, uint8 round, bytes calldata output, bytes32 trace)
+        internal
+    {
         p.status = Status.Settled;
         RequestBlob.Hot memory h = RequestBlob.hot(p.blob);
         Config memory c = config;
-        bytes32 outputHash = keccak256(output);
-        Verdict memory v = _judge(promptId, round, outputHash, c);
+        Verdict memory v = _judge(promptId, round, _answer(output, trace), c);
         _pay(promptId, h, v.winners);
         for (uint256 i; i < v.nl; ++i) {
             _punish(v.losers[i], c.minoritySlashBps, v.winners, 1, c);
         }
         _storeResult(promptId, output);
-        emit PromptSettled(promptId, outputHash, output);
+        emit PromptSettled(promptId, keccak256(output), output);
         bool success = output.length % 32 != 4;
         if (success) context.appendResult(h.requester, h.topic, promptId, output);
         if (h.callback != address(0)) _deliver(promptId, h, success, output);
     }
 
-    function _judge(uint256 promptId, uint8 round, bytes32 outputHash, Config memory c)
+    function _judge(uint256 promptId, uint8 round, bytes32 answer, Config memory c)
         internal
         returns (Verdict memory v)
     {
@@ -794,11 +795,11 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
             if (!_isDrawn(promptId, r)) continue;
             address[] memory committee = _loadCommittee(promptId, r);
             mapping(address => uint256) storage members = _members[promptId][r];
-            uint256 answer = _roundHashMem(promptId, r, outputHash);
+            uint256 right = uint256(_roundHash(promptId, r, answer)) >> 32;
             for (uint256 i; i < committee.length; ++i) {
                 uint256 s = members[committee[i]];
                 if (s & 0xff == REVEALED) {
-                    if (s >> 32 == answer) v.winners[v.nw++] = committee[i];
+                    if (s >> 32 == right) v.winners[v.nw++] = committee[i];
                     else v.losers[v.nl++] = committee[i];
                 } else if (r == round) {
                     _punishSilent(committee[i], s, c);

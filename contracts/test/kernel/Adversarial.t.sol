@@ -70,7 +70,7 @@ contract AdversarialTest is KernelBase {
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Revealing));
         vm.warp(block.timestamp + 121);
         kernel.settle(pid);
-        kernel.publish(pid, ANSWER);
+        _publish(pid, ANSWER);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));
         uint256 penalty = STAKE / 10;
         assertEq(_slashable(c[2]), STAKE - penalty);
@@ -104,11 +104,11 @@ contract AdversarialTest is KernelBase {
         bytes32 salt = _salt(c[0], pid);
         vm.prank(c[1]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[1]));
-        kernel.reveal(pid, salt, _roundHash(pid, 0, ANSWER), "");
+        kernel.reveal(pid, salt, _roundHash(pid, 0, ANSWER), "", 0);
         _reveal(pid, c[2], ANSWER);
         vm.warp(block.timestamp + 121);
         kernel.settle(pid);
-        kernel.publish(pid, ANSWER);
+        _publish(pid, ANSWER);
         assertEq(kernel.resultOf(pid), ANSWER);
         assertTrue(gpu.nodeInfo(c[1]).jailed);
         assertEq(_slashable(c[1]), STAKE - STAKE / 10);
@@ -122,7 +122,7 @@ contract AdversarialTest is KernelBase {
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
-        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "");
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
     }
 
     /// Two colluders in a committee of five reveal the same wrong output: round 0 escalates, the
@@ -207,7 +207,7 @@ contract AdversarialTest is KernelBase {
         _reveal(p2, c[1], ANSWER);
         vm.prank(c[2]);
         uint256 g = gasleft();
-        kernel.reveal(p2, _salt(c[2], p2), _roundHash(p2, 0, ANSWER), ANSWER);
+        kernel.reveal(p2, _salt(c[2], p2), _roundHash(p2, 0, ANSWER), ANSWER, _trace(ANSWER));
         uint256 used = g - gasleft();
         assertEq(uint8(kernel.statusOf(p2)), uint8(IAIKernel.Status.Settled));
         assertLt(used, 200_000 + 250_000); // the callback's 200k limit plus settlement
@@ -241,7 +241,7 @@ contract AdversarialTest is KernelBase {
         _reveal(pid, c[2], ANSWER);
         vm.warp(block.timestamp + 121);
         kernel.settle(pid);
-        kernel.publish(pid, ANSWER);
+        _publish(pid, ANSWER);
         assertEq(kernel.resultOf(pid), ANSWER);
         assertEq(gpu.nodeInfo(c[0]).unbonding, STAKE - STAKE / 10);
         assertGt(kernel.earningsOf(c[1]), 0);

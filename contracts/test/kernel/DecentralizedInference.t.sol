@@ -341,7 +341,7 @@ contract DecentralizedInferenceTest is KernelBase {
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
-        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "");
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
     }
 
     function test_reveal_revert_RevealClosedAfterDeadline() public {
@@ -351,12 +351,12 @@ contract DecentralizedInferenceTest is KernelBase {
         vm.warp(block.timestamp + 121);
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
-        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "");
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
     }
 
     function test_reveal_revert_UnknownPrompt() public {
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 9));
-        kernel.reveal(9, bytes32(0), bytes32(0), ANSWER);
+        kernel.reveal(9, bytes32(0), bytes32(0), ANSWER, 0);
     }
 
     function test_reveal_revert_NotCommittedAndAlreadyRevealed() public {
@@ -368,11 +368,11 @@ contract DecentralizedInferenceTest is KernelBase {
         bytes32 rh = _roundHash(pid, 0, ANSWER);
         vm.prank(c[2]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotCommitted.selector, pid, c[2]));
-        kernel.reveal(pid, _salt(c[2], pid), rh, "");
+        kernel.reveal(pid, _salt(c[2], pid), rh, "", 0);
         _reveal(pid, c[0], ANSWER);
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.AlreadyRevealed.selector, pid, c[0]));
-        kernel.reveal(pid, _salt(c[0], pid), rh, "");
+        kernel.reveal(pid, _salt(c[0], pid), rh, "", 0);
     }
 
     function test_reveal_revert_InvalidReveal() public {
@@ -383,14 +383,14 @@ contract DecentralizedInferenceTest is KernelBase {
         }
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[0]));
-        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, WRONG), WRONG);
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, WRONG), WRONG, _trace(WRONG));
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[0]));
-        kernel.reveal(pid, bytes32(uint256(5)), _roundHash(pid, 0, ANSWER), "");
+        kernel.reveal(pid, bytes32(uint256(5)), _roundHash(pid, 0, ANSWER), "", 0);
         // The round hash of another round (or prompt) does not open this round's commitment.
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[0]));
-        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 1, ANSWER), "");
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 1, ANSWER), "", 0);
     }
 
     function test_reveal_revert_OutputMismatch() public {
@@ -401,7 +401,11 @@ contract DecentralizedInferenceTest is KernelBase {
         }
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.OutputMismatch.selector, pid));
-        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), WRONG);
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), WRONG, _trace(ANSWER));
+        // The right output with another trace (a node that did not run the model) is refused too.
+        vm.prank(c[0]);
+        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.OutputMismatch.selector, pid));
+        kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), ANSWER, bytes32(uint256(1)));
     }
 
     function test_reveal_revert_OutputTooLarge() public {
@@ -410,7 +414,7 @@ contract DecentralizedInferenceTest is KernelBase {
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.OutputTooLarge.selector, 8193));
-        kernel.reveal(pid, bytes32(0), bytes32(0), new bytes(8193));
+        kernel.reveal(pid, bytes32(0), bytes32(0), new bytes(8193), 0);
     }
 
     function testFuzz_reveal_settlesAnyOutput(bytes calldata output, uint8 kRaw) public {
@@ -464,15 +468,15 @@ contract DecentralizedInferenceTest is KernelBase {
         assertEq(uint8(p.status), uint8(IAIKernel.Status.Publishing));
         // Bytes that are not the decided output are refused.
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotAwaited.selector, pid));
-        kernel.publish(pid, WRONG);
+        _publish(pid, WRONG);
         address anyone = makeAddr("anyone");
         vm.prank(anyone);
-        kernel.publish(pid, ANSWER);
+        _publish(pid, ANSWER);
         assertEq(kernel.resultOf(pid), ANSWER);
         assertEq(consumer.calls(), 1);
         assertEq(kernel.earningsOf(anyone), (200_000 + 10_000) * 1 gwei); // the settler's gas
         vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotAwaited.selector, pid));
-        kernel.publish(pid, ANSWER);
+        _publish(pid, ANSWER);
     }
 
     function test_settle_unpublishedOutputPunishesItsHoldersAndEscalates() public {
@@ -542,7 +546,7 @@ contract DecentralizedInferenceTest is KernelBase {
         vm.warp(block.timestamp + 121);
         kernel.settle(pid); // two agreeing reveals decide round 0; the bytes are then awaited
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Publishing));
-        kernel.publish(pid, ANSWER);
+        _publish(pid, ANSWER);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));
         assertEq(kernel.resultOf(pid), ANSWER);
         assertEq(consumer.calls(), 1);
@@ -643,7 +647,7 @@ contract DecentralizedInferenceTest is KernelBase {
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
         vm.expectPartialRevert(DecentralizedInference.InsufficientGasForCallback.selector);
-        kernel.reveal{gas: 150_000}(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), ANSWER);
+        kernel.reveal{gas: 150_000}(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), ANSWER, _trace(ANSWER));
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Revealing));
         _reveal(pid, c[0], ANSWER);
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Settled));

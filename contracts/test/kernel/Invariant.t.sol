@@ -171,11 +171,11 @@ contract KernelHandler is Test {
         if (kernel.statusOf(pid) != IAIKernel.Status.Publishing) return;
         _observe();
         vm.prank(keeper);
-        try kernel.publish(pid, wrong ? WRONG : ANSWER) {}
+        try kernel.publish(pid, wrong ? WRONG : ANSWER, _trace(wrong ? WRONG : ANSWER)) {}
         catch {
             // Try the other output: the round may have decided on it.
             vm.prank(keeper);
-            try kernel.publish(pid, wrong ? ANSWER : WRONG) {}
+            try kernel.publish(pid, wrong ? ANSWER : WRONG, _trace(wrong ? ANSWER : WRONG)) {}
             catch {
                 _swallow("publish");
             }
@@ -337,8 +337,12 @@ contract KernelHandler is Test {
         return keccak256(abi.encode(node, pid, r));
     }
 
+    function _trace(bytes memory out) internal pure returns (bytes32) {
+        return keccak256(abi.encode("logits of", out));
+    }
+
     function _roundHash(uint256 pid, uint8 r, bytes memory out) internal pure returns (bytes32) {
-        return keccak256(abi.encode(pid, r, keccak256(out)));
+        return keccak256(abi.encode(pid, r, keccak256(abi.encode(keccak256(out), _trace(out)))));
     }
 
     function _commit(uint256 pid, uint8 r, address node, bytes memory out) internal {
@@ -356,7 +360,9 @@ contract KernelHandler is Test {
         if (out.length == 0) return;
         _observe();
         vm.prank(node);
-        try kernel.reveal(pid, _salt(node, pid, r), _roundHash(pid, r, out), withBytes ? out : bytes("")) {}
+        try kernel.reveal(
+            pid, _salt(node, pid, r), _roundHash(pid, r, out), withBytes ? out : bytes(""), _trace(out)
+        ) {}
         catch {
             _swallow("reveal");
         }

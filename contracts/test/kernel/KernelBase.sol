@@ -132,8 +132,14 @@ abstract contract KernelBase is Test {
         return keccak256(abi.encode(keccak256(abi.encodePacked("aikernel-salt", node)), promptId));
     }
 
+    /// @dev The trace an honest node's engine reports for `output` (any fixed function of it here).
+    function _trace(bytes memory output) internal pure returns (bytes32) {
+        return keccak256(abi.encode("logits of", output));
+    }
+
     function _roundHash(uint256 promptId, uint8 round, bytes memory output) internal pure returns (bytes32) {
-        return keccak256(abi.encode(promptId, round, keccak256(output)));
+        return
+            keccak256(abi.encode(promptId, round, keccak256(abi.encode(keccak256(output), _trace(output)))));
     }
 
     function _commitment(uint256 promptId, uint8 round, bytes memory output, address node)
@@ -164,7 +170,7 @@ abstract contract KernelBase is Test {
         uint8 round = _round(promptId);
         bytes32 salt = _salt(node, promptId);
         vm.prank(node);
-        kernel.reveal(promptId, salt, _roundHash(promptId, round, output), output);
+        kernel.reveal(promptId, salt, _roundHash(promptId, round, output), output, _trace(output));
     }
 
     /// @dev Reveals only the round hash, keeping the output private.
@@ -172,7 +178,12 @@ abstract contract KernelBase is Test {
         uint8 round = _round(promptId);
         bytes32 salt = _salt(node, promptId);
         vm.prank(node);
-        kernel.reveal(promptId, salt, _roundHash(promptId, round, output), "");
+        kernel.reveal(promptId, salt, _roundHash(promptId, round, output), "", 0);
+    }
+
+    /// @dev Publishes the decided output (status Publishing).
+    function _publish(uint256 promptId, bytes memory output) internal {
+        kernel.publish(promptId, output, _trace(output));
     }
 
     /// @dev The current round's committee (drawing it if its seed is ready).

@@ -124,6 +124,6 @@ contract SortitionFlatnessTest is SortitionGasBase {
         console.log("snapshot gas, 100 vs 10,000 nodes", smallSnap, largeSnap);
         assertLe(large3, small3 * 105 / 100, "k=3 draw grows with the pool");
         assertLe(large7, small7 * 105 / 100, "k=7 draw grows with the pool");
-        assertEq(largeSnap, smallSnap, "snapshot grows with the pool");
+        assertLe(largeSnap, smallSnap * 101 / 100, "snapshot grows with the pool");
     }
 }
