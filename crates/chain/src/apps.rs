@@ -236,12 +236,12 @@ mod tests {
     //! a FantasySports matchup settled by commit and reveal from Rust.
     use super::{FantasySports, NameGenerator, deploy_apps};
     use crate::bindings::{DecentralizedInference, EAI, GPUManagement, ModelFileSystem};
-    use crate::{DeployConfig, deploy_kernel, tools::foundry_bin};
+    use crate::{DeployConfig, deploy_kernel, protocol, tools::foundry_bin};
     use alloy::{
         network::EthereumWallet,
         node_bindings::Anvil,
-        primitives::{Address, B256, U256, keccak256},
-        providers::ProviderBuilder,
+        primitives::{Address, B256, Bytes, U256, keccak256},
+        providers::{Provider, ProviderBuilder},
         signers::local::PrivateKeySigner,
         sol_types::SolValue,
     };
@@ -355,10 +355,12 @@ mod tests {
         .get_receipt()
         .await
         .expect("matchup");
+        // The fee includes the callback's gas at a price that follows the base fee: send a
+        // margin, the app returns the excess.
         let fee = app.requestFee().call().await.expect("fee");
-        // The committee (and so the gas of `infer`) depends on the mined block's prevrandao:
-        // send app requests with a margin over the estimate (docs/contracts.md, docs/apps.md).
-        let request = app.requestWinner(U256::from(1)).value(fee);
+        let request = app
+            .requestWinner(U256::from(1))
+            .value(fee + fee / U256::from(10u8));
         let estimate = request.estimate_gas().await.expect("estimate");
         let receipt = request
             .gas(estimate * 13 / 10)
@@ -376,7 +378,22 @@ mod tests {
             .expect("matchup")
             .promptId;
 
+        // The committee is drawn with the hash of the block after the submission's, readable
+        // once a later block exists: mine two.
         let kernel = DecentralizedInference::new(d.kernel, provider.clone());
+        assert!(
+            kernel
+                .committeeOf(prompt_id)
+                .call()
+                .await
+                .expect("committee")
+                .is_empty(),
+            "no committee before the seed block"
+        );
+        let _: serde_json::Value = provider
+            .raw_request("anvil_mine".into(), (2u64,))
+            .await
+            .expect("mine");
         let committee = kernel
             .committeeOf(prompt_id)
             .call()
@@ -384,11 +401,14 @@ mod tests {
             .expect("committee");
         assert_eq!(committee.len(), 3);
         let output = U256::ZERO.abi_encode(); // abi.encode(uint8(0)): index 0, "Lions"
+        // The trace is the engine's logits hash; any value works for a test committee that
+        // agrees on it.
+        let trace = keccak256("logits");
+        let round_hash = protocol::round_hash(prompt_id, 0, &output, trace);
         let salt = |node: Address| keccak256((node, prompt_id).abi_encode());
         let member = |a: &Address| nodes.iter().find(|(n, _)| n == a).expect("member");
         for a in &committee {
-            let commitment: B256 =
-                keccak256((prompt_id, keccak256(&output), salt(*a), *a).abi_encode());
+            let commitment: B256 = protocol::commitment(prompt_id, 0, round_hash, salt(*a), *a);
             member(a)
                 .1
                 .commit(prompt_id, commitment)
@@ -399,10 +419,16 @@ mod tests {
                 .await
                 .expect("commit");
         }
-        for a in &committee {
+        // The first reveals keep the output private; the last one carries it and settles.
+        for (i, a) in committee.iter().enumerate() {
+            let bytes = if i + 1 == committee.len() {
+                output.clone().into()
+            } else {
+                Bytes::new()
+            };
             let r = member(a)
                 .1
-                .reveal(prompt_id, salt(*a), output.clone().into())
+                .reveal(prompt_id, salt(*a), round_hash, bytes, trace)
                 .send()
                 .await
                 .expect("send")
@@ -411,6 +437,11 @@ mod tests {
                 .expect("reveal");
             assert!(r.status());
         }
+        assert_eq!(
+            kernel.statusOf(prompt_id).call().await.expect("status"),
+            3,
+            "settled"
+        );
         let winner = app.winnerOf(U256::from(1)).call().await.expect("winner");
         assert!(winner.decided);
         assert_eq!(winner.index, 0);

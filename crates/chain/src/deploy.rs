@@ -1,5 +1,6 @@
-//! Deploys the whole kernel, one contract per transaction, then wires the roles: the same
-//! sequence as `contracts/script/Deploy.s.sol` (documented in `docs/contracts.md`).
+//! Deploys the whole kernel, one contract per transaction, then wires the roles and starts
+//! the block-reward emission: the same sequence as `contracts/script/Deploy.s.sol`
+//! (documented in `docs/contracts.md`).
 
 use std::path::{Path, PathBuf};
 
@@ -27,14 +28,19 @@ pub struct DeployConfig {
     pub eai_cap: U256,
     /// EAI minted to the deployer at genesis (for staking and distribution).
     pub genesis_supply: U256,
-    /// EAI set aside for block rewards.
+    /// EAI emitted as block rewards over time (GPUManagement pays it to eligible nodes pro
+    /// rata to stake); must fit under `eai_cap - genesis_supply`.
     pub reward_budget: U256,
-    /// Decay constant of the block reward schedule.
-    pub reward_decay: U256,
+    /// Seconds after which the emission rate halves (at least one day).
+    pub halving_period: u64,
 }
 
+/// The default halving period of the block-reward emission: 365 days.
+pub const DEFAULT_HALVING_PERIOD: u64 = 365 * 24 * 60 * 60;
+
 impl DeployConfig {
-    /// The defaults of `Deploy.s.sol`: cap 1e9 EAI, genesis 1e8 EAI, reward budget 5e8 EAI.
+    /// The defaults of `Deploy.s.sol`: cap 1e9 EAI, genesis 1e8 EAI, reward budget 5e8 EAI
+    /// emitted at a rate halving every 365 days.
     pub fn with_treasury(treasury: Address) -> Self {
         let eai = U256::from(10).pow(U256::from(18));
         Self {
@@ -42,8 +48,16 @@ impl DeployConfig {
             eai_cap: U256::from(1_000_000_000u64) * eai,
             genesis_supply: U256::from(100_000_000u64) * eai,
             reward_budget: U256::from(500_000_000u64) * eai,
-            reward_decay: U256::from(100_000u64),
+            halving_period: DEFAULT_HALVING_PERIOD,
         }
+    }
+
+    /// The first emission rate (EAI wei per second) `startRewards` gets:
+    /// `reward_budget / (2 * halving_period)`, as in `Deploy.s.sol` (the whole geometric
+    /// emission is then at most the budget). Saturates at `u128::MAX`.
+    pub fn initial_reward_rate(&self) -> u128 {
+        let periods = U256::from(self.halving_period.max(1)) * U256::from(2u8);
+        (self.reward_budget / periods).saturating_to()
     }
 }
 
@@ -164,14 +178,11 @@ where
     let kernel = DecentralizedInference::deploy(
         provider.clone(),
         admin,
-        *eai.address(),
         *models.address(),
         *scheduler.address(),
         *gpu.address(),
         *context.address(),
         config.treasury,
-        config.reward_budget,
-        config.reward_decay,
     )
     .await
     .map_err(contract("deploying DecentralizedInference"))?;
@@ -210,8 +221,8 @@ where
                 .map_err(contract("granting KERNEL_ROLE"))?,
         ),
         (
-            "granting MINTER_ROLE to the kernel",
-            eai.grantRole(role("MINTER_ROLE"), *kernel.address())
+            "granting MINTER_ROLE to GPUManagement",
+            eai.grantRole(role("MINTER_ROLE"), *gpu.address())
                 .send()
                 .await
                 .map_err(contract("granting MINTER_ROLE"))?,
@@ -220,6 +231,13 @@ where
     for (what, pending) in grants {
         confirm(what, pending).await?;
     }
+    // 12: the block-reward emission (needs GPUManagement's MINTER_ROLE to be useful).
+    let start = gpu
+        .startRewards(config.initial_reward_rate(), config.halving_period)
+        .send()
+        .await
+        .map_err(contract("starting the block rewards"))?;
+    confirm("starting the block rewards", start).await?;
 
     Ok(Deployment {
         chain_id,

@@ -2,7 +2,8 @@
 //! artifacts, and the deployment of the whole kernel from Rust.
 //!
 //! The deployment sequence mirrors `contracts/script/Deploy.s.sol` and `docs/contracts.md`:
-//! six contracts, one transaction each, then the role wiring.
+//! six contracts, one transaction each, then the role wiring and the start of the block-reward
+//! emission. [`protocol`] holds the commit-reveal byte rules every node and verifier shares.
 #![forbid(unsafe_code)]
 
 pub mod apps;
@@ -12,10 +13,11 @@ pub mod content;
 mod deploy;
 pub mod errors;
 pub mod logs;
+pub mod protocol;
 pub mod tools;
 
 pub use check::CheckError;
-pub use deploy::{DeployConfig, Deployment, deploy_kernel};
+pub use deploy::{DEFAULT_HALVING_PERIOD, DeployConfig, Deployment, deploy_kernel};
 
 /// Errors talking to the chain or handling deployment files.
 #[derive(Debug, thiserror::Error)]

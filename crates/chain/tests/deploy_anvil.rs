@@ -5,7 +5,7 @@ mod common;
 
 use aikernel_chain::{
     Deployment,
-    bindings::{DecentralizedInference, EAI, ModelFileSystem, PromptScheduler},
+    bindings::{DecentralizedInference, EAI, GPUManagement, ModelFileSystem, PromptScheduler},
 };
 use alloy::{
     primitives::{Address, U256, keccak256},
@@ -45,14 +45,34 @@ async fn kernel_deploys_to_anvil_and_is_wired() {
         config.genesis_supply
     );
 
-    // The wiring grants are in place.
+    // The wiring grants are in place: GPUManagement mints the block rewards, not the kernel.
     let minter = keccak256("MINTER_ROLE");
     assert!(
-        eai.hasRole(minter, deployment.kernel)
+        eai.hasRole(minter, deployment.gpu)
             .call()
             .await
             .expect("hasRole")
     );
+    assert!(
+        !eai.hasRole(minter, deployment.kernel)
+            .call()
+            .await
+            .expect("hasRole")
+    );
+    // The emission started with rate = budget / (2 * halving period).
+    let gpu = GPUManagement::new(deployment.gpu, provider.clone());
+    assert_eq!(
+        gpu.halvingPeriod().call().await.expect("halving"),
+        config.halving_period
+    );
+    assert_eq!(
+        U256::from(gpu.initialRewardRate().call().await.expect("rate")),
+        config.reward_budget / U256::from(2 * config.halving_period)
+    );
+    assert_ne!(gpu.rewardStart().call().await.expect("start"), 0);
+    // The kernel is Ownable: the admin owns it.
+    let kernel = DecentralizedInference::new(deployment.kernel, provider.clone());
+    assert_eq!(kernel.owner().call().await.expect("owner"), admin);
     let scheduler = PromptScheduler::new(deployment.scheduler, provider.clone());
     let assigner = keccak256("ASSIGNER_ROLE");
     assert!(
@@ -71,8 +91,13 @@ async fn kernel_deploys_to_anvil_and_is_wired() {
     );
 
     // The kernel answers: an unknown model has no quote.
-    let kernel = DecentralizedInference::new(deployment.kernel, provider.clone());
-    assert!(kernel.quote(U256::from(1), 16, 3).call().await.is_err());
+    assert!(
+        kernel
+            .quote(U256::from(1), 16, 3, 100_000)
+            .call()
+            .await
+            .is_err()
+    );
     let models = ModelFileSystem::new(deployment.models, provider.clone());
     let admin_role = keccak256("MODEL_ADMIN_ROLE");
     assert!(
