@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IAIKernel} from "../interfaces/IAIKernel.sol";
 import {Schema} from "../lib/Schema.sol";
 import {AppBase} from "./AppBase.sol";
@@ -13,10 +14,32 @@ import {AppBase} from "./AppBase.sol";
 ///         for the current price: the kernel reads the observations and answers an INTEGER in
 ///         0..MAX_PRICE, which the callback stores with its prompt id.
 /// @dev Observations are Feed entries of the oracle's own chain, so feeders never talk to the
-///      ContextManager: the oracle appends for them. Several requests may be open; the stored price
-///      is the one from the most recently settled prompt.
+///      ContextManager: the oracle appends for them. Several requests may be open and they settle in
+///      any order, so each request records how many observations it was asked against (its prompt
+///      sees exactly those) and the stored price only moves forward: an answer replaces `price` only
+///      when its prompt saw more observations than the one that gave `price`, or as many and has a
+///      later prompt id. Any other answer is stale (`PriceAnswerStale`) and not stored, so an older
+///      prompt that settles late never overwrites a newer price.
 contract AIOracle is AppBase, Ownable {
     using Strings for uint256;
+
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice An open request: who asked and how many observations its prompt sees (one slot).
+    struct OpenRequest {
+        address requester;
+        uint96 observedCount;
+    }
+
+    /// @notice The stored answer's price, when it was stored and how many observations its prompt
+    ///         saw (one slot, written at once with `pricePromptId`).
+    struct Answer {
+        uint64 price;
+        uint64 updatedAt;
+        uint128 observedCount;
+    }
 
     /*//////////////////////////////////////////////////////////////
                                CONSTANTS
@@ -44,14 +67,10 @@ contract AIOracle is AppBase, Ownable {
     uint256 public observationCount;
     /// @notice The last observation submitted, in US dollars.
     uint256 public lastObservation;
-    /// @notice The last answered price, in US dollars (0 before the first answer).
-    uint256 public price;
-    /// @notice The prompt that answered `price`.
+    /// @notice The prompt that answered `price` (0 before the first answer).
     uint256 public pricePromptId;
-    /// @notice When `price` was answered.
-    uint256 public priceUpdatedAt;
-    /// @notice Who asked for each open prompt (cleared when it settles).
-    mapping(uint256 promptId => address requester) public requesterOf;
+    Answer internal _answer;
+    mapping(uint256 promptId => OpenRequest) internal _open;
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -63,8 +82,12 @@ contract AIOracle is AppBase, Ownable {
     event PriceObserved(address indexed feeder, uint256 index, uint256 price);
     /// @notice Someone asked for the current price.
     event PriceRequested(uint256 indexed promptId, address indexed requester, uint256 fee);
-    /// @notice The kernel answered the price.
+    /// @notice The kernel answered the price and it was stored.
     event PriceAnswered(uint256 indexed promptId, uint256 price);
+    /// @notice The kernel answered `price` for a prompt that saw `observedCount` observations, but the
+    ///         stored price comes from a prompt that saw more (or as many, with a later prompt id), so
+    ///         the answer was not stored.
+    event PriceAnswerStale(uint256 indexed promptId, uint256 price, uint256 observedCount);
     /// @notice A request got no price (kernel error `code`, 0 for a malformed value or a refund).
     event PriceRequestFailed(uint256 indexed promptId, uint8 code);
 
@@ -133,7 +156,7 @@ contract AIOracle is AppBase, Ownable {
             TOPIC, bytes(PROMPT), "", Schema.integer(0, int64(MAX_PRICE)), MAX_TOKENS, CALLBACK_GAS
         );
         promptId = _submit(r, fee, msg.sender, fee);
-        requesterOf[promptId] = msg.sender;
+        _open[promptId] = OpenRequest(msg.sender, SafeCast.toUint96(observationCount));
         emit PriceRequested(promptId, msg.sender, fee);
         _send(msg.sender, excess);
     }
@@ -149,7 +172,35 @@ contract AIOracle is AppBase, Ownable {
 
     /// @notice The latest answer: price, the prompt that gave it, and when.
     function latestPrice() external view returns (uint256 value, uint256 promptId, uint256 updatedAt) {
-        return (price, pricePromptId, priceUpdatedAt);
+        Answer memory a = _answer;
+        return (a.price, pricePromptId, a.updatedAt);
+    }
+
+    /// @notice The stored price, in US dollars (0 before the first answer).
+    function price() external view returns (uint256) {
+        return _answer.price;
+    }
+
+    /// @notice When `price` was stored (0 before the first answer).
+    function priceUpdatedAt() external view returns (uint256) {
+        return _answer.updatedAt;
+    }
+
+    /// @notice How many observations the prompt that gave `price` saw (0 before the first answer).
+    function priceObservedCount() external view returns (uint256) {
+        return _answer.observedCount;
+    }
+
+    /// @notice Who asked for an open prompt (zero once it settled or was refunded, or if unknown).
+    /// @param promptId The prompt.
+    function requesterOf(uint256 promptId) external view returns (address) {
+        return _open[promptId].requester;
+    }
+
+    /// @notice How many observations an open prompt was asked against (0 once closed or if unknown).
+    /// @param promptId The prompt.
+    function observedCountOf(uint256 promptId) external view returns (uint256) {
+        return _open[promptId].observedCount;
     }
 
     /// @notice The Feed entry text of observation `index`.
@@ -165,21 +216,27 @@ contract AIOracle is AppBase, Ownable {
     //////////////////////////////////////////////////////////////*/
 
     function _onAppResult(uint256 promptId, bool success, bytes calldata output) internal override {
-        if (requesterOf[promptId] == address(0)) return;
-        delete requesterOf[promptId];
+        OpenRequest memory req = _open[promptId];
+        if (req.requester == address(0)) return;
+        delete _open[promptId];
         (bool ok, uint256 value, uint8 code) = _word(success, output);
-        if (ok && value <= MAX_PRICE) {
-            price = value;
-            pricePromptId = promptId;
-            priceUpdatedAt = block.timestamp;
-            emit PriceAnswered(promptId, value);
-        } else {
+        if (!ok || value > MAX_PRICE) {
             emit PriceRequestFailed(promptId, code);
+            return;
         }
+        uint256 current = _answer.observedCount;
+        if (req.observedCount < current || (req.observedCount == current && promptId < pricePromptId)) {
+            emit PriceAnswerStale(promptId, value, req.observedCount);
+            return;
+        }
+        // value <= MAX_PRICE < 2^64; block timestamps fit 64 bits.
+        _answer = Answer(uint64(value), uint64(block.timestamp), req.observedCount);
+        pricePromptId = promptId;
+        emit PriceAnswered(promptId, value);
     }
 
     function _onRefund(uint256 promptId) internal override {
-        delete requesterOf[promptId];
+        delete _open[promptId];
         emit PriceRequestFailed(promptId, 0);
     }
 }

@@ -9,10 +9,22 @@ import {AppBase} from "./AppBase.sol";
 
 /// @title CreditScore
 /// @notice Wallet credit scores from the aikernel: an INTEGER in 300..850 for an address, from its
-///         history. The history is supplied by the caller with the request, and/or recorded earlier
-///         by reporters the owner allows (each record is a Feed entry on the address's topic,
-///         `topicOf(account)`, so every later request for that address sees it).
-/// @dev One request per address at a time. A score is stored per address with its prompt id.
+///         history. A score of `account` is only ever based on data `account` itself supplied or
+///         that a reporter the owner allows recorded:
+///         - history supplied with a request is accepted only from `account` itself
+///           (`HistoryNotFromAccount` otherwise);
+///         - `recordHistory` entries come only from allowed reporters or from `account` itself
+///           (`NotReporter` otherwise); each is a Feed entry on the address's topic,
+///           `topicOf(account)`, so every later request for that address sees it;
+///         - anyone else may request a score of `account` from its recorded history only: with an
+///           empty `history`, once at least one entry was recorded (`NoRecordedHistory` otherwise).
+///         Without these rules anyone could pay for a request that scores someone else from a
+///         history they made up, and the stored score would read as that address's score.
+/// @dev One request per address at a time. A score is stored per address with its prompt id. A
+///      history the account supplies with its own request also stays on its topic (the kernel's
+///      Prompt entry) and later requests see it; only `recordHistory` entries count for
+///      `historyCount`. Self-supplied and self-recorded data is self-reported: `HistoryRecorded`
+///      names who recorded each entry.
 contract CreditScore is AppBase, Ownable {
     using Strings for address;
 
@@ -48,9 +60,12 @@ contract CreditScore is AppBase, Ownable {
                                  STATE
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Whether an account may record history.
+    /// @notice Whether an account may record history about any account (every account may record
+    ///         about itself).
     mapping(address => bool) public isReporter;
     mapping(address => Score) internal _scores;
+    /// @notice Number of `recordHistory` entries about an account.
+    mapping(address account => uint256 count) public historyCount;
     /// @notice The address a prompt scores.
     mapping(uint256 promptId => address account) public accountOfPrompt;
 
@@ -60,7 +75,8 @@ contract CreditScore is AppBase, Ownable {
 
     /// @notice The owner allowed or disallowed a reporter.
     event ReporterSet(address indexed reporter, bool allowed);
-    /// @notice A reporter recorded a history entry for `account`.
+    /// @notice `reporter` (an allowed reporter, or `account` itself) recorded a history entry for
+    ///         `account`.
     event HistoryRecorded(address indexed account, address indexed reporter, string entry);
     /// @notice A score was requested.
     event ScoreRequested(
@@ -77,8 +93,13 @@ contract CreditScore is AppBase, Ownable {
 
     /// @notice The zero address.
     error ZeroAddress();
-    /// @notice The caller is not an allowed reporter.
+    /// @notice The caller is neither an allowed reporter nor the account the entry is about.
     error NotReporter(address caller);
+    /// @notice `caller` supplied history for `account`: only `account` itself may supply history
+    ///         with a request; others request with an empty history (recorded history only).
+    error HistoryNotFromAccount(address account, address caller);
+    /// @notice A request by someone other than `account` with no history recorded for `account`.
+    error NoRecordedHistory(address account);
     /// @notice A history text longer than MAX_HISTORY_BYTES (or an empty recorded entry).
     error HistoryLength(uint256 length);
     /// @notice A request for the address is already open.
@@ -109,14 +130,17 @@ contract CreditScore is AppBase, Ownable {
                                REPORTERS
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Records a history entry for `account` (a Feed entry on `topicOf(account)`).
+    /// @notice Records a history entry for `account` (a Feed entry on `topicOf(account)`, seen by
+    ///         every later request for `account`). Only allowed reporters and `account` itself may
+    ///         record; entries stay on the topic even if the reporter is disallowed later.
     /// @param account The address the entry is about.
     /// @param entry The entry (1..2048 bytes), e.g. "Repaid a 2 ETH loan on time".
     function recordHistory(address account, string calldata entry) external {
-        if (!isReporter[msg.sender]) revert NotReporter(msg.sender);
+        if (msg.sender != account && !isReporter[msg.sender]) revert NotReporter(msg.sender);
         if (account == address(0)) revert ZeroAddress();
         uint256 len = bytes(entry).length;
         if (len == 0 || len > MAX_HISTORY_BYTES) revert HistoryLength(len);
+        ++historyCount[account];
         _feed(topicOf(account), bytes(entry));
         emit HistoryRecorded(account, msg.sender, entry);
     }
@@ -126,9 +150,11 @@ contract CreditScore is AppBase, Ownable {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Asks the kernel to score `account`. Send at least `requestFee()`; the excess is sent back.
+    ///         `account` itself may supply `history`; anyone else must send an empty `history` and
+    ///         is scored from the recorded history (`historyCount(account) > 0`).
     /// @param account The address to score.
-    /// @param history History supplied with the request (<= 2048 bytes; may be empty when recorded
-    ///        history exists).
+    /// @param history History supplied with the request (<= 2048 bytes; only from `account` itself,
+    ///        empty to use the recorded history).
     /// @return promptId The kernel prompt; watch `ScoreUpdated`.
     function requestScore(address account, string calldata history)
         external
@@ -137,7 +163,12 @@ contract CreditScore is AppBase, Ownable {
         returns (uint256 promptId)
     {
         if (account == address(0)) revert ZeroAddress();
-        if (bytes(history).length > MAX_HISTORY_BYTES) revert HistoryLength(bytes(history).length);
+        uint256 len = bytes(history).length;
+        if (len > MAX_HISTORY_BYTES) revert HistoryLength(len);
+        if (msg.sender != account) {
+            if (len != 0) revert HistoryNotFromAccount(account, msg.sender);
+            if (historyCount[account] == 0) revert NoRecordedHistory(account);
+        }
         Score storage s = _scores[account];
         if (s.pendingPromptId != 0) revert ScorePending(account, s.pendingPromptId);
         uint256 fee = requestFee();

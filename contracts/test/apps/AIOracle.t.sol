@@ -62,6 +62,88 @@ contract AIOracleTest is AppsBase {
         assertEq(oracle.requesterOf(pid), address(0));
     }
 
+    /// @notice A prompt asked before a newer observation settles after a prompt that saw it: its
+    ///         older answer is stale and the newer price stays (the review's out-of-order case).
+    function test_olderPromptSettlingLater_doesNotOverwriteNewerPrice() public {
+        _observe(50_000);
+        uint256 older = _ask();
+        _observe(60_000);
+        uint256 newer = _ask();
+        assertEq(oracle.observedCountOf(older), 1);
+        assertEq(oracle.observedCountOf(newer), 2);
+        (, uint64 index,) = kernel.contextOf(older);
+        assertEq(index, 1, "the older prompt does not see the second observation");
+
+        bytes memory out = abi.encode(uint256(60_000));
+        _prepare(newer, out);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.PriceAnswered(newer, 60_000);
+        _finish(newer, out);
+        uint256 storedAt = block.timestamp;
+
+        vm.warp(block.timestamp + 1); // still inside the older prompt's commit window
+        out = abi.encode(uint256(50_000));
+        _prepare(older, out);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.PriceAnswerStale(older, 50_000, 1);
+        _finish(older, out);
+
+        (uint256 value, uint256 promptId, uint256 at) = oracle.latestPrice();
+        assertEq(value, 60_000, "newer price kept");
+        assertEq(promptId, newer);
+        assertEq(at, storedAt);
+        assertEq(oracle.price(), 60_000);
+        assertEq(oracle.pricePromptId(), newer);
+        assertEq(oracle.priceUpdatedAt(), storedAt);
+        assertEq(oracle.priceObservedCount(), 2);
+        assertEq(oracle.requesterOf(older), address(0), "the stale prompt is closed");
+        assertEq(oracle.observedCountOf(older), 0);
+    }
+
+    /// @notice In submission order both answers are stored, the later one last.
+    function test_inOrderSettlement_storesEach() public {
+        _observe(50_000);
+        uint256 older = _ask();
+        _observe(60_000);
+        uint256 newer = _ask();
+        _settle(older, abi.encode(uint256(50_000)));
+        assertEq(oracle.price(), 50_000);
+        assertEq(oracle.priceObservedCount(), 1);
+        _settle(newer, abi.encode(uint256(60_000)));
+        assertEq(oracle.price(), 60_000);
+        assertEq(oracle.pricePromptId(), newer);
+        assertEq(oracle.priceObservedCount(), 2);
+    }
+
+    /// @notice Two prompts against the same observations: the later prompt id wins whatever the
+    ///         settlement order, so the result does not depend on which settles last.
+    function test_sameObservations_laterPromptWins() public {
+        _observe(50_000);
+        uint256 first = _ask();
+        uint256 second = _ask();
+        _settle(second, abi.encode(uint256(50_100)));
+        bytes memory out = abi.encode(uint256(49_900));
+        _prepare(first, out);
+        vm.expectEmit(address(oracle));
+        emit AIOracle.PriceAnswerStale(first, 49_900, 1);
+        _finish(first, out);
+        assertEq(oracle.price(), 50_100);
+        assertEq(oracle.pricePromptId(), second);
+    }
+
+    /// @notice A failed newer prompt does not block an older prompt's answer.
+    function test_failedNewerPrompt_olderAnswerStored() public {
+        _observe(50_000);
+        uint256 older = _ask();
+        _observe(60_000);
+        uint256 newer = _ask();
+        _settle(newer, ERROR_OUTPUT);
+        _settle(older, abi.encode(uint256(50_000)));
+        assertEq(oracle.price(), 50_000);
+        assertEq(oracle.pricePromptId(), older);
+        assertEq(oracle.priceObservedCount(), 1);
+    }
+
     function test_errorAndOutOfRange_keepOldPrice() public {
         _observe(50_000);
         uint256 pid = _ask();
@@ -141,6 +223,37 @@ contract AIOracleTest is AppsBase {
         oracle.onAIResult(pid, success, output);
         bool valid = success && output.length == 32 && uint256(bytes32(output)) <= 10_000_000;
         assertEq(oracle.pricePromptId(), valid ? pid : 0);
+    }
+
+    /// @notice Prompts asked around interleaved observations and answered in any order: the stored
+    ///         (observedCount, promptId) never moves back, and at the end it is the newest prompt's.
+    function testFuzz_priceOnlyMovesForward(uint256 seed) public {
+        uint256 n = 5;
+        uint256[] memory pids = new uint256[](n);
+        _observe(1);
+        for (uint256 i; i < n; ++i) {
+            if (uint256(keccak256(abi.encode(seed, "observe", i))) % 2 == 0) _observe(1000 + i);
+            pids[i] = _ask();
+        }
+        // Fisher-Yates shuffle of the settlement order.
+        for (uint256 i = n - 1; i > 0; --i) {
+            uint256 j = uint256(keccak256(abi.encode(seed, "order", i))) % (i + 1);
+            (pids[i], pids[j]) = (pids[j], pids[i]);
+        }
+        uint256 lastCount;
+        uint256 lastPid;
+        uint256 newest;
+        for (uint256 i; i < n; ++i) {
+            if (pids[i] > newest) newest = pids[i];
+            vm.prank(address(kernel));
+            oracle.onAIResult(pids[i], true, abi.encode(pids[i]));
+            uint256 count = oracle.priceObservedCount();
+            uint256 pid = oracle.pricePromptId();
+            assertTrue(count > lastCount || (count == lastCount && pid >= lastPid), "moved back");
+            assertEq(oracle.price(), pid, "price and prompt id from the same answer");
+            (lastCount, lastPid) = (count, pid);
+        }
+        assertEq(oracle.pricePromptId(), newest, "the newest prompt's answer is stored");
     }
 
     /// @notice Any payment at or above the fee buys a request; exactly the fee is kept.

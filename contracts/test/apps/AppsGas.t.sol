@@ -122,7 +122,7 @@ contract AppsGasTest is AppsBase {
     function test_gas_creditScore() public {
         CreditScore app = new CreditScore(kernel, modelId, K);
         uint256 fee = app.requestFee();
-        vm.prank(alice);
+        vm.prank(bob); // only the scored account may supply its history
         uint256 pid = app.requestScore{value: fee}(bob, "Repaid 12 loans on time; wallet active for 4 years.");
         uint256 request = _lastGas();
         _report(
