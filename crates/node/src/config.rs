@@ -48,6 +48,8 @@ pub struct NodeConfig {
     pub auto_unjail: bool,
     /// Withdraw earnings when at least this much ETH (wei) is claimable (0: never).
     pub withdraw_min_wei: u128,
+    /// Claim EAI block rewards once at least this many whole EAI are pending (0: never).
+    pub claim_min_eai: u64,
     /// Milliseconds between polls for new blocks.
     pub poll_interval_ms: u64,
     /// Blocks per `eth_getLogs` query.
@@ -112,6 +114,7 @@ impl Default for NodeConfig {
             stake_eai: 1000,
             auto_unjail: true,
             withdraw_min_wei: 1,
+            claim_min_eai: 100,
             poll_interval_ms: 500,
             log_range: 2000,
             reorg_depth: 12,

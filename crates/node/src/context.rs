@@ -14,10 +14,33 @@ use crate::NodeError;
 use crate::context_log::ContextLogs;
 use crate::contracts::Contracts;
 
+/// Why off-chain data could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// No copy anywhere the node can look: not stored locally, and every source answered
+    /// that it has no such data (or there is no source). The request's answer is the
+    /// deterministic error `InputUnavailable`.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The lookup itself failed (a local disk error, a gateway that did not answer or
+    /// failed): try again later.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Fetches off-chain data (prompt inputs, fed entries) by its sha256.
 pub trait DataResolver: Send + Sync {
     /// The bytes whose sha256 is `hash`, verified.
-    fn resolve(&self, hash: &[u8; 32]) -> Result<Vec<u8>, String>;
+    fn resolve(&self, hash: &[u8; 32]) -> Result<Vec<u8>, ResolveError>;
+}
+
+/// Resolves `hash` for a request: an unavailable blob becomes
+/// [`NodeError::InputUnavailable`], a failed lookup [`NodeError::Data`] (transient).
+fn resolve_data(resolver: &dyn DataResolver, hash: B256) -> Result<Vec<u8>, NodeError> {
+    resolver.resolve(&hash.0).map_err(|e| match e {
+        ResolveError::NotFound(reason) => NodeError::InputUnavailable { hash, reason },
+        ResolveError::Failed(reason) => NodeError::Data { hash, reason },
+    })
 }
 
 /// A prompt as the kernel recorded it.
@@ -33,6 +56,14 @@ pub struct PromptRecord {
     pub context_len: u64,
     /// Root of the chain at that length.
     pub context_root: B256,
+}
+
+impl PromptRecord {
+    /// The request's identity (docs/protocol.md): what this prompt id stands for now. A
+    /// reorg that gives the id to another request changes it.
+    pub fn identity(&self) -> B256 {
+        aikernel_chain::protocol::request_identity(self.id, &self.request, self.context_root)
+    }
 }
 
 impl std::fmt::Debug for PromptRecord {
@@ -55,12 +86,6 @@ pub async fn load_record(contracts: &Contracts, id: U256) -> Result<PromptRecord
         .call()
         .await
         .map_err(|e| NodeError::call("requestOf", &e))?;
-    let requester = contracts
-        .kernel
-        .requesterOf(id)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("requesterOf", &e))?;
     let ctx = contracts
         .kernel
         .contextOf(id)
@@ -70,13 +95,15 @@ pub async fn load_record(contracts: &Contracts, id: U256) -> Result<PromptRecord
     Ok(PromptRecord {
         id,
         request,
-        requester,
+        requester: ctx.requester,
         context_len: ctx.index,
         context_root: ctx.root,
     })
 }
 
 /// Builds the driver request for `record`: resolves off-chain data and the context chain.
+/// Data that exists nowhere the node can look is [`NodeError::InputUnavailable`]: the
+/// caller answers with that deterministic error instead of failing.
 pub async fn build_request(
     contracts: &Contracts,
     record: &PromptRecord,
@@ -88,12 +115,7 @@ pub async fn build_request(
     let input = if r.inputHash == B256::ZERO {
         r.input.to_vec()
     } else {
-        resolver
-            .resolve(&r.inputHash.0)
-            .map_err(|reason| NodeError::Data {
-                hash: r.inputHash,
-                reason,
-            })?
+        resolve_data(resolver, r.inputHash)?
     };
     let context = rebuild_context(contracts, record, resolver, log_range, cache).await?;
     Ok(InferenceRequest {
@@ -212,12 +234,7 @@ async fn to_driver_entry(
         ))
     })?;
     let data = if e.data.is_empty() && e.data_hash != B256::ZERO {
-        resolver
-            .resolve(&e.data_hash.0)
-            .map_err(|reason| NodeError::Data {
-                hash: e.data_hash,
-                reason,
-            })?
+        resolve_data(resolver, e.data_hash)?
     } else {
         e.data
     };

@@ -52,6 +52,8 @@ pub struct Ctx {
     pub resolver: Arc<dyn DataResolver>,
     /// Context-chain entries already read from the logs.
     pub context_logs: ContextLogs,
+    /// (prompt, round) pairs already announced as assigned to this node.
+    pub announced: std::sync::Mutex<HashSet<(U256, u8)>>,
 }
 
 impl std::fmt::Debug for dyn DataResolver {
@@ -100,7 +102,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     let ctx = Arc::new(start(config, signer).await?);
     let mut follower = Follower::open(&ctx)?;
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut running: JoinSet<(U256, Result<Step, NodeError>)> = JoinSet::new();
+    let mut running: JoinSet<(Job, Result<Step, NodeError>)> = JoinSet::new();
     let mut busy: HashSet<U256> = HashSet::new();
     // Which prompt each running step belongs to, so a step that panics frees its prompt.
     let mut step_of: HashMap<tokio::task::Id, U256> = HashMap::new();
@@ -115,8 +117,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             () = &mut shutdown => break,
             () = tokio::time::sleep(poll) => {}
         }
-        let now = match follower.tick(&ctx).await {
-            Ok(now) => now,
+        let head = match follower.tick(&ctx).await {
+            Ok(head) => head,
             Err(e) => {
                 tracing::warn!(error = %e, "poll failed; retrying");
                 continue;
@@ -126,8 +128,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             .last_poll_unix
             .store(metrics::unix_now(), Ordering::Relaxed);
         while let Some(done) = running.try_join_next_with_id() {
-            let (task, step) = match done {
-                Ok((task, (_, step))) => (task, step),
+            let (task, job, step) = match done {
+                Ok((task, (job, step))) => (task, job, step),
                 Err(e) => {
                     if let Some(id) = step_of.remove(&e.id()) {
                         busy.remove(&id);
@@ -141,7 +143,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             };
             busy.remove(&id);
             match step {
-                Ok(Step::Done) => {
+                Ok(Step::Done) if follower.job(id) == Some(&job) => {
                     if let Err(e) = follower.remove(&ctx, id) {
                         tracing::warn!(prompt = %id, error = %e, "could not forget the job");
                     }
@@ -151,7 +153,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
                         want_compute.insert(id, job.clone());
                     }
                 }
-                Ok(Step::Wait) => {}
+                // Done for a job that changed meanwhile (a new round's draw): another look.
+                Ok(Step::Done | Step::Wait) => {}
                 Err(e) if e.is_transient() => {
                     tracing::warn!(prompt = %id, error = %e, "will retry");
                 }
@@ -177,8 +180,10 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             if busy.insert(id) {
                 let ctx = Arc::clone(&ctx);
                 let job = job.clone();
-                let task = running
-                    .spawn(async move { (job.id, crate::duty::advance(&ctx, &job, now).await) });
+                let task = running.spawn(async move {
+                    let step = crate::duty::advance(&ctx, &job, head).await;
+                    (job, step)
+                });
                 step_of.insert(task.id(), id);
             }
         }
@@ -195,7 +200,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         }
         if last_housekeeping.elapsed() > Duration::from_secs(30) {
             last_housekeeping = tokio::time::Instant::now();
-            if let Err(e) = housekeeping(&ctx, now).await {
+            if let Err(e) = housekeeping(&ctx, head.timestamp).await {
                 tracing::warn!(error = %e, "housekeeping failed");
             }
         }
@@ -277,6 +282,7 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         metrics,
         resolver,
         context_logs: ContextLogs::new(),
+        announced: std::sync::Mutex::new(HashSet::new()),
     };
     ensure_registered(&ctx).await?;
     if let Some(mode) = ctx.config.byzantine {
@@ -364,7 +370,7 @@ async fn ensure_registered(ctx: &Ctx) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Periodic duties: leave an expired jail, collect earnings.
+/// Periodic duties: leave an expired jail, collect ETH earnings, claim EAI block rewards.
 async fn housekeeping(ctx: &Ctx, now: u64) -> Result<(), NodeError> {
     let c = &ctx.contracts;
     let info = c
@@ -385,11 +391,25 @@ async fn housekeeping(ctx: &Ctx, now: u64) -> Result<(), NodeError> {
             .call()
             .await
             .map_err(|e| NodeError::call("earningsOf", &e))?;
-        if earnings.eth >= ctx.config.withdraw_min_wei {
+        if !earnings.is_zero() && earnings >= U256::from(ctx.config.withdraw_min_wei) {
             let input = c.kernel.withdraw().calldata().clone();
             ctx.send("withdrawing earnings", c.deployment.kernel, input)
                 .await?;
-            tracing::info!(eth = %earnings.eth, eai = %earnings.eai, "earnings withdrawn");
+            tracing::info!(eth = %earnings, "earnings withdrawn");
+        }
+    }
+    if ctx.config.claim_min_eai > 0 {
+        let pending = c
+            .gpu
+            .pendingRewards(ctx.me)
+            .call()
+            .await
+            .map_err(|e| NodeError::call("pendingRewards", &e))?;
+        let min = U256::from(ctx.config.claim_min_eai) * U256::from(10u64).pow(U256::from(18u8));
+        if !pending.is_zero() && pending >= min {
+            let input = c.gpu.claimRewards().calldata().clone();
+            ctx.send("claiming block rewards", c.deployment.gpu, input)
+                .await?;
         }
     }
     Ok(())

@@ -1,36 +1,57 @@
 //! One job's next step, decided from the chain's state (never from memory alone, so a
-//! restarted node or a rescanned block does the right thing): compute, commit, reveal,
-//! settle when due, and check the settled output against this node's.
+//! restarted node or a rescanned block does the right thing): learn whether this node is in
+//! the round's committee, compute, commit, reveal, publish a decided output, settle when due,
+//! and check the settled output against this node's.
+//!
+//! Everything stored or derived for a prompt is bound to the request's identity
+//! (docs/protocol.md): before committing and before revealing the identity is read again,
+//! and an output computed for a request that a reorg replaced is dropped and recomputed.
 
 use std::sync::atomic::Ordering;
 
-use alloy::primitives::{U256, keccak256};
+use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256, keccak256};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 
 use aikernel_chain::bindings::DecentralizedInference::Committed;
+use aikernel_schema::ErrorCode;
 
 use crate::NodeError;
 use crate::config::Byzantine;
 use crate::context;
 use crate::daemon::{Ctx, Step};
-use crate::jobs::Job;
+use crate::follow::Head;
+use crate::jobs::{Computed, Job};
 use crate::metrics::Metrics;
 use crate::protocol;
 use crate::tx::revert_name;
 
 /// Prompt status codes of `IAIKernel.Status`.
+const NONE: u8 = 0;
 const COMMITTING: u8 = 1;
 const REVEALING: u8 = 2;
 const SETTLED: u8 = 3;
 const REFUNDED: u8 = 4;
+const PUBLISHING: u8 = 5;
+
+/// `memberState` states.
+const COMMITTED: u8 = 1;
+const REVEALED: u8 = 2;
 
 /// Gas of a reveal that settles a 15-node committee, without the callback (measured
 /// settlement of 3 nodes is about 130,000; slashing and context append add more).
 const SETTLEMENT_GAS: u64 = 600_000;
 
-/// Decides and performs the job's next step; `now` is the latest block's timestamp.
-pub async fn advance(ctx: &Ctx, job: &Job, now: u64) -> Result<Step, NodeError> {
+/// One committee member's state in a round.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    node: Address,
+    state: u8,
+    prefix: FixedBytes<28>,
+}
+
+/// Decides and performs the job's next step at the latest block `head`.
+pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError> {
     let k = &ctx.contracts.kernel;
     let info = k
         .promptInfo(job.id)
@@ -42,106 +63,209 @@ pub async fn advance(ctx: &Ctx, job: &Job, now: u64) -> Result<Step, NodeError> 
         finish(ctx, job, status).await?;
         return Ok(Step::Done);
     }
-    if status == 0 {
+    if status == NONE {
         tracing::warn!(prompt = %job.id, "prompt unknown on chain (reorged away?): dropping");
         return Ok(Step::Done);
+    }
+    let now = head.timestamp;
+    let round = info.round;
+    let commit_deadline = u64::from(info.commitDeadline);
+    let reveal_deadline = u64::from(info.revealDeadline);
+    let seed = k
+        .seedBlockOf(job.id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("seedBlockOf", &e))?;
+    if !seed.drawn && head.number <= seed.seedBlock {
+        // Nobody can know the committee before the seed block's hash exists.
+        return Ok(Step::Wait);
     }
     let committee = k
         .committeeOf(job.id)
         .call()
         .await
         .map_err(|e| NodeError::call("committeeOf", &e))?;
-    let commit_deadline = u64::from(info.commitDeadline);
-    let reveal_deadline = u64::from(info.revealDeadline);
+    if committee.is_empty() {
+        // Not drawn and the seed block's hash is gone (older than 256 blocks): `draw`
+        // schedules a fresh seed, `settle` ends the round once the commit deadline passed.
+        if status == COMMITTING && !seed.drawn {
+            if now > commit_deadline {
+                settle(ctx, job.id).await;
+            } else {
+                reseed(ctx, job.id).await;
+            }
+        }
+        return Ok(Step::Wait);
+    }
+    if !committee.contains(&ctx.me) {
+        // Not this node's prompt (a later round's draw brings it back).
+        tracing::debug!(prompt = %job.id, round, "not in the committee");
+        return Ok(Step::Done);
+    }
+    announce(ctx, job, round, &committee, commit_deadline);
     let majority = committee.len() / 2 + 1;
-    let too_few =
-        status == COMMITTING && now > commit_deadline && usize::from(info.commits) < majority;
+    let too_few = status == COMMITTING
+        && now > commit_deadline
+        && (!seed.drawn || usize::from(info.commits) < majority);
     if now > reveal_deadline || too_few {
         settle(ctx, job.id).await;
         return Ok(Step::Wait);
     }
-    if !committee.contains(&ctx.me) {
-        return Ok(Step::Wait);
-    }
-    let member = k
-        .memberState(job.id, ctx.me)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("memberState", &e))?;
-    match member.state {
-        0 if status == COMMITTING && now < commit_deadline => commit(ctx, job).await,
-        1 if (status == REVEALING || now > commit_deadline) && now < reveal_deadline => {
-            reveal(ctx, job).await
+    let me = member_state(ctx, job.id, round, ctx.me).await?;
+    let reveal_open = (status == REVEALING || (status == COMMITTING && now > commit_deadline))
+        && now < reveal_deadline;
+    match me.state {
+        0 if status == COMMITTING && now < commit_deadline => commit(ctx, job, round).await,
+        COMMITTED if reveal_open => reveal(ctx, job, round, &committee).await,
+        REVEALED if status == PUBLISHING && now < reveal_deadline => {
+            publish(ctx, job, round, &committee, me).await
         }
         _ => Ok(Step::Wait),
     }
 }
 
-/// Computes the job's output from chain data and keeps it on disk.
+/// Logs (once per round) that this node is in a prompt's committee.
+fn announce(ctx: &Ctx, job: &Job, round: u8, committee: &[Address], commit_deadline: u64) {
+    let Ok(mut seen) = ctx.announced.lock() else {
+        return;
+    };
+    if seen.insert((job.id, round)) {
+        Metrics::inc(&ctx.metrics.prompts_seen);
+        tracing::info!(prompt = %job.id, round, committee = committee.len(), commit_deadline, "assigned");
+    }
+}
+
+/// Forgets the announcements of a finished prompt.
+fn forget(ctx: &Ctx, id: U256) {
+    if let Ok(mut seen) = ctx.announced.lock() {
+        seen.retain(|(p, _)| *p != id);
+    }
+}
+
+async fn member_state(ctx: &Ctx, id: U256, round: u8, node: Address) -> Result<Member, NodeError> {
+    let m = ctx
+        .contracts
+        .kernel
+        .memberState(id, round, node)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("memberState", &e))?;
+    Ok(Member {
+        node,
+        state: m.state,
+        prefix: m.hashPrefix,
+    })
+}
+
+/// The request's identity as the chain has it now; when it differs from the one the job was
+/// created for, or outputs of another request with this id are kept, a reorg replaced the
+/// request: those outputs are dropped so the new request is computed afresh.
+async fn current_identity(ctx: &Ctx, job: &Job) -> Result<B256, NodeError> {
+    let identity = context::load_record(&ctx.contracts, job.id)
+        .await?
+        .identity();
+    let dropped = ctx.store.drop_stale_outputs(job.id, identity)?;
+    if dropped > 0 || (job.identity != B256::ZERO && job.identity != identity) {
+        tracing::warn!(prompt = %job.id, %identity, dropped, "request for prompt {} changed (reorg): recomputing", job.id);
+    }
+    Ok(identity)
+}
+
+/// Computes the job's output from chain data and keeps it on disk, keyed by the request's
+/// identity. Off-chain data that exists nowhere the node can look gives the deterministic
+/// `InputUnavailable` error output (docs/protocol.md), never silence.
 pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
-    if ctx.store.output(job.id)?.is_some() {
+    let record = context::load_record(&ctx.contracts, job.id).await?;
+    let identity = record.identity();
+    if ctx.store.output(job.id, identity)?.is_some() {
         return Ok(());
     }
-    let record = context::load_record(&ctx.contracts, job.id).await?;
-    let request = context::build_request(
+    let built = context::build_request(
         &ctx.contracts,
         &record,
         ctx.resolver.as_ref(),
         ctx.config.log_range,
         Some(&ctx.context_logs),
     )
-    .await?;
-    let context_entries = request.context.len();
-    let (out, took) = ctx.worker.compute(job.model_id, request).await?;
-    let mut output = out.output;
+    .await;
+    let mut computed = match built {
+        Ok(request) => {
+            let context_entries = request.context.len();
+            let model_id: u64 = record.request.modelId.saturating_to();
+            let (out, took) = ctx.worker.compute(model_id, request).await?;
+            ctx.metrics
+                .tokens_generated
+                .fetch_add(out.tokens.len() as u64, Ordering::Relaxed);
+            ctx.metrics
+                .compute_ms
+                .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+            tracing::info!(
+                prompt = %job.id,
+                tokens = out.tokens.len(),
+                context_entries,
+                ms = took.as_millis() as u64,
+                success = out.success,
+                output_hash = %keccak256(&out.output),
+                "computed"
+            );
+            Computed {
+                output: out.output,
+                trace: B256::from(out.logits_sha256),
+            }
+        }
+        Err(NodeError::InputUnavailable { hash, reason }) => {
+            tracing::warn!(prompt = %job.id, data = %hash, %reason, "input unavailable: answering with the InputUnavailable error");
+            Computed {
+                output: ErrorCode::InputUnavailable.output(),
+                trace: B256::ZERO,
+            }
+        }
+        Err(e) => return Err(e),
+    };
     if ctx.config.byzantine == Some(Byzantine::Lie) {
         // A plausible lie: for a choice between two options this flips the answer.
-        match output.last_mut() {
+        match computed.output.last_mut() {
             Some(last) => *last ^= 1,
-            None => output.push(1),
+            None => computed.output.push(1),
         }
     }
-    ctx.store.save_output(job.id, &output)?;
+    ctx.store.save_output(job.id, identity, &computed)?;
     Metrics::inc(&ctx.metrics.prompts_computed);
-    ctx.metrics
-        .tokens_generated
-        .fetch_add(out.tokens.len() as u64, Ordering::Relaxed);
-    ctx.metrics
-        .compute_ms
-        .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
-    tracing::info!(
-        prompt = %job.id,
-        tokens = out.tokens.len(),
-        context_entries,
-        ms = took.as_millis() as u64,
-        success = out.success,
-        output_hash = %keccak256(&output),
-        "computed"
-    );
     Ok(())
 }
 
-async fn commit(ctx: &Ctx, job: &Job) -> Result<Step, NodeError> {
+async fn commit(ctx: &Ctx, job: &Job, round: u8) -> Result<Step, NodeError> {
     let commitment = match ctx.config.byzantine {
         Some(Byzantine::Silent) => return Ok(Step::Wait),
-        Some(Byzantine::Copy) => match copied_commitment(ctx, job).await? {
+        Some(Byzantine::Copy) => match copied_commitment(ctx, job, round).await? {
             Some(c) => c,
             None => return Ok(Step::Wait),
         },
         _ => {
-            let Some(output) = ctx.store.output(job.id)? else {
+            let identity = current_identity(ctx, job).await?;
+            let Some(computed) = ctx.store.output(job.id, identity)? else {
                 return Ok(Step::NeedCompute);
             };
-            let salt = protocol::salt(ctx.secret, job.id);
-            protocol::commitment(job.id, &output, salt, ctx.me)
+            let salt = protocol::salt(ctx.secret, job.id, identity, round);
+            let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
+            protocol::commitment(job.id, round, round_hash, salt, ctx.me)
         }
     };
     let c = &ctx.contracts;
     let input = c.kernel.commit(job.id, commitment).calldata().clone();
     match ctx.send("commit", c.deployment.kernel, input).await {
         Ok(receipt) => {
+            let committed = receipt.inner.logs().iter().any(|log| {
+                log.log_decode::<Committed>()
+                    .is_ok_and(|e| e.inner.data.node == ctx.me)
+            });
+            if !committed {
+                // The seed block was too old: the commit scheduled a fresh draw instead.
+                tracing::warn!(prompt = %job.id, round, "the draw was re-seeded; committing after the new seed block");
+                return Ok(Step::Wait);
+            }
             Metrics::inc(&ctx.metrics.prompts_committed);
-            tracing::info!(prompt = %job.id, tx = %receipt.transaction_hash, gas = receipt.gas_used, "committed");
+            tracing::info!(prompt = %job.id, round, tx = %receipt.transaction_hash, gas = receipt.gas_used, "committed");
             if ctx.config.pause_after_commit_s > 0 {
                 tracing::warn!(
                     seconds = ctx.config.pause_after_commit_s,
@@ -157,24 +281,90 @@ async fn commit(ctx: &Ctx, job: &Job) -> Result<Step, NodeError> {
         Err(e) => benign(
             job,
             e,
-            &["CommitClosed", "AlreadyCommitted", "NotInCommittee"],
+            &[
+                "CommitClosed",
+                "AlreadyCommitted",
+                "NotInCommittee",
+                "SeedNotReady",
+            ],
         ),
     }
 }
 
-async fn reveal(ctx: &Ctx, job: &Job) -> Result<Step, NodeError> {
+/// The states of every member of the round's committee.
+async fn members(
+    ctx: &Ctx,
+    id: U256,
+    round: u8,
+    committee: &[Address],
+) -> Result<Vec<Member>, NodeError> {
+    let mut out = Vec::with_capacity(committee.len());
+    for &node in committee {
+        out.push(member_state(ctx, id, round, node).await?);
+    }
+    Ok(out)
+}
+
+/// Whether this node's reveal should carry the output bytes: only when it is the last reveal
+/// the round expects (every other member that committed has revealed), every revealed hash
+/// equals this node's, and with it a strict majority of the committee has revealed, so the
+/// round decides on this output and the reveal settles the prompt. Otherwise the output stays
+/// private (and is published only if the round decides on it).
+fn carries_output(members: &[Member], me: Address, mine: FixedBytes<28>) -> bool {
+    let others_pending = members.iter().any(|m| m.node != me && m.state == COMMITTED);
+    let revealed: Vec<&Member> = members.iter().filter(|m| m.state == REVEALED).collect();
+    !others_pending
+        && revealed.iter().all(|m| m.prefix == mine)
+        && revealed.len() + 1 > members.len() / 2
+}
+
+/// The round hash prefix the round decides on, once decided: round 0 needs every revealed
+/// hash equal and a strict majority revealed; later rounds a strict majority on one hash.
+fn decided(members: &[Member], round: u8) -> Option<FixedBytes<28>> {
+    let revealed: Vec<FixedBytes<28>> = members
+        .iter()
+        .filter(|m| m.state == REVEALED)
+        .map(|m| m.prefix)
+        .collect();
+    let k = members.len();
+    if revealed.len() <= k / 2 {
+        return None;
+    }
+    if round == 0 {
+        return revealed
+            .iter()
+            .all(|p| *p == revealed[0])
+            .then_some(revealed[0]);
+    }
+    revealed
+        .iter()
+        .find(|p| revealed.iter().filter(|q| q == p).count() > k / 2)
+        .copied()
+}
+
+async fn reveal(ctx: &Ctx, job: &Job, round: u8, committee: &[Address]) -> Result<Step, NodeError> {
     if ctx.config.byzantine == Some(Byzantine::Silent) {
         return Ok(Step::Wait);
     }
-    let Some(output) = ctx.store.output(job.id)? else {
+    let identity = current_identity(ctx, job).await?;
+    let Some(computed) = ctx.store.output(job.id, identity)? else {
         // Committed, then lost the data folder: the output is deterministic, recompute it.
         tracing::warn!(prompt = %job.id, "committed output missing on disk: recomputing it");
         return Ok(Step::NeedCompute);
     };
-    let salt = protocol::salt(ctx.secret, job.id);
+    let salt = protocol::salt(ctx.secret, job.id, identity, round);
+    let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
+    let states = members(ctx, job.id, round, committee).await?;
+    let (output, trace) = if carries_output(&states, ctx.me, protocol::prefix(round_hash)) {
+        (Bytes::from(computed.output), computed.trace)
+    } else {
+        (Bytes::new(), B256::ZERO)
+    };
+    let carried = !output.is_empty();
     let c = &ctx.contracts;
-    // Reveals race within a block: the estimate may not include the settlement and the
-    // callback this reveal ends up paying for, so the limit never goes below their cost.
+    // Reveals race within a block: the estimate may not include the settlement (or the
+    // escalation) and the callback this reveal ends up paying for, so the limit never goes
+    // below their cost.
     let callback_gas = c
         .kernel
         .requestOf(job.id)
@@ -185,7 +375,7 @@ async fn reveal(ctx: &Ctx, job: &Job) -> Result<Step, NodeError> {
     let floor = SETTLEMENT_GAS + u64::from(callback_gas) * 64 / 63;
     let input = c
         .kernel
-        .reveal(job.id, salt, output.into())
+        .reveal(job.id, salt, round_hash, output, trace)
         .calldata()
         .clone();
     match ctx
@@ -194,14 +384,68 @@ async fn reveal(ctx: &Ctx, job: &Job) -> Result<Step, NodeError> {
     {
         Ok(receipt) => {
             Metrics::inc(&ctx.metrics.prompts_revealed);
-            tracing::info!(prompt = %job.id, tx = %receipt.transaction_hash, gas = receipt.gas_used, "revealed");
+            tracing::info!(prompt = %job.id, round, with_output = carried, tx = %receipt.transaction_hash, gas = receipt.gas_used, "revealed");
             Ok(Step::Wait)
         }
         Err(e) => benign(
             job,
             e,
-            &["RevealClosed", "AlreadyRevealed", "InvalidReveal"],
+            &[
+                "RevealClosed",
+                "AlreadyRevealed",
+                "InvalidReveal",
+                "NotCommitted",
+            ],
         ),
+    }
+}
+
+/// The round decided on a hash and awaits its output bytes: this node publishes them when
+/// the decided hash is the one it revealed (a lost race reverts `NotAwaited`: fine).
+async fn publish(
+    ctx: &Ctx,
+    job: &Job,
+    round: u8,
+    committee: &[Address],
+    me: Member,
+) -> Result<Step, NodeError> {
+    let states = members(ctx, job.id, round, committee).await?;
+    if decided(&states, round) != Some(me.prefix) {
+        return Ok(Step::Wait);
+    }
+    let identity = current_identity(ctx, job).await?;
+    let Some(computed) = ctx.store.output(job.id, identity)? else {
+        tracing::warn!(prompt = %job.id, "revealed output missing on disk: recomputing it");
+        return Ok(Step::NeedCompute);
+    };
+    let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
+    if protocol::prefix(round_hash) != me.prefix {
+        tracing::warn!(prompt = %job.id, round, "the decided hash is not this node's stored output's");
+        return Ok(Step::Wait);
+    }
+    let c = &ctx.contracts;
+    let callback_gas = c
+        .kernel
+        .requestOf(job.id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("requestOf", &e))?
+        .callbackGasLimit;
+    let floor = SETTLEMENT_GAS + u64::from(callback_gas) * 64 / 63;
+    let input = c
+        .kernel
+        .publish(job.id, computed.output.into(), computed.trace)
+        .calldata()
+        .clone();
+    match ctx
+        .send_with_floor("publish", c.deployment.kernel, input, floor)
+        .await
+    {
+        Ok(receipt) => {
+            tracing::info!(prompt = %job.id, round, tx = %receipt.transaction_hash, gas = receipt.gas_used, "published the decided output");
+            Ok(Step::Wait)
+        }
+        Err(e) => benign(job, e, &["NotAwaited"]),
     }
 }
 
@@ -214,6 +458,18 @@ async fn settle(ctx: &Ctx, id: U256) {
             tracing::info!(prompt = %id, tx = %receipt.transaction_hash, "round ended by this node");
         }
         Err(e) => tracing::debug!(prompt = %id, error = %e, "settle not needed"),
+    }
+}
+
+/// Schedules a fresh seed for a draw whose seed block's hash is gone; a lost race is fine.
+async fn reseed(ctx: &Ctx, id: U256) {
+    let c = &ctx.contracts;
+    let input = c.kernel.draw(id).calldata().clone();
+    match ctx.send("draw", c.deployment.kernel, input).await {
+        Ok(receipt) => {
+            tracing::info!(prompt = %id, tx = %receipt.transaction_hash, "the seed block was too old: a fresh draw is scheduled");
+        }
+        Err(e) => tracing::debug!(prompt = %id, error = %e, "draw not needed"),
     }
 }
 
@@ -230,10 +486,12 @@ fn benign(job: &Job, e: NodeError, expected: &[&str]) -> Result<Step, NodeError>
     Err(e)
 }
 
-/// The verification duty: compare the settled output with this node's.
+/// The verification duty: compare the settled output with the one this node computed for
+/// the same request.
 async fn finish(ctx: &Ctx, job: &Job, status: u8) -> Result<(), NodeError> {
+    forget(ctx, job.id);
     if status == REFUNDED {
-        tracing::info!(prompt = %job.id, "refunded: no majority in any round");
+        tracing::info!(prompt = %job.id, "refunded: no round reached a decision");
         return Ok(());
     }
     let settled = ctx
@@ -244,12 +502,15 @@ async fn finish(ctx: &Ctx, job: &Job, status: u8) -> Result<(), NodeError> {
         .await
         .map_err(|e| NodeError::call("resultOf", &e))?;
     let settled_hash = keccak256(&settled);
-    match ctx.store.output(job.id)? {
-        Some(ours) if keccak256(&ours) != settled_hash => {
+    let identity = context::load_record(&ctx.contracts, job.id)
+        .await?
+        .identity();
+    match ctx.store.output(job.id, identity)? {
+        Some(ours) if keccak256(&ours.output) != settled_hash => {
             Metrics::inc(&ctx.metrics.disagreements);
             tracing::error!(
                 prompt = %job.id,
-                ours = %keccak256(&ours),
+                ours = %keccak256(&ours.output),
                 settled = %settled_hash,
                 "SETTLED OUTPUT DIFFERS FROM THIS NODE'S: check the model file and engine version"
             );
@@ -257,16 +518,13 @@ async fn finish(ctx: &Ctx, job: &Job, status: u8) -> Result<(), NodeError> {
         Some(_) => {
             tracing::info!(prompt = %job.id, output_hash = %settled_hash, "settled; agrees with this node");
         }
-        None => tracing::info!(prompt = %job.id, output_hash = %settled_hash, "settled"),
+        None => tracing::debug!(prompt = %job.id, output_hash = %settled_hash, "settled"),
     }
     Ok(())
 }
 
 /// Byzantine `copy` mode: another member's commitment for the current round.
-async fn copied_commitment(
-    ctx: &Ctx,
-    job: &Job,
-) -> Result<Option<alloy::primitives::B256>, NodeError> {
+async fn copied_commitment(ctx: &Ctx, job: &Job, round: u8) -> Result<Option<B256>, NodeError> {
     let filter = Filter::new()
         .address(ctx.contracts.deployment.kernel)
         .event_signature(Committed::SIGNATURE_HASH)
@@ -278,6 +536,51 @@ async fn copied_commitment(
         .await?;
     Ok(logs.iter().find_map(|log| {
         let e = log.log_decode::<Committed>().ok()?.inner.data;
-        (e.node != ctx.me && e.round == job.round).then_some(e.commitment)
+        (e.node != ctx.me && e.round == round).then_some(e.commitment)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(n: u8, state: u8, prefix: u8) -> Member {
+        Member {
+            node: Address::repeat_byte(n),
+            state,
+            prefix: FixedBytes::repeat_byte(prefix),
+        }
+    }
+
+    #[test]
+    fn the_output_rides_only_on_the_reveal_that_decides_on_it() {
+        let me = Address::repeat_byte(1);
+        let mine = FixedBytes::repeat_byte(0xaa);
+        // Others still to reveal: keep the output private.
+        let m = [member(1, 1, 0), member(2, 2, 0xaa), member(3, 1, 0)];
+        assert!(!carries_output(&m, me, mine));
+        // Last reveal, everyone agrees: carry it (this reveal settles).
+        let m = [member(1, 1, 0), member(2, 2, 0xaa), member(3, 2, 0xaa)];
+        assert!(carries_output(&m, me, mine));
+        // Last reveal but someone revealed another hash: the round will not settle on it now.
+        let m = [member(1, 1, 0), member(2, 2, 0xaa), member(3, 2, 0xbb)];
+        assert!(!carries_output(&m, me, mine));
+        // A silent member does not block; but 1 of 3 is no majority.
+        let m = [member(1, 1, 0), member(2, 0, 0), member(3, 0, 0)];
+        assert!(!carries_output(&m, me, mine));
+        let m = [member(1, 1, 0), member(2, 2, 0xaa), member(3, 0, 0)];
+        assert!(carries_output(&m, me, mine));
+    }
+
+    #[test]
+    fn decisions_follow_the_kernel_rules() {
+        let a = FixedBytes::repeat_byte(0xaa);
+        let agree = [member(1, 2, 0xaa), member(2, 2, 0xaa), member(3, 0, 0)];
+        assert_eq!(decided(&agree, 0), Some(a));
+        let split = [member(1, 2, 0xaa), member(2, 2, 0xaa), member(3, 2, 0xbb)];
+        assert_eq!(decided(&split, 0), None, "round 0 needs unanimity");
+        assert_eq!(decided(&split, 1), Some(a), "escalations need a majority");
+        let few = [member(1, 2, 0xaa), member(2, 1, 0), member(3, 0, 0)];
+        assert_eq!(decided(&few, 1), None);
+    }
 }

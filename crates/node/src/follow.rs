@@ -1,6 +1,8 @@
-//! Follows the kernel's events from a durable checkpoint: new assignments become jobs,
-//! rewards and slashes update the metrics, and reorgs of recent blocks rewind the scan.
-//! Acting on a job always re-reads the chain, so a rescanned block is harmless.
+//! Follows the kernel's events from a durable checkpoint: every committee draw scheduled for
+//! a prompt of a served model becomes a job (the committee is drawn after submission, so
+//! whether this node is in it is learned later, from the chain), rewards and slashes update
+//! the metrics, and reorgs of recent blocks rewind the scan. Acting on a job always re-reads
+//! the chain, so a rescanned block is harmless.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -16,9 +18,22 @@ use aikernel_chain::bindings::{
 };
 
 use crate::NodeError;
+use crate::context;
 use crate::daemon::Ctx;
 use crate::jobs::{Checkpoint, Job};
 use crate::metrics::Metrics;
+
+/// The latest block: its number and timestamp (the chain's "now").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Block number.
+    pub number: u64,
+    /// Block timestamp.
+    pub timestamp: u64,
+}
+
+/// What the `PromptSubmitted` events of one scan said: model and fee per prompt.
+type Submitted = HashMap<U256, (U256, U256)>;
 
 /// The scan position and the open jobs.
 #[derive(Debug)]
@@ -73,8 +88,8 @@ impl Follower {
         std::mem::take(&mut self.finished)
     }
 
-    /// Scans new blocks; returns the latest block's timestamp (the chain's "now").
-    pub async fn tick(&mut self, ctx: &Ctx) -> Result<u64, NodeError> {
+    /// Scans new blocks; returns the latest block.
+    pub async fn tick(&mut self, ctx: &Ctx) -> Result<Head, NodeError> {
         let provider = &ctx.contracts.provider;
         let head = provider
             .get_block_by_number(BlockNumberOrTag::Latest)
@@ -100,9 +115,9 @@ impl Follower {
                 .get_logs(&filter)
                 .await
                 .map_err(|e| NodeError::rpc("reading logs", &e))?;
-            let mut fees: HashMap<U256, U256> = HashMap::new();
+            let mut submitted = Submitted::new();
             for log in &logs {
-                self.handle(ctx, log, &mut fees).await?;
+                self.handle(ctx, log, &mut submitted).await?;
             }
             let hash = if to == head_number {
                 head.header.hash
@@ -117,7 +132,10 @@ impl Follower {
             ctx.store.save_checkpoint(&self.checkpoint)?;
         }
         ctx.metrics.last_block.store(head_number, Ordering::Relaxed);
-        Ok(head.header.timestamp)
+        Ok(Head {
+            number: head_number,
+            timestamp: head.header.timestamp,
+        })
     }
 
     /// Rewinds the scan when a recently scanned block was replaced.
@@ -163,7 +181,7 @@ impl Follower {
         &mut self,
         ctx: &Ctx,
         log: &alloy::rpc::types::Log,
-        fees: &mut HashMap<U256, U256>,
+        submitted: &mut Submitted,
     ) -> Result<(), NodeError> {
         let block = log.block_number.unwrap_or_default();
         if log.address() == ctx.contracts.deployment.kernel {
@@ -172,38 +190,25 @@ impl Follower {
             };
             match event.data {
                 DecentralizedInferenceEvents::PromptSubmitted(e) => {
-                    fees.insert(e.promptId, e.fee);
+                    submitted.insert(e.promptId, (e.modelId, e.fee));
                 }
-                DecentralizedInferenceEvents::CommitteeAssigned(e) if e.nodes.contains(&ctx.me) => {
-                    let model_id = ctx
-                        .contracts
-                        .kernel
-                        .requestOf(e.promptId)
-                        .call()
-                        .await
-                        .map_err(|err| NodeError::call("requestOf", &err))?
-                        .modelId;
-                    let fee = fees
-                        .get(&e.promptId)
-                        .copied()
-                        .or_else(|| self.jobs.get(&e.promptId).map(|j| j.fee));
-                    let job = Job {
-                        id: e.promptId,
-                        model_id: model_id.saturating_to(),
-                        fee: fee.unwrap_or_default(),
-                        assigned_block: block,
-                        round: e.round,
-                    };
-                    if self.jobs.get(&job.id) != Some(&job) {
-                        tracing::info!(prompt = %job.id, round = job.round, committee = e.nodes.len(), commit_deadline = e.commitDeadline, "assigned");
-                        Metrics::inc(&ctx.metrics.prompts_seen);
-                        ctx.store.save_job(&job)?;
-                        self.jobs.insert(job.id, job);
-                    }
+                DecentralizedInferenceEvents::DrawScheduled(e) => {
+                    self.track(ctx, e.promptId, e.round, block, submitted)
+                        .await?;
+                }
+                DecentralizedInferenceEvents::CommitteeAssigned(e)
+                    if e.nodes.contains(&ctx.me) && !self.jobs.contains_key(&e.promptId) =>
+                {
+                    // Normally known from its DrawScheduled; kept in case that was missed.
+                    self.track(ctx, e.promptId, e.round, block, submitted)
+                        .await?;
                 }
                 DecentralizedInferenceEvents::RewardPaid(e) if e.node == ctx.me => {
                     Metrics::inc(&ctx.metrics.prompts_won);
-                    tracing::info!(prompt = %e.promptId, eth = %e.eth, eai = %e.eai, first = e.first, "reward earned");
+                    tracing::info!(prompt = %e.promptId, eth = %e.eth, "fee share earned");
+                }
+                DecentralizedInferenceEvents::CallbackFeePaid(e) if e.settler == ctx.me => {
+                    tracing::info!(prompt = %e.promptId, eth = %e.eth, "callback gas refunded to this node (it settled the prompt)");
                 }
                 _ => {}
             }
@@ -211,16 +216,83 @@ impl Follower {
             match event.data {
                 GPUManagementEvents::NodeSlashed(e) if e.node == ctx.me => {
                     Metrics::inc(&ctx.metrics.slashed);
-                    tracing::error!(amount = %e.amount, reason = e.reason, "THIS NODE WAS SLASHED (reason 1: minority output, 2: silent)");
+                    tracing::error!(amount = %e.amount, reason = e.reason, "THIS NODE WAS SLASHED (reason 1: wrong output, 2: silent or withheld)");
                 }
                 GPUManagementEvents::NodeJailed(e) if e.node == ctx.me => {
                     tracing::warn!(until = e.until, "this node is jailed");
+                }
+                GPUManagementEvents::RewardsForfeited(e) if e.node == ctx.me => {
+                    tracing::warn!(amount = %e.amount, "unclaimed block rewards forfeited by a slash");
+                }
+                GPUManagementEvents::RewardsClaimed(e) if e.node == ctx.me => {
+                    tracing::info!(amount = %e.amount, "block rewards claimed");
                 }
                 _ => {}
             }
         }
         Ok(())
     }
+
+    /// A draw was scheduled for round `round` of prompt `id` in `block`: follow the prompt if
+    /// its model is served here (the committee is not known yet; the job finds out).
+    async fn track(
+        &mut self,
+        ctx: &Ctx,
+        id: U256,
+        round: u8,
+        block: u64,
+        submitted: &Submitted,
+    ) -> Result<(), NodeError> {
+        let known = submitted.get(&id).copied();
+        if let Some((model, _)) = known
+            && !serves(ctx, model)
+        {
+            return Ok(());
+        }
+        let record = match context::load_record(&ctx.contracts, id).await {
+            Ok(record) => record,
+            Err(NodeError::Call { message, .. }) if message.starts_with("UnknownPrompt") => {
+                // The log's block was replaced since; the reorg check rewinds the scan.
+                tracing::debug!(prompt = %id, "draw of a prompt that no longer exists: skipped");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if !serves(ctx, record.request.modelId) {
+            return Ok(());
+        }
+        let identity = record.identity();
+        let previous = self.jobs.get(&id);
+        if let Some(old) = previous
+            && old.identity != identity
+            && old.identity != B256::ZERO
+        {
+            tracing::warn!(prompt = %id, "request for prompt {id} changed (reorg): following the new one");
+        }
+        let fee = known
+            .map(|(_, fee)| fee)
+            .or_else(|| previous.filter(|j| j.identity == identity).map(|j| j.fee))
+            .unwrap_or_default();
+        let job = Job {
+            id,
+            model_id: record.request.modelId.saturating_to(),
+            fee,
+            assigned_block: block,
+            round,
+            identity,
+        };
+        if previous != Some(&job) {
+            tracing::debug!(prompt = %id, round, block, "committee draw scheduled");
+            ctx.store.save_job(&job)?;
+            self.jobs.insert(id, job);
+        }
+        Ok(())
+    }
+}
+
+/// Whether this node serves `model`.
+fn serves(ctx: &Ctx, model: U256) -> bool {
+    ctx.config.models.iter().any(|&m| U256::from(m) == model)
 }
 
 async fn block_hash(ctx: &Ctx, number: u64) -> Result<Option<B256>, NodeError> {

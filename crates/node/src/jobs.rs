@@ -1,24 +1,30 @@
 //! The node's durable state in its data folder: the event checkpoint, one file per open
-//! assignment, and every computed output (written before the commit is sent, so a node
-//! killed after committing reveals the same bytes without recomputing).
+//! prompt, and every computed output (written before the commit is sent, so a node killed
+//! after committing reveals the same bytes without recomputing).
 //!
 //! ```text
-//! <data_dir>/checkpoint.json     next block to scan + recent block hashes (reorg check)
-//! <data_dir>/jobs/<id>.json      an assignment still to finish
-//! <data_dir>/outputs/<id>.bin    the output computed for prompt <id>
+//! <data_dir>/checkpoint.json                  next block to scan + recent block hashes (reorg check)
+//! <data_dir>/jobs/<id>.json                   a prompt still to follow, with its request identity
+//! <data_dir>/outputs/<id>-<identity>.bin      the output computed for that request
+//! <data_dir>/outputs/<id>-<identity>.trace    its trace (the engine's logits hash, 32 bytes)
 //! ```
-//! Every write is atomic (temp file, fsync, rename).
+//! Outputs are keyed by the request's identity (docs/protocol.md), not by the prompt id
+//! alone: a reorg can give prompt id N to another request, and the output computed for the
+//! old one must never be committed for the new one. Every write is atomic (temp file,
+//! fsync, rename); the trace is written before the output, and an output without its trace
+//! counts as missing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
 
-/// An assignment of this node to a prompt.
+/// A prompt of a model this node serves, followed from its draw until the node knows it is
+/// not in the committee, or until the prompt is final.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// The prompt id.
@@ -27,10 +33,22 @@ pub struct Job {
     pub model_id: u64,
     /// The fee paid with the prompt (queue priority).
     pub fee: U256,
-    /// Block of the latest assignment naming this node (queue age).
+    /// Block of the latest draw scheduled for it (queue age, log scans).
     pub assigned_block: u64,
-    /// Round of that assignment.
+    /// Round of that draw.
     pub round: u8,
+    /// The request's identity when the draw was seen (docs/protocol.md).
+    #[serde(default)]
+    pub identity: B256,
+}
+
+/// An output and the trace of the computation that produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Computed {
+    /// The output bytes (ABI-encoded value or error output).
+    pub output: Vec<u8>,
+    /// The engine's logits hash (zero when no generation ran).
+    pub trace: B256,
 }
 
 /// Where scanning resumes, and hashes of recently scanned blocks to spot reorgs.
@@ -109,27 +127,106 @@ impl Store {
         }
     }
 
-    /// The output computed for prompt `id`, if any.
-    pub fn output(&self, id: U256) -> Result<Option<Vec<u8>>, NodeError> {
-        let path = self.output_path(id);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(NodeError::Io { path, source }),
+    /// The output computed for prompt `id` as the request with `identity`, if any.
+    pub fn output(&self, id: U256, identity: B256) -> Result<Option<Computed>, NodeError> {
+        let (output_path, trace_path) = self.output_paths(id, identity);
+        let Some(trace) = read_optional(&trace_path)? else {
+            return Ok(None);
+        };
+        let Some(output) = read_optional(&output_path)? else {
+            return Ok(None);
+        };
+        if trace.len() != 32 {
+            return Err(NodeError::Io {
+                path: trace_path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a trace is 32 bytes, this file has {}", trace.len()),
+                ),
+            });
         }
+        Ok(Some(Computed {
+            output,
+            trace: B256::from_slice(&trace),
+        }))
     }
 
-    /// Keeps the output computed for prompt `id` (durably, before committing to it).
-    pub fn save_output(&self, id: U256, output: &[u8]) -> Result<(), NodeError> {
-        write_atomic(&self.output_path(id), output)
+    /// Keeps the output computed for prompt `id` as the request with `identity` (durably,
+    /// before committing to it).
+    pub fn save_output(
+        &self,
+        id: U256,
+        identity: B256,
+        computed: &Computed,
+    ) -> Result<(), NodeError> {
+        let (output_path, trace_path) = self.output_paths(id, identity);
+        write_atomic(&trace_path, computed.trace.as_slice())?;
+        write_atomic(&output_path, &computed.output)
+    }
+
+    /// Deletes the outputs kept for prompt `id` under any identity other than `identity`
+    /// (computed for a request that a reorg replaced); returns how many were deleted.
+    pub fn drop_stale_outputs(&self, id: U256, identity: B256) -> Result<usize, NodeError> {
+        let dir = self.dir.join("outputs");
+        let prefix = format!("{id}-");
+        let keep = alloy::hex::encode(identity);
+        let entries = std::fs::read_dir(&dir).map_err(|source| NodeError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut dropped = 0;
+        for entry in entries {
+            let path = entry
+                .map_err(|source| NodeError::Io {
+                    path: dir.clone(),
+                    source,
+                })?
+                .path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((key, ext)) = rest.split_once('.') else {
+                continue;
+            };
+            if key == keep || key.len() != 64 || !(ext == "bin" || ext == "trace") {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => dropped += usize::from(ext == "bin"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(NodeError::Io { path, source }),
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Where the output of prompt `id` as the request with `identity` is kept: the output
+    /// bytes and the trace.
+    pub fn output_paths(&self, id: U256, identity: B256) -> (PathBuf, PathBuf) {
+        let stem = format!("{id}-{}", alloy::hex::encode(identity));
+        let dir = self.dir.join("outputs");
+        (
+            dir.join(format!("{stem}.bin")),
+            dir.join(format!("{stem}.trace")),
+        )
     }
 
     fn job_path(&self, id: U256) -> PathBuf {
         self.dir.join("jobs").join(format!("{id}.json"))
     }
+}
 
-    fn output_path(&self, id: U256) -> PathBuf {
-        self.dir.join("outputs").join(format!("{id}.bin"))
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, NodeError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(NodeError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -187,6 +284,14 @@ mod tests {
             fee: U256::from(fee),
             assigned_block: block,
             round: 0,
+            identity: B256::repeat_byte(id as u8),
+        }
+    }
+
+    fn computed(output: &[u8], trace: u8) -> Computed {
+        Computed {
+            output: output.to_vec(),
+            trace: B256::repeat_byte(trace),
         }
     }
 
@@ -197,7 +302,10 @@ mod tests {
         assert_eq!(store.checkpoint().unwrap(), None);
         store.save_job(&job(1, 10, 5)).unwrap();
         store.save_job(&job(2, 20, 6)).unwrap();
-        store.save_output(U256::from(1u8), b"out").unwrap();
+        let identity = B256::repeat_byte(1);
+        store
+            .save_output(U256::from(1u8), identity, &computed(b"out", 7))
+            .unwrap();
         let mut cp = Checkpoint {
             next_block: 42,
             ..Checkpoint::default()
@@ -210,12 +318,51 @@ mod tests {
         let mut jobs = again.jobs().unwrap();
         jobs.sort_by_key(|j| j.id);
         assert_eq!(jobs, vec![job(1, 10, 5), job(2, 20, 6)]);
-        assert_eq!(again.output(U256::from(1u8)).unwrap().unwrap(), b"out");
-        assert_eq!(again.output(U256::from(2u8)).unwrap(), None);
+        assert_eq!(
+            again.output(U256::from(1u8), identity).unwrap().unwrap(),
+            computed(b"out", 7)
+        );
+        assert_eq!(again.output(U256::from(2u8), identity).unwrap(), None);
         assert_eq!(again.checkpoint().unwrap().unwrap(), cp);
         again.remove_job(U256::from(1u8)).unwrap();
         again.remove_job(U256::from(1u8)).unwrap();
         assert_eq!(again.jobs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn outputs_are_keyed_by_request_identity() {
+        // Prompt 7 was request A; a reorg gave id 7 to request B. A's output must never be
+        // found for B, and the stale one can be dropped without touching B's or prompt 70's.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
+        let seven = U256::from(7u8);
+        let seventy = U256::from(70u8);
+        store.save_output(seven, a, &computed(b"for A", 1)).unwrap();
+        store
+            .save_output(seventy, a, &computed(b"other", 3))
+            .unwrap();
+        assert_eq!(store.output(seven, b).unwrap(), None, "B is not A");
+        assert_eq!(store.output(seven, a).unwrap().unwrap().output, b"for A");
+        store.save_output(seven, b, &computed(b"for B", 2)).unwrap();
+        assert_eq!(store.drop_stale_outputs(seven, b).unwrap(), 1);
+        assert_eq!(store.output(seven, a).unwrap(), None);
+        assert_eq!(
+            store.output(seven, b).unwrap().unwrap(),
+            computed(b"for B", 2)
+        );
+        assert_eq!(store.output(seventy, a).unwrap().unwrap().output, b"other");
+        assert_eq!(store.drop_stale_outputs(seven, b).unwrap(), 0);
+        let (bin, trace) = store.output_paths(seven, b);
+        assert!(bin.ends_with(format!("7-{}.bin", "bb".repeat(32))));
+        assert_eq!(
+            std::fs::read(bin).unwrap(),
+            b"for B",
+            "the .bin is the raw output"
+        );
+        // An output whose trace is missing (a crash between the two writes) is recomputed.
+        std::fs::remove_file(trace).unwrap();
+        assert_eq!(store.output(seven, b).unwrap(), None);
     }
 
     #[test]

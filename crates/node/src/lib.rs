@@ -77,12 +77,23 @@ pub enum NodeError {
     /// A prompt's context chain could not be rebuilt or does not match its root.
     #[error("context: {0}")]
     Context(String),
-    /// Off-chain data could not be resolved.
+    /// Off-chain data could not be resolved this time (a gateway or the disk failed): worth
+    /// retrying.
     #[error("data {hash}: {reason}")]
     Data {
         /// Its sha256.
         hash: B256,
         /// Why.
+        reason: String,
+    },
+    /// Off-chain data the request needs does not exist anywhere the node can look (no local
+    /// copy, and no gateway has it): the request's answer is the deterministic error
+    /// `InputUnavailable` (docs/protocol.md), not silence.
+    #[error("data {hash} is unavailable: {reason}")]
+    InputUnavailable {
+        /// Its sha256.
+        hash: B256,
+        /// What every source said.
         reason: String,
     },
     /// A transaction failed.

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use alloy::primitives::U256;
 
 use aikernel_drivers::{DRIVER_NAME, Driver, LlmDriver};
-use aikernel_store::{ContentStore, FetchOptions, ModelSource, fetch_model};
+use aikernel_store::{ContentStore, FetchOptions, ModelSource, StoreError, fetch_model};
 
 use crate::NodeError;
 use crate::config::NodeConfig;
-use crate::context::DataResolver;
+use crate::context::{DataResolver, ResolveError};
 use crate::contracts::Contracts;
 
 /// Loaded drivers by model id.
@@ -120,9 +120,91 @@ impl StoreResolver {
 }
 
 impl DataResolver for StoreResolver {
-    fn resolve(&self, hash: &[u8; 32]) -> Result<Vec<u8>, String> {
+    fn resolve(&self, hash: &[u8; 32]) -> Result<Vec<u8>, ResolveError> {
         self.store
             .resolve(hash, &self.gateways)
-            .map_err(|e| e.to_string())
+            .map_err(|e| classify(&e))
+    }
+}
+
+/// Tells "no such data" from a failed lookup. The data is unavailable when the local store
+/// has no copy and every gateway answered definitively without it (a 4xx status other than
+/// 408/429, or bytes of another hash), or there is no gateway at all. A local disk error, a
+/// gateway that cannot be reached, times out or fails (5xx) is a failed lookup: retried, never
+/// answered with `InputUnavailable`.
+pub fn classify(error: &StoreError) -> ResolveError {
+    fn definitive(e: &StoreError) -> bool {
+        match e {
+            StoreError::HashMismatch { .. } => true,
+            StoreError::Http {
+                status: Some(code), ..
+            } => (400..500).contains(code) && *code != 408 && *code != 429,
+            _ => false,
+        }
+    }
+    match error {
+        StoreError::AllSourcesFailed { failures, .. }
+            if failures.iter().all(|f| definitive(&f.error)) =>
+        {
+            ResolveError::NotFound(error.to_string())
+        }
+        _ => ResolveError::Failed(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aikernel_store::SourceFailure;
+
+    use super::*;
+
+    fn all_failed(errors: Vec<StoreError>) -> StoreError {
+        StoreError::AllSourcesFailed {
+            what: "content 0x00".into(),
+            failures: errors
+                .into_iter()
+                .map(|error| SourceFailure {
+                    uri: "http://gw/ipfs/x".into(),
+                    error,
+                })
+                .collect(),
+        }
+    }
+
+    fn http(status: Option<u16>) -> StoreError {
+        StoreError::Http {
+            uri: "http://gw/ipfs/x".into(),
+            status,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn only_definitive_answers_make_data_unavailable() {
+        let not_found = |e: StoreError| matches!(classify(&e), ResolveError::NotFound(_));
+        // No copy and no gateway to ask; every gateway says 404/410 or serves other bytes.
+        assert!(not_found(all_failed(vec![])));
+        assert!(not_found(all_failed(vec![
+            http(Some(404)),
+            http(Some(410))
+        ])));
+        assert!(not_found(all_failed(vec![StoreError::HashMismatch {
+            what: "x".into(),
+            expected: [1; 32],
+            actual: [2; 32],
+        }])));
+        // A gateway that is down, overloaded or slow, or a local disk error: retry.
+        assert!(!not_found(all_failed(vec![http(Some(404)), http(None)])));
+        assert!(!not_found(all_failed(vec![http(Some(503))])));
+        assert!(!not_found(all_failed(vec![http(Some(429))])));
+        let disk = StoreError::Io {
+            path: "/x".into(),
+            source: std::io::Error::other("disk"),
+        };
+        assert!(!not_found(all_failed(vec![StoreError::Io {
+            path: "/x".into(),
+            source: std::io::Error::other("disk"),
+        }])));
+        assert!(!not_found(disk));
     }
 }

@@ -4,6 +4,8 @@
 use alloy::primitives::{B256, U256, keccak256};
 use serde::Serialize;
 
+use aikernel_schema::ErrorCode;
+
 use crate::NodeError;
 use crate::config::NodeConfig;
 use crate::context::{self, DataResolver};
@@ -48,10 +50,17 @@ pub async fn verify(
         .await
         .map_err(|e| NodeError::call("statusOf", &e))?;
     if status != 3 {
-        let name = ["unknown", "committing", "revealing", "settled", "refunded"]
-            .get(usize::from(status))
-            .copied()
-            .unwrap_or("unknown");
+        let name = [
+            "unknown",
+            "committing",
+            "revealing",
+            "settled",
+            "refunded",
+            "publishing",
+        ]
+        .get(usize::from(status))
+        .copied()
+        .unwrap_or("unknown");
         return Err(NodeError::Misconfigured(format!(
             "prompt {id} is {name}, not settled: nothing to verify"
         )));
@@ -64,27 +73,38 @@ pub async fn verify(
         .map_err(|e| NodeError::call("resultOf", &e))?;
     let record = context::load_record(contracts, id).await?;
     let model_id: u64 = record.request.modelId.saturating_to();
-    let request =
-        context::build_request(contracts, &record, resolver, config.log_range, None).await?;
-    let context_entries = request.context.len();
-    let driver = models::load_one(contracts, config, model_id).await?;
-    let out = tokio::task::spawn_blocking(move || driver.run(&request))
-        .await
-        .map_err(|e| NodeError::Model {
-            id: model_id,
-            reason: format!("compute task failed: {e}"),
-        })??;
+    let (output, context_entries, tokens) =
+        match context::build_request(contracts, &record, resolver, config.log_range, None).await {
+            Ok(request) => {
+                let context_entries = request.context.len();
+                let driver = models::load_one(contracts, config, model_id).await?;
+                let out = tokio::task::spawn_blocking(move || driver.run(&request))
+                    .await
+                    .map_err(|e| NodeError::Model {
+                        id: model_id,
+                        reason: format!("compute task failed: {e}"),
+                    })??;
+                (out.output, context_entries, out.tokens.len())
+            }
+            // Data that exists nowhere this machine can look: an honest node answers with
+            // the InputUnavailable error (docs/protocol.md).
+            Err(NodeError::InputUnavailable { hash, reason }) => {
+                tracing::warn!(data = %hash, %reason, "input unavailable");
+                (ErrorCode::InputUnavailable.output(), 0, 0)
+            }
+            Err(e) => return Err(e),
+        };
     let settled_hash = keccak256(&settled);
-    let recomputed_hash = keccak256(&out.output);
+    let recomputed_hash = keccak256(&output);
     Ok(Verdict {
         prompt_id: id,
         model_id,
         settled_hash,
         recomputed_hash,
-        recomputed: out.output.into(),
+        recomputed: output.into(),
         settled,
         context_entries,
-        tokens: out.tokens.len(),
+        tokens,
         honest: settled_hash == recomputed_hash,
     })
 }

@@ -20,7 +20,7 @@ pub enum Output {
     Value(Value),
     /// The committee agreed on the deterministic error with this code
     /// (1 InvalidSchema, 2 InputTooLong, 3 Unsupported, 4 InvalidInput,
-    /// 5 OutputIncomplete).
+    /// 5 OutputIncomplete, 6 InputUnavailable).
     Error(u8),
 }
 

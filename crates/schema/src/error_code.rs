@@ -18,6 +18,10 @@ pub enum ErrorCode {
     /// Generation ended (`maxTokens` ran out, or no token could continue the value) before
     /// the output was a complete value of the schema.
     OutputIncomplete = 5,
+    /// The request's off-chain input (`inputHash`), or the data of a Feed entry in its context
+    /// chain (`dataHash`), cannot be found: a node that cannot resolve it answers with this
+    /// instead of staying silent, and the requester pays for the unavailable data.
+    InputUnavailable = 6,
 }
 
 impl ErrorCode {
@@ -49,5 +53,6 @@ mod tests {
         assert_eq!(&out[..4], &[0x76, 0x15, 0x2c, 0xeb]);
         assert!(out[4..35].iter().all(|&b| b == 0));
         assert_eq!(out[35], 2);
+        assert_eq!(ErrorCode::InputUnavailable.output(), error_output(6));
     }
 }
