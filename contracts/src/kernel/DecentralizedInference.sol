@@ -71,20 +71,10 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         uint8 round;
     }
 
-    /// @dev Counters written on the hot path, one slot.
-    struct Globals {
-        uint64 lastPromptId;
-        uint96 treasuryAccrued;
-    }
-
     // ------------------------------------------------------------------
     // Constants and immutables
     // ------------------------------------------------------------------
 
-    /// @notice Largest inline input or extra context, in bytes.
-    uint256 public constant MAX_INPUT_BYTES = 8192;
-    /// @notice Largest output schema, in bytes.
-    uint256 public constant MAX_SCHEMA_BYTES = 1024;
     /// @notice Largest revealed output, in bytes.
     uint256 public constant MAX_OUTPUT_BYTES = 8192;
     /// @notice Largest committee.
@@ -100,6 +90,9 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     uint256 internal constant REVEALED = 2;
     uint256 internal constant WITHHELD = 3;
     uint256 internal constant RESULT_DOMAIN = uint256(keccak256("aikernel.result"));
+    uint256 internal constant COMMITTEE_DOMAIN = uint256(keccak256("aikernel.committee"));
+    /// @dev The committee slot of a round whose seed was replaced (no members, `_draws` applies).
+    uint256 internal constant RESEEDED = 1;
 
     /// @notice The model registry.
     ModelFileSystem public immutable models;
@@ -116,9 +109,10 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
 
     /// @notice Current admin parameters.
     Config public config;
-    /// @notice Receives protocol fees (`withdrawProtocolFees`).
+    /// @notice Receives protocol fees (credited to its `withdraw` balance at each settlement).
     address public treasury;
-    Globals internal _globals;
+    /// @notice Id of the latest prompt.
+    uint256 public lastPromptId;
     mapping(uint256 => Prompt) internal _prompts;
     /// @dev Draws of escalation rounds and re-seeded round-0 draws (round 0's is in the blob).
     mapping(uint256 => Draw) internal _draws;
@@ -148,14 +142,10 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     event RoundFailed(uint256 indexed promptId, uint8 round, uint8 commits, uint8 reveals);
     /// @notice A node whose output is the final answer was credited its share of the fee.
     event RewardPaid(uint256 indexed promptId, address indexed node, uint256 eth);
-    /// @notice The account that settled a prompt was credited the callback's prepaid gas.
-    event CallbackFeePaid(uint256 indexed promptId, address indexed settler, uint256 eth);
     /// @notice An account withdrew its ETH earnings.
     event Withdrawn(address indexed account, uint256 eth);
     /// @notice A refund could not be pushed and was credited to `withdraw`.
     event RefundCredited(uint256 indexed promptId, address indexed requester, uint256 amount);
-    /// @notice Protocol fees were sent to the treasury.
-    event ProtocolFeesWithdrawn(address indexed treasury, uint256 amount);
     /// @notice Admin parameters changed.
     event ConfigSet(Config config);
     /// @notice The treasury changed.
@@ -165,14 +155,8 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     // Errors
     // ------------------------------------------------------------------
 
-    /// @notice committeeSize is even, zero or above MAX_COMMITTEE.
-    error InvalidCommitteeSize(uint256 size);
-    /// @notice maxTokens is zero or above the limit.
-    error InvalidMaxTokens(uint256 maxTokens, uint256 limit);
-    /// @notice Neither inline input nor an input hash, or both.
-    error InvalidInput();
-    /// @notice Input, extra context or schema longer than allowed.
-    error InputTooLarge(uint256 length, uint256 limit);
+    // Request shape errors (InvalidCommitteeSize, InvalidMaxTokens, InvalidInput, InputTooLarge,
+    // InvalidSchema, UnknownModel, ModelInactive) come from ModelFileSystem.checkRequest.
     /// @notice callbackGasLimit above the limit.
     error CallbackGasTooHigh(uint256 gasLimit, uint256 limit);
     /// @notice The callback is neither zero nor the requester.
@@ -224,7 +208,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     /// @notice An admin parameter out of bounds.
     error InvalidParameter();
 
-    /// @param admin The owner: sets the parameters and the treasury (transferable with `transferOwnership`).
+    /// @param admin The owner: sets the parameters and the treasury (`transferOwnership`).
     /// @param models_ ModelFileSystem.
     /// @param scheduler_ PromptScheduler (grant this contract its ASSIGNER_ROLE).
     /// @param gpu_ GPUManagement (grant this contract its SLASHER_ROLE).
@@ -296,7 +280,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         uint256 fee = uint256(meta.nodeFee) + meta.protocolFee + meta.callbackFee;
         if (msg.value < fee) revert FeeTooLow(fee, msg.value);
         meta.requester = msg.sender;
-        promptId = ++_globals.lastPromptId;
+        promptId = ++lastPromptId;
         (meta.contextIndex, meta.contextRoot) =
             context.appendPrompt(msg.sender, request.topic, promptId, request.input, request.inputHash);
         PromptScheduler.Snapshot memory snap = scheduler.snapshot(request.modelId, request.committeeSize);
@@ -328,7 +312,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     ///         SEED_WINDOW blocks is replaced by the next block's (and nothing is drawn).
     /// @param promptId The prompt.
     /// @return committee The drawn committee (empty when the seed was replaced).
-    function draw(uint256 promptId) external nonReentrant returns (address[] memory committee) {
+    function draw(uint256 promptId) external returns (address[] memory committee) {
         Prompt memory pm = _prompts[promptId];
         if (pm.status != Status.Committing) {
             if (pm.status == Status.None) revert UnknownPrompt(promptId);
@@ -342,7 +326,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     ///         salt, msg.sender))`, with the round hash of `reveal`.
     /// @param promptId The prompt.
     /// @param commitment The commitment (non-zero).
-    function commit(uint256 promptId, bytes32 commitment) external nonReentrant {
+    function commit(uint256 promptId, bytes32 commitment) external {
         Prompt storage p = _prompts[promptId];
         Prompt memory pm = p;
         if (pm.status != Status.Committing || block.timestamp > pm.commitDeadline) {
@@ -350,8 +334,8 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
             revert CommitClosed(promptId);
         }
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        address[] memory committee =
-            _isDrawn(promptId, pm.round) ? _loadCommittee(promptId, pm.round) : _drawNow(promptId, pm);
+        address[] memory committee = _loadCommittee(promptId, pm.round);
+        if (committee.length == 0) committee = _drawNow(promptId, pm);
         if (committee.length == 0) return; // the seed expired and was replaced: commit again later
         if (!_contains(committee, msg.sender)) revert NotInCommittee(promptId, msg.sender);
         mapping(address => uint256) storage members = _members[promptId][pm.round];
@@ -430,10 +414,11 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         if (!_isDrawn(promptId, pm.round)) {
             // Nobody drew or committed in time. If the seed can still be read, the committee is
             // known and answers for its silence; otherwise nobody can be blamed.
-            Draw memory d = _currentDraw(promptId, pm);
+            RequestBlob.Hot memory h = RequestBlob.hot(pm.blob);
+            Draw memory d = _currentDraw(promptId, pm, h);
             if (block.number <= d.seedBlock) revert SettlementNotDue(promptId);
             if (blockhash(d.seedBlock) == bytes32(0)) {
-                scheduler.release(RequestBlob.hot(pm.blob).modelId);
+                scheduler.release(h.modelId);
                 _failRound(promptId, p, pm.round, false);
                 return;
             }
@@ -456,17 +441,6 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         delete _earnings[msg.sender];
         emit Withdrawn(msg.sender, amount);
         (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed();
-    }
-
-    /// @notice Sends accrued protocol fees to the treasury. Anyone may call.
-    function withdrawProtocolFees() external nonReentrant {
-        uint256 amount = _globals.treasuryAccrued;
-        if (amount == 0) revert NothingToWithdraw();
-        _globals.treasuryAccrued = 0;
-        address t = treasury;
-        emit ProtocolFeesWithdrawn(t, amount);
-        (bool ok,) = t.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }
 
@@ -501,7 +475,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     function seedBlockOf(uint256 promptId) external view returns (uint64 seedBlock, bool drawn) {
         Prompt memory pm = _prompts[promptId];
         if (pm.status == Status.None) revert UnknownPrompt(promptId);
-        return (_currentDraw(promptId, pm).seedBlock, _isDrawn(promptId, pm.round));
+        return (_currentDraw(promptId, pm, RequestBlob.hot(pm.blob)).seedBlock, _isDrawn(promptId, pm.round));
     }
 
     /// @notice The committee of the prompt's current round: the stored one once drawn, the one the
@@ -510,13 +484,15 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     function committeeOf(uint256 promptId) external view returns (address[] memory) {
         Prompt memory pm = _prompts[promptId];
         if (pm.status == Status.None) revert UnknownPrompt(promptId);
-        if (_isDrawn(promptId, pm.round)) return _loadCommittee(promptId, pm.round);
-        if (pm.status != Status.Committing) return new address[](0);
-        Draw memory d = _currentDraw(promptId, pm);
+        address[] memory stored = _loadCommittee(promptId, pm.round);
+        if (stored.length != 0 || pm.status != Status.Committing) return stored;
+        RequestBlob.Hot memory h = RequestBlob.hot(pm.blob);
+        Draw memory d = _currentDraw(promptId, pm, h);
         bytes32 bh = blockhash(d.seedBlock);
         if (bh == bytes32(0)) return new address[](0);
-        (uint256 modelId, uint256 size) = _roundModelAndSize(pm);
-        return scheduler.preview(promptId, pm.round, modelId, size, _seed(bh, promptId, pm), _snapshot(d));
+        return scheduler.preview(
+            h.modelId, _roundSize(pm, h), _seed(bh, promptId, pm), _snapshot(d), _excluded(promptId, pm.round)
+        );
     }
 
     /// @notice The context a prompt sees: entries [0, index) of its (requester, topic) chain, with
@@ -528,8 +504,8 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         returns (address requester, uint64 index, bytes32 root)
     {
         address blob = _blob(promptId);
-        (index, root) = RequestBlob.context(blob);
-        requester = RequestBlob.hot(blob).requester;
+        RequestBlob.Hot memory h = RequestBlob.hot(blob);
+        return (h.requester, h.contextIndex, h.contextRoot);
     }
 
     /// @notice A node's state in a round of a prompt.
@@ -554,28 +530,13 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         return _earnings[account];
     }
 
-    /// @notice Id of the latest prompt and protocol fees not yet withdrawn.
-    function globals() external view returns (uint64 lastPromptId, uint96 treasuryAccrued) {
-        Globals memory g = _globals;
-        return (g.lastPromptId, g.treasuryAccrued);
-    }
-
     // ------------------------------------------------------------------
     // Internal: requests
     // ------------------------------------------------------------------
 
+    /// @dev The checks that involve the requester; the request's shape is checked by the model
+    ///      registry (`ModelFileSystem.checkRequest`) when the fee is quoted.
     function _validate(Request calldata r, Config memory c) internal view {
-        uint256 k = r.committeeSize;
-        if (k == 0 || k > MAX_COMMITTEE || k % 2 == 0) revert InvalidCommitteeSize(k);
-        if (r.maxTokens == 0 || r.maxTokens > c.maxTokensLimit) {
-            revert InvalidMaxTokens(r.maxTokens, c.maxTokensLimit);
-        }
-        if ((r.input.length == 0) == (r.inputHash == bytes32(0))) revert InvalidInput();
-        if (r.input.length > MAX_INPUT_BYTES) revert InputTooLarge(r.input.length, MAX_INPUT_BYTES);
-        if (r.extraContext.length > MAX_INPUT_BYTES) {
-            revert InputTooLarge(r.extraContext.length, MAX_INPUT_BYTES);
-        }
-        if (r.schema.length > MAX_SCHEMA_BYTES) revert InputTooLarge(r.schema.length, MAX_SCHEMA_BYTES);
         if (r.callback != address(0)) {
             if (r.callback != msg.sender) revert CallbackNotRequester(r.callback, msg.sender);
             if (r.callbackGasLimit > c.maxCallbackGas) {
@@ -591,7 +552,16 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         view
         returns (uint96 nodeFee, uint96 protocolFee, uint96 callbackFee)
     {
-        uint256 node = uint256(models.checkRequest(r.modelId, r.schema)) * r.maxTokens * r.committeeSize;
+        ModelFileSystem.Shape memory shape = ModelFileSystem.Shape(
+            r.committeeSize,
+            r.maxTokens,
+            c.maxTokensLimit,
+            r.input.length,
+            r.inputHash != 0,
+            r.extraContext.length
+        );
+        uint256 node =
+            uint256(models.checkRequest(r.modelId, r.schema, shape)) * r.maxTokens * r.committeeSize;
         uint256 protocol = node * c.protocolFeeBps / BPS;
         uint256 callback = r.callback == address(0) ? 0 : _callbackFee(r.callbackGasLimit, c);
         uint256 total = node + protocol + callback;
@@ -640,10 +610,14 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         return uint256(keccak256(abi.encode(blockHash, promptId, pm.blob, pm.round)));
     }
 
-    function _currentDraw(uint256 promptId, Prompt memory pm) internal view returns (Draw memory d) {
-        d = _draws[promptId];
-        if (d.seedBlock != 0 && d.round == pm.round) return d;
-        RequestBlob.Draw memory b = RequestBlob.draw(pm.blob);
+    /// @dev Round 0's draw is in the blob unless its seed was replaced; later rounds' in `_draws`.
+    function _currentDraw(uint256 promptId, Prompt memory pm, RequestBlob.Hot memory h)
+        internal
+        view
+        returns (Draw memory d)
+    {
+        if (pm.round != 0 || _committeeHead(promptId, 0) == RESEEDED) return _draws[promptId];
+        RequestBlob.Draw memory b = h.draw;
         d = Draw(b.seedBlock, b.length, b.live, b.version, 0);
     }
 
@@ -651,29 +625,31 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         return PromptScheduler.Snapshot(d.length, d.live, d.version);
     }
 
-    /// @dev The model, and the round's committee size: round 0 has the requested size,
-    ///      escalations the scheduler's escalation size.
-    function _roundModelAndSize(Prompt memory pm) internal view returns (uint256 modelId, uint256 size) {
-        RequestBlob.Hot memory h = RequestBlob.hot(pm.blob);
-        modelId = h.modelId;
-        size = pm.round == 0 ? h.committeeSize : scheduler.escalationSize(h.modelId, h.committeeSize);
+    /// @dev The round's committee size: round 0 has the requested size, escalations the
+    ///      scheduler's escalation size.
+    function _roundSize(Prompt memory pm, RequestBlob.Hot memory h) internal view returns (uint256) {
+        return pm.round == 0 ? h.committeeSize : scheduler.escalationSize(h.modelId, h.committeeSize);
     }
 
     /// @dev Draws and stores the round's committee; re-seeds (returning empty) when the seed block's
     ///      hash is no longer available.
     function _drawNow(uint256 promptId, Prompt memory pm) internal returns (address[] memory committee) {
-        Draw memory d = _currentDraw(promptId, pm);
+        RequestBlob.Hot memory h = RequestBlob.hot(pm.blob);
+        Draw memory d = _currentDraw(promptId, pm, h);
         if (block.number <= d.seedBlock) revert SeedNotReady(promptId, d.seedBlock);
         bytes32 bh = blockhash(d.seedBlock);
         if (bh == bytes32(0)) {
             d.seedBlock = uint64(block.number + 1);
             d.round = pm.round;
             _draws[promptId] = d;
+            _setCommitteeHead(promptId, pm.round, RESEEDED);
             emit DrawScheduled(promptId, pm.round, d.seedBlock, pm.commitDeadline, pm.revealDeadline);
             return committee;
         }
-        (uint256 modelId, uint256 size) = _roundModelAndSize(pm);
-        committee = scheduler.draw(promptId, pm.round, modelId, size, _seed(bh, promptId, pm), _snapshot(d));
+        committee = scheduler.draw(
+            h.modelId, _roundSize(pm, h), _seed(bh, promptId, pm), _snapshot(d), _excluded(promptId, pm.round)
+        );
+        _storeCommittee(promptId, pm.round, committee);
         emit CommitteeAssigned(promptId, pm.round, committee, pm.commitDeadline, pm.revealDeadline);
     }
 
@@ -792,7 +768,6 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         v.winners = new address[](MAX_COMMITTEE * (uint256(round) + 1));
         v.losers = new address[](v.winners.length);
         for (uint8 r; r <= round; ++r) {
-            if (!_isDrawn(promptId, r)) continue;
             address[] memory committee = _loadCommittee(promptId, r);
             mapping(address => uint256) storage members = _members[promptId][r];
             uint256 right = uint256(_roundHash(promptId, r, answer)) >> 32;
@@ -819,9 +794,10 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     }
 
     /// @dev Splits the node fee equally among `winners` (dust to the first), credits the protocol
-    ///      fee to the treasury and the callback's prepaid gas to the settler.
+    ///      fee to the treasury and the callback's prepaid gas to the settler (all pulled with
+    ///      `withdraw`).
     function _pay(uint256 promptId, RequestBlob.Hot memory h, address[] memory winners) internal {
-        _globals.treasuryAccrued += h.protocolFee;
+        _earnings[treasury] += h.protocolFee;
         uint256 n = winners.length;
         uint256 share = h.nodeFee / n;
         for (uint256 i; i < n; ++i) {
@@ -829,10 +805,8 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
             _earnings[winners[i]] += amount;
             emit RewardPaid(promptId, winners[i], amount);
         }
-        if (h.callbackFee != 0) {
-            _earnings[msg.sender] += h.callbackFee;
-            emit CallbackFeePaid(promptId, msg.sender, h.callbackFee);
-        }
+        // The settler (this transaction's sender) paid for the callback's gas.
+        if (h.callbackFee != 0) _earnings[msg.sender] += h.callbackFee;
     }
 
     /// @dev A member that did not commit is slashed `silentSlashBps`; one that committed and did
@@ -971,12 +945,89 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     // Internal: reads
     // ------------------------------------------------------------------
 
-    function _loadCommittee(uint256 promptId, uint8 round) internal view returns (address[] memory) {
-        return scheduler.committeeOf(promptId, round);
+    /// @dev A round's committee lives at raw slots from keccak256(promptId, COMMITTEE_DOMAIN +
+    ///      round): one size byte, then 20 bytes per member (two slots for a committee of three).
+    function _committeeBase(uint256 promptId, uint256 round) internal pure returns (uint256) {
+        return _base(promptId, COMMITTEE_DOMAIN + round);
+    }
+
+    function _committeeHead(uint256 promptId, uint256 round) internal view returns (uint256 head) {
+        uint256 base = _committeeBase(promptId, round);
+        assembly ("memory-safe") {
+            head := sload(base)
+        }
+    }
+
+    function _setCommitteeHead(uint256 promptId, uint256 round, uint256 head) internal {
+        uint256 base = _committeeBase(promptId, round);
+        assembly ("memory-safe") {
+            sstore(base, head)
+        }
     }
 
     function _isDrawn(uint256 promptId, uint8 round) internal view returns (bool) {
-        return scheduler.isDrawn(promptId, round);
+        return _committeeHead(promptId, round) >> 248 != 0;
+    }
+
+    function _storeCommittee(uint256 promptId, uint256 round, address[] memory committee) internal {
+        uint256 k = committee.length;
+        uint256 len = 1 + 20 * k;
+        // Room for the last member's 32-byte store; members are written in order, each store's
+        // trailing zeros overwritten by the next member.
+        bytes memory packed = new bytes(len + 32);
+        packed[0] = bytes1(uint8(k));
+        for (uint256 i; i < k; ++i) {
+            address a = committee[i];
+            assembly ("memory-safe") {
+                mstore(add(add(packed, 33), mul(20, i)), shl(96, a))
+            }
+        }
+        uint256 base = _committeeBase(promptId, round);
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, len) { i := add(i, 32) } {
+                sstore(add(base, shr(5, i)), mload(add(add(packed, 32), i)))
+            }
+        }
+    }
+
+    /// @dev The stored committee of a round (empty until drawn).
+    function _loadCommittee(uint256 promptId, uint256 round)
+        internal
+        view
+        returns (address[] memory committee)
+    {
+        uint256 base = _committeeBase(promptId, round);
+        uint256 k = _committeeHead(promptId, round) >> 248;
+        uint256 len = 1 + 20 * k;
+        bytes memory packed = new bytes(len + 32);
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, len) { i := add(i, 32) } {
+                mstore(add(add(packed, 32), i), sload(add(base, shr(5, i))))
+            }
+        }
+        committee = new address[](k);
+        for (uint256 i; i < k; ++i) {
+            uint256 w;
+            assembly ("memory-safe") {
+                w := mload(add(add(packed, 33), mul(20, i)))
+            }
+            committee[i] = address(uint160(w >> 96));
+        }
+    }
+
+    /// @dev Every earlier round's members (escalations draw fresh nodes when the pool allows).
+    function _excluded(uint256 promptId, uint8 round) internal view returns (address[] memory ex) {
+        ex = new address[](MAX_COMMITTEE * uint256(round));
+        uint256 n;
+        for (uint8 r; r < round; ++r) {
+            address[] memory c = _loadCommittee(promptId, r);
+            for (uint256 i; i < c.length; ++i) {
+                ex[n++] = c[i];
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(ex, n)
+        }
     }
 
     function _blob(uint256 promptId) internal view returns (address blob) {

@@ -54,6 +54,22 @@ contract ModelFileSystem is AccessControl {
     bytes32 public constant MODEL_ADMIN_ROLE = keccak256("MODEL_ADMIN_ROLE");
     /// @notice Maximum number of storage URIs per model.
     uint256 public constant MAX_URIS = 8;
+    /// @notice Largest inline input or extra context of a request, in bytes.
+    uint256 public constant MAX_INPUT_BYTES = 8192;
+    /// @notice Largest output schema of a request, in bytes.
+    uint256 public constant MAX_SCHEMA_BYTES = 1024;
+    /// @notice Largest committee a request may ask for.
+    uint256 public constant MAX_COMMITTEE = 15;
+
+    /// @notice The shape of a request, as checked by `checkRequest`.
+    struct Shape {
+        uint256 committeeSize;
+        uint256 maxTokens;
+        uint256 maxTokensLimit;
+        uint256 inputLength;
+        bool inputHashSet;
+        uint256 extraContextLength;
+    }
 
     /// @notice Number of models registered; ids run from 1 to `modelCount`.
     uint256 public modelCount;
@@ -85,6 +101,14 @@ contract ModelFileSystem is AccessControl {
     error TooManyUris(uint256 count, uint256 max);
     /// @notice An output schema that does not parse (docs/schema.md).
     error InvalidSchema();
+    /// @notice committeeSize is even, zero or above MAX_COMMITTEE.
+    error InvalidCommitteeSize(uint256 size);
+    /// @notice maxTokens is zero or above the limit.
+    error InvalidMaxTokens(uint256 maxTokens, uint256 limit);
+    /// @notice Neither inline input nor an input hash, or both.
+    error InvalidInput();
+    /// @notice Input, extra context or schema longer than allowed.
+    error InputTooLarge(uint256 length, uint256 limit);
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and MODEL_ADMIN_ROLE.
     constructor(address admin) {
@@ -188,11 +212,29 @@ contract ModelFileSystem is AccessControl {
         return h.feePerToken;
     }
 
-    /// @notice Checks a request against an active model: its output schema must parse (empty =
-    ///         free text). Returns the model's fee per token.
+    /// @notice Checks a request against an active model: committee size odd and 1..MAX_COMMITTEE,
+    ///         1 <= maxTokens <= the kernel's limit, exactly one of inline input and input hash,
+    ///         input and extra context <= MAX_INPUT_BYTES, a schema of <= MAX_SCHEMA_BYTES that
+    ///         parses (empty = free text). Returns the model's fee per token.
     /// @param modelId The model; reverts for unknown or disabled models.
     /// @param schema The request's output schema.
-    function checkRequest(uint256 modelId, bytes calldata schema) external view returns (uint128) {
+    /// @param r The request's shape.
+    function checkRequest(uint256 modelId, bytes calldata schema, Shape calldata r)
+        external
+        view
+        returns (uint128)
+    {
+        uint256 k = r.committeeSize;
+        if (k == 0 || k > MAX_COMMITTEE || k % 2 == 0) revert InvalidCommitteeSize(k);
+        if (r.maxTokens == 0 || r.maxTokens > r.maxTokensLimit) {
+            revert InvalidMaxTokens(r.maxTokens, r.maxTokensLimit);
+        }
+        if ((r.inputLength == 0) != r.inputHashSet) revert InvalidInput();
+        if (r.inputLength > MAX_INPUT_BYTES) revert InputTooLarge(r.inputLength, MAX_INPUT_BYTES);
+        if (r.extraContextLength > MAX_INPUT_BYTES) {
+            revert InputTooLarge(r.extraContextLength, MAX_INPUT_BYTES);
+        }
+        if (schema.length > MAX_SCHEMA_BYTES) revert InputTooLarge(schema.length, MAX_SCHEMA_BYTES);
         Hot memory h = _hot[modelId];
         if (!h.exists) revert UnknownModel(modelId);
         if (!h.active) revert ModelInactive(modelId);

@@ -50,10 +50,13 @@ contract PromptScheduler is AccessControl {
         uint48 left;
     }
 
-    /// @dev Per-model counters, one slot.
+    /// @dev Per-model counters, one slot: pool version, live nodes, entries (live or dead),
+    ///      dead entries awaiting compaction, pending snapshots.
     struct PoolState {
         uint48 version;
         uint32 live;
+        uint32 length;
+        uint32 dead;
         uint32 pending;
     }
 
@@ -84,9 +87,6 @@ contract PromptScheduler is AccessControl {
     mapping(uint256 => PoolState) internal _state;
     mapping(uint256 => mapping(address => uint256)) internal _slot; // live entry index + 1
     mapping(uint256 => uint256[]) internal _dead;
-    /// @dev Committees live at raw slots from keccak256(promptId, COMMITTEE_DOMAIN + round): one
-    ///      size byte, then 20 bytes per member (two slots for a committee of three).
-    uint256 internal constant COMMITTEE_DOMAIN = uint256(keccak256("aikernel.committee"));
 
     // ------------------------------------------------------------------
     // Events and errors
@@ -174,12 +174,12 @@ contract PromptScheduler is AccessControl {
             PoolState memory s = _state[m];
             s.version += 1;
             s.live += 1;
-            Entry[] storage entries = _entries[m];
-            entries.push(Entry({node: node, joined: s.version, left: 0}));
-            _slot[m][node] = entries.length;
+            s.length += 1;
+            _entries[m].push(Entry({node: node, joined: s.version, left: 0}));
+            _slot[m][node] = s.length;
+            if (s.pending == 0 && s.dead != 0) _compact(m, s);
             _state[m] = s;
             emit PoolJoined(m, node, s.live);
-            if (s.pending == 0) _compact(m);
         }
     }
 
@@ -195,12 +195,13 @@ contract PromptScheduler is AccessControl {
             PoolState memory s = _state[m];
             s.version += 1;
             s.live -= 1;
+            s.dead += 1;
             _entries[m][pos - 1].left = s.version;
             delete _slot[m][node];
             _dead[m].push(pos - 1);
+            if (s.pending == 0) _compact(m, s);
             _state[m] = s;
             emit PoolLeft(m, node, s.live);
-            if (s.pending == 0) _compact(m);
         }
     }
 
@@ -224,103 +225,45 @@ contract PromptScheduler is AccessControl {
         PoolState memory s = _state[modelId];
         if (s.live < minSize) revert NotEnoughNodes(modelId, s.live, minSize);
         _state[modelId].pending = s.pending + 1;
-        snap = Snapshot({length: uint32(_entries[modelId].length), live: s.live, version: s.version});
+        snap = Snapshot({length: s.length, live: s.live, version: s.version});
     }
 
-    /// @notice Draws and stores round `round`'s committee of prompt `promptId` from a pending
-    ///         snapshot: `k` distinct candidates (fewer, odd, when the snapshot has fewer), avoiding
-    ///         the prompt's earlier committees when enough others remain.
-    /// @param promptId The prompt (the kernel's id).
-    /// @param round The round.
+    /// @notice Draws a committee from a pending snapshot: `k` distinct candidates (fewer, odd, when
+    ///         the snapshot has fewer), avoiding `exclude` when enough others remain.
     /// @param modelId The model.
     /// @param k Wanted committee size.
     /// @param seed Randomness that did not exist when the snapshot was taken.
     /// @param snap The snapshot.
+    /// @param exclude Nodes to avoid (the prompt's earlier committees).
     /// @return committee The chosen nodes.
     function draw(
-        uint256 promptId,
-        uint8 round,
         uint256 modelId,
         uint256 k,
         uint256 seed,
-        Snapshot calldata snap
+        Snapshot calldata snap,
+        address[] calldata exclude
     ) external onlyRole(ASSIGNER_ROLE) returns (address[] memory committee) {
-        _release(modelId);
+        PoolState memory s = _release(modelId);
         uint256 cursor;
-        (committee, cursor) = _pick(modelId, k, seed, snap, _excluded(promptId, round));
+        (committee, cursor) = _pick(modelId, k, seed, snap, exclude);
         if (policyOf[modelId] == Policy.RoundRobin) {
             cursorOf[modelId] = cursor;
             emit CursorAdvanced(modelId, cursor);
         }
-        _storeCommittee(promptId, round, committee);
-        if (_state[modelId].pending == 0) _compact(modelId);
+        if (s.pending == 0 && s.dead != 0) _compact(modelId, s);
+        _state[modelId] = s;
     }
 
-    /// @notice The committee `draw` would pick now (nodes use it to learn their duty before the
-    ///         committee is stored).
-    /// @param promptId The prompt.
-    /// @param round The round.
-    /// @param modelId The model.
-    /// @param k Wanted committee size.
-    /// @param seed The seed.
-    /// @param snap The snapshot.
-    function preview(
-        uint256 promptId,
-        uint8 round,
-        uint256 modelId,
-        uint256 k,
-        uint256 seed,
-        Snapshot calldata snap
-    ) external view returns (address[] memory committee) {
-        (committee,) = _pick(modelId, k, seed, snap, _excluded(promptId, round));
-    }
-
-    /// @notice Whether a prompt's round has its committee.
-    /// @param promptId The prompt.
-    /// @param round The round.
-    function isDrawn(uint256 promptId, uint8 round) external view returns (bool drawn) {
-        uint256 base = _committeeBase(promptId, round);
-        assembly ("memory-safe") {
-            drawn := iszero(iszero(sload(base)))
-        }
-    }
-
-    /// @notice The stored committee of a prompt's round (empty until drawn).
-    /// @param promptId The prompt.
-    /// @param round The round.
-    function committeeOf(uint256 promptId, uint8 round) public view returns (address[] memory committee) {
-        uint256 base = _committeeBase(promptId, round);
-        uint256 first;
-        assembly ("memory-safe") {
-            first := sload(base)
-        }
-        uint256 k = first >> 248;
-        uint256 len = 1 + 20 * k;
-        bytes memory packed = new bytes(len + 32);
-        assembly ("memory-safe") {
-            for { let i := 0 } lt(i, len) { i := add(i, 32) } {
-                mstore(add(add(packed, 32), i), sload(add(base, shr(5, i))))
-            }
-        }
-        committee = new address[](k);
-        for (uint256 i; i < k; ++i) {
-            uint256 w;
-            assembly ("memory-safe") {
-                w := mload(add(add(packed, 33), mul(20, i)))
-            }
-            committee[i] = address(uint160(w >> 96));
-        }
-    }
-
-    /// @notice Gives up a pending snapshot without drawing (the prompt ended first).
+    /// @notice Gives up a pending snapshot without drawing (the round ended first).
     /// @param modelId The model.
     function release(uint256 modelId) external onlyRole(ASSIGNER_ROLE) {
-        _release(modelId);
-        if (_state[modelId].pending == 0) _compact(modelId);
+        PoolState memory s = _release(modelId);
+        if (s.pending == 0 && s.dead != 0) _compact(modelId, s);
+        _state[modelId] = s;
     }
 
     /// @notice The committee `draw` would pick now (nodes use it to learn their duty before the
-    ///         committee is stored on chain).
+    ///         committee is drawn).
     /// @param modelId The model.
     /// @param k Wanted committee size.
     /// @param seed The seed.
@@ -371,7 +314,7 @@ contract PromptScheduler is AccessControl {
         returns (uint256 entries, uint256 version, uint256 pending)
     {
         PoolState memory s = _state[modelId];
-        return (_entries[modelId].length, s.version, s.pending);
+        return (s.length, s.version, s.pending);
     }
 
     /// @notice Rounds a prompt may try before it is refunded.
@@ -383,25 +326,28 @@ contract PromptScheduler is AccessControl {
     // Internal
     // ------------------------------------------------------------------
 
-    function _release(uint256 modelId) private {
-        PoolState storage s = _state[modelId];
+    /// @dev The model's counters with one pending snapshot less (the caller stores them).
+    function _release(uint256 modelId) private view returns (PoolState memory s) {
+        s = _state[modelId];
         if (s.pending == 0) revert NoPendingSnapshot(modelId);
         s.pending -= 1;
     }
 
-    /// @dev Picks distinct snapshot candidates not in `ex` (dropped when too few others remain).
-    ///      Candidates are the entries below `snap.length` that were live at `snap.version`; there
-    ///      are exactly `snap.live` of them, so the probing always ends.
-    function _pick(uint256 modelId, uint256 k, uint256 seed, Snapshot memory snap, address[] memory ex)
-        private
-        view
-        returns (address[] memory committee, uint256 idx)
-    {
+    /// @dev Picks distinct snapshot candidates not in `exclude` (dropped when too few others
+    ///      remain). Candidates are the entries below `snap.length` that were live at
+    ///      `snap.version`; there are exactly `snap.live` of them, so the probing always ends.
+    function _pick(
+        uint256 modelId,
+        uint256 k,
+        uint256 seed,
+        Snapshot calldata snap,
+        address[] calldata exclude
+    ) private view returns (address[] memory committee, uint256 idx) {
         if (k == 0 || k > MAX_COMMITTEE) revert InvalidCommitteeSize(k);
         uint256 live = snap.live;
         if (live == 0) revert NotEnoughNodes(modelId, 0, k);
         if (k > live) k = live % 2 == 1 ? live : live - 1;
-        if (live < k + ex.length) ex = new address[](0);
+        address[] memory ex = live < k + exclude.length ? new address[](0) : exclude;
         Entry[] storage entries = _entries[modelId];
         uint256 n = snap.length;
         bool robin = policyOf[modelId] == Policy.RoundRobin;
@@ -430,9 +376,10 @@ contract PromptScheduler is AccessControl {
         return !_contains(picked, count, e.node) && !_contains(ex, ex.length, e.node);
     }
 
-    /// @dev Moves up to COMPACT_STEPS dead entries out of the pool (swap with the last, pop).
-    ///      Only called when no snapshot of the model is pending, so no draw sees the moves.
-    function _compact(uint256 modelId) private {
+    /// @dev Moves up to COMPACT_STEPS dead entries out of the pool (swap with the last, pop),
+    ///      updating the counters in `s`. Only called when no snapshot of the model is pending, so
+    ///      no draw sees the moves.
+    function _compact(uint256 modelId, PoolState memory s) private {
         Entry[] storage entries = _entries[modelId];
         uint256[] storage dead = _dead[modelId];
         for (uint256 step; step < COMPACT_STEPS && dead.length != 0; ++step) {
@@ -448,52 +395,8 @@ contract PromptScheduler is AccessControl {
                 else dead.push(i);
             }
             entries.pop();
-        }
-    }
-
-    /// @dev Every earlier round's members (escalations draw fresh nodes when the pool allows).
-    function _excluded(uint256 promptId, uint8 round) private view returns (address[] memory ex) {
-        if (round == 0) return ex;
-        ex = new address[](MAX_COMMITTEE * uint256(round));
-        uint256 n;
-        for (uint8 r; r < round; ++r) {
-            address[] memory c = committeeOf(promptId, r);
-            for (uint256 i; i < c.length; ++i) {
-                ex[n++] = c[i];
-            }
-        }
-        assembly ("memory-safe") {
-            mstore(ex, n)
-        }
-    }
-
-    function _committeeBase(uint256 promptId, uint256 round) private pure returns (uint256 base) {
-        uint256 domain = COMMITTEE_DOMAIN + round;
-        assembly ("memory-safe") {
-            mstore(0x00, promptId)
-            mstore(0x20, domain)
-            base := keccak256(0x00, 0x40)
-        }
-    }
-
-    function _storeCommittee(uint256 promptId, uint256 round, address[] memory committee) private {
-        uint256 k = committee.length;
-        uint256 len = 1 + 20 * k;
-        // Room for the last member's 32-byte store; members are written in order, each store's
-        // trailing zeros overwritten by the next member.
-        bytes memory packed = new bytes(len + 32);
-        packed[0] = bytes1(uint8(k));
-        for (uint256 i; i < k; ++i) {
-            address a = committee[i];
-            assembly ("memory-safe") {
-                mstore(add(add(packed, 33), mul(20, i)), shl(96, a))
-            }
-        }
-        uint256 base = _committeeBase(promptId, round);
-        assembly ("memory-safe") {
-            for { let i := 0 } lt(i, len) { i := add(i, 32) } {
-                sstore(add(base, shr(5, i)), mload(add(add(packed, 32), i)))
-            }
+            s.length -= 1;
+            s.dead -= 1;
         }
     }
 

@@ -10,15 +10,18 @@ import {IAIKernel} from "../interfaces/IAIKernel.sol";
 /// @dev Layout (packed, big-endian), after a leading STOP byte that makes the contract uncallable:
 ///      0 requester(20) 20 callback(20) 40 callbackGasLimit(4) 44 committeeSize(2) 46 maxTokens(4)
 ///      50 temperature(4) 54 seed(8) 62 contextIndex(8) 70 nodeFee(12) 82 protocolFee(12)
-///      94 modelId(32) 126 topic(32) 158 inputHash(32) 190 contextRoot(32)
-///      222 seedBlock(8) 230 snapshot length(4) 234 snapshot live(4) 238 snapshot version(6)
-///      244 callbackFee(12)
-///      then u16 length + input, u16 length + extraContext, u16 length + schema.
+///      94 callbackFee(12) 106 modelId(4) 110 seedBlock(8) 118 snapshot length(4)
+///      122 snapshot live(4) 126 snapshot version(6) 132 topic(32) 164 contextRoot(32)
+///      then u16 length + input (or u16 0xffff + the 32-byte inputHash when the input is kept
+///      off-chain), u16 length + extraContext, u16 length + schema.
+///      Model ids are registry counters and fit 32 bits (an id beyond is unknown, so never stored).
 library RequestBlob {
     /// @notice Size of the fixed header.
-    uint256 internal constant HEADER = 256;
+    uint256 internal constant HEADER = 196;
+    /// @notice The input length marking an off-chain input (its hash follows).
+    uint256 internal constant HASHED_INPUT = 0xffff;
 
-    /// @notice The fields settlement needs.
+    /// @notice The fields the kernel reads after submission (one EXTCODECOPY of the header).
     struct Hot {
         address requester;
         address callback;
@@ -29,6 +32,9 @@ library RequestBlob {
         uint96 callbackFee;
         uint256 modelId;
         bytes32 topic;
+        uint64 contextIndex;
+        bytes32 contextRoot;
+        Draw draw;
     }
 
     /// @notice How round 0's committee is drawn: from the pool snapshot taken at submission, with
@@ -79,25 +85,13 @@ library RequestBlob {
         h.committeeSize = uint16(w40 >> 208);
         h.nodeFee = uint96(_word(b, 70) >> 160);
         h.protocolFee = uint96(_word(b, 82) >> 160);
-        h.modelId = _word(b, 94);
-        h.topic = bytes32(_word(b, 126));
-        h.callbackFee = uint96(_word(b, 244) >> 160);
-    }
-
-    /// @notice Round 0's draw parameters.
-    function draw(address blob) internal view returns (Draw memory d) {
-        uint256 w = _word(_read(blob, 222, 22), 0);
-        d.seedBlock = uint64(w >> 192);
-        d.length = uint32(w >> 160);
-        d.live = uint32(w >> 128);
-        d.version = uint48(w >> 80);
-    }
-
-    /// @notice The context position recorded at submission.
-    function context(address blob) internal view returns (uint64 index, bytes32 root) {
-        bytes memory b = _read(blob, 62, 160);
-        index = uint64(_word(b, 0) >> 192);
-        root = bytes32(_word(b, 128));
+        h.callbackFee = uint96(_word(b, 94) >> 160);
+        uint256 w = _word(b, 106);
+        h.modelId = w >> 224;
+        h.draw = Draw(uint64(w >> 160), uint32(w >> 128), uint32(w >> 96), uint48(w >> 48));
+        h.contextIndex = uint64(_word(b, 62) >> 192);
+        h.topic = bytes32(_word(b, 132));
+        h.contextRoot = bytes32(_word(b, 164));
     }
 
     /// @notice Decodes the full request.
@@ -114,11 +108,15 @@ library RequestBlob {
         r.maxTokens = uint32(w40 >> 176);
         r.temperature = uint32(w40 >> 144);
         r.seed = uint64(w40 >> 80);
-        r.modelId = _word(b, 94);
-        r.topic = bytes32(_word(b, 126));
-        r.inputHash = bytes32(_word(b, 158));
+        r.modelId = _word(b, 106) >> 224;
+        r.topic = bytes32(_word(b, 132));
         uint256 off = HEADER;
-        (r.input, off) = _slice(b, off);
+        if (_word(b, off) >> 240 == HASHED_INPUT) {
+            r.inputHash = bytes32(_word(b, off + 2));
+            off += 34;
+        } else {
+            (r.input, off) = _slice(b, off);
+        }
         (r.extraContext, off) = _slice(b, off);
         (r.schema,) = _slice(b, off);
     }
@@ -137,16 +135,24 @@ library RequestBlob {
                 meta.nodeFee,
                 meta.protocolFee
             ),
-            abi.encodePacked(r.modelId, r.topic, r.inputHash, meta.contextRoot),
             abi.encodePacked(
-                meta.draw.seedBlock, meta.draw.length, meta.draw.live, meta.draw.version, meta.callbackFee
+                meta.callbackFee,
+                uint32(r.modelId),
+                meta.draw.seedBlock,
+                meta.draw.length,
+                meta.draw.live,
+                meta.draw.version,
+                r.topic,
+                meta.contextRoot
             )
         );
     }
 
     function _tail(IAIKernel.Request calldata r) private pure returns (bytes memory) {
         return bytes.concat(
-            abi.encodePacked(uint16(r.input.length), r.input),
+            r.inputHash != 0
+                ? abi.encodePacked(uint16(HASHED_INPUT), r.inputHash)
+                : abi.encodePacked(uint16(r.input.length), r.input),
             abi.encodePacked(uint16(r.extraContext.length), r.extraContext),
             abi.encodePacked(uint16(r.schema.length), r.schema)
         );

@@ -292,6 +292,6 @@ contract CreditScoreTest is AppsBase {
     }
 
     function _lastPromptId() internal view returns (uint256 id) {
-        (id,) = kernel.globals();
+        id = kernel.lastPromptId();
     }
 }

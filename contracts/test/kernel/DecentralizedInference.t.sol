@@ -132,8 +132,7 @@ contract DecentralizedInferenceTest is KernelBase {
         for (uint256 i; i < bad.length; ++i) {
             IAIKernel.Request memory r = _request(bad[i]);
             _expectInferRevert(
-                r,
-                abi.encodeWithSelector(DecentralizedInference.InvalidCommitteeSize.selector, uint256(bad[i]))
+                r, abi.encodeWithSelector(ModelFileSystem.InvalidCommitteeSize.selector, uint256(bad[i]))
             );
         }
     }
@@ -141,40 +140,30 @@ contract DecentralizedInferenceTest is KernelBase {
     function test_infer_revert_InvalidMaxTokens() public {
         IAIKernel.Request memory r = _request(1);
         r.maxTokens = 0;
-        _expectInferRevert(
-            r, abi.encodeWithSelector(DecentralizedInference.InvalidMaxTokens.selector, 0, 4096)
-        );
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InvalidMaxTokens.selector, 0, 4096));
         r.maxTokens = 4097;
-        _expectInferRevert(
-            r, abi.encodeWithSelector(DecentralizedInference.InvalidMaxTokens.selector, 4097, 4096)
-        );
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InvalidMaxTokens.selector, 4097, 4096));
     }
 
     function test_infer_revert_InvalidInput() public {
         IAIKernel.Request memory r = _request(1);
         r.input = "";
-        _expectInferRevert(r, abi.encodeWithSelector(DecentralizedInference.InvalidInput.selector));
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InvalidInput.selector));
         r.input = "x";
         r.inputHash = bytes32(uint256(1));
-        _expectInferRevert(r, abi.encodeWithSelector(DecentralizedInference.InvalidInput.selector));
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InvalidInput.selector));
     }
 
     function test_infer_revert_InputTooLarge() public {
         IAIKernel.Request memory r = _request(1);
         r.input = new bytes(8193);
-        _expectInferRevert(
-            r, abi.encodeWithSelector(DecentralizedInference.InputTooLarge.selector, 8193, 8192)
-        );
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InputTooLarge.selector, 8193, 8192));
         r.input = "x";
         r.extraContext = new bytes(8193);
-        _expectInferRevert(
-            r, abi.encodeWithSelector(DecentralizedInference.InputTooLarge.selector, 8193, 8192)
-        );
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InputTooLarge.selector, 8193, 8192));
         r.extraContext = "";
         r.schema = new bytes(1025);
-        _expectInferRevert(
-            r, abi.encodeWithSelector(DecentralizedInference.InputTooLarge.selector, 1025, 1024)
-        );
+        _expectInferRevert(r, abi.encodeWithSelector(ModelFileSystem.InputTooLarge.selector, 1025, 1024));
     }
 
     function test_infer_revert_InvalidSchema() public {
@@ -451,8 +440,7 @@ contract DecentralizedInferenceTest is KernelBase {
         assertEq(kernel.earningsOf(c[0]), nodeFee / 3);
         assertEq(kernel.earningsOf(c[2]), nodeFee / 3);
         assertEq(kernel.earningsOf(c[1]), nodeFee / 3 + callbackFee);
-        (, uint96 accrued) = kernel.globals();
-        assertEq(accrued, nodeFee * 500 / 10_000);
+        assertEq(kernel.earningsOf(treasury), nodeFee * 500 / 10_000);
     }
 
     function test_settle_withoutBytesAwaitsPublication() public {
@@ -670,13 +658,16 @@ contract DecentralizedInferenceTest is KernelBase {
         kernel.withdraw();
     }
 
-    function test_withdrawProtocolFees() public {
+    function test_treasuryWithdrawsProtocolFees() public {
+        vm.prank(treasury);
         vm.expectRevert(DecentralizedInference.NothingToWithdraw.selector);
-        kernel.withdrawProtocolFees();
+        kernel.withdraw();
         uint256 pid = _submit(3);
         _runAll(pid, ANSWER);
-        (, uint96 accrued) = kernel.globals();
-        kernel.withdrawProtocolFees();
+        uint256 accrued = kernel.earningsOf(treasury);
+        assertEq(accrued, uint256(FEE_PER_TOKEN) * 16 * 3 * 500 / 10_000);
+        vm.prank(treasury);
+        kernel.withdraw();
         assertEq(treasury.balance, accrued);
     }
 

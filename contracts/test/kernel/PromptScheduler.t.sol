@@ -6,8 +6,6 @@ import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {KernelBase} from "./KernelBase.sol";
 
 contract PromptSchedulerTest is KernelBase {
-    uint256 internal nextPrompt = 1000;
-
     function setUp() public override {
         super.setUp();
         _addNodes(10);
@@ -23,10 +21,10 @@ contract PromptSchedulerTest is KernelBase {
         return true;
     }
 
-    /// @dev Snapshot now, draw at once (a fresh prompt id, round 0).
+    /// @dev Snapshot now, draw at once.
     function _draw(uint256 k, uint256 seed) internal returns (address[] memory) {
         PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, k);
-        return scheduler.draw(++nextPrompt, 0, modelId, k, seed, s);
+        return scheduler.draw(modelId, k, seed, s, new address[](0));
     }
 
     function testFuzz_draw_distinctEligibleNodes(uint256 seed, uint8 kRaw) public {
@@ -37,9 +35,6 @@ contract PromptSchedulerTest is KernelBase {
         for (uint256 i; i < k; ++i) {
             assertTrue(gpu.isEligible(c[i]));
         }
-        assertEq(scheduler.committeeOf(nextPrompt, 0), c);
-        assertTrue(scheduler.isDrawn(nextPrompt, 0));
-        assertFalse(scheduler.isDrawn(nextPrompt, 1));
     }
 
     /// The anti-steering property: once a snapshot is taken, nothing a node operator does before
@@ -48,8 +43,7 @@ contract PromptSchedulerTest is KernelBase {
         public
     {
         PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, 3);
-        uint256 pid = ++nextPrompt;
-        address[] memory expected = scheduler.preview(pid, 0, modelId, 3, seed, s);
+        address[] memory expected = scheduler.preview(modelId, 3, seed, s, new address[](0));
         for (uint256 i; i < 10; ++i) {
             if (leaveMask & (1 << i) != 0) {
                 vm.prank(nodes[i]);
@@ -57,7 +51,7 @@ contract PromptSchedulerTest is KernelBase {
             }
         }
         _addNodes(bound(joins, 0, 6));
-        address[] memory got = scheduler.draw(pid, 0, modelId, 3, seed, s);
+        address[] memory got = scheduler.draw(modelId, 3, seed, s, new address[](0));
         assertEq(got, expected);
         // Left nodes still answer for what they were eligible for; the pool itself moved on.
         assertEq(scheduler.poolSize(modelId), 10 - _popcount(leaveMask & 0x3ff) + bound(joins, 0, 6));
@@ -69,12 +63,11 @@ contract PromptSchedulerTest is KernelBase {
         }
     }
 
-    function testFuzz_draw_excludesEarlierRounds(uint256 seed) public {
+    function testFuzz_draw_excludes(uint256 seed) public {
         PromptScheduler.Snapshot memory s = scheduler.snapshot(modelId, 5);
-        uint256 pid = ++nextPrompt;
-        address[] memory first = scheduler.draw(pid, 0, modelId, 5, seed, s);
+        address[] memory first = scheduler.draw(modelId, 5, seed, s, new address[](0));
         s = scheduler.snapshot(modelId, 1);
-        address[] memory second = scheduler.draw(pid, 1, modelId, 5, seed, s);
+        address[] memory second = scheduler.draw(modelId, 5, seed, s, first);
         for (uint256 i; i < 5; ++i) {
             for (uint256 j; j < 5; ++j) {
                 assertTrue(second[i] != first[j]);
@@ -82,12 +75,12 @@ contract PromptSchedulerTest is KernelBase {
         }
         // Not enough others: the exclusion is dropped rather than failing.
         s = scheduler.snapshot(modelId, 1);
-        address[] memory third = scheduler.draw(pid, 2, modelId, 7, seed, s);
+        address[] memory third = scheduler.draw(modelId, 7, seed, s, first);
         assertEq(third.length, 7);
         assertTrue(_distinct(third));
         // More than the pool: the largest odd committee it has.
         s = scheduler.snapshot(modelId, 1);
-        assertEq(scheduler.draw(++nextPrompt, 0, modelId, 15, seed, s).length, 9);
+        assertEq(scheduler.draw(modelId, 15, seed, s, new address[](0)).length, 9);
     }
 
     function test_snapshot_revert_NotEnoughNodesAndInvalidSize() public {
@@ -99,7 +92,7 @@ contract PromptSchedulerTest is KernelBase {
         scheduler.snapshot(modelId, 16);
         PromptScheduler.Snapshot memory s;
         vm.expectRevert(abi.encodeWithSelector(PromptScheduler.NoPendingSnapshot.selector, modelId));
-        scheduler.draw(1, 0, modelId, 3, 1, s);
+        scheduler.draw(modelId, 3, 1, s, new address[](0));
         vm.expectRevert(abi.encodeWithSelector(PromptScheduler.NoPendingSnapshot.selector, modelId));
         scheduler.release(modelId);
         bytes32 role = scheduler.ASSIGNER_ROLE();
@@ -137,7 +130,7 @@ contract PromptSchedulerTest is KernelBase {
         assertEq(pending, 1);
         assertEq(scheduler.poolSize(modelId), 6);
         assertFalse(scheduler.inPool(modelId, nodes[0]));
-        scheduler.draw(++nextPrompt, 0, modelId, 3, 7, s); // releases, compacts 3 entries
+        scheduler.draw(modelId, 3, 7, s, new address[](0)); // releases, compacts 3 entries
         (entries,, pending) = scheduler.poolState(modelId);
         assertEq(pending, 0);
         assertEq(entries, 7);

@@ -11,8 +11,6 @@ import {KernelBase} from "./KernelBase.sol";
 ///         with the pool: `SortitionFlatnessTest` asserts it, the per-size tests feed `.gas-snapshot`.
 /// @dev With `--isolate` each measured call is its own transaction (21,000 base included).
 abstract contract SortitionGasBase is KernelBase {
-    uint256 internal nextPrompt;
-
     function setUp() public virtual override {
         super.setUp();
         scheduler.grantRole(scheduler.ASSIGNER_ROLE(), address(this));
@@ -42,7 +40,7 @@ abstract contract SortitionGasBase is KernelBase {
         snapGas = g - gasleft();
         vm.cool(address(scheduler));
         g = gasleft();
-        address[] memory c = scheduler.draw(++nextPrompt, 0, modelId, k, seed, s);
+        address[] memory c = scheduler.draw(modelId, k, seed, s, new address[](0));
         drawGas = g - gasleft();
         assertEq(c.length, k);
     }
