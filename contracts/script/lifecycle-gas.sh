@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs one prompt's full lifecycle (committee of 3) on a fresh local anvil, through real
-# transactions, and prints each receipt's gasUsed and the total. It also exercises
-# Deploy.s.sol end to end. Usage (from the repository root): contracts/script/lifecycle-gas.sh
+# transactions, and prints each receipt's gasUsed and the total; fails when the steady-state
+# total reaches the goal. It also exercises Deploy.s.sol end to end.
+# Usage (from the repository root): contracts/script/lifecycle-gas.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.tools/bin
 PORT=${PORT:-8599}
 RPC=http://127.0.0.1:$PORT
-$BIN/anvil --port "$PORT" --silent &
+# A zero base fee keeps the callback's gas price at the kernel's floor, so the quote read before
+# the submission is exactly the fee paid (a dapp quotes inside its own transaction).
+$BIN/anvil --port "$PORT" --silent --block-base-fee-per-gas 0 &
 ANVIL=$!
 trap 'kill $ANVIL' EXIT
 sleep 1
@@ -39,34 +42,51 @@ DAPP=$($BIN/forge create contracts/test/kernel/mocks/Consumers.sol:AnswerConsume
   --private-key "$ADMIN_KEY" --broadcast --constructor-args "$KERNEL" 2>&1 | awk '/Deployed to:/ {print $3}')
 $BIN/cast send --rpc-url "$RPC" --private-key "$ADMIN_KEY" "$DAPP" --value 1ether >/dev/null
 
+GOAL=705088 # 2x Ritual Infernet's unverified create+deliver (2 x 352,544)
+c() { $BIN/cast "$@"; }
 run_prompt() {
   local pid=$1 total=0 g
-  local fee; fee=$($BIN/cast call --rpc-url "$RPC" "$KERNEL" "quote(uint256,uint32,uint16)(uint256)" 1 16 3 | awk '{print $1}')
-  local input; input=$($BIN/cast from-utf8 "What is 2+2? Answer with one digit.")
-  # The committee (and so the gas) depends on the including block's prevrandao: no tight estimate.
-  g=$(send --gas-limit 1000000 --private-key "$ADMIN_KEY" "$DAPP" \
+  local fee; fee=$(c call --rpc-url "$RPC" "$KERNEL" "quote(uint256,uint32,uint16,uint32)(uint256)" 1 16 3 60000 | awk '{print $1}')
+  local input; input=$(c from-utf8 "What is 2+2? Answer with one digit.")
+  g=$(send --private-key "$ADMIN_KEY" "$DAPP" \
     "ask((uint256,bytes32,bytes,bytes32,bytes,bytes,uint32,uint32,uint64,address,uint32,uint16),uint256)" \
-    "(1,$($BIN/cast keccak chat),$input,0x0000000000000000000000000000000000000000000000000000000000000000,0x,0x0300000000000000000000000000000009,16,0,42,0x0000000000000000000000000000000000000000,60000,3)" "$fee")
+    "(1,$(c keccak chat),$input,0x0000000000000000000000000000000000000000000000000000000000000000,0x,0x0300000000000000000000000000000009,16,0,42,0x0000000000000000000000000000000000000000,60000,3)" "$fee")
   echo "  submit $g"; total=$((total + g))
+  # The committee is drawn from the hash of the block after the submission's: mine it.
+  c rpc --rpc-url "$RPC" anvil_mine 2 >/dev/null
   local output=0x0000000000000000000000000000000000000000000000000000000000000002
-  local oh; oh=$($BIN/cast keccak "$output")
-  local committee; committee=$($BIN/cast call --rpc-url "$RPC" "$KERNEL" "committeeOf(uint256)(address[])" "$pid" | tr -d '[] ' | tr ',' ' ')
+  local trace; trace=$(c keccak "logits of this output") # what every honest engine reports
+  local answer; answer=$(c keccak "$(c abi-encode 'f(bytes32,bytes32)' "$(c keccak "$output")" "$trace")")
+  local rh; rh=$(c keccak "$(c abi-encode 'f(uint256,uint8,bytes32)' "$pid" 0 "$answer")")
+  local committee; committee=$(c call --rpc-url "$RPC" "$KERNEL" "committeeOf(uint256)(address[])" "$pid" | tr -d '[] ' | tr ',' ' ')
   declare -A keyof
-  for i in 1 2 3; do keyof[$($BIN/cast wallet address "${KEYS[$i]}")]=${KEYS[$i]}; done
+  for i in 1 2 3; do keyof[$(c wallet address "${KEYS[$i]}")]=${KEYS[$i]}; done
+  local last; last=$(echo "$committee" | awk '{print $NF}')
   for phase in commit reveal; do
     for n in $committee; do
-      local salt; salt=$($BIN/cast keccak "$($BIN/cast abi-encode 'f(address,uint256)' "$n" "$pid")")
+      local salt; salt=$(c keccak "$(c abi-encode 'f(address,uint256)' "$n" "$pid")")
       if [ $phase = commit ]; then
-        local c; c=$($BIN/cast keccak "$($BIN/cast abi-encode 'f(uint256,bytes32,bytes32,address)' "$pid" "$oh" "$salt" "$n")")
-        g=$(send --private-key "${keyof[$n]}" "$KERNEL" "commit(uint256,bytes32)" "$pid" "$c")
+        local cm; cm=$(c keccak "$(c abi-encode 'f(uint256,uint8,bytes32,bytes32,address)' "$pid" 0 "$rh" "$salt" "$n")")
+        g=$(send --private-key "${keyof[$n]}" "$KERNEL" "commit(uint256,bytes32)" "$pid" "$cm")
+      elif [ "$n" = "$last" ]; then
+        # The last reveal carries the output and settles (the callback needs its full limit).
+        g=$(send --gas-limit 1000000 --private-key "${keyof[$n]}" "$KERNEL" \
+          "reveal(uint256,bytes32,bytes32,bytes,bytes32)" "$pid" "$salt" "$rh" "$output" "$trace")
       else
-        g=$(send --gas-limit 1000000 --private-key "${keyof[$n]}" "$KERNEL" "reveal(uint256,bytes32,bytes)" "$pid" "$salt" "$output")
+        g=$(send --private-key "${keyof[$n]}" "$KERNEL" "reveal(uint256,bytes32,bytes32,bytes,bytes32)" \
+          "$pid" "$salt" "$rh" 0x 0x0000000000000000000000000000000000000000000000000000000000000000)
       fi
       echo "  $phase $g"; total=$((total + g))
     done
   done
-  echo "  status $($BIN/cast call --rpc-url "$RPC" "$KERNEL" 'statusOf(uint256)(uint8)' "$pid") (3 = Settled), dapp answer slot $($BIN/cast call --rpc-url "$RPC" "$DAPP" 'answer()(uint256)')"
+  echo "  status $(c call --rpc-url "$RPC" "$KERNEL" 'statusOf(uint256)(uint8)' "$pid") (3 = Settled), dapp answer slot $(c call --rpc-url "$RPC" "$DAPP" 'answer()(uint256)')"
   echo "lifecycle total gas (receipts, 7 transactions): $total"
+  LAST_TOTAL=$total
 }
 echo "prompt 1 (cold network):"; run_prompt 1
 echo "prompt 2 (steady state):"; run_prompt 2
+if [ "$LAST_TOTAL" -ge "$GOAL" ]; then
+  echo "FAIL: steady-state lifecycle $LAST_TOTAL gas >= goal $GOAL" >&2
+  exit 1
+fi
+echo "steady state $LAST_TOTAL < goal $GOAL"

@@ -53,7 +53,7 @@ contract GasLifecycleTest is KernelBase {
     /// @notice The network's first prompt: every counter, balance and context chain starts at zero.
     function test_gas_lifecycle_committee3_cold() public {
         uint256 total = _lifecycle();
-        assertLt(total, GOAL + 130_000); // zero-to-nonzero slots of a fresh network
+        assertLt(total, GOAL + 150_000); // zero-to-nonzero slots of a fresh network (counters, chains, earnings)
     }
 
     /// @notice Steady state: the same dapp and topic asked before and the nodes hold earnings.
