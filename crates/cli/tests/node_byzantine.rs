@@ -1,7 +1,9 @@
 //! Adversarial nodes on a real network: a liar, a silent node and a copier sit in a
-//! committee of seven with four honest nodes. The honest majority settles, is paid, and the
-//! dapp receives the honest answer; the liar is slashed as the minority, the silent node and
-//! the copier (whose stolen commitment cannot be opened) as silent.
+//! committee of seven with four honest nodes. Round 0 disagrees (the liar), so the prompt
+//! escalates: the silent node and the copier (whose stolen commitment cannot be opened) are
+//! slashed as silent and jailed, and the escalation committee (the five nodes left in the
+//! pool) decides by majority. The honest nodes are paid, the dapp receives the honest answer,
+//! and the liar, in the minority of both rounds, is slashed as wrong.
 
 mod common;
 
@@ -10,7 +12,10 @@ use std::time::Duration;
 use alloy::primitives::U256;
 
 use aikernel_chain::apps::FantasySports;
-use aikernel_chain::bindings::{DecentralizedInference::RewardPaid, GPUManagement::NodeSlashed};
+use aikernel_chain::bindings::{
+    DecentralizedInference::{RewardPaid, RoundFailed},
+    GPUManagement::NodeSlashed,
+};
 
 use common::Net;
 
@@ -44,8 +49,12 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
     );
     let matchup = create.call().await.unwrap();
     create.send().await.unwrap().get_receipt().await.unwrap();
+    // The fee includes the callback's gas at a price that follows the base fee: a margin,
+    // returned by the dapp.
     let fee = app.requestFee().call().await.unwrap();
-    let ask = app.requestWinner(matchup).value(fee);
+    let ask = app
+        .requestWinner(matchup)
+        .value(fee + fee / U256::from(10u8));
     let prompt = ask.call().await.unwrap();
     let gas = ask.estimate_gas().await.unwrap();
     assert!(
@@ -67,9 +76,9 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
     );
     let kernel = net.kernel();
     let settled = kernel.resultOf(prompt).call().await.unwrap();
-    let honest =
-        std::fs::read(net.dir.path().join(format!("node-1/outputs/{prompt}.bin"))).unwrap();
-    let lie = std::fs::read(net.dir.path().join(format!("node-5/outputs/{prompt}.bin"))).unwrap();
+    let identity = net.identity(prompt).await;
+    let honest = net.output_of(1, prompt, identity).unwrap();
+    let lie = net.output_of(5, prompt, identity).unwrap();
     assert_eq!(settled.to_vec(), honest, "the honest output settled");
     assert_ne!(lie, honest, "the liar revealed something else");
 
@@ -88,12 +97,7 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
             .find(|s| s.node == net.node_address(i))
             .map(|s| s.reason)
     };
-    assert_eq!(
-        reason(5),
-        Some(1),
-        "liar slashed as minority:{}",
-        net.logs()
-    );
+    assert_eq!(reason(5), Some(1), "liar slashed as wrong:{}", net.logs());
     assert_eq!(reason(6), Some(2), "silent node slashed");
     assert_eq!(
         reason(7),
@@ -103,18 +107,27 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
     for i in 1..=4 {
         assert_eq!(reason(i), None, "honest node {i} not slashed");
     }
-    let paid: Vec<_> = net
+    // Round 0 disagreed: the prompt escalated to a second round.
+    let failed = net.logs_of::<RoundFailed>(net.deployment.kernel).await;
+    assert!(
+        failed.iter().any(|f| f.promptId == prompt && f.round == 0),
+        "round 0 failed:{}",
+        net.logs()
+    );
+    assert_eq!(kernel.promptInfo(prompt).call().await.unwrap().round, 1);
+    // Every honest revealer of every round is paid (once per round it answered in).
+    let mut got: Vec<_> = net
         .logs_of::<RewardPaid>(net.deployment.kernel)
         .await
         .into_iter()
         .filter(|r| r.promptId == prompt)
         .map(|r| r.node)
         .collect();
-    let mut expected: Vec<_> = (1..=4).map(|i| net.node_address(i)).collect();
-    let mut got = paid.clone();
-    expected.sort();
     got.sort();
-    assert_eq!(got, expected, "exactly the honest majority is paid");
+    got.dedup();
+    let mut expected: Vec<_> = (1..=4).map(|i| net.node_address(i)).collect();
+    expected.sort();
+    assert_eq!(got, expected, "exactly the honest nodes are paid");
     let copier_log = std::fs::read_to_string(net.log(7)).unwrap();
     assert!(copier_log.contains("BYZANTINE TEST MODE"), "{copier_log}");
 }

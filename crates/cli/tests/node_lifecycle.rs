@@ -32,7 +32,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
         .await;
     let end = std::time::Instant::now() + Duration::from_mins(2);
     loop {
-        let m = kernel.memberState(a, n1).call().await.unwrap();
+        let m = kernel.memberState(a, 0, n1).call().await.unwrap();
         if m.state == 1 {
             break;
         }
@@ -48,7 +48,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
         .wait_exit(Duration::from_secs(10))
         .expect("node 1 killed");
     assert_eq!(
-        kernel.memberState(a, n1).call().await.unwrap().state,
+        kernel.memberState(a, 0, n1).call().await.unwrap().state,
         1,
         "killed before revealing"
     );
@@ -117,8 +117,11 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
 
     // Every node settled the same bytes: the engine is deterministic across processes.
     let result = kernel.resultOf(b).call().await.unwrap();
+    let identity = net.identity(b).await;
     for i in 1..=3 {
-        let ours = std::fs::read(net.dir.path().join(format!("node-{i}/outputs/{b}.bin"))).unwrap();
+        let ours = net
+            .output_of(i, b, identity)
+            .expect("output kept by identity");
         assert_eq!(ours, result.to_vec(), "node {i}");
     }
 }

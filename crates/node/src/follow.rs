@@ -207,9 +207,6 @@ impl Follower {
                     Metrics::inc(&ctx.metrics.prompts_won);
                     tracing::info!(prompt = %e.promptId, eth = %e.eth, "fee share earned");
                 }
-                DecentralizedInferenceEvents::CallbackFeePaid(e) if e.settler == ctx.me => {
-                    tracing::info!(prompt = %e.promptId, eth = %e.eth, "callback gas refunded to this node (it settled the prompt)");
-                }
                 _ => {}
             }
         } else if let Ok(event) = GPUManagementEvents::decode_log(&log.inner) {

@@ -1,5 +1,5 @@
 //! `aikernel nodes list`: every node that ever registered with GPUManagement, its stake,
-//! standing, hardware, earnings and slashes.
+//! standing, hardware, earnings (ETH in the kernel, unclaimed EAI block rewards) and slashes.
 
 use std::collections::BTreeMap;
 
@@ -38,8 +38,10 @@ pub(crate) struct NodeRow {
     pub(crate) info: GPUManagement::Node,
     /// In its models' pools now.
     pub(crate) eligible: bool,
-    /// Unwithdrawn ETH and EAI earnings.
-    pub(crate) earnings: DecentralizedInference::Earnings,
+    /// Unwithdrawn ETH earnings (fee shares, callback gas) in the kernel.
+    pub(crate) earnings: U256,
+    /// Unclaimed EAI block rewards in GPUManagement.
+    pub(crate) pending_rewards: U256,
     /// NodeSlashed events and their total amount.
     pub(crate) slashes: (usize, U256),
 }
@@ -100,11 +102,17 @@ pub(crate) async fn read_nodes(kernel: &Kernel) -> anyhow::Result<Vec<NodeRow>> 
             .call()
             .await
             .map_err(|e| explain(&format!("reading the earnings of {address}"), &e))?;
+        let pending_rewards = gpu
+            .pendingRewards(address)
+            .call()
+            .await
+            .map_err(|e| explain(&format!("reading the block rewards of {address}"), &e))?;
         rows.push(NodeRow {
             address,
             info,
             eligible,
             earnings,
+            pending_rewards,
             slashes: slashes.get(&address).copied().unwrap_or_default(),
         });
     }
@@ -142,8 +150,8 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
                     },
                     "models": i.models.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "earnings": {
-                        "eth": r.earnings.eth.to_string(),
-                        "eai": r.earnings.eai.to_string(),
+                        "eth": r.earnings.to_string(),
+                        "eai": r.pending_rewards.to_string(),
                     },
                     "slashes": r.slashes.0,
                     "slashed": r.slashes.1.to_string(),
@@ -183,11 +191,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
                 i.hardware.deviceModel, i.hardware.deviceCount, i.hardware.memoryMiB
             ),
             models.join(","),
-            format!(
-                "{} / {}",
-                eth(U256::from(r.earnings.eth)),
-                eai(U256::from(r.earnings.eai))
-            ),
+            format!("{} / {}", eth(r.earnings), eai(r.pending_rewards)),
             r.slashes.0.to_string(),
         ]);
     }

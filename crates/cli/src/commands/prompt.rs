@@ -1,5 +1,5 @@
 //! `aikernel prompt`: submits a request to the kernel (`infer`) and, with `--wait`, follows
-//! it through assigned -> committed -> revealed -> settled and prints the typed result.
+//! it through drawn -> committed -> revealed -> settled and prints the typed result.
 
 mod wait;
 
@@ -11,7 +11,7 @@ use clap::{ArgGroup, Args};
 use serde_json::json;
 
 use aikernel_chain::bindings::{
-    DecentralizedInference::{self, CommitteeAssigned, PromptSubmitted},
+    DecentralizedInference::{self, DrawScheduled, PromptSubmitted},
     IAIKernel,
     ModelFileSystem::{self, ModelFileSystemErrors},
 };
@@ -122,8 +122,8 @@ pub(crate) struct Submitted {
     pub(crate) gas_used: u64,
     /// Fee paid, in wei.
     pub(crate) fee: U256,
-    /// Round-0 committee and deadlines.
-    pub(crate) assigned: Option<CommitteeAssigned>,
+    /// Round 0's draw: the block whose hash picks the committee, and the deadlines.
+    pub(crate) draw: Option<DrawScheduled>,
     /// The request's schema.
     pub(crate) schema: Schema,
     /// `inputHash` of the request (zero when the input is inline).
@@ -234,7 +234,8 @@ pub(crate) fn parse_topic(topic: Option<&str>) -> anyhow::Result<B256> {
 }
 
 /// Checks the model, quotes the fee, sends `infer` with gas = estimate * 1.2 and reads the
-/// prompt id and committee from the receipt.
+/// prompt id and round 0's draw from the receipt (the committee is drawn after submission,
+/// with the hash of a later block).
 async fn submit(
     kernel: &rpc::Kernel,
     request: IAIKernel::Request,
@@ -262,7 +263,12 @@ async fn submit(
     let fee = match fee {
         Some(f) => f,
         None => inference
-            .quote(model_id, request.maxTokens, request.committeeSize)
+            .quote(
+                model_id,
+                request.maxTokens,
+                request.committeeSize,
+                request.callbackGasLimit,
+            )
             .call()
             .await
             .map_err(|e| explain("quoting the fee", &e))?,
@@ -272,7 +278,8 @@ async fn submit(
         .estimate_gas()
         .await
         .map_err(|e| explain("submitting the prompt", &e))?;
-    // The committee (and so the gas) depends on the including block's prevrandao.
+    // The request is stored as contract code whose size, and so the gas, depends on the
+    // state at inclusion (context chain, pool snapshot): keep a margin.
     let gas = estimate + estimate / 5;
     let started = Instant::now();
     let receipt = call
@@ -299,7 +306,7 @@ async fn submit(
         block: receipt.block_number.unwrap_or_default(),
         gas_used: receipt.gas_used,
         fee,
-        assigned: receipt.decoded_log::<CommitteeAssigned>().map(|l| l.data),
+        draw: receipt.decoded_log::<DrawScheduled>().map(|l| l.data),
         schema,
         input_hash,
         started,
@@ -308,16 +315,9 @@ async fn submit(
 
 /// The submission as JSON (also the first half of `--wait`'s JSON).
 pub(crate) fn submitted_json(s: &Submitted) -> serde_json::Value {
-    let (committee, commit_deadline, reveal_deadline) = s.assigned.as_ref().map_or_else(
-        || (Vec::new(), 0, 0),
-        |a| {
-            (
-                a.nodes.iter().map(ToString::to_string).collect(),
-                a.commitDeadline,
-                a.revealDeadline,
-            )
-        },
-    );
+    let (seed_block, commit_deadline, reveal_deadline) = s.draw.as_ref().map_or((0, 0, 0), |d| {
+        (d.seedBlock, d.commitDeadline, d.revealDeadline)
+    });
     json!({
         "promptId": s.id.to_string(),
         "tx": s.tx.to_string(),
@@ -328,7 +328,7 @@ pub(crate) fn submitted_json(s: &Submitted) -> serde_json::Value {
         "schema": to_spec(&s.schema),
         "schemaBytes": hex0x(s.schema.encode()),
         "abiType": s.schema.abi_type(),
-        "committee": committee,
+        "seedBlock": seed_block,
         "commitDeadline": commit_deadline,
         "revealDeadline": reveal_deadline,
     })
@@ -350,9 +350,12 @@ fn print_submitted(s: &Submitted, global: &GlobalArgs) -> anyhow::Result<()> {
         to_spec(&s.schema),
         s.schema.abi_type()
     );
-    if let Some(a) = &s.assigned {
-        let nodes: Vec<String> = a.nodes.iter().map(ToString::to_string).collect();
-        println!("  committee {}", nodes.join(", "));
+    if let Some(d) = &s.draw {
+        println!(
+            "  committee drawn with the hash of block {} (known once block {} exists)",
+            d.seedBlock,
+            d.seedBlock + 1
+        );
     }
     println!("  check it later with `aikernel verify {}`", s.id);
     Ok(())

@@ -1,5 +1,5 @@
-//! `aikernel status`: a summary of the network: prompts, nodes, stake, rewards, EAI supply
-//! and the treasury, from views and the kernel's events.
+//! `aikernel status`: a summary of the network: prompts, nodes, stake, fees paid to nodes,
+//! block rewards emitted by GPUManagement, EAI supply and the treasury, from views and events.
 
 use alloy::{primitives::U256, providers::Provider};
 use anyhow::Context as _;
@@ -10,7 +10,9 @@ use aikernel_chain::bindings::{
     DecentralizedInference::{
         self, CallbackDelivered, PromptRefunded, PromptSettled, PromptSubmitted, RewardPaid,
     },
-    EAI, ModelFileSystem,
+    EAI,
+    GPUManagement::{self, RewardsClaimed},
+    ModelFileSystem,
 };
 
 use crate::{
@@ -46,7 +48,8 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
     let fees: U256 = submitted.iter().map(|(e, _)| e.fee).sum();
     let callbacks_ok = callbacks.iter().filter(|(e, _)| e.ok).count();
     let reward_eth: U256 = rewards.iter().map(|(e, _)| e.eth).sum();
-    let reward_eai: U256 = rewards.iter().map(|(e, _)| e.eai).sum();
+    let claims = rpc::scan::<RewardsClaimed>(p, d.gpu, None, d.start_block).await?;
+    let claimed: U256 = claims.iter().map(|(e, _)| e.amount).sum();
 
     let nodes = super::nodes::read_nodes(&kernel).await?;
     let registered = nodes.iter().filter(|n| n.info.status != 0).count();
@@ -57,16 +60,17 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
     let slashed: U256 = nodes.iter().map(|n| n.slashes.1).sum();
 
     let inference = DecentralizedInference::new(d.kernel, p.clone());
-    let globals = inference
-        .globals()
+    let last_prompt_id = inference
+        .lastPromptId()
         .call()
         .await
-        .map_err(|e| explain("reading the kernel's globals", &e))?;
-    let next_reward = inference
-        .nextReward()
+        .map_err(|e| explain("reading the last prompt id", &e))?;
+    let gpu = GPUManagement::new(d.gpu, p.clone());
+    let emitted = gpu
+        .emittedRewards()
         .call()
         .await
-        .map_err(|e| explain("reading the next reward", &e))?;
+        .map_err(|e| explain("reading the emitted block rewards", &e))?;
     let models = ModelFileSystem::new(d.models, p.clone())
         .modelCount()
         .call()
@@ -97,7 +101,12 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
         .get_balance(d.treasury)
         .await
         .context("reading the treasury's balance")?;
-    let accrued = U256::from(globals.treasuryAccrued);
+    // Protocol fees are credited to the treasury's `withdraw` balance at each settlement.
+    let accrued = inference
+        .earningsOf(d.treasury)
+        .call()
+        .await
+        .map_err(|e| explain("reading the treasury's earnings", &e))?;
 
     if global.json {
         return print_json(&json!({
@@ -110,7 +119,7 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
                 "settled": settled.len(),
                 "refunded": refunded.len(),
                 "pending": pending,
-                "lastPromptId": globals.lastPromptId,
+                "lastPromptId": last_prompt_id.to_string(),
                 "feesPaid": fees.to_string(),
                 "callbacks": { "ok": callbacks_ok, "failed": callbacks.len() - callbacks_ok },
             },
@@ -126,8 +135,8 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
             "rewards": {
                 "payments": rewards.len(),
                 "eth": reward_eth.to_string(),
-                "eai": reward_eai.to_string(),
-                "nextReward": next_reward.to_string(),
+                "eaiEmitted": emitted.to_string(),
+                "eaiClaimed": claimed.to_string(),
             },
             "eai": {
                 "supply": supply.to_string(),
@@ -164,11 +173,11 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
         eai(slashed)
     );
     println!(
-        "rewards   {} and {} paid to nodes in {} payments; next reward {}",
+        "rewards   {} of fees paid to nodes in {} payments; block rewards {} emitted, {} claimed",
         eth(reward_eth),
-        eai(reward_eai),
         rewards.len(),
-        eai(next_reward)
+        eai(emitted),
+        eai(claimed)
     );
     println!(
         "EAI       supply {} of cap {}, burned {}",

@@ -13,7 +13,7 @@ use aikernel_chain::{
     DeployConfig, Deployment,
     bindings::{DecentralizedInference, EAI, GPUManagement},
     content::merkle_root,
-    deploy_kernel,
+    deploy_kernel, protocol,
     tools::foundry_bin,
 };
 use alloy::{
@@ -21,7 +21,6 @@ use alloy::{
     primitives::{Address, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
-    sol_types::SolValue,
 };
 use serde_json::Value;
 
@@ -193,14 +192,21 @@ impl Net {
         DecentralizedInference::new(self.deployment.kernel, self.provider(i))
     }
 
-    /// Waits until prompt `id` exists and returns its committee.
+    /// Waits until prompt `id` exists, mines the blocks its draw needs (this anvil mines only
+    /// on transactions) and returns its round-0 committee.
     pub(crate) fn committee_of(&self, id: u64) -> Vec<Address> {
         let kernel = self.kernel(0);
+        let provider = self.provider(0);
         let deadline = Instant::now() + Duration::from_mins(1);
         self.runtime.block_on(async {
             loop {
-                let g = kernel.globals().call().await.unwrap();
-                if g.lastPromptId >= id {
+                if kernel.statusOf(U256::from(id)).call().await.unwrap() != 0 {
+                    // The committee is drawn with the hash of the block after the submission's,
+                    // readable once a later block exists.
+                    let _: Value = provider
+                        .raw_request("anvil_mine".into(), (2u64,))
+                        .await
+                        .unwrap();
                     return kernel.committeeOf(U256::from(id)).call().await.unwrap();
                 }
                 assert!(Instant::now() < deadline, "prompt {id} never appeared");
@@ -209,15 +215,17 @@ impl Net {
         })
     }
 
-    /// Plays the committee: every member commits `output`, then reveals it.
+    /// Plays the committee of round 0: every member commits `output`, then reveals it; the
+    /// last reveal carries the bytes and settles.
     pub(crate) fn commit_and_reveal(&self, id: u64, committee: &[Address], output: &[u8]) {
         let index = |a: &Address| self.anvil.addresses().iter().position(|x| x == a).unwrap();
         let salt = |a: &Address| keccak256([b"salt".as_slice(), a.as_slice()].concat());
+        let trace = keccak256(b"logits");
+        let round_hash = protocol::round_hash(U256::from(id), 0, output, trace);
         self.runtime.block_on(async {
             for member in committee {
-                let commitment = keccak256(
-                    (U256::from(id), keccak256(output), salt(member), *member).abi_encode(),
-                );
+                let commitment =
+                    protocol::commitment(U256::from(id), 0, round_hash, salt(member), *member);
                 let receipt = self
                     .kernel(index(member))
                     .commit(U256::from(id), commitment)
@@ -229,10 +237,15 @@ impl Net {
                     .unwrap();
                 assert!(receipt.status());
             }
-            for member in committee {
+            for (i, member) in committee.iter().enumerate() {
+                let bytes = if i + 1 == committee.len() {
+                    Bytes::copy_from_slice(output)
+                } else {
+                    Bytes::new()
+                };
                 let receipt = self
                     .kernel(index(member))
-                    .reveal(U256::from(id), salt(member), Bytes::copy_from_slice(output))
+                    .reveal(U256::from(id), salt(member), round_hash, bytes, trace)
                     .send()
                     .await
                     .unwrap()

@@ -263,7 +263,7 @@ impl Net {
             committeeSize: committee,
         };
         let fee = kernel
-            .quote(U256::from(1u8), 8, committee)
+            .quote(U256::from(1u8), 8, committee, 0)
             .call()
             .await
             .unwrap();
@@ -298,6 +298,23 @@ impl Net {
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+
+    /// The request identity of prompt `id` as the chain has it now (docs/protocol.md).
+    pub async fn identity(&self, id: U256) -> B256 {
+        let kernel = self.kernel();
+        let request = kernel.requestOf(id).call().await.unwrap();
+        let context = kernel.contextOf(id).call().await.unwrap();
+        aikernel_chain::protocol::request_identity(id, &request, context.root)
+    }
+
+    /// The output node `i` computed for prompt `id` as the request with `identity`.
+    pub fn output_of(&self, i: usize, id: U256, identity: B256) -> Option<Vec<u8>> {
+        let file = self.dir.path().join(format!(
+            "node-{i}/outputs/{id}-{}.bin",
+            alloy::hex::encode(identity)
+        ));
+        std::fs::read(file).ok()
     }
 
     /// The decoded events of `kind` from the kernel and GPUManagement since the deployment.

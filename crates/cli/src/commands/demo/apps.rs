@@ -38,6 +38,13 @@ impl StepReport {
 
 const COMMITTEE: u16 = 3;
 
+/// A quoted fee plus 10 %: the kernel's quote includes the callback's gas at a price that
+/// follows the base fee, which may rise by the time the request is mined. The dapps send the
+/// excess back.
+fn margin(fee: U256) -> U256 {
+    fee + fee / U256::from(10u8)
+}
+
 /// Runs one request transaction and waits for every prompt it submitted.
 async fn ask(
     env: &Env,
@@ -70,7 +77,7 @@ pub(crate) async fn fantasy_sports(env: &Env) -> anyhow::Result<StepReport> {
     let create = app.createMatchup(a.into(), b.into(), sa.into(), sb.into());
     let id = create.call().await.context("createMatchup")?;
     send("createMatchup", create).await?;
-    let fee = app.requestFee().call().await?;
+    let fee = margin(app.requestFee().call().await?);
     let since = Instant::now();
     let receipt = send("requestWinner", app.requestWinner(id).value(fee)).await?;
     let prompts = ask(env, &receipt, since).await?;
@@ -107,7 +114,7 @@ pub(crate) async fn chat_agent(env: &Env) -> anyhow::Result<StepReport> {
     let mut gas = Vec::new();
     let mut replies = Vec::new();
     for message in messages {
-        let fee = app.messageFee().call().await?;
+        let fee = margin(app.messageFee().call().await?);
         let since = Instant::now();
         let receipt = send("ChatAgent.send", app.send(message.into()).value(fee)).await?;
         gas.push(receipt.gas_used);
@@ -157,10 +164,10 @@ pub(crate) async fn ai_wallet(env: &Env) -> anyhow::Result<StepReport> {
     let call = app.transfer(shop, amount, "coffee beans".into());
     let ids = call
         .clone()
-        .value(app.checkFee().call().await?)
+        .value(margin(app.checkFee().call().await?))
         .call()
         .await?;
-    let fee = app.checkFee().call().await?;
+    let fee = margin(app.checkFee().call().await?);
     let since = Instant::now();
     let receipt = send("AIWallet.transfer", call.value(fee)).await?;
     let prompts = ask(env, &receipt, since).await?;
@@ -201,7 +208,7 @@ pub(crate) async fn ai_oracle(env: &Env) -> anyhow::Result<StepReport> {
     for price in [97_100u64, 97_250] {
         send("submitPrice", app.submitPrice(U256::from(price))).await?;
     }
-    let fee = app.requestFee().call().await?;
+    let fee = margin(app.requestFee().call().await?);
     let since = Instant::now();
     let receipt = send("requestPrice", app.requestPrice().value(fee)).await?;
     let prompts = ask(env, &receipt, since).await?;
@@ -239,7 +246,7 @@ pub(crate) async fn ai_dao(env: &Env) -> anyhow::Result<StepReport> {
     ];
     let (mut prompts, mut gas, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     for (title, description) in proposals {
-        let fee = app.proposalFee().call().await?;
+        let fee = margin(app.proposalFee().call().await?);
         let call = app.propose(title.into(), description.into()).value(fee);
         let ids = call.call().await?;
         let since = Instant::now();
@@ -278,7 +285,7 @@ pub(crate) async fn credit_score(env: &Env) -> anyhow::Result<StepReport> {
     .context("deploying CreditScore")?;
     let account = address!("0x00000000000000000000000000000000dEaDbEeF");
     let history = "Repaid 12 loans on time; wallet active for 4 years; never liquidated.";
-    let fee = app.requestFee().call().await?;
+    let fee = margin(app.requestFee().call().await?);
     let since = Instant::now();
     let receipt = send(
         "requestScore",
@@ -319,7 +326,7 @@ pub(crate) async fn name_generator(env: &Env) -> anyhow::Result<StepReport> {
     // The same description twice: the first suggestion is greedy, so the second request's
     // first attempt is taken and the dapp asks again with the taken name as context.
     for _ in 0..2 {
-        let fee = app.budgetFee().call().await?;
+        let fee = margin(app.budgetFee().call().await?);
         let call = app.generate(description.into()).value(fee);
         let ids = call.call().await?;
         let receipt = send("generate", call).await?;

@@ -26,6 +26,8 @@ pub(crate) struct Env {
     pub(crate) kernel: DecentralizedInferenceInstance<DynProvider>,
     /// The default model.
     pub(crate) model_id: U256,
+    /// GPUManagement (block rewards).
+    pub(crate) gpu: Address,
     /// The demo user (anvil account 0).
     pub(crate) user: Address,
     /// First block of the deployment.
@@ -46,8 +48,9 @@ pub(crate) struct PromptReport {
     pub(crate) seconds_to_callback: f64,
 }
 
-/// Sends `call` with 30 % more gas than estimated (the committee, and so the gas, depends
-/// on the including block) and waits for a successful receipt.
+/// Sends `call` with 30 % more gas than estimated (the state at inclusion, e.g. a pool
+/// snapshot or a context chain, may differ from the estimate's) and waits for a successful
+/// receipt.
 pub(crate) async fn send<P, D>(
     what: &str,
     call: CallBuilder<P, D>,
@@ -101,8 +104,9 @@ impl Env {
                 .await
                 .map_err(|e| rpc::explain("statusOf", &e))?;
             let label = match status {
-                1 => "committee computing and committing",
+                1 => "committee drawn after submission, computing and committing",
                 2 => "revealing",
+                5 => "decided, publishing the output",
                 _ => "",
             };
             if status >= 3 {

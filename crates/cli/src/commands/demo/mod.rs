@@ -171,6 +171,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         kernel: Env::kernel_at(net.provider.clone(), net.deployment.kernel),
         provider: net.provider.clone(),
         model_id: net.model_id,
+        gpu: net.deployment.gpu,
         user: net.admin.address(),
         start_block: net.deployment.start_block,
         spinner: ProgressBar::hidden(),
@@ -336,14 +337,15 @@ async fn summary(
         "prompts  {settled} of {prompts} settled by 3-node committees; block {}",
         env.provider.get_block_number().await?
     )];
+    let gpu = GPUManagement::new(env.gpu, env.provider.clone());
     for (i, node) in nodes.iter().enumerate() {
         let earnings = env.kernel.earningsOf(*node).call().await?;
+        let rewards = gpu.pendingRewards(*node).call().await?;
         let balance = env.provider.get_balance(*node).await?;
         lines.push(format!(
-            "node {}   {node}: unclaimed {} wei + {} EAI, balance {:.4} ETH",
+            "node {}   {node}: unclaimed {earnings} wei + {} EAI of block rewards, balance {:.4} ETH",
             i + 1,
-            earnings.eth,
-            U256::from(earnings.eai) / U256::from(10u64).pow(U256::from(18u8)),
+            rewards / U256::from(10u64).pow(U256::from(18u8)),
             f64::from(balance) / 1e18
         ));
     }

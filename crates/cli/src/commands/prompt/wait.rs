@@ -1,5 +1,6 @@
-//! `aikernel prompt --wait`: follows a prompt through its rounds with a spinner, nudges an
-//! overdue round with `settle` (anyone may), and prints the decoded, typed result.
+//! `aikernel prompt --wait`: follows a prompt through its rounds with a spinner (committee
+//! drawn, commits, reveals, escalations), nudges an overdue round with `settle` (anyone may),
+//! and prints the decoded, typed result.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use aikernel_schema::{Output, decode_output, format_value};
 use super::{Submitted, submitted_json};
 use crate::{
     global::GlobalArgs,
-    output::{eai, eth, hex0x, print_json, value_json},
+    output::{eth, hex0x, print_json, value_json},
     rpc::{self, Kernel, decode_revert},
 };
 
@@ -32,6 +33,7 @@ const COMMITTING: u8 = 1;
 const REVEALING: u8 = 2;
 const SETTLED: u8 = 3;
 const REFUNDED: u8 = 4;
+const PUBLISHING: u8 = 5;
 
 /// What the spinner last showed, to print each stage change once.
 #[derive(Debug, Default, PartialEq, Eq, Clone)]
@@ -64,12 +66,14 @@ pub(super) async fn follow(
         eth(s.fee)
     ));
     let inference = DecentralizedInference::new(kernel.deployment.kernel, kernel.provider.clone());
-    let mut committee: Vec<Address> = s
-        .assigned
-        .as_ref()
-        .map(|a| a.nodes.clone())
-        .unwrap_or_default();
-    say(format!("assigned  round 0: {}", join(&committee)));
+    if let Some(d) = &s.draw {
+        say(format!(
+            "round 0 committee is drawn with the hash of block {}",
+            d.seedBlock
+        ));
+    }
+    // The committee is drawn after submission: empty until the seed block's hash exists.
+    let mut committee: Vec<Address> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut seen = Seen {
         status: COMMITTING,
@@ -87,6 +91,27 @@ pub(super) async fn follow(
             commits: p.commits,
             reveals: p.reveals,
         };
+        if now.round != seen.round {
+            committee.clear();
+            say(format!(
+                "no decision in round {}; round {} draws a larger committee",
+                seen.round, now.round
+            ));
+        }
+        if committee.is_empty() {
+            committee = inference
+                .committeeOf(s.id)
+                .call()
+                .await
+                .map_err(|e| rpc::explain("reading the committee", &e))?;
+            if !committee.is_empty() {
+                say(format!(
+                    "assigned  round {}: {}",
+                    now.round,
+                    join(&committee)
+                ));
+            }
+        }
         if now.round == seen.round {
             if now.commits != seen.commits {
                 say(format!("committed {}/{}", now.commits, committee.len()));
@@ -97,33 +122,28 @@ pub(super) async fn follow(
             if now.reveals != seen.reveals {
                 say(format!("revealed  {}/{}", now.reveals, now.commits));
             }
-        } else {
-            committee = inference
-                .committeeOf(s.id)
-                .call()
-                .await
-                .map_err(|e| rpc::explain("reading the committee", &e))?;
+        }
+        if now.status == PUBLISHING && seen.status != PUBLISHING {
             say(format!(
-                "no majority in round {}; assigned round {}: {}",
-                seen.round,
-                now.round,
-                join(&committee)
+                "round {} decided; waiting for the output bytes",
+                now.round
             ));
         }
         seen = now.clone();
         if p.status == SETTLED || p.status == REFUNDED {
             break p.status;
         }
-        let phase = if p.status == REVEALING {
-            "revealing"
-        } else {
-            "committing"
+        let phase = match p.status {
+            REVEALING => "revealing",
+            PUBLISHING => "publishing",
+            _ if committee.is_empty() => "drawing the committee",
+            _ => "committing",
         };
         let now_t = chain_time(kernel).await?;
-        let (done, of, due) = if p.status == REVEALING {
-            (p.reveals, p.commits, p.revealDeadline)
-        } else {
+        let (done, of, due) = if p.status == COMMITTING {
             (p.commits, committee.len() as u8, p.commitDeadline)
+        } else {
+            (p.reveals, p.commits, p.revealDeadline)
         };
         let left = i64::from(due) - now_t as i64;
         bar.set_message(format!(
@@ -196,8 +216,9 @@ async fn chain_time(kernel: &Kernel) -> anyhow::Result<u64> {
     Ok(block.header.timestamp)
 }
 
-/// True once `settle` can end the round at chain time `t`: after the reveal deadline, or
-/// after the commit deadline with too few commits for a majority of `k`.
+/// True once `settle` can end the round at chain time `t`: after the reveal (or publication)
+/// deadline, or after the commit deadline with too few commits for a majority of `k` (0 while
+/// the committee is not drawn). The kernel has the last word: `nudge` simulates first.
 fn overdue(t: u64, p: &DecentralizedInference::Prompt, k: usize) -> bool {
     let too_few = p.status == COMMITTING
         && t > u64::from(p.commitDeadline)
@@ -266,7 +287,7 @@ async fn settled(
             "result": result,
             "finalCommittee": committee.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "rewards": rewards.iter().map(|(r, _)| json!({
-                "node": r.node.to_string(), "eth": r.eth.to_string(), "eai": r.eai.to_string(), "first": r.first,
+                "node": r.node.to_string(), "eth": r.eth.to_string(),
             })).collect::<Vec<_>>(),
             "callbackOk": callbacks.first().map(|(c, _)| c.ok),
             "seconds": elapsed.as_secs_f64(),
@@ -292,13 +313,7 @@ async fn settled(
     println!("  output hash {output_hash}");
     println!("  infer gas   {} (tx {})", s.gas_used, s.tx);
     for (r, _) in &rewards {
-        println!(
-            "  reward      {} {} / {}{}",
-            r.node,
-            eth(r.eth),
-            eai(r.eai),
-            if r.first { " (first)" } else { "" }
-        );
+        println!("  reward      {} {}", r.node, eth(r.eth));
     }
     match chain_seconds {
         Some(c) => println!(
@@ -366,6 +381,7 @@ fn error_name(code: u8) -> &'static str {
         3 => "Unsupported",
         4 => "InvalidInput",
         5 => "OutputIncomplete",
+        6 => "InputUnavailable",
         _ => "unknown",
     }
 }
