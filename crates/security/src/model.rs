@@ -141,9 +141,13 @@ pub struct Guessing {
     pub options: u32,
     /// `(F + R)/k - c`: compute and answer.
     pub ev_compute: f64,
-    /// `(1/o)(F + R)/k - (1 - 1/o) m S`: right by luck and paid, or in the final minority and
-    /// slashed (committing and then staying silent costs the same).
+    /// `-m S`: the round hash binds the engine's logits trace, which only running the model
+    /// gives, so even a right guess disagrees with the committee and ends in the final minority
+    /// (committing and then staying silent costs the same).
     pub ev_guess: f64,
+    /// `(1/o)(F + R)/k - (1 - 1/o) m S`: the same guess if round hashes bound the output alone
+    /// (right by luck and paid, or slashed), for comparison.
+    pub ev_guess_output_only: f64,
     /// `-s S`: never commit, slashed the silent slash.
     pub ev_abstain: f64,
     /// Whether guessing beats computing.
@@ -208,11 +212,10 @@ pub fn guessing(r: &Resolved, options: u32) -> Guessing {
     let share = r.pay() / f64::from(r.committee);
     let wrong = 1.0 - 1.0 / o;
     let ev_compute = share - r.compute_cost;
-    let ev_guess = share / o - wrong * r.minority_slash * r.stake;
-    let slope = wrong * r.minority_slash;
-    let stake_to_deter = if slope > 0.0 {
-        ((r.compute_cost - share * wrong) / slope).max(0.0)
-    } else if r.compute_cost > share * wrong {
+    let ev_guess = -r.minority_slash * r.stake;
+    let stake_to_deter = if r.minority_slash > 0.0 {
+        ((r.compute_cost - share) / r.minority_slash).max(0.0)
+    } else if r.compute_cost > share {
         f64::INFINITY
     } else {
         0.0
@@ -221,6 +224,7 @@ pub fn guessing(r: &Resolved, options: u32) -> Guessing {
         options,
         ev_compute,
         ev_guess,
+        ev_guess_output_only: share / o - wrong * r.minority_slash * r.stake,
         ev_abstain: -r.silent_slash * r.stake,
         guessing_pays: ev_guess > ev_compute,
         stake_to_deter,
@@ -401,7 +405,8 @@ mod tests {
         let r = resolve(Params::default());
         let g = guessing(&r, 2);
         assert!((g.ev_compute - 1.0 / 3.0).abs() < 1e-15);
-        assert!((g.ev_guess - (1.0 / 6.0 - 50.0)).abs() < 1e-12);
+        assert!((g.ev_guess + 100.0).abs() < 1e-12);
+        assert!((g.ev_guess_output_only - (1.0 / 6.0 - 50.0)).abs() < 1e-12);
         assert!((g.ev_abstain + 20.0).abs() < 1e-12);
         assert!(!g.guessing_pays);
         assert!(g.stake_to_deter.abs() < f64::MIN_POSITIVE);
@@ -412,7 +417,7 @@ mod tests {
         });
         let g = guessing(&costly, 2);
         assert!(g.guessing_pays);
-        // c - (F/k)/2 = 10 - 1/6, over (1/2) * 0.1.
-        assert!((g.stake_to_deter - (10.0 - 1.0 / 6.0) / 0.05).abs() < 1e-9);
+        // (c - F/k) / m = (10 - 1/3) / 0.1.
+        assert!((g.stake_to_deter - (10.0 - 1.0 / 3.0) / 0.1).abs() < 1e-9);
     }
 }
