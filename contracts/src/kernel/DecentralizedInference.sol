@@ -752,7 +752,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
         Verdict memory v = _judge(promptId, round, _answer(output, trace), c);
         _pay(promptId, h, v.winners);
         for (uint256 i; i < v.nl; ++i) {
-            _punish(v.losers[i], c.minoritySlashBps, v.winners, 1, c);
+            _punish(v.losers[i], c.minoritySlashBps, 1, c);
         }
         _storeResult(promptId, output);
         emit PromptSettled(promptId, keccak256(output), output);
@@ -813,13 +813,15 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
     ///      not reveal (or withheld a decided output) as much as a wrong answer.
     function _punishSilent(address node, uint256 state, Config memory c) internal {
         uint256 bps = state & 0xff == 0 ? c.silentSlashBps : c.minoritySlashBps;
-        _punish(node, bps, new address[](0), 2, c);
+        _punish(node, bps, 2, c);
     }
 
-    function _punish(address node, uint256 bps, address[] memory beneficiaries, uint8 reason, Config memory c)
-        internal
-    {
-        try gpu.punish(node, bps, beneficiaries, reason, c.jailDuration) {} catch {}
+    /// @dev Slashes and jails; never reverts. The unburned part of a slash goes to the treasury,
+    ///      not to the winners: crediting every winner from every loser would cost settlement
+    ///      O(losers x winners) stake updates, which a few colluding losers could push past the
+    ///      block gas limit and so keep a prompt from ever settling.
+    function _punish(address node, uint256 bps, uint8 reason, Config memory c) internal {
+        try gpu.punish(node, bps, new address[](0), reason, c.jailDuration) {} catch {}
     }
 
     /// @dev Ends a round without a decision. After an early end (too few commits) only the members
@@ -841,7 +843,7 @@ contract DecentralizedInference is IAIKernel, Ownable, ReentrancyGuardTransient 
                 if (withheld && s >> 32 == winner) {
                     // It had the decided output and did not publish it: it is no longer judged later.
                     members[node] = (s & ~uint256(0xff)) | WITHHELD;
-                    _punish(node, c.minoritySlashBps, new address[](0), 2, c);
+                    _punish(node, c.minoritySlashBps, 2, c);
                 }
             } else if (s == 0 || full) {
                 _punishSilent(node, s, c);

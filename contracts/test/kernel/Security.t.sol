@@ -332,4 +332,41 @@ contract SecurityTest is KernelBase {
         uint256 callbackGas = (200_000 + 10_000);
         assertEq(kernel.earningsOf(c[2]) - before, uint256(FEE_PER_TOKEN) * 16 + callbackGas * 1 gwei);
     }
+
+    // ------------------------------------------------------------ settlement cost
+
+    /// Colluders cannot make a prompt unsettleable by being many: with 15-node committees, 7 liars
+    /// in round 0 and 7 more in the escalation, the settling reveal slashes 14 nodes and pays 16
+    /// in a few million gas (slashes go to the treasury, so the cost is linear, not losers x winners).
+    function test_manyLosers_settlementStaysBounded() public {
+        _addNodes(30);
+        IAIKernel.Request memory r = _request(15);
+        uint256 pid = consumer.ask(r, _fee(r));
+        address[] memory c = _committee(pid);
+        for (uint256 i; i < 15; ++i) {
+            _commit(pid, c[i], i < 7 ? WRONG : ANSWER);
+        }
+        for (uint256 i; i < 15; ++i) {
+            _revealHash(pid, c[i], i < 7 ? WRONG : ANSWER);
+        }
+        assertEq(kernel.promptInfo(pid).round, 1);
+        address[] memory e = _committee(pid);
+        assertEq(e.length, 15);
+        for (uint256 i; i < 15; ++i) {
+            _commit(pid, e[i], i < 7 ? WRONG : ANSWER);
+        }
+        for (uint256 i; i + 1 < 15; ++i) {
+            _revealHash(pid, e[i], i < 7 ? WRONG : ANSWER);
+        }
+        vm.prank(e[14]);
+        uint256 g = gasleft();
+        kernel.reveal(pid, _salt(e[14], pid), _roundHash(pid, 1, ANSWER), ANSWER, _trace(ANSWER));
+        uint256 used = g - gasleft();
+        assertEq(kernel.resultOf(pid), ANSWER);
+        assertLt(used, 3_000_000, "settlement gas");
+        for (uint256 i; i < 7; ++i) {
+            assertTrue(gpu.nodeInfo(c[i]).jailed);
+            assertTrue(gpu.nodeInfo(e[i]).jailed);
+        }
+    }
 }
