@@ -177,7 +177,7 @@ async fn nodes_rewind_on_a_reorg_and_keep_working() {
 }
 
 /// A transaction that sits unmined is replaced with higher fees and the same nonce (here:
-/// block production stops for 8 s right after a prompt is submitted), and the prompt still
+/// block production stops for 8 s once a prompt's committee is known), and the prompt still
 /// settles once blocks resume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmined_transactions_are_replaced_with_higher_fees() {
@@ -197,6 +197,12 @@ async fn unmined_transactions_are_replaced_with_higher_fees() {
     let a = net
         .submit("Is snow white? Answer yes or no.", choice_yes_no(), 3)
         .await;
+    // Stop the blocks once the committee can be known (after the seed block), so the
+    // members' commits are sent and sit unmined.
+    let kernel = net.kernel();
+    while kernel.committeeOf(a).call().await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _: serde_json::Value = provider
         .raw_request("evm_setIntervalMining".into(), (0u64,))
         .await
@@ -218,6 +224,99 @@ async fn unmined_transactions_are_replaced_with_higher_fees() {
     assert!(
         all.contains("replacing it with higher fees"),
         "a stuck transaction was replaced:{}",
+        net.logs()
+    );
+}
+
+/// Issue #17: a settled prompt is reorged away (evm_snapshot / evm_revert) and another
+/// request takes its id. The nodes notice the request changed, drop the output they kept for
+/// the old one, compute the new one and settle it: the settled bytes are the new request's,
+/// every node kept them under the new request's identity, and nobody is slashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
+    use alloy::primitives::{B256, U256};
+    use alloy::providers::Provider;
+
+    let _serial = common::serial().await;
+    let net = Net::start(3, 30, None);
+    // The reorg replaces more blocks than the default 12 the nodes re-check.
+    let config = net.dir.path().join("node.toml");
+    std::fs::write(&config, "reorg_depth = 400\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let _nodes: Vec<_> = (1..=3)
+        .map(|i| net.node(i, None, &["--config", &config]))
+        .collect();
+    net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
+    let provider = net.provider();
+    let kernel = net.kernel();
+    let snapshot: U256 = provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
+
+    let topic = B256::repeat_byte(0x17);
+    let a = net
+        .submit_on(topic, "Is water wet? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    assert_eq!(
+        net.wait_final(a, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let old = net.identity(a).await;
+    for i in 1..=3 {
+        assert!(
+            net.output_of(i, a, old).is_some(),
+            "node {i} kept A's output"
+        );
+    }
+
+    // The chain goes back to before A; B is submitted and gets A's id.
+    let reverted: bool = provider
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .unwrap();
+    assert!(reverted);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = net
+        .submit_on(topic, "Is fire cold? Answer yes or no.", choice_yes_no(), 3)
+        .await;
+    assert_eq!(b, a, "B took A's prompt id");
+    let new = net.identity(b).await;
+    assert_ne!(new, old);
+    assert_eq!(
+        net.wait_final(b, Duration::from_mins(3)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let request = kernel.requestOf(b).call().await.unwrap();
+    assert_eq!(request.input.as_ref(), b"Is fire cold? Answer yes or no.");
+    let result = kernel.resultOf(b).call().await.unwrap();
+    for i in 1..=3 {
+        let ours = net
+            .output_of(i, b, new)
+            .unwrap_or_else(|| panic!("node {i} computed B:{}", net.logs()));
+        assert_eq!(ours, result.to_vec(), "node {i}");
+        assert!(
+            net.output_of(i, a, old).is_none(),
+            "node {i} dropped A's stale output"
+        );
+    }
+    assert!(
+        net.logs_of::<NodeSlashed>(net.deployment.gpu)
+            .await
+            .is_empty(),
+        "nobody slashed:{}",
+        net.logs()
+    );
+    let all: String = (1..=3)
+        .map(|i| std::fs::read_to_string(net.log(i)).unwrap())
+        .collect();
+    assert!(
+        all.contains(&format!("request for prompt {a} changed (reorg)")),
+        "the change was noticed:{}",
         net.logs()
     );
 }

@@ -288,7 +288,8 @@ impl Net {
         let end = Instant::now() + timeout;
         loop {
             let status = kernel.statusOf(id).call().await.unwrap();
-            if status >= 3 {
+            // 5 (Publishing) is not final: a decided round waits for its output bytes.
+            if status == 3 || status == 4 {
                 return status;
             }
             assert!(

@@ -109,7 +109,7 @@ impl Env {
                 5 => "decided, publishing the output",
                 _ => "",
             };
-            if status >= 3 {
+            if status == 3 || status == 4 {
                 break status;
             }
             self.spinner.set_message(format!("prompt {id}: {label}"));
