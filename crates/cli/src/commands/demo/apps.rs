@@ -283,7 +283,9 @@ pub(crate) async fn credit_score(env: &Env) -> anyhow::Result<StepReport> {
     )
     .await
     .context("deploying CreditScore")?;
-    let account = address!("0x00000000000000000000000000000000dEaDbEeF");
+    // Only the scored account itself (or a reporter the app allows) may supply its history, so
+    // the demo user asks for its own score.
+    let account = env.user;
     let history = "Repaid 12 loans on time; wallet active for 4 years; never liquidated.";
     let fee = margin(app.requestFee().call().await?);
     let since = Instant::now();
