@@ -21,6 +21,7 @@ use common::Net;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest_answer() {
+    let _serial = common::serial().await;
     let net = Net::start(7, 15, None);
     let _honest: Vec<_> = [1, 2, 3, 4]
         .iter()
@@ -130,4 +131,69 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
     assert_eq!(got, expected, "exactly the honest nodes are paid");
     let copier_log = std::fs::read_to_string(net.log(7)).unwrap();
     assert!(copier_log.contains("BYZANTINE TEST MODE"), "{copier_log}");
+}
+
+/// With only three nodes, a liar in a committee of three makes round 0 disagree; the
+/// escalation committee is capped at the pool, so it is the same three nodes, and its
+/// majority decides: the honest answer settles and the liar, in the final minority, is
+/// slashed as wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_liar_escalates_and_loses_to_the_majority_of_the_same_three_nodes() {
+    let _serial = common::serial().await;
+    let net = Net::start(3, 15, None);
+    let _honest: Vec<_> = [1, 2].iter().map(|&i| net.node(i, None, &[])).collect();
+    let _liar = net.node(3, None, &["--byzantine", "lie"]);
+    net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
+    let prompt = net
+        .submit(
+            "Is water wet? Answer yes or no.",
+            common::choice_yes_no(),
+            3,
+        )
+        .await;
+    assert_eq!(
+        net.wait_final(prompt, Duration::from_mins(5)).await,
+        3,
+        "{}",
+        net.logs()
+    );
+    let kernel = net.kernel();
+    let info = kernel.promptInfo(prompt).call().await.unwrap();
+    assert_eq!(info.round, 1, "round 0 disagreed and escalated");
+    let mut committee = kernel.committeeOf(prompt).call().await.unwrap();
+    committee.sort();
+    let mut all: Vec<_> = (1..=3).map(|i| net.node_address(i)).collect();
+    all.sort();
+    assert_eq!(committee, all, "the escalation committee is the whole pool");
+    let identity = net.identity(prompt).await;
+    let settled = kernel.resultOf(prompt).call().await.unwrap();
+    assert_eq!(
+        settled.to_vec(),
+        net.output_of(1, prompt, identity).unwrap(),
+        "the honest output settled"
+    );
+    let slashed = net.logs_of::<NodeSlashed>(net.deployment.gpu).await;
+    assert!(
+        slashed
+            .iter()
+            .any(|s| s.node == net.node_address(3) && s.reason == 1),
+        "the liar is slashed as wrong:{}",
+        net.logs()
+    );
+    assert!(
+        slashed.iter().all(|s| s.node == net.node_address(3)),
+        "only the liar is slashed"
+    );
+    let mut paid: Vec<_> = net
+        .logs_of::<RewardPaid>(net.deployment.kernel)
+        .await
+        .into_iter()
+        .filter(|r| r.promptId == prompt)
+        .map(|r| r.node)
+        .collect();
+    paid.sort();
+    paid.dedup();
+    let mut honest = vec![net.node_address(1), net.node_address(2)];
+    honest.sort();
+    assert_eq!(paid, honest, "the honest nodes are paid");
 }
