@@ -260,7 +260,77 @@ async fn to_driver_entry(
 
 #[cfg(test)]
 mod tests {
+    use alloy::providers::{Provider, ProviderBuilder};
+
     use super::*;
+
+    struct Fixed(Result<Vec<u8>, ResolveError>);
+
+    impl DataResolver for Fixed {
+        fn resolve(&self, _hash: &[u8; 32]) -> Result<Vec<u8>, ResolveError> {
+            self.0.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_off_chain_input_is_input_unavailable_and_a_failed_lookup_is_not() {
+        // No RPC is needed for a prompt without context: the endpoint is never called.
+        let provider = ProviderBuilder::new()
+            .connect_http("http://127.0.0.1:1".parse().unwrap())
+            .erased();
+        let deployment = aikernel_chain::Deployment {
+            chain_id: 1,
+            start_block: 0,
+            eai: Address::ZERO,
+            models: Address::ZERO,
+            scheduler: Address::ZERO,
+            gpu: Address::ZERO,
+            context: Address::ZERO,
+            kernel: Address::ZERO,
+            treasury: Address::ZERO,
+        };
+        let contracts = Contracts::new(provider, deployment);
+        let hash = B256::repeat_byte(0x66);
+        let record = PromptRecord {
+            id: U256::from(1u8),
+            request: IAIKernel::Request {
+                modelId: U256::from(1u8),
+                topic: B256::ZERO,
+                input: alloy::primitives::Bytes::new(),
+                inputHash: hash,
+                extraContext: alloy::primitives::Bytes::new(),
+                schema: alloy::primitives::Bytes::new(),
+                maxTokens: 4,
+                temperature: 0,
+                seed: 0,
+                callback: Address::ZERO,
+                callbackGasLimit: 0,
+                committeeSize: 1,
+            },
+            requester: Address::ZERO,
+            context_len: 0,
+            context_root: B256::ZERO,
+        };
+        let build = |r: Result<Vec<u8>, ResolveError>| {
+            let (contracts, record) = (&contracts, &record);
+            async move { build_request(contracts, record, &Fixed(r), 100, None).await }
+        };
+        let err = build(Err(ResolveError::NotFound("404".into())))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, NodeError::InputUnavailable { hash: h, .. } if h == hash),
+            "{err}"
+        );
+        assert!(!err.is_transient());
+        let err = build(Err(ResolveError::Failed("gateway down".into())))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NodeError::Data { .. }), "{err}");
+        assert!(err.is_transient(), "a failed lookup is retried");
+        let ok = build(Ok(b"hello".to_vec())).await.unwrap();
+        assert_eq!(ok.input, b"hello");
+    }
 
     #[test]
     fn root_rule_matches_the_solidity_encoding() {
