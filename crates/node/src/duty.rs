@@ -47,7 +47,17 @@ const SETTLEMENT_GAS: u64 = 600_000;
 struct Member {
     node: Address,
     state: u8,
+    /// 1-based commit order (0 before committing).
+    order: u8,
     prefix: FixedBytes<28>,
+}
+
+/// The reveal window of a round, in block timestamps.
+#[derive(Debug, Clone, Copy)]
+struct RevealWindow {
+    now: u64,
+    commit_deadline: u64,
+    reveal_deadline: u64,
 }
 
 /// Decides and performs the job's next step at the latest block `head`.
@@ -116,7 +126,14 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
         && now < reveal_deadline;
     match me.state {
         0 if status == COMMITTING && now < commit_deadline => commit(ctx, job, round).await,
-        COMMITTED if reveal_open => reveal(ctx, job, round, &committee).await,
+        COMMITTED if reveal_open => {
+            let window = RevealWindow {
+                now,
+                commit_deadline,
+                reveal_deadline,
+            };
+            reveal(ctx, job, round, &committee, window).await
+        }
         REVEALED if status == PUBLISHING && now < reveal_deadline => {
             publish(ctx, job, round, &committee, me).await
         }
@@ -153,6 +170,7 @@ async fn member_state(ctx: &Ctx, id: U256, round: u8, node: Address) -> Result<M
     Ok(Member {
         node,
         state: m.state,
+        order: m.order,
         prefix: m.hashPrefix,
     })
 }
@@ -318,6 +336,22 @@ fn carries_output(members: &[Member], me: Address, mine: FixedBytes<28>) -> bool
         && revealed.len() + 1 > members.len() / 2
 }
 
+/// Whether this node should hold its reveal back: it committed last, another committed member
+/// has not revealed yet, and the first half of the reveal window (from the commit deadline) has
+/// not passed. Members react to the
+/// same block, so without this nobody's reveal sees itself as the last one and every prompt
+/// needs a `publish`; after half the window it reveals anyway (a slow peer costs a `publish`,
+/// never a slash).
+fn reveals_last(members: &[Member], me: Address, w: RevealWindow) -> bool {
+    let Some(mine) = members.iter().find(|m| m.node == me) else {
+        return false;
+    };
+    let last = members.iter().map(|m| m.order).max().unwrap_or(0);
+    let others_pending = members.iter().any(|m| m.node != me && m.state == COMMITTED);
+    let limit = w.commit_deadline + w.reveal_deadline.saturating_sub(w.commit_deadline) / 2;
+    mine.order == last && others_pending && w.now < limit
+}
+
 /// The round hash prefix the round decides on, once decided: round 0 needs every revealed
 /// hash equal and a strict majority revealed; later rounds a strict majority on one hash.
 fn decided(members: &[Member], round: u8) -> Option<FixedBytes<28>> {
@@ -342,8 +376,20 @@ fn decided(members: &[Member], round: u8) -> Option<FixedBytes<28>> {
         .copied()
 }
 
-async fn reveal(ctx: &Ctx, job: &Job, round: u8, committee: &[Address]) -> Result<Step, NodeError> {
+async fn reveal(
+    ctx: &Ctx,
+    job: &Job,
+    round: u8,
+    committee: &[Address],
+    window: RevealWindow,
+) -> Result<Step, NodeError> {
     if ctx.config.byzantine == Some(Byzantine::Silent) {
+        return Ok(Step::Wait);
+    }
+    let states = members(ctx, job.id, round, committee).await?;
+    if reveals_last(&states, ctx.me, window) {
+        // The last committer lets the others reveal first, so its own reveal can carry the
+        // output and settle the prompt in one transaction (no separate `publish`).
         return Ok(Step::Wait);
     }
     let identity = current_identity(ctx, job).await?;
@@ -354,7 +400,6 @@ async fn reveal(ctx: &Ctx, job: &Job, round: u8, committee: &[Address]) -> Resul
     };
     let salt = protocol::salt(ctx.secret, job.id, identity, round);
     let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
-    let states = members(ctx, job.id, round, committee).await?;
     let (output, trace) = if carries_output(&states, ctx.me, protocol::prefix(round_hash)) {
         (Bytes::from(computed.output), computed.trace)
     } else {
@@ -548,8 +593,27 @@ mod tests {
         Member {
             node: Address::repeat_byte(n),
             state,
+            order: n,
             prefix: FixedBytes::repeat_byte(prefix),
         }
+    }
+
+    #[test]
+    fn the_last_committer_reveals_last_for_half_the_window() {
+        let me = Address::repeat_byte(3); // committed third (order 3)
+        let w = |now| RevealWindow {
+            now,
+            commit_deadline: 100,
+            reveal_deadline: 160,
+        };
+        let pending = [member(1, 1, 0), member(2, 2, 0xaa), member(3, 1, 0)];
+        assert!(reveals_last(&pending, me, w(50)), "all committed early: let the others go first");
+        assert!(reveals_last(&pending, me, w(129)));
+        assert!(!reveals_last(&pending, me, w(130)), "half the window gone: reveal anyway");
+        let done = [member(1, 2, 0xaa), member(2, 2, 0xaa), member(3, 1, 0)];
+        assert!(!reveals_last(&done, me, w(50)), "the others revealed: go (with the output)");
+        let not_last = Address::repeat_byte(1);
+        assert!(!reveals_last(&pending, not_last, w(50)), "earlier committers never wait");
     }
 
     #[test]
