@@ -607,13 +607,25 @@ mod tests {
             reveal_deadline: 160,
         };
         let pending = [member(1, 1, 0), member(2, 2, 0xaa), member(3, 1, 0)];
-        assert!(reveals_last(&pending, me, w(50)), "all committed early: let the others go first");
+        assert!(
+            reveals_last(&pending, me, w(50)),
+            "all committed early: let the others go first"
+        );
         assert!(reveals_last(&pending, me, w(129)));
-        assert!(!reveals_last(&pending, me, w(130)), "half the window gone: reveal anyway");
+        assert!(
+            !reveals_last(&pending, me, w(130)),
+            "half the window gone: reveal anyway"
+        );
         let done = [member(1, 2, 0xaa), member(2, 2, 0xaa), member(3, 1, 0)];
-        assert!(!reveals_last(&done, me, w(50)), "the others revealed: go (with the output)");
+        assert!(
+            !reveals_last(&done, me, w(50)),
+            "the others revealed: go (with the output)"
+        );
         let not_last = Address::repeat_byte(1);
-        assert!(!reveals_last(&pending, not_last, w(50)), "earlier committers never wait");
+        assert!(
+            !reveals_last(&pending, not_last, w(50)),
+            "earlier committers never wait"
+        );
     }
 
     #[test]
