@@ -137,6 +137,16 @@ fn register_prompt_wait_and_summaries() {
     assert_ne!(result["settleTx"], result["tx"]);
     assert!(result["seconds"].as_f64().unwrap() > 0.0);
 
+    // Block rewards are emitted by time: let the chain clock move (this anvil mines on
+    // transactions only, so a fast run could otherwise read the deployment's own second).
+    net.runtime.block_on(async {
+        let provider = net.provider(0);
+        let _: Value = provider
+            .raw_request("evm_increaseTime".into(), (10u64,))
+            .await
+            .unwrap();
+        let _: Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    });
     let status = net.json(&["status"]);
     assert_eq!(status["chainId"], 31337);
     let kernel: Address = status["deployment"]["kernel"]
