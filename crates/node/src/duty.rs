@@ -407,17 +407,7 @@ async fn reveal(
     };
     let carried = !output.is_empty();
     let c = &ctx.contracts;
-    // Reveals race within a block: the estimate may not include the settlement (or the
-    // escalation) and the callback this reveal ends up paying for, so the limit never goes
-    // below their cost.
-    let callback_gas = c
-        .kernel
-        .requestOf(job.id)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("requestOf", &e))?
-        .callbackGasLimit;
-    let floor = SETTLEMENT_GAS + u64::from(callback_gas) * 64 / 63;
+    let floor = settlement_floor(ctx, job).await?;
     let input = c
         .kernel
         .reveal(job.id, salt, round_hash, output, trace)
@@ -445,6 +435,21 @@ async fn reveal(
     }
 }
 
+/// The lowest gas limit of a transaction that may settle the prompt. Reveals race within a
+/// block: the estimate may not include the settlement (or the escalation) and the callback this
+/// transaction ends up paying for, so the limit never goes below their cost.
+async fn settlement_floor(ctx: &Ctx, job: &Job) -> Result<u64, NodeError> {
+    let callback_gas = ctx
+        .contracts
+        .kernel
+        .requestOf(job.id)
+        .call()
+        .await
+        .map_err(|e| NodeError::call("requestOf", &e))?
+        .callbackGasLimit;
+    Ok(SETTLEMENT_GAS + u64::from(callback_gas) * 64 / 63)
+}
+
 /// The round decided on a hash and awaits its output bytes: this node publishes them when
 /// the decided hash is the one it revealed (a lost race reverts `NotAwaited`: fine).
 async fn publish(
@@ -469,14 +474,7 @@ async fn publish(
         return Ok(Step::Wait);
     }
     let c = &ctx.contracts;
-    let callback_gas = c
-        .kernel
-        .requestOf(job.id)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("requestOf", &e))?
-        .callbackGasLimit;
-    let floor = SETTLEMENT_GAS + u64::from(callback_gas) * 64 / 63;
+    let floor = settlement_floor(ctx, job).await?;
     let input = c
         .kernel
         .publish(job.id, computed.output.into(), computed.trace)
