@@ -90,19 +90,8 @@ impl Store {
 
     /// Every open job.
     pub fn jobs(&self) -> Result<Vec<Job>, NodeError> {
-        let dir = self.dir.join("jobs");
-        let entries = std::fs::read_dir(&dir).map_err(|source| NodeError::Io {
-            path: dir.clone(),
-            source,
-        })?;
         let mut jobs = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(|source| NodeError::Io {
-                    path: dir.clone(),
-                    source,
-                })?
-                .path();
+        for path in paths_in(&self.dir.join("jobs"))? {
             if path.extension().is_some_and(|e| e == "json")
                 && let Some(job) = read_json::<Job>(&path)?
             {
@@ -170,18 +159,8 @@ impl Store {
         let dir = self.dir.join("outputs");
         let prefix = format!("{id}-");
         let keep = alloy::hex::encode(identity);
-        let entries = std::fs::read_dir(&dir).map_err(|source| NodeError::Io {
-            path: dir.clone(),
-            source,
-        })?;
         let mut dropped = 0;
-        for entry in entries {
-            let path = entry
-                .map_err(|source| NodeError::Io {
-                    path: dir.clone(),
-                    source,
-                })?
-                .path();
+        for path in paths_in(&dir)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
@@ -228,6 +207,18 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, NodeError> {
             source,
         }),
     }
+}
+
+/// The paths of a folder's entries; errors name the folder.
+fn paths_in(dir: &Path) -> Result<Vec<PathBuf>, NodeError> {
+    let io = |source| NodeError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|entry| entry.map(|e| e.path()).map_err(io))
+        .collect()
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, NodeError> {
