@@ -121,6 +121,24 @@ pub enum CtxError {
     /// A worker thread could not be started.
     #[error("thread pool: {0}")]
     Threads(#[from] std::io::Error),
+    /// More threads than [`MAX_THREADS`] were asked for.
+    #[error("{requested} threads requested, at most {MAX_THREADS} are allowed")]
+    TooManyThreads {
+        /// The count asked for.
+        requested: usize,
+    },
+}
+
+/// The most threads a context runs. Past the machine's cores, threads only wait on each
+/// other; far past them, starting and joining them is all a step does.
+pub const MAX_THREADS: usize = 256;
+
+/// The most threads worth asking for on this machine: four per core, at most
+/// [`MAX_THREADS`]. Front ends refuse counts above it (a typo such as `--threads 1000`
+/// would otherwise run for minutes).
+pub fn thread_limit() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.saturating_mul(4).min(MAX_THREADS)
 }
 
 /// Elements per quantization block.
@@ -281,7 +299,11 @@ pub struct Ctx {
 impl Ctx {
     /// A context running `threads` threads (0 or 1: the calling thread only) with `kernel`
     /// (refused when this CPU lacks it; `Auto` picks the fastest supported one).
+    /// More than [`MAX_THREADS`] threads are refused.
     pub fn new(threads: usize, kernel: Kernel) -> Result<Ctx, CtxError> {
+        if threads > MAX_THREADS {
+            return Err(CtxError::TooManyThreads { requested: threads });
+        }
         Ok(Ctx {
             kernel: kernel.resolve()?,
             team: Team::new(threads)?,
