@@ -31,11 +31,12 @@ pub fn bench(
     threads: usize,
     kernel: Kernel,
 ) -> Result<BenchResult, EngineError> {
-    if n_prompt == 0 || n_prompt + n_gen > model.config().context_length {
+    if n_prompt == 0 || n_prompt.saturating_add(n_gen) > model.config().context_length {
         return Err(EngineError::BadInput(
             "bench sizes must fit the context and be non-zero".into(),
         ));
     }
+    model.check_memory(1, n_prompt + n_gen, n_prompt)?;
     let ctx = Ctx::new(threads, kernel).map_err(EngineError::from)?;
     let vocab = model.config().vocab_size as u64;
     let prompt: Vec<u32> = (0..n_prompt as u64)

@@ -99,6 +99,31 @@ fn check_prompt(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result
     Ok(())
 }
 
+/// Positions a request may fill, and tokens per prefill step.
+fn extent(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> (usize, usize) {
+    let positions = prompt
+        .len()
+        .saturating_add(opts.max_tokens as usize)
+        .min(model.config().context_length);
+    let step = opts.prefill_chunk.unwrap_or(prompt.len()).min(prompt.len());
+    (positions, step)
+}
+
+/// Refuses requests whose KV caches and scratch would not fit in memory (checked prompts).
+fn check_memory<'a>(
+    model: &Model,
+    requests: impl ExactSizeIterator<Item = (&'a [u32], &'a GenerateOptions)>,
+) -> Result<(), EngineError> {
+    let sequences = requests.len();
+    let (mut positions, mut step) = (0, sequences);
+    for (prompt, opts) in requests {
+        let (p, s) = extent(model, prompt, opts);
+        positions = positions.max(p);
+        step = step.max(s);
+    }
+    model.check_memory(sequences, positions, step)
+}
+
 fn prefill(
     model: &Model,
     ctx: &Ctx,
@@ -183,6 +208,7 @@ pub fn generate(
     mut constraint: Option<&mut dyn TokenConstraint>,
 ) -> Result<Generation, EngineError> {
     check_prompt(model, prompt, opts)?;
+    check_memory(model, std::iter::once((prompt, opts)))?;
     let ctx = make_ctx(opts)?;
     let mut seq = Seq {
         cache: KvCache::new(model),
@@ -224,11 +250,14 @@ pub fn generate_batch(
     let Some(first) = requests.first() else {
         return Ok(Vec::new());
     };
+    for (prompt, opts) in requests {
+        check_prompt(model, prompt, opts)?;
+    }
+    check_memory(model, requests.iter().map(|(p, o)| (p.as_slice(), o)))?;
     let ctx = make_ctx(&first.1)?;
     let mut seqs = Vec::with_capacity(requests.len());
     let mut pending = Vec::with_capacity(requests.len());
     for (prompt, opts) in requests {
-        check_prompt(model, prompt, opts)?;
         let mut s = Seq {
             cache: KvCache::new(model),
             hasher: Sha256::new(),

@@ -180,9 +180,16 @@ fn wrong_shapes_are_rejected() {
     let err = Model::from_gguf(GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap()).unwrap_err();
     assert!(matches!(err, EngineError::Unsupported(_)), "{err}");
     w.add_metadata("general.architecture", MetaValue::Str("llama".into()));
+    // No tensors at all: the block count is the first thing the tensor table contradicts.
     let err = Model::from_gguf(GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap()).unwrap_err();
     assert!(
-        matches!(err, EngineError::Gguf(_)),
+        matches!(
+            err,
+            EngineError::BadConfig {
+                key: "llama.block_count",
+                ..
+            }
+        ),
         "missing tensors: {err}"
     );
 }

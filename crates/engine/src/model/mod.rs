@@ -1,42 +1,21 @@
 //! A Llama-architecture model over a memory-mapped GGUF file (weights are views, not copies).
 
+mod config;
 mod error;
 pub(crate) mod forward;
+mod memory;
 
 use std::path::Path;
 
+pub use config::ModelConfig;
 pub use error::EngineError;
 pub use forward::KvCache;
+pub use memory::available_bytes;
 
 use crate::gguf::{GgmlType, GgufFile};
 use crate::kernels::{QK, WeightView};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
-
-/// Hyper-parameters read from the GGUF metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelConfig {
-    /// Transformer blocks.
-    pub n_layers: usize,
-    /// Hidden width.
-    pub n_embd: usize,
-    /// FFN hidden width.
-    pub n_ff: usize,
-    /// Query heads.
-    pub n_head: usize,
-    /// Key/value heads.
-    pub n_head_kv: usize,
-    /// Width of one head.
-    pub head_dim: usize,
-    /// Vocabulary size (rows of the output head).
-    pub vocab_size: usize,
-    /// Trained context length: the most positions a sequence may use.
-    pub context_length: usize,
-    /// RoPE frequency base.
-    pub rope_base: f32,
-    /// RMSNorm epsilon.
-    pub rms_eps: f32,
-}
 
 /// Index of a tensor in the file plus its matrix shape.
 #[derive(Debug, Clone, Copy)]
@@ -89,38 +68,22 @@ impl Model {
                 "architecture {arch:?} (only llama)"
             )));
         }
-        let u = |k: &str| gguf.meta_u32(&format!("llama.{k}")).map(|v| v as usize);
-        let n_embd = u("embedding_length")?;
-        let n_head = u("attention.head_count")?;
-        let n_head_kv = u("attention.head_count_kv").unwrap_or(n_head);
-        let rope_base = gguf.meta_f32("llama.rope.freq_base").unwrap_or(10_000.0);
-        let rms_eps = gguf.meta_f32("llama.attention.layer_norm_rms_epsilon")?;
-        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
-            return Err(EngineError::Unsupported(format!(
-                "head layout: width {n_embd}, {n_head} heads, {n_head_kv} kv heads"
-            )));
-        }
-        let head_dim = n_embd / n_head;
-        if head_dim % 2 != 0 {
-            return Err(EngineError::Unsupported(format!(
-                "odd head width {head_dim}"
-            )));
-        }
+        // Every size the header claims is checked before anything is sized by it.
+        let mut config = ModelConfig::from_gguf(&gguf)?;
+        let (n_embd, head_dim) = (config.n_embd, config.head_dim);
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
-        let mut config = ModelConfig {
-            n_layers: u("block_count")?,
-            n_embd,
-            n_ff: u("feed_forward_length")?,
-            n_head,
-            n_head_kv,
-            head_dim,
-            vocab_size: 0,
-            context_length: u("context_length")?,
-            rope_base,
-            rms_eps,
-        };
-        let kv = n_head_kv * head_dim;
+        let kv = config.n_head_kv * head_dim;
         let embd = weight(&gguf, "token_embd.weight", None, n_embd)?;
+        if embd.rows != tokenizer.vocab_size() {
+            return Err(EngineError::BadTensor {
+                tensor: "token_embd.weight".into(),
+                reason: format!(
+                    "{} rows, the tokenizer has {} tokens",
+                    embd.rows,
+                    tokenizer.vocab_size()
+                ),
+            });
+        }
         config.vocab_size = embd.rows;
         let output = match weight(&gguf, "output.weight", Some(embd.rows), n_embd) {
             Ok(w) => w,
@@ -155,6 +118,7 @@ impl Model {
         if output_norm.dtype != GgmlType::F32 {
             return Err(EngineError::Unsupported("norm weights must be F32".into()));
         }
+        let rope_base = config.rope_base;
         let rope_freqs = (0..head_dim / 2)
             .map(|i| libm::powf(rope_base, -((2 * i) as f32) / head_dim as f32))
             .collect();
