@@ -29,8 +29,8 @@ EAI=$(addr EAI); MFS=$(addr ModelFileSystem); GPU=$(addr GPUManagement); KERNEL=
 echo "kernel at $KERNEL"
 
 send --private-key "$ADMIN_KEY" "$MFS" \
-  "registerModel((string,string,string,bytes32,uint64,uint32,string[],uint64,uint32,uint128))" \
-  "(SmolLM2-135M-Instruct,llama,gguf-q4_1,$($BIN/cast keccak smollm2),98362432,1048576,[ipfs://bafk],512,1,1000000000)" >/dev/null
+  "registerModel((string,string,string,bytes32,uint64,uint32,string[],uint64,uint32,uint128,uint32))" \
+  "(SmolLM2-135M-Instruct,llama,gguf-q4_1,$($BIN/cast keccak smollm2),98362432,1048576,[ipfs://bafk],512,1,1000000000,10)" >/dev/null
 for i in 1 2 3; do
   a=$($BIN/cast wallet address "${KEYS[$i]}")
   send --private-key "$ADMIN_KEY" "$EAI" "transfer(address,uint256)" "$a" 10000000000000000000000 >/dev/null

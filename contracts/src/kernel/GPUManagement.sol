@@ -413,7 +413,8 @@ contract GPUManagement is AccessControl, ReentrancyGuardTransient {
     /// @param node The node.
     /// @param bps Share of its balance to take, in basis points.
     /// @param beneficiaries Honest nodes that share the unburned part (or none: the treasury).
-    /// @param reason 1 = wrong output, 2 = silent.
+    /// @param reason 1 = wrong output, 2 = silent, 3 = declined (with bps 0: only jailed, and
+    ///        unclaimed block rewards forfeited).
     /// @param jailSeconds Jail time in seconds.
     function punish(
         address node,

@@ -24,6 +24,8 @@ contract ModelFileSystem is AccessControl {
     /// @param minMemoryMiB Minimum device memory a node needs, in MiB.
     /// @param minDeviceCount Minimum number of devices a node needs.
     /// @param feePerToken Fee per generated token per committee member, in wei.
+    /// @param tokensPerSecond Tokens per second that a node with the minimum hardware generates
+    ///        while busy: it sets each request's commit window (`checkRequest`).
     struct ModelSpec {
         string name;
         string driver;
@@ -35,13 +37,15 @@ contract ModelFileSystem is AccessControl {
         uint64 minMemoryMiB;
         uint32 minDeviceCount;
         uint128 feePerToken;
+        uint32 tokensPerSecond;
     }
 
     /// @dev Fields read on the hot path packed in one slot.
     struct Hot {
         uint128 feePerToken;
-        uint64 minMemoryMiB;
+        uint32 minMemoryMiB;
         uint32 minDeviceCount;
+        uint32 tokensPerSecond;
         bool active;
         bool exists;
     }
@@ -60,6 +64,11 @@ contract ModelFileSystem is AccessControl {
     uint256 public constant MAX_SCHEMA_BYTES = 1024;
     /// @notice Largest committee a request may ask for.
     uint256 public constant MAX_COMMITTEE = 15;
+    /// @notice Longest compute time a request may ask for, in seconds at the model's speed.
+    uint256 public constant MAX_WORK_SECONDS = 1 hours;
+    /// @notice Prompt bytes that cost at most one generated token's time to prefill (prefill
+    ///         runs batched, many times faster per token than generation).
+    uint256 public constant PREFILL_BYTES_PER_TOKEN = 32;
 
     /// @notice The shape of a request, as checked by `checkRequest`.
     struct Shape {
@@ -88,6 +97,8 @@ contract ModelFileSystem is AccessControl {
     event ModelFeeUpdated(uint256 indexed modelId, uint128 feePerToken);
     /// @notice A model was enabled or disabled for new requests.
     event ModelActiveSet(uint256 indexed modelId, bool active);
+    /// @notice A model's registered speed changed.
+    event ModelSpeedSet(uint256 indexed modelId, uint32 tokensPerSecond);
     /// @notice A model's storage URIs were replaced.
     event ModelUrisUpdated(uint256 indexed modelId, string[] uris);
 
@@ -109,6 +120,8 @@ contract ModelFileSystem is AccessControl {
     error InvalidInput();
     /// @notice Input, extra context or schema longer than allowed.
     error InputTooLarge(uint256 length, uint256 limit);
+    /// @notice The request needs more compute time than MAX_WORK_SECONDS at the model's speed.
+    error RequestTooSlow(uint256 seconds_, uint256 limit);
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and MODEL_ADMIN_ROLE.
     constructor(address admin) {
@@ -137,6 +150,8 @@ contract ModelFileSystem is AccessControl {
         if (spec.uris.length == 0) revert InvalidModelField("uris");
         if (spec.uris.length > MAX_URIS) revert TooManyUris(spec.uris.length, MAX_URIS);
         if (spec.minDeviceCount == 0) revert InvalidModelField("minDeviceCount");
+        if (spec.minMemoryMiB > type(uint32).max) revert InvalidModelField("minMemoryMiB");
+        if (spec.tokensPerSecond == 0) revert InvalidModelField("tokensPerSecond");
         modelId = ++modelCount;
         ModelSpec storage st = _spec[modelId];
         st.name = spec.name;
@@ -148,11 +163,13 @@ contract ModelFileSystem is AccessControl {
         st.minMemoryMiB = spec.minMemoryMiB;
         st.minDeviceCount = spec.minDeviceCount;
         st.feePerToken = spec.feePerToken;
+        st.tokensPerSecond = spec.tokensPerSecond;
         _copyUris(st, spec.uris);
         _hot[modelId] = Hot({
             feePerToken: spec.feePerToken,
-            minMemoryMiB: spec.minMemoryMiB,
+            minMemoryMiB: uint32(spec.minMemoryMiB),
             minDeviceCount: spec.minDeviceCount,
+            tokensPerSecond: spec.tokensPerSecond,
             active: true,
             exists: true
         });
@@ -168,6 +185,16 @@ contract ModelFileSystem is AccessControl {
         _existing(modelId).feePerToken = feePerToken;
         _spec[modelId].feePerToken = feePerToken;
         emit ModelFeeUpdated(modelId, feePerToken);
+    }
+
+    /// @notice Sets the speed of a model on its minimum hardware (new requests' commit windows).
+    /// @param modelId The model.
+    /// @param tokensPerSecond Tokens per second a busy node with the minimum hardware generates.
+    function setSpeed(uint256 modelId, uint32 tokensPerSecond) external onlyRole(MODEL_ADMIN_ROLE) {
+        if (tokensPerSecond == 0) revert InvalidModelField("tokensPerSecond");
+        _existing(modelId).tokensPerSecond = tokensPerSecond;
+        _spec[modelId].tokensPerSecond = tokensPerSecond;
+        emit ModelSpeedSet(modelId, tokensPerSecond);
     }
 
     /// @notice Enables or disables a model for new requests (running prompts are unaffected).
@@ -215,14 +242,19 @@ contract ModelFileSystem is AccessControl {
     /// @notice Checks a request against an active model: committee size odd and 1..MAX_COMMITTEE,
     ///         1 <= maxTokens <= the kernel's limit, exactly one of inline input and input hash,
     ///         input and extra context <= MAX_INPUT_BYTES, a schema of <= MAX_SCHEMA_BYTES that
-    ///         parses (empty = free text). Returns the model's fee per token.
+    ///         parses (empty = free text), and a compute time of at most MAX_WORK_SECONDS.
     /// @param modelId The model; reverts for unknown or disabled models.
     /// @param schema The request's output schema.
     /// @param r The request's shape.
+    /// @return feePerToken The model's fee per token.
+    /// @return workSeconds The time a node with the model's minimum hardware needs for the
+    ///         request: `(maxTokens + ceil(promptBytes / PREFILL_BYTES_PER_TOKEN)) / tokensPerSecond`
+    ///         (rounded down: the scheduler's commit window covers latency), where promptBytes is the input (MAX_INPUT_BYTES when only its hash
+    ///         is on-chain) plus the extra context. The kernel adds it to the commit window.
     function checkRequest(uint256 modelId, bytes calldata schema, Shape calldata r)
         external
         view
-        returns (uint128)
+        returns (uint128 feePerToken, uint32 workSeconds)
     {
         uint256 k = r.committeeSize;
         if (k == 0 || k > MAX_COMMITTEE || k % 2 == 0) revert InvalidCommitteeSize(k);
@@ -239,7 +271,16 @@ contract ModelFileSystem is AccessControl {
         if (!h.exists) revert UnknownModel(modelId);
         if (!h.active) revert ModelInactive(modelId);
         if (schema.length != 0 && !Schema.isValid(schema)) revert InvalidSchema();
-        return h.feePerToken;
+        uint256 work;
+        unchecked {
+            // Every term is bounded above (maxTokens by the kernel's uint32 limit, the lengths by
+            // MAX_INPUT_BYTES), and tokensPerSecond is never zero.
+            uint256 promptBytes = (r.inputHashSet ? MAX_INPUT_BYTES : r.inputLength) + r.extraContextLength;
+            work = (r.maxTokens + (promptBytes + PREFILL_BYTES_PER_TOKEN - 1) / PREFILL_BYTES_PER_TOKEN)
+                / h.tokensPerSecond;
+        }
+        if (work > MAX_WORK_SECONDS) revert RequestTooSlow(work, MAX_WORK_SECONDS);
+        return (h.feePerToken, uint32(work));
     }
 
     /// @notice Whether a model exists.

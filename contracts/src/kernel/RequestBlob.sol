@@ -9,12 +9,14 @@ import {IAIKernel} from "../interfaces/IAIKernel.sol";
 ///         32-byte storage slot, which makes a request about 2.5x cheaper to keep on-chain.
 /// @dev Layout (packed, big-endian), after a leading STOP byte that makes the contract uncallable:
 ///      0 requester(20) 20 callback(20) 40 callbackGasLimit(4) 44 committeeSize(2) 46 maxTokens(4)
-///      50 temperature(4) 54 seed(8) 62 contextIndex(8) 70 nodeFee(12) 82 protocolFee(12)
+///      50 temperature(4) 54 seed(8) 62 contextIndex(4) 66 workSeconds(4) 70 nodeFee(12)
+///      82 protocolFee(12)
 ///      94 callbackFee(12) 106 modelId(4) 110 seedBlock(8) 118 snapshot length(4)
 ///      122 snapshot live(4) 126 snapshot version(6) 132 topic(32) 164 contextRoot(32)
 ///      then u16 length + input (or u16 0xffff + the 32-byte inputHash when the input is kept
 ///      off-chain), u16 length + extraContext, u16 length + schema.
-///      Model ids are registry counters and fit 32 bits (an id beyond is unknown, so never stored).
+///      Model ids are registry counters and fit 32 bits (an id beyond is unknown, so never stored);
+///      a context index beyond 32 bits (2^32 transactions on one chain) is refused.
 library RequestBlob {
     /// @notice Size of the fixed header.
     uint256 internal constant HEADER = 196;
@@ -35,6 +37,7 @@ library RequestBlob {
         uint64 contextIndex;
         bytes32 contextRoot;
         Draw draw;
+        uint32 workSeconds;
     }
 
     /// @notice How round 0's committee is drawn: from the pool snapshot taken at submission, with
@@ -48,6 +51,8 @@ library RequestBlob {
 
     /// @notice The blob could not be deployed.
     error BlobWriteFailed();
+    /// @notice The context chain is longer than the blob can record.
+    error ContextTooLong(uint64 index);
 
     /// @notice What the kernel adds to a request when it accepts it.
     struct Meta {
@@ -58,10 +63,12 @@ library RequestBlob {
         uint96 protocolFee;
         uint96 callbackFee;
         Draw draw;
+        uint32 workSeconds;
     }
 
     /// @notice Encodes and stores a request with its context position, fees and round-0 draw.
     function write(IAIKernel.Request calldata r, Meta memory meta) internal returns (address blob) {
+        if (meta.contextIndex > type(uint32).max) revert ContextTooLong(meta.contextIndex);
         bytes memory data = bytes.concat(_head(r, meta), _tail(r));
         assembly ("memory-safe") {
             let n := mload(data)
@@ -89,7 +96,9 @@ library RequestBlob {
         uint256 w = _word(b, 106);
         h.modelId = w >> 224;
         h.draw = Draw(uint64(w >> 160), uint32(w >> 128), uint32(w >> 96), uint48(w >> 48));
-        h.contextIndex = uint64(_word(b, 62) >> 192);
+        uint256 w62 = _word(b, 62);
+        h.contextIndex = uint64(w62 >> 224);
+        h.workSeconds = uint32(w62 >> 192);
         h.topic = bytes32(_word(b, 132));
         h.contextRoot = bytes32(_word(b, 164));
     }
@@ -131,7 +140,8 @@ library RequestBlob {
                 r.maxTokens,
                 r.temperature,
                 r.seed,
-                meta.contextIndex,
+                uint32(meta.contextIndex),
+                meta.workSeconds,
                 meta.nodeFee,
                 meta.protocolFee
             ),

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Vm} from "forge-std/Vm.sol";
 import {IAIKernel} from "../../src/interfaces/IAIKernel.sol";
 import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.sol";
+import {KernelCore} from "../../src/kernel/KernelCore.sol";
 import {GPUManagement} from "../../src/kernel/GPUManagement.sol";
 import {KernelBase} from "./KernelBase.sol";
 import {RevertingConsumer, GasBurningConsumer, ReturnBombConsumer} from "./mocks/Consumers.sol";
@@ -103,7 +104,7 @@ contract AdversarialTest is KernelBase {
         _revealHash(pid, c[0], ANSWER);
         bytes32 salt = _salt(c[0], pid);
         vm.prank(c[1]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[1]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.InvalidReveal.selector, pid, c[1]));
         kernel.reveal(pid, salt, _roundHash(pid, 0, ANSWER), "", 0);
         _reveal(pid, c[2], ANSWER);
         vm.warp(block.timestamp + 121);
@@ -121,7 +122,7 @@ contract AdversarialTest is KernelBase {
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.RevealClosed.selector, pid));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
     }
 

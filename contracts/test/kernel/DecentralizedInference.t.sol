@@ -5,6 +5,7 @@ import {Vm} from "forge-std/Vm.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IAIKernel} from "../../src/interfaces/IAIKernel.sol";
 import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.sol";
+import {KernelCore} from "../../src/kernel/KernelCore.sol";
 import {ModelFileSystem} from "../../src/kernel/ModelFileSystem.sol";
 import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {ContextManager} from "../../src/kernel/ContextManager.sol";
@@ -57,7 +58,7 @@ contract DecentralizedInferenceTest is KernelBase {
         vm.expectEmit(true, true, true, true, address(kernel));
         emit IAIKernel.PromptSubmitted(1, user, modelId, r.topic, fee);
         vm.expectEmit(true, true, true, true, address(kernel));
-        emit DecentralizedInference.DrawScheduled(
+        emit KernelCore.DrawScheduled(
             1, 0, uint64(block.number + 1), uint32(block.timestamp + 60), uint32(block.timestamp + 120)
         );
         vm.prank(user);
@@ -69,7 +70,7 @@ contract DecentralizedInferenceTest is KernelBase {
         assertEq(_committee(pid).length, 3);
         (address requester,,) = kernel.contextOf(pid);
         assertEq(requester, user);
-        DecentralizedInference.Prompt memory p = kernel.promptInfo(pid);
+        KernelCore.Prompt memory p = kernel.promptInfo(pid);
         assertEq(p.commitDeadline, block.timestamp + 60);
         assertEq(p.revealDeadline, block.timestamp + 120);
         assertEq(address(kernel).balance, fee);
@@ -90,7 +91,7 @@ contract DecentralizedInferenceTest is KernelBase {
         r.callback = address(0);
         r.callbackGasLimit = 0;
         uint256 fee = _fee(r);
-        vm.expectRevert(DecentralizedInference.TransferFailed.selector);
+        vm.expectRevert(KernelCore.TransferFailed.selector);
         rej.ask{value: fee + 1}(r);
     }
 
@@ -178,8 +179,7 @@ contract DecentralizedInferenceTest is KernelBase {
         IAIKernel.Request memory r = _request(1);
         r.callbackGasLimit = 1_000_001;
         _expectInferRevert(
-            r,
-            abi.encodeWithSelector(DecentralizedInference.CallbackGasTooHigh.selector, 1_000_001, 1_000_000)
+            r, abi.encodeWithSelector(KernelCore.CallbackGasTooHigh.selector, 1_000_001, 1_000_000)
         );
         r.callback = address(0); // no callback: the limit is ignored
         _infer(r);
@@ -189,7 +189,7 @@ contract DecentralizedInferenceTest is KernelBase {
         IAIKernel.Request memory r = _asUser(_request(3));
         uint256 fee = _fee(r);
         vm.prank(user);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.FeeTooLow.selector, fee, fee - 1));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.FeeTooLow.selector, fee, fee - 1));
         kernel.infer{value: fee - 1}(r);
     }
 
@@ -199,7 +199,7 @@ contract DecentralizedInferenceTest is KernelBase {
         uint256 fee = _fee(r);
         vm.deal(user, fee);
         vm.prank(user);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.FeeTooHigh.selector, fee));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.FeeTooHigh.selector, fee));
         kernel.infer{value: fee}(r);
     }
 
@@ -245,7 +245,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         bytes32 cm = _commitment(pid, 0, ANSWER, c[1]);
         vm.expectEmit(true, true, true, true, address(kernel));
-        emit DecentralizedInference.Committed(pid, 0, c[1], cm);
+        emit KernelCore.Committed(pid, 0, c[1], cm);
         vm.prank(c[1]);
         kernel.commit(pid, cm);
         (uint8 state, uint8 order, bytes28 prefix) = kernel.memberState(pid, 0, c[1]);
@@ -258,7 +258,7 @@ contract DecentralizedInferenceTest is KernelBase {
     }
 
     function test_commit_revert_UnknownPrompt() public {
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 7));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.UnknownPrompt.selector, 7));
         kernel.commit(7, bytes32(uint256(1)));
     }
 
@@ -267,7 +267,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         vm.warp(block.timestamp + 61);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.CommitClosed.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.CommitClosed.selector, pid));
         kernel.commit(pid, bytes32(uint256(1)));
     }
 
@@ -275,7 +275,7 @@ contract DecentralizedInferenceTest is KernelBase {
         uint256 pid = _submit(3);
         address[] memory c = _committee(pid);
         vm.prank(c[0]);
-        vm.expectRevert(DecentralizedInference.ZeroCommitment.selector);
+        vm.expectRevert(KernelCore.ZeroCommitment.selector);
         kernel.commit(pid, bytes32(0));
     }
 
@@ -284,7 +284,7 @@ contract DecentralizedInferenceTest is KernelBase {
         _ready(pid);
         address outsider = makeAddr("outsider");
         vm.prank(outsider);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotInCommittee.selector, pid, outsider));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.NotInCommittee.selector, pid, outsider));
         kernel.commit(pid, bytes32(uint256(1)));
     }
 
@@ -293,20 +293,16 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.AlreadyCommitted.selector, pid, c[0]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.AlreadyCommitted.selector, pid, c[0]));
         kernel.commit(pid, bytes32(uint256(1)));
     }
 
     function test_commit_revert_SeedNotReady() public {
         uint256 pid = _submit(3);
-        vm.expectRevert(
-            abi.encodeWithSelector(DecentralizedInference.SeedNotReady.selector, pid, block.number + 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.SeedNotReady.selector, pid, block.number + 1));
         kernel.commit(pid, bytes32(uint256(1)));
         vm.roll(block.number + 1); // the seed block itself: its hash is not readable yet
-        vm.expectRevert(
-            abi.encodeWithSelector(DecentralizedInference.SeedNotReady.selector, pid, block.number)
-        );
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.SeedNotReady.selector, pid, block.number));
         kernel.draw(pid);
     }
 
@@ -317,7 +313,7 @@ contract DecentralizedInferenceTest is KernelBase {
         bool member = who == c[0] || who == c[1] || who == c[2];
         vm.prank(who);
         if (!member) {
-            vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotInCommittee.selector, pid, who));
+            vm.expectRevert(abi.encodeWithSelector(KernelCore.NotInCommittee.selector, pid, who));
         }
         kernel.commit(pid, cm);
     }
@@ -329,7 +325,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.RevealClosed.selector, pid));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
     }
 
@@ -339,12 +335,12 @@ contract DecentralizedInferenceTest is KernelBase {
         _commit(pid, c[0], ANSWER);
         vm.warp(block.timestamp + 121);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.RevealClosed.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.RevealClosed.selector, pid));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
     }
 
     function test_reveal_revert_UnknownPrompt() public {
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 9));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.UnknownPrompt.selector, 9));
         kernel.reveal(9, bytes32(0), bytes32(0), ANSWER, 0);
     }
 
@@ -356,11 +352,11 @@ contract DecentralizedInferenceTest is KernelBase {
         vm.warp(block.timestamp + 61);
         bytes32 rh = _roundHash(pid, 0, ANSWER);
         vm.prank(c[2]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotCommitted.selector, pid, c[2]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.NotCommitted.selector, pid, c[2]));
         kernel.reveal(pid, _salt(c[2], pid), rh, "", 0);
         _reveal(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.AlreadyRevealed.selector, pid, c[0]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.AlreadyRevealed.selector, pid, c[0]));
         kernel.reveal(pid, _salt(c[0], pid), rh, "", 0);
     }
 
@@ -371,14 +367,14 @@ contract DecentralizedInferenceTest is KernelBase {
             _commit(pid, c[i], ANSWER);
         }
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[0]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.InvalidReveal.selector, pid, c[0]));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, WRONG), WRONG, _trace(WRONG));
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[0]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.InvalidReveal.selector, pid, c[0]));
         kernel.reveal(pid, bytes32(uint256(5)), _roundHash(pid, 0, ANSWER), "", 0);
         // The round hash of another round (or prompt) does not open this round's commitment.
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, c[0]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.InvalidReveal.selector, pid, c[0]));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 1, ANSWER), "", 0);
     }
 
@@ -389,11 +385,11 @@ contract DecentralizedInferenceTest is KernelBase {
             _commit(pid, c[i], ANSWER);
         }
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.OutputMismatch.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.OutputMismatch.selector, pid));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), WRONG, _trace(ANSWER));
         // The right output with another trace (a node that did not run the model) is refused too.
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.OutputMismatch.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.OutputMismatch.selector, pid));
         kernel.reveal(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), ANSWER, bytes32(uint256(1)));
     }
 
@@ -402,7 +398,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.OutputTooLarge.selector, 8193));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.OutputTooLarge.selector, 8193));
         kernel.reveal(pid, bytes32(0), bytes32(0), new bytes(8193), 0);
     }
 
@@ -452,10 +448,10 @@ contract DecentralizedInferenceTest is KernelBase {
         for (uint256 i; i < 3; ++i) {
             _revealHash(pid, c[i], ANSWER);
         }
-        DecentralizedInference.Prompt memory p = kernel.promptInfo(pid);
+        KernelCore.Prompt memory p = kernel.promptInfo(pid);
         assertEq(uint8(p.status), uint8(IAIKernel.Status.Publishing));
         // Bytes that are not the decided output are refused.
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotAwaited.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.NotAwaited.selector, pid));
         _publish(pid, WRONG);
         address anyone = makeAddr("anyone");
         vm.prank(anyone);
@@ -463,7 +459,7 @@ contract DecentralizedInferenceTest is KernelBase {
         assertEq(kernel.resultOf(pid), ANSWER);
         assertEq(consumer.calls(), 1);
         assertEq(kernel.earningsOf(anyone), (200_000 + 10_000) * 1 gwei); // the settler's gas
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotAwaited.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.NotAwaited.selector, pid));
         _publish(pid, ANSWER);
     }
 
@@ -478,7 +474,7 @@ contract DecentralizedInferenceTest is KernelBase {
         }
         uint256 deadline = kernel.promptInfo(pid).revealDeadline;
         vm.warp(deadline);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.SettlementNotDue.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.SettlementNotDue.selector, pid));
         kernel.settle(pid);
         vm.warp(deadline + 1);
         kernel.settle(pid);
@@ -504,22 +500,22 @@ contract DecentralizedInferenceTest is KernelBase {
 
     function test_settle_revert_SettlementNotDue() public {
         uint256 pid = _submit(3);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.SettlementNotDue.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.SettlementNotDue.selector, pid));
         kernel.settle(pid);
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         _commit(pid, c[1], ANSWER);
         vm.warp(block.timestamp + 61); // two commits: a majority is still possible
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.SettlementNotDue.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.SettlementNotDue.selector, pid));
         kernel.settle(pid);
     }
 
     function test_settle_revert_UnknownAndAlreadyFinal() public {
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 3));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.UnknownPrompt.selector, 3));
         kernel.settle(3);
         uint256 pid = _submit(1);
         _runAll(pid, ANSWER);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.AlreadyFinal.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.AlreadyFinal.selector, pid));
         kernel.settle(pid);
     }
 
@@ -545,16 +541,16 @@ contract DecentralizedInferenceTest is KernelBase {
 
     function test_resultOf_revert_NotSettled() public {
         uint256 pid = _submit(3);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.NotSettled.selector, pid));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.NotSettled.selector, pid));
         kernel.resultOf(pid);
     }
 
     function test_views_revertForUnknownPrompt() public {
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 5));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.UnknownPrompt.selector, 5));
         kernel.requestOf(5);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 5));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.UnknownPrompt.selector, 5));
         kernel.committeeOf(5);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.UnknownPrompt.selector, 5));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.UnknownPrompt.selector, 5));
         kernel.contextOf(5);
     }
 
@@ -565,7 +561,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory first = _committee(pid);
         vm.warp(block.timestamp + 61);
         kernel.settle(pid);
-        DecentralizedInference.Prompt memory p = kernel.promptInfo(pid);
+        KernelCore.Prompt memory p = kernel.promptInfo(pid);
         assertEq(p.round, 1);
         assertEq(uint8(p.status), uint8(IAIKernel.Status.Committing));
         address[] memory second = _committee(pid);
@@ -612,10 +608,10 @@ contract DecentralizedInferenceTest is KernelBase {
         _ready(pid);
         vm.warp(block.timestamp + 61);
         vm.expectEmit(true, true, true, true, address(kernel));
-        emit DecentralizedInference.RefundCredited(pid, address(rej), fee);
+        emit KernelCore.RefundCredited(pid, address(rej), fee);
         kernel.settle(pid);
         assertEq(kernel.earningsOf(address(rej)), fee);
-        vm.expectRevert(DecentralizedInference.TransferFailed.selector);
+        vm.expectRevert(KernelCore.TransferFailed.selector);
         rej.withdrawFromKernel();
     }
 
@@ -634,7 +630,7 @@ contract DecentralizedInferenceTest is KernelBase {
         address[] memory c = _committee(pid);
         _commit(pid, c[0], ANSWER);
         vm.prank(c[0]);
-        vm.expectPartialRevert(DecentralizedInference.InsufficientGasForCallback.selector);
+        vm.expectPartialRevert(KernelCore.InsufficientGasForCallback.selector);
         kernel.reveal{gas: 150_000}(pid, _salt(c[0], pid), _roundHash(pid, 0, ANSWER), ANSWER, _trace(ANSWER));
         assertEq(uint8(kernel.statusOf(pid)), uint8(IAIKernel.Status.Revealing));
         _reveal(pid, c[0], ANSWER);
@@ -654,13 +650,13 @@ contract DecentralizedInferenceTest is KernelBase {
         kernel.withdraw();
         assertEq(n.balance, ethBefore + earned);
         vm.prank(n);
-        vm.expectRevert(DecentralizedInference.NothingToWithdraw.selector);
+        vm.expectRevert(KernelCore.NothingToWithdraw.selector);
         kernel.withdraw();
     }
 
     function test_treasuryWithdrawsProtocolFees() public {
         vm.prank(treasury);
-        vm.expectRevert(DecentralizedInference.NothingToWithdraw.selector);
+        vm.expectRevert(KernelCore.NothingToWithdraw.selector);
         kernel.withdraw();
         uint256 pid = _submit(3);
         _runAll(pid, ANSWER);
@@ -673,31 +669,31 @@ contract DecentralizedInferenceTest is KernelBase {
 
     // ---------------------------------------------------------------- admin
 
-    function _config() internal view returns (DecentralizedInference.Config memory cfg) {
+    function _config() internal view returns (KernelCore.Config memory cfg) {
         (uint16 a, uint16 b, uint16 c_, uint32 d, uint32 e, uint32 f, uint64 g) = kernel.config();
-        cfg = DecentralizedInference.Config(a, b, c_, d, e, f, g);
+        cfg = KernelCore.Config(a, b, c_, d, e, f, g);
     }
 
     function test_setConfig_boundsAndAuth() public {
-        DecentralizedInference.Config memory cfg = _config();
+        KernelCore.Config memory cfg = _config();
         cfg.protocolFeeBps = 100;
         kernel.setConfig(cfg);
         assertEq(_config().protocolFeeBps, 100);
         cfg.protocolFeeBps = 2001;
-        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        vm.expectRevert(KernelCore.InvalidParameter.selector);
         kernel.setConfig(cfg);
         cfg.protocolFeeBps = 0;
         // Silence after a commit may never cost less than a wrong answer.
         cfg.silentSlashBps = cfg.minoritySlashBps + 1;
-        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        vm.expectRevert(KernelCore.InvalidParameter.selector);
         kernel.setConfig(cfg);
         cfg.silentSlashBps = 200;
         cfg.maxTokensLimit = 0;
-        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        vm.expectRevert(KernelCore.InvalidParameter.selector);
         kernel.setConfig(cfg);
         cfg.maxTokensLimit = 10;
         cfg.callbackGasPrice = 0;
-        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        vm.expectRevert(KernelCore.InvalidParameter.selector);
         kernel.setConfig(cfg);
         cfg.callbackGasPrice = 1;
         vm.prank(user);
@@ -706,7 +702,7 @@ contract DecentralizedInferenceTest is KernelBase {
     }
 
     function test_setTreasury() public {
-        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        vm.expectRevert(KernelCore.InvalidParameter.selector);
         kernel.setTreasury(address(0));
         kernel.setTreasury(user);
         assertEq(kernel.treasury(), user);
@@ -716,7 +712,7 @@ contract DecentralizedInferenceTest is KernelBase {
     }
 
     function test_constructor_revert_InvalidParameter() public {
-        vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        vm.expectRevert(KernelCore.InvalidParameter.selector);
         new DecentralizedInference(address(this), models, scheduler, gpu, context, address(0));
     }
 

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IAIKernel} from "../../src/interfaces/IAIKernel.sol";
 import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.sol";
+import {KernelCore} from "../../src/kernel/KernelCore.sol";
 import {GPUManagement} from "../../src/kernel/GPUManagement.sol";
 import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {ContextManager} from "../../src/kernel/ContextManager.sol";
@@ -34,7 +35,7 @@ contract KernelFuzzTest is KernelBase {
         vm.warp(block.timestamp + elapsed);
         bool due = elapsed > 120 || (elapsed > 60 && commits < 2);
         if (!due) {
-            vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.SettlementNotDue.selector, pid));
+            vm.expectRevert(abi.encodeWithSelector(KernelCore.SettlementNotDue.selector, pid));
         }
         kernel.settle(pid);
         if (due) {
@@ -50,15 +51,15 @@ contract KernelFuzzTest is KernelBase {
         uint256 earned = kernel.earningsOf(who);
         vm.assume(who.code.length == 0 || earned == 0);
         vm.prank(who);
-        if (earned == 0) vm.expectRevert(DecentralizedInference.NothingToWithdraw.selector);
+        if (earned == 0) vm.expectRevert(KernelCore.NothingToWithdraw.selector);
         kernel.withdraw();
     }
 
-    function testFuzz_setConfig_bounds(DecentralizedInference.Config memory c) public {
+    function testFuzz_setConfig_bounds(KernelCore.Config memory c) public {
         bool valid = c.protocolFeeBps <= 2000 && c.minoritySlashBps <= 10_000
             && c.silentSlashBps <= c.minoritySlashBps && c.jailDuration <= 365 days
             && c.maxCallbackGas <= 10_000_000 && c.maxTokensLimit > 0 && c.callbackGasPrice > 0;
-        if (!valid) vm.expectRevert(DecentralizedInference.InvalidParameter.selector);
+        if (!valid) vm.expectRevert(KernelCore.InvalidParameter.selector);
         kernel.setConfig(c);
     }
 
@@ -125,16 +126,23 @@ contract KernelFuzzTest is KernelBase {
         context.appendContext(account, topic, "feed", bytes32(0));
     }
 
-    function testFuzz_registerModel(string calldata name, bytes32 root, uint64 size, uint64 mem, uint128 fee)
-        public
-    {
+    function testFuzz_registerModel(
+        string calldata name,
+        bytes32 root,
+        uint64 size,
+        uint64 mem,
+        uint128 fee,
+        uint32 speed
+    ) public {
         ModelFileSystem.ModelSpec memory s = _spec();
         s.name = name;
         s.contentRoot = root;
         s.size = size;
         s.minMemoryMiB = mem;
         s.feePerToken = fee;
-        bool valid = bytes(name).length > 0 && root != bytes32(0) && size > 0;
+        s.tokensPerSecond = speed;
+        bool valid =
+            bytes(name).length > 0 && root != bytes32(0) && size > 0 && mem <= type(uint32).max && speed > 0;
         if (!valid) vm.expectRevert();
         uint256 id = models.registerModel(s);
         if (valid) {

@@ -9,6 +9,7 @@ import {EAI} from "../../src/token/EAI.sol";
 import {GPUManagement} from "../../src/kernel/GPUManagement.sol";
 import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.sol";
+import {KernelCore} from "../../src/kernel/KernelCore.sol";
 import {KernelBase} from "./KernelBase.sol";
 import {RecordingConsumer, GasBurningConsumer} from "./mocks/Consumers.sol";
 
@@ -441,7 +442,7 @@ contract KernelHandler is Test {
                 credited[n] += abi.decode(logs[i].data, (uint256));
             } else if (t == GPUManagement.RewardsForfeited.selector) {
                 eaiForfeited += abi.decode(logs[i].data, (uint256));
-            } else if (t == DecentralizedInference.DrawScheduled.selector) {
+            } else if (t == KernelCore.DrawScheduled.selector) {
                 (uint8 r,,,) = abi.decode(logs[i].data, (uint8, uint64, uint32, uint32));
                 if (r > 0) ++escalations;
             }
@@ -450,10 +451,7 @@ contract KernelHandler is Test {
 
     function _creditedRefund(Vm.Log[] memory logs, bytes32 pidTopic) internal pure returns (bool) {
         for (uint256 j; j < logs.length; ++j) {
-            if (
-                logs[j].topics[0] == DecentralizedInference.RefundCredited.selector
-                    && logs[j].topics[1] == pidTopic
-            ) {
+            if (logs[j].topics[0] == KernelCore.RefundCredited.selector && logs[j].topics[1] == pidTopic) {
                 return true;
             }
         }

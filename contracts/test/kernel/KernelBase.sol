@@ -69,7 +69,10 @@ abstract contract KernelBase is Test {
             uris: uris,
             minMemoryMiB: 512,
             minDeviceCount: 1,
-            feePerToken: FEE_PER_TOKEN
+            feePerToken: FEE_PER_TOKEN,
+            // Fast enough that requests add no compute time: the tests' windows stay the
+            // scheduler's (WorkWindow.t.sol tests slower models).
+            tokensPerSecond: type(uint32).max
         });
     }
 

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IAIKernel} from "../../src/interfaces/IAIKernel.sol";
 import {DecentralizedInference} from "../../src/kernel/DecentralizedInference.sol";
+import {KernelCore} from "../../src/kernel/KernelCore.sol";
 import {PromptScheduler} from "../../src/kernel/PromptScheduler.sol";
 import {KernelBase} from "./KernelBase.sol";
 import {RecordingConsumer} from "./mocks/Consumers.sol";
@@ -54,9 +55,7 @@ contract SecurityTest is KernelBase {
         uint256 pid = _submit(3);
         // ...but in the submission block there is nothing to simulate.
         assertEq(kernel.committeeOf(pid).length, 0);
-        vm.expectRevert(
-            abi.encodeWithSelector(DecentralizedInference.SeedNotReady.selector, pid, block.number + 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.SeedNotReady.selector, pid, block.number + 1));
         kernel.draw(pid);
         // The draw is a function of the seed block's hash: two possible futures, two committees.
         uint256 seedBlock = block.number + 1;
@@ -295,7 +294,7 @@ contract SecurityTest is KernelBase {
             _commit(pid, e[i], ANSWER);
         }
         vm.prank(e[0]);
-        vm.expectRevert(abi.encodeWithSelector(DecentralizedInference.InvalidReveal.selector, pid, e[0]));
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.InvalidReveal.selector, pid, e[0]));
         kernel.reveal(pid, _salt(e[0], pid), _roundHash(pid, 0, ANSWER), "", 0);
         c;
     }
@@ -310,9 +309,7 @@ contract SecurityTest is KernelBase {
         uint256 fee = _fee(r);
         vm.prank(user);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                DecentralizedInference.CallbackNotRequester.selector, address(consumer), user
-            )
+            abi.encodeWithSelector(KernelCore.CallbackNotRequester.selector, address(consumer), user)
         );
         kernel.infer{value: fee}(r);
     }

@@ -277,6 +277,7 @@ mod tests {
             minMemoryMiB: 512,
             minDeviceCount: 1,
             feePerToken: 1_000_000_000,
+            tokensPerSecond: 10,
         };
         models
             .registerModel(spec)
