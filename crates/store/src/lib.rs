@@ -68,3 +68,4 @@ pub use merkle::{
     merkle_leaves, merkle_root, parse_leaves_manifest, root_of_leaves, sha256,
     write_leaves_manifest,
 };
+pub use source::check_uri;

@@ -16,6 +16,20 @@ use ureq::Agent;
 use crate::http::RangeBody;
 use crate::{StoreError, http};
 
+/// Checks that `uri` is one a node can fetch from (the schemes and forms above), without
+/// fetching it: a registration refuses a URI no node could use. Whitespace and control
+/// characters are refused too (they only come from a pasting mistake).
+pub fn check_uri(uri: &str) -> Result<(), StoreError> {
+    if let Some(c) = uri.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(StoreError::UnsupportedUri {
+            uri: uri.to_owned(),
+            reason: format!("contains {c:?} (escape it as %XX)"),
+        });
+    }
+    // Any http(s) gateway: only the URI itself is being checked.
+    Source::parse(uri, "http://127.0.0.1:8080").map(|_| ())
+}
+
 /// A parsed model URI.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
@@ -234,6 +248,27 @@ mod tests {
         match Source::parse("ipfs://bafyabc", GW).unwrap() {
             Source::Http { manifest_url, .. } => assert!(manifest_url.is_none()),
             other @ Source::File { .. } => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_uri_accepts_what_nodes_fetch() {
+        for uri in [
+            "file:///models/m.gguf",
+            "https://example.com/m.gguf",
+            "http://127.0.0.1:9/m.gguf",
+            "ipfs://bafyabc/m.gguf",
+        ] {
+            check_uri(uri).unwrap();
+        }
+        for (uri, needle) in [
+            ("not a uri", "' '"),
+            ("ar://abc", "scheme"),
+            ("https://a b/m", "' '"),
+            ("/tmp/x", "no scheme"),
+        ] {
+            let msg = check_uri(uri).unwrap_err().to_string();
+            assert!(msg.contains(uri) && msg.contains(needle), "{uri}: {msg}");
         }
     }
 
