@@ -6,6 +6,7 @@ mod global;
 mod output;
 mod rpc;
 
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -65,7 +66,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let result = match cli.command {
+    // A failed stdout write unwinds here (see output::write_stdout); any other panic goes on.
+    match std::panic::catch_unwind(AssertUnwindSafe(|| dispatch(cli))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
+            eprintln!("error: {}", output::error_chain(&err));
+            ExitCode::FAILURE
+        }
+        Err(payload) => match payload.downcast::<output::StdoutFailed>() {
+            Ok(failed) => output::stdout_failed(&failed.0),
+            Err(payload) => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Demo(args) => commands::demo::run(&args, &cli.global),
         Command::Deploy(args) => commands::deploy::run(&args, &cli.global),
         Command::Devnet(args) => commands::devnet::run(&args, &cli.global),
@@ -77,12 +93,5 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(&args, &cli.global),
         Command::Node(cmd) => commands::node::run(cmd, &cli.global),
         Command::Verify(args) => commands::verify::run(&args, &cli.global),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
     }
 }

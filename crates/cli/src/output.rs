@@ -1,12 +1,79 @@
-//! Rendering for people and scripts: aligned text tables, token amounts, and schema values
-//! as JSON.
+//! Rendering for people and scripts: stdout writes that survive a closed pipe, error
+//! chains, aligned text tables, token amounts, and schema values as JSON.
 
 use std::fmt::Write as _;
+use std::process::ExitCode;
 
 use alloy::primitives::U256;
 use serde_json::json;
 
 use aikernel_schema::{Node, Value};
+
+/// Why stdout could not be written: the payload [`write_stdout`] unwinds to `main` with.
+#[derive(Debug)]
+pub(crate) struct StdoutFailed(pub(crate) std::io::Error);
+
+/// Writes to stdout, like `print!` without its panic: when the write fails (the reader of
+/// a pipe went away, as in `aikernel status | head -1`), unwinds to `main` with
+/// [`StdoutFailed`], running every destructor on the way (child processes, temporary
+/// files) and printing no panic message; `main` then calls [`stdout_failed`].
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = std::io::Write::write_fmt(&mut out, args) {
+        std::panic::resume_unwind(Box::new(StdoutFailed(e)));
+    }
+}
+
+/// The exit after a failed stdout write. A closed pipe exits 0, silently: the reader took
+/// what it wanted (`head -1`), and 0, unlike the shell's 141 for a process killed by
+/// SIGPIPE, keeps `set -o pipefail` scripts going (ripgrep does the same). Rust ignores
+/// SIGPIPE and restoring it needs `unsafe`, which this crate forbids. Any other failure
+/// (a full disk) is an error.
+pub(crate) fn stdout_failed(err: &std::io::Error) -> ExitCode {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: writing to stdout: {err}");
+    ExitCode::FAILURE
+}
+
+/// `print!` that survives a closed stdout (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that survives a closed stdout (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
+
+/// An error and its causes joined by `: `, each cause left out when the message before it
+/// already ends with it (most error types here print their source in their own message,
+/// and anyhow's `{:#}` would print it a second time).
+pub(crate) fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut previous = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if !previous.ends_with(&message) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&message);
+        }
+        previous = message;
+    }
+    text
+}
 
 /// A text table with a header row; columns are as wide as their widest cell.
 #[derive(Debug, Default)]
@@ -121,13 +188,41 @@ pub(crate) fn value_json(node: Option<&Node>, value: &Value) -> serde_json::Valu
 
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_name_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let repeated = anyhow::Error::new(FileError(io)).context("loading model m.gguf");
+        assert_eq!(
+            error_chain(&repeated),
+            "loading model m.gguf: cannot read m.gguf: no such file"
+        );
+        let plain = anyhow::anyhow!("bad header").context("loading");
+        assert_eq!(error_chain(&plain), "loading: bad header");
+    }
+
+    /// An error that prints its source in its own message, as most here do.
+    #[derive(Debug)]
+    struct FileError(std::io::Error);
+
+    impl std::fmt::Display for FileError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read m.gguf: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for FileError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -7,6 +7,7 @@ use clap::Args;
 use aikernel_chain::{DeployConfig, deploy_kernel};
 
 use crate::global::GlobalArgs;
+use crate::output::outln;
 
 /// Arguments of `aikernel deploy`.
 #[derive(Debug, Args)]
@@ -39,7 +40,7 @@ pub(crate) fn run(args: &DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> 
     })?;
     deployment.save(&global.deployment)?;
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&deployment)?);
+        outln!("{}", serde_json::to_string_pretty(&deployment)?);
     } else {
         super::print_deployment(&deployment, &global.deployment);
     }

@@ -232,15 +232,15 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
             "modelRoot": format!("0x{}", alloy::hex::encode(devnet.model_root)),
             "nodeKeys": devnet.node_keys,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::output::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!(
+        crate::output::outln!(
             "devnet up at {} (chain id {})",
             anvil.endpoint(),
             anvil.chain_id()
         );
         super::print_deployment(&devnet.deployment, &global.deployment);
-        println!(
+        crate::output::outln!(
             "model {}: {} ({} bytes, root 0x{})",
             devnet.model_id,
             args.model.display(),
@@ -248,7 +248,7 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
             alloy::hex::encode(devnet.model_root)
         );
         for key in &devnet.node_keys {
-            println!(
+            crate::output::outln!(
                 "node key {} ({} EAI): aikernel node run --key-file {}",
                 key.display(),
                 args.node_eai,
@@ -257,9 +257,9 @@ pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> 
         }
     }
     if !args.no_wait {
-        println!("serving until Ctrl-C");
+        crate::output::outln!("serving until Ctrl-C");
         runtime.block_on(super::shutdown_signal());
-        println!("stopping anvil");
+        crate::output::outln!("stopping anvil");
     }
     drop(devnet);
     Ok(())

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use aikernel_chain::Deployment;
 
+use crate::output::outln;
+
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod devnet;
@@ -27,14 +29,15 @@ pub(crate) fn print_deployment(deployment: &Deployment, file: &Path) {
         ("EAI", deployment.eai),
         ("treasury", deployment.treasury),
     ];
-    println!(
+    outln!(
         "kernel on chain {} (from block {}):",
-        deployment.chain_id, deployment.start_block
+        deployment.chain_id,
+        deployment.start_block
     );
     for (name, address) in rows {
-        println!("  {name:<24} {address}");
+        outln!("  {name:<24} {address}");
     }
-    println!("deployment written to {}", file.display());
+    outln!("deployment written to {}", file.display());
 }
 
 /// Completes on Ctrl-C or SIGTERM.

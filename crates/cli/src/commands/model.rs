@@ -14,6 +14,7 @@ use aikernel_engine::template::ChatMessage;
 use aikernel_engine::{GenerateOptions, Kernel, Model, generate};
 
 use crate::global::GlobalArgs;
+use crate::output::outln;
 
 /// Subcommands of `aikernel model`.
 #[derive(Debug, Subcommand)]
@@ -168,13 +169,13 @@ fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
             "text": out, "prompt_tokens": prompt, "tokens": g.tokens,
             "logits_sha256": hash, "stop_reason": format!("{:?}", g.stop_reason),
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!("{out}");
-        println!("prompt tokens: {prompt:?}");
-        println!("tokens: {:?}", g.tokens);
-        println!("stop: {:?}", g.stop_reason);
-        println!("logits sha256: {hash}");
+        outln!("{out}");
+        outln!("prompt tokens: {prompt:?}");
+        outln!("tokens: {:?}", g.tokens);
+        outln!("stop: {:?}", g.stop_reason);
+        outln!("logits sha256: {hash}");
     }
     Ok(())
 }
@@ -281,9 +282,9 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     }
     if json_out {
         let v = json!({"model": a.model, "n_prompt": a.n_prompt, "n_gen": a.n_gen, "rss_kib": rss, "peak_rss_kib": hwm, "results": rows});
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!(
+        outln!(
             "model {} pp{} tg{} (rss {} MiB, peak {} MiB)",
             a.model.display(),
             a.n_prompt,
@@ -291,16 +292,23 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             rss / 1024,
             hwm / 1024
         );
-        println!(
+        outln!(
             "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-            "kernel", "threads", "pp t/s", "tg t/s", "llama pp", "llama tg", "pp ratio", "tg ratio"
+            "kernel",
+            "threads",
+            "pp t/s",
+            "tg t/s",
+            "llama pp",
+            "llama tg",
+            "pp ratio",
+            "tg ratio"
         );
         for r in &rows {
             let f = |k: &str| {
                 r[k].as_f64()
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
             };
-            println!(
+            outln!(
                 "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
                 r["kernel"].as_str().unwrap_or("-"),
                 r["threads"],
@@ -330,9 +338,9 @@ fn run_quantize(a: &QuantizeArgs, json_out: bool) -> anyhow::Result<()> {
     std::io::Write::flush(&mut w).context("flushing output")?;
     if json_out {
         let v = json!({"output": a.output, "quantized": report.quantized.len(), "copied": report.copied.len(), "bytes_written": report.bytes_written});
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!(
+        outln!(
             "wrote {} ({} bytes): {} tensors quantized, {} copied",
             a.output.display(),
             report.bytes_written,

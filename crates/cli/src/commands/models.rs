@@ -16,7 +16,7 @@ use aikernel_store::{leaves_manifest_path, write_leaves_manifest};
 
 use crate::{
     global::GlobalArgs,
-    output::{Table, eth, hex0x, print_json},
+    output::{Table, eth, hex0x, out, outln, print_json},
     rpc::{self, explain},
 };
 
@@ -130,7 +130,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
         return print_json(&json!(list));
     }
     if rows.is_empty() {
-        println!("no models registered (register one with `aikernel models register`)");
+        outln!("no models registered (register one with `aikernel models register`)");
         return Ok(());
     }
     let mut table = Table::new(&[
@@ -157,7 +157,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
             s.uris.join(" "),
         ]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render());
     Ok(())
 }
 
@@ -256,14 +256,14 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
             "leaves": args.write_leaves.then(|| leaves_manifest_path(&args.file)),
         }));
     }
-    println!(
+    outln!(
         "model {id} registered: {} ({size} bytes, root {}) in tx {}",
         spec.name,
         hex0x(root),
         receipt.transaction_hash
     );
     if args.write_leaves {
-        println!(
+        outln!(
             "leaf manifest written to {}: publish it beside each URI as <uri>.leaves",
             leaves_manifest_path(&args.file).display()
         );

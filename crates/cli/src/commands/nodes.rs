@@ -161,7 +161,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
         return print_json(&json!(list));
     }
     if rows.is_empty() {
-        println!("no nodes registered (start one with `aikernel node run`)");
+        crate::output::outln!("no nodes registered (start one with `aikernel node run`)");
         return Ok(());
     }
     let mut table = Table::new(&[
@@ -195,7 +195,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
             r.slashes.0.to_string(),
         ]);
     }
-    print!("{}", table.render());
+    crate::output::out!("{}", table.render());
     Ok(())
 }
 

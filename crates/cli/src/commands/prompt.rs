@@ -338,26 +338,26 @@ fn print_submitted(s: &Submitted, global: &GlobalArgs) -> anyhow::Result<()> {
     if global.json {
         return print_json(&submitted_json(s));
     }
-    println!("prompt {} submitted in tx {}", s.id, s.tx);
-    println!(
+    crate::output::outln!("prompt {} submitted in tx {}", s.id, s.tx);
+    crate::output::outln!(
         "  block {}, gas used {}, fee {}",
         s.block,
         s.gas_used,
         eth(s.fee)
     );
-    println!(
+    crate::output::outln!(
         "  schema {} (ABI {})",
         to_spec(&s.schema),
         s.schema.abi_type()
     );
     if let Some(d) = &s.draw {
-        println!(
+        crate::output::outln!(
             "  committee drawn with the hash of block {} (known once block {} exists)",
             d.seedBlock,
             d.seedBlock + 1
         );
     }
-    println!("  check it later with `aikernel verify {}`", s.id);
+    crate::output::outln!("  check it later with `aikernel verify {}`", s.id);
     Ok(())
 }
 

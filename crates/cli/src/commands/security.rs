@@ -13,7 +13,7 @@ use aikernel_security::{
 
 use crate::{
     global::GlobalArgs,
-    output::{Table, print_json},
+    output::{Table, out, outln, print_json},
 };
 
 /// Arguments of `aikernel security`.
@@ -193,8 +193,8 @@ pub(crate) fn run(args: &SecurityArgs, global: &GlobalArgs) -> anyhow::Result<()
         if global.json {
             return print_json(&json!({ "params": params, "rows": rows }));
         }
-        print!("{}", render_table(&rows));
-        println!(
+        out!("{}", render_table(&rows));
+        outln!(
             "N = {}, S = {}, F = {}, R = {}, G = {}; e = 2k+1 capped at 15 unless --escalation.",
             params.nodes,
             amount(params.stake),
@@ -202,7 +202,7 @@ pub(crate) fn run(args: &SecurityArgs, global: &GlobalArgs) -> anyhow::Result<()
             amount(params.reward),
             amount(params.gain_or_fee())
         );
-        println!(
+        outln!(
             "capture = every round-0 seat (not deterred by stake); stake/gain = stake deterring \
              partial attacks per unit of gain with no fee or reward."
         );
@@ -212,7 +212,7 @@ pub(crate) fn run(args: &SecurityArgs, global: &GlobalArgs) -> anyhow::Result<()
     if global.json {
         return print_json(&serde_json::to_value(&report)?);
     }
-    print!("{}", render_report(&report));
+    out!("{}", render_report(&report));
     Ok(())
 }
 

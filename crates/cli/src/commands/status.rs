@@ -17,7 +17,7 @@ use aikernel_chain::bindings::{
 
 use crate::{
     global::GlobalArgs,
-    output::{eai, eth, print_json},
+    output::{eai, eth, outln, print_json},
     rpc::{self, explain},
 };
 
@@ -151,41 +151,41 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
             },
         }));
     }
-    println!("chain {} at block {block} ({})", d.chain_id, global.rpc);
-    println!("kernel    {}", d.kernel);
-    println!(
+    outln!("chain {} at block {block} ({})", d.chain_id, global.rpc);
+    outln!("kernel    {}", d.kernel);
+    outln!(
         "prompts   {} submitted: {} settled, {} refunded, {pending} pending ({} paid in fees)",
         submitted.len(),
         settled.len(),
         refunded.len(),
         eth(fees)
     );
-    println!(
+    outln!(
         "callbacks {callbacks_ok} delivered, {} failed",
         callbacks.len() - callbacks_ok
     );
-    println!("models    {models} registered");
-    println!(
+    outln!("models    {models} registered");
+    outln!(
         "nodes     {registered} registered, {eligible} eligible; stake {}, unbonding {}; \
          {slashes} slashes ({})",
         eai(stake),
         eai(unbonding),
         eai(slashed)
     );
-    println!(
+    outln!(
         "rewards   {} of fees paid to nodes in {} payments; block rewards {} emitted, {} claimed",
         eth(reward_eth),
         rewards.len(),
         eai(emitted),
         eai(claimed)
     );
-    println!(
+    outln!(
         "EAI       supply {} of cap {}, burned {}",
         eai(supply),
         eai(cap),
         eai(burned)
     );
-    println!(
+    outln!(
         "treasury  {}: {}, {}; {} protocol fees accrued in the kernel",
         d.treasury,
         eth(treasury_eth),

@@ -13,6 +13,7 @@ use aikernel_node::contracts::Contracts;
 use aikernel_node::models::StoreResolver;
 
 use crate::global::GlobalArgs;
+use crate::output::outln;
 
 /// Arguments of `aikernel verify`.
 #[derive(Debug, Args)]
@@ -60,19 +61,19 @@ pub(crate) fn run(args: &VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> 
         aikernel_node::verify::verify(&contracts, &config, &resolver, args.prompt_id).await
     })?;
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&verdict)?);
+        outln!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
-        println!("prompt {} (model {})", verdict.prompt_id, verdict.model_id);
-        println!("  context entries rebuilt  {}", verdict.context_entries);
-        println!("  tokens generated         {}", verdict.tokens);
-        println!("  settled output hash      {}", verdict.settled_hash);
-        println!("  recomputed output hash   {}", verdict.recomputed_hash);
+        outln!("prompt {} (model {})", verdict.prompt_id, verdict.model_id);
+        outln!("  context entries rebuilt  {}", verdict.context_entries);
+        outln!("  tokens generated         {}", verdict.tokens);
+        outln!("  settled output hash      {}", verdict.settled_hash);
+        outln!("  recomputed output hash   {}", verdict.recomputed_hash);
         if verdict.honest {
-            println!(
+            outln!(
                 "  verdict                  HONEST: the settled output is what this machine computes"
             );
         } else {
-            println!(
+            outln!(
                 "  verdict                  MISMATCH: the settled output is not what this machine computes"
             );
         }

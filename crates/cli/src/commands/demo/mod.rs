@@ -66,7 +66,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let human = !global.json;
     let say = |line: String| {
         if human {
-            println!("{line}");
+            crate::output::outln!("{line}");
         }
     };
     let dir = &args.dir;
@@ -219,16 +219,16 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
     let summary = summary(&env, &node_addresses, &reports).await?;
     if human {
-        println!("network summary");
+        crate::output::outln!("network summary");
         for line in &summary.lines {
-            println!("  {line}");
+            crate::output::outln!("  {line}");
         }
-        println!(
+        crate::output::outln!(
             "  timings  chain {chain_s:.1} s, nodes {nodes_s:.1} s, dapps {:.1} s",
             reports.iter().map(|r| r.seconds).sum::<f64>()
         );
         if let Some(first) = reports.first().and_then(|r| r.prompts.first()) {
-            println!(
+            crate::output::outln!(
                 "  check any answer: aikernel --rpc {rpc} --deployment {} verify {}",
                 deployment_file.display(),
                 first.prompt_id
@@ -245,7 +245,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             "failures": failures,
             "summary": summary.lines,
         });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        crate::output::outln!("{}", serde_json::to_string_pretty(&json)?);
     }
     if !failures.is_empty() {
         bail!(
@@ -276,8 +276,8 @@ type StepFn = for<'a> fn(
 >;
 
 fn print_step(n: usize, r: &StepReport) {
-    println!("[{n}/7] {}", r.app);
-    println!("  question   {}", r.question);
+    crate::output::outln!("[{n}/7] {}", r.app);
+    crate::output::outln!("  question   {}", r.question);
     for p in &r.prompts {
         let committee: Vec<String> = p.committee.iter().map(|a| short(&a.to_string())).collect();
         let state = match (p.settled, p.callback_ok) {
@@ -285,21 +285,21 @@ fn print_step(n: usize, r: &StepReport) {
             (true, false) => "settled, callback FAILED",
             _ => "refunded",
         };
-        println!(
+        crate::output::outln!(
             "  prompt {:<3} committee {} -> {state} in {:.1} s",
             p.prompt_id.to_string(),
             committee.join(", "),
             p.seconds_to_callback
         );
     }
-    println!("  answer     {}", r.answer);
+    crate::output::outln!("  answer     {}", r.answer);
     let gas: Vec<String> = r.request_gas.iter().map(|g| group(*g)).collect();
-    println!(
+    crate::output::outln!(
         "  gas        request {} ({:.1} s for the step)",
         gas.join(", "),
         r.seconds
     );
-    println!();
+    crate::output::outln!();
 }
 
 fn short(address: &str) -> String {

@@ -298,29 +298,31 @@ async fn settled(
         }
         return print_json(&out);
     }
-    println!(
+    crate::output::outln!(
         "prompt {} settled in tx {settle_tx} (block {settle_block})",
         s.id
     );
     match &decoded {
-        Ok(Output::Value(v)) => println!("  result      {}", format_value(root, v)),
-        Ok(Output::Error(code)) => println!(
+        Ok(Output::Value(v)) => crate::output::outln!("  result      {}", format_value(root, v)),
+        Ok(Output::Error(code)) => crate::output::outln!(
             "  result      error {code} {} (the committee agreed the request cannot be served)",
             error_name(*code)
         ),
-        Err(e) => println!("  result      undecodable output ({e}): {}", hex0x(&output)),
+        Err(e) => {
+            crate::output::outln!("  result      undecodable output ({e}): {}", hex0x(&output));
+        }
     }
-    println!("  output hash {output_hash}");
-    println!("  infer gas   {} (tx {})", s.gas_used, s.tx);
+    crate::output::outln!("  output hash {output_hash}");
+    crate::output::outln!("  infer gas   {} (tx {})", s.gas_used, s.tx);
     for (r, _) in &rewards {
-        println!("  reward      {} {}", r.node, eth(r.eth));
+        crate::output::outln!("  reward      {} {}", r.node, eth(r.eth));
     }
     match chain_seconds {
-        Some(c) => println!(
+        Some(c) => crate::output::outln!(
             "  time        {:.1} s from submission to settlement ({c} s of block time)",
             elapsed.as_secs_f64()
         ),
-        None => println!(
+        None => crate::output::outln!(
             "  time        {:.1} s from submission to settlement",
             elapsed.as_secs_f64()
         ),
