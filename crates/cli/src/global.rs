@@ -60,3 +60,41 @@ impl GlobalArgs {
         }
     }
 }
+
+/// Parses a `--threads` count for clap: 1 up to [`thread_limit`] (four per core, at most
+/// 256), so that a typo such as `--threads 1000` is refused instead of running for minutes.
+///
+/// [`thread_limit`]: aikernel_engine::kernels::thread_limit
+pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a thread count"))?;
+    let limit = aikernel_engine::kernels::thread_limit();
+    if n == 0 {
+        return Err("at least 1 thread is needed".into());
+    }
+    if n > limit {
+        return Err(format!(
+            "{n} threads is above the limit of {limit} on this machine (4 per core, at most {})",
+            aikernel_engine::kernels::MAX_THREADS
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_threads;
+
+    #[test]
+    fn thread_counts_are_bounded() {
+        let limit = aikernel_engine::kernels::thread_limit();
+        assert_eq!(parse_threads("1"), Ok(1));
+        assert_eq!(parse_threads(&limit.to_string()), Ok(limit));
+        let err = parse_threads(&(limit + 1).to_string()).unwrap_err();
+        assert!(err.contains(&(limit + 1).to_string()) && err.contains(&limit.to_string()));
+        assert!(parse_threads("1000").unwrap_err().contains("1000"));
+        assert!(parse_threads("0").is_err());
+        assert!(parse_threads("many").unwrap_err().contains("many"));
+    }
+}

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod files;
 mod global;
 mod output;
 mod rpc;

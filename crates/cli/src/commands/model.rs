@@ -13,7 +13,8 @@ use aikernel_engine::quantize::{QuantType, quantize_gguf};
 use aikernel_engine::template::ChatMessage;
 use aikernel_engine::{GenerateOptions, Kernel, Model, generate};
 
-use crate::global::GlobalArgs;
+use crate::files::{refuse_same, write_replacing};
+use crate::global::{GlobalArgs, parse_threads};
 use crate::output::outln;
 
 /// Subcommands of `aikernel model`.
@@ -44,8 +45,8 @@ pub(crate) struct RunArgs {
     /// Wrap the prompt as a user message in the model's chat template.
     #[arg(long)]
     chat: bool,
-    /// Worker threads (the output does not depend on it).
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads, 1 to 4 per core (the output does not depend on it).
+    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
     threads: usize,
     /// Prompt tokens per prefill step (the output does not depend on it).
     #[arg(long)]
@@ -77,8 +78,8 @@ pub(crate) struct BenchArgs {
     /// Generated tokens (tg).
     #[arg(long, default_value_t = 128)]
     n_gen: usize,
-    /// Thread counts to measure.
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+    /// Thread counts to measure, each 1 to 4 per core.
+    #[arg(long, value_delimiter = ',', value_parser = parse_threads, default_values_t = [1usize, 2])]
     threads: Vec<usize>,
     /// Kernels to measure (comma-separated: scalar, avx2, avx512, neon, auto); one this CPU lacks
     /// is refused.
@@ -95,7 +96,8 @@ pub(crate) struct QuantizeArgs {
     /// Input GGUF.
     #[arg(long)]
     input: PathBuf,
-    /// Output GGUF (overwritten).
+    /// Output GGUF: replaced only once it is completely written (through a temporary file
+    /// beside it); it must not be the input.
     #[arg(long)]
     output: PathBuf,
     /// Target type.
@@ -325,17 +327,17 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
 }
 
 fn run_quantize(a: &QuantizeArgs, json_out: bool) -> anyhow::Result<()> {
+    refuse_same(&a.input, &a.output)?;
     let input = GgufFile::open(&a.input)?;
     let target = match a.qtype {
         QuantArg::Q8_0 => QuantType::Q8_0,
         QuantArg::Q4_0 => QuantType::Q4_0,
         QuantArg::Q4_1 => QuantType::Q4_1,
     };
-    let file = std::fs::File::create(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let report = quantize_gguf(&input, target, &mut w)?;
-    std::io::Write::flush(&mut w).context("flushing output")?;
+    let report = write_replacing(&a.output, |w| {
+        quantize_gguf(&input, target, w)
+            .with_context(|| format!("quantizing {}", a.input.display()))
+    })?;
     if json_out {
         let v = json!({"output": a.output, "quantized": report.quantized.len(), "copied": report.copied.len(), "bytes_written": report.bytes_written});
         outln!("{v}");

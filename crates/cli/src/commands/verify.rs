@@ -12,7 +12,7 @@ use aikernel_node::NodeConfig;
 use aikernel_node::contracts::Contracts;
 use aikernel_node::models::StoreResolver;
 
-use crate::global::GlobalArgs;
+use crate::global::{GlobalArgs, parse_threads};
 use crate::output::outln;
 
 /// Arguments of `aikernel verify`.
@@ -25,8 +25,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     cache_dir: Option<PathBuf>,
 
-    /// Engine threads (never changes results).
-    #[arg(long, default_value_t = 1)]
+    /// Engine threads, 1 to 4 per core (never changes results).
+    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
     threads: usize,
 }
 
