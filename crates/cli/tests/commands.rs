@@ -5,6 +5,8 @@
 
 #[path = "commands/net.rs"]
 mod net;
+#[path = "../../engine/tests/common/tiny.rs"]
+mod tiny;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -32,7 +34,8 @@ fn register_prompt_wait_and_summaries() {
     assert_eq!(m["name"], "tiny");
     assert_eq!(m["format"], "gguf");
     assert_eq!(m["driver"], "llm-llama");
-    assert_eq!(m["size"], 3000);
+    let size = std::fs::metadata(net.dir.join("tiny.gguf")).unwrap().len();
+    assert_eq!(m["size"], size);
     assert_eq!(m["chunkSize"], 1024);
     assert_eq!(m["feePerToken"], "1000");
     assert_eq!(m["active"], true);
@@ -393,8 +396,8 @@ fn bad_requests_fail_clearly_and_send_nothing() {
     assert_eq!(sent(), 0, "a failed prompt sent a transaction");
 
     // Registering a model needs MODEL_ADMIN_ROLE.
-    let file = net.dir.join("m.bin");
-    std::fs::write(&file, b"weights").unwrap();
+    let file = net.dir.join("m.gguf");
+    std::fs::write(&file, tiny::tiny_llama_bytes(1)).unwrap();
     let out = net
         .cli()
         .args([
@@ -520,7 +523,8 @@ fn wait_prints_the_stages_and_the_typed_result_for_people() {
 fn register_defaults_to_a_file_uri_and_writes_the_leaf_manifest() {
     let net = Net::start();
     let file = net.dir.join("weights.gguf");
-    std::fs::write(&file, vec![3u8; 2500]).unwrap();
+    let bytes = tiny::tiny_llama_bytes(1);
+    std::fs::write(&file, &bytes).unwrap();
     let out = net.json(&[
         "models",
         "register",
@@ -539,10 +543,10 @@ fn register_defaults_to_a_file_uri_and_writes_the_leaf_manifest() {
     );
     let uri = format!("file://{}", file.canonicalize().unwrap().display());
     assert_eq!(out["uris"], serde_json::json!([uri]));
-    // Three chunks: three 32-byte leaves.
+    // One 32-byte leaf per 1024-byte chunk.
     let leaves = std::fs::read(net.dir.join("weights.gguf.leaves")).unwrap();
-    assert_eq!(leaves.len(), 96);
-    assert_eq!(&leaves[..32], sha2_of(&[3u8; 1024]).as_slice());
+    assert_eq!(leaves.len(), 32 * bytes.len().div_ceil(1024));
+    assert_eq!(&leaves[..32], sha2_of(&bytes[..1024]).as_slice());
     let models = net.json(&["models", "list"]);
     assert_eq!(models[0]["uris"], serde_json::json!([uri]));
     assert_eq!(models[0]["name"], "weights");

@@ -1,6 +1,11 @@
 //! `aikernel models list|register`: the ModelFileSystem registry.
 
-use std::{fs::File, io::BufReader, path::PathBuf};
+use std::{
+    fmt::Write as _,
+    fs::File,
+    io::BufReader,
+    path::{Path, PathBuf},
+};
 
 use alloy::primitives::{FixedBytes, U256};
 use anyhow::{Context as _, bail};
@@ -12,7 +17,8 @@ use aikernel_chain::{
     content::{DEFAULT_CHUNK_SIZE, merkle_root},
 };
 
-use aikernel_store::{leaves_manifest_path, write_leaves_manifest};
+use aikernel_drivers::{DRIVER_NAME, LlmDriver};
+use aikernel_store::{check_uri, leaves_manifest_path, write_leaves_manifest};
 
 use crate::{
     global::GlobalArgs,
@@ -36,8 +42,9 @@ pub(crate) struct RegisterArgs {
     #[arg(long)]
     file: PathBuf,
 
-    /// Where nodes download the file (file://, https://, ipfs://); up to 8
-    /// (default: file:// of --file, for nodes on this machine).
+    /// Where nodes download the file; up to 8 (default: file:// of --file, for nodes on
+    /// this machine). Schemes nodes fetch: file:///abs/path, http://, https:// and
+    /// ipfs://<cid>[/path]; anything else (ar://, a bare path, whitespace) is refused.
     #[arg(long = "uri", num_args = 1..)]
     uris: Vec<String>,
 
@@ -50,17 +57,23 @@ pub(crate) struct RegisterArgs {
     #[arg(long)]
     name: Option<String>,
 
-    /// Driver that runs the model.
-    #[arg(long, default_value = "llm-llama")]
+    /// Driver that runs the model (nodes have llm-llama). The file is loaded with it
+    /// before anything is sent: a file it cannot run is refused.
+    #[arg(long, default_value = DRIVER_NAME)]
     driver: String,
 
-    /// File format (default: the file's extension, e.g. gguf).
-    #[arg(long)]
-    format: Option<String>,
+    /// File format (the llm-llama driver reads gguf).
+    #[arg(long, default_value = "gguf")]
+    format: String,
 
     /// Fee per generated token per committee member, in wei.
     #[arg(long, default_value_t = 1_000_000_000)]
     fee_per_token: u128,
+
+    /// Tokens per second a busy node with the minimum hardware generates with this model; each
+    /// request's commit window grows by its work at this speed (docs/contracts.md).
+    #[arg(long, default_value_t = 10)]
+    tokens_per_second: u32,
 
     /// Minimum device memory a node needs, in MiB.
     #[arg(long, default_value_t = 512)]
@@ -161,17 +174,64 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let signer = rpc::signer(args.key.as_deref())?;
+/// The `file://` URI of an absolute path, bytes other than letters, digits, `-._~/`
+/// escaped as `%XX` (so spaces and `%` in a path survive).
+fn file_uri(path: &Path) -> anyhow::Result<String> {
+    let text = path
+        .to_str()
+        .with_context(|| format!("{} is not valid UTF-8", path.display()))?;
+    let mut uri = String::from("file://");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    check_uri(&uri).with_context(|| format!("the file:// URI of {}", path.display()))?;
+    Ok(uri)
+}
+
+/// Everything about a registration that needs no chain, checked before connecting: the
+/// URIs are ones nodes can fetch, and the file is a model the driver loads (GGUF header
+/// and tensor table inside the file, architecture, tensor types, tokenizer, template).
+fn check_registration(args: &RegisterArgs) -> anyhow::Result<()> {
     if args.uris.len() > 8 {
         bail!(
             "at most 8 --uri values are allowed, got {}",
             args.uris.len()
         );
     }
+    for uri in &args.uris {
+        check_uri(uri).context("--uri")?;
+    }
     if args.chunk_size == 0 {
         bail!("--chunk-size must be positive");
     }
+    if args.driver != DRIVER_NAME {
+        bail!(
+            "--driver {:?} is not one nodes run (they have {DRIVER_NAME})",
+            args.driver
+        );
+    }
+    if args.format != "gguf" {
+        bail!(
+            "--format {:?}: the {DRIVER_NAME} driver reads gguf",
+            args.format
+        );
+    }
+    LlmDriver::load(&args.file, 1).with_context(|| {
+        format!(
+            "model file {} cannot be run by the {DRIVER_NAME} driver",
+            args.file.display()
+        )
+    })?;
+    Ok(())
+}
+
+async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    check_registration(args)?;
+    let signer = rpc::signer(args.key.as_deref())?;
     let (root, size) = if args.write_leaves {
         let manifest = write_leaves_manifest(&args.file, args.chunk_size)
             .with_context(|| format!("writing the leaf manifest of {}", args.file.display()))?;
@@ -187,28 +247,17 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
             .file
             .canonicalize()
             .with_context(|| format!("resolving {}", args.file.display()))?;
-        vec![format!("file://{}", path.display())]
+        vec![file_uri(&path)?]
     } else {
         args.uris.clone()
     };
-    if size == 0 {
-        bail!("model file {} is empty", args.file.display());
-    }
     let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned());
     let name = args
         .name
         .clone()
         .or_else(|| stem(&args.file))
         .unwrap_or_else(|| "model".into());
-    let format = args
-        .format
-        .clone()
-        .or_else(|| {
-            args.file
-                .extension()
-                .map(|e| e.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "gguf".into());
+    let format = args.format.clone();
     let spec = ModelSpec {
         name,
         driver: args.driver.clone(),
@@ -220,6 +269,7 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
         minMemoryMiB: args.min_memory_mib,
         minDeviceCount: args.min_devices,
         feePerToken: args.fee_per_token,
+        tokensPerSecond: args.tokens_per_second,
     };
 
     let kernel = rpc::connect(global, Some(signer)).await?;
@@ -269,4 +319,21 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uris_escape_what_a_uri_cannot_hold() {
+        assert_eq!(
+            file_uri(Path::new("/m/a b%c-é.gguf")).unwrap(),
+            "file:///m/a%20b%25c-%C3%A9.gguf"
+        );
+        assert_eq!(
+            file_uri(Path::new("/m/x_1.gguf")).unwrap(),
+            "file:///m/x_1.gguf"
+        );
+    }
 }

@@ -113,10 +113,11 @@ impl Net {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
     }
 
-    /// Registers a model with the CLI from a small file; returns its content root.
+    /// Registers a model with the CLI from a tiny valid model file (the CLI refuses a file
+    /// its driver cannot run); returns its content root.
     pub(crate) fn register_model(&self, fee_per_token: u128) -> [u8; 32] {
         let file = self.dir.join("tiny.gguf");
-        std::fs::write(&file, vec![7u8; 3000]).unwrap();
+        std::fs::write(&file, crate::tiny::tiny_llama_bytes(1)).unwrap();
         let out = self.json(&[
             "models",
             "register",
