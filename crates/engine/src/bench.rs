@@ -36,7 +36,7 @@ pub fn bench(
             "bench sizes must fit the context and be non-zero".into(),
         ));
     }
-    model.check_memory(1, n_prompt + n_gen, n_prompt)?;
+    model.check_memory(1, n_prompt + n_gen, n_prompt, threads)?;
     let ctx = Ctx::new(threads, kernel).map_err(EngineError::from)?;
     let vocab = model.config().vocab_size as u64;
     let prompt: Vec<u32> = (0..n_prompt as u64)

@@ -115,13 +115,14 @@ fn check_memory<'a>(
     requests: impl ExactSizeIterator<Item = (&'a [u32], &'a GenerateOptions)>,
 ) -> Result<(), EngineError> {
     let sequences = requests.len();
-    let (mut positions, mut step) = (0, sequences);
+    let (mut positions, mut step, mut threads) = (0, sequences, 1);
     for (prompt, opts) in requests {
+        threads = threads.max(opts.threads);
         let (p, s) = extent(model, prompt, opts);
         positions = positions.max(p);
         step = step.max(s);
     }
-    model.check_memory(sequences, positions, step)
+    model.check_memory(sequences, positions, step, threads)
 }
 
 fn prefill(

@@ -23,9 +23,16 @@ impl Model {
     }
 
     /// An upper estimate of the forward pass's scratch for one step of `tokens` tokens over
-    /// `sequences` sequences of up to `positions` positions: activations, the quantized
-    /// copies of them, attention scores and the logits.
-    pub fn scratch_bytes(&self, tokens: usize, sequences: usize, positions: usize) -> Option<u64> {
+    /// `sequences` sequences of up to `positions` positions on `threads` threads:
+    /// activations, the quantized copies of them, the attention scores each thread holds
+    /// (one token's heads over every position) and the logits.
+    pub fn scratch_bytes(
+        &self,
+        tokens: usize,
+        sequences: usize,
+        positions: usize,
+        threads: usize,
+    ) -> Option<u64> {
         let c = self.config();
         let (d, kv, ff) = (
             c.n_embd as u64,
@@ -43,7 +50,7 @@ impl Model {
         let scores = (c.n_head as u64)
             .checked_mul(positions as u64)?
             .checked_mul(F32)?
-            .checked_mul(tokens as u64)?;
+            .checked_mul(threads.clamp(1, tokens.max(1)) as u64)?;
         let logits = (c.vocab_size as u64)
             .checked_mul(sequences as u64)?
             .checked_mul(2 * F32)?;
@@ -51,13 +58,15 @@ impl Model {
     }
 
     /// Refuses a run of `sequences` sequences of up to `positions` positions each, fed
-    /// `step_tokens` tokens per forward step at most, when its KV caches and scratch
-    /// exceed the memory available now. Passes when that cannot be read (not Linux).
+    /// `step_tokens` tokens per forward step at most on `threads` threads, when its KV
+    /// caches and scratch exceed the memory available now. Passes when that cannot be read
+    /// (not Linux).
     pub fn check_memory(
         &self,
         sequences: usize,
         positions: usize,
         step_tokens: usize,
+        threads: usize,
     ) -> Result<(), EngineError> {
         let what = format!(
             "KV cache and scratch for {sequences} sequence(s) of up to {positions} positions"
@@ -66,7 +75,7 @@ impl Model {
             .kv_cache_bytes(positions)
             .and_then(|kv| kv.checked_mul(sequences as u64))
             .and_then(|kv| {
-                kv.checked_add(self.scratch_bytes(step_tokens, sequences, positions)?)
+                kv.checked_add(self.scratch_bytes(step_tokens, sequences, positions, threads)?)
             });
         let Some(needed) = needed else {
             return Err(EngineError::OutOfMemory {
