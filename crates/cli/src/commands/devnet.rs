@@ -45,6 +45,11 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value_t = 1_000_000_000)]
     pub(crate) fee_per_token: u128,
 
+    /// Tokens per second a busy node with the minimum hardware generates with this model; each
+    /// request's commit window grows by its work at this speed (docs/contracts.md).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) tokens_per_second: u32,
+
     /// Node accounts (anvil accounts 1..=N) given EAI to stake; their keys are written to
     /// `<deployment folder>/keys/node-<i>.key`.
     #[arg(long, default_value_t = 3)]
@@ -154,6 +159,7 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
         minMemoryMiB: 512,
         minDeviceCount: 1,
         feePerToken: args.fee_per_token,
+        tokensPerSecond: args.tokens_per_second,
     };
     let model_id = models.registerModel(spec.clone()).call().await?;
     models

@@ -95,6 +95,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         block_time: 1,
         model: args.model.clone(),
         fee_per_token: 1_000_000_000,
+        tokens_per_second: 10,
         nodes: 3,
         node_eai: 10_000,
         window: 60,

@@ -219,7 +219,7 @@ async fn chain_time(kernel: &Kernel) -> anyhow::Result<u64> {
 /// True once `settle` can end the round at chain time `t`: after the reveal (or publication)
 /// deadline, or after the commit deadline with too few commits for a majority of `k` (0 while
 /// the committee is not drawn). The kernel has the last word: `nudge` simulates first.
-fn overdue(t: u64, p: &DecentralizedInference::Prompt, k: usize) -> bool {
+fn overdue(t: u64, p: &aikernel_chain::bindings::KernelCore::Prompt, k: usize) -> bool {
     let too_few = p.status == COMMITTING
         && t > u64::from(p.commitDeadline)
         && usize::from(p.commits) < k / 2 + 1;
