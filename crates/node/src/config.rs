@@ -8,7 +8,7 @@
 //! cache_dir = "~/.cache/aikernel"         # models/ and content/ (shared by nodes)
 //! threads = 1
 //! models = [1]
-//! stake_eai = 1000
+//! stake_eai = 1500                       # target stake, topped up from the EAI balance
 //! metrics_addr = "127.0.0.1:9101"
 //! ```
 
@@ -42,7 +42,9 @@ pub struct NodeConfig {
     pub threads: usize,
     /// Models to serve (ids in the ModelFileSystem); registration uses them.
     pub models: Vec<u64>,
-    /// EAI (whole tokens) staked when the node registers for the first time.
+    /// Target stake in whole EAI: staked at registration, and topped up from the node's EAI
+    /// balance whenever the stake falls below it (a slash). Keep it above `minStake` so one
+    /// slash does not drop the node out of the pools.
     pub stake_eai: u64,
     /// Leave a jail automatically once it has expired.
     pub auto_unjail: bool,
@@ -66,6 +68,9 @@ pub struct NodeConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Show download progress bars.
     pub progress: bool,
+    /// Seconds the latest block's timestamp may run ahead of this machine's clock before
+    /// the node warns (deadlines are in block time).
+    pub chain_clock_tolerance_s: u64,
     /// Test-only misbehaviour (`lie`, `copy`, `silent`); never set this in production.
     pub byzantine: Option<Byzantine>,
     /// Test-only: seconds to sleep right after each commit is mined (to kill the node there).
@@ -111,7 +116,7 @@ impl Default for NodeConfig {
             ipfs_gateways: vec!["http://127.0.0.1:8080".to_owned()],
             threads: 1,
             models: vec![1],
-            stake_eai: 1000,
+            stake_eai: DEFAULT_STAKE_EAI,
             auto_unjail: true,
             withdraw_min_wei: 1,
             claim_min_eai: 100,
@@ -122,12 +127,17 @@ impl Default for NodeConfig {
             tx_replace_after_s: 20,
             max_fee_gwei: 500,
             metrics_addr: None,
+            chain_clock_tolerance_s: 15,
             progress: true,
             byzantine: None,
             pause_after_commit_s: 0,
         }
     }
 }
+
+/// The default target stake: 1.5 x the contracts' default `minStake` (1000 EAI), so a node
+/// survives a few 2 % slashes above the minimum even before it tops up.
+pub const DEFAULT_STAKE_EAI: u64 = 1500;
 
 /// `$AIKERNEL_CACHE`, else `~/.cache/aikernel` (where setup puts the default model).
 pub fn default_cache_dir() -> PathBuf {
@@ -141,6 +151,11 @@ pub fn default_cache_dir() -> PathBuf {
 }
 
 impl NodeConfig {
+    /// The target stake in EAI wei.
+    pub fn target_stake(&self) -> alloy::primitives::U256 {
+        crate::standing::eai_wei(self.stake_eai)
+    }
+
     /// Reads and checks a TOML config file.
     pub fn from_file(path: &Path) -> Result<NodeConfig, NodeError> {
         let text = std::fs::read_to_string(path).map_err(|source| NodeError::Io {
@@ -177,6 +192,9 @@ impl NodeConfig {
         }
         if self.poll_interval_ms == 0 || self.log_range == 0 {
             return Err("poll_interval_ms and log_range must be positive".to_owned());
+        }
+        if self.stake_eai == 0 {
+            return Err("stake_eai = 0 (the target stake must be positive)".to_owned());
         }
         if self.gas_margin_percent < 100 {
             return Err(format!(
@@ -241,6 +259,13 @@ mod tests {
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9200".parse().unwrap()));
         assert_eq!(c.byzantine, Some(Byzantine::Lie));
         assert_eq!(c.poll_interval_ms, 500, "unset keys keep defaults");
+        assert_eq!(c.target_stake(), crate::standing::eai_wei(5000));
+        assert_eq!(
+            NodeConfig::default().stake_eai,
+            1500,
+            "above the 1000 EAI minimum"
+        );
+        assert_eq!(NodeConfig::default().chain_clock_tolerance_s, 15);
     }
 
     #[test]
@@ -271,6 +296,11 @@ mod tests {
             NodeConfig::from_toml("gas_margin_percent = 50")
                 .unwrap_err()
                 .contains("gas_margin")
+        );
+        assert!(
+            NodeConfig::from_toml("stake_eai = 0")
+                .unwrap_err()
+                .contains("stake_eai")
         );
         assert!(
             NodeConfig::from_toml("byzantine = \"evil\"")

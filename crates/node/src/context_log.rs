@@ -46,6 +46,11 @@ impl ContextLogs {
         ContextLogs::default()
     }
 
+    /// Forgets every entry (they were read from a chain the node no longer follows).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// How many rebuilds had to scan from the deployment block (first sight of a chain, or
     /// cached entries that no longer gave the recorded root).
     pub fn full_scans(&self) -> u64 {

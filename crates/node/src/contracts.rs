@@ -11,6 +11,7 @@ use aikernel_chain::bindings::{
     EAI::{self, EAIInstance},
     GPUManagement::{self, GPUManagementInstance},
     ModelFileSystem::{self, ModelFileSystemInstance},
+    PromptScheduler::{self, PromptSchedulerInstance},
 };
 use aikernel_chain::{CheckError, Deployment};
 
@@ -33,6 +34,8 @@ pub struct Contracts {
     pub models: ModelFileSystemInstance<DynProvider>,
     /// EAI.
     pub eai: EAIInstance<DynProvider>,
+    /// PromptScheduler (the pools committees are drawn from).
+    pub scheduler: PromptSchedulerInstance<DynProvider>,
 }
 
 impl Contracts {
@@ -44,6 +47,7 @@ impl Contracts {
             context: ContextManager::new(deployment.context, provider.clone()),
             models: ModelFileSystem::new(deployment.models, provider.clone()),
             eai: EAI::new(deployment.eai, provider.clone()),
+            scheduler: PromptScheduler::new(deployment.scheduler, provider.clone()),
             provider,
             deployment,
         }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
@@ -14,9 +14,9 @@ use alloy::signers::local::PrivateKeySigner;
 use tokio::task::JoinSet;
 
 use aikernel_chain::Deployment;
-use aikernel_chain::bindings::GPUManagement;
 
 use crate::NodeError;
+use crate::clock::ClockWatch;
 use crate::config::NodeConfig;
 use crate::context::DataResolver;
 use crate::context_log::ContextLogs;
@@ -26,7 +26,9 @@ use crate::jobs::{Job, Store, priority};
 use crate::metrics::{self, Metrics};
 use crate::models::{self, StoreResolver};
 use crate::protocol;
+use crate::stake;
 use crate::tx::{TxSender, TxSettings};
+use crate::upkeep;
 use crate::worker::Worker;
 
 /// Everything the node's tasks share.
@@ -54,6 +56,9 @@ pub struct Ctx {
     pub context_logs: ContextLogs,
     /// (prompt, round) pairs already announced as assigned to this node.
     pub announced: std::sync::Mutex<HashSet<(U256, u8)>>,
+    /// Set when the chain changed this node's standing (a slash, a jail): check the stake
+    /// at the next tick instead of waiting for the periodic check.
+    pub stake_check_due: AtomicBool,
 }
 
 impl std::fmt::Debug for dyn DataResolver {
@@ -100,7 +105,8 @@ impl Ctx {
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let signer = crate::keys::load_signer(&config)?;
     let ctx = Arc::new(start(config, signer).await?);
-    let mut follower = Follower::open(&ctx)?;
+    let mut follower = Follower::open(&ctx).await?;
+    let mut clock = ClockWatch::new(ctx.config.chain_clock_tolerance_s);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut running: JoinSet<(Job, Result<Step, NodeError>)> = JoinSet::new();
     let mut busy: HashSet<U256> = HashSet::new();
@@ -119,14 +125,26 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         }
         let head = match follower.tick(&ctx).await {
             Ok(head) => head,
+            Err(e @ NodeError::Misconfigured(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "poll failed; retrying");
                 continue;
             }
         };
+        let wall = metrics::unix_now();
+        ctx.metrics.last_poll_unix.store(wall, Ordering::Relaxed);
+        let (skew, change) = clock.observe(head.timestamp, wall);
         ctx.metrics
-            .last_poll_unix
-            .store(metrics::unix_now(), Ordering::Relaxed);
+            .chain_clock_skew_s
+            .store(skew, Ordering::Relaxed);
+        if let Some(change) = change {
+            crate::clock::log_change(change, ctx.config.chain_clock_tolerance_s);
+        }
+        if follower.take_reset() {
+            // Another chain: register there too (a restarted devnet knows nothing of us).
+            upkeep::ensure_registered(&ctx).await?;
+            ctx.stake_check_due.store(true, Ordering::Relaxed);
+        }
         while let Some(done) = running.try_join_next_with_id() {
             let (task, job, step) = match done {
                 Ok((task, (job, step))) => (task, job, step),
@@ -198,10 +216,14 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             let ctx = Arc::clone(&ctx);
             compute_task.spawn(async move { (job.id, crate::duty::compute(&ctx, &job).await) });
         }
-        if last_housekeeping.elapsed() > Duration::from_secs(30) {
+        let due = ctx.stake_check_due.swap(false, Ordering::Relaxed);
+        if due || last_housekeeping.elapsed() > Duration::from_secs(30) {
             last_housekeeping = tokio::time::Instant::now();
-            if let Err(e) = housekeeping(&ctx, head.timestamp).await {
+            if let Err(e) = upkeep::housekeeping(&ctx, head.timestamp).await {
                 tracing::warn!(error = %e, "housekeeping failed");
+            }
+            if let Err(e) = stake::maintain(&ctx, head.timestamp).await {
+                tracing::warn!(error = %e, "checking the stake failed");
             }
         }
     }
@@ -267,8 +289,11 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         retry_budget: Duration::from_mins(2),
     };
     let metrics = Arc::new(Metrics::default());
+    metrics
+        .chain_clock_tolerance_s
+        .store(config.chain_clock_tolerance_s, Ordering::Relaxed);
     if let Some(addr) = config.metrics_addr {
-        let bound = metrics::serve(addr, Arc::clone(&metrics)).await?;
+        let bound = crate::http::serve(addr, Arc::clone(&metrics)).await?;
         tracing::info!(%bound, "metrics on /metrics, health on /health");
     }
     let ctx = Ctx {
@@ -283,8 +308,19 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         resolver,
         context_logs: ContextLogs::new(),
         announced: std::sync::Mutex::new(HashSet::new()),
+        stake_check_due: AtomicBool::new(false),
     };
-    ensure_registered(&ctx).await?;
+    upkeep::ensure_registered(&ctx).await?;
+    let now = ctx
+        .contracts
+        .provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| NodeError::rpc("reading the latest block", &e))?
+        .map_or_else(metrics::unix_now, |b| b.header.timestamp);
+    if let Err(e) = stake::maintain(&ctx, now).await {
+        tracing::warn!(error = %e, "checking the stake failed");
+    }
     if let Some(mode) = ctx.config.byzantine {
         tracing::warn!(
             ?mode,
@@ -292,125 +328,4 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         );
     }
     Ok(ctx)
-}
-
-/// Registers and stakes on first start; afterwards keeps the served models in sync.
-async fn ensure_registered(ctx: &Ctx) -> Result<(), NodeError> {
-    let c = &ctx.contracts;
-    let models: Vec<U256> = ctx.config.models.iter().map(|&m| U256::from(m)).collect();
-    let registered = c
-        .gpu
-        .isRegistered(ctx.me)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("isRegistered", &e))?;
-    if !registered {
-        let stake = U256::from(ctx.config.stake_eai) * U256::from(10u64).pow(U256::from(18u8));
-        let held = c
-            .eai
-            .balanceOf(ctx.me)
-            .call()
-            .await
-            .map_err(|e| NodeError::call("EAI.balanceOf", &e))?;
-        if held < stake {
-            return Err(NodeError::Misconfigured(format!(
-                "node {} holds {held} EAI wei but stake_eai = {} needs {stake}: get EAI from the genesis holder first",
-                ctx.me, ctx.config.stake_eai
-            )));
-        }
-        let allowance = c
-            .eai
-            .allowance(ctx.me, c.deployment.gpu)
-            .call()
-            .await
-            .map_err(|e| NodeError::call("EAI.allowance", &e))?;
-        if allowance < stake {
-            let input = c.eai.approve(c.deployment.gpu, stake).calldata().clone();
-            ctx.send("approving the stake", c.deployment.eai, input)
-                .await?;
-        }
-        let hw = crate::hardware::detect();
-        tracing::info!(device = %hw.device_model, memory_mib = hw.memory_mib, ?models, %stake, "registering");
-        let hardware = GPUManagement::Hardware {
-            deviceModel: hw.device_model,
-            memoryMiB: hw.memory_mib,
-            deviceCount: hw.device_count,
-        };
-        let input = c.gpu.register(hardware, models, stake).calldata().clone();
-        ctx.send("registering the node", c.deployment.gpu, input)
-            .await?;
-        tracing::info!(node = %ctx.me, "registered and staked");
-        return Ok(());
-    }
-    let info = c
-        .gpu
-        .nodeInfo(ctx.me)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("nodeInfo", &e))?;
-    if info.status == 3 {
-        return Err(NodeError::Misconfigured(format!(
-            "node {} is unregistering (exiting): it can no longer serve",
-            ctx.me
-        )));
-    }
-    if info.status == 2 {
-        tracing::warn!("the node is paused on chain: it gets no new prompts until `resume`");
-    }
-    let mut have: Vec<U256> = info.models.clone();
-    let mut want = models.clone();
-    have.sort();
-    want.sort();
-    if have != want {
-        tracing::info!(?want, ?have, "updating the served models");
-        let input = c.gpu.setServedModels(models).calldata().clone();
-        ctx.send("setting served models", c.deployment.gpu, input)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Periodic duties: leave an expired jail, collect ETH earnings, claim EAI block rewards.
-async fn housekeeping(ctx: &Ctx, now: u64) -> Result<(), NodeError> {
-    let c = &ctx.contracts;
-    let info = c
-        .gpu
-        .nodeInfo(ctx.me)
-        .call()
-        .await
-        .map_err(|e| NodeError::call("nodeInfo", &e))?;
-    if info.jailed && now >= info.jailedUntil && ctx.config.auto_unjail {
-        let input = c.gpu.unjail().calldata().clone();
-        ctx.send("leaving jail", c.deployment.gpu, input).await?;
-        tracing::info!("unjailed");
-    }
-    if ctx.config.withdraw_min_wei > 0 {
-        let earnings = c
-            .kernel
-            .earningsOf(ctx.me)
-            .call()
-            .await
-            .map_err(|e| NodeError::call("earningsOf", &e))?;
-        if !earnings.is_zero() && earnings >= U256::from(ctx.config.withdraw_min_wei) {
-            let input = c.kernel.withdraw().calldata().clone();
-            ctx.send("withdrawing earnings", c.deployment.kernel, input)
-                .await?;
-            tracing::info!(eth = %earnings, "earnings withdrawn");
-        }
-    }
-    if ctx.config.claim_min_eai > 0 {
-        let pending = c
-            .gpu
-            .pendingRewards(ctx.me)
-            .call()
-            .await
-            .map_err(|e| NodeError::call("pendingRewards", &e))?;
-        let min = U256::from(ctx.config.claim_min_eai) * U256::from(10u64).pow(U256::from(18u8));
-        if !pending.is_zero() && pending >= min {
-            let input = c.gpu.claimRewards().calldata().clone();
-            ctx.send("claiming block rewards", c.deployment.gpu, input)
-                .await?;
-        }
-    }
-    Ok(())
 }

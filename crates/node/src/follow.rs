@@ -18,6 +18,7 @@ use aikernel_chain::bindings::{
 };
 
 use crate::NodeError;
+use crate::chain_reset::{self, Observed, ResetReason, Verdict};
 use crate::context;
 use crate::daemon::Ctx;
 use crate::jobs::{Checkpoint, Job};
@@ -41,28 +42,80 @@ pub struct Follower {
     checkpoint: Checkpoint,
     jobs: BTreeMap<U256, Job>,
     finished: Vec<U256>,
+    reset: bool,
 }
 
 impl Follower {
-    /// Resumes from the data folder, or starts at the deployment block.
-    pub fn open(ctx: &Ctx) -> Result<Follower, NodeError> {
-        let checkpoint = ctx.store.checkpoint()?.unwrap_or_else(|| Checkpoint {
-            next_block: ctx.contracts.deployment.start_block,
-            ..Checkpoint::default()
-        });
+    /// Resumes from the data folder, or starts at the deployment block; a checkpoint of
+    /// another chain (a restarted devnet) is replaced by a fresh one (see [`chain_reset`]).
+    pub async fn open(ctx: &Ctx) -> Result<Follower, NodeError> {
+        let seen = chain_reset::observe(&ctx.contracts, None).await?;
+        let start = ctx.contracts.deployment.start_block;
+        let checkpoint = ctx
+            .store
+            .checkpoint()?
+            .unwrap_or_else(|| chain_reset::fresh(&seen, start));
         let jobs: BTreeMap<U256, Job> = ctx.store.jobs()?.into_iter().map(|j| (j.id, j)).collect();
-        if !jobs.is_empty() {
-            tracing::info!(
-                open = jobs.len(),
-                from_block = checkpoint.next_block,
-                "resuming open assignments"
-            );
-        }
-        Ok(Follower {
+        let mut follower = Follower {
             checkpoint,
             jobs,
             finished: Vec::new(),
-        })
+            reset: false,
+        };
+        match chain_reset::diagnose(&follower.checkpoint, &seen, ctx.config.reorg_depth) {
+            Verdict::Reset(reason) => follower.reset(ctx, &seen, &reason).await?,
+            Verdict::Same | Verdict::Lagging { .. } => {
+                follower.checkpoint.chain_id = seen.chain_id;
+                follower.checkpoint.genesis = Some(seen.genesis);
+            }
+        }
+        follower.reset = false;
+        if !follower.jobs.is_empty() {
+            tracing::info!(
+                open = follower.jobs.len(),
+                from_block = follower.checkpoint.next_block,
+                "resuming open assignments"
+            );
+        }
+        Ok(follower)
+    }
+
+    /// Forgets everything learned from another chain and scans this one from the deployment
+    /// block; refuses a chain without the kernel.
+    async fn reset(
+        &mut self,
+        ctx: &Ctx,
+        seen: &Observed,
+        reason: &ResetReason,
+    ) -> Result<(), NodeError> {
+        chain_reset::require_kernel(&ctx.contracts, reason).await?;
+        let fresh = chain_reset::fresh(seen, ctx.contracts.deployment.start_block);
+        tracing::warn!(
+            old_next_block = self.checkpoint.next_block,
+            head = seen.head,
+            dropped_jobs = self.jobs.len(),
+            "{reason}: forgetting the old chain's checkpoint and open jobs, rescanning from block {}",
+            fresh.next_block
+        );
+        let ids: Vec<U256> = self.jobs.keys().copied().collect();
+        for id in ids {
+            self.remove(ctx, id)?;
+        }
+        ctx.context_logs.clear();
+        ctx.announced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        self.checkpoint = fresh;
+        ctx.store.save_checkpoint(&self.checkpoint)?;
+        self.reset = true;
+        Ok(())
+    }
+
+    /// Whether the follower switched to another chain since the last call (the node must
+    /// register there again).
+    pub fn take_reset(&mut self) -> bool {
+        std::mem::take(&mut self.reset)
     }
 
     /// Open jobs.
@@ -99,8 +152,23 @@ impl Follower {
                 what: "reading the latest block",
                 message: "no latest block".to_owned(),
             })?;
-        self.check_reorg(ctx).await?;
         let head_number = head.header.number;
+        let now = Head {
+            number: head_number,
+            timestamp: head.header.timestamp,
+        };
+        if self.checkpoint.next_block > head_number.saturating_add(1) {
+            let seen = chain_reset::observe(&ctx.contracts, Some(head_number)).await?;
+            match chain_reset::diagnose(&self.checkpoint, &seen, ctx.config.reorg_depth) {
+                Verdict::Reset(reason) => self.reset(ctx, &seen, &reason).await?,
+                Verdict::Lagging { behind } => {
+                    tracing::debug!(behind, "the RPC's head is behind the checkpoint: waiting");
+                    return Ok(now);
+                }
+                Verdict::Same => {}
+            }
+        }
+        self.check_reorg(ctx).await?;
         while self.checkpoint.next_block <= head_number {
             let from = self.checkpoint.next_block;
             let to = head_number.min(from.saturating_add(ctx.config.log_range - 1));
@@ -132,10 +200,7 @@ impl Follower {
             ctx.store.save_checkpoint(&self.checkpoint)?;
         }
         ctx.metrics.last_block.store(head_number, Ordering::Relaxed);
-        Ok(Head {
-            number: head_number,
-            timestamp: head.header.timestamp,
-        })
+        Ok(now)
     }
 
     /// Rewinds the scan when a recently scanned block was replaced.
@@ -146,13 +211,7 @@ impl Follower {
         if block_hash(ctx, top).await? == Some(hash) {
             return Ok(());
         }
-        let mut resume = self
-            .checkpoint
-            .recent
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(ctx.contracts.deployment.start_block);
+        let mut resume = None;
         let older: Vec<(u64, B256)> = self
             .checkpoint
             .recent
@@ -163,10 +222,18 @@ impl Follower {
             .collect();
         for (number, recorded) in older {
             if block_hash(ctx, number).await? == Some(recorded) {
-                resume = number + 1;
+                resume = Some(number + 1);
                 break;
             }
         }
+        let Some(resume) = resume else {
+            let seen = chain_reset::observe(&ctx.contracts, None).await?;
+            let reason = match chain_reset::diagnose(&self.checkpoint, &seen, u64::MAX) {
+                Verdict::Reset(reason) => reason,
+                _ => ResetReason::Replaced { block: top },
+            };
+            return self.reset(ctx, &seen, &reason).await;
+        };
         tracing::warn!(
             replaced_block = top,
             resume,
@@ -210,6 +277,10 @@ impl Follower {
                 _ => {}
             }
         } else if let Ok(event) = GPUManagementEvents::decode_log(&log.inner) {
+            if about(&event.data) == Some(ctx.me) {
+                // A slash, a jail, an unbond...: check (and top up) the stake now.
+                ctx.stake_check_due.store(true, Ordering::Relaxed);
+            }
             match event.data {
                 GPUManagementEvents::NodeSlashed(e) if e.node == ctx.me => {
                     Metrics::inc(&ctx.metrics.slashed);
@@ -284,6 +355,20 @@ impl Follower {
             self.jobs.insert(id, job);
         }
         Ok(())
+    }
+}
+
+/// The node a GPUManagement event changes the standing of.
+fn about(event: &GPUManagementEvents) -> Option<alloy::primitives::Address> {
+    match event {
+        GPUManagementEvents::NodeSlashed(e) => Some(e.node),
+        GPUManagementEvents::NodeJailed(e) => Some(e.node),
+        GPUManagementEvents::EligibilityChanged(e) => Some(e.node),
+        GPUManagementEvents::Unbonding(e) => Some(e.node),
+        GPUManagementEvents::NodePaused(e) => Some(e.node),
+        GPUManagementEvents::NodeResumed(e) => Some(e.node),
+        GPUManagementEvents::StakeWithdrawn(e) => Some(e.node),
+        _ => None,
     }
 }
 

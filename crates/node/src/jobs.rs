@@ -51,13 +51,20 @@ pub struct Computed {
     pub trace: B256,
 }
 
-/// Where scanning resumes, and hashes of recently scanned blocks to spot reorgs.
+/// Where scanning resumes, hashes of recently scanned blocks to spot reorgs, and the chain
+/// they belong to (so a restarted chain is not followed from a stale position).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The next block to scan.
     pub next_block: u64,
     /// Hashes of the last scanned blocks, by number.
     pub recent: BTreeMap<u64, alloy::primitives::B256>,
+    /// The chain id (0: unknown, a checkpoint written before it was recorded).
+    #[serde(default)]
+    pub chain_id: u64,
+    /// The hash of the chain's genesis block (none: unknown).
+    #[serde(default)]
+    pub genesis: Option<B256>,
 }
 
 /// The data folder.

@@ -8,6 +8,8 @@
 //! point and restarted reveals what it committed. See `docs/node.md`.
 #![forbid(unsafe_code)]
 
+pub mod chain_reset;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod context_log;
@@ -16,12 +18,16 @@ pub mod daemon;
 pub mod duty;
 pub mod follow;
 pub mod hardware;
+pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod protocol;
+pub mod stake;
+pub mod standing;
 pub mod tx;
+pub mod upkeep;
 pub mod verify;
 pub mod worker;
 

@@ -1,14 +1,11 @@
-//! Prometheus metrics and a health endpoint, served over plain HTTP/1.1.
+//! Counters, gauges and the node's standing, rendered as Prometheus text and as the
+//! `/health` body (served by [`crate::http`]).
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-use crate::NodeError;
+use crate::standing::{Reason, Standing, eai_number};
 
 /// Counters and gauges of one node.
 #[derive(Debug, Default)]
@@ -39,6 +36,14 @@ pub struct Metrics {
     pub tx_failures: AtomicU64,
     /// Unix time of the last successful poll (health).
     pub last_poll_unix: AtomicU64,
+    /// Stake top-ups sent.
+    pub stake_topups: AtomicU64,
+    /// Latest block timestamp minus the wall clock at the last poll, in seconds.
+    pub chain_clock_skew_s: AtomicI64,
+    /// The tolerance over which the skew counts as the chain running ahead.
+    pub chain_clock_tolerance_s: AtomicU64,
+    /// The node's standing at its last check (none before the first).
+    pub standing: Mutex<Option<Standing>>,
 }
 
 impl Metrics {
@@ -47,9 +52,22 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records the node's standing.
+    pub fn set_standing(&self, standing: &Standing) {
+        *self.standing.lock().unwrap_or_else(PoisonError::into_inner) = Some(standing.clone());
+    }
+
+    /// The node's standing at its last check.
+    pub fn standing(&self) -> Option<Standing> {
+        self.standing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "prompts_seen",
                 "Prompts assigned to this node",
@@ -83,6 +101,11 @@ impl Metrics {
                 &self.tokens_generated,
             ),
             ("tx_failures", "Transactions that failed", &self.tx_failures),
+            (
+                "stake_topups",
+                "Stake top-ups sent (approve + addStake)",
+                &self.stake_topups,
+            ),
         ];
         let mut out = String::new();
         for (name, help, value) in counters {
@@ -101,7 +124,7 @@ impl Metrics {
         } else {
             tokens as f64 * 1000.0 / ms as f64
         };
-        let gauges = [
+        let mut gauges = vec![
             (
                 "tokens_per_second",
                 "Generation rate over all computations",
@@ -117,26 +140,94 @@ impl Metrics {
                 "Last block scanned",
                 self.last_block.load(Ordering::Relaxed).to_string(),
             ),
+            (
+                "chain_clock_skew_seconds",
+                "Latest block timestamp minus this machine's clock at the last poll",
+                self.chain_clock_skew_s.load(Ordering::Relaxed).to_string(),
+            ),
         ];
+        let standing = self.standing();
+        if let Some(s) = &standing {
+            let snap = &s.snapshot;
+            gauges.extend([
+                (
+                    "eligible",
+                    "1 when the node is in the pools of every model it serves",
+                    u8::from(s.eligible()).to_string(),
+                ),
+                ("stake_eai", "Active stake", eai_number(snap.stake)),
+                (
+                    "stake_target_eai",
+                    "Target stake (stake_eai)",
+                    eai_number(s.target),
+                ),
+                (
+                    "min_stake_eai",
+                    "GPUManagement.minStake",
+                    eai_number(snap.min_stake),
+                ),
+                (
+                    "eai_balance",
+                    "EAI the node holds (for top-ups)",
+                    eai_number(snap.balance),
+                ),
+            ]);
+        }
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP aikernel_node_{name} {help}.");
             let _ = writeln!(out, "# TYPE aikernel_node_{name} gauge");
             let _ = writeln!(out, "aikernel_node_{name} {value}");
         }
+        if let Some(s) = &standing {
+            let _ = writeln!(
+                out,
+                "# HELP aikernel_node_ineligible 1 for each reason the node is not eligible."
+            );
+            let _ = writeln!(out, "# TYPE aikernel_node_ineligible gauge");
+            for code in Reason::CODES {
+                let on = s.reasons.iter().any(|r| r.code() == code);
+                let _ = writeln!(
+                    out,
+                    "aikernel_node_ineligible{{reason=\"{code}\"}} {}",
+                    u8::from(on)
+                );
+            }
+        }
         out
     }
 
-    /// `/health`: ok while the last poll is recent.
+    /// `/health`: ok while the last poll is recent and the node is not known to be
+    /// ineligible; the body says which of the two failed.
     pub fn health(&self, now_unix: u64) -> (bool, String) {
+        let following = self.following(now_unix);
         let last = self.last_poll_unix.load(Ordering::Relaxed);
-        let age = now_unix.saturating_sub(last);
-        let ok = last != 0 && age <= 30;
-        let body = format!(
-            "{{\"ok\":{ok},\"lastBlock\":{},\"secondsSinceLastPoll\":{age},\"queueDepth\":{}}}",
-            self.last_block.load(Ordering::Relaxed),
-            self.queue_depth.load(Ordering::Relaxed)
-        );
-        (ok, body)
+        let standing = self.standing();
+        let eligible = standing.as_ref().map(Standing::eligible);
+        let ok = following && eligible != Some(false);
+        let reason = standing
+            .as_ref()
+            .filter(|s| !s.eligible())
+            .map(Standing::why_not);
+        let skew = self.chain_clock_skew_s.load(Ordering::Relaxed);
+        let tolerance = self.chain_clock_tolerance_s.load(Ordering::Relaxed);
+        let body = serde_json::json!({
+            "ok": ok,
+            "following": following,
+            "eligible": eligible,
+            "reason": reason,
+            "lastBlock": self.last_block.load(Ordering::Relaxed),
+            "secondsSinceLastPoll": now_unix.saturating_sub(last),
+            "queueDepth": self.queue_depth.load(Ordering::Relaxed),
+            "chainClockAheadSeconds": skew,
+            "chainClockAhead": last != 0 && skew > i64::try_from(tolerance).unwrap_or(i64::MAX),
+        });
+        (ok, body.to_string())
+    }
+
+    /// Whether the last successful poll is recent (at most 30 s old).
+    pub fn following(&self, now_unix: u64) -> bool {
+        let last = self.last_poll_unix.load(Ordering::Relaxed);
+        last != 0 && now_unix.saturating_sub(last) <= 30
     }
 }
 
@@ -145,53 +236,6 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Binds `addr` and serves `/metrics` and `/health` until the task is dropped.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr, NodeError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| NodeError::Misconfigured(format!("metrics_addr {addr}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| NodeError::Misconfigured(format!("metrics_addr {addr}: {e}")))?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = socket.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let (status, kind, body) = match path {
-                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                    "/health" => {
-                        let (ok, body) = metrics.health(unix_now());
-                        let status = if ok {
-                            "200 OK"
-                        } else {
-                            "503 Service Unavailable"
-                        };
-                        (status, "application/json", body)
-                    }
-                    _ => (
-                        "404 Not Found",
-                        "text/plain",
-                        "try /metrics or /health\n".to_owned(),
-                    ),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    Ok(bound)
 }
 
 #[cfg(test)]
@@ -219,25 +263,71 @@ mod tests {
         assert!(!m.health(200).0);
     }
 
-    #[tokio::test]
-    async fn serves_metrics_and_health_over_http() {
-        let m = Arc::new(Metrics::default());
-        m.last_poll_unix.store(unix_now(), Ordering::Relaxed);
-        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::clone(&m))
-            .await
-            .unwrap();
-        for (path, expect) in [
-            ("/metrics", "aikernel_node_prompts_seen_total"),
-            ("/health", "\"ok\":true"),
-            ("/x", "404"),
-        ] {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-                .await
-                .unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).await.unwrap();
-            assert!(out.contains(expect), "{path}: {out}");
-        }
+    fn standing(stake: u64) -> Standing {
+        use crate::standing::{ModelPool, NodeStatus, Snapshot, eai_wei};
+        let snapshot = Snapshot {
+            node: alloy::primitives::Address::ZERO,
+            status: NodeStatus::Active,
+            stake: eai_wei(stake),
+            unbonding: alloy::primitives::U256::ZERO,
+            unbonding_end: 0,
+            jailed: false,
+            jailed_until: 0,
+            pooled: stake >= 1000,
+            pools: vec![ModelPool {
+                model: 1,
+                registered: true,
+                in_pool: stake >= 1000,
+                active: true,
+            }],
+            min_stake: eai_wei(1000),
+            balance: alloy::primitives::U256::ZERO,
+            allowance: alloy::primitives::U256::ZERO,
+            now: 0,
+        };
+        Standing::assess(snapshot, eai_wei(1500))
+    }
+
+    #[test]
+    fn an_ineligible_node_is_unhealthy_and_says_why() {
+        let m = Metrics::default();
+        m.last_poll_unix.store(100, Ordering::Relaxed);
+        let (ok, body) = m.health(101);
+        assert!(ok, "eligibility not known yet: {body}");
+        assert!(body.contains("\"eligible\":null"), "{body}");
+        m.set_standing(&standing(980));
+        let (ok, body) = m.health(101);
+        assert!(!ok);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["following"], true);
+        assert_eq!(v["eligible"], false);
+        assert_eq!(v["reason"], "stake 980 EAI below the minimum 1000 EAI");
+        let text = m.render();
+        assert!(text.contains("aikernel_node_eligible 0\n"), "{text}");
+        assert!(text.contains("aikernel_node_ineligible{reason=\"below_minimum\"} 1\n"));
+        assert!(text.contains("aikernel_node_ineligible{reason=\"jailed\"} 0\n"));
+        assert!(text.contains("aikernel_node_stake_eai 980\n"));
+        assert!(text.contains("aikernel_node_stake_target_eai 1500\n"));
+        m.set_standing(&standing(1500));
+        assert!(m.health(101).0);
+        assert!(m.render().contains("aikernel_node_eligible 1\n"));
+    }
+
+    #[test]
+    fn reports_the_chain_clock_skew() {
+        let m = Metrics::default();
+        m.last_poll_unix.store(100, Ordering::Relaxed);
+        m.chain_clock_tolerance_s.store(15, Ordering::Relaxed);
+        m.chain_clock_skew_s.store(120, Ordering::Relaxed);
+        let (ok, body) = m.health(100);
+        assert!(ok, "a skew is reported, not a failure: {body}");
+        assert!(body.contains("\"chainClockAheadSeconds\":120"), "{body}");
+        assert!(body.contains("\"chainClockAhead\":true"), "{body}");
+        assert!(
+            m.render()
+                .contains("aikernel_node_chain_clock_skew_seconds 120\n")
+        );
+        m.chain_clock_skew_s.store(-1, Ordering::Relaxed);
+        assert!(m.health(100).1.contains("\"chainClockAhead\":false"));
     }
 }
