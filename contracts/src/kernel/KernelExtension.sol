@@ -25,8 +25,8 @@ contract KernelExtension is KernelCore {
     /// @notice Declines the current round before committing: the honest way out for a member that
     ///         cannot compute the prompt before the commit deadline. It costs no stake, unlike
     ///         silence, but the node earns nothing from the prompt, forfeits its unclaimed block
-    ///         rewards and is jailed (out of the pools, so it is not drawn again while busy) for the
-    ///         configured jail time. Once every member has committed or declined, the round moves
+    ///         rewards and is jailed with no jail time: out of the pools, so it is not drawn again
+    ///         while busy, until it calls `unjail`. Once every member has committed or declined, the round moves
     ///         on at once: to reveals when a majority committed, else to the next committee.
     /// @param promptId The prompt.
     function decline(uint256 promptId) external nonReentrant {
@@ -35,8 +35,9 @@ contract KernelExtension is KernelCore {
         if (k == 0) return;
         members[msg.sender] = DECLINED;
         emit Declined(promptId, pm.round, msg.sender);
-        Config memory c = config;
-        _punish(msg.sender, 0, 3, c);
+        // Out of the pools until it calls `unjail` (at once, when it has room again); its
+        // unclaimed block rewards are forfeited, so declining is no way to earn without working.
+        try gpu.punish(msg.sender, 0, new address[](0), 3, 0) {} catch {}
         uint256 declined;
         address[] memory committee = _loadCommittee(promptId, pm.round);
         for (uint256 i; i < k; ++i) {

@@ -146,6 +146,8 @@ contract WorkAndDeclineTest is KernelBase {
         GPUManagement.Node memory n = gpu.nodeInfo(c[2]);
         assertEq(n.stake, stake, "no stake lost");
         assertTrue(n.jailed, "out of the pools while busy");
+        assertTrue(gpu.isRegistered(c[2]));
+        assertFalse(gpu.isEligible(c[2]));
         assertEq(gpu.pendingRewards(c[2]), 0, "unclaimed block rewards forfeited");
         (uint8 state,,) = kernel.memberState(pid, 0, c[2]);
         assertEq(state, 4);
@@ -158,6 +160,11 @@ contract WorkAndDeclineTest is KernelBase {
         assertEq(gpu.nodeInfo(c[2]).stake, stake, "not slashed at settlement");
         assertEq(kernel.earningsOf(c[2]), 0);
         assertGt(kernel.earningsOf(c[0]), 0);
+
+        // No jail time: it comes back as soon as it has room again (the node does this itself).
+        vm.prank(c[2]);
+        gpu.unjail();
+        assertTrue(gpu.isEligible(c[2]));
     }
 
     function test_decline_isCheaperThanSilence() public {
