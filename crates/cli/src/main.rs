@@ -49,6 +49,9 @@ enum Command {
     /// The protocol's security as numbers: probability a prompt settles a wrong answer,
     /// attacker's expected profit, stake needed.
     Security(commands::security::SecurityArgs),
+    /// A node's stake: add, unbond, withdraw (with the node's key; amounts in EAI).
+    #[command(subcommand)]
+    Stake(commands::stake::StakeCommand),
     /// A summary of the network: prompts, nodes, stake, rewards, EAI, treasury.
     Status(commands::status::StatusArgs),
     /// Run a compute node.
@@ -91,6 +94,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Models(cmd) => commands::models::run(&cmd, &cli.global),
         Command::Nodes(cmd) => commands::nodes::run(&cmd, &cli.global),
         Command::Security(args) => commands::security::run(&args, &cli.global),
+        Command::Stake(cmd) => commands::stake::run(&cmd, &cli.global),
         Command::Status(args) => commands::status::run(&args, &cli.global),
         Command::Node(cmd) => commands::node::run(cmd, &cli.global),
         Command::Verify(args) => commands::verify::run(&args, &cli.global),

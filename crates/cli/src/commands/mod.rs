@@ -15,6 +15,7 @@ pub(crate) mod node;
 pub(crate) mod nodes;
 pub(crate) mod prompt;
 pub(crate) mod security;
+pub(crate) mod stake;
 pub(crate) mod status;
 pub(crate) mod verify;
 
