@@ -95,7 +95,9 @@ pub struct Net {
     pub deployment: Deployment,
     pub keys: Vec<PathBuf>,
     pub cache: PathBuf,
-    devnet: Proc,
+    window: u32,
+    model: Option<PathBuf>,
+    devnet: Option<Proc>,
 }
 
 impl Net {
@@ -104,32 +106,7 @@ impl Net {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let deployment_file = dir.path().join("deployment.json");
-        let mut cmd = Command::new(bin());
-        cmd.args([
-            "devnet",
-            "--port",
-            &port.to_string(),
-            "--nodes",
-            &nodes.to_string(),
-        ])
-        .args(["--window", &window.to_string(), "--deployment"])
-        .arg(&deployment_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        if let Some(model) = model {
-            cmd.arg("--model").arg(model);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let devnet = Proc(child);
-        loop {
-            let line = lines.next().expect("devnet exited before serving").unwrap();
-            if line.contains("serving until Ctrl-C") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
+        let devnet = spawn_devnet(port, nodes, window, model, &deployment_file);
         let deployment = Deployment::load(&deployment_file).unwrap();
         let keys = (1..=nodes)
             .map(|i| dir.path().join(format!("keys/node-{i}.key")))
@@ -141,9 +118,34 @@ impl Net {
             deployment,
             keys,
             cache: shared_cache(),
-            devnet,
+            window,
+            model: model.map(Path::to_path_buf),
+            devnet: Some(devnet),
             dir,
         }
+    }
+
+    /// Stops the chain (devnet and its anvil); everything on it is gone.
+    pub fn stop_chain(&mut self) {
+        if let Some(devnet) = self.devnet.take() {
+            stop_devnet(devnet);
+        }
+    }
+
+    /// Starts a fresh chain on the same port, as after a restart of the devnet: a new
+    /// genesis, blocks from 0, the kernel redeployed (same deployer, so same addresses) and
+    /// the deployment file and node keys written again.
+    pub fn start_chain(&mut self) {
+        assert!(self.devnet.is_none(), "stop the chain first");
+        let devnet = spawn_devnet(
+            self.port,
+            self.keys.len(),
+            self.window,
+            self.model.as_deref(),
+            &self.deployment_file,
+        );
+        self.devnet = Some(devnet);
+        self.deployment = Deployment::load(&self.deployment_file).unwrap();
     }
 
     /// Starts node `i` (1-based) with `extra` flags, talking to `rpc` (default: the devnet).
@@ -336,10 +338,51 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        // SIGINT lets devnet stop its anvil.
-        self.devnet.signal("INT");
-        let _ = self.devnet.wait_exit(Duration::from_secs(10));
+        self.stop_chain();
     }
+}
+
+/// Starts `aikernel devnet` and waits until it serves.
+fn spawn_devnet(
+    port: u16,
+    nodes: usize,
+    window: u32,
+    model: Option<&Path>,
+    deployment_file: &Path,
+) -> Proc {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "devnet",
+        "--port",
+        &port.to_string(),
+        "--nodes",
+        &nodes.to_string(),
+    ])
+    .args(["--window", &window.to_string(), "--deployment"])
+    .arg(deployment_file)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    if let Some(model) = model {
+        cmd.arg("--model").arg(model);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let devnet = Proc(child);
+    loop {
+        let line = lines.next().expect("devnet exited before serving").unwrap();
+        if line.contains("serving until Ctrl-C") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    devnet
+}
+
+/// SIGINT lets devnet stop its anvil.
+fn stop_devnet(mut devnet: Proc) {
+    devnet.signal("INT");
+    let _ = devnet.wait_exit(Duration::from_secs(10));
 }
 
 /// `Schema.choice(["yes", "no"])` in the compact encoding.
@@ -349,4 +392,33 @@ pub fn choice_yes_no() -> Vec<u8> {
     s.push(2);
     s.extend_from_slice(b"no");
     s
+}
+
+/// `GET path` on a node's metrics address: the HTTP status code and the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, b)| b.to_owned());
+    (code, body)
+}
+
+/// A provider signing with node `i`'s key.
+pub fn node_provider(net: &Net, i: usize) -> DynProvider {
+    let text = std::fs::read_to_string(&net.keys[i - 1]).unwrap();
+    let signer: PrivateKeySigner = text.trim().parse().unwrap();
+    ProviderBuilder::new()
+        .wallet(signer)
+        .connect_http(net.rpc.parse().unwrap())
+        .erased()
 }
