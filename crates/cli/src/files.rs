@@ -1,4 +1,5 @@
-//! Writing output files safely: never over an input, never half-written in place.
+//! Files in and out: an input file or standard input (`-`), and output files written
+//! safely: never over an input, never half-written in place.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -6,6 +7,17 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use tempfile::NamedTempFile;
+
+/// The bytes of `path`, or of standard input for `-`.
+pub(crate) fn read_file_or_stdin(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("reading standard input")?;
+        return Ok(bytes);
+    }
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
 
 /// Whether `a` and `b` name the same file: the same path after resolving symlinks, or the
 /// same inode (hard links too) on Unix. `false` when `b` does not exist.

@@ -4,13 +4,14 @@
 mod commands;
 mod files;
 mod global;
+mod keys;
 mod output;
 mod rpc;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::global::GlobalArgs;
@@ -31,6 +32,8 @@ enum Command {
     /// The whole system in one command: chain, kernel, model, three nodes and every
     /// example dapp; then keeps the network up until Ctrl-C.
     Demo(commands::demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::CompletionsArgs),
     /// Deploy the kernel to an EVM chain by RPC URL and key; writes the deployment file.
     Deploy(commands::deploy::DeployArgs),
     /// Start a local chain with the kernel deployed and the default model registered.
@@ -38,8 +41,9 @@ enum Command {
     /// Run, benchmark and quantize models with the deterministic engine.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
-    /// Submit a prompt to the kernel; --wait follows it to the settled, typed result.
-    Prompt(commands::prompt::PromptArgs),
+    /// Submit a prompt to the kernel (--wait follows it to the settled, typed result);
+    /// `prompt wait ID` follows an existing one, `prompt show ID` prints its history.
+    Prompt(commands::prompt::PromptCommand),
     /// The model registry: list or register models.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
@@ -86,6 +90,10 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Completions(args) => {
+            commands::completions::run(&args, &mut Cli::command());
+            Ok(())
+        }
         Command::Demo(args) => commands::demo::run(&args, &cli.global),
         Command::Deploy(args) => commands::deploy::run(&args, &cli.global),
         Command::Devnet(args) => commands::devnet::run(&args, &cli.global),

@@ -47,7 +47,8 @@ pub(crate) fn load_deployment(path: &Path) -> anyhow::Result<Deployment> {
     Ok(Deployment::load(path)?)
 }
 
-/// Parses `--key` / `AIKERNEL_KEY`; explains where to get one when it is missing.
+/// Parses `--key` / `AIKERNEL_KEY`; explains where to get one when it is missing (commands
+/// that take [`crate::keys::KeyArgs`] use its `required` instead).
 pub(crate) fn signer(key: Option<&str>) -> anyhow::Result<PrivateKeySigner> {
     let Some(key) = key else {
         bail!(
@@ -108,11 +109,13 @@ pub(crate) async fn connect(
 
 pub(crate) use aikernel_chain::errors::decode_revert;
 
-/// A contract error as a readable message: the decoded custom error when it reverted.
+/// A contract error as a readable message: when it reverted with a kernel error, that error as
+/// a sentence followed by its decoded form (`model 1 has 0 eligible nodes, committee of 3
+/// requested (NotEnoughNodes(1, 0, 3))`).
 pub(crate) fn explain(what: &str, err: &alloy::contract::Error) -> anyhow::Error {
     match err.as_revert_data() {
-        Some(data) => match decode_revert(&data) {
-            Some(reason) => anyhow::anyhow!("{what}: reverted with {reason}"),
+        Some(data) => match aikernel_chain::errors::explain_revert(&data) {
+            Some(reason) => anyhow::anyhow!("{what}: {reason}"),
             None if data.is_empty() => anyhow::anyhow!("{what}: reverted without a reason"),
             None => anyhow::anyhow!("{what}: reverted with data {data}"),
         },

@@ -20,7 +20,7 @@ use alloy::{
 };
 use serde_json::Value;
 
-use net::{EAI_UNIT, Net, finish, free_port, sha2_of, stderr_of};
+use net::{EAI_UNIT, Net, assert_camel_keys, finish, free_port, sha2_of, stderr_of};
 
 #[test]
 fn register_prompt_wait_and_summaries() {
@@ -65,7 +65,7 @@ fn register_prompt_wait_and_summaries() {
     // Without --wait: the prompt id, the quoted fee, the block whose hash draws the committee.
     let submitted = net.json(&[
         "prompt",
-        "--model",
+        "--model-id",
         "1",
         "--input",
         "Who wins?",
@@ -100,7 +100,7 @@ fn register_prompt_wait_and_summaries() {
         .cli()
         .args([
             "prompt",
-            "--model",
+            "--model-id",
             "1",
             "--input",
             "Team A: 3 wins. Team B: 5 wins. Who wins?",
@@ -219,7 +219,7 @@ fn input_file_goes_to_the_content_store() {
     std::fs::write(&input, &text).unwrap();
     let out = net.json(&[
         "prompt",
-        "--model",
+        "--model-id",
         "1",
         "--input-file",
         input.to_str().unwrap(),
@@ -249,7 +249,7 @@ fn an_unanswered_prompt_is_settled_round_by_round_and_refunded() {
         .cli()
         .args([
             "prompt",
-            "--model",
+            "--model-id",
             "1",
             "--input",
             "anyone?",
@@ -334,7 +334,7 @@ fn an_unanswered_prompt_is_settled_round_by_round_and_refunded() {
 fn bad_requests_fail_clearly_and_send_nothing() {
     let net = Net::start();
     let prompt = |extra: &[&str]| {
-        let mut args = vec!["prompt", "--model", "1", "--input", "hi"];
+        let mut args = vec!["prompt", "--model-id", "1", "--input", "hi"];
         args.extend_from_slice(extra);
         net.cli().args(&args).output().unwrap()
     };
@@ -381,12 +381,20 @@ fn bad_requests_fail_clearly_and_send_nothing() {
     let out = prompt(&["--key", &key]);
     assert!(!out.status.success());
     let err = stderr_of(&out);
-    assert!(err.contains("NotEnoughNodes(1, 0, 3)"), "{err}");
+    assert!(
+        err.contains(
+            "model 1 has 0 eligible nodes, committee of 3 requested (NotEnoughNodes(1, 0, 3))"
+        ),
+        "{err}"
+    );
     assert!(err.contains("submitting the prompt"), "{err}");
     // 1 wei/token * 128 tokens * 3 members + 5 %.
     let out = prompt(&["--fee", "1", "--key", &key]);
     let err = stderr_of(&out);
-    assert!(err.contains("reverted with FeeTooLow(403, 1)"), "{err}");
+    assert!(
+        err.contains("the fee sent is 1 wei but this request costs 403 wei (see the quote) (FeeTooLow(403, 1))"),
+        "{err}"
+    );
     let out = prompt(&["--committee", "2", "--key", &key]);
     assert!(
         stderr_of(&out).contains("must be odd"),
@@ -412,10 +420,10 @@ fn bad_requests_fail_clearly_and_send_nothing() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    let err = stderr_of(&out);
     assert!(
-        stderr_of(&out).contains("AccessControlUnauthorizedAccount"),
-        "{}",
-        stderr_of(&out)
+        err.contains("does not hold MODEL_ADMIN_ROLE (AccessControlUnauthorizedAccount("),
+        "{err}"
     );
 
     // A missing deployment file names the way out.
@@ -473,7 +481,7 @@ fn wait_prints_the_stages_and_the_typed_result_for_people() {
         .cli()
         .args([
             "prompt",
-            "--model",
+            "--model-id",
             "1",
             "--input",
             "Say hello",
@@ -550,4 +558,330 @@ fn register_defaults_to_a_file_uri_and_writes_the_leaf_manifest() {
     let models = net.json(&["models", "list"]);
     assert_eq!(models[0]["uris"], serde_json::json!([uri]));
     assert_eq!(models[0]["name"], "weights");
+}
+
+/// A prompt without --topic is a conversation of its own (a random topic, printed so it can
+/// be continued); --topic reuses one. Before, every such prompt shared the zero topic, so each
+/// rebuilt and saw every earlier one.
+#[test]
+fn prompts_without_a_topic_start_fresh_conversations() {
+    let net = Net::start();
+    net.register_model(1);
+    net.register_nodes(&[1]);
+    let key = net.key(5);
+    let ask = |extra: &[&str]| {
+        let mut args = vec![
+            "prompt",
+            "--model-id",
+            "1",
+            "--input",
+            "hi",
+            "--committee",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--key", &key]);
+        net.json(&args)
+    };
+    let first = ask(&[]);
+    let second = ask(&[]);
+    assert_camel_keys(&first);
+    assert_eq!(first["freshTopic"], true);
+    let (t1, t2) = (
+        first["topic"].as_str().unwrap().to_owned(),
+        second["topic"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(t1, t2, "two prompts without --topic share a conversation");
+    assert_ne!(t1, B256::ZERO.to_string());
+    // The printed topic continues the conversation.
+    let third = ask(&["--topic", &t1]);
+    assert_eq!(third["topic"], t1.as_str());
+    assert_eq!(third["freshTopic"], false);
+    let topic = |id: u64| {
+        net.runtime.block_on(async {
+            let request = net
+                .kernel(0)
+                .requestOf(U256::from(id))
+                .call()
+                .await
+                .unwrap();
+            request.topic.to_string()
+        })
+    };
+    assert_eq!(topic(1), t1);
+    assert_eq!(topic(2), t2);
+    assert_eq!(topic(3), t1);
+    let text = net.run_ok(&[
+        "prompt",
+        "--model-id",
+        "1",
+        "--input",
+        "hi",
+        "--committee",
+        "1",
+        "--key",
+        &key,
+    ]);
+    assert!(
+        text.contains("(a fresh conversation)")
+            && text.contains("continue this conversation with --topic 0x"),
+        "{text}"
+    );
+}
+
+/// `prompt wait ID` picks up a prompt submitted earlier and follows it through a declined
+/// round, the escalation and the settlement; `prompt show ID` then tells the whole story. A
+/// settled error result makes both `--wait` forms exit non-zero.
+#[test]
+fn wait_and_show_follow_an_existing_prompt_through_an_escalation() {
+    let net = Net::start();
+    net.register_model(1);
+    net.register_nodes(&[1, 2, 3, 4]);
+    let submitted = net.json(&[
+        "prompt",
+        "--model-id",
+        "1",
+        "--input",
+        "Is water wet?",
+        "--schema",
+        "bool",
+        "--committee",
+        "1",
+        "--key",
+        &net.key(5),
+    ]);
+    assert_eq!(submitted["promptId"], "1");
+    // As after Ctrl-C: a new process follows it.
+    let child = net
+        .cli()
+        .args(["prompt", "wait", "1", "--timeout", "90", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let round0 = net.committee_of(1);
+    assert_eq!(round0.len(), 1);
+    let decliner = round0[0];
+    net.runtime.block_on(async {
+        let receipt = net
+            .kernel(net.index_of(decliner))
+            .decline(U256::from(1))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+    });
+    // Round 1: a larger committee of the three others.
+    let round1 = net.committee_of(1);
+    assert_eq!(round1.len(), 3, "{round1:?}");
+    assert!(!round1.contains(&decliner));
+    let output = true.abi_encode();
+    net.commit_and_reveal_in(1, 1, &round1, &output);
+    let out = finish(child, 90);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let waited: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_camel_keys(&waited);
+    assert_eq!(waited["status"], "settled");
+    assert_eq!(waited["result"]["value"], true);
+    assert_eq!(waited["tx"], submitted["tx"]);
+
+    let show = net.json(&["prompt", "show", "1"]);
+    assert_camel_keys(&show);
+    assert_eq!(show["status"], "settled");
+    assert_eq!(show["round"], 1);
+    assert_eq!(show["request"]["schema"], "bool");
+    assert_eq!(show["settled"]["result"]["value"], true);
+    let rounds = show["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{show}");
+    let r0 = &rounds[0]["committee"];
+    assert_eq!(r0[0]["node"], decliner.to_string());
+    assert_eq!(r0[0]["state"], 4);
+    assert_eq!(r0[0]["stateName"], "declined");
+    assert!(
+        r0[0]["decline"]["gasUsed"].as_u64().unwrap() > 20_000,
+        "{show}"
+    );
+    assert_eq!(rounds[0]["failed"]["commits"], 0);
+    assert_eq!(show["escalations"].as_array().unwrap().len(), 1);
+    assert_eq!(show["declines"][0]["node"], decliner.to_string());
+    for m in rounds[1]["committee"].as_array().unwrap() {
+        assert_eq!(m["stateName"], "revealed", "{show}");
+        assert!(m["commit"]["gasUsed"].as_u64().unwrap() > 20_000, "{show}");
+        assert!(m["reveal"]["gasUsed"].as_u64().unwrap() > 20_000, "{show}");
+        assert!(
+            m["reveal"]["timestamp"].as_u64().unwrap()
+                >= show["submitted"]["timestamp"].as_u64().unwrap()
+        );
+    }
+    assert_eq!(rounds[1]["committeeDrawn"], true);
+    assert!(show["submitted"]["gasUsed"].as_u64().unwrap() > 100_000);
+    // submit, decline, 3 commits, 3 reveals.
+    assert_eq!(show["transactions"].as_array().unwrap().len(), 8, "{show}");
+    assert_eq!(show["rewards"].as_array().unwrap().len(), 3);
+    let text = net.run_ok(&["prompt", "show", "1"]);
+    eprintln!("{text}");
+    for needle in [
+        "prompt 1: settled (round 1)",
+        "declined",
+        "no decision: 0 commits, 0 reveals; escalated +",
+        "result      bool true",
+        "reveal +",
+        "in 8 transactions",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+
+    // An error result: the committee agreed the request cannot be served.
+    net.json(&[
+        "prompt",
+        "--model-id",
+        "1",
+        "--input",
+        "x",
+        "--committee",
+        "1",
+        "--key",
+        &net.key(5),
+    ]);
+    let committee = net.committee_of(2);
+    let error = aikernel_schema::ErrorCode::OutputIncomplete.output();
+    net.commit_and_reveal(2, &committee, &error);
+    let out = net.cli().args(["prompt", "wait", "2"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("prompt 2 settled with error 5 OutputIncomplete")
+            && err.contains("--max-tokens"),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("result      error 5 OutputIncomplete"),
+        "{stdout}"
+    );
+    let unknown = net.cli().args(["prompt", "show", "9"]).output().unwrap();
+    assert!(
+        stderr_of(&unknown).contains("there is no prompt 9"),
+        "{}",
+        stderr_of(&unknown)
+    );
+}
+
+/// A request every node could only answer with an error is refused before its fee is paid:
+/// a prompt longer than the model's context with --max-tokens (the model file is on this
+/// machine), or an input that is not UTF-8. The dry run quotes and measures without sending.
+#[test]
+fn inputs_certain_to_fail_are_refused_before_paying() {
+    let net = Net::start();
+    let file = net.dir.join("local.gguf");
+    std::fs::write(&file, tiny::tiny_llama_bytes(1)).unwrap();
+    // Registered with its file:// URI: the model is on this machine.
+    net.json(&[
+        "models",
+        "register",
+        "--file",
+        file.to_str().unwrap(),
+        "--fee-per-token",
+        "1",
+        "--key",
+        &net.key(0),
+    ]);
+    net.register_nodes(&[1]);
+    let key = net.key(5);
+    let sent = || {
+        net.runtime.block_on(async {
+            net.provider(0)
+                .get_transaction_count(net.anvil.addresses()[5])
+                .await
+                .unwrap()
+        })
+    };
+    let prompt = |extra: &[&str]| {
+        let mut args = vec![
+            "prompt",
+            "--model-id",
+            "1",
+            "--committee",
+            "1",
+            "--key",
+            &key,
+        ];
+        args.extend_from_slice(extra);
+        net.cli().args(&args).output().unwrap()
+    };
+
+    // The tiny model's context is 256 tokens.
+    let out = prompt(&["--input", "hi", "--max-tokens", "250"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("over the model's context of 256 tokens") && err.contains("InputTooLong"),
+        "{err}"
+    );
+    let out = prompt(&["--input", "hi", "--max-tokens", "250", "--dry-run"]);
+    assert!(
+        stderr_of(&out).contains("InputTooLong"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let bad = net.dir.join("latin1.txt");
+    std::fs::write(&bad, b"caf\xe9").unwrap();
+    let out = prompt(&["--input-file", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("is not UTF-8") && err.contains("InvalidInput"),
+        "{err}"
+    );
+    assert_eq!(sent(), 0, "a refused prompt sent a transaction");
+
+    let dry = net.json(&[
+        "prompt",
+        "--model-id",
+        "1",
+        "--input",
+        "hi",
+        "--max-tokens",
+        "4",
+        "--committee",
+        "1",
+        "--dry-run",
+        "--key",
+        &key,
+    ]);
+    assert_camel_keys(&dry);
+    assert_eq!(dry["dryRun"], true);
+    assert_eq!(dry["lengthChecked"], true);
+    assert_eq!(dry["contextLength"], 256);
+    let tokens = dry["promptTokens"].as_u64().unwrap();
+    assert!(tokens > 2 && tokens < 256, "{dry}");
+    assert!(dry["gasEstimate"].as_u64().unwrap() > 100_000, "{dry}");
+    // 1 wei/token * 4 tokens * 1 member, plus the protocol fee.
+    let fee: u64 = dry["fee"].as_str().unwrap().parse().unwrap();
+    assert!((4..=5).contains(&fee), "{dry}");
+    let text = net.run_ok(&[
+        "prompt",
+        "--model-id",
+        "1",
+        "--input",
+        "hi",
+        "--max-tokens",
+        "4",
+        "--committee",
+        "1",
+        "--dry-run",
+    ]);
+    assert!(
+        text.contains("dry run: nothing sent") && text.contains("pass --key"),
+        "{text}"
+    );
+    assert_eq!(sent(), 0, "a dry run sent a transaction");
+    // Just fitting is accepted.
+    let fits = 256 - tokens;
+    let ok = prompt(&["--input", "hi", "--max-tokens", &fits.to_string(), "--json"]);
+    assert!(ok.status.success(), "{}", stderr_of(&ok));
 }

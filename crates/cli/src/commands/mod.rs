@@ -6,6 +6,7 @@ use aikernel_chain::Deployment;
 
 use crate::output::outln;
 
+pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod devnet;

@@ -22,6 +22,7 @@ use aikernel_store::{check_uri, leaves_manifest_path, write_leaves_manifest};
 
 use crate::{
     global::GlobalArgs,
+    keys::KeyArgs,
     output::{Table, eth, hex0x, out, outln, print_json},
     rpc::{self, explain},
 };
@@ -32,7 +33,7 @@ pub(crate) enum ModelsCommand {
     /// List the registered models.
     List,
     /// Register a model file (needs MODEL_ADMIN_ROLE; on the devnet, anvil account #0).
-    Register(RegisterArgs),
+    Register(Box<RegisterArgs>),
 }
 
 /// Arguments of `aikernel models register`.
@@ -87,9 +88,9 @@ pub(crate) struct RegisterArgs {
     #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
     chunk_size: u32,
 
-    /// Hex private key of a MODEL_ADMIN_ROLE holder.
-    #[arg(long, env = "AIKERNEL_KEY", hide_env_values = true)]
-    key: Option<String>,
+    /// The key of a MODEL_ADMIN_ROLE holder.
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 /// Runs `aikernel models ...`.
@@ -231,7 +232,7 @@ fn check_registration(args: &RegisterArgs) -> anyhow::Result<()> {
 
 async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     check_registration(args)?;
-    let signer = rpc::signer(args.key.as_deref())?;
+    let signer = args.key.required()?;
     let (root, size) = if args.write_leaves {
         let manifest = write_leaves_manifest(&args.file, args.chunk_size)
             .with_context(|| format!("writing the leaf manifest of {}", args.file.display()))?;

@@ -219,14 +219,34 @@ impl Net {
     /// Plays the committee of round 0: every member commits `output`, then reveals it; the
     /// last reveal carries the bytes and settles.
     pub(crate) fn commit_and_reveal(&self, id: u64, committee: &[Address], output: &[u8]) {
-        let index = |a: &Address| self.anvil.addresses().iter().position(|x| x == a).unwrap();
+        self.commit_and_reveal_in(id, 0, committee, output);
+    }
+
+    /// The anvil account index of `address`.
+    pub(crate) fn index_of(&self, address: Address) -> usize {
+        self.anvil
+            .addresses()
+            .iter()
+            .position(|x| *x == address)
+            .unwrap()
+    }
+
+    /// Plays the committee of `round`, as [`Net::commit_and_reveal`] does for round 0.
+    pub(crate) fn commit_and_reveal_in(
+        &self,
+        id: u64,
+        round: u8,
+        committee: &[Address],
+        output: &[u8],
+    ) {
+        let index = |a: &Address| self.index_of(*a);
         let salt = |a: &Address| keccak256([b"salt".as_slice(), a.as_slice()].concat());
         let trace = keccak256(b"logits");
-        let round_hash = protocol::round_hash(U256::from(id), 0, output, trace);
+        let round_hash = protocol::round_hash(U256::from(id), round, output, trace);
         self.runtime.block_on(async {
             for member in committee {
                 let commitment =
-                    protocol::commitment(U256::from(id), 0, round_hash, salt(member), *member);
+                    protocol::commitment(U256::from(id), round, round_hash, salt(member), *member);
                 let receipt = self
                     .kernel(index(member))
                     .commit(U256::from(id), commitment)
@@ -299,6 +319,23 @@ pub(crate) fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Asserts every key of a JSON value (at any depth) is camelCase, the one case of every
+/// `--json` output.
+pub(crate) fn assert_camel_keys(v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, item) in map {
+                let camel = k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && k.chars().all(|c| c.is_ascii_alphanumeric());
+                assert!(camel, "JSON key {k:?} is not camelCase in {v}");
+                assert_camel_keys(item);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(assert_camel_keys),
+        _ => {}
+    }
 }
 
 pub(crate) fn stderr_of(out: &Output) -> String {

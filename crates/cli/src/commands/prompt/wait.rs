@@ -1,29 +1,58 @@
-//! `aikernel prompt --wait`: follows a prompt through its rounds with a spinner (committee
-//! drawn, commits, reveals, escalations), nudges an overdue round with `settle` (anyone may),
-//! and prints the decoded, typed result.
+//! `aikernel prompt --wait` and `aikernel prompt wait ID`: follow a prompt through its rounds
+//! with a spinner (committee drawn, commits, reveals, escalations), nudge an overdue round with
+//! `settle` (anyone may), and print the decoded, typed result. A refund or an error result
+//! exits non-zero.
 
 use std::time::{Duration, Instant};
 
 use alloy::{
     eips::BlockNumberOrTag,
-    primitives::{Address, B256, keccak256},
+    primitives::{Address, B256, U256, keccak256},
     providers::Provider,
 };
 use anyhow::{Context as _, bail};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use aikernel_chain::bindings::DecentralizedInference::{
     self, CallbackDelivered, PromptRefunded, PromptSettled, RewardPaid,
 };
-use aikernel_schema::{Output, decode_output, format_value};
 
-use super::{Submitted, submitted_json};
+use super::{Submitted, history, outcome, submitted_json};
 use crate::{
     global::GlobalArgs,
-    output::{eth, hex0x, print_json, value_json},
+    keys::KeyArgs,
+    output::{eth, hex0x, outln, print_json},
     rpc::{self, Kernel, decode_revert},
 };
+
+/// Arguments of `aikernel prompt wait`.
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// The prompt id.
+    id: U256,
+
+    /// Give up after this many seconds (the prompt goes on; wait again to resume).
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+
+    /// With a key, an overdue round is ended with `settle` (anyone may send it) so the wait
+    /// always ends; without one, the wait relies on the nodes or the requester to do it.
+    #[command(flatten)]
+    key: KeyArgs,
+}
+
+/// Runs `aikernel prompt wait`.
+pub(crate) fn run(args: &WaitArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let signer = args.key.signer()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let kernel = rpc::connect(global, signer).await?;
+        let submitted = history::submitted(&kernel, args.id).await?;
+        follow(&kernel, submitted, args.timeout, global).await
+    })
+}
 
 /// How often the prompt's state is read.
 const POLL: Duration = Duration::from_millis(250);
@@ -59,11 +88,12 @@ pub(super) async fn follow(
         }
     };
     say(format!(
-        "prompt {} submitted in tx {} (gas {}, fee {})",
+        "prompt {} submitted in tx {} (gas {}, fee {}), topic {}",
         s.id,
         s.tx,
         s.gas_used,
-        eth(s.fee)
+        eth(s.fee),
+        s.topic
     ));
     let inference = DecentralizedInference::new(kernel.deployment.kernel, kernel.provider.clone());
     if let Some(d) = &s.draw {
@@ -160,7 +190,7 @@ pub(super) async fn follow(
             bar.finish_and_clear();
             bail!(
                 "timed out after {timeout} s waiting for prompt {} (round {}, {phase}, {}/{} committed, {} revealed); \
-                 it may still settle: check it with `aikernel verify {}`",
+                 it may still settle: resume with `aikernel prompt wait {}`",
                 s.id,
                 p.round,
                 p.commits,
@@ -264,19 +294,9 @@ async fn settled(
     let chain_seconds = chain_seconds(kernel, s.block, settle_block).await;
     let output = event.output.to_vec();
     let output_hash = keccak256(&output);
-    let decoded = decode_output(&s.schema, &output);
-    let root = s.schema.root();
+    let error = outcome::error_code(&s.schema, &output);
 
     if global.json {
-        let result = match &decoded {
-            Ok(Output::Value(v)) => {
-                json!({ "success": true, "value": value_json(root, v), "display": format_value(root, v) })
-            }
-            Ok(Output::Error(code)) => {
-                json!({ "success": false, "errorCode": code, "error": error_name(*code) })
-            }
-            Err(e) => json!({ "success": false, "undecodable": e.to_string() }),
-        };
         let mut out = submitted_json(s);
         let extra = json!({
             "status": "settled",
@@ -284,7 +304,7 @@ async fn settled(
             "settleBlock": settle_block,
             "outputHash": output_hash.to_string(),
             "output": hex0x(&output),
-            "result": result,
+            "result": outcome::result_json(&s.schema, &output),
             "finalCommittee": committee.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "rewards": rewards.iter().map(|(r, _)| json!({
                 "node": r.node.to_string(), "eth": r.eth.to_string(),
@@ -296,38 +316,35 @@ async fn settled(
         if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
         }
-        return print_json(&out);
-    }
-    crate::output::outln!(
-        "prompt {} settled in tx {settle_tx} (block {settle_block})",
-        s.id
-    );
-    match &decoded {
-        Ok(Output::Value(v)) => crate::output::outln!("  result      {}", format_value(root, v)),
-        Ok(Output::Error(code)) => crate::output::outln!(
-            "  result      error {code} {} (the committee agreed the request cannot be served)",
-            error_name(*code)
-        ),
-        Err(e) => {
-            crate::output::outln!("  result      undecodable output ({e}): {}", hex0x(&output));
+        print_json(&out)?;
+    } else {
+        outln!(
+            "prompt {} settled in tx {settle_tx} (block {settle_block})",
+            s.id
+        );
+        outln!("  result      {}", outcome::result_text(&s.schema, &output));
+        outln!("  output hash {output_hash}");
+        outln!("  infer gas   {} (tx {})", s.gas_used, s.tx);
+        for (r, _) in &rewards {
+            outln!("  reward      {} {}", r.node, eth(r.eth));
         }
+        match chain_seconds {
+            Some(c) => outln!(
+                "  time        {:.1} s from submission to settlement ({c} s of block time)",
+                elapsed.as_secs_f64()
+            ),
+            None => outln!(
+                "  time        {:.1} s from submission to settlement",
+                elapsed.as_secs_f64()
+            ),
+        }
+        outln!("  details     aikernel prompt show {}", s.id);
     }
-    crate::output::outln!("  output hash {output_hash}");
-    crate::output::outln!("  infer gas   {} (tx {})", s.gas_used, s.tx);
-    for (r, _) in &rewards {
-        crate::output::outln!("  reward      {} {}", r.node, eth(r.eth));
+    // The committee agreed the request cannot be served: the fee is spent, the caller must know.
+    match error {
+        Some(code) => Err(outcome::error_exit(s.id, code)),
+        None => Ok(()),
     }
-    match chain_seconds {
-        Some(c) => crate::output::outln!(
-            "  time        {:.1} s from submission to settlement ({c} s of block time)",
-            elapsed.as_secs_f64()
-        ),
-        None => crate::output::outln!(
-            "  time        {:.1} s from submission to settlement",
-            elapsed.as_secs_f64()
-        ),
-    }
-    Ok(())
 }
 
 async fn refunded(
@@ -373,17 +390,4 @@ async fn chain_seconds(kernel: &Kernel, from: u64, to: u64) -> Option<u64> {
             .map(|b| b.header.timestamp)
     };
     Some(time(to).await?.saturating_sub(time(from).await?))
-}
-
-/// The name of an `AIKernelError` code (docs/protocol.md).
-fn error_name(code: u8) -> &'static str {
-    match code {
-        1 => "InvalidSchema",
-        2 => "InputTooLong",
-        3 => "Unsupported",
-        4 => "InvalidInput",
-        5 => "OutputIncomplete",
-        6 => "InputUnavailable",
-        _ => "unknown",
-    }
 }
