@@ -13,7 +13,7 @@ ROUNDS="${1:-3}"; shift || true
 THREADS=("$@"); [ ${#THREADS[@]} -gt 0 ] || THREADS=(1 2)
 CACHE="${AIKERNEL_CACHE:-$HOME/.cache/aikernel}"
 MODEL="${MODEL:-$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
-LLAMA_BENCH="${LLAMA_BENCH:-$HOME/.cache/aikernel/llama.cpp/build/bin/llama-bench}"
+LLAMA_BENCH="${LLAMA_BENCH:-${AIKERNEL_LLAMA_CACHE:-$CACHE/llama.cpp}/build/bin/llama-bench}"
 [ -f "$MODEL" ] || { echo "no model at $MODEL (run ./scripts/setup.sh)" >&2; exit 1; }
 [ -x "$LLAMA_BENCH" ] || scripts/build-llama-cpp.sh llama-bench >&2
 cargo build --release -q -p aikernel-engine --example bench

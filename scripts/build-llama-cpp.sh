@@ -2,13 +2,15 @@
 # Builds llama.cpp's llama-tokenize, llama-bench, llama-completion and llama-quantize (the reference for
 # tokenizer fixtures and inference baselines) from the source vendored in the
 # llama-cpp-python 0.3.36 sdist. Idempotent: reuses the download, the cmake venv and the
-# build folder under ~/.cache/aikernel/llama.cpp; re-running only rebuilds what changed.
+# build folder under <llama.cpp> (`$AIKERNEL_LLAMA_CACHE`, else `$AIKERNEL_CACHE/llama.cpp`,
+# else ~/.cache/aikernel/llama.cpp: the library's rule, aikernel_engine::paths); re-running
+# only rebuilds what changed.
 #
-# Binaries: ~/.cache/aikernel/llama.cpp/build/bin/{llama-tokenize,llama-bench,llama-completion,llama-quantize}
+# Binaries: <llama.cpp>/build/bin/{llama-tokenize,llama-bench,llama-completion,llama-quantize}
 # Usage: scripts/build-llama-cpp.sh [target...]   (default: all four); JOBS=2 by default.
 set -euo pipefail
 
-CACHE="${AIKERNEL_LLAMA_CACHE:-$HOME/.cache/aikernel/llama.cpp}"
+CACHE="${AIKERNEL_LLAMA_CACHE:-${AIKERNEL_CACHE:-$HOME/.cache/aikernel}/llama.cpp}"
 VERSION=0.3.36
 JOBS="${JOBS:-2}"
 TARGETS=("$@")

@@ -2,11 +2,13 @@
 # Regenerates crates/engine/tests/fixtures/tokenizer_expected.json: the token ids that
 # llama.cpp's llama-tokenize gives for every case of tokenizer_corpus.txt, with special-token
 # parsing on and off. One-off; the test then runs without llama.cpp.
-# Needs: scripts/build-llama-cpp.sh llama-tokenize, and the default model.
+# Needs: scripts/build-llama-cpp.sh llama-tokenize, and the default model. Paths follow the
+# library's rule (aikernel_engine::paths): AIKERNEL_CACHE, AIKERNEL_LLAMA_CACHE, AIKERNEL_MODEL.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${LLAMA_TOKENIZE:-$HOME/.cache/aikernel/llama.cpp/build/bin/llama-tokenize}"
-MODEL="${AIKERNEL_MODEL:-$HOME/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+CACHE="${AIKERNEL_CACHE:-$HOME/.cache/aikernel}"
+BIN="${LLAMA_TOKENIZE:-${AIKERNEL_LLAMA_CACHE:-$CACHE/llama.cpp}/build/bin/llama-tokenize}"
+MODEL="${AIKERNEL_MODEL:-$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 FIX="$ROOT/crates/engine/tests/fixtures"
 [ -x "$BIN" ] || "$ROOT/scripts/build-llama-cpp.sh" llama-tokenize
 

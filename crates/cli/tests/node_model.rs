@@ -10,13 +10,7 @@ use common::Net;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_model_is_refused_and_a_fresh_download_succeeds() {
-    let src = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        std::path::PathBuf::from,
-    );
+    let src = aikernel_engine::paths::model();
     let published = tempfile::tempdir().unwrap();
     let model = published.path().join("model.gguf");
     std::fs::copy(&src, &model).unwrap();

@@ -3,7 +3,7 @@
 //! built exactly as `FantasySports` and `AIDAO` build them; two drivers with different thread
 //! counts stand for two nodes.
 //!
-//! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
+//! Needs the model: `AIKERNEL_MODEL`, else the default one in `$AIKERNEL_CACHE` (`~/.cache/aikernel`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

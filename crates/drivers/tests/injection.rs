@@ -3,7 +3,7 @@
 //! space after their first character) before the prompt is tokenized, so the only control
 //! tokens in the prompt are the chat template's own.
 //!
-//! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
+//! Needs the model: `AIKERNEL_MODEL`, else the default one in `$AIKERNEL_CACHE` (`~/.cache/aikernel`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,7 +1,7 @@
 //! The LLM driver on the real model: valid typed outputs, identical bytes across runs and
 //! thread counts (same node, another node).
 //!
-//! Needs `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf` or `AIKERNEL_MODEL`.
+//! Needs the model: `AIKERNEL_MODEL`, else the default one in `$AIKERNEL_CACHE` (`~/.cache/aikernel`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::OnceLock;

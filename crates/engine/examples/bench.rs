@@ -1,6 +1,7 @@
 //! Engine throughput without the CLI: `cargo run --release -p aikernel-engine --example bench --
-//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]`. Prints one line per repetition, then the
-//! resident and peak resident memory (`AIKERNEL_KERNEL=scalar|avx2|avx512|auto` picks the kernel).
+//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]` (MODEL defaults to `aikernel_engine::paths::model()`).
+//! Prints one line per repetition, then the resident and peak resident memory
+//! (`AIKERNEL_KERNEL=scalar|avx2|avx512|auto` picks the kernel).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -9,13 +10,10 @@ use aikernel_engine::{Kernel, Model, bench::bench};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let model = args.first().filter(|s| !s.is_empty()).map_or_else(
-        || {
-            let home = std::env::var("HOME").unwrap_or_default();
-            PathBuf::from(home).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
+    let model = args
+        .first()
+        .filter(|s| !s.is_empty())
+        .map_or_else(aikernel_engine::paths::model, PathBuf::from);
     let num = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("number"));
     let (threads, n_prompt, n_gen, reps) = (num(1, 1), num(2, 64), num(3, 64), num(4, 3));
     let kernel: Kernel = std::env::var("AIKERNEL_KERNEL")

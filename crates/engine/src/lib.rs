@@ -8,6 +8,7 @@ pub mod generate;
 pub mod gguf;
 pub mod kernels;
 pub mod model;
+pub mod paths;
 pub mod quantize;
 pub mod sample;
 pub mod template;

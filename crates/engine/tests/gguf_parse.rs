@@ -3,20 +3,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use aikernel_engine::gguf::{GgmlType, GgufError, GgufFile, GgufWriter, MetaValue};
 use proptest::prelude::*;
-
-fn model_path() -> Option<PathBuf> {
-    let p = common::default_model();
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: model not found at {}", p.display());
-        None
-    }
-}
 
 /// A small model-shaped file exercising every metadata type.
 fn synthetic() -> Vec<u8> {
@@ -61,7 +49,7 @@ fn synthetic() -> Vec<u8> {
 
 #[test]
 fn real_model_parses() {
-    let Some(path) = model_path() else { return };
+    let path = common::model_path();
     let g = GgufFile::open(&path).unwrap();
     assert_eq!(g.version(), 3);
     assert_eq!(g.bytes_len(), 98_362_432);

@@ -2,7 +2,7 @@
 //! a token constraint driving generation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_engine::sample::{TOP_K, argmax, sample, uniform};
 use aikernel_engine::{GenerateOptions, Model, StopReason, TokenConstraint, generate};
@@ -83,19 +83,7 @@ impl TokenConstraint for OnlyThese {
 
 #[test]
 fn constraint_masks_and_finishes() {
-    let p = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
-        p.display()
-    );
-    let m = Model::load(&p).unwrap();
+    let m = Model::load(&common::model_path()).unwrap();
     let prompt = m.tokenizer().encode("My favourite number is", true);
     let allowed: Vec<u32> = ["1", "2", "3"]
         .iter()

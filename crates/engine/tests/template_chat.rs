@@ -1,29 +1,19 @@
 //! Chat templates: the default model's exact rendering, pycompat methods, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
-use std::path::PathBuf;
+mod common;
 
 use aikernel_engine::gguf::{GgufFile, GgufWriter, MetaValue};
 use aikernel_engine::template::{ChatMessage, ChatTemplate, TemplateError};
 
-fn model() -> Option<GgufFile> {
-    let path = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    if !path.exists() {
-        eprintln!("skipping: model not found at {}", path.display());
-        return None;
-    }
-    Some(GgufFile::open(&path).unwrap())
+/// The default model's file (required: docs/testing.md).
+fn model() -> GgufFile {
+    GgufFile::open(&common::model_path()).unwrap()
 }
 
 #[test]
 fn smollm2_default_system_prompt() {
-    let Some(g) = model() else { return };
+    let g = model();
     let t = ChatTemplate::from_gguf(&g).unwrap();
     let out = t
         .render(&[ChatMessage::new("user", "What is 2+2?")], true)
@@ -37,7 +27,7 @@ fn smollm2_default_system_prompt() {
 
 #[test]
 fn smollm2_explicit_system_and_no_generation_prompt() {
-    let Some(g) = model() else { return };
+    let g = model();
     let t = ChatTemplate::from_gguf(&g).unwrap();
     let msgs = [
         ChatMessage::new("system", "Answer with one word."),

@@ -1,7 +1,8 @@
 //! Tokenizer on the default model: round trips, special tokens, speed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -9,28 +10,17 @@ use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::tokenizer::Tokenizer;
 use proptest::prelude::*;
 
-fn tokenizer() -> Option<&'static Tokenizer> {
-    static TOK: OnceLock<Option<Tokenizer>> = OnceLock::new();
+/// The default model's tokenizer (the model is required: docs/testing.md).
+fn tokenizer() -> &'static Tokenizer {
+    static TOK: OnceLock<Tokenizer> = OnceLock::new();
     TOK.get_or_init(|| {
-        let path = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-            || {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                    .join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-            },
-            PathBuf::from,
-        );
-        if !path.exists() {
-            eprintln!("skipping: model not found at {}", path.display());
-            return None;
-        }
-        Some(Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap())
+        Tokenizer::from_gguf(&GgufFile::open(&common::model_path()).unwrap()).unwrap()
     })
-    .as_ref()
 }
 
 #[test]
 fn vocabulary_facts() {
-    let Some(t) = tokenizer() else { return };
+    let t = tokenizer();
     assert_eq!(t.vocab_size(), 49152);
     assert_eq!(t.token_id("<|endoftext|>"), Some(0));
     assert_eq!(t.token_id("<|im_start|>"), Some(1));
@@ -45,7 +35,7 @@ fn vocabulary_facts() {
 
 #[test]
 fn special_tokens_need_parse_special() {
-    let Some(t) = tokenizer() else { return };
+    let t = tokenizer();
     let text = "<|im_start|>user\nHi<|im_end|>";
     let ids = t.encode(text, true);
     assert_eq!(ids.first(), Some(&1));
@@ -58,7 +48,7 @@ fn special_tokens_need_parse_special() {
 
 #[test]
 fn digits_are_single_tokens() {
-    let Some(t) = tokenizer() else { return };
+    let t = tokenizer();
     let ids = t.encode("12345", false);
     assert_eq!(ids.len(), 5);
     for (id, d) in ids.iter().zip(b"12345") {
@@ -68,7 +58,7 @@ fn digits_are_single_tokens() {
 
 #[test]
 fn ten_kilobytes_is_fast() {
-    let Some(t) = tokenizer() else { return };
+    let t = tokenizer();
     let base = "The quick brown fox jumps over the lazy dog 1234567890. fn main() { println!(\"héllo 世界 🎉\"); }\n";
     let text = base.repeat(10_240 / base.len() + 1);
     let start = Instant::now();
@@ -87,14 +77,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
     #[test]
     fn any_utf8_round_trips(text in any::<String>()) {
-        let Some(t) = tokenizer() else { return Ok(()) };
+        let t = tokenizer();
         prop_assert_eq!(t.decode(&t.encode(&text, false)), text.as_bytes());
         prop_assert_eq!(t.decode(&t.encode(&text, true)), text.as_bytes());
     }
 
     #[test]
     fn mixed_scripts_round_trip(text in "[ a-zA-Z0-9\\n\\t'.,!é世界🎉½²٣<|>_]{0,64}") {
-        let Some(t) = tokenizer() else { return Ok(()) };
+        let t = tokenizer();
         prop_assert_eq!(t.decode(&t.encode(&text, true)), text.as_bytes());
     }
 }

@@ -139,15 +139,10 @@ impl Default for NodeConfig {
 /// survives a few 2 % slashes above the minimum even before it tops up.
 pub const DEFAULT_STAKE_EAI: u64 = 1500;
 
-/// `$AIKERNEL_CACHE`, else `~/.cache/aikernel` (where setup puts the default model).
+/// `$AIKERNEL_CACHE`, else `~/.cache/aikernel` (where setup puts the default model): the
+/// library's one rule, [`aikernel_engine::paths::cache_dir`].
 pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("AIKERNEL_CACHE") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".cache/aikernel"),
-        |h| PathBuf::from(h).join(".cache/aikernel"),
-    )
+    aikernel_engine::paths::cache_dir()
 }
 
 impl NodeConfig {

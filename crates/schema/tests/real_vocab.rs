@@ -1,4 +1,4 @@
-//! Constrained decoding over the real SmolLM2 tokenizer vocabulary (skipped without the model).
+//! Constrained decoding over the real SmolLM2 tokenizer vocabulary (the model is required).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,35 +12,31 @@ use aikernel_engine::tokenizer::Tokenizer;
 use aikernel_schema::{ConstrainedDecoder, Node, Schema, Vocab};
 use common::{Rng, abi_decode};
 
-fn model_path() -> Option<PathBuf> {
-    let p = std::env::var_os("AIKERNEL_MODEL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| {
-                PathBuf::from(h).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-            })
-        })?;
-    p.exists().then_some(p)
+/// The default model (`aikernel_engine::paths::model`), required: a missing model fails
+/// (docs/testing.md).
+fn model_path() -> PathBuf {
+    let p = aikernel_engine::paths::model();
+    assert!(
+        p.exists(),
+        "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
+    p
 }
 
-fn real_vocab() -> Option<(Tokenizer, Arc<Vocab>)> {
-    let Some(path) = model_path() else {
-        eprintln!("skipped: no model (set AIKERNEL_MODEL)");
-        return None;
-    };
+fn real_vocab() -> (Tokenizer, Arc<Vocab>) {
+    let path = model_path();
     let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
     let n = tok.vocab_size() as u32;
     let tokens = (0..n).map(|i| tok.token_bytes(i).to_vec()).collect();
     let special = (0..n).map(|i| tok.is_special(i)).collect();
     let vocab = Vocab::new(tokens, tok.eos_token_id().unwrap(), special).unwrap();
-    Some((tok, Arc::new(vocab)))
+    (tok, Arc::new(vocab))
 }
 
 #[test]
 fn real_vocab_masks_and_decodes_every_kind() {
-    let Some((tok, vocab)) = real_vocab() else {
-        return;
-    };
+    let (tok, vocab) = real_vocab();
     assert_eq!(vocab.len(), 49_152);
     let schemas = [
         Schema::free_text(),

@@ -69,9 +69,10 @@ pub(crate) struct DevnetArgs {
 }
 
 /// `<cache>/models/SmolLM2-135M-Instruct.Q4_1.gguf`, where setup installs the default model
-/// (the cache is `$AIKERNEL_CACHE`, else `~/.cache/aikernel`, as for nodes).
+/// (the cache is `$AIKERNEL_CACHE`, else `~/.cache/aikernel`, as for nodes and tests: the
+/// library's rule, [`aikernel_engine::paths::default_model`]).
 pub(crate) fn default_model() -> PathBuf {
-    aikernel_node::config::default_cache_dir().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    aikernel_engine::paths::default_model()
 }
 
 /// A running devnet: dropping it stops anvil.

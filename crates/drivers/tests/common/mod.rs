@@ -5,13 +5,10 @@ use std::path::PathBuf;
 
 use aikernel_drivers::LlmDriver;
 
-/// `$AIKERNEL_MODEL`, else `~/.cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf`.
+/// `$AIKERNEL_MODEL`, else the default model in the cache (`$AIKERNEL_CACHE`, else
+/// `~/.cache/aikernel`): the library's rule, [`aikernel_engine::paths::model`].
 pub(crate) fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("AIKERNEL_MODEL") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    PathBuf::from(home).join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    aikernel_engine::paths::model()
 }
 
 /// Loads the default model with `threads` engine threads; a missing file says how to get it.

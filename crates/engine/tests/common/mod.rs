@@ -3,20 +3,14 @@
 
 use std::path::PathBuf;
 
-/// `$AIKERNEL_MODEL`, else the default model in `$AIKERNEL_CACHE/models` (else
-/// `~/.cache/aikernel/models`), where `scripts/setup.sh` puts it.
+/// `$AIKERNEL_MODEL`, else the default model in `<cache>/models`, where `scripts/setup.sh`
+/// puts it (the library's rule: [`aikernel_engine::paths::model`]).
 pub(crate) fn default_model() -> PathBuf {
-    if let Some(p) = std::env::var_os("AIKERNEL_MODEL") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("AIKERNEL_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/aikernel"),
-        PathBuf::from,
-    );
-    cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    aikernel_engine::paths::model()
 }
 
-/// [`default_model`], which must exist (the message says how to get it).
+/// [`default_model`], which must exist (the message says how to get it). A missing model
+/// fails: it is not on the list of allowed skips (docs/testing.md).
 pub(crate) fn model_path() -> PathBuf {
     let p = default_model();
     assert!(

@@ -117,13 +117,6 @@ pub(crate) enum QuantArg {
     Q4_1,
 }
 
-/// `~/.cache/aikernel`, where `scripts/build-llama-cpp.sh` builds llama.cpp.
-fn home_cache() -> PathBuf {
-    std::env::var_os("HOME")
-        .map_or_else(PathBuf::new, PathBuf::from)
-        .join(".cache/aikernel")
-}
-
 /// Runs one `aikernel model` subcommand.
 pub(crate) fn run(cmd: ModelCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match cmd {
@@ -201,7 +194,8 @@ fn llama_bench(
     n_gen: usize,
     threads: &[usize],
 ) -> anyhow::Result<Option<Vec<Value>>> {
-    let bin = home_cache().join("llama.cpp/build/bin/llama-bench");
+    // Where scripts/build-llama-cpp.sh builds it (`$AIKERNEL_LLAMA_CACHE`, else the cache's).
+    let bin = aikernel_engine::paths::llama_cpp_bin("llama-bench");
     if !bin.exists() {
         return Ok(None);
     }
