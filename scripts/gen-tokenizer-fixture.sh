@@ -2,6 +2,7 @@
 # Regenerates crates/engine/tests/fixtures/tokenizer_expected.json: the token ids that
 # llama.cpp's llama-tokenize gives for every case of tokenizer_corpus.txt, with special-token
 # parsing on and off. One-off; the test then runs without llama.cpp.
+# scripts/gen-llama-cpp-fixtures.sh runs it with the other llama.cpp fixtures.
 # Needs: scripts/build-llama-cpp.sh llama-tokenize, and the default model. Paths follow the
 # library's rule (aikernel_engine::paths): AIKERNEL_CACHE, AIKERNEL_LLAMA_CACHE, AIKERNEL_MODEL.
 set -euo pipefail

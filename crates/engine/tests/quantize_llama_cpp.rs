@@ -1,14 +1,26 @@
-//! Cross-check against llama.cpp's `llama-quantize --pure` (skipped when it is not built:
-//! scripts/build-llama-cpp.sh): every tensor we quantize must be byte-identical to ggml's
-//! reference quantizer output.
+//! Cross-check against llama.cpp's `llama-quantize --pure`: every tensor we quantize must be
+//! byte-identical to ggml's reference quantizer output. The sha256 of every tensor llama.cpp
+//! wrote is committed (`fixtures/llama_cpp_quantize.json`) and checked on every run; a live
+//! llama-quantize (scripts/build-llama-cpp.sh) is compared byte for byte as well, and skips
+//! only as docs/testing.md allows (key `llama-cpp`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
 use aikernel_engine::f16::f32_to_f16;
 use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue};
 use aikernel_engine::quantize::{QuantType, quantize_gguf};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use common::llama_cpp;
+
+/// The committed digests of llama-quantize's output.
+const FIXTURE: &str = "llama_cpp_quantize.json";
+/// The targets compared.
+const TARGETS: [QuantType; 3] = [QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_1];
 
 fn values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
     let mut s = seed;
@@ -82,24 +94,82 @@ fn tiny_llama() -> Vec<u8> {
     w.to_bytes().unwrap()
 }
 
-#[test]
-fn tensors_match_llama_quantize() {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let bin = std::env::var_os("LLAMA_QUANTIZE").map_or_else(
-        || home.join(".cache/aikernel/llama.cpp/build/bin/llama-quantize"),
-        PathBuf::from,
-    );
-    if !bin.exists() {
-        eprintln!("skipping: {} not built", bin.display());
-        return;
+fn sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Our quantization of the tiny model to `target`.
+fn ours(input: &GgufFile, target: QuantType) -> GgufFile {
+    let mut out = Vec::new();
+    quantize_gguf(input, target, &mut out).unwrap();
+    GgufFile::from_bytes(out).unwrap()
+}
+
+/// A quantized file as the fixture records it: the file type and each tensor's type, shape
+/// and sha256.
+fn summary(target: QuantType, file: &GgufFile) -> Value {
+    let mut tensors = Map::new();
+    for info in file.tensors() {
+        let t = file.tensor(&info.name).unwrap();
+        tensors.insert(
+            info.name.clone(),
+            json!({ "dtype": t.dtype.to_string(), "dims": t.dims, "sha256": sha256(t.data) }),
+        );
     }
+    json!({
+        "type": target.to_string(),
+        "file_type": file.meta_u32("general.file_type").unwrap(),
+        "tensors": tensors,
+    })
+}
+
+#[test]
+fn tensors_match_llama_quantize_fixture() {
+    let fixture = llama_cpp::read_fixture(FIXTURE);
+    let input_bytes = tiny_llama();
+    assert_eq!(
+        fixture["input_sha256"].as_str(),
+        Some(sha256(&input_bytes).as_str()),
+        "the test's input model changed: rerun scripts/gen-llama-cpp-fixtures.sh"
+    );
+    let input = GgufFile::from_bytes(input_bytes).unwrap();
+    let cases = fixture["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), TARGETS.len(), "{FIXTURE} is stale");
+    let mut compared = 0;
+    for (target, want) in TARGETS.into_iter().zip(cases) {
+        let got = summary(target, &ours(&input, target));
+        assert_eq!(got["type"], want["type"], "{FIXTURE} is stale");
+        assert_eq!(got["file_type"], want["file_type"], "{target} file type");
+        let (got, want) = (&got["tensors"], want["tensors"].as_object().unwrap());
+        assert_eq!(
+            got.as_object().unwrap().len(),
+            want.len(),
+            "{target} tensors"
+        );
+        for (name, want) in want {
+            assert_eq!(
+                &got[name], want,
+                "{target} {name}: differs from llama-quantize's output"
+            );
+            compared += 1;
+        }
+    }
+    eprintln!("{compared} tensors identical to llama-quantize's committed digests");
+}
+
+#[test]
+fn tensors_match_live_llama_quantize() {
+    let Some(bin) = llama_cpp::bin("llama-quantize", "LLAMA_QUANTIZE") else {
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("aikernel-quant-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("f32.gguf");
-    std::fs::write(&src, tiny_llama()).unwrap();
-    let input = GgufFile::open(&src).unwrap();
-    let mut compared = 0;
-    for target in [QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_1] {
+    let input_bytes = tiny_llama();
+    std::fs::write(&src, &input_bytes).unwrap();
+    let input = GgufFile::from_bytes(input_bytes.clone()).unwrap();
+    let mut outputs = Vec::new();
+    for target in TARGETS {
         let dst = dir.join(format!("{target}.gguf"));
         let status = Command::new(&bin)
             .args([
@@ -119,10 +189,18 @@ fn tensors_match_llama_quantize() {
             "{}",
             String::from_utf8_lossy(&status.stderr)
         );
-        let theirs = GgufFile::open(&dst).unwrap();
-        let mut ours = Vec::new();
-        quantize_gguf(&input, target, &mut ours).unwrap();
-        let ours = GgufFile::from_bytes(ours).unwrap();
+        outputs.push((target, GgufFile::open(&dst).unwrap()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if llama_cpp::writing_fixtures() {
+        let mut head = llama_cpp::head(None);
+        head["input_sha256"] = sha256(&input_bytes).into();
+        let cases: Vec<Value> = outputs.iter().map(|(t, f)| summary(*t, f)).collect();
+        llama_cpp::write_fixture(FIXTURE, &head, &cases);
+    }
+    let mut compared = 0;
+    for (target, theirs) in &outputs {
+        let ours = ours(&input, *target);
         for info in ours.tensors() {
             let a = ours.tensor(&info.name).unwrap();
             let b = theirs.tensor(&info.name).unwrap();
@@ -140,6 +218,5 @@ fn tensors_match_llama_quantize() {
             target.file_type()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!("{compared} tensors byte-identical to llama-quantize");
 }

@@ -1,10 +1,16 @@
-//! Differential test against a live llama.cpp `llama-tokenize` (skipped when the binary is
-//! not built: scripts/build-llama-cpp.sh). Random strings from a pool of tricky pieces
-//! (digits of several scripts, letters, marks, emoji, whitespace of every kind, special
-//! tokens and their fragments, contractions), tokenized with the default model's vocabulary
-//! under each supported pre-tokenizer: `smollm` as shipped, and `llama-bpe` and `gpt-2`
-//! through copies of its metadata with `tokenizer.ggml.pre` replaced.
+//! Differential test against llama.cpp's `llama-tokenize`. Random strings from a pool of
+//! tricky pieces (digits of several scripts, letters, marks, emoji, whitespace of every kind,
+//! special tokens and their fragments, contractions), tokenized with the default model's
+//! vocabulary under each supported pre-tokenizer: `smollm` as shipped, and `llama-bpe` and
+//! `gpt-2` through copies of its metadata with `tokenizer.ggml.pre` replaced.
+//!
+//! llama.cpp's ids for the first `FIXTURE_CASES` strings are committed
+//! (`fixtures/llama_cpp_tokenize_random.json`) and checked on every run; a live llama-tokenize
+//! (scripts/build-llama-cpp.sh) is compared as well, over `TOKENIZER_DIFF_CASES` strings
+//! (default 30), and skips only as docs/testing.md allows (key `llama-cpp`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
+
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +18,14 @@ use std::process::{Command, Stdio};
 
 use aikernel_engine::gguf::{GgufFile, GgufWriter, MetaValue};
 use aikernel_engine::tokenizer::Tokenizer;
+use serde_json::{Value, json};
+
+use common::llama_cpp;
+
+/// The committed llama.cpp ids.
+const FIXTURE: &str = "llama_cpp_tokenize_random.json";
+/// Strings in the fixture.
+const FIXTURE_CASES: usize = 30;
 
 #[rustfmt::skip]
 const POOL: &[&str] = &[
@@ -87,50 +101,88 @@ fn vocab_only_copy(model: &GgufFile, pre: &str, dir: &Path) -> PathBuf {
     path
 }
 
-#[test]
-fn random_strings_match_live_llama_cpp() {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let bin = std::env::var_os("LLAMA_TOKENIZE").map_or_else(
-        || home.join(".cache/aikernel/llama.cpp/build/bin/llama-tokenize"),
-        PathBuf::from,
-    );
-    let model_path = std::env::var_os("AIKERNEL_MODEL").map_or_else(
-        || home.join(".cache/aikernel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        PathBuf::from,
-    );
-    if !bin.exists() || !model_path.exists() {
-        eprintln!(
-            "skipping: need {} and {}",
-            bin.display(),
-            model_path.display()
-        );
-        return;
+/// The `n` random strings, the same on every run.
+fn texts(n: usize) -> Vec<String> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    (0..n)
+        .map(|_| {
+            let len = 1 + rng.next() % 24;
+            (0..len)
+                .map(|_| POOL[(rng.next() % POOL.len() as u64) as usize])
+                .collect()
+        })
+        .collect()
+}
+
+/// The model and its vocabulary-only copies with the other pre-tokenizers, in a scratch
+/// folder removed on drop.
+struct Variants {
+    dir: PathBuf,
+    files: Vec<(&'static str, PathBuf)>,
+}
+
+impl Variants {
+    /// `name` keeps the scratch folders of concurrent tests apart.
+    fn new(model_path: &Path, name: &str) -> Variants {
+        let model = GgufFile::open(model_path).unwrap();
+        let dir = std::env::temp_dir().join(format!("aikernel-tok-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = vec![
+            ("smollm", model_path.to_path_buf()),
+            ("llama-bpe", vocab_only_copy(&model, "llama-bpe", &dir)),
+            ("gpt-2", vocab_only_copy(&model, "gpt-2", &dir)),
+        ];
+        Variants { dir, files }
     }
-    let cases: usize = std::env::var("TOKENIZER_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let model = GgufFile::open(&model_path).unwrap();
-    let dir = std::env::temp_dir().join(format!("aikernel-tok-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let variants = [
-        ("smollm", model_path.clone()),
-        ("llama-bpe", vocab_only_copy(&model, "llama-bpe", &dir)),
-        ("gpt-2", vocab_only_copy(&model, "gpt-2", &dir)),
-    ];
+
+    fn tokenizers(&self) -> Vec<(&'static str, Tokenizer)> {
+        self.files
+            .iter()
+            .map(|(pre, path)| {
+                let tok = Tokenizer::from_gguf(&GgufFile::open(path).unwrap()).unwrap();
+                (*pre, tok)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Variants {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| u32::try_from(x.as_u64().unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn random_strings_match_llama_cpp_fixture() {
+    let model_path = common::model_path();
+    let fixture = llama_cpp::read_fixture(FIXTURE);
+    llama_cpp::check_model(&fixture, &model_path);
+    let cases = fixture["cases"].as_array().unwrap();
+    let texts = texts(FIXTURE_CASES);
+    assert_eq!(
+        cases
+            .iter()
+            .map(|c| c["text"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        texts,
+        "{FIXTURE} is stale: rerun scripts/gen-llama-cpp-fixtures.sh"
+    );
+    let variants = Variants::new(&model_path, "fixture");
     let mut failures = Vec::new();
     let mut total = 0;
-    for (pre, path) in &variants {
-        let tok = Tokenizer::from_gguf(&GgufFile::open(path).unwrap()).unwrap();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..cases {
-            let len = 1 + rng.next() % 24;
-            let text: String = (0..len)
-                .map(|_| POOL[(rng.next() % POOL.len() as u64) as usize])
-                .collect();
-            for special in [true, false] {
-                let want = llama_tokenize(&bin, path, &text, special);
-                let got = tok.encode(&text, special);
+    for (pre, tok) in variants.tokenizers() {
+        for (case, text) in cases.iter().zip(&texts) {
+            for (key, special) in [("special", true), ("plain", false)] {
+                let want = ids(&case[pre][key]);
+                let got = tok.encode(text, special);
                 total += 1;
                 if got != want {
                     failures.push(format!(
@@ -140,7 +192,51 @@ fn random_strings_match_live_llama_cpp() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "{} of {total} encodings identical to the committed llama.cpp ids",
+        total - failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn random_strings_match_live_llama_cpp() {
+    let model_path = common::model_path();
+    let Some(bin) = llama_cpp::bin("llama-tokenize", "LLAMA_TOKENIZE") else {
+        return;
+    };
+    let write = llama_cpp::writing_fixtures();
+    let n = if write {
+        FIXTURE_CASES
+    } else {
+        std::env::var("TOKENIZER_DIFF_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(FIXTURE_CASES)
+    };
+    let texts = texts(n);
+    let variants = Variants::new(&model_path, "live");
+    let mut fixture: Vec<Value> = texts.iter().map(|t| json!({ "text": t })).collect();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for ((pre, path), (_, tok)) in variants.files.iter().zip(variants.tokenizers()) {
+        for (text, case) in texts.iter().zip(&mut fixture) {
+            for (key, special) in [("special", true), ("plain", false)] {
+                let want = llama_tokenize(&bin, path, text, special);
+                let got = tok.encode(text, special);
+                total += 1;
+                if got != want {
+                    failures.push(format!(
+                        "{pre} special={special} {text:?}\n  llama.cpp {want:?}\n  ours      {got:?}"
+                    ));
+                }
+                case[*pre][key] = json!(want);
+            }
+        }
+    }
     eprintln!("{} of {total} encodings identical", total - failures.len());
+    if write {
+        llama_cpp::write_fixture(FIXTURE, &llama_cpp::head(Some(&model_path)), &fixture);
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

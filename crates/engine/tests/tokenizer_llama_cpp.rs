@@ -71,6 +71,7 @@ fn corpus_matches_llama_cpp() {
     }
 
     let path = common::model_path();
+    common::llama_cpp::check_model(&expected, &path);
     let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
     let mut failures = Vec::new();
     let mut tokens = 0;

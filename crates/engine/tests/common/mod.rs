@@ -1,5 +1,8 @@
-//! Shared by the engine's real-model tests: where the default model lies.
+//! Shared by the engine's real-model tests: where the default model lies, and the llama.cpp
+//! reference (committed fixtures, or a live build).
 #![allow(dead_code)] // each test crate uses what it needs
+
+pub(crate) mod llama_cpp;
 
 use std::path::PathBuf;
 
