@@ -71,6 +71,10 @@ pub struct NodeConfig {
     /// Seconds the latest block's timestamp may run ahead of this machine's clock before
     /// the node warns (deadlines are in block time).
     pub chain_clock_tolerance_s: u64,
+    /// When a prompt's output is still not computed this many seconds before its commit
+    /// deadline, the node declines the round (no stake lost) instead of staying silent
+    /// (slashed). Give it at least a few block times, so the decline is mined in time.
+    pub decline_before_deadline_s: u64,
     /// Test-only misbehaviour (`lie`, `copy`, `silent`); never set this in production.
     pub byzantine: Option<Byzantine>,
     /// Test-only: seconds to sleep right after each commit is mined (to kill the node there).
@@ -128,6 +132,7 @@ impl Default for NodeConfig {
             max_fee_gwei: 500,
             metrics_addr: None,
             chain_clock_tolerance_s: 15,
+            decline_before_deadline_s: 10,
             progress: true,
             byzantine: None,
             pause_after_commit_s: 0,

@@ -37,6 +37,7 @@ const PUBLISHING: u8 = 5;
 /// `memberState` states.
 const COMMITTED: u8 = 1;
 const REVEALED: u8 = 2;
+const DECLINED: u8 = 4;
 
 /// Gas of a reveal that settles a 15-node committee, without the callback (measured
 /// settlement of 3 nodes is about 130,000; slashing and context append add more).
@@ -125,7 +126,11 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
     let reveal_open = (status == REVEALING || (status == COMMITTING && now > commit_deadline))
         && now < reveal_deadline;
     match me.state {
-        0 if status == COMMITTING && now < commit_deadline => commit(ctx, job, round).await,
+        0 if status == COMMITTING && now < commit_deadline => {
+            commit(ctx, job, round, commit_deadline - now).await
+        }
+        // Declined: this round is not this node's any more (later committees exclude it).
+        DECLINED => Ok(Step::Done),
         COMMITTED if reveal_open => {
             let window = RevealWindow {
                 now,
@@ -252,7 +257,8 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
     Ok(())
 }
 
-async fn commit(ctx: &Ctx, job: &Job, round: u8) -> Result<Step, NodeError> {
+/// Commits this node's output; `left` is the time to the commit deadline, in block time.
+async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, NodeError> {
     let commitment = match ctx.config.byzantine {
         Some(Byzantine::Silent) => return Ok(Step::Wait),
         Some(Byzantine::Copy) => match copied_commitment(ctx, job, round).await? {
@@ -262,6 +268,9 @@ async fn commit(ctx: &Ctx, job: &Job, round: u8) -> Result<Step, NodeError> {
         _ => {
             let identity = current_identity(ctx, job).await?;
             let Some(computed) = ctx.store.output(job.id, identity)? else {
+                if left <= ctx.config.decline_before_deadline_s {
+                    return decline(ctx, job, round, left).await;
+                }
                 return Ok(Step::NeedCompute);
             };
             let salt = protocol::salt(ctx.secret, job.id, identity, round);
@@ -305,6 +314,33 @@ async fn commit(ctx: &Ctx, job: &Job, round: u8) -> Result<Step, NodeError> {
                 "NotInCommittee",
                 "SeedNotReady",
             ],
+        ),
+    }
+}
+
+/// Declines the round: the output will not be ready before the commit deadline (a long
+/// request, a busy machine, a chain whose clock runs ahead). Declining costs no stake, unlike
+/// silence; the node earns nothing from the prompt and sits out of the pools until it unjails
+/// (at its next housekeeping).
+async fn decline(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, NodeError> {
+    let c = &ctx.contracts;
+    let input = c.kernel.decline(job.id).calldata().clone();
+    match ctx.send("decline", c.deployment.kernel, input).await {
+        Ok(receipt) => {
+            Metrics::inc(&ctx.metrics.prompts_declined);
+            tracing::warn!(
+                prompt = %job.id,
+                round,
+                seconds_left = left,
+                tx = %receipt.transaction_hash,
+                "output not ready before the commit deadline: declined the round (no stake lost; out of the pools until it unjails)"
+            );
+            Ok(Step::Done)
+        }
+        Err(e) => benign(
+            job,
+            e,
+            &["CommitClosed", "AlreadyCommitted", "NotInCommittee"],
         ),
     }
 }

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub prompts_committed: AtomicU64,
     /// Reveals mined.
     pub prompts_revealed: AtomicU64,
+    /// Rounds declined because the output would not be ready before the commit deadline.
+    pub prompts_declined: AtomicU64,
     /// Rewards received (majority member of a settled prompt).
     pub prompts_won: AtomicU64,
     /// Times this node was slashed.
@@ -67,7 +69,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "prompts_seen",
                 "Prompts assigned to this node",
@@ -84,6 +86,11 @@ impl Metrics {
                 &self.prompts_committed,
             ),
             ("prompts_revealed", "Reveals mined", &self.prompts_revealed),
+            (
+                "prompts_declined",
+                "Rounds declined: the output would not be ready before the commit deadline",
+                &self.prompts_declined,
+            ),
             (
                 "prompts_won",
                 "Settled prompts this node was paid for",
