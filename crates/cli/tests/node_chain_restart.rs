@@ -1,8 +1,9 @@
 //! A restarted devnet under a node's old data folder: the new chain has the same chain id and
 //! (same deployer) the same contract addresses, but starts from block 0, far behind the
 //! node's checkpoint. The node notices (genesis hash, head behind the checkpoint), says so,
-//! rescans the new chain from its deployment block and settles prompts there. A chain
-//! without the kernel is refused with a clear message.
+//! rescans the new chain from its deployment block and settles prompts there, also when the
+//! chain restarts under a running node. A chain without the kernel is refused with a clear
+//! message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
@@ -103,5 +104,25 @@ async fn a_node_follows_a_restarted_chain_from_its_deployment_block() {
     assert!(
         checkpoint_next_block(&net) <= net.provider().get_block_number().await.unwrap() + 1,
         "the checkpoint follows the new chain"
+    );
+
+    // Restarted again under the running node: it notices, registers there and keeps working.
+    net.stop_chain();
+    net.start_chain();
+    net.wait_eligible(&[1], Duration::from_mins(2)).await;
+    let c = net
+        .submit("Is ice cold? Answer yes or no.", choice_yes_no(), 1)
+        .await;
+    assert_eq!(
+        net.wait_final(c, Duration::from_mins(3)).await,
+        3,
+        "the prompt on the third chain settles:{}",
+        net.logs()
+    );
+    let log = std::fs::read_to_string(net.log(1)).unwrap();
+    assert_eq!(
+        log.matches("rescanning from block").count(),
+        2,
+        "both restarts noticed:{log}"
     );
 }

@@ -166,7 +166,7 @@ pub async fn observe(c: &Contracts, head: Option<u64>) -> Result<Observed, NodeE
 }
 
 /// Refuses a new chain where the deployment's kernel has no code (a devnet restarted but not
-/// redeployed): following it would wait for events that never come.
+/// redeployed yet): following it would wait for events that never come.
 pub async fn require_kernel(c: &Contracts, reason: &ResetReason) -> Result<(), NodeError> {
     let kernel = c.kernel_address();
     let code = c
@@ -175,9 +175,10 @@ pub async fn require_kernel(c: &Contracts, reason: &ResetReason) -> Result<(), N
         .await
         .map_err(|e| NodeError::rpc("reading contract code", &e))?;
     if code.is_empty() {
-        return Err(NodeError::Misconfigured(format!(
+        return Err(NodeError::NoKernel(format!(
             "{reason}, and the new chain has no kernel at {kernel}: deploy it again (`aikernel \
-             devnet` / `aikernel deploy`) and restart the node with the new deployment file"
+             devnet` / `aikernel deploy` with the same deployer), or restart the node with the \
+             new deployment file"
         )));
     }
     Ok(())

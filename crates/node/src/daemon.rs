@@ -59,6 +59,8 @@ pub struct Ctx {
     /// Set when the chain changed this node's standing (a slash, a jail): check the stake
     /// at the next tick instead of waiting for the periodic check.
     pub stake_check_due: AtomicBool,
+    /// Content roots of the loaded models (a replaced chain must register the same files).
+    pub model_roots: HashMap<u64, B256>,
 }
 
 impl std::fmt::Debug for dyn DataResolver {
@@ -107,6 +109,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     let ctx = Arc::new(start(config, signer).await?);
     let mut follower = Follower::open(&ctx).await?;
     let mut clock = ClockWatch::new(ctx.config.chain_clock_tolerance_s);
+    let mut rejoin_at = None;
     let mut shutdown = std::pin::pin!(shutdown);
     let mut running: JoinSet<(Job, Result<Step, NodeError>)> = JoinSet::new();
     let mut busy: HashSet<U256> = HashSet::new();
@@ -125,7 +128,6 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         }
         let head = match follower.tick(&ctx).await {
             Ok(head) => head,
-            Err(e @ NodeError::Misconfigured(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "poll failed; retrying");
                 continue;
@@ -141,9 +143,24 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             crate::clock::log_change(change, ctx.config.chain_clock_tolerance_s);
         }
         if follower.take_reset() {
-            // Another chain: register there too (a restarted devnet knows nothing of us).
-            upkeep::ensure_registered(&ctx).await?;
-            ctx.stake_check_due.store(true, Ordering::Relaxed);
+            rejoin_at = Some(tokio::time::Instant::now());
+        }
+        if let Some(at) = rejoin_at
+            && at <= tokio::time::Instant::now()
+        {
+            // Another chain: register there too (a restarted devnet knows nothing of us),
+            // retrying while it is still being set up (model, EAI for the node).
+            match upkeep::rejoin(&ctx).await {
+                Ok(()) => {
+                    rejoin_at = None;
+                    ctx.stake_check_due.store(true, Ordering::Relaxed);
+                }
+                Err(e @ NodeError::Model { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "joining the new chain failed; retrying in 5 s");
+                    rejoin_at = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+                }
+            }
         }
         while let Some(done) = running.try_join_next_with_id() {
             let (task, job, step) = match done {
@@ -280,6 +297,7 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
     }
     let store = Store::open(&config.data_dir)?;
     let drivers = Arc::new(models::load(&contracts, &config).await?);
+    let model_roots = upkeep::model_roots(&contracts, &config.models).await?;
     let resolver: Arc<dyn DataResolver> = Arc::new(StoreResolver::open(&config)?);
     let settings = TxSettings {
         gas_margin_percent: config.gas_margin_percent,
@@ -309,6 +327,7 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         context_logs: ContextLogs::new(),
         announced: std::sync::Mutex::new(HashSet::new()),
         stake_check_due: AtomicBool::new(false),
+        model_roots,
     };
     upkeep::ensure_registered(&ctx).await?;
     let now = ctx

@@ -158,14 +158,14 @@ impl Follower {
             timestamp: head.header.timestamp,
         };
         if self.checkpoint.next_block > head_number.saturating_add(1) {
+            // Behind the checkpoint: another chain, a reorg to a shorter chain or a lagging
+            // RPC. Another genesis or chain id is a restart; the rest is the reorg check's.
             let seen = chain_reset::observe(&ctx.contracts, Some(head_number)).await?;
-            match chain_reset::diagnose(&self.checkpoint, &seen, ctx.config.reorg_depth) {
-                Verdict::Reset(reason) => self.reset(ctx, &seen, &reason).await?,
-                Verdict::Lagging { behind } => {
-                    tracing::debug!(behind, "the RPC's head is behind the checkpoint: waiting");
-                    return Ok(now);
-                }
-                Verdict::Same => {}
+            if let Verdict::Reset(
+                reason @ (ResetReason::ChainId { .. } | ResetReason::Genesis { .. }),
+            ) = chain_reset::diagnose(&self.checkpoint, &seen, ctx.config.reorg_depth)
+            {
+                self.reset(ctx, &seen, &reason).await?;
             }
         }
         self.check_reorg(ctx).await?;
@@ -228,7 +228,7 @@ impl Follower {
         }
         let Some(resume) = resume else {
             let seen = chain_reset::observe(&ctx.contracts, None).await?;
-            let reason = match chain_reset::diagnose(&self.checkpoint, &seen, u64::MAX) {
+            let reason = match chain_reset::diagnose(&self.checkpoint, &seen, 0) {
                 Verdict::Reset(reason) => reason,
                 _ => ResetReason::Replaced { block: top },
             };

@@ -64,6 +64,10 @@ pub enum NodeError {
     /// The node cannot run with this chain, deployment or registration.
     #[error("{0}")]
     Misconfigured(String),
+    /// The chain was replaced (a restarted devnet) by one without the deployment's kernel:
+    /// refused at startup; a running node keeps polling until the kernel is there.
+    #[error("{0}")]
+    NoKernel(String),
     /// An RPC request failed.
     #[error("RPC error while {what}: {message}")]
     Rpc {

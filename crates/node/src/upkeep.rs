@@ -1,11 +1,14 @@
 //! Registration at startup and the periodic duties: leave an expired jail, collect ETH
 //! earnings, claim EAI block rewards, keep the stake at its target.
 
-use alloy::primitives::U256;
+use std::collections::HashMap;
+
+use alloy::primitives::{B256, U256};
 
 use aikernel_chain::bindings::GPUManagement;
 
 use crate::NodeError;
+use crate::contracts::Contracts;
 use crate::daemon::Ctx;
 use crate::standing::eai;
 
@@ -108,6 +111,40 @@ async fn register(ctx: &Ctx, models: Vec<U256>) -> Result<(), NodeError> {
         .await?;
     tracing::info!(node = %ctx.me, "registered and staked");
     Ok(())
+}
+
+/// The content root each of `models` has in the ModelFileSystem.
+pub async fn model_roots(c: &Contracts, models: &[u64]) -> Result<HashMap<u64, B256>, NodeError> {
+    let mut roots = HashMap::new();
+    for &id in models {
+        let model = c
+            .models
+            .getModel(U256::from(id))
+            .call()
+            .await
+            .map_err(|e| NodeError::call("getModel", &e))?;
+        roots.insert(id, model.spec.contentRoot);
+    }
+    Ok(roots)
+}
+
+/// Joins a chain that replaced the one the node started on: its served models must be the
+/// files the node loaded (else [`NodeError::Model`]: restart the node), then it registers.
+pub async fn rejoin(ctx: &Ctx) -> Result<(), NodeError> {
+    let roots = model_roots(&ctx.contracts, &ctx.config.models).await?;
+    for (id, root) in roots {
+        let loaded = ctx.model_roots.get(&id).copied().unwrap_or_default();
+        if root != loaded {
+            return Err(NodeError::Model {
+                id,
+                reason: format!(
+                    "the new chain registers another file (root {root}; this node loaded \
+                     {loaded}): restart the node to load it"
+                ),
+            });
+        }
+    }
+    ensure_registered(ctx).await
 }
 
 /// Periodic duties at chain time `now`: leave an expired jail, collect ETH earnings, claim
