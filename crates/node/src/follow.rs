@@ -45,6 +45,15 @@ pub struct Follower {
     reset: bool,
 }
 
+/// A round's draw as the follower saw it: the round, the block of its event and its commit
+/// deadline (block timestamp; 0 when not known).
+#[derive(Debug, Clone, Copy)]
+struct Draw {
+    round: u8,
+    block: u64,
+    commit_deadline: u64,
+}
+
 impl Follower {
     /// Resumes from the data folder, or starts at the deployment block; a checkpoint of
     /// another chain (a restarted devnet) is replaced by a fresh one (see [`chain_reset`]).
@@ -260,15 +269,24 @@ impl Follower {
                     submitted.insert(e.promptId, (e.modelId, e.fee));
                 }
                 DecentralizedInferenceEvents::DrawScheduled(e) => {
-                    self.track(ctx, e.promptId, e.round, block, submitted)
-                        .await?;
+                    let draw = Draw {
+                        round: e.round,
+                        block,
+                        commit_deadline: u64::from(e.commitDeadline),
+                    };
+                    self.track(ctx, e.promptId, draw, submitted).await?;
                 }
                 DecentralizedInferenceEvents::CommitteeAssigned(e)
                     if e.nodes.contains(&ctx.me) && !self.jobs.contains_key(&e.promptId) =>
                 {
-                    // Normally known from its DrawScheduled; kept in case that was missed.
-                    self.track(ctx, e.promptId, e.round, block, submitted)
-                        .await?;
+                    // Normally known from its DrawScheduled; kept in case that was missed
+                    // (the deadline is then unknown: such a job is computed last).
+                    let draw = Draw {
+                        round: e.round,
+                        block,
+                        commit_deadline: 0,
+                    };
+                    self.track(ctx, e.promptId, draw, submitted).await?;
                 }
                 DecentralizedInferenceEvents::RewardPaid(e) if e.node == ctx.me => {
                     Metrics::inc(&ctx.metrics.prompts_won);
@@ -307,10 +325,14 @@ impl Follower {
         &mut self,
         ctx: &Ctx,
         id: U256,
-        round: u8,
-        block: u64,
+        draw: Draw,
         submitted: &Submitted,
     ) -> Result<(), NodeError> {
+        let Draw {
+            round,
+            block,
+            commit_deadline,
+        } = draw;
         let known = submitted.get(&id).copied();
         if let Some((model, _)) = known
             && !serves(ctx, model)
@@ -348,6 +370,7 @@ impl Follower {
             assigned_block: block,
             round,
             identity,
+            commit_deadline,
         };
         if previous != Some(&job) {
             tracing::debug!(prompt = %id, round, block, "committee draw scheduled");

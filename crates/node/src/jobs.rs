@@ -40,6 +40,10 @@ pub struct Job {
     /// The request's identity when the draw was seen (docs/protocol.md).
     #[serde(default)]
     pub identity: B256,
+    /// The round's commit deadline (block timestamp; 0 when not known): the compute queue
+    /// serves the earliest deadline first.
+    #[serde(default)]
+    pub commit_deadline: u64,
 }
 
 /// An output and the trace of the computation that produced it.
@@ -266,9 +270,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Order of the compute queue: higher fee first, then the older assignment.
-pub fn priority(job: &Job) -> (U256, std::cmp::Reverse<u64>) {
-    (job.fee, std::cmp::Reverse(job.assigned_block))
+/// Order of the compute queue (the greatest first): the earliest commit deadline (an unknown
+/// one last), then the higher fee, then the older assignment. Serving by fee alone let long,
+/// well-paid requests starve short ones until their deadlines passed.
+pub fn priority(job: &Job) -> (std::cmp::Reverse<u64>, U256, std::cmp::Reverse<u64>) {
+    let deadline = if job.commit_deadline == 0 {
+        u64::MAX
+    } else {
+        job.commit_deadline
+    };
+    (
+        std::cmp::Reverse(deadline),
+        job.fee,
+        std::cmp::Reverse(job.assigned_block),
+    )
 }
 
 #[cfg(test)]
@@ -283,6 +298,7 @@ mod tests {
             assigned_block: block,
             round: 0,
             identity: B256::repeat_byte(id as u8),
+            commit_deadline: 0,
         }
     }
 
@@ -378,5 +394,23 @@ mod tests {
         jobs.sort_by_key(|j| std::cmp::Reverse(priority(j)));
         let ids: Vec<u64> = jobs.iter().map(|j| j.id.to::<u64>()).collect();
         assert_eq!(ids, vec![2, 3, 1]);
+    }
+
+    #[test]
+    fn queue_serves_the_earliest_deadline_before_a_bigger_fee() {
+        let with = |id, fee, deadline| Job {
+            commit_deadline: deadline,
+            ..job(id, fee, 1)
+        };
+        // A long, well-paid request due late must not starve a cheap one due soon.
+        let mut jobs = [
+            with(1, 600, 300),
+            with(2, 8, 70),
+            with(3, 8, 0),
+            with(4, 9, 70),
+        ];
+        jobs.sort_by_key(|j| std::cmp::Reverse(priority(j)));
+        let ids: Vec<u64> = jobs.iter().map(|j| j.id.to::<u64>()).collect();
+        assert_eq!(ids, vec![4, 2, 1, 3]);
     }
 }
