@@ -299,8 +299,7 @@ impl Network {
         let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(printed["chainId"], 31337, "{printed}");
 
-        let model = aikernel_node::config::default_cache_dir()
-            .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        let model = aikernel_engine::paths::model();
         assert!(
             model.is_file(),
             "{}: run ./scripts/setup.sh",
