@@ -131,6 +131,17 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
     assert_eq!(got, expected, "exactly the honest nodes are paid");
     let copier_log = std::fs::read_to_string(net.log(7)).unwrap();
     assert!(copier_log.contains("BYZANTINE TEST MODE"), "{copier_log}");
+    // Its reveal cannot open the stolen commitment: the kernel's InvalidReveal is final for
+    // the round, so it is logged (and counted) once and never re-estimated or resent.
+    assert_eq!(
+        copier_log
+            .lines()
+            .filter(|l| l.contains("InvalidReveal"))
+            .count(),
+        1,
+        "one InvalidReveal rejection, not a retry every poll:\n{copier_log}"
+    );
+    assert!(copier_log.contains("final for this round, not retried"));
 }
 
 /// With only three nodes, a liar in a committee of three makes round 0 disagree; the

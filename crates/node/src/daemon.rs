@@ -56,6 +56,8 @@ pub struct Ctx {
     pub context_logs: ContextLogs,
     /// (prompt, round) pairs already announced as assigned to this node.
     pub announced: std::sync::Mutex<HashSet<(U256, u8)>>,
+    /// Calls the kernel rejected for good (never estimated or sent again).
+    pub rejections: crate::rejections::Rejections,
     /// Set when the chain changed this node's standing (a slash, a jail): check the stake
     /// at the next tick instead of waiting for the periodic check.
     pub stake_check_due: AtomicBool,
@@ -95,7 +97,11 @@ impl Ctx {
         match self.tx.send(what, request).await {
             Ok(receipt) => Ok(receipt),
             Err(e) => {
-                Metrics::inc(&self.metrics.tx_failures);
+                // A revert is the kernel's answer, not a failed transaction: the prompt's duty
+                // counts it once (`tx_rejected`).
+                if e.revert_reason().is_none() {
+                    Metrics::inc(&self.metrics.tx_failures);
+                }
                 Err(e.into())
             }
         }
@@ -326,6 +332,7 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
         resolver,
         context_logs: ContextLogs::new(),
         announced: std::sync::Mutex::new(HashSet::new()),
+        rejections: crate::rejections::Rejections::default(),
         stake_check_due: AtomicBool::new(false),
         model_roots,
     };

@@ -162,6 +162,7 @@ fn forget(ctx: &Ctx, id: U256) {
     if let Ok(mut seen) = ctx.announced.lock() {
         seen.retain(|(p, _)| *p != id);
     }
+    ctx.rejections.forget(id);
 }
 
 async fn member_state(ctx: &Ctx, id: U256, round: u8, node: Address) -> Result<Member, NodeError> {
@@ -259,6 +260,9 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
 
 /// Commits this node's output; `left` is the time to the commit deadline, in block time.
 async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, NodeError> {
+    if rejected_before(ctx, job, round, "commit") || rejected_before(ctx, job, round, "decline") {
+        return Ok(Step::Wait);
+    }
     let commitment = match ctx.config.byzantine {
         Some(Byzantine::Silent) => return Ok(Step::Wait),
         Some(Byzantine::Copy) => match copied_commitment(ctx, job, round).await? {
@@ -305,15 +309,13 @@ async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, Node
             }
             Ok(Step::Wait)
         }
-        Err(e) => benign(
+        Err(e) => rejected(
+            ctx,
             job,
+            round,
+            "commit",
             e,
-            &[
-                "CommitClosed",
-                "AlreadyCommitted",
-                "NotInCommittee",
-                "SeedNotReady",
-            ],
+            &["CommitClosed", "AlreadyCommitted", "NotInCommittee"],
         ),
     }
 }
@@ -337,8 +339,11 @@ async fn decline(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, Nod
             );
             Ok(Step::Done)
         }
-        Err(e) => benign(
+        Err(e) => rejected(
+            ctx,
             job,
+            round,
+            "decline",
             e,
             &["CommitClosed", "AlreadyCommitted", "NotInCommittee"],
         ),
@@ -419,6 +424,9 @@ async fn reveal(
     committee: &[Address],
     window: RevealWindow,
 ) -> Result<Step, NodeError> {
+    if rejected_before(ctx, job, round, "reveal") {
+        return Ok(Step::Wait);
+    }
     if ctx.config.byzantine == Some(Byzantine::Silent) {
         return Ok(Step::Wait);
     }
@@ -458,8 +466,11 @@ async fn reveal(
             tracing::info!(prompt = %job.id, round, with_output = carried, tx = %receipt.transaction_hash, gas = receipt.gas_used, "revealed");
             Ok(Step::Wait)
         }
-        Err(e) => benign(
+        Err(e) => rejected(
+            ctx,
             job,
+            round,
+            "reveal",
             e,
             &[
                 "RevealClosed",
@@ -495,6 +506,9 @@ async fn publish(
     committee: &[Address],
     me: Member,
 ) -> Result<Step, NodeError> {
+    if rejected_before(ctx, job, round, "publish") {
+        return Ok(Step::Wait);
+    }
     let states = members(ctx, job.id, round, committee).await?;
     if decided(&states, round) != Some(me.prefix) {
         return Ok(Step::Wait);
@@ -524,7 +538,7 @@ async fn publish(
             tracing::info!(prompt = %job.id, round, tx = %receipt.transaction_hash, gas = receipt.gas_used, "published the decided output");
             Ok(Step::Wait)
         }
-        Err(e) => benign(job, e, &["NotAwaited"]),
+        Err(e) => rejected(ctx, job, round, "publish", e, &["NotAwaited"]),
     }
 }
 
@@ -552,17 +566,46 @@ async fn reseed(ctx: &Ctx, id: U256) {
     }
 }
 
-/// Expected rejections (a deadline passed, another transaction got there first) are not
-/// failures of the node.
-fn benign(job: &Job, e: NodeError, expected: &[&str]) -> Result<Step, NodeError> {
-    if let NodeError::Tx(tx) = &e
-        && let Some(reason) = tx.revert_reason()
-        && expected.contains(&revert_name(reason))
-    {
-        tracing::warn!(prompt = %job.id, reason, "rejected by the kernel");
-        return Ok(Step::Wait);
+/// The key under which a rejection of `what` in `round` is remembered.
+fn call_key(job: &Job, round: u8, what: &'static str) -> crate::rejections::Key {
+    (job.id, job.identity, round, what)
+}
+
+/// Whether `what` in `round` was already rejected for good: then it is not tried again.
+fn rejected_before(ctx: &Ctx, job: &Job, round: u8, what: &'static str) -> bool {
+    ctx.rejections.is_final(&call_key(job, round, what))
+}
+
+/// A revert of `what` in `round` is final for that request and round (unless a later block can
+/// change it): it is logged and counted once and never sent again. Expected ones (a deadline
+/// passed, another transaction got there first) are warnings; others are errors. Anything
+/// other than a revert is returned to be retried.
+fn rejected(
+    ctx: &Ctx,
+    job: &Job,
+    round: u8,
+    what: &'static str,
+    e: NodeError,
+    expected: &[&str],
+) -> Result<Step, NodeError> {
+    let NodeError::Tx(tx) = &e else {
+        return Err(e);
+    };
+    let Some(reason) = tx.revert_reason() else {
+        return Err(e);
+    };
+    let name = revert_name(reason);
+    if ctx.rejections.record(call_key(job, round, what), name) {
+        Metrics::inc(&ctx.metrics.tx_rejected);
+        if expected.contains(&name) {
+            tracing::warn!(prompt = %job.id, round, what, reason, "rejected by the kernel: final for this round, not retried");
+        } else {
+            tracing::error!(prompt = %job.id, round, what, reason, "unexpected rejection by the kernel: final for this round, not retried");
+        }
+    } else {
+        tracing::debug!(prompt = %job.id, round, what, reason, "rejected by the kernel");
     }
-    Err(e)
+    Ok(Step::Wait)
 }
 
 /// The verification duty: compare the settled output with the one this node computed for

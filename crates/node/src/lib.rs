@@ -24,6 +24,7 @@ pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod protocol;
+pub mod rejections;
 pub mod stake;
 pub mod standing;
 pub mod tx;

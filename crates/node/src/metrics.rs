@@ -36,6 +36,8 @@ pub struct Metrics {
     pub last_block: AtomicU64,
     /// Transactions that failed.
     pub tx_failures: AtomicU64,
+    /// Calls the kernel rejected for good, once per request, round and action.
+    pub tx_rejected: AtomicU64,
     /// Unix time of the last successful poll (health).
     pub last_poll_unix: AtomicU64,
     /// Stake top-ups sent.
@@ -69,7 +71,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "prompts_seen",
                 "Prompts assigned to this node",
@@ -107,7 +109,16 @@ impl Metrics {
                 "Tokens generated",
                 &self.tokens_generated,
             ),
-            ("tx_failures", "Transactions that failed", &self.tx_failures),
+            (
+                "tx_failures",
+                "Transactions that failed (not counting the kernel's reverts)",
+                &self.tx_failures,
+            ),
+            (
+                "tx_rejected",
+                "Calls the kernel rejected for good, once per prompt, round and action",
+                &self.tx_rejected,
+            ),
             (
                 "stake_topups",
                 "Stake top-ups sent (approve + addStake)",
