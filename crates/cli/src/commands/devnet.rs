@@ -25,6 +25,7 @@ use aikernel_chain::{
 };
 
 use crate::global::GlobalArgs;
+use crate::output::{outln, print_json};
 
 /// Arguments of `aikernel devnet`.
 #[derive(Debug, Clone, Args)]
@@ -37,8 +38,14 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value_t = 1)]
     pub(crate) block_time: u64,
 
-    /// The default model file to register.
-    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = default_model())]
+    /// The model file to register (GGUF).
+    #[arg(
+        long = "model-file",
+        alias = "model",
+        value_name = "PATH",
+        env = "AIKERNEL_MODEL",
+        default_value_os_t = default_model()
+    )]
     pub(crate) model: PathBuf,
 
     /// Fee per generated token per committee member, in wei.
@@ -225,49 +232,134 @@ fn write_key(path: &Path, hex_key: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The command that runs node `i` (1-based) against this devnet, as printed: the devnet's
+/// RPC URL and deployment file, the node's key file, and a data folder of its own (nodes
+/// sharing one would share their jobs and checkpoint).
+pub(crate) fn node_command(rpc: &str, deployment_file: &Path, key: &Path, i: usize) -> Vec<String> {
+    let data_dir = deployment_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("nodes")
+        .join(format!("node-{i}"));
+    [
+        "aikernel".to_owned(),
+        "--rpc".to_owned(),
+        rpc.to_owned(),
+        "--deployment".to_owned(),
+        deployment_file.display().to_string(),
+        "node".to_owned(),
+        "run".to_owned(),
+        "--key-file".to_owned(),
+        key.display().to_string(),
+        "--data-dir".to_owned(),
+        data_dir.display().to_string(),
+    ]
+    .into()
+}
+
+/// A command line for a shell: each word quoted when it needs it.
+pub(crate) fn shell_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Starts the devnet, prints it and serves until Ctrl-C.
 pub(crate) fn run(args: &DevnetArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let devnet = runtime.block_on(start(args, &global.deployment))?;
     let anvil = &devnet.anvil;
+    let rpc = format!("http://127.0.0.1:{}", anvil.port());
+    // Absolute paths, so that the printed commands work from any folder.
+    let deployment_file = std::path::absolute(&global.deployment)
+        .with_context(|| format!("resolving {}", global.deployment.display()))?;
+    let commands: Vec<Vec<String>> = devnet
+        .node_keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let key = std::path::absolute(key).unwrap_or_else(|_| key.clone());
+            node_command(&rpc, &deployment_file, &key, i + 1)
+        })
+        .collect();
     if global.json {
         let summary = serde_json::json!({
-            "rpc": anvil.endpoint(),
+            "rpc": rpc,
             "deployment": devnet.deployment,
-            "deploymentFile": global.deployment,
+            "deploymentFile": deployment_file,
             "modelId": devnet.model_id.to_string(),
             "modelRoot": format!("0x{}", alloy::hex::encode(devnet.model_root)),
             "nodeKeys": devnet.node_keys,
+            "nodeCommands": commands,
         });
-        crate::output::outln!("{}", serde_json::to_string_pretty(&summary)?);
+        print_json(&summary)?;
     } else {
-        crate::output::outln!(
-            "devnet up at {} (chain id {})",
-            anvil.endpoint(),
-            anvil.chain_id()
-        );
+        outln!("devnet up at {rpc} (chain id {})", anvil.chain_id());
         super::print_deployment(&devnet.deployment, &global.deployment);
-        crate::output::outln!(
+        outln!(
             "model {}: {} ({} bytes, root 0x{})",
             devnet.model_id,
             args.model.display(),
             devnet.model_size,
             alloy::hex::encode(devnet.model_root)
         );
-        for key in &devnet.node_keys {
-            crate::output::outln!(
-                "node key {} ({} EAI): aikernel node run --key-file {}",
-                key.display(),
-                args.node_eai,
-                key.display()
-            );
+        outln!(
+            "{} node accounts hold {} EAI each; run each node in its own terminal:",
+            devnet.node_keys.len(),
+            args.node_eai
+        );
+        for command in &commands {
+            outln!("  {}", shell_line(command));
         }
     }
     if !args.no_wait {
-        crate::output::outln!("serving until Ctrl-C");
+        outln!("serving until Ctrl-C");
         runtime.block_on(super::shutdown_signal());
-        crate::output::outln!("stopping anvil");
+        outln!("stopping anvil");
     }
     drop(devnet);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_commands_name_the_chain_the_key_and_a_folder_each() {
+        let one = node_command(
+            "http://127.0.0.1:9545",
+            Path::new("/d/deployment.json"),
+            Path::new("/d/keys/node-1.key"),
+            1,
+        );
+        let two = node_command(
+            "http://127.0.0.1:9545",
+            Path::new("/d/deployment.json"),
+            Path::new("/d/keys/node-2.key"),
+            2,
+        );
+        assert_eq!(
+            shell_line(&one),
+            "aikernel --rpc http://127.0.0.1:9545 --deployment /d/deployment.json node run \
+             --key-file /d/keys/node-1.key --data-dir /d/nodes/node-1"
+        );
+        assert!(shell_line(&two).ends_with("--data-dir /d/nodes/node-2"));
+        assert_eq!(
+            shell_line(&["a b".to_owned(), "it's".to_owned()]),
+            "'a b' 'it'\\''s'"
+        );
+    }
 }
