@@ -20,8 +20,14 @@ pub(crate) struct StdoutFailed(pub(crate) std::io::Error);
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = std::io::Write::write_fmt(&mut out, args) {
-        std::panic::resume_unwind(Box::new(StdoutFailed(e)));
+        unwind_stdout_failed(e);
     }
+}
+
+/// Ends the command after a failed stdout write, as [`write_stdout`] does; for writers that
+/// could not unwind where the write failed (inside the engine's generation loop).
+pub(crate) fn unwind_stdout_failed(err: std::io::Error) -> ! {
+    std::panic::resume_unwind(Box::new(StdoutFailed(err)))
 }
 
 /// The exit after a failed stdout write. A closed pipe exits 0, silently: the reader took

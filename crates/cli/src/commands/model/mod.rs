@@ -4,23 +4,28 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use aikernel_engine::bench::bench;
 use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::quantize::{QuantType, quantize_gguf};
 use aikernel_engine::template::ChatMessage;
-use aikernel_engine::{GenerateOptions, Kernel, Model, generate};
+use aikernel_engine::{GenerateOptions, Kernel, Model, TokenConstraint, generate};
 
 use crate::files::{refuse_same, write_replacing};
 use crate::global::{GlobalArgs, parse_threads};
-use crate::output::outln;
+use crate::output::{outln, print_json};
+
+mod stream;
+
+use self::stream::{Stream, visible_text};
 
 /// Subcommands of `aikernel model`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModelCommand {
-    /// Generate text for a prompt (deterministic; prints text, token ids and logits hash).
+    /// Generate text for a prompt (deterministic): streams the text as it is generated, then
+    /// prints the token ids and the logits hash.
     Run(RunArgs),
     /// Measure prompt and decode throughput, and llama-bench's when it is installed.
     Bench(BenchArgs),
@@ -35,13 +40,23 @@ fn parse_kernel(s: &str) -> Result<Kernel, String> {
 
 /// `aikernel model run`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("prompt-text").required(true).args(["prompt", "prompt_file"])))]
 pub(crate) struct RunArgs {
     /// GGUF model file.
-    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = super::devnet::default_model())]
+    #[arg(
+        long = "model-file",
+        alias = "model",
+        value_name = "PATH",
+        env = "AIKERNEL_MODEL",
+        default_value_os_t = super::devnet::default_model()
+    )]
     model: PathBuf,
     /// Prompt text.
     #[arg(long)]
-    prompt: String,
+    prompt: Option<String>,
+    /// Read the prompt text from a file (`-`: standard input).
+    #[arg(long, value_name = "PATH")]
+    prompt_file: Option<PathBuf>,
     /// Wrap the prompt as a user message in the model's chat template.
     #[arg(long)]
     chat: bool,
@@ -70,7 +85,13 @@ pub(crate) struct RunArgs {
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// GGUF model file.
-    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = super::devnet::default_model())]
+    #[arg(
+        long = "model-file",
+        alias = "model",
+        value_name = "PATH",
+        env = "AIKERNEL_MODEL",
+        default_value_os_t = super::devnet::default_model()
+    )]
     model: PathBuf,
     /// Prompt tokens (pp).
     #[arg(long, default_value_t = 128)]
@@ -137,13 +158,23 @@ fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
             a.temperature
         );
     }
+    let prompt_text = match (&a.prompt, &a.prompt_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => {
+            let bytes = crate::files::read_file_or_stdin(path)?;
+            String::from_utf8(bytes).map_err(|e| {
+                anyhow::anyhow!("--prompt-file {} is not UTF-8 text: {e}", path.display())
+            })?
+        }
+        (None, None) => bail!("pass --prompt TEXT or --prompt-file PATH (- for standard input)"),
+    };
     let model = load(&a.model)?;
     let text = if a.chat {
         model
             .chat_template()?
-            .render(&[ChatMessage::new("user", a.prompt.clone())], true)?
+            .render(&[ChatMessage::new("user", prompt_text)], true)?
     } else {
-        a.prompt.clone()
+        prompt_text
     };
     let prompt = model.tokenizer().encode(&text, true);
     let opts = GenerateOptions {
@@ -156,17 +187,23 @@ fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
         kernel: a.kernel,
         stop_tokens: Vec::new(),
     };
-    let g = generate(&model, &prompt, &opts, None)?;
-    let out = String::from_utf8_lossy(&model.tokenizer().decode(&g.tokens)).into_owned();
+    // People see the text as it comes; scripts get one JSON object at the end.
+    let mut stream = Stream::new(model.tokenizer(), !json_out);
+    let g = generate(
+        &model,
+        &prompt,
+        &opts,
+        Some(&mut stream as &mut dyn TokenConstraint),
+    )?;
+    stream.finish()?;
+    let out = visible_text(model.tokenizer(), &g.tokens);
     let hash = hex::encode(g.logits_sha256);
     if json_out {
-        let v = json!({
-            "text": out, "prompt_tokens": prompt, "tokens": g.tokens,
-            "logits_sha256": hash, "stop_reason": format!("{:?}", g.stop_reason),
-        });
-        outln!("{v}");
+        print_json(&json!({
+            "text": out, "promptTokens": prompt, "tokens": g.tokens,
+            "logitsSha256": hash, "stopReason": format!("{:?}", g.stop_reason),
+        }))?;
     } else {
-        outln!("{out}");
         outln!("prompt tokens: {prompt:?}");
         outln!("tokens: {:?}", g.tokens);
         outln!("stop: {:?}", g.stop_reason);
@@ -271,14 +308,14 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         let lg = llama.as_deref().and_then(|l| llama_ts(l, r.threads, false));
         rows.push(json!({
             "kernel": kernel.name(), "threads": r.threads,
-            "pp_tokens_per_s": r.pp_tokens_per_s, "tg_tokens_per_s": r.tg_tokens_per_s,
-            "llama_pp_tokens_per_s": lp, "llama_tg_tokens_per_s": lg,
-            "pp_ratio": lp.map(|l| r.pp_tokens_per_s / l), "tg_ratio": lg.map(|l| r.tg_tokens_per_s / l),
+            "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
+            "llamaPpTokensPerS": lp, "llamaTgTokensPerS": lg,
+            "ppRatio": lp.map(|l| r.pp_tokens_per_s / l), "tgRatio": lg.map(|l| r.tg_tokens_per_s / l),
         }));
     }
     if json_out {
-        let v = json!({"model": a.model, "n_prompt": a.n_prompt, "n_gen": a.n_gen, "rss_kib": rss, "peak_rss_kib": hwm, "results": rows});
-        outln!("{v}");
+        let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "rssKib": rss, "peakRssKib": hwm, "results": rows});
+        print_json(&v)?;
     } else {
         outln!(
             "model {} pp{} tg{} (rss {} MiB, peak {} MiB)",
@@ -308,12 +345,12 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
                 r["kernel"].as_str().unwrap_or("-"),
                 r["threads"],
-                f("pp_tokens_per_s"),
-                f("tg_tokens_per_s"),
-                f("llama_pp_tokens_per_s"),
-                f("llama_tg_tokens_per_s"),
-                f("pp_ratio"),
-                f("tg_ratio")
+                f("ppTokensPerS"),
+                f("tgTokensPerS"),
+                f("llamaPpTokensPerS"),
+                f("llamaTgTokensPerS"),
+                f("ppRatio"),
+                f("tgRatio")
             );
         }
     }
@@ -333,8 +370,8 @@ fn run_quantize(a: &QuantizeArgs, json_out: bool) -> anyhow::Result<()> {
             .with_context(|| format!("quantizing {}", a.input.display()))
     })?;
     if json_out {
-        let v = json!({"output": a.output, "quantized": report.quantized.len(), "copied": report.copied.len(), "bytes_written": report.bytes_written});
-        outln!("{v}");
+        let v = json!({"output": a.output, "quantized": report.quantized.len(), "copied": report.copied.len(), "bytesWritten": report.bytes_written});
+        print_json(&v)?;
     } else {
         outln!(
             "wrote {} ({} bytes): {} tensors quantized, {} copied",

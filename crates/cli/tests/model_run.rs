@@ -1,0 +1,174 @@
+//! `aikernel model run` as a user runs it: the text streams while the model generates, the
+//! prompt can come from a file or standard input, and control tokens (`<|im_end|>`) never
+//! show in the text. The tiny model needs no download; the default model shows the real
+//! chat template's control tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+#[path = "../../engine/tests/common/tiny.rs"]
+mod tiny;
+
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+fn aikernel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aikernel"));
+    cmd.env_remove("AIKERNEL_MODEL").env_remove("RUST_LOG");
+    cmd
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_prompt_comes_from_an_argument_a_file_or_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    std::fs::write(&model, tiny::tiny_llama_bytes(1)).unwrap();
+    let m = model.to_str().unwrap();
+    let base = [
+        "model",
+        "run",
+        "--model-file",
+        m,
+        "--max-tokens",
+        "6",
+        "--json",
+    ];
+    let inline = json_of(
+        &aikernel()
+            .args(base)
+            .args(["--prompt", "hello there"])
+            .output()
+            .unwrap(),
+    );
+    for key in [
+        "text",
+        "promptTokens",
+        "tokens",
+        "logitsSha256",
+        "stopReason",
+    ] {
+        assert!(inline.get(key).is_some(), "{key} missing: {inline}");
+    }
+    let file = dir.path().join("prompt.txt");
+    std::fs::write(&file, "hello there").unwrap();
+    let from_file = json_of(
+        &aikernel()
+            .args(base)
+            .args(["--prompt-file", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(from_file, inline);
+    let mut child = aikernel()
+        .args(base)
+        .args(["--prompt-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello there")
+        .unwrap();
+    assert_eq!(json_of(&child.wait_with_output().unwrap()), inline);
+    // The old flag name still works; no prompt at all is a usage error.
+    let old = aikernel()
+        .args(["model", "run", "--model", m, "--max-tokens", "6", "--json"])
+        .args(["--prompt", "hello there"])
+        .output()
+        .unwrap();
+    assert_eq!(json_of(&old), inline);
+    let none = aikernel()
+        .args(["model", "run", "--model-file", m])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    // The tiny model's EOS is a control token: whatever is generated, the text has none.
+    let text = inline["text"].as_str().unwrap();
+    assert!(!text.contains("<|eos|>"), "{text:?}");
+}
+
+#[test]
+fn a_chat_reply_ends_without_printing_its_control_token() {
+    let out = aikernel()
+        .args([
+            "model",
+            "run",
+            "--chat",
+            "--prompt",
+            "Say hello.",
+            "--max-tokens",
+            "48",
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    assert_eq!(
+        v["stopReason"], "Stop",
+        "the reply should end with <|im_end|>: {v}"
+    );
+    let text = v["text"].as_str().unwrap();
+    assert!(!text.is_empty() && !text.contains("<|"), "{text:?}");
+    let human = aikernel()
+        .args([
+            "model",
+            "run",
+            "--chat",
+            "--prompt",
+            "Say hello.",
+            "--max-tokens",
+            "48",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(human.stdout).unwrap();
+    assert!(stdout.starts_with(&format!("{text}\n")), "{stdout:?}");
+    assert!(!stdout.contains("<|im_end|>"), "{stdout:?}");
+}
+
+#[test]
+fn text_streams_while_the_model_generates() {
+    let mut child = aikernel()
+        .args([
+            "model",
+            "run",
+            "--prompt",
+            "Once upon a time",
+            "--max-tokens",
+            "96",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    let started = Instant::now();
+    stdout.read_exact(&mut first).unwrap();
+    let running = child.try_wait().unwrap().is_none();
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        running,
+        "the first text arrived only when the process had exited ({:?})",
+        started.elapsed()
+    );
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("tokens: ["), "{text}");
+}
