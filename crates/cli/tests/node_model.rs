@@ -1,7 +1,10 @@
 //! A node refuses a model file that does not match the registered content root, with a
-//! clear error, and starts once a good copy can be fetched.
+//! clear error, and starts once a good copy can be fetched; a registered model the engine
+//! cannot run (a header claiming 2^32 blocks) is refused while the node serves its others.
 
 mod common;
+#[path = "../../engine/tests/common/tiny.rs"]
+mod tiny;
 
 use std::io::{Seek, SeekFrom, Write};
 use std::time::Duration;
@@ -46,4 +49,73 @@ async fn a_corrupted_model_is_refused_and_a_fresh_download_succeeds() {
     std::fs::copy(&src, &model).unwrap();
     let _node = net.node(1, None, &[]);
     net.wait_eligible(&[1], Duration::from_mins(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_the_engine_cannot_run_is_refused_and_the_node_serves_the_others() {
+    use aikernel_chain::bindings::{GPUManagement, ModelFileSystem};
+    use aikernel_engine::gguf::MetaValue;
+    use alloy::primitives::{FixedBytes, U256};
+
+    let _serial = common::serial().await;
+    let net = Net::start(1, 30, None);
+    // Model 2: a file whose header claims 2^32 blocks (it aborted every node serving it).
+    let mut w = tiny::tiny_llama(1);
+    w.add_metadata("llama.block_count", MetaValue::U32(u32::MAX));
+    let bad = net.dir.path().join("bad.gguf");
+    std::fs::write(&bad, w.to_bytes().unwrap()).unwrap();
+    let manifest = aikernel_store::write_leaves_manifest(&bad, 1 << 20).unwrap();
+    let models = ModelFileSystem::new(net.deployment.models, net.provider());
+    let spec = ModelFileSystem::ModelSpec {
+        name: "hostile".into(),
+        driver: aikernel_drivers::DRIVER_NAME.into(),
+        format: "gguf".into(),
+        contentRoot: FixedBytes(manifest.root),
+        size: manifest.size,
+        chunkSize: 1 << 20,
+        uris: vec![format!("file://{}", bad.display())],
+        minMemoryMiB: 1,
+        minDeviceCount: 1,
+        feePerToken: 1_000_000_000,
+        tokensPerSecond: 10,
+    };
+    let receipt = models
+        .registerModel(spec)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+
+    let config = net.dir.path().join("node.toml");
+    std::fs::write(&config, "models = [1, 2]\n").unwrap();
+    let mut node = net.node(1, None, &["--config", config.to_str().unwrap()]);
+    net.wait_eligible(&[1], Duration::from_mins(5)).await;
+    assert!(node.running(), "the node keeps running:\n{}", net.logs());
+    let log = std::fs::read_to_string(net.log(1)).unwrap();
+    assert!(
+        log.contains("MODEL REFUSED") && log.contains("block_count"),
+        "the refusal names the model and the bad header field:\n{log}"
+    );
+    let gpu = GPUManagement::new(net.deployment.gpu, net.provider());
+    let info = gpu.nodeInfo(net.node_address(1)).call().await.unwrap();
+    assert_eq!(
+        info.models,
+        vec![U256::from(1u8)],
+        "registered only for the model it can run"
+    );
+    let id = net
+        .submit(
+            "Is water wet? Answer yes or no.",
+            common::choice_yes_no(),
+            1,
+        )
+        .await;
+    assert_eq!(
+        net.wait_final(id, Duration::from_mins(3)).await,
+        3,
+        "model 1 is served"
+    );
 }

@@ -266,7 +266,7 @@ pub enum Step {
 }
 
 /// Checks the chain, loads the models, registers and stakes if needed.
-pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, NodeError> {
+pub async fn start(mut config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, NodeError> {
     let deployment = Deployment::load(&config.deployment).map_err(|e| {
         NodeError::Misconfigured(format!(
             "{e} (run `aikernel devnet` or `aikernel deploy`, or set deployment in the config)"
@@ -303,6 +303,8 @@ pub async fn start(config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, 
     }
     let store = Store::open(&config.data_dir)?;
     let drivers = Arc::new(models::load(&contracts, &config).await?);
+    // Serve (and register for) only what loaded.
+    config.models.retain(|id| drivers.contains_key(id));
     let model_roots = upkeep::model_roots(&contracts, &config.models).await?;
     let resolver: Arc<dyn DataResolver> = Arc::new(StoreResolver::open(&config)?);
     let settings = TxSettings {

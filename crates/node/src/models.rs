@@ -19,13 +19,28 @@ use crate::contracts::Contracts;
 pub type Drivers = HashMap<u64, Arc<dyn Driver>>;
 
 /// Fetches, verifies and loads every model in `config.models`; refuses inactive models,
-/// unknown drivers and files whose content root differs from the registered one.
+/// unknown drivers, files whose content root differs from the registered one and files the
+/// engine cannot run. A model that fails is logged and left out, so the node serves the
+/// others (and registers only those: a node drawn for a model it cannot run would be slashed);
+/// an error only when none loads.
 pub async fn load(contracts: &Contracts, config: &NodeConfig) -> Result<Drivers, NodeError> {
     let mut drivers = Drivers::new();
+    let mut first_error = None;
     for &id in &config.models {
-        drivers.insert(id, load_one(contracts, config, id).await?);
+        match load_one(contracts, config, id).await {
+            Ok(driver) => {
+                drivers.insert(id, driver);
+            }
+            Err(e) => {
+                tracing::error!(model = id, error = %e, "MODEL REFUSED: this node does not serve it");
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(drivers)
+    match first_error {
+        Some(e) if drivers.is_empty() => Err(e),
+        _ => Ok(drivers),
+    }
 }
 
 /// Fetches, verifies and loads model `id`.
