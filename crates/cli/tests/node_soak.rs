@@ -99,6 +99,9 @@ const MIX: [Kind; 10] = [
     },
 ];
 
+/// Submissions refused with NotEnoughNodes (retried).
+static REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -143,7 +146,20 @@ async fn submit(
         .await
         .unwrap();
     let call = kernel.infer(request).value(fee);
-    let gas = call.estimate_gas().await.unwrap();
+    // While every node sits out of the pools (after declining, until its queue drains) the
+    // kernel refuses new prompts with NotEnoughNodes: a requester tries again shortly.
+    let mut refused = 0;
+    let gas = loop {
+        match call.estimate_gas().await {
+            Ok(gas) => break gas,
+            Err(e) if e.to_string().contains("0xc74a92fe") && refused < 120 => {
+                refused += 1;
+                REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("infer: {e}"),
+        }
+    };
     let receipt = call
         .gas(gas * 2)
         .send()
@@ -257,6 +273,10 @@ async fn soak_three_nodes_mixed_prompts_nobody_slashed_nothing_refunded() {
         slashed.len(),
         declined.len(),
         failed_rounds.len()
+    );
+    println!(
+        "  submissions refused for a moment (no eligible node, retried): {}",
+        REFUSED.load(std::sync::atomic::Ordering::Relaxed)
     );
     println!(
         "  latency submit -> final: p50 {:.1} s, p95 {:.1} s, max {:.1} s",

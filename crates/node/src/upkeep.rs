@@ -2,6 +2,7 @@
 //! earnings, claim EAI block rewards, keep the stake at its target.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use alloy::primitives::{B256, U256};
 
@@ -11,6 +12,9 @@ use crate::NodeError;
 use crate::contracts::Contracts;
 use crate::daemon::Ctx;
 use crate::standing::eai;
+
+/// Most prompts waiting for compute with which a jailed node rejoins the pools.
+const UNJAIL_QUEUE_DEPTH: u64 = 1;
 
 /// Registers and stakes the target (or, short of it, all the node holds above the minimum)
 /// on first start; afterwards keeps the served models in sync.
@@ -158,9 +162,19 @@ pub async fn housekeeping(ctx: &Ctx, now: u64) -> Result<(), NodeError> {
         .await
         .map_err(|e| NodeError::call("nodeInfo", &e))?;
     if info.jailed && now >= info.jailedUntil && ctx.config.auto_unjail {
-        let input = c.gpu.unjail().calldata().clone();
-        ctx.send("leaving jail", c.deployment.gpu, input).await?;
-        tracing::info!("unjailed");
+        // After a decline (jailed with no jail time) the node stays out of the pools until
+        // its compute queue has drained, so it is not drawn again while still behind.
+        let waiting = ctx.metrics.queue_depth.load(Ordering::Relaxed);
+        if waiting <= UNJAIL_QUEUE_DEPTH {
+            let input = c.gpu.unjail().calldata().clone();
+            ctx.send("leaving jail", c.deployment.gpu, input).await?;
+            tracing::info!("unjailed");
+        } else {
+            tracing::info!(
+                waiting,
+                "staying out of the pools until the compute queue drains"
+            );
+        }
     }
     if ctx.config.withdraw_min_wei > 0 {
         let earnings = c
