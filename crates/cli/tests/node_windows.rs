@@ -157,3 +157,63 @@ async fn a_node_that_cannot_finish_in_time_declines_and_keeps_its_stake() {
         "node 3 says why:\n{log}"
     );
 }
+
+/// The chain's clock jumps 50 s ahead of the wall clock while three prompts are in flight
+/// (deadlines are block timestamps, so their commit windows lose 50 s at once): no honest node
+/// is slashed (each commits in what is left, or declines), and the nodes report the skew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_clock_running_ahead_slashes_no_honest_node() {
+    let _serial = common::serial().await;
+    let net = Net::start(3, 60, None);
+    let _nodes: Vec<_> = (1..=3).map(|i| net.node(i, None, &[])).collect();
+    net.wait_eligible(&[1, 2, 3], Duration::from_mins(5)).await;
+
+    let mut ids = Vec::new();
+    for input in [
+        "Describe the sea.",
+        "Describe a forest.",
+        "Describe a city.",
+    ] {
+        ids.push(submit_text(&net, input, 150).await);
+    }
+    let provider = net.provider();
+    let _: serde_json::Value =
+        alloy::providers::Provider::raw_request(&provider, "evm_increaseTime".into(), (50u64,))
+            .await
+            .unwrap();
+    let _: serde_json::Value =
+        alloy::providers::Provider::raw_request(&provider, "evm_mine".into(), ())
+            .await
+            .unwrap();
+
+    for &id in &ids {
+        let status = net.wait_final(id, Duration::from_mins(6)).await;
+        assert!(status == 3 || status == 4, "prompt {id} final");
+    }
+    let slashed: Vec<NodeSlashed> = net.logs_of(net.deployment.gpu).await;
+    let who: Vec<_> = slashed.iter().map(|s| (s.node, s.reason)).collect();
+    assert!(
+        slashed.is_empty(),
+        "honest nodes slashed: {who:?}\n{}",
+        net.logs()
+    );
+    let settled = ids.len()
+        - net
+            .logs_of::<aikernel_chain::bindings::DecentralizedInference::PromptRefunded>(
+                net.deployment.kernel,
+            )
+            .await
+            .len();
+    assert!(
+        settled >= 1,
+        "the network still settles prompts:\n{}",
+        net.logs()
+    );
+    for i in 1..=3 {
+        let log = std::fs::read_to_string(net.log(i)).unwrap();
+        assert!(
+            log.contains("ahead of this machine"),
+            "node {i} reports the skew:\n{log}"
+        );
+    }
+}
