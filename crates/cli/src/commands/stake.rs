@@ -259,7 +259,11 @@ async fn print_state(
         "unbonding  {}",
         unbonding(U256::from(info.unbonding), info.unbondingEnd, now)
     );
-    let _ = writeln!(text, "eligible   {}", if info.pooled { "yes" } else { "no" });
+    let _ = writeln!(
+        text,
+        "eligible   {}",
+        if info.pooled { "yes" } else { "no" }
+    );
     out!("{text}");
     Ok(())
 }
