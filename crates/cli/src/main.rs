@@ -67,8 +67,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(cli.global.log_filter()));
+    // A running node says what it is doing at startup even at the default level.
+    let daemon = matches!(cli.command, Command::Node(commands::node::NodeCommand::Run(_)));
+    let default = match cli.global.log_filter() {
+        "warn" if daemon => format!("warn,{}=info", aikernel_node::SUMMARY_TARGET),
+        level => level.to_owned(),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

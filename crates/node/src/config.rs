@@ -81,6 +81,9 @@ pub struct NodeConfig {
     pub pause_after_commit_s: u64,
 }
 
+/// A commented config with every operator key at its default (`aikernel node init`).
+pub const TEMPLATE: &str = include_str!("../node.example.toml");
+
 /// Test-only misbehaviours, used by adversarial tests to prove the network punishes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -314,5 +317,30 @@ mod tests {
         let c = NodeConfig::from_toml("data_dir = \"~/x\"").unwrap();
         assert!(!c.data_dir.starts_with("~"));
         assert!(c.data_dir.ends_with("x"));
+    }
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        // Every key the template sets is a real key at its default value, so the file
+        // `node init` writes never drifts from the code.
+        let c = NodeConfig::from_toml(TEMPLATE).unwrap();
+        assert_eq!(c, NodeConfig::default());
+        for key in [
+            "rpc_url",
+            "deployment",
+            "key_env",
+            "data_dir",
+            "models",
+            "threads",
+            "stake_eai",
+            "decline_before_deadline_s",
+            "chain_clock_tolerance_s",
+            "max_fee_gwei",
+        ] {
+            assert!(
+                TEMPLATE.contains(&format!("\n{key} = ")),
+                "{key} in the template"
+            );
+        }
     }
 }

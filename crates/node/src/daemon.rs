@@ -355,5 +355,42 @@ pub async fn start(mut config: NodeConfig, signer: PrivateKeySigner) -> Result<C
             "BYZANTINE TEST MODE: this node misbehaves on purpose and will be slashed"
         );
     }
+    summary(&ctx).await;
     Ok(ctx)
+}
+
+/// One startup line an operator sees at the default log level: who, where, what it serves,
+/// with what stake, where its data and metrics are.
+async fn summary(ctx: &Ctx) {
+    let d = &ctx.contracts.deployment;
+    let stake = match ctx.contracts.gpu.nodeInfo(ctx.me).call().await {
+        Ok(info) => format!(
+            "{} EAI staked (target {} EAI){}",
+            crate::standing::eai(U256::from(info.stake)),
+            ctx.config.stake_eai,
+            if info.pooled {
+                ", eligible"
+            } else {
+                ", NOT eligible (see the warnings)"
+            }
+        ),
+        Err(e) => format!("stake unknown ({})", NodeError::call("nodeInfo", &e)),
+    };
+    let metrics = ctx
+        .config
+        .metrics_addr
+        .map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics"));
+    tracing::info!(
+        target: crate::SUMMARY_TARGET,
+        "aikernel node {} on chain {} ({}), kernel {}; serving models {:?} with {} threads; {}; data {}; metrics {}",
+        ctx.me,
+        d.chain_id,
+        ctx.config.rpc_url,
+        d.kernel,
+        ctx.config.models,
+        ctx.config.threads,
+        stake,
+        ctx.config.data_dir.display(),
+        metrics
+    );
 }

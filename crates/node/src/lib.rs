@@ -39,6 +39,10 @@ use alloy::primitives::B256;
 pub use config::{Byzantine, NodeConfig};
 pub use daemon::run;
 
+/// The `tracing` target of the startup summary, which `aikernel node run` shows even at its
+/// default (warnings-only) log level.
+pub const SUMMARY_TARGET: &str = "aikernel::summary";
+
 /// Everything that stops a node or one of its tasks.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

@@ -29,6 +29,20 @@ pub(crate) enum NodeCommand {
     /// One node's standing: registered, stake vs minimum vs target, jail, pause, unbonding,
     /// eligibility for each served model (and why not), rewards, earnings, EAI balance.
     Status(NodeStatusArgs),
+    /// Write a commented node config (every key at its default) to start from.
+    Init(NodeInitArgs),
+}
+
+/// Arguments of `aikernel node init`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeInitArgs {
+    /// Where to write the config.
+    #[arg(default_value = "node.toml")]
+    path: PathBuf,
+
+    /// Replace an existing file.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Arguments of `aikernel node status`.
@@ -163,7 +177,30 @@ pub(crate) fn run(cmd: NodeCommand, global: &GlobalArgs) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(status(&args, global))
         }
+        NodeCommand::Init(args) => init(&args),
     }
+}
+
+/// Writes the commented config template; refuses to replace a file unless `--force`.
+fn init(args: &NodeInitArgs) -> anyhow::Result<()> {
+    if args.path.exists() && !args.force {
+        anyhow::bail!(
+            "{} exists: pass --force to replace it",
+            args.path.display()
+        );
+    }
+    crate::files::write_replacing(&args.path, |w| {
+        use std::io::Write as _;
+        w.write_all(aikernel_node::config::TEMPLATE.as_bytes())?;
+        Ok(())
+    })
+    .with_context(|| format!("writing {}", args.path.display()))?;
+    out!(
+        "wrote {} (every key at its default); edit it, then: aikernel node run --config {}",
+        args.path.display(),
+        args.path.display()
+    );
+    Ok(())
 }
 
 /// What `node status` reads besides the standing.
