@@ -1,7 +1,8 @@
 //! `aikernel demo` end to end, as a user runs it: everything comes up, every example dapp
 //! gets a settled, typed, callback-delivered answer, `aikernel verify` confirms a demo
 //! prompt while the network is up, Ctrl-C stops it cleanly, and a second run (here with
-//! `--no-wait --json`) starts cleanly on the same port and folder.
+//! `--no-wait --json`) starts cleanly on the same port and folder. SIGTERM stops it at any
+//! point and leaves no anvil or node process behind.
 
 mod common;
 
@@ -136,4 +137,110 @@ fn demo_runs_every_dapp_verifies_stops_on_ctrl_c_and_restarts_cleanly() {
         TcpListener::bind(("127.0.0.1", port)).is_ok(),
         "port free after --no-wait"
     );
+}
+
+/// Pids of `pid`'s descendants now (from /proc: children, their children, ...).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // "pid (comm) state ppid ...": the command may hold spaces, so read after ")".
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.insert(child, ppid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for (&child, &parent) in &parents {
+            if parent == p && !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `pid` still runs (a zombie waiting for its reaper does not).
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
+/// SIGTERM stops the demo at any point, here right after the chain is up and in the middle
+/// of the dapps: it exits promptly and no anvil or node process it started is left running.
+/// (Before, a signal during the dapps was ignored and SIGTERM left anvil and the nodes up.)
+#[test]
+fn demo_stops_on_sigterm_during_setup_and_during_the_dapps() {
+    for (phase, marker, linger) in [
+        ("setup", "chain    anvil at", Duration::from_secs(1)),
+        (
+            "dapps",
+            "nodes    3 staked nodes up",
+            Duration::from_secs(3),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = Command::new(bin())
+            .args(["demo", "--port", &port.to_string(), "--dir"])
+            .arg(dir.path().join("demo"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut demo = Proc(child);
+        let mut lines = BufReader::new(stdout).lines();
+        let mut transcript = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            transcript.push_str(&line);
+            transcript.push('\n');
+            if line.starts_with(marker) {
+                break;
+            }
+        }
+        assert!(transcript.contains(marker), "{phase}: {transcript}");
+        let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        std::thread::sleep(linger);
+        let started = descendants(demo.pid());
+        let expected = if phase == "dapps" { 4 } else { 1 };
+        assert!(
+            started.len() >= expected,
+            "{phase}: anvil and the nodes should run: {started:?}"
+        );
+
+        demo.signal("TERM");
+        let status = demo.wait_exit(Duration::from_secs(30));
+        let left: Vec<u32> = started.into_iter().filter(|&p| alive(p)).collect();
+        // Whatever the outcome, nothing of this test outlives it.
+        for pid in &left {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let status = status.unwrap_or_else(|| panic!("{phase}: the demo ignored SIGTERM"));
+        assert!(left.is_empty(), "{phase}: still running: {left:?}");
+        assert!(status.success(), "{phase}: {status}");
+        let rest = drain.join().unwrap().join("\n");
+        assert!(
+            rest.contains("stopping the nodes and the chain"),
+            "{phase}: {rest}"
+        );
+        assert!(
+            TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "{phase}: anvil's port is free again"
+        );
+    }
 }

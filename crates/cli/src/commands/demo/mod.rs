@@ -34,8 +34,14 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value = ".aikernel/demo")]
     dir: PathBuf,
 
-    /// The model file to register.
-    #[arg(long, env = "AIKERNEL_MODEL", default_value_os_t = devnet::default_model())]
+    /// The model file to register (GGUF).
+    #[arg(
+        long = "model-file",
+        alias = "model",
+        value_name = "PATH",
+        env = "AIKERNEL_MODEL",
+        default_value_os_t = devnet::default_model()
+    )]
     model: PathBuf,
 
     /// Run the dapps, print the report and stop instead of serving until Ctrl-C.
@@ -43,10 +49,25 @@ pub(crate) struct DemoArgs {
     no_wait: bool,
 }
 
-/// Runs the demo.
+/// Runs the demo until it is done or Ctrl-C / SIGTERM arrives, at any point: the signal
+/// drops the demo where it is, and with it the node processes and anvil (their owners stop
+/// them on drop), so nothing is left running.
 pub(crate) fn run(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(demo(args, global))
+    runtime.block_on(async {
+        // Listening before anything starts: a signal during setup or the dapps counts too.
+        let signal = super::shutdown_signal();
+        tokio::pin!(signal);
+        tokio::select! {
+            result = demo(args, global) => result,
+            () = &mut signal => {
+                if !global.json {
+                    crate::output::outln!("stopping the nodes and the chain");
+                }
+                Ok(())
+            }
+        }
+    })
 }
 
 fn spinner(hidden: bool) -> ProgressBar {
@@ -258,12 +279,12 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if !args.no_wait {
         say(String::new());
         say(format!(
-            "the network is up. Try (anvil account 5 pays): aikernel --rpc {rpc} --deployment {} prompt --model 1 --input \"Is the sky blue?\" --schema bool --wait --key 0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+            "the network is up. Try (anvil account 5 pays): aikernel --rpc {rpc} --deployment {} prompt --model-id 1 --input \"Is the sky blue?\" --schema bool --wait --key 0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
             deployment_file.display()
         ));
         say("Ctrl-C stops the nodes and the chain".to_owned());
-        super::shutdown_signal().await;
-        say("stopping the nodes and the chain".to_owned());
+        // Serves until `run`'s signal branch ends the demo.
+        std::future::pending::<()>().await;
     }
     drop(procs);
     drop(net);
