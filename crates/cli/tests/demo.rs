@@ -3,6 +3,7 @@
 //! prompt while the network is up, Ctrl-C stops it cleanly, and a second run (here with
 //! `--no-wait --json`) starts cleanly on the same port and folder. SIGTERM stops it at any
 //! point and leaves no anvil or node process behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
 mod common;
 
