@@ -68,7 +68,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A running node says what it is doing at startup even at the default level.
-    let daemon = matches!(cli.command, Command::Node(commands::node::NodeCommand::Run(_)));
+    let daemon = matches!(
+        cli.command,
+        Command::Node(commands::node::NodeCommand::Run(_))
+    );
     let default = match cli.global.log_filter() {
         "warn" if daemon => format!("warn,{}=info", aikernel_node::SUMMARY_TARGET),
         level => level.to_owned(),

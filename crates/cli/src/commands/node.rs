@@ -184,10 +184,7 @@ pub(crate) fn run(cmd: NodeCommand, global: &GlobalArgs) -> anyhow::Result<()> {
 /// Writes the commented config template; refuses to replace a file unless `--force`.
 fn init(args: &NodeInitArgs) -> anyhow::Result<()> {
     if args.path.exists() && !args.force {
-        anyhow::bail!(
-            "{} exists: pass --force to replace it",
-            args.path.display()
-        );
+        anyhow::bail!("{} exists: pass --force to replace it", args.path.display());
     }
     crate::files::write_replacing(&args.path, |w| {
         use std::io::Write as _;
