@@ -3,6 +3,9 @@
 //! paid and none slashed, and a node that cannot finish in time declines instead of staying
 //! silent: it keeps its stake, the others settle the prompt.
 
+// Test helpers outside #[test] fns: a failed RPC is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
