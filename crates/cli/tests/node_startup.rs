@@ -1,5 +1,6 @@
 //! What an operator sees first: `aikernel node init` writes a commented config that `node run`
-//! accepts, and `node run` prints a one-line startup summary at its default log level (no -v).
+//! accepts, and `node run` (here with its key in `AIKERNEL_KEY`, as every signing command takes
+//! it) prints a one-line startup summary at its default log level (no -v).
 
 mod common;
 
@@ -43,17 +44,17 @@ async fn node_run_prints_a_startup_summary_at_the_default_level() {
     let net = Net::start(1, 30, None);
     let log = net.dir.path().join("quiet-node.log");
     let file = std::fs::File::create(&log).unwrap();
+    let key = std::fs::read_to_string(&net.keys[0]).unwrap();
     let mut child = Command::new(common::bin())
         .args(["node", "run", "--no-progress", "--rpc", &net.rpc])
         .arg("--deployment")
         .arg(&net.deployment_file)
-        .arg("--key-file")
-        .arg(&net.keys[0])
         .arg("--data-dir")
         .arg(net.dir.path().join("node-quiet"))
         .arg("--cache-dir")
         .arg(&net.cache)
         .env_remove("RUST_LOG")
+        .env("AIKERNEL_KEY", key.trim())
         .env("NO_COLOR", "1")
         .stdout(file.try_clone().unwrap())
         .stderr(file)
@@ -77,6 +78,8 @@ async fn node_run_prints_a_startup_summary_at_the_default_level() {
         .lines()
         .find(|l| l.contains("aikernel node 0x"))
         .unwrap();
+    let me = net.node_address(1).to_string();
+    assert!(line.contains(&me), "the key from AIKERNEL_KEY: {line}");
     for part in [
         "on chain 31337",
         "serving models [1]",

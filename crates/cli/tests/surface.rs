@@ -25,6 +25,7 @@ fn every_command_that_signs_takes_the_same_key_options() {
         &["stake", "add"],
         &["stake", "withdraw"],
         &["node", "status"],
+        &["node", "run"],
     ] {
         let text = help(command);
         assert!(

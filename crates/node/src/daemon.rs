@@ -112,6 +112,15 @@ impl Ctx {
 /// must fix (wrong chain, no stake, model refused).
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let signer = crate::keys::load_signer(&config)?;
+    run_as(config, signer, shutdown).await
+}
+
+/// [`run`] with a signer the caller already holds (`aikernel node run --key`).
+pub async fn run_as(
+    config: NodeConfig,
+    signer: PrivateKeySigner,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
     let ctx = Arc::new(start(config, signer).await?);
     let mut follower = Follower::open(&ctx).await?;
     let mut clock = ClockWatch::new(ctx.config.chain_clock_tolerance_s);

@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use alloy::primitives::B256;
 
 pub use config::{Byzantine, NodeConfig};
-pub use daemon::run;
+pub use daemon::{run, run_as};
 
 /// The `tracing` target of the startup summary, which `aikernel node run` shows even at its
 /// default (warnings-only) log level.

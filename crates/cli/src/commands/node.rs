@@ -71,7 +71,13 @@ pub(crate) struct NodeRunArgs {
     #[arg(long, short)]
     config: Option<PathBuf>,
 
-    /// File with the operator's hex private key (else the key_env variable, AIKERNEL_NODE_KEY).
+    /// Hex private key of the node's account, as every signing command takes it (a key file
+    /// is safer for a daemon: the value shows in the process list).
+    #[arg(long, env = "AIKERNEL_KEY", hide_env_values = true)]
+    key: Option<String>,
+
+    /// File with the operator's hex private key; wins over --key (else the config's key_file,
+    /// else the key_env variable, AIKERNEL_NODE_KEY).
     #[arg(long)]
     key_file: Option<PathBuf>,
 
@@ -170,7 +176,18 @@ pub(crate) fn run(cmd: NodeCommand, global: &GlobalArgs) -> anyhow::Result<()> {
         NodeCommand::Run(args) => {
             let config = args.config(global)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(aikernel_node::run(config, super::shutdown_signal()))?;
+            match args.key.as_deref().filter(|_| args.key_file.is_none()) {
+                Some(key) => {
+                    let signer = aikernel_node::keys::parse(key)
+                        .map_err(|e| anyhow::anyhow!("--key / AIKERNEL_KEY: {e}"))?;
+                    runtime.block_on(aikernel_node::run_as(
+                        config,
+                        signer,
+                        super::shutdown_signal(),
+                    ))?;
+                }
+                None => runtime.block_on(aikernel_node::run(config, super::shutdown_signal()))?,
+            }
             Ok(())
         }
         NodeCommand::Status(args) => {
