@@ -10,12 +10,11 @@ mod common;
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{B256, U256};
 
 use aikernel_chain::bindings::{
     DecentralizedInference::{Declined, DrawScheduled, RewardPaid},
     GPUManagement::{self, NodeJailed, NodeSlashed},
-    IAIKernel,
 };
 
 use common::Net;
@@ -25,39 +24,15 @@ const DEVNET_TOKENS_PER_SECOND: u64 = 10;
 const BASE_COMMIT_WINDOW: u64 = 60;
 
 async fn submit_text(net: &Net, input: &str, max_tokens: u32) -> U256 {
-    let kernel = net.kernel();
-    let request = IAIKernel::Request {
-        modelId: U256::from(1u8),
-        topic: B256::repeat_byte(0x42),
-        input: input.as_bytes().to_vec().into(),
-        inputHash: B256::ZERO,
-        extraContext: Bytes::new(),
-        schema: Bytes::new(),
-        maxTokens: max_tokens,
-        temperature: 0,
-        seed: 0,
-        callback: Address::ZERO,
-        callbackGasLimit: 0,
-        committeeSize: 3,
-    };
-    let fee = kernel
-        .quote(U256::from(1u8), max_tokens, 3, 0)
-        .call()
-        .await
-        .unwrap();
-    let call = kernel.infer(request).value(fee);
-    let id = call.call().await.unwrap();
-    let gas = call.estimate_gas().await.unwrap();
-    let receipt = call
-        .gas(gas * 2)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(receipt.status());
-    id
+    let topic = B256::repeat_byte(0x42);
+    net.submit_request(common::text_request(
+        topic,
+        input,
+        Vec::new(),
+        max_tokens,
+        3,
+    ))
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

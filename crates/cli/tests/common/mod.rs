@@ -249,23 +249,20 @@ impl Net {
         schema: Vec<u8>,
         committee: u16,
     ) -> U256 {
+        self.submit_request(text_request(topic, input, schema, 8, committee))
+            .await
+    }
+
+    /// Submits `request` from the admin account with the quoted fee and returns its id.
+    pub async fn submit_request(&self, request: IAIKernel::Request) -> U256 {
         let kernel = self.kernel();
-        let request = IAIKernel::Request {
-            modelId: U256::from(1u8),
-            topic,
-            input: input.as_bytes().to_vec().into(),
-            inputHash: B256::ZERO,
-            extraContext: Bytes::new(),
-            schema: schema.into(),
-            maxTokens: 8,
-            temperature: 0,
-            seed: 0,
-            callback: Address::ZERO,
-            callbackGasLimit: 0,
-            committeeSize: committee,
-        };
         let fee = kernel
-            .quote(U256::from(1u8), 8, committee, 0)
+            .quote(
+                request.modelId,
+                request.maxTokens,
+                request.committeeSize,
+                request.callbackGasLimit,
+            )
             .call()
             .await
             .unwrap();
@@ -377,6 +374,31 @@ fn spawn_devnet(
     }
     std::thread::spawn(move || for _ in lines {});
     devnet
+}
+
+/// A greedy request for model 1 without callback: `input` on `topic`, `schema` (empty: free
+/// text), at most `max_tokens` tokens, a committee of `committee`.
+pub fn text_request(
+    topic: B256,
+    input: &str,
+    schema: Vec<u8>,
+    max_tokens: u32,
+    committee: u16,
+) -> IAIKernel::Request {
+    IAIKernel::Request {
+        modelId: U256::from(1u8),
+        topic,
+        input: input.as_bytes().to_vec().into(),
+        inputHash: B256::ZERO,
+        extraContext: Bytes::new(),
+        schema: schema.into(),
+        maxTokens: max_tokens,
+        temperature: 0,
+        seed: 0,
+        callback: Address::ZERO,
+        callbackGasLimit: 0,
+        committeeSize: committee,
+    }
 }
 
 /// SIGINT lets devnet stop its anvil.
