@@ -18,14 +18,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{B256, U256};
 use alloy::providers::{DynProvider, Provider as _, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
 use aikernel_chain::bindings::{
     DecentralizedInference::{self, Declined, PromptRefunded, PromptSubmitted, RoundFailed},
     GPUManagement::NodeSlashed,
-    IAIKernel,
 };
 use aikernel_schema::parse_spec;
 
@@ -126,20 +125,7 @@ async fn submit(
     } else {
         parse_spec(kind.spec).unwrap().encode()
     };
-    let request = IAIKernel::Request {
-        modelId: U256::from(1u8),
-        topic,
-        input: kind.input.as_bytes().to_vec().into(),
-        inputHash: B256::ZERO,
-        extraContext: Bytes::new(),
-        schema: schema.into(),
-        maxTokens: kind.max_tokens,
-        temperature: 0,
-        seed: 0,
-        callback: Address::ZERO,
-        callbackGasLimit: 0,
-        committeeSize: 3,
-    };
+    let request = common::text_request(topic, kind.input, schema, kind.max_tokens, 3);
     let fee = kernel
         .quote(U256::from(1u8), kind.max_tokens, 3, 0)
         .call()
