@@ -132,15 +132,17 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     ));
 
     let t = Instant::now();
+    let metrics_ports = free_ports_from(args.port.saturating_add(101), net.node_keys.len())?;
     let specs: Vec<NodeSpec> = net
         .node_keys
         .iter()
+        .zip(&metrics_ports)
         .enumerate()
-        .map(|(i, key)| NodeSpec {
+        .map(|(i, (key, port))| NodeSpec {
             key_file: key.clone(),
             data_dir: dir.join("nodes").join(format!("node-{}", i + 1)),
             log_file: dir.join("logs").join(format!("node-{}.log", i + 1)),
-            metrics_port: args.port.saturating_add(101 + i as u16),
+            metrics_port: *port,
         })
         .collect();
     let mut procs = NodeProcesses::spawn(&specs, &rpc, &deployment_file, &dir.join("pids"))?;
@@ -181,11 +183,10 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let nodes_s = t.elapsed().as_secs_f64();
     say(format!(
-        "nodes    3 staked nodes up in {nodes_s:.1} s (pids {:?}; logs in {}; metrics on ports {}-{})",
+        "nodes    3 staked nodes up in {nodes_s:.1} s (pids {:?}; logs in {}; metrics on ports {:?})",
         procs.pids(),
         dir.join("logs").display(),
-        specs[0].metrics_port,
-        specs[2].metrics_port
+        metrics_ports
     ));
     say(String::new());
 
@@ -372,4 +373,45 @@ async fn summary(
         ));
     }
     Ok(Summary { lines })
+}
+
+/// The first `count` ports at or after `start` that nothing on 127.0.0.1 listens on, for the
+/// nodes' metrics servers: the usual ones are `--port` + 101, 102, 103, but a port another
+/// program holds is skipped instead of failing a node at startup.
+fn free_ports_from(start: u16, count: usize) -> anyhow::Result<Vec<u16>> {
+    let mut ports = Vec::with_capacity(count);
+    let mut candidate = start;
+    while ports.len() < count {
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            ports.push(candidate);
+        }
+        candidate = candidate.checked_add(1).with_context(|| {
+            format!("no {count} free ports for the nodes' metrics between {start} and 65535")
+        })?;
+    }
+    Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_ports_from;
+
+    #[test]
+    fn a_metrics_port_in_use_is_skipped() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let ports = free_ports_from(busy, 3).unwrap();
+        assert_eq!(ports.len(), 3);
+        assert!(
+            !ports.contains(&busy),
+            "{ports:?} includes the held port {busy}"
+        );
+        assert!(ports.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn running_out_of_ports_is_an_error_naming_the_range() {
+        let err = free_ports_from(65535, 70_000).unwrap_err().to_string();
+        assert!(err.contains("65535"), "{err}");
+    }
 }
