@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::{EngineError, Model, Weight};
+use super::{EngineError, Layer, Model, Weight};
 use crate::kernels::attention::{attend, push_key};
 use crate::kernels::exp::expf_slice;
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
@@ -93,6 +93,79 @@ fn mm(ctx: &Ctx, model: &Model, w: Weight, a: &Acts<'_>) -> Vec<f32> {
     out
 }
 
+/// Where each token row of a batch comes from: `(sequence, position)` and its token id.
+struct Batch {
+    rows: Vec<(usize, usize)>,
+    tokens: Vec<u32>,
+}
+
+impl Batch {
+    /// Flattens the sequences' chunks into rows, refusing empty chunks, overlong sequences
+    /// and token ids outside the vocabulary.
+    fn of(model: &Model, seqs: &[SeqInput<'_>]) -> Result<Batch, EngineError> {
+        let cfg = model.config();
+        let mut batch = Batch {
+            rows: Vec::new(),
+            tokens: Vec::new(),
+        };
+        for (si, s) in seqs.iter().enumerate() {
+            if s.tokens.is_empty() {
+                return Err(EngineError::BadInput("empty token chunk".into()));
+            }
+            if s.cache.len + s.tokens.len() > cfg.context_length {
+                return Err(EngineError::BadInput(format!(
+                    "sequence needs {} positions, the context holds {}",
+                    s.cache.len + s.tokens.len(),
+                    cfg.context_length
+                )));
+            }
+            for (i, &t) in s.tokens.iter().enumerate() {
+                if t as usize >= cfg.vocab_size {
+                    return Err(EngineError::BadInput(format!(
+                        "token id {t} outside vocabulary {}",
+                        cfg.vocab_size
+                    )));
+                }
+                batch.rows.push((si, s.cache.len + i));
+                batch.tokens.push(t);
+            }
+        }
+        Ok(batch)
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The token embeddings, one `n_embd` row per token.
+    fn embed(&self, model: &Model) -> Vec<f32> {
+        let d = model.config().n_embd;
+        let embd = model.view(model.embd);
+        let mut x = vec![0f32; self.len() * d];
+        for (i, &t) in self.tokens.iter().enumerate() {
+            dequant_row(&embd, t as usize, &mut x[i * d..(i + 1) * d]);
+        }
+        x
+    }
+
+    /// `(cos, sin)` of every RoPE frequency at every row's position.
+    fn rope_table(&self, model: &Model) -> Vec<Vec<(f32, f32)>> {
+        self.rows
+            .iter()
+            .map(|&(_, p)| {
+                model
+                    .rope_freqs
+                    .iter()
+                    .map(|&f| {
+                        let a = p as f32 * f;
+                        (libm::cosf(a), libm::sinf(a))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Runs all tokens of all sequences through the model, appending to their caches, and
 /// returns the logits of each sequence's last token.
 pub(crate) fn forward(
@@ -100,176 +173,187 @@ pub(crate) fn forward(
     ctx: &Ctx,
     seqs: &mut [SeqInput<'_>],
 ) -> Result<Vec<Vec<f32>>, EngineError> {
-    let cfg = model.config();
-    let (d, hd, nh) = (cfg.n_embd, cfg.head_dim, cfg.n_head);
-    let kv_dim = cfg.n_head_kv * hd;
-    let group = nh / cfg.n_head_kv;
-    // (sequence, position) of every token row.
-    let mut rows: Vec<(usize, usize)> = Vec::new();
-    let mut toks: Vec<u32> = Vec::new();
-    for (si, s) in seqs.iter().enumerate() {
-        if s.tokens.is_empty() {
-            return Err(EngineError::BadInput("empty token chunk".into()));
-        }
-        if s.cache.len + s.tokens.len() > cfg.context_length {
-            return Err(EngineError::BadInput(format!(
-                "sequence needs {} positions, the context holds {}",
-                s.cache.len + s.tokens.len(),
-                cfg.context_length
-            )));
-        }
-        for (i, &t) in s.tokens.iter().enumerate() {
-            if t as usize >= cfg.vocab_size {
-                return Err(EngineError::BadInput(format!(
-                    "token id {t} outside vocabulary {}",
-                    cfg.vocab_size
-                )));
-            }
-            rows.push((si, s.cache.len + i));
-            toks.push(t);
-        }
-    }
-    let n = rows.len();
-    let embd = model.view(model.embd);
-    let mut x = vec![0f32; n * d];
-    for (i, &t) in toks.iter().enumerate() {
-        dequant_row(&embd, t as usize, &mut x[i * d..(i + 1) * d]);
-    }
-    let trig: Vec<Vec<(f32, f32)>> = rows
-        .iter()
-        .map(|&(_, p)| {
-            model
-                .rope_freqs
-                .iter()
-                .map(|&f| {
-                    let a = p as f32 * f;
-                    (libm::cosf(a), libm::sinf(a))
-                })
-                .collect()
-        })
-        .collect();
-    let mut xn = vec![0f32; n * d];
+    let batch = Batch::of(model, seqs)?;
+    let mut x = batch.embed(model);
+    let trig = batch.rope_table(model);
     for (li, layer) in model.layers.iter().enumerate() {
-        let nw = model.vector(layer.attn_norm);
-        per_row(ctx, &mut xn, d, |t, out| {
-            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
-        });
-        let a = Acts::new_in(ctx, &xn, d);
-        let (mut q, mut k, mut v) = (
-            vec![0f32; n * d],
-            vec![0f32; n * kv_dim],
-            vec![0f32; n * kv_dim],
-        );
-        matmul_many(
-            ctx,
-            &mut [
-                MatJob {
-                    w: model.view(layer.wq),
-                    a: &a,
-                    out: &mut q,
-                },
-                MatJob {
-                    w: model.view(layer.wk),
-                    a: &a,
-                    out: &mut k,
-                },
-                MatJob {
-                    w: model.view(layer.wv),
-                    a: &a,
-                    out: &mut v,
-                },
-            ],
-        );
-        for t in 0..n {
-            rope(&mut q[t * d..(t + 1) * d], hd, &trig[t]);
-            rope(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &trig[t]);
-            let c = &mut *seqs[rows[t].0].cache;
-            push_key(&mut c.k[li], rows[t].1, &k[t * kv_dim..(t + 1) * kv_dim]);
-            c.v[li].extend_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
-        }
-        let mut att = vec![0f32; n * d];
-        {
-            let caches: Vec<(&[f32], &[f32])> = seqs
-                .iter()
-                .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
-                .collect();
-            // Query heads sharing a key/value head go together (each key and value row is
-            // read once for them) when that still gives every thread two items or more
-            // (fewer, larger items leave threads idle); same bits either way.
-            let per_item = if n * cfg.n_head_kv >= 2 * ctx.threads() {
-                group
-            } else {
-                1
-            };
-            let items_per_token = nh / per_item;
-            let span = per_item * hd;
-            let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(span).map(Mutex::new).collect();
-            ctx.parallel(outs.len(), |i| {
-                let mut o = outs[i].lock().unwrap_or_else(PoisonError::into_inner);
-                let (t, h0) = (i / items_per_token, (i % items_per_token) * per_item);
-                let (si, pos) = rows[t];
-                let (kc, vc) = caches[si];
-                attend(
-                    ctx,
-                    &q[t * d + h0 * hd..t * d + h0 * hd + span],
-                    kc,
-                    vc,
-                    pos,
-                    kv_dim,
-                    (h0 / group) * hd,
-                    hd,
-                    &mut o,
-                );
-            });
-        }
-        let o = mm(ctx, model, layer.wo, &Acts::new_in(ctx, &att, d));
-        for (xi, oi) in x.iter_mut().zip(&o) {
-            *xi += *oi;
-        }
-        let nw = model.vector(layer.ffn_norm);
-        per_row(ctx, &mut xn, d, |t, out| {
-            rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
-        });
-        let a = Acts::new_in(ctx, &xn, d);
-        let (mut g, mut u) = (vec![0f32; n * cfg.n_ff], vec![0f32; n * cfg.n_ff]);
-        matmul_many(
-            ctx,
-            &mut [
-                MatJob {
-                    w: model.view(layer.gate),
-                    a: &a,
-                    out: &mut g,
-                },
-                MatJob {
-                    w: model.view(layer.up),
-                    a: &a,
-                    out: &mut u,
-                },
-            ],
-        );
-        // SiLU: g / (1 + expf(-g)), times up (element by element, so rows can run apart).
-        let nff = cfg.n_ff;
-        per_row(ctx, &mut u, nff, |t, urow| {
-            let grow = &g[t * nff..(t + 1) * nff];
-            let mut e: Vec<f32> = grow.iter().map(|&gi| -gi).collect();
-            expf_slice(ctx.simd(), &mut e);
-            for ((ui, &gi), &ei) in urow.iter_mut().zip(grow).zip(&e) {
-                let silu = gi / (1.0 + ei);
-                *ui *= silu;
-            }
-        });
-        let dn = mm(ctx, model, layer.down, &Acts::new_in(ctx, &u, cfg.n_ff));
-        for (xi, di) in x.iter_mut().zip(&dn) {
-            *xi += *di;
-        }
+        attention_block(model, ctx, li, layer, &batch, &trig, seqs, &mut x);
+        ffn_block(model, ctx, layer, batch.len(), &mut x);
     }
     for s in seqs.iter_mut() {
         s.cache.len += s.tokens.len();
     }
-    // Last row of each sequence.
+    Ok(head(model, ctx, seqs, &x))
+}
+
+/// Normalises every row of `x` with the weight vector `norm` into a new buffer.
+fn norm_rows(model: &Model, ctx: &Ctx, norm: Weight, x: &[f32]) -> Vec<f32> {
+    let cfg = model.config();
+    let d = cfg.n_embd;
+    let nw = model.vector(norm);
+    let mut xn = vec![0f32; x.len()];
+    per_row(ctx, &mut xn, d, |t, out| {
+        rmsnorm(&x[t * d..(t + 1) * d], &nw, cfg.rms_eps, out);
+    });
+    xn
+}
+
+/// One layer's attention: norm, Q/K/V projections, RoPE, the new keys and values appended
+/// to each sequence's cache, attention over the cache, output projection, residual add.
+#[allow(clippy::too_many_arguments)]
+fn attention_block(
+    model: &Model,
+    ctx: &Ctx,
+    li: usize,
+    layer: &Layer,
+    batch: &Batch,
+    trig: &[Vec<(f32, f32)>],
+    seqs: &mut [SeqInput<'_>],
+    x: &mut [f32],
+) {
+    let cfg = model.config();
+    let (d, hd) = (cfg.n_embd, cfg.head_dim);
+    let kv_dim = cfg.n_head_kv * hd;
+    let n = batch.len();
+    let xn = norm_rows(model, ctx, layer.attn_norm, x);
+    let a = Acts::new_in(ctx, &xn, d);
+    let (mut q, mut k, mut v) = (
+        vec![0f32; n * d],
+        vec![0f32; n * kv_dim],
+        vec![0f32; n * kv_dim],
+    );
+    matmul_many(
+        ctx,
+        &mut [
+            MatJob {
+                w: model.view(layer.wq),
+                a: &a,
+                out: &mut q,
+            },
+            MatJob {
+                w: model.view(layer.wk),
+                a: &a,
+                out: &mut k,
+            },
+            MatJob {
+                w: model.view(layer.wv),
+                a: &a,
+                out: &mut v,
+            },
+        ],
+    );
+    for t in 0..n {
+        rope(&mut q[t * d..(t + 1) * d], hd, &trig[t]);
+        rope(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &trig[t]);
+        let (si, pos) = batch.rows[t];
+        let c = &mut *seqs[si].cache;
+        push_key(&mut c.k[li], pos, &k[t * kv_dim..(t + 1) * kv_dim]);
+        c.v[li].extend_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
+    }
+    let caches: Vec<(&[f32], &[f32])> = seqs
+        .iter()
+        .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
+        .collect();
+    let att = attend_all(model, ctx, batch, &q, &caches);
+    let o = mm(ctx, model, layer.wo, &Acts::new_in(ctx, &att, d));
+    for (xi, oi) in x.iter_mut().zip(&o) {
+        *xi += *oi;
+    }
+}
+
+/// Attention of every query row over its sequence's cache (`caches[sequence]` = keys,
+/// values), spread over the team by (token, head group).
+fn attend_all(
+    model: &Model,
+    ctx: &Ctx,
+    batch: &Batch,
+    q: &[f32],
+    caches: &[(&[f32], &[f32])],
+) -> Vec<f32> {
+    let cfg = model.config();
+    let (d, hd, nh) = (cfg.n_embd, cfg.head_dim, cfg.n_head);
+    let kv_dim = cfg.n_head_kv * hd;
+    let group = nh / cfg.n_head_kv;
+    let n = batch.len();
+    let mut att = vec![0f32; n * d];
+    // Query heads sharing a key/value head go together (each key and value row is read
+    // once for them) when that still gives every thread two items or more (fewer, larger
+    // items leave threads idle); same bits either way.
+    let per_item = if n * cfg.n_head_kv >= 2 * ctx.threads() {
+        group
+    } else {
+        1
+    };
+    let items_per_token = nh / per_item;
+    let span = per_item * hd;
+    let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(span).map(Mutex::new).collect();
+    ctx.parallel(outs.len(), |i| {
+        let mut o = outs[i].lock().unwrap_or_else(PoisonError::into_inner);
+        let (t, h0) = (i / items_per_token, (i % items_per_token) * per_item);
+        let (si, pos) = batch.rows[t];
+        let (kc, vc) = caches[si];
+        attend(
+            ctx,
+            &q[t * d + h0 * hd..t * d + h0 * hd + span],
+            kc,
+            vc,
+            pos,
+            kv_dim,
+            (h0 / group) * hd,
+            hd,
+            &mut o,
+        );
+    });
+    drop(outs);
+    att
+}
+
+/// One layer's feed-forward network: norm, gate and up projections, SiLU(gate) x up, down
+/// projection, residual add.
+fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
+    let cfg = model.config();
+    let nff = cfg.n_ff;
+    let xn = norm_rows(model, ctx, layer.ffn_norm, x);
+    let a = Acts::new_in(ctx, &xn, cfg.n_embd);
+    let (mut g, mut u) = (vec![0f32; n * nff], vec![0f32; n * nff]);
+    matmul_many(
+        ctx,
+        &mut [
+            MatJob {
+                w: model.view(layer.gate),
+                a: &a,
+                out: &mut g,
+            },
+            MatJob {
+                w: model.view(layer.up),
+                a: &a,
+                out: &mut u,
+            },
+        ],
+    );
+    // SiLU: g / (1 + expf(-g)), times up (element by element, so rows can run apart).
+    per_row(ctx, &mut u, nff, |t, urow| {
+        let grow = &g[t * nff..(t + 1) * nff];
+        let mut e: Vec<f32> = grow.iter().map(|&gi| -gi).collect();
+        expf_slice(ctx.simd(), &mut e);
+        for ((ui, &gi), &ei) in urow.iter_mut().zip(grow).zip(&e) {
+            let silu = gi / (1.0 + ei);
+            *ui *= silu;
+        }
+    });
+    let dn = mm(ctx, model, layer.down, &Acts::new_in(ctx, &u, nff));
+    for (xi, di) in x.iter_mut().zip(&dn) {
+        *xi += *di;
+    }
+}
+
+/// The logits of each sequence's last row: output norm, then the output head.
+fn head(model: &Model, ctx: &Ctx, seqs: &[SeqInput<'_>], x: &[f32]) -> Vec<Vec<f32>> {
+    let cfg = model.config();
+    let d = cfg.n_embd;
     let mut last = Vec::with_capacity(seqs.len());
     let mut end = 0;
-    for s in seqs.iter() {
+    for s in seqs {
         end += s.tokens.len();
         last.push(end - 1);
     }
@@ -284,8 +368,8 @@ pub(crate) fn forward(
         );
     }
     let logits = mm(ctx, model, model.output, &Acts::new_in(ctx, &h, d));
-    Ok(logits
+    logits
         .chunks_exact(cfg.vocab_size)
         .map(<[f32]>::to_vec)
-        .collect())
+        .collect()
 }
