@@ -23,7 +23,7 @@ mod fees;
 mod anvil_tests;
 
 use classify::{Action, on_refusal};
-pub use classify::{TxErrorKind, classify, classify_error};
+pub use classify::{TxErrorKind, classify, classify_call, classify_error};
 use fees::{Fees, gas_limit, next_fees};
 
 /// Why a transaction did not go through.
@@ -128,6 +128,36 @@ enum State {
 }
 
 /// An RPC call that did not succeed.
+/// What the sender knows about the nonce it is filling.
+#[derive(Debug, Default)]
+struct Slot {
+    nonce: u64,
+    /// Hashes of the copies known to be in the pool at `nonce`.
+    sent: Vec<B256>,
+    /// Whether a copy of ours may be in the pool at `nonce` (known or not).
+    pooled: bool,
+    /// The fees of the last copy offered at `nonce`.
+    last: Option<Fees>,
+}
+
+impl Slot {
+    /// Forgets the copies: the next one takes a fresh nonce.
+    fn start_over(&mut self) {
+        self.sent.clear();
+        self.pooled = false;
+        self.last = None;
+    }
+}
+
+/// Where the sender goes after a refusal.
+#[derive(Debug)]
+enum Next {
+    /// One of the copies was mined after all.
+    Mined(Box<TransactionReceipt>),
+    /// The next state.
+    Go(State),
+}
+
 enum Failure {
     /// The client answered with an error that is not transport trouble.
     Refused(TransportError, TxErrorKind),
@@ -163,105 +193,129 @@ impl TxSender {
         what: &str,
         tx: TransactionRequest,
     ) -> Result<TransactionReceipt, TxError> {
+        let tx = self.with_gas_limit(what, tx).await?;
+        let mut slot = Slot::default();
+        let mut state = State::Fresh;
+        loop {
+            let next = if state == State::Wait {
+                match self.wait(what, slot.nonce, &slot.sent).await {
+                    Ok(receipt) => return finish(what, receipt),
+                    Err(next) => next,
+                }
+            } else {
+                let first = !slot.pooled;
+                let (fees, result) = self.offer_next(what, &tx, state, &mut slot).await?;
+                slot.last = Some(fees);
+                match result {
+                    Ok(hash) => {
+                        tracing::debug!(what, nonce = slot.nonce, %hash, max_fee = fees.max_fee, tip = fees.tip, "transaction sent");
+                        slot.sent.push(hash);
+                        slot.pooled = true;
+                        State::Wait
+                    }
+                    Err(Failure::Unavailable(e)) => return Err(e),
+                    Err(Failure::Refused(e, kind)) => {
+                        match self.after_refusal(what, &mut slot, &e, kind, first).await? {
+                            Next::Mined(receipt) => return finish(what, *receipt),
+                            Next::Go(next) => next,
+                        }
+                    }
+                }
+            };
+            if next == State::Fresh {
+                slot.start_over();
+            }
+            state = next;
+        }
+    }
+
+    /// `tx` from this account with its gas limit: the estimate plus the margin, never below
+    /// the floor the caller put in `tx.gas` (which is not a cap on the estimate).
+    async fn with_gas_limit(
+        &self,
+        what: &str,
+        tx: TransactionRequest,
+    ) -> Result<TransactionRequest, TxError> {
         let mut tx = tx.with_from(self.from);
         let floor = tx.gas.take().unwrap_or_default();
         let estimate = self
             .retry(what, || self.provider.estimate_gas(tx.clone()))
             .await?;
-        let tx = tx.with_gas_limit(gas_limit(estimate, self.settings.gas_margin_percent, floor));
-        let mut nonce = 0;
-        // Hashes of the copies known to be in the pool at `nonce`.
-        let mut sent: Vec<B256> = Vec::new();
-        // Whether a copy of ours may be in the pool at `nonce` (known or not).
-        let mut pooled = false;
-        // The fees of the last copy offered at `nonce`.
-        let mut last: Option<Fees> = None;
-        let mut state = State::Fresh;
-        loop {
-            let first = !pooled;
-            let (fees, result) = match state {
-                State::Wait => {
-                    match self.wait(what, nonce, &sent).await {
-                        Ok(receipt) => return finish(what, receipt),
-                        Err(next) => state = next,
-                    }
-                    if state == State::Fresh {
-                        sent.clear();
-                        pooled = false;
-                        last = None;
-                    }
-                    continue;
-                }
-                State::Fresh => {
-                    let fees = self.fees(what, None).await?;
-                    let guard = self.first_send.lock().await;
-                    nonce = self
-                        .retry(what, || {
-                            self.provider.get_transaction_count(self.from).pending()
-                        })
-                        .await?;
-                    // Transport trouble is retried under the lock, at the same nonce, so
-                    // a copy whose answer was lost is met again (already known) rather
-                    // than doubled at the next nonce.
-                    let result = self.attempt(what, || self.offer(&tx, nonce, fees)).await;
-                    drop(guard);
-                    (fees, result)
-                }
-                State::Replace => {
-                    let fees = self.fees(what, last).await?;
-                    (
-                        fees,
-                        self.offer(&tx, nonce, fees).await.map_err(|e| {
-                            let kind = classify_error(&e);
-                            Failure::Refused(e, kind)
-                        }),
-                    )
-                }
-            };
-            last = Some(fees);
-            let (e, kind) = match result {
-                Ok(hash) => {
-                    tracing::debug!(what, nonce, %hash, max_fee = fees.max_fee, tip = fees.tip, "transaction sent");
-                    sent.push(hash);
-                    pooled = true;
-                    state = State::Wait;
-                    continue;
-                }
-                Err(Failure::Unavailable(e)) => return Err(e),
-                Err(Failure::Refused(e, kind)) => (e, kind),
-            };
-            if let Some(receipt) = self.find_receipt(&sent).await {
-                return finish(what, receipt);
-            }
-            let action = on_refusal(&kind, first);
-            tracing::warn!(what, nonce, error = %e, ?kind, ?action, "transaction refused");
-            state = match action {
-                // (A first copy's transport trouble is retried inside `attempt`.)
-                Action::Retry | Action::Wait => {
-                    // The copy may have reached the pool all the same.
-                    pooled = true;
-                    State::Wait
-                }
-                Action::Bump => {
-                    pooled |= kind == TxErrorKind::AlreadyKnown;
-                    tokio::time::sleep(self.settings.poll).await;
-                    State::Replace
-                }
-                Action::Refresh => {
-                    tokio::time::sleep(self.settings.poll).await;
-                    if let Some(receipt) = self.find_receipt(&sent).await {
-                        return finish(what, receipt);
-                    }
-                    State::Fresh
-                }
-                Action::GiveUp => return Err(TxError::refused(what, &e, kind)),
-            };
-            if state == State::Fresh {
-                sent.clear();
-                pooled = false;
-                last = None;
-            }
+        Ok(tx.with_gas_limit(gas_limit(estimate, self.settings.gas_margin_percent, floor)))
+    }
+
+    /// Offers the next copy in `state` (`Fresh` or `Replace`): its fees and what the client
+    /// answered. A fresh copy takes its nonce from the pending count under the first-send
+    /// lock.
+    async fn offer_next(
+        &self,
+        what: &str,
+        tx: &TransactionRequest,
+        state: State,
+        slot: &mut Slot,
+    ) -> Result<(Fees, Result<B256, Failure>), TxError> {
+        if state == State::Fresh {
+            let fees = self.fees(what, None).await?;
+            let guard = self.first_send.lock().await;
+            slot.nonce = self
+                .retry(what, || {
+                    self.provider.get_transaction_count(self.from).pending()
+                })
+                .await?;
+            // Transport trouble is retried under the lock, at the same nonce, so a copy
+            // whose answer was lost is met again (already known) rather than doubled at
+            // the next nonce.
+            let result = self
+                .attempt(what, || self.offer(tx, slot.nonce, fees))
+                .await;
+            drop(guard);
+            Ok((fees, result))
+        } else {
+            let fees = self.fees(what, slot.last).await?;
+            let result = self.offer(tx, slot.nonce, fees).await.map_err(|e| {
+                let kind = classify_error(&e);
+                Failure::Refused(e, kind)
+            });
+            Ok((fees, result))
         }
+    }
+
+    /// What follows a refused copy: a copy already mined, or the next state from the
+    /// transition table ([`on_refusal`]); giving up is the error.
+    async fn after_refusal(
+        &self,
+        what: &str,
+        slot: &mut Slot,
+        e: &TransportError,
+        kind: TxErrorKind,
+        first: bool,
+    ) -> Result<Next, TxError> {
+        if let Some(receipt) = self.find_receipt(&slot.sent).await {
+            return Ok(Next::Mined(Box::new(receipt)));
+        }
+        let action = on_refusal(&kind, first);
+        tracing::warn!(what, nonce = slot.nonce, error = %e, ?kind, ?action, "transaction refused");
+        Ok(Next::Go(match action {
+            // (A first copy's transport trouble is retried inside `attempt`.)
+            Action::Retry | Action::Wait => {
+                // The copy may have reached the pool all the same.
+                slot.pooled = true;
+                State::Wait
+            }
+            Action::Bump => {
+                slot.pooled |= kind == TxErrorKind::AlreadyKnown;
+                tokio::time::sleep(self.settings.poll).await;
+                State::Replace
+            }
+            Action::Refresh => {
+                tokio::time::sleep(self.settings.poll).await;
+                if let Some(receipt) = self.find_receipt(&slot.sent).await {
+                    return Ok(Next::Mined(Box::new(receipt)));
+                }
+                State::Fresh
+            }
+            Action::GiveUp => return Err(TxError::refused(what, e, kind)),
+        }))
     }
 
     /// Offers one copy of `tx` at `nonce` with `fees`; its hash when the client takes it.
