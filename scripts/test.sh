@@ -87,11 +87,17 @@ contracts/script/lifecycle-gas.sh
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy (warnings denied)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# The node tests need `node run --byzantine` / `--pause-after-commit`, which only builds with
+# the `test-hooks` feature have (the operator's binary does not): clippy and the tests use
+# the same feature set, so they share one build.
+FEATURES=(--features aikernel/test-hooks)
+
+step "cargo clippy (warnings denied; the test build, then the operator's build of the node)"
+cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
+cargo clippy -p aikernel-node -p aikernel --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$LOGS/cargo-test.log"
+cargo test --workspace --locked --no-fail-fast "${FEATURES[@]}" 2>&1 | tee "$LOGS/cargo-test.log"
 
 step "aarch64 (NEON) kernels under qemu"
 ./scripts/test-aarch64.sh 2>&1 | tee "$LOGS/cargo-aarch64.log"

@@ -19,8 +19,18 @@ use aikernel_chain::bindings::{
 
 use common::Net;
 
+/// The node flags these tests use exist only in builds with the `test-hooks` feature.
+fn require_test_hooks() {
+    assert!(
+        cfg!(feature = "test-hooks"),
+        "this test runs `node run --byzantine`: run it with --features test-hooks \
+         (scripts/test.sh does)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest_answer() {
+    require_test_hooks();
     let _serial = common::serial().await;
     let net = Net::start(7, 15, None);
     let _honest: Vec<_> = [1, 2, 3, 4]
@@ -150,6 +160,7 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
 /// slashed as wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_liar_escalates_and_loses_to_the_majority_of_the_same_three_nodes() {
+    require_test_hooks();
     let _serial = common::serial().await;
     let net = Net::start(3, 15, None);
     let _honest: Vec<_> = [1, 2].iter().map(|&i| net.node(i, None, &[])).collect();

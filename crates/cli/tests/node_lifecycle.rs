@@ -11,8 +11,18 @@ use aikernel_chain::bindings::{DecentralizedInference::RewardPaid, GPUManagement
 
 use common::{Net, choice_yes_no, proxy::Proxy};
 
+/// The node flags these tests use exist only in builds with the `test-hooks` feature.
+fn require_test_hooks() {
+    assert!(
+        cfg!(feature = "test-hooks"),
+        "this test runs `node run --pause-after-commit`: run it with --features test-hooks \
+         (scripts/test.sh does)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outage() {
+    require_test_hooks();
     let _serial = common::serial().await;
     let net = Net::start(3, 30, None);
     let proxy = Proxy::start(net.port);

@@ -75,16 +75,22 @@ pub struct NodeConfig {
     /// deadline, the node declines the round (no stake lost) instead of staying silent
     /// (slashed). Give it at least a few block times, so the decline is mined in time.
     pub decline_before_deadline_s: u64,
-    /// Test-only misbehaviour (`lie`, `copy`, `silent`); never set this in production.
+    /// Test-only misbehaviour (`lie`, `copy`, `silent`): only in builds with the `test-hooks`
+    /// feature; elsewhere the key is unknown, so no config can turn it on.
+    #[cfg(feature = "test-hooks")]
     pub byzantine: Option<Byzantine>,
-    /// Test-only: seconds to sleep right after each commit is mined (to kill the node there).
+    /// Test-only: seconds to sleep right after each commit is mined (to kill the node there);
+    /// only in builds with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub pause_after_commit_s: u64,
 }
 
 /// A commented config with every operator key at its default (`aikernel node init`).
 pub const TEMPLATE: &str = include_str!("../node.example.toml");
 
-/// Test-only misbehaviours, used by adversarial tests to prove the network punishes them.
+/// Test-only misbehaviours, used by adversarial tests to prove the network punishes them
+/// (compiled only with the `test-hooks` feature).
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Byzantine {
@@ -96,6 +102,7 @@ pub enum Byzantine {
     Silent,
 }
 
+#[cfg(feature = "test-hooks")]
 impl std::str::FromStr for Byzantine {
     type Err = String;
 
@@ -137,7 +144,9 @@ impl Default for NodeConfig {
             chain_clock_tolerance_s: 15,
             decline_before_deadline_s: 10,
             progress: true,
+            #[cfg(feature = "test-hooks")]
             byzantine: None,
+            #[cfg(feature = "test-hooks")]
             pause_after_commit_s: 0,
         }
     }
@@ -251,7 +260,6 @@ mod tests {
             models = [1, 3]
             stake_eai = 5000
             metrics_addr = "127.0.0.1:9200"
-            byzantine = "lie"
             "#,
         )
         .unwrap();
@@ -260,7 +268,6 @@ mod tests {
         assert_eq!(c.models, vec![1, 3]);
         assert_eq!(c.threads, 2);
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9200".parse().unwrap()));
-        assert_eq!(c.byzantine, Some(Byzantine::Lie));
         assert_eq!(c.poll_interval_ms, 500, "unset keys keep defaults");
         assert_eq!(c.target_stake(), crate::standing::eai_wei(5000));
         assert_eq!(
@@ -305,11 +312,29 @@ mod tests {
                 .unwrap_err()
                 .contains("stake_eai")
         );
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
+    fn test_hooks_parse_in_test_builds() {
+        let c = NodeConfig::from_toml("byzantine = \"lie\"\npause_after_commit_s = 60").unwrap();
+        assert_eq!(c.byzantine, Some(Byzantine::Lie));
+        assert_eq!(c.pause_after_commit_s, 60);
         assert!(
             NodeConfig::from_toml("byzantine = \"evil\"")
                 .unwrap_err()
                 .contains("byzantine")
         );
+    }
+
+    /// The operator's build has no test hooks: a config cannot turn them on.
+    #[cfg(not(feature = "test-hooks"))]
+    #[test]
+    fn test_hooks_are_unknown_keys_in_operator_builds() {
+        for key in ["byzantine = \"lie\"", "pause_after_commit_s = 60"] {
+            let e = NodeConfig::from_toml(key).unwrap_err();
+            assert!(e.contains("unknown field"), "{key}: {e}");
+        }
     }
 
     #[test]

@@ -358,6 +358,7 @@ pub async fn start(mut config: NodeConfig, signer: PrivateKeySigner) -> Result<C
     if let Err(e) = stake::maintain(&ctx, now).await {
         tracing::warn!(error = %e, "checking the stake failed");
     }
+    #[cfg(feature = "test-hooks")]
     if let Some(mode) = ctx.config.byzantine {
         tracing::warn!(
             ?mode,

@@ -10,14 +10,11 @@
 use std::sync::atomic::Ordering;
 
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256, keccak256};
-use alloy::rpc::types::Filter;
-use alloy::sol_types::SolEvent;
 
 use aikernel_chain::bindings::DecentralizedInference::Committed;
 use aikernel_schema::ErrorCode;
 
 use crate::NodeError;
-use crate::config::Byzantine;
 use crate::context;
 use crate::daemon::{Ctx, Step};
 use crate::follow::Head;
@@ -212,7 +209,7 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
         Some(&ctx.context_logs),
     )
     .await;
-    let mut computed = match built {
+    let computed = match built {
         Ok(request) => {
             let context_entries = request.context.len();
             let model_id: u64 = record.request.modelId.saturating_to();
@@ -246,13 +243,8 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
         }
         Err(e) => return Err(e),
     };
-    if ctx.config.byzantine == Some(Byzantine::Lie) {
-        // A plausible lie: for a choice between two options this flips the answer.
-        match computed.output.last_mut() {
-            Some(last) => *last ^= 1,
-            None => computed.output.push(1),
-        }
-    }
+    #[cfg(feature = "test-hooks")]
+    let computed = crate::byzantine::lie(ctx, computed);
     ctx.store.save_output(job.id, identity, &computed)?;
     Metrics::inc(&ctx.metrics.prompts_computed);
     Ok(())
@@ -263,25 +255,30 @@ async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, Node
     if rejected_before(ctx, job, round, "commit") || rejected_before(ctx, job, round, "decline") {
         return Ok(Step::Wait);
     }
-    let commitment = match ctx.config.byzantine {
-        Some(Byzantine::Silent) => return Ok(Step::Wait),
-        Some(Byzantine::Copy) => match copied_commitment(ctx, job, round).await? {
-            Some(c) => c,
-            None => return Ok(Step::Wait),
-        },
-        _ => {
-            let identity = current_identity(ctx, job).await?;
-            let Some(computed) = ctx.store.output(job.id, identity)? else {
-                if left <= ctx.config.decline_before_deadline_s {
-                    return decline(ctx, job, round, left).await;
-                }
-                return Ok(Step::NeedCompute);
-            };
-            let salt = protocol::salt(ctx.secret, job.id, identity, round);
-            let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
-            protocol::commitment(job.id, round, round_hash, salt, ctx.me)
+    #[cfg(feature = "test-hooks")]
+    if let Some(step) = crate::byzantine::commit(ctx, job, round).await? {
+        return Ok(step);
+    }
+    let identity = current_identity(ctx, job).await?;
+    let Some(computed) = ctx.store.output(job.id, identity)? else {
+        if left <= ctx.config.decline_before_deadline_s {
+            return decline(ctx, job, round, left).await;
         }
+        return Ok(Step::NeedCompute);
     };
+    let salt = protocol::salt(ctx.secret, job.id, identity, round);
+    let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
+    let commitment = protocol::commitment(job.id, round, round_hash, salt, ctx.me);
+    send_commit(ctx, job, round, commitment).await
+}
+
+/// Sends `commitment` for the job's `round`.
+pub(crate) async fn send_commit(
+    ctx: &Ctx,
+    job: &Job,
+    round: u8,
+    commitment: B256,
+) -> Result<Step, NodeError> {
     let c = &ctx.contracts;
     let input = c.kernel.commit(job.id, commitment).calldata().clone();
     match ctx.send("commit", c.deployment.kernel, input).await {
@@ -297,16 +294,8 @@ async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, Node
             }
             Metrics::inc(&ctx.metrics.prompts_committed);
             tracing::info!(prompt = %job.id, round, tx = %receipt.transaction_hash, gas = receipt.gas_used, "committed");
-            if ctx.config.pause_after_commit_s > 0 {
-                tracing::warn!(
-                    seconds = ctx.config.pause_after_commit_s,
-                    "test hook: pausing after the commit"
-                );
-                tokio::time::sleep(std::time::Duration::from_secs(
-                    ctx.config.pause_after_commit_s,
-                ))
-                .await;
-            }
+            #[cfg(feature = "test-hooks")]
+            crate::byzantine::pause_after_commit(ctx).await;
             Ok(Step::Wait)
         }
         Err(e) => rejected(
@@ -427,7 +416,8 @@ async fn reveal(
     if rejected_before(ctx, job, round, "reveal") {
         return Ok(Step::Wait);
     }
-    if ctx.config.byzantine == Some(Byzantine::Silent) {
+    #[cfg(feature = "test-hooks")]
+    if crate::byzantine::silent(ctx) {
         return Ok(Step::Wait);
     }
     let states = members(ctx, job.id, round, committee).await?;
@@ -643,23 +633,6 @@ async fn finish(ctx: &Ctx, job: &Job, status: u8) -> Result<(), NodeError> {
         None => tracing::debug!(prompt = %job.id, output_hash = %settled_hash, "settled"),
     }
     Ok(())
-}
-
-/// Byzantine `copy` mode: another member's commitment for the current round.
-async fn copied_commitment(ctx: &Ctx, job: &Job, round: u8) -> Result<Option<B256>, NodeError> {
-    let filter = Filter::new()
-        .address(ctx.contracts.deployment.kernel)
-        .event_signature(Committed::SIGNATURE_HASH)
-        .topic1(job.id);
-    let head = ctx.contracts.head().await?;
-    let logs = ctx
-        .contracts
-        .logs(&filter, job.assigned_block, head, ctx.config.log_range)
-        .await?;
-    Ok(logs.iter().find_map(|log| {
-        let e = log.log_decode::<Committed>().ok()?.inner.data;
-        (e.node != ctx.me && e.round == round).then_some(e.commitment)
-    }))
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! point and restarted reveals what it committed. See `docs/node.md`.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "test-hooks")]
+mod byzantine;
 pub mod chain_reset;
 pub mod clock;
 pub mod config;
@@ -36,7 +38,9 @@ use std::path::PathBuf;
 
 use alloy::primitives::B256;
 
-pub use config::{Byzantine, NodeConfig};
+#[cfg(feature = "test-hooks")]
+pub use config::Byzantine;
+pub use config::NodeConfig;
 pub use daemon::{run, run_as};
 
 /// The `tracing` target of the startup summary, which `aikernel node run` shows even at its

@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use aikernel_chain::bindings::{DecentralizedInference, GPUManagement};
+use aikernel_node::NodeConfig;
 use aikernel_node::contracts::Contracts;
 use aikernel_node::standing::{self, Reason, Standing, eai};
-use aikernel_node::{Byzantine, NodeConfig};
 
 use super::stake::{NodeKey, chain_time, duration, unbonding};
 use crate::global::GlobalArgs;
@@ -110,12 +110,22 @@ pub(crate) struct NodeRunArgs {
     #[arg(long)]
     no_progress: bool,
 
+    #[command(flatten)]
+    #[cfg(feature = "test-hooks")]
+    hooks: TestHooks,
+}
+
+/// Test-only flags of `aikernel node run`, only in builds with the `test-hooks` feature (the
+/// node tests'); the operator's binary does not have them.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug, Args)]
+pub(crate) struct TestHooks {
     /// Test-only misbehaviour: lie, copy or silent. The network slashes such nodes.
-    #[arg(long, hide = true)]
-    byzantine: Option<Byzantine>,
+    #[arg(long)]
+    byzantine: Option<aikernel_node::Byzantine>,
 
     /// Test-only: sleep this many seconds after each mined commit.
-    #[arg(long, hide = true)]
+    #[arg(long)]
     pause_after_commit: Option<u64>,
 }
 
@@ -157,11 +167,14 @@ impl NodeRunArgs {
         if self.no_progress || global.quiet || global.json {
             c.progress = false;
         }
-        if self.byzantine.is_some() {
-            c.byzantine = self.byzantine;
-        }
-        if let Some(v) = self.pause_after_commit {
-            c.pause_after_commit_s = v;
+        #[cfg(feature = "test-hooks")]
+        {
+            if self.hooks.byzantine.is_some() {
+                c.byzantine = self.hooks.byzantine;
+            }
+            if let Some(v) = self.hooks.pause_after_commit {
+                c.pause_after_commit_s = v;
+            }
         }
         c.expand_home();
         c.check()
