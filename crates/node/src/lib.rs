@@ -92,6 +92,8 @@ pub enum NodeError {
         what: &'static str,
         /// The error (decoded custom error when there is one).
         message: String,
+        /// How it failed, classified when the error was made.
+        kind: CallFailure,
     },
     /// A prompt's context chain could not be rebuilt or does not match its root.
     #[error("context: {0}")]
@@ -131,6 +133,29 @@ pub enum NodeError {
     },
 }
 
+/// How a contract call failed: decides whether it is worth retrying
+/// ([`NodeError::is_transient`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallFailure {
+    /// No usable answer (connection, timeout, HTTP error, rate limit): worth retrying.
+    Transport,
+    /// The contract reverted: the chain's answer.
+    Reverted,
+    /// Anything else (an answer that does not decode, no contract at the address): final.
+    Other,
+}
+
+impl CallFailure {
+    /// The failure class of a contract call's error ([`tx::classify_call`]).
+    pub fn of(e: &alloy::contract::Error) -> CallFailure {
+        match tx::classify_call(e) {
+            tx::TxErrorKind::Transport => CallFailure::Transport,
+            tx::TxErrorKind::Reverted { .. } => CallFailure::Reverted,
+            _ => CallFailure::Other,
+        }
+    }
+}
+
 impl NodeError {
     /// An RPC failure while doing `what`.
     pub fn rpc(what: &'static str, e: &alloy::transports::TransportError) -> NodeError {
@@ -145,7 +170,11 @@ impl NodeError {
         let message = e
             .as_revert_data()
             .map_or_else(|| e.to_string(), |data| tx::decode_revert(&data));
-        NodeError::Call { what, message }
+        NodeError::Call {
+            what,
+            message,
+            kind: CallFailure::of(e),
+        }
     }
 
     /// True for failures worth retrying later (RPC trouble), false for definite answers.
@@ -154,13 +183,64 @@ impl NodeError {
             NodeError::Rpc { .. }
             | NodeError::Data { .. }
             | NodeError::Context(_)
-            | NodeError::Tx(tx::TxError::Unavailable { .. }) => true,
-            NodeError::Call { message, .. } => {
-                message.contains("error sending request")
-                    || message.contains("connection")
-                    || message.contains("transport")
-            }
+            | NodeError::Tx(tx::TxError::Unavailable { .. })
+            | NodeError::Call {
+                kind: CallFailure::Transport,
+                ..
+            } => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::contract::Error;
+    use alloy::transports::{HttpError, RpcError, TransportErrorKind};
+
+    use super::{CallFailure, NodeError};
+
+    fn call(e: &Error) -> NodeError {
+        NodeError::call("promptInfo", e)
+    }
+
+    #[test]
+    fn transport_failures_of_calls_are_transient() {
+        let refused = TransportErrorKind::custom_str("error sending request: connection refused");
+        let e = call(&Error::TransportError(refused));
+        assert!(e.is_transient(), "{e}");
+        let bad_gateway = RpcError::Transport(TransportErrorKind::HttpError(HttpError {
+            status: 502,
+            body: String::new(),
+        }));
+        assert!(call(&Error::TransportError(bad_gateway)).is_transient());
+        assert!(call(&Error::TransportError(RpcError::NullResp)).is_transient());
+    }
+
+    #[test]
+    fn reverts_and_local_failures_of_calls_are_final() {
+        let data = format!("0xdeadbeef{:064x}", 7);
+        let revert = RpcError::ErrorResp(
+            serde_json::from_value(serde_json::json!({
+                "code": 3, "message": "execution reverted", "data": data,
+            }))
+            .unwrap(),
+        );
+        let e = call(&Error::TransportError(revert));
+        assert!(!e.is_transient(), "{e}");
+        assert!(
+            matches!(&e, NodeError::Call { kind: CallFailure::Reverted, message, .. }
+                if message.starts_with("revert data 0xdeadbeef")),
+            "{e:?}"
+        );
+        // A revert whose words mention a connection is still the chain's answer.
+        let worded = RpcError::ErrorResp(
+            serde_json::from_value(serde_json::json!({
+                "code": 3, "message": "execution reverted: connection closed by the dapp",
+            }))
+            .unwrap(),
+        );
+        assert!(!call(&Error::TransportError(worded)).is_transient());
+        assert!(!call(&Error::UnknownFunction("x".to_owned())).is_transient());
     }
 }

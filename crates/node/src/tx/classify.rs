@@ -122,6 +122,21 @@ pub fn classify_error(e: &TransportError) -> TxErrorKind {
     }
 }
 
+/// Classifies a failed contract call (an `eth_call`, mostly): an RPC error goes through
+/// [`classify_error`]; a failure on this side (ABI decoding, no contract at the address, a
+/// watcher) is [`TxErrorKind::Other`].
+pub fn classify_call(e: &alloy::contract::Error) -> TxErrorKind {
+    use alloy::contract::Error;
+    use alloy::providers::PendingTransactionError;
+    match e {
+        Error::TransportError(e)
+        | Error::PendingTransactionError(PendingTransactionError::TransportError(e)) => {
+            classify_error(e)
+        }
+        _ => TxErrorKind::Other,
+    }
+}
+
 /// The reason of a revert known only by its message: hardhat's `reverted with custom error
 /// 'CommitClosed(3)'` gives `CommitClosed(3)` (so [`super::revert_name`] works), anything
 /// else the message as it is.
@@ -181,7 +196,7 @@ pub(super) fn on_refusal(kind: &TxErrorKind, first: bool) -> Action {
 
 #[cfg(test)]
 mod tests {
-    use super::{Action, TxErrorKind, classify, classify_error, on_refusal};
+    use super::{Action, TxErrorKind, classify, classify_call, classify_error, on_refusal};
     use aikernel_chain::bindings::DecentralizedInference;
     use alloy::primitives::{Bytes, U256};
     use alloy::sol_types::SolError;
@@ -438,6 +453,25 @@ mod tests {
         );
         assert_eq!(
             classify_error(&RpcError::local_usage_str("signer refused")),
+            Other
+        );
+    }
+
+    #[test]
+    fn classifies_contract_call_errors() {
+        use alloy::contract::Error;
+        let refused = TransportErrorKind::custom_str("error sending request: connection refused");
+        assert_eq!(classify_call(&Error::TransportError(refused)), Transport);
+        let hex = format!("0xdeadbeef{:064x}", 7);
+        let revert = answer(serde_json::json!({
+            "code": 3, "message": "execution reverted", "data": hex,
+        }));
+        assert_eq!(
+            classify_call(&Error::TransportError(revert)),
+            reverted(&format!("revert data {hex}"))
+        );
+        assert_eq!(
+            classify_call(&Error::UnknownFunction("nope".to_owned())),
             Other
         );
     }
