@@ -3,13 +3,13 @@
 //!
 //! The deployment sequence mirrors `contracts/script/Deploy.s.sol` and `docs/contracts.md`:
 //! six contracts, one transaction each, then the role wiring and the start of the block-reward
-//! emission. [`protocol`] holds the commit-reveal byte rules every node and verifier shares.
+//! emission. [`protocol`] holds the commit-reveal byte rules every node and verifier shares;
+//! [`tools`] finds the Foundry binaries at run time. The example dapps' bindings live with the
+//! demo (`aikernel demo`), the status enums and content roots in `aikernel-protocol`.
 #![forbid(unsafe_code)]
 
-pub mod apps;
 pub mod bindings;
 mod check;
-pub mod content;
 mod deploy;
 pub mod errors;
 pub mod logs;

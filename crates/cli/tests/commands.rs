@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aikernel_chain::content::merkle_root;
+use aikernel_protocol::content::merkle_root;
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     providers::Provider,

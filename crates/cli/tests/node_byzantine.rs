@@ -11,13 +11,23 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 
-use aikernel_chain::apps::FantasySports;
 use aikernel_chain::bindings::{
     DecentralizedInference::{RewardPaid, RoundFailed},
     GPUManagement::NodeSlashed,
 };
 
 use common::Net;
+
+/// The FantasySports example dapp (its bindings live with the demo, outside the chain crate).
+mod fantasy_sports {
+    #![allow(clippy::pedantic, dead_code)]
+    alloy::sol!(
+        #[sol(rpc)]
+        FantasySports,
+        "../../contracts/out/FantasySports.sol/FantasySports.json"
+    );
+}
+use fantasy_sports::FantasySports;
 
 /// The node flags these tests use exist only in builds with the `test-hooks` feature.
 fn require_test_hooks() {

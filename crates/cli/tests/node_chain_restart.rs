@@ -61,7 +61,10 @@ async fn a_node_follows_a_restarted_chain_from_its_deployment_block() {
     // A bare chain on the same port, without the kernel: refused, clearly.
     net.stop_chain();
     let bare = Anvil::new()
-        .path(foundry_bin("anvil"))
+        .path(
+            foundry_bin("anvil")
+                .expect("anvil: set AIKERNEL_FOUNDRY_BIN or run ./scripts/setup.sh"),
+        )
         .port(net.port)
         .try_spawn()
         .unwrap();

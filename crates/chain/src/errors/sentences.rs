@@ -2,6 +2,7 @@
 //! KernelCore, ModelFileSystem, PromptScheduler, GPUManagement, ContextManager, EAI): what
 //! went wrong in the user's terms, with the numbers, and where there is one, the way out.
 
+use aikernel_protocol::NodeStatus;
 use alloy::dyn_abi::DynSolValue;
 use alloy::primitives::{B256, U256, keccak256};
 
@@ -292,12 +293,13 @@ impl Args<'_> {
 
 /// `GPUManagement.NodeStatus` by value.
 fn node_status(status: U256) -> &'static str {
-    match status.saturating_to::<u64>() {
-        0 => "not registered",
-        1 => "active",
-        2 => "paused",
-        3 => "exiting",
-        _ => "in an unknown state",
+    let status = u8::try_from(status)
+        .ok()
+        .and_then(|s| NodeStatus::try_from(s).ok());
+    match status {
+        Some(NodeStatus::None) => "not registered",
+        Some(s) => s.name(),
+        None => "in an unknown state",
     }
 }
 

@@ -20,7 +20,10 @@ pub(crate) struct Deployed {
 /// Starts anvil and deploys the kernel with account #9 as the treasury.
 pub(crate) async fn deployed() -> Deployed {
     let anvil = Anvil::new()
-        .path(foundry_bin("anvil"))
+        .path(
+            foundry_bin("anvil")
+                .expect("anvil: set AIKERNEL_FOUNDRY_BIN or run ./scripts/setup.sh"),
+        )
         .try_spawn()
         .expect("anvil must start: run ./scripts/setup.sh first");
     let signer: PrivateKeySigner = anvil.keys()[0].clone().into();

@@ -19,10 +19,10 @@ use aikernel_chain::{
         ModelFileSystem::{self, ModelSpec},
         PromptScheduler,
     },
-    content::DEFAULT_CHUNK_SIZE,
     deploy_kernel,
     tools::foundry_bin,
 };
+use aikernel_protocol::content::DEFAULT_CHUNK_SIZE;
 
 use crate::global::GlobalArgs;
 use crate::output::{outln, print_json};
@@ -111,7 +111,7 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
         );
     }
     let anvil = Anvil::new()
-        .path(foundry_bin("anvil"))
+        .path(foundry_bin("anvil")?)
         .port(args.port)
         .block_time(args.block_time)
         .try_spawn()

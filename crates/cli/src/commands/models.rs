@@ -12,10 +12,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use aikernel_chain::{
-    bindings::ModelFileSystem::{self, ModelRegistered, ModelSpec},
-    content::{DEFAULT_CHUNK_SIZE, merkle_root},
-};
+use aikernel_chain::bindings::ModelFileSystem::{self, ModelRegistered, ModelSpec};
+use aikernel_protocol::content::{DEFAULT_CHUNK_SIZE, merkle_root};
 
 use aikernel_drivers::{DRIVER_NAME, LlmDriver};
 use aikernel_store::{check_uri, leaves_manifest_path, write_leaves_manifest};

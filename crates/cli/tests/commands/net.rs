@@ -12,10 +12,10 @@ use std::{
 use aikernel_chain::{
     DeployConfig, Deployment,
     bindings::{DecentralizedInference, EAI, GPUManagement},
-    content::merkle_root,
     deploy_kernel, protocol,
     tools::foundry_bin,
 };
+use aikernel_protocol::content::merkle_root;
 use alloy::{
     node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, Bytes, U256, keccak256},
@@ -39,7 +39,10 @@ pub(crate) struct Net {
 impl Net {
     pub(crate) fn start() -> Net {
         let anvil = Anvil::new()
-            .path(foundry_bin("anvil"))
+            .path(
+                foundry_bin("anvil")
+                    .expect("anvil: set AIKERNEL_FOUNDRY_BIN or run ./scripts/setup.sh"),
+            )
             .try_spawn()
             .expect("anvil must start: run ./scripts/setup.sh first");
         let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -30,7 +30,10 @@ const GWEI: u128 = 1_000_000_000;
 
 fn anvil(args: &[&str]) -> AnvilInstance {
     Anvil::new()
-        .path(foundry_bin("anvil"))
+        .path(
+            foundry_bin("anvil")
+                .expect("anvil: set AIKERNEL_FOUNDRY_BIN or run ./scripts/setup.sh"),
+        )
         .args(args)
         .try_spawn()
         .expect("anvil must start: run ./scripts/setup.sh first")

@@ -10,11 +10,10 @@ use alloy::rpc::types::TransactionRequest;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use aikernel_chain::apps::{
+use super::chain::{Env, PromptReport, prompts_in, send};
+use super::dapps::{
     AIDAO, AIOracle, AIWallet, ChatAgent, CreditScore, FantasySports, NameGenerator, NameRegistry,
 };
-
-use super::chain::{Env, PromptReport, prompts_in, send};
 
 /// What one dapp step did.
 #[derive(Debug, Clone, Serialize)]

@@ -4,6 +4,7 @@
 
 mod apps;
 mod chain;
+mod dapps;
 mod nodes;
 
 use std::path::PathBuf;

@@ -211,8 +211,11 @@ fn local_model(spec: &ModelSpec) -> Option<PathBuf> {
             std::fs::File::open(path)
                 .ok()
                 .and_then(|f| {
-                    aikernel_chain::content::merkle_root(std::io::BufReader::new(f), spec.chunkSize)
-                        .ok()
+                    aikernel_protocol::content::merkle_root(
+                        std::io::BufReader::new(f),
+                        spec.chunkSize,
+                    )
+                    .ok()
                 })
                 .is_some_and(|(r, _)| r == root)
         })
