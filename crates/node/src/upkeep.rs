@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use alloy::primitives::{B256, U256};
 
 use aikernel_chain::bindings::GPUManagement;
+use aikernel_protocol::NodeStatus;
 
 use crate::NodeError;
 use crate::contracts::Contracts;
@@ -36,13 +37,13 @@ pub async fn ensure_registered(ctx: &Ctx) -> Result<(), NodeError> {
         .call()
         .await
         .map_err(|e| NodeError::call("nodeInfo", &e))?;
-    if info.status == 3 {
+    if info.status == NodeStatus::Exiting.as_u8() {
         return Err(NodeError::Misconfigured(format!(
             "node {} is unregistering (exiting): it can no longer serve",
             ctx.me
         )));
     }
-    if info.status == 2 {
+    if info.status == NodeStatus::Paused.as_u8() {
         tracing::warn!("the node is paused on chain: it gets no new prompts until `resume`");
     }
     let mut have: Vec<U256> = info.models.clone();

@@ -4,6 +4,7 @@
 use alloy::primitives::{B256, U256, keccak256};
 use serde::Serialize;
 
+use aikernel_protocol::PromptStatus;
 use aikernel_schema::ErrorCode;
 
 use crate::NodeError;
@@ -49,18 +50,12 @@ pub async fn verify(
         .call()
         .await
         .map_err(|e| NodeError::call("statusOf", &e))?;
-    if status != 3 {
-        let name = [
-            "unknown",
-            "committing",
-            "revealing",
-            "settled",
-            "refunded",
-            "publishing",
-        ]
-        .get(usize::from(status))
-        .copied()
-        .unwrap_or("unknown");
+    let status = PromptStatus::try_from(status);
+    if status != Ok(PromptStatus::Settled) {
+        let name = match status {
+            Ok(PromptStatus::None) | Err(_) => "unknown",
+            Ok(s) => s.name(),
+        };
         return Err(NodeError::Misconfigured(format!(
             "prompt {id} is {name}, not settled: nothing to verify"
         )));

@@ -142,8 +142,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../contracts/src")
             .join(path);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     /// The variants of `enum <name> { ... }` in `source`, in order.
@@ -209,7 +208,11 @@ mod tests {
         let source = solidity("kernel/KernelCore.sol");
         for s in &MemberState::ALL[1..] {
             let constant = s.name().to_uppercase();
-            assert_eq!(solidity_constant(&source, &constant), s.as_u8(), "{constant}");
+            assert_eq!(
+                solidity_constant(&source, &constant),
+                s.as_u8(),
+                "{constant}"
+            );
         }
         assert_eq!(MemberState::None.as_u8(), 0);
     }
@@ -227,7 +230,12 @@ mod tests {
             err.to_string(),
             "6 is not a valid prompt status (the contracts define 0..=5)"
         );
-        assert!(NodeStatus::try_from(4).unwrap_err().to_string().contains("node status"));
+        assert!(
+            NodeStatus::try_from(4)
+                .unwrap_err()
+                .to_string()
+                .contains("node status")
+        );
         assert_eq!(PromptStatus::Publishing.to_string(), "publishing");
         assert!(PromptStatus::Refunded.is_final() && !PromptStatus::Publishing.is_final());
     }

@@ -16,6 +16,7 @@ use aikernel_chain::bindings::{
     DecentralizedInference,
     GPUManagement::{self, NodeRegistered, NodeSlashed},
 };
+use aikernel_protocol::NodeStatus;
 
 use crate::{
     global::GlobalArgs,
@@ -46,15 +47,9 @@ pub(crate) struct NodeRow {
     pub(crate) slashes: (usize, U256),
 }
 
-/// Name of a `GPUManagement.NodeStatus`.
-pub(crate) fn status_name(status: u8) -> &'static str {
-    match status {
-        0 => "none",
-        1 => "active",
-        2 => "paused",
-        3 => "exiting",
-        _ => "unknown",
-    }
+/// Name of a `GPUManagement.NodeStatus` value.
+fn status_name(status: u8) -> &'static str {
+    NodeStatus::try_from(status).map_or("unknown", NodeStatus::name)
 }
 
 /// Runs `aikernel nodes ...`.

@@ -17,7 +17,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use aikernel_chain::bindings::{EAI, GPUManagement};
-use aikernel_node::standing::{NodeStatus, eai};
+use aikernel_node::standing::eai;
+use aikernel_protocol::NodeStatus;
 
 use crate::{
     global::GlobalArgs,
@@ -144,7 +145,7 @@ async fn act(global: &GlobalArgs, key: &NodeKey, action: Action) -> anyhow::Resu
         .call()
         .await
         .map_err(|e| explain(&format!("reading node {node}"), &e))?;
-    let status = NodeStatus::from_u8(info.status);
+    let status = NodeStatus::try_from(info.status)?;
     if matches!(action, Action::Add(_) | Action::Unbond(_))
         && matches!(status, NodeStatus::None | NodeStatus::Exiting)
     {
@@ -236,7 +237,7 @@ async fn print_state(
         .await
         .map_err(|e| explain(&format!("reading node {node}"), &e))?;
     let now = chain_time(kernel).await?;
-    let status = NodeStatus::from_u8(info.status);
+    let status = NodeStatus::try_from(info.status)?;
     if json {
         return print_json(&json!({
             "node": node.to_string(),

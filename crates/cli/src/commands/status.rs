@@ -14,6 +14,7 @@ use aikernel_chain::bindings::{
     GPUManagement::{self, RewardsClaimed},
     ModelFileSystem,
 };
+use aikernel_protocol::NodeStatus;
 
 use crate::{
     global::GlobalArgs,
@@ -52,7 +53,10 @@ async fn status(global: &GlobalArgs) -> anyhow::Result<()> {
     let claimed: U256 = claims.iter().map(|(e, _)| e.amount).sum();
 
     let nodes = super::nodes::read_nodes(&kernel).await?;
-    let registered = nodes.iter().filter(|n| n.info.status != 0).count();
+    let registered = nodes
+        .iter()
+        .filter(|n| n.info.status != NodeStatus::None.as_u8())
+        .count();
     let eligible = nodes.iter().filter(|n| n.eligible).count();
     let stake: U256 = nodes.iter().map(|n| U256::from(n.info.stake)).sum();
     let unbonding: U256 = nodes.iter().map(|n| U256::from(n.info.unbonding)).sum();

@@ -7,40 +7,8 @@ use aikernel_chain::bindings::GPUManagement;
 use crate::NodeError;
 use crate::contracts::Contracts;
 
-/// `GPUManagement.NodeStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeStatus {
-    /// Never registered, or exited and withdrew everything.
-    None,
-    /// Registered and taking prompts (unless jailed or under-staked).
-    Active,
-    /// Registered, taking no new prompts until `resume`.
-    Paused,
-    /// Unregistered: all stake unbonding.
-    Exiting,
-}
-
-impl NodeStatus {
-    /// From the contract's enum value.
-    pub fn from_u8(value: u8) -> NodeStatus {
-        match value {
-            1 => NodeStatus::Active,
-            2 => NodeStatus::Paused,
-            3 => NodeStatus::Exiting,
-            _ => NodeStatus::None,
-        }
-    }
-
-    /// Lower-case name, as `aikernel nodes list` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            NodeStatus::None => "none",
-            NodeStatus::Active => "active",
-            NodeStatus::Paused => "paused",
-            NodeStatus::Exiting => "exiting",
-        }
-    }
-}
+/// `GPUManagement.NodeStatus`, the protocol's enum.
+pub use aikernel_protocol::NodeStatus;
 
 /// One model the node wants to serve, as the chain sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +120,8 @@ pub async fn read(
     }
     Ok(Snapshot {
         node,
-        status: NodeStatus::from_u8(info.status),
+        status: NodeStatus::try_from(info.status)
+            .map_err(|e| NodeError::Misconfigured(format!("nodeInfo of {node}: {e}")))?,
         stake: U256::from(info.stake),
         unbonding: U256::from(info.unbonding),
         unbonding_end: info.unbondingEnd,

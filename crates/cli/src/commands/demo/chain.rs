@@ -15,6 +15,7 @@ use serde::Serialize;
 use aikernel_chain::bindings::DecentralizedInference::{
     self, CallbackDelivered, DecentralizedInferenceInstance, PromptSubmitted,
 };
+use aikernel_protocol::PromptStatus;
 
 use crate::rpc;
 
@@ -103,13 +104,16 @@ impl Env {
                 .call()
                 .await
                 .map_err(|e| rpc::explain("statusOf", &e))?;
+            let status = PromptStatus::try_from(status)?;
             let label = match status {
-                1 => "committee drawn after submission, computing and committing",
-                2 => "revealing",
-                5 => "decided, publishing the output",
+                PromptStatus::Committing => {
+                    "committee drawn after submission, computing and committing"
+                }
+                PromptStatus::Revealing => "revealing",
+                PromptStatus::Publishing => "decided, publishing the output",
                 _ => "",
             };
-            if status == 3 || status == 4 {
+            if status.is_final() {
                 break status;
             }
             self.spinner.set_message(format!("prompt {id}: {label}"));
@@ -127,7 +131,7 @@ impl Env {
             .call()
             .await
             .map_err(|e| rpc::explain("committeeOf", &e))?;
-        let output_hash = if status == 3 {
+        let output_hash = if status == PromptStatus::Settled {
             let out = self
                 .kernel
                 .resultOf(id)
@@ -155,7 +159,7 @@ impl Env {
         Ok(PromptReport {
             prompt_id: id,
             committee,
-            settled: status == 3,
+            settled: status == PromptStatus::Settled,
             output_hash,
             callback_ok,
             seconds_to_callback: seconds,

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use aikernel_chain::bindings::DecentralizedInference;
+use aikernel_protocol::{MemberState, PromptStatus};
 use aikernel_schema::Schema;
 use alloy::primitives::{Address, B256, U256};
 use anyhow::Context as _;
@@ -29,29 +30,31 @@ pub(crate) struct ShowArgs {
     id: U256,
 }
 
-/// `IAIKernel.Status` names.
+/// The name of an `IAIKernel.Status` value ("unknown" for a prompt the chain does not know).
 fn status_name(status: u8) -> &'static str {
-    match status {
-        0 => "unknown",
-        1 => "committing",
-        2 => "revealing",
-        3 => "settled",
-        4 => "refunded",
-        5 => "publishing",
-        _ => "?",
+    match PromptStatus::try_from(status) {
+        Ok(PromptStatus::None) => "unknown",
+        Ok(s) => s.name(),
+        Err(_) => "?",
     }
 }
 
-/// `memberState` names: 0 none, 1 committed, 2 revealed, 3 withheld, 4 declined.
+/// The name of a `memberState` value ("silent" for a member that neither committed nor
+/// declined).
 fn member_state_name(state: u8) -> &'static str {
-    match state {
-        0 => "silent",
-        1 => "committed",
-        2 => "revealed",
-        3 => "withheld",
-        4 => "declined",
-        _ => "?",
+    match MemberState::try_from(state) {
+        Ok(MemberState::None) => "silent",
+        Ok(s) => s.name(),
+        Err(_) => "?",
     }
+}
+
+/// True while a prompt's current round runs (its committee is `committeeOf`).
+fn in_progress(status: u8) -> bool {
+    matches!(
+        PromptStatus::try_from(status),
+        Ok(PromptStatus::Committing | PromptStatus::Revealing | PromptStatus::Publishing)
+    )
 }
 
 /// One committee member in one round.
@@ -107,7 +110,7 @@ async fn rounds(kernel: &rpc::Kernel, h: &History) -> anyhow::Result<Vec<Round>>
         let assigned = e.committees.iter().find(|c| c.event.round == r);
         let (nodes, drawn) = match assigned {
             Some(c) => (c.event.nodes.clone(), true),
-            None if r == h.info.round && matches!(h.info.status, 1 | 2 | 5) => (
+            None if r == h.info.round && in_progress(h.info.status) => (
                 inference
                     .committeeOf(h.id)
                     .call()
@@ -187,10 +190,30 @@ mod tests {
 
     #[test]
     fn member_states_have_names() {
-        let names: Vec<_> = (0..=4).map(member_state_name).collect();
+        let names: Vec<_> = (0..=5).map(member_state_name).collect();
         assert_eq!(
             names,
-            ["silent", "committed", "revealed", "withheld", "declined"]
+            [
+                "silent",
+                "committed",
+                "revealed",
+                "withheld",
+                "declined",
+                "?"
+            ]
+        );
+        let names: Vec<_> = (0..=6).map(status_name).collect();
+        assert_eq!(
+            names,
+            [
+                "unknown",
+                "committing",
+                "revealing",
+                "settled",
+                "refunded",
+                "publishing",
+                "?"
+            ]
         );
     }
 }

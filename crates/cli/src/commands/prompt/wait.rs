@@ -18,6 +18,7 @@ use serde_json::json;
 use aikernel_chain::bindings::DecentralizedInference::{
     self, CallbackDelivered, PromptRefunded, PromptSettled, RewardPaid,
 };
+use aikernel_protocol::PromptStatus;
 
 use super::{Submitted, history, outcome, submitted_json};
 use crate::{
@@ -57,18 +58,11 @@ pub(crate) fn run(args: &WaitArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 /// How often the prompt's state is read.
 const POLL: Duration = Duration::from_millis(250);
 
-/// `IAIKernel.Status` values.
-const COMMITTING: u8 = 1;
-const REVEALING: u8 = 2;
-const SETTLED: u8 = 3;
-const REFUNDED: u8 = 4;
-const PUBLISHING: u8 = 5;
-
 /// What the spinner last showed, to print each stage change once.
-#[derive(Debug, Default, PartialEq, Eq, Clone)]
+#[derive(Debug, PartialEq, Eq, Clone)]
 struct Seen {
     round: u8,
-    status: u8,
+    status: PromptStatus,
     commits: u8,
     reveals: u8,
 }
@@ -106,8 +100,10 @@ pub(super) async fn follow(
     let mut committee: Vec<Address> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut seen = Seen {
-        status: COMMITTING,
-        ..Seen::default()
+        round: 0,
+        status: PromptStatus::Committing,
+        commits: 0,
+        reveals: 0,
     };
     let status = loop {
         let p = inference
@@ -117,7 +113,7 @@ pub(super) async fn follow(
             .map_err(|e| rpc::explain("reading the prompt", &e))?;
         let now = Seen {
             round: p.round,
-            status: p.status,
+            status: PromptStatus::try_from(p.status)?,
             commits: p.commits,
             reveals: p.reveals,
         };
@@ -146,31 +142,31 @@ pub(super) async fn follow(
             if now.commits != seen.commits {
                 say(format!("committed {}/{}", now.commits, committee.len()));
             }
-            if now.status == REVEALING && seen.status != REVEALING {
+            if now.status == PromptStatus::Revealing && seen.status != PromptStatus::Revealing {
                 say("reveal phase open".into());
             }
             if now.reveals != seen.reveals {
                 say(format!("revealed  {}/{}", now.reveals, now.commits));
             }
         }
-        if now.status == PUBLISHING && seen.status != PUBLISHING {
+        if now.status == PromptStatus::Publishing && seen.status != PromptStatus::Publishing {
             say(format!(
                 "round {} decided; waiting for the output bytes",
                 now.round
             ));
         }
         seen = now.clone();
-        if p.status == SETTLED || p.status == REFUNDED {
-            break p.status;
+        if now.status.is_final() {
+            break now.status;
         }
-        let phase = match p.status {
-            REVEALING => "revealing",
-            PUBLISHING => "publishing",
+        let phase = match now.status {
+            PromptStatus::Revealing => "revealing",
+            PromptStatus::Publishing => "publishing",
             _ if committee.is_empty() => "drawing the committee",
             _ => "committing",
         };
         let now_t = chain_time(kernel).await?;
-        let (done, of, due) = if p.status == COMMITTING {
+        let (done, of, due) = if now.status == PromptStatus::Committing {
             (p.commits, committee.len() as u8, p.commitDeadline)
         } else {
             (p.reveals, p.commits, p.revealDeadline)
@@ -209,7 +205,7 @@ pub(super) async fn follow(
     };
     bar.finish_and_clear();
     let elapsed = s.started.elapsed();
-    if status == REFUNDED {
+    if status == PromptStatus::Refunded {
         return refunded(kernel, &s, elapsed, global).await;
     }
     settled(kernel, &s, &committee, elapsed, global).await
@@ -250,7 +246,7 @@ async fn chain_time(kernel: &Kernel) -> anyhow::Result<u64> {
 /// deadline, or after the commit deadline with too few commits for a majority of `k` (0 while
 /// the committee is not drawn). The kernel has the last word: `nudge` simulates first.
 fn overdue(t: u64, p: &aikernel_chain::bindings::KernelCore::Prompt, k: usize) -> bool {
-    let too_few = p.status == COMMITTING
+    let too_few = p.status == PromptStatus::Committing.as_u8()
         && t > u64::from(p.commitDeadline)
         && usize::from(p.commits) < k / 2 + 1;
     too_few || t > u64::from(p.revealDeadline)
