@@ -14,7 +14,6 @@ pub use error::DriverError;
 pub use llm::{DRIVER_NAME, LlmDriver};
 pub use types::{
     ContextEntry, ContextKind, DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest,
-    keccak256,
 };
 
 /// The standard interface between the node and a model.

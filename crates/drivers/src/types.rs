@@ -1,7 +1,5 @@
 //! Request, output and identity types shared by every driver.
 
-use sha3::{Digest, Keccak256};
-
 /// Kind of a context-chain entry (`docs/protocol.md`, "Context chains").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -67,8 +65,6 @@ pub struct InferenceRequest {
 pub struct InferenceOutput {
     /// The ABI-encoded value, or the 36-byte error output.
     pub output: Vec<u8>,
-    /// `keccak256(output)`, what the node commits to.
-    pub output_hash: [u8; 32],
     /// Generated token ids (empty when no generation ran).
     pub tokens: Vec<u32>,
     /// The engine's logits hash (zero when no generation ran).
@@ -81,7 +77,6 @@ impl InferenceOutput {
     /// A successful output.
     pub fn value(output: Vec<u8>, tokens: Vec<u32>, logits_sha256: [u8; 32]) -> InferenceOutput {
         InferenceOutput {
-            output_hash: keccak256(&output),
             output,
             tokens,
             logits_sha256,
@@ -97,7 +92,6 @@ impl InferenceOutput {
     ) -> InferenceOutput {
         let output = code.output();
         InferenceOutput {
-            output_hash: keccak256(&output),
             output,
             tokens,
             logits_sha256,
@@ -128,12 +122,4 @@ pub struct HardwareNeeds {
     pub file_bytes: u64,
     /// KV cache bytes for a full context window.
     pub kv_cache_bytes: u64,
-}
-
-/// `keccak256(data)`.
-pub fn keccak256(data: &[u8]) -> [u8; 32] {
-    let digest = Keccak256::digest(data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&digest);
-    out
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 mod common;
 
-use aikernel_drivers::{Driver, InferenceRequest, LlmDriver, keccak256};
+use aikernel_drivers::{Driver, InferenceRequest, LlmDriver};
 use aikernel_schema::{Node, Schema};
 
 fn driver(threads: usize) -> LlmDriver {
@@ -55,7 +55,6 @@ fn choice_matchups_are_valid_and_reproducible() {
             hex::encode(&a.output)
         );
         assert!(word_u64(&a.output) < 2);
-        assert_eq!(a.output_hash, keccak256(&a.output));
         let again = d.run(&req).unwrap();
         assert_eq!(again, a, "same node, same request");
         let other = other_node.run(&req).unwrap();
@@ -100,7 +99,6 @@ fn request_problems_are_error_outputs() {
         let out = d.run(&req).unwrap();
         assert!(!out.success);
         assert_eq!(out.output, aikernel_schema::error_output(code));
-        assert_eq!(out.output_hash, keccak256(&out.output));
         assert!(out.tokens.is_empty());
     }
 }
