@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256, keccak256};
 
 use aikernel_chain::bindings::DecentralizedInference::Committed;
+use aikernel_protocol::{MemberState, PromptStatus};
 use aikernel_schema::ErrorCode;
 
 use crate::NodeError;
@@ -23,19 +24,6 @@ use crate::metrics::Metrics;
 use crate::protocol;
 use crate::tx::revert_name;
 
-/// Prompt status codes of `IAIKernel.Status`.
-const NONE: u8 = 0;
-const COMMITTING: u8 = 1;
-const REVEALING: u8 = 2;
-const SETTLED: u8 = 3;
-const REFUNDED: u8 = 4;
-const PUBLISHING: u8 = 5;
-
-/// `memberState` states.
-const COMMITTED: u8 = 1;
-const REVEALED: u8 = 2;
-const DECLINED: u8 = 4;
-
 /// Gas of a reveal that settles a 15-node committee, without the callback (measured
 /// settlement of 3 nodes is about 130,000; slashing and context append add more).
 const SETTLEMENT_GAS: u64 = 600_000;
@@ -44,7 +32,7 @@ const SETTLEMENT_GAS: u64 = 600_000;
 #[derive(Debug, Clone, Copy)]
 struct Member {
     node: Address,
-    state: u8,
+    state: MemberState,
     /// 1-based commit order (0 before committing).
     order: u8,
     prefix: FixedBytes<28>,
@@ -58,6 +46,14 @@ struct RevealWindow {
     reveal_deadline: u64,
 }
 
+/// A state value the kernel returned that the protocol does not define (a kernel of another
+/// version than this node's).
+fn unknown_value(call: &str, e: &aikernel_protocol::UnknownValue) -> NodeError {
+    NodeError::Misconfigured(format!(
+        "{call} returned {e}: is the deployment's kernel of this node's version?"
+    ))
+}
+
 /// Decides and performs the job's next step at the latest block `head`.
 pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError> {
     let k = &ctx.contracts.kernel;
@@ -66,12 +62,13 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
         .call()
         .await
         .map_err(|e| NodeError::call("promptInfo", &e))?;
-    let status = info.status;
-    if status == SETTLED || status == REFUNDED {
+    let status =
+        PromptStatus::try_from(info.status).map_err(|e| unknown_value("promptInfo", &e))?;
+    if status.is_final() {
         finish(ctx, job, status).await?;
         return Ok(Step::Done);
     }
-    if status == NONE {
+    if status == PromptStatus::None {
         tracing::warn!(prompt = %job.id, "prompt unknown on chain (reorged away?): dropping");
         return Ok(Step::Done);
     }
@@ -96,7 +93,7 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
     if committee.is_empty() {
         // Not drawn and the seed block's hash is gone (older than 256 blocks): `draw`
         // schedules a fresh seed, `settle` ends the round once the commit deadline passed.
-        if status == COMMITTING && !seed.drawn {
+        if status == PromptStatus::Committing && !seed.drawn {
             if now > commit_deadline {
                 settle(ctx, job.id).await;
             } else {
@@ -112,7 +109,7 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
     }
     announce(ctx, job, round, &committee, commit_deadline);
     let majority = committee.len() / 2 + 1;
-    let too_few = status == COMMITTING
+    let too_few = status == PromptStatus::Committing
         && now > commit_deadline
         && (!seed.drawn || usize::from(info.commits) < majority);
     if now > reveal_deadline || too_few {
@@ -120,15 +117,16 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
         return Ok(Step::Wait);
     }
     let me = member_state(ctx, job.id, round, ctx.me).await?;
-    let reveal_open = (status == REVEALING || (status == COMMITTING && now > commit_deadline))
+    let reveal_open = (status == PromptStatus::Revealing
+        || (status == PromptStatus::Committing && now > commit_deadline))
         && now < reveal_deadline;
     match me.state {
-        0 if status == COMMITTING && now < commit_deadline => {
+        MemberState::None if status == PromptStatus::Committing && now < commit_deadline => {
             commit(ctx, job, round, commit_deadline - now).await
         }
         // Declined: this round is not this node's any more (later committees exclude it).
-        DECLINED => Ok(Step::Done),
-        COMMITTED if reveal_open => {
+        MemberState::Declined => Ok(Step::Done),
+        MemberState::Committed if reveal_open => {
             let window = RevealWindow {
                 now,
                 commit_deadline,
@@ -136,7 +134,7 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
             };
             reveal(ctx, job, round, &committee, window).await
         }
-        REVEALED if status == PUBLISHING && now < reveal_deadline => {
+        MemberState::Revealed if status == PromptStatus::Publishing && now < reveal_deadline => {
             publish(ctx, job, round, &committee, me).await
         }
         _ => Ok(Step::Wait),
@@ -172,7 +170,7 @@ async fn member_state(ctx: &Ctx, id: U256, round: u8, node: Address) -> Result<M
         .map_err(|e| NodeError::call("memberState", &e))?;
     Ok(Member {
         node,
-        state: m.state,
+        state: MemberState::try_from(m.state).map_err(|e| unknown_value("memberState", &e))?,
         order: m.order,
         prefix: m.hashPrefix,
     })
@@ -359,8 +357,13 @@ async fn members(
 /// round decides on this output and the reveal settles the prompt. Otherwise the output stays
 /// private (and is published only if the round decides on it).
 fn carries_output(members: &[Member], me: Address, mine: FixedBytes<28>) -> bool {
-    let others_pending = members.iter().any(|m| m.node != me && m.state == COMMITTED);
-    let revealed: Vec<&Member> = members.iter().filter(|m| m.state == REVEALED).collect();
+    let others_pending = members
+        .iter()
+        .any(|m| m.node != me && m.state == MemberState::Committed);
+    let revealed: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.state == MemberState::Revealed)
+        .collect();
     !others_pending
         && revealed.iter().all(|m| m.prefix == mine)
         && revealed.len() + 1 > members.len() / 2
@@ -377,7 +380,9 @@ fn reveals_last(members: &[Member], me: Address, w: RevealWindow) -> bool {
         return false;
     };
     let last = members.iter().map(|m| m.order).max().unwrap_or(0);
-    let others_pending = members.iter().any(|m| m.node != me && m.state == COMMITTED);
+    let others_pending = members
+        .iter()
+        .any(|m| m.node != me && m.state == MemberState::Committed);
     let limit = w.commit_deadline + w.reveal_deadline.saturating_sub(w.commit_deadline) / 2;
     mine.order == last && others_pending && w.now < limit
 }
@@ -387,7 +392,7 @@ fn reveals_last(members: &[Member], me: Address, w: RevealWindow) -> bool {
 fn decided(members: &[Member], round: u8) -> Option<FixedBytes<28>> {
     let revealed: Vec<FixedBytes<28>> = members
         .iter()
-        .filter(|m| m.state == REVEALED)
+        .filter(|m| m.state == MemberState::Revealed)
         .map(|m| m.prefix)
         .collect();
     let k = members.len();
@@ -600,9 +605,9 @@ fn rejected(
 
 /// The verification duty: compare the settled output with the one this node computed for
 /// the same request.
-async fn finish(ctx: &Ctx, job: &Job, status: u8) -> Result<(), NodeError> {
+async fn finish(ctx: &Ctx, job: &Job, status: PromptStatus) -> Result<(), NodeError> {
     forget(ctx, job.id);
-    if status == REFUNDED {
+    if status == PromptStatus::Refunded {
         tracing::info!(prompt = %job.id, "refunded: no round reached a decision");
         return Ok(());
     }
@@ -642,7 +647,7 @@ mod tests {
     fn member(n: u8, state: u8, prefix: u8) -> Member {
         Member {
             node: Address::repeat_byte(n),
-            state,
+            state: MemberState::try_from(state).unwrap(),
             order: n,
             prefix: FixedBytes::repeat_byte(prefix),
         }
