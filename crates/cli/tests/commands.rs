@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aikernel_protocol::content::merkle_root;
+use aikernel_protocol::{PromptStatus, content::merkle_root};
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     providers::Provider,
@@ -276,7 +276,7 @@ fn an_unanswered_prompt_is_settled_round_by_round_and_refunded() {
         let kernel = net.kernel(0);
         loop {
             let status = kernel.statusOf(U256::from(1)).call().await.unwrap();
-            if status == 4 {
+            if status == PromptStatus::Refunded.as_u8() {
                 return true;
             }
             if Instant::now() > deadline {

@@ -18,6 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aikernel_drivers::{Driver, InferenceRequest, LlmDriver};
+use aikernel_protocol::PromptStatus;
 
 use common::{Net, choice_yes_no};
 
@@ -77,7 +78,12 @@ async fn node_throughput_overhead_and_memory() {
     }
     for id in &ids {
         let status = net.wait_final(*id, Duration::from_mins(10)).await;
-        assert_eq!(status, 3, "prompt {id} was not settled:{}", net.logs());
+        assert_eq!(
+            status,
+            PromptStatus::Settled,
+            "prompt {id} was not settled:{}",
+            net.logs()
+        );
     }
     let elapsed = started.elapsed().as_secs_f64();
     let node_cpu: Vec<f64> = nodes

@@ -15,6 +15,7 @@ use aikernel_chain::bindings::{
     DecentralizedInference::{RewardPaid, RoundFailed},
     GPUManagement::NodeSlashed,
 };
+use aikernel_protocol::PromptStatus;
 
 use common::Net;
 
@@ -91,7 +92,7 @@ async fn liars_copiers_and_silent_nodes_are_slashed_and_the_dapp_gets_the_honest
 
     assert_eq!(
         net.wait_final(prompt, Duration::from_mins(5)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -185,7 +186,7 @@ async fn a_lone_liar_escalates_and_loses_to_the_majority_of_the_same_three_nodes
         .await;
     assert_eq!(
         net.wait_final(prompt, Duration::from_mins(5)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );

@@ -15,6 +15,7 @@ use alloy::node_bindings::Anvil;
 use alloy::providers::Provider;
 
 use aikernel_chain::tools::foundry_bin;
+use aikernel_protocol::PromptStatus;
 
 use common::{Net, choice_yes_no};
 
@@ -35,7 +36,7 @@ async fn a_node_follows_a_restarted_chain_from_its_deployment_block() {
         .await;
     assert_eq!(
         net.wait_final(a, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -95,7 +96,7 @@ async fn a_node_follows_a_restarted_chain_from_its_deployment_block() {
         .await;
     assert_eq!(
         net.wait_final(b, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "the prompt on the new chain settles:{}",
         net.logs()
     );
@@ -118,7 +119,7 @@ async fn a_node_follows_a_restarted_chain_from_its_deployment_block() {
         .await;
     assert_eq!(
         net.wait_final(c, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "the prompt on the third chain settles:{}",
         net.logs()
     );

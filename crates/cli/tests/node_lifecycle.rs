@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use aikernel_chain::bindings::{DecentralizedInference::RewardPaid, GPUManagement::NodeSlashed};
+use aikernel_protocol::{MemberState, PromptStatus};
 
 use common::{Net, choice_yes_no, proxy::Proxy};
 
@@ -43,7 +44,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
     let end = std::time::Instant::now() + Duration::from_mins(2);
     loop {
         let m = kernel.memberState(a, 0, n1).call().await.unwrap();
-        if m.state == 1 {
+        if m.state == MemberState::Committed.as_u8() {
             break;
         }
         assert!(
@@ -65,7 +66,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
     let mut node1 = net.node(1, Some(&via_proxy), &[]);
     assert_eq!(
         net.wait_final(a, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -98,7 +99,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
     proxy.set_down(false);
     assert_eq!(
         net.wait_final(b, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -151,7 +152,7 @@ async fn nodes_rewind_on_a_reorg_and_keep_working() {
         .await;
     assert_eq!(
         net.wait_final(a, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -175,7 +176,7 @@ async fn nodes_rewind_on_a_reorg_and_keep_working() {
         .await;
     assert_eq!(
         net.wait_final(b, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -224,7 +225,7 @@ async fn unmined_transactions_are_replaced_with_higher_fees() {
         .unwrap();
     assert_eq!(
         net.wait_final(a, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -270,7 +271,7 @@ async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
         .await;
     assert_eq!(
         net.wait_final(a, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );
@@ -297,7 +298,7 @@ async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
     assert_ne!(new, old);
     assert_eq!(
         net.wait_final(b, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "{}",
         net.logs()
     );

@@ -9,6 +9,7 @@ mod tiny;
 use std::io::{Seek, SeekFrom, Write};
 use std::time::Duration;
 
+use aikernel_protocol::PromptStatus;
 use common::Net;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +116,7 @@ async fn a_model_the_engine_cannot_run_is_refused_and_the_node_serves_the_others
         .await;
     assert_eq!(
         net.wait_final(id, Duration::from_mins(3)).await,
-        3,
+        PromptStatus::Settled,
         "model 1 is served"
     );
 }

@@ -26,6 +26,7 @@ use aikernel_chain::bindings::{
     DecentralizedInference::{self, Declined, PromptRefunded, PromptSubmitted, RoundFailed},
     GPUManagement::NodeSlashed,
 };
+use aikernel_protocol::PromptStatus;
 use aikernel_schema::parse_spec;
 
 use common::Net;
@@ -174,7 +175,7 @@ async fn run_requester(
     offset: usize,
     count: usize,
     inflight: usize,
-) -> Vec<(U256, f64, u8)> {
+) -> Vec<(U256, f64, PromptStatus)> {
     let provider = requester(net, key);
     let kernel = DecentralizedInference::new(net.deployment.kernel, provider);
     let mut open: Vec<(U256, Instant)> = Vec::new();
@@ -200,12 +201,12 @@ async fn run_requester(
 async fn reap(
     kernel: &DecentralizedInference::DecentralizedInferenceInstance<DynProvider>,
     open: &mut Vec<(U256, Instant)>,
-    done: &mut Vec<(U256, f64, u8)>,
+    done: &mut Vec<(U256, f64, PromptStatus)>,
 ) {
     let mut still = Vec::new();
     for &(id, t) in open.iter() {
-        let status = kernel.statusOf(id).call().await.unwrap();
-        if status == 3 || status == 4 {
+        let status = PromptStatus::try_from(kernel.statusOf(id).call().await.unwrap()).unwrap();
+        if status.is_final() {
             done.push((id, t.elapsed().as_secs_f64(), status));
         } else {
             still.push((id, t));
@@ -238,10 +239,13 @@ async fn soak_three_nodes_mixed_prompts_nobody_slashed_nothing_refunded() {
         run_requester(&net, REQUESTERS[2], 2 * per, count(2), inflight),
         run_requester(&net, REQUESTERS[3], 3 * per, count(3), inflight),
     );
-    let results: Vec<(U256, f64, u8)> = [a, b, c, d].into_iter().flatten().collect();
+    let results: Vec<(U256, f64, PromptStatus)> = [a, b, c, d].into_iter().flatten().collect();
     let elapsed = started.elapsed().as_secs_f64();
 
-    let settled = results.iter().filter(|r| r.2 == 3).count();
+    let settled = results
+        .iter()
+        .filter(|r| r.2 == PromptStatus::Settled)
+        .count();
     let slashed: Vec<NodeSlashed> = net.logs_of(net.deployment.gpu).await;
     let refunded: Vec<PromptRefunded> = net.logs_of(net.deployment.kernel).await;
     let declined: Vec<Declined> = net.logs_of(net.deployment.kernel).await;

@@ -16,6 +16,7 @@ use aikernel_chain::bindings::{
     DecentralizedInference::{Declined, DrawScheduled, RewardPaid},
     GPUManagement::{self, NodeJailed, NodeSlashed},
 };
+use aikernel_protocol::PromptStatus;
 
 use common::Net;
 
@@ -64,7 +65,7 @@ async fn a_long_answer_gets_a_window_for_its_work_and_settles_without_slashes() 
 
     assert_eq!(
         net.wait_final(id, Duration::from_mins(8)).await,
-        3,
+        PromptStatus::Settled,
         "settled"
     );
     let paid: Vec<RewardPaid> = net.logs_of(net.deployment.kernel).await;
@@ -108,7 +109,7 @@ async fn a_node_that_cannot_finish_in_time_declines_and_keeps_its_stake() {
         .await;
     assert_eq!(
         net.wait_final(id, Duration::from_mins(4)).await,
-        3,
+        PromptStatus::Settled,
         "settled"
     );
 
@@ -172,7 +173,7 @@ async fn a_chain_clock_running_ahead_slashes_no_honest_node() {
 
     for &id in &ids {
         let status = net.wait_final(id, Duration::from_mins(6)).await;
-        assert!(status == 3 || status == 4, "prompt {id} final");
+        assert!(status.is_final(), "prompt {id} final");
     }
     let slashed: Vec<NodeSlashed> = net.logs_of(net.deployment.gpu).await;
     let who: Vec<_> = slashed.iter().map(|s| (s.node, s.reason)).collect();

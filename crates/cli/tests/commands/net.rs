@@ -15,7 +15,7 @@ use aikernel_chain::{
     deploy_kernel, protocol,
     tools::foundry_bin,
 };
-use aikernel_protocol::content::merkle_root;
+use aikernel_protocol::{PromptStatus, content::merkle_root};
 use alloy::{
     node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, Bytes, U256, keccak256},
@@ -204,7 +204,9 @@ impl Net {
         let deadline = Instant::now() + Duration::from_mins(1);
         self.runtime.block_on(async {
             loop {
-                if kernel.statusOf(U256::from(id)).call().await.unwrap() != 0 {
+                if kernel.statusOf(U256::from(id)).call().await.unwrap()
+                    != PromptStatus::None.as_u8()
+                {
                     // The committee is drawn with the hash of the block after the submission's,
                     // readable once a later block exists.
                     let _: Value = provider

@@ -15,6 +15,7 @@ use alloy::signers::local::PrivateKeySigner;
 
 use aikernel_chain::Deployment;
 use aikernel_chain::bindings::{DecentralizedInference, GPUManagement, IAIKernel};
+use aikernel_protocol::PromptStatus;
 
 pub mod proxy;
 
@@ -281,14 +282,14 @@ impl Net {
         id
     }
 
-    /// Waits for a final status (3 settled, 4 refunded).
-    pub async fn wait_final(&self, id: U256, timeout: Duration) -> u8 {
+    /// Waits for a final status (settled or refunded).
+    pub async fn wait_final(&self, id: U256, timeout: Duration) -> PromptStatus {
         let kernel = self.kernel();
         let end = Instant::now() + timeout;
         loop {
-            let status = kernel.statusOf(id).call().await.unwrap();
-            // 5 (Publishing) is not final: a decided round waits for its output bytes.
-            if status == 3 || status == 4 {
+            let status = PromptStatus::try_from(kernel.statusOf(id).call().await.unwrap()).unwrap();
+            // Publishing is not final: a decided round waits for its output bytes.
+            if status.is_final() {
                 return status;
             }
             assert!(
