@@ -60,7 +60,7 @@ async fn nodes_settle_survive_sigkill_between_commit_and_reveal_and_an_rpc_outag
         .expect("node 1 killed");
     assert_eq!(
         kernel.memberState(a, 0, n1).call().await.unwrap().state,
-        1,
+        MemberState::Committed.as_u8(),
         "killed before revealing"
     );
     let mut node1 = net.node(1, Some(&via_proxy), &[]);

@@ -295,7 +295,7 @@ async fn settled(
     if global.json {
         let mut out = submitted_json(s);
         let extra = json!({
-            "status": "settled",
+            "status": PromptStatus::Settled.name(),
             "settleTx": settle_tx.to_string(),
             "settleBlock": settle_block,
             "outputHash": output_hash.to_string(),
@@ -359,7 +359,7 @@ async fn refunded(
     if global.json {
         let mut out = submitted_json(s);
         if let Some(o) = out.as_object_mut() {
-            o.insert("status".into(), json!("refunded"));
+            o.insert("status".into(), json!(PromptStatus::Refunded.name()));
             o.insert("refund".into(), json!(amount.map(|a| a.to_string())));
             o.insert("refundTx".into(), json!(tx.map(|t| t.to_string())));
             o.insert("seconds".into(), json!(elapsed.as_secs_f64()));
