@@ -7,8 +7,6 @@
 //! (docs/protocol.md): before committing and before revealing the identity is read again,
 //! and an output computed for a request that a reorg replaced is dropped and recomputed.
 
-use std::sync::atomic::Ordering;
-
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256, keccak256};
 
 use aikernel_chain::bindings::DecentralizedInference::Committed;
@@ -212,12 +210,7 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
             let context_entries = request.context.len();
             let model_id: u64 = record.request.modelId.saturating_to();
             let (out, took) = ctx.worker.compute(model_id, request).await?;
-            ctx.metrics
-                .tokens_generated
-                .fetch_add(out.tokens.len() as u64, Ordering::Relaxed);
-            ctx.metrics
-                .compute_ms
-                .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+            ctx.metrics.computed(out.tokens.len() as u64, took);
             tracing::info!(
                 prompt = %job.id,
                 tokens = out.tokens.len(),
@@ -290,7 +283,7 @@ pub(crate) async fn send_commit(
                 tracing::warn!(prompt = %job.id, round, "the draw was re-seeded; committing after the new seed block");
                 return Ok(Step::Wait);
             }
-            Metrics::inc(&ctx.metrics.prompts_committed);
+            ctx.metrics.committed(job.id);
             tracing::info!(prompt = %job.id, round, tx = %receipt.transaction_hash, gas = receipt.gas_used, "committed");
             #[cfg(feature = "test-hooks")]
             crate::byzantine::pause_after_commit(ctx).await;
@@ -607,6 +600,7 @@ fn rejected(
 /// the same request.
 async fn finish(ctx: &Ctx, job: &Job, status: PromptStatus) -> Result<(), NodeError> {
     forget(ctx, job.id);
+    ctx.metrics.ended(job.id, status == PromptStatus::Settled);
     if status == PromptStatus::Refunded {
         tracing::info!(prompt = %job.id, "refunded: no round reached a decision");
         return Ok(());

@@ -1,17 +1,32 @@
-//! The HTTP endpoint: `/metrics` (Prometheus text), `/health` (JSON; 503 when the node is not
-//! following the chain or is not eligible for prompts), `/live` (503 only when polls stop:
-//! for supervisors that restart the process, which cannot fix eligibility).
+//! The HTTP endpoint, served by hyper: `/metrics` (Prometheus text), `/health` (JSON; 503 when
+//! the node is not following the chain or is not eligible for prompts), `/live` (503 only when
+//! polls stop: for supervisors that restart the process, which cannot fix eligibility).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::NodeError;
-use crate::metrics::{Metrics, unix_now};
+use crate::metrics::{self, Metrics, unix_now};
 
-/// Binds `addr` and serves `/metrics` and `/health` until the task is dropped.
+/// How long a client may take to send its request's header.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may last in all (one request: no keep-alive).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
+/// The pause after a failed `accept` (out of file descriptors, say) before the next one.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Binds `addr` and serves `/metrics`, `/health` and `/live` until the runtime stops.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr, NodeError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -19,74 +34,85 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr
     let bound = listener
         .local_addr()
         .map_err(|e| NodeError::Misconfigured(format!("metrics_addr {addr}: {e}")))?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = read_head(&mut socket, &mut buf).await;
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let (status, kind, body) = match path {
-                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                    "/health" => {
-                        let (ok, body) = metrics.health(unix_now());
-                        (status(ok), "application/json", body)
-                    }
-                    "/live" => {
-                        let ok = metrics.following(unix_now());
-                        (status(ok), "text/plain", format!("following: {ok}\n"))
-                    }
-                    _ => (
-                        "404 Not Found",
-                        "text/plain",
-                        "try /metrics, /health or /live\n".to_owned(),
-                    ),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
+    tokio::spawn(accept_loop(listener, metrics));
     Ok(bound)
 }
 
-/// Reads a request until the end of its header (a client may send it in several pieces),
-/// the buffer is full, the client stops, or 5 s pass; returns the bytes read.
-async fn read_head(socket: &mut tokio::net::TcpStream, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    let read = async {
-        while n < buf.len() {
-            match socket.read(&mut buf[n..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(k) => n += k,
+async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(connection(stream, Arc::clone(&metrics)));
             }
-            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics endpoint: accepting a connection failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
-    };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
-    n
+    }
 }
 
-fn status(ok: bool) -> &'static str {
+/// Serves one connection: one request, then the connection closes (so clients that read the
+/// answer to its end, as simple scripts do, finish).
+async fn connection(stream: TcpStream, metrics: Arc<Metrics>) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let response = respond(&metrics, request.uri().path());
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let serving = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(CONNECTION_TIMEOUT, serving).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "metrics endpoint: connection failed"),
+        Err(_) => tracing::debug!("metrics endpoint: connection timed out"),
+    }
+}
+
+/// The answer to a request for `path`.
+fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
+    match path {
+        "/metrics" => response(StatusCode::OK, metrics::CONTENT_TYPE, metrics.render()),
+        "/health" => {
+            let (ok, body) = metrics.health(unix_now());
+            response(status(ok), "application/json", body)
+        }
+        "/live" => {
+            let ok = metrics.following(unix_now());
+            response(status(ok), "text/plain", format!("following: {ok}\n"))
+        }
+        _ => response(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics, /health or /live\n".to_owned(),
+        ),
+    }
+}
+
+fn response(status: StatusCode, kind: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    response
+}
+
+fn status(ok: bool) -> StatusCode {
     if ok {
-        "200 OK"
+        StatusCode::OK
     } else {
-        "503 Service Unavailable"
+        StatusCode::SERVICE_UNAVAILABLE
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -114,5 +140,27 @@ mod tests {
             s.read_to_string(&mut out).await.unwrap();
             assert!(out.contains(expect), "{path}: {out}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_request_is_dropped() {
+        let m = Arc::new(Metrics::default());
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::clone(&m))
+            .await
+            .unwrap();
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+        // Meanwhile others are served.
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 503"), "{out}");
+        // The unfinished header times out and the server closes the connection.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(HEADER_TIMEOUT * 3, slow.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "still open after the header timeout");
     }
 }

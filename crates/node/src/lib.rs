@@ -179,17 +179,17 @@ impl NodeError {
 
     /// True for failures worth retrying later (RPC trouble), false for definite answers.
     pub fn is_transient(&self) -> bool {
-        match self {
+        matches!(
+            self,
             NodeError::Rpc { .. }
-            | NodeError::Data { .. }
-            | NodeError::Context(_)
-            | NodeError::Tx(tx::TxError::Unavailable { .. })
-            | NodeError::Call {
-                kind: CallFailure::Transport,
-                ..
-            } => true,
-            _ => false,
-        }
+                | NodeError::Data { .. }
+                | NodeError::Context(_)
+                | NodeError::Tx(tx::TxError::Unavailable { .. })
+                | NodeError::Call {
+                    kind: CallFailure::Transport,
+                    ..
+                }
+        )
     }
 }
 
