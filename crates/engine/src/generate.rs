@@ -125,7 +125,7 @@ fn check_memory<'a>(
     model.check_memory(sequences, positions, step, threads)
 }
 
-fn prefill(
+pub(crate) fn prefill(
     model: &Model,
     ctx: &Ctx,
     cache: &mut KvCache,

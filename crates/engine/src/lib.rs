@@ -11,6 +11,7 @@ pub mod model;
 pub mod paths;
 pub mod quantize;
 pub mod sample;
+pub mod score;
 pub mod template;
 pub mod tokenizer;
 
@@ -19,3 +20,4 @@ pub use generate::{
 };
 pub use kernels::Kernel;
 pub use model::{EngineError, Model, ModelConfig};
+pub use score::{ScoreOptions, Scores, score_continuations};
