@@ -6,12 +6,12 @@ mod apps;
 mod chain;
 mod dapps;
 mod nodes;
+mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::U256;
-use alloy::providers::Provider;
+use alloy::primitives::Address;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,7 +21,7 @@ use aikernel_chain::bindings::GPUManagement;
 use self::apps::StepReport;
 use self::chain::Env;
 use self::nodes::{NodeProcesses, NodeSpec};
-use super::devnet::{self, DevnetArgs};
+use super::devnet::{self, Devnet, DevnetArgs};
 use crate::global::GlobalArgs;
 
 /// Arguments of `aikernel demo`.
@@ -84,14 +84,87 @@ fn spinner(hidden: bool) -> ProgressBar {
     bar
 }
 
+/// Prints `line` to stdout for people (nothing in JSON mode).
+fn say(human: bool, line: &str) {
+    if human {
+        crate::output::outln!("{line}");
+    }
+}
+
+/// The demo from start to end: chain, nodes, the dapps, the report, then (without
+/// `--no-wait`) serving until `run`'s signal branch ends it.
 async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let human = !global.json;
-    let say = |line: String| {
-        if human {
-            crate::output::outln!("{line}");
-        }
-    };
     let dir = &args.dir;
+    prepare_dir(dir)?;
+    let deployment_file = dir.join("deployment.json");
+
+    say(
+        human,
+        "aikernel demo: verified, typed LLM inference for smart contracts",
+    );
+    say(human, "");
+    let (net, chain_s) = start_chain(args, &deployment_file, human).await?;
+    let rpc = format!("http://127.0.0.1:{}", args.port);
+    say(
+        human,
+        &format!(
+            "chain    anvil at {rpc}, kernel {} (model {}), {chain_s:.1} s",
+            net.deployment.kernel, net.model_id
+        ),
+    );
+
+    let nodes = start_nodes(&net, args.port, dir, &rpc, &deployment_file, human).await?;
+    say(
+        human,
+        &format!(
+            "nodes    3 staked nodes up in {:.1} s (pids {:?}; logs in {}; metrics on ports {:?})",
+            nodes.seconds,
+            nodes.procs.pids(),
+            dir.join("logs").display(),
+            nodes.metrics_ports
+        ),
+    );
+    say(human, "");
+
+    let env = Env {
+        kernel: Env::kernel_at(net.provider.clone(), net.deployment.kernel),
+        provider: net.provider.clone(),
+        model_id: net.model_id,
+        gpu: net.deployment.gpu,
+        user: net.admin.address(),
+        start_block: net.deployment.start_block,
+        spinner: ProgressBar::hidden(),
+    };
+    let (reports, failures) = run_dapps(&env, human).await;
+
+    let summary = report::summary(&env, &nodes.addresses, &reports).await?;
+    let run = report::Run {
+        rpc: &rpc,
+        deployment: &net.deployment,
+        deployment_file: &deployment_file,
+        model_id: net.model_id,
+        chain_s,
+        nodes_s: nodes.seconds,
+    };
+    report::print(&run, &reports, &failures, &summary, human)?;
+    if !failures.is_empty() {
+        bail!(
+            "{} dapp step(s) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    if !args.no_wait {
+        serve_until_signal(&rpc, &deployment_file, human).await;
+    }
+    drop(nodes);
+    drop(net);
+    Ok(())
+}
+
+/// Stops what an earlier demo in `dir` left running and empties its node, log and key folders.
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     nodes::kill_stale(&dir.join("pids"));
     for sub in ["nodes", "logs", "keys"] {
         let path = dir.join(sub);
@@ -100,12 +173,16 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cleaning {}", path.display()))?;
         }
     }
-    std::fs::create_dir_all(dir.join("logs"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    let deployment_file = dir.join("deployment.json");
+    std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))
+}
 
-    say("aikernel demo: verified, typed LLM inference for smart contracts".to_owned());
-    say(String::new());
+/// Starts anvil, deploys the kernel and registers the model (a devnet with 1 s blocks and
+/// three funded node keys); returns it and the seconds it took.
+async fn start_chain(
+    args: &DemoArgs,
+    deployment_file: &Path,
+    human: bool,
+) -> anyhow::Result<(Devnet, f64)> {
     let t = Instant::now();
     let bar = spinner(!human);
     bar.set_message(format!(
@@ -123,17 +200,36 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         window: 60,
         no_wait: true,
     };
-    let net = devnet::start(&devnet_args, &deployment_file).await?;
+    let net = devnet::start(&devnet_args, deployment_file).await?;
     bar.finish_and_clear();
-    let chain_s = t.elapsed().as_secs_f64();
-    let rpc = format!("http://127.0.0.1:{}", args.port);
-    say(format!(
-        "chain    anvil at {rpc}, kernel {} (model {}), {chain_s:.1} s",
-        net.deployment.kernel, net.model_id
-    ));
+    Ok((net, t.elapsed().as_secs_f64()))
+}
 
+/// The demo's node processes, once every one of them is eligible on chain.
+struct Nodes {
+    /// The processes (stopped on drop).
+    procs: NodeProcesses,
+    /// Their metrics ports.
+    metrics_ports: Vec<u16>,
+    /// Their addresses (anvil accounts 1 to 3).
+    addresses: Vec<Address>,
+    /// Seconds from spawning to all eligible.
+    seconds: f64,
+}
+
+/// Spawns a node process per devnet node key and waits until all are eligible (model fetched
+/// and verified, registered, staked); fails with a node's last log lines when one exits, or
+/// after 10 minutes.
+async fn start_nodes(
+    net: &Devnet,
+    port: u16,
+    dir: &Path,
+    rpc: &str,
+    deployment_file: &Path,
+    human: bool,
+) -> anyhow::Result<Nodes> {
     let t = Instant::now();
-    let metrics_ports = free_ports_from(args.port.saturating_add(101), net.node_keys.len())?;
+    let metrics_ports = free_ports_from(port.saturating_add(101), net.node_keys.len())?;
     let specs: Vec<NodeSpec> = net
         .node_keys
         .iter()
@@ -146,12 +242,12 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             metrics_port: *port,
         })
         .collect();
-    let mut procs = NodeProcesses::spawn(&specs, &rpc, &deployment_file, &dir.join("pids"))?;
+    let mut procs = NodeProcesses::spawn(&specs, rpc, deployment_file, &dir.join("pids"))?;
     procs.write_pid_file(net.anvil.child().id().into())?;
     let bar = spinner(!human);
     bar.set_message("3 nodes: fetching and verifying the model, registering and staking");
     let gpu = GPUManagement::new(net.deployment.gpu, net.provider.clone());
-    let node_addresses: Vec<_> = net.anvil.addresses()[1..=3].to_vec();
+    let addresses: Vec<Address> = net.anvil.addresses()[1..=3].to_vec();
     loop {
         if let Some((i, status)) = procs.exited() {
             bar.finish_and_clear();
@@ -165,12 +261,12 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             );
         }
         let mut ready = 0;
-        for a in &node_addresses {
+        for a in &addresses {
             if gpu.isEligible(*a).call().await.unwrap_or(false) {
                 ready += 1;
             }
         }
-        if ready == node_addresses.len() {
+        if ready == addresses.len() {
             break;
         }
         if t.elapsed() > Duration::from_mins(10) {
@@ -182,24 +278,17 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     bar.finish_and_clear();
-    let nodes_s = t.elapsed().as_secs_f64();
-    say(format!(
-        "nodes    3 staked nodes up in {nodes_s:.1} s (pids {:?}; logs in {}; metrics on ports {:?})",
-        procs.pids(),
-        dir.join("logs").display(),
-        metrics_ports
-    ));
-    say(String::new());
+    Ok(Nodes {
+        procs,
+        metrics_ports,
+        addresses,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
 
-    let env = Env {
-        kernel: Env::kernel_at(net.provider.clone(), net.deployment.kernel),
-        provider: net.provider.clone(),
-        model_id: net.model_id,
-        gpu: net.deployment.gpu,
-        user: net.admin.address(),
-        start_block: net.deployment.start_block,
-        spinner: ProgressBar::hidden(),
-    };
+/// Runs the seven dapp steps in order, printing each as it ends; returns the reports of the
+/// steps that ran and a line per failure (a failed step does not stop the others).
+async fn run_dapps(env: &Env, human: bool) -> (Vec<StepReport>, Vec<String>) {
     let steps: [(&str, StepFn); 7] = [
         ("FantasySports", |e| Box::pin(apps::fantasy_sports(e))),
         ("ChatAgent", |e| Box::pin(apps::chat_agent(e))),
@@ -218,14 +307,14 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             spinner: bar.clone(),
             provider: env.provider.clone(),
             kernel: env.kernel.clone(),
-            ..env
+            ..*env
         };
         let result = step(&env).await;
         bar.finish_and_clear();
         match result {
             Ok(report) => {
                 if human {
-                    print_step(i + 1, &report);
+                    report::print_step(i + 1, &report);
                 }
                 if !report.ok() {
                     failures.push(format!(
@@ -235,62 +324,27 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 reports.push(report);
             }
             Err(e) => {
-                say(format!("[{}/7] {name}: FAILED: {e:#}", i + 1));
+                say(human, &format!("[{}/7] {name}: FAILED: {e:#}", i + 1));
                 failures.push(format!("{name}: {e:#}"));
             }
         }
     }
+    (reports, failures)
+}
 
-    let summary = summary(&env, &node_addresses, &reports).await?;
-    if human {
-        crate::output::outln!("network summary");
-        for line in &summary.lines {
-            crate::output::outln!("  {line}");
-        }
-        crate::output::outln!(
-            "  timings  chain {chain_s:.1} s, nodes {nodes_s:.1} s, dapps {:.1} s",
-            reports.iter().map(|r| r.seconds).sum::<f64>()
-        );
-        if let Some(first) = reports.first().and_then(|r| r.prompts.first()) {
-            crate::output::outln!(
-                "  check any answer: aikernel --rpc {rpc} --deployment {} verify {}",
-                deployment_file.display(),
-                first.prompt_id
-            );
-        }
-    } else {
-        let json = serde_json::json!({
-            "rpc": rpc,
-            "deployment": net.deployment,
-            "deploymentFile": deployment_file,
-            "modelId": net.model_id.to_string(),
-            "seconds": {"chain": chain_s, "nodes": nodes_s},
-            "steps": reports,
-            "failures": failures,
-            "summary": summary.lines,
-        });
-        crate::output::outln!("{}", serde_json::to_string_pretty(&json)?);
-    }
-    if !failures.is_empty() {
-        bail!(
-            "{} dapp step(s) failed: {}",
-            failures.len(),
-            failures.join("; ")
-        );
-    }
-    if !args.no_wait {
-        say(String::new());
-        say(format!(
+/// Prints how to use the running network, then waits forever: `run`'s signal branch ends the
+/// demo (and with it the nodes and the chain).
+async fn serve_until_signal(rpc: &str, deployment_file: &Path, human: bool) {
+    say(human, "");
+    say(
+        human,
+        &format!(
             "the network is up. Try (anvil account 5 pays): aikernel --rpc {rpc} --deployment {} prompt --model-id 1 --input \"Is the sky blue?\" --schema bool --wait --key 0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
             deployment_file.display()
-        ));
-        say("Ctrl-C stops the nodes and the chain".to_owned());
-        // Serves until `run`'s signal branch ends the demo.
-        std::future::pending::<()>().await;
-    }
-    drop(procs);
-    drop(net);
-    Ok(())
+        ),
+    );
+    say(human, "Ctrl-C stops the nodes and the chain");
+    std::future::pending::<()>().await;
 }
 
 type StepFn = for<'a> fn(
@@ -298,83 +352,6 @@ type StepFn = for<'a> fn(
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = anyhow::Result<StepReport>> + 'a>,
 >;
-
-fn print_step(n: usize, r: &StepReport) {
-    crate::output::outln!("[{n}/7] {}", r.app);
-    crate::output::outln!("  question   {}", r.question);
-    for p in &r.prompts {
-        let committee: Vec<String> = p.committee.iter().map(|a| short(&a.to_string())).collect();
-        let state = match (p.settled, p.callback_ok) {
-            (true, true) => "settled, callback delivered",
-            (true, false) => "settled, callback FAILED",
-            _ => "refunded",
-        };
-        crate::output::outln!(
-            "  prompt {:<3} committee {} -> {state} in {:.1} s",
-            p.prompt_id.to_string(),
-            committee.join(", "),
-            p.seconds_to_callback
-        );
-    }
-    crate::output::outln!("  answer     {}", r.answer);
-    let gas: Vec<String> = r.request_gas.iter().map(|g| group(*g)).collect();
-    crate::output::outln!(
-        "  gas        request {} ({:.1} s for the step)",
-        gas.join(", "),
-        r.seconds
-    );
-    crate::output::outln!();
-}
-
-fn short(address: &str) -> String {
-    format!("{}…{}", &address[..6], &address[address.len() - 4..])
-}
-
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-struct Summary {
-    lines: Vec<String>,
-}
-
-async fn summary(
-    env: &Env,
-    nodes: &[alloy::primitives::Address],
-    reports: &[StepReport],
-) -> anyhow::Result<Summary> {
-    let prompts: usize = reports.iter().map(|r| r.prompts.len()).sum();
-    let settled: usize = reports
-        .iter()
-        .flat_map(|r| &r.prompts)
-        .filter(|p| p.settled)
-        .count();
-    let mut lines = vec![format!(
-        "prompts  {settled} of {prompts} settled by 3-node committees; block {}",
-        env.provider.get_block_number().await?
-    )];
-    let gpu = GPUManagement::new(env.gpu, env.provider.clone());
-    for (i, node) in nodes.iter().enumerate() {
-        let earnings = env.kernel.earningsOf(*node).call().await?;
-        let rewards = gpu.pendingRewards(*node).call().await?;
-        let balance = env.provider.get_balance(*node).await?;
-        lines.push(format!(
-            "node {}   {node}: unclaimed {earnings} wei + {} EAI of block rewards, balance {:.4} ETH",
-            i + 1,
-            rewards / U256::from(10u64).pow(U256::from(18u8)),
-            f64::from(balance) / 1e18
-        ));
-    }
-    Ok(Summary { lines })
-}
 
 /// The first `count` ports at or after `start` that nothing on 127.0.0.1 listens on, for the
 /// nodes' metrics servers: the usual ones are `--port` + 101, 102, 103, but a port another
