@@ -8,27 +8,25 @@ use std::time::Duration;
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
-use tokio::task::JoinSet;
 
 use aikernel_chain::Deployment;
 
 use crate::NodeError;
-use crate::clock::ClockWatch;
 use crate::config::NodeConfig;
 use crate::context::DataResolver;
 use crate::context_log::ContextLogs;
 use crate::contracts::Contracts;
-use crate::follow::Follower;
-use crate::jobs::{Job, Store, priority};
+use crate::jobs::Store;
 use crate::metrics::{self, Metrics};
 use crate::models::{self, StoreResolver};
 use crate::protocol;
 use crate::stake;
 use crate::tx::{TxSender, TxSettings};
 use crate::upkeep;
+use crate::work::WorkLoop;
 use crate::worker::Worker;
 
 /// Everything the node's tasks share.
@@ -122,18 +120,8 @@ pub async fn run_as(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let ctx = Arc::new(start(config, signer).await?);
-    let mut follower = Follower::open(&ctx).await?;
-    let mut clock = ClockWatch::new(ctx.config.chain_clock_tolerance_s);
-    let mut rejoin_at = None;
+    let mut work = WorkLoop::open(&ctx).await?;
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut running: JoinSet<(Job, Result<Step, NodeError>)> = JoinSet::new();
-    let mut busy: HashSet<U256> = HashSet::new();
-    // Which prompt each running step belongs to, so a step that panics frees its prompt.
-    let mut step_of: HashMap<tokio::task::Id, U256> = HashMap::new();
-    let mut computing: Option<U256> = None;
-    let mut compute_task: JoinSet<(U256, Result<(), NodeError>)> = JoinSet::new();
-    let mut want_compute: HashMap<U256, Job> = HashMap::new();
-    let mut last_housekeeping = tokio::time::Instant::now() - Duration::from_hours(1);
     let poll = Duration::from_millis(ctx.config.poll_interval_ms);
     tracing::info!(node = %ctx.me, "following the kernel");
     loop {
@@ -141,122 +129,9 @@ pub async fn run_as(
             () = &mut shutdown => break,
             () = tokio::time::sleep(poll) => {}
         }
-        let head = match follower.tick(&ctx).await {
-            Ok(head) => head,
-            Err(e) => {
-                tracing::warn!(error = %e, "poll failed; retrying");
-                continue;
-            }
-        };
-        let wall = metrics::unix_now();
-        ctx.metrics.last_poll_unix.store(wall, Ordering::Relaxed);
-        let (skew, change) = clock.observe(head.timestamp, wall);
-        ctx.metrics
-            .chain_clock_skew_s
-            .store(skew, Ordering::Relaxed);
-        if let Some(change) = change {
-            crate::clock::log_change(change, ctx.config.chain_clock_tolerance_s);
-        }
-        if follower.take_reset() {
-            rejoin_at = Some(tokio::time::Instant::now());
-        }
-        if let Some(at) = rejoin_at
-            && at <= tokio::time::Instant::now()
-        {
-            // Another chain: register there too (a restarted devnet knows nothing of us),
-            // retrying while it is still being set up (model, EAI for the node).
-            match upkeep::rejoin(&ctx).await {
-                Ok(()) => {
-                    rejoin_at = None;
-                    ctx.stake_check_due.store(true, Ordering::Relaxed);
-                }
-                Err(e @ NodeError::Model { .. }) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(error = %e, "joining the new chain failed; retrying in 5 s");
-                    rejoin_at = Some(tokio::time::Instant::now() + Duration::from_secs(5));
-                }
-            }
-        }
-        while let Some(done) = running.try_join_next_with_id() {
-            let (task, job, step) = match done {
-                Ok((task, (job, step))) => (task, job, step),
-                Err(e) => {
-                    if let Some(id) = step_of.remove(&e.id()) {
-                        busy.remove(&id);
-                        tracing::error!(prompt = %id, error = %e, "prompt step panicked; will retry");
-                    }
-                    continue;
-                }
-            };
-            let Some(id) = step_of.remove(&task) else {
-                continue;
-            };
-            busy.remove(&id);
-            match step {
-                Ok(Step::Done) if follower.job(id) == Some(&job) => {
-                    if let Err(e) = follower.remove(&ctx, id) {
-                        tracing::warn!(prompt = %id, error = %e, "could not forget the job");
-                    }
-                }
-                Ok(Step::NeedCompute) => {
-                    if let Some(job) = follower.job(id) {
-                        want_compute.insert(id, job.clone());
-                    }
-                }
-                // Done for a job that changed meanwhile (a new round's draw): another look.
-                Ok(Step::Done | Step::Wait) => {}
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(prompt = %id, error = %e, "will retry");
-                }
-                Err(e) => tracing::error!(prompt = %id, error = %e, "prompt step failed"),
-            }
-        }
-        while let Some(done) = compute_task.try_join_next() {
-            match (done, computing.take()) {
-                (Ok((id, Err(e))), _) => {
-                    tracing::error!(prompt = %id, error = %e, "computation failed; not committing");
-                }
-                (Err(e), Some(id)) => {
-                    tracing::error!(prompt = %id, error = %e, "computation panicked; not committing");
-                }
-                _ => {}
-            }
-        }
-        for id in follower.finished_jobs() {
-            want_compute.remove(&id);
-        }
-        for job in follower.jobs() {
-            let id = job.id;
-            if busy.insert(id) {
-                let ctx = Arc::clone(&ctx);
-                let job = job.clone();
-                let task = running.spawn(async move {
-                    let step = crate::duty::advance(&ctx, &job, head).await;
-                    (job, step)
-                });
-                step_of.insert(task.id(), id);
-            }
-        }
-        ctx.metrics
-            .queue_depth
-            .store(want_compute.len() as u64, Ordering::Relaxed);
-        if computing.is_none()
-            && let Some(job) = want_compute.values().max_by_key(|j| priority(j)).cloned()
-        {
-            want_compute.remove(&job.id);
-            computing = Some(job.id);
-            let ctx = Arc::clone(&ctx);
-            compute_task.spawn(async move { (job.id, crate::duty::compute(&ctx, &job).await) });
-        }
-        let due = ctx.stake_check_due.swap(false, Ordering::Relaxed);
-        if due || last_housekeeping.elapsed() > Duration::from_secs(30) {
-            last_housekeeping = tokio::time::Instant::now();
-            if let Err(e) = upkeep::housekeeping(&ctx, head.timestamp).await {
-                tracing::warn!(error = %e, "housekeeping failed");
-            }
-            if let Err(e) = stake::maintain(&ctx, head.timestamp).await {
-                tracing::warn!(error = %e, "checking the stake failed");
-            }
+        match work.follower.tick(&ctx).await {
+            Ok(head) => work.round(&ctx, head).await?,
+            Err(e) => tracing::warn!(error = %e, "poll failed; retrying"),
         }
     }
     tracing::info!("shutting down");
@@ -276,63 +151,19 @@ pub enum Step {
 
 /// Checks the chain, loads the models, registers and stakes if needed.
 pub async fn start(mut config: NodeConfig, signer: PrivateKeySigner) -> Result<Ctx, NodeError> {
-    let deployment = Deployment::load(&config.deployment).map_err(|e| {
-        NodeError::Misconfigured(format!(
-            "{e} (run `aikernel devnet` or `aikernel deploy`, or set deployment in the config)"
-        ))
-    })?;
-    let url = config.rpc_url.parse().map_err(|_| {
-        NodeError::Misconfigured(format!("rpc_url {:?} is not a URL", config.rpc_url))
-    })?;
     let me = signer.address();
     let secret = protocol::salt_secret(&signer);
-    let provider = ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_chain_id(deployment.chain_id)
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url)
-        .erased();
-    let contracts = Contracts::new(provider.clone(), deployment);
-    contracts.check().await.map_err(|e| match e {
-        NodeError::Rpc { message, .. } => NodeError::Misconfigured(format!(
-            "cannot reach the chain at {}: {message}",
-            config.rpc_url
-        )),
-        other => other,
-    })?;
-    let balance = provider
-        .get_balance(me)
-        .await
-        .map_err(|e| NodeError::rpc("reading the node's balance", &e))?;
-    if balance.is_zero() {
-        return Err(NodeError::Misconfigured(format!(
-            "node {me} has no ETH for gas on chain {}",
-            contracts.deployment.chain_id
-        )));
-    }
+    let (provider, contracts) = connect(&config, signer).await?;
+    require_gas(&provider, me, contracts.deployment.chain_id).await?;
     let store = Store::open(&config.data_dir)?;
     let drivers = Arc::new(models::load(&contracts, &config).await?);
     // Serve (and register for) only what loaded.
     config.models.retain(|id| drivers.contains_key(id));
     let model_roots = upkeep::model_roots(&contracts, &config.models).await?;
     let resolver: Arc<dyn DataResolver> = Arc::new(StoreResolver::open(&config)?);
-    let settings = TxSettings {
-        gas_margin_percent: config.gas_margin_percent,
-        replace_after: Duration::from_secs(config.tx_replace_after_s.max(1)),
-        max_fee_wei: u128::from(config.max_fee_gwei) * 1_000_000_000,
-        poll: Duration::from_millis(config.poll_interval_ms.min(1000)),
-        retry_budget: Duration::from_mins(2),
-    };
-    let metrics = Arc::new(Metrics::default());
-    metrics
-        .chain_clock_tolerance_s
-        .store(config.chain_clock_tolerance_s, Ordering::Relaxed);
-    if let Some(addr) = config.metrics_addr {
-        let bound = crate::http::serve(addr, Arc::clone(&metrics)).await?;
-        tracing::info!(%bound, "metrics on /metrics, health on /health");
-    }
+    let metrics = serve_metrics(&config).await?;
     let ctx = Ctx {
-        tx: TxSender::new(provider, me, settings),
+        tx: TxSender::new(provider, me, tx_settings(&config)),
         worker: Worker::start(drivers)?,
         config,
         me,
@@ -348,13 +179,7 @@ pub async fn start(mut config: NodeConfig, signer: PrivateKeySigner) -> Result<C
         model_roots,
     };
     upkeep::ensure_registered(&ctx).await?;
-    let now = ctx
-        .contracts
-        .provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(|e| NodeError::rpc("reading the latest block", &e))?
-        .map_or_else(metrics::unix_now, |b| b.header.timestamp);
+    let now = chain_now(&ctx.contracts).await?;
     if let Err(e) = stake::maintain(&ctx, now).await {
         tracing::warn!(error = %e, "checking the stake failed");
     }
@@ -367,6 +192,85 @@ pub async fn start(mut config: NodeConfig, signer: PrivateKeySigner) -> Result<C
     }
     summary(&ctx).await;
     Ok(ctx)
+}
+
+/// The signing provider for the configured chain and the deployment's contracts, checked:
+/// the chain answers and holds the deployment's kernel.
+async fn connect(
+    config: &NodeConfig,
+    signer: PrivateKeySigner,
+) -> Result<(DynProvider, Contracts), NodeError> {
+    let deployment = Deployment::load(&config.deployment).map_err(|e| {
+        NodeError::Misconfigured(format!(
+            "{e} (run `aikernel devnet` or `aikernel deploy`, or set deployment in the config)"
+        ))
+    })?;
+    let url = config.rpc_url.parse().map_err(|_| {
+        NodeError::Misconfigured(format!("rpc_url {:?} is not a URL", config.rpc_url))
+    })?;
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_chain_id(deployment.chain_id)
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased();
+    let contracts = Contracts::new(provider.clone(), deployment);
+    contracts.check().await.map_err(|e| match e {
+        NodeError::Rpc { message, .. } => NodeError::Misconfigured(format!(
+            "cannot reach the chain at {}: {message}",
+            config.rpc_url
+        )),
+        other => other,
+    })?;
+    Ok((provider, contracts))
+}
+
+/// Refuses to start a node without ETH for gas.
+async fn require_gas(provider: &DynProvider, me: Address, chain_id: u64) -> Result<(), NodeError> {
+    let balance = provider
+        .get_balance(me)
+        .await
+        .map_err(|e| NodeError::rpc("reading the node's balance", &e))?;
+    if balance.is_zero() {
+        return Err(NodeError::Misconfigured(format!(
+            "node {me} has no ETH for gas on chain {chain_id}"
+        )));
+    }
+    Ok(())
+}
+
+/// The transaction sender's settings from the config.
+fn tx_settings(config: &NodeConfig) -> TxSettings {
+    TxSettings {
+        gas_margin_percent: config.gas_margin_percent,
+        replace_after: Duration::from_secs(config.tx_replace_after_s.max(1)),
+        max_fee_wei: u128::from(config.max_fee_gwei) * 1_000_000_000,
+        poll: Duration::from_millis(config.poll_interval_ms.min(1000)),
+        retry_budget: Duration::from_mins(2),
+    }
+}
+
+/// The node's metrics, served on `metrics_addr` when it is set.
+async fn serve_metrics(config: &NodeConfig) -> Result<Arc<Metrics>, NodeError> {
+    let metrics = Arc::new(Metrics::default());
+    metrics
+        .chain_clock_tolerance_s
+        .store(config.chain_clock_tolerance_s, Ordering::Relaxed);
+    if let Some(addr) = config.metrics_addr {
+        let bound = crate::http::serve(addr, Arc::clone(&metrics)).await?;
+        tracing::info!(%bound, "metrics on /metrics, health on /health");
+    }
+    Ok(metrics)
+}
+
+/// The latest block's timestamp (the wall clock when the chain has no block).
+async fn chain_now(contracts: &Contracts) -> Result<u64, NodeError> {
+    Ok(contracts
+        .provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| NodeError::rpc("reading the latest block", &e))?
+        .map_or_else(metrics::unix_now, |b| b.header.timestamp))
 }
 
 /// One startup line an operator sees at the default log level: who, where, what it serves,

@@ -32,6 +32,7 @@ pub mod standing;
 pub mod tx;
 pub mod upkeep;
 pub mod verify;
+mod work;
 pub mod worker;
 
 use std::path::PathBuf;
