@@ -3,21 +3,13 @@
 
 use std::path::Path;
 
-const ARTIFACTS: [&str; 14] = [
+const ARTIFACTS: [&str; 6] = [
     "EAI.sol/EAI.json",
     "ModelFileSystem.sol/ModelFileSystem.json",
     "PromptScheduler.sol/PromptScheduler.json",
     "GPUManagement.sol/GPUManagement.json",
     "ContextManager.sol/ContextManager.json",
     "DecentralizedInference.sol/DecentralizedInference.json",
-    "FantasySports.sol/FantasySports.json",
-    "ChatAgent.sol/ChatAgent.json",
-    "AIWallet.sol/AIWallet.json",
-    "AIOracle.sol/AIOracle.json",
-    "AIDAO.sol/AIDAO.json",
-    "CreditScore.sol/CreditScore.json",
-    "NameRegistry.sol/NameRegistry.json",
-    "NameGenerator.sol/NameGenerator.json",
 ];
 
 fn main() {
