@@ -295,8 +295,8 @@ fn check_tensor_ranges(tensors: &[TensorInfo], data_len: u64) -> Result<(), Gguf
             return Err(bad_tensor(
                 &t.name,
                 format!(
-                    "data [{}, {end}) runs past the end of the {data_len}-byte data section",
-                    t.offset
+                    "{} data [{}, {end}) runs past the end of the {data_len}-byte data section",
+                    t.dtype, t.offset
                 ),
             ));
         }

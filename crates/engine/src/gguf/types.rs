@@ -20,6 +20,18 @@ pub enum GgmlType {
     Q4_1,
     /// 32 8-bit values with one f16 scale (34 bytes).
     Q8_0,
+    /// 32 5-bit values: f16 scale, 4 bytes of high bits, 16 bytes of nibbles (22 bytes).
+    Q5_0,
+    /// 32 5-bit values: f16 scale, f16 minimum, high bits, nibbles (24 bytes).
+    Q5_1,
+    /// 256 4-bit values in eight sub-blocks of 32 with 6-bit scales and minimums under two
+    /// f16 super-block factors (144 bytes).
+    Q4_K,
+    /// [`GgmlType::Q4_K`] plus one high bit per value (176 bytes).
+    Q5_K,
+    /// 256 6-bit values in sixteen sub-blocks of 16 with i8 scales under one f16 factor
+    /// (210 bytes).
+    Q6_K,
     /// Any other ggml type id; the parser only accepts ids whose layout is known.
     Other(u32),
 }
@@ -70,6 +82,11 @@ impl GgmlType {
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,
+            6 => GgmlType::Q5_0,
+            7 => GgmlType::Q5_1,
+            12 => GgmlType::Q4_K,
+            13 => GgmlType::Q5_K,
+            14 => GgmlType::Q6_K,
             other => GgmlType::Other(other),
         })
     }
@@ -82,6 +99,11 @@ impl GgmlType {
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
             GgmlType::Q8_0 => 8,
+            GgmlType::Q5_0 => 6,
+            GgmlType::Q5_1 => 7,
+            GgmlType::Q4_K => 12,
+            GgmlType::Q5_K => 13,
+            GgmlType::Q6_K => 14,
             GgmlType::Other(id) => id,
         }
     }

@@ -16,7 +16,7 @@ use crate::gguf::GgmlType;
 /// Accumulators reused across row groups (eight f32 lanes per token).
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    acc: Vec<f32>,
+    pub(super) acc: Vec<f32>,
 }
 
 /// Whether this CPU has AVX2 and F16C (f16 → f32 conversion is exact, as the table's).
@@ -32,7 +32,7 @@ pub(super) fn available() -> bool {
 }
 
 /// Rows `r0..r0+8` for every token `t` into `outs[t][col..col + 8]`. Caller checked
-/// `available()` and that the type is Q4_0, Q4_1 or Q8_0.
+/// `available()` and that the type is one `kernels::runs_quantized` accepts.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn rows8(
     w: &WeightView<'_>,
@@ -46,7 +46,9 @@ pub(super) fn rows8(
     let grp = &w.data[r0 * rb..(r0 + 8) * rb];
     let n = a.n();
     assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 8));
-    assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
+    assert!(
+        a.q.len() >= n * (w.cols / super::QK) * super::QK && a.d.len() >= n * (w.cols / super::QK)
+    );
     // SAFETY: `rows8` is only called when `available()` reported AVX2 and F16C support;
     // `grp` holds the eight rows and the asserts above bound every activation and output
     // access the kernels make.
@@ -58,22 +60,37 @@ pub(super) fn rows8(
             GgmlType::Q4_0 => {
                 x86::rows8::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
             }
-            _ => x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q4_1 => {
+                x86::rows8::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch);
+            }
+            GgmlType::Q5_0 => {
+                x86::rows8::<{ x86::Q5_0 }>(grp, w.cols, a, outs, col, scratch);
+            }
+            GgmlType::Q5_1 => {
+                x86::rows8::<{ x86::Q5_1 }>(grp, w.cols, a, outs, col, scratch);
+            }
+            GgmlType::Q4_K => k::rows8::<{ k::Q4_K }>(grp, w.cols, a, outs, col, &mut scratch.acc),
+            GgmlType::Q5_K => k::rows8::<{ k::Q5_K }>(grp, w.cols, a, outs, col, &mut scratch.acc),
+            _ => k::rows8::<{ k::Q6_K }>(grp, w.cols, a, outs, col, &mut scratch.acc),
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod k;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
         __m128i, __m256, __m256i, _MM_HINT_T0, _mm_loadu_si128, _mm_packus_epi32, _mm_prefetch,
         _mm256_abs_epi8, _mm256_add_epi16, _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256,
-        _mm256_broadcastsi128_si256, _mm256_castsi256_si128, _mm256_cvtepi32_ps, _mm256_cvtph_ps,
-        _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_ps, _mm256_loadu_si256,
-        _mm256_loadu2_m128i, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps,
-        _mm256_permute2x128_si256, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32,
-        _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_sign_epi8, _mm256_srli_epi16,
-        _mm256_srli_epi32, _mm256_storeu_ps, _mm256_sub_epi32,
+        _mm256_broadcastsi128_si256, _mm256_castsi256_si128, _mm256_cmpeq_epi8, _mm256_cvtepi32_ps,
+        _mm256_cvtph_ps, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_ps,
+        _mm256_loadu_si256, _mm256_loadu2_m128i, _mm256_madd_epi16, _mm256_maddubs_epi16,
+        _mm256_mul_ps, _mm256_or_si256, _mm256_permute2x128_si256, _mm256_set1_epi8,
+        _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps, _mm256_setr_epi8,
+        _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_epi8, _mm256_sign_epi8,
+        _mm256_srli_epi16, _mm256_srli_epi32, _mm256_storeu_ps, _mm256_sub_epi32,
     };
 
     use super::{Acts, Scratch};
@@ -85,6 +102,10 @@ mod x86 {
     pub(super) const Q4_0: u8 = 1;
     /// Q4_1 tag.
     pub(super) const Q4_1: u8 = 2;
+    /// Q5_0 tag.
+    pub(super) const Q5_0: u8 = 3;
+    /// Q5_1 tag.
+    pub(super) const Q5_1: u8 = 4;
 
     /// How many eight-row groups ahead decode prefetches.
     const PREFETCH_GROUPS: usize = 2;
@@ -94,7 +115,9 @@ mod x86 {
         match t {
             Q8_0 => (34, 2),
             Q4_0 => (18, 2),
-            _ => (20, 4),
+            Q4_1 => (20, 4),
+            Q5_0 => (22, 6),
+            _ => (24, 8),
         }
     }
 
@@ -120,7 +143,7 @@ mod x86 {
     /// `blk` plus `7 * rb + 4` bytes must be readable.
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn scales(blk: *const u8, rb: usize) -> (__m256, __m256) {
+    pub(super) unsafe fn scales(blk: *const u8, rb: usize) -> (__m256, __m256) {
         // SAFETY: the caller guarantees the eight dwords at `blk + i * rb` are readable;
         // unaligned reads. (Eight scalar loads: faster than a gather on current cores.)
         let d: [i32; 8] =
@@ -160,16 +183,60 @@ mod x86 {
         })
     }
 
+    /// `nibbles` of a Q5 block with the fifth bits added: bit `i` of row `p`'s little-endian
+    /// high-bit word (at `qh + p * rb`) is bit 4 of value `i`.
+    ///
+    /// # Safety
+    /// `q` plus `7 * rb + 16` bytes and `qh` plus `7 * rb + 4` bytes must be readable.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn nibbles5(q: *const u8, qh: *const u8, rb: usize) -> [(__m256i, __m256i); 4] {
+        // SAFETY: as `nibbles` (caller).
+        let w = unsafe { nibbles(q, rb) };
+        // Byte `i` of a lane selects high-bit byte `i / 8` (values 0..16) or `2 + i / 8`
+        // (values 16..32), then tests bit `i % 8` of it.
+        let sel_lo = _mm256_setr_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1,
+            1, 1, 1,
+        );
+        let sel_hi = _mm256_setr_epi8(
+            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+            3, 3, 3,
+        );
+        let bits = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+        let five = _mm256_set1_epi8(0x10);
+        let expand = |v: __m256i, sel: __m256i| {
+            let b = _mm256_and_si256(_mm256_shuffle_epi8(v, sel), bits);
+            _mm256_and_si256(_mm256_cmpeq_epi8(b, bits), five)
+        };
+        std::array::from_fn(|p| {
+            // SAFETY: rows `p` and `p + 4`'s high-bit words are readable (caller).
+            let (h0, h1) = unsafe {
+                (
+                    qh.add(p * rb).cast::<i32>().read_unaligned(),
+                    qh.add((p + 4) * rb).cast::<i32>().read_unaligned(),
+                )
+            };
+            let v = _mm256_setr_epi32(h0, h0, h0, h0, h1, h1, h1, h1);
+            let (lo, hi) = w[p];
+            (
+                _mm256_or_si256(lo, expand(v, sel_lo)),
+                _mm256_or_si256(hi, expand(v, sel_hi)),
+            )
+        })
+    }
+
     /// Exact integer dot products of one Q4 block of eight rows (see `nibbles`) with 32 i8
     /// activations at `qa`: lane `i` is row `i`'s sum of `nibble * a` (no offset).
     ///
-    /// Each 16-bit partial is at most 2 * (2 * 15 * 127) = 7620, so no step saturates.
+    /// Each 16-bit partial is at most 2 * (2 * 15 * 127) = 7620 (Q5: 2 * (2 * 31 * 127) =
+    /// 15748), so no step saturates.
     ///
     /// # Safety
     /// `qa` must point at 32 readable bytes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn q4_isum(w: &[(__m256i, __m256i); 4], qa: *const i8) -> __m256i {
+    pub(super) unsafe fn q4_isum(w: &[(__m256i, __m256i); 4], qa: *const i8) -> __m256i {
         // SAFETY: 32 readable bytes at `qa` (caller); unaligned loads.
         let (alo, ahi) = unsafe {
             (
@@ -223,17 +290,17 @@ mod x86 {
         da: f32,
         sa: i32,
     ) -> __m256 {
-        let isum = if T == Q4_0 {
-            _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa))
-        } else {
-            isum
+        let isum = match T {
+            Q4_0 => _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * sa)),
+            Q5_0 => _mm256_sub_epi32(isum, _mm256_set1_epi32(16 * sa)),
+            _ => isum,
         };
         let da = _mm256_set1_ps(da);
         let acc = _mm256_add_ps(
             acc,
             _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum)),
         );
-        if T == Q4_1 {
+        if T == Q4_1 || T == Q5_1 {
             _mm256_add_ps(
                 acc,
                 _mm256_mul_ps(_mm256_mul_ps(mw, da), _mm256_set1_ps(sa as f32)),
@@ -282,10 +349,13 @@ mod x86 {
                 unsafe {
                     let blk = base.add(b * bs);
                     let (dw, mw) = scales(blk, rb);
-                    let isum = if T == Q8_0 {
-                        q8_isum(blk.add(qoff), rb, qa.add(b * QK))
-                    } else {
-                        q4_isum(&nibbles(blk.add(qoff), rb), qa.add(b * QK))
+                    let isum = match T {
+                        Q8_0 => q8_isum(blk.add(qoff), rb, qa.add(b * QK)),
+                        Q5_0 | Q5_1 => q4_isum(
+                            &nibbles5(blk.add(qoff), blk.add(qoff - 4), rb),
+                            qa.add(b * QK),
+                        ),
+                        _ => q4_isum(&nibbles(blk.add(qoff), rb), qa.add(b * QK)),
                     };
                     acc = update::<T>(acc, dw, mw, isum, a.d[b], a.s[b]);
                 }
@@ -305,10 +375,10 @@ mod x86 {
             unsafe {
                 let blk = base.add(b * bs);
                 let (dw, mw) = scales(blk, rb);
-                let w4 = if T == Q8_0 {
-                    None
-                } else {
-                    Some(nibbles(blk.add(qoff), rb))
+                let w4 = match T {
+                    Q8_0 => None,
+                    Q5_0 | Q5_1 => Some(nibbles5(blk.add(qoff), blk.add(qoff - 4), rb)),
+                    _ => Some(nibbles(blk.add(qoff), rb)),
                 };
                 for t in 0..n {
                     let ab = t * nb + b;
@@ -330,7 +400,7 @@ mod x86 {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::testdata::assert_group_matches_scalar;
+    use super::super::testdata::{ALL_TYPES, assert_group_matches_scalar};
 
     #[test]
     fn eight_rows_match_the_scalar_reference() {
@@ -340,7 +410,7 @@ mod tests {
             return;
         }
         let mut scratch = super::Scratch::default();
-        assert_group_matches_scalar(8, "avx2", |w, a, r0, outs| {
+        assert_group_matches_scalar(8, "avx2", ALL_TYPES, |w, a, r0, outs| {
             super::rows8(w, a, r0, outs, 0, &mut scratch);
         });
     }

@@ -329,7 +329,7 @@ mod x86 {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::testdata::assert_group_matches_scalar;
+    use super::super::testdata::{BASE_TYPES, assert_group_matches_scalar};
 
     #[test]
     fn sixteen_rows_match_the_scalar_reference() {
@@ -339,7 +339,7 @@ mod tests {
             return;
         }
         let mut scratch = super::Scratch::default();
-        assert_group_matches_scalar(16, "avx512", |w, a, r0, outs| {
+        assert_group_matches_scalar(16, "avx512", BASE_TYPES, |w, a, r0, outs| {
             super::rows16(w, a, r0, outs, 0, &mut scratch);
         });
     }

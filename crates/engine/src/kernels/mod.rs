@@ -7,6 +7,9 @@
 //! operation rounded on its own (never fused). The SIMD kernels vectorise across output rows
 //! (AVX2 and NEON: eight, AVX-512: sixteen) and run exactly that sequence per lane, so they
 //! are bit-identical to the scalar code.
+//! Q5_0, Q5_1 and the K-quants (Q4_K, Q5_K, Q6_K) meet the same per-32 activation blocks; their
+//! exact integer sums and f32 update sequences are defined in `kquant` (scalar) and run per
+//! lane by the AVX2 kernels (`avx2`, `avx2/k.rs`); see [`Kernel::native`] for the others.
 //! F32/F16 weights use the f32 activations with a sequential f32 dot product (scalar only).
 
 pub(crate) mod attention;
@@ -16,6 +19,9 @@ mod avx2;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 mod avx512;
 pub(crate) mod exp;
+mod kquant;
+#[cfg(test)]
+mod kquant_tests;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code, unused_imports))]
 mod neon;
 mod scalar;
@@ -75,6 +81,27 @@ impl Kernel {
             Kernel::Avx2 => avx2::available(),
             Kernel::Avx512 => avx512::available(),
             Kernel::Neon => neon::available(),
+        }
+    }
+
+    /// Whether this kernel has code of its own for weights of `dtype`. Where it has not, the
+    /// matmul runs a named stand-in with the same bits, never silently another kernel:
+    /// `Avx512` runs Q5_0, Q5_1 and the K-quants on its AVX2 code (which every AVX-512 CPU it
+    /// accepts has), `Neon` runs them on the scalar reference (not written yet). F32/F16
+    /// weights are scalar under every kernel.
+    pub fn native(self, dtype: GgmlType) -> bool {
+        let base = matches!(dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
+        let extra = matches!(
+            dtype,
+            GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
+        );
+        match self {
+            Kernel::Scalar => true,
+            Kernel::Avx2 => base || extra,
+            Kernel::Avx512 | Kernel::Neon => base,
+            Kernel::Auto => self
+                .resolve()
+                .is_ok_and(|k| k != Kernel::Auto && k.native(dtype)),
         }
     }
 
@@ -275,11 +302,23 @@ impl WeightView<'_> {
         match self.dtype {
             GgmlType::F32 => self.cols * 4,
             GgmlType::F16 => self.cols * 2,
-            GgmlType::Q4_0 => self.cols / QK * 18,
-            GgmlType::Q4_1 => self.cols / QK * 20,
-            GgmlType::Q8_0 => self.cols / QK * 34,
-            _ => 0,
+            GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+                self.cols / kquant::QK_K * kquant::block_bytes(self.dtype)
+            }
+            t => self.cols / QK * kquant::block_bytes(t),
         }
+    }
+}
+
+/// Whether the matmul kernels run quantized weights of `dtype` with rows of `cols` values:
+/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (rows a multiple of 32) and Q4_K, Q5_K, Q6_K (of 256).
+pub fn runs_quantized(dtype: GgmlType, cols: usize) -> bool {
+    match dtype {
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => {
+            cols.is_multiple_of(QK)
+        }
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => cols.is_multiple_of(kquant::QK_K),
+        _ => false,
     }
 }
 
@@ -364,6 +403,7 @@ impl Ctx {
 fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: &mut [&mut [f32]]) {
     let nrows = outs.first().map_or(0, |o| o.len());
     let mut r = 0;
+    // The types every SIMD module has a kernel of its own for.
     let quantized = matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
     #[cfg(target_arch = "x86_64")]
     if quantized && kernel == Kernel::Avx512 {
@@ -373,8 +413,10 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: 
             r += 16;
         }
     }
+    // Q5_0, Q5_1 and the K-quants run on the AVX2 kernel under `Avx512` too, and on the
+    // scalar code under `Neon` ([`Kernel::native`]).
     #[cfg(target_arch = "x86_64")]
-    if quantized && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
+    if runs_quantized(w.dtype, w.cols) && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         let mut scratch = avx2::Scratch::default();
         while r + 8 <= nrows {
             avx2::rows8(w, a, r0 + r, outs, r, &mut scratch);

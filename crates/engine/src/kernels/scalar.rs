@@ -74,12 +74,12 @@ pub(super) fn dot_row(w: &WeightView<'_>, a: &Acts<'_>, r: usize, t: usize) -> f
                 acc += f16_at(lut, &row[2 * i..]) * xi;
             }
         }
-        _ => {}
+        _ => return super::kquant::dot_row(w, a, r, t).unwrap_or(0.0),
     }
     acc
 }
 
-/// Dequantizes row `r` (`d * q`, Q4_1 `d * q + m`).
+/// Dequantizes row `r` (`d * q`, Q4_1 `d * q + m`; the Q5 and K types in `kquant`).
 pub(super) fn dequant_row(w: &WeightView<'_>, r: usize, out: &mut [f32]) {
     let lut = f16_lut();
     let rb = w.row_bytes();
@@ -132,6 +132,8 @@ pub(super) fn dequant_row(w: &WeightView<'_>, r: usize, out: &mut [f32]) {
                 *o = f16_at(lut, &row[2 * i..]);
             }
         }
-        _ => {}
+        _ => {
+            super::kquant::dequant_row(w, r, out);
+        }
     }
 }

@@ -13,7 +13,7 @@ pub use forward::KvCache;
 pub use memory::available_bytes;
 
 use crate::gguf::{GgmlType, GgufFile};
-use crate::kernels::{QK, WeightView};
+use crate::kernels::WeightView;
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 
@@ -203,7 +203,7 @@ fn weight(
     }
     match info.dtype {
         GgmlType::F32 | GgmlType::F16 => {}
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if cols.is_multiple_of(QK) => {}
+        t if crate::kernels::runs_quantized(t, cols) => {}
         t => return Err(bad(format!("unsupported type {t:?}"))),
     }
     Ok(Weight {

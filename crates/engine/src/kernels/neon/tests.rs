@@ -4,7 +4,7 @@
 use std::arch::aarch64::{vcvt_f32_f16, vdup_n_u16, vgetq_lane_f32, vreinterpret_f16_u16};
 
 use super::super::f16_lut;
-use super::super::testdata::assert_group_matches_scalar;
+use super::super::testdata::{BASE_TYPES, assert_group_matches_scalar};
 
 #[test]
 fn eight_rows_match_the_scalar_reference_on_every_integer_path() {
@@ -17,7 +17,7 @@ fn eight_rows_match_the_scalar_reference_on_every_integer_path() {
         } else {
             "neon"
         };
-        assert_group_matches_scalar(8, label, |w, a, r0, outs| {
+        assert_group_matches_scalar(8, label, BASE_TYPES, |w, a, r0, outs| {
             dot_ran |= super::rows8_with(dot, w, a, r0, outs, 0, &mut scratch);
         });
     }
