@@ -32,8 +32,8 @@ use fantasy_sports::FantasySports;
 
 /// The node flags these tests use exist only in builds with the `test-hooks` feature.
 fn require_test_hooks() {
-    assert!(
-        cfg!(feature = "test-hooks"),
+    #[cfg(not(feature = "test-hooks"))]
+    panic!(
         "this test runs `node run --byzantine`: run it with --features test-hooks \
          (scripts/test.sh does)"
     );

@@ -14,8 +14,8 @@ use common::{Net, choice_yes_no, proxy::Proxy};
 
 /// The node flags these tests use exist only in builds with the `test-hooks` feature.
 fn require_test_hooks() {
-    assert!(
-        cfg!(feature = "test-hooks"),
+    #[cfg(not(feature = "test-hooks"))]
+    panic!(
         "this test runs `node run --pause-after-commit`: run it with --features test-hooks \
          (scripts/test.sh does)"
     );
