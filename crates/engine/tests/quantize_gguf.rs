@@ -227,6 +227,7 @@ fn non_finite_weights_are_rejected() {
         matches!(err, QuantizeError::NonFinite { ref tensor, index: 40 } if tensor == "w"),
         "{err}"
     );
-    assert!("q5_k".parse::<QuantType>().is_err());
+    assert!("q3_k".parse::<QuantType>().is_err());
+    assert_eq!("q5_k".parse::<QuantType>().unwrap(), QuantType::Q5_K);
     assert_eq!("q4_1".parse::<QuantType>().unwrap(), QuantType::Q4_1);
 }

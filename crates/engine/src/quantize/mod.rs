@@ -1,14 +1,18 @@
-//! Deterministic GGUF quantization to Q8_0, Q4_0 or Q4_1.
+//! Deterministic GGUF quantization to Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K or the
+//! Q4_K_M mix.
 //!
 //! Rule: every F32/F16 tensor with exactly two dimensions whose rows are a whole number of
 //! 32-element blocks becomes the target type, except `token_embd.weight` and
-//! `output.weight`, which become Q8_0 when the target is a 4-bit type (as in the default
+//! `output.weight`, which become Q8_0 under every other target (as in the default
 //! model: the embedding doubles as the output head and is the most sensitive matrix).
+//! Under a K-quant target, rows that are not a whole number of 256-value super-blocks take
+//! llama.cpp's fallback (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0).
 //! 1-D tensors (norms, biases), other shapes and already-quantized tensors are copied
 //! unchanged. The result is the same bytes on every machine: see [`blocks`] for the
 //! rounding rules.
 
 pub mod blocks;
+pub mod kblocks;
 
 use std::fmt;
 use std::io::Write;
@@ -27,6 +31,19 @@ pub enum QuantType {
     Q4_0,
     /// 4-bit, f16 scale and minimum per 32 values.
     Q4_1,
+    /// 5-bit, one f16 scale per 32 values.
+    Q5_0,
+    /// 5-bit, f16 scale and minimum per 32 values.
+    Q5_1,
+    /// 4-bit K-quant (256-value super-blocks); rows not a multiple of 256 become Q5_0.
+    Q4_K,
+    /// 5-bit K-quant; rows not a multiple of 256 become Q5_1.
+    Q5_K,
+    /// 6-bit K-quant; rows not a multiple of 256 become Q8_0.
+    Q6_K,
+    /// llama.cpp's Q4_K_M mix: Q4_K, with `attn_v` and `ffn_down` of the first and last eighth
+    /// of the layers and of every third layer between them in Q6_K (its `use_more_bits`).
+    Q4_K_M,
 }
 
 impl QuantType {
@@ -36,6 +53,11 @@ impl QuantType {
             QuantType::Q8_0 => GgmlType::Q8_0,
             QuantType::Q4_0 => GgmlType::Q4_0,
             QuantType::Q4_1 => GgmlType::Q4_1,
+            QuantType::Q5_0 => GgmlType::Q5_0,
+            QuantType::Q5_1 => GgmlType::Q5_1,
+            QuantType::Q4_K | QuantType::Q4_K_M => GgmlType::Q4_K,
+            QuantType::Q5_K => GgmlType::Q5_K,
+            QuantType::Q6_K => GgmlType::Q6_K,
         }
     }
 
@@ -45,6 +67,59 @@ impl QuantType {
             QuantType::Q8_0 => 7,
             QuantType::Q4_0 => 2,
             QuantType::Q4_1 => 3,
+            QuantType::Q5_0 => 8,
+            QuantType::Q5_1 => 9,
+            QuantType::Q4_K => 14,
+            QuantType::Q4_K_M => 15,
+            QuantType::Q5_K => 16,
+            QuantType::Q6_K => 18,
+        }
+    }
+
+    /// Every target, for listings and tests.
+    pub const ALL: [QuantType; 9] = [
+        QuantType::Q8_0,
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+        QuantType::Q4_K,
+        QuantType::Q5_K,
+        QuantType::Q6_K,
+        QuantType::Q4_K_M,
+    ];
+
+    /// The name (`"Q4_K_M"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantType::Q8_0 => "Q8_0",
+            QuantType::Q4_0 => "Q4_0",
+            QuantType::Q4_1 => "Q4_1",
+            QuantType::Q5_0 => "Q5_0",
+            QuantType::Q5_1 => "Q5_1",
+            QuantType::Q4_K => "Q4_K",
+            QuantType::Q5_K => "Q5_K",
+            QuantType::Q6_K => "Q6_K",
+            QuantType::Q4_K_M => "Q4_K_M",
+        }
+    }
+
+    /// Values per block.
+    fn block(self) -> usize {
+        match self.ggml_type() {
+            GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => kblocks::SUPER_BLOCK,
+            _ => blocks::BLOCK,
+        }
+    }
+
+    /// The type used for rows that are not a whole number of this type's blocks (llama.cpp's
+    /// fallbacks), or `None` when there is none.
+    fn fallback(self) -> Option<QuantType> {
+        match self {
+            QuantType::Q4_K | QuantType::Q4_K_M => Some(QuantType::Q5_0),
+            QuantType::Q5_K => Some(QuantType::Q5_1),
+            QuantType::Q6_K => Some(QuantType::Q8_0),
+            _ => None,
         }
     }
 
@@ -53,17 +128,18 @@ impl QuantType {
             QuantType::Q8_0 => blocks::quantize_q8_0(x, out),
             QuantType::Q4_0 => blocks::quantize_q4_0(x, out),
             QuantType::Q4_1 => blocks::quantize_q4_1(x, out),
+            QuantType::Q5_0 => kblocks::quantize_q5_0(x, out),
+            QuantType::Q5_1 => kblocks::quantize_q5_1(x, out),
+            QuantType::Q4_K | QuantType::Q4_K_M => kblocks::quantize_q4_k(x, out),
+            QuantType::Q5_K => kblocks::quantize_q5_k(x, out),
+            QuantType::Q6_K => kblocks::quantize_q6_k(x, out),
         }
     }
 }
 
 impl fmt::Display for QuantType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            QuantType::Q8_0 => "Q8_0",
-            QuantType::Q4_0 => "Q4_0",
-            QuantType::Q4_1 => "Q4_1",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -71,12 +147,11 @@ impl FromStr for QuantType {
     type Err = QuantizeError;
 
     fn from_str(s: &str) -> Result<QuantType, QuantizeError> {
-        match s.to_ascii_uppercase().as_str() {
-            "Q8_0" => Ok(QuantType::Q8_0),
-            "Q4_0" => Ok(QuantType::Q4_0),
-            "Q4_1" => Ok(QuantType::Q4_1),
-            _ => Err(QuantizeError::UnknownType(s.to_owned())),
-        }
+        let upper = s.to_ascii_uppercase();
+        QuantType::ALL
+            .into_iter()
+            .find(|q| q.name() == upper)
+            .ok_or_else(|| QuantizeError::UnknownType(s.to_owned()))
     }
 }
 
@@ -96,7 +171,9 @@ pub enum QuantizeError {
         index: usize,
     },
     /// Not a quantization target name.
-    #[error("unknown quantization type {0:?} (expected Q8_0, Q4_0 or Q4_1)")]
+    #[error(
+        "unknown quantization type {0:?} (expected Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K or Q4_K_M)"
+    )]
     UnknownType(String),
 }
 
@@ -112,17 +189,38 @@ pub struct QuantizeReport {
 }
 
 /// The type a tensor gets under the rule in the module docs, or `None` to copy it.
-pub fn target_type(info: &Tensor<'_>, target: QuantType) -> Option<QuantType> {
+/// `n_layers` (the model's block count) places Q4_K_M's Q6_K layers.
+pub fn target_type(info: &Tensor<'_>, target: QuantType, n_layers: u32) -> Option<QuantType> {
     let float = matches!(info.dtype, GgmlType::F32 | GgmlType::F16);
     if !float || info.dims.len() != 2 || !info.dims[0].is_multiple_of(blocks::BLOCK as u64) {
         return None;
     }
     let embedding = matches!(info.name, "token_embd.weight" | "output.weight");
-    Some(if embedding && target != QuantType::Q8_0 {
+    let t = if embedding && target != QuantType::Q8_0 {
         QuantType::Q8_0
+    } else if target == QuantType::Q4_K_M && more_bits(info.name, n_layers) {
+        QuantType::Q6_K
     } else {
         target
-    })
+    };
+    if info.dims[0].is_multiple_of(t.block() as u64) {
+        Some(t)
+    } else {
+        t.fallback()
+    }
+}
+
+/// llama.cpp's `use_more_bits` for `attn_v` and `ffn_down` of layer `i` of `n`: the first and
+/// last eighth, and every third layer between them.
+fn more_bits(name: &str, n: u32) -> bool {
+    let Some((layer, rest)) = name.strip_prefix("blk.").and_then(|r| r.split_once('.')) else {
+        return false;
+    };
+    let Ok(i) = layer.parse::<u32>() else {
+        return false;
+    };
+    matches!(rest, "attn_v.weight" | "ffn_down.weight")
+        && (i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2)
 }
 
 /// Quantizes every eligible tensor of `input` and writes a GGUF v3 file to `out`:
@@ -133,6 +231,32 @@ pub fn quantize_gguf(
     target: QuantType,
     out: &mut impl Write,
 ) -> Result<QuantizeReport, QuantizeError> {
+    quantize_impl(input, target, false, out)
+}
+
+/// [`quantize_gguf`] that also converts tensors already quantized (any type the kernels
+/// run), dequantized first (ggml's dequantization formulas), as `llama-quantize
+/// --allow-requantize` does. A tensor already in the type the rule gives it is copied.
+/// Requantizing adds the rounding of both types: for tests and experiments, not for models
+/// people should use.
+pub fn requantize_gguf(
+    input: &GgufFile,
+    target: QuantType,
+    out: &mut impl Write,
+) -> Result<QuantizeReport, QuantizeError> {
+    quantize_impl(input, target, true, out)
+}
+
+fn quantize_impl(
+    input: &GgufFile,
+    target: QuantType,
+    requantize: bool,
+    out: &mut impl Write,
+) -> Result<QuantizeReport, QuantizeError> {
+    let n_layers = input
+        .meta_str("general.architecture")
+        .and_then(|arch| input.meta_u32(&format!("{arch}.block_count")))
+        .unwrap_or(0);
     let mut w = GgufWriter::new();
     for (k, v) in input.metadata() {
         w.add_metadata(k.clone(), v.clone());
@@ -142,13 +266,25 @@ pub fn quantize_gguf(
     let mut report = QuantizeReport::default();
     for info in input.tensors() {
         let t = input.view(info);
-        match target_type(&t, target) {
+        let quantized = requantize
+            && t.dims.len() == 2
+            && crate::kernels::runs_quantized(t.dtype, t.dims[0] as usize);
+        let as_float = Tensor {
+            dtype: GgmlType::F32,
+            ..t
+        };
+        let rule = target_type(if quantized { &as_float } else { &t }, target, n_layers);
+        match rule.filter(|q| q.ggml_type() != t.dtype) {
             None => {
                 report.copied.push(t.name.to_owned());
                 w.add_tensor(t.name, t.dims, t.dtype, t.data)?;
             }
             Some(q) => {
-                let x = to_f32(&t)?;
+                let x = if quantized {
+                    dequantize(&t)
+                } else {
+                    to_f32(&t)?
+                };
                 let blocks = x.len() / blocks::BLOCK;
                 let mut bytes = Vec::with_capacity(blocks * q.ggml_type().type_size());
                 q.quantize(&x, &mut bytes);
@@ -159,6 +295,22 @@ pub fn quantize_gguf(
     }
     report.bytes_written = w.write(out)?;
     Ok(report)
+}
+
+/// Dequantizes a 2-D tensor of a type the kernels run.
+fn dequantize(t: &Tensor<'_>) -> Vec<f32> {
+    let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
+    let w = crate::kernels::WeightView {
+        dtype: t.dtype,
+        rows,
+        cols,
+        data: t.data,
+    };
+    let mut x = vec![0f32; rows * cols];
+    for (r, row) in x.chunks_exact_mut(cols).enumerate() {
+        crate::kernels::dequant_row(&w, r, row);
+    }
+    x
 }
 
 /// Reads an F32 or F16 tensor as f32 values, rejecting NaN and infinities.
