@@ -5,13 +5,15 @@
 //! `docs/drivers.md`; changing them is a protocol change.
 #![forbid(unsafe_code)]
 
+pub mod decide;
 mod error;
 mod llm;
 pub mod prompt;
 mod types;
 
+pub use decide::Decoding;
 pub use error::DriverError;
-pub use llm::{DRIVER_NAME, LlmDriver};
+pub use llm::{DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAMES, LlmDriver, decoding_for_driver};
 pub use types::{
     ContextEntry, ContextKind, DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest,
 };

@@ -5,17 +5,38 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aikernel_engine::template::{ChatMessage, ChatTemplate};
-use aikernel_engine::{GenerateOptions, Model, TokenConstraint, generate};
-use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Vocab};
+use aikernel_engine::{
+    GenerateOptions, Model, ScoreOptions, TokenConstraint, generate, score_continuations,
+};
+use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Schema, Vocab};
 use sha2::{Digest, Sha256};
 
 use crate::Driver;
+use crate::decide::{CalibrationCache, Decided, Decoding, Scored, Scorer, decide};
 use crate::error::DriverError;
 use crate::prompt::{Built, PromptCodec, build};
 use crate::types::{DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest};
 
-/// Name of the Llama-family LLM driver in the model registry.
+/// Name of the Llama-family LLM driver in the model registry: prompt rule 1, typed
+/// answers by constrained greedy decoding.
 pub const DRIVER_NAME: &str = "llm-llama";
+
+/// The same driver under prompt rule 2: CHOICE, BOOL and INT answers decided by scoring
+/// whole answers over both option orders, calibrated (`docs/drivers.md`).
+pub const DRIVER_NAME_V2: &str = "llm-llama@2";
+
+/// Every driver name a node serves, in registry spelling.
+pub const DRIVER_NAMES: [&str; 2] = [DRIVER_NAME, DRIVER_NAME_V2];
+
+/// How the driver registered as `name` decides typed answers; `None` for a driver this
+/// build does not have.
+pub fn decoding_for_driver(name: &str) -> Option<Decoding> {
+    match name {
+        DRIVER_NAME => Some(Decoding::Greedy),
+        DRIVER_NAME_V2 => Some(Decoding::Calibrated),
+        _ => None,
+    }
+}
 
 /// A GGUF Llama-family model behind the [`Driver`] interface.
 #[derive(Debug)]
@@ -27,6 +48,8 @@ pub struct LlmDriver {
     identity: DriverIdentity,
     file_bytes: u64,
     controls: Vec<String>,
+    decoding: Decoding,
+    calibration: CalibrationCache,
 }
 
 impl LlmDriver {
@@ -80,7 +103,28 @@ impl LlmDriver {
             identity,
             file_bytes,
             controls,
+            decoding: Decoding::Greedy,
+            calibration: CalibrationCache::default(),
         })
+    }
+
+    /// The driver deciding typed answers by `decoding` (greedy, rule 1, by default). For
+    /// a registry driver name use [`decoding_for_driver`]; the identity's driver name
+    /// follows ([`DRIVER_NAME_V2`] for [`Decoding::Calibrated`]).
+    #[must_use]
+    pub fn with_decoding(mut self, decoding: Decoding) -> LlmDriver {
+        self.decoding = decoding;
+        self.identity.driver = match decoding {
+            Decoding::Greedy => DRIVER_NAME.to_owned(),
+            Decoding::Calibrated => DRIVER_NAME_V2.to_owned(),
+            other => format!("{DRIVER_NAME}+{}", other.name()),
+        };
+        self
+    }
+
+    /// How this driver decides typed answers.
+    pub fn decoding(&self) -> Decoding {
+        self.decoding
     }
 
     /// The underlying model.
@@ -132,6 +176,26 @@ impl PromptCodec for LlmDriver {
     }
 }
 
+impl Scorer for LlmDriver {
+    fn answer_tokens(&self, text: &str) -> Vec<u32> {
+        let mut tokens = self.model.tokenizer().encode(text, false);
+        tokens.push(self.vocab.eos());
+        tokens
+    }
+
+    fn score(&self, prompt: &[u32], continuations: &[Vec<u32>]) -> Result<Scored, DriverError> {
+        let opts = ScoreOptions {
+            threads: self.threads,
+            ..ScoreOptions::default()
+        };
+        let scores = score_continuations(&self.model, prompt, continuations, &opts)?;
+        Ok(Scored {
+            log_probs: scores.log_probs,
+            trace: scores.logits_sha256,
+        })
+    }
+}
+
 /// Adapts the schema decoder to the engine's constraint; remembers the first rejection.
 struct Constraint {
     decoder: ConstrainedDecoder,
@@ -175,6 +239,30 @@ impl Driver for LlmDriver {
     }
 
     fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError> {
+        self.run_with(request, self.decoding)
+    }
+}
+
+impl LlmDriver {
+    /// Answers `request` deciding typed answers by `decoding` instead of the driver's own
+    /// rule (`aikernel eval` compares them on one loaded model).
+    pub fn run_with(
+        &self,
+        request: &InferenceRequest,
+        decoding: Decoding,
+    ) -> Result<InferenceOutput, DriverError> {
+        if let Ok(schema) = Schema::parse(&request.schema)
+            && let Some(decided) = decide(request, &schema, decoding, self, &self.calibration)?
+        {
+            return Ok(match decided {
+                Decided::Value {
+                    value,
+                    tokens,
+                    trace,
+                } => InferenceOutput::value(value.abi_encode(), tokens, trace),
+                Decided::Error(code) => InferenceOutput::error(code, Vec::new(), [0; 32]),
+            });
+        }
         let (schema, tokens) = match build(request, self)? {
             Built::Error(code) => return Ok(InferenceOutput::error(code, Vec::new(), [0; 32])),
             Built::Prompt {

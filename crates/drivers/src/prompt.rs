@@ -205,30 +205,71 @@ pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Buil
     let Ok(schema) = Schema::parse(&request.schema) else {
         return Ok(Built::Error(ErrorCode::InvalidSchema));
     };
-    let (Ok(input), Ok(extra)) = (
-        std::str::from_utf8(&request.input),
-        std::str::from_utf8(&request.extra_context),
-    ) else {
+    let Some(parts) = Parts::of(request) else {
         return Ok(Built::Error(ErrorCode::InvalidInput));
     };
-    let mut system = format!("{SYSTEM_TEXT}\n{}", schema_instruction(&schema));
-    if !extra.is_empty() {
-        system.push('\n');
-        system.push_str(extra);
-    }
+    let instruction = schema_instruction(&schema);
     let turns: Vec<ChatMessage> = request.context.iter().map(context_message).collect();
+    fit(
+        codec,
+        schema,
+        &parts.system(&instruction),
+        &turns,
+        parts.input,
+        request.max_tokens,
+    )
+}
+
+/// The request's input and extra context, checked to be UTF-8.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    /// The new user message.
+    pub(crate) input: &'a str,
+    /// The dapp's extra context, appended to the system message.
+    pub(crate) extra: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    /// `None` when the input or the extra context is not UTF-8 (`InvalidInput`).
+    pub(crate) fn of(request: &'a InferenceRequest) -> Option<Parts<'a>> {
+        Some(Parts {
+            input: std::str::from_utf8(&request.input).ok()?,
+            extra: std::str::from_utf8(&request.extra_context).ok()?,
+        })
+    }
+
+    /// The system message: `SYSTEM_TEXT`, the instruction, then the extra context.
+    pub(crate) fn system(&self, instruction: &str) -> String {
+        let mut system = format!("{SYSTEM_TEXT}\n{instruction}");
+        if !self.extra.is_empty() {
+            system.push('\n');
+            system.push_str(self.extra);
+        }
+        system
+    }
+}
+
+/// Step 6-8 of the rule: the messages `[system, turns[k..], input]`, neutralised and
+/// tokenized, for the smallest `k` that leaves `max_tokens` in the window.
+pub(crate) fn fit(
+    codec: &dyn PromptCodec,
+    schema: Schema,
+    system: &str,
+    turns: &[ChatMessage],
+    input: &str,
+    max_tokens: u32,
+) -> Result<Built, DriverError> {
     let window = codec.context_length();
-    let max_tokens = request.max_tokens as usize;
     for dropped in 0..=turns.len() {
         let mut messages = Vec::with_capacity(turns.len() - dropped + 2);
-        messages.push(ChatMessage::new("system", system.clone()));
+        messages.push(ChatMessage::new("system", system));
         messages.extend_from_slice(&turns[dropped..]);
         messages.push(ChatMessage::new("user", input));
         for m in &mut messages {
             m.content = neutralise(&m.content, codec.control_texts());
         }
         let tokens = codec.tokenize_chat(&messages)?;
-        if tokens.len().saturating_add(max_tokens) <= window {
+        if tokens.len().saturating_add(max_tokens as usize) <= window {
             return Ok(Built::Prompt {
                 schema,
                 messages,

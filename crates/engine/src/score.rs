@@ -166,7 +166,10 @@ mod tests {
         assert!(log_prob(&ctx, &logits, 3) > log_prob(&ctx, &logits, 0));
         // Equal logits: each token gets log(1/n) exactly as the rule computes it.
         let flat = [0.5f32; 8];
-        assert_eq!(log_prob(&ctx, &flat, 5).to_bits(), (-libm::logf(8.0)).to_bits());
+        assert_eq!(
+            log_prob(&ctx, &flat, 5).to_bits(),
+            (-libm::logf(8.0)).to_bits()
+        );
     }
 
     #[test]
