@@ -38,6 +38,9 @@ enum Command {
     Deploy(commands::deploy::DeployArgs),
     /// Start a local chain with the kernel deployed and the default model registered.
     Devnet(commands::devnet::DevnetArgs),
+    /// Measure a model's typed answers on labelled cases (accuracy, order consistency,
+    /// cost) through the exact driver path nodes use, per decision rule; offline.
+    Eval(commands::eval::EvalArgs),
     /// Run, benchmark and quantize models with the deterministic engine.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -114,5 +117,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => commands::status::run(&args, &cli.global),
         Command::Node(cmd) => commands::node::run(cmd, &cli.global),
         Command::Verify(args) => commands::verify::run(&args, &cli.global),
+        Command::Eval(args) => commands::eval::run(&args, &cli.global),
     }
 }

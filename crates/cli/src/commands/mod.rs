@@ -10,6 +10,7 @@ pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod devnet;
+pub(crate) mod eval;
 pub(crate) mod model;
 pub(crate) mod models;
 pub(crate) mod node;
