@@ -19,8 +19,15 @@ use common::llama_cpp;
 
 /// The committed digests of llama-quantize's output.
 const FIXTURE: &str = "llama_cpp_quantize.json";
-/// The targets compared.
-const TARGETS: [QuantType; 3] = [QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_1];
+/// The targets compared: the types whose rounding is ggml's reference rule (the K-quants are
+/// our own rule, not ggml's scale search: engine-formats.md).
+const TARGETS: [QuantType; 5] = [
+    QuantType::Q8_0,
+    QuantType::Q4_0,
+    QuantType::Q4_1,
+    QuantType::Q5_0,
+    QuantType::Q5_1,
+];
 
 fn values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
     let mut s = seed;
