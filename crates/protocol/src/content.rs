@@ -79,8 +79,9 @@ pub fn root_of_leaves(leaves: &[[u8; 32]]) -> [u8; 32] {
     level.first().copied().unwrap_or_else(|| sha256(&[]))
 }
 
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the reader ends; returns the bytes read. This is how a file
+/// is cut into chunks: a short read is never a chunk boundary, only the end of the file is.
+pub fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

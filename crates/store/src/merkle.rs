@@ -6,9 +6,10 @@
 //! chunk be verified on its own as it arrives.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub(crate) use aikernel_protocol::content::read_full;
 pub use aikernel_protocol::content::{
     DEFAULT_CHUNK_SIZE, leaf_count, merkle_leaves, merkle_root, root_of_leaves, sha256,
 };
@@ -18,20 +19,6 @@ use crate::StoreError;
 /// The most chunks a model may have (4 TiB at the default chunk size); a larger count is
 /// refused before any memory is reserved for it.
 pub const MAX_LEAVES: u64 = 1 << 22;
-
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
-pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
 
 /// Parses a leaf manifest and checks it against the expected root and size; `what` names the
 /// manifest in errors.
