@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cross-tests the engine's aarch64 (NEON) code on an x86-64 Linux machine: builds
 # aikernel-engine for aarch64-unknown-linux-gnu and runs its unit tests, the kernel and
-# synthetic-model tests and the golden logits of the real model (the hashes committed from
-# x86-64) under qemu user-mode emulation, twice: on qemu's default CPU
+# synthetic-model tests and the golden logits of the real model and of its K-quant
+# requantization (the hashes committed from x86-64) under qemu user-mode emulation, twice: on qemu's default CPU
 # (`max`, which has the dot-product extension: the `sdot` path) and on a Cortex-A53 (no
 # dot-product extension: the widening-multiply path). Also runs clippy for that target.
 # Timings under emulation mean nothing; this checks results only.
@@ -68,6 +68,9 @@ cargo clippy --target "$TARGET" -p aikernel-engine --all-targets --no-deps --loc
 for cpu in max cortex-a53; do
     step "cargo test --target $TARGET under qemu (cpu $cpu)"
     QEMU_CPU="$cpu" cargo test --target "$TARGET" -p aikernel-engine --locked "${TESTS[@]}"
+    # The K-quant model (requantized by our quantizer) must give its x86-64 golden hashes too.
+    QEMU_CPU="$cpu" cargo test --target "$TARGET" -p aikernel-engine --locked \
+        --test kquant_model -- requantized_q4_k_m_golden new_quantizers_round_trip
 done
 
 step "aarch64 tests passed"
