@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy::primitives::U256;
 
-use aikernel_drivers::{DRIVER_NAME, Driver, LlmDriver};
+use aikernel_drivers::{DRIVER_NAMES, Driver, LlmDriver, decoding_for_driver};
 use aikernel_store::{ContentStore, FetchOptions, ModelSource, StoreError, fetch_model};
 
 use crate::NodeError;
@@ -69,15 +69,16 @@ pub async fn load_one(
                 reason: format!("{} is deactivated in the registry", spec.name),
             });
         }
-        if spec.driver != DRIVER_NAME {
+        let Some(decoding) = decoding_for_driver(&spec.driver) else {
             return Err(NodeError::Model {
                 id,
                 reason: format!(
-                    "driver {:?} is not supported by this node (it has {DRIVER_NAME})",
-                    spec.driver
+                    "driver {:?} is not supported by this node (it has {})",
+                    spec.driver,
+                    DRIVER_NAMES.join(", ")
                 ),
             });
-        }
+        };
         let source = ModelSource {
             root: spec.contentRoot.0,
             size: spec.size,
@@ -102,7 +103,9 @@ pub async fn load_one(
             })?;
         let threads = config.threads;
         let load_path = path.clone();
-        let driver = tokio::task::spawn_blocking(move || LlmDriver::load(&load_path, threads))
+        let driver = tokio::task::spawn_blocking(move || {
+            LlmDriver::load(&load_path, threads).map(|d| d.with_decoding(decoding))
+        })
             .await
             .map_err(|e| NodeError::Model {
                 id,

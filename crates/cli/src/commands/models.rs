@@ -15,7 +15,7 @@ use serde_json::json;
 use aikernel_chain::bindings::ModelFileSystem::{self, ModelRegistered, ModelSpec};
 use aikernel_protocol::content::{DEFAULT_CHUNK_SIZE, merkle_root};
 
-use aikernel_drivers::{DRIVER_NAME, LlmDriver};
+use aikernel_drivers::{DRIVER_NAME, DRIVER_NAMES, LlmDriver};
 use aikernel_store::{check_uri, leaves_manifest_path, write_leaves_manifest};
 
 use crate::{
@@ -56,8 +56,10 @@ pub(crate) struct RegisterArgs {
     #[arg(long)]
     name: Option<String>,
 
-    /// Driver that runs the model (nodes have llm-llama). The file is loaded with it
-    /// before anything is sent: a file it cannot run is refused.
+    /// Driver that runs the model: llm-llama (prompt rule 1, greedy typed answers) or
+    /// llm-llama@2 (prompt rule 2, scored and order-invariant choices, bools and ints; see
+    /// docs/drivers.md). The file is loaded with it before anything is sent: a file it
+    /// cannot run is refused.
     #[arg(long, default_value = DRIVER_NAME)]
     driver: String,
 
@@ -207,10 +209,11 @@ fn check_registration(args: &RegisterArgs) -> anyhow::Result<()> {
     if args.chunk_size == 0 {
         bail!("--chunk-size must be positive");
     }
-    if args.driver != DRIVER_NAME {
+    if !DRIVER_NAMES.contains(&args.driver.as_str()) {
         bail!(
-            "--driver {:?} is not one nodes run (they have {DRIVER_NAME})",
-            args.driver
+            "--driver {:?} is not one nodes run (they have {})",
+            args.driver,
+            DRIVER_NAMES.join(", ")
         );
     }
     if args.format != "gguf" {

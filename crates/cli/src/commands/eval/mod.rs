@@ -160,7 +160,7 @@ fn evaluate(driver: &LlmDriver, case: &Case, decoding: Decoding) -> anyhow::Resu
         }
         _ => None,
     };
-    Ok(Outcome::new(case, decoding, output, seconds, reversed))
+    Ok(Outcome::new(case, decoding, &output, seconds, reversed))
 }
 
 fn answer(

@@ -32,11 +32,11 @@ impl Outcome {
     pub(crate) fn new(
         case: &Case,
         decoding: Decoding,
-        output: Output,
+        output: &Output,
         seconds: f64,
         consistent: Option<bool>,
     ) -> Outcome {
-        let (correct, error, int) = match &output {
+        let (correct, error, int) = match output {
             Output::Value(v) => (
                 case.expect.accepts(&case.schema, v),
                 false,
@@ -56,7 +56,7 @@ impl Outcome {
             group: case.group.clone(),
             decoding,
             expected: case.expect.label(),
-            answer: super::label(&case.schema, &output),
+            answer: super::label(&case.schema, output),
             int,
             range_min,
             correct,

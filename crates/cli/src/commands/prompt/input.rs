@@ -7,7 +7,7 @@ use alloy::primitives::{B256, keccak256};
 use anyhow::{Context as _, bail};
 
 use aikernel_chain::bindings::{IAIKernel, ModelFileSystem::ModelSpec};
-use aikernel_drivers::{DRIVER_NAME, InferenceRequest, LlmDriver, prompt::Built};
+use aikernel_drivers::{DRIVER_NAMES, InferenceRequest, LlmDriver, prompt::Built};
 use aikernel_schema::ErrorCode;
 use aikernel_store::ContentStore;
 
@@ -137,7 +137,7 @@ pub(super) fn check_fits(
     spec: &ModelSpec,
     request: &IAIKernel::Request,
 ) -> anyhow::Result<Option<Fit>> {
-    if spec.driver != DRIVER_NAME {
+    if !DRIVER_NAMES.contains(&spec.driver.as_str()) {
         return Ok(None);
     }
     let Some(path) = local_model(spec) else {
