@@ -94,7 +94,7 @@ FEATURES=(--features aikernel/test-hooks)
 
 step "cargo clippy (warnings denied; the test build, then the operator's build of the node)"
 cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
-cargo clippy -p aikernel-node -p aikernel --all-targets --locked -- -D warnings
+cargo clippy -p aikernel-node -p aikernel --no-deps --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast "${FEATURES[@]}" 2>&1 | tee "$LOGS/cargo-test.log"
