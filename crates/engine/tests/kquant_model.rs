@@ -246,3 +246,36 @@ fn new_quantizers_round_trip() {
         assert!(back.iter().all(|&v| v == 0.0), "{dtype}: zeros");
     }
 }
+
+#[test]
+fn truncated_or_misshapen_k_tensors_are_refused_at_load() {
+    use aikernel_engine::gguf::GgufWriter;
+    for (dtype, bytes) in [
+        (GgmlType::Q4_K, 144),
+        (GgmlType::Q5_K, 176),
+        (GgmlType::Q6_K, 210),
+    ] {
+        let mut w = GgufWriter::new();
+        w.add_tensor(
+            "blk.0.ffn_down.weight",
+            &[256, 2],
+            dtype,
+            vec![0u8; 2 * bytes],
+        )
+        .unwrap();
+        let mut file = w.to_bytes().unwrap();
+        GgufFile::from_bytes(file.clone()).unwrap();
+        file.truncate(file.len() - 40); // past any padding after the data
+        let err = GgufFile::from_bytes(file).unwrap_err().to_string();
+        assert!(
+            err.contains("blk.0.ffn_down.weight") && err.contains(&dtype.to_string()),
+            "{err}"
+        );
+        // A row that is not a whole number of 256-value super-blocks.
+        let mut w = GgufWriter::new();
+        assert!(
+            w.add_tensor("t", &[288, 1], dtype, vec![0u8; bytes])
+                .is_err()
+        );
+    }
+}
