@@ -43,17 +43,18 @@ pub const CONTENT_FREE_INPUT: &str = "N/A";
 
 /// How a typed answer is decided. On chain a model's driver name selects one:
 /// `llm-llama` is [`Decoding::Greedy`] (prompt rule 1), `llm-llama@2` is
-/// [`Decoding::Calibrated`] (prompt rule 2). `Scored` and `Ordered` exist so that
-/// `aikernel eval` can measure what each part of rule 2 adds.
+/// [`Decoding::Ordered`] (prompt rule 2), `llm-llama@2-calibrated` is
+/// [`Decoding::Calibrated`]. `Scored` exists so that `aikernel eval` can measure what
+/// each part of rule 2 adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decoding {
     /// Constrained greedy decoding (rule 1).
     Greedy,
     /// Whole-answer scoring in the dapp's option order, uncalibrated.
     Scored,
-    /// Whole-answer scoring over the canonical order and its reverse, uncalibrated.
+    /// Whole-answer scoring over the canonical order and its reverse, uncalibrated (rule 2).
     Ordered,
-    /// Both orderings, calibrated by a content-free input (rule 2).
+    /// Both orderings, calibrated by a content-free input (rule 2, calibrated).
     Calibrated,
 }
 

@@ -13,7 +13,10 @@ mod types;
 
 pub use decide::Decoding;
 pub use error::DriverError;
-pub use llm::{DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAMES, LlmDriver, decoding_for_driver};
+pub use llm::{
+    DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED, DRIVER_NAMES, LlmDriver,
+    decoding_for_driver,
+};
 pub use types::{
     ContextEntry, ContextKind, DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest,
 };

@@ -22,18 +22,22 @@ use crate::types::{DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequ
 pub const DRIVER_NAME: &str = "llm-llama";
 
 /// The same driver under prompt rule 2: CHOICE, BOOL and INT answers decided by scoring
-/// whole answers over both option orders, calibrated (`docs/drivers.md`).
+/// whole answers over both option orders (`docs/drivers.md`).
 pub const DRIVER_NAME_V2: &str = "llm-llama@2";
 
+/// Rule 2 with calibration by a content-free input added.
+pub const DRIVER_NAME_V2_CALIBRATED: &str = "llm-llama@2-calibrated";
+
 /// Every driver name a node serves, in registry spelling.
-pub const DRIVER_NAMES: [&str; 2] = [DRIVER_NAME, DRIVER_NAME_V2];
+pub const DRIVER_NAMES: [&str; 3] = [DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED];
 
 /// How the driver registered as `name` decides typed answers; `None` for a driver this
 /// build does not have.
 pub fn decoding_for_driver(name: &str) -> Option<Decoding> {
     match name {
         DRIVER_NAME => Some(Decoding::Greedy),
-        DRIVER_NAME_V2 => Some(Decoding::Calibrated),
+        DRIVER_NAME_V2 => Some(Decoding::Ordered),
+        DRIVER_NAME_V2_CALIBRATED => Some(Decoding::Calibrated),
         _ => None,
     }
 }
@@ -110,14 +114,15 @@ impl LlmDriver {
 
     /// The driver deciding typed answers by `decoding` (greedy, rule 1, by default). For
     /// a registry driver name use [`decoding_for_driver`]; the identity's driver name
-    /// follows ([`DRIVER_NAME_V2`] for [`Decoding::Calibrated`]).
+    /// follows ([`DRIVER_NAME_V2`] for [`Decoding::Ordered`]).
     #[must_use]
     pub fn with_decoding(mut self, decoding: Decoding) -> LlmDriver {
         self.decoding = decoding;
         self.identity.driver = match decoding {
             Decoding::Greedy => DRIVER_NAME.to_owned(),
-            Decoding::Calibrated => DRIVER_NAME_V2.to_owned(),
-            other => format!("{DRIVER_NAME}+{}", other.name()),
+            Decoding::Ordered => DRIVER_NAME_V2.to_owned(),
+            Decoding::Calibrated => DRIVER_NAME_V2_CALIBRATED.to_owned(),
+            Decoding::Scored => format!("{DRIVER_NAME}+{}", Decoding::Scored.name()),
         };
         self
     }
