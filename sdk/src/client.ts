@@ -12,6 +12,7 @@ import {
   http,
   isHex,
   keccak256,
+  nonceManager,
   parseEventLogs,
   stringToHex,
   zeroAddress,
@@ -730,7 +731,8 @@ export function createAIKernel(options: CreateOptions): AIKernel {
     options.account === undefined
       ? undefined
       : typeof options.account === "string"
-        ? privateKeyToAccount(options.account)
+        ? // The nonce manager lets concurrent `infer` calls from one account get distinct nonces.
+          privateKeyToAccount(options.account, { nonceManager })
         : options.account;
   const walletClient = account ? createWalletClient({ chain, transport, account }) : undefined;
   return new AIKernel({
