@@ -22,6 +22,7 @@ export function aikernelBin() {
 }
 
 const live = new Set();
+const dirs = new Set();
 
 function killGroup(child, signal) {
   try {
@@ -49,12 +50,14 @@ async function stopProc(child, ms = 10_000) {
 }
 
 // Last resort: the test process exits (normally, on an uncaught error, or on a signal).
-process.on("exit", () => {
+function killAll() {
   for (const child of live) killGroup(child, "SIGKILL");
-});
+  if (!process.env.AIKERNEL_SDK_KEEP) for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}
+process.on("exit", killAll);
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.once(sig, () => {
-    for (const child of live) killGroup(child, "SIGKILL");
+    killAll();
     process.exit(130);
   });
 }
@@ -87,6 +90,7 @@ export async function startNetwork({ nodes = 3, window = 120 } = {}) {
   const tools = join(ROOT, ".tools", "bin");
   if (!env.AIKERNEL_FOUNDRY_BIN && existsSync(join(tools, "anvil"))) env.AIKERNEL_FOUNDRY_BIN = tools;
   const dir = mkdtempSync(join(tmpdir(), "aikernel-sdk-"));
+  dirs.add(dir);
   const port = await freePort();
   const rpc = `http://127.0.0.1:${port}`;
   const deploymentFile = join(dir, "deployment.json");
@@ -101,6 +105,7 @@ export async function startNetwork({ nodes = 3, window = 120 } = {}) {
     await Promise.all(procs.slice(1).map((p) => stopProc(p)));
     if (procs[0]) await stopProc(procs[0]);
     if (!process.env.AIKERNEL_SDK_KEEP) rmSync(dir, { recursive: true, force: true });
+    dirs.delete(dir);
   };
 
   const logs = (lines = 40) =>
