@@ -1,7 +1,8 @@
 // The package's two builds: `require` loads the CommonJS build, `import` the ESM one, both
 // with type declarations, and they export the same names.
 const assert = require("node:assert/strict");
-const { existsSync } = require("node:fs");
+const { existsSync, mkdtempSync, rmSync, writeFileSync } = require("node:fs");
+const { tmpdir } = require("node:os");
 const { join } = require("node:path");
 const { test } = require("node:test");
 
@@ -16,5 +17,23 @@ test("require loads the CommonJS build and import the ESM build, with the same e
   assert.ok(Array.isArray(cjs.kernelAbi) && cjs.kernelAbi.some((e) => e.name === "infer"));
   for (const build of ["esm", "cjs"]) {
     assert.ok(existsSync(join(__dirname, "..", "dist", build, "index.d.ts")), `${build} declarations`);
+  }
+});
+
+test("the CommonJS build reads a deployment file", async () => {
+  const { readDeployment } = require("@aikernel/sdk");
+  const dir = mkdtempSync(join(tmpdir(), "aikernel-sdk-cjs-"));
+  try {
+    const a = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+    const file = join(dir, "deployment.json");
+    const keys = ["eai", "models", "scheduler", "gpu", "context", "kernel", "treasury"];
+    writeFileSync(file, JSON.stringify({ chainId: 31337, startBlock: 7, ...Object.fromEntries(keys.map((k) => [k, a])) }));
+    const d = await readDeployment(file);
+    assert.equal(d.chainId, 31337);
+    assert.equal(d.startBlock, 7n);
+    assert.equal(d.kernel, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
+    await assert.rejects(readDeployment(join(dir, "missing.json")), /reading deployment file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
