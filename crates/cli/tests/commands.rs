@@ -33,7 +33,7 @@ fn register_prompt_wait_and_summaries() {
     assert_eq!(m["id"], "1");
     assert_eq!(m["name"], "tiny");
     assert_eq!(m["format"], "gguf");
-    assert_eq!(m["driver"], "llm-llama");
+    assert_eq!(m["driver"], "llm-llama@2");
     let size = std::fs::metadata(net.dir.join("tiny.gguf")).unwrap().len();
     assert_eq!(m["size"], size);
     assert_eq!(m["chunkSize"], 1024);

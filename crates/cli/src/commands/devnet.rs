@@ -48,6 +48,13 @@ pub(crate) struct DevnetArgs {
     )]
     pub(crate) model: PathBuf,
 
+    /// The driver name the model is registered under, which fixes how nodes decide typed
+    /// answers: llm-llama@2 (prompt rule 2: choices, bools and ints by scoring whole
+    /// answers in both option orders), llm-llama@2-calibrated, or llm-llama (rule 1,
+    /// greedy). See docs/drivers.md.
+    #[arg(long, default_value = aikernel_drivers::DRIVER_NAME_V2, value_parser = parse_driver)]
+    pub(crate) driver: String,
+
     /// Fee per generated token per committee member, in wei.
     #[arg(long, default_value_t = 1_000_000_000)]
     pub(crate) fee_per_token: u128,
@@ -102,8 +109,21 @@ pub(crate) struct Devnet {
     pub(crate) provider: DynProvider,
 }
 
+/// A driver name nodes serve.
+fn parse_driver(name: &str) -> Result<String, String> {
+    if aikernel_drivers::DRIVER_NAMES.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "nodes serve the drivers {}",
+            aikernel_drivers::DRIVER_NAMES.join(", ")
+        ))
+    }
+}
+
 /// Starts anvil, deploys, registers the model, funds node accounts, writes the deployment.
 pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::Result<Devnet> {
+    parse_driver(&args.driver).map_err(|e| anyhow::anyhow!("--driver {:?}: {e}", args.driver))?;
     if !args.model.is_file() {
         bail!(
             "model file {} not found: run ./scripts/setup.sh",
@@ -158,7 +178,7 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
     let models = ModelFileSystem::new(deployment.models, provider.clone());
     let spec = ModelSpec {
         name: name.trim_end_matches(".gguf").to_string(),
-        driver: "llm-llama".to_string(),
+        driver: args.driver.clone(),
         format: "gguf".to_string(),
         contentRoot: FixedBytes(root),
         size,

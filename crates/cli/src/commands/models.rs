@@ -15,7 +15,7 @@ use serde_json::json;
 use aikernel_chain::bindings::ModelFileSystem::{self, ModelRegistered, ModelSpec};
 use aikernel_protocol::content::{DEFAULT_CHUNK_SIZE, merkle_root};
 
-use aikernel_drivers::{DRIVER_NAME, DRIVER_NAMES, LlmDriver};
+use aikernel_drivers::{DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAMES, LlmDriver};
 use aikernel_store::{check_uri, leaves_manifest_path, write_leaves_manifest};
 
 use crate::{
@@ -60,7 +60,7 @@ pub(crate) struct RegisterArgs {
     /// llm-llama@2 (prompt rule 2, scored and order-invariant choices, bools and ints; see
     /// docs/drivers.md). The file is loaded with it before anything is sent: a file it
     /// cannot run is refused.
-    #[arg(long, default_value = DRIVER_NAME)]
+    #[arg(long, default_value = DRIVER_NAME_V2)]
     driver: String,
 
     /// File format (the llm-llama driver reads gguf).

@@ -45,6 +45,11 @@ pub(crate) struct DemoArgs {
     )]
     model: PathBuf,
 
+    /// The driver name the model is registered under (how nodes decide typed answers;
+    /// docs/drivers.md): llm-llama@2, llm-llama@2-calibrated or llm-llama.
+    #[arg(long, default_value = aikernel_drivers::DRIVER_NAME_V2)]
+    driver: String,
+
     /// Run the dapps, print the report and stop instead of serving until Ctrl-C.
     #[arg(long)]
     no_wait: bool,
@@ -193,6 +198,7 @@ async fn start_chain(
         port: args.port,
         block_time: 1,
         model: args.model.clone(),
+        driver: args.driver.clone(),
         fee_per_token: 1_000_000_000,
         tokens_per_second: 10,
         nodes: 3,

@@ -38,8 +38,8 @@ pub(crate) struct EvalArgs {
     model: PathBuf,
 
     /// Decision rules to compare, comma-separated: greedy (prompt rule 1, `llm-llama`),
-    /// scored, ordered, calibrated (prompt rule 2, `llm-llama@2`).
-    #[arg(long, value_delimiter = ',', default_value = "greedy,calibrated", value_parser = parse_decoding)]
+    /// scored, ordered (prompt rule 2, `llm-llama@2`), calibrated (`llm-llama@2-calibrated`).
+    #[arg(long, value_delimiter = ',', default_value = "greedy,ordered", value_parser = parse_decoding)]
     decoding: Vec<Decoding>,
 
     /// Only cases of these groups (comma-separated).
