@@ -106,11 +106,11 @@ pub async fn load_one(
         let driver = tokio::task::spawn_blocking(move || {
             LlmDriver::load(&load_path, threads).map(|d| d.with_decoding(decoding))
         })
-            .await
-            .map_err(|e| NodeError::Model {
-                id,
-                reason: format!("load task failed: {e}"),
-            })??;
+        .await
+        .map_err(|e| NodeError::Model {
+            id,
+            reason: format!("load task failed: {e}"),
+        })??;
         tracing::info!(model = id, path = %path.display(), "model loaded");
         Ok(Arc::new(driver))
     }
