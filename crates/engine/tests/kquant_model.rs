@@ -5,7 +5,7 @@
 //!   token ids and logits SHA-256 (`fixtures/golden_smollm2_q4_k_m.json`) on every thread
 //!   count and kernel this CPU has. Runs everywhere (no llama.cpp needed). Regenerate
 //!   deliberately with `AIKERNEL_BLESS=1`.
-//! - `llama_quantize_files_are_bit_exact_across_kernels`: files made by `llama-quantize`
+//! - `live_llama_quantize_files_are_bit_exact_across_kernels`: files made by `llama-quantize`
 //!   (Q4_K_M, Q5_K_M, Q6_K, as people download them) load and give the same bits on every
 //!   kernel and thread count; a recorded skip (`llama-cpp`) where llama.cpp is not built.
 //! - Round trips of every new block quantizer.
@@ -136,7 +136,7 @@ fn requantized_q4_k_m_golden() {
 }
 
 #[test]
-fn llama_quantize_files_are_bit_exact_across_kernels() {
+fn live_llama_quantize_files_are_bit_exact_across_kernels() {
     let Some(bin) = llama_cpp::bin("llama-quantize", "LLAMA_QUANTIZE") else {
         return;
     };
