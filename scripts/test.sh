@@ -27,21 +27,22 @@ export AIKERNEL_SKIP_LOG="$LOGS/skips.log"
 : >"$AIKERNEL_SKIP_LOG"
 
 # Sums field $1 ("passed", "failed", "ignored") of cargo's `test result:` lines in the logs.
-# (A grep that matches nothing must not end the run under pipefail: `|| true` in each.)
+# (A missing log or a grep that matches nothing must not end the run under pipefail: each
+# step of these pipelines ends in `|| true`.)
 cargo_count() {
-  cat "$LOGS"/cargo-*.log 2>/dev/null | { grep -o "test result: [A-Za-z]*\. .*" || true; } |
+  { cat "$LOGS"/cargo-*.log 2>/dev/null || true; } | { grep -o "test result: [A-Za-z]*\. .*" || true; } |
     { grep -o "[0-9]* $1" || true; } | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # Sums field $1 ("passed", "failed", "skipped") of forge's `Ran N test suites` lines.
 forge_count() {
-  cat "$LOGS"/forge-*.log 2>/dev/null | { grep "^Ran [0-9]* test suites\? in" || true; } |
+  { cat "$LOGS"/forge-*.log 2>/dev/null || true; } | { grep "^Ran [0-9]* test suites\? in" || true; } |
     { grep -o "[0-9]* \(tests \)\?$1" || true; } | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # Sums field $1 ("pass", "fail") of node --test's `# pass N` lines (the SDK).
 sdk_count() {
-  cat "$LOGS"/sdk-*.log 2>/dev/null | { grep "^# $1 [0-9]*$" || true; } |
+  { cat "$LOGS"/sdk-*.log 2>/dev/null || true; } | { grep "^# $1 [0-9]*$" || true; } |
     awk '{ n += $3 } END { print n + 0 }'
 }
 
