@@ -133,6 +133,10 @@ fn golden_outputs() {
             "Account history: three defaults, two bankruptcies, debts in collection.",
             Schema::new(Node::int(300, 850)).unwrap(),
         ),
+        (
+            "Who wins the match: Real Madrid or Tiny Village FC?",
+            Schema::new(Node::choice(["Tiny Village FC", "Real Madrid"])).unwrap(),
+        ),
     ];
     let got: Vec<String> = golden
         .iter()
@@ -147,7 +151,7 @@ fn golden_outputs() {
 }
 
 /// `value trace-prefix` of each golden request, rule 2 then rule 2 calibrated.
-const GOLDEN: [&str; 8] = [
+const GOLDEN: [&str; 10] = [
     "0 263ea62bcc56f02a",
     "1 463eafc52c154e8d",
     "1 9866de5dc5770279",
@@ -156,4 +160,6 @@ const GOLDEN: [&str; 8] = [
     "480 cde6f326f938ab15",
     "492 e4770db76c840535",
     "512 2d645a35956a6934",
+    "0 01b9c329a2f8ac27",
+    "1 29a0c49d5eedd281",
 ];
