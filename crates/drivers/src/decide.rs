@@ -9,9 +9,10 @@
 //!   their bytes) and in its reverse, BOOL as "true or false" and "false or true"; each
 //!   candidate's score is the sum over both prompts, so the order in which a dapp lists its
 //!   options cannot change the answer;
-//! - **calibration**: from each candidate's score the score it gets after a content-free
-//!   input (`N/A`, no context turns, same system message) is subtracted, which removes the
-//!   model's preference for a label that does not depend on the question;
+//! - **calibration** (`llm-llama@2-calibrated` only): from each candidate's score the score
+//!   it gets after a content-free input (`N/A`, no context turns, same system message) is
+//!   subtracted, to remove a preference for a label that does not depend on the question
+//!   (on the default model it hurts: `docs/drivers.md` has the measurements);
 //! - **INT**: a range of at most [`EXHAUSTIVE_MAX`] values scores every value; a wider one,
 //!   up to [`BUCKET_SPAN_MAX`], scores [`BUCKETS`] evenly spaced values and answers the
 //!   expected value under the softmax of their scores; wider ranges (prices, amounts that
