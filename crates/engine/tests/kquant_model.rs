@@ -19,49 +19,14 @@ use std::process::Command;
 use aikernel_engine::gguf::{GgmlType, GgufFile};
 use aikernel_engine::kernels::{WeightView, dequant_row};
 use aikernel_engine::quantize::{QuantType, kblocks, requantize_gguf};
-use aikernel_engine::template::ChatMessage;
-use aikernel_engine::{GenerateOptions, Kernel, Model, generate};
-use serde_json::{Value, json};
+use aikernel_engine::{Kernel, Model};
+use serde_json::Value;
 
-use common::llama_cpp;
+use common::{golden, llama_cpp};
 
-/// (text, chat template?, max tokens, temperature‰, seed), as `golden_logits`.
-const CASES: &[(&str, bool, u32, u32, u64)] = &[
-    ("What is the capital of France?", true, 12, 0, 0),
-    ("Write a haiku about the sea.", true, 12, 700, 1234),
-    ("def fibonacci(n):", false, 12, 0, 0),
-];
-
-/// Every case on `m` with `threads` and `kernel`: token ids and logits digests.
+/// `golden_logits`' requests but the last (each costs minutes under qemu).
 fn run_cases(m: &Model, threads: usize, kernel: Kernel) -> Value {
-    let tmpl = m.chat_template().unwrap();
-    let mut out = Vec::new();
-    for &(text, chat, max_tokens, temp, seed) in CASES {
-        let rendered = if chat {
-            tmpl.render(&[ChatMessage::new("user", text)], true)
-                .unwrap()
-        } else {
-            text.to_owned()
-        };
-        let prompt = m.tokenizer().encode(&rendered, true);
-        let opts = GenerateOptions {
-            max_tokens,
-            temperature_milli: temp,
-            seed,
-            prompt_id: [0xA5; 32],
-            threads,
-            prefill_chunk: None,
-            kernel,
-            stop_tokens: Vec::new(),
-        };
-        let g = generate(m, &prompt, &opts, None).unwrap();
-        out.push(json!({
-            "text": text, "chat": chat, "max_tokens": max_tokens, "temperature_milli": temp,
-            "seed": seed, "prompt_tokens": prompt, "tokens": g.tokens,
-            "logits_sha256": hex::encode(g.logits_sha256),
-        }));
-    }
-    Value::Array(out)
+    golden::run_cases(m, &golden::CASES[..3], threads, kernel)
 }
 
 /// The same results on threads 1, 2, 3 and every kernel this CPU has; returns them. (On
@@ -125,14 +90,7 @@ fn requantized_q4_k_m_golden() {
     );
     let m = Model::from_gguf(g).unwrap();
     let got = same_everywhere(&m, "requantized Q4_K_M");
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_smollm2_q4_k_m.json");
-    if std::env::var_os("AIKERNEL_BLESS").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-        return;
-    }
-    let want: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(got, want, "engine output changed; see {}", path.display());
+    golden::check_fixture(&got, "golden_smollm2_q4_k_m.json");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! reference (committed fixtures, or a live build).
 #![allow(dead_code)] // each test crate uses what it needs
 
+pub(crate) mod golden;
 pub(crate) mod llama_cpp;
 
 use std::path::PathBuf;
