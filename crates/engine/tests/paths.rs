@@ -64,6 +64,10 @@ fn aikernel_cache_moves_the_default_model() {
         let want = cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
         assert_eq!(paths::cache_dir(), cache);
         assert_eq!(paths::default_model(), want);
+        assert_eq!(
+            paths::gemma3_270m(),
+            cache.join("models/gemma-3-270m-q4_k_m.gguf")
+        );
         assert_eq!(paths::model(), want);
         assert_eq!(common::model_path(), want);
         assert_eq!(paths::llama_cpp_dir(), cache.join("llama.cpp"));
