@@ -41,6 +41,9 @@ enum Command {
     /// Measure a model's typed answers on labelled cases (accuracy, order consistency,
     /// cost) through the exact driver path nodes use, per decision rule; offline.
     Eval(commands::eval::EvalArgs),
+    /// Serve a web page that reads the kernel live: prompts, committees, timelines, nodes,
+    /// models, network figures, and a re-verify button (opens no browser; logs its URL).
+    Explorer(commands::explorer::ExplorerArgs),
     /// Run, benchmark and quantize models with the deterministic engine.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -118,5 +121,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node(cmd) => commands::node::run(cmd, &cli.global),
         Command::Verify(args) => commands::verify::run(&args, &cli.global),
         Command::Eval(args) => commands::eval::run(&args, &cli.global),
+        Command::Explorer(args) => commands::explorer::run(&args, &cli.global),
     }
 }

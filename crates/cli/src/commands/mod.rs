@@ -11,6 +11,7 @@ pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod devnet;
 pub(crate) mod eval;
+pub(crate) mod explorer;
 pub(crate) mod model;
 pub(crate) mod models;
 pub(crate) mod node;

@@ -102,8 +102,10 @@ pub(crate) fn run(command: &ModelsCommand, global: &GlobalArgs) -> anyhow::Resul
     }
 }
 
-async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
-    let kernel = rpc::connect(global, None).await?;
+/// Every registered model: its id, spec and whether it is active.
+pub(crate) async fn read_models(
+    kernel: &rpc::Kernel,
+) -> anyhow::Result<Vec<(U256, ModelSpec, bool)>> {
     let models = ModelFileSystem::new(kernel.deployment.models, kernel.provider.clone());
     let count = models
         .modelCount()
@@ -121,25 +123,35 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
         rows.push((id, model.spec, model.active));
         id += U256::from(1);
     }
+    Ok(rows)
+}
+
+/// One model as `models list --json` prints it.
+pub(crate) fn model_json(id: U256, s: &ModelSpec, active: bool) -> serde_json::Value {
+    json!({
+        "id": id.to_string(),
+        "name": s.name,
+        "driver": s.driver,
+        "format": s.format,
+        "contentRoot": hex0x(s.contentRoot),
+        "size": s.size,
+        "chunkSize": s.chunkSize,
+        "uris": s.uris,
+        "minMemoryMiB": s.minMemoryMiB,
+        "minDeviceCount": s.minDeviceCount,
+        "feePerToken": s.feePerToken.to_string(),
+        "tokensPerSecond": s.tokensPerSecond,
+        "active": active,
+    })
+}
+
+async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
+    let kernel = rpc::connect(global, None).await?;
+    let rows = read_models(&kernel).await?;
     if global.json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(id, s, active)| {
-                json!({
-                    "id": id.to_string(),
-                    "name": s.name,
-                    "driver": s.driver,
-                    "format": s.format,
-                    "contentRoot": hex0x(s.contentRoot),
-                    "size": s.size,
-                    "chunkSize": s.chunkSize,
-                    "uris": s.uris,
-                    "minMemoryMiB": s.minMemoryMiB,
-                    "minDeviceCount": s.minDeviceCount,
-                    "feePerToken": s.feePerToken.to_string(),
-                    "active": active,
-                })
-            })
+            .map(|(id, s, active)| model_json(*id, s, *active))
             .collect();
         return print_json(&json!(list));
     }

@@ -114,6 +114,34 @@ pub(crate) async fn read_nodes(kernel: &Kernel) -> anyhow::Result<Vec<NodeRow>> 
     Ok(rows)
 }
 
+/// One node as `nodes list --json` prints it.
+pub(crate) fn node_json(r: &NodeRow) -> serde_json::Value {
+    let i = &r.info;
+    json!({
+        "address": r.address.to_string(),
+        "status": status_name(i.status),
+        "stake": i.stake.to_string(),
+        "unbonding": i.unbonding.to_string(),
+        "unbondingEnd": i.unbondingEnd,
+        "jailed": i.jailed,
+        "jailedUntil": i.jailedUntil,
+        "eligible": r.eligible,
+        "pooled": i.pooled,
+        "hardware": {
+            "deviceModel": i.hardware.deviceModel,
+            "memoryMiB": i.hardware.memoryMiB,
+            "deviceCount": i.hardware.deviceCount,
+        },
+        "models": i.models.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "earnings": {
+            "eth": r.earnings.to_string(),
+            "eai": r.pending_rewards.to_string(),
+        },
+        "slashes": r.slashes.0,
+        "slashed": r.slashes.1.to_string(),
+    })
+}
+
 async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
     let kernel = rpc::connect(global, None).await?;
     let rows = read_nodes(&kernel).await?;
@@ -124,35 +152,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
         .context("reading the latest block")?
         .map_or(0, |b| b.header.timestamp);
     if global.json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let i = &r.info;
-                json!({
-                    "address": r.address.to_string(),
-                    "status": status_name(i.status),
-                    "stake": i.stake.to_string(),
-                    "unbonding": i.unbonding.to_string(),
-                    "unbondingEnd": i.unbondingEnd,
-                    "jailed": i.jailed,
-                    "jailedUntil": i.jailedUntil,
-                    "eligible": r.eligible,
-                    "pooled": i.pooled,
-                    "hardware": {
-                        "deviceModel": i.hardware.deviceModel,
-                        "memoryMiB": i.hardware.memoryMiB,
-                        "deviceCount": i.hardware.deviceCount,
-                    },
-                    "models": i.models.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "earnings": {
-                        "eth": r.earnings.to_string(),
-                        "eai": r.pending_rewards.to_string(),
-                    },
-                    "slashes": r.slashes.0,
-                    "slashed": r.slashes.1.to_string(),
-                })
-            })
-            .collect();
+        let list: Vec<_> = rows.iter().map(node_json).collect();
         return print_json(&json!(list));
     }
     if rows.is_empty() {

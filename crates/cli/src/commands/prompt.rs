@@ -6,7 +6,7 @@
 mod history;
 mod input;
 mod outcome;
-mod show;
+pub(crate) mod show;
 mod wait;
 
 use std::{path::PathBuf, time::Instant};

@@ -94,6 +94,14 @@ pub(crate) fn run(args: &ShowArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Prompt `id`'s whole history as `prompt show --json` prints it (the explorer serves it).
+pub(crate) async fn read_json(kernel: &rpc::Kernel, id: U256) -> anyhow::Result<serde_json::Value> {
+    let h = history::read(kernel, id).await?;
+    let rounds = rounds(kernel, &h).await?;
+    let schema = Schema::parse(&h.request.schema).ok();
+    Ok(to_json(&h, &rounds, schema.as_ref()))
+}
+
 /// Every round up to the current one, with its committee and each member's state.
 async fn rounds(kernel: &rpc::Kernel, h: &History) -> anyhow::Result<Vec<Round>> {
     let inference = DecentralizedInference::new(kernel.deployment.kernel, kernel.provider.clone());

@@ -37,6 +37,8 @@ pub(super) fn to_json(h: &History, rounds: &[Round], schema: Option<&Schema>) ->
                 "commitDeadline": round.commit_deadline,
                 "revealDeadline": round.reveal_deadline,
                 "committeeDrawn": round.drawn,
+                "drawn": e.committees.iter().find(|c| c.event.round == round.index)
+                    .map(|c| tx_json(h, c.tx, c.block)),
                 "committee": round.members.iter().map(|m| json!({
                     "node": m.node.to_string(),
                     "state": m.state,
