@@ -3,17 +3,21 @@
 # llama.cpp's llama-tokenize gives for every case of tokenizer_corpus.txt, with special-token
 # parsing on and off. One-off; the test then runs without llama.cpp.
 # scripts/gen-llama-cpp-fixtures.sh runs it with the other llama.cpp fixtures.
+# With arguments MODEL OUT it writes fixtures/OUT for another model instead (Gemma 3 270M:
+#   scripts/gen-tokenizer-fixture.sh ~/.cache/aikernel/models/gemma-3-270m-q4_k_m.gguf \
+#     tokenizer_gemma3_expected.json).
 # Needs: scripts/build-llama-cpp.sh llama-tokenize, and the default model. Paths follow the
 # library's rule (aikernel_engine::paths): AIKERNEL_CACHE, AIKERNEL_LLAMA_CACHE, AIKERNEL_MODEL.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${AIKERNEL_CACHE:-$HOME/.cache/aikernel}"
 BIN="${LLAMA_TOKENIZE:-${AIKERNEL_LLAMA_CACHE:-$CACHE/llama.cpp}/build/bin/llama-tokenize}"
-MODEL="${AIKERNEL_MODEL:-$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+MODEL="${1:-${AIKERNEL_MODEL:-$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}}"
+OUT="${2:-tokenizer_expected.json}"
 FIX="$ROOT/crates/engine/tests/fixtures"
 [ -x "$BIN" ] || "$ROOT/scripts/build-llama-cpp.sh" llama-tokenize
 
-python3 - "$BIN" "$MODEL" "$FIX/tokenizer_corpus.txt" "$FIX/tokenizer_expected.json" <<'PY'
+python3 - "$BIN" "$MODEL" "$FIX/tokenizer_corpus.txt" "$FIX/$OUT" <<'PY'
 import hashlib, json, re, subprocess, sys
 
 binary, model, corpus, out = sys.argv[1:]

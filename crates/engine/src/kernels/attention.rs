@@ -22,7 +22,8 @@ pub(crate) fn push_key(cache: &mut Vec<f32>, pos: usize, row: &[f32]) {
 }
 
 /// Attention of the query heads in `qs` (each `hd` long, all sharing the key/value head at
-/// `off` of `kv_dim`) over positions `0..=pos` of one layer's cache (`k` in blocks, see
+/// `off` of `kv_dim`) over positions `start..=pos` of one layer's cache (`start > 0` on a
+/// sliding-window layer: earlier positions are masked out exactly, as if absent) (`k` in blocks, see
 /// [`push_key`]; `v` position-major), into `outs` (the heads' outputs, in the same order).
 ///
 /// Heads that share a key/value head are computed together so each key and value row is
@@ -34,7 +35,7 @@ pub(crate) fn attend(
     qs: &[f32],
     k: &[f32],
     v: &[f32],
-    pos: usize,
+    (start, pos): (usize, usize),
     kv_dim: usize,
     off: usize,
     hd: usize,
@@ -43,12 +44,12 @@ pub(crate) fn attend(
     #[cfg(target_arch = "x86_64")]
     if ctx.simd() {
         // SAFETY: `ctx.simd()` is true only when AVX2 was detected at run time.
-        unsafe { attend_avx2(qs, k, v, pos, kv_dim, off, hd, outs) };
+        unsafe { attend_avx2(qs, k, v, (start, pos), kv_dim, off, hd, outs) };
         return;
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = ctx;
-    attend_body(false, qs, k, v, pos, kv_dim, off, hd, outs);
+    attend_body(false, qs, k, v, (start, pos), kv_dim, off, hd, outs);
 }
 
 /// The same code compiled with AVX2 enabled (the compiler vectorises the position lanes and
@@ -63,13 +64,13 @@ unsafe fn attend_avx2(
     qs: &[f32],
     k: &[f32],
     v: &[f32],
-    pos: usize,
+    span: (usize, usize),
     kv_dim: usize,
     off: usize,
     hd: usize,
     outs: &mut [f32],
 ) {
-    attend_body(true, qs, k, v, pos, kv_dim, off, hd, outs);
+    attend_body(true, qs, k, v, span, kv_dim, off, hd, outs);
 }
 
 // Always inlined so the AVX2 wrapper compiles the body with its target features.
@@ -81,7 +82,7 @@ fn attend_body(
     qs: &[f32],
     k: &[f32],
     v: &[f32],
-    pos: usize,
+    (start, pos): (usize, usize),
     kv_dim: usize,
     off: usize,
     hd: usize,
@@ -106,9 +107,11 @@ fn attend_body(
         }
         h0 += take;
     }
-    // Softmax per head: the max in position order, `expf(s - max)`, a sequential sum.
+    // Softmax per head over `start..=pos`: the max in position order, `expf(s - max)`, a
+    // sequential sum. (Scores before `start` were computed but are never read.)
     let mut sums = vec![0f32; heads];
     for (row, sum) in scores.chunks_exact_mut(len).zip(&mut sums) {
+        let row = &mut row[start..];
         let mut max = f32::NEG_INFINITY;
         for &s in row.iter() {
             if s > max {
@@ -126,7 +129,7 @@ fn attend_body(
     // Values: each output element sums `(e_j / sum) · v_j` in ascending `j`; each value row
     // is read once for all the heads.
     outs.fill(0.0);
-    for j in 0..len {
+    for j in start..len {
         let vj = &v[j * kv_dim + off..j * kv_dim + off + hd];
         for (h, out) in outs.chunks_exact_mut(hd).enumerate() {
             let p = scores[h * len + j] / sums[h];

@@ -29,6 +29,7 @@ mod matmul;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code, unused_imports))]
 mod neon;
 mod scalar;
+pub(crate) mod tanh;
 mod team;
 #[cfg(test)]
 mod testdata;

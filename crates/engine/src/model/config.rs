@@ -2,18 +2,24 @@
 //! file's tensor table before anything is sized by them: a header may claim any number, and
 //! a number used to size an allocation before it is checked aborts the process.
 
-use crate::gguf::GgufFile;
+use crate::gguf::{GgufFile, MetaValue};
 
 use super::EngineError;
+use super::arch::{Arch, Keys};
 
-/// Tensors every transformer block has (two norms, four attention and three FFN matrices).
-pub(crate) const TENSORS_PER_BLOCK: usize = 9;
 /// Tensors outside the blocks that every model has (`token_embd`, `output_norm`).
 const TENSORS_OUTSIDE_BLOCKS: usize = 2;
+/// Gemma 3's default layer pattern: in each run of six layers the first five use the
+/// sliding window and the sixth is global (llama.cpp's `set_swa_pattern(6)`).
+const GEMMA3_SWA_PATTERN: u32 = 6;
+/// RoPE base of sliding-window layers when the file does not say (llama.cpp's default).
+const DEFAULT_ROPE_BASE_SWA: f32 = 10_000.0;
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
+    /// The architecture (`general.architecture`).
+    pub arch: Arch,
     /// Transformer blocks.
     pub n_layers: usize,
     /// Hidden width.
@@ -24,16 +30,25 @@ pub struct ModelConfig {
     pub n_head: usize,
     /// Key/value heads.
     pub n_head_kv: usize,
-    /// Width of one head.
+    /// Width of one head (`n_embd / n_head` for Llama, `attention.key_length` for Gemma 3).
     pub head_dim: usize,
     /// Vocabulary size (rows of the output head).
     pub vocab_size: usize,
     /// Trained context length: the most positions a sequence may use.
     pub context_length: usize,
-    /// RoPE frequency base.
+    /// RoPE frequency base (global layers).
     pub rope_base: f32,
+    /// RoPE frequency base of sliding-window layers.
+    pub rope_base_swa: f32,
     /// RMSNorm epsilon.
     pub rms_eps: f32,
+    /// Sliding window: a query at position `p` sees keys at `p - window < j <= p` on the
+    /// layers marked in `swa_layers`. `None`: every layer is global.
+    pub sliding_window: Option<usize>,
+    /// Per layer, whether it uses the sliding window (all false without one).
+    pub swa_layers: Vec<bool>,
+    /// Final logit soft-capping `c · tanh(logit / c)`, when the file sets it.
+    pub final_logit_softcap: Option<f32>,
 }
 
 fn bad(key: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> EngineError {
@@ -44,7 +59,7 @@ fn bad(key: &'static str, value: impl std::fmt::Display, reason: impl Into<Strin
     }
 }
 
-/// A `llama.*` size that must be at least 1.
+/// A size that must be at least 1.
 fn positive(g: &GgufFile, key: &'static str) -> Result<usize, EngineError> {
     let v = g.meta_u32(key)? as usize;
     if v == 0 {
@@ -53,64 +68,84 @@ fn positive(g: &GgufFile, key: &'static str) -> Result<usize, EngineError> {
     Ok(v)
 }
 
+/// An optional f32 that must be finite and above 0.
+fn positive_f32(g: &GgufFile, key: &'static str) -> Result<Option<f32>, EngineError> {
+    if g.meta(key).is_none() {
+        return Ok(None);
+    }
+    let v = g.meta_f32(key)?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(bad(key, v, "must be above 0"));
+    }
+    Ok(Some(v))
+}
+
 impl ModelConfig {
+    /// Query width: `n_head * head_dim` (Gemma 3's is wider than `n_embd`).
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    /// Key/value width: `n_head_kv * head_dim`.
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+
     /// Reads and checks the header's numbers; `vocab_size` is left 0 (the embedding
     /// tensor gives it). Widths are checked against each other here and against the
     /// tensors by the loader; the block count against the tensor table here.
-    pub(crate) fn from_gguf(g: &GgufFile) -> Result<ModelConfig, EngineError> {
-        let n_embd = positive(g, "llama.embedding_length")?;
-        let n_head = positive(g, "llama.attention.head_count")?;
-        let n_head_kv = match g.meta("llama.attention.head_count_kv") {
+    pub(crate) fn from_gguf(g: &GgufFile, arch: Arch) -> Result<ModelConfig, EngineError> {
+        let k = arch.keys();
+        let n_embd = positive(g, k.embedding_length)?;
+        let n_head = positive(g, k.head_count)?;
+        let n_head_kv = match g.meta(k.head_count_kv) {
             None => n_head,
-            Some(_) => positive(g, "llama.attention.head_count_kv")?,
+            Some(_) => positive(g, k.head_count_kv)?,
         };
-        if !n_embd.is_multiple_of(n_head) {
-            return Err(bad(
-                "llama.attention.head_count",
-                n_head,
-                format!("does not divide llama.embedding_length = {n_embd}"),
-            ));
-        }
+        let head_dim = head_dim(g, arch, k, n_embd, n_head)?;
         if !n_head.is_multiple_of(n_head_kv) {
             return Err(bad(
-                "llama.attention.head_count_kv",
+                k.head_count_kv,
                 n_head_kv,
-                format!("does not divide llama.attention.head_count = {n_head}"),
+                format!("does not divide {} = {n_head}", k.head_count),
             ));
         }
-        let head_dim = n_embd / n_head;
         if head_dim % 2 != 0 {
             return Err(EngineError::Unsupported(format!(
-                "odd head width {head_dim} (llama.embedding_length {n_embd} / \
-                 llama.attention.head_count {n_head})"
+                "odd head width {head_dim} ({} {n_embd}, {} {n_head})",
+                k.embedding_length, k.head_count
             )));
         }
-        let rope_base = match g.meta("llama.rope.freq_base") {
-            None => 10_000.0,
-            Some(_) => g.meta_f32("llama.rope.freq_base")?,
-        };
-        if !(rope_base.is_finite() && rope_base > 0.0) {
-            return Err(bad("llama.rope.freq_base", rope_base, "must be above 0"));
-        }
-        let rms_eps = g.meta_f32("llama.attention.layer_norm_rms_epsilon")?;
+        let rope_base = positive_f32(g, k.rope_freq_base)?.unwrap_or(10_000.0);
+        let rms_eps = g.meta_f32(k.rms_eps)?;
         if !(rms_eps.is_finite() && rms_eps >= 0.0) {
             return Err(bad(
-                "llama.attention.layer_norm_rms_epsilon",
+                k.rms_eps,
                 rms_eps,
                 "must be a finite number, 0 or more",
             ));
         }
+        let n_layers = block_count(g, arch)?;
+        let (sliding_window, swa_layers) = sliding(g, arch, k, n_layers)?;
         let config = ModelConfig {
-            n_layers: block_count(g)?,
+            arch,
+            n_layers,
             n_embd,
-            n_ff: positive(g, "llama.feed_forward_length")?,
+            n_ff: positive(g, k.feed_forward_length)?,
             n_head,
             n_head_kv,
             head_dim,
             vocab_size: 0,
-            context_length: positive(g, "llama.context_length")?,
+            context_length: positive(g, k.context_length)?,
             rope_base,
+            rope_base_swa: positive_f32(g, k.rope_freq_base_swa)?.unwrap_or(DEFAULT_ROPE_BASE_SWA),
             rms_eps,
+            sliding_window,
+            swa_layers,
+            final_logit_softcap: match arch {
+                Arch::Llama => None,
+                _ => positive_f32(g, k.final_logit_softcapping)?,
+            },
         };
         config.check_widths(g)?;
         Ok(config)
@@ -119,24 +154,25 @@ impl ModelConfig {
     /// The widths the header claims against the tensors that carry them, so a wrong one is
     /// named as the header key (missing tensors are left to the loader to name).
     fn check_widths(&self, g: &GgufFile) -> Result<(), EngineError> {
-        let kv = self.n_head_kv * self.head_dim;
+        let kv = self.kv_dim();
+        let k = self.arch.keys();
         for (key, value, tensor, dim, want) in [
             (
-                "llama.embedding_length",
+                k.embedding_length,
                 self.n_embd,
                 "token_embd.weight",
                 0,
                 self.n_embd,
             ),
             (
-                "llama.feed_forward_length",
+                k.feed_forward_length,
                 self.n_ff,
                 "blk.0.ffn_up.weight",
                 1,
                 self.n_ff,
             ),
             (
-                "llama.attention.head_count_kv",
+                k.head_count_kv,
                 self.n_head_kv,
                 "blk.0.attn_k.weight",
                 1,
@@ -161,21 +197,22 @@ impl ModelConfig {
     }
 }
 
-/// `llama.block_count`, which the tensor table must bear out: 9 tensors per block plus
-/// the embedding and output norm, and no `blk.N.*` tensor for a block past the count.
-fn block_count(g: &GgufFile) -> Result<usize, EngineError> {
-    const KEY: &str = "llama.block_count";
-    let n = positive(g, KEY)?;
+/// The block count, which the tensor table must bear out: the architecture's tensors per
+/// block plus the embedding and output norm, and no `blk.N.*` tensor for a block past it.
+fn block_count(g: &GgufFile, arch: Arch) -> Result<usize, EngineError> {
+    let key = arch.keys().block_count;
+    let per_block = arch.tensors_per_block();
+    let n = positive(g, key)?;
     let have = g.tensors().len();
     let need = n
-        .checked_mul(TENSORS_PER_BLOCK)
+        .checked_mul(per_block)
         .and_then(|t| t.checked_add(TENSORS_OUTSIDE_BLOCKS));
     if need.is_none_or(|need| need > have) {
         return Err(bad(
-            KEY,
+            key,
             n,
             format!(
-                "the file holds {have} tensors, and {n} blocks need {TENSORS_PER_BLOCK} each \
+                "the file holds {have} tensors, and {n} blocks need {per_block} each \
                  plus {TENSORS_OUTSIDE_BLOCKS}"
             ),
         ));
@@ -187,12 +224,89 @@ fn block_count(g: &GgufFile) -> Result<usize, EngineError> {
         .find(|&(_, b)| b >= n)
     {
         return Err(bad(
-            KEY,
+            key,
             n,
             format!("the file has tensor {name:?} of block {block}"),
         ));
     }
     Ok(n)
+}
+
+/// The head width: Llama's `n_embd / n_head`; Gemma 3's `attention.key_length` (default
+/// the same quotient), which `attention.value_length` must equal.
+fn head_dim(
+    g: &GgufFile,
+    arch: Arch,
+    k: &Keys,
+    n_embd: usize,
+    n_head: usize,
+) -> Result<usize, EngineError> {
+    if arch == Arch::Llama || g.meta(k.key_length).is_none() {
+        if !n_embd.is_multiple_of(n_head) {
+            return Err(bad(
+                k.head_count,
+                n_head,
+                format!("does not divide {} = {n_embd}", k.embedding_length),
+            ));
+        }
+        return Ok(n_embd / n_head);
+    }
+    let hd = positive(g, k.key_length)?;
+    if g.meta(k.value_length).is_some() && positive(g, k.value_length)? != hd {
+        return Err(EngineError::Unsupported(format!(
+            "{} differs from {} = {hd}",
+            k.value_length, k.key_length
+        )));
+    }
+    Ok(hd)
+}
+
+/// The sliding window and which layers use it. Gemma 3: `attention.sliding_window` (absent
+/// or 0: none) and `attention.sliding_window_pattern`, an integer `n` (default 6: layer
+/// `i` slides when `i mod n < n - 1`) or one boolean per layer. Llama: none.
+fn sliding(
+    g: &GgufFile,
+    arch: Arch,
+    k: &Keys,
+    n_layers: usize,
+) -> Result<(Option<usize>, Vec<bool>), EngineError> {
+    let none = Ok((None, vec![false; n_layers]));
+    if arch == Arch::Llama || g.meta(k.sliding_window).is_none() {
+        return none;
+    }
+    let window = g.meta_u32(k.sliding_window)? as usize;
+    if window == 0 {
+        return none;
+    }
+    let layers = match g.meta(k.sliding_window_pattern) {
+        Some(MetaValue::Array(items)) => {
+            let flags: Option<Vec<bool>> = items
+                .iter()
+                .map(|v| match v {
+                    MetaValue::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .collect();
+            match flags {
+                Some(f) if f.len() == n_layers => f,
+                _ => {
+                    return Err(bad(
+                        k.sliding_window_pattern,
+                        format!("an array of {}", items.len()),
+                        format!("must be {n_layers} booleans, one per layer"),
+                    ));
+                }
+            }
+        }
+        other => {
+            let n = match other {
+                None => GEMMA3_SWA_PATTERN,
+                Some(_) => g.meta_u32(k.sliding_window_pattern)?,
+            } as usize;
+            (0..n_layers).map(|i| n == 0 || i % n < n - 1).collect()
+        }
+    };
+    Ok((Some(window), layers))
 }
 
 /// The block index of a `blk.N.*` tensor name.

@@ -1,9 +1,11 @@
 //! The forward pass: embeddings, blocks (RMSNorm, attention with RoPE and a KV cache,
-//! SwiGLU FFN), output norm and head. Every reduction runs in one fixed sequential order.
+//! SwiGLU FFN; for Gemma 3 also Q/K norms, post-norms, GELU-tanh and sliding windows),
+//! output norm and head. Every reduction runs in one fixed sequential order.
 
 use std::sync::{Mutex, PoisonError};
 
-use super::{EngineError, Layer, Model, Weight};
+use super::ops::{gelu, rmsnorm, rmsnorm_heads, rope, softcap};
+use super::{Arch, EngineError, Layer, Model, Weight};
 use crate::kernels::attention::{attend, push_key};
 use crate::kernels::exp::expf_slice;
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
@@ -44,30 +46,6 @@ impl KvCache {
 pub(crate) struct SeqInput<'a> {
     pub(crate) cache: &'a mut KvCache,
     pub(crate) tokens: &'a [u32],
-}
-
-/// Sequential RMSNorm of one row.
-pub(crate) fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    let mut ss = 0f32;
-    for &v in x {
-        ss += v * v;
-    }
-    let scale = 1.0 / libm::sqrtf(ss / x.len() as f32 + eps);
-    for i in 0..x.len() {
-        out[i] = (x[i] * scale) * w[i];
-    }
-}
-
-/// Rotates adjacent pairs (llama.cpp's normal RoPE) of each `head_dim` slice of `x`.
-fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)]) {
-    for head in x.chunks_exact_mut(head_dim) {
-        for (i, &(c, s)) in cs.iter().enumerate() {
-            let a = head[2 * i];
-            let b = head[2 * i + 1];
-            head[2 * i] = a * c - b * s;
-            head[2 * i + 1] = a * s + b * c;
-        }
-    }
 }
 
 /// Calls `f(t, row)` for every `width`-wide row of `out`, spread over the team when there are
@@ -137,7 +115,8 @@ impl Batch {
         self.rows.len()
     }
 
-    /// The token embeddings, one `n_embd` row per token.
+    /// The token embeddings, one `n_embd` row per token; Gemma 3 multiplies each element
+    /// by `sqrtf(n_embd)` (correctly rounded, so one f32 constant per model).
     fn embed(&self, model: &Model) -> Vec<f32> {
         let d = model.config().n_embd;
         let embd = model.view(model.embd);
@@ -145,16 +124,21 @@ impl Batch {
         for (i, &t) in self.tokens.iter().enumerate() {
             dequant_row(&embd, t as usize, &mut x[i * d..(i + 1) * d]);
         }
+        if model.config().arch == Arch::Gemma3 {
+            let scale = libm::sqrtf(d as f32);
+            for v in &mut x {
+                *v *= scale;
+            }
+        }
         x
     }
 
-    /// `(cos, sin)` of every RoPE frequency at every row's position.
-    fn rope_table(&self, model: &Model) -> Vec<Vec<(f32, f32)>> {
+    /// `(cos, sin)` of every frequency in `freqs` at every row's position.
+    fn rope_table(&self, freqs: &[f32]) -> Vec<Vec<(f32, f32)>> {
         self.rows
             .iter()
             .map(|&(_, p)| {
-                model
-                    .rope_freqs
+                freqs
                     .iter()
                     .map(|&f| {
                         let a = p as f32 * f;
@@ -175,9 +159,15 @@ pub(crate) fn forward(
 ) -> Result<Vec<Vec<f32>>, EngineError> {
     let batch = Batch::of(model, seqs)?;
     let mut x = batch.embed(model);
-    let trig = batch.rope_table(model);
+    let trig = batch.rope_table(&model.rope_freqs);
+    let trig_swa = batch.rope_table(&model.rope_freqs_swa);
     for (li, layer) in model.layers.iter().enumerate() {
-        attention_block(model, ctx, li, layer, &batch, &trig, seqs, &mut x);
+        let t = if model.config().swa_layers[li] {
+            &trig_swa
+        } else {
+            &trig
+        };
+        attention_block(model, ctx, li, layer, &batch, t, seqs, &mut x);
         ffn_block(model, ctx, layer, batch.len(), &mut x);
     }
     for s in seqs.iter_mut() {
@@ -198,8 +188,25 @@ fn norm_rows(model: &Model, ctx: &Ctx, norm: Weight, x: &[f32]) -> Vec<f32> {
     xn
 }
 
-/// One layer's attention: norm, Q/K/V projections, RoPE, the new keys and values appended
-/// to each sequence's cache, attention over the cache, output projection, residual add.
+/// Adds `y` to `x` element by element; with a post-norm weight (Gemma 3), `y`'s rows are
+/// normalised with it first.
+fn residual(model: &Model, ctx: &Ctx, post_norm: Option<Weight>, x: &mut [f32], y: &[f32]) {
+    let normed;
+    let y = match post_norm {
+        Some(w) => {
+            normed = norm_rows(model, ctx, w, y);
+            &normed
+        }
+        None => y,
+    };
+    for (xi, yi) in x.iter_mut().zip(y) {
+        *xi += *yi;
+    }
+}
+
+/// One layer's attention: norm, Q/K/V projections, (Gemma 3: per-head Q/K norms), RoPE, the
+/// new keys and values appended to each sequence's cache, attention over the cache (or its
+/// sliding window), output projection, (Gemma 3: post-norm), residual add.
 #[allow(clippy::too_many_arguments)]
 fn attention_block(
     model: &Model,
@@ -212,13 +219,13 @@ fn attention_block(
     x: &mut [f32],
 ) {
     let cfg = model.config();
-    let (d, hd) = (cfg.n_embd, cfg.head_dim);
-    let kv_dim = cfg.n_head_kv * hd;
+    let (d, hd, qd) = (cfg.n_embd, cfg.head_dim, cfg.q_dim());
+    let kv_dim = cfg.kv_dim();
     let n = batch.len();
     let xn = norm_rows(model, ctx, layer.attn_norm, x);
     let a = Acts::new_in(ctx, &xn, d);
     let (mut q, mut k, mut v) = (
-        vec![0f32; n * d],
+        vec![0f32; n * qd],
         vec![0f32; n * kv_dim],
         vec![0f32; n * kv_dim],
     );
@@ -242,9 +249,22 @@ fn attention_block(
             },
         ],
     );
+    let qk_norms = layer
+        .gemma
+        .as_ref()
+        .map(|g| (model.vector(g.q), model.vector(g.k)));
+    let neox = cfg.arch.rope_neox();
     for t in 0..n {
-        rope(&mut q[t * d..(t + 1) * d], hd, &trig[t]);
-        rope(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &trig[t]);
+        let (qt, kt) = (
+            &mut q[t * qd..(t + 1) * qd],
+            &mut k[t * kv_dim..(t + 1) * kv_dim],
+        );
+        if let Some((qn, kn)) = &qk_norms {
+            rmsnorm_heads(qt, qn, cfg.rms_eps);
+            rmsnorm_heads(kt, kn, cfg.rms_eps);
+        }
+        rope(qt, hd, &trig[t], neox);
+        rope(kt, hd, &trig[t], neox);
         let (si, pos) = batch.rows[t];
         let c = &mut *seqs[si].cache;
         push_key(&mut c.k[li], pos, &k[t * kv_dim..(t + 1) * kv_dim]);
@@ -254,24 +274,25 @@ fn attention_block(
         .iter()
         .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
         .collect();
-    let att = attend_all(model, ctx, batch, &q, &caches);
-    let o = mm(ctx, model, layer.wo, &Acts::new_in(ctx, &att, d));
-    for (xi, oi) in x.iter_mut().zip(&o) {
-        *xi += *oi;
-    }
+    let window = cfg.sliding_window.filter(|_| cfg.swa_layers[li]);
+    let att = attend_all(model, ctx, batch, &q, &caches, window);
+    let o = mm(ctx, model, layer.wo, &Acts::new_in(ctx, &att, qd));
+    residual(model, ctx, layer.gemma.as_ref().map(|g| g.attn_post), x, &o);
 }
 
 /// Attention of every query row over its sequence's cache (`caches[sequence]` = keys,
-/// values), spread over the team by (token, head group).
+/// values), spread over the team by (token, head group). With a `window`, a query at
+/// position `p` sees only positions `p - window < j <= p`.
 fn attend_all(
     model: &Model,
     ctx: &Ctx,
     batch: &Batch,
     q: &[f32],
     caches: &[(&[f32], &[f32])],
+    window: Option<usize>,
 ) -> Vec<f32> {
     let cfg = model.config();
-    let (d, hd, nh) = (cfg.n_embd, cfg.head_dim, cfg.n_head);
+    let (d, hd, nh) = (cfg.q_dim(), cfg.head_dim, cfg.n_head);
     let kv_dim = cfg.n_head_kv * hd;
     let group = nh / cfg.n_head_kv;
     let n = batch.len();
@@ -292,12 +313,13 @@ fn attend_all(
         let (t, h0) = (i / items_per_token, (i % items_per_token) * per_item);
         let (si, pos) = batch.rows[t];
         let (kc, vc) = caches[si];
+        let start = window.map_or(0, |w| (pos + 1).saturating_sub(w));
         attend(
             ctx,
             &q[t * d + h0 * hd..t * d + h0 * hd + span],
             kc,
             vc,
-            pos,
+            (start, pos),
             kv_dim,
             (h0 / group) * hd,
             hd,
@@ -308,8 +330,8 @@ fn attend_all(
     att
 }
 
-/// One layer's feed-forward network: norm, gate and up projections, SiLU(gate) x up, down
-/// projection, residual add.
+/// One layer's feed-forward network: norm, gate and up projections, SiLU(gate) x up
+/// (Gemma 3: GELU-tanh(gate) x up), down projection, (Gemma 3: post-norm), residual add.
 fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
     let cfg = model.config();
     let nff = cfg.n_ff;
@@ -331,8 +353,23 @@ fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
             },
         ],
     );
-    // SiLU: g / (1 + expf(-g)), times up (element by element, so rows can run apart).
-    per_row(ctx, &mut u, nff, |t, urow| {
+    if cfg.arch == Arch::Gemma3 {
+        per_row(ctx, &mut u, nff, |t, urow| {
+            for (ui, &gi) in urow.iter_mut().zip(&g[t * nff..(t + 1) * nff]) {
+                *ui *= gelu(gi);
+            }
+        });
+    } else {
+        silu_mul(ctx, &g, &mut u, nff);
+    }
+    let dn = mm(ctx, model, layer.down, &Acts::new_in(ctx, &u, nff));
+    residual(model, ctx, layer.gemma.as_ref().map(|g| g.ffn_post), x, &dn);
+}
+
+/// `u = SiLU(g) · u` with SiLU(g) = `g / (1 + expf(-g))`, element by element (so rows can
+/// run apart).
+fn silu_mul(ctx: &Ctx, g: &[f32], u: &mut [f32], nff: usize) {
+    per_row(ctx, u, nff, |t, urow| {
         let grow = &g[t * nff..(t + 1) * nff];
         let mut e: Vec<f32> = grow.iter().map(|&gi| -gi).collect();
         expf_slice(ctx.simd(), &mut e);
@@ -341,10 +378,6 @@ fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
             *ui *= silu;
         }
     });
-    let dn = mm(ctx, model, layer.down, &Acts::new_in(ctx, &u, nff));
-    for (xi, di) in x.iter_mut().zip(&dn) {
-        *xi += *di;
-    }
 }
 
 /// The logits of each sequence's last row: output norm, then the output head.
@@ -367,7 +400,10 @@ fn head(model: &Model, ctx: &Ctx, seqs: &[SeqInput<'_>], x: &[f32]) -> Vec<Vec<f
             &mut h[i * d..(i + 1) * d],
         );
     }
-    let logits = mm(ctx, model, model.output, &Acts::new_in(ctx, &h, d));
+    let mut logits = mm(ctx, model, model.output, &Acts::new_in(ctx, &h, d));
+    if let Some(c) = cfg.final_logit_softcap {
+        softcap(&mut logits, c);
+    }
     logits
         .chunks_exact(cfg.vocab_size)
         .map(<[f32]>::to_vec)

@@ -35,7 +35,7 @@ impl Model {
     ) -> Option<u64> {
         let c = self.config();
         let (d, kv, ff) = (
-            c.n_embd as u64,
+            c.n_embd.max(c.q_dim()) as u64,
             (c.n_head_kv * c.head_dim) as u64,
             c.n_ff as u64,
         );

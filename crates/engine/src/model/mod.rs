@@ -1,12 +1,16 @@
-//! A Llama-architecture model over a memory-mapped GGUF file (weights are views, not copies).
+//! A model (Llama or Gemma 3, see [`Arch`]) over a memory-mapped GGUF file (weights are
+//! views, not copies).
 
+mod arch;
 mod config;
 mod error;
 pub(crate) mod forward;
 mod memory;
+mod ops;
 
 use std::path::Path;
 
+pub use arch::{Arch, SUPPORTED_ARCHS};
 pub use config::ModelConfig;
 pub use error::EngineError;
 pub use forward::KvCache;
@@ -38,6 +42,18 @@ pub(crate) struct Layer {
     pub(crate) gate: Weight,
     pub(crate) up: Weight,
     pub(crate) down: Weight,
+    /// Gemma 3's extra norms (`None` for Llama).
+    pub(crate) gemma: Option<GemmaNorms>,
+}
+
+/// Gemma 3's per-block norms beyond Llama's: per-head Q and K RMSNorm weights (`head_dim`
+/// long) and the norms applied to the attention and FFN outputs before their residual add.
+#[derive(Debug)]
+pub(crate) struct GemmaNorms {
+    pub(crate) q: Weight,
+    pub(crate) k: Weight,
+    pub(crate) attn_post: Weight,
+    pub(crate) ffn_post: Weight,
 }
 
 /// A loaded model: the mapped file, its tokenizer and weight descriptors.
@@ -52,27 +68,24 @@ pub struct Model {
     pub(crate) layers: Vec<Layer>,
     /// `rope_base^(-2i/head_dim)` for each rotated pair.
     pub(crate) rope_freqs: Vec<f32>,
+    /// The same for sliding-window layers (`rope_base_swa`); empty when no layer slides.
+    pub(crate) rope_freqs_swa: Vec<f32>,
 }
 
 impl Model {
-    /// Maps and validates a GGUF Llama model.
+    /// Maps and validates a GGUF model of a supported architecture.
     pub fn load(path: &Path) -> Result<Model, EngineError> {
         Model::from_gguf(GgufFile::open(path)?)
     }
 
     /// Builds a model over an already parsed GGUF file.
     pub fn from_gguf(gguf: GgufFile) -> Result<Model, EngineError> {
-        let arch = gguf.meta_str("general.architecture")?.to_owned();
-        if arch != "llama" {
-            return Err(EngineError::Unsupported(format!(
-                "architecture {arch:?} (only llama)"
-            )));
-        }
+        let arch = Arch::from_name(gguf.meta_str("general.architecture")?)?;
         // Every size the header claims is checked before anything is sized by it.
-        let mut config = ModelConfig::from_gguf(&gguf)?;
+        let mut config = ModelConfig::from_gguf(&gguf, arch)?;
         let (n_embd, head_dim) = (config.n_embd, config.head_dim);
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
-        let kv = config.n_head_kv * head_dim;
+        let (qd, kv) = (config.q_dim(), config.kv_dim());
         let embd = weight(&gguf, "token_embd.weight", None, n_embd)?;
         if embd.rows != tokenizer.vocab_size() {
             return Err(EngineError::BadTensor {
@@ -98,18 +111,31 @@ impl Model {
             };
             layers.push(Layer {
                 attn_norm: w("attn_norm", 1, n_embd)?,
-                wq: w("attn_q", n_embd, n_embd)?,
+                wq: w("attn_q", qd, n_embd)?,
                 wk: w("attn_k", kv, n_embd)?,
                 wv: w("attn_v", kv, n_embd)?,
-                wo: w("attn_output", n_embd, n_embd)?,
+                wo: w("attn_output", n_embd, qd)?,
                 ffn_norm: w("ffn_norm", 1, n_embd)?,
                 gate: w("ffn_gate", config.n_ff, n_embd)?,
                 up: w("ffn_up", config.n_ff, n_embd)?,
                 down: w("ffn_down", n_embd, config.n_ff)?,
+                gemma: match arch {
+                    Arch::Gemma3 => Some(GemmaNorms {
+                        q: w("attn_q_norm", 1, head_dim)?,
+                        k: w("attn_k_norm", 1, head_dim)?,
+                        attn_post: w("post_attention_norm", 1, n_embd)?,
+                        ffn_post: w("post_ffw_norm", 1, n_embd)?,
+                    }),
+                    _ => None,
+                },
             });
         }
         for l in &layers {
-            for nw in [l.attn_norm, l.ffn_norm] {
+            let extra = l
+                .gemma
+                .as_ref()
+                .map_or(Vec::new(), |g| vec![g.q, g.k, g.attn_post, g.ffn_post]);
+            for nw in [l.attn_norm, l.ffn_norm].into_iter().chain(extra) {
                 if nw.dtype != GgmlType::F32 {
                     return Err(EngineError::Unsupported("norm weights must be F32".into()));
                 }
@@ -118,10 +144,17 @@ impl Model {
         if output_norm.dtype != GgmlType::F32 {
             return Err(EngineError::Unsupported("norm weights must be F32".into()));
         }
-        let rope_base = config.rope_base;
-        let rope_freqs = (0..head_dim / 2)
-            .map(|i| libm::powf(rope_base, -((2 * i) as f32) / head_dim as f32))
-            .collect();
+        let freqs = |base: f32| -> Vec<f32> {
+            (0..head_dim / 2)
+                .map(|i| libm::powf(base, -((2 * i) as f32) / head_dim as f32))
+                .collect()
+        };
+        let rope_freqs = freqs(config.rope_base);
+        let rope_freqs_swa = if config.swa_layers.contains(&true) {
+            freqs(config.rope_base_swa)
+        } else {
+            Vec::new()
+        };
         Ok(Model {
             gguf,
             tokenizer,
@@ -131,6 +164,7 @@ impl Model {
             output,
             layers,
             rope_freqs,
+            rope_freqs_swa,
         })
     }
 

@@ -1,5 +1,6 @@
-//! Byte-level BPE tokenizer (`tokenizer.ggml.model = "gpt2"`) built from GGUF metadata,
-//! producing the same ids as llama.cpp.
+//! Byte-level BPE (`tokenizer.ggml.model = "gpt2"`) and SentencePiece-style
+//! (`"llama"`, see `spm`) tokenizers built from GGUF metadata, producing the same ids as
+//! llama.cpp.
 //!
 //! Encoding: special tokens are cut out first (control tokens only when `parse_special`;
 //! user-defined tokens always, as llama.cpp does), longest first. Each remaining text
@@ -9,12 +10,14 @@
 mod bpe;
 mod bytes;
 mod pretokenize;
+mod spm;
 
 use std::collections::HashMap;
 
 use crate::gguf::{GgufError, GgufFile, MetaValue};
 use bpe::{Merges, Sym};
 use pretokenize::PreTokenizer;
+use spm::Spm;
 
 /// Why a tokenizer could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +26,8 @@ pub enum TokenizerError {
     /// Required metadata is missing or malformed.
     #[error(transparent)]
     Gguf(#[from] GgufError),
-    /// Only byte-level BPE (`gpt2`) vocabularies are supported.
-    #[error("unsupported tokenizer model {0:?} (supported: \"gpt2\")")]
+    /// Only byte-level BPE (`gpt2`) and SentencePiece (`llama`) vocabularies are supported.
+    #[error("unsupported tokenizer model {0:?} (supported: \"gpt2\", \"llama\")")]
     UnsupportedModel(String),
     /// The pre-tokenizer named in `tokenizer.ggml.pre` is not implemented.
     #[error("unsupported pre-tokenizer {0:?}")]
@@ -66,7 +69,7 @@ const TYPE_CONTROL: i32 = 3;
 const TYPE_USER_DEFINED: i32 = 4;
 const TYPE_UNUSED: i32 = 5;
 
-/// A byte-level BPE tokenizer.
+/// A byte-level BPE or SentencePiece tokenizer.
 pub struct Tokenizer {
     /// Token texts as stored (GPT-2 alphabet for normal tokens).
     texts: Vec<String>,
@@ -88,6 +91,8 @@ pub struct Tokenizer {
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
+    /// Scores and byte fallback of a SentencePiece vocabulary (`None`: byte-level BPE).
+    spm: Option<Spm>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -104,15 +109,22 @@ impl Tokenizer {
     /// Builds the tokenizer described by a GGUF file's `tokenizer.*` metadata.
     pub fn from_gguf(g: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         let model = g.meta_str("tokenizer.ggml.model")?;
-        if model != "gpt2" {
-            return Err(TokenizerError::UnsupportedModel(model.to_owned()));
-        }
+        let is_spm = match model {
+            "gpt2" => false,
+            "llama" => true,
+            other => return Err(TokenizerError::UnsupportedModel(other.to_owned())),
+        };
         let pre_name = match g.meta("tokenizer.ggml.pre") {
             None => "default",
             Some(_) => g.meta_str("tokenizer.ggml.pre")?,
         };
-        let (pre, ignore_merges) = PreTokenizer::from_name(pre_name)
-            .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_owned()))?;
+        // SentencePiece vocabularies have no pre-tokenizer (llama.cpp ignores the key).
+        let (pre, ignore_merges) = if is_spm {
+            (PreTokenizer::Gpt2, false)
+        } else {
+            PreTokenizer::from_name(pre_name)
+                .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_owned()))?
+        };
         let texts: Vec<String> = g
             .meta_str_array("tokenizer.ggml.tokens")?
             .into_iter()
@@ -144,7 +156,7 @@ impl Tokenizer {
         let eos = special_id("tokenizer.ggml.eos_token_id")?;
         let add_bos = match g.meta("tokenizer.ggml.add_bos_token") {
             Some(MetaValue::Bool(b)) => *b,
-            _ => pre == PreTokenizer::Llama3,
+            _ => is_spm || pre == PreTokenizer::Llama3,
         } && bos.is_some();
 
         let byte_chars = bytes::byte_chars();
@@ -162,6 +174,7 @@ impl Tokenizer {
         let byte_syms = byte_chars.map(|c| intern(c.to_string(), &mut symbol_ids));
 
         let rules = match g.meta("tokenizer.ggml.merges") {
+            _ if is_spm => Vec::new(),
             None => Vec::new(),
             Some(_) => g.meta_str_array("tokenizer.ggml.merges")?,
         };
@@ -190,10 +203,16 @@ impl Tokenizer {
             .iter()
             .zip(&types)
             .map(|(t, &ty)| match ty {
+                _ if is_spm => spm::decode_token(t, ty),
                 TYPE_NORMAL => bytes::decode_text(t, &byte_chars),
                 _ => t.as_bytes().to_vec(),
             })
             .collect();
+        let spm = if is_spm {
+            Some(spm_side(g, n, &symbol_ids)?)
+        } else {
+            None
+        };
         let mut specials: Vec<u32> = (0..n as u32)
             .filter(|&i| {
                 matches!(
@@ -219,6 +238,7 @@ impl Tokenizer {
             bos,
             eos,
             add_bos,
+            spm,
         })
     }
 
@@ -227,11 +247,16 @@ impl Tokenizer {
     /// No BOS is added (see [`Tokenizer::add_bos`]).
     pub fn encode(&self, text: &str, parse_special: bool) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        let mut after_special = true;
         for fragment in self.partition(text, parse_special) {
             match fragment {
                 Fragment::Token(id) => out.push(id),
-                Fragment::Text(s) => self.encode_text(s, &mut out),
+                Fragment::Text(s) => match &self.spm {
+                    Some(spm) => spm.encode(s, after_special, &self.symbol_ids, &mut out),
+                    None => self.encode_text(s, &mut out),
+                },
             }
+            after_special = matches!(fragment, Fragment::Token(_));
         }
         out
     }
@@ -344,8 +369,8 @@ impl Tokenizer {
         self.bos
     }
 
-    /// Whether prompts should start with BOS (`tokenizer.ggml.add_bos_token`; Llama 3
-    /// vocabularies default to yes, others to no).
+    /// Whether prompts should start with BOS (`tokenizer.ggml.add_bos_token`; Llama 3 and
+    /// SentencePiece vocabularies default to yes, others to no).
     pub fn add_bos(&self) -> bool {
         self.add_bos
     }
@@ -359,7 +384,29 @@ impl Tokenizer {
     }
 }
 
+/// The SentencePiece side of a `llama` vocabulary: `tokenizer.ggml.scores` (zeros when
+/// absent) and `tokenizer.ggml.add_space_prefix` (default true, as llama.cpp).
+fn spm_side(g: &GgufFile, n: usize, ids: &HashMap<String, Sym>) -> Result<Spm, TokenizerError> {
+    let scores = match g.meta("tokenizer.ggml.scores") {
+        None => vec![0.0; n],
+        Some(_) => g.meta_f32_array("tokenizer.ggml.scores")?,
+    };
+    if scores.len() != n {
+        return Err(TokenizerError::LengthMismatch {
+            key: "tokenizer.ggml.scores",
+            found: scores.len(),
+            expected: n,
+        });
+    }
+    let add_space_prefix = match g.meta("tokenizer.ggml.add_space_prefix") {
+        Some(MetaValue::Bool(b)) => *b,
+        _ => true,
+    };
+    Ok(Spm::new(scores, add_space_prefix, ids))
+}
+
 /// A piece of input: text still to tokenize, or a special token found in it.
+#[derive(Clone, Copy)]
 enum Fragment<'t> {
     Text(&'t str),
     Token(u32),

@@ -1,6 +1,6 @@
 //! Golden outputs: fixed requests whose token ids and logits SHA-256 are committed as JSON
-//! fixtures, shared by `golden_logits` (the default model) and `kquant_model` (its K-quant
-//! requantization).
+//! fixtures, shared by `golden_logits` (the default model), `kquant_model` (its K-quant
+//! requantization) and `gemma3_model` (Gemma 3 270M).
 
 use std::path::PathBuf;
 
@@ -20,17 +20,21 @@ pub(crate) const CASES: &[Case] = &[
 ];
 
 /// Every case on `m` with `threads` and `kernel`: its request, token ids and logits digest.
+/// Raw prompts start with BOS where the vocabulary asks for it (Gemma 3; not SmolLM2).
 pub(crate) fn run_cases(m: &Model, cases: &[Case], threads: usize, kernel: Kernel) -> Value {
-    let tmpl = m.chat_template().unwrap();
+    let tok = m.tokenizer();
+    let bos = tok.bos_token_id().filter(|_| tok.add_bos());
     let mut out = Vec::new();
     for &(text, chat, max_tokens, temp, seed) in cases {
         let rendered = if chat {
-            tmpl.render(&[ChatMessage::new("user", text)], true)
+            m.chat_template()
+                .unwrap()
+                .render(&[ChatMessage::new("user", text)], true)
                 .unwrap()
         } else {
             text.to_owned()
         };
-        let prompt = m.tokenizer().encode(&rendered, true);
+        let prompt: Vec<u32> = bos.into_iter().chain(tok.encode(&rendered, true)).collect();
         let opts = GenerateOptions {
             max_tokens,
             temperature_milli: temp,

@@ -8,9 +8,10 @@
 //! `AIKERNEL_LLAMA_CPP_FIXTURES=write` makes the live tests rewrite the fixtures from what
 //! llama.cpp printed (the fixture script sets it).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -57,10 +58,17 @@ pub(crate) fn write_fixture(name: &str, head: &Value, cases: &[Value]) {
     eprintln!("wrote {} ({} cases)", path.display(), cases.len());
 }
 
-/// The sha256 of the model file, hex (computed once per test binary: its one model).
+/// The sha256 of a model file, hex (computed once per file and test binary).
 pub(crate) fn model_sha256(path: &Path) -> &'static str {
-    static SHA: OnceLock<String> = OnceLock::new();
-    SHA.get_or_init(|| hex::encode(Sha256::digest(std::fs::read(path).unwrap())))
+    static SHAS: OnceLock<Mutex<HashMap<PathBuf, &'static str>>> = OnceLock::new();
+    let mut shas = SHAS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    shas.entry(path.to_owned()).or_insert_with(|| {
+        let hex = hex::encode(Sha256::digest(std::fs::read(path).unwrap()));
+        Box::leak(hex.into_boxed_str())
+    })
 }
 
 /// Fails when `fixture` was generated from another model than `path`.

@@ -2,6 +2,7 @@
 //! reference (committed fixtures, or a live build).
 #![allow(dead_code)] // each test crate uses what it needs
 
+pub(crate) mod agreement;
 pub(crate) mod golden;
 pub(crate) mod llama_cpp;
 
@@ -20,6 +21,18 @@ pub(crate) fn model_path() -> PathBuf {
     assert!(
         p.exists(),
         "model not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        p.display()
+    );
+    p
+}
+
+/// Gemma 3 270M (base, Q4_K_M) where `scripts/setup.sh` puts it, which must exist: like the
+/// default model, a missing file fails (the message says how to get it).
+pub(crate) fn gemma_path() -> PathBuf {
+    let p = aikernel_engine::paths::gemma3_270m();
+    assert!(
+        p.exists(),
+        "Gemma 3 270M not found at {}: run scripts/setup.sh",
         p.display()
     );
     p

@@ -1,0 +1,85 @@
+//! The element-wise and per-row operations of the forward pass, each with one fixed
+//! operation order: RMSNorm, the two RoPE layouts, GELU-tanh and logit soft-capping.
+
+use crate::kernels::tanh::tanhf;
+
+/// Sequential RMSNorm of one row: `scale = 1 / sqrtf(Σx² / n + eps)`, `out = (x·scale)·w`.
+pub(crate) fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let mut ss = 0f32;
+    for &v in x {
+        ss += v * v;
+    }
+    let scale = 1.0 / libm::sqrtf(ss / x.len() as f32 + eps);
+    for i in 0..x.len() {
+        out[i] = (x[i] * scale) * w[i];
+    }
+}
+
+/// RMSNorm of every `w.len()`-wide head of `x`, in place (Gemma 3's Q/K norms).
+pub(crate) fn rmsnorm_heads(x: &mut [f32], w: &[f32], eps: f32) {
+    let mut tmp = vec![0f32; w.len()];
+    for head in x.chunks_exact_mut(w.len()) {
+        rmsnorm(head, w, eps, &mut tmp);
+        head.copy_from_slice(&tmp);
+    }
+}
+
+/// Rotates each `head_dim` slice of `x` by the `(cos, sin)` pairs `cs`: adjacent pairs
+/// `(2i, 2i+1)` (llama.cpp's normal mode) or, with `neox`, the halves `(i, i + head_dim/2)`.
+pub(crate) fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)], neox: bool) {
+    let half = head_dim / 2;
+    for head in x.chunks_exact_mut(head_dim) {
+        for (i, &(c, s)) in cs.iter().enumerate() {
+            let (ia, ib) = if neox {
+                (i, i + half)
+            } else {
+                (2 * i, 2 * i + 1)
+            };
+            let a = head[ia];
+            let b = head[ib];
+            head[ia] = a * c - b * s;
+            head[ib] = a * s + b * c;
+        }
+    }
+}
+
+/// √(2/π) as ggml writes it (`SQRT_2_OVER_PI`), rounded to f32.
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+/// The cubic coefficient of the tanh approximation (`GELU_COEF_A`).
+const GELU_COEF_A: f32 = 0.044_715;
+
+/// GELU, tanh form, evaluated as written (each operation rounded to f32 in this order):
+/// `0.5·x·(1 + tanhf(√(2/π)·x·(1 + 0.044715·x·x)))`.
+pub(crate) fn gelu(x: f32) -> f32 {
+    let inner = SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x);
+    0.5 * x * (1.0 + tanhf(inner))
+}
+
+/// Final logit soft-capping: `c · tanhf(l / c)` for every logit.
+pub(crate) fn softcap(logits: &mut [f32], c: f32) {
+    for l in logits {
+        *l = c * tanhf(*l / c);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_constants_are_ggmls() {
+        assert_eq!(SQRT_2_OVER_PI, 0.797_884_560_802_865_4_f64 as f32);
+        assert_eq!(gelu(0.0), 0.0);
+        assert!((gelu(1.0) - 0.841_192).abs() < 1e-5);
+        assert!((gelu(-3.0) + 0.003_637).abs() < 1e-5);
+    }
+
+    #[test]
+    fn neox_rope_rotates_halves() {
+        let mut x = [1.0, 2.0, 3.0, 4.0];
+        rope(&mut x, 4, &[(0.0, 1.0), (1.0, 0.0)], true);
+        // pair (0, 2) rotated by 90 degrees, pair (1, 3) unchanged.
+        assert_eq!(x, [-3.0, 2.0, 1.0, 4.0]);
+    }
+}
