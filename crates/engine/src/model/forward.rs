@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::ops::{gelu, rmsnorm, rmsnorm_heads, rope, softcap};
+use super::ops::{gelu_mul, rmsnorm, rmsnorm_heads, rope, softcap};
 use super::{Arch, EngineError, Layer, Model, Weight};
 use crate::kernels::attention::{attend, push_key};
 use crate::kernels::exp::expf_slice;
@@ -355,9 +355,7 @@ fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
     );
     if cfg.arch == Arch::Gemma3 {
         per_row(ctx, &mut u, nff, |t, urow| {
-            for (ui, &gi) in urow.iter_mut().zip(&g[t * nff..(t + 1) * nff]) {
-                *ui *= gelu(gi);
-            }
+            gelu_mul(ctx.simd(), &g[t * nff..(t + 1) * nff], urow);
         });
     } else {
         silu_mul(ctx, &g, &mut u, nff);

@@ -1,7 +1,7 @@
 //! The element-wise and per-row operations of the forward pass, each with one fixed
 //! operation order: RMSNorm, the two RoPE layouts, GELU-tanh and logit soft-capping.
 
-use crate::kernels::tanh::tanhf;
+use crate::kernels::tanh::{tanhf, tanhf_slice};
 
 /// Sequential RMSNorm of one row: `scale = 1 / sqrtf(Σx² / n + eps)`, `out = (x·scale)·w`.
 pub(crate) fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
@@ -48,11 +48,26 @@ const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 /// The cubic coefficient of the tanh approximation (`GELU_COEF_A`).
 const GELU_COEF_A: f32 = 0.044_715;
 
+/// The argument of GELU's tanh: `√(2/π)·x·(1 + 0.044715·x·x)`, left to right.
+fn gelu_inner(x: f32) -> f32 {
+    SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)
+}
+
 /// GELU, tanh form, evaluated as written (each operation rounded to f32 in this order):
 /// `0.5·x·(1 + tanhf(√(2/π)·x·(1 + 0.044715·x·x)))`.
+#[cfg(test)]
 pub(crate) fn gelu(x: f32) -> f32 {
-    let inner = SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x);
-    0.5 * x * (1.0 + tanhf(inner))
+    0.5 * x * (1.0 + tanhf(gelu_inner(x)))
+}
+
+/// `u[i] = u[i] · gelu(g[i])` for one row, the tanh of the whole row at once (`simd`: the
+/// AVX2 `tanhf`, same bits).
+pub(crate) fn gelu_mul(simd: bool, g: &[f32], u: &mut [f32]) {
+    let mut t: Vec<f32> = g.iter().map(|&x| gelu_inner(x)).collect();
+    tanhf_slice(simd, &mut t);
+    for ((ui, &x), &ti) in u.iter_mut().zip(g).zip(&t) {
+        *ui *= 0.5 * x * (1.0 + ti);
+    }
 }
 
 /// Final logit soft-capping: `c · tanhf(l / c)` for every logit.
@@ -73,6 +88,18 @@ mod tests {
         assert_eq!(gelu(0.0), 0.0);
         assert!((gelu(1.0) - 0.841_192).abs() < 1e-5);
         assert!((gelu(-3.0) + 0.003_637).abs() < 1e-5);
+    }
+
+    #[test]
+    fn gelu_mul_is_gelu_times_up_on_both_paths() {
+        let g: Vec<f32> = (0..37).map(|i| (i as f32 - 18.0) * 0.37).collect();
+        for simd in [false, crate::kernels::avx2_available()] {
+            let mut u = vec![1.5f32; g.len()];
+            gelu_mul(simd, &g, &mut u);
+            for (ui, &x) in u.iter().zip(&g) {
+                assert_eq!(ui.to_bits(), (1.5 * gelu(x)).to_bits());
+            }
+        }
     }
 
     #[test]
