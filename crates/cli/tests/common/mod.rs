@@ -419,10 +419,18 @@ pub fn choice_yes_no() -> Vec<u8> {
 
 /// `GET path` on a node's metrics address: the HTTP status code and the body.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http_request(port, "GET", path)
+}
+
+/// `METHOD path` (no body) on 127.0.0.1:`port`, a server that closes the connection after
+/// answering (a node's metrics, the explorer): the HTTP status code and the body.
+pub fn http_request(port: u16, method: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .unwrap();
+    s.write_all(
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let code = out

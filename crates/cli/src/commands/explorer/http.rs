@@ -49,7 +49,8 @@ async fn accept_loop(listener: TcpListener, explorer: Arc<Explorer>) {
     }
 }
 
-/// Serves one connection (keep-alive: a browser polls over it).
+/// Serves one connection: one request, then the connection closes (so clients that read the
+/// answer to its end, as simple scripts do, finish).
 async fn connection(stream: TcpStream, explorer: Arc<Explorer>) {
     let service = service_fn(move |request: Request<Incoming>| {
         let explorer = Arc::clone(&explorer);
@@ -58,6 +59,7 @@ async fn connection(stream: TcpStream, explorer: Arc<Explorer>) {
     let serving = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service);
     match tokio::time::timeout(CONNECTION_TIMEOUT, serving).await {
         Ok(Ok(())) => {}
