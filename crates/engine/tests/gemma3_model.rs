@@ -5,7 +5,8 @@
 //!   (`fixtures/golden_gemma3_270m.json`), and the same bits on the scalar reference, every
 //!   kernel this CPU has, and 1 and 2 threads. Regenerate deliberately with `AIKERNEL_BLESS=1`.
 //! - `sliding_window_prompt_same_in_chunks_and_threads`: a prompt past the 512-position
-//!   sliding window gives the same logits whole or in prefill chunks, on 1 or 2 threads.
+//!   sliding window gives the same logits whole or in prefill chunks, on 1 or 2 threads, and
+//!   the committed ones (`fixtures/golden_gemma3_270m_window.json`).
 //!
 //! Agreement with llama.cpp is `gemma3_llama_cpp`; tokenization is `tokenizer_llama_cpp`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -67,8 +68,17 @@ fn sliding_window_prompt_same_in_chunks_and_threads() {
         (g.tokens, g.logits_sha256)
     };
     let want = run(1, None);
-    assert_eq!(run(2, None), want, "2 threads");
-    assert_eq!(run(2, Some(200)), want, "prefill in chunks of 200");
+    assert_eq!(
+        run(2, Some(200)),
+        want,
+        "2 threads, prefill in chunks of 200"
+    );
+    let got = serde_json::json!({
+        "prompt_tokens": prompt.len(),
+        "tokens": want.0,
+        "logits_sha256": hex::encode(want.1),
+    });
+    golden::check_fixture(&got, "golden_gemma3_270m_window.json");
     // The count goes on ("201, ...").
     let next = String::from_utf8(tok.decode(&want.0)).unwrap();
     assert!(

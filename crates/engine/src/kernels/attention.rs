@@ -100,15 +100,16 @@ fn attend_body(
             &mut scores[h0 * len..(h0 + take) * len],
         );
         match take {
-            1 => score_heads::<1, 4>(q, k, pos, kv_dim, off, hd, s),
-            2 => score_heads::<2, 2>(q, k, pos, kv_dim, off, hd, s),
-            3 => score_heads::<3, 2>(q, k, pos, kv_dim, off, hd, s),
-            _ => score_heads::<4, 2>(q, k, pos, kv_dim, off, hd, s),
+            1 => score_heads::<1, 4>(q, k, (start, pos), kv_dim, off, hd, s),
+            2 => score_heads::<2, 2>(q, k, (start, pos), kv_dim, off, hd, s),
+            3 => score_heads::<3, 2>(q, k, (start, pos), kv_dim, off, hd, s),
+            _ => score_heads::<4, 2>(q, k, (start, pos), kv_dim, off, hd, s),
         }
         h0 += take;
     }
     // Softmax per head over `start..=pos`: the max in position order, `expf(s - max)`, a
-    // sequential sum. (Scores before `start` were computed but are never read.)
+    // sequential sum. (Scores before `start` are never read; those in `start`'s key block
+    // were computed with it.)
     let mut sums = vec![0f32; heads];
     for (row, sum) in scores.chunks_exact_mut(len).zip(&mut sums) {
         let row = &mut row[start..];
@@ -140,8 +141,8 @@ fn attend_body(
     }
 }
 
-/// Scaled scores of `H` query heads (`qs`, `H * hd`) against positions `0..=pos`, into
-/// `scores` (`H` rows of `pos + 1`). Lanes are positions: each score is its own sequential
+/// Scaled scores of `H` query heads (`qs`, `H * hd`) against positions `0..=pos` (from the
+/// key block holding `start` on), into `scores` (`H` rows of `pos + 1`). Lanes are positions: each score is its own sequential
 /// sum over `d`, so vectorising changes no operation order; `GB` key blocks per pass keep
 /// `H * GB` independent chains, and each key element is loaded once for all `H` heads.
 #[allow(clippy::inline_always)]
@@ -149,7 +150,7 @@ fn attend_body(
 fn score_heads<const H: usize, const GB: usize>(
     qs: &[f32],
     k: &[f32],
-    pos: usize,
+    (start, pos): (usize, usize),
     kv_dim: usize,
     off: usize,
     hd: usize,
@@ -158,7 +159,9 @@ fn score_heads<const H: usize, const GB: usize>(
     let scale = 1.0 / libm::sqrtf(hd as f32);
     let len = pos + 1;
     let nblk = pos / KB + 1;
-    let mut b0 = 0;
+    // Key blocks wholly before a sliding window's start are skipped (their scores are never
+    // read); each computed score is the same sequential sum either way.
+    let mut b0 = start / KB;
     while b0 < nblk {
         let g = (nblk - b0).min(GB);
         let mut acc = [[[0f32; KB]; GB]; H];
