@@ -8,6 +8,7 @@
 #   llama_cpp_agreement.json        greedy tokens and first-step logit summaries of 20 prompts
 #   tokenizer_gemma3_expected.json  the tokenizer corpus on Gemma 3 270M's SentencePiece vocabulary
 #   llama_cpp_agreement_gemma3.json the same summaries for Gemma 3 270M (21 raw prompts)
+#   llama_cpp_tiny_gemma3.json      first-step logits of a tiny synthetic Gemma 3 (3 prompts)
 # Builds llama.cpp first (scripts/build-llama-cpp.sh, idempotent), then runs the engine's live
 # llama.cpp tests with AIKERNEL_LLAMA_CPP_FIXTURES=write: they write what llama.cpp printed,
 # then still compare the engine with it (a failure there is a real disagreement).
@@ -23,6 +24,6 @@ cd "$ROOT"
 ./scripts/gen-tokenizer-fixture.sh "${AIKERNEL_CACHE:-$HOME/.cache/aikernel}/models/gemma-3-270m-q4_k_m.gguf" \
   tokenizer_gemma3_expected.json
 AIKERNEL_LLAMA_CPP=1 AIKERNEL_LLAMA_CPP_FIXTURES=write cargo test -p aikernel-engine --locked \
-  --test tokenizer_differential --test quantize_llama_cpp --test llama_cpp_agreement --test gemma3_llama_cpp \
+  --test tokenizer_differential --test quantize_llama_cpp --test llama_cpp_agreement --test gemma3_llama_cpp --test gemma3_synthetic \
   -- live --nocapture
 ls -l crates/engine/tests/fixtures/tokenizer_expected.json crates/engine/tests/fixtures/llama_cpp_*.json

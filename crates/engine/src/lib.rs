@@ -19,5 +19,5 @@ pub use generate::{
     GenerateOptions, Generation, StopReason, TokenConstraint, generate, generate_batch,
 };
 pub use kernels::Kernel;
-pub use model::{EngineError, Model, ModelConfig};
+pub use model::{Arch, EngineError, Model, ModelConfig};
 pub use score::{ScoreOptions, Scores, score_continuations};
