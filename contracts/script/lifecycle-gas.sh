@@ -62,11 +62,16 @@ run_prompt() {
   declare -A keyof
   for i in 1 2 3; do keyof[$(c wallet address "${KEYS[$i]}")]=${KEYS[$i]}; done
   local last; last=$(echo "$committee" | awk '{print $NF}')
+  # A commitment's low 32 bits are the request tag: the low 32 bits of the request blob's address.
+  local blob; blob=$(c call --rpc-url "$RPC" "$KERNEL" \
+    "promptInfo(uint256)((address,uint8,uint8,uint8,uint8,uint32,uint32))" "$pid" | tr -d '( ' | cut -d, -f1)
+  local tag=${blob: -8}
   for phase in commit reveal; do
     for n in $committee; do
       local salt; salt=$(c keccak "$(c abi-encode 'f(address,uint256)' "$n" "$pid")")
       if [ $phase = commit ]; then
         local cm; cm=$(c keccak "$(c abi-encode 'f(uint256,uint8,bytes32,bytes32,address)' "$pid" 0 "$rh" "$salt" "$n")")
+        cm=${cm:0:58}$tag
         g=$(send --private-key "${keyof[$n]}" "$KERNEL" "commit(uint256,bytes32)" "$pid" "$cm")
       elif [ "$n" = "$last" ]; then
         # The last reveal carries the output and settles (the callback needs its full limit).

@@ -147,10 +147,12 @@ contract DecentralizedInference is KernelCore, IAIKernel {
         return _drawNow(promptId, pm);
     }
 
-    /// @notice Commits to an output: `commitment = keccak256(abi.encode(promptId, round, roundHash,
-    ///         salt, msg.sender))`, with the round hash of `reveal`.
+    /// @notice Commits to an output: the upper 224 bits of `keccak256(abi.encode(promptId, round,
+    ///         roundHash, salt, msg.sender))`, with the round hash of `reveal`, and in the low 32 bits
+    ///         the request tag: the low 32 bits of `promptInfo(promptId).blob`. The tag makes a commit
+    ///         transaction orphaned by a reorg and mined again fail when another request took the id.
     /// @param promptId The prompt.
-    /// @param commitment The commitment (non-zero).
+    /// @param commitment The commitment (non-zero) with the request tag.
     function commit(uint256 promptId, bytes32 commitment) external {
         Prompt storage p = _prompts[promptId];
         Prompt memory pm = p;
@@ -165,6 +167,7 @@ contract DecentralizedInference is KernelCore, IAIKernel {
         if (!_contains(committee, msg.sender)) revert NotInCommittee(promptId, msg.sender);
         mapping(address => uint256) storage members = _members[promptId][pm.round];
         if (members[msg.sender] != 0) revert AlreadyCommitted(promptId, msg.sender);
+        if (uint32(uint256(commitment)) != uint32(uint160(pm.blob))) revert RequestReplaced(promptId);
         uint8 commits = pm.commits + 1;
         members[msg.sender] = ((uint256(commitment) >> 32) << 32) | (uint256(commits) << 8) | COMMITTED;
         p.commits = commits;

@@ -169,6 +169,9 @@ abstract contract KernelCore is Ownable, ReentrancyGuardTransient {
     error NotInCommittee(uint256 promptId, address node);
     /// @notice A zero commitment.
     error ZeroCommitment();
+    /// @notice The commitment's request tag (its low 32 bits) is not this prompt's request: it was
+    ///         made for a request a reorg replaced under the same id.
+    error RequestReplaced(uint256 promptId);
     /// @notice The caller already committed this round.
     error AlreadyCommitted(uint256 promptId, address node);
     /// @notice The caller has no commitment this round.
@@ -264,7 +267,7 @@ abstract contract KernelCore is Ownable, ReentrancyGuardTransient {
     ) internal {
         (uint32 commitDeadline, uint32 revealDeadline) = _deadlines(meta.workSeconds);
         _prompts[promptId] = Prompt({
-            blob: RequestBlob.write(request, meta),
+            blob: RequestBlob.write(request, meta, promptId),
             status: IAIKernel.Status.Committing,
             round: 0,
             commits: 0,

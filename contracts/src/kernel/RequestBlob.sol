@@ -67,14 +67,19 @@ library RequestBlob {
     }
 
     /// @notice Encodes and stores a request with its context position, fees and round-0 draw.
-    function write(IAIKernel.Request calldata r, Meta memory meta) internal returns (address blob) {
+    /// @dev CREATE2 salted with the prompt id: the address follows the content, so a request that a
+    ///      reorg puts under an existing id gets another address (commitments are tagged with it).
+    function write(IAIKernel.Request calldata r, Meta memory meta, uint256 promptId)
+        internal
+        returns (address blob)
+    {
         if (meta.contextIndex > type(uint32).max) revert ContextTooLong(meta.contextIndex);
         bytes memory data = bytes.concat(_head(r, meta), _tail(r));
         assembly ("memory-safe") {
             let n := mload(data)
             // PUSH2 n+1, DUP1, PUSH1 0x0a, RETURNDATASIZE, CODECOPY, RETURNDATASIZE, RETURN, STOP
             mstore(data, add(0x61000180600a3d393df300, shl(0x40, n)))
-            blob := create(0, add(data, 0x15), add(n, 0x0b))
+            blob := create2(0, add(data, 0x15), add(n, 0x0b), promptId)
             mstore(data, n)
         }
         if (blob == address(0)) revert BlobWriteFailed();

@@ -311,6 +311,8 @@ contract DecentralizedInferenceTest is KernelBase {
         uint256 pid = _submit(3);
         address[] memory c = _committee(pid);
         bool member = who == c[0] || who == c[1] || who == c[2];
+        cm = _tagged(pid, cm);
+        vm.assume(cm != bytes32(0));
         vm.prank(who);
         if (!member) {
             vm.expectRevert(abi.encodeWithSelector(KernelCore.NotInCommittee.selector, pid, who));

@@ -349,7 +349,8 @@ contract KernelHandler is Test {
     }
 
     function _commit(uint256 pid, uint8 r, address node, bytes memory out) internal {
-        bytes32 commitment = keccak256(abi.encode(pid, r, _roundHash(pid, r, out), _salt(node, pid, r), node));
+        bytes32 h = keccak256(abi.encode(pid, r, _roundHash(pid, r, out), _salt(node, pid, r), node));
+        bytes32 commitment = bytes32((uint256(h) >> 32) << 32 | uint32(uint160(kernel.promptInfo(pid).blob)));
         vm.prank(node);
         try kernel.commit(pid, commitment) {
             _outputOf[keccak256(abi.encode(pid, r, node))] = out;

@@ -145,14 +145,22 @@ abstract contract KernelBase is Test {
             keccak256(abi.encode(promptId, round, keccak256(abi.encode(keccak256(output), _trace(output)))));
     }
 
+    /// @dev The commitment with its request tag (the low 32 bits: the request blob's address).
     function _commitment(uint256 promptId, uint8 round, bytes memory output, address node)
         internal
-        pure
+        view
         returns (bytes32)
     {
-        return keccak256(
+        bytes32 h = keccak256(
             abi.encode(promptId, round, _roundHash(promptId, round, output), _salt(node, promptId), node)
         );
+        return _tagged(promptId, h);
+    }
+
+    /// @dev `h` with its low 32 bits replaced by the prompt's request tag.
+    function _tagged(uint256 promptId, bytes32 h) internal view returns (bytes32) {
+        uint32 tag = uint32(uint160(kernel.promptInfo(promptId).blob));
+        return bytes32((uint256(h) >> 32) << 32 | tag);
     }
 
     /// @dev Mines past the current round's seed block so its committee can be drawn.

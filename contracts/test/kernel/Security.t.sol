@@ -207,7 +207,8 @@ contract SecurityTest is KernelBase {
         address guesser = c[0];
         bytes32 guessedTrace = keccak256("no model was run");
         bytes32 rh = keccak256(abi.encode(pid, uint8(0), keccak256(abi.encode(keccak256(yes), guessedTrace))));
-        bytes32 commitment = keccak256(abi.encode(pid, uint8(0), rh, _salt(guesser, pid), guesser));
+        bytes32 commitment =
+            _tagged(pid, keccak256(abi.encode(pid, uint8(0), rh, _salt(guesser, pid), guesser)));
         vm.prank(guesser);
         kernel.commit(pid, commitment);
         _commit(pid, c[1], yes);
@@ -229,8 +230,9 @@ contract SecurityTest is KernelBase {
         uint256 p2 = _submit(3);
         address[] memory d = _committee(p2);
         uint256 before = gpu.slashableOf(d[0]);
+        bytes32 guess = _tagged(p2, keccak256(abi.encode(p2, uint8(0), rh, _salt(d[0], p2), d[0])));
         vm.prank(d[0]);
-        kernel.commit(p2, keccak256(abi.encode(p2, uint8(0), rh, _salt(d[0], p2), d[0])));
+        kernel.commit(p2, guess);
         _commit(p2, d[1], yes);
         _commit(p2, d[2], yes);
         _reveal(p2, d[1], yes);
@@ -262,7 +264,7 @@ contract SecurityTest is KernelBase {
         bytes32 seen = _roundHash(pid, 0, ANSWER); // public in round 0's Revealed events
         address[] memory e = _committee(pid);
         address copier = e[0];
-        bytes32 copied = keccak256(abi.encode(pid, uint8(1), seen, _salt(copier, pid), copier));
+        bytes32 copied = _tagged(pid, keccak256(abi.encode(pid, uint8(1), seen, _salt(copier, pid), copier)));
         vm.prank(copier);
         kernel.commit(pid, copied);
         for (uint256 i = 1; i < e.length; ++i) {
@@ -365,5 +367,74 @@ contract SecurityTest is KernelBase {
             assertTrue(gpu.nodeInfo(c[i]).jailed);
             assertTrue(gpu.nodeInfo(e[i]).jailed);
         }
+    }
+
+    // ------------------------------------------------------------ reorg replay
+
+    /// A reorg puts another request under an existing prompt id, and a commit transaction a node
+    /// sent for the old request is mined again on the new chain (orphaned transactions go back to
+    /// the mempool). Its request tag, the old request blob's address, no longer matches: the commit
+    /// reverts instead of binding the node to an answer for a request it never computed, and the
+    /// node can still commit for the new request. With seven of ten nodes drawn each time, some
+    /// node sits in both committees.
+    function test_reorgReplay_orphanedCommitFailsForAnotherRequest() public {
+        uint256 fork = vm.snapshotState();
+        uint256 pid = _submit(7);
+        address[] memory a = _committee(pid);
+        address oldBlob = kernel.promptInfo(pid).blob;
+        bytes32[] memory signed = new bytes32[](a.length);
+        for (uint256 i; i < a.length; ++i) {
+            signed[i] = _commitment(pid, 0, ANSWER, a[i]);
+        }
+
+        vm.revertToState(fork);
+        IAIKernel.Request memory r = _request(7);
+        r.input = bytes("What is 3+3? Answer with one digit.");
+        assertEq(consumer.ask(r, _fee(r)), pid);
+        assertTrue(kernel.promptInfo(pid).blob != oldBlob);
+        address[] memory b = _committee(pid);
+        address both;
+        bytes32 replayed;
+        for (uint256 i; i < a.length && both == address(0); ++i) {
+            for (uint256 j; j < b.length; ++j) {
+                if (a[i] == b[j]) (both, replayed) = (a[i], signed[i]);
+            }
+        }
+        assertTrue(both != address(0));
+        vm.prank(both);
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.RequestReplaced.selector, pid));
+        kernel.commit(pid, replayed);
+        _commit(pid, both, ANSWER);
+        (uint8 state,,) = kernel.memberState(pid, 0, both);
+        assertEq(state, 1);
+    }
+
+    /// The same request under the same id (a reorg that re-mines it unchanged) keeps its blob and
+    /// its tag: the orphaned commit is still a commitment to the right request's answer.
+    function test_reorgReplay_sameRequestKeepsItsTag() public {
+        uint256 fork = vm.snapshotState();
+        uint256 pid = _submit(7);
+        address[] memory a = _committee(pid);
+        address oldBlob = kernel.promptInfo(pid).blob;
+        bytes32 signed = _commitment(pid, 0, ANSWER, a[0]);
+
+        vm.revertToState(fork);
+        assertEq(_submit(7), pid);
+        assertEq(kernel.promptInfo(pid).blob, oldBlob);
+        _ready(pid);
+        vm.prank(a[0]);
+        kernel.commit(pid, signed);
+    }
+
+    /// Any other tag is refused, whatever the rest of the commitment.
+    function testFuzz_commit_wrongTagReverts(bytes32 h, uint32 tag) public {
+        uint256 pid = _submit(3);
+        address[] memory c = _committee(pid);
+        vm.assume(tag != uint32(uint160(kernel.promptInfo(pid).blob)));
+        bytes32 commitment = bytes32((uint256(h) >> 32) << 32 | tag);
+        vm.assume(commitment != bytes32(0));
+        vm.prank(c[0]);
+        vm.expectRevert(abi.encodeWithSelector(KernelCore.RequestReplaced.selector, pid));
+        kernel.commit(pid, commitment);
     }
 }

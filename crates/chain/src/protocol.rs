@@ -22,11 +22,24 @@ pub fn round_hash(prompt_id: U256, round: u8, output: &[u8], trace: B256) -> B25
     keccak256((prompt_id, U256::from(round), answer(output, trace)).abi_encode())
 }
 
-/// `keccak256(abi.encode(uint256 promptId, uint8 round, bytes32 roundHash, bytes32 salt,
-/// address node))`: binding the node's address stops a node from replaying another node's
-/// commitment (it could not open it).
-pub fn commitment(prompt_id: U256, round: u8, round_hash: B256, salt: B256, node: Address) -> B256 {
-    keccak256((prompt_id, U256::from(round), round_hash, salt, node).abi_encode())
+/// The upper 224 bits of `keccak256(abi.encode(uint256 promptId, uint8 round, bytes32
+/// roundHash, bytes32 salt, address node))`, and in the low 32 bits the request tag: the low
+/// 32 bits of the prompt's request blob (`promptInfo(promptId).blob`). Binding the node's
+/// address stops a node from replaying another node's commitment (it could not open it); the
+/// tag makes a commit transaction that a reorg orphaned, and that is mined again after another
+/// request took the prompt id, revert (`RequestReplaced`) instead of binding the node to an
+/// answer for a request it never computed.
+pub fn commitment(
+    prompt_id: U256,
+    round: u8,
+    round_hash: B256,
+    salt: B256,
+    node: Address,
+    request_blob: Address,
+) -> B256 {
+    let mut c = keccak256((prompt_id, U256::from(round), round_hash, salt, node).abi_encode());
+    c[28..].copy_from_slice(&request_blob[16..]);
+    c
 }
 
 /// The upper 224 bits of a hash, as the kernel keeps them per committee member
@@ -79,16 +92,17 @@ mod tests {
         let node = Address::repeat_byte(0x11);
         let mut padded = [0u8; 32];
         padded[12..].copy_from_slice(node.as_slice());
-        assert_eq!(
-            commitment(id, 1, rh, salt, node),
-            keccak256(words(&[
-                &word(7),
-                &word(1),
-                rh.as_slice(),
-                salt.as_slice(),
-                &padded
-            ]))
-        );
+        let blob: Address = "0x00000000000000000000000000000000a1b2c3d4".parse().unwrap();
+        let hashed = keccak256(words(&[
+            &word(7),
+            &word(1),
+            rh.as_slice(),
+            salt.as_slice(),
+            &padded,
+        ]));
+        let c = commitment(id, 1, rh, salt, node, blob);
+        assert_eq!(c[..28], hashed[..28], "the hash in the upper 224 bits");
+        assert_eq!(c[28..], [0xa1, 0xb2, 0xc3, 0xd4], "the blob's low 32 bits as the tag");
         assert_eq!(prefix(rh).as_slice(), &rh[..28]);
     }
 

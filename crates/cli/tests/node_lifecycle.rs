@@ -282,6 +282,9 @@ async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
             "node {i} kept A's output"
         );
     }
+    // The signed commit transactions for A: a reorg sends them back to the mempool.
+    let orphaned = orphaned_commits(&net, a).await;
+    assert_eq!(orphaned.len(), 3, "three commits for A");
 
     // The chain goes back to before A; B is submitted and gets A's id.
     let reverted: bool = provider
@@ -296,6 +299,7 @@ async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
     assert_eq!(b, a, "B took A's prompt id");
     let new = net.identity(b).await;
     assert_ne!(new, old);
+    replay_before_the_nodes_commit(&net, b, &orphaned).await;
     assert_eq!(
         net.wait_final(b, Duration::from_mins(3)).await,
         PromptStatus::Settled,
@@ -330,4 +334,109 @@ async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
         "the change was noticed:{}",
         net.logs()
     );
+}
+
+/// The raw signed transactions of every commit to prompt `id` so far.
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed RPC is a failed test
+async fn orphaned_commits(net: &Net, id: alloy::primitives::U256) -> Vec<alloy::primitives::Bytes> {
+    use aikernel_chain::bindings::DecentralizedInference::Committed;
+    use alloy::providers::Provider;
+    use alloy::sol_types::SolEvent;
+
+    let provider = net.provider();
+    let filter = alloy::rpc::types::Filter::new()
+        .address(net.deployment.kernel)
+        .event_signature(Committed::SIGNATURE_HASH)
+        .topic1(id)
+        .from_block(0);
+    let mut raw = Vec::new();
+    for log in provider.get_logs(&filter).await.unwrap() {
+        let hash = log.transaction_hash.unwrap();
+        let tx: Option<alloy::primitives::Bytes> = provider
+            .raw_request("eth_getRawTransactionByHash".into(), (hash,))
+            .await
+            .unwrap();
+        raw.push(tx.expect("the commit transaction"));
+    }
+    raw
+}
+
+/// Mines `orphaned` (A's commits, signed before the reorg) right after B's seed block, before
+/// the nodes can commit for B: with mining paused, the seed block is mined and the old
+/// transactions go into the very next block. Each must fail with `RequestReplaced`, the
+/// kernel's request tag check, instead of binding its node to A's answer (which it could
+/// never open for B, so it would be slashed). Interval mining resumes afterwards.
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed RPC is a failed test
+async fn replay_before_the_nodes_commit(
+    net: &Net,
+    id: alloy::primitives::U256,
+    orphaned: &[alloy::primitives::Bytes],
+) {
+    use alloy::providers::Provider;
+
+    let provider = net.provider();
+    let pause = |seconds: u64| {
+        let provider = provider.clone();
+        async move {
+            let _: serde_json::Value = provider
+                .raw_request("evm_setIntervalMining".into(), (seconds,))
+                .await
+                .unwrap();
+        }
+    };
+    pause(0).await;
+    let seed = net.kernel().seedBlockOf(id).call().await.unwrap().seedBlock;
+    let head = provider.get_block_number().await.unwrap();
+    let _: serde_json::Value = provider
+        .raw_request("anvil_mine".into(), (seed.saturating_sub(head) + 1,))
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for raw in orphaned {
+        let pending = provider.send_raw_transaction(raw).await;
+        let pending =
+            pending.unwrap_or_else(|e| panic!("the pool refused an orphaned commit: {e}"));
+        sent.push(*pending.tx_hash());
+    }
+    let _: serde_json::Value = provider
+        .raw_request("anvil_mine".into(), (1u64,))
+        .await
+        .unwrap();
+    pause(1).await;
+    for hash in sent {
+        let receipt = provider
+            .get_transaction_receipt(hash)
+            .await
+            .unwrap()
+            .expect("mined");
+        assert!(
+            !receipt.status(),
+            "an orphaned commit for A must not count for B"
+        );
+        let tx = provider
+            .get_transaction_by_hash(hash)
+            .await
+            .unwrap()
+            .expect("tx");
+        let call = alloy::rpc::types::TransactionRequest::default()
+            .from(tx.inner.signer())
+            .to(net.deployment.kernel)
+            .input(alloy::consensus::Transaction::input(&tx).clone().into());
+        let reason = provider
+            .call(call)
+            .block((receipt.block_number.unwrap() - 1).into())
+            .await
+            .expect_err("the replay reverts");
+        let payload = reason
+            .as_error_resp()
+            .unwrap_or_else(|| panic!("an error response: {reason}"));
+        let data = payload
+            .as_revert_data()
+            .unwrap_or_else(|| panic!("a revert with data: {reason}"));
+        assert_eq!(
+            aikernel_chain::errors::decode_revert(&data).as_deref(),
+            Some(format!("RequestReplaced({id})").as_str()),
+            "reverted for the request tag, not for another reason"
+        );
+    }
 }

@@ -120,7 +120,7 @@ pub async fn advance(ctx: &Ctx, job: &Job, head: Head) -> Result<Step, NodeError
         && now < reveal_deadline;
     match me.state {
         MemberState::None if status == PromptStatus::Committing && now < commit_deadline => {
-            commit(ctx, job, round, commit_deadline - now).await
+            commit(ctx, job, round, commit_deadline - now, info.blob).await
         }
         // Declined: this round is not this node's any more (later committees exclude it).
         MemberState::Declined => Ok(Step::Done),
@@ -242,7 +242,16 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
 }
 
 /// Commits this node's output; `left` is the time to the commit deadline, in block time.
-async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, NodeError> {
+/// `blob` is the request blob `promptInfo` named, read before the request's identity: a reorg
+/// between the two reads leaves a stale tag, and the kernel refuses the commit
+/// (`RequestReplaced`) rather than take it for the new request.
+async fn commit(
+    ctx: &Ctx,
+    job: &Job,
+    round: u8,
+    left: u64,
+    blob: Address,
+) -> Result<Step, NodeError> {
     if rejected_before(ctx, job, round, "commit") || rejected_before(ctx, job, round, "decline") {
         return Ok(Step::Wait);
     }
@@ -259,7 +268,7 @@ async fn commit(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, Node
     };
     let salt = protocol::salt(ctx.secret, job.id, identity, round);
     let round_hash = protocol::round_hash(job.id, round, &computed.output, computed.trace);
-    let commitment = protocol::commitment(job.id, round, round_hash, salt, ctx.me);
+    let commitment = protocol::commitment(job.id, round, round_hash, salt, ctx.me, blob);
     send_commit(ctx, job, round, commitment).await
 }
 
@@ -295,7 +304,12 @@ pub(crate) async fn send_commit(
             round,
             "commit",
             e,
-            &["CommitClosed", "AlreadyCommitted", "NotInCommittee"],
+            &[
+                "CommitClosed",
+                "AlreadyCommitted",
+                "NotInCommittee",
+                "RequestReplaced",
+            ],
         ),
     }
 }
@@ -325,7 +339,12 @@ async fn decline(ctx: &Ctx, job: &Job, round: u8, left: u64) -> Result<Step, Nod
             round,
             "decline",
             e,
-            &["CommitClosed", "AlreadyCommitted", "NotInCommittee"],
+            &[
+                "CommitClosed",
+                "AlreadyCommitted",
+                "NotInCommittee",
+                "RequestReplaced",
+            ],
         ),
     }
 }

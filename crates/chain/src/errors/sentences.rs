@@ -93,6 +93,11 @@ pub(super) fn sentence(name: &str, args: &[DynSolValue]) -> Option<String> {
             format!("{} is not the owner of the contract", a.addr(0)?)
         }
         "ReentrancyGuardReentrantCall" => "a reentrant call was refused".to_owned(),
+        "RequestReplaced" => format!(
+            "the commitment was made for another request than prompt {}'s (a reorg gave the id \
+             to a new request): compute the new request and commit again",
+            a.num(0)?
+        ),
         "RevealClosed" => format!("the reveal window of prompt {} is closed", a.num(0)?),
         "SeedNotReady" => format!(
             "prompt {}'s committee is drawn with the hash of block {}, which is not mined yet",

@@ -189,6 +189,12 @@ fn rows() -> Vec<(&'static str, String, &'static str)> {
             "()".into(),
             "the kernel has no such function",
         ),
+        (
+            "RequestReplaced",
+            "(7)".into(),
+            "the commitment was made for another request than prompt 7's (a reorg gave the id \
+             to a new request): compute the new request and commit again",
+        ),
         ("UnknownPrompt", "(7)".into(), "there is no prompt 7"),
         ("ZeroCommitment", "()".into(), "a commitment cannot be zero"),
         (

@@ -249,9 +249,22 @@ impl Net {
         let trace = keccak256(b"logits");
         let round_hash = protocol::round_hash(U256::from(id), round, output, trace);
         self.runtime.block_on(async {
+            let blob = self
+                .kernel(index(&committee[0]))
+                .promptInfo(U256::from(id))
+                .call()
+                .await
+                .unwrap()
+                .blob;
             for member in committee {
-                let commitment =
-                    protocol::commitment(U256::from(id), round, round_hash, salt(member), *member);
+                let commitment = protocol::commitment(
+                    U256::from(id),
+                    round,
+                    round_hash,
+                    salt(member),
+                    *member,
+                    blob,
+                );
                 let receipt = self
                     .kernel(index(member))
                     .commit(U256::from(id), commitment)

@@ -320,8 +320,15 @@ mod tests {
         let round_hash = protocol::round_hash(prompt_id, 0, &output, trace);
         let salt = |node: Address| keccak256((node, prompt_id).abi_encode());
         let member = |a: &Address| nodes.iter().find(|(n, _)| n == a).expect("member");
+        let blob = kernel
+            .promptInfo(prompt_id)
+            .call()
+            .await
+            .expect("prompt")
+            .blob;
         for a in &committee {
-            let commitment: B256 = protocol::commitment(prompt_id, 0, round_hash, salt(*a), *a);
+            let commitment: B256 =
+                protocol::commitment(prompt_id, 0, round_hash, salt(*a), *a, blob);
             member(a)
                 .1
                 .commit(prompt_id, commitment)
