@@ -88,6 +88,23 @@ fn demo_runs_every_dapp_verifies_stops_on_ctrl_c_and_restarts_cleanly() {
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verdict["honest"], true, "{verdict}");
 
+    // The demo serves the explorer and printed its URL: its API lists the dapps' prompts.
+    let url = transcript
+        .lines()
+        .find_map(|l| l.strip_prefix("explorer ")?.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no explorer URL in:\n{transcript}"));
+    let explorer_port: u16 = url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|_| panic!("explorer URL {url}"));
+    let (code, body) = common::http_get(explorer_port, "/api/prompts");
+    assert_eq!(code, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(page["data"]["total"].as_u64().unwrap() >= 7, "{page}");
+    let (code, html) = common::http_get(explorer_port, "/");
+    assert!(code == 200 && html.contains("aikernel explorer"), "{html}");
+
     // Ctrl-C stops everything.
     demo.signal("INT");
     let status = demo
@@ -101,6 +118,10 @@ fn demo_runs_every_dapp_verifies_stops_on_ctrl_c_and_restarts_cleanly() {
         "anvil's port is free again"
     );
     assert!(!demo_dir.join("pids").exists(), "no stale pid file");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", explorer_port)).is_err(),
+        "the explorer stopped with the demo"
+    );
 
     // A second run on the same port and folder starts cleanly.
     let out = Command::new(bin())
@@ -123,6 +144,13 @@ fn demo_runs_every_dapp_verifies_stops_on_ctrl_c_and_restarts_cleanly() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 7, "{report}");
+    assert!(
+        report["explorer"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{report}"
+    );
     assert_eq!(report["failures"].as_array().unwrap().len(), 0, "{report}");
     for step in steps {
         let prompts = step["prompts"].as_array().unwrap();

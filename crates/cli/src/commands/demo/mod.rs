@@ -6,6 +6,7 @@ mod apps;
 mod chain;
 mod dapps;
 mod nodes;
+mod ports;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use aikernel_chain::bindings::GPUManagement;
 use self::apps::StepReport;
 use self::chain::Env;
 use self::nodes::{NodeProcesses, NodeSpec};
+use self::ports::free_ports_from;
 use super::devnet::{self, Devnet, DevnetArgs};
 use crate::global::GlobalArgs;
 
@@ -130,6 +132,11 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             nodes.metrics_ports
         ),
     );
+    let explorer = start_explorer(&rpc, &deployment_file).await?;
+    say(
+        human,
+        &format!("explorer {explorer} (the chain live: prompts, committees, nodes, re-verify)"),
+    );
     say(human, "");
 
     let env = Env {
@@ -149,6 +156,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         deployment: &net.deployment,
         deployment_file: &deployment_file,
         model_id: net.model_id,
+        explorer: &explorer,
         chain_s,
         nodes_s: nodes.seconds,
     };
@@ -209,6 +217,20 @@ async fn start_chain(
     let net = devnet::start(&devnet_args, deployment_file).await?;
     bar.finish_and_clear();
     Ok((net, t.elapsed().as_secs_f64()))
+}
+
+/// Starts the explorer of the demo's chain in this process, on the first free port from
+/// 8090; returns its URL.
+async fn start_explorer(rpc: &str, deployment_file: &Path) -> anyhow::Result<String> {
+    let port = free_ports_from(8090, 1)?[0];
+    let options = super::explorer::VerifyOptions {
+        rpc: rpc.to_owned(),
+        deployment: deployment_file.to_path_buf(),
+        cache_dir: None,
+        threads: 1,
+    };
+    let addr = super::explorer::start(([127, 0, 0, 1], port).into(), options).await?;
+    Ok(format!("http://{addr}/"))
 }
 
 /// The demo's node processes, once every one of them is eligible on chain.
@@ -358,44 +380,3 @@ type StepFn = for<'a> fn(
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = anyhow::Result<StepReport>> + 'a>,
 >;
-
-/// The first `count` ports at or after `start` that nothing on 127.0.0.1 listens on, for the
-/// nodes' metrics servers: the usual ones are `--port` + 101, 102, 103, but a port another
-/// program holds is skipped instead of failing a node at startup.
-fn free_ports_from(start: u16, count: usize) -> anyhow::Result<Vec<u16>> {
-    let mut ports = Vec::with_capacity(count);
-    let mut candidate = start;
-    while ports.len() < count {
-        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
-            ports.push(candidate);
-        }
-        candidate = candidate.checked_add(1).with_context(|| {
-            format!("no {count} free ports for the nodes' metrics between {start} and 65535")
-        })?;
-    }
-    Ok(ports)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::free_ports_from;
-
-    #[test]
-    fn a_metrics_port_in_use_is_skipped() {
-        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let busy = held.local_addr().unwrap().port();
-        let ports = free_ports_from(busy, 3).unwrap();
-        assert_eq!(ports.len(), 3);
-        assert!(
-            !ports.contains(&busy),
-            "{ports:?} includes the held port {busy}"
-        );
-        assert!(ports.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn running_out_of_ports_is_an_error_naming_the_range() {
-        let err = free_ports_from(65535, 70_000).unwrap_err().to_string();
-        assert!(err.contains("65535"), "{err}");
-    }
-}

@@ -22,6 +22,8 @@ pub(super) struct Run<'a> {
     pub(super) deployment_file: &'a Path,
     /// The registered model.
     pub(super) model_id: U256,
+    /// The explorer's URL.
+    pub(super) explorer: &'a str,
     /// Seconds to start the chain and deploy.
     pub(super) chain_s: f64,
     /// Seconds until the nodes were eligible.
@@ -41,6 +43,7 @@ pub(super) fn print(
         deployment,
         deployment_file,
         model_id,
+        explorer,
         chain_s,
         nodes_s,
     } = *run;
@@ -60,12 +63,14 @@ pub(super) fn print(
                 first.prompt_id
             );
         }
+        crate::output::outln!("  explorer {explorer}");
     } else {
         let json = serde_json::json!({
             "rpc": rpc,
             "deployment": deployment,
             "deploymentFile": deployment_file,
             "modelId": model_id.to_string(),
+            "explorer": explorer,
             "seconds": {"chain": chain_s, "nodes": nodes_s},
             "steps": reports,
             "failures": failures,
