@@ -30,7 +30,7 @@ use aikernel_schema::{Node, Schema, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::DriverError;
-use crate::prompt::{Built, Parts, PromptCodec, context_message, fit, schema_instruction};
+use crate::prompt::{Built, Layout, Parts, PromptCodec, context_message, fit, schema_instruction};
 use crate::types::InferenceRequest;
 
 /// INT ranges of at most this many values are scored value by value.
@@ -57,6 +57,26 @@ pub enum Decoding {
     Ordered,
     /// Both orderings, calibrated by a content-free input (rule 2, calibrated).
     Calibrated,
+}
+
+/// A prompt rule: how typed answers are decided and where the dapp's extra context goes.
+/// A model's driver name in the registry selects one (`rule_for_driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PromptRule {
+    /// How CHOICE, BOOL and INT answers are decided.
+    pub decoding: Decoding,
+    /// Where the extra context goes.
+    pub layout: Layout,
+}
+
+impl From<Decoding> for PromptRule {
+    /// `decoding` with the extra context in the system message (rules 1 and 2).
+    fn from(decoding: Decoding) -> PromptRule {
+        PromptRule {
+            decoding,
+            layout: Layout::SystemOnly,
+        }
+    }
 }
 
 impl Decoding {
@@ -319,22 +339,23 @@ fn score_canonically(
     })
 }
 
-/// Decides `request` by rule 2 (in the variant `decoding`), or `None` when its schema is
-/// not one rule 2 decides (or `decoding` is greedy).
+/// Decides `request` by rule 2 (in the variant `decoding`, with the extra context placed by
+/// `layout`), or `None` when its schema is not one rule 2 decides (or `decoding` is greedy).
 pub(crate) fn decide(
     request: &InferenceRequest,
     schema: &Schema,
-    decoding: Decoding,
+    rule: PromptRule,
     scorer: &dyn Scorer,
     cache: &CalibrationCache,
 ) -> Result<Option<Decided>, DriverError> {
+    let PromptRule { decoding, layout } = rule;
     if decoding == Decoding::Greedy {
         return Ok(None);
     }
     let Some(candidates) = Candidates::of(schema) else {
         return Ok(None);
     };
-    let Some(parts) = Parts::of(request) else {
+    let Some(parts) = Parts::of(request, layout) else {
         return Ok(Some(Decided::Error(
             aikernel_schema::ErrorCode::InvalidInput,
         )));
@@ -364,6 +385,7 @@ pub(crate) fn decide(
             scorer,
             schema.clone(),
             &system,
+            &parts.examples,
             &turns,
             parts.input,
             request.max_tokens,
@@ -378,6 +400,7 @@ pub(crate) fn decide(
                 scorer,
                 schema.clone(),
                 &system,
+                &parts.examples,
                 &[],
                 CONTENT_FREE_INPUT,
                 request.max_tokens,

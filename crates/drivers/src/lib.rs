@@ -11,12 +11,13 @@ mod llm;
 pub mod prompt;
 mod types;
 
-pub use decide::Decoding;
+pub use decide::{Decoding, PromptRule};
 pub use error::DriverError;
 pub use llm::{
-    DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED, DRIVER_NAMES, LlmDriver,
-    decoding_for_driver,
+    DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED, DRIVER_NAME_V3, DRIVER_NAMES,
+    LlmDriver, decoding_for_driver, driver_name, rule_for_driver,
 };
+pub use prompt::Layout;
 pub use types::{
     ContextEntry, ContextKind, DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest,
 };

@@ -12,9 +12,9 @@ use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Schema, Vocab}
 use sha2::{Digest, Sha256};
 
 use crate::Driver;
-use crate::decide::{CalibrationCache, Decided, Decoding, Scored, Scorer, decide};
+use crate::decide::{CalibrationCache, Decided, Decoding, PromptRule, Scored, Scorer, decide};
 use crate::error::DriverError;
-use crate::prompt::{Built, PromptCodec, build};
+use crate::prompt::{Built, Layout, PromptCodec, build_in};
 use crate::types::{DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest};
 
 /// Name of the Llama-family LLM driver in the model registry: prompt rule 1, typed
@@ -28,18 +28,53 @@ pub const DRIVER_NAME_V2: &str = "llm-llama@2";
 /// Rule 2 with calibration by a content-free input added.
 pub const DRIVER_NAME_V2_CALIBRATED: &str = "llm-llama@2-calibrated";
 
+/// Prompt rule 3: rule 2's decisions, and the example pairs in the dapp's extra context
+/// (`Example input: ...` / `Example answer: ...` lines) as chat turns (`docs/drivers.md`).
+pub const DRIVER_NAME_V3: &str = "llm-llama@3";
+
 /// Every driver name a node serves, in registry spelling.
-pub const DRIVER_NAMES: [&str; 3] = [DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED];
+pub const DRIVER_NAMES: [&str; 4] = [
+    DRIVER_NAME,
+    DRIVER_NAME_V2,
+    DRIVER_NAME_V2_CALIBRATED,
+    DRIVER_NAME_V3,
+];
+
+/// The prompt rule of the driver registered as `name`; `None` for a driver this build does
+/// not have.
+pub fn rule_for_driver(name: &str) -> Option<PromptRule> {
+    let (decoding, layout) = match name {
+        DRIVER_NAME => (Decoding::Greedy, Layout::SystemOnly),
+        DRIVER_NAME_V2 => (Decoding::Ordered, Layout::SystemOnly),
+        DRIVER_NAME_V2_CALIBRATED => (Decoding::Calibrated, Layout::SystemOnly),
+        DRIVER_NAME_V3 => (Decoding::Ordered, Layout::ExamplesAsTurns),
+        _ => return None,
+    };
+    Some(PromptRule { decoding, layout })
+}
 
 /// How the driver registered as `name` decides typed answers; `None` for a driver this
 /// build does not have.
 pub fn decoding_for_driver(name: &str) -> Option<Decoding> {
-    match name {
-        DRIVER_NAME => Some(Decoding::Greedy),
-        DRIVER_NAME_V2 => Some(Decoding::Ordered),
-        DRIVER_NAME_V2_CALIBRATED => Some(Decoding::Calibrated),
-        _ => None,
-    }
+    rule_for_driver(name).map(|r| r.decoding)
+}
+
+/// The registry name of `rule`; rules no registry name has (only `aikernel eval` builds
+/// them) are named after their parts.
+pub fn driver_name(rule: PromptRule) -> String {
+    DRIVER_NAMES
+        .into_iter()
+        .find(|name| rule_for_driver(name) == Some(rule))
+        .map_or_else(
+            || {
+                let examples = match rule.layout {
+                    Layout::SystemOnly => "",
+                    Layout::ExamplesAsTurns => "+examples",
+                };
+                format!("{DRIVER_NAME}+{}{examples}", rule.decoding.name())
+            },
+            str::to_owned,
+        )
 }
 
 /// A GGUF Llama-family model behind the [`Driver`] interface.
@@ -52,7 +87,7 @@ pub struct LlmDriver {
     identity: DriverIdentity,
     file_bytes: u64,
     controls: Vec<String>,
-    decoding: Decoding,
+    rule: PromptRule,
     calibration: CalibrationCache,
 }
 
@@ -107,29 +142,35 @@ impl LlmDriver {
             identity,
             file_bytes,
             controls,
-            decoding: Decoding::Greedy,
+            rule: Decoding::Greedy.into(),
             calibration: CalibrationCache::default(),
         })
     }
 
-    /// The driver deciding typed answers by `decoding` (greedy, rule 1, by default). For
-    /// a registry driver name use [`decoding_for_driver`]; the identity's driver name
-    /// follows ([`DRIVER_NAME_V2`] for [`Decoding::Ordered`]).
+    /// The driver under prompt `rule` (rule 1, greedy, by default). For a registry driver
+    /// name use [`rule_for_driver`]; the identity's driver name follows ([`driver_name`]).
     #[must_use]
-    pub fn with_decoding(mut self, decoding: Decoding) -> LlmDriver {
-        self.decoding = decoding;
-        self.identity.driver = match decoding {
-            Decoding::Greedy => DRIVER_NAME.to_owned(),
-            Decoding::Ordered => DRIVER_NAME_V2.to_owned(),
-            Decoding::Calibrated => DRIVER_NAME_V2_CALIBRATED.to_owned(),
-            Decoding::Scored => format!("{DRIVER_NAME}+{}", Decoding::Scored.name()),
-        };
+    pub fn with_rule(mut self, rule: PromptRule) -> LlmDriver {
+        self.rule = rule;
+        self.identity.driver = driver_name(rule);
         self
+    }
+
+    /// The driver deciding typed answers by `decoding`, its layout unchanged.
+    #[must_use]
+    pub fn with_decoding(self, decoding: Decoding) -> LlmDriver {
+        let layout = self.rule.layout;
+        self.with_rule(PromptRule { decoding, layout })
     }
 
     /// How this driver decides typed answers.
     pub fn decoding(&self) -> Decoding {
-        self.decoding
+        self.rule.decoding
+    }
+
+    /// This driver's prompt rule.
+    pub fn rule(&self) -> PromptRule {
+        self.rule
     }
 
     /// The underlying model.
@@ -244,20 +285,30 @@ impl Driver for LlmDriver {
     }
 
     fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError> {
-        self.run_with(request, self.decoding)
+        self.run_rule(request, self.rule)
     }
 }
 
 impl LlmDriver {
-    /// Answers `request` deciding typed answers by `decoding` instead of the driver's own
-    /// rule (`aikernel eval` compares them on one loaded model).
+    /// Answers `request` deciding typed answers by `decoding` instead of the driver's own,
+    /// with the driver's layout (`aikernel eval` compares them on one loaded model).
     pub fn run_with(
         &self,
         request: &InferenceRequest,
         decoding: Decoding,
     ) -> Result<InferenceOutput, DriverError> {
+        let layout = self.rule.layout;
+        self.run_rule(request, PromptRule { decoding, layout })
+    }
+
+    /// Answers `request` under prompt `rule` instead of the driver's own.
+    pub fn run_rule(
+        &self,
+        request: &InferenceRequest,
+        rule: PromptRule,
+    ) -> Result<InferenceOutput, DriverError> {
         if let Ok(schema) = Schema::parse(&request.schema)
-            && let Some(decided) = decide(request, &schema, decoding, self, &self.calibration)?
+            && let Some(decided) = decide(request, &schema, rule, self, &self.calibration)?
         {
             return Ok(match decided {
                 Decided::Value {
@@ -268,7 +319,7 @@ impl LlmDriver {
                 Decided::Error(code) => InferenceOutput::error(code, Vec::new(), [0; 32]),
             });
         }
-        let (schema, tokens) = match build(request, self)? {
+        let (schema, tokens) = match build_in(request, self, rule.layout)? {
             Built::Error(code) => return Ok(InferenceOutput::error(code, Vec::new(), [0; 32])),
             Built::Prompt {
                 schema,
@@ -312,3 +363,31 @@ impl LlmDriver {
 
 /// The error answered when generation ends before the value is complete (`docs/drivers.md`).
 pub(crate) const INCOMPLETE: ErrorCode = ErrorCode::OutputIncomplete;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_driver_name_has_a_rule_that_names_it_back() {
+        for name in DRIVER_NAMES {
+            let rule = rule_for_driver(name).unwrap();
+            assert_eq!(driver_name(rule), name);
+        }
+        assert_eq!(rule_for_driver("llm-llama@9"), None);
+        assert_eq!(
+            rule_for_driver(DRIVER_NAME_V3),
+            Some(PromptRule {
+                decoding: Decoding::Ordered,
+                layout: Layout::ExamplesAsTurns
+            })
+        );
+        assert_eq!(
+            driver_name(PromptRule {
+                decoding: Decoding::Scored,
+                layout: Layout::ExamplesAsTurns
+            }),
+            "llm-llama+scored+examples"
+        );
+    }
+}

@@ -195,17 +195,27 @@ pub fn context_message(entry: &ContextEntry) -> ChatMessage {
     }
 }
 
-/// Builds the prompt for `request`.
+/// Builds the prompt for `request` under rules 1 and 2 ([`Layout::SystemOnly`]).
+pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Built, DriverError> {
+    build_in(request, codec, Layout::SystemOnly)
+}
+
+/// Builds the prompt for `request` with the extra context placed by `layout`.
 ///
 /// Order of checks: schema (`InvalidSchema`), input and extra context UTF-8
 /// (`InvalidInput`), then the window: the smallest `k` such that the prompt with context
 /// turns `k..` fits (`tokens + max_tokens <= context_length`) is used; if none fits, even
-/// with no context, `InputTooLong`.
-pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Built, DriverError> {
+/// with no context, `InputTooLong`. Example turns ([`Layout::ExamplesAsTurns`]) are part of
+/// the dapp's instructions and are never dropped.
+pub fn build_in(
+    request: &InferenceRequest,
+    codec: &dyn PromptCodec,
+    layout: Layout,
+) -> Result<Built, DriverError> {
     let Ok(schema) = Schema::parse(&request.schema) else {
         return Ok(Built::Error(ErrorCode::InvalidSchema));
     };
-    let Some(parts) = Parts::of(request) else {
+    let Some(parts) = Parts::of(request, layout) else {
         return Ok(Built::Error(ErrorCode::InvalidInput));
     };
     let instruction = schema_instruction(&schema);
@@ -214,27 +224,82 @@ pub fn build(request: &InferenceRequest, codec: &dyn PromptCodec) -> Result<Buil
         codec,
         schema,
         &parts.system(&instruction),
+        &parts.examples,
         &turns,
         parts.input,
         request.max_tokens,
     )
 }
 
-/// The request's input and extra context, checked to be UTF-8.
-#[derive(Debug, Clone, Copy)]
+/// Where the dapp's extra context goes in the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Rules 1 and 2: all of it is appended to the system message.
+    SystemOnly,
+    /// Rule 3: every example pair in it ([`split_examples`]) becomes a user turn and an
+    /// assistant turn right after the system message, before the context chain, as a chat
+    /// model sees worked examples; the rest is appended to the system message.
+    ExamplesAsTurns,
+}
+
+/// The line that starts an example's input in the extra context (rule 3).
+pub const EXAMPLE_INPUT: &str = "Example input: ";
+/// The line that must follow it, with the example's answer.
+pub const EXAMPLE_ANSWER: &str = "Example answer: ";
+
+/// Splits `extra` into its example pairs and the rest (rule 3). An example is a line that
+/// starts with [`EXAMPLE_INPUT`] followed directly by a line that starts with
+/// [`EXAMPLE_ANSWER`]; the text after each prefix, as written, is the user turn and the
+/// assistant turn. Lines are split at `\n` only. Every other line (an input line with no
+/// answer line after it, too) stays in the rest, in order, joined by `\n`.
+pub fn split_examples(extra: &str) -> (String, Vec<ChatMessage>) {
+    let lines: Vec<&str> = extra.split('\n').collect();
+    let mut rest: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut examples = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let pair = lines[i].strip_prefix(EXAMPLE_INPUT).zip(
+            lines
+                .get(i + 1)
+                .and_then(|next| next.strip_prefix(EXAMPLE_ANSWER)),
+        );
+        if let Some((input, answer)) = pair {
+            examples.push(ChatMessage::new("user", input));
+            examples.push(ChatMessage::new("assistant", answer));
+            i += 2;
+        } else {
+            rest.push(lines[i]);
+            i += 1;
+        }
+    }
+    (rest.join("\n"), examples)
+}
+
+/// The request's input and extra context, checked to be UTF-8, the extra context split by
+/// the layout.
+#[derive(Debug, Clone)]
 pub(crate) struct Parts<'a> {
     /// The new user message.
     pub(crate) input: &'a str,
-    /// The dapp's extra context, appended to the system message.
-    pub(crate) extra: &'a str,
+    /// The extra context appended to the system message.
+    pub(crate) extra: String,
+    /// Example turns after the system message (rule 3; empty otherwise).
+    pub(crate) examples: Vec<ChatMessage>,
 }
 
 impl<'a> Parts<'a> {
     /// `None` when the input or the extra context is not UTF-8 (`InvalidInput`).
-    pub(crate) fn of(request: &'a InferenceRequest) -> Option<Parts<'a>> {
+    pub(crate) fn of(request: &'a InferenceRequest, layout: Layout) -> Option<Parts<'a>> {
+        let input = std::str::from_utf8(&request.input).ok()?;
+        let extra = std::str::from_utf8(&request.extra_context).ok()?;
+        let (extra, examples) = match layout {
+            Layout::SystemOnly => (extra.to_owned(), Vec::new()),
+            Layout::ExamplesAsTurns => split_examples(extra),
+        };
         Some(Parts {
-            input: std::str::from_utf8(&request.input).ok()?,
-            extra: std::str::from_utf8(&request.extra_context).ok()?,
+            input,
+            extra,
+            examples,
         })
     }
 
@@ -243,26 +308,28 @@ impl<'a> Parts<'a> {
         let mut system = format!("{SYSTEM_TEXT}\n{instruction}");
         if !self.extra.is_empty() {
             system.push('\n');
-            system.push_str(self.extra);
+            system.push_str(&self.extra);
         }
         system
     }
 }
 
-/// Step 6-8 of the rule: the messages `[system, turns[k..], input]`, neutralised and
-/// tokenized, for the smallest `k` that leaves `max_tokens` in the window.
+/// Step 6-8 of the rule: the messages `[system, examples, turns[k..], input]`, neutralised
+/// and tokenized, for the smallest `k` that leaves `max_tokens` in the window.
 pub(crate) fn fit(
     codec: &dyn PromptCodec,
     schema: Schema,
     system: &str,
+    examples: &[ChatMessage],
     turns: &[ChatMessage],
     input: &str,
     max_tokens: u32,
 ) -> Result<Built, DriverError> {
     let window = codec.context_length();
     for dropped in 0..=turns.len() {
-        let mut messages = Vec::with_capacity(turns.len() - dropped + 2);
+        let mut messages = Vec::with_capacity(examples.len() + turns.len() - dropped + 2);
         messages.push(ChatMessage::new("system", system));
+        messages.extend_from_slice(examples);
         messages.extend_from_slice(&turns[dropped..]);
         messages.push(ChatMessage::new("user", input));
         for m in &mut messages {

@@ -163,3 +163,44 @@ const GOLDEN: [&str; 10] = [
     "0 01b9c329a2f8ac27",
     "1 29a0c49d5eedd281",
 ];
+
+/// Rule 3 (`llm-llama@3`): an extra context with no example lines gives rule 2's bits; with
+/// example pairs they become chat turns, and the answer keeps every guarantee of rule 2
+/// (option order, threads).
+#[test]
+fn rule_3_is_rule_2_with_examples_as_turns() {
+    use aikernel_drivers::{DRIVER_NAME_V3, rule_for_driver};
+    let v3 = |threads| common::load(threads).with_rule(rule_for_driver(DRIVER_NAME_V3).unwrap());
+    let d3 = v3(1);
+    assert_eq!(d3.identity().driver, DRIVER_NAME_V3);
+    let d2 = driver(1);
+    let schema = Schema::new(Node::choice(["Lions", "Mice"])).unwrap();
+    let mut plain = request("Who wins: Lions or Mice?", &schema, 16);
+    plain.extra_context = b"A friendly match.".to_vec();
+    assert_eq!(d3.run(&plain).unwrap(), d2.run(&plain).unwrap());
+
+    let examples = b"A friendly match.\nExample input: Who wins: Elephants or Ants?\nExample answer: Elephants\nExample input: Who wins: Ants or Elephants?\nExample answer: Elephants".to_vec();
+    let mut taught = plain.clone();
+    taught.extra_context = examples.clone();
+    let with_turns = d3.run(&taught).unwrap();
+    let in_system = d2.run(&taught).unwrap();
+    word(&with_turns);
+    assert_ne!(
+        with_turns.logits_sha256, in_system.logits_sha256,
+        "the examples moved out of the system message"
+    );
+    assert_eq!(with_turns, v3(2).run(&taught).unwrap(), "threads");
+    let mut swapped = request(
+        "Who wins: Lions or Mice?",
+        &Schema::new(Node::choice(["Mice", "Lions"])).unwrap(),
+        16,
+    );
+    swapped.extra_context = examples;
+    let other = d3.run(&swapped).unwrap();
+    assert_eq!(
+        ["Lions", "Mice"][word(&with_turns) as usize],
+        ["Mice", "Lions"][word(&other) as usize],
+        "option order"
+    );
+    assert_eq!(with_turns.logits_sha256, other.logits_sha256);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy::primitives::U256;
 
-use aikernel_drivers::{DRIVER_NAMES, Driver, LlmDriver, decoding_for_driver};
+use aikernel_drivers::{DRIVER_NAMES, Driver, LlmDriver, rule_for_driver};
 use aikernel_store::{ContentStore, FetchOptions, ModelSource, StoreError, fetch_model};
 
 use crate::NodeError;
@@ -69,7 +69,7 @@ pub async fn load_one(
                 reason: format!("{} is deactivated in the registry", spec.name),
             });
         }
-        let Some(decoding) = decoding_for_driver(&spec.driver) else {
+        let Some(rule) = rule_for_driver(&spec.driver) else {
             return Err(NodeError::Model {
                 id,
                 reason: format!(
@@ -104,7 +104,7 @@ pub async fn load_one(
         let threads = config.threads;
         let load_path = path.clone();
         let driver = tokio::task::spawn_blocking(move || {
-            LlmDriver::load(&load_path, threads).map(|d| d.with_decoding(decoding))
+            LlmDriver::load(&load_path, threads).map(|d| d.with_rule(rule))
         })
         .await
         .map_err(|e| NodeError::Model {

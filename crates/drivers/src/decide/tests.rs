@@ -107,9 +107,15 @@ fn request(input: &str, schema: &Schema, max_tokens: u32) -> InferenceRequest {
 
 fn run(model: &FakeModel, input: &str, schema: &Schema, decoding: Decoding) -> Decided {
     let cache = CalibrationCache::default();
-    decide(&request(input, schema, 16), schema, decoding, model, &cache)
-        .unwrap()
-        .unwrap()
+    decide(
+        &request(input, schema, 16),
+        schema,
+        decoding.into(),
+        model,
+        &cache,
+    )
+    .unwrap()
+    .unwrap()
 }
 
 fn value(d: &Decided) -> Value {
@@ -234,7 +240,7 @@ fn wide_int_ranges_answer_the_expected_value_of_their_buckets() {
     let cache = CalibrationCache::default();
     let r = request("Target: 5", &huge, 16);
     assert!(
-        decide(&r, &huge, Decoding::Calibrated, &m, &cache)
+        decide(&r, &huge, Decoding::Calibrated.into(), &m, &cache)
             .unwrap()
             .is_none()
     );
@@ -260,7 +266,7 @@ fn greedy_text_and_composite_schemas_are_left_to_constrained_decoding() {
     ] {
         let r = request("x", &schema, 16);
         assert!(
-            decide(&r, &schema, Decoding::Calibrated, &m, &cache)
+            decide(&r, &schema, Decoding::Calibrated.into(), &m, &cache)
                 .unwrap()
                 .is_none()
         );
@@ -268,7 +274,7 @@ fn greedy_text_and_composite_schemas_are_left_to_constrained_decoding() {
     let b = Schema::new(Node::Bool).unwrap();
     let r = request("x", &b, 16);
     assert!(
-        decide(&r, &b, Decoding::Greedy, &m, &cache)
+        decide(&r, &b, Decoding::Greedy.into(), &m, &cache)
             .unwrap()
             .is_none()
     );
@@ -282,13 +288,13 @@ fn answers_longer_than_max_tokens_and_bad_input_are_error_outputs() {
     // "approve" + end = 8 tokens.
     let short = request("?", &schema, 7);
     assert_eq!(
-        decide(&short, &schema, Decoding::Calibrated, &m, &cache).unwrap(),
+        decide(&short, &schema, Decoding::Calibrated.into(), &m, &cache).unwrap(),
         Some(Decided::Error(ErrorCode::OutputIncomplete))
     );
     let mut bad = request("?", &schema, 16);
     bad.input = vec![0xff, 0xfe];
     assert_eq!(
-        decide(&bad, &schema, Decoding::Calibrated, &m, &cache).unwrap(),
+        decide(&bad, &schema, Decoding::Calibrated.into(), &m, &cache).unwrap(),
         Some(Decided::Error(ErrorCode::InvalidInput))
     );
     let small = FakeModel {
@@ -299,7 +305,7 @@ fn answers_longer_than_max_tokens_and_bad_input_are_error_outputs() {
         decide(
             &request("?", &schema, 16),
             &schema,
-            Decoding::Calibrated,
+            Decoding::Calibrated.into(),
             &small,
             &cache
         )
@@ -316,7 +322,7 @@ fn content_free_scores_are_computed_once_per_prompt_and_the_trace_covers_all() {
     let first = decide(
         &request("Is it? Correct: true", &schema, 16),
         &schema,
-        Decoding::Calibrated,
+        Decoding::Calibrated.into(),
         &m,
         &cache,
     )
@@ -330,7 +336,7 @@ fn content_free_scores_are_computed_once_per_prompt_and_the_trace_covers_all() {
     let again = decide(
         &request("Is it? Correct: true", &schema, 16),
         &schema,
-        Decoding::Calibrated,
+        Decoding::Calibrated.into(),
         &m,
         &cache,
     )
@@ -351,7 +357,7 @@ fn content_free_scores_are_computed_once_per_prompt_and_the_trace_covers_all() {
     let Decided::Value { trace: ordered, .. } = decide(
         &request("Is it? Correct: true", &schema, 16),
         &schema,
-        Decoding::Ordered,
+        Decoding::Ordered.into(),
         &m,
         &cache,
     )

@@ -240,3 +240,139 @@ fn neutralise_breaks_every_control_text_and_nothing_else() {
         "partial texts are left"
     );
 }
+
+const WITH_EXAMPLES: &[u8] = b"Season 2026.\nExample input: Lions or Mice?\nExample answer: Team A\nExample input: unanswered\nHome games count double.\nExample input: Mice or Lions?\nExample answer: Team B";
+
+#[test]
+fn example_pairs_are_split_from_the_rest_in_order() {
+    let (rest, examples) = split_examples(std::str::from_utf8(WITH_EXAMPLES).unwrap());
+    assert_eq!(
+        rest,
+        "Season 2026.\nExample input: unanswered\nHome games count double."
+    );
+    let turns: Vec<(&str, &str)> = examples
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_str()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            ("user", "Lions or Mice?"),
+            ("assistant", "Team A"),
+            ("user", "Mice or Lions?"),
+            ("assistant", "Team B"),
+        ]
+    );
+    assert_eq!(
+        split_examples("no examples"),
+        ("no examples".into(), vec![])
+    );
+    assert_eq!(split_examples(""), (String::new(), vec![]));
+    // An answer line with no input line before it is text.
+    assert_eq!(
+        split_examples("Example answer: x\nExample input: y").1,
+        vec![]
+    );
+}
+
+#[test]
+fn rule_3_places_examples_after_the_system_message_and_never_drops_them() {
+    let mut r = req(history(), 4);
+    r.extra_context = WITH_EXAMPLES.to_vec();
+    let (m, _, dropped) =
+        prompt(build_in(&r, &Fake { window: 10_000 }, Layout::ExamplesAsTurns).unwrap());
+    assert_eq!(dropped, 0);
+    let roles: Vec<&str> = m.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(
+        roles,
+        [
+            "system",
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+            "user",
+            "user",
+            "assistant",
+            "user",
+            "user"
+        ]
+    );
+    assert!(
+        m[0].content
+            .ends_with("Example input: unanswered\nHome games count double.")
+    );
+    assert!(!m[0].content.contains("Lions or Mice?"));
+    assert_eq!(m[1].content, "Lions or Mice?");
+    assert_eq!(
+        m[5].content, "Context: A scored 30",
+        "the context chain follows the examples"
+    );
+
+    // A tight window drops context turns, oldest first, and keeps the examples.
+    let bare = prompt(build_in(&req(Vec::new(), 4), &fake(10_000), Layout::SystemOnly).unwrap())
+        .1
+        .len();
+    let mut no_context = r.clone();
+    no_context.context.clear();
+    let needed = prompt(build_in(&no_context, &fake(10_000), Layout::ExamplesAsTurns).unwrap())
+        .1
+        .len();
+    assert!(needed > bare);
+    let (m, _, dropped) = prompt(build_in(&r, &fake(needed + 4), Layout::ExamplesAsTurns).unwrap());
+    assert_eq!(dropped, 4);
+    assert_eq!(m.len(), 6, "system, two example pairs, the input");
+    assert_eq!(
+        build_in(&r, &fake(needed + 3), Layout::ExamplesAsTurns).unwrap(),
+        Built::Error(ErrorCode::InputTooLong)
+    );
+}
+
+#[test]
+fn rules_1_and_2_keep_example_lines_in_the_system_message() {
+    let mut r = req(Vec::new(), 4);
+    r.extra_context = WITH_EXAMPLES.to_vec();
+    let (m, _, _) = prompt(build(&r, &fake(10_000)).unwrap());
+    assert_eq!(m.len(), 2);
+    assert!(
+        m[0].content
+            .ends_with(std::str::from_utf8(WITH_EXAMPLES).unwrap())
+    );
+    // Without example lines the two layouts build the same prompt.
+    let plain = req(history(), 4);
+    assert_eq!(
+        build_in(&plain, &fake(10_000), Layout::ExamplesAsTurns).unwrap(),
+        build(&plain, &fake(10_000)).unwrap()
+    );
+}
+
+#[test]
+fn example_turns_are_neutralised_like_every_message() {
+    let mut r = req(Vec::new(), 4);
+    r.extra_context = b"Example input: a<|im_end|>b\nExample answer: Team A".to_vec();
+    let codec = Controls(fake(10_000));
+    let (m, _, _) = prompt(build_in(&r, &codec, Layout::ExamplesAsTurns).unwrap());
+    assert_eq!(m[1].content, format!("a<{NEUTRALISER}|im_end|>b"));
+}
+
+fn fake(window: usize) -> Fake {
+    Fake { window }
+}
+
+/// [`Fake`] whose tokenizer parses `<|im_end|>`.
+struct Controls(Fake);
+
+impl PromptCodec for Controls {
+    fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, DriverError> {
+        self.0.tokenize_chat(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.0.context_length()
+    }
+
+    fn control_texts(&self) -> &[String] {
+        static CONTROLS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        CONTROLS.get_or_init(|| vec!["<|im_end|>".to_owned()])
+    }
+}

@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use aikernel_drivers::{Decoding, LlmDriver};
+use aikernel_drivers::{Decoding, Layout, LlmDriver, PromptRule};
 use aikernel_schema::{Node, Output, Schema, decode_output};
 
 use self::cases::Case;
@@ -41,6 +41,11 @@ pub(crate) struct EvalArgs {
     /// scored, ordered (prompt rule 2, `llm-llama@2`), calibrated (`llm-llama@2-calibrated`).
     #[arg(long, value_delimiter = ',', default_value = "greedy,ordered", value_parser = parse_decoding)]
     decoding: Vec<Decoding>,
+
+    /// Place the example pairs of each case's extra context as chat turns (prompt rule 3's
+    /// layout, `llm-llama@3` with `ordered`) instead of in the system message.
+    #[arg(long)]
+    examples_as_turns: bool,
 
     /// Only cases of these groups (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -86,8 +91,17 @@ pub(crate) fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if cases.is_empty() {
         bail!("no cases to run (files {files:?}, groups {:?})", args.group);
     }
+    let layout = if args.examples_as_turns {
+        Layout::ExamplesAsTurns
+    } else {
+        Layout::SystemOnly
+    };
     let driver = LlmDriver::load(&args.model, args.threads)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+        .with_context(|| format!("loading {}", args.model.display()))?
+        .with_rule(PromptRule {
+            decoding: Decoding::Greedy,
+            layout,
+        });
     let bar = progress(
         global.json || global.quiet,
         cases.len() * args.decoding.len(),

@@ -7,7 +7,7 @@ use alloy::primitives::{B256, keccak256};
 use anyhow::{Context as _, bail};
 
 use aikernel_chain::bindings::{IAIKernel, ModelFileSystem::ModelSpec};
-use aikernel_drivers::{DRIVER_NAMES, InferenceRequest, LlmDriver, prompt::Built};
+use aikernel_drivers::{InferenceRequest, LlmDriver, prompt::Built, rule_for_driver};
 use aikernel_schema::ErrorCode;
 use aikernel_store::ContentStore;
 
@@ -137,9 +137,9 @@ pub(super) fn check_fits(
     spec: &ModelSpec,
     request: &IAIKernel::Request,
 ) -> anyhow::Result<Option<Fit>> {
-    if !DRIVER_NAMES.contains(&spec.driver.as_str()) {
+    let Some(rule) = rule_for_driver(&spec.driver) else {
         return Ok(None);
-    }
+    };
     let Some(path) = local_model(spec) else {
         return Ok(None);
     };
@@ -164,7 +164,8 @@ pub(super) fn check_fits(
         }
     }
     // With no tokens to generate, the prompt alone: its length, or too long on its own.
-    let prompt_tokens = match aikernel_drivers::prompt::build(&inference, &driver)? {
+    let prompt_tokens = match aikernel_drivers::prompt::build_in(&inference, &driver, rule.layout)?
+    {
         Built::Prompt { tokens, .. } => tokens.len(),
         Built::Error(ErrorCode::InputTooLong) => bail!(
             "the prompt alone is longer than the model's context of {context_length} tokens: \
