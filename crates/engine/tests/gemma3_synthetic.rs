@@ -53,7 +53,7 @@ fn spm_merges_by_score_and_falls_back_to_bytes() {
     assert_eq!(tok.decode(&ids), " ab c é".as_bytes());
 }
 
-/// Token ids and the logits hash of greedy and sampled generation on every kernel, 1 to 3
+/// Token ids and the logits hash of greedy and sampled generation on every kernel, 1, 2, 3, 8
 /// threads and prefill chunks; all must be equal. Returns them.
 fn same_everywhere(m: &Model) -> Vec<(Vec<u32>, [u8; 32])> {
     let prompt: Vec<u32> = std::iter::once(tiny::BOS)
@@ -78,7 +78,7 @@ fn same_everywhere(m: &Model) -> Vec<(Vec<u32>, [u8; 32])> {
         run(Kernel::Scalar, 1, None, 800),
     ];
     for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
-        for threads in [1, 2, 3] {
+        for threads in [1, 2, 3, 8] {
             for chunk in [None, Some(1), Some(3)] {
                 let got = vec![
                     run(kernel, threads, chunk, 0),
