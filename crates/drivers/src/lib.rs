@@ -5,6 +5,7 @@
 //! `docs/drivers.md`; changing them is a protocol change.
 #![forbid(unsafe_code)]
 
+pub mod completion;
 pub mod decide;
 mod error;
 mod llm;

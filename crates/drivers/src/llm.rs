@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use aikernel_engine::template::{ChatMessage, ChatTemplate};
+use aikernel_engine::template::{CHAT_TEMPLATE_KEY, ChatMessage, ChatTemplate};
 use aikernel_engine::{
     GenerateOptions, Model, ScoreOptions, TokenConstraint, generate, score_continuations,
 };
@@ -12,6 +12,7 @@ use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Schema, Vocab}
 use sha2::{Digest, Sha256};
 
 use crate::Driver;
+use crate::completion::{self, END_OF_ANSWER};
 use crate::decide::{CalibrationCache, Decided, Decoding, PromptRule, Scored, Scorer, decide};
 use crate::error::DriverError;
 use crate::prompt::{Built, Layout, PromptCodec, build_in};
@@ -77,11 +78,23 @@ pub fn driver_name(rule: PromptRule) -> String {
         )
 }
 
+/// How prompts are written for the model.
+#[derive(Debug)]
+enum Format {
+    /// The model's own chat template (`tokenizer.chat_template`).
+    Chat(Box<ChatTemplate>),
+    /// A base model without one: the completion layout ([`completion`]).
+    Completion,
+}
+
 /// A GGUF Llama-family model behind the [`Driver`] interface.
 #[derive(Debug)]
 pub struct LlmDriver {
     model: Model,
-    template: ChatTemplate,
+    format: Format,
+    /// The token that ends an answer: the model's EOS under a chat template, the blank line
+    /// under the completion layout.
+    end: u32,
     vocab: Arc<Vocab>,
     threads: usize,
     identity: DriverIdentity,
@@ -101,14 +114,31 @@ impl LlmDriver {
         };
         let (file_sha256, file_bytes) = sha256_file(path).map_err(io)?;
         let model = Model::load(path)?;
-        let template = model.chat_template()?;
+        let format = if model.gguf().meta(CHAT_TEMPLATE_KEY).is_some() {
+            Format::Chat(Box::new(model.chat_template()?))
+        } else {
+            Format::Completion
+        };
         let tok = model.tokenizer();
-        let eos = tok
-            .eos_token_id()
-            .ok_or_else(|| DriverError::Vocab("the model has no EOS token".into()))?;
         let n = tok.vocab_size() as u32;
-        let tokens = (0..n).map(|id| tok.token_bytes(id).to_vec()).collect();
+        let tokens: Vec<Vec<u8>> = (0..n).map(|id| tok.token_bytes(id).to_vec()).collect();
         let special: Vec<bool> = (0..n).map(|id| tok.is_special(id)).collect();
+        let end = match format {
+            Format::Chat(_) => tok
+                .eos_token_id()
+                .ok_or_else(|| DriverError::Vocab("the model has no EOS token".into()))?,
+            Format::Completion => (0..n)
+                .find(|&id| {
+                    !special[id as usize] && tokens[id as usize] == END_OF_ANSWER.as_bytes()
+                })
+                .ok_or_else(|| {
+                    DriverError::Vocab(
+                        "the model has no chat template and no single token for a blank line \
+                         (\"\\n\\n\"), which ends answers in the completion layout"
+                            .into(),
+                    )
+                })?,
+        };
         // Longest first, then by text, so overlapping control texts neutralise the same way
         // on every node.
         let mut controls: Vec<String> = (0..n)
@@ -119,7 +149,7 @@ impl LlmDriver {
         controls.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         controls.dedup();
         let vocab =
-            Vocab::new(tokens, eos, special).map_err(|e| DriverError::Vocab(e.to_string()))?;
+            Vocab::new(tokens, end, special).map_err(|e| DriverError::Vocab(e.to_string()))?;
         let name = model.gguf().meta_str("general.name").map_or_else(
             |_| {
                 path.file_name()
@@ -136,7 +166,8 @@ impl LlmDriver {
         tracing::info!(model = %identity.model, sha256 = %hex::encode(file_sha256), "driver loaded");
         Ok(LlmDriver {
             model,
-            template,
+            format,
+            end,
             vocab: Arc::new(vocab),
             threads: threads.max(1),
             identity,
@@ -198,10 +229,17 @@ fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
 
 impl PromptCodec for LlmDriver {
     fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, DriverError> {
-        let text = self
-            .template
-            .render(messages, true)
-            .map_err(|e| DriverError::Template(e.to_string()))?;
+        // A chat template writes control tokens as text, to be parsed; the completion
+        // layout has none, so nothing in it may become one.
+        let (text, parse_special) = match &self.format {
+            Format::Chat(template) => (
+                template
+                    .render(messages, true)
+                    .map_err(|e| DriverError::Template(e.to_string()))?,
+                true,
+            ),
+            Format::Completion => (completion::render(messages), false),
+        };
         let tok = self.model.tokenizer();
         let mut out = Vec::new();
         if tok.add_bos()
@@ -209,7 +247,7 @@ impl PromptCodec for LlmDriver {
         {
             out.push(bos);
         }
-        out.extend(tok.encode(&text, true));
+        out.extend(tok.encode(&text, parse_special));
         Ok(out)
     }
 
@@ -225,7 +263,7 @@ impl PromptCodec for LlmDriver {
 impl Scorer for LlmDriver {
     fn answer_tokens(&self, text: &str) -> Vec<u32> {
         let mut tokens = self.model.tokenizer().encode(text, false);
-        tokens.push(self.vocab.eos());
+        tokens.push(self.end);
         tokens
     }
 
@@ -337,6 +375,7 @@ impl LlmDriver {
             seed: request.seed,
             prompt_id: request.prompt_id,
             threads: self.threads,
+            stop_tokens: vec![self.end],
             ..GenerateOptions::default()
         };
         let mut constraint = Constraint {
