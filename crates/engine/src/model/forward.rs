@@ -4,10 +4,9 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::ops::{gelu_mul, rmsnorm, rmsnorm_heads, rope, softcap};
+use super::ops::{gelu_mul, rmsnorm, rmsnorm_heads, rope, silu_mul, softcap};
 use super::{Arch, EngineError, Layer, Model, Weight};
 use crate::kernels::attention::{attend, push_key};
-use crate::kernels::exp::expf_slice;
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
 
 /// Keys and values of one sequence, per layer, f32: values position-major, keys in blocks
@@ -353,29 +352,17 @@ fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
             },
         ],
     );
-    if cfg.arch == Arch::Gemma3 {
-        per_row(ctx, &mut u, nff, |t, urow| {
-            gelu_mul(ctx.simd(), &g[t * nff..(t + 1) * nff], urow);
-        });
+    // Element by element, so rows can run apart.
+    let act = if cfg.arch == Arch::Gemma3 {
+        gelu_mul
     } else {
-        silu_mul(ctx, &g, &mut u, nff);
-    }
+        silu_mul
+    };
+    per_row(ctx, &mut u, nff, |t, urow| {
+        act(ctx.simd(), &g[t * nff..(t + 1) * nff], urow);
+    });
     let dn = mm(ctx, model, layer.down, &Acts::new_in(ctx, &u, nff));
     residual(model, ctx, layer.gemma.as_ref().map(|g| g.ffn_post), x, &dn);
-}
-
-/// `u = SiLU(g) · u` with SiLU(g) = `g / (1 + expf(-g))`, element by element (so rows can
-/// run apart).
-fn silu_mul(ctx: &Ctx, g: &[f32], u: &mut [f32], nff: usize) {
-    per_row(ctx, u, nff, |t, urow| {
-        let grow = &g[t * nff..(t + 1) * nff];
-        let mut e: Vec<f32> = grow.iter().map(|&gi| -gi).collect();
-        expf_slice(ctx.simd(), &mut e);
-        for ((ui, &gi), &ei) in urow.iter_mut().zip(grow).zip(&e) {
-            let silu = gi / (1.0 + ei);
-            *ui *= silu;
-        }
-    });
 }
 
 /// The logits of each sequence's last row: output norm, then the output head.

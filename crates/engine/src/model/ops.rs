@@ -1,6 +1,8 @@
 //! The element-wise and per-row operations of the forward pass, each with one fixed
-//! operation order: RMSNorm, the two RoPE layouts, GELU-tanh and logit soft-capping.
+//! operation order: RMSNorm, the two RoPE layouts, the gated activations (SiLU, GELU-tanh)
+//! and logit soft-capping.
 
+use crate::kernels::exp::expf_slice;
 use crate::kernels::tanh::{tanhf, tanhf_slice};
 
 /// Sequential RMSNorm of one row: `scale = 1 / sqrtf(Σx² / n + eps)`, `out = (x·scale)·w`.
@@ -67,6 +69,17 @@ pub(crate) fn gelu_mul(simd: bool, g: &[f32], u: &mut [f32]) {
     tanhf_slice(simd, &mut t);
     for ((ui, &x), &ti) in u.iter_mut().zip(g).zip(&t) {
         *ui *= 0.5 * x * (1.0 + ti);
+    }
+}
+
+/// `u[i] = u[i] · SiLU(g[i])` for one row, SiLU(g) = `g / (1 + expf(-g))` (`simd`: the AVX2
+/// `expf`, same bits).
+pub(crate) fn silu_mul(simd: bool, g: &[f32], u: &mut [f32]) {
+    let mut e: Vec<f32> = g.iter().map(|&gi| -gi).collect();
+    expf_slice(simd, &mut e);
+    for ((ui, &gi), &ei) in u.iter_mut().zip(g).zip(&e) {
+        let silu = gi / (1.0 + ei);
+        *ui *= silu;
     }
 }
 

@@ -209,7 +209,7 @@ impl Tokenizer {
             })
             .collect();
         let spm = if is_spm {
-            Some(spm_side(g, n, &symbol_ids)?)
+            Some(spm::from_gguf(g, n, &symbol_ids)?)
         } else {
             None
         };
@@ -382,27 +382,6 @@ impl Tokenizer {
             .copied()
             .filter(|&id| (id as usize) < self.texts.len())
     }
-}
-
-/// The SentencePiece side of a `llama` vocabulary: `tokenizer.ggml.scores` (zeros when
-/// absent) and `tokenizer.ggml.add_space_prefix` (default true, as llama.cpp).
-fn spm_side(g: &GgufFile, n: usize, ids: &HashMap<String, Sym>) -> Result<Spm, TokenizerError> {
-    let scores = match g.meta("tokenizer.ggml.scores") {
-        None => vec![0.0; n],
-        Some(_) => g.meta_f32_array("tokenizer.ggml.scores")?,
-    };
-    if scores.len() != n {
-        return Err(TokenizerError::LengthMismatch {
-            key: "tokenizer.ggml.scores",
-            found: scores.len(),
-            expected: n,
-        });
-    }
-    let add_space_prefix = match g.meta("tokenizer.ggml.add_space_prefix") {
-        Some(MetaValue::Bool(b)) => *b,
-        _ => true,
-    };
-    Ok(Spm::new(scores, add_space_prefix, ids))
 }
 
 /// A piece of input: text still to tokenize, or a special token found in it.

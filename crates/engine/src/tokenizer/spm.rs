@@ -11,7 +11,9 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::TokenizerError;
 use super::bpe::Sym;
+use crate::gguf::{GgufFile, MetaValue};
 
 /// GGUF token type of byte tokens (`<0x41>`).
 pub(crate) const TYPE_BYTE: i32 = 6;
@@ -159,6 +161,31 @@ impl Spm {
             at = s.next;
         }
     }
+}
+
+/// The SentencePiece side of a `llama` vocabulary: `tokenizer.ggml.scores` (zeros when
+/// absent) and `tokenizer.ggml.add_space_prefix` (default true, as llama.cpp).
+pub(crate) fn from_gguf(
+    g: &GgufFile,
+    n: usize,
+    ids: &HashMap<String, Sym>,
+) -> Result<Spm, TokenizerError> {
+    let scores = match g.meta("tokenizer.ggml.scores") {
+        None => vec![0.0; n],
+        Some(_) => g.meta_f32_array("tokenizer.ggml.scores")?,
+    };
+    if scores.len() != n {
+        return Err(TokenizerError::LengthMismatch {
+            key: "tokenizer.ggml.scores",
+            found: scores.len(),
+            expected: n,
+        });
+    }
+    let add_space_prefix = match g.meta("tokenizer.ggml.add_space_prefix") {
+        Some(MetaValue::Bool(b)) => *b,
+        _ => true,
+    };
+    Ok(Spm::new(scores, add_space_prefix, ids))
 }
 
 /// What a SentencePiece token decodes to: normal tokens with `▁` as a space, byte tokens
