@@ -264,3 +264,90 @@ async fn the_explorer_shows_settled_escalated_and_refunded_prompts_in_a_browser(
     let report = browser_checks(port, settled, escalated, refunded);
     eprintln!("{report}");
 }
+
+/// Milliseconds `GET path` takes on the explorer (it must answer 200).
+fn timed(port: u16, path: &str) -> (f64, Value) {
+    let t = Instant::now();
+    let body = data(port, path);
+    (t.elapsed().as_secs_f64() * 1000.0, body)
+}
+
+/// The explorer over a chain of many prompts (10,000, or `AIKERNEL_BENCH_PROMPTS`): a node
+/// registers and is stopped, so every prompt stays open (its history is read again at each new
+/// block, the costly case). Prints the API's response times: the first page cold (the index
+/// read from scratch) and warm, a page deep in the list, a prompt's timeline, the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: submits 10,000 prompts (minutes); run with --ignored --nocapture"]
+async fn bench_the_explorer_over_ten_thousand_prompts() {
+    let _serial = common::serial().await;
+    let count: usize = std::env::var("AIKERNEL_BENCH_PROMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let net = Net::start(1, 60, None);
+    let node = net.node(1, None, &[]);
+    net.wait_eligible(&[1], Duration::from_mins(5)).await;
+    drop(node);
+    // Room for all of them at a steady base fee: blocks far below their gas target.
+    let provider = net.provider();
+    let _: Value = provider
+        .raw_request("anvil_setBlockGasLimit".into(), (1_000_000_000u64,))
+        .await
+        .unwrap();
+    let kernel = net.kernel();
+    let request = common::text_request(
+        alloy::primitives::B256::ZERO,
+        "Is water wet?",
+        choice_yes_no(),
+        8,
+        1,
+    );
+    let fee = kernel
+        .quote(request.modelId, request.maxTokens, 1, 0)
+        .call()
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let mut last = None;
+    for _ in 0..count {
+        let call = kernel
+            .infer(request.clone())
+            .value(fee)
+            .gas(400_000)
+            .max_fee_per_gas(50_000_000_000)
+            .max_priority_fee_per_gas(1_000_000_000);
+        last = Some(call.send().await.unwrap());
+    }
+    assert!(last.unwrap().get_receipt().await.unwrap().status());
+    let submit_s = t.elapsed().as_secs_f64();
+    let blocks = provider.get_block_number().await.unwrap();
+
+    let (_explorer, port) = start_explorer(&net);
+    let (cold, page) = timed(port, "/api/prompts");
+    assert_eq!(page["total"], count, "{page}");
+    let (warm, _) = timed(port, "/api/prompts");
+    let deep_offset = count / 2;
+    let (deep, _) = timed(port, &format!("/api/prompts?offset={deep_offset}&limit=20"));
+    let (timeline, _) = timed(port, &format!("/api/prompts/{}", count / 3));
+    let (network, n) = timed(port, "/api/network");
+    assert_eq!(n["prompts"]["total"], count);
+    // A new block: open prompts are read again (the index only from its last block).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (next_block, _) = timed(port, "/api/prompts");
+    let (page_html, _) = {
+        let t = Instant::now();
+        let (code, html) = common::http_get(port, "/");
+        assert_eq!(code, 200);
+        (t.elapsed().as_secs_f64() * 1000.0, html)
+    };
+    eprintln!(
+        "explorer benchmark: {count} prompts in {blocks} blocks (submitted in {submit_s:.0} s)\n\
+         \x20 GET /                                   {page_html:8.1} ms\n\
+         \x20 GET /api/prompts (cold: index + 20)     {cold:8.1} ms\n\
+         \x20 GET /api/prompts (same block, cached)   {warm:8.1} ms\n\
+         \x20 GET /api/prompts (next block)           {next_block:8.1} ms\n\
+         \x20 GET /api/prompts?offset={deep_offset}          {deep:8.1} ms\n\
+         \x20 GET /api/prompts/ID (timeline, cold)    {timeline:8.1} ms\n\
+         \x20 GET /api/network (cold)                 {network:8.1} ms"
+    );
+}
