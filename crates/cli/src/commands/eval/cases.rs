@@ -272,6 +272,9 @@ mod tests {
                 files += 1;
             }
         }
-        assert_eq!(files, 7, "one eval set per example dapp");
+        assert_eq!(
+            files, 8,
+            "one eval set per example dapp, and ai-dao-examples for worked examples"
+        );
     }
 }
