@@ -151,20 +151,6 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
         );
     }
 
-    let model_path = args.model.clone();
-    let (root, size) = tokio::task::spawn_blocking(move || -> anyhow::Result<([u8; 32], u64)> {
-        // Hash the file and publish its leaf manifest next to it, so nodes verify every
-        // chunk as it arrives (docs/storage.md).
-        let manifest = aikernel_store::write_leaves_manifest(&model_path, DEFAULT_CHUNK_SIZE)
-            .with_context(|| format!("hashing model file {}", model_path.display()))?;
-        Ok((manifest.root, manifest.size))
-    })
-    .await??;
-    let name = args
-        .model
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into());
-
     let provider = ProviderBuilder::new()
         .wallet(admin.clone())
         .connect_http(anvil.endpoint_url())
@@ -175,27 +161,16 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
         &DeployConfig::with_treasury(treasury),
     )
     .await?;
-    let models = ModelFileSystem::new(deployment.models, provider.clone());
-    let spec = ModelSpec {
-        name: name.trim_end_matches(".gguf").to_string(),
-        driver: args.driver.clone(),
-        format: "gguf".to_string(),
-        contentRoot: FixedBytes(root),
-        size,
-        chunkSize: DEFAULT_CHUNK_SIZE,
-        uris: vec![format!("file://{}", args.model.canonicalize()?.display())],
-        minMemoryMiB: 512,
-        minDeviceCount: 1,
-        feePerToken: args.fee_per_token,
-        tokensPerSecond: args.tokens_per_second,
-    };
-    let model_id = models.registerModel(spec.clone()).call().await?;
-    models
-        .registerModel(spec)
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
+    let registered = register_model(
+        &provider,
+        deployment.models,
+        &args.model,
+        &args.driver,
+        args.fee_per_token,
+        args.tokens_per_second,
+    )
+    .await?;
+    let (model_id, root, size) = (registered.id, registered.root, registered.size);
     if args.window != 60 {
         PromptScheduler::new(deployment.scheduler, provider.clone())
             .setTiming(args.window, args.window, 3)
@@ -237,6 +212,60 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
         admin,
         provider,
     })
+}
+
+/// A model the devnet registered.
+pub(crate) struct Registered {
+    /// Its id in the ModelFileSystem.
+    pub(crate) id: U256,
+    /// The file's content root.
+    pub(crate) root: [u8; 32],
+    /// The file's size in bytes.
+    pub(crate) size: u64,
+}
+
+/// Hashes `path`, publishes its leaf manifest next to it (so nodes verify every chunk as it
+/// arrives, docs/storage.md) and registers it as a `file://` model under `driver`.
+pub(crate) async fn register_model(
+    provider: &DynProvider,
+    registry: alloy::primitives::Address,
+    path: &Path,
+    driver: &str,
+    fee_per_token: u128,
+    tokens_per_second: u32,
+) -> anyhow::Result<Registered> {
+    let model_path = path.to_path_buf();
+    let (root, size) = tokio::task::spawn_blocking(move || -> anyhow::Result<([u8; 32], u64)> {
+        let manifest = aikernel_store::write_leaves_manifest(&model_path, DEFAULT_CHUNK_SIZE)
+            .with_context(|| format!("hashing model file {}", model_path.display()))?;
+        Ok((manifest.root, manifest.size))
+    })
+    .await??;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into());
+    let models = ModelFileSystem::new(registry, provider.clone());
+    let spec = ModelSpec {
+        name: name.trim_end_matches(".gguf").to_string(),
+        driver: driver.to_owned(),
+        format: "gguf".to_string(),
+        contentRoot: FixedBytes(root),
+        size,
+        chunkSize: DEFAULT_CHUNK_SIZE,
+        uris: vec![format!("file://{}", path.canonicalize()?.display())],
+        minMemoryMiB: 512,
+        minDeviceCount: 1,
+        feePerToken: fee_per_token,
+        tokensPerSecond: tokens_per_second,
+    };
+    let id = models.registerModel(spec.clone()).call().await?;
+    models
+        .registerModel(spec)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    Ok(Registered { id, root, size })
 }
 
 /// Writes a key file readable by its owner only.

@@ -57,13 +57,13 @@ async fn ask(
     Ok(out)
 }
 
-/// 1. The kernel picks the winner of a matchup (choice).
+/// 1. The kernel picks the winner of a matchup (choice), asking the second model.
 pub(crate) async fn fantasy_sports(env: &Env) -> anyhow::Result<StepReport> {
     let started = Instant::now();
     let app = FantasySports::deploy(
         env.provider.clone(),
         *env.kernel.address(),
-        env.model_id,
+        env.second_model_id,
         COMMITTEE,
     )
     .await

@@ -27,6 +27,8 @@ pub(crate) struct Env {
     pub(crate) kernel: DecentralizedInferenceInstance<DynProvider>,
     /// The default model.
     pub(crate) model_id: U256,
+    /// The second model (Gemma 3 270M by default), asked by FantasySports.
+    pub(crate) second_model_id: U256,
     /// GPUManagement (block rewards).
     pub(crate) gpu: Address,
     /// The demo user (anvil account 0).

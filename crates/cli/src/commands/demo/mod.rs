@@ -47,10 +47,19 @@ pub(crate) struct DemoArgs {
     )]
     model: PathBuf,
 
-    /// The driver name the model is registered under (how nodes decide typed answers;
-    /// docs/drivers.md): llm-llama@2, llm-llama@2-calibrated or llm-llama.
+    /// The driver name the models are registered under (how nodes decide typed answers;
+    /// docs/drivers.md): llm-llama@2, llm-llama@3, llm-llama@2-calibrated or llm-llama.
     #[arg(long, default_value = aikernel_drivers::DRIVER_NAME_V2)]
     driver: String,
+
+    /// The second model, registered as model 2 and asked by FantasySports (GGUF; default
+    /// Gemma 3 270M, a base model served through the completion layout).
+    #[arg(
+        long = "second-model-file",
+        value_name = "PATH",
+        default_value_os_t = aikernel_engine::paths::gemma3_270m()
+    )]
+    second_model: PathBuf,
 
     /// Run the dapps, print the report and stop instead of serving until Ctrl-C.
     #[arg(long)]
@@ -111,17 +120,21 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         "aikernel demo: verified, typed LLM inference for smart contracts",
     );
     say(human, "");
-    let (net, chain_s) = start_chain(args, &deployment_file, human).await?;
+    let (net, second_model_id, chain_s) = start_chain(args, &deployment_file, human).await?;
     let rpc = format!("http://127.0.0.1:{}", args.port);
     say(
         human,
         &format!(
-            "chain    anvil at {rpc}, kernel {} (model {}), {chain_s:.1} s",
-            net.deployment.kernel, net.model_id
+            "chain    anvil at {rpc}, kernel {} (model {}: {}; model {second_model_id}: {}), {chain_s:.1} s",
+            net.deployment.kernel,
+            net.model_id,
+            file_name(&args.model),
+            file_name(&args.second_model)
         ),
     );
 
-    let nodes = start_nodes(&net, args.port, dir, &rpc, &deployment_file, human).await?;
+    let served = [net.model_id, second_model_id].map(|id| id.to::<u64>());
+    let nodes = start_nodes(&net, &served, args.port, dir, &rpc, &deployment_file, human).await?;
     say(
         human,
         &format!(
@@ -143,6 +156,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         kernel: Env::kernel_at(net.provider.clone(), net.deployment.kernel),
         provider: net.provider.clone(),
         model_id: net.model_id,
+        second_model_id,
         gpu: net.deployment.gpu,
         user: net.admin.address(),
         start_block: net.deployment.start_block,
@@ -156,6 +170,7 @@ async fn demo(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         deployment: &net.deployment,
         deployment_file: &deployment_file,
         model_id: net.model_id,
+        second_model_id,
         explorer: &explorer,
         chain_s,
         nodes_s: nodes.seconds,
@@ -189,13 +204,19 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))
 }
 
-/// Starts anvil, deploys the kernel and registers the model (a devnet with 1 s blocks and
-/// three funded node keys); returns it and the seconds it took.
+/// Starts anvil, deploys the kernel and registers both models (a devnet with 1 s blocks and
+/// three funded node keys); returns it, the second model's id and the seconds it took.
 async fn start_chain(
     args: &DemoArgs,
     deployment_file: &Path,
     human: bool,
-) -> anyhow::Result<(Devnet, f64)> {
+) -> anyhow::Result<(Devnet, alloy::primitives::U256, f64)> {
+    if !args.second_model.is_file() {
+        bail!(
+            "second model file {} not found: run ./scripts/setup.sh (it installs Gemma 3 270M) or pass --second-model-file",
+            args.second_model.display()
+        );
+    }
     let t = Instant::now();
     let bar = spinner(!human);
     bar.set_message(format!(
@@ -215,8 +236,26 @@ async fn start_chain(
         no_wait: true,
     };
     let net = devnet::start(&devnet_args, deployment_file).await?;
+    let second = devnet::register_model(
+        &net.provider,
+        net.deployment.models,
+        &args.second_model,
+        &args.driver,
+        devnet_args.fee_per_token,
+        devnet_args.tokens_per_second,
+    )
+    .await
+    .with_context(|| format!("registering {}", args.second_model.display()))?;
     bar.finish_and_clear();
-    Ok((net, t.elapsed().as_secs_f64()))
+    Ok((net, second.id, t.elapsed().as_secs_f64()))
+}
+
+/// The file name of `path`, for the report.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Starts the explorer of the demo's chain in this process, on the first free port from
@@ -250,6 +289,7 @@ struct Nodes {
 /// after 10 minutes.
 async fn start_nodes(
     net: &Devnet,
+    models: &[u64],
     port: u16,
     dir: &Path,
     rpc: &str,
@@ -268,6 +308,7 @@ async fn start_nodes(
             data_dir: dir.join("nodes").join(format!("node-{}", i + 1)),
             log_file: dir.join("logs").join(format!("node-{}.log", i + 1)),
             metrics_port: *port,
+            models: models.to_vec(),
         })
         .collect();
     let mut procs = NodeProcesses::spawn(&specs, rpc, deployment_file, &dir.join("pids"))?;

@@ -19,6 +19,8 @@ pub(crate) struct NodeSpec {
     pub(crate) data_dir: PathBuf,
     pub(crate) log_file: PathBuf,
     pub(crate) metrics_port: u16,
+    /// Model ids to serve.
+    pub(crate) models: Vec<u64>,
 }
 
 impl NodeProcesses {
@@ -55,6 +57,14 @@ impl NodeProcesses {
                 .arg(&spec.data_dir)
                 .arg("--metrics-addr")
                 .arg(format!("127.0.0.1:{}", spec.metrics_port))
+                .arg("--models")
+                .arg(
+                    spec.models
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
                 .env("NO_COLOR", "1")
                 .stdin(Stdio::null())
                 .stdout(log)

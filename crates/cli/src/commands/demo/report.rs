@@ -22,6 +22,8 @@ pub(super) struct Run<'a> {
     pub(super) deployment_file: &'a Path,
     /// The registered model.
     pub(super) model_id: U256,
+    /// The second model (asked by FantasySports).
+    pub(super) second_model_id: U256,
     /// The explorer's URL.
     pub(super) explorer: &'a str,
     /// Seconds to start the chain and deploy.
@@ -43,6 +45,7 @@ pub(super) fn print(
         deployment,
         deployment_file,
         model_id,
+        second_model_id,
         explorer,
         chain_s,
         nodes_s,
@@ -70,6 +73,7 @@ pub(super) fn print(
             "deployment": deployment,
             "deploymentFile": deployment_file,
             "modelId": model_id.to_string(),
+            "secondModelId": second_model_id.to_string(),
             "explorer": explorer,
             "seconds": {"chain": chain_s, "nodes": nodes_s},
             "steps": reports,
