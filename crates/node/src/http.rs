@@ -3,6 +3,7 @@
 //! polls stop: for supervisors that restart the process, which cannot fix eligibility).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,40 +35,71 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr
     let bound = listener
         .local_addr()
         .map_err(|e| NodeError::Misconfigured(format!("metrics_addr {addr}: {e}")))?;
-    tokio::spawn(accept_loop(listener, metrics));
+    spawn_server(
+        listener,
+        "metrics endpoint",
+        CONNECTION_TIMEOUT,
+        move |request| {
+            let response = respond(&metrics, request.uri().path());
+            async move { response }
+        },
+    );
     Ok(bound)
 }
 
-async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, Arc::clone(&metrics)));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics endpoint: accepting a connection failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+/// Serves HTTP/1.1 on `listener` until the runtime stops, answering each request with
+/// `handler`: one request per connection (so clients that read the answer to its end, as
+/// simple scripts do, finish), a header timeout, `connection_timeout` for the whole
+/// connection, and a pause after a failed `accept` (out of file descriptors, say) instead of a
+/// busy loop. `what` names the server in logs. The node's metrics endpoint and the CLI's
+/// explorer both serve through it.
+pub fn spawn_server<H, F>(
+    listener: TcpListener,
+    what: &'static str,
+    connection_timeout: Duration,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(connection(
+                        stream,
+                        what,
+                        connection_timeout,
+                        handler.clone(),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "{what}: accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
             }
         }
-    }
+    });
 }
 
-/// Serves one connection: one request, then the connection closes (so clients that read the
-/// answer to its end, as simple scripts do, finish).
-async fn connection(stream: TcpStream, metrics: Arc<Metrics>) {
+async fn connection<H, F>(stream: TcpStream, what: &'static str, timeout: Duration, handler: H)
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let service = service_fn(move |request: Request<Incoming>| {
-        let response = respond(&metrics, request.uri().path());
-        async move { Ok::<_, Infallible>(response) }
+        let response = handler(request);
+        async move { Ok::<_, Infallible>(response.await) }
     });
     let serving = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service);
-    match tokio::time::timeout(CONNECTION_TIMEOUT, serving).await {
+    match tokio::time::timeout(timeout, serving).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "metrics endpoint: connection failed"),
-        Err(_) => tracing::debug!("metrics endpoint: connection timed out"),
+        Ok(Err(e)) => tracing::debug!(error = %e, "{what}: connection failed"),
+        Err(_) => tracing::debug!("{what}: connection timed out"),
     }
 }
 

@@ -1,7 +1,6 @@
 //! The explorer's HTTP server (hyper, HTTP/1.1, as the node's metrics endpoint): the page's
 //! three static files and the JSON API; every error is a JSON body with its status.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,21 +8,14 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::api::Explorer;
 use super::routes::{self, Route};
 
-/// How long a client may take to send its request's header.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one connection may last in all: a re-verification runs the model.
 const CONNECTION_TIMEOUT: Duration = Duration::from_mins(10);
-/// The pause after a failed `accept` before the next one.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Binds `addr` and serves the explorer until the runtime stops; returns the bound address.
 pub(crate) async fn serve(addr: SocketAddr, explorer: Arc<Explorer>) -> anyhow::Result<SocketAddr> {
@@ -31,41 +23,11 @@ pub(crate) async fn serve(addr: SocketAddr, explorer: Arc<Explorer>) -> anyhow::
         .await
         .map_err(|e| anyhow::anyhow!("explorer: cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    tokio::spawn(accept_loop(listener, explorer));
-    Ok(bound)
-}
-
-async fn accept_loop(listener: TcpListener, explorer: Arc<Explorer>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, Arc::clone(&explorer)));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "explorer: accepting a connection failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-            }
-        }
-    }
-}
-
-/// Serves one connection: one request, then the connection closes (so clients that read the
-/// answer to its end, as simple scripts do, finish).
-async fn connection(stream: TcpStream, explorer: Arc<Explorer>) {
-    let service = service_fn(move |request: Request<Incoming>| {
+    aikernel_node::http::spawn_server(listener, "explorer", CONNECTION_TIMEOUT, move |request| {
         let explorer = Arc::clone(&explorer);
-        async move { Ok::<_, Infallible>(respond(&explorer, &request).await) }
+        async move { respond(&explorer, &request).await }
     });
-    let serving = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .keep_alive(false)
-        .serve_connection(TokioIo::new(stream), service);
-    match tokio::time::timeout(CONNECTION_TIMEOUT, serving).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "explorer: connection failed"),
-        Err(_) => tracing::debug!("explorer: connection timed out"),
-    }
+    Ok(bound)
 }
 
 /// The answer to one request.
