@@ -89,6 +89,29 @@ async fn refund(net: &Net, id: U256) {
     }
 }
 
+/// Runs tools/browser/paint.mjs against a freshly started explorer: milliseconds from
+/// navigation to the prompts table's first row (the server reads its index cold) and to a
+/// prompt's first timeline event.
+fn browser_paint(port: u16, prompt: usize) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let chromium =
+        std::env::var("AIKERNEL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let out = Command::new("node")
+        .arg(root.join("tools/browser/paint.mjs"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(prompt.to_string())
+        .env("AIKERNEL_CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "paint.mjs failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Runs tools/browser/explorer.mjs against the explorer; fails with its output.
 fn browser_checks(port: u16, settled: U256, escalated: U256, refunded: U256) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -349,5 +372,14 @@ async fn bench_the_explorer_over_ten_thousand_prompts() {
          \x20 GET /api/prompts?offset={deep_offset}          {deep:8.1} ms\n\
          \x20 GET /api/prompts/ID (timeline, cold)    {timeline:8.1} ms\n\
          \x20 GET /api/network (cold)                 {network:8.1} ms"
+    );
+    // First paint in a browser, against a second explorer that has read nothing yet.
+    let (_fresh, fresh_port) = start_explorer(&net);
+    let paint = browser_paint(fresh_port, count / 3);
+    eprintln!(
+        "explorer first paint in chromium (fresh server): prompts table {} ms, prompt {} timeline {} ms",
+        paint["promptsMs"],
+        count / 3,
+        paint["timelineMs"]
     );
 }
