@@ -92,7 +92,9 @@ mod tests {
         let node = Address::repeat_byte(0x11);
         let mut padded = [0u8; 32];
         padded[12..].copy_from_slice(node.as_slice());
-        let blob: Address = "0x00000000000000000000000000000000a1b2c3d4".parse().unwrap();
+        let blob: Address = "0x00000000000000000000000000000000a1b2c3d4"
+            .parse()
+            .unwrap();
         let hashed = keccak256(words(&[
             &word(7),
             &word(1),
@@ -102,7 +104,11 @@ mod tests {
         ]));
         let c = commitment(id, 1, rh, salt, node, blob);
         assert_eq!(c[..28], hashed[..28], "the hash in the upper 224 bits");
-        assert_eq!(c[28..], [0xa1, 0xb2, 0xc3, 0xd4], "the blob's low 32 bits as the tag");
+        assert_eq!(
+            c[28..],
+            [0xa1, 0xb2, 0xc3, 0xd4],
+            "the blob's low 32 bits as the tag"
+        );
         assert_eq!(prefix(rh).as_slice(), &rh[..28]);
     }
 
