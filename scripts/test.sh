@@ -88,8 +88,9 @@ if [ "$(forge_count skipped)" -ne 0 ]; then
 fi
 
 step "gas: forge snapshot --check (1% tolerance) and the k=3 lifecycle from anvil receipts"
+# Fuzz tests are left out: their median gas moves with the bytecode's metadata hash (docs/contracts.md).
 forge snapshot --isolate --match-path "contracts/test/kernel/*" --no-match-contract KernelInvariant \
-  --check --tolerance 1
+  --no-match-test "^testFuzz" --check --tolerance 1
 contracts/script/lifecycle-gas.sh
 
 step "cargo fmt --check"
