@@ -204,13 +204,21 @@ async fn add(kernel: &Kernel, node: Address, amount: U256) -> anyhow::Result<B25
     send(gpu.addStake(amount), &format!("adding {}", eai(amount))).await
 }
 
-/// Sends a call and waits for it to be mined; a revert is explained by its custom error.
+/// Sends a call with a third more gas than estimated and waits for it to be mined; a revert
+/// is explained by its custom error. The margin matters: GPUManagement accrues block rewards
+/// at most once a second, so a call estimated in the second of the last accrual skips those
+/// writes and then, mined a second later, makes them and runs out of the estimated gas.
 async fn send<P, C>(call: alloy::contract::CallBuilder<P, C>, what: &str) -> anyhow::Result<B256>
 where
     P: Provider,
     C: alloy::contract::CallDecoder,
 {
-    let pending = call.send().await.map_err(|e| explain(what, &e))?;
+    let estimate = call.estimate_gas().await.map_err(|e| explain(what, &e))?;
+    let pending = call
+        .gas(estimate + estimate / 3)
+        .send()
+        .await
+        .map_err(|e| explain(what, &e))?;
     let receipt = pending
         .get_receipt()
         .await

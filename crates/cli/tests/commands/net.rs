@@ -176,8 +176,12 @@ impl Net {
                     memoryMiB: 8192,
                     deviceCount: 1,
                 };
+                // A fixed limit, not the estimate: registering accrues block rewards at most
+                // once a second, so an estimate made in the second of the last accrual falls
+                // short when the transaction is mined in the next one.
                 let receipt = gpu
                     .register(hardware, vec![U256::from(1)], stake)
+                    .gas(1_000_000)
                     .send()
                     .await
                     .unwrap()

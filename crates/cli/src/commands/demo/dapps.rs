@@ -230,8 +230,10 @@ mod tests {
                 memoryMiB: 24_576,
                 deviceCount: 1,
             };
+            // A fixed limit: reward accrual makes the gas depend on the block's second.
             GPUManagement::new(d.gpu, p.clone())
                 .register(hw, vec![model_id], stake)
+                .gas(1_000_000)
                 .send()
                 .await
                 .expect("send")
