@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::ops::{gelu_mul, rmsnorm, rmsnorm_heads, rope, silu_mul, softcap};
 use super::{Arch, EngineError, Layer, Model, Weight};
-use crate::kernels::attention::{attend, push_key};
+use crate::kernels::attention::{KB, attend, push_key};
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
 
 /// Keys and values of one sequence, per layer, f32: values position-major, keys in blocks
@@ -37,6 +37,27 @@ impl KvCache {
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Keeps the first `len` positions (all of them when `len` is past the end). What is
+    /// kept is exactly what a cache fed only those positions holds, so a sequence continued
+    /// from a truncated cache computes the same bits as one computed from the start.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        for (k, v) in self.k.iter_mut().zip(&mut self.v) {
+            let kv_dim = v.len() / self.len;
+            v.truncate(len * kv_dim);
+            k.truncate(len.next_multiple_of(KB) * kv_dim);
+        }
+        self.len = len;
+    }
+
+    /// Heap bytes the stored positions take.
+    pub fn bytes(&self) -> usize {
+        let elems: usize = self.k.iter().chain(&self.v).map(Vec::len).sum();
+        elems * std::mem::size_of::<f32>()
     }
 }
 
