@@ -172,3 +172,82 @@ fn text_streams_while_the_model_generates() {
     let text = String::from_utf8_lossy(&rest);
     assert!(text.contains("tokens: ["), "{text}");
 }
+
+#[test]
+fn model_info_describes_a_file_and_says_what_this_engine_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("tiny.gguf");
+    std::fs::write(&ok, tiny::tiny_llama_bytes(2)).unwrap();
+    let info = json_of(
+        &aikernel()
+            .args(["model", "info", "--json", ok.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(info["architecture"], "llama", "{info}");
+    assert_eq!(info["supported"], true, "{info}");
+    assert_eq!(info["sizes"]["layers"], 2, "{info}");
+    assert_eq!(info["tensor_types"][0]["type"], "F32", "{info}");
+    assert_eq!(info["tensor_types"][0]["tensors"], 2 + 2 * 9, "{info}");
+    assert_eq!(info["tokenizer"]["pre"], "gpt-2", "{info}");
+    assert!(info["chat_template"].as_str().is_some(), "{info}");
+
+    // An architecture this build does not run is described, and the answer names it and
+    // what is supported.
+    let mut w = tiny::tiny_llama(1);
+    w.add_metadata(
+        "general.architecture",
+        aikernel_engine::gguf::MetaValue::Str("mamba".into()),
+    );
+    let other = dir.path().join("mamba.gguf");
+    std::fs::write(&other, w.to_bytes().unwrap()).unwrap();
+    let info = json_of(
+        &aikernel()
+            .args(["model", "info", "--json", other.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(info["supported"], false, "{info}");
+    let reason = info["reason"].as_str().unwrap();
+    assert!(reason.contains("\"mamba\"") && reason.contains("llama"), "{reason}");
+    let text = aikernel()
+        .args(["model", "info", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("supported     no: ") && text.contains("architecture \"mamba\""),
+        "{text}"
+    );
+
+    // The real second model: K-quant types, an SPM vocabulary, no chat template.
+    let gemma = aikernel_engine::paths::gemma3_270m();
+    let info = json_of(
+        &aikernel()
+            .args(["model", "info", "--json", gemma.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(info["architecture"], "gemma3", "{info}");
+    assert_eq!(info["supported"], true, "{info}");
+    assert_eq!(info["tokenizer"]["model"], "llama", "{info}");
+    let types: Vec<&str> = info["tensor_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    for t in ["F32", "Q4_K", "Q5_0", "Q6_K", "Q8_0"] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+
+    // A file that is not GGUF is an error naming it.
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let out = aikernel()
+        .args(["model", "info", junk.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.gguf"));
+}

@@ -45,6 +45,21 @@ impl WeightView<'_> {
     }
 }
 
+/// Every weight type the engine runs (F32 and F16 only as dense rows; the quantized ones
+/// when a row holds whole blocks), for error messages and `aikernel model info`.
+pub const WEIGHT_TYPES: &[GgmlType] = &[
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
 /// Whether the matmul kernels run quantized weights of `dtype` with rows of `cols` values:
 /// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (rows a multiple of 32) and Q4_K, Q5_K, Q6_K (of 256).
 pub fn runs_quantized(dtype: GgmlType, cols: usize) -> bool {

@@ -238,7 +238,16 @@ fn weight(
     match info.dtype {
         GgmlType::F32 | GgmlType::F16 => {}
         t if crate::kernels::runs_quantized(t, cols) => {}
-        t => return Err(bad(format!("unsupported type {t:?}"))),
+        t => {
+            let names: Vec<String> = crate::kernels::WEIGHT_TYPES
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(bad(format!(
+                "unsupported type {t} (supported: {}; quantized rows must hold whole blocks)",
+                names.join(", ")
+            )));
+        }
     }
     Ok(Weight {
         idx,

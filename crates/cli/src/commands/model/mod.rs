@@ -17,8 +17,10 @@ use crate::files::{refuse_same, write_replacing};
 use crate::global::{GlobalArgs, parse_threads};
 use crate::output::{outln, print_json};
 
+mod info;
 mod stream;
 
+use self::info::InfoArgs;
 use self::stream::{Stream, visible_text};
 
 /// Subcommands of `aikernel model`.
@@ -31,6 +33,9 @@ pub(crate) enum ModelCommand {
     Bench(BenchArgs),
     /// Quantize a GGUF model's weights to Q8_0, Q4_0 or Q4_1.
     Quantize(QuantizeArgs),
+    /// Describe a GGUF file: architecture, sizes, tensor types, tokenizer, chat template,
+    /// and whether this engine runs it (and if not, what it lacks).
+    Info(InfoArgs),
 }
 
 /// Parses a kernel name for clap (the engine lists the names and says which are unknown).
@@ -144,6 +149,7 @@ pub(crate) fn run(cmd: ModelCommand, global: &GlobalArgs) -> anyhow::Result<()> 
         ModelCommand::Run(a) => run_generate(&a, global.json),
         ModelCommand::Bench(a) => run_bench(&a, global.json),
         ModelCommand::Quantize(a) => run_quantize(&a, global.json),
+        ModelCommand::Info(a) => info::run(&a, global.json),
     }
 }
 
