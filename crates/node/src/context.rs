@@ -203,7 +203,7 @@ pub async fn rebuild_context(
         })?;
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
-        out.push(to_driver_entry(contracts, entry, resolver).await?);
+        out.push(to_driver_entry(contracts, entry, resolver, cache).await?);
     }
     Ok(out)
 }
@@ -226,6 +226,7 @@ async fn to_driver_entry(
     contracts: &Contracts,
     e: RawEntry,
     resolver: &dyn DataResolver,
+    cache: &ContextLogs,
 ) -> Result<ContextEntry, NodeError> {
     let kind = ContextKind::from_u8(e.kind).ok_or_else(|| {
         NodeError::Context(format!(
@@ -239,14 +240,18 @@ async fn to_driver_entry(
         e.data
     };
     let schema = if kind == ContextKind::Result {
-        contracts
-            .kernel
-            .requestOf(e.prompt_id)
-            .call()
-            .await
-            .map_err(|err| NodeError::call("requestOf (context result)", &err))?
-            .schema
-            .to_vec()
+        cache
+            .schema_of(e.prompt_id, || async {
+                Ok(contracts
+                    .kernel
+                    .requestOf(e.prompt_id)
+                    .call()
+                    .await
+                    .map_err(|err| NodeError::call("requestOf (context result)", &err))?
+                    .schema
+                    .to_vec())
+            })
+            .await?
     } else {
         Vec::new()
     };

@@ -7,13 +7,18 @@
 //! (a reorg replacing an entry there is picked up), and when the cached entries do not give
 //! the recorded root (a deeper reorg, a missed log), the chain is scanned again from the
 //! deployment block.
+//!
+//! It also keeps the schema of each prompt whose result is a context entry (a `requestOf`
+//! call per entry otherwise, on every rebuild). A settled prompt's request cannot change
+//! short of a reorg deeper than the prompt's whole lifecycle (seed block, commit and reveal
+//! windows, settlement), the same assumption a dapp makes when it reads a result.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 
 use crate::NodeError;
 use crate::context::{RawEntry, chain_root};
@@ -23,6 +28,9 @@ const REORG_MARGIN: u64 = 64;
 
 /// Context chains kept; the least recently used one goes first.
 const MAX_CHAINS: usize = 4096;
+
+/// Result schemas kept; past it the map starts over (a schema is one RPC call away).
+const MAX_SCHEMAS: usize = 65_536;
 
 /// One chain's entries by index, and the first block not read yet.
 #[derive(Debug, Clone)]
@@ -38,6 +46,8 @@ pub struct ContextLogs {
     chains: Mutex<HashMap<(Address, B256), ChainLog>>,
     uses: AtomicU64,
     full_scans: AtomicU64,
+    schemas: Mutex<HashMap<U256, Vec<u8>>>,
+    schema_reads: AtomicU64,
 }
 
 impl ContextLogs {
@@ -49,6 +59,40 @@ impl ContextLogs {
     /// Forgets every entry (they were read from a chain the node no longer follows).
     pub fn clear(&self) {
         self.lock().clear();
+        self.schemas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// How many result schemas were read from the chain (not found here).
+    pub fn schema_reads(&self) -> u64 {
+        self.schema_reads.load(Ordering::Relaxed)
+    }
+
+    /// The schema of settled prompt `prompt_id`: kept from an earlier rebuild, else
+    /// `read()` (the kernel's `requestOf`) and kept.
+    pub(crate) async fn schema_of<F, Fut>(
+        &self,
+        prompt_id: U256,
+        read: F,
+    ) -> Result<Vec<u8>, NodeError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, NodeError>>,
+    {
+        let lock = || self.schemas.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(schema) = lock().get(&prompt_id) {
+            return Ok(schema.clone());
+        }
+        self.schema_reads.fetch_add(1, Ordering::Relaxed);
+        let schema = read().await?;
+        let mut schemas = lock();
+        if schemas.len() >= MAX_SCHEMAS {
+            schemas.clear();
+        }
+        schemas.insert(prompt_id, schema.clone());
+        Ok(schema)
     }
 
     /// How many rebuilds had to scan from the deployment block (first sight of a chain, or
@@ -215,6 +259,35 @@ mod tests {
     }
 
     const KEY: (Address, B256) = (Address::ZERO, B256::ZERO);
+
+    #[tokio::test]
+    async fn a_result_schema_is_read_once_per_prompt() {
+        let logs = ContextLogs::new();
+        let reads = AtomicU64::new(0);
+        let read = |schema: &'static [u8]| {
+            reads.fetch_add(1, Ordering::Relaxed);
+            async move { Ok::<_, NodeError>(schema.to_vec()) }
+        };
+        let (a, b) = (U256::from(7), U256::from(8));
+        assert_eq!(logs.schema_of(a, || read(b"bool")).await.unwrap(), b"bool");
+        assert_eq!(logs.schema_of(a, || read(b"other")).await.unwrap(), b"bool");
+        assert_eq!(logs.schema_of(b, || read(b"int")).await.unwrap(), b"int");
+        assert_eq!((reads.load(Ordering::Relaxed), logs.schema_reads()), (2, 2));
+        // A failed read is not kept.
+        let failed = logs
+            .schema_of(U256::from(9), || async {
+                Err::<Vec<u8>, _>(NodeError::Context("rpc down".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            logs.schema_of(U256::from(9), || read(b"s")).await.unwrap(),
+            b"s"
+        );
+        // A chain the node no longer follows takes its schemas with it.
+        logs.clear();
+        assert_eq!(logs.schema_of(a, || read(b"new")).await.unwrap(), b"new");
+    }
 
     #[tokio::test]
     async fn later_rebuilds_read_only_new_blocks() {
