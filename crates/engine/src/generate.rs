@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use crate::kernels::{Ctx, Kernel};
 use crate::model::forward::{SeqInput, forward};
 use crate::model::{EngineError, KvCache, Model};
+use crate::prefix_cache::{PrefixCache, Reuse};
 use crate::sample::{sample, uniform};
 
 /// How to generate.
@@ -206,26 +207,81 @@ pub fn generate(
     model: &Model,
     prompt: &[u32],
     opts: &GenerateOptions,
-    mut constraint: Option<&mut dyn TokenConstraint>,
+    constraint: Option<&mut dyn TokenConstraint>,
 ) -> Result<Generation, EngineError> {
+    generate_from(model, prompt, opts, constraint, None).map(|(g, _)| g)
+}
+
+/// [`generate`] continuing from the longest prefix of `prompt` that `prefix` holds, which
+/// then keeps the prompt and the generated tokens' cache for the next request. The
+/// generation is bit-identical to [`generate`]'s (`crate::prefix_cache`); the [`Reuse`]
+/// says how many prompt positions were not computed.
+pub fn generate_with_cache(
+    model: &Model,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    constraint: Option<&mut dyn TokenConstraint>,
+    prefix: &PrefixCache,
+) -> Result<(Generation, Reuse), EngineError> {
+    generate_from(model, prompt, opts, constraint, Some(prefix))
+}
+
+/// The prompt's cache after prefill, and its last position's logits: the longest prefix
+/// `prefix` holds is reused, the rest computed.
+pub(crate) fn prefill_from(
+    model: &Model,
+    ctx: &Ctx,
+    prompt: &[u32],
+    chunk: Option<usize>,
+    prefix: Option<&PrefixCache>,
+) -> Result<(KvCache, Vec<f32>, Reuse), EngineError> {
+    let (mut cache, reuse) = match prefix {
+        Some(p) => p.lookup(model, prompt),
+        None => (
+            KvCache::new(model),
+            Reuse {
+                reused: 0,
+                computed: prompt.len(),
+            },
+        ),
+    };
+    let logits = prefill(model, ctx, &mut cache, &prompt[reuse.reused..], chunk)?;
+    Ok((cache, logits, reuse))
+}
+
+fn generate_from(
+    model: &Model,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    mut constraint: Option<&mut dyn TokenConstraint>,
+    prefix: Option<&PrefixCache>,
+) -> Result<(Generation, Reuse), EngineError> {
     check_prompt(model, prompt, opts)?;
     check_memory(model, std::iter::once((prompt, opts)))?;
     let ctx = make_ctx(opts)?;
     let mut seq = Seq {
-        cache: KvCache::new(model),
+        cache: KvCache::default(),
         hasher: Sha256::new(),
         tokens: Vec::new(),
         stop: None,
     };
     if opts.max_tokens == 0 {
         seq.stop = Some(StopReason::Length);
-        return Ok(seq.finish());
+        return Ok((seq.finish(), Reuse::default()));
     }
-    let mut logits = prefill(model, &ctx, &mut seq.cache, prompt, opts.prefill_chunk)?;
+    let (cache, mut logits, reuse) = prefill_from(model, &ctx, prompt, opts.prefill_chunk, prefix)?;
+    seq.cache = cache;
     loop {
         seq.step(model, opts, logits, &mut constraint);
         if seq.stop.is_some() {
-            return Ok(seq.finish());
+            if let Some(p) = prefix {
+                // The cache holds the prompt and every generated token but the last.
+                let fed = seq.cache.len().saturating_sub(prompt.len());
+                let mut tokens = prompt.to_vec();
+                tokens.extend(seq.tokens.iter().take(fed));
+                p.store(tokens, std::mem::take(&mut seq.cache));
+            }
+            return Ok((seq.finish(), reuse));
         }
         let last = [seq.tokens[seq.tokens.len() - 1]];
         logits = forward(

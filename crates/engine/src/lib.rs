@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod paths;
+pub mod prefix_cache;
 pub mod quantize;
 pub mod sample;
 pub mod score;
@@ -17,7 +18,9 @@ pub mod tokenizer;
 
 pub use generate::{
     GenerateOptions, Generation, StopReason, TokenConstraint, generate, generate_batch,
+    generate_with_cache,
 };
 pub use kernels::Kernel;
 pub use model::{Arch, EngineError, Model, ModelConfig};
-pub use score::{ScoreOptions, Scores, score_continuations};
+pub use prefix_cache::{PrefixCache, PrefixStats, Reuse};
+pub use score::{ScoreOptions, Scores, score_continuations, score_continuations_with_cache};

@@ -13,11 +13,12 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::generate::prefill;
+use crate::generate::prefill_from;
 use crate::kernels::exp::expf_slice;
 use crate::kernels::{Ctx, Kernel};
 use crate::model::forward::{SeqInput, forward};
 use crate::model::{EngineError, KvCache, Model};
+use crate::prefix_cache::{PrefixCache, Reuse};
 
 /// How to run a scoring (none of it changes a result).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,17 +58,42 @@ pub fn score_continuations(
     continuations: &[Vec<u32>],
     opts: &ScoreOptions,
 ) -> Result<Scores, EngineError> {
+    score_from(model, prompt, continuations, opts, None).map(|(s, _)| s)
+}
+
+/// [`score_continuations`] continuing from the longest prefix of `prompt` that `prefix`
+/// holds, which then keeps the prompt's cache. The scores and their hash are bit-identical
+/// to [`score_continuations`]'s (`crate::prefix_cache`).
+pub fn score_continuations_with_cache(
+    model: &Model,
+    prompt: &[u32],
+    continuations: &[Vec<u32>],
+    opts: &ScoreOptions,
+    prefix: &PrefixCache,
+) -> Result<(Scores, Reuse), EngineError> {
+    score_from(model, prompt, continuations, opts, Some(prefix))
+}
+
+fn score_from(
+    model: &Model,
+    prompt: &[u32],
+    continuations: &[Vec<u32>],
+    opts: &ScoreOptions,
+    prefix: Option<&PrefixCache>,
+) -> Result<(Scores, Reuse), EngineError> {
     check(model, prompt, continuations, opts)?;
     let ctx = Ctx::new(opts.threads, opts.kernel).map_err(EngineError::from)?;
     let mut hasher = Sha256::new();
-    let mut cache = KvCache::new(model);
-    let first = prefill(model, &ctx, &mut cache, prompt, opts.prefill_chunk)?;
+    let (cache, first, reuse) = prefill_from(model, &ctx, prompt, opts.prefill_chunk, prefix)?;
     hash_logits(&mut hasher, &first);
     let mut log_probs: Vec<f32> = continuations
         .iter()
         .map(|c| log_prob(&ctx, &first, c[0]))
         .collect();
-    let mut caches: Vec<KvCache> = vec![cache; continuations.len()];
+    let mut caches: Vec<KvCache> = vec![cache.clone(); continuations.len()];
+    if let Some(p) = prefix {
+        p.store(prompt.to_vec(), cache);
+    }
     let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
     for step in 1..longest {
         let live: Vec<usize> = (0..continuations.len())
@@ -87,10 +113,11 @@ pub fn score_continuations(
             log_probs[i] += log_prob(&ctx, row, continuations[i][step]);
         }
     }
-    Ok(Scores {
+    let scores = Scores {
         log_probs,
         logits_sha256: hasher.finalize().into(),
-    })
+    };
+    Ok((scores, reuse))
 }
 
 /// Refuses an empty prompt or continuation, a token outside the vocabulary, and a
