@@ -13,10 +13,16 @@ pub enum Arch {
     /// norms around attention and FFN, GELU-tanh gated FFN, RoPE on split halves (NeoX),
     /// sliding-window layers with their own RoPE base between global layers.
     Gemma3,
+    /// `qwen2` (Qwen 2, Qwen 2.5): Llama's block with Q/K/V projection biases and RoPE on
+    /// split halves (NeoX).
+    Qwen2,
+    /// `qwen3`: Llama's block with per-head Q/K RMSNorm before RoPE (NeoX), no biases, and a
+    /// head width of its own (`attention.key_length`).
+    Qwen3,
 }
 
 /// Every `general.architecture` value the engine accepts, for error messages.
-pub const SUPPORTED_ARCHS: &[&str] = &["llama", "gemma3"];
+pub const SUPPORTED_ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
 
 impl Arch {
     /// The architecture named by `general.architecture`; an unknown name is refused with
@@ -25,6 +31,8 @@ impl Arch {
         match name {
             "llama" => Ok(Arch::Llama),
             "gemma3" => Ok(Arch::Gemma3),
+            "qwen2" => Ok(Arch::Qwen2),
+            "qwen3" => Ok(Arch::Qwen3),
             other => Err(EngineError::Unsupported(format!(
                 "architecture {other:?} (supported: {})",
                 SUPPORTED_ARCHS.join(", ")
@@ -37,6 +45,8 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Gemma3 => "gemma3",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
         }
     }
 
@@ -45,21 +55,30 @@ impl Arch {
         match self {
             Arch::Llama => &LLAMA_KEYS,
             Arch::Gemma3 => &GEMMA3_KEYS,
+            Arch::Qwen2 => &QWEN2_KEYS,
+            Arch::Qwen3 => &QWEN3_KEYS,
         }
     }
 
-    /// Tensors each block holds: Llama's nine, plus Gemma 3's Q/K norms and post-norms.
+    /// Tensors each block holds at least: Llama's nine (Qwen 2's Q/K/V biases are optional,
+    /// as in llama.cpp), plus the Q/K norms of Qwen 3 and Gemma 3, and Gemma 3's post-norms.
     pub(crate) fn tensors_per_block(self) -> usize {
         match self {
-            Arch::Llama => 9,
+            Arch::Llama | Arch::Qwen2 => 9,
+            Arch::Qwen3 => 11,
             Arch::Gemma3 => 13,
         }
+    }
+
+    /// Whether each block has per-head Q and K RMSNorm weights (`attn_q_norm`, `attn_k_norm`).
+    pub(crate) fn has_qk_norm(self) -> bool {
+        matches!(self, Arch::Gemma3 | Arch::Qwen3)
     }
 
     /// Whether RoPE rotates the pairs `(i, i + head_dim/2)` (NeoX, llama.cpp's
     /// `LLAMA_ROPE_TYPE_NEOX`) instead of adjacent pairs `(2i, 2i + 1)`.
     pub(crate) fn rope_neox(self) -> bool {
-        self == Arch::Gemma3
+        self != Arch::Llama
     }
 }
 
@@ -80,6 +99,10 @@ pub(crate) struct Keys {
     pub(crate) sliding_window: &'static str,
     pub(crate) sliding_window_pattern: &'static str,
     pub(crate) final_logit_softcapping: &'static str,
+    pub(crate) rope_dimension_count: &'static str,
+    pub(crate) rope_scaling_type: &'static str,
+    pub(crate) rope_scaling_factor: &'static str,
+    pub(crate) rope_scale_linear: &'static str,
 }
 
 /// Writes the key table of one architecture prefix.
@@ -100,12 +123,18 @@ macro_rules! keys {
             sliding_window: concat!($p, ".attention.sliding_window"),
             sliding_window_pattern: concat!($p, ".attention.sliding_window_pattern"),
             final_logit_softcapping: concat!($p, ".final_logit_softcapping"),
+            rope_dimension_count: concat!($p, ".rope.dimension_count"),
+            rope_scaling_type: concat!($p, ".rope.scaling.type"),
+            rope_scaling_factor: concat!($p, ".rope.scaling.factor"),
+            rope_scale_linear: concat!($p, ".rope.scale_linear"),
         }
     };
 }
 
 static LLAMA_KEYS: Keys = keys!("llama");
 static GEMMA3_KEYS: Keys = keys!("gemma3");
+static QWEN2_KEYS: Keys = keys!("qwen2");
+static QWEN3_KEYS: Keys = keys!("qwen3");
 
 #[cfg(test)]
 mod tests {
@@ -113,11 +142,12 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_is_named() {
-        for a in [Arch::Llama, Arch::Gemma3] {
+        for a in [Arch::Llama, Arch::Gemma3, Arch::Qwen2, Arch::Qwen3] {
             assert_eq!(Arch::from_name(a.name()).unwrap(), a);
         }
         let err = Arch::from_name("mamba").unwrap_err().to_string();
         assert!(err.contains("\"mamba\"") && err.contains("gemma3"), "{err}");
+        assert!(err.contains("qwen2") && err.contains("qwen3"), "{err}");
         assert_eq!(
             Arch::Gemma3.keys().sliding_window,
             "gemma3.attention.sliding_window"

@@ -30,7 +30,8 @@ pub struct ModelConfig {
     pub n_head: usize,
     /// Key/value heads.
     pub n_head_kv: usize,
-    /// Width of one head (`n_embd / n_head` for Llama, `attention.key_length` for Gemma 3).
+    /// Width of one head: `attention.key_length` when the file has it (Gemma 3, Qwen 3), else
+    /// `n_embd / n_head`.
     pub head_dim: usize,
     /// Vocabulary size (rows of the output head).
     pub vocab_size: usize,
@@ -40,6 +41,9 @@ pub struct ModelConfig {
     pub rope_base: f32,
     /// RoPE frequency base of sliding-window layers.
     pub rope_base_swa: f32,
+    /// Linear RoPE scaling: every frequency is multiplied by it (`1 / rope.scaling.factor`
+    /// under `rope.scaling.type = linear`, else 1).
+    pub rope_freq_scale: f32,
     /// RMSNorm epsilon.
     pub rms_eps: f32,
     /// Sliding window: a query at position `p` sees keys at `p - window < j <= p` on the
@@ -102,7 +106,7 @@ impl ModelConfig {
             None => n_head,
             Some(_) => positive(g, k.head_count_kv)?,
         };
-        let head_dim = head_dim(g, arch, k, n_embd, n_head)?;
+        let head_dim = head_dim(g, k, n_embd, n_head)?;
         if !n_head.is_multiple_of(n_head_kv) {
             return Err(bad(
                 k.head_count_kv,
@@ -117,6 +121,16 @@ impl ModelConfig {
             )));
         }
         let rope_base = positive_f32(g, k.rope_freq_base)?.unwrap_or(10_000.0);
+        if g.meta(k.rope_dimension_count).is_some() {
+            let n_rot = g.meta_u32(k.rope_dimension_count)? as usize;
+            if n_rot != head_dim {
+                return Err(EngineError::Unsupported(format!(
+                    "{} = {n_rot}: RoPE on part of a head (the head is {head_dim} wide)",
+                    k.rope_dimension_count
+                )));
+            }
+        }
+        let rope_freq_scale = rope_scaling(g, k)?;
         let rms_eps = g.meta_f32(k.rms_eps)?;
         if !(rms_eps.is_finite() && rms_eps >= 0.0) {
             return Err(bad(
@@ -139,12 +153,13 @@ impl ModelConfig {
             context_length: positive(g, k.context_length)?,
             rope_base,
             rope_base_swa: positive_f32(g, k.rope_freq_base_swa)?.unwrap_or(DEFAULT_ROPE_BASE_SWA),
+            rope_freq_scale,
             rms_eps,
             sliding_window,
             swa_layers,
             final_logit_softcap: match arch {
-                Arch::Llama => None,
-                _ => positive_f32(g, k.final_logit_softcapping)?,
+                Arch::Gemma3 => positive_f32(g, k.final_logit_softcapping)?,
+                _ => None,
             },
         };
         config.check_widths(g)?;
@@ -232,16 +247,10 @@ fn block_count(g: &GgufFile, arch: Arch) -> Result<usize, EngineError> {
     Ok(n)
 }
 
-/// The head width: Llama's `n_embd / n_head`; Gemma 3's `attention.key_length` (default
-/// the same quotient), which `attention.value_length` must equal.
-fn head_dim(
-    g: &GgufFile,
-    arch: Arch,
-    k: &Keys,
-    n_embd: usize,
-    n_head: usize,
-) -> Result<usize, EngineError> {
-    if arch == Arch::Llama || g.meta(k.key_length).is_none() {
+/// The head width: `attention.key_length` (Gemma 3, Qwen 3; llama.cpp reads it for every
+/// architecture), default `n_embd / n_head`; `attention.value_length` must equal it.
+fn head_dim(g: &GgufFile, k: &Keys, n_embd: usize, n_head: usize) -> Result<usize, EngineError> {
+    if g.meta(k.key_length).is_none() {
         if !n_embd.is_multiple_of(n_head) {
             return Err(bad(
                 k.head_count,
@@ -261,9 +270,43 @@ fn head_dim(
     Ok(hd)
 }
 
+/// The linear RoPE frequency scale, read as llama.cpp reads it: `rope.scaling.type` (absent:
+/// `linear`) `none` gives 1; `linear` gives `1 / rope.scaling.factor` (or the older
+/// `rope.scale_linear`; absent or 0: 1). YaRN and LongRoPE are refused. Llama 3.x's scaling is
+/// not here: its files carry it as the `rope_freqs.weight` tensor (the model loader).
+fn rope_scaling(g: &GgufFile, k: &Keys) -> Result<f32, EngineError> {
+    let kind = match g.meta(k.rope_scaling_type) {
+        None => "linear",
+        Some(_) => g.meta_str(k.rope_scaling_type)?,
+    };
+    match kind {
+        "none" => return Ok(1.0),
+        "linear" => {}
+        other => {
+            return Err(EngineError::Unsupported(format!(
+                "{} = {other:?} (supported: none, linear, and Llama 3's rope_freqs.weight)",
+                k.rope_scaling_type
+            )));
+        }
+    }
+    for key in [k.rope_scaling_factor, k.rope_scale_linear] {
+        if g.meta(key).is_some() {
+            let factor = g.meta_f32(key)?;
+            if factor == 0.0 {
+                return Ok(1.0);
+            }
+            if !(factor.is_finite() && factor > 0.0) {
+                return Err(bad(key, factor, "must be above 0"));
+            }
+            return Ok(1.0 / factor);
+        }
+    }
+    Ok(1.0)
+}
+
 /// The sliding window and which layers use it. Gemma 3: `attention.sliding_window` (absent
 /// or 0: none) and `attention.sliding_window_pattern`, an integer `n` (default 6: layer
-/// `i` slides when `i mod n < n - 1`) or one boolean per layer. Llama: none.
+/// `i` slides when `i mod n < n - 1`) or one boolean per layer. Other architectures: none.
 fn sliding(
     g: &GgufFile,
     arch: Arch,
@@ -271,7 +314,7 @@ fn sliding(
     n_layers: usize,
 ) -> Result<(Option<usize>, Vec<bool>), EngineError> {
     let none = Ok((None, vec![false; n_layers]));
-    if arch == Arch::Llama || g.meta(k.sliding_window).is_none() {
+    if arch != Arch::Gemma3 || g.meta(k.sliding_window).is_none() {
         return none;
     }
     let window = g.meta_u32(k.sliding_window)? as usize;

@@ -224,7 +224,15 @@ fn residual(model: &Model, ctx: &Ctx, post_norm: Option<Weight>, x: &mut [f32], 
     }
 }
 
-/// One layer's attention: norm, Q/K/V projections, (Gemma 3: per-head Q/K norms), RoPE, the
+/// `x[i] = x[i] + b[i]`: a projection's bias, each sum rounded on its own.
+fn add_bias(x: &mut [f32], b: &[f32]) {
+    for (xi, bi) in x.iter_mut().zip(b) {
+        *xi += *bi;
+    }
+}
+
+/// One layer's attention: norm, Q/K/V projections, (Qwen 2: their biases), (Qwen 3, Gemma 3:
+/// per-head Q/K norms), RoPE, the
 /// new keys and values appended to each sequence's cache, attention over the cache (or its
 /// sliding window), output projection, (Gemma 3: post-norm), residual add.
 #[allow(clippy::too_many_arguments)]
@@ -269,12 +277,22 @@ fn attention_block(
             },
         ],
     );
+    let [bq, bk, bv] = layer.bias.map(|b| b.map(|w| model.vector(w)));
     let qk_norms = layer
-        .gemma
-        .as_ref()
-        .map(|g| (model.vector(g.q), model.vector(g.k)));
+        .qk_norm
+        .map(|(qn, kn)| (model.vector(qn), model.vector(kn)));
     let neox = cfg.arch.rope_neox();
     for t in 0..n {
+        let (qt, kt, vt) = (
+            &mut q[t * qd..(t + 1) * qd],
+            &mut k[t * kv_dim..(t + 1) * kv_dim],
+            &mut v[t * kv_dim..(t + 1) * kv_dim],
+        );
+        for (x, b) in [(qt, &bq), (kt, &bk), (vt, &bv)] {
+            if let Some(b) = b {
+                add_bias(x, b);
+            }
+        }
         let (qt, kt) = (
             &mut q[t * qd..(t + 1) * qd],
             &mut k[t * kv_dim..(t + 1) * kv_dim],

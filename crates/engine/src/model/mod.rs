@@ -1,4 +1,4 @@
-//! A model (Llama or Gemma 3, see [`Arch`]) over a memory-mapped GGUF file (weights are
+//! A model (Llama, Qwen 2, Qwen 3 or Gemma 3, see [`Arch`]) over a memory-mapped GGUF file (weights are
 //! views, not copies).
 
 mod arch;
@@ -42,16 +42,17 @@ pub(crate) struct Layer {
     pub(crate) gate: Weight,
     pub(crate) up: Weight,
     pub(crate) down: Weight,
-    /// Gemma 3's extra norms (`None` for Llama).
+    /// Q, K and V projection biases (F32), each when the file has it (Qwen 2).
+    pub(crate) bias: [Option<Weight>; 3],
+    /// Per-head Q and K RMSNorm weights, `head_dim` long (Qwen 3, Gemma 3).
+    pub(crate) qk_norm: Option<(Weight, Weight)>,
+    /// Gemma 3's post-norms (`None` for the others).
     pub(crate) gemma: Option<GemmaNorms>,
 }
 
-/// Gemma 3's per-block norms beyond Llama's: per-head Q and K RMSNorm weights (`head_dim`
-/// long) and the norms applied to the attention and FFN outputs before their residual add.
+/// Gemma 3's norms applied to the attention and FFN outputs before their residual add.
 #[derive(Debug)]
 pub(crate) struct GemmaNorms {
-    pub(crate) q: Weight,
-    pub(crate) k: Weight,
     pub(crate) attn_post: Weight,
     pub(crate) ffn_post: Weight,
 }
@@ -66,7 +67,8 @@ pub struct Model {
     pub(crate) output_norm: Weight,
     pub(crate) output: Weight,
     pub(crate) layers: Vec<Layer>,
-    /// `rope_base^(-2i/head_dim)` for each rotated pair.
+    /// `(powf(rope_base, -2i/head_dim) / factor_i) · rope_freq_scale` for each rotated pair
+    /// (`factor_i` from Llama 3's `rope_freqs.weight`, else 1).
     pub(crate) rope_freqs: Vec<f32>,
     /// The same for sliding-window layers (`rope_base_swa`); empty when no layer slides.
     pub(crate) rope_freqs_swa: Vec<f32>,
@@ -109,6 +111,9 @@ impl Model {
             let w = |name: &str, rows: usize, cols: usize| {
                 weight(&gguf, &format!("blk.{i}.{name}.weight"), Some(rows), cols)
             };
+            let bias = |name: &str, len: usize| {
+                optional(weight(&gguf, &format!("blk.{i}.{name}.bias"), Some(1), len))
+            };
             layers.push(Layer {
                 attn_norm: w("attn_norm", 1, n_embd)?,
                 wq: w("attn_q", qd, n_embd)?,
@@ -119,10 +124,21 @@ impl Model {
                 gate: w("ffn_gate", config.n_ff, n_embd)?,
                 up: w("ffn_up", config.n_ff, n_embd)?,
                 down: w("ffn_down", n_embd, config.n_ff)?,
+                bias: [
+                    bias("attn_q", qd)?,
+                    bias("attn_k", kv)?,
+                    bias("attn_v", kv)?,
+                ],
+                qk_norm: if arch.has_qk_norm() {
+                    Some((
+                        w("attn_q_norm", 1, head_dim)?,
+                        w("attn_k_norm", 1, head_dim)?,
+                    ))
+                } else {
+                    None
+                },
                 gemma: match arch {
                     Arch::Gemma3 => Some(GemmaNorms {
-                        q: w("attn_q_norm", 1, head_dim)?,
-                        k: w("attn_k_norm", 1, head_dim)?,
                         attn_post: w("post_attention_norm", 1, n_embd)?,
                         ffn_post: w("post_ffw_norm", 1, n_embd)?,
                     }),
@@ -130,28 +146,46 @@ impl Model {
                 },
             });
         }
+        let rope_factors = match arch {
+            Arch::Llama => optional(weight(&gguf, "rope_freqs.weight", Some(1), head_dim / 2))?,
+            _ => None,
+        };
+        let mut vectors = vec![output_norm];
+        vectors.extend(rope_factors);
         for l in &layers {
-            let extra = l
-                .gemma
-                .as_ref()
-                .map_or(Vec::new(), |g| vec![g.q, g.k, g.attn_post, g.ffn_post]);
-            for nw in [l.attn_norm, l.ffn_norm].into_iter().chain(extra) {
-                if nw.dtype != GgmlType::F32 {
-                    return Err(EngineError::Unsupported("norm weights must be F32".into()));
-                }
-            }
+            vectors.extend([l.attn_norm, l.ffn_norm]);
+            vectors.extend(l.bias.iter().flatten());
+            vectors.extend(l.qk_norm.iter().flat_map(|&(q, k)| [q, k]));
+            vectors.extend(l.gemma.iter().flat_map(|g| [g.attn_post, g.ffn_post]));
         }
-        if output_norm.dtype != GgmlType::F32 {
-            return Err(EngineError::Unsupported("norm weights must be F32".into()));
+        if let Some(v) = vectors.iter().find(|v| v.dtype != GgmlType::F32) {
+            return Err(EngineError::BadTensor {
+                tensor: gguf.tensors()[v.idx].name.clone(),
+                reason: format!(
+                    "norms, biases and RoPE factors must be F32, not {}",
+                    v.dtype
+                ),
+            });
         }
-        let freqs = |base: f32| -> Vec<f32> {
+        check_all_used(
+            &gguf,
+            arch,
+            &layers,
+            &[embd, output, output_norm],
+            rope_factors,
+        )?;
+        let factors = rope_factors.map(|w| vector_of(&gguf, w));
+        let freqs = |base: f32, factors: Option<&[f32]>| -> Vec<f32> {
             (0..head_dim / 2)
-                .map(|i| libm::powf(base, -((2 * i) as f32) / head_dim as f32))
+                .map(|i| {
+                    let f = libm::powf(base, -((2 * i) as f32) / head_dim as f32);
+                    (f / factors.map_or(1.0, |ff| ff[i])) * config.rope_freq_scale
+                })
                 .collect()
         };
-        let rope_freqs = freqs(config.rope_base);
+        let rope_freqs = freqs(config.rope_base, factors.as_deref());
         let rope_freqs_swa = if config.swa_layers.contains(&true) {
-            freqs(config.rope_base_swa)
+            freqs(config.rope_base_swa, None)
         } else {
             Vec::new()
         };
@@ -198,13 +232,73 @@ impl Model {
         }
     }
 
-    /// An F32 vector weight (norms).
+    /// An F32 vector weight (norms, biases).
     pub(crate) fn vector(&self, w: Weight) -> Vec<f32> {
-        self.view(w)
-            .data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
+        vector_of(&self.gguf, w)
+    }
+}
+
+/// The values of an F32 vector weight.
+fn vector_of(g: &GgufFile, w: Weight) -> Vec<f32> {
+    g.view(&g.tensors()[w.idx])
+        .data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// `None` for a tensor the file lacks; other errors (a present tensor of the wrong shape or
+/// type) stay errors.
+fn optional(r: Result<Weight, EngineError>) -> Result<Option<Weight>, EngineError> {
+    match r {
+        Ok(w) => Ok(Some(w)),
+        Err(EngineError::Gguf(crate::gguf::GgufError::MissingTensor { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Refuses a file with a tensor the forward pass would not read (a bias or norm this
+/// architecture does not have, say), as llama.cpp does: running without it would compute
+/// another model.
+fn check_all_used(
+    g: &GgufFile,
+    arch: Arch,
+    layers: &[Layer],
+    outside: &[Weight],
+    rope_factors: Option<Weight>,
+) -> Result<(), EngineError> {
+    let mut used = vec![false; g.tensors().len()];
+    let mut mark = |w: Weight| used[w.idx] = true;
+    outside
+        .iter()
+        .copied()
+        .chain(rope_factors)
+        .for_each(&mut mark);
+    for l in layers {
+        [
+            l.attn_norm,
+            l.wq,
+            l.wk,
+            l.wv,
+            l.wo,
+            l.ffn_norm,
+            l.gate,
+            l.up,
+            l.down,
+        ]
+        .into_iter()
+        .chain(l.bias.iter().flatten().copied())
+        .chain(l.qk_norm.iter().flat_map(|&(q, k)| [q, k]))
+        .chain(l.gemma.iter().flat_map(|g| [g.attn_post, g.ffn_post]))
+        .for_each(&mut mark);
+    }
+    match used.iter().position(|&u| !u) {
+        None => Ok(()),
+        Some(i) => Err(EngineError::Unsupported(format!(
+            "tensor {:?}, which the {} architecture does not use",
+            g.tensors()[i].name,
+            arch.name()
+        ))),
     }
 }
 
