@@ -4,6 +4,8 @@
 //! GPT-2: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 //! Llama 3: `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //!           ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+//! Qwen 2: the Llama 3 regex with `\p{N}` for `\p{N}{1,3}`: every digit is its own word
+//! (llama.cpp's `unicode_regex_split_custom_qwen2`; it does not set `ignore_merges`).
 //! SmolLM (also StarCoder, Refact, Command-R, CodeShell, EXAONE, Minerva): first every
 //! `\p{N}` code point becomes its own piece, then GPT-2 runs on each piece.
 //!
@@ -23,6 +25,8 @@ pub(crate) enum PreTokenizer {
     DigitsThenGpt2,
     /// The Llama 3 regex.
     Llama3,
+    /// The Llama 3 regex with single-digit numbers.
+    Qwen2,
 }
 
 impl PreTokenizer {
@@ -37,6 +41,9 @@ impl PreTokenizer {
             | "jina-v2-de" | "mellum" | "modern-bert" => (PreTokenizer::Gpt2, false),
             "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
             | "midm-2.0" | "lfm2" => (PreTokenizer::Llama3, true),
+            // llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN2 names (not `megrez`, whose vocabulary
+            // differs elsewhere too).
+            "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" => (PreTokenizer::Qwen2, false),
             _ => return None,
         })
     }
@@ -49,7 +56,8 @@ impl PreTokenizer {
         let pieces = match self {
             PreTokenizer::Gpt2 => split_gpt2(&cpts, whole),
             PreTokenizer::DigitsThenGpt2 => split_gpt2(&cpts, &split_numbers(&cpts)),
-            PreTokenizer::Llama3 => split_llama3(&cpts, whole),
+            PreTokenizer::Llama3 => split_llama3(&cpts, whole, 3),
+            PreTokenizer::Qwen2 => split_llama3(&cpts, whole, 1),
         };
         let byte_at = |i: usize| cpts.get(i).map_or(text.len(), |c| c.0);
         pieces
@@ -241,7 +249,12 @@ fn split_gpt2(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<usiz
     out
 }
 
-fn split_llama3(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<usize>> {
+/// The Llama 3 matcher; numbers are cut every `max_digits` code points (3; Qwen 2: 1).
+fn split_llama3(
+    cpts: &[(usize, char)],
+    pieces: &[Range<usize>],
+    max_digits: usize,
+) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(pieces.len());
     for range in pieces {
         let mut p = Piece {
@@ -268,12 +281,12 @@ fn split_llama3(cpts: &[(usize, char)], pieces: &[Range<usize>]) -> Vec<Range<us
                 p.emit(pos);
                 continue;
             }
-            // \p{N}{1,3}
+            // \p{N}{1,3} (Qwen 2: \p{N})
             if class.number {
                 let mut start = pos;
                 while p.class(pos).number {
                     pos += 1;
-                    if pos - start >= 3 {
+                    if pos - start >= max_digits {
                         p.emit(pos);
                         start = pos;
                     }
@@ -337,6 +350,26 @@ mod tests {
     fn smollm_isolates_digits() {
         let w = words(PreTokenizer::DigitsThenGpt2, "pi 3.14 = x²");
         assert_eq!(w, ["pi", " ", "3", ".", "1", "4", " =", " x", "²"]);
+    }
+
+    #[test]
+    fn qwen2_words_split_every_digit() {
+        let pre = PreTokenizer::from_name("qwen2").unwrap();
+        assert_eq!(pre, (PreTokenizer::Qwen2, false));
+        let w = words(PreTokenizer::Qwen2, "I'M 12345 .hi\r\n  ok  x1y ٣4²");
+        assert_eq!(
+            w,
+            [
+                "I", "'M", " ", "1", "2", "3", "4", "5", " .", "hi", "\r\n", " ", " ok", " ", " x",
+                "1", "y", " ", "٣", "4", "²"
+            ]
+        );
+        // Everything but digits splits as Llama 3 does.
+        let text = "Hello, world's\tend!!\n\n  (a)  ";
+        assert_eq!(
+            words(PreTokenizer::Qwen2, text),
+            words(PreTokenizer::Llama3, text)
+        );
     }
 
     #[test]
