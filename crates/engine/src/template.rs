@@ -140,21 +140,31 @@ fn strftime_fixed(format: &str) -> Result<String, minijinja::Error> {
     Ok(out)
 }
 
+/// The vocabulary texts of the BOS and EOS tokens, which templates print as `bos_token` and
+/// `eos_token` (empty strings when the model has none).
+pub fn special_token_texts(g: &GgufFile) -> Result<(String, String), GgufError> {
+    let ids = ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"]
+        .map(|key| g.meta(key).map(|_| g.meta_u32(key)).transpose());
+    let [bos, eos] = ids;
+    let (bos, eos) = (bos?, eos?);
+    if bos.is_none() && eos.is_none() {
+        return Ok((String::new(), String::new()));
+    }
+    let tokens = g.meta_str_array("tokenizer.ggml.tokens")?;
+    let text = |id: Option<u32>| {
+        id.and_then(|id| tokens.get(id as usize))
+            .map(|s| (*s).to_owned())
+            .unwrap_or_default()
+    };
+    Ok((text(bos), text(eos)))
+}
+
 impl ChatTemplate {
     /// Loads `tokenizer.chat_template`, with `bos_token`/`eos_token` taken from the
     /// vocabulary (empty strings when the model has none).
     pub fn from_gguf(g: &GgufFile) -> Result<ChatTemplate, TemplateError> {
         let source = g.meta_str(CHAT_TEMPLATE_KEY)?;
-        let token_text = |key: &str| -> Result<String, GgufError> {
-            if g.meta(key).is_none() {
-                return Ok(String::new());
-            }
-            let id = g.meta_u32(key)? as usize;
-            let tokens = g.meta_str_array("tokenizer.ggml.tokens")?;
-            Ok(tokens.get(id).map(|s| (*s).to_owned()).unwrap_or_default())
-        };
-        let bos = token_text("tokenizer.ggml.bos_token_id")?;
-        let eos = token_text("tokenizer.ggml.eos_token_id")?;
+        let (bos, eos) = special_token_texts(g)?;
         ChatTemplate::new(source, bos, eos)
     }
 

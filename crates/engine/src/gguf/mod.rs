@@ -99,6 +99,15 @@ impl GgufFile {
         &self.metadata
     }
 
+    /// Drops the metadata values under `keys` (absent ones are skipped): for values another
+    /// structure has taken over, such as the vocabulary arrays a tokenizer holds (a 262k
+    /// vocabulary parsed into metadata values takes tens of MB). Later reads find nothing.
+    pub fn forget_metadata(&mut self, keys: &[&str]) {
+        for key in keys {
+            self.metadata.remove(*key);
+        }
+    }
+
     /// One metadata value.
     pub fn meta(&self, key: &str) -> Option<&MetaValue> {
         self.metadata.get(key)

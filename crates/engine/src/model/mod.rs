@@ -57,11 +57,21 @@ pub(crate) struct GemmaNorms {
     pub(crate) ffn_post: Weight,
 }
 
+/// Vocabulary arrays the tokenizer takes over at load; [`Model::gguf`] no longer has them.
+const VOCABULARY_KEYS: [&str; 4] = [
+    "tokenizer.ggml.tokens",
+    "tokenizer.ggml.scores",
+    "tokenizer.ggml.token_type",
+    "tokenizer.ggml.merges",
+];
+
 /// A loaded model: the mapped file, its tokenizer and weight descriptors.
 #[derive(Debug)]
 pub struct Model {
     gguf: GgufFile,
     tokenizer: Tokenizer,
+    /// The BOS and EOS token texts the chat template may print.
+    special_texts: (String, String),
     config: ModelConfig,
     pub(crate) embd: Weight,
     pub(crate) output_norm: Weight,
@@ -81,12 +91,15 @@ impl Model {
     }
 
     /// Builds a model over an already parsed GGUF file.
-    pub fn from_gguf(gguf: GgufFile) -> Result<Model, EngineError> {
+    pub fn from_gguf(mut gguf: GgufFile) -> Result<Model, EngineError> {
         let arch = Arch::from_name(gguf.meta_str("general.architecture")?)?;
         // Every size the header claims is checked before anything is sized by it.
         let mut config = ModelConfig::from_gguf(&gguf, arch)?;
         let (n_embd, head_dim) = (config.n_embd, config.head_dim);
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        // The tokenizer holds the vocabulary now; its metadata copy would stay resident.
+        let special_texts = crate::template::special_token_texts(&gguf)?;
+        gguf.forget_metadata(&VOCABULARY_KEYS);
         let (qd, kv) = (config.q_dim(), config.kv_dim());
         let embd = weight(&gguf, "token_embd.weight", None, n_embd)?;
         if embd.rows != tokenizer.vocab_size() {
@@ -189,9 +202,11 @@ impl Model {
         } else {
             Vec::new()
         };
+        memory::release_freed_heap();
         Ok(Model {
             gguf,
             tokenizer,
+            special_texts,
             config,
             embd,
             output_norm,
@@ -209,7 +224,9 @@ impl Model {
 
     /// The chat template stored in the file.
     pub fn chat_template(&self) -> Result<ChatTemplate, EngineError> {
-        Ok(ChatTemplate::from_gguf(&self.gguf)?)
+        let source = self.gguf.meta_str(crate::template::CHAT_TEMPLATE_KEY)?;
+        let (bos, eos) = &self.special_texts;
+        Ok(ChatTemplate::new(source, bos.as_str(), eos.as_str())?)
     }
 
     /// Hyper-parameters.
@@ -217,7 +234,8 @@ impl Model {
         &self.config
     }
 
-    /// The underlying GGUF file.
+    /// The underlying GGUF file, less the vocabulary arrays the tokenizer took over
+    /// (`tokenizer.ggml.tokens`, `scores`, `token_type`, `merges`).
     pub fn gguf(&self) -> &GgufFile {
         &self.gguf
     }
