@@ -12,6 +12,7 @@ mod llm;
 pub mod prompt;
 mod types;
 
+pub use aikernel_engine::PrefixStats;
 pub use decide::{Decoding, PromptRule};
 pub use error::DriverError;
 pub use llm::{
@@ -36,4 +37,9 @@ pub trait Driver: Send + Sync {
     fn hardware(&self) -> HardwareNeeds;
     /// Answers one request.
     fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError>;
+    /// The counters of the driver's prefix cache, if it has one (they never change an
+    /// output; the node reports them).
+    fn prefix_stats(&self) -> Option<PrefixStats> {
+        None
+    }
 }

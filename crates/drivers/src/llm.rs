@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use aikernel_engine::template::{CHAT_TEMPLATE_KEY, ChatMessage, ChatTemplate};
 use aikernel_engine::{
-    GenerateOptions, Model, ScoreOptions, TokenConstraint, generate, score_continuations,
+    GenerateOptions, Model, PrefixCache, PrefixStats, Reuse, ScoreOptions, TokenConstraint,
+    generate_with_cache, score_continuations_with_cache,
 };
 use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Schema, Vocab};
 use sha2::{Digest, Sha256};
@@ -102,6 +103,9 @@ pub struct LlmDriver {
     controls: Vec<String>,
     rule: PromptRule,
     calibration: CalibrationCache,
+    /// Key/value caches of recent prompts, so a conversation's next turn prefills only its
+    /// new tokens (never changes a bit; `docs/drivers.md`, "Prefix sharing").
+    prefix: PrefixCache,
 }
 
 impl LlmDriver {
@@ -175,7 +179,34 @@ impl LlmDriver {
             controls,
             rule: Decoding::Greedy.into(),
             calibration: CalibrationCache::default(),
+            prefix: PrefixCache::new(0),
         })
+    }
+
+    /// The driver keeping up to `budget_bytes` of recent prompts' key/value caches (0, the
+    /// default, keeps none). Outputs do not depend on it; a conversation's next turn costs
+    /// about what its new tokens cost.
+    #[must_use]
+    pub fn with_prefix_cache(mut self, budget_bytes: usize) -> LlmDriver {
+        self.prefix = PrefixCache::new(budget_bytes);
+        self
+    }
+
+    /// The prefix cache (its budget and counters).
+    pub fn prefix_cache(&self) -> &PrefixCache {
+        &self.prefix
+    }
+
+    /// Logs one prompt's use of the prefix cache.
+    fn log_reuse(&self, what: &'static str, reuse: Reuse) {
+        if self.prefix.budget() > 0 {
+            tracing::debug!(
+                what,
+                reused = reuse.reused,
+                computed = reuse.computed,
+                "prefix cache"
+            );
+        }
     }
 
     /// The driver under prompt `rule` (rule 1, greedy, by default). For a registry driver
@@ -272,7 +303,14 @@ impl Scorer for LlmDriver {
             threads: self.threads,
             ..ScoreOptions::default()
         };
-        let scores = score_continuations(&self.model, prompt, continuations, &opts)?;
+        let (scores, reuse) = score_continuations_with_cache(
+            &self.model,
+            prompt,
+            continuations,
+            &opts,
+            &self.prefix,
+        )?;
+        self.log_reuse("score", reuse);
         Ok(Scored {
             log_probs: scores.log_probs,
             trace: scores.logits_sha256,
@@ -324,6 +362,10 @@ impl Driver for LlmDriver {
 
     fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError> {
         self.run_rule(request, self.rule)
+    }
+
+    fn prefix_stats(&self) -> Option<PrefixStats> {
+        Some(self.prefix.stats())
     }
 }
 
@@ -382,7 +424,14 @@ impl LlmDriver {
             decoder: ConstrainedDecoder::new(&schema, Arc::clone(&self.vocab)),
             error: None,
         };
-        let generation = generate(&self.model, &tokens, &opts, Some(&mut constraint))?;
+        let (generation, reuse) = generate_with_cache(
+            &self.model,
+            &tokens,
+            &opts,
+            Some(&mut constraint),
+            &self.prefix,
+        )?;
+        self.log_reuse("generate", reuse);
         let value = match constraint.error {
             Some(e) => Err(e),
             None => constraint.decoder.finish(),
