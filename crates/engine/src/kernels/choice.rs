@@ -55,8 +55,7 @@ impl Kernel {
     /// Whether this kernel has code of its own for weights of `dtype`. Where it has not, the
     /// matmul runs a named stand-in with the same bits, never silently another kernel:
     /// `Avx512` runs Q5_0, Q5_1 and the K-quants on its AVX2 code (which every AVX-512 CPU it
-    /// accepts has), `Neon` runs them on the scalar reference (not written yet). F32/F16
-    /// weights are scalar under every kernel.
+    /// accepts has). F32/F16 weights are scalar under every kernel.
     pub fn native(self, dtype: GgmlType) -> bool {
         let base = matches!(dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
         let extra = matches!(
@@ -65,8 +64,8 @@ impl Kernel {
         );
         match self {
             Kernel::Scalar => true,
-            Kernel::Avx2 => base || extra,
-            Kernel::Avx512 | Kernel::Neon => base,
+            Kernel::Avx2 | Kernel::Neon => base || extra,
+            Kernel::Avx512 => base,
             Kernel::Auto => self
                 .resolve()
                 .is_ok_and(|k| k != Kernel::Auto && k.native(dtype)),

@@ -9,7 +9,6 @@ use super::neon;
 use super::{Acts, Ctx, Kernel, WeightView, scalar};
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512, runs_quantized};
-use crate::gguf::GgmlType;
 
 /// Computes rows `r0..r0 + outs[t].len()` for every token `t` into `outs[t]`: groups of 16
 /// rows (AVX-512), then of 8 (AVX2 or NEON), then single rows (scalar), all with the same
@@ -22,18 +21,16 @@ use crate::gguf::GgmlType;
 fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: &mut [&mut [f32]]) {
     let nrows = outs.first().map_or(0, |o| o.len());
     let mut r = 0;
-    // The types every SIMD module has a kernel of its own for.
-    let quantized = matches!(w.dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
     #[cfg(target_arch = "x86_64")]
-    if quantized && kernel == Kernel::Avx512 {
+    if kernel == Kernel::Avx512 && kernel.native(w.dtype) {
         let mut scratch = avx512::Scratch::default();
         while r + 16 <= nrows {
             avx512::rows16(w, a, r0 + r, outs, r, &mut scratch);
             r += 16;
         }
     }
-    // Q5_0, Q5_1 and the K-quants run on the AVX2 kernel under `Avx512` too, and on the
-    // scalar code under `Neon` ([`Kernel::native`]).
+    // Q5_0, Q5_1 and the K-quants run on the AVX2 kernel under `Avx512` too
+    // ([`Kernel::native`]).
     #[cfg(target_arch = "x86_64")]
     if runs_quantized(w.dtype, w.cols) && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         let mut scratch = avx2::Scratch::default();
@@ -43,7 +40,7 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: 
         }
     }
     #[cfg(target_arch = "aarch64")]
-    if quantized && kernel == Kernel::Neon {
+    if kernel == Kernel::Neon && kernel.native(w.dtype) && super::runs_quantized(w.dtype, w.cols) {
         let mut scratch = neon::Scratch::default();
         while r + 8 <= nrows {
             neon::rows8(w, a, r0 + r, outs, r, &mut scratch);

@@ -4,7 +4,7 @@
 //! may be fused on aarch64).
 //!
 //! Per block, each row's 32 weights are two `int8x16_t` (Q8_0: the quants; Q4: the low and
-//! high nibbles, 0..15) and the activation block is two `int8x16_t` (elements 0..16 and
+//! high nibbles, 0..15; Q5: the nibbles with the fifth bits OR-ed in, 0..31) and the activation block is two `int8x16_t` (elements 0..16 and
 //! 16..32), so each row's exact integer sum is two 16-byte dot products: `sdot` when the CPU
 //! has the dot-product extension (detected at run time), otherwise widening multiplies
 //! (`smull`/`smlal2`, then `sadalp` into i32). Two pairwise adds (`addp`) turn the per-row
@@ -13,7 +13,8 @@
 //!
 //! Weights are read where they lie (the memory-mapped blocks). One token (decode) keeps its
 //! accumulators in registers; several tokens (prefill) unpack each block's weights once and
-//! reuse them for every token.
+//! reuse them for every token. The K-quants (`neon/k.rs`) use the same integer sums per
+//! 32-value sub-block.
 #![allow(unsafe_code)]
 
 use super::{Acts, WeightView};
@@ -39,7 +40,8 @@ pub(super) fn available() -> bool {
 }
 
 /// Rows `r0..r0+8` for every token `t` into `outs[t][col..col + 8]`, with `sdot` when the CPU has
-/// it. Caller checked `available()` and that the type is Q4_0, Q4_1 or Q8_0.
+/// it. Caller checked `available()` and that the type is one `kernels::runs_quantized`
+/// accepts (with its row length).
 #[cfg(target_arch = "aarch64")]
 pub(super) fn rows8(
     w: &WeightView<'_>,
@@ -68,7 +70,9 @@ fn rows8_with(
     let grp = &w.data[r0 * rb..(r0 + 8) * rb];
     let n = a.n();
     assert!(outs.len() == n && outs.iter().all(|o| o.len() >= col + 8));
-    assert!(a.q.len() >= n * (w.cols / super::QK) * super::QK);
+    assert!(
+        a.q.len() >= n * (w.cols / super::QK) * super::QK && a.d.len() >= n * (w.cols / super::QK)
+    );
     let dot = dot && std::arch::is_aarch64_feature_detected!("dotprod");
     // SAFETY: `sdot` is only used when the CPU reported the dot-product extension (just
     // above); `grp` holds the eight rows and the assert above bounds every activation and
@@ -77,7 +81,12 @@ fn rows8_with(
         match w.dtype {
             GgmlType::Q8_0 => arm::rows8::<{ arm::Q8_0 }>(dot, grp, w.cols, a, outs, col, scratch),
             GgmlType::Q4_0 => arm::rows8::<{ arm::Q4_0 }>(dot, grp, w.cols, a, outs, col, scratch),
-            _ => arm::rows8::<{ arm::Q4_1 }>(dot, grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q4_1 => arm::rows8::<{ arm::Q4_1 }>(dot, grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q5_0 => arm::rows8::<{ arm::Q5_0 }>(dot, grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q5_1 => arm::rows8::<{ arm::Q5_1 }>(dot, grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q4_K => k::rows8::<{ k::Q4_K }>(dot, grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q5_K => k::rows8::<{ k::Q5_K }>(dot, grp, w.cols, a, outs, col, scratch),
+            _ => k::rows8::<{ k::Q6_K }>(dot, grp, w.cols, a, outs, col, scratch),
         }
     }
     dot
@@ -89,11 +98,12 @@ fn rows8_with(
 #[allow(clippy::inline_always)]
 mod arm {
     use std::arch::aarch64::{
-        float32x4_t, int8x16_t, int32x4_t, vaddq_f32, vandq_u8, vcvt_f32_f16, vcvtq_f32_s32,
-        vdupq_n_f32, vdupq_n_s32, vdupq_n_u8, vget_low_s8, vld1q_f32, vld1q_s8, vld1q_u8,
-        vld1q_u32, vmlal_high_s8, vmlal_s8, vmovn_u32, vmull_s8, vmulq_f32, vpadalq_s16,
-        vpaddlq_s16, vpaddq_s32, vreinterpret_f16_u16, vreinterpretq_s8_u8, vshrn_n_u32,
-        vshrq_n_u8, vst1q_f32, vsubq_s32,
+        float32x4_t, int8x16_t, int32x4_t, vaddq_f32, vandq_u8, vcombine_u8, vcvt_f32_f16,
+        vcvtq_f32_s32, vdup_n_u8, vdupq_n_f32, vdupq_n_s32, vdupq_n_u8, vdupq_n_u64, vget_low_s8,
+        vld1q_f32, vld1q_s8, vld1q_u8, vld1q_u32, vmlal_high_s8, vmlal_s8, vmovn_u32, vmull_s8,
+        vmulq_f32, vorrq_u8, vpadalq_s16, vpaddlq_s16, vpaddq_s32, vreinterpret_f16_u16,
+        vreinterpretq_s8_u8, vreinterpretq_u8_u64, vshrn_n_u32, vshrq_n_u8, vst1q_f32, vsubq_s32,
+        vtstq_u8,
     };
 
     use super::{Acts, Scratch};
@@ -105,19 +115,27 @@ mod arm {
     pub(super) const Q4_0: u8 = 1;
     /// Q4_1 tag.
     pub(super) const Q4_1: u8 = 2;
+    /// Q5_0 tag.
+    pub(super) const Q5_0: u8 = 3;
+    /// Q5_1 tag.
+    pub(super) const Q5_1: u8 = 4;
 
     /// Block size in bytes and offset of the quants.
     const fn layout(t: u8) -> (usize, usize) {
         match t {
             Q8_0 => (34, 2),
             Q4_0 => (18, 2),
-            _ => (20, 4),
+            Q4_1 => (20, 4),
+            // The quants follow the 4 bytes of high bits.
+            Q5_0 => (22, 6),
+            _ => (24, 8),
         }
     }
 
     /// One block of eight rows: for row `i`, the signed weights of elements 0..16 and 16..32
-    /// (Q4: the low and the high nibbles, 0..15, without Q4_0's offset of 8).
-    type Block = [(int8x16_t, int8x16_t); 8];
+    /// (Q4: the low and the high nibbles, 0..15, without Q4_0's offset of 8; Q5: with the
+    /// fifth bits, 0..31, without Q5_0's offset of 16).
+    pub(super) type Block = [(int8x16_t, int8x16_t); 8];
 
     /// `acc + Σ` of the products of the four bytes of each 32-bit lane (`sdot`, exact).
     ///
@@ -125,7 +143,7 @@ mod arm {
     /// The CPU must have the dot-product extension, and this must be inlined into a
     /// function compiled with `target_feature(enable = "dotprod")`.
     #[inline(always)]
-    unsafe fn sdot(acc: int32x4_t, w: int8x16_t, a: int8x16_t) -> int32x4_t {
+    pub(super) unsafe fn sdot(acc: int32x4_t, w: int8x16_t, a: int8x16_t) -> int32x4_t {
         let mut r = acc;
         // SAFETY: a register-only instruction (no memory, stack or flags); the CPU has it
         // (caller).
@@ -163,7 +181,7 @@ mod arm {
                 // `fcvtl` is exact for every f16 (a signalling NaN comes out quiet, as the
                 // first multiplication makes the table's value too).
                 out.0 = vcvt_f32_f16(vreinterpret_f16_u16(vmovn_u32(x)));
-                if T == Q4_1 {
+                if T == Q4_1 || T == Q5_1 {
                     out.1 = vcvt_f32_f16(vreinterpret_f16_u16(vshrn_n_u32::<16>(x)));
                 }
             }
@@ -171,10 +189,13 @@ mod arm {
         }
     }
 
-    /// One block's weights of the eight rows at `q + i * rb` (see [`Block`]).
+    /// One block's weights of the eight rows at `q + i * rb` (see [`Block`]); Q5's 32-bit
+    /// high-bit word lies just before `q`: bit `i` of its (little-endian) byte `k` is the
+    /// fifth bit of value `8k + i`, so each half-register takes two of its bytes, each
+    /// repeated eight times, and `cmtst` against the bits `1, 2, …, 128` picks them out.
     ///
     /// # Safety
-    /// `q` plus `7 * rb + 16` (Q4) or `7 * rb + 32` (Q8_0) bytes must be readable.
+    /// `q - 4 (Q5)` to `q + 7 * rb + 16` (Q4, Q5) or `+ 32` (Q8_0) must be readable.
     #[inline(always)]
     unsafe fn weights<const T: u8>(q: *const u8, rb: usize) -> Block {
         // SAFETY: row `i`'s quants are readable at `q + i * rb` (caller); unaligned loads,
@@ -182,6 +203,7 @@ mod arm {
         unsafe {
             let zero = vreinterpretq_s8_u8(vdupq_n_u8(0));
             let mask = vdupq_n_u8(0x0F);
+            let bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040_2010_0804_0201));
             let mut w = [(zero, zero); 8];
             for (i, wi) in w.iter_mut().enumerate() {
                 let p = q.add(i * rb);
@@ -189,10 +211,17 @@ mod arm {
                     (vld1q_s8(p.cast::<i8>()), vld1q_s8(p.add(16).cast::<i8>()))
                 } else {
                     let v = vld1q_u8(p);
-                    (
-                        vreinterpretq_s8_u8(vandq_u8(v, mask)),
-                        vreinterpretq_s8_u8(vshrq_n_u8::<4>(v)),
-                    )
+                    let (mut lo, mut hi) = (vandq_u8(v, mask), vshrq_n_u8::<4>(v));
+                    if T == Q5_0 || T == Q5_1 {
+                        let h = p.sub(4);
+                        let five = |b0: u8, b1: u8| {
+                            let v = vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1));
+                            vandq_u8(vtstq_u8(v, bit), vdupq_n_u8(0x10))
+                        };
+                        lo = vorrq_u8(lo, five(h.read(), h.add(1).read()));
+                        hi = vorrq_u8(hi, five(h.add(2).read(), h.add(3).read()));
+                    }
+                    (vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi))
                 };
             }
             w
@@ -203,13 +232,14 @@ mod arm {
     /// elements 0..16, `ahi`: 16..32), before any offset correction: lane `j` of the first
     /// result is row `j`'s sum, of the second row `4 + j`'s.
     ///
-    /// Without `sdot`, 16-bit lanes hold sums of products: Q4 four (|nibble · a| ≤ 15 · 127,
-    /// so ≤ 7620), Q8_0 two (|q · a| ≤ 128 · 127, so ≤ 32512); nothing wraps.
+    /// Without `sdot`, 16-bit lanes hold sums of products: Q4 and Q5 four (|q · a| ≤ 31 ·
+    /// 127, so ≤ 15748), Q8_0 two (|q · a| ≤ 128 · 127, so ≤ 32512); nothing wraps. Any tag
+    /// but `Q8_0` takes weights 0..31.
     ///
     /// # Safety
     /// With `DOT`, as [`sdot`].
     #[inline(always)]
-    unsafe fn isum<const T: u8, const DOT: bool>(
+    pub(super) unsafe fn isum<const T: u8, const DOT: bool>(
         w: &Block,
         alo: int8x16_t,
         ahi: int8x16_t,
@@ -240,8 +270,8 @@ mod arm {
     }
 
     /// One block's terms added to a token's accumulator (four rows), in the scalar code's
-    /// order: `acc + (dw * da) * isum`, then for Q4_1 `acc + (mw * da) * sa`; Q4_0's offset
-    /// (`8 · Σa`) is removed exactly in integers first.
+    /// order: `acc + (dw * da) * isum`, then for Q4_1/Q5_1 `acc + (mw * da) * sa`; Q4_0's
+    /// and Q5_0's offsets (`8 · Σa`, `16 · Σa`) are removed exactly in integers first.
     #[inline(always)]
     fn update<const T: u8>(
         acc: float32x4_t,
@@ -252,14 +282,14 @@ mod arm {
     ) -> float32x4_t {
         // SAFETY: NEON register arithmetic (part of every aarch64 CPU).
         unsafe {
-            let isum = if T == Q4_0 {
-                vsubq_s32(isum, vdupq_n_s32(8 * sa))
-            } else {
-                isum
+            let isum = match T {
+                Q4_0 => vsubq_s32(isum, vdupq_n_s32(8 * sa)),
+                Q5_0 => vsubq_s32(isum, vdupq_n_s32(16 * sa)),
+                _ => isum,
             };
             let da = vdupq_n_f32(da);
             let acc = vaddq_f32(acc, vmulq_f32(vmulq_f32(dw, da), vcvtq_f32_s32(isum)));
-            if T == Q4_1 {
+            if T == Q4_1 || T == Q5_1 {
                 vaddq_f32(acc, vmulq_f32(vmulq_f32(mw, da), vdupq_n_f32(sa as f32)))
             } else {
                 acc
@@ -399,5 +429,7 @@ mod arm {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod k;
 #[cfg(all(test, target_arch = "aarch64"))]
 mod tests;

@@ -3,8 +3,10 @@
 
 use std::arch::aarch64::{vcvt_f32_f16, vdup_n_u16, vgetq_lane_f32, vreinterpret_f16_u16};
 
-use super::super::f16_lut;
-use super::super::testdata::{BASE_TYPES, assert_group_matches_scalar};
+use super::super::testdata::{ALL_TYPES, block_values, bytes, weights};
+use super::super::{
+    Acts, Ctx, Kernel, WeightView, f16_lut, matmul, testdata::assert_group_matches_scalar,
+};
 
 #[test]
 fn eight_rows_match_the_scalar_reference_on_every_integer_path() {
@@ -17,7 +19,7 @@ fn eight_rows_match_the_scalar_reference_on_every_integer_path() {
         } else {
             "neon"
         };
-        assert_group_matches_scalar(8, label, BASE_TYPES, |w, a, r0, outs| {
+        assert_group_matches_scalar(8, label, ALL_TYPES, |w, a, r0, outs| {
             dot_ran |= super::rows8_with(dot, w, a, r0, outs, 0, &mut scratch);
         });
     }
@@ -27,6 +29,68 @@ fn eight_rows_match_the_scalar_reference_on_every_integer_path() {
         "the sdot path runs exactly when the CPU has it"
     );
     eprintln!("sdot path tested: {dot_ran}");
+}
+
+/// Through `matmul` (groups of eight, then the scalar tail): every quantized type, row
+/// counts that are and are not multiples of eight, one to five tokens, one and three
+/// threads, random and largest-magnitude data, bit for bit against the scalar kernel.
+#[test]
+fn matmul_matches_the_scalar_reference_for_every_type_and_row_count() {
+    let scalar = Ctx::new(1, Kernel::Scalar).unwrap();
+    let neon = [
+        Ctx::new(1, Kernel::Neon).unwrap(),
+        Ctx::new(3, Kernel::Neon).unwrap(),
+    ];
+    for &dtype in ALL_TYPES {
+        assert!(Kernel::Neon.native(dtype), "{dtype:?} has NEON code");
+        for (rows, blocks, extreme) in [
+            (8, 2, false),
+            (13, 1, false),
+            (21, 3, false),
+            (5, 1, true),
+            (19, 2, true),
+        ] {
+            let cols = blocks * block_values(dtype);
+            let seed = (rows * 131 + blocks) as u64;
+            let data = weights(dtype, rows, cols, seed, extreme);
+            let w = WeightView {
+                dtype,
+                rows,
+                cols,
+                data: &data,
+            };
+            for n in 1..=5 {
+                let x: Vec<f32> = bytes(seed ^ n as u64, n * cols)
+                    .iter()
+                    .map(|&b| {
+                        if extreme {
+                            3.0
+                        } else {
+                            (f32::from(b) - 128.0) / 11.0
+                        }
+                    })
+                    .collect();
+                let a = Acts::new(&x, cols);
+                let mut want = vec![0f32; n * rows];
+                matmul(&scalar, &w, &a, &mut want);
+                for ctx in &neon {
+                    let mut got = vec![0f32; n * rows];
+                    matmul(ctx, &w, &a, &mut got);
+                    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.to_bits(),
+                            e.to_bits(),
+                            "{dtype:?} rows {rows} cols {cols} n {n} threads {} token {} row {}{}",
+                            ctx.threads(),
+                            i / rows,
+                            i % rows,
+                            if extreme { " (extreme)" } else { "" }
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]
