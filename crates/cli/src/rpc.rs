@@ -4,6 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use alloy::{
+    eips::BlockNumberOrTag,
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, Log},
@@ -121,6 +122,17 @@ pub(crate) fn explain(what: &str, err: &alloy::contract::Error) -> anyhow::Error
         },
         None => anyhow::anyhow!("{what}: {err}"),
     }
+}
+
+/// The timestamp of block `n`, an error naming the block when the node cannot give it.
+pub(crate) async fn block_time(provider: &DynProvider, n: u64) -> anyhow::Result<u64> {
+    Ok(provider
+        .get_block_by_number(BlockNumberOrTag::Number(n))
+        .await
+        .with_context(|| format!("reading block {n}"))?
+        .with_context(|| format!("the node has no block {n}"))?
+        .header
+        .timestamp)
 }
 
 /// Every log of event `E` emitted by `address` in `from..=latest` that matches `topic1`

@@ -209,7 +209,10 @@ fn model_info_describes_a_file_and_says_what_this_engine_lacks() {
     );
     assert_eq!(info["supported"], false, "{info}");
     let reason = info["reason"].as_str().unwrap();
-    assert!(reason.contains("\"mamba\"") && reason.contains("llama"), "{reason}");
+    assert!(
+        reason.contains("\"mamba\"") && reason.contains("llama"),
+        "{reason}"
+    );
     let text = aikernel()
         .args(["model", "info", other.to_str().unwrap()])
         .output()

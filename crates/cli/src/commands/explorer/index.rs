@@ -5,13 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use alloy::{
-    eips::BlockNumberOrTag,
     primitives::{Address, U256},
-    providers::Provider,
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use anyhow::Context as _;
 
 use aikernel_chain::bindings::DecentralizedInference::{
     PromptRefunded, PromptSettled, PromptSubmitted,
@@ -130,14 +127,7 @@ impl Index {
         if let Some(t) = self.times.get(&n) {
             return Ok(*t);
         }
-        let t = kernel
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .await
-            .with_context(|| format!("reading block {n}"))?
-            .with_context(|| format!("the node has no block {n}"))?
-            .header
-            .timestamp;
+        let t = crate::rpc::block_time(&kernel.provider, n).await?;
         self.times.insert(n, t);
         Ok(t)
     }

@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{Value, json};
 
-use aikernel_engine::gguf::{GgufFile, MetaValue};
 use aikernel_engine::Model;
+use aikernel_engine::gguf::{GgufFile, MetaValue};
 
 use crate::output::{outln, print_json};
 
@@ -55,7 +55,10 @@ pub(crate) fn run(a: &InfoArgs, json_out: bool) -> anyhow::Result<()> {
 /// Everything `model info` reports, as JSON (the text output prints the same fields).
 fn describe(path: &Path) -> anyhow::Result<Value> {
     let gguf = GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let arch = gguf.meta_str("general.architecture").ok().map(str::to_owned);
+    let arch = gguf
+        .meta_str("general.architecture")
+        .ok()
+        .map(str::to_owned);
     let mut sizes = serde_json::Map::new();
     if let Some(arch) = &arch {
         for (label, key) in SIZES {

@@ -253,14 +253,7 @@ fn sort(e: &mut Events, log: &Log) {
 
 /// The timestamp of block `n`.
 pub(super) async fn block_time(kernel: &Kernel, n: u64) -> anyhow::Result<u64> {
-    Ok(kernel
-        .provider
-        .get_block_by_number(BlockNumberOrTag::Number(n))
-        .await
-        .with_context(|| format!("reading block {n}"))?
-        .with_context(|| format!("the node has no block {n}"))?
-        .header
-        .timestamp)
+    rpc::block_time(&kernel.provider, n).await
 }
 
 async fn block_time_latest(kernel: &Kernel) -> anyhow::Result<u64> {
