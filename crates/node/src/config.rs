@@ -40,6 +40,9 @@ pub struct NodeConfig {
     pub ipfs_gateways: Vec<String>,
     /// Engine threads per computation (results never depend on it).
     pub threads: usize,
+    /// MiB of recent prompts' key/value caches kept per model, so a conversation's next
+    /// prompt computes only its new tokens (results never depend on it; 0 turns it off).
+    pub prefix_cache_mib: u64,
     /// Models to serve (ids in the ModelFileSystem); registration uses them.
     pub models: Vec<u64>,
     /// Target stake in whole EAI: staked at registration, and topped up from the node's EAI
@@ -129,6 +132,7 @@ impl Default for NodeConfig {
             cache_dir: default_cache_dir(),
             ipfs_gateways: vec!["http://127.0.0.1:8080".to_owned()],
             threads: 1,
+            prefix_cache_mib: DEFAULT_PREFIX_CACHE_MIB,
             models: vec![1],
             stake_eai: DEFAULT_STAKE_EAI,
             auto_unjail: true,
@@ -151,6 +155,10 @@ impl Default for NodeConfig {
         }
     }
 }
+
+/// The default prefix cache per model: about 5,800 positions of the default model
+/// (SmolLM2-135M: 45 KiB each), a few long conversations.
+pub const DEFAULT_PREFIX_CACHE_MIB: u64 = 256;
 
 /// The default target stake: 1.5 x the contracts' default `minStake` (1000 EAI), so a node
 /// survives a few 2 % slashes above the minimum even before it tops up.
@@ -192,6 +200,12 @@ impl NodeConfig {
     pub fn check(&self) -> Result<(), String> {
         if self.threads == 0 || self.threads > 256 {
             return Err(format!("threads = {} (must be 1..=256)", self.threads));
+        }
+        if self.prefix_cache_mib > 1 << 20 {
+            return Err(format!(
+                "prefix_cache_mib = {} (at most 1048576, a TiB)",
+                self.prefix_cache_mib
+            ));
         }
         if self.models.is_empty() || self.models.len() > 16 {
             return Err(format!(
@@ -357,6 +371,7 @@ mod tests {
             "data_dir",
             "models",
             "threads",
+            "prefix_cache_mib",
             "stake_eai",
             "decline_before_deadline_s",
             "chain_clock_tolerance_s",

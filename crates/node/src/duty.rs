@@ -209,12 +209,18 @@ pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
         Ok(request) => {
             let context_entries = request.context.len();
             let model_id: u64 = record.request.modelId.saturating_to();
-            let (out, took) = ctx.worker.compute(model_id, request).await?;
+            let run = ctx.worker.compute(model_id, request).await?;
+            let (out, took) = (run.output, run.took);
             ctx.metrics.computed(out.tokens.len() as u64, took);
+            if let Some(total) = run.prefix_total {
+                ctx.metrics.prefix_cache(model_id, total);
+            }
             tracing::info!(
                 prompt = %job.id,
                 tokens = out.tokens.len(),
                 context_entries,
+                prompt_tokens_reused = run.prefix.tokens_reused,
+                prompt_tokens_computed = run.prefix.tokens_computed,
                 ms = took.as_millis() as u64,
                 success = out.success,
                 output_hash = %keccak256(&out.output),

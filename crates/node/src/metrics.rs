@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use aikernel_drivers::PrefixStats;
 use alloy::primitives::U256;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::ConstCounter;
@@ -16,6 +17,8 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::standing::{Reason, Standing, eai_number};
+
+mod prefix;
 
 /// The `Content-Type` of [`Metrics::render`]'s text (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -67,6 +70,8 @@ pub struct Metrics {
     commit_to_settle_seconds: Histogram,
     /// When each prompt this process committed to was committed (until it settles).
     committed_at: Mutex<HashMap<U256, Instant>>,
+    /// Each model's prefix cache at its last computation.
+    prefix: Mutex<HashMap<u64, PrefixStats>>,
 }
 
 impl Default for Metrics {
@@ -96,6 +101,7 @@ impl Default for Metrics {
             // 1 s to about 68 minutes: a few blocks to a full reveal window and escalations.
             commit_to_settle_seconds: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             committed_at: Mutex::default(),
+            prefix: Mutex::default(),
         }
     }
 }
@@ -144,6 +150,14 @@ impl Metrics {
         self.compute_seconds.observe(took.as_secs_f64());
     }
 
+    /// Records model `model_id`'s prefix cache counters after a computation.
+    pub fn prefix_cache(&self, model_id: u64, stats: PrefixStats) {
+        self.prefix
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(model_id, stats);
+    }
+
     /// Records that this node's commit to prompt `id` was mined now.
     pub fn committed(&self, id: U256) {
         Metrics::inc(&self.prompts_committed);
@@ -173,6 +187,16 @@ impl Metrics {
         let mut registry = Registry::with_prefix("aikernel_node");
         self.register_counters(&mut registry);
         self.register_gauges(&mut registry);
+        let mut totals = PrefixStats::default();
+        for stats in self
+            .prefix
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            totals.add(stats);
+        }
+        prefix::register(&mut registry, &totals);
         if let Some(standing) = self.standing() {
             register_standing(&mut registry, &standing);
         }

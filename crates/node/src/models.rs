@@ -102,9 +102,11 @@ pub async fn load_one(
                 reason: e.to_string(),
             })?;
         let threads = config.threads;
+        let prefix_bytes = usize::try_from(config.prefix_cache_mib << 20).unwrap_or(usize::MAX);
         let load_path = path.clone();
         let driver = tokio::task::spawn_blocking(move || {
-            LlmDriver::load(&load_path, threads).map(|d| d.with_rule(rule))
+            LlmDriver::load(&load_path, threads)
+                .map(|d| d.with_rule(rule).with_prefix_cache(prefix_bytes))
         })
         .await
         .map_err(|e| NodeError::Model {

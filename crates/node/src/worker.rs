@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use aikernel_drivers::{InferenceOutput, InferenceRequest};
+use aikernel_drivers::{InferenceOutput, InferenceRequest, PrefixStats};
 use tokio::sync::oneshot;
 
 use crate::NodeError;
@@ -15,7 +15,20 @@ use crate::models::Drivers;
 struct Task {
     model_id: u64,
     request: InferenceRequest,
-    reply: oneshot::Sender<Result<(InferenceOutput, Duration), NodeError>>,
+    reply: oneshot::Sender<Result<Computation, NodeError>>,
+}
+
+/// What one computation gave.
+#[derive(Debug)]
+pub struct Computation {
+    /// The driver's answer.
+    pub output: InferenceOutput,
+    /// How long the driver took.
+    pub took: Duration,
+    /// The model's prefix cache afterwards (counters since the node started), if it has one.
+    pub prefix_total: Option<PrefixStats>,
+    /// What this computation did in it: prompt tokens reused and computed.
+    pub prefix: PrefixStats,
 }
 
 /// Handle to the compute thread.
@@ -46,10 +59,24 @@ impl Worker {
                             reason: "not served by this node".to_owned(),
                         }),
                         Some(driver) => {
+                            let before = driver.prefix_stats();
                             let started = Instant::now();
                             driver
                                 .run(&task.request)
-                                .map(|out| (out, started.elapsed()))
+                                .map(|output| {
+                                    let took = started.elapsed();
+                                    let prefix_total = driver.prefix_stats();
+                                    let prefix = prefix_total
+                                        .zip(before)
+                                        .map(|(after, before)| after.since(&before))
+                                        .unwrap_or_default();
+                                    Computation {
+                                        output,
+                                        took,
+                                        prefix_total,
+                                        prefix,
+                                    }
+                                })
                                 .map_err(NodeError::from)
                         }
                     };
@@ -68,7 +95,7 @@ impl Worker {
         &self,
         model_id: u64,
         request: InferenceRequest,
-    ) -> Result<(InferenceOutput, Duration), NodeError> {
+    ) -> Result<Computation, NodeError> {
         let (reply, answer) = oneshot::channel();
         self.tasks
             .send(Task {
