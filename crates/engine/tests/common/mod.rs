@@ -5,6 +5,7 @@
 pub(crate) mod agreement;
 pub(crate) mod golden;
 pub(crate) mod llama_cpp;
+pub(crate) mod tiny_arch;
 pub(crate) mod tiny_gemma;
 
 use std::path::PathBuf;
