@@ -1,8 +1,8 @@
 //! Differential test against llama.cpp's `llama-tokenize`. Random strings from a pool of
 //! tricky pieces (digits of several scripts, letters, marks, emoji, whitespace of every kind,
 //! special tokens and their fragments, contractions), tokenized with the default model's
-//! vocabulary under each supported pre-tokenizer: `smollm` as shipped, and `llama-bpe` and
-//! `gpt-2` through copies of its metadata with `tokenizer.ggml.pre` replaced.
+//! vocabulary under each supported pre-tokenizer: `smollm` as shipped, and `llama-bpe`,
+//! `gpt-2` and `qwen2` through copies of its metadata with `tokenizer.ggml.pre` replaced.
 //!
 //! llama.cpp's ids for the first `FIXTURE_CASES` strings are committed
 //! (`fixtures/llama_cpp_tokenize_random.json`) and checked on every run; a live llama-tokenize
@@ -131,6 +131,7 @@ impl Variants {
             ("smollm", model_path.to_path_buf()),
             ("llama-bpe", vocab_only_copy(&model, "llama-bpe", &dir)),
             ("gpt-2", vocab_only_copy(&model, "gpt-2", &dir)),
+            ("qwen2", vocab_only_copy(&model, "qwen2", &dir)),
         ];
         Variants { dir, files }
     }
