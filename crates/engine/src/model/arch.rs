@@ -7,7 +7,8 @@ use super::EngineError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Arch {
-    /// `llama`: RMSNorm, RoPE on adjacent pairs, SwiGLU FFN, grouped-query attention.
+    /// `llama`: RMSNorm, RoPE on adjacent pairs, SwiGLU FFN, grouped-query attention; Llama
+    /// 3.x's RoPE frequency factors (`rope_freqs.weight`) when the file has them.
     Llama,
     /// `gemma3`: embeddings scaled by `sqrt(n_embd)`, per-head Q/K RMSNorm, pre- and post-
     /// norms around attention and FFN, GELU-tanh gated FFN, RoPE on split halves (NeoX),
