@@ -1,15 +1,18 @@
 //! The `llama` (with Llama 3.x RoPE frequency factors), `qwen2` and `qwen3` architectures on
 //! tiny K-quant models built here (`common::tiny_arch`): their configuration, the refusal of
-//! what they do not run, bit-identical logits on every kernel, 1, 2 and 3 threads and prefill
-//! chunks, and agreement with llama.cpp (fixtures `llama_cpp_tiny_{llama3,qwen2,qwen3}.json`
-//! with llama.cpp's whole first-step logits under its default settings and with an f32 cache,
-//! and live; the live test skips only as docs/testing.md allows, key `llama-cpp`).
+//! what they do not run, bit-identical logits on every kernel, 1, 2 and 3 threads, prefill
+//! chunks and batched or alone, and agreement with llama.cpp: its whole first-step logits
+//! under its default settings and with an f32 cache, its greedy tokens and `llama-tokenize`'s
+//! ids (fixtures `llama_cpp_tiny_{llama3,qwen2,qwen3}.json`, and live; the live test skips
+//! only as docs/testing.md allows, key `llama-cpp`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_cmp)]
 
 mod common;
 
 use aikernel_engine::gguf::{GgufFile, GgufWriter, MetaValue};
-use aikernel_engine::{Arch, EngineError, GenerateOptions, Kernel, Model, generate};
+use aikernel_engine::{
+    Arch, EngineError, GenerateOptions, Kernel, Model, generate, generate_batch,
+};
 use serde_json::{Value, json};
 
 use common::agreement::{Diff, build_ref, diff, ids, llama_cpp, ours, run_ref, top_k};
@@ -144,8 +147,29 @@ fn tiny_models_are_bit_identical_on_every_path() {
     let mut seen = Vec::new();
     for f in Family::ALL {
         let m = load(&tiny::tiny(f)).unwrap();
-        let prompt = &prompts(f, &m)[0];
-        seen.push(same_everywhere(&m, prompt)[0].1);
+        let ps = prompts(f, &m);
+        seen.push(same_everywhere(&m, &ps[0])[0].1);
+        // Batched with the other prompts (greedy and sampled) as alone, on 2 threads.
+        let reqs: Vec<(Vec<u32>, GenerateOptions)> = ps
+            .iter()
+            .flat_map(|p| {
+                [0, 800].map(|temperature_milli| {
+                    let opts = GenerateOptions {
+                        max_tokens: 5,
+                        temperature_milli,
+                        seed: 3,
+                        threads: 2,
+                        ..GenerateOptions::default()
+                    };
+                    (p.clone(), opts)
+                })
+            })
+            .collect();
+        let alone: Vec<_> = reqs
+            .iter()
+            .map(|(p, o)| generate(&m, p, o, None).unwrap())
+            .collect();
+        assert_eq!(generate_batch(&m, &reqs).unwrap(), alone, "{}", f.name());
     }
     // Llama 3's RoPE factors are read: without them the logits differ.
     let m = load(&tiny::tiny_llama3_unscaled()).unwrap();
