@@ -6,7 +6,7 @@ mod config;
 mod error;
 pub(crate) mod forward;
 mod memory;
-mod ops;
+pub(crate) mod ops;
 
 use std::path::Path;
 
