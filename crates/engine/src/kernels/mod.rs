@@ -28,6 +28,7 @@ mod kquant_tests;
 mod matmul;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code, unused_imports))]
 mod neon;
+pub mod reference;
 mod scalar;
 pub(crate) mod tanh;
 mod team;

@@ -1,0 +1,66 @@
+// Every kernel's per-output function, and (under nvcc/NVRTC) the __global__ kernels that run
+// them with one thread per output. The host build (host.cpp) calls the same functions in a
+// loop over the outputs.
+#pragma once
+#include "ak_attention.cuh"
+#include "ak_ops.cuh"
+#include "ak_quant.cuh"
+
+#ifdef __CUDACC__
+// One thread per block of 32 activations (n_blocks in all).
+AK_GLOBAL void ak_quantize_kernel(const float* x, int n_blocks, int8_t* q, float* d, int32_t* s) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b < n_blocks) ak_quantize_block(x + AK_QK * b, q + AK_QK * b, d + b, s + b);
+}
+
+// One thread per (token t, row r): out[t * rows + r] (the engine's layout).
+AK_GLOBAL void ak_matmul_kernel(int dtype, const uint8_t* w, int rows, int cols, int ntok,
+                                const float* x, const int8_t* q, const float* d, const int32_t* s,
+                                float* out) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)rows * ntok) return;
+    int t = (int)(i / rows), r = (int)(i % rows);
+    int nb = cols / AK_QK;
+    out[i] = ak_dot_row(dtype, w + (long long)r * ak_row_bytes(dtype, cols), cols,
+                        x + (long long)t * cols, q + (long long)t * cols, d + (long long)t * nb,
+                        s + (long long)t * nb);
+}
+
+// One thread per row.
+AK_GLOBAL void ak_rmsnorm_kernel(const float* x, const float* w, float eps, int n, int nrows,
+                                 float* out) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r < nrows) ak_rmsnorm_row(x + (long long)r * n, w, eps, n, out + (long long)r * n);
+}
+
+// One thread per element. op: 0 expf(a), 1 tanhf(a), 2 silu_mul(a, b), 3 gelu_mul(a, b),
+// 4 softcap(a, c).
+AK_GLOBAL void ak_unary_kernel(int op, const float* a, const float* b, float c, int n, float* out) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    switch (op) {
+    case 0: out[i] = ak_expf(a[i]); break;
+    case 1: out[i] = ak_tanhf(a[i]); break;
+    case 2: out[i] = ak_silu_mul(a[i], b[i]); break;
+    case 3: out[i] = ak_gelu_mul(a[i], b[i]); break;
+    default: out[i] = ak_softcap(a[i], c); break;
+    }
+}
+
+// Attention of one query head: scores one thread per position, softmax one thread, values
+// one thread per output element (three launches; `s` holds n floats, `sum` one).
+AK_GLOBAL void ak_attn_scores_kernel(const float* q, const uint16_t* k, int n, int hd, float* s) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) s[j] = ak_attn_score(q, k + (long long)j * hd, hd);
+}
+
+AK_GLOBAL void ak_attn_softmax_kernel(float* s, int n, float* sum) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) *sum = ak_attn_softmax(s, n);
+}
+
+AK_GLOBAL void ak_attn_values_kernel(const float* s, const float* sum, const uint16_t* v, int n,
+                                     int hd, float* out) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < hd) out[i] = ak_attn_value(s, *sum, v, n, hd, i);
+}
+#endif

@@ -1,0 +1,33 @@
+// The element-wise and per-row operations of the forward pass (crates/engine/src/model/ops.rs),
+// each with the engine's operation order.
+#pragma once
+#include "ak_math.cuh"
+
+// Sequential RMSNorm of one row of n: scale = 1 / sqrtf(sum(x*x) / n + eps),
+// out = (x * scale) * w. One thread per row: the sum of squares is one sequential loop.
+AK_FN void ak_rmsnorm_row(const float* x, const float* w, float eps, int n, float* out) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    float scale = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
+    for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}
+
+// u * SiLU(g), SiLU(g) = g / (1 + expf(-g)).
+AK_FN float ak_silu_mul(float g, float u) {
+    float e = ak_expf(-g);
+    return u * ak_div(g, 1.0f + e);
+}
+
+// sqrt(2/pi) and the cubic coefficient, as ggml writes them, rounded to f32.
+#define AK_SQRT_2_OVER_PI 0.7978846f
+#define AK_GELU_COEF_A 0.044715f
+
+// u * GELU(g), tanh form, left to right: 0.5*x*(1 + tanhf(sqrt(2/pi)*x*(1 + 0.044715*x*x))).
+AK_FN float ak_gelu_mul(float x, float u) {
+    float inner = AK_SQRT_2_OVER_PI * x * (1.0f + AK_GELU_COEF_A * x * x);
+    float t = ak_tanhf(inner);
+    return u * (0.5f * x * (1.0f + t));
+}
+
+// Logit soft-capping: c * tanhf(l / c).
+AK_FN float ak_softcap(float l, float c) { return c * ak_tanhf(ak_div(l, c)); }

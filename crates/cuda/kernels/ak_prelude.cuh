@@ -1,0 +1,118 @@
+// aikernel CUDA kernels: the macro layer that lets one source compile as CUDA (nvcc/NVRTC)
+// and as plain host C++ (g++/clang++), plus bit casts and the exact binary16 decode.
+//
+// Arithmetic rules (both targets): every f32 operation rounded on its own (no contraction:
+// nvcc -fmad=false, g++ -ffp-contract=off), IEEE division and square root (__fdiv_rn,
+// __fsqrt_rn on the device), subnormals kept (nvcc -ftz=false; SSE2 on the host with no
+// DAZ/FTZ), every reduction one sequential loop in one thread (no split sums, no atomics).
+#pragma once
+
+#ifdef __CUDACC__
+#define AK_FN __device__ __forceinline__
+#define AK_GLOBAL extern "C" __global__
+#else
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#define AK_FN static inline
+#define __device__
+#define __global__
+#define __forceinline__ inline
+#endif
+
+#ifdef __CUDACC_RTC__
+typedef unsigned char uint8_t;
+typedef signed char int8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef int int32_t;
+#elif defined(__CUDACC__)
+#include <cstdint>
+#endif
+
+// Raw f32 <-> u32 bits.
+AK_FN float ak_f32(uint32_t u) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+#endif
+}
+
+AK_FN uint32_t ak_bits(float f) {
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(f);
+#else
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+#endif
+}
+
+// IEEE division and square root, round to nearest even, whatever the compiler flags.
+AK_FN float ak_div(float a, float b) {
+#ifdef __CUDA_ARCH__
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
+AK_FN float ak_sqrt(float a) {
+#ifdef __CUDA_ARCH__
+    return __fsqrt_rn(a);
+#else
+    return std::sqrt(a);
+#endif
+}
+
+AK_FN float ak_fabs(float a) { return ak_f32(ak_bits(a) & 0x7fffffffu); }
+
+// Little-endian loads from byte arrays (no alignment assumed).
+AK_FN uint16_t ak_u16(const uint8_t* p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+AK_FN uint32_t ak_u32(const uint8_t* p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+// binary16 -> f32, exact (the engine's f16_to_f32).
+AK_FN float ak_f16(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t bits;
+    if (e == 0 && mant == 0) {
+        bits = sign;
+    } else if (e == 0) {
+        // mant * 2^-24, exact in f32.
+        bits = sign | ak_bits((float)mant * ak_f32(0x33800000u));
+    } else if (e == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((e + 112u) << 23) | (mant << 13);
+    }
+    return ak_f32(bits);
+}
+
+AK_FN float ak_f16_at(const uint8_t* p) { return ak_f16(ak_u16(p)); }
+
+// Elements per activation block, values per K-quant super-block.
+#define AK_QK 32
+#define AK_QK_K 256
+
+// ggml type ids the dot products take.
+#define AK_F32 0
+#define AK_F16 1
+#define AK_Q4_0 2
+#define AK_Q4_1 3
+#define AK_Q5_0 6
+#define AK_Q5_1 7
+#define AK_Q8_0 8
+#define AK_Q4_K 12
+#define AK_Q5_K 13
+#define AK_Q6_K 14

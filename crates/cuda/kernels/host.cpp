@@ -1,0 +1,51 @@
+// The host build of the kernels: the same per-output functions as the GPU kernels, called in
+// a loop over the outputs, behind extern "C" entry points for Rust (src/host.rs) and for the
+// GPU check driver (gpu_check.cu). Compiled with -ffp-contract=off -fno-fast-math and SSE2
+// math (build.rs).
+#include "ak_kernels.cuh"
+
+extern "C" {
+
+void ak_host_quantize(const float* x, int n_blocks, int8_t* q, float* d, int32_t* s) {
+    for (int b = 0; b < n_blocks; b++) ak_quantize_block(x + AK_QK * b, q + AK_QK * b, d + b, s + b);
+}
+
+void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, const float* x,
+                    const int8_t* q, const float* d, const int32_t* s, float* out) {
+    int nb = cols / AK_QK;
+    long long rb = ak_row_bytes(dtype, cols);
+    for (int t = 0; t < ntok; t++) {
+        for (int r = 0; r < rows; r++) {
+            out[(long long)t * rows + r] =
+                ak_dot_row(dtype, w + r * rb, cols, x + (long long)t * cols,
+                           q + (long long)t * cols, d + (long long)t * nb, s + (long long)t * nb);
+        }
+    }
+}
+
+void ak_host_rmsnorm(const float* x, const float* w, float eps, int n, int nrows, float* out) {
+    for (int r = 0; r < nrows; r++) ak_rmsnorm_row(x + (long long)r * n, w, eps, n, out + (long long)r * n);
+}
+
+void ak_host_unary(int op, const float* a, const float* b, float c, int n, float* out) {
+    for (int i = 0; i < n; i++) {
+        switch (op) {
+        case 0: out[i] = ak_expf(a[i]); break;
+        case 1: out[i] = ak_tanhf(a[i]); break;
+        case 2: out[i] = ak_silu_mul(a[i], b[i]); break;
+        case 3: out[i] = ak_gelu_mul(a[i], b[i]); break;
+        default: out[i] = ak_softcap(a[i], c); break;
+        }
+    }
+}
+
+void ak_host_attention(const float* q, const uint16_t* k, const uint16_t* v, int n, int hd,
+                       float* scores, float* out) {
+    for (int j = 0; j < n; j++) scores[j] = ak_attn_score(q, k + (long long)j * hd, hd);
+    float sum = ak_attn_softmax(scores, n);
+    for (int i = 0; i < hd; i++) out[i] = ak_attn_value(scores, sum, v, n, hd, i);
+}
+
+}  // extern "C"
+
+extern "C" int ak_host_row_bytes(int dtype, int cols) { return ak_row_bytes(dtype, cols); }

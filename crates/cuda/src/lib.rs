@@ -1,0 +1,30 @@
+//! The foundation of aikernel's CUDA backend.
+//!
+//! - [`host`]: the GPU kernels' arithmetic (CUDA C++ under `kernels/`, one thread per output,
+//!   every reduction sequential) compiled for the host, so `cargo test` proves it bit-identical
+//!   to the engine's scalar reference on machines without a GPU.
+//! - [`device`]: driver discovery by loading `libcuda.so.1` at run time, so the workspace builds
+//!   and runs everywhere and a missing driver or device is a typed error.
+//!
+//! The launch path and the forward pass on the GPU are not here yet (docs/engine.md, "CUDA
+//! backend").
+
+pub mod device;
+pub mod host;
+
+pub use device::{CudaError, DeviceInfo, discover, discover_with};
+pub use host::ShapeError;
+
+/// The kernel sources, as nvcc or NVRTC compile them (the `.cuh` files are self-contained
+/// headers; `ak_kernels.cuh` includes the rest).
+pub const KERNEL_SOURCES: &[(&str, &str)] = &[
+    ("ak_prelude.cuh", include_str!("../kernels/ak_prelude.cuh")),
+    ("ak_math.cuh", include_str!("../kernels/ak_math.cuh")),
+    ("ak_quant.cuh", include_str!("../kernels/ak_quant.cuh")),
+    ("ak_ops.cuh", include_str!("../kernels/ak_ops.cuh")),
+    (
+        "ak_attention.cuh",
+        include_str!("../kernels/ak_attention.cuh"),
+    ),
+    ("ak_kernels.cuh", include_str!("../kernels/ak_kernels.cuh")),
+];

@@ -1,0 +1,44 @@
+//! The scalar reference arithmetic, reachable from other crates so that another
+//! implementation (the CUDA kernels of `aikernel-cuda`, compiled for the host in its tests)
+//! can be compared with it bit for bit. Each function calls the engine's own scalar code path;
+//! none changes behaviour.
+
+use super::{Acts, WeightView};
+
+/// Dot product of weight row `r` with token `t`'s activations: the scalar kernel's exact
+/// sequence (`scalar::dot_row`, `kquant::dot_row`), which every SIMD kernel reproduces.
+pub fn dot_row(w: &WeightView<'_>, a: &Acts<'_>, r: usize, t: usize) -> f32 {
+    super::scalar::dot_row(w, a, r, t)
+}
+
+/// `expf` as the engine computes it (libm's algorithm).
+pub fn expf(x: f32) -> f32 {
+    let mut v = [x];
+    super::exp::expf_slice(false, &mut v);
+    v[0]
+}
+
+/// `tanhf` as the engine computes it (libm's algorithm).
+pub fn tanhf(x: f32) -> f32 {
+    super::tanh::tanhf(x)
+}
+
+/// RMSNorm of one row (`model::ops::rmsnorm`).
+pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    crate::model::ops::rmsnorm(x, w, eps, out);
+}
+
+/// `u[i] = u[i] · SiLU(g[i])`, the scalar path (`model::ops::silu_mul`).
+pub fn silu_mul(g: &[f32], u: &mut [f32]) {
+    crate::model::ops::silu_mul(false, g, u);
+}
+
+/// `u[i] = u[i] · GELU(g[i])`, tanh form, the scalar path (`model::ops::gelu_mul`).
+pub fn gelu_mul(g: &[f32], u: &mut [f32]) {
+    crate::model::ops::gelu_mul(false, g, u);
+}
+
+/// Logit soft-capping `c · tanhf(l / c)` (`model::ops::softcap`).
+pub fn softcap(logits: &mut [f32], c: f32) {
+    crate::model::ops::softcap(logits, c);
+}
