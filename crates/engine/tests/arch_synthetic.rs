@@ -44,6 +44,23 @@ fn tiny_models_load_with_their_configuration() {
         assert_eq!(m.config().sliding_window, None);
         assert_eq!(m.config().final_logit_softcap, None);
     }
+    // Linear RoPE scaling as llama.cpp reads it: the type defaults to linear, `none` ignores
+    // the factor, a factor of 0 means none.
+    let scale = |ty: Option<&str>, factor: Option<f32>| {
+        let mut w = tiny::tiny(Family::Qwen2);
+        if let Some(t) = ty {
+            w.add_metadata("qwen2.rope.scaling.type", MetaValue::Str(t.into()));
+        }
+        if let Some(f) = factor {
+            w.add_metadata("qwen2.rope.scaling.factor", MetaValue::F32(f));
+        }
+        load(&w).unwrap().config().rope_freq_scale
+    };
+    assert_eq!(scale(None, Some(4.0)), 0.25);
+    assert_eq!(scale(Some("linear"), Some(4.0)), 0.25);
+    assert_eq!(scale(Some("none"), Some(4.0)), 1.0);
+    assert_eq!(scale(Some("linear"), Some(0.0)), 1.0);
+    assert_eq!(scale(Some("linear"), None), 1.0);
 }
 
 /// `w` with metadata `key` set to `value`.
