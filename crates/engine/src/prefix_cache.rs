@@ -218,16 +218,23 @@ impl PrefixCache {
         if bytes > self.budget {
             return;
         }
+        {
+            let mut inner = self.lock();
+            let used = inner.tick();
+            if let Some(e) = inner
+                .entries
+                .iter_mut()
+                .find(|e| e.tokens.starts_with(&tokens))
+            {
+                e.used = used;
+                return;
+            }
+        }
+        // A copy allocates only what is stored: a cache that grew while decoding (or was
+        // truncated) may hold more capacity than `bytes`, which the budget counts.
+        let cache = cache.clone();
         let mut inner = self.lock();
         let used = inner.tick();
-        if let Some(e) = inner
-            .entries
-            .iter_mut()
-            .find(|e| e.tokens.starts_with(&tokens))
-        {
-            e.used = used;
-            return;
-        }
         let mut freed = 0;
         inner.entries.retain(|e| {
             let keep = !tokens.starts_with(&e.tokens);
