@@ -242,3 +242,77 @@ fn a_cached_driver_answers_a_conversation_as_a_cold_one_and_reuses_each_turn() {
         );
     }
 }
+
+/// A chat agent's 16-turn conversation (rule 1, plain-text answers of up to 48 tokens), on a
+/// driver without and with a prefix cache: milliseconds per turn and prompt tokens reused.
+/// `cargo test --release -p aikernel-drivers --test prefix_cache -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: about a minute"]
+fn bench_sixteen_turn_conversation() {
+    let threads = std::env::var("AIKERNEL_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
+    let cold = common::load(threads);
+    let warm = common::load(threads).with_prefix_cache(256 << 20);
+    let schema = Schema::new(Node::Text { max_bytes: 400 }).unwrap();
+    let topics = [
+        "the planets",
+        "their moons",
+        "the sun",
+        "comets",
+        "asteroids",
+        "the Kuiper belt",
+        "dwarf planets",
+        "the Oort cloud",
+        "eclipses",
+        "tides",
+        "seasons",
+        "meteor showers",
+        "space probes",
+        "telescopes",
+        "exoplanets",
+        "black holes",
+    ];
+    let mut context: Vec<ContextEntry> = Vec::new();
+    println!("turn  prompt_tokens  cold_ms  warm_ms  reused  computed");
+    for (n, topic) in topics.iter().enumerate() {
+        let input = format!("Tell me one surprising fact about {topic}, in two sentences.");
+        let request = InferenceRequest {
+            prompt_id: [n as u8 + 1; 32],
+            input: input.as_bytes().to_vec(),
+            schema: schema.encode(),
+            max_tokens: 48,
+            context: context.clone(),
+            ..InferenceRequest::default()
+        };
+        let (prompt, _) = tokens(&warm, &request, Layout::SystemOnly);
+        let started = std::time::Instant::now();
+        let want = cold.run(&request).unwrap();
+        let cold_ms = started.elapsed().as_millis();
+        let before = warm.prefix_cache().stats();
+        let started = std::time::Instant::now();
+        let got = warm.run(&request).unwrap();
+        let warm_ms = started.elapsed().as_millis();
+        let d = warm.prefix_cache().stats().since(&before);
+        assert_eq!(got, want, "turn {}", n + 1);
+        println!(
+            "{:>4}  {:>13}  {cold_ms:>7}  {warm_ms:>7}  {:>6}  {:>8}",
+            n + 1,
+            prompt.len(),
+            d.tokens_reused,
+            d.tokens_computed
+        );
+        for (kind, data) in [
+            (ContextKind::Prompt, input.into_bytes()),
+            (ContextKind::Result, want.output),
+        ] {
+            context.push(ContextEntry {
+                kind,
+                prompt_id: request.prompt_id,
+                data,
+                schema: schema.encode(),
+            });
+        }
+    }
+}
