@@ -281,18 +281,19 @@ fn attention_block(
     let qk_norms = layer
         .qk_norm
         .map(|(qn, kn)| (model.vector(qn), model.vector(kn)));
-    let neox = cfg.arch.rope_neox();
-    for t in 0..n {
-        let (qt, kt, vt) = (
-            &mut q[t * qd..(t + 1) * qd],
-            &mut k[t * kv_dim..(t + 1) * kv_dim],
-            &mut v[t * kv_dim..(t + 1) * kv_dim],
-        );
-        for (x, b) in [(qt, &bq), (kt, &bk), (vt, &bv)] {
-            if let Some(b) = b {
-                add_bias(x, b);
+    for (out, bias, width) in [
+        (&mut q, &bq, qd),
+        (&mut k, &bk, kv_dim),
+        (&mut v, &bv, kv_dim),
+    ] {
+        if let Some(b) = bias {
+            for row in out.chunks_exact_mut(width) {
+                add_bias(row, b);
             }
         }
+    }
+    let neox = cfg.arch.rope_neox();
+    for t in 0..n {
         let (qt, kt) = (
             &mut q[t * qd..(t + 1) * qd],
             &mut k[t * kv_dim..(t + 1) * kv_dim],
