@@ -32,7 +32,7 @@ typedef int int32_t;
 
 // Raw f32 <-> u32 bits.
 AK_FN float ak_f32(uint32_t u) {
-#ifdef __CUDA_ARCH__
+#ifdef __CUDACC__
     return __uint_as_float(u);
 #else
     float f;
@@ -42,7 +42,7 @@ AK_FN float ak_f32(uint32_t u) {
 }
 
 AK_FN uint32_t ak_bits(float f) {
-#ifdef __CUDA_ARCH__
+#ifdef __CUDACC__
     return __float_as_uint(f);
 #else
     uint32_t u;
@@ -53,7 +53,7 @@ AK_FN uint32_t ak_bits(float f) {
 
 // IEEE division and square root, round to nearest even, whatever the compiler flags.
 AK_FN float ak_div(float a, float b) {
-#ifdef __CUDA_ARCH__
+#ifdef __CUDACC__
     return __fdiv_rn(a, b);
 #else
     return a / b;
@@ -61,7 +61,7 @@ AK_FN float ak_div(float a, float b) {
 }
 
 AK_FN float ak_sqrt(float a) {
-#ifdef __CUDA_ARCH__
+#ifdef __CUDACC__
     return __fsqrt_rn(a);
 #else
     return std::sqrt(a);
