@@ -46,7 +46,7 @@ command -v "$cxx" >/dev/null || { echo "no C++ compiler ($cxx)" >&2; exit 2; }
 commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
 kernels_rc=0
 if [[ $mock -eq 1 ]]; then
-    sed -E 's/([A-Za-z_]+)<<<([^,]+), ([^>]+)>>>\((.*)\);/AK_MOCK_LAUNCH(\2, \3, \1(\4));/' \
+    sed -E 's/([A-Za-z0-9_]+)<<<([^,]+), ([^>]+)>>>\((.*)\);/AK_MOCK_LAUNCH(\2, \3, \1(\4));/' \
         "$kdir/gpu_check.cu" >"$build/gpu_check_mock.cpp"
     "$cxx" "${cxxflags[@]}" -I"$kdir" -include "$kdir/cuda_mock.h" "$build/gpu_check_mock.cpp" \
         "$build/host.o" -o "$build/gpu_check"

@@ -47,6 +47,18 @@ AK_GLOBAL void ak_unary_kernel(int op, const float* a, const float* b, float c, 
     }
 }
 
+// RoPE in place: one thread per (head, pair).
+AK_GLOBAL void ak_rope_kernel(float* x, int hd, int nheads, const float* cs, int neox) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < nheads * (hd / 2)) ak_rope_head_pair(x + (long long)(i / (hd / 2)) * hd, hd, cs, neox, i % (hd / 2));
+}
+
+// f32 -> binary16 (the KV cache write), one thread per element.
+AK_GLOBAL void ak_f32_to_f16_kernel(const float* x, int n, uint16_t* out) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = ak_f32_to_f16(x[i]);
+}
+
 // Attention of one query head: scores one thread per position, softmax one thread, values
 // one thread per output element (three launches; `s` holds n floats, `sum` one).
 AK_GLOBAL void ak_attn_scores_kernel(const float* q, const uint16_t* k, int n, int hd, float* s) {

@@ -31,3 +31,19 @@ AK_FN float ak_gelu_mul(float x, float u) {
 
 // Logit soft-capping: c * tanhf(l / c).
 AK_FN float ak_softcap(float l, float c) { return c * ak_tanhf(ak_div(l, c)); }
+
+// RoPE of one pair (a, b) by (c, s): a' = a*c - b*s, b' = a*s + b*c (model/ops.rs rope; the
+// pair is (2i, 2i+1) in llama.cpp's normal mode, (i, i + head_dim/2) in NeoX mode).
+AK_FN void ak_rope_pair(float* a, float* b, float c, float s) {
+    float x = *a, y = *b;
+    *a = x * c - y * s;
+    *b = x * s + y * c;
+}
+
+// RoPE of one head of `hd` values in place with the hd/2 (cos, sin) pairs `cs` (cos at 2i,
+// sin at 2i+1); one thread per pair on the GPU.
+AK_FN void ak_rope_head_pair(float* head, int hd, const float* cs, int neox, int i) {
+    int ia = neox ? i : 2 * i;
+    int ib = neox ? i + hd / 2 : 2 * i + 1;
+    ak_rope_pair(head + ia, head + ib, cs[2 * i], cs[2 * i + 1]);
+}

@@ -116,3 +116,32 @@ AK_FN float ak_f16_at(const uint8_t* p) { return ak_f16(ak_u16(p)); }
 #define AK_Q4_K 12
 #define AK_Q5_K 13
 #define AK_Q6_K 14
+
+// `m >> shift` rounded to nearest, ties to even (f16.rs round_shift).
+AK_FN uint32_t ak_round_shift(uint32_t m, uint32_t shift) {
+    uint32_t h = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1u);
+    uint32_t half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (h & 1u) == 1u)) return h + 1u;
+    return h;
+}
+
+// f32 -> binary16 bits, round to nearest even, overflow to infinity, NaN quiet (the engine's
+// f32_to_f16, which writes the KV cache).
+AK_FN uint16_t ak_f32_to_f16(float x) {
+    uint32_t bits = ak_bits(x);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
+    int e8 = (int)((bits >> 23) & 0xffu);
+    uint32_t mant = bits & 0x7fffffu;
+    if (e8 == 0xff) {
+        return mant == 0 ? (uint16_t)(sign | 0x7c00u) : (uint16_t)(sign | 0x7e00u | (mant >> 13));
+    }
+    int e = e8 - 127 + 15;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        if (e < -10) return sign;
+        uint32_t m = mant | 0x800000u;
+        return (uint16_t)(sign | ak_round_shift(m, (uint32_t)(14 - e)));
+    }
+    return (uint16_t)(sign | ak_round_shift(((uint32_t)e << 23) | mant, 13));
+}

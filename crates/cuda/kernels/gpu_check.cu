@@ -20,6 +20,8 @@ void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, c
                     const int8_t* q, const float* d, const int32_t* s, float* out);
 void ak_host_rmsnorm(const float* x, const float* w, float eps, int n, int nrows, float* out);
 void ak_host_unary(int op, const float* a, const float* b, float c, int n, float* out);
+void ak_host_rope(float* x, int hd, int nheads, const float* cs, int neox);
+void ak_host_f32_to_f16(const float* x, int n, uint16_t* out);
 void ak_host_attention(const float* q, const uint16_t* k, const uint16_t* v, int n, int hd,
                        float* scores, float* out);
 int ak_host_row_bytes(int dtype, int cols);
@@ -327,6 +329,46 @@ static void check_ops() {
     CK(cudaFree(dn));
 }
 
+static void check_rope_and_f16() {
+    Rng rng(404);
+    const int hd = 128, nheads = 32;
+    std::vector<float> cs(hd), x((size_t)hd * nheads);
+    for (auto& v : cs) v = rng.unit();
+    for (auto& v : x) v = rng.wide(10);
+    float* dcs = to_device(cs);
+    for (int neox = 0; neox < 2; neox++) {
+        std::vector<float> host = x;
+        ak_host_rope(host.data(), hd, nheads, cs.data(), neox);
+        float* dx = to_device(x);
+        ak_rope_kernel<<<grid(nheads * hd / 2), 256>>>(dx, hd, nheads, dcs, neox);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        compare_f32(neox ? "rope.neox" : "rope.normal", from_device(dx, x.size()), host, x.data());
+        CK(cudaFree(dx));
+    }
+    CK(cudaFree(dcs));
+    // Every 97th f32 bit pattern to binary16.
+    std::vector<float> v;
+    for (uint64_t b = 0; b <= 0xffffffffull; b += 97) v.push_back(from_bits((uint32_t)b));
+    std::vector<uint16_t> host(v.size());
+    ak_host_f32_to_f16(v.data(), (int)v.size(), host.data());
+    float* dv = to_device(v);
+    uint16_t* dh;
+    CK(cudaMalloc(&dh, v.size() * sizeof(uint16_t)));
+    ak_f32_to_f16_kernel<<<grid((long long)v.size()), 256>>>(dv, (int)v.size(), dh);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::vector<uint16_t> gpu = from_device(dh, v.size());
+    Result r;
+    r.name = "f32_to_f16";
+    r.n = (long long)v.size();
+    for (size_t i = 0; i < v.size(); i++) r.mismatches += gpu[i] != host[i];
+    std::printf("%-28s %12lld outputs, %lld mismatches\n", r.name.c_str(), r.n, r.mismatches);
+    results.push_back(r);
+    CK(cudaFree(dv));
+    CK(cudaFree(dh));
+}
+
 static uint16_t f16_of_small(Rng& rng) {
     // Finite binary16, exponent field 1..20 (|v| < 64), either sign.
     return (uint16_t)((rng.next() & 0x83ffu) | ((1u + (uint32_t)(rng.next() % 20)) << 10));
@@ -379,6 +421,7 @@ int main(int argc, char** argv) {
     check_transcendental(0, "expf", 61);
     check_transcendental(1, "tanhf", 61);
     check_ops();
+    check_rope_and_f16();
     check_attention();
 
     bool all = true;

@@ -39,6 +39,16 @@ void ak_host_unary(int op, const float* a, const float* b, float c, int n, float
     }
 }
 
+void ak_host_rope(float* x, int hd, int nheads, const float* cs, int neox) {
+    for (int h = 0; h < nheads; h++) {
+        for (int i = 0; i < hd / 2; i++) ak_rope_head_pair(x + (long long)h * hd, hd, cs, neox, i);
+    }
+}
+
+void ak_host_f32_to_f16(const float* x, int n, uint16_t* out) {
+    for (int i = 0; i < n; i++) out[i] = ak_f32_to_f16(x[i]);
+}
+
 void ak_host_attention(const float* q, const uint16_t* k, const uint16_t* v, int n, int hd,
                        float* scores, float* out) {
     for (int j = 0; j < n; j++) scores[j] = ak_attn_score(q, k + (long long)j * hd, hd);

@@ -65,6 +65,8 @@ unsafe extern "C" {
         scores: *mut f32,
         out: *mut f32,
     );
+    fn ak_host_rope(x: *mut f32, hd: c_int, nheads: c_int, cs: *const f32, neox: c_int);
+    fn ak_host_f32_to_f16(x: *const f32, n: c_int, out: *mut u16);
     fn ak_host_row_bytes(dtype: c_int, cols: c_int) -> c_int;
 }
 
@@ -262,5 +264,31 @@ pub fn attention(q: &[f32], k: &[u16], v: &[u16]) -> Result<Vec<f32>, ShapeError
             out.as_mut_ptr(),
         );
     }
+    Ok(out)
+}
+
+/// RoPE in place over every `hd`-wide head of `x` with the `hd / 2` pairs `cs` (cos, sin):
+/// adjacent pairs, or with `neox` the halves.
+pub fn rope(x: &mut [f32], hd: usize, cs: &[(f32, f32)], neox: bool) -> Result<(), ShapeError> {
+    const K: &str = "rope";
+    ensure(
+        hd >= 2 && hd.is_multiple_of(2) && x.len().is_multiple_of(hd),
+        K,
+        "x not whole heads",
+    )?;
+    ensure(cs.len() == hd / 2, K, "cs is not hd / 2 pairs")?;
+    let flat: Vec<f32> = cs.iter().flat_map(|&(c, s)| [c, s]).collect();
+    let (h, n) = (int(hd, K)?, int(x.len() / hd, K)?);
+    // SAFETY: x holds n heads of hd values, flat hd values.
+    unsafe { ak_host_rope(x.as_mut_ptr(), h, n, flat.as_ptr(), c_int::from(neox)) };
+    Ok(())
+}
+
+/// Binary16 bits of every value (round to nearest even): the KV cache write.
+pub fn f32_to_f16(x: &[f32]) -> Result<Vec<u16>, ShapeError> {
+    let n = int(x.len(), "f32_to_f16")?;
+    let mut out = vec![0u16; x.len()];
+    // SAFETY: x and out hold n values each.
+    unsafe { ak_host_f32_to_f16(x.as_ptr(), n, out.as_mut_ptr()) };
     Ok(out)
 }

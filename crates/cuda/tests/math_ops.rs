@@ -185,3 +185,48 @@ fn rmsnorm_matches_engine() {
         }
     }
 }
+
+#[test]
+fn rope_matches_engine_in_both_layouts() {
+    let mut rng = Rng::new(6);
+    for (hd, heads) in [(64usize, 9usize), (128, 3), (256, 2)] {
+        let cs: Vec<(f32, f32)> = (0..hd / 2)
+            .map(|i| {
+                let a = rng.unit() * 3.0 * i as f32;
+                (libm::cosf(a), libm::sinf(a))
+            })
+            .collect();
+        let x: Vec<f32> = (0..hd * heads).map(|_| rng.wide(10)).collect();
+        for neox in [false, true] {
+            let mut got = x.clone();
+            aikernel_cuda::host::rope(&mut got, hd, &cs, neox).unwrap();
+            let mut want = x.clone();
+            reference::rope(&mut want, hd, &cs, neox);
+            for i in 0..x.len() {
+                assert!(
+                    same(got[i], want[i]),
+                    "hd {hd} neox {neox} [{i}]: {:e} vs {:e}",
+                    got[i],
+                    want[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_encoding_matches_engine() {
+    let mut xs = sweep(4099);
+    // Dense around the f16 subnormal, normal and overflow boundaries.
+    for t in [0x3380_0000u32, 0x3880_0000, 0x477f_e000, 0x3300_0000] {
+        for d in 0..5000 {
+            xs.push(f32::from_bits(t - d));
+            xs.push(f32::from_bits(t + d));
+        }
+    }
+    let got = aikernel_cuda::host::f32_to_f16(&xs).unwrap();
+    for (&x, &g) in xs.iter().zip(&got) {
+        let want = aikernel_engine::f16::f32_to_f16(x);
+        assert_eq!(g, want, "f32_to_f16({x:e}) = {g:#06x}, engine {want:#06x}");
+    }
+}

@@ -42,3 +42,9 @@ pub fn gelu_mul(g: &[f32], u: &mut [f32]) {
 pub fn softcap(logits: &mut [f32], c: f32) {
     crate::model::ops::softcap(logits, c);
 }
+
+/// RoPE of every `head_dim` slice of `x` by the pairs `cs`: adjacent pairs or, with `neox`,
+/// the halves (`model::ops::rope`).
+pub fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)], neox: bool) {
+    crate::model::ops::rope(x, head_dim, cs, neox);
+}
