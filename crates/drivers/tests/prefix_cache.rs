@@ -247,7 +247,7 @@ fn a_cached_driver_answers_a_conversation_as_a_cold_one_and_reuses_each_turn() {
 /// driver without and with a prefix cache: milliseconds per turn and prompt tokens reused.
 /// `cargo test --release -p aikernel-drivers --test prefix_cache -- --ignored --nocapture`
 #[test]
-#[ignore = "benchmark: about a minute"]
+#[ignore = "benchmark: a few minutes"]
 fn bench_sixteen_turn_conversation() {
     let threads = std::env::var("AIKERNEL_BENCH_THREADS")
         .ok()

@@ -93,6 +93,10 @@ pub(crate) struct NodeRunArgs {
     #[arg(long)]
     threads: Option<usize>,
 
+    /// MiB of recent prompts' key/value caches kept per model (never changes results; 0: off).
+    #[arg(long)]
+    prefix_cache_mib: Option<u64>,
+
     /// Model ids to serve, comma-separated.
     #[arg(long, value_delimiter = ',')]
     models: Option<Vec<u64>>,
@@ -154,6 +158,9 @@ impl NodeRunArgs {
         }
         if let Some(v) = self.threads {
             c.threads = v;
+        }
+        if let Some(v) = self.prefix_cache_mib {
+            c.prefix_cache_mib = v;
         }
         if let Some(v) = &self.models {
             c.models.clone_from(v);
