@@ -26,7 +26,9 @@ fn discover_reports_devices_or_names_what_is_missing() {
                 assert!(!d.name.is_empty() && d.total_memory > 0, "{d:?}");
             }
         }
-        Err(CudaError::DriverMissing { library, .. }) => assert_eq!(library, DRIVER_LIBRARY),
+        Err(e @ CudaError::DriverMissing { .. }) => {
+            assert!(e.to_string().contains(DRIVER_LIBRARY), "{e}");
+        }
         Err(e) => {
             // A driver without a usable device (container without the device node, etc.).
             let msg = e.to_string();

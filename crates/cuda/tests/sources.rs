@@ -1,0 +1,60 @@
+//! The kernel sources as NVRTC would get them: every quoted include resolves to another
+//! embedded source, and nothing in them breaks the determinism rules (no atomics, no warp
+//! shuffles or block reductions, no fused or fast-math intrinsics, no CUDA math library
+//! transcendentals).
+
+use aikernel_cuda::KERNEL_SOURCES;
+
+#[test]
+fn includes_resolve_within_the_embedded_sources() {
+    for (name, src) in KERNEL_SOURCES {
+        for line in src
+            .lines()
+            .filter(|l| l.trim_start().starts_with("#include \""))
+        {
+            let inc = line.split('"').nth(1).unwrap_or_default();
+            assert!(
+                KERNEL_SOURCES.iter().any(|(n, _)| *n == inc),
+                "{name} includes {inc}, which is not embedded"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_construct_that_breaks_determinism() {
+    let forbidden = [
+        "atomic",
+        "__shfl",
+        "__syncthreads",
+        "__reduce",
+        "fmaf",
+        "__fma",
+        "__expf",
+        "__logf",
+        "__powf",
+        "__fdividef",
+        "__sinf",
+        "__cosf",
+        "__tanf",
+        "expf(",
+        "tanhf(",
+        "exp(",
+        "sqrtf(",
+        "__frcp",
+        "__frsqrt",
+        "rsqrtf",
+    ];
+    for (name, src) in KERNEL_SOURCES {
+        for (i, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for f in forbidden {
+                // Our own functions are prefixed `ak_` (ak_expf, ak_tanhf): allowed.
+                let bad = code
+                    .match_indices(f)
+                    .any(|(at, _)| !code[..at].ends_with("ak_"));
+                assert!(!bad, "{name}:{}: `{f}` in `{}`", i + 1, line.trim());
+            }
+        }
+    }
+}
