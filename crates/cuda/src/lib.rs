@@ -8,6 +8,8 @@
 //!
 //! The launch path and the forward pass on the GPU are not here yet (docs/engine.md, "CUDA
 //! backend").
+// Only the FFI modules (`host`, `device`) may use `unsafe`, each call with a SAFETY comment.
+#![deny(unsafe_code)]
 
 pub mod device;
 pub mod host;
