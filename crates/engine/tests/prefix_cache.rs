@@ -61,11 +61,14 @@ fn kernels() -> Vec<Kernel> {
         .collect()
 }
 
+/// A stored sequence and its key/value cache (none for a split at 0).
+type Held = Option<(Vec<u32>, KvCache)>;
+
 /// The sequence `prompt[..split]` (followed by `tail`, departing from the prompt at once,
 /// when given: an entry longer than the part it shares with the prompt) and its key/value
 /// cache, computed by a generation over it (scalar kernel, 1 thread: every kernel and
 /// thread count must continue it to the same bits).
-fn entry(model: &Model, prompt: &[u32], split: usize, tail: &[u32]) -> Option<(Vec<u32>, KvCache)> {
+fn entry(model: &Model, prompt: &[u32], split: usize, tail: &[u32]) -> Held {
     if split == 0 {
         return None;
     }
@@ -117,7 +120,7 @@ fn splits(len: usize) -> Vec<usize> {
 /// Every split on every kernel and thread count gives the cold bits.
 fn warm_equals_cold(model: &Model, prompt: &[u32], continuations: &[Vec<u32>], vocab: u32) {
     let tail = tokens(11, 77, vocab);
-    let entries: Vec<(usize, bool, Option<(Vec<u32>, KvCache)>)> = splits(prompt.len())
+    let entries: Vec<(usize, bool, Held)> = splits(prompt.len())
         .into_iter()
         .flat_map(|split| [(split, false), (split, true)])
         .map(|(split, longer)| {
