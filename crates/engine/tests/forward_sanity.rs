@@ -30,8 +30,11 @@ fn capital_of_france_greedy() {
     let text = String::from_utf8_lossy(&m.tokenizer().decode(&g.tokens)).into_owned();
     eprintln!("prompt {prompt:?}\ntokens {:?}\ntext {text:?}", g.tokens);
     // llama-completion (greedy, same rendered prompt incl. the default system message)
-    // prints exactly this continuation for the Q4_1 file.
-    assert_eq!(text, "L'\u{c9}toile, la Marseillaise, la femme au");
+    // prints "L'\u{c9}toile, la Marseillaise, la femme au" for the Q4_1 file. With the binary16
+    // KV cache (docs/engine.md) ours agrees up to "la " and then takes the runner-up of a
+    // near tie; our continuation is pinned whole, llama.cpp's up to there.
+    assert!(text.starts_with("L'\u{c9}toile, la "), "{text}");
+    assert_eq!(text, "L'\u{c9}toile, la Cit\u{e9}, la Nation, la G\u{e9}");
 }
 
 #[test]

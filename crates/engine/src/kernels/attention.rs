@@ -1,194 +1,219 @@
 //! Attention over one sequence's cache: scores, softmax and the weighted value sum, each
 //! element its own sequential reduction in ascending position order.
+//!
+//! The cache holds keys and values as IEEE binary16, each written once as the f32 value
+//! rounded to nearest, ties to even ([`crate::f16::f32_to_f16`]); reading one back is exact.
+//! For query head `h` at position `pos` over positions `start..=pos` (`start > 0` on a
+//! sliding-window layer):
+//! - score `s_j = (Σ_d q[d]·k_j[d]) · (1 / sqrtf(hd))`, the sum sequential in `d` from 0.0;
+//! - `m = max_j s_j` (in position order), `e_j = expf(s_j - m)`, `sum = Σ_j e_j` sequential
+//!   in ascending `j` from 0.0;
+//! - output element `o[i] = (Σ_j e_j · v_j[i]) / sum`, the sum sequential in ascending `j`.
+//!
+//! Every product and sum is rounded on its own (never fused). The work splits into three
+//! steps that share nothing but their outputs: scores by chunks of [`CH`] positions
+//! ([`scores`]), the softmax by query head ([`softmax`]), the value sums by ranges of
+//! output elements ([`values`]); a thread team may run the pieces of each step in any
+//! order and on any thread, and every element is still computed by the same sequence.
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 use super::Ctx;
+use crate::f16::{f16_to_f32, f32_to_f16};
 
 /// Positions per block of the key cache.
 pub(crate) const KB: usize = 8;
+/// Positions per chunk of the scores (a multiple of [`KB`]): the unit the score step is
+/// split by.
+pub(crate) const CH: usize = 64;
+/// Output elements per piece of the value step.
+pub(crate) const VE: usize = 16;
 
-/// Appends position `pos`'s key row to a layer's key cache. Keys are stored in blocks of
-/// `KB` positions, element-major inside a block (`[block][element][position % KB]`), so
-/// attention scores `KB` positions with one vector operation per element.
-pub(crate) fn push_key(cache: &mut Vec<f32>, pos: usize, row: &[f32]) {
+/// Appends position `pos`'s key row to a layer's key cache as binary16. Keys are stored in
+/// blocks of `KB` positions, element-major inside a block (`[block][element][position % KB]`),
+/// so attention scores `KB` positions with one vector operation per element.
+pub(crate) fn push_key(cache: &mut Vec<u16>, pos: usize, row: &[f32]) {
     let kv_dim = row.len();
     if pos.is_multiple_of(KB) {
-        cache.resize((pos / KB + 1) * KB * kv_dim, 0.0);
+        cache.resize((pos / KB + 1) * KB * kv_dim, 0);
     }
     let blk = &mut cache[(pos / KB) * KB * kv_dim..(pos / KB + 1) * KB * kv_dim];
     for (e, &v) in row.iter().enumerate() {
-        blk[e * KB + pos % KB] = v;
+        blk[e * KB + pos % KB] = f32_to_f16(v);
     }
 }
 
-/// Attention of the query heads in `qs` (each `hd` long, all sharing the key/value head at
-/// `off` of `kv_dim`) over positions `start..=pos` of one layer's cache (`start > 0` on a
-/// sliding-window layer: earlier positions are masked out exactly, as if absent) (`k` in blocks, see
-/// [`push_key`]; `v` position-major), into `outs` (the heads' outputs, in the same order).
-///
-/// Heads that share a key/value head are computed together so each key and value row is
-/// read once for all of them; every score, softmax and output element is still its own
-/// sequential sum, exactly as for one head alone.
-#[allow(clippy::too_many_arguments)] // the heads' slices and geometry
-pub(crate) fn attend(
+/// Appends a value row to a layer's (position-major) value cache as binary16.
+pub(crate) fn push_value(cache: &mut Vec<u16>, row: &[f32]) {
+    cache.extend(row.iter().map(|&x| f32_to_f16(x)));
+}
+
+/// One key/value head of one layer's cache as a query at `pos` sees it: the positions
+/// `start..=pos`, the head's elements at `off..off + hd` of each `kv_dim`-wide row, and the
+/// `heads` query heads that share it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span<'a> {
+    /// Keys, in blocks (see [`push_key`]).
+    pub(crate) k: &'a [u16],
+    /// Values, position-major.
+    pub(crate) v: &'a [u16],
+    /// Elements per cache row (all key/value heads).
+    pub(crate) kv_dim: usize,
+    /// This head's first element in a row.
+    pub(crate) off: usize,
+    /// Elements per head.
+    pub(crate) hd: usize,
+    /// Query heads sharing this key/value head.
+    pub(crate) heads: usize,
+    /// First position seen.
+    pub(crate) start: usize,
+    /// Last position seen (the query's own).
+    pub(crate) pos: usize,
+}
+
+impl Span<'_> {
+    /// The score chunks the span touches.
+    pub(crate) fn chunks(&self) -> std::ops::Range<usize> {
+        self.start / CH..self.pos / CH + 1
+    }
+
+    /// Length of the scores buffer: per chunk, `heads` rows of `CH`
+    /// (`s[(c - first chunk) * heads * CH + h * CH + j % CH]`).
+    pub(crate) fn scores_len(&self) -> usize {
+        self.chunks().len() * self.heads * CH
+    }
+
+    /// Positions of chunk `c` that are scored: from `start`'s key block on, up to `pos`.
+    fn scored(&self, c: usize) -> (usize, usize) {
+        let lo = (c * CH).max(self.start / KB * KB);
+        (lo, ((c + 1) * CH).min(self.pos + 1))
+    }
+
+    /// Positions of chunk `c` inside the span.
+    fn seen(&self, c: usize) -> (usize, usize) {
+        ((c * CH).max(self.start), ((c + 1) * CH).min(self.pos + 1))
+    }
+}
+
+/// Attention of the query heads `qs` (`heads * hd`) over the span, into `outs` (the heads'
+/// outputs in order): all three steps on the calling thread.
+pub(crate) fn attend(ctx: &Ctx, sp: &Span<'_>, qs: &[f32], outs: &mut [f32]) {
+    let mut s = vec![0f32; sp.scores_len()];
+    for (i, c) in sp.chunks().enumerate() {
+        let n = sp.heads * CH;
+        scores(ctx, sp, qs, c, &mut s[i * n..(i + 1) * n]);
+    }
+    let mut rows: Vec<Vec<&mut [f32]>> = (0..sp.heads).map(|_| Vec::new()).collect();
+    for (i, row) in s.chunks_mut(CH).enumerate() {
+        rows[i % sp.heads].push(row);
+    }
+    let sums: Vec<f32> = rows.iter_mut().map(|r| softmax(ctx, sp, r)).collect();
+    let mut part = vec![0f32; sp.heads * VE];
+    for e0 in (0..sp.hd).step_by(VE) {
+        let w = VE.min(sp.hd - e0);
+        values(ctx, sp, &s, &sums, e0, &mut part[..sp.heads * w]);
+        for h in 0..sp.heads {
+            outs[h * sp.hd + e0..h * sp.hd + e0 + w].copy_from_slice(&part[h * w..(h + 1) * w]);
+        }
+    }
+}
+
+/// Scaled scores of the query heads `qs` against the positions of chunk `c`, into `out`
+/// (`heads` rows of `CH`, row `h` element `j % CH`; positions not scored are left alone).
+pub(crate) fn scores(ctx: &Ctx, sp: &Span<'_>, qs: &[f32], c: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if ctx.simd() {
+        // SAFETY: `ctx.simd()` is true only when AVX2 and F16C were detected at run time.
+        unsafe { avx2::scores(sp, qs, c, out) };
+        return;
+    }
+    let _ = ctx;
+    scores_scalar(sp, qs, c, out);
+}
+
+/// The reference for [`scores`].
+pub(crate) fn scores_scalar(sp: &Span<'_>, qs: &[f32], c: usize, out: &mut [f32]) {
+    let scale = 1.0 / libm::sqrtf(sp.hd as f32);
+    let (lo, hi) = sp.scored(c);
+    for j in lo..hi {
+        let blk = &sp.k[(j / KB) * KB * sp.kv_dim..];
+        for h in 0..sp.heads {
+            let q = &qs[h * sp.hd..(h + 1) * sp.hd];
+            let mut acc = 0f32;
+            for (d, &qd) in q.iter().enumerate() {
+                acc += qd * f16_to_f32(blk[(sp.off + d) * KB + j % KB]);
+            }
+            out[h * CH + j % CH] = acc * scale;
+        }
+    }
+}
+
+/// Softmax numerators of one query head over the span, in place in `rows` (the head's
+/// row of each chunk's scores, in chunk order); returns their sequential sum.
+pub(crate) fn softmax(ctx: &Ctx, sp: &Span<'_>, rows: &mut [&mut [f32]]) -> f32 {
+    let mut max = f32::NEG_INFINITY;
+    for (row, c) in rows.iter().zip(sp.chunks()) {
+        let (lo, hi) = sp.seen(c);
+        for &x in &row[lo % CH..lo % CH + (hi - lo)] {
+            if x > max {
+                max = x;
+            }
+        }
+    }
+    let mut sum = 0f32;
+    for (row, c) in rows.iter_mut().zip(sp.chunks()) {
+        let (lo, hi) = sp.seen(c);
+        let seg = &mut row[lo % CH..lo % CH + (hi - lo)];
+        for x in seg.iter_mut() {
+            *x -= max;
+        }
+        super::exp::expf_slice(ctx.simd(), seg);
+        for &e in seg.iter() {
+            sum += e;
+        }
+    }
+    sum
+}
+
+/// Output elements `e0..e0 + w` of every query head (`out`: `heads` rows of `w`, with
+/// `w = out.len() / heads <= VE`) from the softmax numerators in `s` and their `sums`.
+pub(crate) fn values(
     ctx: &Ctx,
-    qs: &[f32],
-    k: &[f32],
-    v: &[f32],
-    (start, pos): (usize, usize),
-    kv_dim: usize,
-    off: usize,
-    hd: usize,
-    outs: &mut [f32],
+    sp: &Span<'_>,
+    s: &[f32],
+    sums: &[f32],
+    e0: usize,
+    out: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if ctx.simd() {
-        // SAFETY: `ctx.simd()` is true only when AVX2 was detected at run time.
-        unsafe { attend_avx2(qs, k, v, (start, pos), kv_dim, off, hd, outs) };
+        // SAFETY: `ctx.simd()` is true only when AVX2 and F16C were detected at run time.
+        unsafe { avx2::values(sp, s, sums, e0, out) };
         return;
     }
-    #[cfg(not(target_arch = "x86_64"))]
     let _ = ctx;
-    attend_body(false, qs, k, v, (start, pos), kv_dim, off, hd, outs);
+    values_scalar(sp, s, sums, e0, out);
 }
 
-/// The same code compiled with AVX2 enabled (the compiler vectorises the position lanes and
-/// the value accumulation; it never fuses a multiply and an add).
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn attend_avx2(
-    qs: &[f32],
-    k: &[f32],
-    v: &[f32],
-    span: (usize, usize),
-    kv_dim: usize,
-    off: usize,
-    hd: usize,
-    outs: &mut [f32],
-) {
-    attend_body(true, qs, k, v, span, kv_dim, off, hd, outs);
-}
-
-// Always inlined so the AVX2 wrapper compiles the body with its target features.
-#[allow(clippy::inline_always)]
-#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-#[inline(always)]
-fn attend_body(
-    simd: bool,
-    qs: &[f32],
-    k: &[f32],
-    v: &[f32],
-    (start, pos): (usize, usize),
-    kv_dim: usize,
-    off: usize,
-    hd: usize,
-    outs: &mut [f32],
-) {
-    let heads = qs.len() / hd;
-    let len = pos + 1;
-    // Scores, head-major: `scores[h * len + j]`.
-    let mut scores = vec![0f32; heads * len];
-    let mut h0 = 0;
-    while h0 < heads {
-        let take = (heads - h0).min(4);
-        let (q, s) = (
-            &qs[h0 * hd..(h0 + take) * hd],
-            &mut scores[h0 * len..(h0 + take) * len],
-        );
-        match take {
-            1 => score_heads::<1, 4>(q, k, (start, pos), kv_dim, off, hd, s),
-            2 => score_heads::<2, 2>(q, k, (start, pos), kv_dim, off, hd, s),
-            3 => score_heads::<3, 2>(q, k, (start, pos), kv_dim, off, hd, s),
-            _ => score_heads::<4, 2>(q, k, (start, pos), kv_dim, off, hd, s),
-        }
-        h0 += take;
-    }
-    // Softmax per head over `start..=pos`: the max in position order, `expf(s - max)`, a
-    // sequential sum. (Scores before `start` are never read; those in `start`'s key block
-    // were computed with it.)
-    let mut sums = vec![0f32; heads];
-    for (row, sum) in scores.chunks_exact_mut(len).zip(&mut sums) {
-        let row = &mut row[start..];
-        let mut max = f32::NEG_INFINITY;
-        for &s in row.iter() {
-            if s > max {
-                max = s;
-            }
-        }
-        for s in row.iter_mut() {
-            *s -= max;
-        }
-        super::exp::expf_slice(simd, row);
-        for &e in row.iter() {
-            *sum += e;
-        }
-    }
-    // Values: each output element sums `(e_j / sum) · v_j` in ascending `j`; each value row
-    // is read once for all the heads.
-    outs.fill(0.0);
-    for j in start..len {
-        let vj = &v[j * kv_dim + off..j * kv_dim + off + hd];
-        for (h, out) in outs.chunks_exact_mut(hd).enumerate() {
-            let p = scores[h * len + j] / sums[h];
-            for (o, &x) in out.iter_mut().zip(vj) {
-                *o += p * x;
-            }
-        }
-    }
-}
-
-/// Scaled scores of `H` query heads (`qs`, `H * hd`) against positions `0..=pos` (from the
-/// key block holding `start` on), into `scores` (`H` rows of `pos + 1`). Lanes are positions: each score is its own sequential
-/// sum over `d`, so vectorising changes no operation order; `GB` key blocks per pass keep
-/// `H * GB` independent chains, and each key element is loaded once for all `H` heads.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn score_heads<const H: usize, const GB: usize>(
-    qs: &[f32],
-    k: &[f32],
-    (start, pos): (usize, usize),
-    kv_dim: usize,
-    off: usize,
-    hd: usize,
-    scores: &mut [f32],
-) {
-    let scale = 1.0 / libm::sqrtf(hd as f32);
-    let len = pos + 1;
-    let nblk = pos / KB + 1;
-    // Key blocks wholly before a sliding window's start are skipped (their scores are never
-    // read); each computed score is the same sequential sum either way.
-    let mut b0 = start / KB;
-    while b0 < nblk {
-        let g = (nblk - b0).min(GB);
-        let mut acc = [[[0f32; KB]; GB]; H];
-        let kbs: [&[f32]; GB] = std::array::from_fn(|i| {
-            let b = b0 + i.min(g - 1);
-            &k[b * KB * kv_dim + off * KB..b * KB * kv_dim + (off + hd) * KB]
-        });
-        for d in 0..hd {
-            for (i, kb) in kbs.iter().enumerate() {
-                let kd = &kb[d * KB..(d + 1) * KB];
-                for (h, acc) in acc.iter_mut().enumerate() {
-                    let qd = qs[h * hd + d];
-                    for l in 0..KB {
-                        acc[i][l] += qd * kd[l];
-                    }
+/// The reference for [`values`].
+pub(crate) fn values_scalar(sp: &Span<'_>, s: &[f32], sums: &[f32], e0: usize, out: &mut [f32]) {
+    let w = out.len() / sp.heads;
+    for h in 0..sp.heads {
+        for i in 0..w {
+            let mut acc = 0f32;
+            for (ci, c) in sp.chunks().enumerate() {
+                let (lo, hi) = sp.seen(c);
+                for j in lo..hi {
+                    let e = s[ci * sp.heads * CH + h * CH + j % CH];
+                    acc += e * f16_to_f32(sp.v[j * sp.kv_dim + sp.off + e0 + i]);
                 }
             }
+            out[h * w + i] = acc / sums[h];
         }
-        for (h, acc) in acc.iter().enumerate() {
-            for (i, acc) in acc.iter().enumerate().take(g) {
-                let p0 = (b0 + i) * KB;
-                let m = (len - p0).min(KB);
-                for (l, &a) in acc[..m].iter().enumerate() {
-                    scores[h * len + p0 + l] = a * scale;
-                }
-            }
-        }
-        b0 += g;
     }
 }
+
+#[cfg(test)]
+mod tests;

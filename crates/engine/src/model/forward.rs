@@ -4,17 +4,19 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use super::attend;
 use super::ops::{gelu_mul, rmsnorm, rmsnorm_heads, rope, silu_mul, softcap};
 use super::{Arch, EngineError, Layer, Model, Weight};
-use crate::kernels::attention::{KB, attend, push_key};
+use crate::kernels::attention::{KB, push_key, push_value};
 use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
 
-/// Keys and values of one sequence, per layer, f32: values position-major, keys in blocks
-/// of eight positions (see `kernels::attention`).
+/// Keys and values of one sequence, per layer, as binary16 (each the f32 value rounded to
+/// nearest, ties to even): values position-major, keys in blocks of eight positions (see
+/// `kernels::attention`).
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+    k: Vec<Vec<u16>>,
+    v: Vec<Vec<u16>>,
     len: usize,
 }
 
@@ -57,7 +59,7 @@ impl KvCache {
     /// Heap bytes the stored positions take.
     pub fn bytes(&self) -> usize {
         let elems: usize = self.k.iter().chain(&self.v).map(Vec::len).sum();
-        elems * std::mem::size_of::<f32>()
+        elems * std::mem::size_of::<u16>()
     }
 }
 
@@ -307,66 +309,16 @@ fn attention_block(
         let (si, pos) = batch.rows[t];
         let c = &mut *seqs[si].cache;
         push_key(&mut c.k[li], pos, &k[t * kv_dim..(t + 1) * kv_dim]);
-        c.v[li].extend_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
+        push_value(&mut c.v[li], &v[t * kv_dim..(t + 1) * kv_dim]);
     }
-    let caches: Vec<(&[f32], &[f32])> = seqs
+    let caches: Vec<(&[u16], &[u16])> = seqs
         .iter()
         .map(|s| (&s.cache.k[li][..], &s.cache.v[li][..]))
         .collect();
     let window = cfg.sliding_window.filter(|_| cfg.swa_layers[li]);
-    let att = attend_all(model, ctx, batch, &q, &caches, window);
+    let att = attend::attend_all(model, ctx, &batch.rows, &q, &caches, window);
     let o = mm(ctx, model, layer.wo, &Acts::new_in(ctx, &att, qd));
     residual(model, ctx, layer.gemma.as_ref().map(|g| g.attn_post), x, &o);
-}
-
-/// Attention of every query row over its sequence's cache (`caches[sequence]` = keys,
-/// values), spread over the team by (token, head group). With a `window`, a query at
-/// position `p` sees only positions `p - window < j <= p`.
-fn attend_all(
-    model: &Model,
-    ctx: &Ctx,
-    batch: &Batch,
-    q: &[f32],
-    caches: &[(&[f32], &[f32])],
-    window: Option<usize>,
-) -> Vec<f32> {
-    let cfg = model.config();
-    let (d, hd, nh) = (cfg.q_dim(), cfg.head_dim, cfg.n_head);
-    let kv_dim = cfg.n_head_kv * hd;
-    let group = nh / cfg.n_head_kv;
-    let n = batch.len();
-    let mut att = vec![0f32; n * d];
-    // Query heads sharing a key/value head go together (each key and value row is read
-    // once for them) when that still gives every thread two items or more (fewer, larger
-    // items leave threads idle); same bits either way.
-    let per_item = if n * cfg.n_head_kv >= 2 * ctx.threads() {
-        group
-    } else {
-        1
-    };
-    let items_per_token = nh / per_item;
-    let span = per_item * hd;
-    let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(span).map(Mutex::new).collect();
-    ctx.parallel(outs.len(), |i| {
-        let mut o = outs[i].lock().unwrap_or_else(PoisonError::into_inner);
-        let (t, h0) = (i / items_per_token, (i % items_per_token) * per_item);
-        let (si, pos) = batch.rows[t];
-        let (kc, vc) = caches[si];
-        let start = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-        attend(
-            ctx,
-            &q[t * d + h0 * hd..t * d + h0 * hd + span],
-            kc,
-            vc,
-            (start, pos),
-            kv_dim,
-            (h0 / group) * hd,
-            hd,
-            &mut o,
-        );
-    });
-    drop(outs);
-    att
 }
 
 /// One layer's feed-forward network: norm, gate and up projections, SiLU(gate) x up

@@ -6,20 +6,21 @@
 //! [`EngineError::OutOfMemory`] instead of being killed, or aborting, part way.
 
 use super::{EngineError, Model};
-use crate::kernels::attention::KB;
+use crate::kernels::attention::{CH, KB};
 
 const F32: u64 = 4;
+const F16: u64 = 2;
 
 impl Model {
-    /// Bytes of KV cache one sequence of `positions` positions holds (keys are stored in
-    /// blocks of eight positions).
+    /// Bytes of KV cache one sequence of `positions` positions holds (binary16 keys and
+    /// values; keys are stored in blocks of eight positions).
     pub fn kv_cache_bytes(&self, positions: usize) -> Option<u64> {
         let c = self.config();
         let kv = (c.n_head_kv * c.head_dim) as u64;
         let layers = c.n_layers as u64;
         let keys = (positions as u64).checked_next_multiple_of(KB as u64)?;
         let per_layer = keys.checked_add(positions as u64)?.checked_mul(kv)?;
-        per_layer.checked_mul(layers)?.checked_mul(F32)
+        per_layer.checked_mul(layers)?.checked_mul(F16)
     }
 
     /// An upper estimate of the forward pass's scratch for one step of `tokens` tokens over
@@ -48,7 +49,7 @@ impl Model {
             .checked_mul(F32 + 1)?;
         let rows = per_token.checked_mul(tokens as u64)?;
         let scores = (c.n_head as u64)
-            .checked_mul(positions as u64)?
+            .checked_mul((positions as u64).checked_add(2 * CH as u64)?)?
             .checked_mul(F32)?
             .checked_mul(threads.clamp(1, tokens.max(1)) as u64)?;
         let logits = (c.vocab_size as u64)

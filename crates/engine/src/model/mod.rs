@@ -2,6 +2,7 @@
 //! views, not copies).
 
 mod arch;
+mod attend;
 mod config;
 mod error;
 pub(crate) mod forward;

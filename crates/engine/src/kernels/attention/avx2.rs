@@ -1,0 +1,160 @@
+//! AVX2 + F16C twins of the score and value steps: lanes are positions (scores) or output
+//! elements (values), so each lane runs exactly the scalar reference's sequence of rounded
+//! products and sums; `_mm256_cvtph_ps` widens binary16 exactly, like `f16_to_f32`.
+
+use std::arch::x86_64::{
+    __m128i, __m256, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_div_ps, _mm256_mul_ps,
+    _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+};
+
+use super::{CH, KB, Span, values_scalar};
+
+/// [`super::scores`] on AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn scores(sp: &Span<'_>, qs: &[f32], c: usize, out: &mut [f32]) {
+    let mut h0 = 0;
+    while h0 < sp.heads {
+        let take = (sp.heads - h0).min(4);
+        let q = &qs[h0 * sp.hd..(h0 + take) * sp.hd];
+        let out = &mut out[h0 * CH..(h0 + take) * CH];
+        // SAFETY: the caller checked the CPU features.
+        unsafe {
+            match take {
+                1 => score_heads::<1, 4>(sp, q, c, out),
+                2 => score_heads::<2, 3>(sp, q, c, out),
+                3 => score_heads::<3, 2>(sp, q, c, out),
+                _ => score_heads::<4, 2>(sp, q, c, out),
+            }
+        }
+        h0 += take;
+    }
+}
+
+/// Scores of `H` query heads, `GB` key blocks per pass (`H * GB` independent sums), each
+/// key element widened once for all `H` heads.
+#[allow(clippy::cast_ptr_alignment)] // `_mm_loadu_si128` reads unaligned
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn score_heads<const H: usize, const GB: usize>(
+    sp: &Span<'_>,
+    qs: &[f32],
+    c: usize,
+    out: &mut [f32],
+) {
+    let (hd, kv_dim) = (sp.hd, sp.kv_dim);
+    let scale = _mm256_set1_ps(1.0 / libm::sqrtf(hd as f32));
+    let (lo, hi) = sp.scored(c);
+    let (b_lo, b_hi) = (lo / KB, hi.div_ceil(KB));
+    let mut b0 = b_lo;
+    while b0 < b_hi {
+        let g = (b_hi - b0).min(GB);
+        let kbs: [&[u16]; GB] = std::array::from_fn(|i| {
+            let b = b0 + i.min(g - 1);
+            &sp.k[b * KB * kv_dim + sp.off * KB..b * KB * kv_dim + (sp.off + hd) * KB]
+        });
+        let mut acc = [[_mm256_setzero_ps(); GB]; H];
+        for d in 0..hd {
+            // SAFETY: `kb` holds `hd * KB` elements and `d < hd`, so the eight loaded are in it.
+            let kd: [__m256; GB] = std::array::from_fn(|i| unsafe {
+                _mm256_cvtph_ps(_mm_loadu_si128(
+                    kbs[i].as_ptr().add(d * KB).cast::<__m128i>(),
+                ))
+            });
+            for (h, acc) in acc.iter_mut().enumerate() {
+                let qd = _mm256_set1_ps(qs[h * hd + d]);
+                for (a, &k) in acc.iter_mut().zip(&kd) {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(qd, k));
+                }
+            }
+        }
+        for (h, acc) in acc.iter().enumerate() {
+            for (i, &a) in acc.iter().enumerate().take(g) {
+                let mut lanes = [0f32; KB];
+                // SAFETY: `lanes` holds eight f32.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_mul_ps(a, scale)) };
+                let p0 = (b0 + i) * KB;
+                let m = (hi - p0).min(KB);
+                out[h * CH + p0 % CH..h * CH + p0 % CH + m].copy_from_slice(&lanes[..m]);
+            }
+        }
+        b0 += g;
+    }
+}
+
+/// [`super::values`] on AVX2 (piece widths that are not 8 or 16 run the reference).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn values(sp: &Span<'_>, s: &[f32], sums: &[f32], e0: usize, out: &mut [f32]) {
+    let w = out.len() / sp.heads;
+    if w != 8 && w != 16 {
+        values_scalar(sp, s, sums, e0, out);
+        return;
+    }
+    let mut h0 = 0;
+    while h0 < sp.heads {
+        let take = (sp.heads - h0).min(4);
+        let out = &mut out[h0 * w..(h0 + take) * w];
+        // SAFETY: the caller checked the CPU features.
+        unsafe {
+            match (take, w) {
+                (1, 8) => value_heads::<1, 1>(sp, s, sums, h0, e0, out),
+                (2, 8) => value_heads::<2, 1>(sp, s, sums, h0, e0, out),
+                (3, 8) => value_heads::<3, 1>(sp, s, sums, h0, e0, out),
+                (_, 8) => value_heads::<4, 1>(sp, s, sums, h0, e0, out),
+                (1, _) => value_heads::<1, 2>(sp, s, sums, h0, e0, out),
+                (2, _) => value_heads::<2, 2>(sp, s, sums, h0, e0, out),
+                (3, _) => value_heads::<3, 2>(sp, s, sums, h0, e0, out),
+                _ => value_heads::<4, 2>(sp, s, sums, h0, e0, out),
+            }
+        }
+        h0 += take;
+    }
+}
+
+/// `8 * W` output elements of `H` query heads (from head `h0`): each value row is widened
+/// once for all of them.
+#[allow(clippy::cast_ptr_alignment)] // `_mm_loadu_si128` reads unaligned
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn value_heads<const H: usize, const W: usize>(
+    sp: &Span<'_>,
+    s: &[f32],
+    sums: &[f32],
+    h0: usize,
+    e0: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [[_mm256_setzero_ps(); W]; H];
+    for (ci, c) in sp.chunks().enumerate() {
+        let (lo, hi) = sp.seen(c);
+        let base = ci * sp.heads * CH;
+        let rows: [&[f32]; H] =
+            std::array::from_fn(|h| &s[base + (h0 + h) * CH..base + (h0 + h + 1) * CH]);
+        for j in lo..hi {
+            let at = j * sp.kv_dim + sp.off + e0;
+            let vr = &sp.v[at..at + 8 * W];
+            // SAFETY: `vr` holds `8 * W` elements.
+            let vv: [__m256; W] = std::array::from_fn(|x| unsafe {
+                _mm256_cvtph_ps(_mm_loadu_si128(vr.as_ptr().add(8 * x).cast::<__m128i>()))
+            });
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                let p = _mm256_set1_ps(row[j % CH]);
+                for (a, &v) in acc.iter_mut().zip(&vv) {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(p, v));
+                }
+            }
+        }
+    }
+    let w = 8 * W;
+    for (h, acc) in acc.iter().enumerate() {
+        let sum = _mm256_set1_ps(sums[h0 + h]);
+        for (x, &a) in acc.iter().enumerate() {
+            let o = &mut out[h * w + 8 * x..h * w + 8 * x + 8];
+            // SAFETY: `o` holds eight f32.
+            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(a, sum)) };
+        }
+    }
+}
