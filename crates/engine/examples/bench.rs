@@ -1,12 +1,13 @@
 //! Engine throughput without the CLI: `cargo run --release -p aikernel-engine --example bench --
-//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS]` (MODEL defaults to `aikernel_engine::paths::model()`).
+//! [MODEL] [THREADS] [N_PROMPT] [N_GEN] [REPS] [DEPTH]` (MODEL defaults to
+//! `aikernel_engine::paths::model()`; DEPTH positions are prefilled untimed first).
 //! Prints one line per repetition, then the resident and peak resident memory
 //! (`AIKERNEL_KERNEL=scalar|avx2|avx512|auto` picks the kernel).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
-use aikernel_engine::{Kernel, Model, bench::bench};
+use aikernel_engine::{Kernel, Model, bench::bench_at};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +17,7 @@ fn main() {
         .map_or_else(aikernel_engine::paths::model, PathBuf::from);
     let num = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("number"));
     let (threads, n_prompt, n_gen, reps) = (num(1, 1), num(2, 64), num(3, 64), num(4, 3));
+    let depth = num(5, 0);
     let kernel: Kernel = std::env::var("AIKERNEL_KERNEL")
         .as_deref()
         .unwrap_or("auto")
@@ -23,10 +25,10 @@ fn main() {
         .expect("kernel name");
     let m = Model::load(&model).expect("model");
     for _ in 0..reps {
-        let r = bench(&m, n_prompt, n_gen, threads, kernel).expect("bench");
+        let r = bench_at(&m, depth, n_prompt, n_gen, threads, kernel).expect("bench");
         println!(
-            "{kernel} threads {} pp{} {:.1} t/s  tg{} {:.1} t/s",
-            r.threads, r.n_prompt, r.pp_tokens_per_s, r.n_gen, r.tg_tokens_per_s
+            "{kernel} threads {} depth {} pp{} {:.1} t/s  tg{} {:.1} t/s",
+            r.threads, r.depth, r.n_prompt, r.pp_tokens_per_s, r.n_gen, r.tg_tokens_per_s
         );
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

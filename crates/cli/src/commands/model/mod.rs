@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use aikernel_engine::bench::bench;
+use aikernel_engine::bench::{bench, bench_at};
 use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::quantize::{QuantType, quantize_gguf};
 use aikernel_engine::template::ChatMessage;
@@ -104,6 +104,10 @@ pub(crate) struct BenchArgs {
     /// Generated tokens (tg).
     #[arg(long, default_value_t = 128)]
     n_gen: usize,
+    /// Context depths to measure from (comma-separated): that many positions are prefilled,
+    /// untimed, before each pp and tg measurement (llama-bench's `-d`).
+    #[arg(long, value_delimiter = ',', default_values_t = [0usize])]
+    n_depth: Vec<usize>,
     /// Thread counts to measure, each 1 to 4 per core.
     #[arg(long, value_delimiter = ',', value_parser = parse_threads, default_values_t = [1usize, 2])]
     threads: Vec<usize>,
@@ -236,6 +240,7 @@ fn llama_bench(
     n_prompt: usize,
     n_gen: usize,
     threads: &[usize],
+    depths: &[usize],
 ) -> anyhow::Result<Option<Vec<Value>>> {
     // Where scripts/build-llama-cpp.sh builds it (`$AIKERNEL_LLAMA_CACHE`, else the cache's).
     let bin = aikernel_engine::paths::llama_cpp_bin("llama-bench");
@@ -252,6 +257,12 @@ fn llama_bench(
             &n_gen.to_string(),
             "-t",
             &threads
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            "-d",
+            &depths
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
@@ -273,10 +284,11 @@ fn llama_bench(
     Ok(v.as_array().cloned())
 }
 
-fn llama_ts(rows: &[Value], threads: usize, pp: bool) -> Option<f64> {
+fn llama_ts(rows: &[Value], threads: usize, depth: usize, pp: bool) -> Option<f64> {
     rows.iter()
         .find(|r| {
             r["n_threads"].as_u64() == Some(threads as u64)
+                && r["n_depth"].as_u64().unwrap_or(0) == depth as u64
                 && (r["n_prompt"].as_u64().unwrap_or(0) > 0) == pp
                 && (r["n_gen"].as_u64().unwrap_or(0) > 0) != pp
         })
@@ -296,31 +308,37 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         for &threads in &a.threads {
             // Warm-up pass so page faults of the mapping are not timed.
             bench(&model, 8, 2, threads, kernel)?;
-            ours.push((
-                concrete,
-                bench(&model, a.n_prompt, a.n_gen, threads, kernel)?,
-            ));
+            for &depth in &a.n_depth {
+                ours.push((
+                    concrete,
+                    bench_at(&model, depth, a.n_prompt, a.n_gen, threads, kernel)?,
+                ));
+            }
         }
     }
     let (rss, hwm) = rss_kib();
     let llama = if a.no_llama {
         None
     } else {
-        llama_bench(&a.model, a.n_prompt, a.n_gen, &a.threads)?
+        llama_bench(&a.model, a.n_prompt, a.n_gen, &a.threads, &a.n_depth)?
     };
     let mut rows = Vec::new();
     for (kernel, r) in &ours {
-        let lp = llama.as_deref().and_then(|l| llama_ts(l, r.threads, true));
-        let lg = llama.as_deref().and_then(|l| llama_ts(l, r.threads, false));
+        let lp = llama
+            .as_deref()
+            .and_then(|l| llama_ts(l, r.threads, r.depth, true));
+        let lg = llama
+            .as_deref()
+            .and_then(|l| llama_ts(l, r.threads, r.depth, false));
         rows.push(json!({
-            "kernel": kernel.name(), "threads": r.threads,
+            "kernel": kernel.name(), "threads": r.threads, "depth": r.depth,
             "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
             "llamaPpTokensPerS": lp, "llamaTgTokensPerS": lg,
             "ppRatio": lp.map(|l| r.pp_tokens_per_s / l), "tgRatio": lg.map(|l| r.tg_tokens_per_s / l),
         }));
     }
     if json_out {
-        let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "rssKib": rss, "peakRssKib": hwm, "results": rows});
+        let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "nDepth": a.n_depth, "rssKib": rss, "peakRssKib": hwm, "results": rows});
         print_json(&v)?;
     } else {
         outln!(
@@ -332,9 +350,10 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             hwm / 1024
         );
         outln!(
-            "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+            "{:>7} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
             "kernel",
             "threads",
+            "depth",
             "pp t/s",
             "tg t/s",
             "llama pp",
@@ -348,9 +367,10 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
             };
             outln!(
-                "{:>7} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+                "{:>7} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
                 r["kernel"].as_str().unwrap_or("-"),
                 r["threads"],
+                r["depth"],
                 f("ppTokensPerS"),
                 f("tgTokensPerS"),
                 f("llamaPpTokensPerS"),
