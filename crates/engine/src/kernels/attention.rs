@@ -109,7 +109,7 @@ pub(crate) fn attend(ctx: &Ctx, sp: &Span<'_>, qs: &[f32], outs: &mut [f32]) {
     for (i, row) in s.chunks_mut(CH).enumerate() {
         rows[i % sp.heads].push(row);
     }
-    let sums: Vec<f32> = rows.iter_mut().map(|r| softmax(ctx, sp, r)).collect();
+    let sums = softmax(ctx, sp, &mut rows);
     let mut part = vec![0f32; sp.heads * VE];
     for e0 in (0..sp.hd).step_by(VE) {
         let w = VE.min(sp.hd - e0);
@@ -150,31 +150,42 @@ pub(crate) fn scores_scalar(sp: &Span<'_>, qs: &[f32], c: usize, out: &mut [f32]
     }
 }
 
-/// Softmax numerators of one query head over the span, in place in `rows` (the head's
-/// row of each chunk's scores, in chunk order); returns their sequential sum.
-pub(crate) fn softmax(ctx: &Ctx, sp: &Span<'_>, rows: &mut [&mut [f32]]) -> f32 {
-    let mut max = f32::NEG_INFINITY;
-    for (row, c) in rows.iter().zip(sp.chunks()) {
+/// Softmax numerators of query heads over the span, in place in `rows` (per head, its row
+/// of each chunk's scores, in chunk order); returns each head's sum. The heads' max and sum
+/// chains run interleaved; each is still its own sequential pass in position order.
+pub(crate) fn softmax(ctx: &Ctx, sp: &Span<'_>, rows: &mut [Vec<&mut [f32]>]) -> Vec<f32> {
+    let mut max = vec![f32::NEG_INFINITY; rows.len()];
+    for (ci, c) in sp.chunks().enumerate() {
         let (lo, hi) = sp.seen(c);
-        for &x in &row[lo % CH..lo % CH + (hi - lo)] {
-            if x > max {
-                max = x;
+        for j in lo % CH..lo % CH + (hi - lo) {
+            for (m, row) in max.iter_mut().zip(rows.iter()) {
+                let x = row[ci][j];
+                if x > *m {
+                    *m = x;
+                }
             }
         }
     }
-    let mut sum = 0f32;
-    for (row, c) in rows.iter_mut().zip(sp.chunks()) {
-        let (lo, hi) = sp.seen(c);
-        let seg = &mut row[lo % CH..lo % CH + (hi - lo)];
-        for x in seg.iter_mut() {
-            *x -= max;
-        }
-        super::exp::expf_slice(ctx.simd(), seg);
-        for &e in seg.iter() {
-            sum += e;
+    for (row, &m) in rows.iter_mut().zip(&max) {
+        for (seg, c) in row.iter_mut().zip(sp.chunks()) {
+            let (lo, hi) = sp.seen(c);
+            let seg = &mut seg[lo % CH..lo % CH + (hi - lo)];
+            for x in seg.iter_mut() {
+                *x -= m;
+            }
+            super::exp::expf_slice(ctx.simd(), seg);
         }
     }
-    sum
+    let mut sums = vec![0f32; rows.len()];
+    for (ci, c) in sp.chunks().enumerate() {
+        let (lo, hi) = sp.seen(c);
+        for j in lo % CH..lo % CH + (hi - lo) {
+            for (sum, row) in sums.iter_mut().zip(rows.iter()) {
+                *sum += row[ci][j];
+            }
+        }
+    }
+    sums
 }
 
 /// Output elements `e0..e0 + w` of every query head (`out`: `heads` rows of `w`, with

@@ -95,7 +95,8 @@ fn attend_split(ctx: &Ctx, spans: &[Span<'_>], q: &[f32], out: &mut [f32]) {
     ctx.parallel(rows.len(), |i| {
         let mut r = lock(&rows[i]);
         let r = &mut *r;
-        r.1 = attention::softmax(ctx, &spans[i / heads], &mut r.0);
+        let sums = attention::softmax(ctx, &spans[i / heads], std::slice::from_mut(&mut r.0));
+        r.1 = sums[0];
     });
     let sums: Vec<f32> = rows
         .into_iter()
