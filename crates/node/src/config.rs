@@ -156,8 +156,8 @@ impl Default for NodeConfig {
     }
 }
 
-/// The default prefix cache per model: about 5,800 positions of the default model
-/// (SmolLM2-135M: 45 KiB each), a few long conversations.
+/// The default prefix cache per model: about 11,600 positions of the default model
+/// (SmolLM2-135M: 22.5 KiB each in the binary16 KV cache), a few long conversations.
 pub const DEFAULT_PREFIX_CACHE_MIB: u64 = 256;
 
 /// The default target stake: 1.5 x the contracts' default `minStake` (1000 EAI), so a node
