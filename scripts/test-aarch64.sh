@@ -70,9 +70,10 @@ for cpu in max cortex-a53; do
     QEMU_CPU="$cpu" cargo test --target "$TARGET" -p aikernel-engine --locked "${TESTS[@]}"
 done
 # The K-quant model (requantized by our quantizer) must give its x86-64 golden hashes on
-# aarch64 too. Once, on the `max` CPU: the K-quant types have no NEON code of their own yet
-# (NEON runs them on the scalar reference), so Cortex-A53's NEON without `sdot` adds
-# nothing for them but minutes of emulation.
+# aarch64 too. Once, on the `max` CPU (the `sdot` path): the NEON K-quant and Q5 kernels'
+# other path (no `sdot`, Cortex-A53) is checked bit for bit against the scalar reference by
+# the unit tests of the loop above, so running the whole model again there would add only
+# minutes of emulation.
 step "K-quant golden under qemu (cpu max)"
 QEMU_CPU=max cargo test --target "$TARGET" -p aikernel-engine --locked \
     --test kquant_model -- requantized_q4_k_m_golden new_quantizers_round_trip
