@@ -58,10 +58,11 @@ pub(super) fn attend_all(
         return att;
     }
     let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(group * hd).map(Mutex::new).collect();
+    // Key/value head by key/value head, so consecutive items read the same part of a cache.
     ctx.parallel(outs.len(), |i| {
-        let (t, g) = (i / nkv, i % nkv);
+        let (g, t) = (i / n, i % n);
         let qs = &q[t * d + g * group * hd..t * d + (g + 1) * group * hd];
-        attention::attend(ctx, &span(t, g), qs, &mut lock(&outs[i]));
+        attention::attend(ctx, &span(t, g), qs, &mut lock(&outs[t * nkv + g]));
     });
     drop(outs);
     att
