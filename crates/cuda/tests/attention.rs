@@ -1,51 +1,19 @@
-//! The host build of the CUDA one-query attention against the engine's scalar attention
-//! arithmetic with a binary16 cache (`kernels/attention.rs`: `scores_scalar`, `softmax`,
-//! `values_scalar`), transcribed here with the engine's own f16 decode and `expf` because
-//! those functions are private to the engine and its cache layout is changing. The sequence:
-//! score `(Σ_d q·k) · (1 / sqrtf(hd))`, max from −∞ in position order, `e = expf(s − m)`
-//! summed in order, output `(Σ_j e_j·v_j) / sum`.
+//! The host build of the CUDA one-query attention against the engine's own scalar attention
+//! over a binary16 cache (`aikernel_engine::kernels::reference::attention`, which runs
+//! `kernels/attention.rs`'s scores, softmax and value sums). The sequence: score
+//! `(Σ_d q·k) · (1 / sqrtf(hd))`, max from −∞ in position order, `e = expf(s − m)` summed in
+//! order, output `(Σ_j e_j·v_j) / sum`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use aikernel_cuda::host::attention;
-use aikernel_engine::f16::{f16_to_f32, f32_to_f16};
+use aikernel_engine::f16::f32_to_f16;
 use aikernel_engine::kernels::reference;
 use common::{Rng, same};
 
 fn engine_attention(q: &[f32], k: &[u16], v: &[u16]) -> Vec<f32> {
-    let hd = q.len();
-    let n = k.len() / hd;
-    let scale = 1.0 / libm::sqrtf(hd as f32);
-    let mut s: Vec<f32> = (0..n)
-        .map(|j| {
-            let mut acc = 0f32;
-            for d in 0..hd {
-                acc += q[d] * f16_to_f32(k[j * hd + d]);
-            }
-            acc * scale
-        })
-        .collect();
-    let mut max = f32::NEG_INFINITY;
-    for &x in &s {
-        if x > max {
-            max = x;
-        }
-    }
-    let mut sum = 0f32;
-    for x in &mut s {
-        *x = reference::expf(*x - max);
-        sum += *x;
-    }
-    (0..hd)
-        .map(|i| {
-            let mut acc = 0f32;
-            for j in 0..n {
-                acc += s[j] * f16_to_f32(v[j * hd + i]);
-            }
-            acc / sum
-        })
-        .collect()
+    reference::attention(q, k, v).unwrap()
 }
 
 #[test]

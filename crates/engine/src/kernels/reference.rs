@@ -48,3 +48,36 @@ pub fn softcap(logits: &mut [f32], c: f32) {
 pub fn rope(x: &mut [f32], head_dim: usize, cs: &[(f32, f32)], neox: bool) {
     crate::model::ops::rope(x, head_dim, cs, neox);
 }
+
+/// Attention of one query head `q` (`hd` wide) over `k.len() / hd` positions of one key/value
+/// head, keys and values given as position-major binary16 rows: the engine's own scalar
+/// path (`attention::attend`: scores, softmax, value sums) over a cache filled with these
+/// rows (each binary16 value decodes exactly and re-encodes to itself).
+pub fn attention(q: &[f32], k: &[u16], v: &[u16]) -> Result<Vec<f32>, super::CtxError> {
+    use super::attention::{Span, attend, push_key, push_value};
+    use crate::f16::f16_to_f32;
+    let hd = q.len();
+    let n = k.len() / hd.max(1);
+    let (mut kc, mut vc) = (Vec::new(), Vec::new());
+    for j in 0..n {
+        let row = |c: &[u16]| -> Vec<f32> {
+            c[j * hd..(j + 1) * hd].iter().map(|&h| f16_to_f32(h)).collect()
+        };
+        push_key(&mut kc, j, &row(k));
+        push_value(&mut vc, &row(v));
+    }
+    let ctx = super::Ctx::new(1, super::Kernel::Scalar)?;
+    let span = Span {
+        k: &kc,
+        v: &vc,
+        kv_dim: hd,
+        off: 0,
+        hd,
+        heads: 1,
+        start: 0,
+        pos: n.saturating_sub(1),
+    };
+    let mut out = vec![0f32; hd];
+    attend(&ctx, &span, q, &mut out);
+    Ok(out)
+}
