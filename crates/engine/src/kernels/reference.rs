@@ -61,7 +61,10 @@ pub fn attention(q: &[f32], k: &[u16], v: &[u16]) -> Result<Vec<f32>, super::Ctx
     let (mut kc, mut vc) = (Vec::new(), Vec::new());
     for j in 0..n {
         let row = |c: &[u16]| -> Vec<f32> {
-            c[j * hd..(j + 1) * hd].iter().map(|&h| f16_to_f32(h)).collect()
+            c[j * hd..(j + 1) * hd]
+                .iter()
+                .map(|&h| f16_to_f32(h))
+                .collect()
         };
         push_key(&mut kc, j, &row(k));
         push_value(&mut vc, &row(v));
