@@ -254,3 +254,17 @@ fn model_info_describes_a_file_and_says_what_this_engine_lacks() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.gguf"));
 }
+
+#[test]
+fn asking_for_the_cuda_kernel_names_what_is_missing_and_never_falls_back() {
+    let out = aikernel()
+        .args(["model", "run", "--kernel", "cuda", "--prompt", "hi"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cuda kernel"), "{err}");
+    if aikernel_cuda::discover().is_err() {
+        assert!(err.contains("libcuda.so.1"), "{err}");
+    }
+}

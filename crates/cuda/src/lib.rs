@@ -17,6 +17,27 @@ pub mod host;
 pub use device::{CudaError, DeviceInfo, discover, discover_with};
 pub use host::ShapeError;
 
+/// Why the CUDA kernel cannot run in this process, for front ends that are asked for it
+/// (`--kernel cuda`, `device = "cuda"`): the discovery error naming what is missing (driver
+/// library, initialisation, device), or, where a GPU is found, that this build has no CUDA
+/// forward pass yet. Never a silent fallback to another kernel.
+pub fn kernel_unavailable() -> String {
+    match discover() {
+        Err(e) => format!("the cuda kernel cannot run here: {e}"),
+        Ok(devices) => {
+            let names: Vec<String> = devices
+                .iter()
+                .map(|d| format!("{} ({} MiB)", d.name, d.total_memory >> 20))
+                .collect();
+            format!(
+                "the cuda kernel cannot run yet: found {}, but this build has no CUDA forward \
+                 pass (docs/engine.md, \"CUDA backend\")",
+                names.join(", ")
+            )
+        }
+    }
+}
+
 /// The kernel sources, as nvcc or NVRTC compile them (the `.cuh` files are self-contained
 /// headers; `ak_kernels.cuh` includes the rest).
 pub const KERNEL_SOURCES: &[(&str, &str)] = &[

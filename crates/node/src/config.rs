@@ -38,6 +38,9 @@ pub struct NodeConfig {
     pub cache_dir: PathBuf,
     /// IPFS HTTP gateways for `ipfs://` model URIs and off-chain inputs.
     pub ipfs_gateways: Vec<String>,
+    /// Where the engine computes: `cpu` (the CPU kernels, the fastest this CPU has) or
+    /// `cuda` (refused until the CUDA backend's forward pass exists, with what is missing).
+    pub device: Device,
     /// Engine threads per computation (results never depend on it).
     pub threads: usize,
     /// MiB of recent prompts' key/value caches kept per model, so a conversation's next
@@ -121,6 +124,16 @@ impl std::str::FromStr for Byzantine {
     }
 }
 
+/// The `device` key: where the engine computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The CPU kernels.
+    Cpu,
+    /// An NVIDIA GPU through the CUDA backend.
+    Cuda,
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -131,6 +144,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from(".aikernel/node"),
             cache_dir: default_cache_dir(),
             ipfs_gateways: vec!["http://127.0.0.1:8080".to_owned()],
+            device: Device::Cpu,
             threads: 1,
             prefix_cache_mib: DEFAULT_PREFIX_CACHE_MIB,
             models: vec![1],
@@ -198,6 +212,12 @@ impl NodeConfig {
 
     /// Rejects values the node cannot run with.
     pub fn check(&self) -> Result<(), String> {
+        if self.device == Device::Cuda {
+            return Err(format!(
+                "device = \"cuda\": {}",
+                aikernel_cuda::kernel_unavailable()
+            ));
+        }
         if self.threads == 0 || self.threads > 256 {
             return Err(format!("threads = {} (must be 1..=256)", self.threads));
         }
@@ -306,6 +326,18 @@ mod tests {
                 .unwrap_err()
                 .contains("models")
         );
+        // A GPU is asked for: refused, naming what is missing here (no NVIDIA driver on a
+        // machine without one), never a silent fallback to the CPU.
+        let cuda = NodeConfig::from_toml("device = \"cuda\"").unwrap_err();
+        assert!(
+            cuda.contains("device = \"cuda\"") && cuda.contains("cuda kernel"),
+            "{cuda}"
+        );
+        if aikernel_cuda::discover().is_err() {
+            assert!(cuda.contains("libcuda.so.1"), "{cuda}");
+        }
+        let tpu = NodeConfig::from_toml("device = \"tpu\"").unwrap_err();
+        assert!(tpu.contains("tpu") && tpu.contains("cpu"), "{tpu}");
         assert!(
             NodeConfig::from_toml("models = [0]")
                 .unwrap_err()
@@ -370,6 +402,7 @@ mod tests {
             "key_env",
             "data_dir",
             "models",
+            "device",
             "threads",
             "prefix_cache_mib",
             "stake_eai",

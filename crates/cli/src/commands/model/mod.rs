@@ -38,8 +38,12 @@ pub(crate) enum ModelCommand {
     Info(InfoArgs),
 }
 
-/// Parses a kernel name for clap (the engine lists the names and says which are unknown).
+/// Parses a kernel name for clap (the engine lists the names and says which are unknown;
+/// `cuda` says what is missing for it here).
 fn parse_kernel(s: &str) -> Result<Kernel, String> {
+    if s.eq_ignore_ascii_case("cuda") {
+        return Err(aikernel_cuda::kernel_unavailable());
+    }
     s.parse::<Kernel>().map_err(|e| e.to_string())
 }
 
