@@ -120,6 +120,63 @@ pub(crate) fn attend(ctx: &Ctx, sp: &Span<'_>, qs: &[f32], outs: &mut [f32]) {
     }
 }
 
+/// [`attend`] for several query tokens of one sequence against the same key/value head
+/// (`sps[t]`, `qs[t]`, `outs[t]`), chunk by chunk: each chunk of keys and of values is read
+/// from the cache once for all the tokens and then reused from the core's cache. Each token
+/// scores only its own span; every score, max, sum and output element is the same sequence
+/// of operations as in [`attend`] (the value sums carried from chunk to chunk in ascending
+/// order), so the bits are the same.
+pub(crate) fn attend_tile(ctx: &Ctx, sps: &[Span<'_>], qs: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (heads, hd) = (sps[0].heads, sps[0].hd);
+    let first = sps.iter().map(|sp| sp.chunks().start).min().unwrap_or(0);
+    let last = sps.iter().map(|sp| sp.chunks().end).max().unwrap_or(0);
+    let n = heads * CH;
+    let mut s: Vec<Vec<f32>> = sps.iter().map(|sp| vec![0f32; sp.scores_len()]).collect();
+    for c in first..last {
+        for ((sp, q), st) in sps.iter().zip(qs).zip(s.iter_mut()) {
+            if sp.chunks().contains(&c) {
+                let i = c - sp.chunks().start;
+                scores(ctx, sp, q, c, &mut st[i * n..(i + 1) * n]);
+            }
+        }
+    }
+    let sums: Vec<Vec<f32>> = sps
+        .iter()
+        .zip(s.iter_mut())
+        .map(|(sp, st)| {
+            let mut rows: Vec<Vec<&mut [f32]>> = (0..heads).map(|_| Vec::new()).collect();
+            for (i, row) in st.chunks_mut(CH).enumerate() {
+                rows[i % heads].push(row);
+            }
+            softmax(ctx, sp, &mut rows)
+        })
+        .collect();
+    // Per token, the running value sums piece by piece: piece `e0` holds `heads` rows of
+    // its width at `heads * e0`.
+    let mut acc = vec![0f32; sps.len() * heads * hd];
+    for c in first..last {
+        for ((sp, st), acc) in sps.iter().zip(&s).zip(acc.chunks_exact_mut(heads * hd)) {
+            if sp.chunks().contains(&c) {
+                for e0 in (0..hd).step_by(VE) {
+                    let w = VE.min(hd - e0);
+                    values_chunk(ctx, sp, st, c, e0, &mut acc[heads * e0..heads * (e0 + w)]);
+                }
+            }
+        }
+    }
+    for ((out, acc), sums) in outs.iter_mut().zip(acc.chunks_exact(heads * hd)).zip(&sums) {
+        for e0 in (0..hd).step_by(VE) {
+            let w = VE.min(hd - e0);
+            let part = &acc[heads * e0..heads * (e0 + w)];
+            for (h, &sum) in sums.iter().enumerate() {
+                for i in 0..w {
+                    out[h * hd + e0 + i] = part[h * w + i] / sum;
+                }
+            }
+        }
+    }
+}
+
 /// Scaled scores of the query heads `qs` against the positions of chunk `c`, into `out`
 /// (`heads` rows of `CH`, row `h` element `j % CH`; positions not scored are left alone).
 pub(crate) fn scores(ctx: &Ctx, sp: &Span<'_>, qs: &[f32], c: usize, out: &mut [f32]) {
@@ -222,6 +279,44 @@ pub(crate) fn values_scalar(sp: &Span<'_>, s: &[f32], sums: &[f32], e0: usize, o
                 }
             }
             out[h * w + i] = acc / sums[h];
+        }
+    }
+}
+
+/// Adds chunk `c`'s terms of output elements `e0..e0 + w` of every query head to the
+/// running sums `acc` (`heads` rows of `w`, `w = acc.len() / heads <= VE`), in ascending
+/// position order; `s` holds the span's softmax numerators.
+pub(crate) fn values_chunk(
+    ctx: &Ctx,
+    sp: &Span<'_>,
+    s: &[f32],
+    c: usize,
+    e0: usize,
+    acc: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if ctx.simd() {
+        // SAFETY: `ctx.simd()` is true only when AVX2 and F16C were detected at run time.
+        unsafe { avx2::values_chunk(sp, s, c, e0, acc) };
+        return;
+    }
+    let _ = ctx;
+    values_chunk_scalar(sp, s, c, e0, acc);
+}
+
+/// The reference for [`values_chunk`].
+pub(crate) fn values_chunk_scalar(sp: &Span<'_>, s: &[f32], c: usize, e0: usize, acc: &mut [f32]) {
+    let w = acc.len() / sp.heads;
+    let ci = c - sp.chunks().start;
+    let (lo, hi) = sp.seen(c);
+    for h in 0..sp.heads {
+        for i in 0..w {
+            let mut a = acc[h * w + i];
+            for j in lo..hi {
+                let e = s[ci * sp.heads * CH + h * CH + j % CH];
+                a += e * f16_to_f32(sp.v[j * sp.kv_dim + sp.off + e0 + i]);
+            }
+            acc[h * w + i] = a;
         }
     }
 }

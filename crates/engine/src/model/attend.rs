@@ -57,16 +57,41 @@ pub(super) fn attend_all(
         }
         return att;
     }
+    // Tiles of up to `TQ` consecutive rows of one sequence (prefill), each read of the cache
+    // shared by the tile's tokens, while that still gives every thread two items.
+    let mut tiles: Vec<(usize, usize)> = Vec::new();
+    for t in 0..n {
+        match tiles.last_mut() {
+            Some((t0, len)) if *len < TQ && rows[*t0].0 == rows[t].0 => *len += 1,
+            _ => tiles.push((t, 1)),
+        }
+    }
+    if tiles.len() * nkv < 2 * ctx.threads() {
+        tiles = (0..n).map(|t| (t, 1)).collect();
+    }
+    let nt = tiles.len();
     let outs: Vec<Mutex<&mut [f32]>> = att.chunks_mut(group * hd).map(Mutex::new).collect();
+    let qs = |t: usize, g: usize| &q[t * d + g * group * hd..t * d + (g + 1) * group * hd];
     // Key/value head by key/value head, so consecutive items read the same part of a cache.
-    ctx.parallel(outs.len(), |i| {
-        let (g, t) = (i / n, i % n);
-        let qs = &q[t * d + g * group * hd..t * d + (g + 1) * group * hd];
-        attention::attend(ctx, &span(t, g), qs, &mut lock(&outs[t * nkv + g]));
+    ctx.parallel(nkv * nt, |i| {
+        let (g, (t0, len)) = (i / nt, tiles[i % nt]);
+        if len == 1 {
+            attention::attend(ctx, &span(t0, g), qs(t0, g), &mut lock(&outs[t0 * nkv + g]));
+            return;
+        }
+        let spans: Vec<Span<'_>> = (t0..t0 + len).map(|t| span(t, g)).collect();
+        let q: Vec<&[f32]> = (t0..t0 + len).map(|t| qs(t, g)).collect();
+        let mut guards: Vec<MutexGuard<'_, &mut [f32]>> =
+            (t0..t0 + len).map(|t| lock(&outs[t * nkv + g])).collect();
+        let mut o: Vec<&mut [f32]> = guards.iter_mut().map(|m| &mut ***m).collect();
+        attention::attend_tile(ctx, &spans, &q, &mut o);
     });
     drop(outs);
     att
 }
+
+/// Query tokens per tile in a prefill step's attention.
+const TQ: usize = 4;
 
 /// One query row's attention (`spans`: one per key/value head, `q` and `out`: all query
 /// heads), each step spread over the team.

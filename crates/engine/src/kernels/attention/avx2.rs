@@ -3,11 +3,11 @@
 //! products and sums; `_mm256_cvtph_ps` widens binary16 exactly, like `f16_to_f32`.
 
 use std::arch::x86_64::{
-    __m128i, __m256, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_div_ps, _mm256_mul_ps,
-    _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    __m128i, __m256, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_div_ps,
+    _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::{CH, KB, Span, values_scalar};
+use super::{CH, KB, Span, values_chunk_scalar, values_scalar};
 
 /// [`super::scores`] on AVX2.
 ///
@@ -155,6 +155,83 @@ unsafe fn value_heads<const H: usize, const W: usize>(
             let o = &mut out[h * w + 8 * x..h * w + 8 * x + 8];
             // SAFETY: `o` holds eight f32.
             unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(a, sum)) };
+        }
+    }
+}
+
+/// [`super::values_chunk`] on AVX2 (piece widths that are not 8 or 16 run the reference).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn values_chunk(sp: &Span<'_>, s: &[f32], c: usize, e0: usize, acc: &mut [f32]) {
+    let w = acc.len() / sp.heads;
+    if w != 8 && w != 16 {
+        values_chunk_scalar(sp, s, c, e0, acc);
+        return;
+    }
+    let mut h0 = 0;
+    while h0 < sp.heads {
+        let take = (sp.heads - h0).min(4);
+        let acc = &mut acc[h0 * w..(h0 + take) * w];
+        // SAFETY: the caller checked the CPU features.
+        unsafe {
+            match (take, w) {
+                (1, 8) => value_chunk_heads::<1, 1>(sp, s, c, h0, e0, acc),
+                (2, 8) => value_chunk_heads::<2, 1>(sp, s, c, h0, e0, acc),
+                (3, 8) => value_chunk_heads::<3, 1>(sp, s, c, h0, e0, acc),
+                (_, 8) => value_chunk_heads::<4, 1>(sp, s, c, h0, e0, acc),
+                (1, _) => value_chunk_heads::<1, 2>(sp, s, c, h0, e0, acc),
+                (2, _) => value_chunk_heads::<2, 2>(sp, s, c, h0, e0, acc),
+                (3, _) => value_chunk_heads::<3, 2>(sp, s, c, h0, e0, acc),
+                _ => value_chunk_heads::<4, 2>(sp, s, c, h0, e0, acc),
+            }
+        }
+        h0 += take;
+    }
+}
+
+/// Chunk `c`'s terms of `8 * W` output elements of `H` query heads (from head `h0`), added
+/// to the running sums in `acc`.
+#[allow(clippy::cast_ptr_alignment)] // `_mm_loadu_si128` reads unaligned
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn value_chunk_heads<const H: usize, const W: usize>(
+    sp: &Span<'_>,
+    s: &[f32],
+    c: usize,
+    h0: usize,
+    e0: usize,
+    acc_out: &mut [f32],
+) {
+    let w = 8 * W;
+    // SAFETY: `acc_out` holds `H` rows of `w` f32.
+    let mut acc: [[__m256; W]; H] = std::array::from_fn(|h| {
+        std::array::from_fn(|x| unsafe { _mm256_loadu_ps(acc_out.as_ptr().add(h * w + 8 * x)) })
+    });
+    let ci = c - sp.chunks().start;
+    let (lo, hi) = sp.seen(c);
+    let base = ci * sp.heads * CH;
+    let rows: [&[f32]; H] =
+        std::array::from_fn(|h| &s[base + (h0 + h) * CH..base + (h0 + h + 1) * CH]);
+    for j in lo..hi {
+        let at = j * sp.kv_dim + sp.off + e0;
+        let vr = &sp.v[at..at + w];
+        // SAFETY: `vr` holds `8 * W` elements.
+        let vv: [__m256; W] = std::array::from_fn(|x| unsafe {
+            _mm256_cvtph_ps(_mm_loadu_si128(vr.as_ptr().add(8 * x).cast::<__m128i>()))
+        });
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let p = _mm256_set1_ps(row[j % CH]);
+            for (a, &v) in acc.iter_mut().zip(&vv) {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(p, v));
+            }
+        }
+    }
+    for (h, acc) in acc.iter().enumerate() {
+        for (x, &a) in acc.iter().enumerate() {
+            let o = &mut acc_out[h * w + 8 * x..h * w + 8 * x + 8];
+            // SAFETY: `o` holds eight f32.
+            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), a) };
         }
     }
 }

@@ -171,6 +171,68 @@ fn every_kernel_matches_the_formula_for_every_group_width() {
     }
 }
 
+/// A tile of query tokens (`tokens`: each its own span) against one key/value head, on
+/// every kernel, against each token's own [`attend`] on the scalar kernel.
+fn check_tile(c: &Case, tokens: &[(usize, usize)], seed: u64) {
+    let mut r = Rng(seed);
+    let n = c.heads * c.hd;
+    let qs: Vec<Vec<f32>> = tokens
+        .iter()
+        .map(|_| (0..n).map(|_| r.f()).collect())
+        .collect();
+    let scalar = Ctx::new(1, Kernel::Scalar).unwrap();
+    for g in 0..c.kv_dim / c.hd {
+        let spans: Vec<Span<'_>> = tokens.iter().map(|&(s, p)| c.span(g, s, p)).collect();
+        let want: Vec<Vec<f32>> = spans
+            .iter()
+            .zip(&qs)
+            .map(|(sp, q)| {
+                let mut out = vec![0f32; n];
+                attend(&scalar, sp, q, &mut out);
+                out
+            })
+            .collect();
+        for ctx in kernels() {
+            let mut outs = vec![vec![0f32; n]; tokens.len()];
+            let q: Vec<&[f32]> = qs.iter().map(Vec::as_slice).collect();
+            let mut o: Vec<&mut [f32]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+            attend_tile(&ctx, &spans, &q, &mut o);
+            let same = outs
+                .iter()
+                .flatten()
+                .zip(want.iter().flatten())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{:?}: heads {} hd {} tokens {tokens:?} head {g}",
+                ctx.kernel(),
+                c.heads,
+                c.hd
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tile_of_tokens_matches_each_token_alone() {
+    let c = case(3 * CH + 9, 2, 16, 3, 5);
+    for p0 in [0, 5, KB - 2, CH - 2, CH + 7, 2 * CH - 1, 3 * CH + 4] {
+        let tokens: Vec<(usize, usize)> = (p0..(p0 + 4).min(3 * CH + 9)).map(|p| (0, p)).collect();
+        check_tile(&c, &tokens, p0 as u64 + 1);
+        // A sliding window of 70 positions: the tokens' spans start at different positions.
+        let slid: Vec<(usize, usize)> = tokens
+            .iter()
+            .map(|&(_, p)| ((p + 1).saturating_sub(70), p))
+            .collect();
+        check_tile(&c, &slid, p0 as u64 + 2);
+    }
+    for (heads, hd) in [(1, 24), (5, 24), (3, 20), (4, 8)] {
+        let c = case(CH + 3, 1, hd, heads, heads as u64 + 9);
+        check_tile(&c, &[(0, CH - 1), (0, CH), (0, CH + 1), (0, CH + 2)], 3);
+        check_tile(&c, &[(0, 4), (0, 5), (0, 6)], 4);
+    }
+}
+
 #[test]
 fn cache_rows_round_to_nearest_even_binary16() {
     let (mut k, mut v) = (Vec::new(), Vec::new());
