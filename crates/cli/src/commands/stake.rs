@@ -204,18 +204,26 @@ async fn add(kernel: &Kernel, node: Address, amount: U256) -> anyhow::Result<B25
     send(gpu.addStake(amount), &format!("adding {}", eai(amount))).await
 }
 
-/// Sends a call with a third more gas than estimated and waits for it to be mined; a revert
-/// is explained by its custom error. The margin matters: GPUManagement accrues block rewards
-/// at most once a second, so a call estimated in the second of the last accrual skips those
-/// writes and then, mined a second later, makes them and runs out of the estimated gas.
+/// Gas added to every estimate on top of half of it. GPUManagement accrues block rewards at
+/// most once a second, so a call estimated in the second of the last accrual skips those
+/// writes and then, mined a second later, makes them: the accrual, and a node's pending
+/// reward going from zero to non-zero (a fresh storage slot, 20k gas), tens of thousands of
+/// gas a proportional margin alone missed (`stake add` ran out of gas that way in a full
+/// test run). Unused gas is not charged.
+const ACCRUAL_GAS: u64 = 80_000;
+
+/// Sends a call with more gas than estimated (half again plus [`ACCRUAL_GAS`]) and waits for
+/// it to be mined; a revert is explained by its custom error, and running out of gas is
+/// said as such.
 async fn send<P, C>(call: alloy::contract::CallBuilder<P, C>, what: &str) -> anyhow::Result<B256>
 where
     P: Provider,
     C: alloy::contract::CallDecoder,
 {
     let estimate = call.estimate_gas().await.map_err(|e| explain(what, &e))?;
+    let limit = estimate + estimate / 2 + ACCRUAL_GAS;
     let pending = call
-        .gas(estimate + estimate / 3)
+        .gas(limit)
         .send()
         .await
         .map_err(|e| explain(what, &e))?;
@@ -224,7 +232,15 @@ where
         .await
         .with_context(|| format!("{what}: waiting for the receipt"))?;
     if !receipt.status() {
-        bail!("{what}: transaction {} reverted", receipt.transaction_hash);
+        let out_of_gas = if receipt.gas_used >= limit {
+            format!(" (out of gas: it used all {limit}, estimated {estimate})")
+        } else {
+            String::new()
+        };
+        bail!(
+            "{what}: transaction {} reverted{out_of_gas}",
+            receipt.transaction_hash
+        );
     }
     Ok(receipt.transaction_hash)
 }
