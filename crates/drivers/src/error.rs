@@ -25,4 +25,34 @@ pub enum DriverError {
     /// The chat template failed to render.
     #[error("chat template: {0}")]
     Template(String),
+    /// A registry driver name this build does not have (unknown family or rule suffix).
+    #[error("driver {name:?} is not one this node serves (supported: {supported})")]
+    UnknownDriver {
+        /// The name as registered.
+        name: String,
+        /// Every supported name, comma-separated.
+        supported: String,
+    },
+    /// A model file of an architecture no driver family serves.
+    #[error("model file is {arch}, which no driver serves (families: {supported})")]
+    UnsupportedFamily {
+        /// The file's `general.architecture`.
+        arch: String,
+        /// The supported families, comma-separated.
+        supported: String,
+    },
+    /// The model file's architecture is not the family its registry entry's driver name
+    /// declares: the node refuses to serve it rather than answer under another family's name.
+    #[error(
+        "model file is {file} but the registry entry's driver is {driver}{}",
+        expected.as_ref().map_or_else(String::new, |e| format!(" (a {file} file is registered under {e})"))
+    )]
+    FamilyMismatch {
+        /// The file's `general.architecture`.
+        file: String,
+        /// The registered driver name.
+        driver: String,
+        /// The name of the same rule for the file's family, when there is one.
+        expected: Option<String>,
+    },
 }

@@ -10,16 +10,18 @@ pub mod decide;
 mod error;
 mod llm;
 pub mod prompt;
+mod registry;
 mod types;
 
 pub use aikernel_engine::PrefixStats;
 pub use decide::{Decoding, PromptRule};
 pub use error::DriverError;
-pub use llm::{
-    DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED, DRIVER_NAME_V3, DRIVER_NAMES,
-    LlmDriver, decoding_for_driver, driver_name, rule_for_driver,
-};
+pub use llm::LlmDriver;
 pub use prompt::Layout;
+pub use registry::{
+    DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAME_V2_CALIBRATED, DRIVER_NAME_V3, DRIVER_NAMES,
+    DriverSpec, Family, decoding_for_driver, driver_name, rule_for_driver,
+};
 pub use types::{
     ContextEntry, ContextKind, DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest,
 };

@@ -16,68 +16,9 @@ use crate::Driver;
 use crate::completion::{self, END_OF_ANSWER};
 use crate::decide::{CalibrationCache, Decided, Decoding, PromptRule, Scored, Scorer, decide};
 use crate::error::DriverError;
-use crate::prompt::{Built, Layout, PromptCodec, build_in};
+use crate::prompt::{Built, PromptCodec, build_in};
+use crate::registry::{DriverSpec, Family};
 use crate::types::{DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest};
-
-/// Name of the Llama-family LLM driver in the model registry: prompt rule 1, typed
-/// answers by constrained greedy decoding.
-pub const DRIVER_NAME: &str = "llm-llama";
-
-/// The same driver under prompt rule 2: CHOICE, BOOL and INT answers decided by scoring
-/// whole answers over both option orders (`docs/drivers.md`).
-pub const DRIVER_NAME_V2: &str = "llm-llama@2";
-
-/// Rule 2 with calibration by a content-free input added.
-pub const DRIVER_NAME_V2_CALIBRATED: &str = "llm-llama@2-calibrated";
-
-/// Prompt rule 3: rule 2's decisions, and the example pairs in the dapp's extra context
-/// (`Example input: ...` / `Example answer: ...` lines) as chat turns (`docs/drivers.md`).
-pub const DRIVER_NAME_V3: &str = "llm-llama@3";
-
-/// Every driver name a node serves, in registry spelling.
-pub const DRIVER_NAMES: [&str; 4] = [
-    DRIVER_NAME,
-    DRIVER_NAME_V2,
-    DRIVER_NAME_V2_CALIBRATED,
-    DRIVER_NAME_V3,
-];
-
-/// The prompt rule of the driver registered as `name`; `None` for a driver this build does
-/// not have.
-pub fn rule_for_driver(name: &str) -> Option<PromptRule> {
-    let (decoding, layout) = match name {
-        DRIVER_NAME => (Decoding::Greedy, Layout::SystemOnly),
-        DRIVER_NAME_V2 => (Decoding::Ordered, Layout::SystemOnly),
-        DRIVER_NAME_V2_CALIBRATED => (Decoding::Calibrated, Layout::SystemOnly),
-        DRIVER_NAME_V3 => (Decoding::Ordered, Layout::ExamplesAsTurns),
-        _ => return None,
-    };
-    Some(PromptRule { decoding, layout })
-}
-
-/// How the driver registered as `name` decides typed answers; `None` for a driver this
-/// build does not have.
-pub fn decoding_for_driver(name: &str) -> Option<Decoding> {
-    rule_for_driver(name).map(|r| r.decoding)
-}
-
-/// The registry name of `rule`; rules no registry name has (only `aikernel eval` builds
-/// them) are named after their parts.
-pub fn driver_name(rule: PromptRule) -> String {
-    DRIVER_NAMES
-        .into_iter()
-        .find(|name| rule_for_driver(name) == Some(rule))
-        .map_or_else(
-            || {
-                let examples = match rule.layout {
-                    Layout::SystemOnly => "",
-                    Layout::ExamplesAsTurns => "+examples",
-                };
-                format!("{DRIVER_NAME}+{}{examples}", rule.decoding.name())
-            },
-            str::to_owned,
-        )
-}
 
 /// How prompts are written for the model.
 #[derive(Debug)]
@@ -88,7 +29,7 @@ enum Format {
     Completion,
 }
 
-/// A GGUF Llama-family model behind the [`Driver`] interface.
+/// A GGUF model of any supported family ([`Family`]) behind the [`Driver`] interface.
 #[derive(Debug)]
 pub struct LlmDriver {
     model: Model,
@@ -101,6 +42,8 @@ pub struct LlmDriver {
     identity: DriverIdentity,
     file_bytes: u64,
     controls: Vec<String>,
+    /// The file's family, which the driver name says.
+    family: Family,
     rule: PromptRule,
     calibration: CalibrationCache,
     /// Key/value caches of recent prompts, so a conversation's next turn prefills only its
@@ -110,14 +53,46 @@ pub struct LlmDriver {
 
 impl LlmDriver {
     /// Loads the model at `path` (hashing the file) and builds the decoding vocabulary
-    /// once; `threads` does not change any result.
+    /// once; `threads` does not change any result. The driver answers by prompt rule 1 and
+    /// is named after the file's family ([`LlmDriver::with_rule`] changes the rule); a node
+    /// serving a registry entry uses [`LlmDriver::load_registered`].
     pub fn load(path: &Path, threads: usize) -> Result<LlmDriver, DriverError> {
+        LlmDriver::open(path, threads, None)
+    }
+
+    /// Loads the model at `path` to serve a registry entry whose driver name is `driver`:
+    /// an unknown name is refused ([`DriverError::UnknownDriver`]), and so is a file whose
+    /// `general.architecture` is not the name's family ([`DriverError::FamilyMismatch`]),
+    /// before the file is hashed. The driver answers by the name's prompt rule.
+    pub fn load_registered(
+        path: &Path,
+        threads: usize,
+        driver: &str,
+    ) -> Result<LlmDriver, DriverError> {
+        let spec = DriverSpec::parse(driver)?;
+        Ok(LlmDriver::open(path, threads, Some(spec))?.with_rule(spec.rule))
+    }
+
+    /// Loads the model, checking its family against `spec` when there is one.
+    fn open(
+        path: &Path,
+        threads: usize,
+        spec: Option<DriverSpec>,
+    ) -> Result<LlmDriver, DriverError> {
+        let model = Model::load(path)?;
+        let arch = model.config().arch.name();
+        if let Some(spec) = spec {
+            spec.check_arch(arch)?;
+        }
+        let family = Family::from_arch(arch).ok_or_else(|| DriverError::UnsupportedFamily {
+            arch: arch.to_owned(),
+            supported: crate::registry::families(),
+        })?;
         let io = |source| DriverError::Io {
             path: path.display().to_string(),
             source,
         };
         let (file_sha256, file_bytes) = sha256_file(path).map_err(io)?;
-        let model = Model::load(path)?;
         let format = if model.gguf().meta(CHAT_TEMPLATE_KEY).is_some() {
             Format::Chat(Box::new(model.chat_template()?))
         } else {
@@ -161,8 +136,9 @@ impl LlmDriver {
             },
             str::to_owned,
         );
+        let rule = PromptRule::from(Decoding::Greedy);
         let identity = DriverIdentity {
-            driver: DRIVER_NAME.to_owned(),
+            driver: DriverSpec { family, rule }.name(),
             model: name,
             file_sha256,
             context_length: model.config().context_length as u32,
@@ -177,7 +153,8 @@ impl LlmDriver {
             identity,
             file_bytes,
             controls,
-            rule: Decoding::Greedy.into(),
+            family,
+            rule,
             calibration: CalibrationCache::default(),
             prefix: PrefixCache::new(0),
         })
@@ -210,11 +187,16 @@ impl LlmDriver {
     }
 
     /// The driver under prompt `rule` (rule 1, greedy, by default). For a registry driver
-    /// name use [`rule_for_driver`]; the identity's driver name follows ([`driver_name`]).
+    /// name use [`LlmDriver::load_registered`]; the identity's driver name follows
+    /// ([`DriverSpec::name`] of the file's family and `rule`).
     #[must_use]
     pub fn with_rule(mut self, rule: PromptRule) -> LlmDriver {
         self.rule = rule;
-        self.identity.driver = driver_name(rule);
+        self.identity.driver = DriverSpec {
+            family: self.family,
+            rule,
+        }
+        .name();
         self
     }
 
@@ -233,6 +215,11 @@ impl LlmDriver {
     /// This driver's prompt rule.
     pub fn rule(&self) -> PromptRule {
         self.rule
+    }
+
+    /// The model file's family.
+    pub fn family(&self) -> Family {
+        self.family
     }
 
     /// The underlying model.
@@ -451,31 +438,3 @@ impl LlmDriver {
 
 /// The error answered when generation ends before the value is complete (`docs/drivers.md`).
 pub(crate) const INCOMPLETE: ErrorCode = ErrorCode::OutputIncomplete;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_driver_name_has_a_rule_that_names_it_back() {
-        for name in DRIVER_NAMES {
-            let rule = rule_for_driver(name).unwrap();
-            assert_eq!(driver_name(rule), name);
-        }
-        assert_eq!(rule_for_driver("llm-llama@9"), None);
-        assert_eq!(
-            rule_for_driver(DRIVER_NAME_V3),
-            Some(PromptRule {
-                decoding: Decoding::Ordered,
-                layout: Layout::ExamplesAsTurns
-            })
-        );
-        assert_eq!(
-            driver_name(PromptRule {
-                decoding: Decoding::Scored,
-                layout: Layout::ExamplesAsTurns
-            }),
-            "llm-llama+scored+examples"
-        );
-    }
-}
