@@ -34,7 +34,7 @@ pub enum DriverError {
         supported: String,
     },
     /// A model file of an architecture no driver family serves.
-    #[error("model file is {arch}, which no driver serves (families: {supported})")]
+    #[error("architecture {arch:?} has no driver (families: {supported})")]
     UnsupportedFamily {
         /// The file's `general.architecture`.
         arch: String,

@@ -162,6 +162,22 @@ impl DriverSpec {
         DriverSpec { family, ..self }
     }
 
+    /// The name a registration of the GGUF file at `path` uses: `driver` when given, refused
+    /// unless it is a known name of the file's family; else the file's family under prompt
+    /// rule 2 (`llm-<family>@2`), the rule the devnet and the demo use.
+    pub fn for_file(path: &Path, driver: Option<&str>) -> Result<DriverSpec, DriverError> {
+        let family = Family::of_file(path)?;
+        let Some(name) = driver else {
+            return Ok(DriverSpec {
+                family,
+                rule: rule(Decoding::Ordered, Layout::SystemOnly),
+            });
+        };
+        let spec = DriverSpec::parse(name)?;
+        spec.check_arch(family.name())?;
+        Ok(spec)
+    }
+
     /// Checks that a model file of architecture `arch` may be served under this driver
     /// name: its family must be this name's family.
     pub fn check_arch(self, arch: &str) -> Result<(), DriverError> {

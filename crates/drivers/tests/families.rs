@@ -31,12 +31,12 @@ fn write(name: &str, mut w: GgufWriter<'static>, template: bool) -> PathBuf {
     path
 }
 
-/// A tiny file of each family.
-fn files() -> Vec<(Family, PathBuf)> {
+/// A tiny file of each family, named after `test` (tests run in parallel).
+fn files(test: &str) -> Vec<(Family, PathBuf)> {
     vec![
         (
             Family::Llama,
-            write("family-llama.gguf", tiny::tiny_llama(1), false),
+            write(&format!("{test}-llama.gguf"), tiny::tiny_llama(1), false),
         ),
         (
             Family::Qwen2,
@@ -56,14 +56,18 @@ fn files() -> Vec<(Family, PathBuf)> {
         ),
         (
             Family::Gemma3,
-            write("family-gemma3.gguf", tiny_gemma::tiny_gemma3(2), true),
+            write(
+                &format!("{test}-gemma3.gguf"),
+                tiny_gemma::tiny_gemma3(2),
+                true,
+            ),
         ),
     ]
 }
 
 #[test]
 fn each_file_is_served_under_its_own_familys_names_and_refused_under_the_others() {
-    for (family, path) in files() {
+    for (family, path) in files("served") {
         assert_eq!(Family::of_file(&path).unwrap(), family);
         for name in DRIVER_NAMES {
             let spec = DriverSpec::parse(name).unwrap();
@@ -137,4 +141,23 @@ fn a_plain_load_is_named_after_the_files_family_and_serves_requests() {
     let out = driver.run(&request).unwrap();
     assert!(!out.success);
     assert_eq!(out.output.last(), Some(&5), "OutputIncomplete: {out:?}");
+}
+
+#[test]
+fn a_registration_names_the_files_family() {
+    for (family, path) in files("register") {
+        let default = DriverSpec::for_file(&path, None).unwrap();
+        assert_eq!(default.name(), format!("llm-{}@2", family.name()));
+        let own = format!("llm-{}@3", family.name());
+        assert_eq!(DriverSpec::for_file(&path, Some(&own)).unwrap().name(), own);
+    }
+    let gemma = write(
+        "family-register-gemma.gguf",
+        tiny_gemma::tiny_gemma3(2),
+        true,
+    );
+    let err = DriverSpec::for_file(&gemma, Some("llm-llama@2")).unwrap_err();
+    assert!(matches!(err, DriverError::FamilyMismatch { .. }), "{err:?}");
+    let err = DriverSpec::for_file(&gemma, Some("llm-gemma3@4")).unwrap_err();
+    assert!(matches!(err, DriverError::UnknownDriver { .. }), "{err:?}");
 }
