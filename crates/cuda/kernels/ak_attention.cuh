@@ -30,8 +30,10 @@ AK_FN float ak_attn_softmax(float* s, int n) {
     return sum;
 }
 
-AK_FN float ak_attn_value(const float* e, float sum, const uint16_t* v, int n, int hd, int i) {
+// Value rows are `stride` apart (hd for one head alone, the cache's row width in a forward).
+AK_FN float ak_attn_value(const float* e, float sum, const uint16_t* v, int n, int stride,
+                          int i) {
     float acc = 0.0f;
-    for (int j = 0; j < n; j++) acc += e[j] * ak_f16(v[j * hd + i]);
+    for (int j = 0; j < n; j++) acc += e[j] * ak_f16(v[(long long)j * stride + i]);
     return ak_div(acc, sum);
 }

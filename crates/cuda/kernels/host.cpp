@@ -2,6 +2,7 @@
 // a loop over the outputs, behind extern "C" entry points for Rust (src/host.rs) and for the
 // GPU check driver (gpu_check.cu). Compiled with -ffp-contract=off -fno-fast-math and SSE2
 // math (build.rs).
+#include "ak_forward.cuh"
 #include "ak_kernels.cuh"
 
 extern "C" {
@@ -59,3 +60,70 @@ void ak_host_attention(const float* q, const uint16_t* k, const uint16_t* v, int
 }  // extern "C"
 
 extern "C" int ak_host_row_bytes(int dtype, int cols) { return ak_row_bytes(dtype, cols); }
+
+// Runs forward kernel `kernel` (AK_K_*) on the host: ak_fwd_<name>_at for every i < n, with
+// the arguments a GPU launch of ak_fwd_<name> takes (after n), each args[k] pointing at the
+// k-th argument's value, as cuLaunchKernel's kernelParams. Returns 0, or -1 for an unknown id.
+#define AK_ARG(T, k) (*(T*)args[k])
+extern "C" int ak_host_launch(int kernel, long long n, void** args) {
+    typedef const float* cf;
+    typedef const int32_t* ci;
+    typedef const uint16_t* ch;
+    for (long long i = 0; i < n; i++) {
+        switch (kernel) {
+        case AK_K_EMBED:
+            ak_fwd_embed_at(i, AK_ARG(int, 0), AK_ARG(const uint8_t*, 1), AK_ARG(int, 2),
+                            AK_ARG(ci, 3), AK_ARG(float*, 4));
+            break;
+        case AK_K_SCALE: ak_fwd_scale_at(i, AK_ARG(float*, 0), AK_ARG(float, 1)); break;
+        case AK_K_RMSNORM:
+            ak_fwd_rmsnorm_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(float, 2), AK_ARG(int, 3),
+                              AK_ARG(float*, 4));
+            break;
+        case AK_K_QUANTIZE:
+            ak_fwd_quantize_at(i, AK_ARG(cf, 0), AK_ARG(int8_t*, 1), AK_ARG(float*, 2),
+                               AK_ARG(int32_t*, 3));
+            break;
+        case AK_K_MATMUL:
+            ak_fwd_matmul_at(i, AK_ARG(int, 0), AK_ARG(const uint8_t*, 1), AK_ARG(int, 2),
+                             AK_ARG(int, 3), AK_ARG(cf, 4), AK_ARG(const int8_t*, 5),
+                             AK_ARG(cf, 6), AK_ARG(ci, 7), AK_ARG(float*, 8));
+            break;
+        case AK_K_ADD_BIAS:
+            ak_fwd_add_bias_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1), AK_ARG(int, 2));
+            break;
+        case AK_K_ADD: ak_fwd_add_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1)); break;
+        case AK_K_ROPE:
+            ak_fwd_rope_at(i, AK_ARG(float*, 0), AK_ARG(int, 1), AK_ARG(int, 2), AK_ARG(cf, 3),
+                           AK_ARG(int, 4));
+            break;
+        case AK_K_KV_WRITE:
+            ak_fwd_kv_write_at(i, AK_ARG(cf, 0), AK_ARG(int, 1), AK_ARG(ci, 2),
+                               AK_ARG(uint16_t*, 3));
+            break;
+        case AK_K_ATTN_SCORES:
+            ak_fwd_attn_scores_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ci, 2), AK_ARG(int, 3),
+                                  AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(int, 6), AK_ARG(int, 7),
+                                  AK_ARG(float*, 8));
+            break;
+        case AK_K_ATTN_SOFTMAX:
+            ak_fwd_attn_softmax_at(i, AK_ARG(float*, 0), AK_ARG(ci, 1), AK_ARG(int, 2),
+                                   AK_ARG(int, 3), AK_ARG(float*, 4));
+            break;
+        case AK_K_ATTN_VALUES:
+            ak_fwd_attn_values_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(ch, 2), AK_ARG(ci, 3),
+                                  AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(int, 6), AK_ARG(int, 7),
+                                  AK_ARG(int, 8), AK_ARG(float*, 9));
+            break;
+        case AK_K_GATED:
+            ak_fwd_gated_at(i, AK_ARG(int, 0), AK_ARG(cf, 1), AK_ARG(cf, 2), AK_ARG(float*, 3));
+            break;
+        case AK_K_SOFTCAP: ak_fwd_softcap_at(i, AK_ARG(float*, 0), AK_ARG(float, 1)); break;
+        case AK_K_GATHER:
+            ak_fwd_gather_at(i, AK_ARG(cf, 0), AK_ARG(ci, 1), AK_ARG(int, 2), AK_ARG(float*, 3));
+            break;
+        default: return -1;
+        }
+    }
+    return 0;
+}

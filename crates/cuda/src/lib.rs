@@ -12,6 +12,8 @@
 #![deny(unsafe_code)]
 
 pub mod device;
+pub mod forward;
+pub mod gpu;
 pub mod host;
 
 pub use device::{CudaError, DeviceInfo, discover, discover_with};
@@ -50,4 +52,6 @@ pub const KERNEL_SOURCES: &[(&str, &str)] = &[
         include_str!("../kernels/ak_attention.cuh"),
     ),
     ("ak_kernels.cuh", include_str!("../kernels/ak_kernels.cuh")),
+    ("ak_dequant.cuh", include_str!("../kernels/ak_dequant.cuh")),
+    ("ak_forward.cuh", include_str!("../kernels/ak_forward.cuh")),
 ];

@@ -1,6 +1,8 @@
 //! Shared helpers for the host-kernel tests: a seeded generator and bit comparison.
 #![allow(dead_code)]
 
+pub(crate) mod engine;
+
 /// xorshift64*: deterministic inputs with no dependency.
 pub(crate) struct Rng(u64);
 

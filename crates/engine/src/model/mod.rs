@@ -8,6 +8,7 @@ mod error;
 pub(crate) mod forward;
 mod memory;
 pub(crate) mod ops;
+mod tensors;
 
 use std::path::Path;
 
@@ -16,6 +17,7 @@ pub use config::ModelConfig;
 pub use error::EngineError;
 pub use forward::KvCache;
 pub use memory::available_bytes;
+pub use tensors::{LayerTensors, ModelTensors, forward_logits};
 
 use crate::gguf::{GgmlType, GgufFile};
 use crate::kernels::WeightView;

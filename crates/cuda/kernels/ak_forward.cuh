@@ -1,0 +1,193 @@
+// The forward pass's kernels (crates/cuda/src/forward builds the launch sequence, in the
+// engine's op order: crates/engine/src/model/forward.rs). Each kernel is one per-output
+// function `ak_fwd_<name>_at(i, ...)` for outputs i < n; on the GPU a __global__ kernel runs it
+// with one thread per output, on the host `ak_host_launch` (host.cpp) loops over i. Both
+// take the same argument list, so the Rust side passes one argument array to either.
+// No output reads another output of the same launch; every reduction is sequential.
+#pragma once
+#include "ak_attention.cuh"
+#include "ak_dequant.cuh"
+#include "ak_ops.cuh"
+
+// Kernel ids of `ak_host_launch` (the same order as src/forward/kernel.rs).
+#define AK_K_EMBED 0
+#define AK_K_SCALE 1
+#define AK_K_RMSNORM 2
+#define AK_K_QUANTIZE 3
+#define AK_K_MATMUL 4
+#define AK_K_ADD_BIAS 5
+#define AK_K_ADD 6
+#define AK_K_ROPE 7
+#define AK_K_KV_WRITE 8
+#define AK_K_ATTN_SCORES 9
+#define AK_K_ATTN_SOFTMAX 10
+#define AK_K_ATTN_VALUES 11
+#define AK_K_GATED 12
+#define AK_K_SOFTCAP 13
+#define AK_K_GATHER 14
+#define AK_K_COUNT 15
+
+// Row i of x: token tokens[i]'s embedding (one thread per token).
+AK_FN void ak_fwd_embed_at(long long i, int dtype, const uint8_t* table, int cols,
+                           const int32_t* tokens, float* out) {
+    long long rb = ak_row_bytes(dtype, cols);
+    ak_dequant_row(dtype, table + (long long)tokens[i] * rb, cols, out + i * cols);
+}
+
+// x[i] = x[i] * c (Gemma 3's embedding scale).
+AK_FN void ak_fwd_scale_at(long long i, float* x, float c) { x[i] = x[i] * c; }
+
+// RMSNorm of row i (width values) with weights w.
+AK_FN void ak_fwd_rmsnorm_at(long long i, const float* x, const float* w, float eps, int width,
+                             float* out) {
+    ak_rmsnorm_row(x + i * width, w, eps, width, out + i * width);
+}
+
+// Activation block i.
+AK_FN void ak_fwd_quantize_at(long long i, const float* x, int8_t* q, float* d, int32_t* s) {
+    ak_quantize_block(x + AK_QK * i, q + AK_QK * i, d + i, s + i);
+}
+
+// out[t * rows + r], i = t * rows + r: weight row r with token t.
+AK_FN void ak_fwd_matmul_at(long long i, int dtype, const uint8_t* w, int rows, int cols,
+                            const float* x, const int8_t* q, const float* d, const int32_t* s,
+                            float* out) {
+    long long t = i / rows, r = i % rows;
+    int nb = cols / AK_QK;
+    out[i] = ak_dot_row(dtype, w + r * ak_row_bytes(dtype, cols), cols, x + t * cols,
+                        q + t * cols, d + t * nb, s + t * nb);
+}
+
+// x[i] = x[i] + b[i % width] (a projection's bias).
+AK_FN void ak_fwd_add_bias_at(long long i, float* x, const float* b, int width) {
+    x[i] = x[i] + b[i % width];
+}
+
+// x[i] = x[i] + y[i] (residual).
+AK_FN void ak_fwd_add_at(long long i, float* x, const float* y) { x[i] = x[i] + y[i]; }
+
+// RoPE pair i of x (tokens of nheads heads of hd): cs holds hd values (cos, sin pairs) per
+// token.
+AK_FN void ak_fwd_rope_at(long long i, float* x, int hd, int nheads, const float* cs, int neox) {
+    int half = hd / 2;
+    long long head = i / half;
+    long long t = head / nheads;
+    ak_rope_head_pair(x + head * hd, hd, cs + t * hd, neox, (int)(i % half));
+}
+
+// The KV cache write: element i of the kv-wide rows x, as binary16, into cache row rows[t].
+AK_FN void ak_fwd_kv_write_at(long long i, const float* x, int kv, const int32_t* rows,
+                              uint16_t* cache) {
+    long long t = i / kv, e = i % kv;
+    cache[(long long)rows[t] * kv + e] = ak_f32_to_f16(x[i]);
+}
+
+// meta[3t .. 3t+3] of query token t: its sequence's first cache row, the first position it
+// sees (a sliding window's start) and its own position. It sees pos - start + 1 positions.
+AK_FN int ak_fwd_span(const int32_t* meta, long long t) { return meta[3 * t + 2] - meta[3 * t + 1] + 1; }
+
+// Score j of query head h of token t, i = (t * nh + h) * maxn + j. Query rows nh*hd wide,
+// cache rows kv wide; query head h reads key/value head h / group.
+AK_FN void ak_fwd_attn_scores_at(long long i, const float* q, const uint16_t* k,
+                                 const int32_t* meta, int nh, int group, int hd, int kv,
+                                 int maxn, float* s) {
+    long long th = i / maxn, t = th / nh;
+    int j = (int)(i % maxn), h = (int)(th % nh);
+    if (j >= ak_fwd_span(meta, t)) return;
+    long long row = (long long)meta[3 * t] + meta[3 * t + 1] + j;
+    s[i] = ak_attn_score(q + th * hd, k + row * kv + (long long)(h / group) * hd, hd);
+}
+
+// Softmax of the scores of (token, head) i in place; sums[i] their sum.
+AK_FN void ak_fwd_attn_softmax_at(long long i, float* s, const int32_t* meta, int nh, int maxn,
+                                  float* sums) {
+    sums[i] = ak_attn_softmax(s + i * maxn, ak_fwd_span(meta, i / nh));
+}
+
+// Output element e of query head h of token t, i = (t * nh + h) * hd + e.
+AK_FN void ak_fwd_attn_values_at(long long i, const float* s, const float* sums,
+                                 const uint16_t* v, const int32_t* meta, int nh, int group,
+                                 int hd, int kv, int maxn, float* out) {
+    long long th = i / hd, t = th / nh;
+    int e = (int)(i % hd), h = (int)(th % nh);
+    long long row = (long long)meta[3 * t] + meta[3 * t + 1];
+    out[i] = ak_attn_value(s + th * maxn, sums[th], v + row * kv + (long long)(h / group) * hd,
+                           ak_fwd_span(meta, t), kv, e);
+}
+
+// out[i] = u[i] * SiLU(g[i]), or with gelu, u[i] * GELU(g[i]).
+AK_FN void ak_fwd_gated_at(long long i, int gelu, const float* g, const float* u, float* out) {
+    out[i] = gelu ? ak_gelu_mul(g[i], u[i]) : ak_silu_mul(g[i], u[i]);
+}
+
+// x[i] = c * tanhf(x[i] / c).
+AK_FN void ak_fwd_softcap_at(long long i, float* x, float c) { x[i] = ak_softcap(x[i], c); }
+
+// out[i] = element i % width of row idx[i / width] of x.
+AK_FN void ak_fwd_gather_at(long long i, const float* x, const int32_t* idx, int width,
+                            float* out) {
+    out[i] = x[(long long)idx[i / width] * width + i % width];
+}
+
+#ifdef __CUDACC__
+#define AK_FWD_INDEX                                                   \
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;    \
+    if (i >= n) return;
+
+AK_GLOBAL void ak_fwd_embed(long long n, int dtype, const uint8_t* table, int cols,
+                            const int32_t* tokens, float* out) {
+    AK_FWD_INDEX ak_fwd_embed_at(i, dtype, table, cols, tokens, out);
+}
+AK_GLOBAL void ak_fwd_scale(long long n, float* x, float c) {
+    AK_FWD_INDEX ak_fwd_scale_at(i, x, c);
+}
+AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float eps, int width,
+                              float* out) {
+    AK_FWD_INDEX ak_fwd_rmsnorm_at(i, x, w, eps, width, out);
+}
+AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d, int32_t* s) {
+    AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
+}
+AK_GLOBAL void ak_fwd_matmul(long long n, int dtype, const uint8_t* w, int rows, int cols,
+                             const float* x, const int8_t* q, const float* d, const int32_t* s,
+                             float* out) {
+    AK_FWD_INDEX ak_fwd_matmul_at(i, dtype, w, rows, cols, x, q, d, s, out);
+}
+AK_GLOBAL void ak_fwd_add_bias(long long n, float* x, const float* b, int width) {
+    AK_FWD_INDEX ak_fwd_add_bias_at(i, x, b, width);
+}
+AK_GLOBAL void ak_fwd_add(long long n, float* x, const float* y) {
+    AK_FWD_INDEX ak_fwd_add_at(i, x, y);
+}
+AK_GLOBAL void ak_fwd_rope(long long n, float* x, int hd, int nheads, const float* cs, int neox) {
+    AK_FWD_INDEX ak_fwd_rope_at(i, x, hd, nheads, cs, neox);
+}
+AK_GLOBAL void ak_fwd_kv_write(long long n, const float* x, int kv, const int32_t* rows,
+                               uint16_t* cache) {
+    AK_FWD_INDEX ak_fwd_kv_write_at(i, x, kv, rows, cache);
+}
+AK_GLOBAL void ak_fwd_attn_scores(long long n, const float* q, const uint16_t* k,
+                                  const int32_t* meta, int nh, int group, int hd, int kv,
+                                  int maxn, float* s) {
+    AK_FWD_INDEX ak_fwd_attn_scores_at(i, q, k, meta, nh, group, hd, kv, maxn, s);
+}
+AK_GLOBAL void ak_fwd_attn_softmax(long long n, float* s, const int32_t* meta, int nh, int maxn,
+                                   float* sums) {
+    AK_FWD_INDEX ak_fwd_attn_softmax_at(i, s, meta, nh, maxn, sums);
+}
+AK_GLOBAL void ak_fwd_attn_values(long long n, const float* s, const float* sums,
+                                  const uint16_t* v, const int32_t* meta, int nh, int group,
+                                  int hd, int kv, int maxn, float* out) {
+    AK_FWD_INDEX ak_fwd_attn_values_at(i, s, sums, v, meta, nh, group, hd, kv, maxn, out);
+}
+AK_GLOBAL void ak_fwd_gated(long long n, int gelu, const float* g, const float* u, float* out) {
+    AK_FWD_INDEX ak_fwd_gated_at(i, gelu, g, u, out);
+}
+AK_GLOBAL void ak_fwd_softcap(long long n, float* x, float c) {
+    AK_FWD_INDEX ak_fwd_softcap_at(i, x, c);
+}
+AK_GLOBAL void ak_fwd_gather(long long n, const float* x, const int32_t* idx, int width,
+                             float* out) {
+    AK_FWD_INDEX ak_fwd_gather_at(i, x, idx, width, out);
+}
+#endif

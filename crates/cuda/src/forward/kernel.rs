@@ -1,0 +1,152 @@
+//! The forward pass's kernels as launches: a kernel, an output count (one GPU thread or one
+//! host loop iteration per output) and an argument list that both the GPU (`cuLaunchKernel`'s
+//! `kernelParams`) and the host build (`ak_host_launch`) read the same way.
+
+/// A buffer the launches read or write, by index in the executor's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BufId(pub usize);
+
+/// Element type of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    /// Raw bytes (weights).
+    U8,
+    /// Quantized activations.
+    I8,
+    /// Binary16 cache entries.
+    U16,
+    /// Token ids, row indices, block sums.
+    I32,
+    /// Activations, norms, logits.
+    F32,
+}
+
+impl Elem {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Elem::U8 | Elem::I8 => 1,
+            Elem::U16 => 2,
+            Elem::I32 | Elem::F32 => 4,
+        }
+    }
+}
+
+/// One kernel argument after the output count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg {
+    /// A device (or host) buffer's address.
+    Buf(BufId),
+    /// `int`.
+    I32(i32),
+    /// `float`.
+    F32(f32),
+}
+
+impl Arg {
+    /// The argument's 8-byte slot given a buffer's address: pointers whole, `int` and
+    /// `float` in the low four bytes (little-endian, as both kernels' readers take them).
+    pub fn slot(self, addr: impl Fn(BufId) -> u64) -> u64 {
+        match self {
+            Arg::Buf(b) => addr(b),
+            Arg::I32(v) => u64::from(v as u32),
+            Arg::F32(v) => u64::from(v.to_bits()),
+        }
+    }
+}
+
+/// The forward kernels (`kernels/ak_forward.cuh`), in the order of their `AK_K_*` ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Token embedding rows (dequantized).
+    Embed,
+    /// Multiply by a constant.
+    Scale,
+    /// RMSNorm per row.
+    RmsNorm,
+    /// Activation quantization per block of 32.
+    Quantize,
+    /// Dot product per (token, weight row).
+    Matmul,
+    /// Bias add.
+    AddBias,
+    /// Residual add.
+    Add,
+    /// RoPE per pair.
+    Rope,
+    /// Binary16 KV cache write.
+    KvWrite,
+    /// Attention scores per (token, head, position).
+    AttnScores,
+    /// Attention softmax per (token, head).
+    AttnSoftmax,
+    /// Attention value sums per (token, head, element).
+    AttnValues,
+    /// SiLU or GELU gating.
+    Gated,
+    /// Logit soft-capping.
+    Softcap,
+    /// Row gather.
+    Gather,
+}
+
+impl Kernel {
+    /// Every kernel, in id order.
+    pub const ALL: [Kernel; 15] = [
+        Kernel::Embed,
+        Kernel::Scale,
+        Kernel::RmsNorm,
+        Kernel::Quantize,
+        Kernel::Matmul,
+        Kernel::AddBias,
+        Kernel::Add,
+        Kernel::Rope,
+        Kernel::KvWrite,
+        Kernel::AttnScores,
+        Kernel::AttnSoftmax,
+        Kernel::AttnValues,
+        Kernel::Gated,
+        Kernel::Softcap,
+        Kernel::Gather,
+    ];
+
+    /// The `AK_K_*` id `ak_host_launch` takes.
+    pub fn id(self) -> i32 {
+        self as i32
+    }
+
+    /// The `__global__` function's name in the module.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Embed => "ak_fwd_embed",
+            Kernel::Scale => "ak_fwd_scale",
+            Kernel::RmsNorm => "ak_fwd_rmsnorm",
+            Kernel::Quantize => "ak_fwd_quantize",
+            Kernel::Matmul => "ak_fwd_matmul",
+            Kernel::AddBias => "ak_fwd_add_bias",
+            Kernel::Add => "ak_fwd_add",
+            Kernel::Rope => "ak_fwd_rope",
+            Kernel::KvWrite => "ak_fwd_kv_write",
+            Kernel::AttnScores => "ak_fwd_attn_scores",
+            Kernel::AttnSoftmax => "ak_fwd_attn_softmax",
+            Kernel::AttnValues => "ak_fwd_attn_values",
+            Kernel::Gated => "ak_fwd_gated",
+            Kernel::Softcap => "ak_fwd_softcap",
+            Kernel::Gather => "ak_fwd_gather",
+        }
+    }
+}
+
+/// One kernel launch: `n` outputs, the arguments after `n`, and for each buffer argument
+/// the elements the launch may touch (checked against the buffer before it runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// Outputs (threads).
+    pub n: usize,
+    /// Arguments after `n`, in the kernel's order.
+    pub args: Vec<Arg>,
+    /// `(buffer, elements it must hold)` for every buffer argument.
+    pub needs: Vec<(BufId, usize)>,
+}

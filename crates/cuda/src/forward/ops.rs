@@ -1,0 +1,331 @@
+//! One constructor per forward kernel: the launch, its arguments in the kernel's order, and
+//! the elements each buffer argument must hold for every index the kernel computes to be in
+//! bounds (checked by the executor before it runs).
+
+use super::kernel::{Arg, BufId, Kernel, Launch};
+
+/// Elements per activation block.
+pub(super) const QK: usize = 32;
+
+/// Quantized activations of `ntok` rows of `cols`: values, block scales, block sums.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QuantBufs {
+    /// Values (`i8`).
+    pub(super) q: BufId,
+    /// Scales (`f32`).
+    pub(super) d: BufId,
+    /// Sums (`i32`).
+    pub(super) s: BufId,
+}
+
+fn int(v: usize) -> Arg {
+    // Sizes are checked to fit an `int` when a step is planned (`Forward::step`).
+    Arg::I32(i32::try_from(v).unwrap_or(i32::MAX))
+}
+
+fn launch(kernel: Kernel, n: usize, args: Vec<Arg>, needs: Vec<(BufId, usize)>) -> Launch {
+    Launch {
+        kernel,
+        n,
+        args,
+        needs,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Rows `tokens[i]` of the embedding table (`rb` bytes a row, `rows` rows) into `out`.
+pub(super) fn embed(
+    dtype: u32,
+    table: BufId,
+    rb: usize,
+    rows: usize,
+    cols: usize,
+    tokens: BufId,
+    ntok: usize,
+    out: BufId,
+) -> Launch {
+    let a = vec![
+        Arg::I32(dtype as i32),
+        Arg::Buf(table),
+        int(cols),
+        Arg::Buf(tokens),
+        Arg::Buf(out),
+    ];
+    launch(
+        Kernel::Embed,
+        ntok,
+        a,
+        vec![(table, rb * rows), (tokens, ntok), (out, ntok * cols)],
+    )
+}
+
+/// `x[i] *= c` for `n` elements.
+pub(super) fn scale(x: BufId, n: usize, c: f32) -> Launch {
+    launch(
+        Kernel::Scale,
+        n,
+        vec![Arg::Buf(x), Arg::F32(c)],
+        vec![(x, n)],
+    )
+}
+
+/// RMSNorm of `nrows` rows of `width` with weights `w` into `out`.
+pub(super) fn rmsnorm(
+    x: BufId,
+    w: BufId,
+    eps: f32,
+    width: usize,
+    nrows: usize,
+    out: BufId,
+) -> Launch {
+    let a = vec![
+        Arg::Buf(x),
+        Arg::Buf(w),
+        Arg::F32(eps),
+        int(width),
+        Arg::Buf(out),
+    ];
+    launch(
+        Kernel::RmsNorm,
+        nrows,
+        a,
+        vec![(x, nrows * width), (w, width), (out, nrows * width)],
+    )
+}
+
+/// Quantizes `len` values (a multiple of 32) of `x`.
+pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
+    let nb = len / QK;
+    let a = vec![Arg::Buf(x), Arg::Buf(qa.q), Arg::Buf(qa.d), Arg::Buf(qa.s)];
+    launch(
+        Kernel::Quantize,
+        nb,
+        a,
+        vec![(x, len), (qa.q, len), (qa.d, nb), (qa.s, nb)],
+    )
+}
+
+/// `out[t * rows + r]` = weight row `r` · token `t` (`ntok` rows of `cols` in `x`, quantized
+/// in `qa` when `quantized`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul(
+    dtype: u32,
+    w: BufId,
+    rb: usize,
+    rows: usize,
+    cols: usize,
+    ntok: usize,
+    x: BufId,
+    qa: QuantBufs,
+    quantized: bool,
+    out: BufId,
+) -> Launch {
+    let a = vec![
+        Arg::I32(dtype as i32),
+        Arg::Buf(w),
+        int(rows),
+        int(cols),
+        Arg::Buf(x),
+        Arg::Buf(qa.q),
+        Arg::Buf(qa.d),
+        Arg::Buf(qa.s),
+        Arg::Buf(out),
+    ];
+    let mut needs = vec![(w, rb * rows), (x, ntok * cols), (out, ntok * rows)];
+    if quantized {
+        let nb = ntok * cols / QK;
+        needs.extend([(qa.q, ntok * cols), (qa.d, nb), (qa.s, nb)]);
+    } else {
+        needs.extend([(qa.q, 0), (qa.d, 0), (qa.s, 0)]);
+    }
+    launch(Kernel::Matmul, ntok * rows, a, needs)
+}
+
+/// `x[i] += b[i % width]` for `n` elements.
+pub(super) fn add_bias(x: BufId, b: BufId, width: usize, n: usize) -> Launch {
+    launch(
+        Kernel::AddBias,
+        n,
+        vec![Arg::Buf(x), Arg::Buf(b), int(width)],
+        vec![(x, n), (b, width)],
+    )
+}
+
+/// `x[i] += y[i]` for `n` elements.
+pub(super) fn add(x: BufId, y: BufId, n: usize) -> Launch {
+    launch(
+        Kernel::Add,
+        n,
+        vec![Arg::Buf(x), Arg::Buf(y)],
+        vec![(x, n), (y, n)],
+    )
+}
+
+/// RoPE in place over `ntok` rows of `nheads` heads of `hd`, `cs` holding `hd` values (cos,
+/// sin pairs) per row.
+pub(super) fn rope(
+    x: BufId,
+    hd: usize,
+    nheads: usize,
+    ntok: usize,
+    cs: BufId,
+    neox: bool,
+) -> Launch {
+    let a = vec![
+        Arg::Buf(x),
+        int(hd),
+        int(nheads),
+        Arg::Buf(cs),
+        Arg::I32(i32::from(neox)),
+    ];
+    launch(
+        Kernel::Rope,
+        ntok * nheads * (hd / 2),
+        a,
+        vec![(x, ntok * nheads * hd), (cs, ntok * hd)],
+    )
+}
+
+/// Row `t` of `x` (`kv` wide) as binary16 into row `rows[t]` of `cache` (`cache_rows` rows).
+pub(super) fn kv_write(
+    x: BufId,
+    kv: usize,
+    ntok: usize,
+    rows: BufId,
+    cache: BufId,
+    cache_rows: usize,
+) -> Launch {
+    let a = vec![Arg::Buf(x), int(kv), Arg::Buf(rows), Arg::Buf(cache)];
+    launch(
+        Kernel::KvWrite,
+        ntok * kv,
+        a,
+        vec![(x, ntok * kv), (rows, ntok), (cache, cache_rows * kv)],
+    )
+}
+
+/// The shape of one attention step over a layer's cache.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AttnShape {
+    /// Query tokens.
+    pub(super) ntok: usize,
+    /// Query heads.
+    pub(super) nh: usize,
+    /// Query heads per key/value head.
+    pub(super) group: usize,
+    /// Head width.
+    pub(super) hd: usize,
+    /// Cache row width.
+    pub(super) kv: usize,
+    /// Most positions a query sees (the score rows' stride).
+    pub(super) maxn: usize,
+    /// Rows of the cache.
+    pub(super) cache_rows: usize,
+}
+
+impl AttnShape {
+    fn ints(&self) -> [Arg; 5] {
+        [
+            int(self.nh),
+            int(self.group),
+            int(self.hd),
+            int(self.kv),
+            int(self.maxn),
+        ]
+    }
+}
+
+/// Scores of every (token, head, position) into `s`.
+pub(super) fn attn_scores(sh: AttnShape, q: BufId, k: BufId, meta: BufId, s: BufId) -> Launch {
+    let mut a = vec![Arg::Buf(q), Arg::Buf(k), Arg::Buf(meta)];
+    a.extend(sh.ints());
+    a.push(Arg::Buf(s));
+    let n = sh.ntok * sh.nh * sh.maxn;
+    let needs = vec![
+        (q, sh.ntok * sh.nh * sh.hd),
+        (k, sh.cache_rows * sh.kv),
+        (meta, 3 * sh.ntok),
+        (s, n),
+    ];
+    launch(Kernel::AttnScores, n, a, needs)
+}
+
+/// Softmax of every (token, head) row of `s` in place, sums into `sums`.
+pub(super) fn attn_softmax(sh: AttnShape, s: BufId, meta: BufId, sums: BufId) -> Launch {
+    let a = vec![
+        Arg::Buf(s),
+        Arg::Buf(meta),
+        int(sh.nh),
+        int(sh.maxn),
+        Arg::Buf(sums),
+    ];
+    let n = sh.ntok * sh.nh;
+    launch(
+        Kernel::AttnSoftmax,
+        n,
+        a,
+        vec![(s, n * sh.maxn), (meta, 3 * sh.ntok), (sums, n)],
+    )
+}
+
+/// Value sums of every (token, head, element) into `out`.
+pub(super) fn attn_values(
+    sh: AttnShape,
+    s: BufId,
+    sums: BufId,
+    v: BufId,
+    meta: BufId,
+    out: BufId,
+) -> Launch {
+    let mut a = vec![Arg::Buf(s), Arg::Buf(sums), Arg::Buf(v), Arg::Buf(meta)];
+    a.extend(sh.ints());
+    a.push(Arg::Buf(out));
+    let th = sh.ntok * sh.nh;
+    let needs = vec![
+        (s, th * sh.maxn),
+        (sums, th),
+        (v, sh.cache_rows * sh.kv),
+        (meta, 3 * sh.ntok),
+        (out, th * sh.hd),
+    ];
+    launch(Kernel::AttnValues, th * sh.hd, a, needs)
+}
+
+/// `out[i] = u[i] · SiLU(g[i])` (or GELU) for `n` elements.
+pub(super) fn gated(gelu: bool, g: BufId, u: BufId, n: usize, out: BufId) -> Launch {
+    let a = vec![
+        Arg::I32(i32::from(gelu)),
+        Arg::Buf(g),
+        Arg::Buf(u),
+        Arg::Buf(out),
+    ];
+    launch(Kernel::Gated, n, a, vec![(g, n), (u, n), (out, n)])
+}
+
+/// `x[i] = c · tanhf(x[i] / c)` for `n` elements.
+pub(super) fn softcap(x: BufId, n: usize, c: f32) -> Launch {
+    launch(
+        Kernel::Softcap,
+        n,
+        vec![Arg::Buf(x), Arg::F32(c)],
+        vec![(x, n)],
+    )
+}
+
+/// Rows `idx[r]` (of `src_rows`) of `x` into `out`, `nrows` rows of `width`.
+pub(super) fn gather(
+    x: BufId,
+    src_rows: usize,
+    idx: BufId,
+    width: usize,
+    nrows: usize,
+    out: BufId,
+) -> Launch {
+    let a = vec![Arg::Buf(x), Arg::Buf(idx), int(width), Arg::Buf(out)];
+    launch(
+        Kernel::Gather,
+        nrows * width,
+        a,
+        vec![(x, src_rows * width), (idx, nrows), (out, nrows * width)],
+    )
+}

@@ -1,0 +1,278 @@
+//! [`Forward`]: a model's weights and KV cache slots on a [`Device`], and one batch step as
+//! the sequence of launches the engine's forward pass computes (`model/forward.rs`).
+
+use super::kernel::{BufId, Elem, Launch};
+use super::ops::QuantBufs;
+use super::spec::{ModelSpec, Tensor};
+use super::{Device, ForwardError};
+
+/// A weight matrix on the device.
+#[derive(Debug, Clone, Copy)]
+struct Mat {
+    buf: BufId,
+    dtype: u32,
+    rows: usize,
+    cols: usize,
+    rb: usize,
+}
+
+/// One block's buffers.
+#[derive(Debug)]
+struct LayerBufs {
+    attn_norm: BufId,
+    wq: Mat,
+    wk: Mat,
+    wv: Mat,
+    wo: Mat,
+    ffn_norm: BufId,
+    gate: Mat,
+    up: Mat,
+    down: Mat,
+    bias: [Option<BufId>; 3],
+    qk_norm: Option<(BufId, BufId)>,
+    post: Option<(BufId, BufId)>,
+    k_cache: BufId,
+    v_cache: BufId,
+}
+
+/// Per-step buffers, resized each step.
+#[derive(Debug, Clone, Copy)]
+struct Scratch {
+    tokens: BufId,
+    rows: BufId,
+    last: BufId,
+    trig: BufId,
+    trig_swa: BufId,
+    meta: BufId,
+    meta_swa: BufId,
+    x: BufId,
+    xn: BufId,
+    qa: QuantBufs,
+    q: BufId,
+    k: BufId,
+    v: BufId,
+    qn: BufId,
+    kn: BufId,
+    s: BufId,
+    sums: BufId,
+    att: BufId,
+    o: BufId,
+    tmp: BufId,
+    g: BufId,
+    u: BufId,
+    act: BufId,
+    h: BufId,
+    hn: BufId,
+    logits: BufId,
+}
+
+/// A model on a device with `slots` KV caches of `capacity` positions each.
+#[derive(Debug)]
+pub struct Forward<'m, D: Device> {
+    dev: D,
+    spec: ModelSpec<'m>,
+    layers: Vec<LayerBufs>,
+    embd: Mat,
+    output: Mat,
+    output_norm: BufId,
+    sc: Scratch,
+    capacity: usize,
+    lens: Vec<usize>,
+    /// Launches of the last step (what a GPU step launches, in order).
+    trace: Vec<Launch>,
+}
+
+/// Hands out buffer ids.
+struct Ids(usize);
+
+impl Ids {
+    fn next(&mut self) -> BufId {
+        self.0 += 1;
+        BufId(self.0 - 1)
+    }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i32_bytes(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Uploads an F32 vector.
+fn up_vec<D: Device>(dev: &mut D, ids: &mut Ids, v: &[f32]) -> Result<BufId, ForwardError> {
+    let b = ids.next();
+    dev.upload(b, Elem::F32, &f32_bytes(v))?;
+    Ok(b)
+}
+
+/// Uploads a weight matrix after checking its bytes are whole rows of a type the kernels take.
+fn up_mat<D: Device>(dev: &mut D, ids: &mut Ids, t: &Tensor<'_>) -> Result<Mat, ForwardError> {
+    let rb = crate::host::row_bytes(t.dtype, t.cols);
+    if rb == 0 || t.data.len() != rb * t.rows {
+        return Err(bad(format!(
+            "weight of type {} with {} columns is not {} whole rows",
+            t.dtype, t.cols, t.rows
+        )));
+    }
+    let buf = ids.next();
+    dev.upload(buf, Elem::U8, t.data)?;
+    Ok(Mat {
+        buf,
+        dtype: t.dtype,
+        rows: t.rows,
+        cols: t.cols,
+        rb,
+    })
+}
+
+fn bad(msg: impl Into<String>) -> ForwardError {
+    ForwardError::BadInput(msg.into())
+}
+
+fn int(v: usize, what: &str) -> Result<i32, ForwardError> {
+    i32::try_from(v).map_err(|_| bad(format!("{what} {v} exceeds i32")))
+}
+
+impl<'m, D: Device> Forward<'m, D> {
+    /// Uploads `spec`'s weights to `dev` and allocates `slots` caches of `capacity` positions.
+    pub fn new(
+        mut dev: D,
+        spec: ModelSpec<'m>,
+        slots: usize,
+        capacity: usize,
+    ) -> Result<Self, ForwardError> {
+        let ids = &mut Ids(0);
+        let (kv, rows) = (spec.kv_dim(), slots * capacity);
+        int(rows * kv, "cache elements")?;
+        if spec.embd.rows < spec.vocab || spec.output.rows != spec.vocab {
+            return Err(bad("embedding or output rows do not match the vocabulary"));
+        }
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        for l in &spec.layers {
+            let attn_norm = up_vec(&mut dev, ids, &l.attn_norm)?;
+            let ffn_norm = up_vec(&mut dev, ids, &l.ffn_norm)?;
+            let mut bias = [None; 3];
+            for (slot, b) in bias.iter_mut().zip(&l.bias) {
+                if let Some(b) = b {
+                    *slot = Some(up_vec(&mut dev, ids, b)?);
+                }
+            }
+            let mut pair =
+                |p: &Option<(Vec<f32>, Vec<f32>)>| -> Result<Option<(BufId, BufId)>, ForwardError> {
+                    match p {
+                        Some((a, b)) => {
+                            Ok(Some((up_vec(&mut dev, ids, a)?, up_vec(&mut dev, ids, b)?)))
+                        }
+                        None => Ok(None),
+                    }
+                };
+            let (qk_norm, post) = (pair(&l.qk_norm)?, pair(&l.post_norms)?);
+            let mut m = |t: &Tensor<'_>| up_mat(&mut dev, ids, t);
+            let (wq, wk, wv, wo) = (m(&l.wq)?, m(&l.wk)?, m(&l.wv)?, m(&l.wo)?);
+            let (gate, up, down) = (m(&l.gate)?, m(&l.up)?, m(&l.down)?);
+            let (k_cache, v_cache) = (ids.next(), ids.next());
+            dev.alloc(k_cache, Elem::U16, rows * kv)?;
+            dev.alloc(v_cache, Elem::U16, rows * kv)?;
+            layers.push(LayerBufs {
+                attn_norm,
+                wq,
+                wk,
+                wv,
+                wo,
+                ffn_norm,
+                gate,
+                up,
+                down,
+                bias,
+                qk_norm,
+                post,
+                k_cache,
+                v_cache,
+            });
+        }
+        let output_norm = up_vec(&mut dev, ids, &spec.output_norm)?;
+        let embd = up_mat(&mut dev, ids, &spec.embd)?;
+        let output = if std::ptr::eq(spec.output.data, spec.embd.data) {
+            embd
+        } else {
+            up_mat(&mut dev, ids, &spec.output)?
+        };
+        let mut n = || ids.next();
+        let sc = Scratch {
+            tokens: n(),
+            rows: n(),
+            last: n(),
+            trig: n(),
+            trig_swa: n(),
+            meta: n(),
+            meta_swa: n(),
+            x: n(),
+            xn: n(),
+            qa: QuantBufs {
+                q: n(),
+                d: n(),
+                s: n(),
+            },
+            q: n(),
+            k: n(),
+            v: n(),
+            qn: n(),
+            kn: n(),
+            s: n(),
+            sums: n(),
+            att: n(),
+            o: n(),
+            tmp: n(),
+            g: n(),
+            u: n(),
+            act: n(),
+            h: n(),
+            hn: n(),
+            logits: n(),
+        };
+        Ok(Forward {
+            dev,
+            spec,
+            layers,
+            embd,
+            output,
+            output_norm,
+            sc,
+            capacity,
+            lens: vec![0; slots],
+            trace: Vec::new(),
+        })
+    }
+
+    /// Positions stored in `slot`'s cache.
+    pub fn len(&self, slot: usize) -> usize {
+        self.lens.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Empties `slot`'s cache (its old entries are overwritten as new positions arrive).
+    pub fn reset(&mut self, slot: usize) {
+        if let Some(l) = self.lens.get_mut(slot) {
+            *l = 0;
+        }
+    }
+
+    /// The launches of the last step, in order.
+    pub fn trace(&self) -> &[Launch] {
+        &self.trace
+    }
+
+    /// The device.
+    pub fn device(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
+    fn run(&mut self, l: Launch) -> Result<(), ForwardError> {
+        self.dev.launch(&l)?;
+        self.trace.push(l);
+        Ok(())
+    }
+}
+
+mod step;

@@ -1,0 +1,307 @@
+//! One batch step: the launches of the engine's forward pass (`model/forward.rs`) for every
+//! token of every sequence, in its order.
+
+use super::super::kernel::{BufId, Elem};
+use super::super::ops::{self, AttnShape, QK};
+use super::super::{Device, ForwardError};
+use super::{Forward, LayerBufs, Mat, bad, f32_bytes, i32_bytes, int};
+
+/// The rows of one step: `(slot, position)` per token.
+struct Rows(Vec<(usize, usize)>);
+
+impl Rows {
+    /// `[first cache row, first position seen, position]` per token, and the most positions
+    /// any token sees.
+    fn meta(
+        &self,
+        capacity: usize,
+        window: Option<usize>,
+    ) -> Result<(Vec<i32>, usize), ForwardError> {
+        let mut meta = Vec::with_capacity(3 * self.0.len());
+        let mut maxn = 1;
+        for &(slot, pos) in &self.0 {
+            let start = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            maxn = maxn.max(pos + 1 - start);
+            meta.extend([
+                int(slot * capacity, "cache row")?,
+                int(start, "position")?,
+                int(pos, "position")?,
+            ]);
+        }
+        Ok((meta, maxn))
+    }
+
+    /// `(cos, sin)` of `p · f` for every frequency at every row's position, as the engine
+    /// computes its table (`libm`, on the host).
+    fn trig(&self, freqs: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.0.len() * 2 * freqs.len());
+        for &(_, p) in &self.0 {
+            for &f in freqs {
+                let a = p as f32 * f;
+                out.extend([libm::cosf(a), libm::sinf(a)]);
+            }
+        }
+        out
+    }
+}
+
+impl<D: Device> Forward<'_, D> {
+    /// Runs every token of every `(slot, tokens)` through the model, appending to the slots'
+    /// caches, and returns the logits of each sequence's last token. A sequence's logits do
+    /// not depend on the others in the batch, nor on how its tokens were split into steps.
+    pub fn step(&mut self, seqs: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ForwardError> {
+        self.trace.clear();
+        let rows = self.plan_rows(seqs)?;
+        let n = rows.0.len();
+        let sp = &self.spec;
+        let (d, qd, kv, ff) = (sp.n_embd, sp.q_dim(), sp.kv_dim(), sp.n_ff);
+        int(n * ff.max(qd).max(d).max(sp.vocab), "step elements")?;
+        let sc = self.sc;
+        let tokens: Vec<i32> = seqs
+            .iter()
+            .flat_map(|(_, t)| t.iter().map(|&t| t as i32))
+            .collect();
+        self.dev.upload(sc.tokens, Elem::I32, &i32_bytes(&tokens))?;
+        let cache_rows: Vec<i32> = rows
+            .0
+            .iter()
+            .map(|&(s, p)| int(s * self.capacity + p, "cache row"))
+            .collect::<Result<_, _>>()?;
+        self.dev
+            .upload(sc.rows, Elem::I32, &i32_bytes(&cache_rows))?;
+        self.dev
+            .upload(sc.trig, Elem::F32, &f32_bytes(&rows.trig(&sp.rope_freqs)))?;
+        self.dev.upload(
+            sc.trig_swa,
+            Elem::F32,
+            &f32_bytes(&rows.trig(&sp.rope_freqs_swa)),
+        )?;
+        let window = sp.layers.iter().find_map(|l| l.window);
+        let (meta, maxn) = rows.meta(self.capacity, None)?;
+        let (meta_swa, maxn_swa) = rows.meta(self.capacity, window)?;
+        self.dev.upload(sc.meta, Elem::I32, &i32_bytes(&meta))?;
+        self.dev
+            .upload(sc.meta_swa, Elem::I32, &i32_bytes(&meta_swa))?;
+        let big = ff.max(qd).max(d).max(kv);
+        for (b, len) in [
+            (sc.x, n * d),
+            (sc.xn, n * d),
+            (sc.q, n * qd),
+            (sc.k, n * kv),
+            (sc.v, n * kv),
+            (sc.qn, n * qd),
+            (sc.kn, n * kv),
+            (sc.att, n * qd),
+            (sc.o, n * d),
+            (sc.tmp, n * d),
+            (sc.g, n * ff),
+            (sc.u, n * ff),
+            (sc.act, n * ff),
+            (sc.sums, n * sp.n_head),
+            (sc.s, n * sp.n_head * maxn.max(maxn_swa)),
+            (sc.qa.d, n * big / QK),
+        ] {
+            self.dev.alloc(b, Elem::F32, len)?;
+        }
+        self.dev.alloc(sc.qa.q, Elem::I8, n * big)?;
+        self.dev.alloc(sc.qa.s, Elem::I32, n * big / QK)?;
+        let e = self.embd;
+        self.run(ops::embed(
+            e.dtype, e.buf, e.rb, e.rows, e.cols, sc.tokens, n, sc.x,
+        ))?;
+        if let Some(c) = self.spec.embd_scale {
+            self.run(ops::scale(sc.x, n * d, c))?;
+        }
+        for li in 0..self.layers.len() {
+            let swa = self.spec.layers[li].rope_swa;
+            let windowed = self.spec.layers[li].window.is_some();
+            let (meta, maxn) = if windowed {
+                (sc.meta_swa, maxn_swa)
+            } else {
+                (sc.meta, maxn)
+            };
+            let trig = if swa { sc.trig_swa } else { sc.trig };
+            self.attention_block(li, n, trig, meta, maxn)?;
+            self.ffn_block(li, n)?;
+        }
+        for &(slot, t) in seqs {
+            self.lens[slot] += t.len();
+        }
+        self.head(seqs, n)
+    }
+
+    /// Checks the step and lays out its rows.
+    fn plan_rows(&self, seqs: &[(usize, &[u32])]) -> Result<Rows, ForwardError> {
+        let mut rows = Vec::new();
+        for (i, &(slot, toks)) in seqs.iter().enumerate() {
+            if slot >= self.lens.len() {
+                return Err(bad(format!("slot {slot} of {}", self.lens.len())));
+            }
+            if seqs[..i].iter().any(|&(s, _)| s == slot) {
+                return Err(bad(format!("slot {slot} twice in one step")));
+            }
+            if toks.is_empty() {
+                return Err(bad("empty token chunk"));
+            }
+            let len = self.lens[slot];
+            if len + toks.len() > self.capacity {
+                return Err(bad(format!(
+                    "slot {slot} needs {} positions, it holds {}",
+                    len + toks.len(),
+                    self.capacity
+                )));
+            }
+            if let Some(t) = toks.iter().find(|&&t| t as usize >= self.spec.vocab) {
+                return Err(bad(format!(
+                    "token id {t} outside vocabulary {}",
+                    self.spec.vocab
+                )));
+            }
+            rows.extend((0..toks.len()).map(|j| (slot, len + j)));
+        }
+        if rows.is_empty() {
+            return Err(bad("no sequences"));
+        }
+        Ok(Rows(rows))
+    }
+
+    /// `out = x · wᵀ` for `n` rows of `x`: quantizes `x` first when the row length is whole
+    /// blocks (as the engine's `Acts`), which every quantized type requires.
+    fn matmul(&mut self, w: Mat, x: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
+        let quantized = w.dtype > 1;
+        if w.cols.is_multiple_of(QK) {
+            self.run(ops::quantize(x, n * w.cols, self.sc.qa))?;
+        } else if quantized {
+            return Err(bad(format!("quantized rows of {} values", w.cols)));
+        }
+        self.run(ops::matmul(
+            w.dtype, w.buf, w.rb, w.rows, w.cols, n, x, self.sc.qa, quantized, out,
+        ))
+    }
+
+    /// Adds `y` (post-normalised with `post` when given) to the stream `x`.
+    fn residual(&mut self, post: Option<BufId>, y: BufId, n: usize) -> Result<(), ForwardError> {
+        let (d, eps, sc) = (self.spec.n_embd, self.spec.rms_eps, self.sc);
+        let y = match post {
+            Some(w) => {
+                self.run(ops::rmsnorm(y, w, eps, d, n, sc.tmp))?;
+                sc.tmp
+            }
+            None => y,
+        };
+        self.run(ops::add(sc.x, y, n * d))
+    }
+
+    fn attention_block(
+        &mut self,
+        li: usize,
+        n: usize,
+        trig: BufId,
+        meta: BufId,
+        maxn: usize,
+    ) -> Result<(), ForwardError> {
+        let sp = &self.spec;
+        let (d, hd, nh, nkv, eps, neox) = (
+            sp.n_embd,
+            sp.head_dim,
+            sp.n_head,
+            sp.n_head_kv,
+            sp.rms_eps,
+            sp.rope_neox,
+        );
+        let (qd, kv) = (sp.q_dim(), sp.kv_dim());
+        let sc = self.sc;
+        let l: &LayerBufs = &self.layers[li];
+        let (attn_norm, wq, wk, wv, wo, bias, qk_norm, post) = (
+            l.attn_norm,
+            l.wq,
+            l.wk,
+            l.wv,
+            l.wo,
+            l.bias,
+            l.qk_norm,
+            l.post.map(|p| p.0),
+        );
+        let (k_cache, v_cache) = (l.k_cache, l.v_cache);
+        let cache_rows = self.lens.len() * self.capacity;
+        self.run(ops::rmsnorm(sc.x, attn_norm, eps, d, n, sc.xn))?;
+        self.matmul(wq, sc.xn, n, sc.q)?;
+        self.matmul(wk, sc.xn, n, sc.k)?;
+        self.matmul(wv, sc.xn, n, sc.v)?;
+        for ((b, out), width) in bias.iter().zip([sc.q, sc.k, sc.v]).zip([qd, kv, kv]) {
+            if let Some(b) = b {
+                self.run(ops::add_bias(out, *b, width, n * width))?;
+            }
+        }
+        let (q, k) = match qk_norm {
+            Some((qn, kn)) => {
+                self.run(ops::rmsnorm(sc.q, qn, eps, hd, n * nh, sc.qn))?;
+                self.run(ops::rmsnorm(sc.k, kn, eps, hd, n * nkv, sc.kn))?;
+                (sc.qn, sc.kn)
+            }
+            None => (sc.q, sc.k),
+        };
+        self.run(ops::rope(q, hd, nh, n, trig, neox))?;
+        self.run(ops::rope(k, hd, nkv, n, trig, neox))?;
+        self.run(ops::kv_write(k, kv, n, sc.rows, k_cache, cache_rows))?;
+        self.run(ops::kv_write(sc.v, kv, n, sc.rows, v_cache, cache_rows))?;
+        let sh = AttnShape {
+            ntok: n,
+            nh,
+            group: nh / nkv,
+            hd,
+            kv,
+            maxn,
+            cache_rows,
+        };
+        self.run(ops::attn_scores(sh, q, k_cache, meta, sc.s))?;
+        self.run(ops::attn_softmax(sh, sc.s, meta, sc.sums))?;
+        self.run(ops::attn_values(sh, sc.s, sc.sums, v_cache, meta, sc.att))?;
+        self.matmul(wo, sc.att, n, sc.o)?;
+        self.residual(post, sc.o, n)
+    }
+
+    fn ffn_block(&mut self, li: usize, n: usize) -> Result<(), ForwardError> {
+        let (d, ff, eps, gelu) = (
+            self.spec.n_embd,
+            self.spec.n_ff,
+            self.spec.rms_eps,
+            self.spec.gelu,
+        );
+        let sc = self.sc;
+        let l = &self.layers[li];
+        let (ffn_norm, gate, up, down, post) =
+            (l.ffn_norm, l.gate, l.up, l.down, l.post.map(|p| p.1));
+        self.run(ops::rmsnorm(sc.x, ffn_norm, eps, d, n, sc.xn))?;
+        self.matmul(gate, sc.xn, n, sc.g)?;
+        self.matmul(up, sc.xn, n, sc.u)?;
+        self.run(ops::gated(gelu, sc.g, sc.u, n * ff, sc.act))?;
+        self.matmul(down, sc.act, n, sc.o)?;
+        self.residual(post, sc.o, n)
+    }
+
+    /// Each sequence's last row: output norm, head, soft-capping; read back.
+    fn head(&mut self, seqs: &[(usize, &[u32])], n: usize) -> Result<Vec<Vec<f32>>, ForwardError> {
+        let (d, vocab, eps) = (self.spec.n_embd, self.spec.vocab, self.spec.rms_eps);
+        let sc = self.sc;
+        let mut last = Vec::with_capacity(seqs.len());
+        let mut end = 0;
+        for (_, t) in seqs {
+            end += t.len();
+            last.push(int(end - 1, "row")?);
+        }
+        let ns = last.len();
+        self.dev.upload(sc.last, Elem::I32, &i32_bytes(&last))?;
+        self.dev.alloc(sc.h, Elem::F32, ns * d)?;
+        self.dev.alloc(sc.hn, Elem::F32, ns * d)?;
+        self.dev.alloc(sc.logits, Elem::F32, ns * vocab)?;
+        self.run(ops::gather(sc.x, n, sc.last, d, ns, sc.h))?;
+        self.run(ops::rmsnorm(sc.h, self.output_norm, eps, d, ns, sc.hn))?;
+        self.matmul(self.output, sc.hn, ns, sc.logits)?;
+        if let Some(c) = self.spec.softcap {
+            self.run(ops::softcap(sc.logits, ns * vocab, c))?;
+        }
+        let flat = self.dev.read_f32(sc.logits, ns * vocab)?;
+        Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+    }
+}

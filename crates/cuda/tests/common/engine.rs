@@ -1,0 +1,172 @@
+//! The engine's model as the CUDA forward pass's [`ModelSpec`], the engine's own logits for
+//! the same steps, and the tiny synthetic models of the engine's tests, quantized to any type.
+#![allow(dead_code)]
+
+use aikernel_cuda::forward::{Forward, HostDevice, LayerSpec, ModelSpec, Tensor};
+use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter};
+use aikernel_engine::kernels::WeightView;
+use aikernel_engine::model::forward_logits;
+use aikernel_engine::quantize::{QuantType, quantize_gguf, requantize_gguf};
+use aikernel_engine::{Kernel, Model, model::KvCache};
+
+fn tensor<'a>(w: &WeightView<'a>) -> Tensor<'a> {
+    Tensor {
+        dtype: w.dtype.id(),
+        rows: w.rows,
+        cols: w.cols,
+        data: w.data,
+    }
+}
+
+/// `m` as the CUDA forward pass sees it (everything from `Model::tensors`).
+pub(crate) fn spec(m: &Model) -> ModelSpec<'_> {
+    let c = m.config();
+    let t = m.tensors();
+    let layers = t
+        .layers
+        .into_iter()
+        .enumerate()
+        .map(|(li, l)| LayerSpec {
+            attn_norm: l.attn_norm,
+            wq: tensor(&l.wq),
+            wk: tensor(&l.wk),
+            wv: tensor(&l.wv),
+            wo: tensor(&l.wo),
+            ffn_norm: l.ffn_norm,
+            gate: tensor(&l.gate),
+            up: tensor(&l.up),
+            down: tensor(&l.down),
+            bias: l.bias,
+            qk_norm: l.qk_norm,
+            post_norms: l.post_norms,
+            window: c.sliding_window.filter(|_| c.swa_layers[li]),
+            rope_swa: c.swa_layers[li],
+        })
+        .collect();
+    ModelSpec {
+        n_embd: c.n_embd,
+        n_ff: c.n_ff,
+        n_head: c.n_head,
+        n_head_kv: c.n_head_kv,
+        head_dim: c.head_dim,
+        vocab: c.vocab_size,
+        rms_eps: c.rms_eps,
+        rope_neox: t.rope_neox,
+        gelu: t.gelu,
+        embd_scale: t.embd_scale,
+        softcap: c.final_logit_softcap,
+        embd: tensor(&t.embd),
+        output_norm: t.output_norm,
+        output: tensor(&t.output),
+        layers,
+        rope_freqs: t.rope_freqs.to_vec(),
+        rope_freqs_swa: t.rope_freqs_swa.to_vec(),
+    }
+}
+
+/// The host build of the CUDA forward pass over `m` with `slots` caches of `capacity`.
+pub(crate) fn host_forward(m: &Model, slots: usize, capacity: usize) -> Forward<'_, HostDevice> {
+    Forward::new(HostDevice::new(), spec(m), slots, capacity).unwrap()
+}
+
+/// Bit patterns of a logits row.
+pub(crate) fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Runs the same steps (each a list of `(sequence, tokens)`) through the engine (scalar
+/// kernel, one thread) and the host build of the CUDA forward pass, asserting every
+/// sequence's logits bit-identical at every step. Returns the CUDA logits of every step.
+pub(crate) fn compare_steps(
+    m: &Model,
+    name: &str,
+    nseq: usize,
+    steps: &[Vec<(usize, Vec<u32>)>],
+) -> Vec<Vec<Vec<f32>>> {
+    let mut caches: Vec<KvCache> = (0..nseq).map(|_| KvCache::new(m)).collect();
+    let mut fwd = host_forward(m, nseq, 64);
+    let mut out = Vec::new();
+    for (si, step) in steps.iter().enumerate() {
+        let mut refs: Vec<Option<&mut KvCache>> = caches.iter_mut().map(Some).collect();
+        let mut seqs: Vec<(&mut KvCache, &[u32])> = step
+            .iter()
+            .map(|(s, t)| (refs[*s].take().unwrap(), t.as_slice()))
+            .collect();
+        let want = forward_logits(m, Kernel::Scalar, 1, &mut seqs).unwrap();
+        let batch: Vec<(usize, &[u32])> = step.iter().map(|(s, t)| (*s, t.as_slice())).collect();
+        let got = fwd.step(&batch).unwrap();
+        assert_eq!(got.len(), want.len());
+        for g in &got {
+            assert!(
+                g.iter().all(|x| x.is_finite()),
+                "{name}: step {si}: logits not finite"
+            );
+            assert!(
+                g.iter().any(|x| x.to_bits() != g[0].to_bits()),
+                "{name}: step {si}: logits all equal"
+            );
+        }
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let diff = g
+                .iter()
+                .zip(w)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(
+                diff,
+                0,
+                "{name}: step {si}, sequence {}: {diff} of {} logits differ (first {:?} vs {:?})",
+                step[i].0,
+                g.len(),
+                &g[..4],
+                &w[..4]
+            );
+        }
+        out.push(got);
+    }
+    out
+}
+
+/// A GGUF model from a writer.
+pub(crate) fn load(w: &GgufWriter<'_>) -> Model {
+    Model::from_gguf(GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap()).unwrap()
+}
+
+/// `w`'s file quantized (or requantized) to `t` by the engine's quantizer.
+pub(crate) fn quantized(w: &GgufWriter<'_>, t: QuantType, requantize: bool) -> Model {
+    let f = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
+    let mut out = Vec::new();
+    if requantize {
+        requantize_gguf(&f, t, &mut out).unwrap();
+    } else {
+        quantize_gguf(&f, t, &mut out).unwrap();
+    }
+    Model::from_gguf(GgufFile::from_bytes(out).unwrap()).unwrap()
+}
+
+/// `w`'s file with every 2-D F32 tensor (matrices and embeddings) in F16.
+pub(crate) fn as_f16(w: &GgufWriter<'_>) -> Model {
+    let f = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
+    let mut o = GgufWriter::new();
+    for (k, v) in f.metadata() {
+        o.add_metadata(k.clone(), v.clone());
+    }
+    for info in f.tensors() {
+        let t = f.view(info);
+        if t.dims.len() == 2 && t.dtype == GgmlType::F32 {
+            let bytes: Vec<u8> = t
+                .data
+                .chunks_exact(4)
+                .flat_map(|c| {
+                    aikernel_engine::f16::f32_to_f16(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .to_le_bytes()
+                })
+                .collect();
+            o.add_tensor(t.name, t.dims, GgmlType::F16, bytes).unwrap();
+        } else {
+            o.add_tensor(t.name, t.dims, t.dtype, t.data.to_vec())
+                .unwrap();
+        }
+    }
+    load(&o)
+}

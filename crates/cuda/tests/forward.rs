@@ -1,0 +1,146 @@
+//! The whole forward pass of the CUDA kernels, run on the host (`forward::HostDevice`: the
+//! same per-output functions the GPU kernels run, launch by launch in the order a GPU step
+//! launches them), against the engine's own forward pass (scalar kernel): logits bit-identical
+//! on tiny synthetic models of every architecture (Llama with Llama 3 RoPE factors, Qwen 2
+//! biases, Qwen 3 Q/K norms, Gemma 3 sliding windows, post-norms, GELU and soft-capping), every
+//! weight type, the real SmolLM2-135M; each sequence's logits the same alone or batched, in one
+//! prefill or in chunks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny.rs"]
+mod tiny;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny_arch.rs"]
+mod tiny_arch;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny_gemma.rs"]
+mod tiny_gemma;
+
+use aikernel_engine::Model;
+use aikernel_engine::quantize::QuantType;
+use common::engine::{as_f16, bits, compare_steps, host_forward, load, quantized};
+use tiny_arch::Family;
+
+/// Prefill of two sequences of different lengths together, then two decode steps of both,
+/// then a third sequence joining while the others decode.
+fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
+    let t = |seed: u32, n: usize| -> Vec<u32> {
+        (0..n as u32)
+            .map(|i| (seed * 31 + i * 17 + 3) % vocab as u32)
+            .collect()
+    };
+    vec![
+        vec![(0, t(1, 7)), (1, t(2, 3))],
+        vec![(0, t(3, 1)), (1, t(4, 1))],
+        vec![(1, t(5, 1)), (2, t(6, 9)), (0, t(7, 1))],
+    ]
+}
+
+fn check(m: &Model, name: &str) {
+    compare_steps(m, name, 3, &scenario(m.config().vocab_size));
+}
+
+#[test]
+fn every_architecture_matches_the_engine() {
+    for f in Family::ALL {
+        check(&load(&tiny_arch::tiny(f)), f.name());
+    }
+    check(&load(&tiny_arch::tiny_llama3_unscaled()), "llama3 unscaled");
+    check(&load(&tiny::tiny_llama(2)), "llama f32");
+    // Windows of 4: the scenario's sequences run past them.
+    check(&load(&tiny_gemma::tiny_gemma3(3)), "gemma3 f32");
+    check(
+        &quantized(&tiny_gemma::tiny_gemma3(3), QuantType::Q8_0, false),
+        "gemma3 q8_0",
+    );
+}
+
+#[test]
+fn every_weight_type_matches_the_engine() {
+    let llama = tiny::tiny_llama(2);
+    check(&as_f16(&llama), "llama f16");
+    for t in [
+        QuantType::Q8_0,
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+    ] {
+        check(&quantized(&llama, t, false), t.name());
+    }
+    // Rows of 256 for the K-quants (the tiny llama's are 64 wide).
+    let wide = tiny_arch::tiny(Family::Llama3);
+    for t in [
+        QuantType::Q4_K,
+        QuantType::Q5_K,
+        QuantType::Q6_K,
+        QuantType::Q4_K_M,
+    ] {
+        check(&quantized(&wide, t, true), t.name());
+    }
+}
+
+#[test]
+fn a_sequence_is_the_same_alone_batched_and_chunked() {
+    let m = load(&tiny_gemma::tiny_gemma3(3));
+    let prompt: Vec<u32> = (0..11).map(|i| (i * 37 + 5) % 260).collect();
+    let others = [
+        vec![9u32, 8, 7],
+        (0..17).map(|i| i * 3 + 1).collect::<Vec<u32>>(),
+    ];
+    let alone = {
+        let mut f = host_forward(&m, 3, 64);
+        let a = f.step(&[(0, &prompt)]).unwrap();
+        let b = f.step(&[(0, &[42])]).unwrap();
+        [bits(&a[0]), bits(&b[0])]
+    };
+    // In a batch of three, the sequence in the middle slot, the others of other lengths.
+    let batched = {
+        let mut f = host_forward(&m, 3, 64);
+        let a = f
+            .step(&[(1, &others[0]), (0, &prompt), (2, &others[1])])
+            .unwrap();
+        let b = f.step(&[(2, &[5]), (1, &[6]), (0, &[42])]).unwrap();
+        [bits(&a[1]), bits(&b[2])]
+    };
+    assert_eq!(alone, batched, "batched logits differ from alone");
+    // Prefilled in chunks of 4, 4 and 3 (the last chunk's logits are the prompt's).
+    let chunked = {
+        let mut f = host_forward(&m, 1, 64);
+        f.step(&[(0, &prompt[..4])]).unwrap();
+        f.step(&[(0, &prompt[4..8])]).unwrap();
+        let a = f.step(&[(0, &prompt[8..])]).unwrap();
+        let b = f.step(&[(0, &[42])]).unwrap();
+        [bits(&a[0]), bits(&b[0])]
+    };
+    assert_eq!(alone, chunked, "chunked prefill differs from one step");
+    // And the engine agrees with all three.
+    compare_steps(
+        &m,
+        "gemma3 alone",
+        1,
+        &[vec![(0, prompt.clone())], vec![(0, vec![42])]],
+    );
+}
+
+#[test]
+fn smollm2_matches_the_engine() {
+    let path = aikernel_engine::paths::model();
+    assert!(
+        path.exists(),
+        "SmolLM2-135M-Instruct not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        path.display()
+    );
+    let m = Model::load(&path).unwrap();
+    let tok = m.tokenizer();
+    let a = tok.encode("The capital of France is", true);
+    let b = tok.encode("def fibonacci(n):", true);
+    let steps = vec![
+        vec![(0, a), (1, b)],
+        vec![(0, vec![12]), (1, vec![198])],
+        vec![(1, vec![220])],
+    ];
+    compare_steps(&m, "SmolLM2-135M Q4_1", 2, &steps);
+}
