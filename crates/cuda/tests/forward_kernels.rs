@@ -91,7 +91,9 @@ fn embedding_rows_of_every_type_match_the_engine() {
             let mut table = encode(t, &x);
             if raw && t != GgmlType::F32 {
                 // Random bytes: any f16 factor, NaN and infinity included.
-                table.iter_mut().for_each(|b| *b = rng.byte());
+                for b in &mut table {
+                    *b = rng.byte();
+                }
             }
             let view = WeightView {
                 dtype: t,
