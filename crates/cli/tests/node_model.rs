@@ -1,6 +1,7 @@
 //! A node refuses a model file that does not match the registered content root, with a
 //! clear error, and starts once a good copy can be fetched; a registered model the engine
-//! cannot run (a header claiming 2^32 blocks) is refused while the node serves its others.
+//! cannot run (a header claiming 2^32 blocks), and one whose file is of another family than
+//! its registered driver name, are refused while the node serves its others.
 
 mod common;
 #[path = "../../engine/tests/common/tiny.rs"]
@@ -52,29 +53,21 @@ async fn a_corrupted_model_is_refused_and_a_fresh_download_succeeds() {
     net.wait_eligible(&[1], Duration::from_mins(5)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_model_the_engine_cannot_run_is_refused_and_the_node_serves_the_others() {
-    use aikernel_chain::bindings::{GPUManagement, ModelFileSystem};
-    use aikernel_engine::gguf::MetaValue;
-    use alloy::primitives::{FixedBytes, U256};
+/// Registers the file at `path` as a `file://` model under `driver`.
+async fn register(net: &Net, path: &std::path::Path, name: &str, driver: &str) {
+    use aikernel_chain::bindings::ModelFileSystem;
+    use alloy::primitives::FixedBytes;
 
-    let _serial = common::serial().await;
-    let net = Net::start(1, 30, None);
-    // Model 2: a file whose header claims 2^32 blocks (it aborted every node serving it).
-    let mut w = tiny::tiny_llama(1);
-    w.add_metadata("llama.block_count", MetaValue::U32(u32::MAX));
-    let bad = net.dir.path().join("bad.gguf");
-    std::fs::write(&bad, w.to_bytes().unwrap()).unwrap();
-    let manifest = aikernel_store::write_leaves_manifest(&bad, 1 << 20).unwrap();
+    let manifest = aikernel_store::write_leaves_manifest(path, 1 << 20).unwrap();
     let models = ModelFileSystem::new(net.deployment.models, net.provider());
     let spec = ModelFileSystem::ModelSpec {
-        name: "hostile".into(),
-        driver: aikernel_drivers::DRIVER_NAME.into(),
+        name: name.into(),
+        driver: driver.into(),
         format: "gguf".into(),
         contentRoot: FixedBytes(manifest.root),
         size: manifest.size,
         chunkSize: 1 << 20,
-        uris: vec![format!("file://{}", bad.display())],
+        uris: vec![format!("file://{}", path.display())],
         minMemoryMiB: 1,
         minDeviceCount: 1,
         feePerToken: 1_000_000_000,
@@ -89,9 +82,29 @@ async fn a_model_the_engine_cannot_run_is_refused_and_the_node_serves_the_others
         .await
         .unwrap();
     assert!(receipt.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_the_engine_cannot_run_is_refused_and_the_node_serves_the_others() {
+    use aikernel_chain::bindings::GPUManagement;
+    use aikernel_engine::gguf::MetaValue;
+    use alloy::primitives::U256;
+
+    let _serial = common::serial().await;
+    let net = Net::start(1, 30, None);
+    // Model 2: a file whose header claims 2^32 blocks (it aborted every node serving it).
+    let mut w = tiny::tiny_llama(1);
+    w.add_metadata("llama.block_count", MetaValue::U32(u32::MAX));
+    let bad = net.dir.path().join("bad.gguf");
+    std::fs::write(&bad, w.to_bytes().unwrap()).unwrap();
+    register(&net, &bad, "hostile", aikernel_drivers::DRIVER_NAME).await;
+    // Model 3: a good llama file registered under the gemma3 family's name.
+    let llama = net.dir.path().join("llama.gguf");
+    std::fs::write(&llama, tiny::tiny_llama(1).to_bytes().unwrap()).unwrap();
+    register(&net, &llama, "misnamed", "llm-gemma3@2").await;
 
     let config = net.dir.path().join("node.toml");
-    std::fs::write(&config, "models = [1, 2]\n").unwrap();
+    std::fs::write(&config, "models = [1, 2, 3]\n").unwrap();
     let mut node = net.node(1, None, &["--config", config.to_str().unwrap()]);
     net.wait_eligible(&[1], Duration::from_mins(5)).await;
     assert!(node.running(), "the node keeps running:\n{}", net.logs());
@@ -99,6 +112,10 @@ async fn a_model_the_engine_cannot_run_is_refused_and_the_node_serves_the_others
     assert!(
         log.contains("MODEL REFUSED") && log.contains("block_count"),
         "the refusal names the model and the bad header field:\n{log}"
+    );
+    assert!(
+        log.contains("model file is llama but the registry entry's driver is llm-gemma3@2"),
+        "the refusal names the file's family and the registered driver:\n{log}"
     );
     let gpu = GPUManagement::new(net.deployment.gpu, net.provider());
     let info = gpu.nodeInfo(net.node_address(1)).call().await.unwrap();

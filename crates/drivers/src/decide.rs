@@ -45,7 +45,8 @@ pub const CONTENT_FREE_INPUT: &str = "N/A";
 /// How a typed answer is decided. On chain a model's driver name selects one:
 /// `llm-llama` is [`Decoding::Greedy`] (prompt rule 1), `llm-llama@2` is
 /// [`Decoding::Ordered`] (prompt rule 2), `llm-llama@2-calibrated` is
-/// [`Decoding::Calibrated`]. `Scored` exists so that `aikernel eval` can measure what
+/// [`Decoding::Calibrated`], and the same suffixes for every family (`llm-gemma3@2`;
+/// [`crate::DriverSpec`]). `Scored` exists so that `aikernel eval` can measure what
 /// each part of rule 2 adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decoding {

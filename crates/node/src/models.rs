@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy::primitives::U256;
 
-use aikernel_drivers::{DRIVER_NAMES, Driver, LlmDriver, rule_for_driver};
+use aikernel_drivers::{Driver, DriverSpec, LlmDriver};
 use aikernel_store::{ContentStore, FetchOptions, ModelSource, StoreError, fetch_model};
 
 use crate::NodeError;
@@ -19,10 +19,11 @@ use crate::contracts::Contracts;
 pub type Drivers = HashMap<u64, Arc<dyn Driver>>;
 
 /// Fetches, verifies and loads every model in `config.models`; refuses inactive models,
-/// unknown drivers, files whose content root differs from the registered one and files the
-/// engine cannot run. A model that fails is logged and left out, so the node serves the
-/// others (and registers only those: a node drawn for a model it cannot run would be slashed);
-/// an error only when none loads.
+/// unknown drivers, files whose content root differs from the registered one, files whose
+/// architecture is not the family of the registered driver name and files the engine cannot
+/// run. A model that fails is logged and left out, so the node serves the others (and
+/// registers only those: a node drawn for a model it cannot run would be slashed); an error
+/// only when none loads.
 pub async fn load(contracts: &Contracts, config: &NodeConfig) -> Result<Drivers, NodeError> {
     let mut drivers = Drivers::new();
     let mut first_error = None;
@@ -69,16 +70,12 @@ pub async fn load_one(
                 reason: format!("{} is deactivated in the registry", spec.name),
             });
         }
-        let Some(rule) = rule_for_driver(&spec.driver) else {
-            return Err(NodeError::Model {
-                id,
-                reason: format!(
-                    "driver {:?} is not supported by this node (it has {})",
-                    spec.driver,
-                    DRIVER_NAMES.join(", ")
-                ),
-            });
-        };
+        // Refused before fetching: a name this build does not have.
+        let driver_name = spec.driver.clone();
+        DriverSpec::parse(&driver_name).map_err(|e| NodeError::Model {
+            id,
+            reason: e.to_string(),
+        })?;
         let source = ModelSource {
             root: spec.contentRoot.0,
             size: spec.size,
@@ -104,9 +101,12 @@ pub async fn load_one(
         let threads = config.threads;
         let prefix_bytes = usize::try_from(config.prefix_cache_mib << 20).unwrap_or(usize::MAX);
         let load_path = path.clone();
+        // A file whose architecture is not the family the entry's driver name declares is
+        // refused here (`NodeError::Driver(DriverError::FamilyMismatch)`), never served under
+        // another family's name; `load` logs it and serves the other models.
         let driver = tokio::task::spawn_blocking(move || {
-            LlmDriver::load(&load_path, threads)
-                .map(|d| d.with_rule(rule).with_prefix_cache(prefix_bytes))
+            LlmDriver::load_registered(&load_path, threads, &driver_name)
+                .map(|d| d.with_prefix_cache(prefix_bytes))
         })
         .await
         .map_err(|e| NodeError::Model {

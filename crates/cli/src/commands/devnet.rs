@@ -22,6 +22,7 @@ use aikernel_chain::{
     deploy_kernel,
     tools::foundry_bin,
 };
+use aikernel_drivers::DriverSpec;
 use aikernel_protocol::content::DEFAULT_CHUNK_SIZE;
 
 use crate::global::GlobalArgs;
@@ -48,12 +49,14 @@ pub(crate) struct DevnetArgs {
     )]
     pub(crate) model: PathBuf,
 
-    /// The driver name the model is registered under, which fixes how nodes decide typed
-    /// answers: llm-llama@2 (prompt rule 2: choices, bools and ints by scoring whole
-    /// answers in both option orders), llm-llama@2-calibrated, or llm-llama (rule 1,
-    /// greedy). See docs/drivers.md.
-    #[arg(long, default_value = aikernel_drivers::DRIVER_NAME_V2, value_parser = parse_driver)]
-    pub(crate) driver: String,
+    /// The driver name the model is registered under: `llm-<family>` of the file's
+    /// architecture (llama, qwen2, qwen3, gemma3) with a prompt rule, which fixes how nodes
+    /// decide typed answers: `@2` (rule 2: choices, bools and ints by scoring whole answers
+    /// in both option orders), `@2-calibrated`, `@3`, or none (rule 1, greedy). Default: the
+    /// file's family under rule 2 (`llm-llama@2`, `llm-gemma3@2`). A name of another family
+    /// than the file's is refused. See docs/drivers.md.
+    #[arg(long, value_parser = parse_driver)]
+    pub(crate) driver: Option<String>,
 
     /// Fee per generated token per committee member, in wei.
     #[arg(long, default_value_t = 1_000_000_000)]
@@ -111,25 +114,22 @@ pub(crate) struct Devnet {
 
 /// A driver name nodes serve.
 fn parse_driver(name: &str) -> Result<String, String> {
-    if aikernel_drivers::DRIVER_NAMES.contains(&name) {
-        Ok(name.to_owned())
-    } else {
-        Err(format!(
-            "nodes serve the drivers {}",
-            aikernel_drivers::DRIVER_NAMES.join(", ")
-        ))
-    }
+    DriverSpec::parse(name)
+        .map(|_| name.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Starts anvil, deploys, registers the model, funds node accounts, writes the deployment.
 pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::Result<Devnet> {
-    parse_driver(&args.driver).map_err(|e| anyhow::anyhow!("--driver {:?}: {e}", args.driver))?;
     if !args.model.is_file() {
         bail!(
             "model file {} not found: run ./scripts/setup.sh",
             args.model.display()
         );
     }
+    // Before anything starts: a name of another family than the file's is refused.
+    DriverSpec::for_file(&args.model, args.driver.as_deref())
+        .with_context(|| format!("--driver for {}", args.model.display()))?;
     let anvil = Anvil::new()
         .path(foundry_bin("anvil")?)
         .port(args.port)
@@ -165,7 +165,7 @@ pub(crate) async fn start(args: &DevnetArgs, deployment_file: &Path) -> anyhow::
         &provider,
         deployment.models,
         &args.model,
-        &args.driver,
+        args.driver.as_deref(),
         args.fee_per_token,
         args.tokens_per_second,
     )
@@ -225,15 +225,20 @@ pub(crate) struct Registered {
 }
 
 /// Hashes `path`, publishes its leaf manifest next to it (so nodes verify every chunk as it
-/// arrives, docs/storage.md) and registers it as a `file://` model under `driver`.
+/// arrives, docs/storage.md) and registers it as a `file://` model under `driver`, by default
+/// the file's family under prompt rule 2; a name of another family is refused
+/// ([`DriverSpec::for_file`]).
 pub(crate) async fn register_model(
     provider: &DynProvider,
     registry: alloy::primitives::Address,
     path: &Path,
-    driver: &str,
+    driver: Option<&str>,
     fee_per_token: u128,
     tokens_per_second: u32,
 ) -> anyhow::Result<Registered> {
+    let driver = DriverSpec::for_file(path, driver)
+        .with_context(|| format!("the driver name of {}", path.display()))?
+        .name();
     let model_path = path.to_path_buf();
     let (root, size) = tokio::task::spawn_blocking(move || -> anyhow::Result<([u8; 32], u64)> {
         let manifest = aikernel_store::write_leaves_manifest(&model_path, DEFAULT_CHUNK_SIZE)
@@ -247,7 +252,7 @@ pub(crate) async fn register_model(
     let models = ModelFileSystem::new(registry, provider.clone());
     let spec = ModelSpec {
         name: name.trim_end_matches(".gguf").to_string(),
-        driver: driver.to_owned(),
+        driver,
         format: "gguf".to_string(),
         contentRoot: FixedBytes(root),
         size,

@@ -15,7 +15,7 @@ use serde_json::json;
 use aikernel_chain::bindings::ModelFileSystem::{self, ModelRegistered, ModelSpec};
 use aikernel_protocol::content::{DEFAULT_CHUNK_SIZE, merkle_root};
 
-use aikernel_drivers::{DRIVER_NAME, DRIVER_NAME_V2, DRIVER_NAMES, LlmDriver};
+use aikernel_drivers::{DriverSpec, LlmDriver};
 use aikernel_store::{check_uri, leaves_manifest_path, write_leaves_manifest};
 
 use crate::{
@@ -56,14 +56,16 @@ pub(crate) struct RegisterArgs {
     #[arg(long)]
     name: Option<String>,
 
-    /// Driver that runs the model: llm-llama (prompt rule 1, greedy typed answers) or
-    /// llm-llama@2 (prompt rule 2, scored and order-invariant choices, bools and ints; see
-    /// docs/drivers.md). The file is loaded with it before anything is sent: a file it
-    /// cannot run is refused.
-    #[arg(long, default_value = DRIVER_NAME_V2)]
-    driver: String,
+    /// Driver that runs the model: `llm-<family>` of the file's architecture (llama, qwen2,
+    /// qwen3, gemma3) with a prompt rule: none (rule 1, greedy typed answers), `@2` (rule 2,
+    /// scored and order-invariant choices, bools and ints), `@2-calibrated` or `@3` (see
+    /// docs/drivers.md). Default: the file's family under rule 2 (`llm-llama@2`,
+    /// `llm-gemma3@2`). The file is loaded with it before anything is sent: a file it cannot
+    /// run, or of another family, is refused.
+    #[arg(long)]
+    driver: Option<String>,
 
-    /// File format (the llm-llama driver reads gguf).
+    /// File format (the llm drivers read gguf).
     #[arg(long, default_value = "gguf")]
     format: String,
 
@@ -207,8 +209,9 @@ fn file_uri(path: &Path) -> anyhow::Result<String> {
 
 /// Everything about a registration that needs no chain, checked before connecting: the
 /// URIs are ones nodes can fetch, and the file is a model the driver loads (GGUF header
-/// and tensor table inside the file, architecture, tensor types, tokenizer, template).
-fn check_registration(args: &RegisterArgs) -> anyhow::Result<()> {
+/// and tensor table inside the file, architecture, tensor types, tokenizer, template) of the
+/// family the driver name declares. Returns the driver name to register.
+fn check_registration(args: &RegisterArgs) -> anyhow::Result<String> {
     if args.uris.len() > 8 {
         bail!(
             "at most 8 --uri values are allowed, got {}",
@@ -221,30 +224,26 @@ fn check_registration(args: &RegisterArgs) -> anyhow::Result<()> {
     if args.chunk_size == 0 {
         bail!("--chunk-size must be positive");
     }
-    if !DRIVER_NAMES.contains(&args.driver.as_str()) {
-        bail!(
-            "--driver {:?} is not one nodes run (they have {})",
-            args.driver,
-            DRIVER_NAMES.join(", ")
-        );
+    if let Some(driver) = &args.driver {
+        DriverSpec::parse(driver).context("--driver")?;
     }
     if args.format != "gguf" {
-        bail!(
-            "--format {:?}: the {DRIVER_NAME} driver reads gguf",
-            args.format
-        );
+        bail!("--format {:?}: the llm drivers read gguf", args.format);
     }
-    LlmDriver::load(&args.file, 1).with_context(|| {
+    let driver = DriverSpec::for_file(&args.file, args.driver.as_deref())
+        .with_context(|| format!("model file {}", args.file.display()))?
+        .name();
+    LlmDriver::load_registered(&args.file, 1, &driver).with_context(|| {
         format!(
-            "model file {} cannot be run by the {DRIVER_NAME} driver",
+            "model file {} cannot be run by the {driver} driver",
             args.file.display()
         )
     })?;
-    Ok(())
+    Ok(driver)
 }
 
 async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    check_registration(args)?;
+    let driver = check_registration(args)?;
     let signer = args.key.required()?;
     let (root, size) = if args.write_leaves {
         let manifest = write_leaves_manifest(&args.file, args.chunk_size)
@@ -274,7 +273,7 @@ async fn register(args: &RegisterArgs, global: &GlobalArgs) -> anyhow::Result<()
     let format = args.format.clone();
     let spec = ModelSpec {
         name,
-        driver: args.driver.clone(),
+        driver,
         format,
         contentRoot: FixedBytes(root),
         size,

@@ -18,6 +18,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use aikernel_chain::bindings::GPUManagement;
+use aikernel_drivers::{DriverSpec, Family};
 
 use self::apps::StepReport;
 use self::chain::Env;
@@ -47,8 +48,10 @@ pub(crate) struct DemoArgs {
     )]
     model: PathBuf,
 
-    /// The driver name the models are registered under (how nodes decide typed answers;
-    /// docs/drivers.md): llm-llama@2, llm-llama@3, llm-llama@2-calibrated or llm-llama.
+    /// The prompt rule the models are registered under, as a driver name (how nodes decide
+    /// typed answers; docs/drivers.md): llm-llama@2, llm-llama@3, llm-llama@2-calibrated or
+    /// llm-llama. Each model is registered under that rule for its own family: Gemma 3 with
+    /// `llm-llama@2` is registered as `llm-gemma3@2`.
     #[arg(long, default_value = aikernel_drivers::DRIVER_NAME_V2)]
     driver: String,
 
@@ -217,6 +220,14 @@ async fn start_chain(
             args.second_model.display()
         );
     }
+    if !args.model.is_file() {
+        bail!(
+            "model file {} not found: run ./scripts/setup.sh",
+            args.model.display()
+        );
+    }
+    let first_driver = same_rule(&args.driver, &args.model)?;
+    let second_driver = same_rule(&args.driver, &args.second_model)?;
     let t = Instant::now();
     let bar = spinner(!human);
     bar.set_message(format!(
@@ -227,7 +238,7 @@ async fn start_chain(
         port: args.port,
         block_time: 1,
         model: args.model.clone(),
-        driver: args.driver.clone(),
+        driver: Some(first_driver),
         fee_per_token: 1_000_000_000,
         tokens_per_second: 10,
         nodes: 3,
@@ -240,7 +251,7 @@ async fn start_chain(
         &net.provider,
         net.deployment.models,
         &args.second_model,
-        &args.driver,
+        Some(&second_driver),
         devnet_args.fee_per_token,
         devnet_args.tokens_per_second,
     )
@@ -248,6 +259,13 @@ async fn start_chain(
     .with_context(|| format!("registering {}", args.second_model.display()))?;
     bar.finish_and_clear();
     Ok((net, second.id, t.elapsed().as_secs_f64()))
+}
+
+/// The driver name of rule `driver` (any family) for the model file at `path`'s family.
+fn same_rule(driver: &str, path: &Path) -> anyhow::Result<String> {
+    let spec = DriverSpec::parse(driver).context("--driver")?;
+    let family = Family::of_file(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(spec.with_family(family).name())
 }
 
 /// The file name of `path`, for the report.

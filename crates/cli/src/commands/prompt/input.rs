@@ -143,7 +143,8 @@ pub(super) fn check_fits(
     let Some(path) = local_model(spec) else {
         return Ok(None);
     };
-    let driver = LlmDriver::load(&path, 1)
+    // A file of another family than the registered name is refused as nodes refuse it.
+    let driver = LlmDriver::load_registered(&path, 1, &spec.driver)
         .with_context(|| format!("loading the model {} to check the prompt", path.display()))?;
     let context_length = driver.model().config().context_length;
     let mut inference = InferenceRequest {
