@@ -20,4 +20,39 @@ fn main() {
         b.flag("-msse2").flag("-mfpmath=sse");
     }
     b.compile("aikernel_cuda_host");
+    mock_libraries(&b);
+}
+
+/// The CPU stand-ins for the CUDA driver and NVRTC (`kernels/mock_cuda.cpp`) as shared
+/// libraries in OUT_DIR, for the launch path's tests (`AK_MOCK_CUDA_DIR`). Only on Linux; a
+/// compiler that cannot build them leaves the directory empty and those tests fail naming it.
+fn mock_libraries(b: &cc::Build) {
+    let out = std::env::var("OUT_DIR").unwrap_or_default();
+    println!("cargo:rustc-env=AK_MOCK_CUDA_DIR={out}");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let cxx = b.get_compiler();
+    for (lib, defs) in [
+        ("libak_mock_cuda.so", &[][..]),
+        ("libak_mock_nvrtc_fail.so", &["-DAK_MOCK_NVRTC_FAIL"][..]),
+    ] {
+        let status = std::process::Command::new(cxx.path())
+            .args([
+                "-std=c++17",
+                "-O1",
+                "-shared",
+                "-fPIC",
+                "-ffp-contract=off",
+                "-Ikernels",
+            ])
+            .args(defs)
+            .arg("kernels/mock_cuda.cpp")
+            .arg("-o")
+            .arg(format!("{out}/{lib}"))
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            println!("cargo:warning=could not build the CUDA stand-in {lib}");
+        }
+    }
 }

@@ -6,9 +6,15 @@
 //! - [`device`]: driver discovery by loading `libcuda.so.1` at run time, so the workspace builds
 //!   and runs everywhere and a missing driver or device is a typed error.
 //!
-//! The launch path and the forward pass on the GPU are not here yet (docs/engine.md, "CUDA
-//! backend").
-// Only the FFI modules (`host`, `device`) may use `unsafe`, each call with a SAFETY comment.
+//! - [`forward`]: the whole forward pass as a sequence of kernel launches over a batch of
+//!   sequences with their own binary16 KV caches, run by a [`forward::Device`]: on the host
+//!   build ([`forward::HostDevice`], proven bit-identical to the engine's forward in the tests),
+//!   or on a GPU ([`gpu::GpuDevice`]).
+//! - [`gpu`]: the launch path: NVRTC and the driver loaded at run time, the kernels compiled
+//!   with the determinism options, buffers and launches. It has never run on a GPU; the
+//!   engine's `--kernel cuda` does not use it yet (docs/engine.md, "CUDA backend").
+// Only the FFI modules (`host`, `device`, `forward::host_device`, `gpu::{nvrtc, driver,
+// device}`) may use `unsafe`, each call with a SAFETY comment.
 #![deny(unsafe_code)]
 
 pub mod device;
@@ -32,8 +38,9 @@ pub fn kernel_unavailable() -> String {
                 .map(|d| format!("{} ({} MiB)", d.name, d.total_memory >> 20))
                 .collect();
             format!(
-                "the cuda kernel cannot run yet: found {}, but this build has no CUDA forward \
-                 pass (docs/engine.md, \"CUDA backend\")",
+                "the cuda kernel cannot run yet: found {}, but the engine does not drive the \
+                 CUDA forward pass yet, and it has never been checked on a GPU (docs/engine.md, \
+                 \"CUDA backend\")",
                 names.join(", ")
             )
         }

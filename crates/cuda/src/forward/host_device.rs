@@ -56,7 +56,7 @@ fn words_for(elem: Elem, len: usize) -> usize {
 /// Checks a launch's arguments against the buffers: every buffer argument listed in `needs`,
 /// every need within its buffer. Data-dependent indices (token ids, cache rows, gathered rows)
 /// are bounded by the planner (`Forward::step`), which writes them.
-pub(super) fn check(
+pub(crate) fn check(
     l: &Launch,
     len_of: impl Fn(BufId) -> Option<usize>,
 ) -> Result<(), ForwardError> {

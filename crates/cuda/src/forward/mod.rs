@@ -16,6 +16,7 @@ mod session;
 mod spec;
 
 pub use host_device::HostDevice;
+pub(crate) use host_device::check;
 pub use kernel::{Arg, BufId, Elem, Kernel, Launch};
 pub use session::Forward;
 pub use spec::{LayerSpec, ModelSpec, Tensor};

@@ -1,7 +1,14 @@
-//! The GPU launch path: NVRTC and the driver API loaded at run time, the kernel sources
-//! compiled with the determinism options, and [`crate::forward::Device`] on a GPU.
+//! The GPU launch path: NVRTC and the driver API loaded at run time (nothing links against
+//! CUDA), the kernel sources compiled with the determinism options ([`NVRTC_OPTIONS`]), and
+//! [`GpuDevice`], the forward pass's [`crate::forward::Device`] on a GPU: the same launches,
+//! in the same order, as the host build that `cargo test` proves bit-identical to the engine.
 //! Never run on a GPU yet (docs/engine.md, "CUDA backend").
 
+mod device;
+mod driver;
 mod error;
+mod nvrtc;
 
+pub use device::GpuDevice;
 pub use error::GpuError;
+pub use nvrtc::{MAIN_SOURCE, NVRTC_LIBRARIES, NVRTC_OPTIONS, Nvrtc};

@@ -1,0 +1,247 @@
+//! [`GpuDevice`]: the forward pass's [`Device`] on a GPU. Opens the driver, retains the primary
+//! context of one device, compiles the kernels with NVRTC for its compute capability, loads the
+//! module and looks up every forward kernel; buffers are device allocations; each launch is one
+//! `cuLaunchKernel` of 256-thread blocks, one thread per output, on the default stream (so in
+//! order). Never run on a GPU yet.
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, c_int, c_void};
+
+use super::GpuError;
+use super::driver::{DevPtr, Driver, ck};
+use super::nvrtc::{NVRTC_LIBRARIES, Nvrtc};
+use crate::device::DRIVER_LIBRARY;
+use crate::forward::{BufId, Device, Elem, ForwardError, Kernel, Launch, check};
+
+/// Threads per block.
+const BLOCK: usize = 256;
+/// `CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR` and `_MINOR`.
+const CC_MAJOR: c_int = 75;
+const CC_MINOR: c_int = 76;
+
+#[derive(Debug, Clone, Copy)]
+struct GBuf {
+    elem: Elem,
+    len: usize,
+    ptr: DevPtr,
+}
+
+/// One GPU with the forward kernels loaded.
+#[derive(Debug)]
+pub struct GpuDevice {
+    drv: Driver,
+    ordinal: c_int,
+    module: *mut c_void,
+    funcs: Vec<*mut c_void>,
+    bufs: Vec<Option<GBuf>>,
+    /// The compute architecture the kernels were compiled for (`compute_90` on an H200).
+    pub arch: String,
+    /// The NVRTC library that compiled them.
+    pub nvrtc: String,
+}
+
+impl GpuDevice {
+    /// Device 0 through `libcuda.so.1` and the NVRTC of [`NVRTC_LIBRARIES`].
+    pub fn open() -> Result<GpuDevice, GpuError> {
+        GpuDevice::open_with(DRIVER_LIBRARY, NVRTC_LIBRARIES, 0)
+    }
+
+    /// Device `ordinal` through the driver library `driver` and the first NVRTC of `nvrtc`.
+    pub fn open_with(driver: &str, nvrtc: &[&str], ordinal: i32) -> Result<GpuDevice, GpuError> {
+        let drv = Driver::load(driver)?;
+        let mut dev: c_int = 0;
+        let mut ctx: *mut c_void = std::ptr::null_mut();
+        let (mut major, mut minor): (c_int, c_int) = (0, 0);
+        // SAFETY: driver calls with pointers to live locals of the declared types.
+        unsafe {
+            ck("cuInit", (drv.init)(0))?;
+            ck("cuDeviceGet", (drv.device_get)(&raw mut dev, ordinal))?;
+            ck(
+                "cuDeviceGetAttribute",
+                (drv.attribute)(&raw mut major, CC_MAJOR, dev),
+            )?;
+            ck(
+                "cuDeviceGetAttribute",
+                (drv.attribute)(&raw mut minor, CC_MINOR, dev),
+            )?;
+            ck(
+                "cuDevicePrimaryCtxRetain",
+                (drv.ctx_retain)(&raw mut ctx, dev),
+            )?;
+        }
+        let mut g = GpuDevice {
+            drv,
+            ordinal: dev,
+            module: std::ptr::null_mut(),
+            funcs: Vec::new(),
+            bufs: Vec::new(),
+            arch: format!("compute_{major}{minor}"),
+            nvrtc: String::new(),
+        };
+        // SAFETY: `ctx` is the primary context just retained (released in Drop).
+        ck("cuCtxSetCurrent", unsafe { (g.drv.ctx_set)(ctx) })?;
+        let nv = Nvrtc::load_from(nvrtc)?;
+        nv.library().clone_into(&mut g.nvrtc);
+        let ptx = nv.compile(&g.arch)?;
+        // SAFETY: `ptx` is NUL-terminated PTX text, alive during the call.
+        ck("cuModuleLoadData", unsafe {
+            (g.drv.module_load)(&raw mut g.module, ptx.as_ptr().cast())
+        })?;
+        for k in Kernel::ALL {
+            let name =
+                CString::new(k.name()).map_err(|_| GpuError::MissingKernel(k.name().into()))?;
+            let mut f: *mut c_void = std::ptr::null_mut();
+            // SAFETY: the module is loaded; `name` is a live C string.
+            let rc = unsafe { (g.drv.get_function)(&raw mut f, g.module, name.as_ptr()) };
+            if rc != 0 {
+                return Err(GpuError::MissingKernel(k.name().into()));
+            }
+            g.funcs.push(f);
+        }
+        Ok(g)
+    }
+
+    fn slot(&mut self, id: BufId) -> &mut Option<GBuf> {
+        if self.bufs.len() <= id.0 {
+            self.bufs.resize(id.0 + 1, None);
+        }
+        &mut self.bufs[id.0]
+    }
+
+    fn new_buf(&mut self, elem: Elem, len: usize) -> Result<GBuf, GpuError> {
+        let bytes = (len * elem.size()).max(4);
+        let mut ptr: DevPtr = 0;
+        // SAFETY: allocation and clearing of `bytes` fresh bytes of device memory.
+        unsafe {
+            ck("cuMemAlloc_v2", (self.drv.alloc)(&raw mut ptr, bytes))?;
+            ck("cuMemsetD8_v2", (self.drv.memset)(ptr, 0, bytes))?;
+        }
+        Ok(GBuf { elem, len, ptr })
+    }
+
+    fn free(&self, b: GBuf) {
+        // SAFETY: `b.ptr` came from cuMemAlloc and is freed once (its slot was replaced).
+        unsafe { (self.drv.free)(b.ptr) };
+    }
+}
+
+impl Device for GpuDevice {
+    fn alloc(&mut self, id: BufId, elem: Elem, len: usize) -> Result<(), ForwardError> {
+        let old = *self.slot(id);
+        if let Some(b) = old
+            && b.elem == elem
+            && b.len >= len
+        {
+            return Ok(());
+        }
+        let nb = self.new_buf(elem, len)?;
+        if let Some(b) = old {
+            if b.elem == elem {
+                // SAFETY: both allocations hold at least the old length's bytes.
+                ck("cuMemcpyDtoD_v2", unsafe {
+                    (self.drv.dtod)(nb.ptr, b.ptr, b.len * elem.size())
+                })?;
+            }
+            self.free(b);
+        }
+        *self.slot(id) = Some(nb);
+        Ok(())
+    }
+
+    fn upload(&mut self, id: BufId, elem: Elem, bytes: &[u8]) -> Result<(), ForwardError> {
+        if let Some(b) = self.slot(id).take() {
+            self.free(b);
+        }
+        let b = self.new_buf(elem, bytes.len() / elem.size())?;
+        *self.slot(id) = Some(b);
+        // SAFETY: the allocation holds at least `bytes.len()` bytes; `bytes` is live.
+        ck("cuMemcpyHtoD_v2", unsafe {
+            (self.drv.htod)(b.ptr, bytes.as_ptr().cast(), bytes.len())
+        })?;
+        Ok(())
+    }
+
+    fn launch(&mut self, l: &Launch) -> Result<(), ForwardError> {
+        check(l, |b| {
+            self.bufs.get(b.0).and_then(Option::as_ref).map(|x| x.len)
+        })?;
+        if l.n == 0 {
+            return Ok(());
+        }
+        let f = self.funcs[Kernel::ALL.iter().position(|&k| k == l.kernel).unwrap_or(0)];
+        let grid = u32::try_from(l.n.div_ceil(BLOCK))
+            .map_err(|_| GpuError::Unrepresentable(format!("{} threads", l.n)))?;
+        let addr = |b: BufId| {
+            self.bufs
+                .get(b.0)
+                .and_then(Option::as_ref)
+                .map_or(0, |x| x.ptr)
+        };
+        // The first parameter is `long long n`, then the launch's arguments.
+        let mut slots: Vec<u64> = std::iter::once(l.n as u64)
+            .chain(l.args.iter().map(|a| a.slot(addr)))
+            .collect();
+        let mut params: Vec<*mut c_void> = slots
+            .iter_mut()
+            .map(|s| std::ptr::from_mut::<u64>(s).cast())
+            .collect();
+        // SAFETY: `check` bounded every buffer argument by its allocation; `params` holds one
+        // pointer per kernel parameter, each to a live 8-byte slot whose low bytes hold the
+        // value (little-endian: `int`/`float` in the first four); the function is from this
+        // module; null stream and no extra options.
+        let rc = unsafe {
+            (self.drv.launch)(
+                f,
+                grid,
+                1,
+                1,
+                BLOCK as u32,
+                1,
+                1,
+                0,
+                std::ptr::null_mut(),
+                params.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        ck("cuLaunchKernel", rc)?;
+        Ok(())
+    }
+
+    fn read_f32(&mut self, id: BufId, len: usize) -> Result<Vec<f32>, ForwardError> {
+        let b = self
+            .bufs
+            .get(id.0)
+            .and_then(Option::as_ref)
+            .copied()
+            .ok_or(ForwardError::NoBuffer(id.0))?;
+        if b.elem != Elem::F32 || b.len < len {
+            return Err(ForwardError::NoBuffer(id.0));
+        }
+        let mut out = vec![0f32; len];
+        // SAFETY: synchronise, then copy `len` floats into a vector of that length.
+        unsafe {
+            ck("cuCtxSynchronize", (self.drv.sync)())?;
+            ck(
+                "cuMemcpyDtoH_v2",
+                (self.drv.dtoh)(out.as_mut_ptr().cast(), b.ptr, len * 4),
+            )?;
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for GpuDevice {
+    fn drop(&mut self) {
+        for b in std::mem::take(&mut self.bufs).into_iter().flatten() {
+            self.free(b);
+        }
+        // SAFETY: the module (when loaded) and the retained primary context are released once.
+        unsafe {
+            if !self.module.is_null() {
+                (self.drv.module_unload)(self.module);
+            }
+            (self.drv.ctx_release)(self.ordinal);
+        }
+    }
+}
