@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod engine;
+pub(crate) mod golden;
 
 /// xorshift64*: deterministic inputs with no dependency.
 pub(crate) struct Rng(u64);
