@@ -8,12 +8,15 @@
 # writes JSON into OUT_DIR:
 #   env.json      nvcc, driver and GPU as found
 #   kernels.json  per kernel: outputs compared, mismatches, first mismatch; bit_identical
+#   golden.json   the CUDA forward pass on the GPU (NVRTC, crates/cuda/src/gpu) replaying the
+#                 engine's committed golden requests (SmolLM2-135M Q4_1 at batch 1, 4 and 32;
+#                 Gemma 3 270M at 1 and 8 where present): per request, the logits SHA-256
+#                 on the GPU against the committed CPU hash
 #   summary.json  the verdict of each step
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)
 #        scripts/gpu-check.sh --mock OUT_DIR   (no GPU: the driver against a CPU stand-in of
 #                                               the CUDA runtime; checks the script and driver)
-# The forward pass on the GPU, the golden-logits test and the benchmark do not exist yet
-# (docs/engine.md, "CUDA backend").
+# The benchmark does not exist yet (docs/engine.md, "CUDA backend").
 set -euo pipefail
 
 mock=0
@@ -50,6 +53,10 @@ if [[ $mock -eq 1 ]]; then
         "$kdir/gpu_check.cu" >"$build/gpu_check_mock.cpp"
     "$cxx" "${cxxflags[@]}" -I"$kdir" -include "$kdir/cuda_mock.h" "$build/gpu_check_mock.cpp" \
         "$build/host.o" -o "$build/gpu_check"
+    # The forward kernels' __global__ wrappers (what NVRTC compiles) parse as C++ here.
+    printf '#include "ak_forward.cuh"\n' >"$build/forward_mock.cpp"
+    "$cxx" "${cxxflags[@]}" -fsyntax-only -I"$kdir" -include "$kdir/cuda_mock.h" \
+        "$build/forward_mock.cpp"
     nvcc_v="mock"; driver="mock"; gpu="mock"
 else
     nvcc="$(command -v nvcc || true)"
@@ -93,10 +100,23 @@ if [[ $mock -eq 0 ]] && command -v cargo >/dev/null; then
     fi
 fi
 
+# The whole forward pass on the GPU against the engine's committed golden hashes (the test
+# `golden_hashes_on_the_gpu`, ignored elsewhere; the models in ~/.cache/aikernel/models).
+golden_status="skipped (no cargo build)"
+[[ $mock -eq 1 ]] && golden_status="skipped (mock)"
+if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
+    if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 cargo test --offline -p aikernel-cuda \
+        --test golden -- --ignored --nocapture golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
+        golden_status="passed"
+    else
+        golden_status="failed (see golden.log, golden.json)"
+    fi
+fi
+
 verdict=false
-[[ $kernels_rc -eq 0 && "$cargo_status" != failed* ]] && verdict=true
-printf '{"commit": %s, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "pass": %s}\n' \
+[[ $kernels_rc -eq 0 && "$cargo_status" != failed* && "$golden_status" != failed* ]] && verdict=true
+printf '{"commit": %s, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "pass": %s}\n' \
     "$(js "$commit")" "$([[ $kernels_rc -eq 0 ]] && echo true || echo false)" "$kernels_rc" \
-    "$(js "$cargo_status")" "$verdict" >"$out/summary.json"
+    "$(js "$cargo_status")" "$(js "$golden_status")" "$verdict" >"$out/summary.json"
 cat "$out/summary.json"
 [[ $verdict == true ]]
