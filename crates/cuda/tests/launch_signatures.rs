@@ -1,0 +1,92 @@
+//! The GPU launches match the kernels they name, checked on the source NVRTC compiles: each
+//! Rust kernel's name is the `__global__` function with its `AK_K_*` id (the host build
+//! dispatches by id, the GPU by name, so a mismatch would pass every host test), and every
+//! launch of a forward step passes one argument per parameter after `n`, a buffer where the
+//! kernel takes a pointer, an `int` or a `float` where it takes one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny_arch.rs"]
+mod tiny_arch;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny_gemma.rs"]
+mod tiny_gemma;
+
+use std::collections::HashSet;
+
+use aikernel_cuda::KERNEL_SOURCES;
+use aikernel_cuda::forward::{Arg, Kernel};
+use common::engine::{host_forward, load};
+
+fn forward_source() -> &'static str {
+    KERNEL_SOURCES
+        .iter()
+        .find(|(n, _)| *n == "ak_forward.cuh")
+        .unwrap()
+        .1
+}
+
+/// The parameter types of `__global__ void name(...)`.
+fn params(name: &str) -> Vec<String> {
+    let src = forward_source();
+    let at = src
+        .find(&format!("AK_GLOBAL void {name}("))
+        .unwrap_or_else(|| panic!("no __global__ {name}"));
+    let rest = &src[at + name.len() + 16..];
+    let list = &rest[..rest.find(')').unwrap()];
+    list.split(',')
+        .map(|p| {
+            let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
+            p[..p.rfind([' ', '*']).unwrap() + 1].trim().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn kernel_names_and_ids_agree_with_the_source() {
+    let src = forward_source();
+    for k in Kernel::ALL {
+        let upper = k.name().trim_start_matches("ak_fwd_").to_uppercase();
+        let define = format!("#define AK_K_{upper} {}\n", k.id());
+        assert!(src.contains(&define), "{} is not {define:?}", k.name());
+        assert_eq!(params(k.name())[0], "long long", "{}: n first", k.name());
+    }
+    assert!(src.contains(&format!("#define AK_K_COUNT {}\n", Kernel::ALL.len())));
+}
+
+#[test]
+fn every_launch_matches_its_kernels_parameters() {
+    let mut seen = HashSet::new();
+    for m in [
+        load(&tiny_gemma::tiny_gemma3(2)),
+        load(&tiny_arch::tiny(tiny_arch::Family::Qwen2)),
+    ] {
+        let mut f = host_forward(&m, 2, 16);
+        f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
+        for l in f.trace() {
+            let p = params(l.kernel.name());
+            assert_eq!(
+                p.len(),
+                l.args.len() + 1,
+                "{}: {p:?} vs {:?}",
+                l.kernel.name(),
+                l.args
+            );
+            for (ty, a) in p[1..].iter().zip(&l.args) {
+                let ok = match a {
+                    Arg::Buf(_) => ty.ends_with('*'),
+                    Arg::I32(_) => ty == "int",
+                    Arg::F32(_) => ty == "float",
+                };
+                assert!(ok, "{}: parameter {ty} given {a:?}", l.kernel.name());
+            }
+            seen.insert(l.kernel.id());
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        Kernel::ALL.len(),
+        "a step of these models launches every kernel"
+    );
+}
