@@ -38,7 +38,7 @@ fn params(name: &str) -> Vec<String> {
     list.split(',')
         .map(|p| {
             let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
-            p[..p.rfind([' ', '*']).unwrap() + 1].trim().to_owned()
+            p[..=p.rfind([' ', '*']).unwrap()].trim().to_owned()
         })
         .collect()
 }
