@@ -136,7 +136,7 @@ impl Device for GpuDevice {
         }
         let nb = self.new_buf(elem, len)?;
         if let Some(b) = old {
-            if b.elem == elem {
+            if b.elem == elem && b.len > 0 {
                 // SAFETY: both allocations hold at least the old length's bytes.
                 ck("cuMemcpyDtoD_v2", unsafe {
                     (self.drv.dtod)(nb.ptr, b.ptr, b.len * elem.size())
@@ -154,6 +154,9 @@ impl Device for GpuDevice {
         }
         let b = self.new_buf(elem, bytes.len() / elem.size())?;
         *self.slot(id) = Some(b);
+        if bytes.is_empty() {
+            return Ok(());
+        }
         // SAFETY: the allocation holds at least `bytes.len()` bytes; `bytes` is live.
         ck("cuMemcpyHtoD_v2", unsafe {
             (self.drv.htod)(b.ptr, bytes.as_ptr().cast(), bytes.len())

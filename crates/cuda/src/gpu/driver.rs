@@ -1,6 +1,5 @@
 //! The driver API entry points the launch path calls, loaded at run time from
 //! `libcuda.so.1` (the `_v2` names are the 64-bit ones every driver since CUDA 4 exports).
-#![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
