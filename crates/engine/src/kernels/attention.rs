@@ -208,19 +208,18 @@ pub(crate) fn scores_scalar(sp: &Span<'_>, qs: &[f32], c: usize, out: &mut [f32]
 }
 
 /// Softmax numerators of query heads over the span, in place in `rows` (per head, its row
-/// of each chunk's scores, in chunk order); returns each head's sum. The heads' max and sum
-/// chains run interleaved; each is still its own sequential pass in position order.
+/// of each chunk's scores, in chunk order); returns each head's sum.
+///
+/// The max is a value that does not depend on the order it is taken in (up to the sign of a
+/// zero max, which no `s_j - m` depends on), so the SIMD path takes it eight lanes at a
+/// time. Each sum is its own sequential pass in position order; up to four heads' sums run
+/// interleaved, in registers.
 pub(crate) fn softmax(ctx: &Ctx, sp: &Span<'_>, rows: &mut [Vec<&mut [f32]>]) -> Vec<f32> {
     let mut max = vec![f32::NEG_INFINITY; rows.len()];
-    for (ci, c) in sp.chunks().enumerate() {
-        let (lo, hi) = sp.seen(c);
-        for j in lo % CH..lo % CH + (hi - lo) {
-            for (m, row) in max.iter_mut().zip(rows.iter()) {
-                let x = row[ci][j];
-                if x > *m {
-                    *m = x;
-                }
-            }
+    for (m, row) in max.iter_mut().zip(rows.iter()) {
+        for (seg, c) in row.iter().zip(sp.chunks()) {
+            let (lo, hi) = sp.seen(c);
+            *m = max_into(ctx, &seg[lo % CH..lo % CH + (hi - lo)], *m);
         }
     }
     for (row, &m) in rows.iter_mut().zip(&max) {
@@ -233,14 +232,54 @@ pub(crate) fn softmax(ctx: &Ctx, sp: &Span<'_>, rows: &mut [Vec<&mut [f32]>]) ->
             super::exp::expf_slice(ctx.simd(), seg);
         }
     }
-    let mut sums = vec![0f32; rows.len()];
-    for (ci, c) in sp.chunks().enumerate() {
-        let (lo, hi) = sp.seen(c);
-        for j in lo % CH..lo % CH + (hi - lo) {
-            for (sum, row) in sums.iter_mut().zip(rows.iter()) {
-                *sum += row[ci][j];
+    head_sums(sp, rows)
+}
+
+/// The max of `m` and the elements of `seg`: `if x > m { m = x }` for each element.
+fn max_into(ctx: &Ctx, seg: &[f32], m: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if ctx.simd() {
+        // SAFETY: `ctx.simd()` is true only when AVX2 and F16C were detected at run time.
+        return unsafe { avx2::max_into(seg, m) };
+    }
+    let _ = ctx;
+    max_into_scalar(seg, m)
+}
+
+/// The reference for [`max_into`].
+pub(crate) fn max_into_scalar(seg: &[f32], mut m: f32) -> f32 {
+    for &x in seg {
+        if x > m {
+            m = x;
+        }
+    }
+    m
+}
+
+/// Each head's sequential sum of its softmax numerators (`rows`), four heads' sums
+/// interleaved in registers (a group of fewer heads pads with zeros it does not keep).
+fn head_sums(sp: &Span<'_>, rows: &[Vec<&mut [f32]>]) -> Vec<f32> {
+    const ZEROS: [f32; CH] = [0.0; CH];
+    let mut sums = Vec::with_capacity(rows.len());
+    for group in rows.chunks(4) {
+        let (mut a0, mut a1, mut a2, mut a3) = (0f32, 0f32, 0f32, 0f32);
+        for (ci, c) in sp.chunks().enumerate() {
+            let (lo, hi) = sp.seen(c);
+            let r = lo % CH..lo % CH + (hi - lo);
+            let seg = |h: usize| {
+                group
+                    .get(h)
+                    .map_or(&ZEROS[r.clone()], |row| &row[ci][r.clone()])
+            };
+            let (s0, s1, s2, s3) = (seg(0), seg(1), seg(2), seg(3));
+            for (((x0, x1), x2), x3) in s0.iter().zip(s1).zip(s2).zip(s3) {
+                a0 += x0;
+                a1 += x1;
+                a2 += x2;
+                a3 += x3;
             }
         }
+        sums.extend_from_slice(&[a0, a1, a2, a3][..group.len()]);
     }
     sums
 }

@@ -4,10 +4,39 @@
 
 use std::arch::x86_64::{
     __m128i, __m256, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_div_ps,
-    _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm256_loadu_ps, _mm256_max_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_storeu_ps,
 };
 
-use super::{CH, KB, Span, values_chunk_scalar, values_scalar};
+use super::{CH, KB, Span, max_into_scalar, values_chunk_scalar, values_scalar};
+
+/// [`super::max_into`] on AVX2: per lane `max_ps(x, m)`, which is `x > m ? x : m` like the
+/// scalar step, then the lanes and the tail folded in by the scalar reference.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn max_into(seg: &[f32], m: f32) -> f32 {
+    let mut chunks = seg.chunks_exact(16);
+    if chunks.len() == 0 {
+        return max_into_scalar(seg, m);
+    }
+    let (mut a, mut b) = (_mm256_set1_ps(m), _mm256_set1_ps(m));
+    for c in &mut chunks {
+        // SAFETY: `c` holds sixteen f32.
+        unsafe {
+            a = _mm256_max_ps(_mm256_loadu_ps(c.as_ptr()), a);
+            b = _mm256_max_ps(_mm256_loadu_ps(c.as_ptr().add(8)), b);
+        }
+    }
+    let mut lanes = [0f32; 16];
+    // SAFETY: `lanes` holds sixteen f32.
+    unsafe {
+        _mm256_storeu_ps(lanes.as_mut_ptr(), a);
+        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), b);
+    }
+    max_into_scalar(chunks.remainder(), max_into_scalar(&lanes, m))
+}
 
 /// [`super::scores`] on AVX2.
 ///

@@ -247,3 +247,33 @@ fn cache_rows_round_to_nearest_even_binary16() {
         [0x3c00, 0x7c00, 0x8000, 0x0000]
     );
 }
+
+#[test]
+fn every_kernel_takes_the_max_as_the_sequential_pass_does() {
+    let mut r = Rng(11);
+    for len in [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 64] {
+        for special in [
+            None,
+            Some(f32::NAN),
+            Some(0.0),
+            Some(-0.0),
+            Some(f32::INFINITY),
+        ] {
+            let mut seg: Vec<f32> = (0..len).map(|_| r.f()).collect();
+            if let (Some(x), true) = (special, len > 0) {
+                seg[len / 2] = x;
+            }
+            for m in [f32::NEG_INFINITY, -0.0, 0.0, 1.5] {
+                let want = max_into_scalar(&seg, m);
+                for ctx in kernels() {
+                    let got = max_into(&ctx, &seg, m);
+                    // Bit-equal, or both zeros (the sign of a zero max changes no s_j - m).
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got == 0.0 && want == 0.0),
+                        "len {len} special {special:?} m {m} kernel {ctx:?}: {got} != {want}"
+                    );
+                }
+            }
+        }
+    }
+}
