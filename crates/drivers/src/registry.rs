@@ -88,6 +88,7 @@ const RULES: [(&str, PromptRule); 4] = [
     ("@3", rule(Decoding::Ordered, Layout::ExamplesAsTurns)),
 ];
 
+/// The rule of `decoding` and `layout`.
 const fn rule(decoding: Decoding, layout: Layout) -> PromptRule {
     PromptRule { decoding, layout }
 }
