@@ -382,6 +382,12 @@ fn register_refuses_bad_uris_drivers_and_formats() {
     }
     let err = register(&model, &["--driver", "llm-gpt"]);
     assert!(err.contains("llm-gpt"), "{err}");
+    // A llama file under another family's name is refused before anything is sent.
+    let err = register(&model, &["--driver", "llm-gemma3@2"]);
+    assert!(
+        err.contains("model file is llama but the registry entry's driver is llm-gemma3@2"),
+        "{err}"
+    );
     let err = register(&model, &["--format", "safetensors"]);
     assert!(err.contains("safetensors"), "{err}");
 }
