@@ -2,6 +2,7 @@
 //! clear error, and starts once a good copy can be fetched; a registered model the engine
 //! cannot run (a header claiming 2^32 blocks), and one whose file is of another family than
 //! its registered driver name, are refused while the node serves its others.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
 mod common;
 #[path = "../../engine/tests/common/tiny.rs"]
