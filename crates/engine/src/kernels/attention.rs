@@ -6,7 +6,7 @@
 //! For query head `h` at position `pos` over positions `start..=pos` (`start > 0` on a
 //! sliding-window layer):
 //! - score `s_j = (Σ_d q[d]·k_j[d]) · (1 / sqrtf(hd))`, the sum sequential in `d` from 0.0;
-//! - `m = max_j s_j` (in position order), `e_j = expf(s_j - m)`, `sum = Σ_j e_j` sequential
+//! - `m = max_j s_j` (a value no order changes), `e_j = expf(s_j - m)`, `sum = Σ_j e_j` sequential
 //!   in ascending `j` from 0.0;
 //! - output element `o[i] = (Σ_j e_j · v_j[i]) / sum`, the sum sequential in ascending `j`.
 //!

@@ -1,10 +1,12 @@
 //! `expf` over a slice, bit-identical to `libm::expf` (the FreeBSD algorithm).
 //!
-//! The AVX2 path runs libm's exact operation sequence on eight lanes for |x| in
-//! (2^-14, 87.33) (argument reduction, the rational approximation, scaling by 2^k with
-//! `k` in [-126, 126], where libm's `scalbnf` is one multiplication by 2^k) and for
-//! |x| <= 2^-14 (`1 + x`). A group of eight holding anything else (large magnitudes, NaN)
-//! is computed by `libm::expf` itself.
+//! The AVX2 path runs libm's exact operation sequence on eight lanes for x in
+//! [-inf, 87.33) (argument reduction, the rational approximation, scaling by 2^k with
+//! `k` in [-150, 126], where libm's `scalbnf` is one multiplication by 2^k, or for
+//! `k < -126` a multiplication by 2^-102 and then by 2^(k + 102)), for |x| <= 2^-14
+//! (`1 + x`) and for x <= -103.97 (0). A group of eight holding anything else (x >= 87.34,
+//! NaN) is computed by `libm::expf` itself. Softmax arguments are never positive, so their
+//! groups all take the vector path, however far below the max a score is.
 #![allow(unsafe_code)]
 
 /// `x[i] = expf(x[i])` for every element; `simd` selects the AVX2 path (the caller checked
@@ -28,8 +30,8 @@ mod x86 {
         __m256, __m256i, _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256, _mm256_blendv_ps,
         _mm256_castps_si256, _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_cvtepi32_ps,
         _mm256_cvttps_epi32, _mm256_div_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_mul_ps,
-        _mm256_or_si256, _mm256_set1_epi32, _mm256_set1_ps, _mm256_slli_epi32, _mm256_srai_epi32,
-        _mm256_storeu_ps, _mm256_sub_ps,
+        _mm256_or_si256, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_slli_epi32,
+        _mm256_srai_epi32, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256,
     };
 
     const LN2_HI: f32 = 6.931_457_5e-1;
@@ -45,15 +47,23 @@ mod x86 {
         let bits = _mm256_castps_si256(x);
         let hx = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fff_ffff));
         let gt = |v: i32| _mm256_cmpgt_epi32(hx, _mm256_set1_epi32(v));
-        // |x| >= 87.33 or NaN: libm's special cases.
-        if _mm256_movemask_ps(_mm256_castsi256_ps(gt(0x42ae_ac4f))) != 0 {
+        // sign: all ones for negative lanes.
+        let neg = _mm256_srai_epi32::<31>(bits);
+        // x >= 87.34 or NaN: libm's special cases this path does not take.
+        let special = gt(0x42ae_ac4f);
+        let nan = gt(0x7f80_0000);
+        let bail = _mm256_and_si256(
+            special,
+            _mm256_or_si256(_mm256_xor_si256(neg, _mm256_set1_epi32(-1)), nan),
+        );
+        if _mm256_movemask_ps(_mm256_castsi256_ps(bail)) != 0 {
             return None;
         }
+        // x <= -103.97 (and -inf): libm returns 0.
+        let zero = _mm256_castsi256_ps(_mm256_and_si256(neg, gt(0x42cf_f1b4)));
         let big = gt(0x3f85_1592); // |x| > 1.5 ln2
         let mid = gt(0x3eb1_7218); // |x| > 0.5 ln2
         let tiny = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x3900_0001), hx)); // |x| <= 2^-14
-        // sign: all ones for negative lanes.
-        let neg = _mm256_srai_epi32::<31>(bits);
         // k = (INV_LN2 * x + ±0.5) truncated, for big lanes.
         let half = _mm256_castsi256_ps(_mm256_or_si256(
             _mm256_castps_si256(_mm256_set1_ps(0.5)),
@@ -85,11 +95,20 @@ mod x86 {
         );
         let q = _mm256_div_ps(_mm256_mul_ps(r, c), _mm256_sub_ps(_mm256_set1_ps(2.0), c));
         let y = _mm256_add_ps(_mm256_set1_ps(1.0), _mm256_add_ps(_mm256_sub_ps(q, lo), hi));
-        // scalbnf(y, k) for k in [-126, 126]: y * 2^k (k = 0 multiplies by one).
+        // scalbnf(y, k): for k < -126 first y * 2^-102 and k + 102 (the other lanes multiply
+        // by one, which changes nothing), then y * 2^k (k = 0 multiplies by one).
+        let sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(-126), k);
+        let pre = _mm256_blendv_ps(
+            _mm256_set1_ps(1.0),
+            _mm256_set1_ps(f32::from_bits(0x0c80_0000)), // 2^-102
+            _mm256_castsi256_ps(sub),
+        );
+        let k = _mm256_add_epi32(k, _mm256_and_si256(sub, _mm256_set1_epi32(102)));
         let pow: __m256i = _mm256_slli_epi32::<23>(_mm256_add_epi32(k, _mm256_set1_epi32(127)));
-        let scaled = _mm256_mul_ps(y, _mm256_castsi256_ps(pow));
+        let scaled = _mm256_mul_ps(_mm256_mul_ps(y, pre), _mm256_castsi256_ps(pow));
         let small = _mm256_add_ps(_mm256_set1_ps(1.0), x);
-        Some(_mm256_blendv_ps(scaled, small, tiny))
+        let e = _mm256_blendv_ps(scaled, small, tiny);
+        Some(_mm256_blendv_ps(e, _mm256_setzero_ps(), zero))
     }
 
     /// # Safety
@@ -154,8 +173,8 @@ mod tests {
             -1.0,
             88.0,
         ]);
-        // Dense sweep of the softmax range.
-        let mut v = -90.0f32;
+        // Dense sweep of the softmax range, through the subnormal results and past zero.
+        let mut v = -110.0f32;
         while v < 1.0 {
             xs.push(v);
             v += 0.000_37;
