@@ -10,24 +10,7 @@ use aikernel_cuda::forward::{Forward, HostDevice};
 use aikernel_cuda::gpu::GpuDevice;
 use aikernel_engine::Model;
 use common::engine::spec;
-use common::golden::{Case, Sha256, cases, replay};
-
-#[test]
-fn sha256_of_known_messages() {
-    let h = |m: &[u8]| {
-        let mut s = Sha256::new();
-        s.update(m);
-        s.hex()
-    };
-    assert_eq!(
-        h(b"abc"),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    );
-    assert_eq!(
-        h(&[b'a'; 1000]),
-        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
-    );
-}
+use common::golden::{Case, cases, replay};
 
 fn smollm2() -> Model {
     let path = aikernel_engine::paths::model();
