@@ -3,7 +3,7 @@
 //! forward pass: the prompt prefilled, then each generated token fed back (the tokens the
 //! engine sampled, so no sampler is needed), every step's logits hashed as `generate` hashes
 //! them (each f32 little-endian, in order).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used)]
 
 use aikernel_cuda::forward::{Device, Forward};
 use sha2::{Digest, Sha256};
