@@ -103,7 +103,7 @@ pub(crate) fn replay<D: Device>(
             for ((s, _), l) in batch.iter().zip(&logits) {
                 if *s < n {
                     for v in l {
-                        hashers[*s].update(&v.to_le_bytes());
+                        hashers[*s].update(v.to_le_bytes());
                     }
                 }
             }
