@@ -12,7 +12,7 @@ use aikernel_cuda::forward::{
     Arg, BufId, Device, Elem, Forward, ForwardError, HostDevice, Kernel, Launch,
 };
 use aikernel_engine::gguf::GgmlType;
-use aikernel_engine::kernels::{WeightView, dequant_row};
+use aikernel_engine::kernels::{WEIGHT_TYPES, WeightView, dequant_row};
 use aikernel_engine::quantize::{blocks, kblocks};
 use common::engine::{load, spec};
 use common::{Rng, same};
@@ -38,19 +38,6 @@ fn encode(t: GgmlType, x: &[f32]) -> Vec<u8> {
     }
     out
 }
-
-const TYPES: [GgmlType; 10] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
 
 /// Embeds `tokens` from `table` on the host device.
 fn embed(t: GgmlType, table: &[u8], rows: usize, cols: usize, tokens: &[i32]) -> Vec<f32> {
@@ -85,7 +72,7 @@ fn embed(t: GgmlType, table: &[u8], rows: usize, cols: usize, tokens: &[i32]) ->
 fn embedding_rows_of_every_type_match_the_engine() {
     let mut rng = Rng::new(5);
     let (rows, cols) = (6, 512);
-    for t in TYPES {
+    for &t in WEIGHT_TYPES {
         for raw in [false, true] {
             let x: Vec<f32> = (0..rows * cols).map(|_| rng.wide(6)).collect();
             let mut table = encode(t, &x);

@@ -6,7 +6,7 @@ mod common;
 
 use aikernel_cuda::host::{QuantBlocks, matmul, quantize, row_bytes};
 use aikernel_engine::gguf::GgmlType;
-use aikernel_engine::kernels::{Acts, WeightView, reference};
+use aikernel_engine::kernels::{Acts, WEIGHT_TYPES, WeightView, reference};
 use common::{Rng, same};
 
 /// Activation rows with the cases quantization must agree on: ordinary values, wide
@@ -104,23 +104,10 @@ fn weights(rng: &mut Rng, dtype: GgmlType, rows: usize, cols: usize, raw: bool) 
     w
 }
 
-const TYPES: [GgmlType; 10] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
-
 #[test]
 fn dot_products_match_engine_for_every_weight_type() {
     let mut rng = Rng::new(12);
-    for dtype in TYPES {
+    for &dtype in WEIGHT_TYPES {
         let k = matches!(dtype, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
         for (cols, raw) in [
             (if k { 256 } else { 32 }, false),
