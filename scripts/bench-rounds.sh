@@ -4,7 +4,8 @@
 # Interleaving rounds (rather than one long run each) keeps a noisy machine fair to both.
 #
 # Usage: scripts/bench-rounds.sh [ROUNDS] [THREADS...]   (default: 3 rounds, threads 1 2)
-# MODEL=path overrides the default model; LLAMA_BENCH=path another llama-bench build.
+# MODEL=path overrides the default model; LLAMA_BENCH=path another llama-bench build;
+# DEPTH=N measures from N positions deep (filled untimed first: llama-bench's -d).
 # llama.cpp comes from scripts/build-llama-cpp.sh (GGML_NATIVE: on an AVX-512 VNNI machine
 # it uses VNNI too); it is built on first use.
 set -euo pipefail
@@ -13,6 +14,8 @@ ROUNDS="${1:-3}"; shift || true
 THREADS=("$@"); [ ${#THREADS[@]} -gt 0 ] || THREADS=(1 2)
 CACHE="${AIKERNEL_CACHE:-$HOME/.cache/aikernel}"
 MODEL="${MODEL:-$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+DEPTH="${DEPTH:-0}"
+[[ "$DEPTH" =~ ^[0-9]+$ ]] || { echo "DEPTH must be a number of positions, not '$DEPTH'" >&2; exit 1; }
 LLAMA_BENCH="${LLAMA_BENCH:-${AIKERNEL_LLAMA_CACHE:-$CACHE/llama.cpp}/build/bin/llama-bench}"
 [ -f "$MODEL" ] || { echo "no model at $MODEL (run ./scripts/setup.sh)" >&2; exit 1; }
 [ -x "$LLAMA_BENCH" ] || scripts/build-llama-cpp.sh llama-bench >&2
@@ -27,11 +30,12 @@ LOG=$(mktemp)
 for ((round = 1; round <= ROUNDS; round++)); do
   for t in "${THREADS[@]}"; do
     for k in "${KERNELS[@]}"; do
-      AIKERNEL_KERNEL=$k "$BENCH" "$MODEL" "$t" 128 128 1 2>&1 | grep threads >>"$LOG"
+      AIKERNEL_KERNEL=$k "$BENCH" "$MODEL" "$t" 128 128 1 "$DEPTH" 2>&1 | grep threads >>"$LOG"
     done
-    "$LLAMA_BENCH" -m "$MODEL" -p 128 -n 128 -t "$t" -r 1 -o jsonl 2>/dev/null | sed 's/^/llama /' >>"$LOG"
+    "$LLAMA_BENCH" -m "$MODEL" -p 128 -n 128 -d "$DEPTH" -t "$t" -r 1 -o jsonl 2>/dev/null | sed 's/^/llama /' >>"$LOG"
   done
 done
+echo "model $MODEL, depth $DEPTH, $ROUNDS rounds (median, then each run)"
 python3 - "$LOG" <<'PY'
 import json, re, statistics, sys
 rows = {}
@@ -39,7 +43,7 @@ for line in open(sys.argv[1]):
     if line.startswith("llama "):
         r = json.loads(line[6:])
         rows.setdefault(("llama.cpp", r["n_threads"], "pp" if r["n_prompt"] else "tg"), []).append(r["avg_ts"])
-    m = re.match(r"(\w+) threads (\d+) pp\d+ ([\d.]+) t/s\s+tg\d+ ([\d.]+) t/s", line)
+    m = re.match(r"(\w+) threads (\d+)(?: depth \d+)? pp\d+ ([\d.]+) t/s\s+tg\d+ ([\d.]+) t/s", line)
     if m:
         rows.setdefault((m[1], int(m[2]), "pp"), []).append(float(m[3]))
         rows.setdefault((m[1], int(m[2]), "tg"), []).append(float(m[4]))
