@@ -18,10 +18,9 @@ pub(crate) fn byte_chars() -> [char; 256] {
     out
 }
 
-/// Decodes a byte-encoded token text; characters outside the alphabet pass through as
-/// their UTF-8 bytes.
-pub(crate) fn decode_text(text: &str, chars: &[char; 256]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
+/// Appends the bytes of a byte-encoded token text to `out`; characters outside the
+/// alphabet pass through as their UTF-8 bytes.
+pub(crate) fn decode_text(text: &str, chars: &[char; 256], out: &mut Vec<u8>) {
     for c in text.chars() {
         let code = c as u32;
         let byte = if code < 256 && chars[code as usize] == c {
@@ -36,7 +35,6 @@ pub(crate) fn decode_text(text: &str, chars: &[char; 256]) -> Vec<u8> {
             None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -51,7 +49,9 @@ mod tests {
         assert_eq!(chars[b'A' as usize], 'A');
         for b in 0..=255u8 {
             let s = chars[b as usize].to_string();
-            assert_eq!(decode_text(&s, &chars), [b]);
+            let mut out = Vec::new();
+            decode_text(&s, &chars, &mut out);
+            assert_eq!(out, [b]);
         }
     }
 }

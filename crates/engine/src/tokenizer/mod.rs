@@ -11,13 +11,13 @@ mod bpe;
 mod bytes;
 mod pretokenize;
 mod spm;
-
-use std::collections::HashMap;
+mod symbols;
 
 use crate::gguf::{GgufError, GgufFile, MetaValue};
 use bpe::{Merges, Sym};
 use pretokenize::PreTokenizer;
 use spm::Spm;
+use symbols::Symbols;
 
 /// Why a tokenizer could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,9 @@ pub enum TokenizerError {
         /// Vocabulary size.
         expected: usize,
     },
+    /// The token texts and merge rules add up to more bytes than 32-bit offsets reach.
+    #[error("the vocabulary's texts take {0} bytes, more than 4 GiB")]
+    TooLarge(u64),
     /// A special token id is outside the vocabulary.
     #[error("{key} = {id} is outside the vocabulary of {vocab} tokens")]
     BadTokenId {
@@ -71,16 +74,17 @@ const TYPE_UNUSED: i32 = 5;
 
 /// A byte-level BPE or SentencePiece tokenizer.
 pub struct Tokenizer {
-    /// Token texts as stored (GPT-2 alphabet for normal tokens).
-    texts: Vec<String>,
+    /// Number of tokens.
+    n_tokens: usize,
+    /// Text of every symbol: the tokens as stored (GPT-2 alphabet for normal tokens), then
+    /// merge results that are not tokens.
+    symbols: Symbols,
     /// GGUF token types.
     types: Vec<i32>,
-    /// What each token decodes to.
-    decoded: Vec<Vec<u8>>,
-    /// Text of every symbol: the vocabulary, then merge results that are not tokens.
-    symbol_ids: HashMap<String, Sym>,
-    extra_symbols: Vec<String>,
-    /// Symbol of each byte.
+    /// What each token decodes to: token `i` is `decoded[decoded_ends[i]..decoded_ends[i + 1]]`.
+    decoded: Vec<u8>,
+    decoded_ends: Vec<u32>,
+    /// Symbol of each byte (byte-level BPE only; zeros for SentencePiece).
     byte_syms: [Sym; 256],
     byte_chars: [char; 256],
     merges: Merges,
@@ -98,7 +102,7 @@ pub struct Tokenizer {
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokenizer")
-            .field("vocab", &self.texts.len())
+            .field("vocab", &self.n_tokens)
             .field("merges", &self.merges.len())
             .field("pre", &self.pre)
             .finish_non_exhaustive()
@@ -125,11 +129,7 @@ impl Tokenizer {
             PreTokenizer::from_name(pre_name)
                 .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_owned()))?
         };
-        let texts: Vec<String> = g
-            .meta_str_array("tokenizer.ggml.tokens")?
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let texts = g.meta_str_array("tokenizer.ggml.tokens")?;
         let n = texts.len();
         let types = match g.meta("tokenizer.ggml.token_type") {
             None => vec![TYPE_NORMAL; n],
@@ -160,25 +160,32 @@ impl Tokenizer {
         } && bos.is_some();
 
         let byte_chars = bytes::byte_chars();
-        let mut symbol_ids: HashMap<String, Sym> = HashMap::with_capacity(n);
-        for (i, t) in texts.iter().enumerate() {
-            symbol_ids.insert(t.clone(), i as Sym);
-        }
-        let mut extra_symbols = Vec::new();
-        let mut intern = |s: String, ids: &mut HashMap<String, Sym>| -> Sym {
-            *ids.entry(s).or_insert_with_key(|s| {
-                extra_symbols.push(s.clone());
-                (n + extra_symbols.len() - 1) as Sym
-            })
-        };
-        let byte_syms = byte_chars.map(|c| intern(c.to_string(), &mut symbol_ids));
-
+        // Byte-level BPE adds the byte symbols (and merge results) after the tokens.
+        let extra = if is_spm { 0 } else { 256 };
         let rules = match g.meta("tokenizer.ggml.merges") {
             _ if is_spm => Vec::new(),
             None => Vec::new(),
             Some(_) => g.meta_str_array("tokenizer.ggml.merges")?,
         };
+        // Symbols and decoded texts are found by u32 offsets: token texts, the byte symbols
+        // (at most 2 bytes each) and merge results (no longer than their rules) must fit.
+        let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
+        let total = text_bytes as u64 + 512 + rules.iter().map(|r| r.len() as u64).sum::<u64>();
+        if total > u64::from(u32::MAX) {
+            return Err(TokenizerError::TooLarge(total));
+        }
+        let mut symbols = Symbols::with_capacity(n + extra, text_bytes);
+        for t in &texts {
+            symbols.push(t.as_bytes());
+        }
+        let byte_syms = if is_spm {
+            [0; 256]
+        } else {
+            byte_chars.map(|c| symbols.intern(c.encode_utf8(&mut [0; 4]).as_bytes()))
+        };
+
         let mut pairs = Vec::with_capacity(rules.len());
+        let mut joined = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let split = rule.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1);
             let Some(at) = split else {
@@ -188,28 +195,36 @@ impl Tokenizer {
                 });
             };
             let (l, r) = (&rule[..at], &rule[at + 1..]);
-            let merged = intern(format!("{l}{r}"), &mut symbol_ids);
+            joined.clear();
+            joined.extend_from_slice(l.as_bytes());
+            joined.extend_from_slice(r.as_bytes());
+            let merged = symbols.intern(&joined);
             pairs.push((l, r, merged));
         }
         let mut merges = Merges::with_capacity(pairs.len());
         for (rank, (l, r, merged)) in pairs.into_iter().enumerate() {
             // A part that is neither a token, a byte nor a merge result can never occur.
-            if let (Some(&ls), Some(&rs)) = (symbol_ids.get(l), symbol_ids.get(r)) {
+            let (ls, rs) = (symbols.get(l.as_bytes()), symbols.get(r.as_bytes()));
+            if let (Some(ls), Some(rs)) = (ls, rs) {
                 merges.entry((ls, rs)).or_insert((rank as u32, merged));
             }
         }
 
-        let decoded = texts
-            .iter()
-            .zip(&types)
-            .map(|(t, &ty)| match ty {
-                _ if is_spm => spm::decode_token(t, ty),
-                TYPE_NORMAL => bytes::decode_text(t, &byte_chars),
-                _ => t.as_bytes().to_vec(),
-            })
-            .collect();
+        let mut decoded = Vec::with_capacity(text_bytes);
+        let mut decoded_ends = Vec::with_capacity(n + 1);
+        decoded_ends.push(0);
+        for (t, &ty) in texts.iter().zip(&types) {
+            match ty {
+                _ if is_spm => spm::decode_token(t, ty, &mut decoded),
+                TYPE_NORMAL => bytes::decode_text(t, &byte_chars, &mut decoded),
+                _ => decoded.extend_from_slice(t.as_bytes()),
+            }
+            decoded_ends.push(decoded.len() as u32);
+        }
+        decoded.shrink_to_fit();
+        drop(texts);
         let spm = if is_spm {
-            Some(spm::from_gguf(g, n, &symbol_ids)?)
+            Some(spm::from_gguf(g, n, &symbols)?)
         } else {
             None
         };
@@ -218,17 +233,17 @@ impl Tokenizer {
                 matches!(
                     types[i as usize],
                     TYPE_CONTROL | TYPE_USER_DEFINED | TYPE_UNKNOWN
-                ) && !texts[i as usize].is_empty()
+                ) && !symbols.bytes(i).is_empty()
             })
             .collect();
-        specials.sort_by_key(|&i| std::cmp::Reverse(texts[i as usize].len()));
+        specials.sort_by_key(|&i| std::cmp::Reverse(symbols.bytes(i).len()));
 
         Ok(Tokenizer {
-            texts,
+            n_tokens: n,
+            symbols,
             types,
             decoded,
-            symbol_ids,
-            extra_symbols,
+            decoded_ends,
             byte_syms,
             byte_chars,
             merges,
@@ -252,7 +267,7 @@ impl Tokenizer {
             match fragment {
                 Fragment::Token(id) => out.push(id),
                 Fragment::Text(s) => match &self.spm {
-                    Some(spm) => spm.encode(s, after_special, &self.symbol_ids, &mut out),
+                    Some(spm) => spm.encode(s, after_special, &self.symbols, &mut out),
                     None => self.encode_text(s, &mut out),
                 },
             }
@@ -269,7 +284,7 @@ impl Tokenizer {
             if !parse_special && matches!(ty, TYPE_CONTROL | TYPE_UNKNOWN) {
                 continue;
             }
-            let pat = self.texts[id as usize].as_str();
+            let pat = self.symbols.text(id);
             let mut next = Vec::with_capacity(frags.len());
             for f in frags {
                 let Fragment::Text(mut s) = f else {
@@ -293,14 +308,14 @@ impl Tokenizer {
     }
 
     fn encode_text(&self, text: &str, out: &mut Vec<u32>) {
-        let n = self.texts.len();
+        let n = self.n_tokens;
         let mut syms = Vec::new();
         let mut merged = Vec::new();
         for range in self.pre.split(text) {
             let word = &text.as_bytes()[range];
             if self.ignore_merges {
                 let encoded: String = word.iter().map(|&b| self.byte_chars[b as usize]).collect();
-                if let Some(&id) = self.symbol_ids.get(&encoded)
+                if let Some(id) = self.symbols.get(encoded.as_bytes())
                     && (id as usize) < n
                 {
                     out.push(id);
@@ -317,10 +332,8 @@ impl Tokenizer {
                 } else {
                     // Not a token: llama.cpp falls back to one-character tokens, which
                     // only exist for ASCII characters.
-                    let text = &self.extra_symbols[s as usize - n];
-                    for c in text.chars().filter(char::is_ascii) {
-                        let one = c.encode_utf8(&mut [0; 4]).to_owned();
-                        if let Some(&id) = self.symbol_ids.get(&one)
+                    for c in self.symbols.bytes(s).iter().filter(|c| c.is_ascii()) {
+                        if let Some(id) = self.symbols.get(std::slice::from_ref(c))
                             && (id as usize) < n
                         {
                             out.push(id);
@@ -344,7 +357,11 @@ impl Tokenizer {
     /// The bytes of one token: its decoded text, or a special token's literal text.
     /// Empty for ids outside the vocabulary.
     pub fn token_bytes(&self, id: u32) -> &[u8] {
-        self.decoded.get(id as usize).map_or(&[], Vec::as_slice)
+        let i = id as usize;
+        match (self.decoded_ends.get(i), self.decoded_ends.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.decoded[a as usize..b as usize],
+            _ => &[],
+        }
     }
 
     /// True for tokens that do not stand for text: control, unknown and unused tokens.
@@ -356,7 +373,7 @@ impl Tokenizer {
 
     /// Number of tokens.
     pub fn vocab_size(&self) -> usize {
-        self.texts.len()
+        self.n_tokens
     }
 
     /// End-of-sequence token, from `tokenizer.ggml.eos_token_id`.
@@ -377,10 +394,9 @@ impl Tokenizer {
 
     /// The id of the token whose stored text is exactly `text` (e.g. `"<|im_end|>"`).
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.symbol_ids
-            .get(text)
-            .copied()
-            .filter(|&id| (id as usize) < self.texts.len())
+        self.symbols
+            .get(text.as_bytes())
+            .filter(|&id| (id as usize) < self.n_tokens)
     }
 }
 

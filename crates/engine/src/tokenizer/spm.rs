@@ -9,10 +9,10 @@
 //! `<0xXX>` tokens (byte fallback).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use super::TokenizerError;
-use super::bpe::Sym;
+use super::symbols::Symbols;
 use crate::gguf::{GgufFile, MetaValue};
 
 /// GGUF token type of byte tokens (`<0x41>`).
@@ -68,9 +68,9 @@ struct Symbol {
 impl Spm {
     /// Scores (one per token, 0 when the file has none), whether to prefix a space, and
     /// the byte-fallback tokens looked up in `ids`.
-    pub(crate) fn new(scores: Vec<f32>, add_space_prefix: bool, ids: &HashMap<String, Sym>) -> Spm {
+    pub(crate) fn new(scores: Vec<f32>, add_space_prefix: bool, ids: &Symbols) -> Spm {
         let n = scores.len();
-        let token = |s: &str| ids.get(s).copied().filter(|&id| (id as usize) < n);
+        let token = |s: &str| ids.get(s.as_bytes()).filter(|&id| (id as usize) < n);
         let byte_tokens = std::array::from_fn(|b| {
             token(&format!("<0x{b:02X}>")).or_else(|| {
                 u8::try_from(b)
@@ -93,7 +93,7 @@ impl Spm {
         &self,
         fragment: &str,
         after_special: bool,
-        ids: &HashMap<String, Sym>,
+        ids: &Symbols,
         out: &mut Vec<u32>,
     ) {
         let mut text = String::with_capacity(fragment.len() + 3);
@@ -103,7 +103,7 @@ impl Spm {
         text.push_str(fragment);
         let text = text.replace(' ', "\u{2581}");
         let n_tokens = self.scores.len();
-        let token = |s: &str| ids.get(s).copied().filter(|&id| (id as usize) < n_tokens);
+        let token = |s: &str| ids.get(s.as_bytes()).filter(|&id| (id as usize) < n_tokens);
 
         let mut syms: Vec<Symbol> = Vec::with_capacity(text.len());
         for (i, (start, c)) in text.char_indices().enumerate() {
@@ -165,11 +165,7 @@ impl Spm {
 
 /// The SentencePiece side of a `llama` vocabulary: `tokenizer.ggml.scores` (zeros when
 /// absent) and `tokenizer.ggml.add_space_prefix` (default true, as llama.cpp).
-pub(crate) fn from_gguf(
-    g: &GgufFile,
-    n: usize,
-    ids: &HashMap<String, Sym>,
-) -> Result<Spm, TokenizerError> {
+pub(crate) fn from_gguf(g: &GgufFile, n: usize, ids: &Symbols) -> Result<Spm, TokenizerError> {
     let scores = match g.meta("tokenizer.ggml.scores") {
         None => vec![0.0; n],
         Some(_) => g.meta_f32_array("tokenizer.ggml.scores")?,
@@ -188,16 +184,24 @@ pub(crate) fn from_gguf(
     Ok(Spm::new(scores, add_space_prefix, ids))
 }
 
-/// What a SentencePiece token decodes to: normal tokens with `▁` as a space, byte tokens
-/// their byte, all others their literal text.
-pub(crate) fn decode_token(text: &str, ty: i32) -> Vec<u8> {
-    match ty {
-        super::TYPE_NORMAL => text.replace('\u{2581}', " ").into_bytes(),
-        TYPE_BYTE => text
-            .strip_prefix("<0x")
+/// Appends what a SentencePiece token decodes to: normal tokens with `▁` as a space, byte
+/// tokens their byte, all others their literal text.
+pub(crate) fn decode_token(text: &str, ty: i32, out: &mut Vec<u8>) {
+    let byte = || {
+        text.strip_prefix("<0x")
             .and_then(|h| h.strip_suffix('>'))
             .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .map_or_else(|| text.as_bytes().to_vec(), |b| vec![b]),
-        _ => text.as_bytes().to_vec(),
+    };
+    match ty {
+        super::TYPE_NORMAL => {
+            for (i, part) in text.split('\u{2581}').enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        TYPE_BYTE if byte().is_some() => out.extend(byte()),
+        _ => out.extend_from_slice(text.as_bytes()),
     }
 }
