@@ -101,12 +101,12 @@ if [[ $mock -eq 0 ]] && command -v cargo >/dev/null; then
 fi
 
 # The whole forward pass on the GPU against the engine's committed golden hashes (the test
-# `golden_hashes_on_the_gpu`, ignored elsewhere; the models in ~/.cache/aikernel/models).
+# `golden_hashes_on_the_gpu`, the `gpu` skip elsewhere; the models in ~/.cache/aikernel/models).
 golden_status="skipped (no cargo build)"
 [[ $mock -eq 1 ]] && golden_status="skipped (mock)"
 if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
     if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 cargo test --offline -p aikernel-cuda \
-        --test golden -- --ignored --nocapture golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
+        --test golden -- --nocapture golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
         golden_status="passed"
     else
         golden_status="failed (see golden.log, golden.json)"

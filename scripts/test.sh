@@ -22,7 +22,7 @@ LOGS="$ROOT/target/test-logs"
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
 # The documented skips (docs/testing.md, aikernel_testkit::KEYS); nothing else may skip.
-export AIKERNEL_ALLOWED_SKIPS="llama-cpp,cpu-feature,aarch64"
+export AIKERNEL_ALLOWED_SKIPS="llama-cpp,cpu-feature,gpu,aarch64"
 export AIKERNEL_SKIP_LOG="$LOGS/skips.log"
 : >"$AIKERNEL_SKIP_LOG"
 

@@ -29,6 +29,12 @@ pub const KEYS: &[(&str, &str)] = &[
          (AVX2 + F16C, AVX-512 VNNI); the scalar reference and the kernels this CPU has still run",
     ),
     (
+        "gpu",
+        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs) on a machine without an \
+         NVIDIA driver and device; the same launches on the host build, bit for bit against the \
+         engine, still run",
+    ),
+    (
         "aarch64",
         "scripts/test-aarch64.sh when rustup cannot install the aarch64 standard library \
          (it comes from the Rust project's server, not a package registry)",
