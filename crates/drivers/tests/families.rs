@@ -41,7 +41,7 @@ fn files(test: &str) -> Vec<(Family, PathBuf)> {
         (
             Family::Qwen2,
             write(
-                "family-qwen2.gguf",
+                &format!("{test}-qwen2.gguf"),
                 tiny_arch::tiny(tiny_arch::Family::Qwen2),
                 true,
             ),
@@ -49,7 +49,7 @@ fn files(test: &str) -> Vec<(Family, PathBuf)> {
         (
             Family::Qwen3,
             write(
-                "family-qwen3.gguf",
+                &format!("{test}-qwen3.gguf"),
                 tiny_arch::tiny(tiny_arch::Family::Qwen3),
                 true,
             ),
