@@ -84,10 +84,7 @@ impl LlmDriver {
         if let Some(spec) = spec {
             spec.check_arch(arch)?;
         }
-        let family = Family::from_arch(arch).ok_or_else(|| DriverError::UnsupportedFamily {
-            arch: arch.to_owned(),
-            supported: crate::registry::families(),
-        })?;
+        let family = Family::served(arch)?;
         let io = |source| DriverError::Io {
             path: path.display().to_string(),
             source,

@@ -54,6 +54,12 @@ impl Family {
         let arch = gguf
             .meta_str("general.architecture")
             .map_err(aikernel_engine::EngineError::from)?;
+        Family::served(arch)
+    }
+
+    /// The family of a file whose `general.architecture` is `arch`, or
+    /// [`DriverError::UnsupportedFamily`] naming it and what is served.
+    pub fn served(arch: &str) -> Result<Family, DriverError> {
         Family::from_arch(arch).ok_or_else(|| DriverError::UnsupportedFamily {
             arch: arch.to_owned(),
             supported: families(),
