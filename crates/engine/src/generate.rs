@@ -1,12 +1,12 @@
 //! Token generation: chunked prefill, decoding, sampling, stopping, and a logits hash.
 
-use sha2::{Digest, Sha256};
-
+use crate::decode::{Seq, decode_slot};
+pub use crate::decode::{generate_batch_on, generate_on};
 use crate::kernels::{Ctx, Kernel};
 use crate::model::forward::{SeqInput, forward};
 use crate::model::{EngineError, KvCache, Model};
 use crate::prefix_cache::{PrefixCache, Reuse};
-use crate::sample::{sample, uniform};
+use crate::slots::CpuSlots;
 
 /// How to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,11 @@ pub struct Generation {
     pub stop_reason: StopReason,
 }
 
-fn check_prompt(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result<(), EngineError> {
+pub(crate) fn check_prompt(
+    model: &Model,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+) -> Result<(), EngineError> {
     if prompt.is_empty() {
         return Err(EngineError::BadInput("empty prompt".into()));
     }
@@ -143,61 +147,6 @@ pub(crate) fn prefill(
     Ok(logits)
 }
 
-/// One sequence's decoding state.
-struct Seq {
-    cache: KvCache,
-    hasher: Sha256,
-    tokens: Vec<u32>,
-    stop: Option<StopReason>,
-}
-
-impl Seq {
-    /// Hashes `logits`, masks, samples and records the token; sets `stop` when done.
-    fn step(
-        &mut self,
-        model: &Model,
-        opts: &GenerateOptions,
-        mut logits: Vec<f32>,
-        constraint: &mut Option<&mut dyn TokenConstraint>,
-    ) {
-        for l in &logits {
-            self.hasher.update(l.to_le_bytes());
-        }
-        if let Some(c) = constraint.as_deref_mut() {
-            c.mask(&mut logits);
-        }
-        let u = uniform(opts.seed, &opts.prompt_id, self.cache.len() as u64);
-        let Some(tok) = sample(&logits, opts.temperature_milli, u) else {
-            self.stop = Some(StopReason::NoCandidate);
-            return;
-        };
-        if let Some(c) = constraint.as_deref_mut() {
-            c.accept(tok);
-        }
-        self.tokens.push(tok);
-        if Some(tok) == model.tokenizer().eos_token_id() || opts.stop_tokens.contains(&tok) {
-            self.stop = Some(StopReason::Stop);
-        } else if constraint
-            .as_deref()
-            .is_some_and(TokenConstraint::is_finished)
-        {
-            self.stop = Some(StopReason::Constraint);
-        } else if self.tokens.len() >= opts.max_tokens as usize {
-            self.stop = Some(StopReason::Length);
-        } else if self.cache.len() >= model.config().context_length {
-            self.stop = Some(StopReason::ContextFull);
-        }
-    }
-
-    fn finish(self) -> Generation {
-        Generation {
-            tokens: self.tokens,
-            logits_sha256: self.hasher.finalize().into(),
-            stop_reason: self.stop.unwrap_or(StopReason::Length),
-        }
-    }
-}
-
 fn make_ctx(opts: &GenerateOptions) -> Result<Ctx, EngineError> {
     Ctx::new(opts.threads, opts.kernel).map_err(EngineError::from)
 }
@@ -235,7 +184,14 @@ pub(crate) fn prefill_from(
     chunk: Option<usize>,
     prefix: Option<&PrefixCache>,
 ) -> Result<(KvCache, Vec<f32>, Reuse), EngineError> {
-    let (mut cache, reuse) = match prefix {
+    let (mut cache, reuse) = lookup(model, prompt, prefix);
+    let logits = prefill(model, ctx, &mut cache, &prompt[reuse.reused..], chunk)?;
+    Ok((cache, logits, reuse))
+}
+
+/// The longest prefix of `prompt` that `prefix` holds, or an empty cache.
+fn lookup(model: &Model, prompt: &[u32], prefix: Option<&PrefixCache>) -> (KvCache, Reuse) {
+    match prefix {
         Some(p) => p.lookup(model, prompt),
         None => (
             KvCache::new(model),
@@ -244,57 +200,40 @@ pub(crate) fn prefill_from(
                 computed: prompt.len(),
             },
         ),
-    };
-    let logits = prefill(model, ctx, &mut cache, &prompt[reuse.reused..], chunk)?;
-    Ok((cache, logits, reuse))
+    }
 }
 
 fn generate_from(
     model: &Model,
     prompt: &[u32],
     opts: &GenerateOptions,
-    mut constraint: Option<&mut dyn TokenConstraint>,
+    constraint: Option<&mut dyn TokenConstraint>,
     prefix: Option<&PrefixCache>,
 ) -> Result<(Generation, Reuse), EngineError> {
     check_prompt(model, prompt, opts)?;
     check_memory(model, std::iter::once((prompt, opts)))?;
     let ctx = make_ctx(opts)?;
-    let mut seq = Seq {
-        cache: KvCache::default(),
-        hasher: Sha256::new(),
-        tokens: Vec::new(),
-        stop: None,
-    };
     if opts.max_tokens == 0 {
-        seq.stop = Some(StopReason::Length);
-        return Ok((seq.finish(), Reuse::default()));
+        return Ok((Seq::stopped().finish(), Reuse::default()));
     }
-    let (cache, mut logits, reuse) = prefill_from(model, &ctx, prompt, opts.prefill_chunk, prefix)?;
-    seq.cache = cache;
-    loop {
-        seq.step(model, opts, logits, &mut constraint);
-        if seq.stop.is_some() {
-            if let Some(p) = prefix {
-                // The cache holds the prompt and every generated token but the last.
-                let fed = seq.cache.len().saturating_sub(prompt.len());
-                let mut tokens = prompt.to_vec();
-                tokens.extend(seq.tokens.iter().take(fed));
-                p.store(tokens, std::mem::take(&mut seq.cache));
-            }
-            return Ok((seq.finish(), reuse));
-        }
-        let last = [seq.tokens[seq.tokens.len() - 1]];
-        logits = forward(
-            model,
-            &ctx,
-            &mut [SeqInput {
-                cache: &mut seq.cache,
-                tokens: &last,
-            }],
-        )?
-        .pop()
-        .unwrap_or_default();
+    let (cache, reuse) = lookup(model, prompt, prefix);
+    let mut slots = CpuSlots::with_caches(model, ctx, vec![cache]);
+    let seq = decode_slot(
+        model,
+        &mut slots,
+        0,
+        &prompt[reuse.reused..],
+        opts,
+        constraint,
+    )?;
+    if let (Some(p), Some(cache)) = (prefix, slots.take(0)) {
+        // The cache holds the prompt and every generated token but the last.
+        let fed = cache.len().saturating_sub(prompt.len());
+        let mut tokens = prompt.to_vec();
+        tokens.extend(seq.tokens.iter().take(fed));
+        p.store(tokens, cache);
     }
+    Ok((seq.finish(), reuse))
 }
 
 /// Generates for several prompts at once, decoding all live sequences in one batch per
@@ -312,62 +251,6 @@ pub fn generate_batch(
     }
     check_memory(model, requests.iter().map(|(p, o)| (p.as_slice(), o)))?;
     let ctx = make_ctx(&first.1)?;
-    let mut seqs = Vec::with_capacity(requests.len());
-    let mut pending = Vec::with_capacity(requests.len());
-    for (prompt, opts) in requests {
-        let mut s = Seq {
-            cache: KvCache::new(model),
-            hasher: Sha256::new(),
-            tokens: Vec::new(),
-            stop: None,
-        };
-        if opts.max_tokens == 0 {
-            s.stop = Some(StopReason::Length);
-            pending.push(Vec::new());
-        } else {
-            pending.push(prefill(
-                model,
-                &ctx,
-                &mut s.cache,
-                prompt,
-                opts.prefill_chunk,
-            )?);
-        }
-        seqs.push(s);
-    }
-    loop {
-        for ((s, (_, opts)), logits) in seqs.iter_mut().zip(requests).zip(pending.drain(..)) {
-            if s.stop.is_none() {
-                s.step(model, opts, logits, &mut None);
-            }
-        }
-        let live: Vec<usize> = (0..seqs.len())
-            .filter(|&i| seqs[i].stop.is_none())
-            .collect();
-        if live.is_empty() {
-            break;
-        }
-        let lasts: Vec<[u32; 1]> = live
-            .iter()
-            .map(|&i| [seqs[i].tokens[seqs[i].tokens.len() - 1]])
-            .collect();
-        let mut inputs: Vec<SeqInput<'_>> = Vec::with_capacity(live.len());
-        for (s, last) in seqs.iter_mut().filter(|s| s.stop.is_none()).zip(&lasts) {
-            inputs.push(SeqInput {
-                cache: &mut s.cache,
-                tokens: last,
-            });
-        }
-        let mut out = forward(model, &ctx, &mut inputs)?.into_iter();
-        pending = (0..seqs.len())
-            .map(|i| {
-                if live.contains(&i) {
-                    out.next().unwrap_or_default()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
-    }
-    Ok(seqs.into_iter().map(Seq::finish).collect())
+    let mut slots = CpuSlots::new(model, ctx, requests.len());
+    generate_batch_on(model, &mut slots, requests)
 }

@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+mod decode;
 pub mod f16;
 pub mod generate;
 pub mod gguf;
@@ -13,14 +14,16 @@ pub mod prefix_cache;
 pub mod quantize;
 pub mod sample;
 pub mod score;
+pub mod slots;
 pub mod template;
 pub mod tokenizer;
 
 pub use generate::{
     GenerateOptions, Generation, StopReason, TokenConstraint, generate, generate_batch,
-    generate_with_cache,
+    generate_batch_on, generate_on, generate_with_cache,
 };
 pub use kernels::Kernel;
 pub use model::{Arch, EngineError, Model, ModelConfig};
 pub use prefix_cache::{PrefixCache, PrefixStats, Reuse};
 pub use score::{ScoreOptions, Scores, score_continuations, score_continuations_with_cache};
+pub use slots::{CpuSlots, Slots};

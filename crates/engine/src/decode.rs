@@ -1,0 +1,214 @@
+//! The sampling loop over any [`Slots`]: prefill, then hash, mask, sample and stop each
+//! step's logits, feeding the token back. The CPU entry points (`generate`, `generate_batch`,
+//! `generate_with_cache`) and other backends ([`generate_on`], [`generate_batch_on`]) share it,
+//! so equal logits give equal [`Generation`]s.
+
+use sha2::{Digest, Sha256};
+
+use crate::generate::{GenerateOptions, Generation, StopReason, TokenConstraint, check_prompt};
+use crate::model::{EngineError, Model};
+use crate::sample::{sample, uniform};
+use crate::slots::Slots;
+
+/// One sequence's decoding state.
+pub(crate) struct Seq {
+    hasher: Sha256,
+    pub(crate) tokens: Vec<u32>,
+    stop: Option<StopReason>,
+}
+
+impl Seq {
+    fn new() -> Seq {
+        Seq {
+            hasher: Sha256::new(),
+            tokens: Vec::new(),
+            stop: None,
+        }
+    }
+
+    /// A sequence asked for no tokens: nothing hashed, stopped by length.
+    pub(crate) fn stopped() -> Seq {
+        let mut seq = Seq::new();
+        seq.stop = Some(StopReason::Length);
+        seq
+    }
+
+    /// Hashes `logits`, masks, samples and records the token; sets `stop` when done.
+    /// `positions` is what the sequence's cache holds (the sampling RNG's position).
+    pub(crate) fn step(
+        &mut self,
+        model: &Model,
+        opts: &GenerateOptions,
+        mut logits: Vec<f32>,
+        positions: usize,
+        constraint: &mut Option<&mut dyn TokenConstraint>,
+    ) {
+        for l in &logits {
+            self.hasher.update(l.to_le_bytes());
+        }
+        if let Some(c) = constraint.as_deref_mut() {
+            c.mask(&mut logits);
+        }
+        let u = uniform(opts.seed, &opts.prompt_id, positions as u64);
+        let Some(tok) = sample(&logits, opts.temperature_milli, u) else {
+            self.stop = Some(StopReason::NoCandidate);
+            return;
+        };
+        if let Some(c) = constraint.as_deref_mut() {
+            c.accept(tok);
+        }
+        self.tokens.push(tok);
+        if Some(tok) == model.tokenizer().eos_token_id() || opts.stop_tokens.contains(&tok) {
+            self.stop = Some(StopReason::Stop);
+        } else if constraint
+            .as_deref()
+            .is_some_and(TokenConstraint::is_finished)
+        {
+            self.stop = Some(StopReason::Constraint);
+        } else if self.tokens.len() >= opts.max_tokens as usize {
+            self.stop = Some(StopReason::Length);
+        } else if positions >= model.config().context_length {
+            self.stop = Some(StopReason::ContextFull);
+        }
+    }
+
+    /// The last sampled token, to feed back (a live sequence has one).
+    fn last(&self) -> [u32; 1] {
+        [self.tokens.last().copied().unwrap_or_default()]
+    }
+
+    pub(crate) fn finish(self) -> Generation {
+        Generation {
+            tokens: self.tokens,
+            logits_sha256: self.hasher.finalize().into(),
+            stop_reason: self.stop.unwrap_or(StopReason::Length),
+        }
+    }
+}
+
+/// Runs `tokens` into `slot` in steps of `chunk` (all at once by default); the last logits.
+fn prefill_slot<S: Slots>(
+    slots: &mut S,
+    slot: usize,
+    tokens: &[u32],
+    chunk: Option<usize>,
+) -> Result<Vec<f32>, S::Error> {
+    let step = chunk.unwrap_or(tokens.len()).max(1);
+    let mut logits = Vec::new();
+    for c in tokens.chunks(step) {
+        logits = slots.step(&[(slot, c)])?.pop().unwrap_or_default();
+    }
+    Ok(logits)
+}
+
+/// Prefills `fresh` after what `slot` holds, then samples and feeds back tokens until a stop.
+pub(crate) fn decode_slot<S: Slots>(
+    model: &Model,
+    slots: &mut S,
+    slot: usize,
+    fresh: &[u32],
+    opts: &GenerateOptions,
+    mut constraint: Option<&mut dyn TokenConstraint>,
+) -> Result<Seq, S::Error> {
+    let mut seq = Seq::new();
+    let mut logits = prefill_slot(slots, slot, fresh, opts.prefill_chunk)?;
+    loop {
+        seq.step(model, opts, logits, slots.len(slot), &mut constraint);
+        if seq.stop.is_some() {
+            return Ok(seq);
+        }
+        logits = slots
+            .step(&[(slot, &seq.last())])?
+            .pop()
+            .unwrap_or_default();
+    }
+}
+
+/// [`generate`] on other slots (slot 0, emptied first): the same sampling, stops and logits
+/// hash, so slots whose logits equal the engine's give the same [`Generation`]. `opts.threads`
+/// and `opts.kernel` are the slots' business; memory is not checked here.
+pub fn generate_on<S: Slots>(
+    model: &Model,
+    slots: &mut S,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    constraint: Option<&mut dyn TokenConstraint>,
+) -> Result<Generation, S::Error> {
+    check_prompt(model, prompt, opts)?;
+    if slots.slots() == 0 {
+        return Err(EngineError::BadInput("no sequence slots".into()).into());
+    }
+    if opts.max_tokens == 0 {
+        return Ok(Seq::stopped().finish());
+    }
+    slots.reset(0);
+    Ok(decode_slot(model, slots, 0, prompt, opts, constraint)?.finish())
+}
+
+/// [`generate_batch`] on other slots (request `i` in slot `i`, emptied first): each result
+/// the same [`Generation`] as the engine's where the slots' logits equal the engine's.
+pub fn generate_batch_on<S: Slots>(
+    model: &Model,
+    slots: &mut S,
+    requests: &[(Vec<u32>, GenerateOptions)],
+) -> Result<Vec<Generation>, S::Error> {
+    if requests.len() > slots.slots() {
+        return Err(EngineError::BadInput(format!(
+            "{} requests for {} sequence slots",
+            requests.len(),
+            slots.slots()
+        ))
+        .into());
+    }
+    for (prompt, opts) in requests {
+        check_prompt(model, prompt, opts)?;
+    }
+    let mut seqs = Vec::with_capacity(requests.len());
+    let mut pending = Vec::with_capacity(requests.len());
+    for (i, (prompt, opts)) in requests.iter().enumerate() {
+        let mut s = Seq::new();
+        slots.reset(i);
+        if opts.max_tokens == 0 {
+            s.stop = Some(StopReason::Length);
+            pending.push(Vec::new());
+        } else {
+            pending.push(prefill_slot(slots, i, prompt, opts.prefill_chunk)?);
+        }
+        seqs.push(s);
+    }
+    loop {
+        for (i, ((s, (_, opts)), logits)) in seqs
+            .iter_mut()
+            .zip(requests)
+            .zip(pending.drain(..))
+            .enumerate()
+        {
+            if s.stop.is_none() {
+                s.step(model, opts, logits, slots.len(i), &mut None);
+            }
+        }
+        let live: Vec<usize> = (0..seqs.len())
+            .filter(|&i| seqs[i].stop.is_none())
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        let lasts: Vec<[u32; 1]> = live.iter().map(|&i| seqs[i].last()).collect();
+        let inputs: Vec<(usize, &[u32])> = live
+            .iter()
+            .zip(&lasts)
+            .map(|(&i, last)| (i, last.as_slice()))
+            .collect();
+        let mut out = slots.step(&inputs)?.into_iter();
+        pending = (0..seqs.len())
+            .map(|i| {
+                if live.contains(&i) {
+                    out.next().unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+    }
+    Ok(seqs.into_iter().map(Seq::finish).collect())
+}
