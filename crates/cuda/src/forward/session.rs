@@ -246,6 +246,46 @@ impl<'m, D: Device> Forward<'m, D> {
         })
     }
 
+    /// How many slots (sequences that can decode together) there are.
+    pub fn slots(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Positions each slot's cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The same session no longer borrowing the model's bytes: the weights are on the device
+    /// since [`Forward::new`], and a step reads only the spec's shapes and small vectors. A
+    /// front end can then keep it next to the model it was built from.
+    pub fn into_owned(self) -> Forward<'static, D> {
+        let Forward {
+            dev,
+            spec,
+            layers,
+            embd,
+            output,
+            output_norm,
+            sc,
+            capacity,
+            lens,
+            trace,
+        } = self;
+        Forward {
+            dev,
+            spec: spec.shapes_only(),
+            layers,
+            embd,
+            output,
+            output_norm,
+            sc,
+            capacity,
+            lens,
+            trace,
+        }
+    }
+
     /// Positions stored in `slot`'s cache.
     pub fn len(&self, slot: usize) -> usize {
         self.lens.get(slot).copied().unwrap_or(0)

@@ -97,4 +97,52 @@ impl ModelSpec<'_> {
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
     }
+
+    /// The spec with every tensor's bytes dropped (shapes, switches and vectors kept).
+    pub fn shapes_only(self) -> ModelSpec<'static> {
+        let t = |t: Tensor<'_>| Tensor {
+            dtype: t.dtype,
+            rows: t.rows,
+            cols: t.cols,
+            data: &[],
+        };
+        ModelSpec {
+            n_embd: self.n_embd,
+            n_ff: self.n_ff,
+            n_head: self.n_head,
+            n_head_kv: self.n_head_kv,
+            head_dim: self.head_dim,
+            vocab: self.vocab,
+            rms_eps: self.rms_eps,
+            rope_neox: self.rope_neox,
+            gelu: self.gelu,
+            embd_scale: self.embd_scale,
+            softcap: self.softcap,
+            embd: t(self.embd),
+            output_norm: self.output_norm,
+            output: t(self.output),
+            layers: self
+                .layers
+                .into_iter()
+                .map(|l| LayerSpec {
+                    attn_norm: l.attn_norm,
+                    wq: t(l.wq),
+                    wk: t(l.wk),
+                    wv: t(l.wv),
+                    wo: t(l.wo),
+                    ffn_norm: l.ffn_norm,
+                    gate: t(l.gate),
+                    up: t(l.up),
+                    down: t(l.down),
+                    bias: l.bias,
+                    qk_norm: l.qk_norm,
+                    post_norms: l.post_norms,
+                    window: l.window,
+                    rope_swa: l.rope_swa,
+                })
+                .collect(),
+            rope_freqs: self.rope_freqs,
+            rope_freqs_swa: self.rope_freqs_swa,
+        }
+    }
 }

@@ -1,68 +1,15 @@
-//! The engine's model as the CUDA forward pass's [`ModelSpec`], the engine's own logits for
+//! The engine's model as the CUDA forward pass's spec (`aikernel_accel::model_spec`), the engine's own logits for
 //! the same steps, and the tiny synthetic models of the engine's tests, quantized to any type.
 #![allow(dead_code)]
 
-use aikernel_cuda::forward::{Forward, HostDevice, LayerSpec, ModelSpec, Tensor};
+use aikernel_cuda::forward::{Forward, HostDevice};
 use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter};
-use aikernel_engine::kernels::WeightView;
 use aikernel_engine::model::forward_logits;
 use aikernel_engine::quantize::{QuantType, quantize_gguf, requantize_gguf};
 use aikernel_engine::{Kernel, Model, model::KvCache};
 
-fn tensor<'a>(w: &WeightView<'a>) -> Tensor<'a> {
-    Tensor {
-        dtype: w.dtype.id(),
-        rows: w.rows,
-        cols: w.cols,
-        data: w.data,
-    }
-}
-
-/// `m` as the CUDA forward pass sees it (everything from `Model::tensors`).
-pub(crate) fn spec(m: &Model) -> ModelSpec<'_> {
-    let c = m.config();
-    let t = m.tensors();
-    let layers = t
-        .layers
-        .into_iter()
-        .enumerate()
-        .map(|(li, l)| LayerSpec {
-            attn_norm: l.attn_norm,
-            wq: tensor(&l.wq),
-            wk: tensor(&l.wk),
-            wv: tensor(&l.wv),
-            wo: tensor(&l.wo),
-            ffn_norm: l.ffn_norm,
-            gate: tensor(&l.gate),
-            up: tensor(&l.up),
-            down: tensor(&l.down),
-            bias: l.bias,
-            qk_norm: l.qk_norm,
-            post_norms: l.post_norms,
-            window: c.sliding_window.filter(|_| c.swa_layers[li]),
-            rope_swa: c.swa_layers[li],
-        })
-        .collect();
-    ModelSpec {
-        n_embd: c.n_embd,
-        n_ff: c.n_ff,
-        n_head: c.n_head,
-        n_head_kv: c.n_head_kv,
-        head_dim: c.head_dim,
-        vocab: c.vocab_size,
-        rms_eps: c.rms_eps,
-        rope_neox: t.rope_neox,
-        gelu: t.gelu,
-        embd_scale: t.embd_scale,
-        softcap: c.final_logit_softcap,
-        embd: tensor(&t.embd),
-        output_norm: t.output_norm,
-        output: tensor(&t.output),
-        layers,
-        rope_freqs: t.rope_freqs.to_vec(),
-        rope_freqs_swa: t.rope_freqs_swa.to_vec(),
-    }
-}
+/// `m` as the CUDA forward pass sees it: the conversion the front ends use (`aikernel-accel`).
+pub(crate) use aikernel_accel::model_spec as spec;
 
 /// The host build of the CUDA forward pass over `m` with `slots` caches of `capacity`.
 pub(crate) fn host_forward(m: &Model, slots: usize, capacity: usize) -> Forward<'_, HostDevice> {
