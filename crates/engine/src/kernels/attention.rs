@@ -225,11 +225,7 @@ pub(crate) fn softmax(ctx: &Ctx, sp: &Span<'_>, rows: &mut [Vec<&mut [f32]>]) ->
     for (row, &m) in rows.iter_mut().zip(&max) {
         for (seg, c) in row.iter_mut().zip(sp.chunks()) {
             let (lo, hi) = sp.seen(c);
-            let seg = &mut seg[lo % CH..lo % CH + (hi - lo)];
-            for x in seg.iter_mut() {
-                *x -= m;
-            }
-            super::exp::expf_slice(ctx.simd(), seg);
+            super::exp::expf_shifted(ctx.simd(), &mut seg[lo % CH..lo % CH + (hi - lo)], m);
         }
     }
     head_sums(sp, rows)

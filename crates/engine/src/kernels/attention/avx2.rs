@@ -3,9 +3,9 @@
 //! products and sums; `_mm256_cvtph_ps` widens binary16 exactly, like `f16_to_f32`.
 
 use std::arch::x86_64::{
-    __m128i, __m256, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_div_ps,
-    _mm256_loadu_ps, _mm256_max_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps,
+    __m128i, __m256, _MM_HINT_T0, _mm_loadu_si128, _mm_prefetch, _mm256_add_ps, _mm256_cvtph_ps,
+    _mm256_div_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_mul_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
 use super::{CH, KB, Span, max_into_scalar, values_chunk_scalar, values_scalar};
@@ -37,6 +37,11 @@ pub(super) unsafe fn max_into(seg: &[f32], m: f32) -> f32 {
     }
     max_into_scalar(chunks.remainder(), max_into_scalar(&lanes, m))
 }
+
+/// Key block passes (of `GB` blocks each) the score kernel prefetches ahead.
+const PF_PASSES: usize = 4;
+/// Value rows the value kernels prefetch ahead.
+const PF_ROWS: usize = 16;
 
 /// [`super::scores`] on AVX2.
 ///
@@ -84,7 +89,17 @@ unsafe fn score_heads<const H: usize, const GB: usize>(
             &sp.k[b * KB * kv_dim + sp.off * KB..b * KB * kv_dim + (sp.off + hd) * KB]
         });
         let mut acc = [[_mm256_setzero_ps(); GB]; H];
+        // The same elements of the blocks `PF_PASSES` passes ahead (past the end of the
+        // cache: a prefetch of an address that is never read), one per cache line (four `d`s).
+        let ahead = (b0 + PF_PASSES * GB) * KB * kv_dim + sp.off * KB;
+        let pf = sp.k.as_ptr().wrapping_add(ahead);
         for d in 0..hd {
+            if d % 4 == 0 {
+                for i in 0..GB {
+                    let at = pf.wrapping_add(i * KB * kv_dim + d * KB);
+                    _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
+                }
+            }
             // SAFETY: `kb` holds `hd * KB` elements and `d < hd`, so the eight loaded are in it.
             let kd: [__m256; GB] = std::array::from_fn(|i| unsafe {
                 _mm256_cvtph_ps(_mm_loadu_si128(
@@ -100,12 +115,19 @@ unsafe fn score_heads<const H: usize, const GB: usize>(
         }
         for (h, acc) in acc.iter().enumerate() {
             for (i, &a) in acc.iter().enumerate().take(g) {
-                let mut lanes = [0f32; KB];
-                // SAFETY: `lanes` holds eight f32.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_mul_ps(a, scale)) };
                 let p0 = (b0 + i) * KB;
-                let m = (hi - p0).min(KB);
-                out[h * CH + p0 % CH..h * CH + p0 % CH + m].copy_from_slice(&lanes[..m]);
+                let o = &mut out[h * CH + p0 % CH..h * CH + p0 % CH + (hi - p0).min(KB)];
+                let scaled = _mm256_mul_ps(a, scale);
+                if let Ok(o) = <&mut [f32; KB]>::try_from(&mut *o) {
+                    // SAFETY: `o` holds eight f32.
+                    unsafe { _mm256_storeu_ps(o.as_mut_ptr(), scaled) };
+                } else {
+                    // The query's own block, cut at its position.
+                    let mut lanes = [0f32; KB];
+                    // SAFETY: `lanes` holds eight f32.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), scaled) };
+                    o.copy_from_slice(&lanes[..o.len()]);
+                }
             }
         }
         b0 += g;
@@ -164,6 +186,8 @@ unsafe fn value_heads<const H: usize, const W: usize>(
             std::array::from_fn(|h| &s[base + (h0 + h) * CH..base + (h0 + h + 1) * CH]);
         for j in lo..hi {
             let at = j * sp.kv_dim + sp.off + e0;
+            let pf = sp.v.as_ptr().wrapping_add(at + PF_ROWS * sp.kv_dim);
+            _mm_prefetch::<_MM_HINT_T0>(pf.cast::<i8>());
             let vr = &sp.v[at..at + 8 * W];
             // SAFETY: `vr` holds `8 * W` elements.
             let vv: [__m256; W] = std::array::from_fn(|x| unsafe {
@@ -244,6 +268,8 @@ unsafe fn value_chunk_heads<const H: usize, const W: usize>(
         std::array::from_fn(|h| &s[base + (h0 + h) * CH..base + (h0 + h + 1) * CH]);
     for j in lo..hi {
         let at = j * sp.kv_dim + sp.off + e0;
+        let pf = sp.v.as_ptr().wrapping_add(at + PF_ROWS * sp.kv_dim);
+        _mm_prefetch::<_MM_HINT_T0>(pf.cast::<i8>());
         let vr = &sp.v[at..at + w];
         // SAFETY: `vr` holds `8 * W` elements.
         let vv: [__m256; W] = std::array::from_fn(|x| unsafe {
