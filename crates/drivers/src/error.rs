@@ -19,6 +19,9 @@ pub enum DriverError {
     /// The engine failed (model load, generation).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The GPU backend could not start or failed (what is missing: driver, device, NVRTC).
+    #[error(transparent)]
+    Accel(#[from] aikernel_accel::AccelError),
     /// The model's tokenizer could not be turned into a decoding vocabulary.
     #[error("vocabulary: {0}")]
     Vocab(String),

@@ -8,6 +8,7 @@
 pub mod completion;
 pub mod decide;
 mod error;
+mod gpu;
 mod llm;
 pub mod prompt;
 mod registry;

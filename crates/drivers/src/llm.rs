@@ -16,6 +16,7 @@ use crate::Driver;
 use crate::completion::{self, END_OF_ANSWER};
 use crate::decide::{CalibrationCache, Decided, Decoding, PromptRule, Scored, Scorer, decide};
 use crate::error::DriverError;
+use crate::gpu::GpuGenerator;
 use crate::prompt::{Built, PromptCodec, build_in};
 use crate::registry::{DriverSpec, Family};
 use crate::types::{DriverIdentity, HardwareNeeds, InferenceOutput, InferenceRequest};
@@ -32,7 +33,7 @@ enum Format {
 /// A GGUF model of any supported family ([`Family`]) behind the [`Driver`] interface.
 #[derive(Debug)]
 pub struct LlmDriver {
-    model: Model,
+    model: Arc<Model>,
     format: Format,
     /// The token that ends an answer: the model's EOS under a chat template, the blank line
     /// under the completion layout.
@@ -49,6 +50,8 @@ pub struct LlmDriver {
     /// Key/value caches of recent prompts, so a conversation's next turn prefills only its
     /// new tokens (never changes a bit; `docs/drivers.md`, "Prefix sharing").
     prefix: PrefixCache,
+    /// Where generations run when the node computes on a GPU ([`LlmDriver::with_gpu`]).
+    gpu: Option<GpuGenerator>,
 }
 
 impl LlmDriver {
@@ -142,7 +145,7 @@ impl LlmDriver {
         };
         tracing::info!(model = %identity.model, sha256 = %hex::encode(file_sha256), "driver loaded");
         Ok(LlmDriver {
-            model,
+            model: Arc::new(model),
             format,
             end,
             vocab: Arc::new(vocab),
@@ -154,6 +157,7 @@ impl LlmDriver {
             rule,
             calibration: CalibrationCache::default(),
             prefix: PrefixCache::new(0),
+            gpu: None,
         })
     }
 
@@ -164,6 +168,15 @@ impl LlmDriver {
     pub fn with_prefix_cache(mut self, budget_bytes: usize) -> LlmDriver {
         self.prefix = PrefixCache::new(budget_bytes);
         self
+    }
+
+    /// The driver generating on GPU 0 (the CUDA forward pass, same tokens and logits hash as
+    /// the CPU engine). Scoring and the prefix cache stay on the CPU engine. Fails, naming
+    /// what is missing, where there is no usable driver or device.
+    pub fn with_gpu(mut self) -> Result<LlmDriver, DriverError> {
+        self.gpu = Some(GpuGenerator::start(Arc::clone(&self.model))?);
+        tracing::info!(model = %self.identity.model, "generating on the GPU");
+        Ok(self)
     }
 
     /// The prefix cache (its budget and counters).
@@ -408,14 +421,21 @@ impl LlmDriver {
             decoder: ConstrainedDecoder::new(&schema, Arc::clone(&self.vocab)),
             error: None,
         };
-        let (generation, reuse) = generate_with_cache(
-            &self.model,
-            &tokens,
-            &opts,
-            Some(&mut constraint),
-            &self.prefix,
-        )?;
-        self.log_reuse("generate", reuse);
+        let generation = if let Some(gpu) = &self.gpu {
+            let (g, c) = gpu.generate(tokens, opts, constraint)?;
+            constraint = c;
+            g
+        } else {
+            let (g, reuse) = generate_with_cache(
+                &self.model,
+                &tokens,
+                &opts,
+                Some(&mut constraint),
+                &self.prefix,
+            )?;
+            self.log_reuse("generate", reuse);
+            g
+        };
         let value = match constraint.error {
             Some(e) => Err(e),
             None => constraint.decoder.finish(),
