@@ -257,14 +257,47 @@ fn model_info_describes_a_file_and_says_what_this_engine_lacks() {
 
 #[test]
 fn asking_for_the_cuda_kernel_names_what_is_missing_and_never_falls_back() {
-    let out = aikernel()
-        .args(["model", "run", "--kernel", "cuda", "--prompt", "hi"])
+    let run = |kernel: &str| {
+        aikernel()
+            .args([
+                "--json", "model", "run", "--kernel", kernel, "--prompt", "hi",
+            ])
+            .args(["--max-tokens", "4"])
+            .output()
+            .unwrap()
+    };
+    let bench = aikernel()
+        .args(["model", "bench", "--kernel", "cuda", "--no-llama"])
+        .args(["--n-prompt", "4", "--n-gen", "2", "--batch", "1,2"])
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cuda kernel"), "{err}");
-    if aikernel_cuda::discover().is_err() {
-        assert!(err.contains("libcuda.so.1"), "{err}");
+    let out = run("cuda");
+    if aikernel_cuda::discover().is_ok() {
+        // A GPU: the same generation as the CPU's.
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            bench.status.success(),
+            "{}",
+            String::from_utf8_lossy(&bench.stderr)
+        );
+        let cpu = run("scalar");
+        assert_eq!(out.stdout, cpu.stdout);
+        return;
+    }
+    for (what, out) in [("model run", &out), ("model bench", &bench)] {
+        assert!(!out.status.success(), "{what} ran without a GPU");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cuda kernel"), "{what}: {err}");
+        if matches!(
+            aikernel_cuda::discover(),
+            Err(aikernel_cuda::CudaError::DriverMissing { .. })
+        ) {
+            assert!(err.contains("libcuda.so.1"), "{what}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{what}: {err}");
     }
 }

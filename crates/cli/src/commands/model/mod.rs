@@ -11,15 +11,17 @@ use aikernel_engine::bench::{bench, bench_at};
 use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::quantize::{QuantType, quantize_gguf};
 use aikernel_engine::template::ChatMessage;
-use aikernel_engine::{GenerateOptions, Kernel, Model, TokenConstraint, generate};
+use aikernel_engine::{GenerateOptions, Kernel, Model, TokenConstraint};
 
 use crate::files::{refuse_same, write_replacing};
 use crate::global::{GlobalArgs, parse_threads};
 use crate::output::{outln, print_json};
 
+mod compute;
 mod info;
 mod stream;
 
+use self::compute::{Compute, cuda_rows, generate_on, parse_compute};
 use self::info::InfoArgs;
 use self::stream::{Stream, visible_text};
 
@@ -36,15 +38,6 @@ pub(crate) enum ModelCommand {
     /// Describe a GGUF file: architecture, sizes, tensor types, tokenizer, chat template,
     /// and whether this engine runs it (and if not, what it lacks).
     Info(InfoArgs),
-}
-
-/// Parses a kernel name for clap (the engine lists the names and says which are unknown;
-/// `cuda` says what is missing for it here).
-fn parse_kernel(s: &str) -> Result<Kernel, String> {
-    if s.eq_ignore_ascii_case("cuda") {
-        return Err(aikernel_cuda::kernel_unavailable());
-    }
-    s.parse::<Kernel>().map_err(|e| e.to_string())
 }
 
 /// `aikernel model run`.
@@ -75,10 +68,10 @@ pub(crate) struct RunArgs {
     /// Prompt tokens per prefill step (the output does not depend on it).
     #[arg(long)]
     prefill_chunk: Option<usize>,
-    /// Kernel implementation: scalar, avx2, avx512, neon, auto (the output does not depend on
-    /// it; one this CPU lacks is refused).
-    #[arg(long, value_parser = parse_kernel, default_value_t = Kernel::Auto)]
-    kernel: Kernel,
+    /// Kernel implementation: scalar, avx2, avx512, neon, auto, or cuda (the GPU); the output
+    /// does not depend on it. One this machine lacks is refused, naming what is missing.
+    #[arg(long, value_parser = parse_compute, default_value_t = Compute::Cpu(Kernel::Auto))]
+    kernel: Compute,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 64)]
     max_tokens: u32,
@@ -115,10 +108,13 @@ pub(crate) struct BenchArgs {
     /// Thread counts to measure, each 1 to 4 per core.
     #[arg(long, value_delimiter = ',', value_parser = parse_threads, default_values_t = [1usize, 2])]
     threads: Vec<usize>,
-    /// Kernels to measure (comma-separated: scalar, avx2, avx512, neon, auto); one this CPU lacks
-    /// is refused.
-    #[arg(long, value_delimiter = ',', value_parser = parse_kernel, default_values_t = [Kernel::Auto])]
-    kernel: Vec<Kernel>,
+    /// Kernels to measure (comma-separated: scalar, avx2, avx512, neon, auto, cuda); one this
+    /// machine lacks is refused, naming what is missing.
+    #[arg(long, value_delimiter = ',', value_parser = parse_compute, default_values_t = [Compute::Cpu(Kernel::Auto)])]
+    kernel: Vec<Compute>,
+    /// Streams decoding together for the cuda rows' aggregate tokens/s (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize])]
+    batch: Vec<usize>,
     /// Skip llama-bench even when it is installed.
     #[arg(long)]
     no_llama: bool,
@@ -198,12 +194,13 @@ fn run_generate(a: &RunArgs, json_out: bool) -> anyhow::Result<()> {
         prompt_id: [0; 32],
         threads: a.threads,
         prefill_chunk: a.prefill_chunk,
-        kernel: a.kernel,
+        kernel: Kernel::Auto,
         stop_tokens: Vec::new(),
     };
     // People see the text as it comes; scripts get one JSON object at the end.
     let mut stream = Stream::new(model.tokenizer(), !json_out);
-    let g = generate(
+    let g = generate_on(
+        a.kernel,
         &model,
         &prompt,
         &opts,
@@ -304,8 +301,19 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     if a.threads.is_empty() || a.threads.contains(&0) {
         bail!("--threads needs one or more counts above zero");
     }
+    if a.batch.is_empty() || a.batch.contains(&0) {
+        bail!("--batch needs one or more sizes above zero");
+    }
     let mut ours = Vec::new();
-    for &kernel in &a.kernel {
+    let mut cuda = Vec::new();
+    for &compute in &a.kernel {
+        let kernel = match compute {
+            Compute::Cpu(k) => k,
+            Compute::Cuda => {
+                cuda = cuda_rows(&model, &a.n_depth, a.n_prompt, a.n_gen, &a.batch)?;
+                continue;
+            }
+        };
         let concrete = kernel
             .resolve()
             .with_context(|| format!("--kernel {kernel}"))?;
@@ -342,7 +350,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         }));
     }
     if json_out {
-        let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "nDepth": a.n_depth, "rssKib": rss, "peakRssKib": hwm, "results": rows});
+        let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "nDepth": a.n_depth, "rssKib": rss, "peakRssKib": hwm, "results": rows.iter().chain(&cuda).collect::<Vec<_>>()});
         print_json(&v)?;
     } else {
         outln!(
@@ -381,6 +389,16 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 f("llamaTgTokensPerS"),
                 f("ppRatio"),
                 f("tgRatio")
+            );
+        }
+        for r in &cuda {
+            outln!(
+                "cuda depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate",
+                r["depth"],
+                r["batch"],
+                r["ppTokensPerS"].as_f64().unwrap_or(0.0),
+                r["tgTokensPerS"].as_f64().unwrap_or(0.0),
+                r["aggregateTokensPerS"].as_f64().unwrap_or(0.0)
             );
         }
     }
