@@ -11,8 +11,9 @@
 //!   build ([`forward::HostDevice`], proven bit-identical to the engine's forward in the tests),
 //!   or on a GPU ([`gpu::GpuDevice`]).
 //! - [`gpu`]: the launch path: NVRTC and the driver loaded at run time, the kernels compiled
-//!   with the determinism options, buffers and launches. It has never run on a GPU; the
-//!   engine's `--kernel cuda` does not use it yet (docs/engine.md, "CUDA backend").
+//!   with the determinism options, buffers and launches. It has never run on a GPU
+//!   (docs/engine.md, "CUDA backend"). The front ends (`--kernel cuda`, `device = "cuda"`)
+//!   reach it through `aikernel-accel`, which joins it to the engine's sampling loop.
 // Only the FFI modules (`host`, `device`, `forward::host_device`, `gpu::{nvrtc, driver,
 // device}`) may use `unsafe`, each call with a SAFETY comment.
 #![deny(unsafe_code)]
@@ -24,28 +25,6 @@ pub mod host;
 
 pub use device::{CudaError, DeviceInfo, discover, discover_with};
 pub use host::ShapeError;
-
-/// Why the CUDA kernel cannot run in this process, for front ends that are asked for it
-/// (`--kernel cuda`, `device = "cuda"`): the discovery error naming what is missing (driver
-/// library, initialisation, device), or, where a GPU is found, that this build has no CUDA
-/// forward pass yet. Never a silent fallback to another kernel.
-pub fn kernel_unavailable() -> String {
-    match discover() {
-        Err(e) => format!("the cuda kernel cannot run here: {e}"),
-        Ok(devices) => {
-            let names: Vec<String> = devices
-                .iter()
-                .map(|d| format!("{} ({} MiB)", d.name, d.total_memory >> 20))
-                .collect();
-            format!(
-                "the cuda kernel cannot run yet: found {}, but the engine does not drive the \
-                 CUDA forward pass yet, and it has never been checked on a GPU (docs/engine.md, \
-                 \"CUDA backend\")",
-                names.join(", ")
-            )
-        }
-    }
-}
 
 /// The kernel sources, as nvcc or NVRTC compile them (the `.cuh` files are self-contained
 /// headers; `ak_kernels.cuh` includes the rest).

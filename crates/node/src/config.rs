@@ -39,7 +39,8 @@ pub struct NodeConfig {
     /// IPFS HTTP gateways for `ipfs://` model URIs and off-chain inputs.
     pub ipfs_gateways: Vec<String>,
     /// Where the engine computes: `cpu` (the CPU kernels, the fastest this CPU has) or
-    /// `cuda` (refused until the CUDA backend's forward pass exists, with what is missing).
+    /// `cuda` (generations on GPU 0 through the CUDA forward pass, bit-identical to the CPU;
+    /// refused, naming what is missing, where there is no NVIDIA driver or device).
     pub device: Device,
     /// Engine threads per computation (results never depend on it).
     pub threads: usize,
@@ -212,10 +213,12 @@ impl NodeConfig {
 
     /// Rejects values the node cannot run with.
     pub fn check(&self) -> Result<(), String> {
-        if self.device == Device::Cuda {
+        if self.device == Device::Cuda
+            && let Err(e) = aikernel_cuda::discover()
+        {
+            // Refused here, naming what is missing, never a silent CPU fallback.
             return Err(format!(
-                "device = \"cuda\": {}",
-                aikernel_cuda::kernel_unavailable()
+                "device = \"cuda\": the cuda kernel cannot run here: {e}"
             ));
         }
         if self.threads == 0 || self.threads > 256 {
@@ -326,15 +329,23 @@ mod tests {
                 .unwrap_err()
                 .contains("models")
         );
-        // A GPU is asked for: refused, naming what is missing here (no NVIDIA driver on a
-        // machine without one), never a silent fallback to the CPU.
-        let cuda = NodeConfig::from_toml("device = \"cuda\"").unwrap_err();
-        assert!(
-            cuda.contains("device = \"cuda\"") && cuda.contains("cuda kernel"),
-            "{cuda}"
-        );
-        if aikernel_cuda::discover().is_err() {
-            assert!(cuda.contains("libcuda.so.1"), "{cuda}");
+        // A GPU is asked for: accepted where one is found; elsewhere refused, naming what is
+        // missing (no NVIDIA driver on a machine without one), never a silent CPU fallback.
+        match (
+            aikernel_cuda::discover(),
+            NodeConfig::from_toml("device = \"cuda\""),
+        ) {
+            (Ok(_), Ok(c)) => assert_eq!(c.device, Device::Cuda),
+            (Err(e), Err(cuda)) => {
+                assert!(
+                    cuda.contains("device = \"cuda\"") && cuda.contains("cuda kernel"),
+                    "{cuda}"
+                );
+                if matches!(e, aikernel_cuda::CudaError::DriverMissing { .. }) {
+                    assert!(cuda.contains("libcuda.so.1"), "{cuda}");
+                }
+            }
+            (found, parsed) => panic!("discovery {found:?} but config {parsed:?}"),
         }
         let tpu = NodeConfig::from_toml("device = \"tpu\"").unwrap_err();
         assert!(tpu.contains("tpu") && tpu.contains("cpu"), "{tpu}");

@@ -1,4 +1,9 @@
-//! What the node registers as its hardware: detected from the machine.
+//! What the node registers as its hardware: detected from the machine (the CPU, or the
+//! GPUs when the node computes on CUDA).
+
+use aikernel_cuda::DeviceInfo;
+
+use crate::config::Device;
 
 /// The detected hardware: device model, memory and device count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -7,8 +12,35 @@ pub struct Hardware {
     pub device_model: String,
     /// Memory in MiB.
     pub memory_mib: u64,
-    /// Devices the node computes on (1: the CPU).
+    /// Devices the node computes on (1: the CPU; the GPUs found under CUDA).
     pub device_count: u32,
+}
+
+/// The hardware the node computes on: the GPUs the CUDA driver reports under
+/// `device = "cuda"` (the CPU when discovery fails, which the config check has already
+/// refused), else the CPU.
+pub fn detect_for(device: Device) -> Hardware {
+    match device {
+        Device::Cuda => match aikernel_cuda::discover() {
+            Ok(gpus) => gpu_hardware(&gpus),
+            Err(e) => {
+                tracing::warn!(error = %e, "no GPU to report; reporting the CPU");
+                detect()
+            }
+        },
+        Device::Cpu => detect(),
+    }
+}
+
+/// The GPUs as registered: the first one's name and memory (the node computes on GPU 0),
+/// and how many there are.
+pub fn gpu_hardware(gpus: &[DeviceInfo]) -> Hardware {
+    let first = gpus.first();
+    Hardware {
+        device_model: format!("cuda: {}", first.map_or("no device", |d| d.name.as_str())),
+        memory_mib: first.map_or(0, |d| d.total_memory >> 20),
+        device_count: u32::try_from(gpus.len()).unwrap_or(u32::MAX),
+    }
 }
 
 /// Reads `/proc/cpuinfo` and `/proc/meminfo` (Linux); elsewhere, generic values.
@@ -51,6 +83,27 @@ mod tests {
             Some("2048 kB")
         );
         assert_eq!(field(info, "missing"), None);
+    }
+
+    #[test]
+    fn gpus_are_reported_by_name_memory_and_count() {
+        let h200 = |ordinal| DeviceInfo {
+            ordinal,
+            name: "NVIDIA H200".to_owned(),
+            total_memory: 150_754_820_096,
+        };
+        let hw = gpu_hardware(&[h200(0), h200(1)]);
+        assert_eq!(
+            hw,
+            Hardware {
+                device_model: "cuda: NVIDIA H200".to_owned(),
+                memory_mib: 143_771,
+                device_count: 2,
+            }
+        );
+        assert_eq!(gpu_hardware(&[]).device_count, 0);
+        // The CPU where the node computes on it.
+        assert!(detect_for(Device::Cpu).device_model.starts_with("cpu: "));
     }
 
     #[test]

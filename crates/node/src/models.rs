@@ -104,9 +104,13 @@ pub async fn load_one(
         // A file whose architecture is not the family the entry's driver name declares is
         // refused here (`NodeError::Driver(DriverError::FamilyMismatch)`), never served under
         // another family's name; `load` logs it and serves the other models.
+        // device = "cuda": generations on the GPU; no usable GPU is this model's load error
+        // (what is missing), never a CPU fallback.
+        let gpu = config.device == crate::config::Device::Cuda;
         let driver = tokio::task::spawn_blocking(move || {
-            LlmDriver::load_registered(&load_path, threads, &driver_name)
-                .map(|d| d.with_prefix_cache(prefix_bytes))
+            let d = LlmDriver::load_registered(&load_path, threads, &driver_name)?
+                .with_prefix_cache(prefix_bytes);
+            if gpu { d.with_gpu() } else { Ok(d) }
         })
         .await
         .map_err(|e| NodeError::Model {
