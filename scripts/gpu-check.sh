@@ -12,11 +12,14 @@
 #                 engine's committed golden requests (SmolLM2-135M Q4_1 at batch 1, 4 and 32;
 #                 Gemma 3 270M at 1 and 8 where present): per request, the logits SHA-256
 #                 on the GPU against the committed CPU hash
+#   generate.log  generation through the engine's sampling loop on the GPU (crates/accel:
+#                 `cargo test -p aikernel-accel`, golden tokens and hashes alone and batched)
+#   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64` (SmolLM2): pp,
+#                 one-stream and aggregate decode tokens/s, CPU rows at 16 threads
 #   summary.json  the verdict of each step
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)
 #        scripts/gpu-check.sh --mock OUT_DIR   (no GPU: the driver against a CPU stand-in of
 #                                               the CUDA runtime; checks the script and driver)
-# The benchmark does not exist yet (docs/engine.md, "CUDA backend").
 set -euo pipefail
 
 mock=0
@@ -113,10 +116,33 @@ if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
     fi
 fi
 
+# Generation on the GPU through the engine's sampling loop (`--kernel cuda`, `device = "cuda"`),
+# then the benchmark (informational: its figures do not decide the verdict).
+generate_status="skipped (no cargo build)"
+bench_status="skipped (no cargo build)"
+[[ $mock -eq 1 ]] && generate_status="skipped (mock)" && bench_status="skipped (mock)"
+if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
+    if (cd "$root" && timeout 600 cargo test --offline -p aikernel-accel -- --nocapture) \
+        >"$out/generate.log" 2>&1; then
+        generate_status="passed"
+    else
+        generate_status="failed (see generate.log)"
+    fi
+    if (cd "$root" && timeout 600 cargo run --offline -p aikernel -- --json model bench \
+        --kernel cuda,auto --batch 1,8,32,64 --threads 16 --n-prompt 128 --n-gen 64 --no-llama) \
+        >"$out/bench.json" 2>"$out/bench.log"; then
+        bench_status="done"
+    else
+        bench_status="failed (see bench.log)"
+    fi
+fi
+
 verdict=false
-[[ $kernels_rc -eq 0 && "$cargo_status" != failed* && "$golden_status" != failed* ]] && verdict=true
-printf '{"commit": %s, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "pass": %s}\n' \
+[[ $kernels_rc -eq 0 && "$cargo_status" != failed* && "$golden_status" != failed* \
+    && "$generate_status" != failed* ]] && verdict=true
+printf '{"commit": %s, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "bench": %s, "pass": %s}\n' \
     "$(js "$commit")" "$([[ $kernels_rc -eq 0 ]] && echo true || echo false)" "$kernels_rc" \
-    "$(js "$cargo_status")" "$(js "$golden_status")" "$verdict" >"$out/summary.json"
+    "$(js "$cargo_status")" "$(js "$golden_status")" "$(js "$generate_status")" \
+    "$(js "$bench_status")" "$verdict" >"$out/summary.json"
 cat "$out/summary.json"
 [[ $verdict == true ]]
