@@ -93,25 +93,39 @@ unsafe fn score_heads<const H: usize, const GB: usize>(
         // cache: a prefetch of an address that is never read), one per cache line (four `d`s).
         let ahead = (b0 + PF_PASSES * GB) * KB * kv_dim + sp.off * KB;
         let pf = sp.k.as_ptr().wrapping_add(ahead);
-        for d in 0..hd {
-            if d % 4 == 0 {
-                for i in 0..GB {
-                    let at = pf.wrapping_add(i * KB * kv_dim + d * KB);
-                    _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
+        let kp: [*const u16; GB] = std::array::from_fn(|i| kbs[i].as_ptr());
+        let qp: [*const f32; H] = std::array::from_fn(|h| qs[h * hd..(h + 1) * hd].as_ptr());
+        // One `d` step for every sum: element `d` of the `GB` key blocks widened once, times
+        // each head's `q[d]`, added to the sums.
+        let step = |acc: &mut [[__m256; GB]; H], d: usize| {
+            // SAFETY: each key block holds `hd * KB` elements and each query head `hd`, and
+            // `d < hd`, so every read is in bounds.
+            unsafe {
+                let kd: [__m256; GB] = std::array::from_fn(|i| {
+                    _mm256_cvtph_ps(_mm_loadu_si128(kp[i].add(d * KB).cast::<__m128i>()))
+                });
+                for (acc, q) in acc.iter_mut().zip(&qp) {
+                    let qd = _mm256_set1_ps(*q.add(d));
+                    for (a, &k) in acc.iter_mut().zip(&kd) {
+                        *a = _mm256_add_ps(*a, _mm256_mul_ps(qd, k));
+                    }
                 }
             }
-            // SAFETY: `kb` holds `hd * KB` elements and `d < hd`, so the eight loaded are in it.
-            let kd: [__m256; GB] = std::array::from_fn(|i| unsafe {
-                _mm256_cvtph_ps(_mm_loadu_si128(
-                    kbs[i].as_ptr().add(d * KB).cast::<__m128i>(),
-                ))
-            });
-            for (h, acc) in acc.iter_mut().enumerate() {
-                let qd = _mm256_set1_ps(qs[h * hd + d]);
-                for (a, &k) in acc.iter_mut().zip(&kd) {
-                    *a = _mm256_add_ps(*a, _mm256_mul_ps(qd, k));
-                }
+        };
+        let mut d = 0;
+        while d + 4 <= hd {
+            for i in 0..GB {
+                let at = pf.wrapping_add(i * KB * kv_dim + d * KB);
+                _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
             }
+            for u in 0..4 {
+                step(&mut acc, d + u);
+            }
+            d += 4;
+        }
+        while d < hd {
+            step(&mut acc, d);
+            d += 1;
         }
         for (h, acc) in acc.iter().enumerate() {
             for (i, &a) in acc.iter().enumerate().take(g) {
@@ -184,22 +198,8 @@ unsafe fn value_heads<const H: usize, const W: usize>(
         let base = ci * sp.heads * CH;
         let rows: [&[f32]; H] =
             std::array::from_fn(|h| &s[base + (h0 + h) * CH..base + (h0 + h + 1) * CH]);
-        for j in lo..hi {
-            let at = j * sp.kv_dim + sp.off + e0;
-            let pf = sp.v.as_ptr().wrapping_add(at + PF_ROWS * sp.kv_dim);
-            _mm_prefetch::<_MM_HINT_T0>(pf.cast::<i8>());
-            let vr = &sp.v[at..at + 8 * W];
-            // SAFETY: `vr` holds `8 * W` elements.
-            let vv: [__m256; W] = std::array::from_fn(|x| unsafe {
-                _mm256_cvtph_ps(_mm_loadu_si128(vr.as_ptr().add(8 * x).cast::<__m128i>()))
-            });
-            for (acc, row) in acc.iter_mut().zip(&rows) {
-                let p = _mm256_set1_ps(row[j % CH]);
-                for (a, &v) in acc.iter_mut().zip(&vv) {
-                    *a = _mm256_add_ps(*a, _mm256_mul_ps(p, v));
-                }
-            }
-        }
+        // SAFETY: the caller checked the CPU features.
+        unsafe { value_rows(sp, &rows, lo, hi, e0, &mut acc) };
     }
     let w = 8 * W;
     for (h, acc) in acc.iter().enumerate() {
@@ -208,6 +208,54 @@ unsafe fn value_heads<const H: usize, const W: usize>(
             let o = &mut out[h * w + 8 * x..h * w + 8 * x + 8];
             // SAFETY: `o` holds eight f32.
             unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(a, sum)) };
+        }
+    }
+}
+
+/// Adds positions `lo..hi` (inside one chunk) of value elements `e0..e0 + 8 * W` times each
+/// head's softmax numerators (`rows[h][j % CH]`) to the sums in `acc`, in ascending position
+/// order: each value row widened once for all `H` heads.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[allow(clippy::cast_ptr_alignment)] // `_mm_loadu_si128` reads unaligned
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn value_rows<const H: usize, const W: usize>(
+    sp: &Span<'_>,
+    rows: &[&[f32]; H],
+    lo: usize,
+    hi: usize,
+    e0: usize,
+    acc: &mut [[__m256; W]; H],
+) {
+    if lo >= hi {
+        return;
+    }
+    let kv_dim = sp.kv_dim;
+    // Bounds checked once: each head's numerators for the positions, and the value rows
+    // from `lo`'s elements to `hi - 1`'s last.
+    let first = lo % CH;
+    let rp: [*const f32; H] = std::array::from_fn(|h| rows[h][first..first + (hi - lo)].as_ptr());
+    let at = lo * kv_dim + sp.off + e0;
+    let vp = sp.v[at..(hi - 1) * kv_dim + sp.off + e0 + 8 * W].as_ptr();
+    for t in 0..hi - lo {
+        let pf = vp.wrapping_add((t + PF_ROWS) * kv_dim);
+        _mm_prefetch::<_MM_HINT_T0>(pf.cast::<i8>());
+        // SAFETY: row `lo + t` is inside the checked value range and `t < hi - lo` inside
+        // each head's checked numerators.
+        unsafe {
+            let vv: [__m256; W] = std::array::from_fn(|x| {
+                _mm256_cvtph_ps(_mm_loadu_si128(
+                    vp.add(t * kv_dim + 8 * x).cast::<__m128i>(),
+                ))
+            });
+            for (acc, r) in acc.iter_mut().zip(&rp) {
+                let p = _mm256_set1_ps(*r.add(t));
+                for (a, &v) in acc.iter_mut().zip(&vv) {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(p, v));
+                }
+            }
         }
     }
 }
@@ -266,22 +314,8 @@ unsafe fn value_chunk_heads<const H: usize, const W: usize>(
     let base = ci * sp.heads * CH;
     let rows: [&[f32]; H] =
         std::array::from_fn(|h| &s[base + (h0 + h) * CH..base + (h0 + h + 1) * CH]);
-    for j in lo..hi {
-        let at = j * sp.kv_dim + sp.off + e0;
-        let pf = sp.v.as_ptr().wrapping_add(at + PF_ROWS * sp.kv_dim);
-        _mm_prefetch::<_MM_HINT_T0>(pf.cast::<i8>());
-        let vr = &sp.v[at..at + w];
-        // SAFETY: `vr` holds `8 * W` elements.
-        let vv: [__m256; W] = std::array::from_fn(|x| unsafe {
-            _mm256_cvtph_ps(_mm_loadu_si128(vr.as_ptr().add(8 * x).cast::<__m128i>()))
-        });
-        for (acc, row) in acc.iter_mut().zip(&rows) {
-            let p = _mm256_set1_ps(row[j % CH]);
-            for (a, &v) in acc.iter_mut().zip(&vv) {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(p, v));
-            }
-        }
-    }
+    // SAFETY: the caller checked the CPU features.
+    unsafe { value_rows(sp, &rows, lo, hi, e0, &mut acc) };
     for (h, acc) in acc.iter().enumerate() {
         for (x, &a) in acc.iter().enumerate() {
             let o = &mut acc_out[h * w + 8 * x..h * w + 8 * x + 8];
