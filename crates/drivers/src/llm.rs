@@ -176,6 +176,11 @@ impl LlmDriver {
     pub fn with_gpu(mut self) -> Result<LlmDriver, DriverError> {
         self.gpu = Some(GpuGenerator::start(Arc::clone(&self.model))?);
         tracing::info!(model = %self.identity.model, "generating on the GPU");
+        if self.prefix.budget() > 0 {
+            tracing::info!(
+                "the prefix cache serves scoring only: generations on the GPU prefill the whole prompt"
+            );
+        }
         Ok(self)
     }
 
