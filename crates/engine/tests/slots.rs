@@ -1,0 +1,76 @@
+//! The sampling loop on `Slots`: `generate_on` and `generate_batch_on` over the engine's own
+//! `CpuSlots` give `generate`'s and `generate_batch`'s `Generation`s (the contract another
+//! backend, the CUDA forward pass in `aikernel-accel`, is held to), and `CpuSlots` refuses
+//! steps it cannot run. Tiny synthetic model, no download.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/tiny.rs"]
+mod tiny;
+
+use aikernel_engine::gguf::GgufFile;
+use aikernel_engine::kernels::Ctx;
+use aikernel_engine::{
+    CpuSlots, GenerateOptions, Kernel, Model, Slots, generate, generate_batch, generate_batch_on,
+    generate_on,
+};
+
+fn model() -> Model {
+    Model::from_gguf(GgufFile::from_bytes(tiny::tiny_llama_bytes(2)).unwrap()).unwrap()
+}
+
+fn ctx() -> Ctx {
+    Ctx::new(1, Kernel::Scalar).unwrap()
+}
+
+#[test]
+fn the_loop_on_cpu_slots_is_generate() {
+    let m = model();
+    let requests: Vec<(Vec<u32>, GenerateOptions)> =
+        [(0u32, 7usize, 0u32), (1, 3, 800), (2, 12, 0)]
+            .iter()
+            .map(|&(seed, len, temp)| {
+                let prompt = (0..len as u32)
+                    .map(|i| (i * 37 + seed * 11 + 1) % 200)
+                    .collect();
+                let opts = GenerateOptions {
+                    max_tokens: 9,
+                    temperature_milli: temp,
+                    seed: u64::from(seed),
+                    prefill_chunk: (seed == 2).then_some(5),
+                    ..GenerateOptions::default()
+                };
+                (prompt, opts)
+            })
+            .collect();
+    let mut one = CpuSlots::new(&m, ctx(), 1);
+    for (prompt, opts) in &requests {
+        let want = generate(&m, prompt, opts, None).unwrap();
+        // The slot is reused: each generation starts from an emptied cache.
+        assert_eq!(generate_on(&m, &mut one, prompt, opts, None).unwrap(), want);
+    }
+    let mut many = CpuSlots::new(&m, ctx(), 4);
+    assert_eq!(
+        generate_batch_on(&m, &mut many, &requests).unwrap(),
+        generate_batch(&m, &requests).unwrap()
+    );
+    // More requests than slots is an error, not a panic.
+    let mut two = CpuSlots::new(&m, ctx(), 2);
+    assert!(generate_batch_on(&m, &mut two, &requests).is_err());
+}
+
+#[test]
+fn cpu_slots_refuse_what_they_cannot_run() {
+    let m = model();
+    let mut s = CpuSlots::new(&m, ctx(), 2);
+    assert_eq!(s.slots(), 2);
+    assert!(s.step(&[(2, &[1])]).is_err(), "slot out of range");
+    assert!(s.step(&[(0, &[1]), (0, &[2])]).is_err(), "slot twice");
+    let out = s.step(&[(1, &[1, 2, 3]), (0, &[4])]).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!((s.len(0), s.len(1)), (1, 3));
+    s.reset(1);
+    assert_eq!(s.len(1), 0);
+    assert_eq!(s.take(0).map(|c| c.len()), Some(1));
+    assert_eq!(s.len(0), 0);
+    assert!(s.take(5).is_none());
+}
