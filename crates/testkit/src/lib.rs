@@ -30,9 +30,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "gpu",
-        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs) on a machine without an \
-         NVIDIA driver and device; the same launches on the host build, bit for bit against the \
-         engine, still run",
+        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs, and generation on it in \
+         crates/accel/tests/generation.rs) on a machine without an NVIDIA driver and device; the \
+         same launches on the host build, bit for bit against the engine, still run",
     ),
     (
         "aarch64",
