@@ -16,8 +16,7 @@ pub(crate) fn expf_slice(simd: bool, x: &mut [f32]) {
 }
 
 /// `x[i] = expf(x[i] - shift)` for every element, the difference rounded to f32 on its own
-/// (`x - 0.0` is `x` for every `x`, and NaN for NaN); `simd`
-/// as in [`expf_slice`].
+/// (`x - 0.0` is `x` for every `x`, and NaN for NaN); `simd` as in [`expf_slice`].
 pub(crate) fn expf_shifted(simd: bool, x: &mut [f32], shift: f32) {
     #[cfg(target_arch = "x86_64")]
     if simd {
@@ -93,6 +92,7 @@ mod x86 {
         if _mm256_movemask_ps(_mm256_castsi256_ps(bail)) != 0 {
             return None;
         }
+        // |x| > 1.5 ln2, |x| > 0.5 ln2, |x| > 103.97.
         let (big, mid, low) = (gt(0x3f85_1592), gt(0x3eb1_7218), gt(0x42cf_f1b4));
         // k = (INV_LN2 * x + ±0.5) truncated, for big lanes.
         let half = each(bits, |b| {
