@@ -29,6 +29,15 @@ struct Golden {
     sha: String,
 }
 
+/// Positions a slot needs for the longest of `cases`.
+fn capacity(m: &Model, cases: &[Golden]) -> usize {
+    cases
+        .iter()
+        .map(|c| positions_needed(m, c.prompt.len(), c.opts.max_tokens))
+        .max()
+        .unwrap()
+}
+
 fn goldens() -> Vec<Golden> {
     let path = format!(
         "{}/../engine/tests/fixtures/golden_smollm2_q4_1.json",
@@ -77,11 +86,7 @@ fn golden_requests_alone_match_the_engine() {
     let m = smollm2();
     let cases = goldens();
     assert_eq!(cases.len(), 4);
-    let cap = cases
-        .iter()
-        .map(|c| positions_needed(&m, c.prompt.len(), c.opts.max_tokens))
-        .max()
-        .unwrap();
+    let cap = capacity(&m, &cases);
     let mut slots = DeviceSlots::host(&m, 1, cap).unwrap();
     for (i, c) in cases.iter().enumerate() {
         let cpu = generate(&m, &c.prompt, &c.opts, None).unwrap();
@@ -296,11 +301,7 @@ fn golden_generations_on_the_gpu() {
     }
     let m = smollm2();
     let cases = goldens();
-    let cap = cases
-        .iter()
-        .map(|c| positions_needed(&m, c.prompt.len(), c.opts.max_tokens))
-        .max()
-        .unwrap();
+    let cap = capacity(&m, &cases);
     let mut alone = DeviceSlots::gpu(&m, 1, cap).unwrap();
     for (i, c) in cases.iter().enumerate() {
         let g = generate_on(&m, &mut alone, &c.prompt, &c.opts, None).unwrap();
