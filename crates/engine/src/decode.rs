@@ -18,7 +18,7 @@ pub(crate) struct Seq {
 }
 
 impl Seq {
-    fn new() -> Seq {
+    pub(crate) fn new() -> Seq {
         Seq {
             hasher: Sha256::new(),
             tokens: Vec::new(),
@@ -152,46 +152,47 @@ pub fn generate_batch_on<S: Slots>(
     slots: &mut S,
     requests: &[(Vec<u32>, GenerateOptions)],
 ) -> Result<Vec<Generation>, S::Error> {
-    if requests.len() > slots.slots() {
-        return Err(EngineError::BadInput(format!(
-            "{} requests for {} sequence slots",
-            requests.len(),
-            slots.slots()
-        ))
-        .into());
-    }
-    for (prompt, opts) in requests {
-        check_prompt(model, prompt, opts)?;
-    }
-    let mut seqs = Vec::with_capacity(requests.len());
-    let mut pending = Vec::with_capacity(requests.len());
-    for (i, (prompt, opts)) in requests.iter().enumerate() {
-        let mut s = Seq::new();
-        slots.reset(i);
-        if opts.max_tokens == 0 {
-            s.stop = Some(StopReason::Length);
+    let mut none: Vec<Option<&mut dyn TokenConstraint>> = requests.iter().map(|_| None).collect();
+    crate::batch::generate_batch_constrained_on(model, slots, requests, &mut none)
+}
+
+/// Prefills each `fresh[i]` after what slot `i` holds, then decodes every live sequence in
+/// one step until all stop; request `i` samples with `opts[i]` under `constraints[i]`.
+/// Slots past the requests are left alone. The caller checked the lengths agree.
+pub(crate) fn decode_batch<S: Slots>(
+    model: &Model,
+    slots: &mut S,
+    fresh: &[&[u32]],
+    opts: &[&GenerateOptions],
+    constraints: &mut [Option<&mut dyn TokenConstraint>],
+) -> Result<Vec<Seq>, S::Error> {
+    let mut seqs = Vec::with_capacity(fresh.len());
+    let mut pending = Vec::with_capacity(fresh.len());
+    for (i, (tokens, o)) in fresh.iter().zip(opts).enumerate() {
+        if o.max_tokens == 0 {
+            seqs.push(Seq::stopped());
             pending.push(Vec::new());
         } else {
-            pending.push(prefill_slot(slots, i, prompt, opts.prefill_chunk)?);
+            seqs.push(Seq::new());
+            pending.push(prefill_slot(slots, i, tokens, o.prefill_chunk)?);
         }
-        seqs.push(s);
     }
     loop {
-        for (i, ((s, (_, opts)), logits)) in seqs
+        for (i, ((s, logits), c)) in seqs
             .iter_mut()
-            .zip(requests)
             .zip(pending.drain(..))
+            .zip(constraints.iter_mut())
             .enumerate()
         {
             if s.stop.is_none() {
-                s.step(model, opts, logits, slots.len(i), &mut None);
+                s.step(model, opts[i], logits, slots.len(i), c);
             }
         }
         let live: Vec<usize> = (0..seqs.len())
             .filter(|&i| seqs[i].stop.is_none())
             .collect();
         if live.is_empty() {
-            break;
+            return Ok(seqs);
         }
         let lasts: Vec<[u32; 1]> = live.iter().map(|&i| seqs[i].last()).collect();
         let inputs: Vec<(usize, &[u32])> = live
@@ -210,5 +211,4 @@ pub fn generate_batch_on<S: Slots>(
             })
             .collect();
     }
-    Ok(seqs.into_iter().map(Seq::finish).collect())
 }

@@ -115,7 +115,7 @@ fn extent(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> (usize, usiz
 }
 
 /// Refuses requests whose KV caches and scratch would not fit in memory (checked prompts).
-fn check_memory<'a>(
+pub(crate) fn check_memory<'a>(
     model: &Model,
     requests: impl ExactSizeIterator<Item = (&'a [u32], &'a GenerateOptions)>,
 ) -> Result<(), EngineError> {
@@ -147,7 +147,7 @@ pub(crate) fn prefill(
     Ok(logits)
 }
 
-fn make_ctx(opts: &GenerateOptions) -> Result<Ctx, EngineError> {
+pub(crate) fn make_ctx(opts: &GenerateOptions) -> Result<Ctx, EngineError> {
     Ctx::new(opts.threads, opts.kernel).map_err(EngineError::from)
 }
 
@@ -190,7 +190,11 @@ pub(crate) fn prefill_from(
 }
 
 /// The longest prefix of `prompt` that `prefix` holds, or an empty cache.
-fn lookup(model: &Model, prompt: &[u32], prefix: Option<&PrefixCache>) -> (KvCache, Reuse) {
+pub(crate) fn lookup(
+    model: &Model,
+    prompt: &[u32],
+    prefix: Option<&PrefixCache>,
+) -> (KvCache, Reuse) {
     match prefix {
         Some(p) => p.lookup(model, prompt),
         None => (

@@ -2,6 +2,7 @@
 //! pass and sampling, bit-identical across threads, batch sizes, SIMD paths and machines.
 #![deny(unsafe_code)]
 
+mod batch;
 pub mod bench;
 mod decode;
 pub mod f16;
@@ -18,6 +19,7 @@ pub mod slots;
 pub mod template;
 pub mod tokenizer;
 
+pub use batch::{generate_batch_constrained_on, generate_batch_with_cache};
 pub use generate::{
     GenerateOptions, Generation, StopReason, TokenConstraint, generate, generate_batch,
     generate_batch_on, generate_on, generate_with_cache,
