@@ -8,24 +8,33 @@ use std::sync::Arc;
 
 use aikernel_accel::SlotsWorker;
 use aikernel_cuda::gpu::GpuDevice;
-use aikernel_engine::{GenerateOptions, Generation, Model, TokenConstraint, generate_on};
+use aikernel_engine::{
+    GenerateOptions, Generation, Model, TokenConstraint, generate_batch_constrained_on, generate_on,
+};
 
 use crate::error::DriverError;
 
-/// One slot of the model's whole context on GPU 0.
+/// Slots of the model's whole context on GPU 0 (one per sequence a batch decodes together).
 #[derive(Debug)]
 pub(crate) struct GpuGenerator {
     worker: SlotsWorker<GpuDevice>,
     model: Arc<Model>,
+    slots: usize,
 }
 
 impl GpuGenerator {
     /// Opens GPU 0 and uploads `model`: the error names what is missing (driver, device,
     /// NVRTC), never a fallback to the CPU.
-    pub(crate) fn start(model: Arc<Model>) -> Result<GpuGenerator, DriverError> {
+    /// `slots` (at least 1) sequences decode together.
+    pub(crate) fn start(model: Arc<Model>, slots: usize) -> Result<GpuGenerator, DriverError> {
         let capacity = model.config().context_length;
-        let worker = SlotsWorker::gpu(Arc::clone(&model), 1, capacity)?;
-        Ok(GpuGenerator { worker, model })
+        let slots = slots.max(1);
+        let worker = SlotsWorker::gpu(Arc::clone(&model), slots, capacity)?;
+        Ok(GpuGenerator {
+            worker,
+            model,
+            slots,
+        })
     }
 
     /// `generate` of `tokens` on the GPU, under `constraint` (handed back with the result).
@@ -42,5 +51,35 @@ impl GpuGenerator {
             (g, c)
         })?;
         Ok((g?, c))
+    }
+
+    /// `generate` of each request under its constraint (handed back with the results, in
+    /// order), the live sequences decoding together, as many at once as there are slots.
+    pub(crate) fn generate_batch<C: TokenConstraint + Send + 'static>(
+        &self,
+        requests: Vec<(Vec<u32>, GenerateOptions)>,
+        constraints: Vec<C>,
+    ) -> Result<(Vec<Generation>, Vec<C>), DriverError> {
+        let mut generations = Vec::with_capacity(requests.len());
+        let mut done = Vec::with_capacity(constraints.len());
+        let mut constraints = constraints.into_iter();
+        for chunk in requests.chunks(self.slots) {
+            let chunk = chunk.to_vec();
+            let cs: Vec<C> = constraints.by_ref().take(chunk.len()).collect();
+            let model = Arc::clone(&self.model);
+            let (g, cs) = self.worker.run(move |slots| {
+                let mut cs = cs;
+                let mut dyns: Vec<Option<&mut dyn TokenConstraint>> = cs
+                    .iter_mut()
+                    .map(|c| Some(c as &mut dyn TokenConstraint))
+                    .collect();
+                let g = generate_batch_constrained_on(&model, slots, &chunk, &mut dyns);
+                drop(dyns);
+                (g, cs)
+            })?;
+            generations.extend(g?);
+            done.extend(cs);
+        }
+        Ok((generations, done))
     }
 }

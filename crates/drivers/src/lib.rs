@@ -5,6 +5,8 @@
 //! `docs/drivers.md`; changing them is a protocol change.
 #![forbid(unsafe_code)]
 
+mod answer;
+mod batch;
 pub mod completion;
 pub mod decide;
 mod error;
@@ -40,6 +42,15 @@ pub trait Driver: Send + Sync {
     fn hardware(&self) -> HardwareNeeds;
     /// Answers one request.
     fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError>;
+    /// Answers several requests, result `i` for request `i`: each the output [`Driver::run`]
+    /// gives it alone (a driver may compute them together), and one request's failure is its
+    /// own. The default runs them one by one.
+    fn run_batch(
+        &self,
+        requests: &[InferenceRequest],
+    ) -> Vec<Result<InferenceOutput, DriverError>> {
+        requests.iter().map(|r| self.run(r)).collect()
+    }
     /// The counters of the driver's prefix cache, if it has one (they never change an
     /// output; the node reports them).
     fn prefix_stats(&self) -> Option<PrefixStats> {

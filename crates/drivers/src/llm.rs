@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use aikernel_engine::template::{CHAT_TEMPLATE_KEY, ChatMessage, ChatTemplate};
 use aikernel_engine::{
-    GenerateOptions, Model, PrefixCache, PrefixStats, Reuse, ScoreOptions, TokenConstraint,
-    generate_with_cache, score_continuations_with_cache,
+    GenerateOptions, Model, PrefixCache, PrefixStats, Reuse, ScoreOptions,
+    score_continuations_with_cache,
 };
-use aikernel_schema::{ConstrainedDecoder, DecodeError, ErrorCode, Schema, Vocab};
+use aikernel_schema::{ConstrainedDecoder, Schema, Vocab};
 use sha2::{Digest, Sha256};
 
 use crate::Driver;
+use crate::answer::{Constraint, Prepared};
 use crate::completion::{self, END_OF_ANSWER};
 use crate::decide::{CalibrationCache, Decided, Decoding, PromptRule, Scored, Scorer, decide};
 use crate::error::DriverError;
@@ -33,13 +34,13 @@ enum Format {
 /// A GGUF model of any supported family ([`Family`]) behind the [`Driver`] interface.
 #[derive(Debug)]
 pub struct LlmDriver {
-    model: Arc<Model>,
+    pub(crate) model: Arc<Model>,
     format: Format,
     /// The token that ends an answer: the model's EOS under a chat template, the blank line
     /// under the completion layout.
     end: u32,
     vocab: Arc<Vocab>,
-    threads: usize,
+    pub(crate) threads: usize,
     identity: DriverIdentity,
     file_bytes: u64,
     controls: Vec<String>,
@@ -49,9 +50,9 @@ pub struct LlmDriver {
     calibration: CalibrationCache,
     /// Key/value caches of recent prompts, so a conversation's next turn prefills only its
     /// new tokens (never changes a bit; `docs/drivers.md`, "Prefix sharing").
-    prefix: PrefixCache,
+    pub(crate) prefix: PrefixCache,
     /// Where generations run when the node computes on a GPU ([`LlmDriver::with_gpu`]).
-    gpu: Option<GpuGenerator>,
+    pub(crate) gpu: Option<GpuGenerator>,
 }
 
 impl LlmDriver {
@@ -171,11 +172,17 @@ impl LlmDriver {
     }
 
     /// The driver generating on GPU 0 (the CUDA forward pass, same tokens and logits hash as
-    /// the CPU engine). Scoring and the prefix cache stay on the CPU engine. Fails, naming
-    /// what is missing, where there is no usable driver or device.
-    pub fn with_gpu(mut self) -> Result<LlmDriver, DriverError> {
-        self.gpu = Some(GpuGenerator::start(Arc::clone(&self.model))?);
-        tracing::info!(model = %self.identity.model, "generating on the GPU");
+    /// the CPU engine), one sequence at a time. Scoring and the prefix cache stay on the CPU
+    /// engine. Fails, naming what is missing, where there is no usable driver or device.
+    pub fn with_gpu(self) -> Result<LlmDriver, DriverError> {
+        self.with_gpu_batch(1)
+    }
+
+    /// [`LlmDriver::with_gpu`] with `slots` sequences of the whole context on the device, so
+    /// a batch ([`Driver::run_batch`]) of up to `slots` generations decodes together.
+    pub fn with_gpu_batch(mut self, slots: usize) -> Result<LlmDriver, DriverError> {
+        self.gpu = Some(GpuGenerator::start(Arc::clone(&self.model), slots)?);
+        tracing::info!(model = %self.identity.model, slots, "generating on the GPU");
         if self.prefix.budget() > 0 {
             tracing::info!(
                 "the prefix cache serves scoring only: generations on the GPU prefill the whole prompt"
@@ -190,7 +197,7 @@ impl LlmDriver {
     }
 
     /// Logs one prompt's use of the prefix cache.
-    fn log_reuse(&self, what: &'static str, reuse: Reuse) {
+    pub(crate) fn log_reuse(&self, what: &'static str, reuse: Reuse) {
         if self.prefix.budget() > 0 {
             tracing::debug!(
                 what,
@@ -320,30 +327,6 @@ impl Scorer for LlmDriver {
     }
 }
 
-/// Adapts the schema decoder to the engine's constraint; remembers the first rejection.
-struct Constraint {
-    decoder: ConstrainedDecoder,
-    error: Option<DecodeError>,
-}
-
-impl TokenConstraint for Constraint {
-    fn mask(&mut self, logits: &mut [f32]) {
-        self.decoder.mask(logits);
-    }
-
-    fn accept(&mut self, token: u32) {
-        if let Err(e) = self.decoder.accept(token)
-            && self.error.is_none()
-        {
-            self.error = Some(e);
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        self.error.is_some() || self.decoder.is_finished()
-    }
-}
-
 impl Driver for LlmDriver {
     fn identity(&self) -> DriverIdentity {
         self.identity.clone()
@@ -364,6 +347,13 @@ impl Driver for LlmDriver {
 
     fn run(&self, request: &InferenceRequest) -> Result<InferenceOutput, DriverError> {
         self.run_rule(request, self.rule)
+    }
+
+    fn run_batch(
+        &self,
+        requests: &[InferenceRequest],
+    ) -> Vec<Result<InferenceOutput, DriverError>> {
+        self.run_batch_rule(requests, self.rule)
     }
 
     fn prefix_stats(&self) -> Option<PrefixStats> {
@@ -389,20 +379,43 @@ impl LlmDriver {
         request: &InferenceRequest,
         rule: PromptRule,
     ) -> Result<InferenceOutput, DriverError> {
+        match self.prepare(request, rule)? {
+            Prepared::Answered(out) => Ok(out),
+            Prepared::Generate {
+                tokens,
+                opts,
+                constraint,
+            } => self.generate_one(tokens, opts, constraint),
+        }
+    }
+
+    /// What answering `request` under `rule` takes: an answer already (decided by scoring,
+    /// or an error output of a request that builds no prompt), or a generation to run.
+    pub(crate) fn prepare(
+        &self,
+        request: &InferenceRequest,
+        rule: PromptRule,
+    ) -> Result<Prepared, DriverError> {
         if let Ok(schema) = Schema::parse(&request.schema)
             && let Some(decided) = decide(request, &schema, rule, self, &self.calibration)?
         {
-            return Ok(match decided {
+            return Ok(Prepared::Answered(match decided {
                 Decided::Value {
                     value,
                     tokens,
                     trace,
                 } => InferenceOutput::value(value.abi_encode(), tokens, trace),
                 Decided::Error(code) => InferenceOutput::error(code, Vec::new(), [0; 32]),
-            });
+            }));
         }
         let (schema, tokens) = match build_in(request, self, rule.layout)? {
-            Built::Error(code) => return Ok(InferenceOutput::error(code, Vec::new(), [0; 32])),
+            Built::Error(code) => {
+                return Ok(Prepared::Answered(InferenceOutput::error(
+                    code,
+                    Vec::new(),
+                    [0; 32],
+                )));
+            }
             Built::Prompt {
                 schema,
                 tokens,
@@ -422,41 +435,14 @@ impl LlmDriver {
             stop_tokens: vec![self.end],
             ..GenerateOptions::default()
         };
-        let mut constraint = Constraint {
+        let constraint = Constraint {
             decoder: ConstrainedDecoder::new(&schema, Arc::clone(&self.vocab)),
             error: None,
         };
-        let generation = if let Some(gpu) = &self.gpu {
-            let (g, c) = gpu.generate(tokens, opts, constraint)?;
-            constraint = c;
-            g
-        } else {
-            let (g, reuse) = generate_with_cache(
-                &self.model,
-                &tokens,
-                &opts,
-                Some(&mut constraint),
-                &self.prefix,
-            )?;
-            self.log_reuse("generate", reuse);
-            g
-        };
-        let value = match constraint.error {
-            Some(e) => Err(e),
-            None => constraint.decoder.finish(),
-        };
-        Ok(match value {
-            Ok(v) => {
-                InferenceOutput::value(v.abi_encode(), generation.tokens, generation.logits_sha256)
-            }
-            Err(e) => {
-                // maxTokens ran out before a whole value (or no token could continue it).
-                tracing::debug!(error = %e, "incomplete output");
-                InferenceOutput::error(INCOMPLETE, generation.tokens, generation.logits_sha256)
-            }
+        Ok(Prepared::Generate {
+            tokens,
+            opts,
+            constraint,
         })
     }
 }
-
-/// The error answered when generation ends before the value is complete (`docs/drivers.md`).
-pub(crate) const INCOMPLETE: ErrorCode = ErrorCode::OutputIncomplete;

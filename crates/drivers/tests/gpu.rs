@@ -36,3 +36,44 @@ fn the_gpu_driver_answers_as_the_cpu_one_or_names_what_is_missing() {
         }
     }
 }
+
+/// A batch on the GPU (more generations than slots: decoded in turns) answers each request
+/// as the CPU driver's `run` does; without a GPU, the same error as `with_gpu`.
+#[test]
+fn a_gpu_batch_answers_as_the_cpu_one_or_names_what_is_missing() {
+    let request = |id: u8, input: &str, node: Node, max_tokens: u32, temp: u32| InferenceRequest {
+        prompt_id: [id; 32],
+        input: input.as_bytes().to_vec(),
+        schema: Schema::new(node).unwrap().encode(),
+        max_tokens,
+        temperature_milli: temp,
+        seed: u64::from(id),
+        ..InferenceRequest::default()
+    };
+    let requests = [
+        request(
+            1,
+            "Credit score of a careful saver:",
+            Node::int(300, 850),
+            8,
+            0,
+        ),
+        request(2, "Name a large planet.", Node::text(48), 12, 0),
+        request(3, "A short greeting:", Node::text(64), 20, 700),
+        request(4, "Is water wet?", Node::Bool, 8, 0),
+        request(5, "A colour?", Node::text(6), 30, 300),
+    ];
+    match common::load(1).with_gpu_batch(2) {
+        Ok(gpu) => {
+            let cpu = common::load(1);
+            let got: Vec<_> = gpu
+                .run_batch(&requests)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            let want: Vec<_> = requests.iter().map(|r| cpu.run(r).unwrap()).collect();
+            assert_eq!(got, want);
+        }
+        Err(e) => assert!(e.to_string().contains("cuda kernel"), "{e}"),
+    }
+}
