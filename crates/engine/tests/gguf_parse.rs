@@ -244,6 +244,76 @@ fn specific_rejections() {
     assert!(err.to_string().contains("f16.weight"), "{err}");
 }
 
+/// Flat arrays are left in the file's bytes, so their elements are validated at parse and
+/// read in place; every getter reads them as it reads decoded arrays.
+#[test]
+fn flat_arrays_are_checked_at_parse_and_read_in_place() {
+    let mut w = GgufWriter::new();
+    w.add_metadata(
+        "strs",
+        MetaValue::Array(vec![
+            MetaValue::Str("ab".into()),
+            MetaValue::Str("cd".into()),
+        ]),
+    );
+    w.add_metadata(
+        "flags",
+        MetaValue::Array(vec![MetaValue::Bool(true), MetaValue::Bool(false)]),
+    );
+    w.add_metadata("floats", MetaValue::Array(vec![MetaValue::F64(0.5)]));
+    w.add_metadata("empty", MetaValue::Array(vec![]));
+    let good = w.to_bytes().unwrap();
+    let g = GgufFile::from_bytes(good.clone()).unwrap();
+    assert!(g.has_meta("strs") && !g.has_meta("absent"));
+    assert_eq!(g.meta_str_array("strs").unwrap(), vec!["ab", "cd"]);
+    assert_eq!(g.meta_f32_array("floats").unwrap(), vec![0.5]);
+    assert!(g.meta_str_array("empty").unwrap().is_empty());
+    assert!(matches!(
+        g.meta_str_array("flags"),
+        Err(GgufError::WrongType {
+            expected: "array of string",
+            found: "bool",
+            ..
+        })
+    ));
+    assert!(matches!(
+        g.meta_i32_array("strs"),
+        Err(GgufError::WrongType {
+            expected: "array of integer",
+            found: "string",
+            ..
+        })
+    ));
+    assert_eq!(
+        g.meta("flags"),
+        Some(&MetaValue::Array(vec![
+            MetaValue::Bool(true),
+            MetaValue::Bool(false)
+        ]))
+    );
+    assert_eq!(g.metadata().len(), 4);
+
+    // A string element that is not UTF-8 and a bool element that is neither 0 nor 1 are
+    // refused when the file is opened, not when the array is read.
+    let mut bad = good.clone();
+    let at = bad.windows(2).position(|x| x == b"cd").unwrap();
+    bad[at] = 0xff;
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::InvalidUtf8 { offset }) if offset == at as u64
+    ));
+    let flags = good.windows(5).position(|x| x == b"flags").unwrap();
+    // key, type 9, element type 7, count 2, then the elements.
+    let first = flags + 5 + 4 + 4 + 8;
+    assert_eq!(good[first], 1);
+    let mut bad = good.clone();
+    bad[first] = 2;
+    assert!(matches!(
+        GgufFile::from_bytes(bad),
+        Err(GgufError::UnknownValueType { type_id: 0x102, .. })
+    ));
+}
+
 #[test]
 fn tensor_offsets_are_checked() {
     let good = synthetic();

@@ -13,12 +13,15 @@ mod writer;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 
 pub use error::GgufError;
 pub use types::{GgmlType, MetaValue, Tensor, TensorInfo};
 pub use writer::GgufWriter;
+
+use parse::{Entry, RawArray};
 
 /// The bytes of a GGUF file: mapped from disk or owned.
 enum Storage {
@@ -39,7 +42,12 @@ impl Storage {
 pub struct GgufFile {
     storage: Storage,
     version: u32,
-    metadata: BTreeMap<String, MetaValue>,
+    /// Metadata as parsed: flat arrays stay in the file's bytes.
+    entries: BTreeMap<String, Entry>,
+    /// Flat arrays decoded on request by [`GgufFile::meta`], by key.
+    decoded: BTreeMap<String, OnceLock<MetaValue>>,
+    /// Every value decoded, on request by [`GgufFile::metadata`].
+    all: OnceLock<BTreeMap<String, MetaValue>>,
     tensors: Vec<TensorInfo>,
     alignment: u64,
     data_offset: u64,
@@ -50,7 +58,7 @@ impl std::fmt::Debug for GgufFile {
         f.debug_struct("GgufFile")
             .field("version", &self.version)
             .field("bytes", &self.bytes_len())
-            .field("metadata_keys", &self.metadata.len())
+            .field("metadata_keys", &self.entries.len())
             .field("tensors", &self.tensors.len())
             .finish_non_exhaustive()
     }
@@ -79,10 +87,18 @@ impl GgufFile {
 
     fn from_storage(storage: Storage) -> Result<GgufFile, GgufError> {
         let h = parse::parse(storage.bytes())?;
+        let decoded = h
+            .metadata
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Array(_)))
+            .map(|(k, _)| (k.clone(), OnceLock::new()))
+            .collect();
         Ok(GgufFile {
             storage,
             version: h.version,
-            metadata: h.metadata,
+            entries: h.metadata,
+            decoded,
+            all: OnceLock::new(),
             tensors: h.tensors,
             alignment: h.alignment,
             data_offset: h.data_offset,
@@ -94,28 +110,74 @@ impl GgufFile {
         self.version
     }
 
-    /// All metadata, by key.
+    /// All metadata, by key, every value decoded. The first call decodes the flat arrays
+    /// (a large vocabulary takes tens of MB as values): readers of single keys use
+    /// [`GgufFile::meta`], [`GgufFile::has_meta`] and the typed getters.
     pub fn metadata(&self) -> &BTreeMap<String, MetaValue> {
-        &self.metadata
+        self.all.get_or_init(|| {
+            self.entries
+                .keys()
+                .filter_map(|k| Some((k.clone(), self.meta(k)?.clone())))
+                .collect()
+        })
     }
 
-    /// Drops the metadata values under `keys` (absent ones are skipped): for values another
-    /// structure has taken over, such as the vocabulary arrays a tokenizer holds (a 262k
-    /// vocabulary parsed into metadata values takes tens of MB). Later reads find nothing.
-    pub fn forget_metadata(&mut self, keys: &[&str]) {
-        for key in keys {
-            self.metadata.remove(*key);
+    /// Whether the metadata has `key` (decodes nothing).
+    pub fn has_meta(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// The number of metadata keys.
+    pub fn meta_len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// One metadata value. A flat array is decoded on the first call for its key and kept:
+    /// the typed getters ([`GgufFile::meta_str_array`] and the others) read it in place.
+    pub fn meta(&self, key: &str) -> Option<&MetaValue> {
+        match self.entries.get(key)? {
+            Entry::Value(v) => Some(v),
+            Entry::Array(raw) => {
+                let cell = self.decoded.get(key)?;
+                Some(cell.get_or_init(|| {
+                    // Validated at parse, so decoding cannot fail; an element that somehow
+                    // did would end the array short rather than panic.
+                    MetaValue::Array(
+                        raw.values(self.storage.bytes())
+                            .map_while(Result::ok)
+                            .collect(),
+                    )
+                }))
+            }
         }
     }
 
-    /// One metadata value.
-    pub fn meta(&self, key: &str) -> Option<&MetaValue> {
-        self.metadata.get(key)
+    fn require(&self, key: &str) -> Result<&MetaValue, GgufError> {
+        self.meta(key).ok_or_else(|| GgufError::MissingKey {
+            key: key.to_owned(),
+        })
     }
 
-    fn require(&self, key: &str) -> Result<&MetaValue, GgufError> {
-        self.metadata.get(key).ok_or_else(|| GgufError::MissingKey {
-            key: key.to_owned(),
+    /// A flat array's place in the file, or a decoded array of arrays.
+    fn require_array(&self, key: &str) -> Result<ArrayRef<'_>, GgufError> {
+        match self.entries.get(key) {
+            None => Err(GgufError::MissingKey {
+                key: key.to_owned(),
+            }),
+            Some(Entry::Array(raw)) => Ok(ArrayRef::Raw(raw)),
+            Some(Entry::Value(MetaValue::Array(items))) => Ok(ArrayRef::Decoded(items)),
+            Some(Entry::Value(v)) => Err(wrong_type(key, "array", v)),
+        }
+    }
+
+    /// Each element of the array under `key`, decoded in turn.
+    fn array_values(
+        &self,
+        key: &str,
+    ) -> Result<Box<dyn Iterator<Item = Result<MetaValue, GgufError>> + '_>, GgufError> {
+        Ok(match self.require_array(key)? {
+            ArrayRef::Raw(raw) => Box::new(raw.values(self.storage.bytes())),
+            ArrayRef::Decoded(items) => Box::new(items.iter().cloned().map(Ok)),
         })
     }
 
@@ -145,16 +207,21 @@ impl GgufFile {
         v.as_str().ok_or_else(|| wrong_type(key, "string", v))
     }
 
-    fn meta_array(&self, key: &str) -> Result<&[MetaValue], GgufError> {
-        match self.require(key)? {
-            MetaValue::Array(items) => Ok(items),
-            v => Err(wrong_type(key, "array", v)),
-        }
-    }
-
-    /// An array of strings.
+    /// An array of strings (borrowed from the file).
     pub fn meta_str_array(&self, key: &str) -> Result<Vec<&str>, GgufError> {
-        self.meta_array(key)?
+        let items = match self.require_array(key)? {
+            ArrayRef::Raw(raw) => {
+                if let Some(strs) = raw.strs(self.storage.bytes()) {
+                    return strs;
+                }
+                return self
+                    .array_values(key)?
+                    .map(|v| Err(wrong_type(key, "array of string", &v?)))
+                    .collect();
+            }
+            ArrayRef::Decoded(items) => items,
+        };
+        items
             .iter()
             .map(|v| {
                 v.as_str()
@@ -165,12 +232,12 @@ impl GgufFile {
 
     /// An array of integers that each fit in `i32`.
     pub fn meta_i32_array(&self, key: &str) -> Result<Vec<i32>, GgufError> {
-        self.meta_array(key)?
-            .iter()
+        self.array_values(key)?
             .map(|v| {
+                let v = v?;
                 let i = v
                     .as_int()
-                    .ok_or_else(|| wrong_type(key, "array of integer", v))?;
+                    .ok_or_else(|| wrong_type(key, "array of integer", &v))?;
                 i32::try_from(i).map_err(|_| GgufError::OutOfRange {
                     key: key.to_owned(),
                     value: i.to_string(),
@@ -182,12 +249,11 @@ impl GgufFile {
 
     /// An array of floats (f32, or f64 rounded to f32).
     pub fn meta_f32_array(&self, key: &str) -> Result<Vec<f32>, GgufError> {
-        self.meta_array(key)?
-            .iter()
-            .map(|v| match v {
-                MetaValue::F32(x) => Ok(*x),
-                MetaValue::F64(x) => Ok(*x as f32),
-                v => Err(wrong_type(key, "array of float", v)),
+        self.array_values(key)?
+            .map(|v| match v? {
+                MetaValue::F32(x) => Ok(x),
+                MetaValue::F64(x) => Ok(x as f32),
+                v => Err(wrong_type(key, "array of float", &v)),
             })
             .collect()
     }
@@ -237,6 +303,12 @@ impl GgufFile {
     pub fn data_offset(&self) -> u64 {
         self.data_offset
     }
+}
+
+/// An array under a key: in the file's bytes, or decoded (an array of arrays).
+enum ArrayRef<'a> {
+    Raw(&'a RawArray),
+    Decoded(&'a [MetaValue]),
 }
 
 fn wrong_type(key: &str, expected: &'static str, found: &MetaValue) -> GgufError {

@@ -14,10 +14,31 @@ pub(crate) const MAX_DIMS: u32 = 4;
 /// Arrays of arrays deeper than this are rejected (no recursion bombs).
 const MAX_NESTING: u32 = 8;
 
+/// One metadata entry as parsed.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// A scalar, a string or an array of arrays, decoded.
+    Value(MetaValue),
+    /// A flat array (elements of one non-array type), validated but left in the file's
+    /// bytes: a 262k-token vocabulary decoded into values would take tens of MB.
+    Array(RawArray),
+}
+
+/// Where a flat array's elements lie in the file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawArray {
+    /// The elements' value type.
+    pub(crate) elem: u32,
+    /// The number of elements.
+    pub(crate) count: usize,
+    /// Offset of the first element.
+    pub(crate) start: usize,
+}
+
 /// The parsed header.
 pub(crate) struct Header {
     pub(crate) version: u32,
-    pub(crate) metadata: BTreeMap<String, MetaValue>,
+    pub(crate) metadata: BTreeMap<String, Entry>,
     pub(crate) tensors: Vec<TensorInfo>,
     pub(crate) alignment: u64,
     pub(crate) data_offset: u64,
@@ -83,10 +104,42 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self, what: &'static str) -> Result<String, GgufError> {
+        Ok(self.str(what)?.to_owned())
+    }
+
+    /// A string borrowed from the buffer.
+    fn str(&mut self, what: &'static str) -> Result<&'a str, GgufError> {
         let len = self.u64(what)?;
         let offset = self.pos as u64;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::InvalidUtf8 { offset })
+        std::str::from_utf8(bytes).map_err(|_| GgufError::InvalidUtf8 { offset })
+    }
+
+    /// Validates a flat array's `count` elements of type `elem` (checked as [`Reader::value`]
+    /// checks them) without decoding them.
+    fn skip_elements(&mut self, elem: u32, count: u64) -> Result<(), GgufError> {
+        for _ in 0..count {
+            match elem {
+                8 => {
+                    self.str("string value")?;
+                }
+                7 => {
+                    let offset = self.pos as u64;
+                    let b = self.array::<1>("bool value")?[0];
+                    if b > 1 {
+                        return Err(GgufError::UnknownValueType {
+                            type_id: 0x100 | u32::from(b),
+                            offset,
+                        });
+                    }
+                }
+                _ => {
+                    let size = min_value_size(elem).unwrap_or(1);
+                    self.take(size, "array element")?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn value(
@@ -149,6 +202,58 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A top-level array after its type id: a flat one is validated and left in the bytes
+/// ([`Entry::Array`]), an array of arrays is decoded.
+fn array_entry(r: &mut Reader<'_>, type_offset: u64) -> Result<Entry, GgufError> {
+    let elem_offset = r.pos;
+    let elem = r.u32("array element type")?;
+    if elem == 9 {
+        r.pos = elem_offset;
+        return Ok(Entry::Value(r.value(9, type_offset, 0)?));
+    }
+    let min = min_value_size(elem).ok_or(GgufError::UnknownValueType {
+        type_id: elem,
+        offset: elem_offset as u64,
+    })?;
+    let count = r.count("array element", min)?;
+    let start = r.pos;
+    r.skip_elements(elem, count)?;
+    Ok(Entry::Array(RawArray {
+        elem,
+        count: count as usize,
+        start,
+    }))
+}
+
+impl RawArray {
+    /// The elements one by one, decoded (strings copied), from the buffer the header was
+    /// parsed from.
+    pub(crate) fn values<'a>(
+        &self,
+        buf: &'a [u8],
+    ) -> impl Iterator<Item = Result<MetaValue, GgufError>> + 'a {
+        let mut r = Reader {
+            buf,
+            pos: self.start,
+        };
+        let (elem, at) = (self.elem, self.start as u64);
+        (0..self.count).map(move |_| r.value(elem, at, 1))
+    }
+
+    /// The elements of an array of strings, borrowed from the buffer; `None` for another
+    /// element type.
+    pub(crate) fn strs<'a>(&self, buf: &'a [u8]) -> Option<Result<Vec<&'a str>, GgufError>> {
+        if self.elem != 8 {
+            return None;
+        }
+        let mut r = Reader {
+            buf,
+            pos: self.start,
+        };
+        Some((0..self.count).map(|_| r.str("string value")).collect())
+    }
+}
+
 /// The fewest bytes a value of this type occupies; `None` for unknown types.
 fn min_value_size(type_id: u32) -> Option<u64> {
     Some(match type_id {
@@ -189,16 +294,27 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Header, GgufError> {
         let key = r.string("metadata key")?;
         let type_offset = r.pos as u64;
         let type_id = r.u32("metadata value type")?;
-        let value = r.value(type_id, type_offset, 0)?;
+        let entry = if type_id == 9 {
+            array_entry(&mut r, type_offset)?
+        } else {
+            Entry::Value(r.value(type_id, type_offset, 0)?)
+        };
         if metadata.contains_key(&key) {
             return Err(GgufError::DuplicateKey { key });
         }
-        metadata.insert(key, value);
+        metadata.insert(key, entry);
     }
 
     let alignment = match metadata.get("general.alignment") {
         None => DEFAULT_ALIGNMENT,
-        Some(v) => match v.as_int() {
+        Some(Entry::Array(_)) => {
+            return Err(GgufError::WrongType {
+                key: "general.alignment".into(),
+                expected: "u32",
+                found: "array",
+            });
+        }
+        Some(Entry::Value(v)) => match v.as_int() {
             Some(a) if a > 0 && (a as u64).is_power_of_two() && a <= i128::from(u32::MAX) => {
                 a as u64
             }

@@ -60,14 +60,6 @@ pub(crate) struct GemmaNorms {
     pub(crate) ffn_post: Weight,
 }
 
-/// Vocabulary arrays the tokenizer takes over at load; [`Model::gguf`] no longer has them.
-const VOCABULARY_KEYS: [&str; 4] = [
-    "tokenizer.ggml.tokens",
-    "tokenizer.ggml.scores",
-    "tokenizer.ggml.token_type",
-    "tokenizer.ggml.merges",
-];
-
 /// A loaded model: the mapped file, its tokenizer and weight descriptors.
 #[derive(Debug)]
 pub struct Model {
@@ -94,15 +86,14 @@ impl Model {
     }
 
     /// Builds a model over an already parsed GGUF file.
-    pub fn from_gguf(mut gguf: GgufFile) -> Result<Model, EngineError> {
+    pub fn from_gguf(gguf: GgufFile) -> Result<Model, EngineError> {
         let arch = Arch::from_name(gguf.meta_str("general.architecture")?)?;
         // Every size the header claims is checked before anything is sized by it.
         let mut config = ModelConfig::from_gguf(&gguf, arch)?;
         let (n_embd, head_dim) = (config.n_embd, config.head_dim);
+        // The vocabulary arrays are read in place from the file (no metadata copy of them).
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
-        // The tokenizer holds the vocabulary now; its metadata copy would stay resident.
         let special_texts = crate::template::special_token_texts(&gguf)?;
-        gguf.forget_metadata(&VOCABULARY_KEYS);
         let (qd, kv) = (config.q_dim(), config.kv_dim());
         let embd = weight(&gguf, "token_embd.weight", None, n_embd)?;
         if embd.rows != tokenizer.vocab_size() {

@@ -131,9 +131,10 @@ impl Tokenizer {
         };
         let texts = g.meta_str_array("tokenizer.ggml.tokens")?;
         let n = texts.len();
-        let types = match g.meta("tokenizer.ggml.token_type") {
-            None => vec![TYPE_NORMAL; n],
-            Some(_) => g.meta_i32_array("tokenizer.ggml.token_type")?,
+        let types = if g.has_meta("tokenizer.ggml.token_type") {
+            g.meta_i32_array("tokenizer.ggml.token_type")?
+        } else {
+            vec![TYPE_NORMAL; n]
         };
         if types.len() != n {
             return Err(TokenizerError::LengthMismatch {
@@ -162,10 +163,10 @@ impl Tokenizer {
         let byte_chars = bytes::byte_chars();
         // Byte-level BPE adds the byte symbols (and merge results) after the tokens.
         let extra = if is_spm { 0 } else { 256 };
-        let rules = match g.meta("tokenizer.ggml.merges") {
-            _ if is_spm => Vec::new(),
-            None => Vec::new(),
-            Some(_) => g.meta_str_array("tokenizer.ggml.merges")?,
+        let rules = if !is_spm && g.has_meta("tokenizer.ggml.merges") {
+            g.meta_str_array("tokenizer.ggml.merges")?
+        } else {
+            Vec::new()
         };
         // Symbols and decoded texts are found by u32 offsets: token texts, the byte symbols
         // (at most 2 bytes each) and merge results (no longer than their rules) must fit.

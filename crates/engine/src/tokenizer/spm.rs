@@ -166,9 +166,10 @@ impl Spm {
 /// The SentencePiece side of a `llama` vocabulary: `tokenizer.ggml.scores` (zeros when
 /// absent) and `tokenizer.ggml.add_space_prefix` (default true, as llama.cpp).
 pub(crate) fn from_gguf(g: &GgufFile, n: usize, ids: &Symbols) -> Result<Spm, TokenizerError> {
-    let scores = match g.meta("tokenizer.ggml.scores") {
-        None => vec![0.0; n],
-        Some(_) => g.meta_f32_array("tokenizer.ggml.scores")?,
+    let scores = if g.has_meta("tokenizer.ggml.scores") {
+        g.meta_f32_array("tokenizer.ggml.scores")?
+    } else {
+        vec![0.0; n]
     };
     if scores.len() != n {
         return Err(TokenizerError::LengthMismatch {
