@@ -1,13 +1,16 @@
 //! AVX-512 kernels with VNNI: sixteen output rows per step, one f32 lane per row, the same
-//! f32 operation sequence as the scalar code (separate multiply and add, never fused).
+//! f32 operation sequence as the scalar code (separate multiply and add, never fused), for
+//! every quantized type (the K-quants in `k`).
 //!
 //! The integer block sums use `vpdpbusd` (unsigned byte × signed byte, four products added
 //! into each i32 lane, exact: no saturation). Per block, the sixteen rows' quants are
 //! transposed once so that lane `i` of a register holds four consecutive quant bytes of row
 //! `i`; every token then needs only one `vpdpbusd` per four elements, with the activation
-//! dword broadcast, and no horizontal sums. Q4 nibbles are already unsigned; Q8_0 quants are
-//! made unsigned by adding 128 (`q ^ 0x80`), and `128 · Σa` (the block's exact activation
-//! sum) is subtracted again, so every block sum is the same integer as the scalar one.
+//! dword broadcast, and no horizontal sums. Q4 nibbles and Q5 values (the nibble plus bit `i`
+//! of the block's high-bit word times 16) are already unsigned; Q8_0 quants are made unsigned
+//! by adding 128 (`q ^ 0x80`), and `128 · Σa` (the block's exact activation sum) is
+//! subtracted again (Q4_0 `8 · Σa`, Q5_0 `16 · Σa` for their offsets), so every block sum is
+//! the same integer as the scalar one.
 //!
 //! Weights are read where they lie (the memory-mapped blocks). One token (decode) keeps its
 //! accumulator in a register and prefetches ahead; several tokens (prefill) reuse each
@@ -16,13 +19,36 @@
 // Every load is unaligned (`loadu`, gathers with byte scale), so pointer casts need no alignment.
 #![allow(clippy::cast_ptr_alignment)]
 
+#[cfg(target_arch = "x86_64")]
+mod k;
+
 use super::{Acts, WeightView};
 use crate::gguf::GgmlType;
 
-/// Accumulators reused across row groups (sixteen f32 lanes per token).
+/// Accumulators reused across row groups (sixteen f32 lanes per token), and the activation
+/// blocks' first-half sums that Q6_K needs, kept for the activations they were taken of.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     acc: Vec<f32>,
+    /// `Σ a[0..16]` of every activation block of `halves_of`.
+    halves: Vec<i32>,
+    /// The activations (`q` address and length) `halves` belongs to.
+    halves_of: (usize, usize),
+}
+
+impl Scratch {
+    /// Makes `halves` the first-half sums of `a`'s blocks (computed once per activations).
+    fn fill_halves(&mut self, a: &Acts<'_>) {
+        let key = (a.q.as_ptr() as usize, a.q.len());
+        if self.halves_of != key || self.halves.len() != a.d.len() {
+            self.halves.clear();
+            self.halves.extend(
+                a.q.chunks_exact(super::QK)
+                    .map(|b| b[..16].iter().map(|&x| i32::from(x)).sum::<i32>()),
+            );
+            self.halves_of = key;
+        }
+    }
 }
 
 /// Whether this CPU has AVX-512 F and BW, AVX-512 VNNI, and AVX2 + F16C (which the
@@ -42,7 +68,8 @@ pub(super) fn available() -> bool {
 }
 
 /// Rows `r0..r0+16` for every token `t` into `outs[t][col..col + 16]`. Caller checked
-/// `available()` and that the type is Q4_0, Q4_1 or Q8_0.
+/// `available()` and that the type is a quantized one whose blocks fit `w.cols`
+/// ([`super::runs_quantized`]).
 #[cfg(target_arch = "x86_64")]
 pub(super) fn rows16(
     w: &WeightView<'_>,
@@ -72,7 +99,19 @@ pub(super) fn rows16(
             GgmlType::Q4_0 => {
                 x86::rows16::<{ x86::Q4_0 }>(grp, w.cols, a, outs, col, scratch);
             }
-            _ => x86::rows16::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q4_1 => {
+                x86::rows16::<{ x86::Q4_1 }>(grp, w.cols, a, outs, col, scratch);
+            }
+            GgmlType::Q5_0 => {
+                x86::rows16::<{ x86::Q5_0 }>(grp, w.cols, a, outs, col, scratch);
+            }
+            GgmlType::Q5_1 => {
+                x86::rows16::<{ x86::Q5_1 }>(grp, w.cols, a, outs, col, scratch);
+            }
+            GgmlType::Q4_K => k::rows16::<{ k::Q4_K }>(grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q5_K => k::rows16::<{ k::Q5_K }>(grp, w.cols, a, outs, col, scratch),
+            GgmlType::Q6_K => k::rows16::<{ k::Q6_K }>(grp, w.cols, a, outs, col, scratch),
+            other => unreachable!("no AVX-512 kernel for {other}: the caller checks the type"),
         }
     }
 }
@@ -83,11 +122,11 @@ mod x86 {
         __m128i, __m512, __m512i, _MM_HINT_T0, _mm_loadu_si128, _mm_prefetch, _mm512_add_epi32,
         _mm512_add_ps, _mm512_and_si512, _mm512_castsi128_si512, _mm512_cvtepi32_epi16,
         _mm512_cvtepi32_ps, _mm512_cvtph_ps, _mm512_dpbusd_epi32, _mm512_i32gather_epi32,
-        _mm512_inserti32x4, _mm512_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_set1_epi8,
-        _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
-        _mm512_setzero_si512, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
-        _mm512_unpackhi_epi32, _mm512_unpackhi_epi64, _mm512_unpacklo_epi32, _mm512_unpacklo_epi64,
-        _mm512_xor_si512,
+        _mm512_inserti32x4, _mm512_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_or_si512,
+        _mm512_set1_epi8, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
+        _mm512_setzero_si512, _mm512_srli_epi32, _mm512_srlv_epi32, _mm512_storeu_ps,
+        _mm512_sub_epi32, _mm512_unpackhi_epi32, _mm512_unpackhi_epi64, _mm512_unpacklo_epi32,
+        _mm512_unpacklo_epi64, _mm512_xor_si512,
     };
 
     use super::{Acts, Scratch};
@@ -99,16 +138,23 @@ mod x86 {
     pub(super) const Q4_0: u8 = 1;
     /// Q4_1 tag.
     pub(super) const Q4_1: u8 = 2;
+    /// Q5_0 tag.
+    pub(super) const Q5_0: u8 = 3;
+    /// Q5_1 tag.
+    pub(super) const Q5_1: u8 = 4;
 
     /// How many sixteen-row groups ahead decode prefetches.
     const PREFETCH_GROUPS: usize = 1;
 
-    /// Block size in bytes and offset of the quants.
+    /// Block size in bytes and offset of the quants (the nibbles; Q5's high-bit word lies
+    /// just before them).
     const fn layout(t: u8) -> (usize, usize) {
         match t {
             Q8_0 => (34, 2),
             Q4_0 => (18, 2),
-            _ => (20, 4),
+            Q4_1 => (20, 4),
+            Q5_0 => (22, 6),
+            _ => (24, 8),
         }
     }
 
@@ -119,7 +165,7 @@ mod x86 {
     /// `q` plus `15 * rb + 16` bytes must be readable.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn transpose16(q: *const u8, rb: usize) -> [__m512i; 4] {
+    pub(super) unsafe fn transpose16(q: *const u8, rb: usize) -> [__m512i; 4] {
         // Register `i` holds rows `i, i + 4, i + 8, i + 12` in its four 128-bit lanes, so the
         // 4×4 dword transpose inside each 128-bit lane puts row `4j + i` at lane `4j + i`.
         // SAFETY: the sixteen 16-byte rows are readable (caller); unaligned loads.
@@ -146,13 +192,15 @@ mod x86 {
     /// (lane `r` = row `r`) the weights of elements `4k..4k+4`.
     ///
     /// Q4: registers 0..4 are the low nibbles (elements 0..16), 4..8 the high nibbles
-    /// (elements 16..32). Q8_0: the quants plus 128.
+    /// (elements 16..32); Q5 adds bit `i` of the row's high-bit word (the dword before `q`)
+    /// times 16 to element `i`. Q8_0: the quants plus 128.
     ///
     /// # Safety
-    /// `q` plus `15 * rb + 16` (Q4) or `15 * rb + 32` (Q8_0) bytes must be readable.
+    /// `q` plus `15 * rb + 16` (Q4) or `15 * rb + 32` (Q8_0) bytes must be readable, Q5's
+    /// four bytes before `q + i * rb` too; `offsets` lane `i` is `i * rb`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn weights<const T: u8>(q: *const u8, rb: usize) -> [__m512i; 8] {
+    unsafe fn weights<const T: u8>(q: *const u8, rb: usize, offsets: __m512i) -> [__m512i; 8] {
         if T == Q8_0 {
             let bias = _mm512_set1_epi8(-128);
             // SAFETY: both 16-byte halves of the 32 quants are readable (caller).
@@ -165,12 +213,33 @@ mod x86 {
             let mask = _mm512_set1_epi8(0x0F);
             // SAFETY: the 16 nibble bytes are readable (caller).
             let t = unsafe { transpose16(q, rb) };
-            std::array::from_fn(|k| {
+            let nibbles: [__m512i; 8] = std::array::from_fn(|k| {
                 if k < 4 {
                     _mm512_and_si512(t[k], mask)
                 } else {
                     _mm512_and_si512(_mm512_srli_epi32::<4>(t[k - 4]), mask)
                 }
+            });
+            if T != Q5_0 && T != Q5_1 {
+                return nibbles;
+            }
+            // SAFETY: each row's high-bit word lies in the four bytes before its nibbles
+            // (caller); byte-scaled gather.
+            let h = unsafe { _mm512_i32gather_epi32::<1>(offsets, q.sub(4).cast::<i32>()) };
+            // Register `k` holds elements `4k..4k+4` of both halves' order (0..16, then
+            // 16..32), whose high bits are bits `4k..4k+4` of the word: spread those four
+            // bits to bit 4 of bytes 0..4 (`x · 0x02040810` places bit `i` at `8i + 4`, with
+            // no carries for `x < 16`).
+            let spread = _mm512_set1_epi32(0x0204_0810);
+            let (low4, at4) = (_mm512_set1_epi32(0xF), _mm512_set1_epi32(0x1010_1010));
+            std::array::from_fn(|k| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+                let x =
+                    _mm512_and_si512(_mm512_srlv_epi32(h, _mm512_set1_epi32(4 * k as i32)), low4);
+                _mm512_or_si512(
+                    nibbles[k],
+                    _mm512_and_si512(_mm512_mullo_epi32(x, spread), at4),
+                )
             })
         }
     }
@@ -183,7 +252,19 @@ mod x86 {
     /// `qa` must point at 32 readable bytes.
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn isum(w: &[__m512i; 8], qa: *const i8) -> __m512i {
+    pub(super) unsafe fn isum(w: &[__m512i; 8], qa: *const i8) -> __m512i {
+        // SAFETY: 32 readable bytes at `qa` (caller).
+        let (lo, hi) = unsafe { isum_halves(w, qa) };
+        _mm512_add_epi32(lo, hi)
+    }
+
+    /// [`isum`]'s two halves: elements 0..16 (registers 0..4) and 16..32 (4..8).
+    ///
+    /// # Safety
+    /// `qa` must point at 32 readable bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn isum_halves(w: &[__m512i; 8], qa: *const i8) -> (__m512i, __m512i) {
         // SAFETY: eight dwords at `qa` (caller); unaligned reads.
         let a: [i32; 8] =
             std::array::from_fn(|k| unsafe { qa.add(4 * k).cast::<i32>().read_unaligned() });
@@ -193,7 +274,7 @@ mod x86 {
             lo = _mm512_dpbusd_epi32(lo, w[k], _mm512_set1_epi32(a[k]));
             hi = _mm512_dpbusd_epi32(hi, w[k + 4], _mm512_set1_epi32(a[k + 4]));
         }
-        _mm512_add_epi32(lo, hi)
+        (lo, hi)
     }
 
     /// The sixteen rows' f16 scales of one block as f32 (`d`, and `m` for Q4_1: the dword at
@@ -203,7 +284,7 @@ mod x86 {
     /// `blk + offsets[i]` plus 4 bytes must be readable for each of the sixteen offsets.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn scales(blk: *const u8, offsets: __m512i) -> (__m512, __m512) {
+    pub(super) unsafe fn scales(blk: *const u8, offsets: __m512i) -> (__m512, __m512) {
         // SAFETY: the sixteen dwords are readable (caller); byte-scaled gather.
         let v = unsafe { _mm512_i32gather_epi32::<1>(offsets, blk.cast::<i32>()) };
         let d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
@@ -212,9 +293,9 @@ mod x86 {
     }
 
     /// One block's terms added to a token's accumulator, in the scalar code's order:
-    /// `acc + (dw * da) * isum`, then for Q4_1 `acc + (mw * da) * sa`. `raw` is the unsigned
-    /// dot product from `isum`; the offsets (Q4_0: 8 per weight, Q8_0: the +128 bias) are
-    /// removed exactly in integers first.
+    /// `acc + (dw * da) * isum`, then for Q4_1 and Q5_1 `acc + (mw * da) * sa`. `raw` is the
+    /// unsigned dot product from `isum`; the offsets (Q4_0: 8 per weight, Q5_0: 16, Q8_0: the
+    /// +128 bias) are removed exactly in integers first.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn update<const T: u8>(
@@ -227,6 +308,7 @@ mod x86 {
     ) -> __m512 {
         let isum = match T {
             Q4_0 => _mm512_sub_epi32(raw, _mm512_set1_epi32(8 * sa)),
+            Q5_0 => _mm512_sub_epi32(raw, _mm512_set1_epi32(16 * sa)),
             Q8_0 => _mm512_sub_epi32(raw, _mm512_set1_epi32(128 * sa)),
             _ => raw,
         };
@@ -235,7 +317,7 @@ mod x86 {
             acc,
             _mm512_mul_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(isum)),
         );
-        if T == Q4_1 {
+        if T == Q4_1 || T == Q5_1 {
             _mm512_add_ps(
                 acc,
                 _mm512_mul_ps(_mm512_mul_ps(mw, da), _mm512_set1_ps(sa as f32)),
@@ -291,7 +373,7 @@ mod x86 {
                 unsafe {
                     let blk = base.add(b * bs);
                     let (dw, mw) = scales(blk, offsets);
-                    let wq = weights::<T>(blk.add(qoff), rb);
+                    let wq = weights::<T>(blk.add(qoff), rb, offsets);
                     let raw = isum(&wq, qa.add(b * QK));
                     acc = update::<T>(acc, dw, mw, raw, a.d[b], a.s[b]);
                 }
@@ -311,7 +393,7 @@ mod x86 {
             unsafe {
                 let blk = base.add(b * bs);
                 let (dw, mw) = scales(blk, offsets);
-                let wq = weights::<T>(blk.add(qoff), rb);
+                let wq = weights::<T>(blk.add(qoff), rb, offsets);
                 for t in 0..n {
                     let ab = t * nb + b;
                     let raw = isum(&wq, qa.add(ab * QK));
@@ -329,7 +411,7 @@ mod x86 {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::testdata::{BASE_TYPES, assert_group_matches_scalar};
+    use super::super::testdata::{ALL_TYPES, assert_group_matches_scalar};
 
     #[test]
     fn sixteen_rows_match_the_scalar_reference() {
@@ -339,7 +421,7 @@ mod tests {
             return;
         }
         let mut scratch = super::Scratch::default();
-        assert_group_matches_scalar(16, "avx512", BASE_TYPES, |w, a, r0, outs| {
+        assert_group_matches_scalar(16, "avx512", ALL_TYPES, |w, a, r0, outs| {
             super::rows16(w, a, r0, outs, 0, &mut scratch);
         });
     }

@@ -52,10 +52,8 @@ impl Kernel {
         }
     }
 
-    /// Whether this kernel has code of its own for weights of `dtype`. Where it has not, the
-    /// matmul runs a named stand-in with the same bits, never silently another kernel:
-    /// `Avx512` runs Q5_0, Q5_1 and the K-quants on its AVX2 code (which every AVX-512 CPU it
-    /// accepts has). F32/F16 weights are scalar under every kernel.
+    /// Whether this kernel has code of its own for weights of `dtype` (every quantized type,
+    /// for every SIMD kernel). F32/F16 weights are scalar under every kernel.
     pub fn native(self, dtype: GgmlType) -> bool {
         let base = matches!(dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0);
         let extra = matches!(
@@ -64,8 +62,7 @@ impl Kernel {
         );
         match self {
             Kernel::Scalar => true,
-            Kernel::Avx2 | Kernel::Neon => base || extra,
-            Kernel::Avx512 => base,
+            Kernel::Avx2 | Kernel::Neon | Kernel::Avx512 => base || extra,
             Kernel::Auto => self
                 .resolve()
                 .is_ok_and(|k| k != Kernel::Auto && k.native(dtype)),

@@ -9,7 +9,7 @@
 //! are bit-identical to the scalar code.
 //! Q5_0, Q5_1 and the K-quants (Q4_K, Q5_K, Q6_K) meet the same per-32 activation blocks; their
 //! exact integer sums and f32 update sequences are defined in `kquant` (scalar) and run per
-//! lane by the AVX2 kernels (`avx2`, `avx2/k.rs`); see [`Kernel::native`] for the others.
+//! lane by every SIMD kernel (`avx2`, `avx2/k.rs`, `avx512`, `avx512/k.rs`, `neon`).
 //! F32/F16 weights use the f32 activations with a sequential f32 dot product (scalar only).
 
 mod acts;

@@ -16,10 +16,6 @@ pub(super) fn bytes(seed: u64, n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// The types the AVX-512 kernel has code of its own for ([`super::Kernel::native`]).
-#[cfg(target_arch = "x86_64")]
-pub(super) const BASE_TYPES: &[GgmlType] = &[GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1];
-
 /// Every quantized type the kernels run.
 pub(super) const ALL_TYPES: &[GgmlType] = &[
     GgmlType::Q8_0,
