@@ -22,14 +22,18 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: 
     let nrows = outs.first().map_or(0, |o| o.len());
     let mut r = 0;
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 && runs_quantized(w.dtype, w.cols) {
+    if kernel == Kernel::Avx512
+        && runs_quantized(w.dtype, w.cols)
+        && !(a.n() == 1 && avx512::narrow_decode())
+    {
         let mut scratch = avx512::Scratch::default();
         while r + 16 <= nrows {
             avx512::rows16(w, a, r0 + r, outs, r, &mut scratch);
             r += 16;
         }
     }
-    // The rows left after the groups of 16 (fewer than 16) take AVX2's groups of 8.
+    // The rows left after the groups of 16 take AVX2's groups of 8, and so do single tokens
+    // where those are faster ([`avx512::narrow_decode`]).
     #[cfg(target_arch = "x86_64")]
     if runs_quantized(w.dtype, w.cols) && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         let mut scratch = avx2::Scratch::default();
