@@ -38,15 +38,18 @@ impl TokenConstraint for Constraint {
 pub(crate) enum Prepared {
     /// Answered without generating.
     Answered(InferenceOutput),
-    /// A schema-constrained generation of the prompt `tokens` decides the answer.
-    Generate {
-        /// The prompt.
-        tokens: Vec<u32>,
-        /// The request's sampling options.
-        opts: GenerateOptions,
-        /// The request's schema decoder.
-        constraint: Constraint,
-    },
+    /// A schema-constrained generation decides the answer.
+    Generate(Box<ToGenerate>),
+}
+
+/// A generation to run for a request.
+pub(crate) struct ToGenerate {
+    /// The prompt.
+    pub(crate) tokens: Vec<u32>,
+    /// The request's sampling options.
+    pub(crate) opts: GenerateOptions,
+    /// The request's schema decoder.
+    pub(crate) constraint: Constraint,
 }
 
 /// The answer of a finished generation under its schema decoder.

@@ -9,7 +9,7 @@ use aikernel_engine::{
     GenerateOptions, Generation, TokenConstraint, generate_batch_with_cache, generate_with_cache,
 };
 
-use crate::answer::{Constraint, Prepared, finish};
+use crate::answer::{Constraint, Prepared, ToGenerate, finish};
 use crate::decide::PromptRule;
 use crate::error::DriverError;
 use crate::llm::LlmDriver;
@@ -21,9 +21,6 @@ enum Place {
     Generating,
 }
 
-/// A generation to run: the prompt, its options, its schema decoder.
-type Pending = (Vec<u32>, GenerateOptions, Constraint);
-
 impl LlmDriver {
     /// [`crate::Driver::run_batch`] under prompt `rule`: output `i` is
     /// [`LlmDriver::run_rule`]'s for request `i`.
@@ -33,18 +30,14 @@ impl LlmDriver {
         rule: PromptRule,
     ) -> Vec<Result<InferenceOutput, DriverError>> {
         let mut places = Vec::with_capacity(requests.len());
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending: Vec<ToGenerate> = Vec::new();
         let mut pending_requests = Vec::new();
         for request in requests {
             places.push(match self.prepare(request, rule) {
                 Ok(Prepared::Answered(out)) => Place::Answered(Ok(out)),
                 Err(e) => Place::Answered(Err(e)),
-                Ok(Prepared::Generate {
-                    tokens,
-                    opts,
-                    constraint,
-                }) => {
-                    pending.push((tokens, opts, constraint));
+                Ok(Prepared::Generate(g)) => {
+                    pending.push(*g);
                     pending_requests.push(request);
                     Place::Generating
                 }
@@ -102,18 +95,20 @@ impl LlmDriver {
     }
 
     /// Generates every pending prompt, together when there are several; outputs in order.
-    fn generate_many(&self, pending: Vec<Pending>) -> Result<Vec<InferenceOutput>, DriverError> {
+    fn generate_many(&self, pending: Vec<ToGenerate>) -> Result<Vec<InferenceOutput>, DriverError> {
         if pending.len() <= 1 {
             return pending
                 .into_iter()
-                .map(|(tokens, opts, c)| self.generate_one(tokens, opts, c))
+                .map(|g| self.generate_one(g.tokens, g.opts, g.constraint))
                 .collect();
         }
-        let (requests, constraints): (Vec<(Vec<u32>, GenerateOptions)>, Vec<Constraint>) =
-            pending.into_iter().map(|(t, o, c)| ((t, o), c)).unzip();
+        let (requests, constraints): (Vec<(Vec<u32>, GenerateOptions)>, Vec<Constraint>) = pending
+            .into_iter()
+            .map(|g| ((g.tokens, g.opts), g.constraint))
+            .unzip();
         tracing::debug!(sequences = requests.len(), "batched generation");
         let (generations, constraints) = match &self.gpu {
-            Some(gpu) => gpu.generate_batch(requests, constraints)?,
+            Some(gpu) => gpu.generate_batch(&requests, constraints)?,
             None => self.generate_batch_cpu(&requests, constraints)?,
         };
         Ok(generations

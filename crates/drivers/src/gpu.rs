@@ -57,7 +57,7 @@ impl GpuGenerator {
     /// order), the live sequences decoding together, as many at once as there are slots.
     pub(crate) fn generate_batch<C: TokenConstraint + Send + 'static>(
         &self,
-        requests: Vec<(Vec<u32>, GenerateOptions)>,
+        requests: &[(Vec<u32>, GenerateOptions)],
         constraints: Vec<C>,
     ) -> Result<(Vec<Generation>, Vec<C>), DriverError> {
         let mut generations = Vec::with_capacity(requests.len());

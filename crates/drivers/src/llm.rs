@@ -13,7 +13,7 @@ use aikernel_schema::{ConstrainedDecoder, Schema, Vocab};
 use sha2::{Digest, Sha256};
 
 use crate::Driver;
-use crate::answer::{Constraint, Prepared};
+use crate::answer::{Constraint, Prepared, ToGenerate};
 use crate::completion::{self, END_OF_ANSWER};
 use crate::decide::{CalibrationCache, Decided, Decoding, PromptRule, Scored, Scorer, decide};
 use crate::error::DriverError;
@@ -381,11 +381,7 @@ impl LlmDriver {
     ) -> Result<InferenceOutput, DriverError> {
         match self.prepare(request, rule)? {
             Prepared::Answered(out) => Ok(out),
-            Prepared::Generate {
-                tokens,
-                opts,
-                constraint,
-            } => self.generate_one(tokens, opts, constraint),
+            Prepared::Generate(g) => self.generate_one(g.tokens, g.opts, g.constraint),
         }
     }
 
@@ -439,10 +435,10 @@ impl LlmDriver {
             decoder: ConstrainedDecoder::new(&schema, Arc::clone(&self.vocab)),
             error: None,
         };
-        Ok(Prepared::Generate {
+        Ok(Prepared::Generate(Box::new(ToGenerate {
             tokens,
             opts,
             constraint,
-        })
+        })))
     }
 }

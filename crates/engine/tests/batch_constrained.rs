@@ -10,9 +10,9 @@ mod tiny;
 use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::kernels::Ctx;
 use aikernel_engine::{
-    CpuSlots, GenerateOptions, Generation, Kernel, Model, PrefixCache, StopReason,
-    TokenConstraint, generate, generate_batch_constrained_on, generate_batch_with_cache,
-    generate_on, generate_with_cache,
+    CpuSlots, GenerateOptions, Generation, Kernel, Model, PrefixCache, StopReason, TokenConstraint,
+    generate, generate_batch_constrained_on, generate_batch_with_cache, generate_on,
+    generate_with_cache,
 };
 
 fn model() -> Model {
@@ -22,14 +22,14 @@ fn model() -> Model {
 /// Allows only tokens below `below`; finished after `n` tokens.
 #[derive(Debug, Clone)]
 struct Below {
-    below: u32,
+    limit: u32,
     n: usize,
     taken: Vec<u32>,
 }
 
 impl TokenConstraint for Below {
     fn mask(&mut self, logits: &mut [f32]) {
-        for l in logits.iter_mut().skip(self.below as usize) {
+        for l in logits.iter_mut().skip(self.limit as usize) {
             *l = f32::NEG_INFINITY;
         }
     }
@@ -43,7 +43,7 @@ impl TokenConstraint for Below {
 
 /// Requests of different prompt lengths, max_tokens, temperatures and chunking, and
 /// whether each is constrained (`Below` finishing after 3 tokens) or not.
-fn requests() -> Vec<(Vec<u32>, GenerateOptions, Option<Below>)> {
+fn requests() -> Vec<Request> {
     let spec: [(u32, usize, u32, u32, bool); 6] = [
         (0, 7, 9, 0, true),
         (1, 3, 12, 800, false),
@@ -66,7 +66,7 @@ fn requests() -> Vec<(Vec<u32>, GenerateOptions, Option<Below>)> {
                 ..GenerateOptions::default()
             };
             let c = constrained.then(|| Below {
-                below: 60,
+                limit: 60,
                 n: 3,
                 taken: Vec::new(),
             });
@@ -76,8 +76,10 @@ fn requests() -> Vec<(Vec<u32>, GenerateOptions, Option<Below>)> {
 }
 
 type Alone = Vec<(Generation, Option<Below>)>;
+type Request = (Vec<u32>, GenerateOptions, Option<Below>);
+type Batch = Vec<(Vec<u32>, GenerateOptions)>;
 
-fn alone(m: &Model, reqs: &[(Vec<u32>, GenerateOptions, Option<Below>)]) -> Alone {
+fn alone(m: &Model, reqs: &[Request]) -> Alone {
     reqs.iter()
         .map(|(p, o, c)| {
             let mut c = c.clone();
@@ -87,9 +89,7 @@ fn alone(m: &Model, reqs: &[(Vec<u32>, GenerateOptions, Option<Below>)]) -> Alon
         .collect()
 }
 
-fn split(
-    reqs: &[(Vec<u32>, GenerateOptions, Option<Below>)],
-) -> (Vec<(Vec<u32>, GenerateOptions)>, Vec<Option<Below>>) {
+fn split(reqs: &[Request]) -> (Batch, Vec<Option<Below>>) {
     reqs.iter()
         .map(|(p, o, c)| ((p.clone(), o.clone()), c.clone()))
         .unzip()
@@ -144,7 +144,7 @@ fn a_batch_through_the_prefix_cache_gives_the_same_and_fills_it() {
 
     // The next turn of each conversation (the prompt, its answer and more) reuses it, and
     // gives what the single path with its own cache gives.
-    let next: Vec<(Vec<u32>, GenerateOptions, Option<Below>)> = reqs
+    let next: Vec<Request> = reqs
         .iter()
         .zip(&want)
         .map(|((p, o, c), (g, _))| {
