@@ -47,6 +47,9 @@ pub struct NodeConfig {
     /// MiB of recent prompts' key/value caches kept per model, so a conversation's next
     /// prompt computes only its new tokens (results never depend on it; 0 turns it off).
     pub prefix_cache_mib: u64,
+    /// Most prompts of one model computed together in one batch (results never depend on
+    /// it); unset: [`DEFAULT_MAX_BATCH_CPU`] on the CPU, [`DEFAULT_MAX_BATCH_CUDA`] on CUDA.
+    pub max_batch: Option<usize>,
     /// Models to serve (ids in the ModelFileSystem); registration uses them.
     pub models: Vec<u64>,
     /// Target stake in whole EAI: staked at registration, and topped up from the node's EAI
@@ -148,6 +151,7 @@ impl Default for NodeConfig {
             device: Device::Cpu,
             threads: 1,
             prefix_cache_mib: DEFAULT_PREFIX_CACHE_MIB,
+            max_batch: None,
             models: vec![1],
             stake_eai: DEFAULT_STAKE_EAI,
             auto_unjail: true,
@@ -175,6 +179,16 @@ impl Default for NodeConfig {
 /// (SmolLM2-135M: 22.5 KiB each in the binary16 KV cache), a few long conversations.
 pub const DEFAULT_PREFIX_CACHE_MIB: u64 = 256;
 
+/// The default `max_batch` on the CPU: a few prompts share each decode step's pass over the
+/// weights, and the first of them waits little for the others.
+pub const DEFAULT_MAX_BATCH_CPU: usize = 4;
+
+/// The default `max_batch` on CUDA: a decode step of 32 sequences costs about what one does.
+pub const DEFAULT_MAX_BATCH_CUDA: usize = 32;
+
+/// The largest `max_batch`.
+pub const MAX_BATCH_LIMIT: usize = 256;
+
 /// The default target stake: 1.5 x the contracts' default `minStake` (1000 EAI), so a node
 /// survives a few 2 % slashes above the minimum even before it tops up.
 pub const DEFAULT_STAKE_EAI: u64 = 1500;
@@ -189,6 +203,14 @@ impl NodeConfig {
     /// The target stake in EAI wei.
     pub fn target_stake(&self) -> alloy::primitives::U256 {
         crate::standing::eai_wei(self.stake_eai)
+    }
+
+    /// Most prompts computed together: `max_batch`, else the device's default.
+    pub fn batch_size(&self) -> usize {
+        self.max_batch.unwrap_or(match self.device {
+            Device::Cpu => DEFAULT_MAX_BATCH_CPU,
+            Device::Cuda => DEFAULT_MAX_BATCH_CUDA,
+        })
     }
 
     /// Reads and checks a TOML config file.
@@ -228,6 +250,13 @@ impl NodeConfig {
             return Err(format!(
                 "prefix_cache_mib = {} (at most 1048576, a TiB)",
                 self.prefix_cache_mib
+            ));
+        }
+        if let Some(n) = self.max_batch
+            && !(1..=MAX_BATCH_LIMIT).contains(&n)
+        {
+            return Err(format!(
+                "max_batch = {n} (must be 1..={MAX_BATCH_LIMIT}; 1 computes one prompt at a time)"
             ));
         }
         if self.models.is_empty() || self.models.len() > 16 {
@@ -392,6 +421,31 @@ mod tests {
             let e = NodeConfig::from_toml(key).unwrap_err();
             assert!(e.contains("unknown field"), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn max_batch_defaults_per_device_and_is_range_checked() {
+        let c = NodeConfig::default();
+        assert_eq!((c.max_batch, c.batch_size()), (None, DEFAULT_MAX_BATCH_CPU));
+        let cuda = NodeConfig {
+            device: Device::Cuda,
+            ..NodeConfig::default()
+        };
+        assert_eq!(cuda.batch_size(), DEFAULT_MAX_BATCH_CUDA);
+        let c = NodeConfig::from_toml("max_batch = 1").unwrap();
+        assert_eq!(c.batch_size(), 1);
+        assert_eq!(
+            NodeConfig::from_toml("max_batch = 256")
+                .unwrap()
+                .batch_size(),
+            256
+        );
+        for bad in ["max_batch = 0", "max_batch = 257"] {
+            let e = NodeConfig::from_toml(bad).unwrap_err();
+            assert!(e.contains("max_batch") && e.contains("1..=256"), "{e}");
+        }
+        let e = NodeConfig::from_toml("max_batch = -1").unwrap_err();
+        assert!(e.contains("max_batch"), "{e}");
     }
 
     #[test]

@@ -11,13 +11,12 @@ use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256, keccak256};
 
 use aikernel_chain::bindings::DecentralizedInference::Committed;
 use aikernel_protocol::{MemberState, PromptStatus};
-use aikernel_schema::ErrorCode;
 
 use crate::NodeError;
 use crate::context;
 use crate::daemon::{Ctx, Step};
 use crate::follow::Head;
-use crate::jobs::{Computed, Job};
+use crate::jobs::Job;
 use crate::metrics::Metrics;
 use crate::protocol;
 use crate::tx::revert_name;
@@ -186,65 +185,6 @@ async fn current_identity(ctx: &Ctx, job: &Job) -> Result<B256, NodeError> {
         tracing::warn!(prompt = %job.id, %identity, dropped, "request for prompt {} changed (reorg): recomputing", job.id);
     }
     Ok(identity)
-}
-
-/// Computes the job's output from chain data and keeps it on disk, keyed by the request's
-/// identity. Off-chain data that exists nowhere the node can look gives the deterministic
-/// `InputUnavailable` error output (docs/protocol.md), never silence.
-pub async fn compute(ctx: &Ctx, job: &Job) -> Result<(), NodeError> {
-    let record = context::load_record(&ctx.contracts, job.id).await?;
-    let identity = record.identity();
-    if ctx.store.output(job.id, identity)?.is_some() {
-        return Ok(());
-    }
-    let built = context::build_request(
-        &ctx.contracts,
-        &record,
-        ctx.resolver.as_ref(),
-        ctx.config.log_range,
-        Some(&ctx.context_logs),
-    )
-    .await;
-    let computed = match built {
-        Ok(request) => {
-            let context_entries = request.context.len();
-            let model_id: u64 = record.request.modelId.saturating_to();
-            let run = ctx.worker.compute(model_id, request).await?;
-            let (out, took) = (run.output, run.took);
-            ctx.metrics.computed(out.tokens.len() as u64, took);
-            if let Some(total) = run.prefix_total {
-                ctx.metrics.prefix_cache(model_id, total);
-            }
-            tracing::info!(
-                prompt = %job.id,
-                tokens = out.tokens.len(),
-                context_entries,
-                prompt_tokens_reused = run.prefix.tokens_reused,
-                prompt_tokens_computed = run.prefix.tokens_computed,
-                ms = took.as_millis() as u64,
-                success = out.success,
-                output_hash = %keccak256(&out.output),
-                "computed"
-            );
-            Computed {
-                output: out.output,
-                trace: B256::from(out.logits_sha256),
-            }
-        }
-        Err(NodeError::InputUnavailable { hash, reason }) => {
-            tracing::warn!(prompt = %job.id, data = %hash, %reason, "input unavailable: answering with the InputUnavailable error");
-            Computed {
-                output: ErrorCode::InputUnavailable.output(),
-                trace: B256::ZERO,
-            }
-        }
-        Err(e) => return Err(e),
-    };
-    #[cfg(feature = "test-hooks")]
-    let computed = crate::byzantine::lie(ctx, computed);
-    ctx.store.save_output(job.id, identity, &computed)?;
-    Metrics::inc(&ctx.metrics.prompts_computed);
-    Ok(())
 }
 
 /// Commits this node's output; `left` is the time to the commit deadline, in block time.

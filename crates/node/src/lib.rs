@@ -12,6 +12,7 @@
 mod byzantine;
 pub mod chain_reset;
 pub mod clock;
+pub mod compute;
 pub mod config;
 pub mod context;
 pub mod context_log;

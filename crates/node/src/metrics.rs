@@ -64,8 +64,10 @@ pub struct Metrics {
     pub chain_clock_tolerance_s: AtomicU64,
     /// The node's standing at its last check (none before the first).
     pub standing: Mutex<Option<Standing>>,
-    /// Seconds each computation took.
+    /// Seconds each computation (a batch of prompts computed together) took.
     compute_seconds: Histogram,
+    /// Prompts in each batch the compute thread ran.
+    compute_batch_size: Histogram,
     /// Seconds from this node's commit being mined to the node seeing the prompt settled.
     commit_to_settle_seconds: Histogram,
     /// When each prompt this process committed to was committed (until it settles).
@@ -98,6 +100,8 @@ impl Default for Metrics {
             standing: Mutex::default(),
             // 0.1 s to about 27 minutes: a short answer to a long one on a slow machine.
             compute_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 15)),
+            // 1 to 256 prompts (the range of `max_batch`).
+            compute_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             // 1 s to about 68 minutes: a few blocks to a full reveal window and escalations.
             commit_to_settle_seconds: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             committed_at: Mutex::default(),
@@ -142,7 +146,12 @@ impl Metrics {
             .clone()
     }
 
-    /// Records one computation: its tokens and how long it took.
+    /// Records that a batch of `size` prompts was computed together.
+    pub fn batched(&self, size: u64) {
+        self.compute_batch_size.observe(size as f64);
+    }
+
+    /// Records one computation (a batch): its tokens and how long it took.
     pub fn computed(&self, tokens: u64, took: Duration) {
         self.tokens_generated.fetch_add(tokens, Ordering::Relaxed);
         self.compute_ms
@@ -204,6 +213,11 @@ impl Metrics {
             "compute_seconds",
             "Seconds per computation",
             self.compute_seconds.clone(),
+        );
+        registry.register(
+            "compute_batch_size",
+            "Prompts computed together in one batch",
+            self.compute_batch_size.clone(),
         );
         registry.register(
             "commit_to_settle_seconds",
@@ -438,6 +452,8 @@ mod tests {
     fn histograms_time_computations_and_commit_to_settle() {
         let m = Metrics::default();
         m.computed(10, Duration::from_millis(1500));
+        m.batched(1);
+        m.batched(3);
         assert_eq!(m.tokens_generated.load(Ordering::Relaxed), 10);
         let id = U256::from(7);
         m.committed(id);
@@ -453,6 +469,11 @@ mod tests {
             "aikernel_node_compute_seconds_bucket{le=\"0.8\"} 0\n",
             "aikernel_node_compute_seconds_sum 1.5\n",
             "aikernel_node_compute_seconds_count 1\n",
+            "# TYPE aikernel_node_compute_batch_size histogram\n",
+            "aikernel_node_compute_batch_size_sum 4.0\n",
+            "aikernel_node_compute_batch_size_count 2\n",
+            "aikernel_node_compute_batch_size_bucket{le=\"2\"} 1\n",
+            "aikernel_node_compute_batch_size_bucket{le=\"4\"} 2\n",
             "aikernel_node_commit_to_settle_seconds_count 1\n",
             "aikernel_node_commit_to_settle_seconds_bucket{le=\"1\"} 1\n",
             "aikernel_node_prompts_committed_total 2\n",

@@ -107,10 +107,11 @@ pub async fn load_one(
         // device = "cuda": generations on the GPU; no usable GPU is this model's load error
         // (what is missing), never a CPU fallback.
         let gpu = config.device == crate::config::Device::Cuda;
+        let batch = config.batch_size();
         let driver = tokio::task::spawn_blocking(move || {
             let d = LlmDriver::load_registered(&load_path, threads, &driver_name)?
                 .with_prefix_cache(prefix_bytes);
-            if gpu { d.with_gpu() } else { Ok(d) }
+            if gpu { d.with_gpu_batch(batch) } else { Ok(d) }
         })
         .await
         .map_err(|e| NodeError::Model {

@@ -38,9 +38,9 @@ pub(crate) struct WorkLoop {
     busy: HashSet<U256>,
     /// Which prompt each running step belongs to, so a step that panics frees its prompt.
     step_of: HashMap<tokio::task::Id, U256>,
-    /// The prompt being computed (one at a time: the compute thread is one).
-    computing: Option<U256>,
-    compute_task: JoinSet<(U256, Result<(), NodeError>)>,
+    /// The prompts being computed: one batch at a time (the compute thread is one).
+    computing: Vec<U256>,
+    compute_task: JoinSet<Vec<(U256, Result<(), NodeError>)>>,
     /// Jobs whose output is needed before their commit.
     want_compute: HashMap<U256, Job>,
     last_housekeeping: Instant,
@@ -56,7 +56,7 @@ impl WorkLoop {
             running: JoinSet::new(),
             busy: HashSet::new(),
             step_of: HashMap::new(),
-            computing: None,
+            computing: Vec::new(),
             compute_task: JoinSet::new(),
             want_compute: HashMap::new(),
             last_housekeeping: Instant::now() - Duration::from_hours(1),
@@ -155,17 +155,24 @@ impl WorkLoop {
         }
     }
 
-    /// Takes the result of the computation that finished, if one did.
+    /// Takes the results of the batch that finished, if one did: each job's failure is
+    /// logged on its own (the job is computed again when its commit step asks).
     fn collect_computation(&mut self) {
         while let Some(done) = self.compute_task.try_join_next() {
-            match (done, self.computing.take()) {
-                (Ok((id, Err(e))), _) => {
-                    tracing::error!(prompt = %id, error = %e, "computation failed; not committing");
+            let computing = std::mem::take(&mut self.computing);
+            match done {
+                Ok(results) => {
+                    for (id, result) in results {
+                        if let Err(e) = result {
+                            tracing::error!(prompt = %id, error = %e, "computation failed; not committing");
+                        }
+                    }
                 }
-                (Err(e), Some(id)) => {
-                    tracing::error!(prompt = %id, error = %e, "computation panicked; not committing");
+                Err(e) => {
+                    for id in computing {
+                        tracing::error!(prompt = %id, error = %e, "computation panicked; not committing");
+                    }
                 }
-                _ => {}
             }
         }
         for id in self.follower.finished_jobs() {
@@ -189,27 +196,26 @@ impl WorkLoop {
         }
     }
 
-    /// Starts the most urgent computation when the compute thread is free.
+    /// Starts the next batch when the compute thread is free: the most urgent job and, up to
+    /// `max_batch` in all, the most urgent others of its model.
     fn schedule_computation(&mut self, ctx: &Arc<Ctx>) {
         ctx.metrics
             .queue_depth
             .store(self.want_compute.len() as u64, Ordering::Relaxed);
-        if self.computing.is_some() {
+        if !self.computing.is_empty() {
             return;
         }
-        let Some(job) = self
-            .want_compute
-            .values()
-            .max_by_key(|j| priority(j))
-            .cloned()
-        else {
+        let batch = next_batch(&self.want_compute, ctx.config.batch_size());
+        if batch.is_empty() {
             return;
-        };
-        self.want_compute.remove(&job.id);
-        self.computing = Some(job.id);
+        }
+        for job in &batch {
+            self.want_compute.remove(&job.id);
+        }
+        self.computing = batch.iter().map(|j| j.id).collect();
         let ctx = Arc::clone(ctx);
         self.compute_task
-            .spawn(async move { (job.id, crate::duty::compute(&ctx, &job).await) });
+            .spawn(async move { crate::compute::compute(&ctx, &batch).await });
     }
 
     /// Housekeeping and the stake check, every 30 s or when the chain changed the node's
@@ -226,5 +232,62 @@ impl WorkLoop {
         if let Err(e) = stake::maintain(ctx, head.timestamp).await {
             tracing::warn!(error = %e, "checking the stake failed");
         }
+    }
+}
+
+/// Up to `max` waiting jobs to compute together, most urgent first ([`priority`]): the most
+/// urgent job and the most urgent others of its model.
+fn next_batch(waiting: &HashMap<U256, Job>, max: usize) -> Vec<Job> {
+    let mut jobs: Vec<&Job> = waiting.values().collect();
+    jobs.sort_by(|a, b| priority(b).cmp(&priority(a)).then(a.id.cmp(&b.id)));
+    let Some(model) = jobs.first().map(|j| j.model_id) else {
+        return Vec::new();
+    };
+    jobs.into_iter()
+        .filter(|j| j.model_id == model)
+        .take(max.max(1))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: u64, model_id: u64, deadline: u64) -> Job {
+        Job {
+            id: U256::from(id),
+            model_id,
+            fee: U256::from(1),
+            assigned_block: 1,
+            round: 0,
+            identity: alloy::primitives::B256::ZERO,
+            commit_deadline: deadline,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_the_most_urgent_job_and_the_most_urgent_of_its_model() {
+        let waiting: HashMap<U256, Job> = [
+            job(1, 1, 500),
+            job(2, 2, 100),
+            job(3, 2, 300),
+            job(4, 1, 50),
+            job(5, 2, 200),
+            job(6, 2, 0),
+        ]
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+        let ids = |batch: Vec<Job>| batch.iter().map(|j| j.id.to::<u64>()).collect::<Vec<_>>();
+        assert_eq!(ids(next_batch(&waiting, 1)), [4]);
+        assert_eq!(ids(next_batch(&waiting, 8)), [4, 1]);
+        let mut rest = waiting.clone();
+        rest.remove(&U256::from(4));
+        rest.remove(&U256::from(1));
+        // An unknown deadline comes last.
+        assert_eq!(ids(next_batch(&rest, 8)), [2, 5, 3, 6]);
+        assert_eq!(ids(next_batch(&rest, 2)), [2, 5]);
+        assert!(next_batch(&HashMap::new(), 4).is_empty());
     }
 }

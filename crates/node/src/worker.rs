@@ -1,33 +1,35 @@
-//! The compute thread: runs drivers apart from the async runtime, one request at a time
-//! (the engine uses its own threads inside a request).
+//! The compute thread: runs drivers apart from the async runtime, one batch at a time (the
+//! engine uses its own threads inside a batch). A batch is requests of one model that the
+//! driver may decode together ([`aikernel_drivers::Driver::run_batch`]); each request's
+//! answer, or its failure, is its own.
 
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use aikernel_drivers::{InferenceOutput, InferenceRequest, PrefixStats};
+use aikernel_drivers::{Driver, InferenceOutput, InferenceRequest, PrefixStats};
 use tokio::sync::oneshot;
 
 use crate::NodeError;
 use crate::models::Drivers;
 
-/// One computation and where its answer goes.
+/// One batch and where its answers go.
 struct Task {
     model_id: u64,
-    request: InferenceRequest,
+    requests: Vec<InferenceRequest>,
     reply: oneshot::Sender<Result<Computation, NodeError>>,
 }
 
-/// What one computation gave.
+/// What one batch gave.
 #[derive(Debug)]
 pub struct Computation {
-    /// The driver's answer.
-    pub output: InferenceOutput,
-    /// How long the driver took.
+    /// The driver's answer to each request, in order (a failure is that request's alone).
+    pub outputs: Vec<Result<InferenceOutput, NodeError>>,
+    /// How long the driver took for the whole batch.
     pub took: Duration,
     /// The model's prefix cache afterwards (counters since the node started), if it has one.
     pub prefix_total: Option<PrefixStats>,
-    /// What this computation did in it: prompt tokens reused and computed.
+    /// What this batch did in it: prompt tokens reused and computed.
     pub prefix: PrefixStats,
 }
 
@@ -41,7 +43,31 @@ impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Task")
             .field("model_id", &self.model_id)
+            .field("requests", &self.requests.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Runs `requests` on `driver`, timing the batch and its use of the prefix cache.
+fn run(driver: &dyn Driver, requests: &[InferenceRequest]) -> Computation {
+    let before = driver.prefix_stats();
+    let started = Instant::now();
+    let outputs = driver
+        .run_batch(requests)
+        .into_iter()
+        .map(|r| r.map_err(NodeError::from))
+        .collect();
+    let took = started.elapsed();
+    let prefix_total = driver.prefix_stats();
+    let prefix = prefix_total
+        .zip(before)
+        .map(|(after, before)| after.since(&before))
+        .unwrap_or_default();
+    Computation {
+        outputs,
+        took,
+        prefix_total,
+        prefix,
     }
 }
 
@@ -58,27 +84,7 @@ impl Worker {
                             id: task.model_id,
                             reason: "not served by this node".to_owned(),
                         }),
-                        Some(driver) => {
-                            let before = driver.prefix_stats();
-                            let started = Instant::now();
-                            driver
-                                .run(&task.request)
-                                .map(|output| {
-                                    let took = started.elapsed();
-                                    let prefix_total = driver.prefix_stats();
-                                    let prefix = prefix_total
-                                        .zip(before)
-                                        .map(|(after, before)| after.since(&before))
-                                        .unwrap_or_default();
-                                    Computation {
-                                        output,
-                                        took,
-                                        prefix_total,
-                                        prefix,
-                                    }
-                                })
-                                .map_err(NodeError::from)
-                        }
+                        Some(driver) => Ok(run(driver.as_ref(), &task.requests)),
                     };
                     let _ = task.reply.send(result);
                 }
@@ -90,17 +96,19 @@ impl Worker {
         Ok(Worker { tasks })
     }
 
-    /// Runs `request` on model `model_id` and waits for the answer.
+    /// Runs `requests` on model `model_id` as one batch and waits for the answers; `Err`
+    /// only when the batch could not run at all (a model this node does not serve, a stopped
+    /// compute thread).
     pub async fn compute(
         &self,
         model_id: u64,
-        request: InferenceRequest,
+        requests: Vec<InferenceRequest>,
     ) -> Result<Computation, NodeError> {
         let (reply, answer) = oneshot::channel();
         self.tasks
             .send(Task {
                 model_id,
-                request,
+                requests,
                 reply,
             })
             .map_err(|_| NodeError::Model {

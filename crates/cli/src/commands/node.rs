@@ -97,6 +97,11 @@ pub(crate) struct NodeRunArgs {
     #[arg(long)]
     prefix_cache_mib: Option<u64>,
 
+    /// Most prompts of one model computed together (never changes results; default: 4 on
+    /// cpu, 32 on cuda).
+    #[arg(long)]
+    max_batch: Option<usize>,
+
     /// Model ids to serve, comma-separated.
     #[arg(long, value_delimiter = ',')]
     models: Option<Vec<u64>>,
@@ -161,6 +166,9 @@ impl NodeRunArgs {
         }
         if let Some(v) = self.prefix_cache_mib {
             c.prefix_cache_mib = v;
+        }
+        if self.max_batch.is_some() {
+            c.max_batch = self.max_batch;
         }
         if let Some(v) = &self.models {
             c.models.clone_from(v);
