@@ -8,7 +8,7 @@
 use aikernel_accel::{AccelError, DeviceSlots, positions_needed};
 use aikernel_engine::{
     GenerateOptions, Generation, Model, StopReason, TokenConstraint, generate, generate_batch,
-    generate_batch_on, generate_on,
+    generate_batch_constrained_on, generate_batch_on, generate_on,
 };
 
 fn smollm2() -> Model {
@@ -208,6 +208,61 @@ fn a_constraint_decides_the_same_tokens() {
     assert_eq!(dev, cpu);
     assert_eq!(dev.stop_reason, StopReason::Constraint);
     assert_eq!(a.taken, b.taken);
+}
+
+#[test]
+fn a_constrained_batch_decides_each_sequence_as_alone() {
+    let m = smollm2();
+    let digits: Vec<u32> = ["1", "2", "3"]
+        .iter()
+        .map(|t| m.tokenizer().token_id(t).unwrap())
+        .collect();
+    let requests: Vec<(Vec<u32>, GenerateOptions)> = [
+        ("My favourite number is", 10, 900),
+        ("The sky is", 4, 0),
+        ("Count with me:", 6, 600),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, &(text, max_tokens, temperature_milli))| {
+        let opts = GenerateOptions {
+            max_tokens,
+            temperature_milli,
+            seed: 5 + i as u64,
+            ..GenerateOptions::default()
+        };
+        (m.tokenizer().encode(text, true), opts)
+    })
+    .collect();
+    // Requests 0 and 2 are constrained to digits, finishing after 3 and 2 tokens.
+    let only = |n| OnlyThese {
+        allowed: digits.clone(),
+        taken: Vec::new(),
+        n,
+    };
+    let mut alone = [Some(only(3)), None, Some(only(2))];
+    let want: Vec<Generation> = requests
+        .iter()
+        .zip(&mut alone)
+        .map(|((p, o), c)| generate(&m, p, o, c.as_mut().map(|c| c as _)).unwrap())
+        .collect();
+    assert_eq!(want[0].stop_reason, StopReason::Constraint);
+    let cap = requests
+        .iter()
+        .map(|(p, o)| positions_needed(&m, p.len(), o.max_tokens))
+        .max()
+        .unwrap();
+    let mut slots = DeviceSlots::host(&m, requests.len(), cap).unwrap();
+    let mut batch = [Some(only(3)), None, Some(only(2))];
+    let mut dyns: Vec<Option<&mut dyn TokenConstraint>> = batch
+        .iter_mut()
+        .map(|c| c.as_mut().map(|c| c as &mut dyn TokenConstraint))
+        .collect();
+    let got = generate_batch_constrained_on(&m, &mut slots, &requests, &mut dyns).unwrap();
+    assert_eq!(got, want);
+    for (a, b) in alone.iter().zip(&batch) {
+        assert_eq!(a.as_ref().map(|c| &c.taken), b.as_ref().map(|c| &c.taken));
+    }
 }
 
 #[test]
