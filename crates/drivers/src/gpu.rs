@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use aikernel_accel::SlotsWorker;
+use aikernel_accel::{AccelError, SlotsWorker};
 use aikernel_cuda::gpu::GpuDevice;
 use aikernel_engine::{
     GenerateOptions, Generation, Model, TokenConstraint, generate_batch_constrained_on, generate_on,
@@ -25,16 +25,30 @@ pub(crate) struct GpuGenerator {
 impl GpuGenerator {
     /// Opens GPU 0 and uploads `model`: the error names what is missing (driver, device,
     /// NVRTC), never a fallback to the CPU.
-    /// `slots` (at least 1) sequences decode together.
+    /// `slots` (at least 1) sequences decode together. A GPU without room for that many
+    /// slots of the whole context gets half as many, down to one (logged): the number never
+    /// changes an output, only how many generations share a step.
     pub(crate) fn start(model: Arc<Model>, slots: usize) -> Result<GpuGenerator, DriverError> {
         let capacity = model.config().context_length;
-        let slots = slots.max(1);
-        let worker = SlotsWorker::gpu(Arc::clone(&model), slots, capacity)?;
-        Ok(GpuGenerator {
-            worker,
-            model,
-            slots,
-        })
+        let mut slots = slots.max(1);
+        loop {
+            match SlotsWorker::gpu(Arc::clone(&model), slots, capacity) {
+                Ok(worker) => {
+                    return Ok(GpuGenerator {
+                        worker,
+                        model,
+                        slots,
+                    });
+                }
+                // No driver or device: halving cannot help.
+                Err(e @ AccelError::Unavailable(_)) => return Err(e.into()),
+                Err(e) if slots > 1 => {
+                    tracing::warn!(slots, capacity, error = %e, "the GPU cannot open this many slots; trying half as many");
+                    slots /= 2;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// `generate` of `tokens` on the GPU, under `constraint` (handed back with the result).

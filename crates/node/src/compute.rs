@@ -111,20 +111,22 @@ async fn run_batch(
     let run = match ctx.worker.compute(model_id, requests).await {
         Ok(run) => run,
         Err(e) => {
-            let reason = e.to_string();
-            return keys
-                .into_iter()
-                .map(|(id, _, _)| {
-                    let reason = reason.clone();
-                    (
-                        id,
-                        Err(NodeError::Model {
-                            id: model_id,
-                            reason,
-                        }),
-                    )
-                })
-                .collect();
+            // The batch could not run at all: every job gets the reason.
+            let reason = match e {
+                NodeError::Model { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            let failed = |id| {
+                let reason = reason.clone();
+                (
+                    id,
+                    Err(NodeError::Model {
+                        id: model_id,
+                        reason,
+                    }),
+                )
+            };
+            return keys.into_iter().map(|(id, _, _)| failed(id)).collect();
         }
     };
     let tokens: usize = run.outputs.iter().flatten().map(|o| o.tokens.len()).sum();
