@@ -211,7 +211,7 @@ impl Metrics {
         }
         registry.register(
             "compute_seconds",
-            "Seconds per computation",
+            "Seconds per computation (a batch of prompts counts once)",
             self.compute_seconds.clone(),
         );
         registry.register(
