@@ -44,8 +44,6 @@ pub struct GgufFile {
     version: u32,
     /// Metadata as parsed: flat arrays stay in the file's bytes.
     entries: BTreeMap<String, Entry>,
-    /// Flat arrays decoded on request by [`GgufFile::meta`], by key.
-    decoded: BTreeMap<String, OnceLock<MetaValue>>,
     /// Every value decoded, on request by [`GgufFile::metadata`].
     all: OnceLock<BTreeMap<String, MetaValue>>,
     tensors: Vec<TensorInfo>,
@@ -87,17 +85,10 @@ impl GgufFile {
 
     fn from_storage(storage: Storage) -> Result<GgufFile, GgufError> {
         let h = parse::parse(storage.bytes())?;
-        let decoded = h
-            .metadata
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Array(_)))
-            .map(|(k, _)| (k.clone(), OnceLock::new()))
-            .collect();
         Ok(GgufFile {
             storage,
             version: h.version,
             entries: h.metadata,
-            decoded,
             all: OnceLock::new(),
             tensors: h.tensors,
             alignment: h.alignment,
@@ -137,9 +128,8 @@ impl GgufFile {
     pub fn meta(&self, key: &str) -> Option<&MetaValue> {
         match self.entries.get(key)? {
             Entry::Value(v) => Some(v),
-            Entry::Array(raw) => {
-                let cell = self.decoded.get(key)?;
-                Some(cell.get_or_init(|| {
+            Entry::Array(raw, decoded) => {
+                Some(decoded.get_or_init(|| {
                     // Validated at parse, so decoding cannot fail; an element that somehow
                     // did would end the array short rather than panic.
                     MetaValue::Array(
@@ -164,7 +154,7 @@ impl GgufFile {
             None => Err(GgufError::MissingKey {
                 key: key.to_owned(),
             }),
-            Some(Entry::Array(raw)) => Ok(ArrayRef::Raw(raw)),
+            Some(Entry::Array(raw, _)) => Ok(ArrayRef::Raw(raw)),
             Some(Entry::Value(MetaValue::Array(items))) => Ok(ArrayRef::Decoded(items)),
             Some(Entry::Value(v)) => Err(wrong_type(key, "array", v)),
         }

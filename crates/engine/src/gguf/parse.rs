@@ -2,6 +2,7 @@
 //! actually present before anything is allocated.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
 
 use super::{GgmlType, GgufError, MetaValue, TensorInfo};
 
@@ -20,8 +21,9 @@ pub(crate) enum Entry {
     /// A scalar, a string or an array of arrays, decoded.
     Value(MetaValue),
     /// A flat array (elements of one non-array type), validated but left in the file's
-    /// bytes: a 262k-token vocabulary decoded into values would take tens of MB.
-    Array(RawArray),
+    /// bytes: a 262k-token vocabulary decoded into values would take tens of MB. The
+    /// decoded value is made on request ([`super::GgufFile::meta`]) and kept.
+    Array(RawArray, OnceLock<MetaValue>),
 }
 
 /// Where a flat array's elements lie in the file.
@@ -218,11 +220,12 @@ fn array_entry(r: &mut Reader<'_>, type_offset: u64) -> Result<Entry, GgufError>
     let count = r.count("array element", min)?;
     let start = r.pos;
     r.skip_elements(elem, count)?;
-    Ok(Entry::Array(RawArray {
+    let raw = RawArray {
         elem,
         count: count as usize,
         start,
-    }))
+    };
+    Ok(Entry::Array(raw, OnceLock::new()))
 }
 
 impl RawArray {
@@ -307,7 +310,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Header, GgufError> {
 
     let alignment = match metadata.get("general.alignment") {
         None => DEFAULT_ALIGNMENT,
-        Some(Entry::Array(_)) => {
+        Some(Entry::Array(..)) => {
             return Err(GgufError::WrongType {
                 key: "general.alignment".into(),
                 expected: "u32",
