@@ -25,28 +25,28 @@ mod k;
 use super::{Acts, WeightView};
 use crate::gguf::GgmlType;
 
-/// Accumulators reused across row groups (sixteen f32 lanes per token), and the activation
-/// blocks' first-half sums that Q6_K needs, kept for the activations they were taken of.
-#[derive(Debug, Default)]
+/// What the row groups of one product (weights `w`, activations `a`) reuse: accumulators
+/// (sixteen f32 lanes per token), and for Q6_K the activation blocks' first-half sums.
+#[derive(Debug)]
 pub(super) struct Scratch {
     acc: Vec<f32>,
-    /// `Σ a[0..16]` of every activation block of `halves_of`.
+    /// `Σ a[0..16]` of every activation block (Q6_K only; empty otherwise).
     halves: Vec<i32>,
-    /// The activations (`q` address and length) `halves` belongs to.
-    halves_of: (usize, usize),
 }
 
 impl Scratch {
-    /// Makes `halves` the first-half sums of `a`'s blocks (computed once per activations).
-    fn fill_halves(&mut self, a: &Acts<'_>) {
-        let key = (a.q.as_ptr() as usize, a.q.len());
-        if self.halves_of != key || self.halves.len() != a.d.len() {
-            self.halves.clear();
-            self.halves.extend(
-                a.q.chunks_exact(super::QK)
-                    .map(|b| b[..16].iter().map(|&x| i32::from(x)).sum::<i32>()),
-            );
-            self.halves_of = key;
+    /// The scratch for the row groups of `w` times `a`.
+    pub(super) fn new(w: &WeightView<'_>, a: &Acts<'_>) -> Scratch {
+        let halves = if w.dtype == GgmlType::Q6_K {
+            a.q.chunks_exact(super::QK)
+                .map(|b| b[..16].iter().map(|&x| i32::from(x)).sum::<i32>())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Scratch {
+            acc: Vec::new(),
+            halves,
         }
     }
 }
@@ -361,6 +361,18 @@ mod x86 {
         }
     }
 
+    /// Lane `i` = `i * rb`: the byte offsets of sixteen rows of `rb` bytes, for gathers
+    /// (the caller checked that `15 * rb` fits an i32).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn row_offsets(rb: usize) -> __m512i {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+        _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(rb as i32),
+        )
+    }
+
     /// Sixteen rows (`grp`, row-major blocks) for every token `t` of `a` into
     /// `outs[t][col..col + 16]`.
     ///
@@ -383,12 +395,7 @@ mod x86 {
         let rb = nb * bs;
         let base = grp.as_ptr();
         let qa = a.q.as_ptr();
-        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-        let stride = rb as i32;
-        let offsets = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32(stride),
-        );
+        let offsets = row_offsets(rb);
         if n == 1 {
             let mut acc = _mm512_setzero_ps();
             // Sixteen rows read block by block are sixteen interleaved streams; fetch the
@@ -454,9 +461,8 @@ mod tests {
             aikernel_testkit::skip_or_fail("cpu-feature", "this CPU has no AVX-512 VNNI");
             return;
         }
-        let mut scratch = super::Scratch::default();
         assert_group_matches_scalar(16, "avx512", ALL_TYPES, |w, a, r0, outs| {
-            super::rows16(w, a, r0, outs, 0, &mut scratch);
+            super::rows16(w, a, r0, outs, 0, &mut super::Scratch::new(w, a));
         });
     }
 }

@@ -26,7 +26,7 @@ fn rows_into(kernel: Kernel, w: &WeightView<'_>, a: &Acts<'_>, r0: usize, outs: 
         && runs_quantized(w.dtype, w.cols)
         && !(a.n() == 1 && avx512::narrow_decode())
     {
-        let mut scratch = avx512::Scratch::default();
+        let mut scratch = avx512::Scratch::new(w, a);
         while r + 16 <= nrows {
             avx512::rows16(w, a, r0 + r, outs, r, &mut scratch);
             r += 16;

@@ -19,7 +19,7 @@ use std::arch::x86_64::{
 use super::super::kquant::QK_K;
 use super::super::{Acts, QK};
 use super::Scratch;
-use super::x86::{isum, isum_halves, scales, transpose16};
+use super::x86::{isum, isum_halves, row_offsets, scales, transpose16};
 
 /// Q4_K tag.
 pub(super) const Q4_K: u8 = 0;
@@ -189,14 +189,7 @@ pub(super) unsafe fn rows16<const T: u8>(
     let rb = cols / QK_K * bs;
     let base = grp.as_ptr();
     let qa = a.q.as_ptr();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-    let offsets = _mm512_mullo_epi32(
-        std::arch::x86_64::_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(rb as i32),
-    );
-    if T == Q6_K {
-        scratch.fill_halves(a);
-    }
+    let offsets = row_offsets(rb);
     let halves = &scratch.halves;
     scratch.acc.clear();
     scratch.acc.resize(n * 16, 0.0);
