@@ -13,16 +13,7 @@ use std::time::Duration;
 use aikernel_protocol::PromptStatus;
 use alloy::primitives::B256;
 
-use common::{Net, choice_yes_no, http_get, text_request};
-
-/// The value of metric `name` in the Prometheus text.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} in {text}"))
-        .parse()
-        .unwrap()
-}
+use common::{Net, choice_yes_no, http_get, metric, text_request};
 
 /// The `batch=` of each `computing a batch` line in node `i`'s log.
 fn batches(net: &Net, i: usize) -> Vec<u64> {

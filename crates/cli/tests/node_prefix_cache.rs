@@ -13,16 +13,7 @@ use std::time::Duration;
 use aikernel_protocol::PromptStatus;
 use alloy::primitives::B256;
 
-use common::{Net, http_get, text_request};
-
-/// The value of metric `name` in the Prometheus text.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} in {text}"))
-        .parse()
-        .unwrap()
-}
+use common::{Net, http_get, metric, text_request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_reuses_its_prefix_and_settles_with_a_node_without_the_cache() {

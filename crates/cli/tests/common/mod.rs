@@ -422,6 +422,15 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     http_request(port, "GET", path)
 }
 
+/// The value of metric `name` in the Prometheus text (panics naming it when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
 /// `METHOD path` (no body) on 127.0.0.1:`port`, a server that closes the connection after
 /// answering (a node's metrics, the explorer): the HTTP status code and the body.
 pub fn http_request(port: u16, method: &str, path: &str) -> (u16, String) {
