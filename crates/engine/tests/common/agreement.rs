@@ -82,10 +82,21 @@ pub(crate) type Output = (Vec<u32>, Vec<f32>);
 
 /// llama.cpp's [`Output`] for each prompt.
 pub(crate) fn run_ref(bin: &Path, model: &Path, prompts: &[Vec<u32>], mode: &str) -> Vec<Output> {
+    run_ref_threads(bin, model, prompts, mode, 1)
+}
+
+/// [`run_ref`] on `threads` threads.
+pub(crate) fn run_ref_threads(
+    bin: &Path,
+    model: &Path,
+    prompts: &[Vec<u32>],
+    mode: &str,
+    threads: usize,
+) -> Vec<Output> {
     let mut child = Command::new(bin)
         .arg(model)
         .arg(N_GEN.to_string())
-        .arg("1")
+        .arg(threads.to_string())
         .arg(mode)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -121,6 +132,177 @@ pub(crate) fn run_ref(bin: &Path, model: &Path, prompts: &[Vec<u32>], mode: &str
             )
         })
         .collect()
+}
+
+/// llama.cpp's own settings that the live tests run (`llama_ref.c`'s mode, threads): its
+/// defaults on one and two threads, an f32 cache without flash attention (the first two are
+/// the fixtures' `tokens` and `tokens_f32`), an f16 cache without flash attention, and the
+/// weights used as stored instead of repacked for this CPU. They differ only in summation
+/// order and rounding, so how far they are from each other is how far two correct engines
+/// may be apart: llama.cpp's spread.
+pub(crate) const SETTINGS: &[(&str, usize)] = &[
+    ("default", 1),
+    ("f32", 1),
+    ("default", 2),
+    ("noflash", 1),
+    ("norepack", 1),
+];
+
+/// llama.cpp's answers under every one of [`SETTINGS`], in that order.
+pub(crate) fn run_settings(bin: &Path, model: &Path, prompts: &[Vec<u32>]) -> Vec<Vec<Output>> {
+    SETTINGS
+        .iter()
+        .map(|&(mode, threads)| {
+            let out = run_ref_threads(bin, model, prompts, mode, threads);
+            assert_eq!(
+                out.len(),
+                prompts.len(),
+                "llama_ref {mode}: answers missing"
+            );
+            out
+        })
+        .collect()
+}
+
+/// How closely two runs over the same prompts agree: counts of prompts whose greedy tokens
+/// and first token agree, and the worst first-step logit measures over the prompts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Agreement {
+    /// Prompts whose `N_GEN` greedy tokens agree (through the first run's EOS).
+    pub(crate) greedy: usize,
+    /// Prompts whose first greedy token agrees.
+    pub(crate) first: usize,
+    /// Largest absolute first-step logit difference, any prompt and token.
+    pub(crate) max: f32,
+    /// Largest KL divergence of the first-step distributions, nats.
+    pub(crate) kl: f64,
+    /// Smallest top-10 overlap.
+    pub(crate) overlap: usize,
+}
+
+impl Agreement {
+    /// `a` against `b`, prompt by prompt.
+    pub(crate) fn of(a: &[Output], b: &[Output], eos: Option<u32>) -> Self {
+        assert_eq!(a.len(), b.len(), "runs over different prompt sets");
+        let mut agreement = Agreement {
+            greedy: 0,
+            first: 0,
+            max: 0.0,
+            kl: 0.0,
+            overlap: 10,
+        };
+        for (x, y) in a.iter().zip(b) {
+            let d = diff(&x.1, &y.1);
+            agreement.greedy += usize::from(same_tokens(&x.0, &y.0, eos));
+            agreement.first += usize::from(d.top1);
+            agreement.max = agreement.max.max(d.max);
+            agreement.kl = agreement.kl.max(d.kl);
+            agreement.overlap = agreement.overlap.min(d.overlap);
+        }
+        agreement
+    }
+
+    /// The loosest of several agreements, measure by measure.
+    pub(crate) fn loosest(all: &[Agreement]) -> Self {
+        Agreement {
+            greedy: all.iter().map(|a| a.greedy).min().unwrap(),
+            first: all.iter().map(|a| a.first).min().unwrap(),
+            max: all.iter().map(|a| a.max).fold(0.0, f32::max),
+            kl: all.iter().map(|a| a.kl).fold(0.0, f64::max),
+            overlap: all.iter().map(|a| a.overlap).min().unwrap(),
+        }
+    }
+
+    /// The median of several agreements, measure by measure (the lower middle one of an even
+    /// count, for the counts; the upper one for the differences).
+    pub(crate) fn median(all: &[Agreement]) -> Self {
+        fn mid<T: Copy>(mut v: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> T {
+            v.sort_by(cmp);
+            v[v.len() / 2]
+        }
+        let rev = |a: &usize, b: &usize| b.cmp(a);
+        Agreement {
+            greedy: mid(all.iter().map(|a| a.greedy).collect(), rev),
+            first: mid(all.iter().map(|a| a.first).collect(), rev),
+            max: mid(all.iter().map(|a| a.max).collect(), f32::total_cmp),
+            kl: mid(all.iter().map(|a| a.kl).collect(), f64::total_cmp),
+            overlap: mid(all.iter().map(|a| a.overlap).collect(), rev),
+        }
+    }
+
+    /// The measures in which `self` (ours against llama.cpp, over `n` prompts) falls outside
+    /// `spread` (llama.cpp's settings against each other), named; empty when within.
+    /// - First token, KL and top-10 overlap, the distribution-level measures, must be within
+    ///   the spread outright.
+    /// - The count of prompts whose 16 greedy tokens agree is a noisy statistic (one near-tie
+    ///   flipped anywhere in 16 steps changes it): it may fall short of the spread's by one
+    ///   standard deviation of a binomial count at the spread's rate, `sqrt(n·p·(1−p))`
+    ///   rounded down (2 for 11 of 20 or 21).
+    /// - The largest single logit difference over the whole vocabulary is a tail statistic
+    ///   (llama.cpp's own pairs range over a factor of 1.75 in it): it may exceed the
+    ///   spread's by a quarter.
+    pub(crate) fn outside(&self, spread: &Agreement, n: usize) -> Vec<String> {
+        let p = spread.greedy as f64 / n as f64;
+        let sd = libm::floor(libm::sqrt(n as f64 * p * (1.0 - p))) as usize;
+        let max_bound = spread.max * 1.25;
+        let mut out = Vec::new();
+        if self.first < spread.first {
+            out.push(format!(
+                "first-token agreement {} < {}",
+                self.first, spread.first
+            ));
+        }
+        if self.kl > spread.kl {
+            out.push(format!("KL {} > {}", self.kl, spread.kl));
+        }
+        if self.overlap < spread.overlap {
+            out.push(format!(
+                "top-10 overlap {} < {}",
+                self.overlap, spread.overlap
+            ));
+        }
+        if self.greedy + sd < spread.greedy {
+            out.push(format!(
+                "greedy agreement {} < {} - {sd}",
+                self.greedy, spread.greedy
+            ));
+        }
+        if self.max > max_bound {
+            out.push(format!("max |logit difference| {} > {max_bound}", self.max));
+        }
+        out
+    }
+}
+
+/// Our engine's place among llama.cpp's settings: each setting against each other (the
+/// spread: the loosest pair, measure by measure) and ours against each setting (the median
+/// over settings). Ours passes when its median is within the spread
+/// ([`Agreement::outside`] states the rule): then we are as close to llama.cpp as
+/// llama.cpp's own settings are to each other. Prints every pair.
+pub(crate) fn compare_with_settings(
+    ours: &[Output],
+    llama: &[Vec<Output>],
+    eos: Option<u32>,
+) -> (Agreement, Agreement) {
+    let name = |i: usize| format!("{}/{}t", SETTINGS[i].0, SETTINGS[i].1);
+    let mut pairs = Vec::new();
+    for i in 0..llama.len() {
+        for j in i + 1..llama.len() {
+            let a = Agreement::of(&llama[i], &llama[j], eos);
+            eprintln!("llama.cpp {} ~ {}: {a:?}", name(i), name(j));
+            pairs.push(a);
+        }
+    }
+    let mut against = Vec::new();
+    for (i, run) in llama.iter().enumerate() {
+        let a = Agreement::of(run, ours, eos);
+        eprintln!("llama.cpp {} ~ ours: {a:?}", name(i));
+        against.push(a);
+    }
+    let (spread, median) = (Agreement::loosest(&pairs), Agreement::median(&against));
+    eprintln!("llama.cpp's spread (loosest pair): {spread:?}");
+    eprintln!("ours, median over its settings:    {median:?}");
+    (spread, median)
 }
 
 /// KL divergence of softmax(q) from softmax(p), in nats.

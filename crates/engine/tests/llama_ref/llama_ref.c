@@ -3,9 +3,13 @@
  * greedy continuation (argmax, ties to the lowest id) and the logits of the last prompt
  * position. Input (stdin): one prompt per line, space-separated token ids. Output (stdout):
  * one line per prompt: "<n_gen tokens...> | <n_vocab logits as %.9g...>".
- * Usage: llama_ref MODEL N_GEN THREADS MODE, MODE `default` (llama.cpp's context defaults:
- * f16 key/value cache, flash attention when supported) or `f32` (f32 cache, no flash
- * attention). */
+ * Usage: llama_ref MODEL N_GEN THREADS MODE, MODE one of llama.cpp's own settings:
+ * - `default`: its context defaults (f16 key/value cache, flash attention when supported,
+ *   weights repacked for this CPU where it has a repacked layout);
+ * - `f32`: f32 cache, no flash attention;
+ * - `noflash`: f16 cache, no flash attention;
+ * - `norepack`: the defaults, but weights used as stored (no repacked copy, so other
+ *   matrix-multiplication kernels and summation orders). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +30,21 @@ static int argmax(const float * l, int n) {
 
 int main(int argc, char ** argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: %s MODEL N_GEN THREADS default|f32\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL N_GEN THREADS default|f32|noflash|norepack\n", argv[0]);
         return 2;
     }
     int n_gen = atoi(argv[2]);
     int threads = atoi(argv[3]);
     llama_log_set(quiet, NULL);
     llama_backend_init();
+    const char * mode = argv[4];
+    if (strcmp(mode, "default") != 0 && strcmp(mode, "f32") != 0 && strcmp(mode, "noflash") != 0
+        && strcmp(mode, "norepack") != 0) {
+        fprintf(stderr, "mode must be default, f32, noflash or norepack\n");
+        return 2;
+    }
     struct llama_model_params mp = llama_model_default_params();
+    if (strcmp(mode, "norepack") == 0) mp.use_extra_bufts = false;
     struct llama_model * model = llama_model_load_from_file(argv[1], mp);
     if (!model) { fprintf(stderr, "cannot load %s\n", argv[1]); return 1; }
     const struct llama_vocab * vocab = llama_model_get_vocab(model);
@@ -41,13 +52,12 @@ int main(int argc, char ** argv) {
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 2048; cp.n_batch = 2048; cp.n_ubatch = 2048;
     cp.n_threads = threads; cp.n_threads_batch = threads;
-    if (strcmp(argv[4], "f32") == 0) {
+    if (strcmp(mode, "f32") == 0) {
         /* Keys and values in f32 and no flash attention (our engine's cache is f32). */
         cp.type_k = GGML_TYPE_F32; cp.type_v = GGML_TYPE_F32;
         cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    } else if (strcmp(argv[4], "default") != 0) {
-        fprintf(stderr, "mode must be default or f32\n");
-        return 2;
+    } else if (strcmp(mode, "noflash") == 0) {
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     }
     struct llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) { fprintf(stderr, "cannot create context\n"); return 1; }
