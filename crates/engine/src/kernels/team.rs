@@ -32,10 +32,13 @@ const YIELD_EVERY: u32 = 256;
 /// A wait for workers longer than this, and longer than the caller's own part of the step,
 /// counts as a stall (a descheduled worker).
 const STALL: std::time::Duration = std::time::Duration::from_micros(500);
-/// Steps run by the caller alone after a first stall, doubling per further stall.
-const SOLO_MIN: u32 = 64;
-/// Longest such run.
-const SOLO_MAX: u32 = 8192;
+/// How long the caller runs steps alone after a first stall, doubling per further stall.
+/// A time, not a count of steps: a count made a one-off stall of a millisecond cost
+/// hundreds of milliseconds of one-thread work in a long prompt's prefill, whose steps are
+/// a hundred times a decode step's.
+const SOLO_MIN: std::time::Duration = std::time::Duration::from_millis(2);
+/// Longest such window.
+const SOLO_MAX: std::time::Duration = std::time::Duration::from_millis(256);
 
 /// `state` bit: the current job accepts workers.
 const OPEN: u64 = 1 << 31;
@@ -69,8 +72,8 @@ pub(crate) struct Team {
     workers: Vec<JoinHandle<()>>,
     /// Held for the whole of `run`: one job at a time even if the team is shared.
     busy: Mutex<()>,
-    /// Steps still to run on the caller alone, and the current length of such a run.
-    solo: Mutex<(u32, u32)>,
+    /// When the caller runs steps alone (after stalls).
+    solo: Mutex<Solo>,
 }
 
 impl std::fmt::Debug for Team {
@@ -96,7 +99,7 @@ impl Team {
             shared,
             workers: Vec::new(),
             busy: Mutex::new(()),
-            solo: Mutex::new((0, SOLO_MIN)),
+            solo: Mutex::new(Solo::default()),
         };
         for id in 1..threads.max(1) {
             let sh = Arc::clone(&team.shared);
@@ -124,14 +127,14 @@ impl Team {
             return;
         }
         let _busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        {
-            let mut solo = self.solo.lock().unwrap_or_else(PoisonError::into_inner);
-            if solo.0 > 0 {
-                solo.0 -= 1;
-                drop(solo);
-                f();
-                return;
-            }
+        let alone = self
+            .solo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .alone(std::time::Instant::now());
+        if alone {
+            f();
+            return;
         }
         let sh = &*self.shared;
         // SAFETY: only the lifetime is erased. Workers dereference the pointer only after
@@ -157,21 +160,67 @@ impl Team {
         let ran = started.elapsed();
         let closed = std::time::Instant::now();
         drop(guard);
-        // A long wait means a worker holding work was descheduled (the machine is busy):
-        // run the next steps alone, backing off exponentially while it keeps happening.
-        // "Long" is against the caller's own share too: a worker finishing one long item
-        // (a long prompt's attention or matmul chunk) after the caller is not a stall.
-        let mut solo = self.solo.lock().unwrap_or_else(PoisonError::into_inner);
-        if closed.elapsed() > STALL.max(ran) {
-            solo.1 = (solo.1 * 2).min(SOLO_MAX);
-            solo.0 = solo.1;
-        } else {
-            solo.1 = (solo.1 / 2).max(SOLO_MIN);
-        }
+        self.solo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .after_step(std::time::Instant::now(), closed.elapsed(), ran);
         assert!(
             !sh.panicked.swap(false, Ordering::AcqRel),
             "a worker thread panicked"
         );
+    }
+}
+
+/// When the caller runs steps alone. A long wait for workers means one holding work was
+/// descheduled (the machine is busy): the caller then runs every step alone for a window of
+/// time, which doubles while stalls keep happening (up to [`SOLO_MAX`]) and halves with
+/// every step that does not stall (down to [`SOLO_MIN`]). "Long" is against the caller's own
+/// share of the step too: a worker finishing one long item (a long prompt's attention or
+/// matmul chunk) after the caller is not a stall.
+#[derive(Debug)]
+struct Solo {
+    /// The end of the current window, if one is open.
+    until: Option<std::time::Instant>,
+    /// The next window's length.
+    window: std::time::Duration,
+}
+
+impl Default for Solo {
+    fn default() -> Self {
+        Solo {
+            until: None,
+            window: SOLO_MIN,
+        }
+    }
+}
+
+impl Solo {
+    /// Whether a step starting at `now` runs on the caller alone.
+    fn alone(&mut self, now: std::time::Instant) -> bool {
+        match self.until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Records a step run by the team, ended at `now`: the caller `waited` for workers
+    /// after its own part, which `ran` that long.
+    fn after_step(
+        &mut self,
+        now: std::time::Instant,
+        waited: std::time::Duration,
+        ran: std::time::Duration,
+    ) {
+        if waited > STALL.max(ran) {
+            self.until = Some(now + self.window);
+            self.window = (self.window * 2).min(SOLO_MAX);
+        } else {
+            self.window = (self.window / 2).max(SOLO_MIN);
+        }
     }
 }
 
@@ -269,8 +318,44 @@ fn worker(sh: &Shared) {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
 
-    use super::Team;
+    use super::{SOLO_MAX, SOLO_MIN, STALL, Solo, Team};
+
+    /// A stall opens a window of `SOLO_MIN`; stalls in a row double it up to `SOLO_MAX`;
+    /// clean steps halve it back; a long item of the caller's own is not a stall.
+    #[test]
+    fn stalls_open_solo_windows_that_back_off() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let stall = STALL + ms(1);
+        let mut solo = Solo::default();
+        assert!(!solo.alone(t0));
+        // The caller ran 10 ms and waited 2 ms: a worker finishing a long item.
+        solo.after_step(t0, ms(2), ms(10));
+        assert!(!solo.alone(t0));
+        solo.after_step(t0, stall, Duration::ZERO);
+        assert!(solo.alone(t0 + SOLO_MIN.saturating_sub(ms(1))));
+        assert!(!solo.alone(t0 + SOLO_MIN));
+        // Stall after stall: each window twice the last, capped.
+        let mut now = t0 + SOLO_MIN;
+        let mut expect = SOLO_MIN * 2;
+        for _ in 0..12 {
+            solo.after_step(now, stall, Duration::ZERO);
+            assert!(solo.alone(now + expect.saturating_sub(ms(1))));
+            assert!(!solo.alone(now + expect));
+            now += expect;
+            expect = (expect * 2).min(SOLO_MAX);
+        }
+        assert_eq!(expect, SOLO_MAX);
+        // Clean steps halve the next window back to the minimum.
+        for _ in 0..12 {
+            solo.after_step(now, Duration::ZERO, Duration::ZERO);
+            assert!(!solo.alone(now));
+        }
+        solo.after_step(now, stall, Duration::ZERO);
+        assert!(!solo.alone(now + SOLO_MIN));
+    }
 
     /// Every item is claimed exactly once whatever joins, over many short jobs, and teams
     /// whose workers missed jobs still shut down.
