@@ -26,11 +26,9 @@ mod common;
 
 use aikernel_engine::Model;
 use aikernel_engine::template::ChatMessage;
-use serde_json::{Value, json};
 
 use common::agreement::{
-    Diff, N_GEN, Output, SETTINGS, TOP_K, build_ref, compare_with_settings, diff, diff_summary,
-    ids, llama_cpp, ours, round4, run_settings, same_tokens, summary,
+    Diff, Floors, TOP_K, build_ref, check_live, diff_summary, ids, llama_cpp, ours, same_tokens,
 };
 use common::llama_cpp;
 
@@ -175,54 +173,18 @@ fn greedy_tokens_and_logits_match_live_llama_cpp() {
     let bin = build_ref(&src, &build);
     let model = Model::load(&model_file).unwrap();
     let prompts = prompts(&model);
-    let llama = run_settings(&bin, &model_file, &prompts);
-    let eos = model.tokenizer().eos_token_id();
-    let ours: Vec<Output> = prompts.iter().map(|p| ours(&model, p)).collect();
-    for (i, (o, l)) in ours.iter().zip(&llama[0]).enumerate() {
-        let d = diff(&l.1, &o.1);
-        eprintln!(
-            "prompt {i:2} tokens agree: {} | ours vs llama.cpp: max {:.3} centred {:.3} KL {:.5} top10 {}",
-            same_tokens(&l.0, &o.0, eos),
-            d.max,
-            d.centred,
-            d.kl,
-            d.overlap
-        );
-    }
-    let (spread, median) = compare_with_settings(&ours, &llama, eos);
-    if llama_cpp::writing_fixtures() {
-        let mut head = llama_cpp::head(Some(&model_file));
-        head["n_gen"] = N_GEN.into();
-        head["top_k"] = TOP_K.into();
-        head["llama_cpp_spread"] = json!({
-            "settings": SETTINGS,
-            "greedy_agree": spread.greedy,
-            "first_token_agree": spread.first,
-            "max_abs": round4(f64::from(spread.max)),
-            "kl": round4(spread.kl),
-            "top10_overlap": spread.overlap,
-        });
-        let cases: Vec<Value> = (0..prompts.len())
-            .map(|i| summary(PROMPTS[i], &prompts[i], &llama[0][i], &llama[1][i]))
-            .collect();
-        llama_cpp::write_fixture(FIXTURE, &head, &cases);
-    }
-    let outside = median.outside(&spread, prompts.len());
-    assert!(
-        outside.is_empty(),
-        "further from llama.cpp than its own settings are from each other: {}",
-        outside.join("; ")
+    let floors = Floors {
+        greedy: MIN_AGREE,
+        first: MIN_TOP1,
+        kl: MAX_KL,
+    };
+    check_live(
+        &bin,
+        &model,
+        &model_file,
+        &prompts,
+        PROMPTS,
+        FIXTURE,
+        &floors,
     );
-    assert!(
-        median.greedy >= MIN_AGREE,
-        "greedy agreement {}",
-        median.greedy
-    );
-    assert!(
-        median.first >= MIN_TOP1,
-        "first token agrees on {}",
-        median.first
-    );
-    assert!(median.kl < MAX_KL, "KL {}", median.kl);
-    assert!(median.overlap >= 8, "top-10 overlap {}", median.overlap);
 }

@@ -305,6 +305,81 @@ pub(crate) fn compare_with_settings(
     (spread, median)
 }
 
+/// What a live comparison holds our median to whatever llama.cpp's spread: the greedy and
+/// first-token counts at least, the KL below (top-10 overlap at least 8 always).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Floors {
+    pub(crate) greedy: usize,
+    pub(crate) first: usize,
+    pub(crate) kl: f64,
+}
+
+/// The live comparison of both agreement tests: llama.cpp (`bin`) under every one of
+/// [`SETTINGS`] and our engine on the same `prompts` (token ids of `texts`), each prompt
+/// printed against llama.cpp's defaults, then [`compare_with_settings`]; writes `fixture`
+/// when asked to (`AIKERNEL_LLAMA_CPP_FIXTURES=write`), and asserts that our median is
+/// within llama.cpp's spread ([`Agreement::outside`]) and above the `floors`.
+pub(crate) fn check_live(
+    bin: &Path,
+    model: &Model,
+    model_file: &Path,
+    prompts: &[Vec<u32>],
+    texts: &[(&str, bool)],
+    fixture: &str,
+    floors: &Floors,
+) {
+    let llama = run_settings(bin, model_file, prompts);
+    let eos = model.tokenizer().eos_token_id();
+    let ours: Vec<Output> = prompts.iter().map(|p| ours(model, p)).collect();
+    for (i, (o, l)) in ours.iter().zip(&llama[0]).enumerate() {
+        let d = diff(&l.1, &o.1);
+        eprintln!(
+            "prompt {i:2} tokens agree: {} | ours vs llama.cpp: max {:.3} centred {:.3} KL {:.5} top10 {}",
+            same_tokens(&l.0, &o.0, eos),
+            d.max,
+            d.centred,
+            d.kl,
+            d.overlap
+        );
+    }
+    let (spread, median) = compare_with_settings(&ours, &llama, eos);
+    if super::llama_cpp::writing_fixtures() {
+        let mut head = super::llama_cpp::head(Some(model_file));
+        head["n_gen"] = N_GEN.into();
+        head["top_k"] = TOP_K.into();
+        head["llama_cpp_spread"] = json!({
+            "settings": SETTINGS,
+            "greedy_agree": spread.greedy,
+            "first_token_agree": spread.first,
+            "max_abs": round4(f64::from(spread.max)),
+            "kl": round4(spread.kl),
+            "top10_overlap": spread.overlap,
+        });
+        let cases: Vec<Value> = (0..prompts.len())
+            .map(|i| summary(texts[i], &prompts[i], &llama[0][i], &llama[1][i]))
+            .collect();
+        super::llama_cpp::write_fixture(fixture, &head, &cases);
+    }
+    let outside = median.outside(&spread, prompts.len());
+    assert!(
+        outside.is_empty(),
+        "further from llama.cpp than its own settings are from each other: {}",
+        outside.join("; ")
+    );
+    assert!(
+        median.greedy >= floors.greedy,
+        "greedy agreement {}",
+        median.greedy
+    );
+    assert!(
+        median.first >= floors.first,
+        "first token agrees on {}",
+        median.first
+    );
+    assert!(median.kl < floors.kl, "KL {}", median.kl);
+    assert!(median.overlap >= 8, "top-10 overlap {}", median.overlap);
+}
+
 /// KL divergence of softmax(q) from softmax(p), in nats.
 pub(crate) fn kl_div(p: &[f32], q: &[f32]) -> f64 {
     let (lp, lq) = (log_sum_exp(p), log_sum_exp(q));
