@@ -14,6 +14,8 @@
 //!   with the determinism options, buffers and launches. It has never run on a GPU
 //!   (docs/engine.md, "CUDA backend"). The front ends (`--kernel cuda`, `device = "cuda"`)
 //!   reach it through `aikernel-accel`, which joins it to the engine's sampling loop.
+//! - [`ptx`]: an interpreter of the PTX that NVRTC compiles, as a [`forward::Device`], so the
+//!   GPU's code runs against the engine bit for bit on machines without a GPU.
 // Only the FFI modules (`host`, `device`, `forward::host_device`, `gpu::{nvrtc, driver,
 // device}`) may use `unsafe`, each call with a SAFETY comment.
 #![deny(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod device;
 pub mod forward;
 pub mod gpu;
 pub mod host;
+pub mod ptx;
 
 pub use device::{CudaError, DeviceInfo, discover, discover_with};
 pub use host::ShapeError;

@@ -9,7 +9,7 @@
 //! A missing toolkit fails, saying to run setup. The wheels are x86_64 Linux, so this file
 //! compiles to nothing elsewhere, like the AVX kernels' tests on aarch64.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
-#![allow(clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,9 +17,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use aikernel_cuda::forward::Kernel;
-use aikernel_cuda::gpu::Nvrtc;
 use aikernel_engine::paths;
 
+mod common;
 #[path = "toolkit/ptx_audit.rs"]
 mod ptx_audit;
 use ptx_audit::audit;
@@ -57,16 +57,8 @@ fn ptx(arch: &str) -> &'static str {
         .position(|&(a, _)| a == arch)
         .unwrap_or_else(|| panic!("{arch} is not in ARCHS"));
     CACHE[i].get_or_init(|| {
-        let lib = toolkit().join("lib/libnvrtc.so.13");
-        let name = lib.to_str().expect("the cache path is UTF-8");
-        let nvrtc = Nvrtc::load_from(&[name]).unwrap_or_else(|e| panic!("loading {name}: {e}"));
-        let bytes = nvrtc
-            .compile(arch)
-            .unwrap_or_else(|e| panic!("NVRTC ({name}) compiling the kernels for {arch}: {e}"));
-        String::from_utf8(bytes)
-            .expect("NVRTC's PTX is ASCII")
-            .trim_end_matches('\0')
-            .to_owned()
+        toolkit();
+        common::toolkit::compile(arch)
     })
 }
 

@@ -48,6 +48,9 @@ pub enum ForwardError {
     /// The GPU path failed.
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),
+    /// The PTX interpreter refused the module or a launch.
+    #[error(transparent)]
+    Ptx(#[from] crate::ptx::PtxError),
 }
 
 /// Where the launches run: buffers by id, launches in order, logits read back.

@@ -2,7 +2,7 @@
 //! the same steps, and the tiny synthetic models of the engine's tests, quantized to any type.
 #![allow(dead_code)]
 
-use aikernel_cuda::forward::{Forward, HostDevice};
+use aikernel_cuda::forward::{Device, Forward, HostDevice};
 use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter};
 use aikernel_engine::model::forward_logits;
 use aikernel_engine::quantize::{QuantType, quantize_gguf, requantize_gguf};
@@ -30,8 +30,22 @@ pub(crate) fn compare_steps(
     nseq: usize,
     steps: &[Vec<(usize, Vec<u32>)>],
 ) -> Vec<Vec<Vec<f32>>> {
+    compare_steps_on(m, name, steps, &mut host_forward(m, nseq, 64))
+}
+
+/// [`compare_steps`] on any device: `fwd` holds a slot for every sequence the steps name.
+pub(crate) fn compare_steps_on<D: Device>(
+    m: &Model,
+    name: &str,
+    steps: &[Vec<(usize, Vec<u32>)>],
+    fwd: &mut Forward<'_, D>,
+) -> Vec<Vec<Vec<f32>>> {
+    let nseq = steps
+        .iter()
+        .flat_map(|s| s.iter().map(|(q, _)| q + 1))
+        .max()
+        .unwrap_or(0);
     let mut caches: Vec<KvCache> = (0..nseq).map(|_| KvCache::new(m)).collect();
-    let mut fwd = host_forward(m, nseq, 64);
     let mut out = Vec::new();
     for (si, step) in steps.iter().enumerate() {
         let mut refs: Vec<Option<&mut KvCache>> = caches.iter_mut().map(Some).collect();

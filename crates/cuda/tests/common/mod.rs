@@ -3,6 +3,7 @@
 
 pub(crate) mod engine;
 pub(crate) mod golden;
+pub(crate) mod toolkit;
 
 /// xorshift64*: deterministic inputs with no dependency.
 pub(crate) struct Rng(u64);

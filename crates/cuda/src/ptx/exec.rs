@@ -1,0 +1,515 @@
+//! One GPU thread of an [`Entry`], instruction by instruction, with the semantics the PTX ISA
+//! gives each operation: integer operations wrap at their width, `.rn` f32 operations round
+//! once to nearest even with subnormals kept (what Rust's `f32` operations do), and an f32
+//! result that is NaN is the GPU's canonical NaN (`0x7fffffff`).
+
+// The interpreter implements PTX's exact IEEE comparisons: `==` on f32 is the point.
+#![allow(clippy::float_cmp)]
+
+use std::cmp::Ordering::{Equal, Greater, Less};
+
+use super::parse::{Cmp, Entry, Op, Opnd, Special, Ty};
+
+/// The GPU's canonical f32 NaN.
+const CANONICAL_NAN: u32 = 0x7fff_ffff;
+
+/// Global memory as a thread sees it. Errors are messages; the caller adds the place.
+pub(crate) trait Memory {
+    /// `bytes` bytes at `addr`, little-endian, zero-extended.
+    fn load(&mut self, addr: u64, bytes: usize, thread: u64) -> Result<u64, String>;
+    /// The low `bytes` bytes of `value` at `addr`.
+    fn store(&mut self, addr: u64, bytes: usize, value: u64, thread: u64) -> Result<(), String>;
+}
+
+/// Where a thread sits in the grid (one dimension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    pub(crate) tid: u32,
+    pub(crate) ntid: u32,
+    pub(crate) ctaid: u32,
+    pub(crate) nctaid: u32,
+}
+
+impl Place {
+    fn global(self) -> u64 {
+        u64::from(self.ctaid) * u64::from(self.ntid) + u64::from(self.tid)
+    }
+}
+
+/// Why a thread stopped early: the PTX line and what went wrong.
+#[derive(Debug)]
+pub(crate) struct Stop {
+    pub(crate) line: u32,
+    pub(crate) what: String,
+}
+
+fn mask(v: u64, bits: u32) -> u64 {
+    if bits >= 64 {
+        v
+    } else {
+        v & ((1u64 << bits) - 1)
+    }
+}
+
+/// `v`'s low `bits` bits as a signed number.
+fn sx(v: u64, bits: u32) -> i64 {
+    if bits >= 64 {
+        v as i64
+    } else {
+        let s = 64 - bits;
+        ((v << s) as i64) >> s
+    }
+}
+
+fn f(v: u64) -> f32 {
+    f32::from_bits(v as u32)
+}
+
+/// An f32 result's bits, NaN canonical as the GPU writes it.
+fn fbits(x: f32) -> u64 {
+    u64::from(if x.is_nan() {
+        CANONICAL_NAN
+    } else {
+        x.to_bits()
+    })
+}
+
+/// PTX `max.f32`/`min.f32`: a NaN operand yields the other; two NaNs the canonical NaN;
+/// `+0` is above `-0`.
+fn fminmax(a: f32, b: f32, max: bool) -> u64 {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => u64::from(CANONICAL_NAN),
+        (true, false) => u64::from(b.to_bits()),
+        (false, true) => u64::from(a.to_bits()),
+        _ if a == b && a == 0.0 => {
+            // Both zeros: max takes +0 unless both are -0; min the other way.
+            let neg = if max {
+                a.is_sign_negative() && b.is_sign_negative()
+            } else {
+                a.is_sign_negative() || b.is_sign_negative()
+            };
+            u64::from(if neg { 0x8000_0000u32 } else { 0 })
+        }
+        _ => {
+            let pick_a = if max { a > b } else { a < b };
+            u64::from(if pick_a { a.to_bits() } else { b.to_bits() })
+        }
+    }
+}
+
+fn compare(c: Cmp, ty: Ty, a: u64, b: u64) -> Result<bool, String> {
+    if ty == Ty::F32 {
+        let (x, y) = (f(a), f(b));
+        // The plain comparisons are ordered: false when either operand is NaN.
+        return Ok(match c {
+            Cmp::Eq => x == y,
+            Cmp::Ne => x != y && !x.is_nan() && !y.is_nan(),
+            Cmp::Lt => x < y,
+            Cmp::Le => x <= y,
+            Cmp::Gt => x > y,
+            Cmp::Ge => x >= y,
+            Cmp::Nan => x.is_nan() || y.is_nan(),
+            Cmp::Num => !x.is_nan() && !y.is_nan(),
+        });
+    }
+    let bits = ty.bits();
+    let ord = if ty.signed() {
+        sx(a, bits).cmp(&sx(b, bits))
+    } else {
+        mask(a, bits).cmp(&mask(b, bits))
+    };
+    Ok(match c {
+        Cmp::Eq => ord == Equal,
+        Cmp::Ne => ord != Equal,
+        Cmp::Lt if matches!(ty, Ty::B16 | Ty::B32 | Ty::B64) => {
+            return Err(format!("ordered comparison of untyped {ty:?}"));
+        }
+        Cmp::Lt => ord == Less,
+        Cmp::Le => ord != Greater,
+        Cmp::Gt => ord == Greater,
+        Cmp::Ge => ord != Less,
+        Cmp::Nan | Cmp::Num => return Err(format!("nan/num comparison of {ty:?}")),
+    })
+}
+
+/// `cvt` between the types it was parsed with (integer widths, integer to f32 rounding to
+/// nearest even, f32 to integer truncating, saturating, NaN to 0).
+fn convert(dst: Ty, src: Ty, v: u64) -> u64 {
+    if src == Ty::F32 {
+        let x = f(v);
+        let r: i128 = match dst {
+            Ty::S8 => i128::from(x as i8),
+            Ty::U8 => i128::from(x as u8),
+            Ty::S16 => i128::from(x as i16),
+            Ty::U16 => i128::from(x as u16),
+            Ty::S32 => i128::from(x as i32),
+            Ty::U32 => i128::from(x as u32),
+            Ty::S64 => i128::from(x as i64),
+            _ => i128::from(x as u64),
+        };
+        return mask(r as u64, dst.bits());
+    }
+    let wide = if src.signed() {
+        sx(v, src.bits()) as u64
+    } else {
+        mask(v, src.bits())
+    };
+    if dst == Ty::F32 {
+        let x = if src.signed() {
+            wide as i64 as f32
+        } else {
+            wide as f32
+        };
+        return u64::from(x.to_bits());
+    }
+    mask(wide, dst.bits())
+}
+
+fn dp4a(a: u64, b: u64, c: u64, a_signed: bool, b_signed: bool) -> u64 {
+    let byte = |v: u64, k: u32, signed: bool| -> i64 {
+        let x = (v >> (8 * k)) & 0xff;
+        if signed { sx(x, 8) } else { x as i64 }
+    };
+    let mut s = sx(c, 32);
+    for k in 0..4 {
+        s = s.wrapping_add(byte(a, k, a_signed) * byte(b, k, b_signed));
+    }
+    mask(s as u64, 32)
+}
+
+fn prmt(a: u64, b: u64, c: u64) -> u64 {
+    let bytes = (mask(a, 32) | (mask(b, 32) << 32)).to_le_bytes();
+    let mut d = 0u64;
+    for k in 0..4 {
+        let sel = (c >> (4 * k)) & 0xf;
+        let mut x = u64::from(bytes[(sel & 7) as usize]);
+        if sel & 8 != 0 {
+            x = if x & 0x80 != 0 { 0xff } else { 0 };
+        }
+        d |= x << (8 * k);
+    }
+    d
+}
+
+fn bfi(a: u64, b: u64, pos: u64, len: u64) -> u64 {
+    let (pos, len) = (pos & 0xff, len & 0xff);
+    let mut out = mask(b, 32);
+    for k in 0..len {
+        if pos + k >= 32 {
+            break;
+        }
+        let bit = (a >> k) & 1;
+        out = (out & !(1 << (pos + k))) | (bit << (pos + k));
+    }
+    out
+}
+
+/// Runs one thread of `e` to its `ret` (or the end of its code), reading parameters from
+/// `params` and global memory through `mem`. Returns the instructions executed.
+pub(crate) fn run(
+    e: &Entry,
+    params: &[u64],
+    at: Place,
+    mem: &mut impl Memory,
+    regs: &mut Vec<u64>,
+    limit: u64,
+) -> Result<u64, Stop> {
+    regs.clear();
+    regs.resize(e.regs.len(), 0);
+    let thread = at.global();
+    let mut pc = 0usize;
+    let mut count = 0u64;
+    while let Some(inst) = e.code.get(pc) {
+        count += 1;
+        let stop = |what: String| Stop {
+            line: inst.line,
+            what,
+        };
+        if count > limit {
+            return Err(stop(format!(
+                "more than {limit} instructions (a loop that does not end?)"
+            )));
+        }
+        pc += 1;
+        if let Some((p, neg)) = inst.guard
+            && (regs[usize::from(p)] != 0) == neg
+        {
+            continue;
+        }
+        let read = |o: Opnd, ty: Ty, regs: &[u64]| -> u64 {
+            let v = match o {
+                Opnd::Reg(r) => regs[usize::from(r)],
+                Opnd::Imm(v) => v,
+                Opnd::Special(s) => u64::from(match s {
+                    Special::Tid => at.tid,
+                    Special::Ntid => at.ntid,
+                    Special::Ctaid => at.ctaid,
+                    Special::Nctaid => at.nctaid,
+                }),
+                Opnd::Pair(lo, hi) => {
+                    let h = ty.bits() / 2;
+                    mask(regs[usize::from(lo)], h) | (mask(regs[usize::from(hi)], h) << h)
+                }
+                Opnd::Addr(..) | Opnd::Param(_) | Opnd::Label(_) => 0,
+            };
+            mask(v, ty.bits())
+        };
+        let o = &inst.ops;
+        let dst = match o.first() {
+            Some(&Opnd::Reg(r)) => Some(usize::from(r)),
+            _ => None,
+        };
+        let value: u64 = match inst.op {
+            Op::Ret => return Ok(count),
+            Op::Bra => {
+                if let Opnd::Label(t) = o[0] {
+                    pc = t as usize;
+                    continue;
+                }
+                return Err(stop("branch without a label".into()));
+            }
+            Op::StGlobal(ty) => {
+                let Opnd::Addr(r, off) = o[0] else {
+                    return Err(stop("store without an address".into()));
+                };
+                let addr = regs[usize::from(r)].wrapping_add(off as u64);
+                let v = read(o[1], ty, regs);
+                mem.store(addr, (ty.bits() / 8) as usize, v, thread)
+                    .map_err(stop)?;
+                continue;
+            }
+            Op::LdGlobal(ty) => {
+                let Opnd::Addr(r, off) = o[1] else {
+                    return Err(stop("load without an address".into()));
+                };
+                let addr = regs[usize::from(r)].wrapping_add(off as u64);
+                let v = mem
+                    .load(addr, (ty.bits() / 8) as usize, thread)
+                    .map_err(stop)?;
+                if ty.signed() {
+                    sx(v, ty.bits()) as u64
+                } else {
+                    v
+                }
+            }
+            Op::LdParam(ty) => {
+                let Opnd::Param(k) = o[1] else {
+                    return Err(stop("parameter load without a parameter".into()));
+                };
+                let v = *params
+                    .get(usize::from(k))
+                    .ok_or_else(|| stop(format!("parameter {k} was not passed")))?;
+                mask(v, ty.bits())
+            }
+            Op::Mov(ty) => read(o[1], ty, regs),
+            Op::Cvta => read(o[1], Ty::U64, regs),
+            Op::Add(Ty::F32) => fbits(f(read(o[1], Ty::F32, regs)) + f(read(o[2], Ty::F32, regs))),
+            Op::Sub(Ty::F32) => fbits(f(read(o[1], Ty::F32, regs)) - f(read(o[2], Ty::F32, regs))),
+            Op::MulLo(Ty::F32) => {
+                fbits(f(read(o[1], Ty::F32, regs)) * f(read(o[2], Ty::F32, regs)))
+            }
+            Op::Div(Ty::F32) => fbits(f(read(o[1], Ty::F32, regs)) / f(read(o[2], Ty::F32, regs))),
+            Op::Sqrt => fbits(libm::sqrtf(f(read(o[1], Ty::F32, regs)))),
+            Op::Neg(Ty::F32) => read(o[1], Ty::F32, regs) ^ 0x8000_0000,
+            Op::Max(Ty::F32) | Op::Min(Ty::F32) => fminmax(
+                f(read(o[1], Ty::F32, regs)),
+                f(read(o[2], Ty::F32, regs)),
+                matches!(inst.op, Op::Max(_)),
+            ),
+            Op::Add(ty) => mask(
+                read(o[1], ty, regs).wrapping_add(read(o[2], ty, regs)),
+                ty.bits(),
+            ),
+            Op::Sub(ty) => mask(
+                read(o[1], ty, regs).wrapping_sub(read(o[2], ty, regs)),
+                ty.bits(),
+            ),
+            Op::MulLo(ty) => mask(
+                read(o[1], ty, regs).wrapping_mul(read(o[2], ty, regs)),
+                ty.bits(),
+            ),
+            Op::MadLo(ty) => mask(
+                read(o[1], ty, regs)
+                    .wrapping_mul(read(o[2], ty, regs))
+                    .wrapping_add(read(o[3], ty, regs)),
+                ty.bits(),
+            ),
+            Op::MulWide(ty) => {
+                let (a, b) = (read(o[1], ty, regs), read(o[2], ty, regs));
+                let p = if ty.signed() {
+                    sx(a, ty.bits()).wrapping_mul(sx(b, ty.bits())) as u64
+                } else {
+                    a.wrapping_mul(b)
+                };
+                mask(p, 2 * ty.bits())
+            }
+            Op::Div(ty) | Op::Rem(ty) => {
+                let (a, b) = (read(o[1], ty, regs), read(o[2], ty, regs));
+                if b == 0 {
+                    return Err(stop("integer division by zero".into()));
+                }
+                let div = matches!(inst.op, Op::Div(_));
+                let r = if ty.signed() {
+                    let (x, y) = (sx(a, ty.bits()), sx(b, ty.bits()));
+                    (if div {
+                        x.wrapping_div(y)
+                    } else {
+                        x.wrapping_rem(y)
+                    }) as u64
+                } else if div {
+                    a / b
+                } else {
+                    a % b
+                };
+                mask(r, ty.bits())
+            }
+            Op::Min(ty) | Op::Max(ty) => {
+                let (a, b) = (read(o[1], ty, regs), read(o[2], ty, regs));
+                let a_less = if ty.signed() {
+                    sx(a, ty.bits()) < sx(b, ty.bits())
+                } else {
+                    a < b
+                };
+                if a_less == matches!(inst.op, Op::Min(_)) {
+                    a
+                } else {
+                    b
+                }
+            }
+            Op::Neg(ty) => mask(read(o[1], ty, regs).wrapping_neg(), ty.bits()),
+            Op::And(ty) => read(o[1], ty, regs) & read(o[2], ty, regs),
+            Op::Or(ty) => read(o[1], ty, regs) | read(o[2], ty, regs),
+            Op::Xor(ty) => read(o[1], ty, regs) ^ read(o[2], ty, regs),
+            Op::Not(ty) => mask(!read(o[1], ty, regs), ty.bits()),
+            Op::Shl(ty) | Op::Shr(ty) => {
+                let (a, n) = (read(o[1], ty, regs), read(o[2], Ty::U32, regs));
+                let bits = u64::from(ty.bits());
+                if matches!(inst.op, Op::Shl(_)) {
+                    if n >= bits {
+                        0
+                    } else {
+                        mask(a << n, ty.bits())
+                    }
+                } else if ty.signed() {
+                    mask((sx(a, ty.bits()) >> n.min(bits - 1)) as u64, ty.bits())
+                } else if n >= bits {
+                    0
+                } else {
+                    a >> n
+                }
+            }
+            Op::Bfi => bfi(
+                read(o[1], Ty::B32, regs),
+                read(o[2], Ty::B32, regs),
+                read(o[3], Ty::U32, regs),
+                read(o[4], Ty::U32, regs),
+            ),
+            Op::Prmt => prmt(
+                read(o[1], Ty::B32, regs),
+                read(o[2], Ty::B32, regs),
+                read(o[3], Ty::B32, regs),
+            ),
+            Op::Dp4a { a_signed, b_signed } => dp4a(
+                read(o[1], Ty::B32, regs),
+                read(o[2], Ty::B32, regs),
+                read(o[3], Ty::B32, regs),
+                a_signed,
+                b_signed,
+            ),
+            Op::Cvt { dst, src } => convert(dst, src, read(o[1], src, regs)),
+            Op::Setp(c, ty) => {
+                u64::from(compare(c, ty, read(o[1], ty, regs), read(o[2], ty, regs)).map_err(stop)?)
+            }
+            Op::Selp(ty) => {
+                if read(o[3], Ty::Pred, regs) != 0 {
+                    read(o[1], ty, regs)
+                } else {
+                    read(o[2], ty, regs)
+                }
+            }
+        };
+        let Some(d) = dst else {
+            return Err(stop("no destination register".into()));
+        };
+        regs[d] = mask(value, e.regs[d]);
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_operations_follow_the_isa() {
+        // prmt: selectors 0-7 pick bytes of {b, a}; bit 3 replicates the sign.
+        assert_eq!(prmt(0x4433_2211, 0x8877_6655, 0x3210), 0x4433_2211);
+        assert_eq!(prmt(0x4433_2211, 0x8877_6655, 0x7654), 0x8877_6655);
+        assert_eq!(prmt(0x4433_2211, 0x8877_6655, 0x0007), 0x1111_1188);
+        assert_eq!(prmt(0x4433_2211, 0x8877_6655, 0x000f), 0x1111_11ff);
+        assert_eq!(prmt(0x4433_2211, 0x8877_6655, 0x0009), 0x1111_1100);
+        // bfi: 4 bits of a into b at 8.
+        assert_eq!(bfi(0xabcd, 0xffff_ffff, 8, 4), 0xffff_fdff);
+        assert_eq!(bfi(0xf, 0, 30, 4), 0xc000_0000);
+        // dp4a with unsigned and signed bytes.
+        assert_eq!(
+            dp4a(0xff01_0203, 0x0101_01ff, 10, false, true),
+            10 + 255 + 1 + 2 - 3
+        );
+        assert_eq!(
+            dp4a(0xff01_0203, 0x0101_01ff, 10, true, true),
+            10 - 1 + 1 + 2 - 3
+        );
+        assert_eq!(dp4a(0, 0, 0xffff_ffff, true, true), 0xffff_ffff);
+    }
+
+    #[test]
+    fn conversions_and_comparisons_follow_the_isa() {
+        let nan = u64::from(f32::NAN.to_bits());
+        assert_eq!(convert(Ty::S32, Ty::F32, nan), 0);
+        assert_eq!(
+            convert(Ty::S32, Ty::F32, u64::from(1e10f32.to_bits())),
+            0x7fff_ffff
+        );
+        assert_eq!(
+            convert(Ty::S32, Ty::F32, u64::from((-2.7f32).to_bits())),
+            0xffff_fffe
+        );
+        assert_eq!(
+            convert(Ty::F32, Ty::S16, 0xffff),
+            u64::from((-1.0f32).to_bits())
+        );
+        assert_eq!(
+            convert(Ty::F32, Ty::U32, 0xffff_ffff),
+            u64::from(4_294_967_296_f32.to_bits())
+        );
+        // 16777217 rounds to even.
+        assert_eq!(
+            convert(Ty::F32, Ty::S32, 16_777_217),
+            u64::from(16_777_216f32.to_bits())
+        );
+        assert_eq!(convert(Ty::S64, Ty::S32, 0xffff_fffe), u64::MAX - 1);
+        assert_eq!(convert(Ty::U16, Ty::U32, 0x1234_5678), 0x5678);
+        let one = u64::from(1.0f32.to_bits());
+        assert!(!compare(Cmp::Ne, Ty::F32, nan, one).unwrap());
+        assert!(compare(Cmp::Nan, Ty::F32, nan, one).unwrap());
+        assert!(!compare(Cmp::Lt, Ty::F32, nan, one).unwrap());
+        assert!(compare(Cmp::Lt, Ty::S32, 0xffff_ffff, 1).unwrap());
+        assert!(!compare(Cmp::Lt, Ty::U32, 0xffff_ffff, 1).unwrap());
+        assert!(compare(Cmp::Lt, Ty::B32, 0, 1).is_err());
+    }
+
+    #[test]
+    fn float_results_are_the_gpus() {
+        assert_eq!(
+            fbits(f32::INFINITY - f32::INFINITY),
+            u64::from(CANONICAL_NAN)
+        );
+        assert_eq!(fminmax(f32::NAN, 2.0, true), u64::from(2.0f32.to_bits()));
+        assert_eq!(fminmax(-0.0, 0.0, true), 0);
+        assert_eq!(fminmax(-0.0, 0.0, false), 0x8000_0000);
+        // A subnormal product stays (no flush to zero).
+        let tiny = f32::from_bits(0x0080_0000) * 0.5;
+        assert_eq!(fbits(tiny), 0x0040_0000);
+    }
+}

@@ -1,0 +1,267 @@
+//! The GPU's code without a GPU: the forward kernels as NVRTC compiles them for an H200
+//! (`compute_90`, the options `GpuDevice` uses, the CUDA compilers setup installs), run by the
+//! PTX interpreter (`aikernel_cuda::ptx::PtxDevice`) launch by launch, on the grid a GPU runs,
+//! against the engine's own forward pass: every logit's bits, on the tiny synthetic models of
+//! every architecture and every weight type, in the batched scenario of `tests/forward.rs`.
+//! The interpreter checks every access against its buffer and that no thread reads or writes
+//! what another thread of the same launch wrote. What remains for a GPU: ptxas and the
+//! hardware (docs/engine.md, "CUDA backend").
+// The CUDA compilers setup installs are NVIDIA's x86-64 Linux wheels.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny.rs"]
+mod tiny;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny_arch.rs"]
+mod tiny_arch;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny_gemma.rs"]
+mod tiny_gemma;
+
+use aikernel_cuda::forward::{Arg, BufId, Device, Elem, Forward, ForwardError, Kernel, Launch};
+use aikernel_cuda::ptx::{PtxDevice, PtxError};
+use aikernel_engine::Model;
+use aikernel_engine::quantize::QuantType;
+use common::engine::{as_f16, compare_steps_on, load, quantized, spec};
+use common::toolkit::ptx_sm90;
+use tiny_arch::Family;
+
+/// The scenario of `tests/forward.rs`: two sequences of different lengths prefilled together,
+/// two decode steps, a third sequence joining while the others decode.
+fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
+    let t = |seed: u32, n: usize| -> Vec<u32> {
+        (0..n as u32)
+            .map(|i| (seed * 31 + i * 17 + 3) % vocab as u32)
+            .collect()
+    };
+    vec![
+        vec![(0, t(1, 7)), (1, t(2, 3))],
+        vec![(0, t(3, 1)), (1, t(4, 1))],
+        vec![(1, t(5, 1)), (2, t(6, 9)), (0, t(7, 1))],
+    ]
+}
+
+fn device(ptx: &str) -> PtxDevice {
+    PtxDevice::new(ptx).expect("the PTX parses and holds every forward kernel")
+}
+
+/// Runs the scenario through the interpreted PTX and the engine; returns the instructions
+/// executed.
+fn check_with(m: &Model, name: &str, ptx: &str) -> u64 {
+    let mut fwd = Forward::new(device(ptx), spec(m), 3, 64).unwrap();
+    let steps = scenario(m.config().vocab_size);
+    compare_steps_on(m, name, &steps, &mut fwd);
+    fwd.device().executed()
+}
+
+fn check(m: &Model, name: &str) {
+    let n = check_with(m, name, ptx_sm90());
+    println!("{name}: bit-identical, {n} PTX instructions interpreted");
+}
+
+#[test]
+fn every_architecture_matches_the_engine_in_ptx() {
+    for f in Family::ALL {
+        check(&load(&tiny_arch::tiny(f)), f.name());
+    }
+    check(&load(&tiny_arch::tiny_llama3_unscaled()), "llama3 unscaled");
+    check(&load(&tiny::tiny_llama(2)), "llama f32");
+    check(&load(&tiny_gemma::tiny_gemma3(3)), "gemma3 f32");
+    check(
+        &quantized(&tiny_gemma::tiny_gemma3(3), QuantType::Q8_0, false),
+        "gemma3 q8_0",
+    );
+}
+
+#[test]
+fn every_weight_type_matches_the_engine_in_ptx() {
+    let llama = tiny::tiny_llama(2);
+    check(&as_f16(&llama), "llama f16");
+    for t in [
+        QuantType::Q8_0,
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+    ] {
+        check(&quantized(&llama, t, false), t.name());
+    }
+    let wide = tiny_arch::tiny(Family::Llama3);
+    for t in [
+        QuantType::Q4_K,
+        QuantType::Q5_K,
+        QuantType::Q6_K,
+        QuantType::Q4_K_M,
+    ] {
+        check(&quantized(&wide, t, true), t.name());
+    }
+}
+
+#[test]
+fn compute_80_ptx_matches_too() {
+    // An A100's architecture: other PTX from the same source, the same bits.
+    let ptx = common::toolkit::compile("compute_80");
+    let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
+    check_with(&m, "llama q4_1 on compute_80", &ptx);
+}
+
+#[test]
+#[should_panic(expected = "logits differ")]
+fn a_changed_instruction_is_caught() {
+    // One f32 addition of the PTX turned into a subtraction: the comparison must notice.
+    let ptx = ptx_sm90();
+    let at = ptx
+        .match_indices("add.rn.f32")
+        .map(|(i, _)| i)
+        .find(|&i| ptx[..i].contains(".entry ak_fwd_rmsnorm("))
+        .expect("rmsnorm adds in f32");
+    let mut bad = ptx.to_owned();
+    bad.replace_range(at..at + 3, "sub");
+    check_with(&load(&tiny::tiny_llama(2)), "llama f32, mutated", &bad);
+}
+
+fn upload_f32(d: &mut PtxDevice, id: usize, v: &[f32]) {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    d.upload(BufId(id), Elem::F32, &bytes).unwrap();
+}
+
+fn upload_i32(d: &mut PtxDevice, id: usize, v: &[i32]) {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    d.upload(BufId(id), Elem::I32, &bytes).unwrap();
+}
+
+/// Gathers `n / width` rows of `x` (`x_len` elements) by the indices in `idx` into `out`.
+fn gather(x: usize, idx: usize, out: usize, n: usize, width: i32, x_len: usize) -> Launch {
+    Launch {
+        kernel: Kernel::Gather,
+        n,
+        args: vec![
+            Arg::Buf(BufId(x)),
+            Arg::Buf(BufId(idx)),
+            Arg::I32(width),
+            Arg::Buf(BufId(out)),
+        ],
+        needs: vec![
+            (BufId(x), x_len),
+            (BufId(idx), n / width as usize),
+            (BufId(out), n),
+        ],
+    }
+}
+
+#[test]
+fn gather_runs_and_a_row_past_the_table_is_a_fault() {
+    let mut d = device(ptx_sm90());
+    upload_f32(&mut d, 0, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    upload_i32(&mut d, 1, &[2, 0]);
+    d.alloc(BufId(2), Elem::F32, 4).unwrap();
+    d.launch(&gather(0, 1, 2, 4, 2, 6)).unwrap();
+    assert_eq!(d.read_f32(BufId(2), 4).unwrap(), vec![5.0, 6.0, 1.0, 2.0]);
+    // Row 3 of a 3-row table: the GPU would read past the buffer; here it is an error.
+    upload_i32(&mut d, 1, &[3, 0]);
+    let e = d.launch(&gather(0, 1, 2, 4, 2, 6)).unwrap_err();
+    match &e {
+        ForwardError::Ptx(PtxError::Fault {
+            kernel,
+            thread,
+            what,
+            ..
+        }) => {
+            assert_eq!(*kernel, "ak_fwd_gather");
+            assert_eq!(*thread, 0);
+            assert!(
+                what.contains("offset 24 of buffer 0, which holds 24 bytes"),
+                "{what}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn threads_that_touch_each_others_writes_are_a_race() {
+    // Gathering a buffer into itself: thread 0 writes x[0], thread 2 reads it.
+    let mut d = device(ptx_sm90());
+    upload_f32(&mut d, 0, &[1.0, 2.0, 3.0, 4.0]);
+    upload_i32(&mut d, 1, &[1, 0]);
+    let e = d.launch(&gather(0, 1, 0, 4, 2, 4)).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("thread 2") && msg.contains("which thread 0 of the same launch wrote"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_launch_that_does_not_fit_the_entry_is_refused() {
+    let mut d = device(ptx_sm90());
+    upload_f32(&mut d, 0, &[1.0; 4]);
+    let l = Launch {
+        kernel: Kernel::Scale,
+        n: 4,
+        args: vec![Arg::Buf(BufId(0)), Arg::I32(2)],
+        needs: vec![(BufId(0), 4)],
+    };
+    let e = d.launch(&l).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            ForwardError::Ptx(PtxError::Signature {
+                kernel: "ak_fwd_scale",
+                ..
+            })
+        ),
+        "{e}"
+    );
+    let l = Launch {
+        args: vec![Arg::Buf(BufId(0)), Arg::F32(2.0)],
+        ..l
+    };
+    d.launch(&l).unwrap();
+    assert_eq!(d.read_f32(BufId(0), 4).unwrap(), vec![2.0; 4]);
+}
+
+#[test]
+fn a_module_without_the_forward_kernels_is_refused() {
+    let only_scale: String = {
+        let ptx = ptx_sm90();
+        let start = ptx.find(".visible .entry ak_fwd_scale(").unwrap();
+        let end = start + ptx[start..].find("\n}\n").unwrap() + 3;
+        format!(
+            ".version 9.5\n.target sm_90\n.address_size 64\n{}",
+            &ptx[start..end]
+        )
+    };
+    let e = PtxDevice::new(&only_scale).unwrap_err();
+    assert!(
+        matches!(&e, PtxError::MissingEntry(k) if k == "ak_fwd_embed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn smollm2_matches_the_engine_in_ptx() {
+    let path = aikernel_engine::paths::model();
+    assert!(
+        path.exists(),
+        "SmolLM2-135M-Instruct not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        path.display()
+    );
+    let m = Model::load(&path).unwrap();
+    let tok = m.tokenizer();
+    // Two prompts of different lengths prefilled together, then a decode step of both.
+    let a = tok.encode("The capital of France is", true);
+    let b = tok.encode("def f(n):", true);
+    let steps = vec![vec![(0, a), (1, b)], vec![(0, vec![12]), (1, vec![198])]];
+    let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 2, 32).unwrap();
+    let t = std::time::Instant::now();
+    compare_steps_on(&m, "SmolLM2-135M Q4_1", &steps, &mut fwd);
+    let n = fwd.device().executed();
+    println!(
+        "SmolLM2-135M Q4_1: bit-identical, {n} PTX instructions interpreted in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+}
