@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use aikernel_accel::{AccelError, SlotsWorker};
+use aikernel_accel::{AccelError, DeviceSlots, SlotsWorker};
+use aikernel_cuda::forward::HostDevice;
 use aikernel_cuda::gpu::GpuDevice;
 use aikernel_engine::{
     GenerateOptions, Generation, Model, TokenConstraint, generate_batch_constrained_on, generate_on,
@@ -14,10 +15,28 @@ use aikernel_engine::{
 
 use crate::error::DriverError;
 
+/// The thread that owns the slots: on GPU 0, or on the host build of the same kernels
+/// standing in for it ([`GpuGenerator::start_stand_in`]).
+#[derive(Debug)]
+enum Worker {
+    Gpu(SlotsWorker<GpuDevice>),
+    StandIn(SlotsWorker<HostDevice>),
+}
+
+/// Runs the closure `$job` (written once, compiled for either device) on `$worker`'s slots.
+macro_rules! on_worker {
+    ($worker:expr, $job:expr) => {
+        match $worker {
+            Worker::Gpu(w) => w.run($job),
+            Worker::StandIn(w) => w.run($job),
+        }
+    };
+}
+
 /// Slots of the model's whole context on GPU 0 (one per sequence a batch decodes together).
 #[derive(Debug)]
 pub(crate) struct GpuGenerator {
-    worker: SlotsWorker<GpuDevice>,
+    worker: Worker,
     model: Arc<Model>,
     slots: usize,
 }
@@ -35,7 +54,7 @@ impl GpuGenerator {
             match SlotsWorker::gpu(Arc::clone(&model), slots, capacity) {
                 Ok(worker) => {
                     return Ok(GpuGenerator {
-                        worker,
+                        worker: Worker::Gpu(worker),
                         model,
                         slots,
                     });
@@ -51,6 +70,30 @@ impl GpuGenerator {
         }
     }
 
+    /// The GPU path with the host build of the CUDA kernels standing in for GPU 0: the same
+    /// launch sequence, slots and sampling loop on the CPU, far slower. For tests of a GPU
+    /// node's path on machines without a GPU; an operator's node never uses it.
+    pub(crate) fn start_stand_in(
+        model: Arc<Model>,
+        slots: usize,
+    ) -> Result<GpuGenerator, DriverError> {
+        let capacity = model.config().context_length;
+        let slots = slots.max(1);
+        let worker = SlotsWorker::start("cuda-stand-in", Arc::clone(&model), move |m| {
+            DeviceSlots::host(m, slots, capacity)
+        })?;
+        Ok(GpuGenerator {
+            worker: Worker::StandIn(worker),
+            model,
+            slots,
+        })
+    }
+
+    /// Whether the host build stands in for the GPU.
+    pub(crate) fn is_stand_in(&self) -> bool {
+        matches!(self.worker, Worker::StandIn(_))
+    }
+
     /// `generate` of `tokens` on the GPU, under `constraint` (handed back with the result).
     pub(crate) fn generate<C: TokenConstraint + Send + 'static>(
         &self,
@@ -59,7 +102,7 @@ impl GpuGenerator {
         constraint: C,
     ) -> Result<(Generation, C), DriverError> {
         let model = Arc::clone(&self.model);
-        let (g, c) = self.worker.run(move |slots| {
+        let (g, c) = on_worker!(&self.worker, move |slots| {
             let mut c = constraint;
             let g = generate_on(&model, slots, &tokens, &opts, Some(&mut c));
             (g, c)
@@ -81,7 +124,7 @@ impl GpuGenerator {
             let chunk = chunk.to_vec();
             let cs: Vec<C> = constraints.by_ref().take(chunk.len()).collect();
             let model = Arc::clone(&self.model);
-            let (g, cs) = self.worker.run(move |slots| {
+            let (g, cs) = on_worker!(&self.worker, move |slots| {
                 let mut cs = cs;
                 let mut dyns: Vec<Option<&mut dyn TokenConstraint>> = cs
                     .iter_mut()

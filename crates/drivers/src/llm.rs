@@ -191,6 +191,25 @@ impl LlmDriver {
         Ok(self)
     }
 
+    /// [`LlmDriver::with_gpu_batch`] with the host build of the CUDA kernels standing in for
+    /// GPU 0: the GPU path's launch sequence, slots and sampling loop, run on the CPU (far
+    /// slower than the engine). For tests of a GPU node on machines without a GPU (the node's
+    /// `gpu_stand_in` test hook); never an operator's fallback.
+    pub fn with_gpu_stand_in_batch(mut self, slots: usize) -> Result<LlmDriver, DriverError> {
+        self.gpu = Some(GpuGenerator::start_stand_in(
+            Arc::clone(&self.model),
+            slots,
+        )?);
+        tracing::info!(model = %self.identity.model, slots, "generating on the GPU path (host build standing in for the GPU)");
+        Ok(self)
+    }
+
+    /// Whether generations run on the GPU path, and on the host build standing in for the
+    /// GPU: `None` on the CPU engine, `Some(false)` on GPU 0, `Some(true)` on the stand-in.
+    pub fn gpu_stand_in(&self) -> Option<bool> {
+        self.gpu.as_ref().map(GpuGenerator::is_stand_in)
+    }
+
     /// The prefix cache (its budget and counters).
     pub fn prefix_cache(&self) -> &PrefixCache {
         &self.prefix

@@ -93,6 +93,12 @@ pub struct NodeConfig {
     /// only in builds with the `test-hooks` feature.
     #[cfg(feature = "test-hooks")]
     pub pause_after_commit_s: u64,
+    /// Test-only: with `device = "cuda"`, the host build of the CUDA kernels stands in for
+    /// the GPU (the GPU path's launches, slots and sampling loop on the CPU), so a GPU node's
+    /// path runs in a committee on machines without a GPU; only in builds with the
+    /// `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub gpu_stand_in: bool,
 }
 
 /// A commented config with every operator key at its default (`aikernel node init`).
@@ -171,6 +177,8 @@ impl Default for NodeConfig {
             byzantine: None,
             #[cfg(feature = "test-hooks")]
             pause_after_commit_s: 0,
+            #[cfg(feature = "test-hooks")]
+            gpu_stand_in: false,
         }
     }
 }
@@ -233,9 +241,22 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// Whether the host build of the CUDA kernels stands in for the GPU (the `gpu_stand_in`
+    /// test hook; always false in an operator's build).
+    pub fn gpu_stand_in(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        return self.gpu_stand_in;
+        #[cfg(not(feature = "test-hooks"))]
+        false
+    }
+
     /// Rejects values the node cannot run with.
     pub fn check(&self) -> Result<(), String> {
+        if self.gpu_stand_in() && self.device != Device::Cuda {
+            return Err("gpu_stand_in = true needs device = \"cuda\"".to_owned());
+        }
         if self.device == Device::Cuda
+            && !self.gpu_stand_in()
             && let Err(e) = aikernel_cuda::discover()
         {
             // Refused here, naming what is missing, never a silent CPU fallback.
@@ -402,6 +423,15 @@ mod tests {
 
     #[cfg(feature = "test-hooks")]
     #[test]
+    fn the_gpu_stand_in_needs_device_cuda_and_no_gpu() {
+        let c = NodeConfig::from_toml("device = \"cuda\"\ngpu_stand_in = true").unwrap();
+        assert!(c.gpu_stand_in() && c.device == Device::Cuda);
+        let e = NodeConfig::from_toml("gpu_stand_in = true").unwrap_err();
+        assert!(e.contains("needs device = \"cuda\""), "{e}");
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
     fn test_hooks_parse_in_test_builds() {
         let c = NodeConfig::from_toml("byzantine = \"lie\"\npause_after_commit_s = 60").unwrap();
         assert_eq!(c.byzantine, Some(Byzantine::Lie));
@@ -417,7 +447,11 @@ mod tests {
     #[cfg(not(feature = "test-hooks"))]
     #[test]
     fn test_hooks_are_unknown_keys_in_operator_builds() {
-        for key in ["byzantine = \"lie\"", "pause_after_commit_s = 60"] {
+        for key in [
+            "byzantine = \"lie\"",
+            "pause_after_commit_s = 60",
+            "gpu_stand_in = true",
+        ] {
             let e = NodeConfig::from_toml(key).unwrap_err();
             assert!(e.contains("unknown field"), "{key}: {e}");
         }

@@ -43,6 +43,16 @@ pub fn gpu_hardware(gpus: &[DeviceInfo]) -> Hardware {
     }
 }
 
+/// What a node registers while the host build of the CUDA kernels stands in for its GPU (the
+/// `gpu_stand_in` test hook): named as such, with the machine's memory.
+pub fn stand_in() -> Hardware {
+    Hardware {
+        device_model: "cuda: host build standing in for a GPU (test)".to_owned(),
+        memory_mib: detect().memory_mib,
+        device_count: 1,
+    }
+}
+
 /// Reads `/proc/cpuinfo` and `/proc/meminfo` (Linux); elsewhere, generic values.
 pub fn detect() -> Hardware {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

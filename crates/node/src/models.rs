@@ -106,12 +106,18 @@ pub async fn load_one(
         // another family's name; `load` logs it and serves the other models.
         // device = "cuda": generations on the GPU; no usable GPU is this model's load error
         // (what is missing), never a CPU fallback.
+        // The `gpu_stand_in` test hook: the host build of the kernels in the GPU's place.
         let gpu = config.device == crate::config::Device::Cuda;
+        let stand_in = config.gpu_stand_in();
         let batch = config.batch_size();
         let driver = tokio::task::spawn_blocking(move || {
             let d = LlmDriver::load_registered(&load_path, threads, &driver_name)?
                 .with_prefix_cache(prefix_bytes);
-            if gpu { d.with_gpu_batch(batch) } else { Ok(d) }
+            match (gpu, stand_in) {
+                (true, false) => d.with_gpu_batch(batch),
+                (true, true) => d.with_gpu_stand_in_batch(batch),
+                (false, _) => Ok(d),
+            }
         })
         .await
         .map_err(|e| NodeError::Model {

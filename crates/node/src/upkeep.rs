@@ -104,7 +104,11 @@ async fn register(ctx: &Ctx, models: Vec<U256>) -> Result<(), NodeError> {
         ctx.send("approving the stake", c.deployment.eai, input)
             .await?;
     }
-    let hw = crate::hardware::detect_for(ctx.config.device);
+    let hw = if ctx.config.gpu_stand_in() {
+        crate::hardware::stand_in()
+    } else {
+        crate::hardware::detect_for(ctx.config.device)
+    };
     tracing::info!(device = %hw.device_model, memory_mib = hw.memory_mib, ?models, stake = %eai(stake), "registering");
     let hardware = GPUManagement::Hardware {
         deviceModel: hw.device_model,

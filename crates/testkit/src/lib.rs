@@ -30,9 +30,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "gpu",
-        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs, and generation on it in \
-         crates/accel/tests/generation.rs) on a machine without an NVIDIA driver and device; the \
-         same launches on the host build, bit for bit against the engine, still run",
+        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs, generation on it in \
+         crates/accel/tests/generation.rs, a GPU node in a committee in \
+         crates/cli/tests/node_gpu.rs) on a machine without an NVIDIA driver and device; the \
+         same launches on the host build and as interpreted PTX, bit for bit against the \
+         engine, and a committee with the host build standing in for the GPU, still run",
     ),
     (
         "aarch64",

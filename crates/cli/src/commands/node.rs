@@ -136,6 +136,11 @@ pub(crate) struct TestHooks {
     /// Test-only: sleep this many seconds after each mined commit.
     #[arg(long)]
     pause_after_commit: Option<u64>,
+
+    /// Test-only: compute as a GPU node (`device = "cuda"`) with the host build of the CUDA
+    /// kernels standing in for the GPU.
+    #[arg(long)]
+    gpu_stand_in: bool,
 }
 
 impl NodeRunArgs {
@@ -189,6 +194,10 @@ impl NodeRunArgs {
             }
             if let Some(v) = self.hooks.pause_after_commit {
                 c.pause_after_commit_s = v;
+            }
+            if self.hooks.gpu_stand_in {
+                c.device = aikernel_node::config::Device::Cuda;
+                c.gpu_stand_in = true;
             }
         }
         c.expand_home();
