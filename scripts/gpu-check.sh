@@ -4,7 +4,9 @@
 # (nvcc -fmad=false -prec-div=true -prec-sqrt=true -ftz=false; the host build with g++
 # -ffp-contract=off -fno-fast-math, as build.rs), runs gpu_check (every kernel on the GPU and
 # on the host build, same seeded inputs, compared bit for bit), runs `cargo test -p
-# aikernel-cuda` where cargo can build offline (device discovery against the real driver), and
+# aikernel-cuda` where cargo can build offline (device discovery against the real driver, the
+# tiny models of every architecture and weight type on the GPU against the engine), or,
+# where there is no cargo, the same tests prebuilt by scripts/gpu-bundle.sh (.gpu/bin), and
 # writes JSON into OUT_DIR:
 #   env.json      nvcc (version, path, command line), the libnvrtc the dynamic loader finds,
 #                 driver and GPU as found
@@ -195,9 +197,31 @@ if [[ ! -x "$setup_nvcc" ]]; then
         cargo_note=" (not run: ${left_out[*]}; setup's CUDA compilers are not installed)"
     fi
 fi
-cargo_status="skipped (no cargo)"
+# The Rust tests: built here with cargo, or, where there is no cargo (the GPU machine has no
+# Rust toolchain and no registry), the prebuilt bundle of scripts/gpu-bundle.sh
+# ($AK_GPU_BUNDLE, else .gpu/bin: stripped test executables and the CLI, manifest.txt).
+bundle="${AK_GPU_BUNDLE:-$root/.gpu/bin}"
+runner=none
+if [[ $mock -eq 0 ]]; then
+    if command -v cargo >/dev/null; then
+        runner=cargo
+    elif [[ -f "$bundle/manifest.txt" ]]; then
+        runner=bundle
+    fi
+fi
+cargo_status="skipped (no cargo and no prebuilt bundle: run scripts/gpu-bundle.sh, carry .gpu/bin)"
 [[ $mock -eq 1 ]] && cargo_status="skipped (mock)"
-if [[ $mock -eq 0 ]] && command -v cargo >/dev/null; then
+if [[ $runner == bundle ]]; then
+    # Every bundled aikernel-cuda test target (the golden GPU test runs on its own below).
+    cargo_status="passed (prebuilt, $(head -n 1 "$bundle/manifest.txt"))"
+    : >"$out/cargo-test.log"
+    for t in "$bundle"/cuda-*; do
+        if ! (cd "$root" && timeout 300 "$t" --skip golden_hashes_on_the_gpu) \
+            >>"$out/cargo-test.log" 2>&1; then
+            cargo_status="failed ($(basename "$t"), see cargo-test.log)"
+        fi
+    done
+elif [[ $runner == cargo ]]; then
     if ! (cd "$root" && timeout 900 cargo test --offline -p aikernel-cuda --no-run) \
         >"$out/cargo-test.log" 2>&1; then
         cargo_status="skipped (cannot build offline, see cargo-test.log)"
@@ -213,9 +237,11 @@ fi
 # `golden_hashes_on_the_gpu`, the `gpu` skip elsewhere; the models in ~/.cache/aikernel/models).
 golden_status="skipped (no cargo build)"
 [[ $mock -eq 1 ]] && golden_status="skipped (mock)"
+golden_test=(cargo test --offline -p aikernel-cuda --test golden --)
+[[ $runner == bundle ]] && golden_test=("$bundle/cuda-golden")
 if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
-    if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 cargo test --offline -p aikernel-cuda \
-        --test golden -- --nocapture golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
+    if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 "${golden_test[@]}" --nocapture \
+        golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
         golden_status="passed"
     else
         golden_status="failed (see golden.log, golden.json)"
@@ -227,14 +253,20 @@ fi
 generate_status="skipped (no cargo build)"
 bench_status="skipped (no cargo build)"
 [[ $mock -eq 1 ]] && generate_status="skipped (mock)" && bench_status="skipped (mock)"
+generate_test=(cargo test --offline -p aikernel-accel --)
+cli=(cargo run --offline -p aikernel --)
+if [[ $runner == bundle ]]; then
+    generate_test=("$bundle/accel-generation")
+    cli=("$bundle/aikernel")
+fi
 if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
-    if (cd "$root" && timeout 600 cargo test --offline -p aikernel-accel -- --nocapture) \
+    if (cd "$root" && timeout 600 "${generate_test[@]}" --nocapture) \
         >"$out/generate.log" 2>&1; then
         generate_status="passed"
     else
         generate_status="failed (see generate.log)"
     fi
-    if (cd "$root" && timeout 600 cargo run --offline -p aikernel -- --json model bench \
+    if (cd "$root" && timeout 600 "${cli[@]}" --json model bench \
         --kernel cuda,auto --batch 1,8,32,64 --threads 16 --n-prompt 128 --n-gen 64 --no-llama) \
         >"$out/bench.json" 2>"$out/bench.log"; then
         bench_status="done"

@@ -39,12 +39,9 @@ fn capacity(m: &Model, cases: &[Golden]) -> usize {
 }
 
 fn goldens() -> Vec<Golden> {
-    let path = format!(
-        "{}/../engine/tests/fixtures/golden_smollm2_q4_1.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Compiled in, so a prebuilt test binary runs from any folder (scripts/gpu-bundle.sh).
+    let text = include_str!("../../engine/tests/fixtures/golden_smollm2_q4_1.json");
+    let json: serde_json::Value = serde_json::from_str(text).unwrap();
     let ids = |v: &serde_json::Value| -> Vec<u32> {
         v.as_array()
             .unwrap()

@@ -17,15 +17,25 @@ pub(crate) struct Case {
     pub(crate) sha: String,
 }
 
+/// The committed fixture `fixture`, compiled in so a prebuilt test binary runs from any folder
+/// (scripts/gpu-bundle.sh).
+fn fixture_text(fixture: &str) -> &'static str {
+    match fixture {
+        "golden_smollm2_q4_1.json" => {
+            include_str!("../../../engine/tests/fixtures/golden_smollm2_q4_1.json")
+        }
+        "golden_gemma3_270m.json" => {
+            include_str!("../../../engine/tests/fixtures/golden_gemma3_270m.json")
+        }
+        other => panic!("no committed golden fixture {other} is compiled in"),
+    }
+}
+
 /// The cases of a committed fixture of the engine.
 pub(crate) fn cases(fixture: &str) -> Vec<Case> {
-    let path = format!(
-        "{}/../engine/tests/fixtures/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let path = fixture;
     let json: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(fixture_text(fixture)).unwrap_or_else(|e| panic!("{path}: {e}"));
     let ids = |v: &serde_json::Value, key: &str| -> Vec<u32> {
         v[key]
             .as_array()

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Prepares, on a development machine, what scripts/gpu-check.sh needs on a GPU machine that
+# has nvcc and the NVIDIA driver but no Rust toolchain, no crate registry and no network (the
+# reference H200 machine), and that receives at most 64 MiB of files per call:
+#   .gpu/bin/      stripped release builds of the GPU tests (every test target of
+#                  aikernel-cuda except toolkit and ptx, which need setup's CUDA compilers,
+#                  and gpu_path, which needs the build folder's CPU stand-ins of the driver;
+#                  and aikernel-accel's generation) named <crate>-<target>, the aikernel CLI (the
+#                  benchmark), and manifest.txt (the commit they were built from, one line per
+#                  file with its sha256)
+#   .gpu/model/    the default model (SmolLM2-135M-Instruct Q4_1, 98 MB: more than one call
+#                  carries) in two parts, and SHA256SUMS of the whole file
+# .gpu/ is ignored by git. The three calls, in a row (a machine stays warm about 30 s after a
+# call; ignored folders and /tmp stay while it is warm), are in docs/engine.md, "On a GPU
+# machine":
+#   1. carry .gpu/model/part-0:  mkdir -p /tmp/ak && cp .gpu/model/part-0 /tmp/ak/
+#   2. carry .gpu/model/part-1 and .gpu/model/SHA256SUMS: assemble and check the model
+#   3. carry .gpu/bin:           AIKERNEL_CACHE=/tmp/ak/cache scripts/gpu-check.sh "$OUT"
+# Usage: scripts/gpu-bundle.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bin="$root/.gpu/bin"
+models="$root/.gpu/model"
+cache="${AIKERNEL_CACHE:-${HOME:+$HOME/}.cache/aikernel}"
+model="$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+# Each call carries the working tree too (about 5 MiB): each half must stay under 56 MiB.
+max_part=$((56 * 1024 * 1024))
+
+log() { printf 'gpu-bundle: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[[ "$(uname -m)" == x86_64 ]] || die "the GPU machine is x86-64; build the bundle on x86-64"
+[[ -f "$model" ]] || die "$model is missing: run scripts/setup.sh"
+command -v strip >/dev/null || die "strip (binutils) is needed"
+
+rm -rf "$bin" "$models"
+mkdir -p "$bin" "$models"
+
+log "building the GPU tests (release)"
+json="$(mktemp)"
+trap 'rm -f "$json"' EXIT
+cargo test --release --locked --no-run -p aikernel-cuda -p aikernel-accel \
+    --message-format=json >"$json"
+python3 - "$json" "$bin" <<'PY'
+import json, shutil, sys
+src, dest = sys.argv[1], sys.argv[2]
+# Targets that need setup's CUDA compilers (not on the GPU machine) or the CPU stand-ins of the
+# driver that build.rs leaves in the build folder (gpu_path) stay behind.
+leave = {("aikernel-cuda", "toolkit"), ("aikernel-cuda", "ptx"), ("aikernel-cuda", "gpu_path")}
+picked = []
+for line in open(src):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
+        continue
+    t = m["target"]
+    # package_id: path+file:///.../crates/cuda#aikernel-cuda@0.1.0
+    pkg = m["package_id"].split("#")[-1].split("@")[0]
+    kind = t["kind"][0]
+    name = "lib" if kind == "lib" else t["name"]
+    if (pkg, name) in leave or kind not in ("lib", "test"):
+        continue
+    if pkg == "aikernel-accel" and name != "generation":
+        continue
+    out = f"{dest}/{pkg.removeprefix('aikernel-')}-{name}"
+    shutil.copy2(m["executable"], out)
+    picked.append(out)
+if not any(p.endswith("cuda-golden") for p in picked) or not any(
+    p.endswith("accel-generation") for p in picked
+):
+    sys.exit(f"the golden and generation tests were not built: {picked}")
+PY
+
+log "building the aikernel CLI (release)"
+cargo build --release --locked -p aikernel
+cp target/release/aikernel "$bin/aikernel"
+strip "$bin"/*
+
+{
+    echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo '-dirty')"
+    (cd "$bin" && sha256sum -- * | grep -v ' manifest.txt$')
+} >"$bin/manifest.txt"
+
+log "splitting the model"
+split -n 2 -d -a 1 "$model" "$models/part-"
+(cd "$(dirname "$model")" && sha256sum "$(basename "$model")") >"$models/SHA256SUMS"
+for p in "$models/part-0" "$models/part-1"; do
+    [[ $(stat -c %s "$p") -lt $max_part ]] || die "$p is over $max_part bytes"
+done
+
+du -sh "$bin" "$models"/* >&2
+total=$(du -sb "$bin" | cut -f1)
+[[ $total -lt $((56 * 1024 * 1024)) ]] \
+    || die ".gpu/bin is $total bytes: too much to carry with the working tree in one call"
+log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/model (2 parts)"
