@@ -26,6 +26,7 @@ use aikernel_cuda::ptx::{PtxDevice, PtxError};
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
 use common::engine::{as_f16, compare_steps_on, load, quantized, spec};
+use common::golden::{cases, replay};
 use common::toolkit::ptx_sm90;
 use tiny_arch::Family;
 
@@ -243,7 +244,7 @@ fn a_module_without_the_forward_kernels_is_refused() {
 }
 
 #[test]
-fn smollm2_matches_the_engine_in_ptx() {
+fn smollm2_golden_hash_in_ptx() {
     let path = aikernel_engine::paths::model();
     assert!(
         path.exists(),
@@ -251,17 +252,29 @@ fn smollm2_matches_the_engine_in_ptx() {
         path.display()
     );
     let m = Model::load(&path).unwrap();
-    let tok = m.tokenizer();
-    // Two prompts of different lengths prefilled together, then a decode step of both.
-    let a = tok.encode("The capital of France is", true);
-    let b = tok.encode("def f(n):", true);
-    let steps = vec![vec![(0, a), (1, b)], vec![(0, vec![12]), (1, vec![198])]];
-    let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 2, 32).unwrap();
+    // The shortest committed golden request (5 prompt tokens, 10 generated): prefilled, the
+    // engine's tokens fed back, every step's logits hashed, against the committed SHA-256.
+    let cs = cases("golden_smollm2_q4_1.json");
+    let c = cs
+        .iter()
+        .min_by_key(|c| c.prompt.len() + c.tokens.len())
+        .unwrap()
+        .clone();
+    let cap = c.prompt.len() + c.tokens.len() + 1;
+    let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 1, cap).unwrap();
     let t = std::time::Instant::now();
-    compare_steps_on(&m, "SmolLM2-135M Q4_1", &steps, &mut fwd);
-    let n = fwd.device().executed();
+    let got = replay(
+        &mut fwd,
+        std::slice::from_ref(&c),
+        1,
+        0,
+        m.config().vocab_size as u32,
+    );
     println!(
-        "SmolLM2-135M Q4_1: bit-identical, {n} PTX instructions interpreted in {:.1} s",
+        "SmolLM2-135M Q4_1, golden {:?}: {} PTX instructions interpreted in {:.1} s",
+        c.text,
+        fwd.device().executed(),
         t.elapsed().as_secs_f64()
     );
+    assert_eq!(got, vec![c.sha.clone()], "the committed golden hash");
 }

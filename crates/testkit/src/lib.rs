@@ -30,7 +30,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "gpu",
-        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs, generation on it in \
+        "the CUDA forward pass on a GPU (crates/cuda/tests/golden.rs and gpu_forward.rs, \
+         generation on it in \
          crates/accel/tests/generation.rs, a GPU node in a committee in \
          crates/cli/tests/node_gpu.rs) on a machine without an NVIDIA driver and device; the \
          same launches on the host build and as interpreted PTX, bit for bit against the \
