@@ -21,7 +21,14 @@ KEYS=(0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
   0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
   0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6)
 ADMIN_KEY=${KEYS[0]}
-send() { $BIN/cast send --rpc-url "$RPC" --json "$@" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["status"]=="0x1", r; print(int(r["gasUsed"],16))'; }
+# A fixed gas limit where the caller sets none: cast's estimate is taken at the latest block's
+# timestamp, and a transaction mined a second later pays the stake-reward accrual on top
+# (GPUManagement._sync), so an estimated limit ran out of gas now and then. gasUsed, which is
+# what this script measures, does not depend on the limit.
+send() {
+  [[ " $* " == *" --gas-limit "* ]] || set -- --gas-limit 2000000 "$@"
+  $BIN/cast send --rpc-url "$RPC" --json "$@" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["status"]=="0x1", r; print(int(r["gasUsed"],16))'
+}
 
 out=$($BIN/forge script contracts/script/Deploy.s.sol --rpc-url "$RPC" --broadcast --private-key "$ADMIN_KEY" 2>&1)
 addr() { echo "$out" | awk -v n="$1" '$1==n {print $2}' | tail -1; }
