@@ -48,14 +48,18 @@ AK_FN void ak_fwd_quantize_at(long long i, const float* x, int8_t* q, float* d, 
     ak_quantize_block(x + AK_QK * i, q + AK_QK * i, d + i, s + i);
 }
 
-// out[t * rows + r], i = t * rows + r: weight row r with token t.
-AK_FN void ak_fwd_matmul_at(long long i, int dtype, const uint8_t* w, int rows, int cols,
-                            const float* x, const int8_t* q, const float* d, const int32_t* s,
-                            float* out) {
-    long long t = i / rows, r = i % rows;
+// Weight row r with tokens t0 .. t0 + tile - 1 (fewer in the last tile), i = g * rows + r,
+// t0 = g * tile: out[t * rows + r] for each. Threads next to each other take rows next to each
+// other and the same tokens; a tile of several tokens reads the row once for all of them.
+AK_FN void ak_fwd_matmul_at(long long i, int dtype, const uint8_t* w, int rows, int cols, int ntok,
+                            int tile, const float* x, const int8_t* q, const float* d,
+                            const int32_t* s, float* out) {
+    long long r = i % rows, t0 = i / rows * tile;
+    long long left = ntok - t0;
+    int cnt = left < tile ? (int)left : tile;
     int nb = cols / AK_QK;
-    out[i] = ak_dot_row(dtype, w + r * ak_row_bytes(dtype, cols), cols, x + t * cols,
-                        q + t * cols, d + t * nb, s + t * nb);
+    ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols, q + t0 * cols,
+                d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows);
 }
 
 // x[i] = x[i] + b[i % width] (a projection's bias).
@@ -149,9 +153,9 @@ AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d,
     AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
 }
 AK_GLOBAL void ak_fwd_matmul(long long n, int dtype, const uint8_t* w, int rows, int cols,
-                             const float* x, const int8_t* q, const float* d, const int32_t* s,
-                             float* out) {
-    AK_FWD_INDEX ak_fwd_matmul_at(i, dtype, w, rows, cols, x, q, d, s, out);
+                             int ntok, int tile, const float* x, const int8_t* q, const float* d,
+                             const int32_t* s, float* out) {
+    AK_FWD_INDEX ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
 }
 AK_GLOBAL void ak_fwd_add_bias(long long n, float* x, const float* b, int width) {
     AK_FWD_INDEX ak_fwd_add_bias_at(i, x, b, width);

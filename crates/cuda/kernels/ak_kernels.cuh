@@ -3,6 +3,7 @@
 // loop over the outputs.
 #pragma once
 #include "ak_attention.cuh"
+#include "ak_forward.cuh"
 #include "ak_ops.cuh"
 #include "ak_quant.cuh"
 
@@ -13,17 +14,14 @@ AK_GLOBAL void ak_quantize_kernel(const float* x, int n_blocks, int8_t* q, float
     if (b < n_blocks) ak_quantize_block(x + AK_QK * b, q + AK_QK * b, d + b, s + b);
 }
 
-// One thread per (token t, row r): out[t * rows + r] (the engine's layout).
-AK_GLOBAL void ak_matmul_kernel(int dtype, const uint8_t* w, int rows, int cols, int ntok,
+// One thread per (row r, tile of `tile` tokens): out[t * rows + r] (the engine's layout), the
+// forward pass's matmul (ak_forward.cuh).
+AK_GLOBAL void ak_matmul_kernel(int dtype, const uint8_t* w, int rows, int cols, int ntok, int tile,
                                 const float* x, const int8_t* q, const float* d, const int32_t* s,
                                 float* out) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (long long)rows * ntok) return;
-    int t = (int)(i / rows), r = (int)(i % rows);
-    int nb = cols / AK_QK;
-    out[i] = ak_dot_row(dtype, w + (long long)r * ak_row_bytes(dtype, cols), cols,
-                        x + (long long)t * cols, q + (long long)t * cols, d + (long long)t * nb,
-                        s + (long long)t * nb);
+    if (i >= (long long)rows * ((ntok + tile - 1) / tile)) return;
+    ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
 }
 
 // One thread per row.

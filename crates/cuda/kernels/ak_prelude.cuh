@@ -10,7 +10,10 @@
 #ifdef __CUDACC__
 #define AK_FN __device__ __forceinline__
 #define AK_GLOBAL extern "C" __global__
+// Loops over a fixed count whose array elements must stay in registers.
+#define AK_UNROLL _Pragma("unroll")
 #else
+#define AK_UNROLL
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -78,6 +81,28 @@ AK_FN uint16_t ak_u16(const uint8_t* p) {
 AK_FN uint32_t ak_u32(const uint8_t* p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
            ((uint32_t)p[3] << 24);
+}
+
+// Four signed bytes of a times four of b, plus c: exact in i32 for the kernels' values (the
+// device's dp4a; the host sums the same products).
+AK_FN int32_t ak_dp4a(uint32_t a, uint32_t b, int32_t c) {
+#ifdef __CUDACC__
+    return __dp4a((int)a, (int)b, c);
+#else
+    for (int i = 0; i < 4; i++) c += (int32_t)(int8_t)(a >> (8 * i)) * (int32_t)(int8_t)(b >> (8 * i));
+    return c;
+#endif
+}
+
+// A 4-byte word of an array whose address is a multiple of 4 (the device reads it whole).
+AK_FN uint32_t ak_u32_aligned(const void* p) {
+#ifdef __CUDACC__
+    return *(const uint32_t*)p;
+#else
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+#endif
 }
 
 // binary16 -> f32, exact (the engine's f16_to_f32).

@@ -44,28 +44,6 @@ AK_FN void ak_quantize_block(const float* x, int8_t* q, float* d, int32_t* s) {
     *s = sum;
 }
 
-// Integer dot product of 16 bytes of nibbles with 32 activations (scalar.rs nib_dot).
-AK_FN int32_t ak_nib_dot(const uint8_t* qs, const int8_t* a) {
-    int32_t s = 0;
-    for (int i = 0; i < 16; i++) {
-        s += (int32_t)(qs[i] & 0x0F) * (int32_t)a[i];
-        s += (int32_t)(qs[i] >> 4) * (int32_t)a[i + 16];
-    }
-    return s;
-}
-
-// Q5_0/Q5_1 block: sum of q*a over the 5-bit values (kquant.rs q5_values + udot).
-AK_FN int32_t ak_q5_dot(const uint8_t* qh, const uint8_t* qs, const int8_t* a) {
-    uint32_t h = ak_u32(qh);
-    int32_t s = 0;
-    for (int i = 0; i < AK_QK; i++) {
-        uint32_t nib = i < 16 ? (qs[i] & 0x0Fu) : (uint32_t)(qs[i - 16] >> 4);
-        uint32_t v = nib | (((h >> i) & 1u) << 4);
-        s += (int32_t)v * (int32_t)a[i];
-    }
-    return s;
-}
-
 // 6-bit scale and minimum of sub-block j of a Q4_K/Q5_K block (get_scale_min_k4).
 AK_FN void ak_k4_scale_min(const uint8_t* sc, int j, int32_t* scale, int32_t* min) {
     if (j < 4) {
@@ -77,129 +55,238 @@ AK_FN void ak_k4_scale_min(const uint8_t* sc, int j, int32_t* scale, int32_t* mi
     }
 }
 
-// Sum of q*a over sub-block j of a Q4_K/Q5_K block (kquant.rs k_values + udot).
-AK_FN int32_t ak_k_dot(const uint8_t* qs, const uint8_t* qh, int j, const int8_t* a) {
-    const uint8_t* bytes = qs + 32 * (j / 2);
-    int32_t s = 0;
-    for (int l = 0; l < AK_QK; l++) {
-        uint32_t nib = (j % 2 == 0) ? (bytes[l] & 0x0Fu) : (uint32_t)(bytes[l] >> 4);
-        uint32_t hi = qh ? (((uint32_t)(qh[l] >> j) & 1u) << 4) : 0u;
-        s += (int32_t)(nib | hi) * (int32_t)a[l];
+// Most tokens one thread of the matmul takes (a launch's tile is 1 to AK_TILE_MAX).
+#define AK_TILE_MAX 8
+
+// One block of 32 weights of a quantized row, unpacked once for every token it meets: its
+// integer values as 8 words of 4 signed bytes (value 4w + b in byte b of word w), the f32
+// scale (and minimum) of the block, and what the dot product does with them (the engine's
+// per-type code, crates/engine/src/kernels/{scalar,kquant}.rs):
+//   AK_B_OFF  (Q8_0, Q4_0, Q5_0): sum = v·a - off·s;          acc += (fa·d)·sum
+//   AK_B_MIN  (Q4_1, Q5_1):       sum = v·a;                  acc += (fa·d)·sum; acc += (fb·d)·s
+//   AK_B_K    (Q4_K, Q5_K):       isum = v·a;                 acc += (fa·d)·(sc·isum);
+//                                                              acc -= (fb·d)·(m·s)
+//   AK_B_Q6K  (Q6_K):             isum = s0·(v·a)[0,16) + s1·(v·a)[16,32); acc += (fa·d)·isum
+//                                 (Q6_K's values are stored as v + 32, 0 to 63, and the 32 is
+//                                 taken off as 32·(sum of a) per half)
+// Every integer term is exact in i32 (dp4a included), so only the f32 operations' order
+// matters, and that is the engine's.
+#define AK_B_OFF 0
+#define AK_B_MIN 1
+#define AK_B_K 2
+#define AK_B_Q6K 3
+
+struct ak_wblock {
+    uint32_t v[8];
+    float fa, fb;
+    int32_t kind, i0, i1;
+};
+
+// Nibbles: the low ones of 16 bytes are values 0..15, the high ones 16..31 (scalar.rs
+// nib_dot's order).
+AK_FN void ak_unpack_nibbles(const uint8_t* qs, uint32_t* v) {
+    AK_UNROLL
+    for (int w = 0; w < 4; w++) {
+        uint32_t b = ak_u32(qs + 4 * w);
+        v[w] = b & 0x0F0F0F0Fu;
+        v[w + 4] = (b >> 4) & 0x0F0F0F0Fu;
     }
+}
+
+// The 5th bit of value i from bit i of the mask h (Q5_0/Q5_1, kquant.rs q5_values).
+AK_FN void ak_add_high_bits(uint32_t h, uint32_t* v) {
+    AK_UNROLL
+    for (int w = 0; w < 8; w++) {
+        uint32_t m = (h >> (4 * w)) & 0xFu;
+        v[w] |= ((m & 1u) << 4) | ((m & 2u) << 11) | ((m & 4u) << 18) | ((m & 8u) << 25);
+    }
+}
+
+// Unpacks block k (values 32k .. 32k+31) of a quantized row; false for F32/F16 and unknown
+// types.
+AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
+    b->fb = 0.0f;
+    b->i0 = 0;
+    b->i1 = 0;
+    switch (dtype) {
+    case AK_Q8_0: {
+        const uint8_t* blk = row + 34 * k;
+        b->kind = AK_B_OFF;
+        b->fa = ak_f16_at(blk);
+        AK_UNROLL
+        for (int w = 0; w < 8; w++) b->v[w] = ak_u32(blk + 2 + 4 * w);
+        return true;
+    }
+    case AK_Q4_0: {
+        const uint8_t* blk = row + 18 * k;
+        b->kind = AK_B_OFF;
+        b->fa = ak_f16_at(blk);
+        b->i0 = 8;
+        ak_unpack_nibbles(blk + 2, b->v);
+        return true;
+    }
+    case AK_Q4_1: {
+        const uint8_t* blk = row + 20 * k;
+        b->kind = AK_B_MIN;
+        b->fa = ak_f16_at(blk);
+        b->fb = ak_f16_at(blk + 2);
+        ak_unpack_nibbles(blk + 4, b->v);
+        return true;
+    }
+    case AK_Q5_0: {
+        const uint8_t* blk = row + 22 * k;
+        b->kind = AK_B_OFF;
+        b->fa = ak_f16_at(blk);
+        b->i0 = 16;
+        ak_unpack_nibbles(blk + 6, b->v);
+        ak_add_high_bits(ak_u32(blk + 2), b->v);
+        return true;
+    }
+    case AK_Q5_1: {
+        const uint8_t* blk = row + 24 * k;
+        b->kind = AK_B_MIN;
+        b->fa = ak_f16_at(blk);
+        b->fb = ak_f16_at(blk + 2);
+        ak_unpack_nibbles(blk + 8, b->v);
+        ak_add_high_bits(ak_u32(blk + 4), b->v);
+        return true;
+    }
+    case AK_Q4_K:
+    case AK_Q5_K: {
+        int five = dtype == AK_Q5_K, j = k % 8;
+        const uint8_t* blk = row + (five ? 176 : 144) * (k / 8);
+        const uint8_t* bytes = blk + (five ? 48 : 16) + 32 * (j / 2);
+        b->kind = AK_B_K;
+        b->fa = ak_f16_at(blk);
+        b->fb = ak_f16_at(blk + 2);
+        ak_k4_scale_min(blk + 4, j, &b->i0, &b->i1);
+        AK_UNROLL
+        for (int w = 0; w < 8; w++) {
+            uint32_t nib = (ak_u32(bytes + 4 * w) >> (4 * (j % 2))) & 0x0F0F0F0Fu;
+            uint32_t hi = five ? ((ak_u32(blk + 16 + 4 * w) >> j) & 0x01010101u) << 4 : 0u;
+            b->v[w] = nib | hi;
+        }
+        return true;
+    }
+    case AK_Q6_K: {
+        int j = k % 8, n = j / 4, g = j % 4;
+        const uint8_t* blk = row + 210 * (k / 8);
+        b->kind = AK_B_Q6K;
+        b->fa = ak_f16_at(blk + 208);
+        b->i0 = (int8_t)blk[192 + 2 * j];
+        b->i1 = (int8_t)blk[193 + 2 * j];
+        AK_UNROLL
+        for (int w = 0; w < 8; w++) {
+            uint32_t lo = ak_u32(blk + 64 * n + 32 * (g % 2) + 4 * w);
+            uint32_t nib = (lo >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
+            uint32_t hi = (ak_u32(blk + 128 + 32 * n + 4 * w) >> (2 * g)) & 0x03030303u;
+            b->v[w] = nib | (hi << 4);
+        }
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+// Sum of v·a over words [from, to) of a block (a: 32 quantized activations, 4-aligned).
+AK_FN int32_t ak_idot(const uint32_t* v, const int8_t* a, int from, int to) {
+    int32_t s = 0;
+    AK_UNROLL
+    for (int w = from; w < to; w++) s = ak_dp4a(v[w], ak_u32_aligned(a + 4 * w), s);
     return s;
 }
 
-// s0 * sum(q*a) over the first 16 values + s1 * sum over the last 16, sub-block j of a
-// Q6_K block (kquant.rs q6k_values + sdot).
-AK_FN int32_t ak_q6k_dot(const uint8_t* ql, const uint8_t* qh, int j, int32_t s0, int32_t s1,
-                         const int8_t* a) {
-    int n = j / 4, g = j % 4;
-    int32_t lo = 0, hi_sum = 0;
-    for (int l = 0; l < AK_QK; l++) {
-        uint8_t b = ql[64 * n + 32 * (g % 2) + l];
-        uint32_t nib = g < 2 ? (b & 0x0Fu) : (uint32_t)(b >> 4);
-        uint32_t hi = (uint32_t)(qh[32 * n + l] >> (2 * g)) & 3u;
-        int32_t v = (int32_t)(nib | (hi << 4)) - 32;
-        if (l < 16) {
-            lo += v * (int32_t)a[l];
-        } else {
-            hi_sum += v * (int32_t)a[l];
-        }
-    }
-    return s0 * lo + s1 * hi_sum;
+// Sum of a over words [from, to).
+AK_FN int32_t ak_isum(const int8_t* a, int from, int to) {
+    int32_t s = 0;
+    AK_UNROLL
+    for (int w = from; w < to; w++) s = ak_dp4a(0x01010101u, ak_u32_aligned(a + 4 * w), s);
+    return s;
 }
 
-// Dot product of one weight row (`cols` values of ggml type `dtype`, raw bytes) with one
-// token: `x` its f32 values (F32/F16 weights), `q`, `d`, `s` its quantized blocks, scales and
-// block sums. The blocks are accumulated in ascending order, each f32 operation on its own
-// (scalar.rs dot_row, kquant.rs dot_row). Unknown types give 0 (as the engine).
+// acc after block b (unpacked) meets one token's quantized block: values a, scale d, sum s.
+AK_FN float ak_apply_block(const ak_wblock* b, float acc, const int8_t* a, float d, int32_t s) {
+    switch (b->kind) {
+    case AK_B_OFF:
+        return acc + (b->fa * d) * (float)(ak_idot(b->v, a, 0, 8) - b->i0 * s);
+    case AK_B_MIN:
+        acc += (b->fa * d) * (float)ak_idot(b->v, a, 0, 8);
+        return acc + (b->fb * d) * (float)s;
+    case AK_B_K:
+        acc += (b->fa * d) * (float)(b->i0 * ak_idot(b->v, a, 0, 8));
+        return acc - (b->fb * d) * (float)(b->i1 * s);
+    default: {
+        int32_t lo = ak_idot(b->v, a, 0, 4) - 32 * ak_isum(a, 0, 4);
+        int32_t hi = ak_idot(b->v, a, 4, 8) - 32 * ak_isum(a, 4, 8);
+        return acc + (b->fa * d) * (float)(b->i0 * lo + b->i1 * hi);
+    }
+    }
+}
+
+// Weight i of an F32/F16 row.
+AK_FN float ak_float_weight(int dtype, const uint8_t* row, int i) {
+    return dtype == AK_F32 ? ak_f32(ak_u32(row + 4 * i)) : ak_f16_at(row + 2 * i);
+}
+
+// Dot products of one weight row (`cols` values of ggml type `dtype`, raw bytes) with `cnt`
+// consecutive tokens (1 to AK_TILE_MAX): token j's f32 values at x + j·cols (F32/F16
+// weights), its quantized blocks, scales and block sums at q + j·cols, d + j·nb, s + j·nb; its
+// result into out[j·ostride]. Each block of the row is read and unpacked once and then
+// applied to every token, so a tile of tokens reads the row once; each token's accumulator
+// still takes the blocks in ascending order, each f32 operation on its own (scalar.rs dot_row,
+// kquant.rs dot_row), so the result does not depend on the tile. Unknown types give 0 (as
+// the engine).
+AK_FN void ak_dot_tile(int dtype, const uint8_t* row, int cols, int cnt, const float* x,
+                       const int8_t* q, const float* d, const int32_t* s, float* out,
+                       long long ostride) {
+    int nb = cols / AK_QK;
+    float acc[AK_TILE_MAX];
+    AK_UNROLL
+    for (int j = 0; j < AK_TILE_MAX; j++) acc[j] = 0.0f;
+    if (dtype == AK_F32 || dtype == AK_F16) {
+        // Chunks of 8 weights, each read once for the tile.
+        for (int c0 = 0; c0 < cols; c0 += 8) {
+            float w[8];
+            int len = cols - c0 < 8 ? cols - c0 : 8;
+            AK_UNROLL
+            for (int i = 0; i < 8; i++) w[i] = i < len ? ak_float_weight(dtype, row, c0 + i) : 0.0f;
+            AK_UNROLL
+            for (int j = 0; j < AK_TILE_MAX; j++) {
+                if (j < cnt) {
+                    const float* xt = x + (long long)j * cols + c0;
+                    AK_UNROLL
+                    for (int i = 0; i < 8; i++) {
+                        if (i < len) acc[j] += w[i] * xt[i];
+                    }
+                }
+            }
+        }
+    } else {
+        ak_wblock b;
+        for (int k = 0; k < nb; k++) {
+            if (!ak_unpack_block(dtype, row, k, &b)) break;
+            AK_UNROLL
+            for (int j = 0; j < AK_TILE_MAX; j++) {
+                if (j < cnt) {
+                    long long tb = (long long)j * nb + k;
+                    acc[j] = ak_apply_block(&b, acc[j], q + AK_QK * tb, d[tb], s[tb]);
+                }
+            }
+        }
+    }
+    AK_UNROLL
+    for (int j = 0; j < AK_TILE_MAX; j++) {
+        if (j < cnt) out[(long long)j * ostride] = acc[j];
+    }
+}
+
+// Dot product of one weight row with one token (ak_dot_tile with a tile of one).
 AK_FN float ak_dot_row(int dtype, const uint8_t* row, int cols, const float* x, const int8_t* q,
                        const float* d, const int32_t* s) {
-    int nb = cols / AK_QK;
-    float acc = 0.0f;
-    switch (dtype) {
-    case AK_F32:
-        for (int i = 0; i < cols; i++) acc += ak_f32(ak_u32(row + 4 * i)) * x[i];
-        break;
-    case AK_F16:
-        for (int i = 0; i < cols; i++) acc += ak_f16_at(row + 2 * i) * x[i];
-        break;
-    case AK_Q8_0:
-        for (int b = 0; b < nb; b++) {
-            const uint8_t* blk = row + 34 * b;
-            const int8_t* qa = q + AK_QK * b;
-            int32_t sum = 0;
-            for (int i = 0; i < AK_QK; i++) sum += (int32_t)(int8_t)blk[2 + i] * (int32_t)qa[i];
-            acc += (ak_f16_at(blk) * d[b]) * (float)sum;
-        }
-        break;
-    case AK_Q4_0:
-        for (int b = 0; b < nb; b++) {
-            const uint8_t* blk = row + 18 * b;
-            int32_t sum = ak_nib_dot(blk + 2, q + AK_QK * b) - 8 * s[b];
-            acc += (ak_f16_at(blk) * d[b]) * (float)sum;
-        }
-        break;
-    case AK_Q4_1:
-        for (int b = 0; b < nb; b++) {
-            const uint8_t* blk = row + 20 * b;
-            int32_t sum = ak_nib_dot(blk + 4, q + AK_QK * b);
-            acc += (ak_f16_at(blk) * d[b]) * (float)sum;
-            acc += (ak_f16_at(blk + 2) * d[b]) * (float)s[b];
-        }
-        break;
-    case AK_Q5_0:
-        for (int b = 0; b < nb; b++) {
-            const uint8_t* blk = row + 22 * b;
-            int32_t sum = ak_q5_dot(blk + 2, blk + 6, q + AK_QK * b) - 16 * s[b];
-            acc += (ak_f16_at(blk) * d[b]) * (float)sum;
-        }
-        break;
-    case AK_Q5_1:
-        for (int b = 0; b < nb; b++) {
-            const uint8_t* blk = row + 24 * b;
-            int32_t sum = ak_q5_dot(blk + 4, blk + 8, q + AK_QK * b);
-            acc += (ak_f16_at(blk) * d[b]) * (float)sum;
-            acc += (ak_f16_at(blk + 2) * d[b]) * (float)s[b];
-        }
-        break;
-    case AK_Q4_K:
-    case AK_Q5_K: {
-        int bs = dtype == AK_Q5_K ? 176 : 144;
-        for (int sb = 0; sb < cols / AK_QK_K; sb++) {
-            const uint8_t* blk = row + bs * sb;
-            float dd = ak_f16_at(blk);
-            float dmin = ak_f16_at(blk + 2);
-            const uint8_t* qh = dtype == AK_Q5_K ? blk + 16 : (const uint8_t*)0;
-            const uint8_t* qs = dtype == AK_Q5_K ? blk + 48 : blk + 16;
-            for (int j = 0; j < 8; j++) {
-                int32_t sc, m;
-                ak_k4_scale_min(blk + 4, j, &sc, &m);
-                int k = 8 * sb + j;
-                int32_t isum = ak_k_dot(qs, qh, j, q + AK_QK * k);
-                acc += (dd * d[k]) * (float)(sc * isum);
-                acc -= (dmin * d[k]) * (float)(m * s[k]);
-            }
-        }
-        break;
-    }
-    case AK_Q6_K:
-        for (int sb = 0; sb < cols / AK_QK_K; sb++) {
-            const uint8_t* blk = row + 210 * sb;
-            float dd = ak_f16_at(blk + 208);
-            for (int j = 0; j < 8; j++) {
-                int32_t s0 = (int8_t)blk[192 + 2 * j];
-                int32_t s1 = (int8_t)blk[193 + 2 * j];
-                int k = 8 * sb + j;
-                int32_t isum = ak_q6k_dot(blk, blk + 128, j, s0, s1, q + AK_QK * k);
-                acc += (dd * d[k]) * (float)isum;
-            }
-        }
-        break;
-    default:
-        return 0.0f;
-    }
-    return acc;
+    float out = 0.0f;
+    ak_dot_tile(dtype, row, cols, 1, x, q, d, s, &out, 1);
+    return out;
 }
 
 // Bytes per row of `cols` values of `dtype` (0 for types the dot products do not take).

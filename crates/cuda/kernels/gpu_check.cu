@@ -16,8 +16,8 @@
 
 extern "C" {
 void ak_host_quantize(const float* x, int n_blocks, int8_t* q, float* d, int32_t* s);
-void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, const float* x,
-                    const int8_t* q, const float* d, const int32_t* s, float* out);
+void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, int tile,
+                    const float* x, const int8_t* q, const float* d, const int32_t* s, float* out);
 void ak_host_rmsnorm(const float* x, const float* w, float eps, int n, int nrows, float* out);
 void ak_host_unary(int op, const float* a, const float* b, float c, int n, float* out);
 void ak_host_rope(float* x, int hd, int nheads, const float* cs, int neox);
@@ -219,16 +219,23 @@ static void check_quantize_and_matmul() {
                 }
             }
         }
+        // The host's one-token-per-call result against the GPU's at several tiles (one thread
+        // taking 1, 3 or 8 tokens): every tile gives the same bits.
         std::vector<float> out((size_t)rows * ntok);
-        ak_host_matmul(t, w.data(), rows, cols, ntok, x.data(), q.data(), d.data(), s.data(), out.data());
+        ak_host_matmul(t, w.data(), rows, cols, ntok, 1, x.data(), q.data(), d.data(), s.data(), out.data());
         uint8_t* dw = to_device(w);
         float* dout;
         CK(cudaMalloc(&dout, out.size() * sizeof(float)));
-        // The GPU uses its own quantization (already compared above).
-        ak_matmul_kernel<<<grid((long long)rows * ntok), 256>>>(t, dw, rows, cols, ntok, dx, dq, dd, ds, dout);
-        CK(cudaGetLastError());
-        CK(cudaDeviceSynchronize());
-        compare_f32(std::string("matmul.") + names[ti], from_device(dout, out.size()), out, nullptr);
+        for (int tile : {1, 3, 8}) {
+            CK(cudaMemset(dout, 0xff, out.size() * sizeof(float)));
+            long long threads = (long long)rows * ((ntok + tile - 1) / tile);
+            // The GPU uses its own quantization (already compared above).
+            ak_matmul_kernel<<<grid(threads), 256>>>(t, dw, rows, cols, ntok, tile, dx, dq, dd, ds, dout);
+            CK(cudaGetLastError());
+            CK(cudaDeviceSynchronize());
+            compare_f32(std::string("matmul.") + names[ti] + ".tile" + std::to_string(tile),
+                        from_device(dout, out.size()), out, nullptr);
+        }
         CK(cudaFree(dw));
         CK(cudaFree(dout));
     }

@@ -11,17 +11,10 @@ void ak_host_quantize(const float* x, int n_blocks, int8_t* q, float* d, int32_t
     for (int b = 0; b < n_blocks; b++) ak_quantize_block(x + AK_QK * b, q + AK_QK * b, d + b, s + b);
 }
 
-void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, const float* x,
-                    const int8_t* q, const float* d, const int32_t* s, float* out) {
-    int nb = cols / AK_QK;
-    long long rb = ak_row_bytes(dtype, cols);
-    for (int t = 0; t < ntok; t++) {
-        for (int r = 0; r < rows; r++) {
-            out[(long long)t * rows + r] =
-                ak_dot_row(dtype, w + r * rb, cols, x + (long long)t * cols,
-                           q + (long long)t * cols, d + (long long)t * nb, s + (long long)t * nb);
-        }
-    }
+void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, int tile,
+                    const float* x, const int8_t* q, const float* d, const int32_t* s, float* out) {
+    long long n = (long long)rows * ((ntok + tile - 1) / tile);
+    for (long long i = 0; i < n; i++) ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
 }
 
 void ak_host_rmsnorm(const float* x, const float* w, float eps, int n, int nrows, float* out) {
@@ -86,8 +79,9 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             break;
         case AK_K_MATMUL:
             ak_fwd_matmul_at(i, AK_ARG(int, 0), AK_ARG(const uint8_t*, 1), AK_ARG(int, 2),
-                             AK_ARG(int, 3), AK_ARG(cf, 4), AK_ARG(const int8_t*, 5),
-                             AK_ARG(cf, 6), AK_ARG(ci, 7), AK_ARG(float*, 8));
+                             AK_ARG(int, 3), AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(cf, 6),
+                             AK_ARG(const int8_t*, 7), AK_ARG(cf, 8), AK_ARG(ci, 9),
+                             AK_ARG(float*, 10));
             break;
         case AK_K_ADD_BIAS:
             ak_fwd_add_bias_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1), AK_ARG(int, 2));

@@ -41,6 +41,7 @@ unsafe extern "C" {
         rows: c_int,
         cols: c_int,
         ntok: c_int,
+        tile: c_int,
         x: *const f32,
         q: *const i8,
         d: *const f32,
@@ -118,17 +119,23 @@ pub fn row_bytes(dtype: u32, cols: usize) -> usize {
     usize::try_from(b).unwrap_or(0)
 }
 
+/// Most tokens one matmul thread takes (`AK_TILE_MAX` in the kernels).
+pub const TILE_MAX: usize = 8;
+
 /// `out[t * rows + r]` = dot product of weight row `r` (ggml type id `dtype`, `cols` values,
-/// raw bytes `w`) with token `t` (`x`: its f32 values, `a`: its quantized blocks).
+/// raw bytes `w`) with token `t` (`x`: its f32 values, `a`: its quantized blocks), each call
+/// of the kernel's per-thread function taking one row and `tile` tokens (1 to [`TILE_MAX`]).
 pub fn matmul(
     dtype: u32,
     w: &[u8],
     rows: usize,
     cols: usize,
+    tile: usize,
     x: &[f32],
     a: &QuantBlocks,
 ) -> Result<Vec<f32>, ShapeError> {
     const K: &str = "matmul";
+    ensure((1..=TILE_MAX).contains(&tile), K, "tile outside 1..=8")?;
     let rb = row_bytes(dtype, cols);
     ensure(rb > 0, K, "unknown weight type or empty row")?;
     ensure(w.len() == rows * rb, K, "weights are not rows × row bytes")?;
@@ -162,6 +169,7 @@ pub fn matmul(
             nr,
             nc,
             nt,
+            int(tile, K)?,
             x.as_ptr(),
             a.q.as_ptr(),
             a.d.as_ptr(),

@@ -18,9 +18,12 @@ mod tiny_arch;
 #[path = "../../engine/tests/common/tiny_gemma.rs"]
 mod tiny_gemma;
 
+use aikernel_cuda::forward::{Kernel, MatmulTile};
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
-use common::engine::{as_f16, bits, compare_steps, host_forward, load, quantized};
+use common::engine::{
+    as_f16, bits, compare_steps, compare_steps_on, host_forward, load, quantized,
+};
 use tiny_arch::Family;
 
 /// Prefill of two sequences of different lengths together, then two decode steps of both,
@@ -38,8 +41,19 @@ fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
     ]
 }
 
+/// The scenario at the default matmul tile (one token per thread for models this small) and
+/// with every thread taking 3 or 8 tokens: the same bits as the engine each time.
 fn check(m: &Model, name: &str) {
-    compare_steps(m, name, 3, &scenario(m.config().vocab_size));
+    let steps = scenario(m.config().vocab_size);
+    for tile in [
+        MatmulTile::DEFAULT,
+        MatmulTile::Fixed(3),
+        MatmulTile::Fixed(8),
+    ] {
+        let mut f = host_forward(m, 3, 64);
+        f.set_matmul_tile(tile).unwrap();
+        compare_steps_on(m, &format!("{name}, {tile:?}"), &steps, &mut f);
+    }
 }
 
 #[test]
@@ -143,4 +157,59 @@ fn smollm2_matches_the_engine() {
         vec![(1, vec![220])],
     ];
     compare_steps(&m, "SmolLM2-135M Q4_1", 2, &steps);
+}
+
+#[test]
+fn the_default_tile_keeps_launches_wide_and_odd_tiles_are_refused() {
+    let t = MatmulTile::DEFAULT;
+    // SmolLM2's 576-row projections at batch 32 stay one token per thread; its 49152-row
+    // head takes 8; a 4096-row projection takes 4 and keeps 32768 threads.
+    assert_eq!(t.for_shape(576, 32), 1);
+    assert_eq!(t.for_shape(49152, 32), 8);
+    assert_eq!(t.for_shape(4096, 32), 4);
+    assert_eq!(t.for_shape(4096, 1), 1);
+    assert_eq!(MatmulTile::Fixed(5).for_shape(10, 3), 5);
+    let m = load(&tiny::tiny_llama(2));
+    let mut f = host_forward(&m, 1, 8);
+    for bad in [0, 9] {
+        let err = f.set_matmul_tile(MatmulTile::Fixed(bad)).unwrap_err();
+        assert!(err.to_string().contains("tile"), "{err}");
+    }
+}
+
+#[test]
+fn the_projections_of_one_input_share_its_quantization() {
+    let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
+    let layers = m.config().n_layers;
+    let mut f = host_forward(&m, 1, 16);
+    f.set_matmul_tile(MatmulTile::Fixed(4)).unwrap();
+    f.step(&[(0, &[1, 2, 3, 4, 5, 6])]).unwrap();
+    let count = |k: Kernel| f.trace().iter().filter(|l| l.kernel == k).count();
+    // Per layer: Q/K/V share one, the output projection, gate/up share one, down; the head.
+    assert_eq!(count(Kernel::Quantize), 4 * layers + 1);
+    assert_eq!(count(Kernel::Matmul), 7 * layers + 1);
+    // Six tokens in tiles of four: two threads per weight row.
+    let first = f
+        .trace()
+        .iter()
+        .find(|l| l.kernel == Kernel::Matmul)
+        .unwrap();
+    assert_eq!(first.n, 2 * m.config().n_embd);
+}
+
+#[test]
+fn tiles_parse_from_what_they_print() {
+    for t in [
+        MatmulTile::DEFAULT,
+        MatmulTile::Auto { min_threads: 4096 },
+        MatmulTile::Fixed(1),
+        MatmulTile::Fixed(8),
+    ] {
+        assert_eq!(t.to_string().parse::<MatmulTile>(), Ok(t));
+    }
+    assert_eq!("auto".parse::<MatmulTile>(), Ok(MatmulTile::DEFAULT));
+    for bad in ["0", "9", "auto:", "auto:x", "fast", ""] {
+        let e = bad.parse::<MatmulTile>().unwrap_err();
+        assert!(e.contains("expected auto"), "{bad}: {e}");
+    }
 }

@@ -21,7 +21,9 @@ mod tiny_arch;
 #[path = "../../engine/tests/common/tiny_gemma.rs"]
 mod tiny_gemma;
 
-use aikernel_cuda::forward::{Arg, BufId, Device, Elem, Forward, ForwardError, Kernel, Launch};
+use aikernel_cuda::forward::{
+    Arg, BufId, Device, Elem, Forward, ForwardError, Kernel, Launch, MatmulTile,
+};
 use aikernel_cuda::ptx::{PtxDevice, PtxError};
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
@@ -52,7 +54,13 @@ fn device(ptx: &str) -> PtxDevice {
 /// Runs the scenario through the interpreted PTX and the engine; returns the instructions
 /// executed.
 fn check_with(m: &Model, name: &str, ptx: &str) -> u64 {
+    check_tiled(m, name, ptx, MatmulTile::DEFAULT)
+}
+
+/// [`check_with`] with the matmul's tile set.
+fn check_tiled(m: &Model, name: &str, ptx: &str, tile: MatmulTile) -> u64 {
     let mut fwd = Forward::new(device(ptx), spec(m), 3, 64).unwrap();
+    fwd.set_matmul_tile(tile).unwrap();
     let steps = scenario(m.config().vocab_size);
     compare_steps_on(m, name, &steps, &mut fwd);
     fwd.device().executed()
@@ -79,6 +87,12 @@ fn every_architecture_matches_the_engine_in_ptx() {
 
 #[test]
 fn every_weight_type_matches_the_engine_in_ptx() {
+    // Each matmul thread takes up to 8 tokens (the scenario's steps of 10, 2 and 11 tokens give
+    // tiles of 8, 3 and 2): a block of weights unpacked once, then dp4a per token.
+    let check = |m: &Model, name: &str| {
+        let n = check_tiled(m, name, ptx_sm90(), MatmulTile::Fixed(8));
+        println!("{name}, tiles of 8: bit-identical, {n} PTX instructions interpreted");
+    };
     let llama = tiny::tiny_llama(2);
     check(&as_f16(&llama), "llama f16");
     for t in [

@@ -109,12 +109,19 @@ fn dot_products_match_engine_for_every_weight_type() {
     let mut rng = Rng::new(12);
     for &dtype in WEIGHT_TYPES {
         let k = matches!(dtype, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
-        for (cols, raw) in [
+        let float = matches!(dtype, GgmlType::F32 | GgmlType::F16);
+        let mut shapes = vec![
             (if k { 256 } else { 32 }, false),
             (if k { 768 } else { 576 }, false),
             (512, true),
-        ] {
-            let (rows, ntok) = (9, 3);
+        ];
+        if float {
+            // Rows that end in part of a block.
+            shapes.push((40, true));
+        }
+        for (cols, raw) in shapes {
+            // 11 tokens: tiles of 3 and 8 end in a part tile.
+            let (rows, ntok) = (9, 11);
             let w = weights(&mut rng, dtype, rows, cols, raw);
             let x = if raw {
                 (0..ntok * cols).map(|_| rng.unit()).collect()
@@ -133,17 +140,23 @@ fn dot_products_match_engine_for_every_weight_type() {
                 d: a.d.clone(),
                 s: a.s.clone(),
             };
-            let got = matmul(dtype.id(), &w, rows, cols, &x, &blocks).unwrap();
-            // The kernels' own quantization gives the same blocks, hence the same products.
-            assert_eq!(quantize(&x).unwrap().q, a.q);
-            for t in 0..ntok {
-                for r in 0..rows {
-                    let want = reference::dot_row(&view, &a, r, t);
-                    let g = got[t * rows + r];
-                    assert!(
-                        same(g, want),
-                        "{dtype:?} cols {cols} raw {raw} row {r} token {t}: {g:e} vs {want:e}"
-                    );
+            if cols.is_multiple_of(32) {
+                // The kernels' own quantization gives the same blocks, hence the same products.
+                assert_eq!(quantize(&x).unwrap().q, a.q);
+            }
+            // One thread per row and 1, 3 or 8 tokens: the same bits each time.
+            for tile in [1, 3, 8] {
+                let got = matmul(dtype.id(), &w, rows, cols, tile, &x, &blocks).unwrap();
+                for t in 0..ntok {
+                    for r in 0..rows {
+                        let want = reference::dot_row(&view, &a, r, t);
+                        let g = got[t * rows + r];
+                        assert!(
+                            same(g, want),
+                            "{dtype:?} cols {cols} raw {raw} tile {tile} row {r} token {t}: \
+                             {g:e} vs {want:e}"
+                        );
+                    }
                 }
             }
         }
@@ -155,7 +168,11 @@ fn shapes_are_checked() {
     let x = vec![0f32; 64];
     let a = quantize(&x).unwrap();
     assert!(quantize(&x[..33]).is_err());
-    assert!(matmul(GgmlType::Q8_0.id(), &[0u8; 33], 1, 32, &x, &a).is_err());
-    assert!(matmul(99, &[], 1, 32, &x, &a).is_err());
-    assert!(matmul(GgmlType::Q4_K.id(), &[0u8; 144], 1, 256, &x, &a).is_err());
+    assert!(matmul(GgmlType::Q8_0.id(), &[0u8; 33], 1, 32, 1, &x, &a).is_err());
+    assert!(matmul(99, &[], 1, 32, 1, &x, &a).is_err());
+    assert!(matmul(GgmlType::Q4_K.id(), &[0u8; 144], 1, 256, 1, &x, &a).is_err());
+    for tile in [0, 9] {
+        let err = matmul(GgmlType::Q8_0.id(), &[0u8; 34], 1, 32, tile, &x, &a).unwrap_err();
+        assert!(err.to_string().contains("tile"), "{err}");
+    }
 }

@@ -18,7 +18,7 @@ mod spec;
 pub use host_device::HostDevice;
 pub(crate) use host_device::check;
 pub use kernel::{Arg, BufId, Elem, Kernel, Launch};
-pub use session::Forward;
+pub use session::{Forward, MatmulTile};
 pub use spec::{LayerSpec, ModelSpec, Tensor};
 
 /// Why a forward step or a launch failed.

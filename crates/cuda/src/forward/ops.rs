@@ -105,40 +105,59 @@ pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
     )
 }
 
-/// `out[t * rows + r]` = weight row `r` · token `t` (`ntok` rows of `cols` in `x`, quantized
-/// in `qa` when `quantized`).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn matmul(
-    dtype: u32,
-    w: BufId,
-    rb: usize,
-    rows: usize,
-    cols: usize,
-    ntok: usize,
-    x: BufId,
-    qa: QuantBufs,
-    quantized: bool,
-    out: BufId,
-) -> Launch {
+/// A weight matrix and the activations it multiplies: `ntok` rows of `cols` in `x`,
+/// quantized in `qa` when `quantized`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MatmulArgs {
+    /// Ggml type id of the weights.
+    pub(super) dtype: u32,
+    /// The weights.
+    pub(super) w: BufId,
+    /// Bytes per weight row.
+    pub(super) rb: usize,
+    /// Weight rows (outputs per token).
+    pub(super) rows: usize,
+    /// Values per row.
+    pub(super) cols: usize,
+    /// Tokens.
+    pub(super) ntok: usize,
+    /// The tokens' f32 values.
+    pub(super) x: BufId,
+    /// Their quantized blocks.
+    pub(super) qa: QuantBufs,
+    /// Whether the weights take the quantized blocks.
+    pub(super) quantized: bool,
+}
+
+/// `out[t * rows + r]` = weight row `r` · token `t`, one thread per row and tile of `tile`
+/// tokens (1 to 8; the results do not depend on it).
+pub(super) fn matmul(m: MatmulArgs, tile: usize, out: BufId) -> Launch {
     let a = vec![
-        Arg::I32(dtype as i32),
-        Arg::Buf(w),
-        int(rows),
-        int(cols),
-        Arg::Buf(x),
-        Arg::Buf(qa.q),
-        Arg::Buf(qa.d),
-        Arg::Buf(qa.s),
+        Arg::I32(m.dtype as i32),
+        Arg::Buf(m.w),
+        int(m.rows),
+        int(m.cols),
+        int(m.ntok),
+        int(tile),
+        Arg::Buf(m.x),
+        Arg::Buf(m.qa.q),
+        Arg::Buf(m.qa.d),
+        Arg::Buf(m.qa.s),
         Arg::Buf(out),
     ];
-    let mut needs = vec![(w, rb * rows), (x, ntok * cols), (out, ntok * rows)];
-    if quantized {
+    let (ntok, cols) = (m.ntok, m.cols);
+    let mut needs = vec![
+        (m.w, m.rb * m.rows),
+        (m.x, ntok * cols),
+        (out, ntok * m.rows),
+    ];
+    if m.quantized {
         let nb = ntok * cols / QK;
-        needs.extend([(qa.q, ntok * cols), (qa.d, nb), (qa.s, nb)]);
+        needs.extend([(m.qa.q, ntok * cols), (m.qa.d, nb), (m.qa.s, nb)]);
     } else {
-        needs.extend([(qa.q, 0), (qa.d, 0), (qa.s, 0)]);
+        needs.extend([(m.qa.q, 0), (m.qa.d, 0), (m.qa.s, 0)]);
     }
-    launch(Kernel::Matmul, ntok * rows, a, needs)
+    launch(Kernel::Matmul, m.rows * ntok.div_ceil(tile), a, needs)
 }
 
 /// `x[i] += b[i % width]` for `n` elements.

@@ -78,8 +78,76 @@ pub struct Forward<'m, D: Device> {
     sc: Scratch,
     capacity: usize,
     lens: Vec<usize>,
+    tile: MatmulTile,
     /// Launches of the last step (what a GPU step launches, in order).
     trace: Vec<Launch>,
+}
+
+/// How many tokens one matmul thread takes. Each output's arithmetic is the same whatever the
+/// tile (the logits do not change); a larger tile reads each weight row once for more tokens
+/// but leaves fewer threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulTile {
+    /// The largest tile (1, 2, 4 or 8) that still gives the launch `min_threads` threads.
+    Auto {
+        /// Threads a launch keeps at least (where it had them with a tile of one).
+        min_threads: usize,
+    },
+    /// Always this many tokens (1 to 8).
+    Fixed(usize),
+}
+
+impl std::fmt::Display for MatmulTile {
+    /// `auto`, `auto:<min threads>` (another minimum than the default's) or the fixed tile.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            MatmulTile::DEFAULT => f.write_str("auto"),
+            MatmulTile::Auto { min_threads } => write!(f, "auto:{min_threads}"),
+            MatmulTile::Fixed(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl std::str::FromStr for MatmulTile {
+    type Err = String;
+
+    /// Parses what `Display` writes: `auto`, `auto:<min threads>` or a tile of 1 to 8.
+    fn from_str(s: &str) -> Result<MatmulTile, String> {
+        let bad = || format!("matmul tile {s:?}: expected auto, auto:<min threads> or 1 to 8");
+        if s == "auto" {
+            return Ok(MatmulTile::DEFAULT);
+        }
+        if let Some(n) = s.strip_prefix("auto:") {
+            let min_threads = n.parse().map_err(|_| bad())?;
+            return Ok(MatmulTile::Auto { min_threads });
+        }
+        match s.parse::<usize>() {
+            Ok(t) if (1..=crate::host::TILE_MAX).contains(&t) => Ok(MatmulTile::Fixed(t)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl MatmulTile {
+    /// The default: tiles only where a launch keeps 32768 threads, about two warps on each
+    /// scheduler of an H200's 132 multiprocessors. Not yet tuned on a GPU.
+    pub const DEFAULT: MatmulTile = MatmulTile::Auto { min_threads: 32768 };
+
+    /// The tile of a launch over `rows` weight rows and `ntok` tokens.
+    pub fn for_shape(self, rows: usize, ntok: usize) -> usize {
+        match self {
+            MatmulTile::Fixed(t) => t.clamp(1, crate::host::TILE_MAX),
+            MatmulTile::Auto { min_threads } => {
+                let mut tile = 1;
+                while tile * 2 <= crate::host::TILE_MAX
+                    && rows * ntok.div_ceil(tile * 2) >= min_threads
+                {
+                    tile *= 2;
+                }
+                tile
+            }
+        }
+    }
 }
 
 /// Hands out buffer ids.
@@ -172,6 +240,24 @@ impl<'m, D: Device> Forward<'m, D> {
             let mut m = |t: &Tensor<'_>| up_mat(&mut dev, ids, t);
             let (wq, wk, wv, wo) = (m(&l.wq)?, m(&l.wk)?, m(&l.wv)?, m(&l.wo)?);
             let (gate, up, down) = (m(&l.gate)?, m(&l.up)?, m(&l.down)?);
+            // The projections of one input share its quantization (`quantize_rows`).
+            let (d, qd, ff) = (spec.n_embd, spec.q_dim(), spec.n_ff);
+            for (w, cols) in [
+                (wq, d),
+                (wk, d),
+                (wv, d),
+                (gate, d),
+                (up, d),
+                (wo, qd),
+                (down, ff),
+            ] {
+                if w.cols != cols {
+                    return Err(bad(format!(
+                        "a layer's weight has {} columns where {cols} are needed",
+                        w.cols
+                    )));
+                }
+            }
             let (k_cache, v_cache) = (ids.next(), ids.next());
             dev.alloc(k_cache, Elem::U16, rows * kv)?;
             dev.alloc(v_cache, Elem::U16, rows * kv)?;
@@ -242,6 +328,7 @@ impl<'m, D: Device> Forward<'m, D> {
             sc,
             capacity,
             lens: vec![0; slots],
+            tile: MatmulTile::DEFAULT,
             trace: Vec::new(),
         })
     }
@@ -270,6 +357,7 @@ impl<'m, D: Device> Forward<'m, D> {
             sc,
             capacity,
             lens,
+            tile,
             trace,
         } = self;
         Forward {
@@ -282,6 +370,7 @@ impl<'m, D: Device> Forward<'m, D> {
             sc,
             capacity,
             lens,
+            tile,
             trace,
         }
     }
@@ -296,6 +385,17 @@ impl<'m, D: Device> Forward<'m, D> {
         if let Some(l) = self.lens.get_mut(slot) {
             *l = 0;
         }
+    }
+
+    /// Sets how many tokens one matmul thread takes; a fixed tile must be 1 to 8.
+    pub fn set_matmul_tile(&mut self, tile: MatmulTile) -> Result<(), ForwardError> {
+        if let MatmulTile::Fixed(t) = tile
+            && !(1..=crate::host::TILE_MAX).contains(&t)
+        {
+            return Err(bad(format!("matmul tile {t} outside 1..=8")));
+        }
+        self.tile = tile;
+        Ok(())
     }
 
     /// The launches of the last step, in order.

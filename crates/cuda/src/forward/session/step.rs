@@ -2,7 +2,7 @@
 //! token of every sequence, in its order.
 
 use super::super::kernel::{BufId, Elem};
-use super::super::ops::{self, AttnShape, QK};
+use super::super::ops::{self, AttnShape, MatmulArgs, QK};
 use super::super::{Device, ForwardError};
 use super::{Forward, LayerBufs, Mat, bad, f32_bytes, i32_bytes, int};
 
@@ -165,18 +165,42 @@ impl<D: Device> Forward<'_, D> {
         Ok(Rows(rows))
     }
 
-    /// `out = x · wᵀ` for `n` rows of `x`: quantizes `x` first when the row length is whole
-    /// blocks (as the engine's `Acts`), which every quantized type requires.
+    /// `out = x · wᵀ` for `n` rows of `x`, quantizing `x` first.
     fn matmul(&mut self, w: Mat, x: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
+        self.quantize_rows(x, n, w.cols)?;
+        self.project(w, x, n, out)
+    }
+
+    /// Quantizes `n` rows of `cols` in `x` into the step's activation blocks when the rows
+    /// are whole blocks (as the engine's `Acts`): every [`Self::project`] of `x` until the
+    /// next call reads them, so the projections of one input share one quantization.
+    fn quantize_rows(&mut self, x: BufId, n: usize, cols: usize) -> Result<(), ForwardError> {
+        if cols.is_multiple_of(QK) {
+            self.run(ops::quantize(x, n * cols, self.sc.qa))?;
+        }
+        Ok(())
+    }
+
+    /// `out = x · wᵀ` for `n` rows of `x`, whose blocks the last [`Self::quantize_rows`]
+    /// made; every quantized type needs them.
+    fn project(&mut self, w: Mat, x: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
         let quantized = w.dtype > 1;
-        if w.cols.is_multiple_of(QK) {
-            self.run(ops::quantize(x, n * w.cols, self.sc.qa))?;
-        } else if quantized {
+        if quantized && !w.cols.is_multiple_of(QK) {
             return Err(bad(format!("quantized rows of {} values", w.cols)));
         }
-        self.run(ops::matmul(
-            w.dtype, w.buf, w.rb, w.rows, w.cols, n, x, self.sc.qa, quantized, out,
-        ))
+        let m = MatmulArgs {
+            dtype: w.dtype,
+            w: w.buf,
+            rb: w.rb,
+            rows: w.rows,
+            cols: w.cols,
+            ntok: n,
+            x,
+            qa: self.sc.qa,
+            quantized,
+        };
+        let tile = self.tile.for_shape(w.rows, n);
+        self.run(ops::matmul(m, tile, out))
     }
 
     /// Adds `y` (post-normalised with `post` when given) to the stream `x`.
@@ -225,9 +249,10 @@ impl<D: Device> Forward<'_, D> {
         let (k_cache, v_cache) = (l.k_cache, l.v_cache);
         let cache_rows = self.lens.len() * self.capacity;
         self.run(ops::rmsnorm(sc.x, attn_norm, eps, d, n, sc.xn))?;
-        self.matmul(wq, sc.xn, n, sc.q)?;
-        self.matmul(wk, sc.xn, n, sc.k)?;
-        self.matmul(wv, sc.xn, n, sc.v)?;
+        self.quantize_rows(sc.xn, n, d)?;
+        self.project(wq, sc.xn, n, sc.q)?;
+        self.project(wk, sc.xn, n, sc.k)?;
+        self.project(wv, sc.xn, n, sc.v)?;
         for ((b, out), width) in bias.iter().zip([sc.q, sc.k, sc.v]).zip([qd, kv, kv]) {
             if let Some(b) = b {
                 self.run(ops::add_bias(out, *b, width, n * width))?;
@@ -273,8 +298,9 @@ impl<D: Device> Forward<'_, D> {
         let (ffn_norm, gate, up, down, post) =
             (l.ffn_norm, l.gate, l.up, l.down, l.post.map(|p| p.1));
         self.run(ops::rmsnorm(sc.x, ffn_norm, eps, d, n, sc.xn))?;
-        self.matmul(gate, sc.xn, n, sc.g)?;
-        self.matmul(up, sc.xn, n, sc.u)?;
+        self.quantize_rows(sc.xn, n, d)?;
+        self.project(gate, sc.xn, n, sc.g)?;
+        self.project(up, sc.xn, n, sc.u)?;
         self.run(ops::gated(gelu, sc.g, sc.u, n * ff, sc.act))?;
         self.matmul(down, sc.act, n, sc.o)?;
         self.residual(post, sc.o, n)
