@@ -59,7 +59,12 @@ int cuModuleGetFunction(void** f, void*, const char* name) {
     }
     return 500;  // CUDA_ERROR_NOT_FOUND
 }
+// Allocations so far by the calling thread (tests read it through ak_mock_allocations; each
+// test runs on its own thread).
+static thread_local long long g_allocations = 0;
+long long ak_mock_allocations() { return g_allocations; }
 int cuMemAlloc_v2(unsigned long long* p, size_t n) {
+    g_allocations++;
     void* m = std::malloc(n);
     if (!m) return 2;  // OUT_OF_MEMORY
     *p = (unsigned long long)m;

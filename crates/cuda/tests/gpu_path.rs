@@ -155,3 +155,45 @@ fn the_launch_path_on_stand_ins_gives_the_host_builds_logits() {
         }
     }
 }
+
+#[test]
+fn decode_steps_reuse_the_device_buffers() {
+    let cuda = mock("libak_mock_cuda.so");
+    // SAFETY: the stand-in library built from mock_cuda.cpp; the symbol is a plain C function
+    // taking nothing and returning a long long.
+    let lib = unsafe { libloading::Library::new(&cuda) }.unwrap();
+    let allocations = || -> i64 {
+        // SAFETY: as above.
+        unsafe {
+            lib.get::<unsafe extern "C" fn() -> i64>(b"ak_mock_allocations\0")
+                .unwrap()()
+        }
+    };
+    let m = load(&tiny_arch::tiny(tiny_arch::Family::Llama3));
+    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new(), spec(&m), 2, 32).unwrap();
+    let prefill: Vec<u32> = (0..12).collect();
+    let first = [(0, prefill.as_slice()), (1, &prefill[..5])];
+    assert_eq!(
+        bits(&g.step(&first).unwrap()[0]),
+        bits(&h.step(&first).unwrap()[0])
+    );
+    let after_prefill = allocations();
+    // Decode steps fit in what the prefill allocated: the per-step inputs are copied into the
+    // same allocations (no cuMemAlloc, no cuMemFree that would wait for the GPU), and the
+    // logits still equal the host build's.
+    for t in 20..26u32 {
+        let (a, b) = ([t], [t + 1]);
+        let step = [(0, a.as_slice()), (1, b.as_slice())];
+        let (a, b) = (g.step(&step).unwrap(), h.step(&step).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(bits(x), bits(y));
+        }
+    }
+    assert_eq!(
+        allocations(),
+        after_prefill,
+        "decode steps allocated device memory"
+    );
+}

@@ -19,10 +19,12 @@ const BLOCK: usize = 256;
 const CC_MAJOR: c_int = 75;
 const CC_MINOR: c_int = 76;
 
+/// A device allocation: `cap` elements allocated, the first `len` of them the buffer.
 #[derive(Debug, Clone, Copy)]
 struct GBuf {
     elem: Elem,
     len: usize,
+    cap: usize,
     ptr: DevPtr,
 }
 
@@ -116,7 +118,24 @@ impl GpuDevice {
             ck("cuMemAlloc_v2", (self.drv.alloc)(&raw mut ptr, bytes))?;
             ck("cuMemsetD8_v2", (self.drv.memset)(ptr, 0, bytes))?;
         }
-        Ok(GBuf { elem, len, ptr })
+        Ok(GBuf {
+            elem,
+            len,
+            cap: len,
+            ptr,
+        })
+    }
+
+    /// Zeroes elements `from .. to` of `b`.
+    fn clear(&self, b: GBuf, from: usize, to: usize) -> Result<(), GpuError> {
+        let size = b.elem.size();
+        if to <= from {
+            return Ok(());
+        }
+        // SAFETY: `from .. to` lies inside the allocation (`to <= b.cap`, checked by callers).
+        ck("cuMemsetD8_v2", unsafe {
+            (self.drv.memset)(b.ptr + (from * size) as DevPtr, 0, (to - from) * size)
+        })
     }
 
     fn free(&self, b: GBuf) {
@@ -128,10 +147,17 @@ impl GpuDevice {
 impl Device for GpuDevice {
     fn alloc(&mut self, id: BufId, elem: Elem, len: usize) -> Result<(), ForwardError> {
         let old = *self.slot(id);
-        if let Some(b) = old
+        if let Some(mut b) = old
             && b.elem == elem
-            && b.len >= len
+            && b.cap >= len
         {
+            // Grown inside its allocation (a step's scratch after a larger step): the new
+            // elements are zero, as in a fresh one.
+            if len > b.len {
+                self.clear(b, b.len, len)?;
+                b.len = len;
+                *self.slot(id) = Some(b);
+            }
             return Ok(());
         }
         let nb = self.new_buf(elem, len)?;
@@ -149,10 +175,20 @@ impl Device for GpuDevice {
     }
 
     fn upload(&mut self, id: BufId, elem: Elem, bytes: &[u8]) -> Result<(), ForwardError> {
-        if let Some(b) = self.slot(id).take() {
-            self.free(b);
-        }
-        let b = self.new_buf(elem, bytes.len() / elem.size())?;
+        let len = bytes.len() / elem.size();
+        let b = match *self.slot(id) {
+            // A step's inputs (tokens, rows, RoPE table, attention rows) go into the
+            // allocation of the last step's when it is large enough: no allocation, no free
+            // (cuMemFree waits for the device) per step.
+            Some(b) if b.elem == elem && b.cap >= len => GBuf { len, ..b },
+            old => {
+                if let Some(b) = old {
+                    self.free(b);
+                }
+                *self.slot(id) = None;
+                self.new_buf(elem, len)?
+            }
+        };
         *self.slot(id) = Some(b);
         if bytes.is_empty() {
             return Ok(());
