@@ -17,8 +17,10 @@
 #                 on the GPU against the committed CPU hash
 #   generate.log  generation through the engine's sampling loop on the GPU (crates/accel:
 #                 `cargo test -p aikernel-accel`, golden tokens and hashes alone and batched)
-#   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64` (SmolLM2): pp,
-#                 one-stream and aggregate decode tokens/s, CPU rows at 16 threads
+#   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64 --cuda-tile
+#                 auto,1,8` (SmolLM2): pp, one-stream and aggregate decode tokens/s of the
+#                 cuda rows at each matmul tile, the CPU's at 16 threads (one stream and
+#                 the aggregate at 8, 32, 64), each cuda row's aggregateRatio to the CPU's
 #   summary.json  the verdict of each step
 #   nvcc.log      what nvcc printed building gpu_check
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)
@@ -267,7 +269,8 @@ if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
         generate_status="failed (see generate.log)"
     fi
     if (cd "$root" && timeout 600 "${cli[@]}" --json model bench \
-        --kernel cuda,auto --batch 1,8,32,64 --threads 16 --n-prompt 128 --n-gen 64 --no-llama) \
+        --kernel cuda,auto --batch 1,8,32,64 --cuda-tile auto,1,8 --threads 16 \
+        --n-prompt 128 --n-gen 64 --no-llama) \
         >"$out/bench.json" 2>"$out/bench.log"; then
         bench_status="done"
     else

@@ -1,6 +1,7 @@
 //! Throughput of the CUDA forward pass, measured as the engine's `bench_at` measures the CPU
 //! (the same fixed tokens, greedy decode): prompt processing of `n_prompt` tokens, one
-//! stream's decode, and the aggregate decode of `batch` streams stepping together.
+//! stream's decode, and the aggregate decode of `batch` streams stepping together; and that
+//! aggregate on any [`Slots`], so the CPU's is measured the same way in the same run.
 
 use std::time::Instant;
 
@@ -50,39 +51,16 @@ pub fn bench_device<D: Device>(
     n_gen: usize,
     batch: usize,
 ) -> Result<DeviceBench, AccelError> {
-    let (need_slots, positions) = bench_shape(depth, n_prompt, n_gen, batch);
-    if n_prompt == 0
-        || n_gen == 0
-        || positions > model.config().context_length
-        || positions > slots.capacity()
-        || need_slots > slots.slots()
-    {
-        return Err(EngineError::BadInput(format!(
-            "bench sizes must be non-zero and fit the context and the session ({need_slots} \
-             slots of {positions} positions)"
-        ))
-        .into());
-    }
-    let vocab = model.config().vocab_size as u64;
-    let tokens = |from: usize, n: usize| -> Vec<u32> {
-        (from as u64..(from + n) as u64)
-            .map(|i| ((i * 7919 + 17) % vocab) as u32)
-            .collect()
-    };
-    let fill = |slots: &mut DeviceSlots<D>, slot: usize| -> Result<(), AccelError> {
-        slots.reset(slot);
-        for from in (0..depth).step_by(DEPTH_CHUNK) {
-            slots.step(&[(slot, &tokens(from, DEPTH_CHUNK.min(depth - from)))])?;
-        }
-        Ok(())
-    };
-    fill(slots, 0)?;
+    let capacity = slots.capacity();
+    check_sizes(model, slots, capacity, depth, n_prompt, n_gen, batch)?;
+    let tokens = Tokens(model.config().vocab_size as u64);
+    fill(slots, &tokens, 0, depth)?;
     let t0 = Instant::now();
-    slots.step(&[(0, &tokens(depth, n_prompt))])?;
+    slots.step(&[(0, &tokens.at(depth, n_prompt))])?;
     let pp = t0.elapsed().as_secs_f64();
-    let tg = decode(slots, 1, n_gen, &fill, &tokens(depth, 1))?;
+    let tg = decode(slots, &tokens, depth, 1, n_gen)?;
     let agg = if batch > 1 {
-        decode(slots, batch, n_gen, &fill, &tokens(depth, 1))?
+        decode(slots, &tokens, depth, batch, n_gen)?
     } else {
         tg
     };
@@ -97,22 +75,91 @@ pub fn bench_device<D: Device>(
     })
 }
 
-/// Empties a slot and fills it to the bench's depth.
-type Fill<'a, D> = &'a dyn Fn(&mut DeviceSlots<D>, usize) -> Result<(), AccelError>;
+/// Aggregate decode tokens/s of `batch` streams stepping together on any [`Slots`] (the
+/// engine's `CpuSlots` included, so the CPU's figure at a batch size comes from the same
+/// tokens and loop as the GPU's): each slot filled to `depth`, then `n_gen` greedy steps of
+/// all of them. `capacity` is the positions a slot holds.
+pub fn aggregate_decode<S>(
+    model: &Model,
+    slots: &mut S,
+    capacity: usize,
+    depth: usize,
+    n_gen: usize,
+    batch: usize,
+) -> Result<f64, S::Error>
+where
+    S: Slots,
+{
+    check_sizes(model, slots, capacity, depth, 1, n_gen, batch)?;
+    let tokens = Tokens(model.config().vocab_size as u64);
+    let secs = decode(slots, &tokens, depth, batch.max(1), n_gen)?;
+    Ok((batch.max(1) * n_gen) as f64 / secs)
+}
 
-/// Seconds for `n_gen` greedy decode steps of `batch` streams together, each filled to the
-/// depth and fed `first` (untimed) before.
-fn decode<D: Device>(
-    slots: &mut DeviceSlots<D>,
+fn check_sizes<S: Slots>(
+    model: &Model,
+    slots: &S,
+    capacity: usize,
+    depth: usize,
+    n_prompt: usize,
+    n_gen: usize,
+    batch: usize,
+) -> Result<(), S::Error> {
+    let (need_slots, positions) = bench_shape(depth, n_prompt, n_gen, batch);
+    if n_prompt == 0
+        || n_gen == 0
+        || positions > model.config().context_length
+        || positions > capacity
+        || need_slots > slots.slots()
+    {
+        return Err(EngineError::BadInput(format!(
+            "bench sizes must be non-zero and fit the context and the session ({need_slots} \
+             slots of {positions} positions)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The bench's fixed tokens: position `i` holds `(i · 7919 + 17) mod vocab`.
+struct Tokens(u64);
+
+impl Tokens {
+    fn at(&self, from: usize, n: usize) -> Vec<u32> {
+        (from as u64..(from + n) as u64)
+            .map(|i| ((i * 7919 + 17) % self.0) as u32)
+            .collect()
+    }
+}
+
+/// Empties `slot` and fills it to `depth`, untimed.
+fn fill<S: Slots>(
+    slots: &mut S,
+    tokens: &Tokens,
+    slot: usize,
+    depth: usize,
+) -> Result<(), S::Error> {
+    slots.reset(slot);
+    for from in (0..depth).step_by(DEPTH_CHUNK) {
+        slots.step(&[(slot, &tokens.at(from, DEPTH_CHUNK.min(depth - from)))])?;
+    }
+    Ok(())
+}
+
+/// Seconds for `n_gen` greedy decode steps of `batch` streams together, each filled to
+/// `depth` and fed the token at `depth` (untimed) before.
+fn decode<S: Slots>(
+    slots: &mut S,
+    tokens: &Tokens,
+    depth: usize,
     batch: usize,
     n_gen: usize,
-    fill: Fill<'_, D>,
-    first: &[u32],
-) -> Result<f64, AccelError> {
+) -> Result<f64, S::Error> {
+    let first = tokens.at(depth, 1);
     let mut logits = Vec::with_capacity(batch);
     for s in 0..batch {
-        fill(slots, s)?;
-        logits.extend(slots.step(&[(s, first)])?);
+        fill(slots, tokens, s, depth)?;
+        logits.extend(slots.step(&[(s, &first)])?);
     }
     let t = Instant::now();
     for _ in 0..n_gen {

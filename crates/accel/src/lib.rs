@@ -8,7 +8,8 @@
 //!   ([`DeviceSlots::host`]) with the same sampling, stops and logits hash as the CPU engine.
 //! - [`SlotsWorker`]: a thread owning the slots (a CUDA context belongs to one thread), for
 //!   servers that share a driver across tasks.
-//! - [`bench_device`]: its prompt, one-stream and aggregate decode throughput.
+//! - [`bench_device`]: its prompt, one-stream and aggregate decode throughput;
+//!   [`aggregate_decode`] the same aggregate on any `Slots` (the CPU's).
 #![forbid(unsafe_code)]
 
 mod bench;
@@ -17,7 +18,7 @@ mod slots;
 mod spec;
 mod worker;
 
-pub use bench::{DeviceBench, bench_device, bench_shape};
+pub use bench::{DeviceBench, aggregate_decode, bench_device, bench_shape};
 pub use error::AccelError;
 pub use slots::{DeviceSlots, positions_needed};
 pub use spec::model_spec;

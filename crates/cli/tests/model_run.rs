@@ -301,3 +301,58 @@ fn asking_for_the_cuda_kernel_names_what_is_missing_and_never_falls_back() {
         assert!(!err.contains("panicked"), "{what}: {err}");
     }
 }
+
+#[test]
+fn bench_measures_the_cpu_aggregate_at_each_batch_size() {
+    let out = aikernel()
+        .args([
+            "--json",
+            "model",
+            "bench",
+            "--kernel",
+            "scalar",
+            "--threads",
+            "1",
+        ])
+        .args([
+            "--n-prompt",
+            "4",
+            "--n-gen",
+            "2",
+            "--batch",
+            "1,3",
+            "--no-llama",
+        ])
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    let rows = v["results"].as_array().unwrap();
+    let at = |b: u64| {
+        rows.iter()
+            .find(|r| r["batch"] == b)
+            .unwrap_or_else(|| panic!("no batch {b} row in {v}"))
+    };
+    // Batch 1 is the one-stream row (its aggregate is its decode); batch 3 is three streams
+    // decoding together through the engine's batched forward pass.
+    assert_eq!(at(1)["aggregateTokensPerS"], at(1)["tgTokensPerS"], "{v}");
+    assert_eq!(at(3)["kernel"], "scalar", "{v}");
+    assert!(at(3)["aggregateTokensPerS"].as_f64().unwrap() > 0.0, "{v}");
+    // A tile the kernels cannot take is refused, naming what is allowed.
+    let bad = aikernel()
+        .args([
+            "model",
+            "bench",
+            "--kernel",
+            "cuda",
+            "--cuda-tile",
+            "auto,9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("expected auto, auto:<min threads> or 1 to 8"),
+        "{err}"
+    );
+}

@@ -7,8 +7,12 @@ use std::fmt;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use aikernel_accel::{DeviceSlots, bench_device, bench_shape, positions_needed};
-use aikernel_engine::{GenerateOptions, Generation, Kernel, Model, TokenConstraint, generate};
+use aikernel_accel::{DeviceSlots, aggregate_decode, bench_device, bench_shape, positions_needed};
+use aikernel_cuda::forward::MatmulTile;
+use aikernel_engine::kernels::Ctx;
+use aikernel_engine::{
+    CpuSlots, GenerateOptions, Generation, Kernel, Model, TokenConstraint, generate,
+};
 
 /// A `--kernel` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +69,16 @@ pub(crate) fn generate_on(
     }
 }
 
-/// The `cuda` rows of `aikernel model bench`: per depth, prompt processing, one stream's
-/// decode and, per batch size, the aggregate decode of that many streams.
+/// The `cuda` rows of `aikernel model bench`: per matmul tile setting and depth, prompt
+/// processing, one stream's decode and, per batch size, the aggregate decode of that many
+/// streams.
 pub(crate) fn cuda_rows(
     model: &Model,
     depths: &[usize],
     n_prompt: usize,
     n_gen: usize,
     batches: &[usize],
+    tiles: &[MatmulTile],
 ) -> anyhow::Result<Vec<Value>> {
     let max_batch = batches.iter().copied().max().unwrap_or(1);
     let max_depth = depths.iter().copied().max().unwrap_or(0);
@@ -81,20 +87,60 @@ pub(crate) fn cuda_rows(
     // Warm-up (the first launches load the module's kernels).
     bench_device(model, &mut dev, 0, n_prompt.min(8), 2, 1).context("cuda warm-up")?;
     let mut rows = Vec::new();
-    for &depth in depths {
-        for &batch in batches {
-            let r = bench_device(model, &mut dev, depth, n_prompt, n_gen, batch)
-                .with_context(|| format!("cuda bench at depth {depth}, batch {batch}"))?;
-            rows.push(json!({
-                "kernel": "cuda", "threads": Value::Null, "depth": r.depth, "batch": r.batch,
-                "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
-                "aggregateTokensPerS": r.aggregate_tokens_per_s,
-                "llamaPpTokensPerS": Value::Null, "llamaTgTokensPerS": Value::Null,
-                "ppRatio": Value::Null, "tgRatio": Value::Null,
-            }));
+    for &tile in tiles {
+        dev.forward().set_matmul_tile(tile)?;
+        for &depth in depths {
+            for &batch in batches {
+                let r = bench_device(model, &mut dev, depth, n_prompt, n_gen, batch).with_context(
+                    || format!("cuda bench at depth {depth}, batch {batch}, tile {tile}"),
+                )?;
+                rows.push(json!({
+                    "kernel": "cuda", "threads": Value::Null, "depth": r.depth, "batch": r.batch,
+                    "cudaTile": tile.to_string(),
+                    "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
+                    "aggregateTokensPerS": r.aggregate_tokens_per_s,
+                    "llamaPpTokensPerS": Value::Null, "llamaTgTokensPerS": Value::Null,
+                    "ppRatio": Value::Null, "tgRatio": Value::Null,
+                }));
+            }
         }
     }
     Ok(rows)
+}
+
+/// The engine's aggregate decode of `batch` streams stepping together on `threads` threads of
+/// `kernel` (the CPU figure the cuda rows are compared with): the same tokens and loop.
+pub(crate) fn cpu_aggregate(
+    model: &Model,
+    kernel: Kernel,
+    threads: usize,
+    depth: usize,
+    n_gen: usize,
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let ctx = Ctx::new(threads, kernel).with_context(|| format!("--kernel {kernel}"))?;
+    let mut slots = CpuSlots::new(model, ctx, batch);
+    let capacity = model.config().context_length;
+    aggregate_decode(model, &mut slots, capacity, depth, n_gen, batch)
+        .with_context(|| format!("{kernel} aggregate at depth {depth}, batch {batch}"))
+}
+
+/// Adds to each cuda row the best CPU aggregate at its depth and batch (`cpu`: rows with
+/// `depth`, `batch` and `aggregateTokensPerS`) and the ratio of the two.
+pub(crate) fn compare_with_cpu(cuda: &mut [Value], cpu: &[Value]) {
+    for r in cuda {
+        let best = cpu
+            .iter()
+            .filter(|c| c["depth"] == r["depth"] && c["batch"] == r["batch"])
+            .filter_map(|c| c["aggregateTokensPerS"].as_f64())
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let ratio = match (best, r["aggregateTokensPerS"].as_f64()) {
+            (Some(b), Some(g)) if b > 0.0 => Some(g / b),
+            _ => None,
+        };
+        r["cpuAggregateTokensPerS"] = json!(best);
+        r["aggregateRatio"] = json!(ratio);
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +156,25 @@ mod tests {
         assert_eq!(Compute::Cpu(Kernel::Auto).to_string(), "auto");
         let e = parse_compute("tpu").unwrap_err();
         assert!(e.contains("cuda"), "{e}");
+    }
+
+    #[test]
+    fn cuda_rows_get_the_best_cpu_aggregate_of_their_depth_and_batch() {
+        let cpu = vec![
+            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 100.0}),
+            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 250.0}),
+            json!({"depth": 0, "batch": 8, "aggregateTokensPerS": 90.0}),
+            json!({"depth": 512, "batch": 32, "aggregateTokensPerS": 50.0}),
+        ];
+        let mut cuda = vec![
+            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 5000.0}),
+            json!({"depth": 0, "batch": 64, "aggregateTokensPerS": 7000.0}),
+        ];
+        compare_with_cpu(&mut cuda, &cpu);
+        assert_eq!(cuda[0]["cpuAggregateTokensPerS"], json!(250.0));
+        assert_eq!(cuda[0]["aggregateRatio"], json!(20.0));
+        // No CPU figure at batch 64: no ratio rather than a made-up one.
+        assert_eq!(cuda[1]["cpuAggregateTokensPerS"], Value::Null);
+        assert_eq!(cuda[1]["aggregateRatio"], Value::Null);
     }
 }

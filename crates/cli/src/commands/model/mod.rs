@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use aikernel_cuda::forward::MatmulTile;
 use aikernel_engine::bench::{bench, bench_at};
 use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::quantize::{QuantType, quantize_gguf};
@@ -21,7 +22,9 @@ mod compute;
 mod info;
 mod stream;
 
-use self::compute::{Compute, cuda_rows, generate_on, parse_compute};
+use self::compute::{
+    Compute, compare_with_cpu, cpu_aggregate, cuda_rows, generate_on, parse_compute,
+};
 use self::info::InfoArgs;
 use self::stream::{Stream, visible_text};
 
@@ -112,9 +115,15 @@ pub(crate) struct BenchArgs {
     /// machine lacks is refused, naming what is missing.
     #[arg(long, value_delimiter = ',', value_parser = parse_compute, default_values_t = [Compute::Cpu(Kernel::Auto)])]
     kernel: Vec<Compute>,
-    /// Streams decoding together for the cuda rows' aggregate tokens/s (comma-separated).
+    /// Streams decoding together for the aggregate tokens/s (comma-separated): the cuda rows
+    /// at every size, the CPU kernels at every size above 1 (the same tokens and loop), and
+    /// each cuda row's ratio to the best CPU aggregate of its depth and batch.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize])]
     batch: Vec<usize>,
+    /// The cuda rows' matmul tiles (comma-separated): auto, auto:<min threads>, or a fixed
+    /// 1 to 8 tokens per thread; one set of cuda rows each (the logits never change).
+    #[arg(long, value_delimiter = ',', default_values_t = [MatmulTile::DEFAULT])]
+    cuda_tile: Vec<MatmulTile>,
     /// Skip llama-bench even when it is installed.
     #[arg(long)]
     no_llama: bool,
@@ -304,13 +313,24 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     if a.batch.is_empty() || a.batch.contains(&0) {
         bail!("--batch needs one or more sizes above zero");
     }
+    if a.cuda_tile.is_empty() {
+        bail!("--cuda-tile needs one or more settings");
+    }
     let mut ours = Vec::new();
     let mut cuda = Vec::new();
+    let mut batched = Vec::new();
     for &compute in &a.kernel {
         let kernel = match compute {
             Compute::Cpu(k) => k,
             Compute::Cuda => {
-                cuda = cuda_rows(&model, &a.n_depth, a.n_prompt, a.n_gen, &a.batch)?;
+                cuda = cuda_rows(
+                    &model,
+                    &a.n_depth,
+                    a.n_prompt,
+                    a.n_gen,
+                    &a.batch,
+                    &a.cuda_tile,
+                )?;
                 continue;
             }
         };
@@ -325,6 +345,13 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                     concrete,
                     bench_at(&model, depth, a.n_prompt, a.n_gen, threads, kernel)?,
                 ));
+                for &b in a.batch.iter().filter(|&&b| b > 1) {
+                    let tps = cpu_aggregate(&model, kernel, threads, depth, a.n_gen, b)?;
+                    batched.push(json!({
+                        "kernel": concrete.name(), "threads": threads, "depth": depth,
+                        "batch": b, "aggregateTokensPerS": tps,
+                    }));
+                }
             }
         }
     }
@@ -343,12 +370,15 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             .as_deref()
             .and_then(|l| llama_ts(l, r.threads, r.depth, false));
         rows.push(json!({
-            "kernel": kernel.name(), "threads": r.threads, "depth": r.depth,
+            "kernel": kernel.name(), "threads": r.threads, "depth": r.depth, "batch": 1,
+            "aggregateTokensPerS": r.tg_tokens_per_s,
             "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
             "llamaPpTokensPerS": lp, "llamaTgTokensPerS": lg,
             "ppRatio": lp.map(|l| r.pp_tokens_per_s / l), "tgRatio": lg.map(|l| r.tg_tokens_per_s / l),
         }));
     }
+    rows.extend(batched);
+    compare_with_cpu(&mut cuda, &rows);
     if json_out {
         let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "nDepth": a.n_depth, "rssKib": rss, "peakRssKib": hwm, "results": rows.iter().chain(&cuda).collect::<Vec<_>>()});
         print_json(&v)?;
@@ -373,7 +403,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             "pp ratio",
             "tg ratio"
         );
-        for r in &rows {
+        for r in rows.iter().filter(|r| r["batch"] == 1) {
             let f = |k: &str| {
                 r[k].as_f64()
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
@@ -391,9 +421,23 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 f("tgRatio")
             );
         }
-        for r in &cuda {
+        for r in rows.iter().filter(|r| r["batch"] != 1) {
             outln!(
-                "cuda depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate",
+                "{} {} threads depth {} batch {}: {:.2} t/s aggregate",
+                r["kernel"].as_str().unwrap_or("-"),
+                r["threads"],
+                r["depth"],
+                r["batch"],
+                r["aggregateTokensPerS"].as_f64().unwrap_or(0.0)
+            );
+        }
+        for r in &cuda {
+            let vs_cpu = r["aggregateRatio"].as_f64().map_or_else(String::new, |x| {
+                format!(" ({x:.1}x the best CPU aggregate)")
+            });
+            outln!(
+                "cuda tile {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{vs_cpu}",
+                r["cudaTile"].as_str().unwrap_or("-"),
                 r["depth"],
                 r["batch"],
                 r["ppTokensPerS"].as_f64().unwrap_or(0.0),
