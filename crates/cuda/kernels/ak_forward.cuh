@@ -70,20 +70,30 @@ AK_FN void ak_fwd_add_bias_at(long long i, float* x, const float* b, int width) 
 // x[i] = x[i] + y[i] (residual).
 AK_FN void ak_fwd_add_at(long long i, float* x, const float* y) { x[i] = x[i] + y[i]; }
 
-// RoPE pair i of x (tokens of nheads heads of hd): cs holds hd values (cos, sin pairs) per
-// token.
-AK_FN void ak_fwd_rope_at(long long i, float* x, int hd, int nheads, const float* cs, int neox) {
+// RoPE of the queries q (nh heads of hd per token) and the keys k (nkv heads) in one launch:
+// pair i runs through each token's query heads, then its key heads; cs holds hd values (cos,
+// sin pairs) per token.
+AK_FN void ak_fwd_rope_at(long long i, float* q, int nh, float* k, int nkv, int hd,
+                          const float* cs, int neox) {
     int half = hd / 2;
-    long long head = i / half;
-    long long t = head / nheads;
-    ak_rope_head_pair(x + head * hd, hd, cs + t * hd, neox, (int)(i % half));
+    long long per_tok = (long long)(nh + nkv) * half;
+    long long t = i / per_tok;
+    int head = (int)(i % per_tok / half), pair = (int)(i % half);
+    float* x = head < nh ? q + (t * nh + head) * hd : k + (t * nkv + head - nh) * hd;
+    ak_rope_head_pair(x, hd, cs + t * hd, neox, pair);
 }
 
-// The KV cache write: element i of the kv-wide rows x, as binary16, into cache row rows[t].
-AK_FN void ak_fwd_kv_write_at(long long i, const float* x, int kv, const int32_t* rows,
-                              uint16_t* cache) {
-    long long t = i / kv, e = i % kv;
-    cache[(long long)rows[t] * kv + e] = ak_f32_to_f16(x[i]);
+// The KV cache write of one step: element i runs through each token's key row, then its value
+// row (kv wide), each as binary16 into row rows[t] of its cache.
+AK_FN void ak_fwd_kv_write_at(long long i, const float* k, const float* v, int kv,
+                              const int32_t* rows, uint16_t* kc, uint16_t* vc) {
+    long long t = i / (2LL * kv);
+    int e = (int)(i % (2LL * kv));
+    if (e < kv) {
+        kc[(long long)rows[t] * kv + e] = ak_f32_to_f16(k[t * kv + e]);
+    } else {
+        vc[(long long)rows[t] * kv + e - kv] = ak_f32_to_f16(v[t * kv + e - kv]);
+    }
 }
 
 // meta[3t .. 3t+3] of query token t: its sequence's first cache row, the first position it
@@ -163,12 +173,13 @@ AK_GLOBAL void ak_fwd_add_bias(long long n, float* x, const float* b, int width)
 AK_GLOBAL void ak_fwd_add(long long n, float* x, const float* y) {
     AK_FWD_INDEX ak_fwd_add_at(i, x, y);
 }
-AK_GLOBAL void ak_fwd_rope(long long n, float* x, int hd, int nheads, const float* cs, int neox) {
-    AK_FWD_INDEX ak_fwd_rope_at(i, x, hd, nheads, cs, neox);
+AK_GLOBAL void ak_fwd_rope(long long n, float* q, int nh, float* k, int nkv, int hd,
+                            const float* cs, int neox) {
+    AK_FWD_INDEX ak_fwd_rope_at(i, q, nh, k, nkv, hd, cs, neox);
 }
-AK_GLOBAL void ak_fwd_kv_write(long long n, const float* x, int kv, const int32_t* rows,
-                               uint16_t* cache) {
-    AK_FWD_INDEX ak_fwd_kv_write_at(i, x, kv, rows, cache);
+AK_GLOBAL void ak_fwd_kv_write(long long n, const float* k, const float* v, int kv,
+                               const int32_t* rows, uint16_t* kc, uint16_t* vc) {
+    AK_FWD_INDEX ak_fwd_kv_write_at(i, k, v, kv, rows, kc, vc);
 }
 AK_GLOBAL void ak_fwd_attn_scores(long long n, const float* q, const uint16_t* k,
                                   const int32_t* meta, int nh, int group, int hd, int kv,

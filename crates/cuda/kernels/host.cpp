@@ -88,12 +88,12 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             break;
         case AK_K_ADD: ak_fwd_add_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1)); break;
         case AK_K_ROPE:
-            ak_fwd_rope_at(i, AK_ARG(float*, 0), AK_ARG(int, 1), AK_ARG(int, 2), AK_ARG(cf, 3),
-                           AK_ARG(int, 4));
+            ak_fwd_rope_at(i, AK_ARG(float*, 0), AK_ARG(int, 1), AK_ARG(float*, 2), AK_ARG(int, 3),
+                           AK_ARG(int, 4), AK_ARG(cf, 5), AK_ARG(int, 6));
             break;
         case AK_K_KV_WRITE:
-            ak_fwd_kv_write_at(i, AK_ARG(cf, 0), AK_ARG(int, 1), AK_ARG(ci, 2),
-                               AK_ARG(uint16_t*, 3));
+            ak_fwd_kv_write_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(int, 2), AK_ARG(ci, 3),
+                               AK_ARG(uint16_t*, 4), AK_ARG(uint16_t*, 5));
             break;
         case AK_K_ATTN_SCORES:
             ak_fwd_attn_scores_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ci, 2), AK_ARG(int, 3),

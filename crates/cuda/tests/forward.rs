@@ -178,7 +178,7 @@ fn the_default_tile_keeps_launches_wide_and_odd_tiles_are_refused() {
 }
 
 #[test]
-fn the_projections_of_one_input_share_its_quantization() {
+fn the_projections_of_one_input_share_its_quantization_and_launches_are_fused() {
     let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
     let layers = m.config().n_layers;
     let mut f = host_forward(&m, 1, 16);
@@ -188,6 +188,11 @@ fn the_projections_of_one_input_share_its_quantization() {
     // Per layer: Q/K/V share one, the output projection, gate/up share one, down; the head.
     assert_eq!(count(Kernel::Quantize), 4 * layers + 1);
     assert_eq!(count(Kernel::Matmul), 7 * layers + 1);
+    // Queries and keys turn in one RoPE launch, keys and values go to the caches in one.
+    assert_eq!(count(Kernel::Rope), layers);
+    assert_eq!(count(Kernel::KvWrite), layers);
+    // 21 launches a layer; the embedding; gather, norm, quantize and matmul of the head.
+    assert_eq!(f.trace().len(), 21 * layers + 5);
     // Six tokens in tiles of four: two threads per weight row.
     let first = f
         .trace()

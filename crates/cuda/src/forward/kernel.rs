@@ -72,9 +72,9 @@ pub enum Kernel {
     AddBias,
     /// Residual add.
     Add,
-    /// RoPE per pair.
+    /// RoPE per pair of the queries and keys.
     Rope,
-    /// Binary16 KV cache write.
+    /// Binary16 key and value cache write.
     KvWrite,
     /// Attention scores per (token, head, position).
     AttnScores,

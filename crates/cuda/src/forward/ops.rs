@@ -180,46 +180,72 @@ pub(super) fn add(x: BufId, y: BufId, n: usize) -> Launch {
     )
 }
 
-/// RoPE in place over `ntok` rows of `nheads` heads of `hd`, `cs` holding `hd` values (cos,
-/// sin pairs) per row.
-pub(super) fn rope(
-    x: BufId,
-    hd: usize,
-    nheads: usize,
-    ntok: usize,
-    cs: BufId,
-    neox: bool,
-) -> Launch {
+/// The heads of one step's queries and keys.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Heads {
+    /// Tokens.
+    pub(super) ntok: usize,
+    /// Query heads per token.
+    pub(super) nh: usize,
+    /// Key/value heads per token.
+    pub(super) nkv: usize,
+    /// Head width.
+    pub(super) hd: usize,
+}
+
+/// RoPE in place over the queries `q` and keys `k` of `h` in one launch, `cs` holding `hd`
+/// values (cos, sin pairs) per token.
+pub(super) fn rope(h: Heads, q: BufId, k: BufId, cs: BufId, neox: bool) -> Launch {
     let a = vec![
-        Arg::Buf(x),
-        int(hd),
-        int(nheads),
+        Arg::Buf(q),
+        int(h.nh),
+        Arg::Buf(k),
+        int(h.nkv),
+        int(h.hd),
         Arg::Buf(cs),
         Arg::I32(i32::from(neox)),
     ];
     launch(
         Kernel::Rope,
-        ntok * nheads * (hd / 2),
+        h.ntok * (h.nh + h.nkv) * (h.hd / 2),
         a,
-        vec![(x, ntok * nheads * hd), (cs, ntok * hd)],
+        vec![
+            (q, h.ntok * h.nh * h.hd),
+            (k, h.ntok * h.nkv * h.hd),
+            (cs, h.ntok * h.hd),
+        ],
     )
 }
 
-/// Row `t` of `x` (`kv` wide) as binary16 into row `rows[t]` of `cache` (`cache_rows` rows).
+/// Row `t` of the keys `k` and the values `v` (`kv` wide) as binary16 into row `rows[t]` of
+/// the caches `kc` and `vc` (`cache_rows` rows each), in one launch.
 pub(super) fn kv_write(
-    x: BufId,
+    (k, v): (BufId, BufId),
     kv: usize,
     ntok: usize,
     rows: BufId,
-    cache: BufId,
+    (kc, vc): (BufId, BufId),
     cache_rows: usize,
 ) -> Launch {
-    let a = vec![Arg::Buf(x), int(kv), Arg::Buf(rows), Arg::Buf(cache)];
+    let a = vec![
+        Arg::Buf(k),
+        Arg::Buf(v),
+        int(kv),
+        Arg::Buf(rows),
+        Arg::Buf(kc),
+        Arg::Buf(vc),
+    ];
     launch(
         Kernel::KvWrite,
-        ntok * kv,
+        2 * ntok * kv,
         a,
-        vec![(x, ntok * kv), (rows, ntok), (cache, cache_rows * kv)],
+        vec![
+            (k, ntok * kv),
+            (v, ntok * kv),
+            (rows, ntok),
+            (kc, cache_rows * kv),
+            (vc, cache_rows * kv),
+        ],
     )
 }
 

@@ -2,7 +2,7 @@
 //! token of every sequence, in its order.
 
 use super::super::kernel::{BufId, Elem};
-use super::super::ops::{self, AttnShape, MatmulArgs, QK};
+use super::super::ops::{self, AttnShape, Heads, MatmulArgs, QK};
 use super::super::{Device, ForwardError};
 use super::{Forward, LayerBufs, Mat, bad, f32_bytes, i32_bytes, int};
 
@@ -266,10 +266,21 @@ impl<D: Device> Forward<'_, D> {
             }
             None => (sc.q, sc.k),
         };
-        self.run(ops::rope(q, hd, nh, n, trig, neox))?;
-        self.run(ops::rope(k, hd, nkv, n, trig, neox))?;
-        self.run(ops::kv_write(k, kv, n, sc.rows, k_cache, cache_rows))?;
-        self.run(ops::kv_write(sc.v, kv, n, sc.rows, v_cache, cache_rows))?;
+        let heads = Heads {
+            ntok: n,
+            nh,
+            nkv,
+            hd,
+        };
+        self.run(ops::rope(heads, q, k, trig, neox))?;
+        self.run(ops::kv_write(
+            (k, sc.v),
+            kv,
+            n,
+            sc.rows,
+            (k_cache, v_cache),
+            cache_rows,
+        ))?;
         let sh = AttnShape {
             ntok: n,
             nh,
