@@ -10,6 +10,7 @@
 #include <cstring>
 
 #define __CUDACC__ 1
+#define __host__
 #define __device__
 #define __global__
 #define __forceinline__ inline
@@ -30,6 +31,11 @@ inline uint32_t __float_as_uint(float f) {
     return u;
 }
 inline float __fdiv_rn(float a, float b) { return a / b; }
+// Four signed byte products plus c, as the device's dp4a.
+inline int __dp4a(int a, int b, int c) {
+    for (int i = 0; i < 4; i++) c += (int)(int8_t)(a >> (8 * i)) * (int)(int8_t)(b >> (8 * i));
+    return c;
+}
 inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 
 typedef int cudaError_t;
@@ -45,6 +51,10 @@ inline cudaError_t cudaMalloc(T** p, size_t n) {
 }
 inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, int) {
     std::memcpy(d, s, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemset(void* d, int v, size_t n) {
+    std::memset(d, v, n);
     return cudaSuccess;
 }
 inline cudaError_t cudaFree(void* p) {

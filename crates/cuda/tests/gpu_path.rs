@@ -197,3 +197,47 @@ fn decode_steps_reuse_the_device_buffers() {
         "decode steps allocated device memory"
     );
 }
+
+#[test]
+fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
+    // `scripts/gpu-check.sh --mock`: gpu_check.cu built with g++ against kernels/cuda_mock.h
+    // (every runtime call and intrinsic it uses must have a stand-in, or this fails to
+    // compile) and run; the forward kernels' __global__ wrappers parsed as C++.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out_dir = std::env::temp_dir().join(format!("ak-gpu-check-mock-{}", std::process::id()));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-check.sh"))
+        .arg("--mock")
+        .arg(&out_dir)
+        .output()
+        .expect("running bash scripts/gpu-check.sh --mock");
+    let read = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(out_dir.join(name)).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    };
+    let (summary, kernels) = (read("summary.json"), read("kernels.json"));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    assert!(
+        out.status.success(),
+        "gpu-check.sh --mock failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary["pass"], true, "{summary}");
+    assert_eq!(kernels["bit_identical"], true);
+    // The matmul is compared at every tile the driver launches.
+    let names: Vec<&str> = kernels["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for tile in ["tile1", "tile3", "tile8"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("matmul.") && n.ends_with(tile)),
+            "no matmul check at {tile}: {names:?}"
+        );
+    }
+}
