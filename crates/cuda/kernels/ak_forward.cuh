@@ -48,6 +48,11 @@ AK_FN void ak_fwd_quantize_at(long long i, const float* x, int8_t* q, float* d, 
     ak_quantize_block(x + AK_QK * i, q + AK_QK * i, d + i, s + i);
 }
 
+// Threads of a matmul over `rows` weight rows and `ntok` tokens in tiles of `tile`.
+AK_HD_FN long long ak_matmul_threads(int rows, int ntok, int tile) {
+    return (long long)rows * ((ntok + tile - 1) / tile);
+}
+
 // Weight row r with tokens t0 .. t0 + tile - 1 (fewer in the last tile), i = g * rows + r,
 // t0 = g * tile: out[t * rows + r] for each. Threads next to each other take rows next to each
 // other and the same tokens; a tile of several tokens reads the row once for all of them.

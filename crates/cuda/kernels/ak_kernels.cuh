@@ -20,7 +20,7 @@ AK_GLOBAL void ak_matmul_kernel(int dtype, const uint8_t* w, int rows, int cols,
                                 const float* x, const int8_t* q, const float* d, const int32_t* s,
                                 float* out) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (long long)rows * ((ntok + tile - 1) / tile)) return;
+    if (i >= ak_matmul_threads(rows, ntok, tile)) return;
     ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
 }
 

@@ -9,11 +9,14 @@
 
 #ifdef __CUDACC__
 #define AK_FN __device__ __forceinline__
+// Also callable from host code (launch sizes that gpu_check.cu computes too).
+#define AK_HD_FN __host__ __device__ __forceinline__
 #define AK_GLOBAL extern "C" __global__
 // Loops over a fixed count whose array elements must stay in registers.
 #define AK_UNROLL _Pragma("unroll")
 #else
 #define AK_UNROLL
+#define AK_HD_FN static inline
 #include <cmath>
 #include <cstdint>
 #include <cstring>

@@ -228,7 +228,7 @@ static void check_quantize_and_matmul() {
         CK(cudaMalloc(&dout, out.size() * sizeof(float)));
         for (int tile : {1, 3, 8}) {
             CK(cudaMemset(dout, 0xff, out.size() * sizeof(float)));
-            long long threads = (long long)rows * ((ntok + tile - 1) / tile);
+            long long threads = ak_matmul_threads(rows, ntok, tile);
             // The GPU uses its own quantization (already compared above).
             ak_matmul_kernel<<<grid(threads), 256>>>(t, dw, rows, cols, ntok, tile, dx, dq, dd, ds, dout);
             CK(cudaGetLastError());

@@ -13,7 +13,7 @@ void ak_host_quantize(const float* x, int n_blocks, int8_t* q, float* d, int32_t
 
 void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, int tile,
                     const float* x, const int8_t* q, const float* d, const int32_t* s, float* out) {
-    long long n = (long long)rows * ((ntok + tile - 1) / tile);
+    long long n = ak_matmul_threads(rows, ntok, tile);
     for (long long i = 0; i < n; i++) ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
 }
 

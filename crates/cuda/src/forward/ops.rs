@@ -105,59 +105,65 @@ pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
     )
 }
 
-/// A weight matrix and the activations it multiplies: `ntok` rows of `cols` in `x`,
-/// quantized in `qa` when `quantized`.
+/// A weight matrix on the device.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct MatmulArgs {
-    /// Ggml type id of the weights.
+pub(super) struct Mat {
+    /// Its bytes.
+    pub(super) buf: BufId,
+    /// Ggml type id.
     pub(super) dtype: u32,
-    /// The weights.
-    pub(super) w: BufId,
-    /// Bytes per weight row.
-    pub(super) rb: usize,
-    /// Weight rows (outputs per token).
+    /// Rows (outputs per token).
     pub(super) rows: usize,
     /// Values per row.
     pub(super) cols: usize,
-    /// Tokens.
-    pub(super) ntok: usize,
-    /// The tokens' f32 values.
-    pub(super) x: BufId,
-    /// Their quantized blocks.
-    pub(super) qa: QuantBufs,
-    /// Whether the weights take the quantized blocks.
-    pub(super) quantized: bool,
+    /// Bytes per row.
+    pub(super) rb: usize,
 }
 
-/// `out[t * rows + r]` = weight row `r` · token `t`, one thread per row and tile of `tile`
-/// tokens (1 to 8; the results do not depend on it).
-pub(super) fn matmul(m: MatmulArgs, tile: usize, out: BufId) -> Launch {
+impl Mat {
+    /// Whether its dot products take the tokens' quantized blocks (every type but F32, F16).
+    pub(super) fn quantized(&self) -> bool {
+        self.dtype > 1
+    }
+}
+
+/// `out[t * rows + r]` = weight row `r` of `w` · token `t` (`ntok` rows of `w.cols` in `x`,
+/// quantized in `qa` when the type takes them), one thread per row and tile of `tile` tokens
+/// (1 to 8; the results do not depend on it).
+pub(super) fn matmul(
+    w: Mat,
+    x: BufId,
+    ntok: usize,
+    qa: QuantBufs,
+    tile: usize,
+    out: BufId,
+) -> Launch {
     let a = vec![
-        Arg::I32(m.dtype as i32),
-        Arg::Buf(m.w),
-        int(m.rows),
-        int(m.cols),
-        int(m.ntok),
+        Arg::I32(w.dtype as i32),
+        Arg::Buf(w.buf),
+        int(w.rows),
+        int(w.cols),
+        int(ntok),
         int(tile),
-        Arg::Buf(m.x),
-        Arg::Buf(m.qa.q),
-        Arg::Buf(m.qa.d),
-        Arg::Buf(m.qa.s),
+        Arg::Buf(x),
+        Arg::Buf(qa.q),
+        Arg::Buf(qa.d),
+        Arg::Buf(qa.s),
         Arg::Buf(out),
     ];
-    let (ntok, cols) = (m.ntok, m.cols);
+    let cols = w.cols;
     let mut needs = vec![
-        (m.w, m.rb * m.rows),
-        (m.x, ntok * cols),
-        (out, ntok * m.rows),
+        (w.buf, w.rb * w.rows),
+        (x, ntok * cols),
+        (out, ntok * w.rows),
     ];
-    if m.quantized {
+    if w.quantized() {
         let nb = ntok * cols / QK;
-        needs.extend([(m.qa.q, ntok * cols), (m.qa.d, nb), (m.qa.s, nb)]);
+        needs.extend([(qa.q, ntok * cols), (qa.d, nb), (qa.s, nb)]);
     } else {
-        needs.extend([(m.qa.q, 0), (m.qa.d, 0), (m.qa.s, 0)]);
+        needs.extend([(qa.q, 0), (qa.d, 0), (qa.s, 0)]);
     }
-    launch(Kernel::Matmul, m.rows * ntok.div_ceil(tile), a, needs)
+    launch(Kernel::Matmul, w.rows * ntok.div_ceil(tile), a, needs)
 }
 
 /// `x[i] += b[i % width]` for `n` elements.

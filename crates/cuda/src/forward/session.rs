@@ -2,19 +2,9 @@
 //! the sequence of launches the engine's forward pass computes (`model/forward.rs`).
 
 use super::kernel::{BufId, Elem, Launch};
-use super::ops::QuantBufs;
+use super::ops::{Mat, QuantBufs};
 use super::spec::{ModelSpec, Tensor};
 use super::{Device, ForwardError};
-
-/// A weight matrix on the device.
-#[derive(Debug, Clone, Copy)]
-struct Mat {
-    buf: BufId,
-    dtype: u32,
-    rows: usize,
-    cols: usize,
-    rb: usize,
-}
 
 /// One block's buffers.
 #[derive(Debug)]

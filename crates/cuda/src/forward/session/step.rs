@@ -2,9 +2,9 @@
 //! token of every sequence, in its order.
 
 use super::super::kernel::{BufId, Elem};
-use super::super::ops::{self, AttnShape, Heads, MatmulArgs, QK};
+use super::super::ops::{self, AttnShape, Heads, Mat, QK};
 use super::super::{Device, ForwardError};
-use super::{Forward, LayerBufs, Mat, bad, f32_bytes, i32_bytes, int};
+use super::{Forward, LayerBufs, bad, f32_bytes, i32_bytes, int};
 
 /// The rows of one step: `(slot, position)` per token.
 struct Rows(Vec<(usize, usize)>);
@@ -184,23 +184,11 @@ impl<D: Device> Forward<'_, D> {
     /// `out = x · wᵀ` for `n` rows of `x`, whose blocks the last [`Self::quantize_rows`]
     /// made; every quantized type needs them.
     fn project(&mut self, w: Mat, x: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
-        let quantized = w.dtype > 1;
-        if quantized && !w.cols.is_multiple_of(QK) {
+        if w.quantized() && !w.cols.is_multiple_of(QK) {
             return Err(bad(format!("quantized rows of {} values", w.cols)));
         }
-        let m = MatmulArgs {
-            dtype: w.dtype,
-            w: w.buf,
-            rb: w.rb,
-            rows: w.rows,
-            cols: w.cols,
-            ntok: n,
-            x,
-            qa: self.sc.qa,
-            quantized,
-        };
         let tile = self.tile.for_shape(w.rows, n);
-        self.run(ops::matmul(m, tile, out))
+        self.run(ops::matmul(w, x, n, self.sc.qa, tile, out))
     }
 
     /// Adds `y` (post-normalised with `post` when given) to the stream `x`.
