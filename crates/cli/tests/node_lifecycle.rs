@@ -336,6 +336,36 @@ async fn a_prompt_id_reorged_to_another_request_is_recomputed() {
     );
 }
 
+/// The harness itself: a node process that exits (here it refuses an unknown flag) fails
+/// `wait_eligible` at once, naming the node, instead of after its five-minute timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_exits_fails_the_wait_at_once() {
+    let _serial = common::serial().await;
+    let net = std::sync::Arc::new(Net::start(2, 30, None));
+    let _bad = net.node(1, None, &["--no-such-flag"]);
+    let waiting = {
+        let net = net.clone();
+        tokio::spawn(async move { net.wait_eligible(&[1], Duration::from_mins(5)).await })
+    };
+    let err = tokio::time::timeout(Duration::from_mins(2), waiting)
+        .await
+        .expect("wait_eligible still waiting two minutes after node 1 exited")
+        .expect_err("node 1 cannot become eligible");
+    let msg = err.into_panic();
+    let msg = msg
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        msg.contains("node 1 exited before it became eligible"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--no-such-flag"),
+        "the log tail names the cause: {msg}"
+    );
+}
+
 /// The raw signed transactions of every commit to prompt `id` so far.
 #[allow(clippy::unwrap_used, clippy::expect_used)] // a failed RPC is a failed test
 async fn orphaned_commits(net: &Net, id: alloy::primitives::U256) -> Vec<alloy::primitives::Bytes> {

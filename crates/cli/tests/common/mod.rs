@@ -2,6 +2,7 @@
 //! node keys) and `aikernel node run` processes, driven through alloy.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -99,6 +100,8 @@ pub struct Net {
     window: u32,
     model: Option<PathBuf>,
     devnet: Option<Proc>,
+    /// The process id of the last process [`Net::node`] started for each node.
+    node_pids: std::sync::Mutex<HashMap<usize, u32>>,
 }
 
 impl Net {
@@ -122,6 +125,7 @@ impl Net {
             window,
             model: model.map(Path::to_path_buf),
             devnet: Some(devnet),
+            node_pids: std::sync::Mutex::default(),
             dir,
         }
     }
@@ -179,7 +183,22 @@ impl Net {
             .stderr(log)
             .spawn()
             .unwrap();
+        self.node_pids.lock().unwrap().insert(i, child.id());
         Proc(child)
+    }
+
+    /// The first of `nodes` whose last process has exited while the test still holds it (a
+    /// zombie: its `Proc` not yet dropped), such as a node that refused its flags.
+    fn exited_node(&self, nodes: &[usize]) -> Option<usize> {
+        let pids = self.node_pids.lock().unwrap();
+        nodes.iter().copied().find(|i| {
+            pids.get(i).is_some_and(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // The state follows the command name's closing parenthesis.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
+        })
     }
 
     pub fn log(&self, i: usize) -> PathBuf {
@@ -227,6 +246,12 @@ impl Net {
             }
             if all {
                 return;
+            }
+            if let Some(i) = self.exited_node(nodes) {
+                panic!(
+                    "node {i} exited before it became eligible (see its log):{}",
+                    self.logs()
+                );
             }
             assert!(
                 Instant::now() < end,
