@@ -14,15 +14,15 @@
 #define AK_K_SCALE 1
 #define AK_K_RMSNORM 2
 #define AK_K_QUANTIZE 3
-#define AK_K_MATMUL 4
-#define AK_K_ADD_BIAS 5
+#define AK_K_NORM_QUANT 4
+#define AK_K_MATMUL 5
 #define AK_K_ADD 6
-#define AK_K_ROPE 7
-#define AK_K_KV_WRITE 8
-#define AK_K_ATTN_SCORES 9
-#define AK_K_ATTN_SOFTMAX 10
-#define AK_K_ATTN_VALUES 11
-#define AK_K_GATED 12
+#define AK_K_ROPE_KV 7
+#define AK_K_ATTN_SCORES 8
+#define AK_K_ATTN_SOFTMAX 9
+#define AK_K_ATTN_VALUES 10
+#define AK_K_GATED 11
+#define AK_K_GATED_QUANT 12
 #define AK_K_SOFTCAP 13
 #define AK_K_GATHER 14
 #define AK_K_COUNT 15
@@ -48,57 +48,104 @@ AK_FN void ak_fwd_quantize_at(long long i, const float* x, int8_t* q, float* d, 
     ak_quantize_block(x + AK_QK * i, q + AK_QK * i, d + i, s + i);
 }
 
+// RMSNorm and quantization in one launch, for rows `width` wide (a multiple of 32): block i
+// of out (the row's values c0 .. c0 + 31) and its quantized block. Every block of a row sums
+// the row's squares itself, in the same sequential order, so each takes the scale
+// ak_fwd_rmsnorm's one thread per row computes; then its 32 values as ak_rmsnorm_row, then
+// ak_quantize_block of them.
+AK_FN void ak_fwd_norm_quant_at(long long i, const float* x, const float* w, float eps, int width,
+                                float* out, int8_t* q, float* d, int32_t* s) {
+    int per_row = width / AK_QK;
+    long long row = i / per_row;
+    int c0 = (int)(i % per_row) * AK_QK;
+    const float* xr = x + row * width;
+    float scale = ak_rms_scale(xr, width, eps);
+    float* o = out + AK_QK * i;
+    for (int e = 0; e < AK_QK; e++) o[e] = (xr[c0 + e] * scale) * w[c0 + e];
+    ak_quantize_block(o, q + AK_QK * i, d + i, s + i);
+}
+
 // Threads of a matmul over `rows` weight rows and `ntok` tokens in tiles of `tile`.
 AK_HD_FN long long ak_matmul_threads(int rows, int ntok, int tile) {
     return (long long)rows * ((ntok + tile - 1) / tile);
 }
 
-// Weight row r with tokens t0 .. t0 + tile - 1 (fewer in the last tile), i = g * rows + r,
-// t0 = g * tile: out[t * rows + r] for each. Threads next to each other take rows next to each
-// other and the same tokens; a tile of several tokens reads the row once for all of them.
-AK_FN void ak_fwd_matmul_at(long long i, int dtype, const uint8_t* w, int rows, int cols, int ntok,
-                            int tile, const float* x, const int8_t* q, const float* d,
-                            const int32_t* s, float* out) {
+// One weight matrix: weight row r with tokens t0 .. t0 + tile - 1 (fewer in the last tile),
+// i = g * rows + r, t0 = g * tile: out[t * rows + r] for each, plus bias[r] where bias is not
+// null, added to what out holds with `accumulate` (ak_dot_tile). Threads next to each other
+// take rows next to each other and the same tokens; a tile of several tokens reads the row
+// once for all of them.
+AK_FN void ak_fwd_matmul_one_at(long long i, int dtype, const uint8_t* w, int rows, int cols,
+                                int ntok, int tile, const float* x, const int8_t* q,
+                                const float* d, const int32_t* s, const float* bias,
+                                int accumulate, float* out) {
     long long r = i % rows, t0 = i / rows * tile;
     long long left = ntok - t0;
     int cnt = left < tile ? (int)left : tile;
     int nb = cols / AK_QK;
     ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols, q + t0 * cols,
-                d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows);
+                d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows, bias ? bias + r : 0,
+                accumulate);
 }
 
-// x[i] = x[i] + b[i % width] (a projection's bias).
-AK_FN void ak_fwd_add_bias_at(long long i, float* x, const float* b, int width) {
-    x[i] = x[i] + b[i % width];
+// Up to three weight matrices over the same tokens in one launch (queries, keys and values;
+// gate and up): matrix p (type dt_p, bytes w_p, rows_p rows, bias b_p or null, output o_p)
+// takes the ak_matmul_threads(rows_p, ntok, tile) threads after matrix p - 1's. A matrix of 0
+// rows has none (its pointers may be null). Each output is computed as by a launch of its
+// matrix alone.
+AK_FN void ak_fwd_matmul_at(long long i, int cols, int ntok, int tile, const float* x,
+                            const int8_t* q, const float* d, const int32_t* s, int accumulate,
+                            int dt0, const uint8_t* w0, int rows0, const float* b0, float* o0,
+                            int dt1, const uint8_t* w1, int rows1, const float* b1, float* o1,
+                            int dt2, const uint8_t* w2, int rows2, const float* b2, float* o2) {
+    long long n0 = ak_matmul_threads(rows0, ntok, tile);
+    long long n1 = ak_matmul_threads(rows1, ntok, tile);
+    int dt = dt0, rows = rows0;
+    const uint8_t* w = w0;
+    const float* b = b0;
+    float* o = o0;
+    if (i >= n0 + n1) {
+        i -= n0 + n1;
+        dt = dt2, w = w2, rows = rows2, b = b2, o = o2;
+    } else if (i >= n0) {
+        i -= n0;
+        dt = dt1, w = w1, rows = rows1, b = b1, o = o1;
+    }
+    ak_fwd_matmul_one_at(i, dt, w, rows, cols, ntok, tile, x, q, d, s, b, accumulate, o);
 }
 
 // x[i] = x[i] + y[i] (residual).
 AK_FN void ak_fwd_add_at(long long i, float* x, const float* y) { x[i] = x[i] + y[i]; }
 
-// RoPE of the queries q (nh heads of hd per token) and the keys k (nkv heads) in one launch:
-// pair i runs through each token's query heads, then its key heads; cs holds hd values (cos,
-// sin pairs) per token.
-AK_FN void ak_fwd_rope_at(long long i, float* q, int nh, float* k, int nkv, int hd,
-                          const float* cs, int neox) {
-    int half = hd / 2;
+// RoPE of the queries q (nh heads of hd per token) and the keys k (nkv heads) in place, and
+// the step's keys and values into the caches as binary16, in one launch: thread i runs
+// through each token's query pairs, then its key pairs (a key pair also writes its two cache
+// entries, after turning them), then the ntok·kv value elements. cs holds hd values (cos, sin
+// pairs) per token; token t's key and value rows (kv = nkv·hd wide) go to row rows[t] of kc
+// and vc.
+AK_FN void ak_fwd_rope_kv_at(long long i, float* q, int nh, float* k, int nkv, int hd,
+                             const float* cs, int neox, int ntok, const float* v,
+                             const int32_t* rows, uint16_t* kc, uint16_t* vc) {
+    int half = hd / 2, kv = nkv * hd;
     long long per_tok = (long long)(nh + nkv) * half;
+    long long pairs = ntok * per_tok;
+    if (i >= pairs) {
+        long long e = i - pairs, t = e / kv;
+        vc[(long long)rows[t] * kv + e % kv] = ak_f32_to_f16(v[e]);
+        return;
+    }
     long long t = i / per_tok;
     int head = (int)(i % per_tok / half), pair = (int)(i % half);
-    float* x = head < nh ? q + (t * nh + head) * hd : k + (t * nkv + head - nh) * hd;
-    ak_rope_head_pair(x, hd, cs + t * hd, neox, pair);
-}
-
-// The KV cache write of one step: element i runs through each token's key row, then its value
-// row (kv wide), each as binary16 into row rows[t] of its cache.
-AK_FN void ak_fwd_kv_write_at(long long i, const float* k, const float* v, int kv,
-                              const int32_t* rows, uint16_t* kc, uint16_t* vc) {
-    long long t = i / (2LL * kv);
-    int e = (int)(i % (2LL * kv));
-    if (e < kv) {
-        kc[(long long)rows[t] * kv + e] = ak_f32_to_f16(k[t * kv + e]);
-    } else {
-        vc[(long long)rows[t] * kv + e - kv] = ak_f32_to_f16(v[t * kv + e - kv]);
+    if (head < nh) {
+        ak_rope_head_pair(q + (t * nh + head) * hd, hd, cs + t * hd, neox, pair);
+        return;
     }
+    long long off = (t * nkv + head - nh) * hd;
+    ak_rope_head_pair(k + off, hd, cs + t * hd, neox, pair);
+    int a = ak_rope_first(neox, pair), b = ak_rope_second(hd, neox, pair);
+    uint16_t* row = kc + (long long)rows[t] * kv + (head - nh) * hd;
+    row[a] = ak_f32_to_f16(k[off + a]);
+    row[b] = ak_f32_to_f16(k[off + b]);
 }
 
 // meta[3t .. 3t+3] of query token t: its sequence's first cache row, the first position it
@@ -139,6 +186,14 @@ AK_FN void ak_fwd_gated_at(long long i, int gelu, const float* g, const float* u
     out[i] = gelu ? ak_gelu_mul(g[i], u[i]) : ak_silu_mul(g[i], u[i]);
 }
 
+// The gating of block i (32 elements, ak_fwd_gated_at each) and the quantization of the
+// result, in one launch (rows a multiple of 32 wide).
+AK_FN void ak_fwd_gated_quant_at(long long i, int gelu, const float* g, const float* u,
+                                 float* out, int8_t* q, float* d, int32_t* s) {
+    for (int e = 0; e < AK_QK; e++) ak_fwd_gated_at(AK_QK * i + e, gelu, g, u, out);
+    ak_quantize_block(out + AK_QK * i, q + AK_QK * i, d + i, s + i);
+}
+
 // x[i] = c * tanhf(x[i] / c).
 AK_FN void ak_fwd_softcap_at(long long i, float* x, float c) { x[i] = ak_softcap(x[i], c); }
 
@@ -167,24 +222,25 @@ AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float
 AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d, int32_t* s) {
     AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
 }
-AK_GLOBAL void ak_fwd_matmul(long long n, int dtype, const uint8_t* w, int rows, int cols,
-                             int ntok, int tile, const float* x, const int8_t* q, const float* d,
-                             const int32_t* s, float* out) {
-    AK_FWD_INDEX ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
+AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, float eps,
+                                 int width, float* out, int8_t* q, float* d, int32_t* s) {
+    AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
 }
-AK_GLOBAL void ak_fwd_add_bias(long long n, float* x, const float* b, int width) {
-    AK_FWD_INDEX ak_fwd_add_bias_at(i, x, b, width);
+AK_GLOBAL void ak_fwd_matmul(long long n, int cols, int ntok, int tile, const float* x,
+                             const int8_t* q, const float* d, const int32_t* s, int accumulate,
+                             int dt0, const uint8_t* w0, int rows0, const float* b0, float* o0,
+                             int dt1, const uint8_t* w1, int rows1, const float* b1, float* o1,
+                             int dt2, const uint8_t* w2, int rows2, const float* b2, float* o2) {
+    AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
+                                  o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);
 }
 AK_GLOBAL void ak_fwd_add(long long n, float* x, const float* y) {
     AK_FWD_INDEX ak_fwd_add_at(i, x, y);
 }
-AK_GLOBAL void ak_fwd_rope(long long n, float* q, int nh, float* k, int nkv, int hd,
-                            const float* cs, int neox) {
-    AK_FWD_INDEX ak_fwd_rope_at(i, q, nh, k, nkv, hd, cs, neox);
-}
-AK_GLOBAL void ak_fwd_kv_write(long long n, const float* k, const float* v, int kv,
-                               const int32_t* rows, uint16_t* kc, uint16_t* vc) {
-    AK_FWD_INDEX ak_fwd_kv_write_at(i, k, v, kv, rows, kc, vc);
+AK_GLOBAL void ak_fwd_rope_kv(long long n, float* q, int nh, float* k, int nkv, int hd,
+                              const float* cs, int neox, int ntok, const float* v,
+                              const int32_t* rows, uint16_t* kc, uint16_t* vc) {
+    AK_FWD_INDEX ak_fwd_rope_kv_at(i, q, nh, k, nkv, hd, cs, neox, ntok, v, rows, kc, vc);
 }
 AK_GLOBAL void ak_fwd_attn_scores(long long n, const float* q, const uint16_t* k,
                                   const int32_t* meta, int nh, int group, int hd, int kv,
@@ -202,6 +258,10 @@ AK_GLOBAL void ak_fwd_attn_values(long long n, const float* s, const float* sums
 }
 AK_GLOBAL void ak_fwd_gated(long long n, int gelu, const float* g, const float* u, float* out) {
     AK_FWD_INDEX ak_fwd_gated_at(i, gelu, g, u, out);
+}
+AK_GLOBAL void ak_fwd_gated_quant(long long n, int gelu, const float* g, const float* u,
+                                  float* out, int8_t* q, float* d, int32_t* s) {
+    AK_FWD_INDEX ak_fwd_gated_quant_at(i, gelu, g, u, out, q, d, s);
 }
 AK_GLOBAL void ak_fwd_softcap(long long n, float* x, float c) {
     AK_FWD_INDEX ak_fwd_softcap_at(i, x, c);

@@ -21,7 +21,7 @@ AK_GLOBAL void ak_matmul_kernel(int dtype, const uint8_t* w, int rows, int cols,
                                 float* out) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= ak_matmul_threads(rows, ntok, tile)) return;
-    ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
+    ak_fwd_matmul_one_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, 0, 0, out);
 }
 
 // One thread per row.

@@ -5,10 +5,14 @@
 
 // Sequential RMSNorm of one row of n: scale = 1 / sqrtf(sum(x*x) / n + eps),
 // out = (x * scale) * w. One thread per row: the sum of squares is one sequential loop.
-AK_FN void ak_rmsnorm_row(const float* x, const float* w, float eps, int n, float* out) {
+AK_FN float ak_rms_scale(const float* x, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    float scale = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
+    return ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
+}
+
+AK_FN void ak_rmsnorm_row(const float* x, const float* w, float eps, int n, float* out) {
+    float scale = ak_rms_scale(x, n, eps);
     for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
 }
 
@@ -42,8 +46,10 @@ AK_FN void ak_rope_pair(float* a, float* b, float c, float s) {
 
 // RoPE of one head of `hd` values in place with the hd/2 (cos, sin) pairs `cs` (cos at 2i,
 // sin at 2i+1); one thread per pair on the GPU.
+AK_FN int ak_rope_first(int neox, int i) { return neox ? i : 2 * i; }
+AK_FN int ak_rope_second(int hd, int neox, int i) { return neox ? i + hd / 2 : 2 * i + 1; }
+
 AK_FN void ak_rope_head_pair(float* head, int hd, const float* cs, int neox, int i) {
-    int ia = neox ? i : 2 * i;
-    int ib = neox ? i + hd / 2 : 2 * i + 1;
-    ak_rope_pair(head + ia, head + ib, cs[2 * i], cs[2 * i + 1]);
+    ak_rope_pair(head + ak_rope_first(neox, i), head + ak_rope_second(hd, neox, i), cs[2 * i],
+                 cs[2 * i + 1]);
 }

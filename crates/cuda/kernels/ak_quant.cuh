@@ -236,10 +236,12 @@ AK_FN float ak_float_weight(int dtype, const uint8_t* row, int i) {
 // applied to every token, so a tile of tokens reads the row once; each token's accumulator
 // still takes the blocks in ascending order, each f32 operation on its own (scalar.rs dot_row,
 // kquant.rs dot_row), so the result does not depend on the tile. Unknown types give 0 (as
-// the engine).
+// the engine). The result y is then, as the engine's separate passes compute it: y + *bias
+// where bias is not null (a projection's bias add), and out + y with `accumulate` (the
+// residual add x + y into the stream out).
 AK_FN void ak_dot_tile(int dtype, const uint8_t* row, int cols, int cnt, const float* x,
                        const int8_t* q, const float* d, const int32_t* s, float* out,
-                       long long ostride) {
+                       long long ostride, const float* bias, int accumulate) {
     int nb = cols / AK_QK;
     float acc[AK_TILE_MAX];
     AK_UNROLL
@@ -277,7 +279,12 @@ AK_FN void ak_dot_tile(int dtype, const uint8_t* row, int cols, int cnt, const f
     }
     AK_UNROLL
     for (int j = 0; j < AK_TILE_MAX; j++) {
-        if (j < cnt) out[(long long)j * ostride] = acc[j];
+        if (j < cnt) {
+            float y = acc[j];
+            if (bias) y = y + *bias;
+            float* o = out + (long long)j * ostride;
+            *o = accumulate ? *o + y : y;
+        }
     }
 }
 
@@ -285,7 +292,7 @@ AK_FN void ak_dot_tile(int dtype, const uint8_t* row, int cols, int cnt, const f
 AK_FN float ak_dot_row(int dtype, const uint8_t* row, int cols, const float* x, const int8_t* q,
                        const float* d, const int32_t* s) {
     float out = 0.0f;
-    ak_dot_tile(dtype, row, cols, 1, x, q, d, s, &out, 1);
+    ak_dot_tile(dtype, row, cols, 1, x, q, d, s, &out, 1, 0, 0);
     return out;
 }
 

@@ -14,7 +14,7 @@ void ak_host_quantize(const float* x, int n_blocks, int8_t* q, float* d, int32_t
 void ak_host_matmul(int dtype, const uint8_t* w, int rows, int cols, int ntok, int tile,
                     const float* x, const int8_t* q, const float* d, const int32_t* s, float* out) {
     long long n = ak_matmul_threads(rows, ntok, tile);
-    for (long long i = 0; i < n; i++) ak_fwd_matmul_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, out);
+    for (long long i = 0; i < n; i++) ak_fwd_matmul_one_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, 0, 0, out);
 }
 
 void ak_host_rmsnorm(const float* x, const float* w, float eps, int n, int nrows, float* out) {
@@ -77,23 +77,26 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             ak_fwd_quantize_at(i, AK_ARG(cf, 0), AK_ARG(int8_t*, 1), AK_ARG(float*, 2),
                                AK_ARG(int32_t*, 3));
             break;
-        case AK_K_MATMUL:
-            ak_fwd_matmul_at(i, AK_ARG(int, 0), AK_ARG(const uint8_t*, 1), AK_ARG(int, 2),
-                             AK_ARG(int, 3), AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(cf, 6),
-                             AK_ARG(const int8_t*, 7), AK_ARG(cf, 8), AK_ARG(ci, 9),
-                             AK_ARG(float*, 10));
+        case AK_K_NORM_QUANT:
+            ak_fwd_norm_quant_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(float, 2), AK_ARG(int, 3),
+                                 AK_ARG(float*, 4), AK_ARG(int8_t*, 5), AK_ARG(float*, 6),
+                                 AK_ARG(int32_t*, 7));
             break;
-        case AK_K_ADD_BIAS:
-            ak_fwd_add_bias_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1), AK_ARG(int, 2));
+        case AK_K_MATMUL:
+            ak_fwd_matmul_at(i, AK_ARG(int, 0), AK_ARG(int, 1), AK_ARG(int, 2), AK_ARG(cf, 3),
+                             AK_ARG(const int8_t*, 4), AK_ARG(cf, 5), AK_ARG(ci, 6), AK_ARG(int, 7),
+                             AK_ARG(int, 8), AK_ARG(const uint8_t*, 9), AK_ARG(int, 10),
+                             AK_ARG(cf, 11), AK_ARG(float*, 12), AK_ARG(int, 13),
+                             AK_ARG(const uint8_t*, 14), AK_ARG(int, 15), AK_ARG(cf, 16),
+                             AK_ARG(float*, 17), AK_ARG(int, 18), AK_ARG(const uint8_t*, 19),
+                             AK_ARG(int, 20), AK_ARG(cf, 21), AK_ARG(float*, 22));
             break;
         case AK_K_ADD: ak_fwd_add_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1)); break;
-        case AK_K_ROPE:
-            ak_fwd_rope_at(i, AK_ARG(float*, 0), AK_ARG(int, 1), AK_ARG(float*, 2), AK_ARG(int, 3),
-                           AK_ARG(int, 4), AK_ARG(cf, 5), AK_ARG(int, 6));
-            break;
-        case AK_K_KV_WRITE:
-            ak_fwd_kv_write_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(int, 2), AK_ARG(ci, 3),
-                               AK_ARG(uint16_t*, 4), AK_ARG(uint16_t*, 5));
+        case AK_K_ROPE_KV:
+            ak_fwd_rope_kv_at(i, AK_ARG(float*, 0), AK_ARG(int, 1), AK_ARG(float*, 2),
+                              AK_ARG(int, 3), AK_ARG(int, 4), AK_ARG(cf, 5), AK_ARG(int, 6),
+                              AK_ARG(int, 7), AK_ARG(cf, 8), AK_ARG(ci, 9), AK_ARG(uint16_t*, 10),
+                              AK_ARG(uint16_t*, 11));
             break;
         case AK_K_ATTN_SCORES:
             ak_fwd_attn_scores_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ci, 2), AK_ARG(int, 3),
@@ -111,6 +114,11 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             break;
         case AK_K_GATED:
             ak_fwd_gated_at(i, AK_ARG(int, 0), AK_ARG(cf, 1), AK_ARG(cf, 2), AK_ARG(float*, 3));
+            break;
+        case AK_K_GATED_QUANT:
+            ak_fwd_gated_quant_at(i, AK_ARG(int, 0), AK_ARG(cf, 1), AK_ARG(cf, 2),
+                                  AK_ARG(float*, 3), AK_ARG(int8_t*, 4), AK_ARG(float*, 5),
+                                  AK_ARG(int32_t*, 6));
             break;
         case AK_K_SOFTCAP: ak_fwd_softcap_at(i, AK_ARG(float*, 0), AK_ARG(float, 1)); break;
         case AK_K_GATHER:

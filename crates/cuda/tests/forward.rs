@@ -180,26 +180,51 @@ fn the_default_tile_keeps_launches_wide_and_odd_tiles_are_refused() {
 #[test]
 fn the_projections_of_one_input_share_its_quantization_and_launches_are_fused() {
     let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
-    let layers = m.config().n_layers;
+    let c = m.config();
+    let layers = c.n_layers;
     let mut f = host_forward(&m, 1, 16);
     f.set_matmul_tile(MatmulTile::Fixed(4)).unwrap();
     f.step(&[(0, &[1, 2, 3, 4, 5, 6])]).unwrap();
     let count = |k: Kernel| f.trace().iter().filter(|l| l.kernel == k).count();
-    // Per layer: Q/K/V share one, the output projection, gate/up share one, down; the head.
-    assert_eq!(count(Kernel::Quantize), 4 * layers + 1);
-    assert_eq!(count(Kernel::Matmul), 7 * layers + 1);
-    // Queries and keys turn in one RoPE launch, keys and values go to the caches in one.
-    assert_eq!(count(Kernel::Rope), layers);
-    assert_eq!(count(Kernel::KvWrite), layers);
-    // 21 launches a layer; the embedding; gather, norm, quantize and matmul of the head.
-    assert_eq!(f.trace().len(), 21 * layers + 5);
-    // Six tokens in tiles of four: two threads per weight row.
+    // Per layer: the two norms each quantize in their launch, Q/K/V in one matmul, the output
+    // projection adds into the stream, gate/up in one matmul, the gating quantizes in its
+    // launch, down adds into the stream. The head: norm and quantization, one matmul.
+    assert_eq!(count(Kernel::NormQuant), 2 * layers + 1);
+    assert_eq!(count(Kernel::Quantize), layers);
+    assert_eq!(count(Kernel::GatedQuant), layers);
+    assert_eq!(count(Kernel::Matmul), 4 * layers + 1);
+    for k in [Kernel::RmsNorm, Kernel::Gated, Kernel::Add] {
+        assert_eq!(count(k), 0, "{k:?}");
+    }
+    // RoPE of queries and keys and the cache writes: one launch a layer.
+    assert_eq!(count(Kernel::RopeKv), layers);
+    // 12 launches a layer; the embedding; gather, norm and matmul of the head.
+    assert_eq!(f.trace().len(), 12 * layers + 4);
+    // Six tokens in tiles of four: two threads per weight row of Q, K and V together.
     let first = f
         .trace()
         .iter()
         .find(|l| l.kernel == Kernel::Matmul)
         .unwrap();
-    assert_eq!(first.n, 2 * m.config().n_embd);
+    let kv = c.n_embd / c.n_head * c.n_head_kv;
+    assert_eq!(first.n, 2 * (c.n_embd + 2 * kv));
+}
+
+#[test]
+fn rows_that_are_not_whole_blocks_take_the_separate_launches() {
+    // Width 40 and FFN width 72: no activation blocks, so the norms and the gating have
+    // launches of their own and the F32 weights read the values.
+    let m = load(&tiny::tiny_llama_shaped(2, 40, 72));
+    check(&m, "llama width 40");
+    let mut f = host_forward(&m, 1, 16);
+    f.step(&[(0, &[1, 2, 3])]).unwrap();
+    let count = |k: Kernel| f.trace().iter().filter(|l| l.kernel == k).count();
+    let layers = m.config().n_layers;
+    assert_eq!(count(Kernel::RmsNorm), 2 * layers + 1);
+    assert_eq!(count(Kernel::Gated), layers);
+    for k in [Kernel::NormQuant, Kernel::GatedQuant, Kernel::Quantize] {
+        assert_eq!(count(k), 0, "{k:?}");
+    }
 }
 
 #[test]

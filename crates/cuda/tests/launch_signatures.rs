@@ -2,10 +2,13 @@
 //! Rust kernel's name is the `__global__` function with its `AK_K_*` id (the host build
 //! dispatches by id, the GPU by name, so a mismatch would pass every host test), and every
 //! launch of a forward step passes one argument per parameter after `n`, a buffer where the
-//! kernel takes a pointer, an `int` or a `float` where it takes one.
+//! kernel takes a pointer (or a null one), an `int` or a `float` where it takes one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../../engine/tests/common/tiny.rs"]
+mod tiny;
 #[allow(dead_code, unreachable_pub, clippy::all)]
 #[path = "../../engine/tests/common/tiny_arch.rs"]
 mod tiny_arch;
@@ -61,6 +64,8 @@ fn every_launch_matches_its_kernels_parameters() {
     for m in [
         load(&tiny_gemma::tiny_gemma3(2)),
         load(&tiny_arch::tiny(tiny_arch::Family::Qwen2)),
+        // Rows that are not whole blocks: the separate norm and gating launches.
+        load(&tiny::tiny_llama_shaped(1, 40, 72)),
     ] {
         let mut f = host_forward(&m, 2, 16);
         f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
@@ -75,7 +80,7 @@ fn every_launch_matches_its_kernels_parameters() {
             );
             for (ty, a) in p[1..].iter().zip(&l.args) {
                 let ok = match a {
-                    Arg::Buf(_) => ty.ends_with('*'),
+                    Arg::Buf(_) | Arg::Null => ty.ends_with('*'),
                     Arg::I32(_) => ty == "int",
                     Arg::F32(_) => ty == "float",
                 };

@@ -131,8 +131,8 @@ fn a_changed_instruction_is_caught() {
     let at = ptx
         .match_indices("add.rn.f32")
         .map(|(i, _)| i)
-        .find(|&i| ptx[..i].contains(".entry ak_fwd_rmsnorm("))
-        .expect("rmsnorm adds in f32");
+        .find(|&i| ptx[..i].contains(".entry ak_fwd_norm_quant("))
+        .expect("the norm adds in f32");
     let mut bad = ptx.to_owned();
     bad.replace_range(at..at + 3, "sub");
     check_with(&load(&tiny::tiny_llama(2)), "llama f32, mutated", &bad);

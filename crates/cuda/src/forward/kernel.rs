@@ -41,6 +41,8 @@ pub enum Arg {
     I32(i32),
     /// `float`.
     F32(f32),
+    /// A null pointer (a buffer argument the launch does not use).
+    Null,
 }
 
 impl Arg {
@@ -51,6 +53,7 @@ impl Arg {
             Arg::Buf(b) => addr(b),
             Arg::I32(v) => u64::from(v as u32),
             Arg::F32(v) => u64::from(v.to_bits()),
+            Arg::Null => 0,
         }
     }
 }
@@ -66,16 +69,14 @@ pub enum Kernel {
     RmsNorm,
     /// Activation quantization per block of 32.
     Quantize,
-    /// Dot product per (token, weight row).
+    /// RMSNorm and quantization per block of 32.
+    NormQuant,
+    /// Dot products of up to three weight matrices per (weight row, tile of tokens).
     Matmul,
-    /// Bias add.
-    AddBias,
     /// Residual add.
     Add,
-    /// RoPE per pair of the queries and keys.
-    Rope,
-    /// Binary16 key and value cache write.
-    KvWrite,
+    /// RoPE per pair of the queries and keys, and the binary16 key and value cache write.
+    RopeKv,
     /// Attention scores per (token, head, position).
     AttnScores,
     /// Attention softmax per (token, head).
@@ -84,6 +85,8 @@ pub enum Kernel {
     AttnValues,
     /// SiLU or GELU gating.
     Gated,
+    /// SiLU or GELU gating and quantization per block of 32.
+    GatedQuant,
     /// Logit soft-capping.
     Softcap,
     /// Row gather.
@@ -97,15 +100,15 @@ impl Kernel {
         Kernel::Scale,
         Kernel::RmsNorm,
         Kernel::Quantize,
+        Kernel::NormQuant,
         Kernel::Matmul,
-        Kernel::AddBias,
         Kernel::Add,
-        Kernel::Rope,
-        Kernel::KvWrite,
+        Kernel::RopeKv,
         Kernel::AttnScores,
         Kernel::AttnSoftmax,
         Kernel::AttnValues,
         Kernel::Gated,
+        Kernel::GatedQuant,
         Kernel::Softcap,
         Kernel::Gather,
     ];
@@ -122,15 +125,15 @@ impl Kernel {
             Kernel::Scale => "ak_fwd_scale",
             Kernel::RmsNorm => "ak_fwd_rmsnorm",
             Kernel::Quantize => "ak_fwd_quantize",
+            Kernel::NormQuant => "ak_fwd_norm_quant",
             Kernel::Matmul => "ak_fwd_matmul",
-            Kernel::AddBias => "ak_fwd_add_bias",
             Kernel::Add => "ak_fwd_add",
-            Kernel::Rope => "ak_fwd_rope",
-            Kernel::KvWrite => "ak_fwd_kv_write",
+            Kernel::RopeKv => "ak_fwd_rope_kv",
             Kernel::AttnScores => "ak_fwd_attn_scores",
             Kernel::AttnSoftmax => "ak_fwd_attn_softmax",
             Kernel::AttnValues => "ak_fwd_attn_values",
             Kernel::Gated => "ak_fwd_gated",
+            Kernel::GatedQuant => "ak_fwd_gated_quant",
             Kernel::Softcap => "ak_fwd_softcap",
             Kernel::Gather => "ak_fwd_gather",
         }

@@ -105,6 +105,38 @@ pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
     )
 }
 
+/// RMSNorm of `nrows` rows of `width` (a multiple of 32) with weights `w` into `out`, and its
+/// quantization into `qa`, in one launch (one thread per block of 32).
+pub(super) fn norm_quant(
+    x: BufId,
+    w: BufId,
+    eps: f32,
+    (width, nrows): (usize, usize),
+    out: BufId,
+    qa: QuantBufs,
+) -> Launch {
+    let (len, nb) = (nrows * width, nrows * width / QK);
+    let a = vec![
+        Arg::Buf(x),
+        Arg::Buf(w),
+        Arg::F32(eps),
+        int(width),
+        Arg::Buf(out),
+        Arg::Buf(qa.q),
+        Arg::Buf(qa.d),
+        Arg::Buf(qa.s),
+    ];
+    let needs = vec![
+        (x, len),
+        (w, width),
+        (out, len),
+        (qa.q, len),
+        (qa.d, nb),
+        (qa.s, nb),
+    ];
+    launch(Kernel::NormQuant, nb, a, needs)
+}
+
 /// A weight matrix on the device.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Mat {
@@ -127,53 +159,71 @@ impl Mat {
     }
 }
 
-/// `out[t * rows + r]` = weight row `r` of `w` · token `t` (`ntok` rows of `w.cols` in `x`,
-/// quantized in `qa` when the type takes them), one thread per row and tile of `tile` tokens
-/// (1 to 8; the results do not depend on it).
+/// One weight matrix of a [`matmul`] launch: its results for token `t` go to
+/// `out[t * w.rows ..]`, each plus `bias[r]` where there is a bias.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Part {
+    /// The weights.
+    pub(super) w: Mat,
+    /// A bias per row (a projection's).
+    pub(super) bias: Option<BufId>,
+    /// The output.
+    pub(super) out: BufId,
+}
+
+/// Matrices one [`matmul`] launch takes at most.
+pub(super) const PARTS_MAX: usize = 3;
+
+/// `out[t * rows + r]` = weight row `r` · token `t` for every matrix of `parts` (1 to 3, all
+/// `cols` wide) over the same `ntok` rows of `x` (quantized in `qa` where a type takes them),
+/// in one launch: one thread per weight row and tile of `tile` tokens (1 to 8; the results do
+/// not depend on it), matrix after matrix. With `accumulate` each result is added to what its
+/// output holds (a residual add).
 pub(super) fn matmul(
-    w: Mat,
-    x: BufId,
-    ntok: usize,
+    parts: &[Part],
+    (x, cols, ntok): (BufId, usize, usize),
     qa: QuantBufs,
     tile: usize,
-    out: BufId,
+    accumulate: bool,
 ) -> Launch {
-    let a = vec![
-        Arg::I32(w.dtype as i32),
-        Arg::Buf(w.buf),
-        int(w.rows),
-        int(w.cols),
+    let mut a = vec![
+        int(cols),
         int(ntok),
         int(tile),
         Arg::Buf(x),
         Arg::Buf(qa.q),
         Arg::Buf(qa.d),
         Arg::Buf(qa.s),
-        Arg::Buf(out),
+        Arg::I32(i32::from(accumulate)),
     ];
-    let cols = w.cols;
-    let mut needs = vec![
-        (w.buf, w.rb * w.rows),
-        (x, ntok * cols),
-        (out, ntok * w.rows),
-    ];
-    if w.quantized() {
-        let nb = ntok * cols / QK;
+    let mut needs = vec![(x, ntok * cols)];
+    let nb = ntok * cols / QK;
+    if parts.iter().any(|p| p.w.quantized()) {
         needs.extend([(qa.q, ntok * cols), (qa.d, nb), (qa.s, nb)]);
     } else {
         needs.extend([(qa.q, 0), (qa.d, 0), (qa.s, 0)]);
     }
-    launch(Kernel::Matmul, w.rows * ntok.div_ceil(tile), a, needs)
-}
-
-/// `x[i] += b[i % width]` for `n` elements.
-pub(super) fn add_bias(x: BufId, b: BufId, width: usize, n: usize) -> Launch {
-    launch(
-        Kernel::AddBias,
-        n,
-        vec![Arg::Buf(x), Arg::Buf(b), int(width)],
-        vec![(x, n), (b, width)],
-    )
+    let mut threads = 0;
+    for k in 0..PARTS_MAX {
+        let Some(p) = parts.get(k) else {
+            a.extend([Arg::I32(0), Arg::Null, Arg::I32(0), Arg::Null, Arg::Null]);
+            continue;
+        };
+        let w = p.w;
+        a.extend([
+            Arg::I32(w.dtype as i32),
+            Arg::Buf(w.buf),
+            int(w.rows),
+            p.bias.map_or(Arg::Null, Arg::Buf),
+            Arg::Buf(p.out),
+        ]);
+        needs.extend([(w.buf, w.rb * w.rows), (p.out, ntok * w.rows)]);
+        if let Some(b) = p.bias {
+            needs.push((b, w.rows));
+        }
+        threads += w.rows * ntok.div_ceil(tile);
+    }
+    launch(Kernel::Matmul, threads, a, needs)
 }
 
 /// `x[i] += y[i]` for `n` elements.
@@ -199,9 +249,18 @@ pub(super) struct Heads {
     pub(super) hd: usize,
 }
 
-/// RoPE in place over the queries `q` and keys `k` of `h` in one launch, `cs` holding `hd`
-/// values (cos, sin pairs) per token.
-pub(super) fn rope(h: Heads, q: BufId, k: BufId, cs: BufId, neox: bool) -> Launch {
+/// RoPE in place over the queries `q` and keys `k` of `h`, `cs` holding `hd` values (cos, sin
+/// pairs) per token, and row `t` of the turned keys and of the values `v` as binary16 into row
+/// `rows[t]` of the caches `kc` and `vc` (`cache_rows` rows each), in one launch.
+pub(super) fn rope_kv(
+    h: Heads,
+    (q, k, v): (BufId, BufId, BufId),
+    (cs, neox): (BufId, bool),
+    rows: BufId,
+    (kc, vc): (BufId, BufId),
+    cache_rows: usize,
+) -> Launch {
+    let kv = h.nkv * h.hd;
     let a = vec![
         Arg::Buf(q),
         int(h.nh),
@@ -210,45 +269,22 @@ pub(super) fn rope(h: Heads, q: BufId, k: BufId, cs: BufId, neox: bool) -> Launc
         int(h.hd),
         Arg::Buf(cs),
         Arg::I32(i32::from(neox)),
-    ];
-    launch(
-        Kernel::Rope,
-        h.ntok * (h.nh + h.nkv) * (h.hd / 2),
-        a,
-        vec![
-            (q, h.ntok * h.nh * h.hd),
-            (k, h.ntok * h.nkv * h.hd),
-            (cs, h.ntok * h.hd),
-        ],
-    )
-}
-
-/// Row `t` of the keys `k` and the values `v` (`kv` wide) as binary16 into row `rows[t]` of
-/// the caches `kc` and `vc` (`cache_rows` rows each), in one launch.
-pub(super) fn kv_write(
-    (k, v): (BufId, BufId),
-    kv: usize,
-    ntok: usize,
-    rows: BufId,
-    (kc, vc): (BufId, BufId),
-    cache_rows: usize,
-) -> Launch {
-    let a = vec![
-        Arg::Buf(k),
+        int(h.ntok),
         Arg::Buf(v),
-        int(kv),
         Arg::Buf(rows),
         Arg::Buf(kc),
         Arg::Buf(vc),
     ];
     launch(
-        Kernel::KvWrite,
-        2 * ntok * kv,
+        Kernel::RopeKv,
+        h.ntok * ((h.nh + h.nkv) * (h.hd / 2) + kv),
         a,
         vec![
-            (k, ntok * kv),
-            (v, ntok * kv),
-            (rows, ntok),
+            (q, h.ntok * h.nh * h.hd),
+            (k, h.ntok * kv),
+            (cs, h.ntok * h.hd),
+            (v, h.ntok * kv),
+            (rows, h.ntok),
             (kc, cache_rows * kv),
             (vc, cache_rows * kv),
         ],
@@ -351,6 +387,29 @@ pub(super) fn gated(gelu: bool, g: BufId, u: BufId, n: usize, out: BufId) -> Lau
         Arg::Buf(out),
     ];
     launch(Kernel::Gated, n, a, vec![(g, n), (u, n), (out, n)])
+}
+
+/// [`gated`] and the quantization of its `n` outputs (a multiple of 32) into `qa`, in one
+/// launch (one thread per block of 32).
+pub(super) fn gated_quant(
+    gelu: bool,
+    (g, u): (BufId, BufId),
+    n: usize,
+    out: BufId,
+    qa: QuantBufs,
+) -> Launch {
+    let nb = n / QK;
+    let a = vec![
+        Arg::I32(i32::from(gelu)),
+        Arg::Buf(g),
+        Arg::Buf(u),
+        Arg::Buf(out),
+        Arg::Buf(qa.q),
+        Arg::Buf(qa.d),
+        Arg::Buf(qa.s),
+    ];
+    let needs = vec![(g, n), (u, n), (out, n), (qa.q, n), (qa.d, nb), (qa.s, nb)];
+    launch(Kernel::GatedQuant, nb, a, needs)
 }
 
 /// `x[i] = c · tanhf(x[i] / c)` for `n` elements.

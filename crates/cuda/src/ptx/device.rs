@@ -87,7 +87,7 @@ impl PtxDevice {
         let mut v = vec![l.n as u64];
         for (a, &ty) in l.args.iter().zip(&e.params[1..]) {
             let ok = match a {
-                Arg::Buf(_) => matches!(ty, Ty::U64 | Ty::B64),
+                Arg::Buf(_) | Arg::Null => matches!(ty, Ty::U64 | Ty::B64),
                 Arg::I32(_) => matches!(ty, Ty::S32 | Ty::U32 | Ty::B32),
                 Arg::F32(_) => ty == Ty::F32,
             };

@@ -43,13 +43,19 @@ fn weights(n: u64, seed: u64, scale: f32) -> Vec<u8> {
 
 /// The tiny model with `blocks` blocks, all tensors F32.
 pub fn tiny_llama(blocks: u32) -> GgufWriter<'static> {
+    tiny_llama_shaped(blocks, EMBD, FF)
+}
+
+/// The tiny model with another width and FFN width (`embd` a multiple of 8: 4 heads of an
+/// even width, 2 kv heads), all tensors F32.
+pub fn tiny_llama_shaped(blocks: u32, embd: u64, ff: u64) -> GgufWriter<'static> {
     let mut w = GgufWriter::new();
     w.add_metadata("general.architecture", MetaValue::Str("llama".into()));
     w.add_metadata("general.name", MetaValue::Str("tiny".into()));
     for (k, v) in [
         ("block_count", blocks),
-        ("embedding_length", EMBD as u32),
-        ("feed_forward_length", FF as u32),
+        ("embedding_length", embd as u32),
+        ("feed_forward_length", ff as u32),
         ("attention.head_count", HEADS),
         ("attention.head_count_kv", KV_HEADS),
         ("context_length", CONTEXT),
@@ -77,7 +83,7 @@ pub fn tiny_llama(blocks: u32) -> GgufWriter<'static> {
         "tokenizer.chat_template",
         MetaValue::Str("{% for m in messages %}{{ m['content'] }}{% endfor %}".into()),
     );
-    let kv = EMBD / u64::from(HEADS) * u64::from(KV_HEADS);
+    let kv = embd / u64::from(HEADS) * u64::from(KV_HEADS);
     let mut seed = 1;
     let mut add = |w: &mut GgufWriter<'static>, name: String, dims: &[u64], scale: f32| {
         seed += 1;
@@ -85,19 +91,19 @@ pub fn tiny_llama(blocks: u32) -> GgufWriter<'static> {
         w.add_tensor(name, dims, GgmlType::F32, weights(n, seed, scale))
             .unwrap_or_else(|e| panic!("tiny model: {e}"));
     };
-    add(&mut w, "token_embd.weight".into(), &[EMBD, VOCAB], 1.0);
-    add(&mut w, "output_norm.weight".into(), &[EMBD], 1.0);
+    add(&mut w, "token_embd.weight".into(), &[embd, VOCAB], 1.0);
+    add(&mut w, "output_norm.weight".into(), &[embd], 1.0);
     for i in 0..blocks {
         for (name, dims) in [
-            ("attn_norm", vec![EMBD]),
-            ("ffn_norm", vec![EMBD]),
-            ("attn_q", vec![EMBD, EMBD]),
-            ("attn_k", vec![EMBD, kv]),
-            ("attn_v", vec![EMBD, kv]),
-            ("attn_output", vec![EMBD, EMBD]),
-            ("ffn_gate", vec![EMBD, FF]),
-            ("ffn_up", vec![EMBD, FF]),
-            ("ffn_down", vec![FF, EMBD]),
+            ("attn_norm", vec![embd]),
+            ("ffn_norm", vec![embd]),
+            ("attn_q", vec![embd, embd]),
+            ("attn_k", vec![embd, kv]),
+            ("attn_v", vec![embd, kv]),
+            ("attn_output", vec![embd, embd]),
+            ("ffn_gate", vec![embd, ff]),
+            ("ffn_up", vec![embd, ff]),
+            ("ffn_down", vec![ff, embd]),
         ] {
             add(&mut w, format!("blk.{i}.{name}.weight"), &dims, 0.2);
         }

@@ -2,7 +2,7 @@
 //! token of every sequence, in its order.
 
 use super::super::kernel::{BufId, Elem};
-use super::super::ops::{self, AttnShape, Heads, Mat, QK};
+use super::super::ops::{self, AttnShape, Heads, Mat, Part, QK};
 use super::super::{Device, ForwardError};
 use super::{Forward, LayerBufs, bad, f32_bytes, i32_bytes, int};
 
@@ -165,12 +165,6 @@ impl<D: Device> Forward<'_, D> {
         Ok(Rows(rows))
     }
 
-    /// `out = x · wᵀ` for `n` rows of `x`, quantizing `x` first.
-    fn matmul(&mut self, w: Mat, x: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
-        self.quantize_rows(x, n, w.cols)?;
-        self.project(w, x, n, out)
-    }
-
     /// Quantizes `n` rows of `cols` in `x` into the step's activation blocks when the rows
     /// are whole blocks (as the engine's `Acts`): every [`Self::project`] of `x` until the
     /// next call reads them, so the projections of one input share one quantization.
@@ -181,27 +175,65 @@ impl<D: Device> Forward<'_, D> {
         Ok(())
     }
 
-    /// `out = x · wᵀ` for `n` rows of `x`, whose blocks the last [`Self::quantize_rows`]
-    /// made; every quantized type needs them.
-    fn project(&mut self, w: Mat, x: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
-        if w.quantized() && !w.cols.is_multiple_of(QK) {
-            return Err(bad(format!("quantized rows of {} values", w.cols)));
+    /// RMSNorm of `n` rows of the model's width in `x` with weights `w` into `out`, and their
+    /// quantization as [`Self::quantize_rows`] (in the same launch where rows are whole blocks).
+    fn norm_rows(&mut self, x: BufId, w: BufId, n: usize, out: BufId) -> Result<(), ForwardError> {
+        let (d, eps) = (self.spec.n_embd, self.spec.rms_eps);
+        if d.is_multiple_of(QK) {
+            self.run(ops::norm_quant(x, w, eps, (d, n), out, self.sc.qa))
+        } else {
+            self.run(ops::rmsnorm(x, w, eps, d, n, out))
         }
-        let tile = self.tile.for_shape(w.rows, n);
-        self.run(ops::matmul(w, x, n, self.sc.qa, tile, out))
     }
 
-    /// Adds `y` (post-normalised with `post` when given) to the stream `x`.
-    fn residual(&mut self, post: Option<BufId>, y: BufId, n: usize) -> Result<(), ForwardError> {
-        let (d, eps, sc) = (self.spec.n_embd, self.spec.rms_eps, self.sc);
-        let y = match post {
-            Some(w) => {
-                self.run(ops::rmsnorm(y, w, eps, d, n, sc.tmp))?;
-                sc.tmp
-            }
-            None => y,
+    /// `part.out = x · wᵀ (+ bias)` for every part (matrices of one width) and `n` rows of `x`
+    /// in one launch, reading the blocks the last [`Self::quantize_rows`] made (every
+    /// quantized type needs them); with `accumulate`, added to what the outputs hold.
+    fn project(
+        &mut self,
+        parts: &[Part],
+        x: BufId,
+        n: usize,
+        accumulate: bool,
+    ) -> Result<(), ForwardError> {
+        let Some(first) = parts.first() else {
+            return Ok(());
         };
-        self.run(ops::add(sc.x, y, n * d))
+        let cols = first.w.cols;
+        if parts.len() > ops::PARTS_MAX || parts.iter().any(|p| p.w.cols != cols) {
+            return Err(bad(
+                "one launch's matrices must share their width (at most 3)",
+            ));
+        }
+        if parts.iter().any(|p| p.w.quantized()) && !cols.is_multiple_of(QK) {
+            return Err(bad(format!("quantized rows of {cols} values")));
+        }
+        let rows = parts.iter().map(|p| p.w.rows).sum();
+        let tile = self.tile.for_shape(rows, n);
+        self.run(ops::matmul(
+            parts,
+            (x, cols, n),
+            self.sc.qa,
+            tile,
+            accumulate,
+        ))
+    }
+
+    /// Adds the output `y` of the projection `w` of `x` to the stream: in the projection's
+    /// launch, or (post-normalised with `post` first) after it.
+    fn residual(
+        &mut self,
+        (w, x): (Mat, BufId),
+        post: Option<BufId>,
+        n: usize,
+    ) -> Result<(), ForwardError> {
+        let (d, eps, sc) = (self.spec.n_embd, self.spec.rms_eps, self.sc);
+        let Some(post) = post else {
+            return self.project(&[part(w, sc.x)], x, n, true);
+        };
+        self.project(&[part(w, sc.o)], x, n, false)?;
+        self.run(ops::rmsnorm(sc.o, post, eps, d, n, sc.tmp))?;
+        self.run(ops::add(sc.x, sc.tmp, n * d))
     }
 
     fn attention_block(
@@ -213,8 +245,7 @@ impl<D: Device> Forward<'_, D> {
         maxn: usize,
     ) -> Result<(), ForwardError> {
         let sp = &self.spec;
-        let (d, hd, nh, nkv, eps, neox) = (
-            sp.n_embd,
+        let (hd, nh, nkv, eps, neox) = (
             sp.head_dim,
             sp.n_head,
             sp.n_head_kv,
@@ -236,16 +267,14 @@ impl<D: Device> Forward<'_, D> {
         );
         let (k_cache, v_cache) = (l.k_cache, l.v_cache);
         let cache_rows = self.lens.len() * self.capacity;
-        self.run(ops::rmsnorm(sc.x, attn_norm, eps, d, n, sc.xn))?;
-        self.quantize_rows(sc.xn, n, d)?;
-        self.project(wq, sc.xn, n, sc.q)?;
-        self.project(wk, sc.xn, n, sc.k)?;
-        self.project(wv, sc.xn, n, sc.v)?;
-        for ((b, out), width) in bias.iter().zip([sc.q, sc.k, sc.v]).zip([qd, kv, kv]) {
-            if let Some(b) = b {
-                self.run(ops::add_bias(out, *b, width, n * width))?;
-            }
-        }
+        self.norm_rows(sc.x, attn_norm, n, sc.xn)?;
+        let qkv = [(wq, sc.q), (wk, sc.k), (wv, sc.v)];
+        let parts = qkv
+            .iter()
+            .zip(bias)
+            .map(|(&(w, out), bias)| Part { w, bias, out })
+            .collect::<Vec<_>>();
+        self.project(&parts, sc.xn, n, false)?;
         let (q, k) = match qk_norm {
             Some((qn, kn)) => {
                 self.run(ops::rmsnorm(sc.q, qn, eps, hd, n * nh, sc.qn))?;
@@ -260,11 +289,10 @@ impl<D: Device> Forward<'_, D> {
             nkv,
             hd,
         };
-        self.run(ops::rope(heads, q, k, trig, neox))?;
-        self.run(ops::kv_write(
-            (k, sc.v),
-            kv,
-            n,
+        self.run(ops::rope_kv(
+            heads,
+            (q, k, sc.v),
+            (trig, neox),
             sc.rows,
             (k_cache, v_cache),
             cache_rows,
@@ -281,33 +309,29 @@ impl<D: Device> Forward<'_, D> {
         self.run(ops::attn_scores(sh, q, k_cache, meta, sc.s))?;
         self.run(ops::attn_softmax(sh, sc.s, meta, sc.sums))?;
         self.run(ops::attn_values(sh, sc.s, sc.sums, v_cache, meta, sc.att))?;
-        self.matmul(wo, sc.att, n, sc.o)?;
-        self.residual(post, sc.o, n)
+        self.quantize_rows(sc.att, n, qd)?;
+        self.residual((wo, sc.att), post, n)
     }
 
     fn ffn_block(&mut self, li: usize, n: usize) -> Result<(), ForwardError> {
-        let (d, ff, eps, gelu) = (
-            self.spec.n_embd,
-            self.spec.n_ff,
-            self.spec.rms_eps,
-            self.spec.gelu,
-        );
+        let (ff, gelu) = (self.spec.n_ff, self.spec.gelu);
         let sc = self.sc;
         let l = &self.layers[li];
         let (ffn_norm, gate, up, down, post) =
             (l.ffn_norm, l.gate, l.up, l.down, l.post.map(|p| p.1));
-        self.run(ops::rmsnorm(sc.x, ffn_norm, eps, d, n, sc.xn))?;
-        self.quantize_rows(sc.xn, n, d)?;
-        self.project(gate, sc.xn, n, sc.g)?;
-        self.project(up, sc.xn, n, sc.u)?;
-        self.run(ops::gated(gelu, sc.g, sc.u, n * ff, sc.act))?;
-        self.matmul(down, sc.act, n, sc.o)?;
-        self.residual(post, sc.o, n)
+        self.norm_rows(sc.x, ffn_norm, n, sc.xn)?;
+        self.project(&[part(gate, sc.g), part(up, sc.u)], sc.xn, n, false)?;
+        if ff.is_multiple_of(QK) {
+            self.run(ops::gated_quant(gelu, (sc.g, sc.u), n * ff, sc.act, sc.qa))?;
+        } else {
+            self.run(ops::gated(gelu, sc.g, sc.u, n * ff, sc.act))?;
+        }
+        self.residual((down, sc.act), post, n)
     }
 
     /// Each sequence's last row: output norm, head, soft-capping; read back.
     fn head(&mut self, seqs: &[(usize, &[u32])], n: usize) -> Result<Vec<Vec<f32>>, ForwardError> {
-        let (d, vocab, eps) = (self.spec.n_embd, self.spec.vocab, self.spec.rms_eps);
+        let (d, vocab) = (self.spec.n_embd, self.spec.vocab);
         let sc = self.sc;
         let mut last = Vec::with_capacity(seqs.len());
         let mut end = 0;
@@ -321,12 +345,17 @@ impl<D: Device> Forward<'_, D> {
         self.dev.alloc(sc.hn, Elem::F32, ns * d)?;
         self.dev.alloc(sc.logits, Elem::F32, ns * vocab)?;
         self.run(ops::gather(sc.x, n, sc.last, d, ns, sc.h))?;
-        self.run(ops::rmsnorm(sc.h, self.output_norm, eps, d, ns, sc.hn))?;
-        self.matmul(self.output, sc.hn, ns, sc.logits)?;
+        self.norm_rows(sc.h, self.output_norm, ns, sc.hn)?;
+        self.project(&[part(self.output, sc.logits)], sc.hn, ns, false)?;
         if let Some(c) = self.spec.softcap {
             self.run(ops::softcap(sc.logits, ns * vocab, c))?;
         }
         let flat = self.dev.read_f32(sc.logits, ns * vocab)?;
         Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// A matrix of a launch without a bias.
+fn part(w: Mat, out: BufId) -> Part {
+    Part { w, bias: None, out }
 }
