@@ -123,6 +123,40 @@ fn compute_80_ptx_matches_too() {
     check_with(&m, "llama q4_1 on compute_80", &ptx);
 }
 
+/// The cost of each kernel, most instructions first.
+fn print_costs(name: &str, d: &PtxDevice) {
+    println!(
+        "{name}: {} launches, {} instructions, serial depth {} (the longest thread of each \
+         launch, summed)",
+        d.launches(),
+        d.executed(),
+        d.depth()
+    );
+    for (k, c) in d.costs() {
+        println!(
+            "  {k:<22} {:>5} launches {:>12} instructions {:>9} depth",
+            c.launches, c.executed, c.depth
+        );
+    }
+}
+
+#[test]
+fn a_long_context_matches_the_engine_in_ptx() {
+    // 200 positions prefilled next to a sequence of 40, then decode steps of both: attention
+    // over long spans, where one thread per (token, head) would run the whole softmax.
+    let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
+    let vocab = m.config().vocab_size as u32;
+    let t = |seed: u32, n: u32| -> Vec<u32> { (0..n).map(|i| (seed + i * 7) % vocab).collect() };
+    let steps = vec![
+        vec![(0, t(1, 200)), (1, t(2, 40))],
+        vec![(0, t(3, 1)), (1, t(4, 1))],
+        vec![(1, t(5, 1)), (0, t(6, 1))],
+    ];
+    let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 2, 256).unwrap();
+    compare_steps_on(&m, "llama q4_1, 203 positions", &steps, &mut fwd);
+    print_costs("llama q4_1, 203 positions", fwd.device());
+}
+
 #[test]
 #[should_panic(expected = "logits differ")]
 fn a_changed_instruction_is_caught() {
@@ -290,5 +324,6 @@ fn smollm2_golden_hash_in_ptx() {
         fwd.device().executed(),
         t.elapsed().as_secs_f64()
     );
+    print_costs("SmolLM2-135M Q4_1 golden", fwd.device());
     assert_eq!(got, vec![c.sha.clone()], "the committed golden hash");
 }

@@ -26,6 +26,19 @@ struct Buf {
     bytes: Vec<u8>,
 }
 
+/// What the launches of one kernel cost, in PTX instructions (work, not time: a proxy that
+/// does not depend on the machine).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCost {
+    /// Launches.
+    pub launches: u64,
+    /// Instructions over every thread (the work).
+    pub executed: u64,
+    /// The longest thread's instructions, summed over the launches: the serial depth, what a
+    /// GPU with a thread for every output still runs one after another.
+    pub depth: u64,
+}
+
 /// The kernels of a PTX module run by interpretation.
 #[derive(Debug)]
 pub struct PtxDevice {
@@ -33,6 +46,7 @@ pub struct PtxDevice {
     bufs: Vec<Option<Buf>>,
     executed: u64,
     launches: u64,
+    costs: HashMap<&'static str, KernelCost>,
 }
 
 impl PtxDevice {
@@ -53,6 +67,7 @@ impl PtxDevice {
             bufs: Vec::new(),
             executed: 0,
             launches: 0,
+            costs: HashMap::new(),
         })
     }
 
@@ -64,6 +79,18 @@ impl PtxDevice {
     /// Launches run so far.
     pub fn launches(&self) -> u64 {
         self.launches
+    }
+
+    /// The cost of each kernel launched so far, by name, most instructions first.
+    pub fn costs(&self) -> Vec<(&'static str, KernelCost)> {
+        let mut v: Vec<_> = self.costs.iter().map(|(&k, &c)| (k, c)).collect();
+        v.sort_by_key(|&(k, c)| (std::cmp::Reverse(c.executed), k));
+        v
+    }
+
+    /// The serial depth of everything launched so far ([`KernelCost::depth`] summed).
+    pub fn depth(&self) -> u64 {
+        self.costs.values().map(|c| c.depth).sum()
     }
 
     fn slot(&mut self, id: BufId) -> &mut Option<Buf> {
@@ -210,6 +237,8 @@ impl Device for PtxDevice {
             .ok_or_else(|| PtxError::MissingEntry(l.kernel.name().to_owned()))?;
         let params = PtxDevice::params(e, l)?;
         self.launches += 1;
+        let cost = self.costs.entry(l.kernel.name()).or_default();
+        cost.launches += 1;
         if l.n == 0 {
             return Ok(());
         }
@@ -220,6 +249,7 @@ impl Device for PtxDevice {
             writers: Vec::new(),
         };
         let mut regs = Vec::new();
+        let (mut executed, mut longest) = (0, 0);
         for ctaid in 0..blocks {
             for tid in 0..BLOCK {
                 let at = Place {
@@ -237,9 +267,13 @@ impl Device for PtxDevice {
                             what: s.what,
                         }
                     })?;
-                self.executed += n;
+                executed += n;
+                longest = longest.max(n);
             }
         }
+        self.executed += executed;
+        cost.executed += executed;
+        cost.depth += longest;
         Ok(())
     }
 

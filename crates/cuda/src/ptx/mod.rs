@@ -18,7 +18,7 @@ mod device;
 mod exec;
 mod parse;
 
-pub use device::PtxDevice;
+pub use device::{KernelCost, PtxDevice};
 
 /// Why PTX could not be parsed or a launch failed.
 #[derive(Debug, thiserror::Error)]
