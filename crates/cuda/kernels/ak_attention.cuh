@@ -2,8 +2,8 @@
 // scalar path): keys and values are IEEE binary16, read back exactly. In three steps that
 // share only their outputs, so the GPU runs each with one thread per output:
 // - score j: (sum_d q[d] * k_j[d]) * (1 / sqrtf(hd)), the sum sequential in d from 0;
-// - softmax (one thread): m = max_j s_j in position order (from -inf), e_j = expf(s_j - m),
-//   sum = sum_j e_j sequential in j from 0;
+// - softmax: m = max_j s_j in position order (from -inf), e_j = expf(s_j - m) (independent
+//   per j), sum = sum_j e_j sequential in j from 0;
 // - output i: (sum_j e_j * v_j[i]) / sum, sequential in ascending j.
 // Here keys and values are position-major rows of `hd` (the layout is not arithmetic).
 #pragma once
@@ -16,18 +16,29 @@ AK_FN float ak_attn_score(const float* q, const uint16_t* k_row, int hd) {
     return acc * scale;
 }
 
-// Scores -> softmax numerators in place; returns their sum.
-AK_FN float ak_attn_softmax(float* s, int n) {
+// The softmax's max: from -inf in position order, a NaN never taking its place.
+AK_FN float ak_attn_max(const float* s, int n) {
     float m = -ak_f32(0x7f800000u);
     for (int j = 0; j < n; j++) {
         if (s[j] > m) m = s[j];
     }
+    return m;
+}
+
+// The sum of the softmax numerators, sequential in position order.
+AK_FN float ak_attn_sum(const float* e, int n) {
     float sum = 0.0f;
-    for (int j = 0; j < n; j++) {
-        s[j] = ak_expf(s[j] - m);
-        sum += s[j];
-    }
+    for (int j = 0; j < n; j++) sum += e[j];
     return sum;
+}
+
+// Scores -> softmax numerators in place; returns their sum. The forward pass runs the same
+// three steps as separate launches (max per head, one exponential per score, the sum in each
+// value thread).
+AK_FN float ak_attn_softmax(float* s, int n) {
+    float m = ak_attn_max(s, n);
+    for (int j = 0; j < n; j++) s[j] = ak_expf(s[j] - m);
+    return ak_attn_sum(s, n);
 }
 
 // Value rows are `stride` apart (hd for one head alone, the cache's row width in a forward).

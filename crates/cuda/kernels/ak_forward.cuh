@@ -19,13 +19,14 @@
 #define AK_K_ADD 6
 #define AK_K_ROPE_KV 7
 #define AK_K_ATTN_SCORES 8
-#define AK_K_ATTN_SOFTMAX 9
-#define AK_K_ATTN_VALUES 10
-#define AK_K_GATED 11
-#define AK_K_GATED_QUANT 12
-#define AK_K_SOFTCAP 13
-#define AK_K_GATHER 14
-#define AK_K_COUNT 15
+#define AK_K_ATTN_MAX 9
+#define AK_K_ATTN_EXP 10
+#define AK_K_ATTN_VALUES 11
+#define AK_K_GATED 12
+#define AK_K_GATED_QUANT 13
+#define AK_K_SOFTCAP 14
+#define AK_K_GATHER 15
+#define AK_K_COUNT 16
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 AK_FN void ak_fwd_embed_at(long long i, int dtype, const uint8_t* table, int cols,
@@ -164,21 +165,31 @@ AK_FN void ak_fwd_attn_scores_at(long long i, const float* q, const uint16_t* k,
     s[i] = ak_attn_score(q + th * hd, k + row * kv + (long long)(h / group) * hd, hd);
 }
 
-// Softmax of the scores of (token, head) i in place; sums[i] their sum.
-AK_FN void ak_fwd_attn_softmax_at(long long i, float* s, const int32_t* meta, int nh, int maxn,
-                                  float* sums) {
-    sums[i] = ak_attn_softmax(s + i * maxn, ak_fwd_span(meta, i / nh));
+// The softmax's max over the scores of (token, head) i.
+AK_FN void ak_fwd_attn_max_at(long long i, const float* s, const int32_t* meta, int nh, int maxn,
+                              float* maxes) {
+    maxes[i] = ak_attn_max(s + i * maxn, ak_fwd_span(meta, i / nh));
 }
 
-// Output element e of query head h of token t, i = (t * nh + h) * hd + e.
-AK_FN void ak_fwd_attn_values_at(long long i, const float* s, const float* sums,
-                                 const uint16_t* v, const int32_t* meta, int nh, int group,
-                                 int hd, int kv, int maxn, float* out) {
+// Score j of (token, head) th, i = th * maxn + j, to its softmax numerator in place.
+AK_FN void ak_fwd_attn_exp_at(long long i, float* s, const float* maxes, const int32_t* meta,
+                              int nh, int maxn) {
+    long long th = i / maxn;
+    if ((int)(i % maxn) >= ak_fwd_span(meta, th / nh)) return;
+    s[i] = ak_expf(s[i] - maxes[th]);
+}
+
+// Output element e of query head h of token t, i = (t * nh + h) * hd + e: the numerators'
+// sum (every element of a head sums them the same way) and the value sum divided by it.
+AK_FN void ak_fwd_attn_values_at(long long i, const float* s, const uint16_t* v,
+                                 const int32_t* meta, int nh, int group, int hd, int kv,
+                                 int maxn, float* out) {
     long long th = i / hd, t = th / nh;
-    int e = (int)(i % hd), h = (int)(th % nh);
+    int e = (int)(i % hd), h = (int)(th % nh), n = ak_fwd_span(meta, t);
     long long row = (long long)meta[3 * t] + meta[3 * t + 1];
-    out[i] = ak_attn_value(s + th * maxn, sums[th], v + row * kv + (long long)(h / group) * hd,
-                           ak_fwd_span(meta, t), kv, e);
+    const float* num = s + th * maxn;
+    out[i] = ak_attn_value(num, ak_attn_sum(num, n), v + row * kv + (long long)(h / group) * hd,
+                           n, kv, e);
 }
 
 // out[i] = u[i] * SiLU(g[i]), or with gelu, u[i] * GELU(g[i]).
@@ -247,14 +258,18 @@ AK_GLOBAL void ak_fwd_attn_scores(long long n, const float* q, const uint16_t* k
                                   int maxn, float* s) {
     AK_FWD_INDEX ak_fwd_attn_scores_at(i, q, k, meta, nh, group, hd, kv, maxn, s);
 }
-AK_GLOBAL void ak_fwd_attn_softmax(long long n, float* s, const int32_t* meta, int nh, int maxn,
-                                   float* sums) {
-    AK_FWD_INDEX ak_fwd_attn_softmax_at(i, s, meta, nh, maxn, sums);
+AK_GLOBAL void ak_fwd_attn_max(long long n, const float* s, const int32_t* meta, int nh,
+                               int maxn, float* maxes) {
+    AK_FWD_INDEX ak_fwd_attn_max_at(i, s, meta, nh, maxn, maxes);
 }
-AK_GLOBAL void ak_fwd_attn_values(long long n, const float* s, const float* sums,
-                                  const uint16_t* v, const int32_t* meta, int nh, int group,
-                                  int hd, int kv, int maxn, float* out) {
-    AK_FWD_INDEX ak_fwd_attn_values_at(i, s, sums, v, meta, nh, group, hd, kv, maxn, out);
+AK_GLOBAL void ak_fwd_attn_exp(long long n, float* s, const float* maxes, const int32_t* meta,
+                               int nh, int maxn) {
+    AK_FWD_INDEX ak_fwd_attn_exp_at(i, s, maxes, meta, nh, maxn);
+}
+AK_GLOBAL void ak_fwd_attn_values(long long n, const float* s, const uint16_t* v,
+                                  const int32_t* meta, int nh, int group, int hd, int kv,
+                                  int maxn, float* out) {
+    AK_FWD_INDEX ak_fwd_attn_values_at(i, s, v, meta, nh, group, hd, kv, maxn, out);
 }
 AK_GLOBAL void ak_fwd_gated(long long n, int gelu, const float* g, const float* u, float* out) {
     AK_FWD_INDEX ak_fwd_gated_at(i, gelu, g, u, out);

@@ -196,10 +196,19 @@ fn the_projections_of_one_input_share_its_quantization_and_launches_are_fused() 
     for k in [Kernel::RmsNorm, Kernel::Gated, Kernel::Add] {
         assert_eq!(count(k), 0, "{k:?}");
     }
-    // RoPE of queries and keys and the cache writes: one launch a layer.
+    // RoPE of queries and keys and the cache writes: one launch a layer. Attention: scores,
+    // the softmax's max per head, one exponential per score, the value sums.
     assert_eq!(count(Kernel::RopeKv), layers);
-    // 12 launches a layer; the embedding; gather, norm and matmul of the head.
-    assert_eq!(f.trace().len(), 12 * layers + 4);
+    for k in [
+        Kernel::AttnScores,
+        Kernel::AttnMax,
+        Kernel::AttnExp,
+        Kernel::AttnValues,
+    ] {
+        assert_eq!(count(k), layers, "{k:?}");
+    }
+    // 13 launches a layer; the embedding; gather, norm and matmul of the head.
+    assert_eq!(f.trace().len(), 13 * layers + 4);
     // Six tokens in tiles of four: two threads per weight row of Q, K and V together.
     let first = f
         .trace()

@@ -79,8 +79,10 @@ pub enum Kernel {
     RopeKv,
     /// Attention scores per (token, head, position).
     AttnScores,
-    /// Attention softmax per (token, head).
-    AttnSoftmax,
+    /// The attention softmax's max per (token, head).
+    AttnMax,
+    /// The attention softmax's numerator per (token, head, position).
+    AttnExp,
     /// Attention value sums per (token, head, element).
     AttnValues,
     /// SiLU or GELU gating.
@@ -95,7 +97,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 15] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -105,7 +107,8 @@ impl Kernel {
         Kernel::Add,
         Kernel::RopeKv,
         Kernel::AttnScores,
-        Kernel::AttnSoftmax,
+        Kernel::AttnMax,
+        Kernel::AttnExp,
         Kernel::AttnValues,
         Kernel::Gated,
         Kernel::GatedQuant,
@@ -130,7 +133,8 @@ impl Kernel {
             Kernel::Add => "ak_fwd_add",
             Kernel::RopeKv => "ak_fwd_rope_kv",
             Kernel::AttnScores => "ak_fwd_attn_scores",
-            Kernel::AttnSoftmax => "ak_fwd_attn_softmax",
+            Kernel::AttnMax => "ak_fwd_attn_max",
+            Kernel::AttnExp => "ak_fwd_attn_exp",
             Kernel::AttnValues => "ak_fwd_attn_values",
             Kernel::Gated => "ak_fwd_gated",
             Kernel::GatedQuant => "ak_fwd_gated_quant",

@@ -337,40 +337,53 @@ pub(super) fn attn_scores(sh: AttnShape, q: BufId, k: BufId, meta: BufId, s: Buf
     launch(Kernel::AttnScores, n, a, needs)
 }
 
-/// Softmax of every (token, head) row of `s` in place, sums into `sums`.
-pub(super) fn attn_softmax(sh: AttnShape, s: BufId, meta: BufId, sums: BufId) -> Launch {
+/// The softmax's max of every (token, head) row of `s` into `maxes`.
+pub(super) fn attn_max(sh: AttnShape, s: BufId, meta: BufId, maxes: BufId) -> Launch {
     let a = vec![
         Arg::Buf(s),
         Arg::Buf(meta),
         int(sh.nh),
         int(sh.maxn),
-        Arg::Buf(sums),
+        Arg::Buf(maxes),
     ];
     let n = sh.ntok * sh.nh;
     launch(
-        Kernel::AttnSoftmax,
+        Kernel::AttnMax,
         n,
         a,
-        vec![(s, n * sh.maxn), (meta, 3 * sh.ntok), (sums, n)],
+        vec![(s, n * sh.maxn), (meta, 3 * sh.ntok), (maxes, n)],
     )
 }
 
-/// Value sums of every (token, head, element) into `out`.
-pub(super) fn attn_values(
-    sh: AttnShape,
-    s: BufId,
-    sums: BufId,
-    v: BufId,
-    meta: BufId,
-    out: BufId,
-) -> Launch {
-    let mut a = vec![Arg::Buf(s), Arg::Buf(sums), Arg::Buf(v), Arg::Buf(meta)];
+/// Every score of `s` (its row's span) to its softmax numerator in place, given the rows'
+/// `maxes`.
+pub(super) fn attn_exp(sh: AttnShape, s: BufId, maxes: BufId, meta: BufId) -> Launch {
+    let a = vec![
+        Arg::Buf(s),
+        Arg::Buf(maxes),
+        Arg::Buf(meta),
+        int(sh.nh),
+        int(sh.maxn),
+    ];
+    let th = sh.ntok * sh.nh;
+    let n = th * sh.maxn;
+    launch(
+        Kernel::AttnExp,
+        n,
+        a,
+        vec![(s, n), (maxes, th), (meta, 3 * sh.ntok)],
+    )
+}
+
+/// Value sums of every (token, head, element) into `out`, each divided by its row's sum of
+/// numerators.
+pub(super) fn attn_values(sh: AttnShape, s: BufId, v: BufId, meta: BufId, out: BufId) -> Launch {
+    let mut a = vec![Arg::Buf(s), Arg::Buf(v), Arg::Buf(meta)];
     a.extend(sh.ints());
     a.push(Arg::Buf(out));
     let th = sh.ntok * sh.nh;
     let needs = vec![
         (s, th * sh.maxn),
-        (sums, th),
         (v, sh.cache_rows * sh.kv),
         (meta, 3 * sh.ntok),
         (out, th * sh.hd),

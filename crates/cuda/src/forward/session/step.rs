@@ -97,7 +97,7 @@ impl<D: Device> Forward<'_, D> {
             (sc.g, n * ff),
             (sc.u, n * ff),
             (sc.act, n * ff),
-            (sc.sums, n * sp.n_head),
+            (sc.maxes, n * sp.n_head),
             (sc.s, n * sp.n_head * maxn.max(maxn_swa)),
             (sc.qa.d, n * big / QK),
         ] {
@@ -307,8 +307,9 @@ impl<D: Device> Forward<'_, D> {
             cache_rows,
         };
         self.run(ops::attn_scores(sh, q, k_cache, meta, sc.s))?;
-        self.run(ops::attn_softmax(sh, sc.s, meta, sc.sums))?;
-        self.run(ops::attn_values(sh, sc.s, sc.sums, v_cache, meta, sc.att))?;
+        self.run(ops::attn_max(sh, sc.s, meta, sc.maxes))?;
+        self.run(ops::attn_exp(sh, sc.s, sc.maxes, meta))?;
+        self.run(ops::attn_values(sh, sc.s, v_cache, meta, sc.att))?;
         self.quantize_rows(sc.att, n, qd)?;
         self.residual((wo, sc.att), post, n)
     }
