@@ -110,6 +110,13 @@ AK_FN uint32_t ak_u32_aligned(const void* p) {
 
 // binary16 -> f32, exact (the engine's f16_to_f32).
 AK_FN float ak_f16(uint16_t h) {
+#ifdef __CUDA_ARCH__
+    // The hardware conversion: binary16 to f32 is exact, so it gives these bits (a NaN's
+    // payload aside, and a NaN stays a NaN through every later operation).
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+#else
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t e = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
@@ -125,6 +132,7 @@ AK_FN float ak_f16(uint16_t h) {
         bits = sign | ((e + 112u) << 23) | (mant << 13);
     }
     return ak_f32(bits);
+#endif
 }
 
 AK_FN float ak_f16_at(const uint8_t* p) { return ak_f16(ak_u16(p)); }

@@ -165,6 +165,22 @@ fn convert(dst: Ty, src: Ty, v: u64) -> u64 {
     mask(wide, dst.bits())
 }
 
+/// `cvt.f32.f16`: every binary16 value is exact in f32 (a subnormal becomes a normal); a
+/// NaN becomes the canonical NaN, as every f32 NaN result here.
+fn f16_to_f32(h: u64) -> u64 {
+    let h = (h & 0xffff) as u32;
+    let sign = (h & 0x8000) << 16;
+    let (e, m) = ((h >> 10) & 0x1f, h & 0x3ff);
+    u64::from(match (e, m) {
+        (0, 0) => sign,
+        // m · 2^-24, exact.
+        (0, m) => sign | (m as f32 * f32::from_bits(0x3380_0000)).to_bits(),
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => CANONICAL_NAN,
+        _ => sign | ((e + 112) << 23) | (m << 13),
+    })
+}
+
 fn dp4a(a: u64, b: u64, c: u64, a_signed: bool, b_signed: bool) -> u64 {
     let byte = |v: u64, k: u32, signed: bool| -> i64 {
         let x = (v >> (8 * k)) & 0xff;
@@ -417,6 +433,7 @@ pub(crate) fn run(
                 b_signed,
             ),
             Op::Cvt { dst, src } => convert(dst, src, read(o[1], src, regs)),
+            Op::CvtF32F16 => f16_to_f32(read(o[1], Ty::B16, regs)),
             Op::Setp(c, ty) => {
                 u64::from(compare(c, ty, read(o[1], ty, regs), read(o[2], ty, regs)).map_err(stop)?)
             }
@@ -497,6 +514,27 @@ mod tests {
         assert!(compare(Cmp::Lt, Ty::S32, 0xffff_ffff, 1).unwrap());
         assert!(!compare(Cmp::Lt, Ty::U32, 0xffff_ffff, 1).unwrap());
         assert!(compare(Cmp::Lt, Ty::B32, 0, 1).is_err());
+    }
+
+    #[test]
+    fn binary16_converts_exactly() {
+        let cases: [(u64, u32); 8] = [
+            (0x0000, 0x0000_0000),
+            (0x8000, 0x8000_0000),
+            (0x3c00, 1.0f32.to_bits()),
+            (0xc000, (-2.0f32).to_bits()),
+            (0x7bff, 65504.0f32.to_bits()),
+            // The smallest subnormal, 2^-24, and the largest, 1023 · 2^-24.
+            (0x0001, 0x3380_0000),
+            (0x83ff, (-1023.0f32 / 16_777_216.0).to_bits()),
+            (0xfc00, 0xff80_0000),
+        ];
+        for (h, want) in cases {
+            assert_eq!(f16_to_f32(h), u64::from(want), "{h:#06x}");
+        }
+        assert_eq!(f16_to_f32(0x7e01), u64::from(CANONICAL_NAN));
+        // Only the low 16 bits are the value.
+        assert_eq!(f16_to_f32(0xffff_3c00), u64::from(1.0f32.to_bits()));
     }
 
     #[test]

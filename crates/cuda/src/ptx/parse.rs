@@ -134,6 +134,8 @@ pub(crate) enum Op {
         dst: Ty,
         src: Ty,
     },
+    /// `cvt.f32.f16`: binary16 (in a 16-bit register) to f32, exact.
+    CvtF32F16,
     Cvta,
     Setp(Cmp, Ty),
     Selp(Ty),
@@ -449,6 +451,7 @@ fn parse_op(p: &[&str], line: usize) -> Result<Op, PtxError> {
             a_signed: ty_at(p, 1, line)?.signed(),
             b_signed: ty_at(p, 2, line)?.signed(),
         },
+        "cvt" if p == ["cvt", "f32", "f16"] => Op::CvtF32F16,
         "cvt" => {
             // cvt.dst.src (integer widths), cvt.rn.f32.<int>, cvt.rzi.<int>.f32.
             let (rnd, dst, src) = match p.len() {
@@ -527,6 +530,7 @@ fn parse_inst(
         | Op::Not(_)
         | Op::Sqrt
         | Op::Cvt { .. }
+        | Op::CvtF32F16
         | Op::Cvta
         | Op::LdParam(_)
         | Op::LdGlobal(_)
