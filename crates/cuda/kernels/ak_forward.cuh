@@ -115,6 +115,91 @@ AK_FN void ak_fwd_matmul_at(long long i, int cols, int ntok, int tile, const flo
     ak_fwd_matmul_one_at(i, dt, w, rows, cols, ntok, tile, x, q, d, s, b, accumulate, o);
 }
 
+// GPU threads per matmul output group: a warp computes one (weight row, tile of tokens)
+// together (ak_matmul_group). One where threads cannot meet at a barrier (the host build and
+// the CPU stand-in of the CUDA runtime run them one after another).
+#if defined(__CUDACC__) && !defined(AK_NO_BARRIERS)
+#define AK_MM_LANES 32
+#else
+#define AK_MM_LANES 1
+#endif
+
+#if AK_MM_LANES > 1
+// Groups per 256-thread block.
+#define AK_MM_GROUPS (256 / AK_MM_LANES)
+
+// Output group g of a matmul (ak_fwd_matmul_one_at's i) computed by the AK_MM_LANES threads of
+// one warp, each with `lane`, sharing `terms` (one row per lane): in rounds of AK_MM_LANES
+// units (blocks of 32, or pairs of F32/F16 weights), lane u computes unit u + round's terms
+// for every token of the tile (the f32 values the engine adds, each computed as there:
+// ak_block_terms, ak_float_terms), then lane j adds token j's terms to its accumulator in
+// unit order: the engine's sequential sum, by one thread. Every thread of the block runs
+// `rounds` rounds and meets both barriers of each, `active` or not (threads past the launch's
+// groups).
+AK_FN void ak_matmul_group(bool active, int lane, float (*terms)[AK_TILE_MAX][2], int rounds,
+                           long long g, int dtype, const uint8_t* w, int rows, int cols,
+                           int ntok, int tile, const float* x, const int8_t* q, const float* d,
+                           const int32_t* s, const float* bias, int accumulate, float* out) {
+    long long r = 0, t0 = 0;
+    int cnt = 0, units = 0;
+    if (active) {
+        r = g % rows;
+        t0 = g / rows * tile;
+        long long left = ntok - t0;
+        cnt = left < tile ? (int)left : tile;
+        units = ak_row_units(dtype, cols);
+    }
+    const uint8_t* row = w + r * ak_row_bytes(dtype, cols);
+    int nb = cols / AK_QK, two = ak_unit_terms(dtype) > 1;
+    bool floats = dtype == AK_F32 || dtype == AK_F16;
+    float acc = 0.0f;
+    for (int rd = 0; rd < rounds; rd++) {
+        int u = rd * AK_MM_LANES + lane;
+        if (u < units && floats) {
+            for (int j = 0; j < cnt; j++) {
+                ak_float_terms(dtype, row, cols, x + (t0 + j) * cols, u, terms[lane][j]);
+            }
+        } else if (u < units) {
+            ak_wblock b;
+            ak_unpack_block(dtype, row, u, &b);
+            AK_UNROLL
+            for (int j = 0; j < AK_TILE_MAX; j++) {
+                if (j < cnt) {
+                    long long tb = (t0 + j) * nb + u;
+                    ak_block_terms(&b, q + AK_QK * tb, d[tb], s[tb], terms[lane][j]);
+                }
+            }
+        }
+        __syncthreads();
+        if (lane < cnt) {
+            int m = units - rd * AK_MM_LANES;
+            if (m > AK_MM_LANES) m = AK_MM_LANES;
+            for (int k = 0; k < m; k++) {
+                acc = acc + terms[k][lane][0];
+                if (two) acc = acc + terms[k][lane][1];
+            }
+        }
+        __syncthreads();
+    }
+    if (lane < cnt) {
+        float y = acc;
+        if (bias) y = y + bias[r];
+        float* o = out + (t0 + lane) * rows + r;
+        *o = accumulate ? *o + y : y;
+    }
+}
+
+// Rounds of ak_matmul_group for the launch's widest row in units (every thread of the launch
+// must run the same number).
+AK_FN int ak_matmul_rounds(int cols, int dt0, int rows0, int dt1, int rows1, int dt2, int rows2) {
+    int units = 0, u;
+    if (rows0 > 0 && (u = ak_row_units(dt0, cols)) > units) units = u;
+    if (rows1 > 0 && (u = ak_row_units(dt1, cols)) > units) units = u;
+    if (rows2 > 0 && (u = ak_row_units(dt2, cols)) > units) units = u;
+    return (units + AK_MM_LANES - 1) / AK_MM_LANES;
+}
+#endif
+
 // x[i] = x[i] + y[i] (residual).
 AK_FN void ak_fwd_add_at(long long i, float* x, const float* y) { x[i] = x[i] + y[i]; }
 
@@ -237,13 +322,38 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
                                  int width, float* out, int8_t* q, float* d, int32_t* s) {
     AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
 }
+// n output groups (ak_fwd_matmul_at's), AK_MM_LANES threads each.
 AK_GLOBAL void ak_fwd_matmul(long long n, int cols, int ntok, int tile, const float* x,
                              const int8_t* q, const float* d, const int32_t* s, int accumulate,
                              int dt0, const uint8_t* w0, int rows0, const float* b0, float* o0,
                              int dt1, const uint8_t* w1, int rows1, const float* b1, float* o1,
                              int dt2, const uint8_t* w2, int rows2, const float* b2, float* o2) {
+#if AK_MM_LANES > 1
+    __shared__ float terms[AK_MM_GROUPS][AK_MM_LANES][AK_TILE_MAX][2];
+    long long g = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int lane = threadIdx.x % AK_MM_LANES;
+    int rounds = ak_matmul_rounds(cols, dt0, rows0, dt1, rows1, dt2, rows2);
+    // The group's matrix, as ak_fwd_matmul_at picks it.
+    long long n0 = ak_matmul_threads(rows0, ntok, tile);
+    long long n1 = ak_matmul_threads(rows1, ntok, tile);
+    long long i = g;
+    int dt = dt0, rows = rows0;
+    const uint8_t* w = w0;
+    const float* b = b0;
+    float* o = o0;
+    if (i >= n0 + n1) {
+        i -= n0 + n1;
+        dt = dt2, w = w2, rows = rows2, b = b2, o = o2;
+    } else if (i >= n0) {
+        i -= n0;
+        dt = dt1, w = w1, rows = rows1, b = b1, o = o1;
+    }
+    ak_matmul_group(g < n, lane, terms[threadIdx.x / AK_MM_LANES], rounds, i, dt, w, rows, cols,
+                    ntok, tile, x, q, d, s, b, accumulate, o);
+#else
     AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
                                   o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);
+#endif
 }
 AK_GLOBAL void ak_fwd_add(long long n, float* x, const float* y) {
     AK_FWD_INDEX ak_fwd_add_at(i, x, y);

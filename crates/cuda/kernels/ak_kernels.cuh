@@ -14,14 +14,24 @@ AK_GLOBAL void ak_quantize_kernel(const float* x, int n_blocks, int8_t* q, float
     if (b < n_blocks) ak_quantize_block(x + AK_QK * b, q + AK_QK * b, d + b, s + b);
 }
 
-// One thread per (row r, tile of `tile` tokens): out[t * rows + r] (the engine's layout), the
-// forward pass's matmul (ak_forward.cuh).
+// One group of AK_MM_LANES threads per (row r, tile of `tile` tokens): out[t * rows + r] (the
+// engine's layout), the forward pass's matmul (ak_forward.cuh).
 AK_GLOBAL void ak_matmul_kernel(int dtype, const uint8_t* w, int rows, int cols, int ntok, int tile,
                                 const float* x, const int8_t* q, const float* d, const int32_t* s,
                                 float* out) {
+    long long groups = ak_matmul_threads(rows, ntok, tile);
+#if AK_MM_LANES > 1
+    // AK_MM_LANES threads per group, as ak_fwd_matmul runs.
+    __shared__ float terms[AK_MM_GROUPS][AK_MM_LANES][AK_TILE_MAX][2];
+    long long g = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int rounds = ak_matmul_rounds(cols, dtype, rows, 0, 0, 0, 0);
+    ak_matmul_group(g < groups, threadIdx.x % AK_MM_LANES, terms[threadIdx.x / AK_MM_LANES],
+                    rounds, g, dtype, w, rows, cols, ntok, tile, x, q, d, s, 0, 0, out);
+#else
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= ak_matmul_threads(rows, ntok, tile)) return;
+    if (i >= groups) return;
     ak_fwd_matmul_one_at(i, dtype, w, rows, cols, ntok, tile, x, q, d, s, 0, 0, out);
+#endif
 }
 
 // One thread per row.

@@ -224,9 +224,65 @@ AK_FN float ak_apply_block(const ak_wblock* b, float acc, const int8_t* a, float
     }
 }
 
+// The f32 terms that block b adds to one token's accumulator, in order, into t; returns how
+// many (ak_apply_block is acc + t[0], then + t[1] where there are two). Each term is
+// computed exactly as there; the K types' subtraction is the addition of the negated term
+// (a - b is a + (-b) in IEEE arithmetic).
+AK_FN int ak_block_terms(const ak_wblock* b, const int8_t* a, float d, int32_t s, float* t) {
+    switch (b->kind) {
+    case AK_B_OFF:
+        t[0] = (b->fa * d) * (float)(ak_idot(b->v, a, 0, 8) - b->i0 * s);
+        return 1;
+    case AK_B_MIN:
+        t[0] = (b->fa * d) * (float)ak_idot(b->v, a, 0, 8);
+        t[1] = (b->fb * d) * (float)s;
+        return 2;
+    case AK_B_K:
+        t[0] = (b->fa * d) * (float)(b->i0 * ak_idot(b->v, a, 0, 8));
+        t[1] = -((b->fb * d) * (float)(b->i1 * s));
+        return 2;
+    default: {
+        int32_t lo = ak_idot(b->v, a, 0, 4) - 32 * ak_isum(a, 0, 4);
+        int32_t hi = ak_idot(b->v, a, 4, 8) - 32 * ak_isum(a, 4, 8);
+        t[0] = (b->fa * d) * (float)(b->i0 * lo + b->i1 * hi);
+        return 1;
+    }
+    }
+}
+
 // Weight i of an F32/F16 row.
 AK_FN float ak_float_weight(int dtype, const uint8_t* row, int i) {
     return dtype == AK_F32 ? ak_f32(ak_u32(row + 4 * i)) : ak_f16_at(row + 2 * i);
+}
+
+// A row's units for the cooperative matmul: its blocks of 32 (quantized types) or its pairs
+// of weights (F32/F16, the last one alone when `cols` is odd).
+AK_HD_FN int ak_row_units(int dtype, int cols) {
+    return dtype == AK_F32 || dtype == AK_F16 ? (cols + 1) / 2 : cols / AK_QK;
+}
+
+// Terms each unit adds to an accumulator: two for F32/F16 pairs (an odd row's last unit adds
+// -0.0f, which leaves every value as it is), Q4_1, Q5_1, Q4_K and Q5_K; one for the others.
+AK_FN int ak_unit_terms(int dtype) {
+    switch (dtype) {
+    case AK_F32:
+    case AK_F16:
+    case AK_Q4_1:
+    case AK_Q5_1:
+    case AK_Q4_K:
+    case AK_Q5_K:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
+// The products of F32/F16 unit u (weights 2u and 2u + 1) with one token's values x.
+AK_FN void ak_float_terms(int dtype, const uint8_t* row, int cols, const float* x, int u,
+                          float* t) {
+    int c = 2 * u;
+    t[0] = ak_float_weight(dtype, row, c) * x[c];
+    t[1] = c + 1 < cols ? ak_float_weight(dtype, row, c + 1) * x[c + 1] : -0.0f;
 }
 
 // Dot products of one weight row (`cols` values of ggml type `dtype`, raw bytes) with `cnt`

@@ -10,6 +10,9 @@
 #include <cstring>
 
 #define __CUDACC__ 1
+// Threads run one after another here, so they cannot meet at a barrier: the kernels take
+// their one-thread-per-output forms (AK_MM_LANES 1).
+#define AK_NO_BARRIERS 1
 #define __host__
 #define __device__
 #define __global__

@@ -230,7 +230,7 @@ static void check_quantize_and_matmul() {
             CK(cudaMemset(dout, 0xff, out.size() * sizeof(float)));
             long long threads = ak_matmul_threads(rows, ntok, tile);
             // The GPU uses its own quantization (already compared above).
-            ak_matmul_kernel<<<grid(threads), 256>>>(t, dw, rows, cols, ntok, tile, dx, dq, dd, ds, dout);
+            ak_matmul_kernel<<<grid(threads * AK_MM_LANES), 256>>>(t, dw, rows, cols, ntok, tile, dx, dq, dd, ds, dout);
             CK(cudaGetLastError());
             CK(cudaDeviceSynchronize());
             compare_f32(std::string("matmul.") + names[ti] + ".tile" + std::to_string(tile),

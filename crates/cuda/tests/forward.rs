@@ -162,11 +162,13 @@ fn smollm2_matches_the_engine() {
 #[test]
 fn the_default_tile_keeps_launches_wide_and_odd_tiles_are_refused() {
     let t = MatmulTile::DEFAULT;
-    // SmolLM2's 576-row projections at batch 32 stay one token per thread; its 49152-row
-    // head takes 8; a 4096-row projection takes 4 and keeps 32768 threads.
-    assert_eq!(t.for_shape(576, 32), 1);
+    // A warp per (row, tile): SmolLM2's 576-row projections at batch 32 take 8 tokens a warp
+    // (73728 threads), at batch 8 take 4 (36864; 8 would leave 18432); one token decodes one
+    // at a time; its 49152-row head takes 8.
+    assert_eq!(t.for_shape(576, 32), 8);
+    assert_eq!(t.for_shape(576, 8), 4);
+    assert_eq!(t.for_shape(576, 1), 1);
     assert_eq!(t.for_shape(49152, 32), 8);
-    assert_eq!(t.for_shape(4096, 32), 4);
     assert_eq!(t.for_shape(4096, 1), 1);
     assert_eq!(MatmulTile::Fixed(5).for_shape(10, 3), 5);
     let m = load(&tiny::tiny_llama(2));

@@ -172,6 +172,28 @@ fn a_changed_instruction_is_caught() {
     check_with(&load(&tiny::tiny_llama(2)), "llama f32, mutated", &bad);
 }
 
+#[test]
+fn a_missing_barrier_is_caught() {
+    // The matmul's first barrier taken out: the lanes that add the terms would read them
+    // before the other lanes wrote them, which the interpreter must refuse.
+    let ptx = ptx_sm90();
+    let entry = ptx.find(".visible .entry ak_fwd_matmul(").unwrap();
+    let at = entry
+        + ptx[entry..]
+            .find("bar.sync")
+            .expect("the matmul has barriers");
+    let end = at + ptx[at..].find('\n').unwrap();
+    let mut bad = ptx.to_owned();
+    bad.replace_range(at..end, "");
+    let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
+    let mut fwd = Forward::new(device(&bad), spec(&m), 1, 8).unwrap();
+    let err = fwd.step(&[(0, &[1, 2, 3])]).unwrap_err().to_string();
+    assert!(
+        err.contains("ak_fwd_matmul") && err.contains("shared byte"),
+        "{err}"
+    );
+}
+
 fn upload_f32(d: &mut PtxDevice, id: usize, v: &[f32]) {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     d.upload(BufId(id), Elem::F32, &bytes).unwrap();

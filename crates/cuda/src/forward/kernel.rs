@@ -58,6 +58,9 @@ impl Arg {
     }
 }
 
+/// GPU threads per matmul output group (`AK_MM_LANES`).
+pub const MATMUL_LANES: usize = 32;
+
 /// The forward kernels (`kernels/ak_forward.cuh`), in the order of their `AK_K_*` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
@@ -121,6 +124,16 @@ impl Kernel {
         self as i32
     }
 
+    /// GPU threads per output: the matmul's outputs are (weight row, tile of tokens) groups,
+    /// each computed by one warp together (`ak_matmul_group`); every other kernel runs one
+    /// thread per output. The host build loops over the outputs either way.
+    pub fn lanes(self) -> usize {
+        match self {
+            Kernel::Matmul => MATMUL_LANES,
+            _ => 1,
+        }
+    }
+
     /// The `__global__` function's name in the module.
     pub fn name(self) -> &'static str {
         match self {
@@ -156,4 +169,11 @@ pub struct Launch {
     pub args: Vec<Arg>,
     /// `(buffer, elements it must hold)` for every buffer argument.
     pub needs: Vec<(BufId, usize)>,
+}
+
+impl Launch {
+    /// GPU threads: [`Kernel::lanes`] per output.
+    pub fn threads(&self) -> usize {
+        self.n * self.kernel.lanes()
+    }
 }

@@ -73,9 +73,9 @@ pub struct Forward<'m, D: Device> {
     trace: Vec<Launch>,
 }
 
-/// How many tokens one matmul thread takes. Each output's arithmetic is the same whatever the
-/// tile (the logits do not change); a larger tile reads each weight row once for more tokens
-/// but leaves fewer threads.
+/// How many tokens one matmul output group (one warp on the GPU) takes. Each output's
+/// arithmetic is the same whatever the tile (the logits do not change); a larger tile reads
+/// each weight row once for more tokens but leaves fewer threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulTile {
     /// The largest tile (1, 2, 4 or 8) that still gives the launch `min_threads` threads.
@@ -119,8 +119,9 @@ impl std::str::FromStr for MatmulTile {
 }
 
 impl MatmulTile {
-    /// The default: tiles only where a launch keeps 32768 threads, about two warps on each
-    /// scheduler of an H200's 132 multiprocessors. Not yet tuned on a GPU.
+    /// The default: tiles only where a launch keeps 32768 threads (1024 warps, one per
+    /// output group), about two warps on each scheduler of an H200's 132 multiprocessors. Not
+    /// yet tuned on a GPU.
     pub const DEFAULT: MatmulTile = MatmulTile::Auto { min_threads: 32768 };
 
     /// The tile of a launch over `rows` weight rows and `ntok` tokens.
@@ -128,9 +129,11 @@ impl MatmulTile {
         match self {
             MatmulTile::Fixed(t) => t.clamp(1, crate::host::TILE_MAX),
             MatmulTile::Auto { min_threads } => {
+                let threads = |tile: usize| rows * ntok.div_ceil(tile) * super::MATMUL_LANES;
                 let mut tile = 1;
                 while tile * 2 <= crate::host::TILE_MAX
-                    && rows * ntok.div_ceil(tile * 2) >= min_threads
+                    && tile < ntok
+                    && threads(tile * 2) >= min_threads
                 {
                     tile *= 2;
                 }

@@ -208,8 +208,9 @@ impl Device for GpuDevice {
             return Ok(());
         }
         let f = self.funcs[Kernel::ALL.iter().position(|&k| k == l.kernel).unwrap_or(0)];
-        let grid = u32::try_from(l.n.div_ceil(BLOCK))
-            .map_err(|_| GpuError::Unrepresentable(format!("{} threads", l.n)))?;
+        let threads = l.threads();
+        let grid = u32::try_from(threads.div_ceil(BLOCK))
+            .map_err(|_| GpuError::Unrepresentable(format!("{threads} threads")))?;
         let addr = |b: BufId| {
             self.bufs
                 .get(b.0)

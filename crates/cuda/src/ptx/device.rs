@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::PtxError;
-use super::exec::{self, Memory, Place};
+use super::exec::{self, Memory, Pause, Place, Thread};
 use super::parse::{self, Entry, Ty};
 use crate::forward::{Arg, BufId, Device, Elem, ForwardError, Kernel, Launch, check};
 
@@ -127,11 +127,106 @@ impl PtxDevice {
     }
 }
 
-/// Global memory of one launch: the buffers, and which thread wrote each byte written so far.
+/// Global memory of one launch: the buffers, and which thread wrote each byte written so far;
+/// and the shared memory of the block running.
 struct LaunchMemory<'a> {
     bufs: &'a mut [Option<Buf>],
     /// Per buffer, the writer (thread + 1) of each byte, allocated at its first store.
     writers: Vec<Option<Vec<u64>>>,
+    shared: SharedMemory,
+}
+
+/// Who last touched a byte of shared memory, and in which phase (the barriers passed).
+#[derive(Debug, Clone, Copy, Default)]
+struct Touch {
+    /// The writer's thread in the block + 1 (0: never written).
+    writer: u32,
+    written: u32,
+    /// The reader's thread + 1, or `u32::MAX` for several, in phase `read`.
+    reader: u32,
+    read: u32,
+}
+
+/// One block's shared memory. Between two barriers threads run in any order on a GPU, so a
+/// byte one thread writes and another reads or writes in the same phase is an error, and so is
+/// reading a byte no thread wrote (the hardware leaves it undefined).
+#[derive(Debug, Default)]
+struct SharedMemory {
+    bytes: Vec<u8>,
+    touched: Vec<Touch>,
+    /// Barriers the block has passed.
+    phase: u32,
+}
+
+impl SharedMemory {
+    /// A new block's memory of `len` bytes, nothing written.
+    fn reset(&mut self, len: usize) {
+        self.bytes.clear();
+        self.bytes.resize(len, 0);
+        self.touched.clear();
+        self.touched.resize(len, Touch::default());
+        self.phase = 0;
+    }
+
+    fn range(&self, addr: u64, bytes: usize) -> Result<std::ops::Range<usize>, String> {
+        let at = usize::try_from(addr).unwrap_or(usize::MAX);
+        match at.checked_add(bytes) {
+            Some(end) if end <= self.bytes.len() => Ok(at..end),
+            _ => Err(format!(
+                "{bytes} bytes at shared address {addr}, the block has {}",
+                self.bytes.len()
+            )),
+        }
+    }
+
+    fn load(&mut self, addr: u64, bytes: usize, tid: u32) -> Result<u64, String> {
+        let r = self.range(addr, bytes)?;
+        let (me, phase) = (tid + 1, self.phase);
+        for (k, t) in self.touched[r.clone()].iter_mut().enumerate() {
+            if t.writer == 0 {
+                return Err(format!(
+                    "reads shared byte {}, which no thread wrote",
+                    r.start + k
+                ));
+            }
+            if t.written == phase && t.writer != me {
+                return Err(format!(
+                    "reads shared byte {}, which thread {} wrote since the last barrier",
+                    r.start + k,
+                    t.writer - 1
+                ));
+            }
+            t.reader = if t.read == phase && t.reader != 0 && t.reader != me {
+                u32::MAX
+            } else {
+                me
+            };
+            t.read = phase;
+        }
+        let mut v = [0u8; 8];
+        v[..bytes].copy_from_slice(&self.bytes[r]);
+        Ok(u64::from_le_bytes(v))
+    }
+
+    fn store(&mut self, addr: u64, bytes: usize, value: u64, tid: u32) -> Result<(), String> {
+        let r = self.range(addr, bytes)?;
+        let (me, phase) = (tid + 1, self.phase);
+        for (k, t) in self.touched[r.clone()].iter_mut().enumerate() {
+            let other_wrote = t.written == phase && t.writer != 0 && t.writer != me;
+            let other_read = t.read == phase && t.reader != 0 && t.reader != me;
+            if other_wrote || other_read {
+                return Err(format!(
+                    "writes shared byte {}, which another thread {} since the last barrier",
+                    r.start + k,
+                    if other_wrote { "wrote" } else { "read" }
+                ));
+            }
+            t.writer = me;
+            t.written = phase;
+        }
+        self.bytes[r].copy_from_slice(&value.to_le_bytes()[..bytes]);
+        Ok(())
+    }
 }
 
 impl LaunchMemory<'_> {
@@ -155,6 +250,20 @@ impl LaunchMemory<'_> {
 }
 
 impl Memory for LaunchMemory<'_> {
+    fn load_shared(&mut self, addr: u64, bytes: usize, tid: u32) -> Result<u64, String> {
+        self.shared.load(addr, bytes, tid)
+    }
+
+    fn store_shared(
+        &mut self,
+        addr: u64,
+        bytes: usize,
+        value: u64,
+        tid: u32,
+    ) -> Result<(), String> {
+        self.shared.store(addr, bytes, value, tid)
+    }
+
     fn load(&mut self, addr: u64, bytes: usize, thread: u64) -> Result<u64, String> {
         let (id, off) = self.locate(addr, bytes)?;
         if let Some(Some(w)) = self.writers.get(id) {
@@ -242,34 +351,67 @@ impl Device for PtxDevice {
         if l.n == 0 {
             return Ok(());
         }
-        let blocks = u32::try_from(l.n.div_ceil(BLOCK as usize))
+        let blocks = u32::try_from(l.threads().div_ceil(BLOCK as usize))
             .map_err(|_| ForwardError::BadInput("launch too large".into()))?;
         let mut mem = LaunchMemory {
             bufs: &mut self.bufs,
             writers: Vec::new(),
+            shared: SharedMemory::default(),
         };
-        let mut regs = Vec::new();
+        let mut threads: Vec<Thread> = (0..BLOCK).map(|_| Thread::default()).collect();
         let (mut executed, mut longest) = (0, 0);
         for ctaid in 0..blocks {
-            for tid in 0..BLOCK {
-                let at = Place {
-                    tid,
-                    ntid: BLOCK,
-                    ctaid,
-                    nctaid: blocks,
-                };
-                let n =
-                    exec::run(e, &params, at, &mut mem, &mut regs, THREAD_LIMIT).map_err(|s| {
-                        PtxError::Fault {
-                            kernel: l.kernel.name(),
-                            thread: u64::from(ctaid) * u64::from(BLOCK) + u64::from(tid),
-                            line: s.line,
-                            what: s.what,
-                        }
-                    })?;
-                executed += n;
-                longest = longest.max(n);
+            mem.shared.reset(e.shared);
+            for t in &mut threads {
+                t.reset(e);
             }
+            let mut running: Vec<u32> = (0..BLOCK).collect();
+            // The block runs in phases: every thread still running goes on to its next barrier
+            // or its end. The block's depth is each phase's longest thread, summed.
+            let mut depth = 0;
+            while !running.is_empty() {
+                let (mut waiting, mut phase_longest) = (Vec::new(), 0);
+                for &tid in &running {
+                    let at = Place {
+                        tid,
+                        ntid: BLOCK,
+                        ctaid,
+                        nctaid: blocks,
+                    };
+                    let t = &mut threads[tid as usize];
+                    let before = t.count;
+                    let fault = |line: u32, what: String| PtxError::Fault {
+                        kernel: l.kernel.name(),
+                        thread: u64::from(ctaid) * u64::from(BLOCK) + u64::from(tid),
+                        line,
+                        what,
+                    };
+                    let pause = exec::run(e, &params, at, &mut mem, t, THREAD_LIMIT)
+                        .map_err(|s| fault(s.line, s.what))?;
+                    phase_longest = phase_longest.max(t.count - before);
+                    if pause == Pause::Barrier {
+                        waiting.push(tid);
+                    }
+                }
+                depth += phase_longest;
+                if !waiting.is_empty() && waiting.len() != BLOCK as usize {
+                    return Err(PtxError::Fault {
+                        kernel: l.kernel.name(),
+                        thread: u64::from(ctaid) * u64::from(BLOCK),
+                        line: 0,
+                        what: format!(
+                            "{} of the block's {BLOCK} threads wait at a barrier the others \
+                             left by returning",
+                            waiting.len()
+                        ),
+                    }
+                    .into());
+                }
+                mem.shared.phase += 1;
+                running = waiting;
+            }
+            executed += threads.iter().map(|t| t.count).sum::<u64>();
+            longest = longest.max(depth);
         }
         self.executed += executed;
         cost.executed += executed;
@@ -290,5 +432,49 @@ impl Device for PtxDevice {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SharedMemory;
+
+    fn memory() -> SharedMemory {
+        let mut m = SharedMemory::default();
+        m.reset(64);
+        m
+    }
+
+    #[test]
+    fn shared_bytes_pass_between_threads_only_across_a_barrier() {
+        let mut m = memory();
+        m.store(8, 4, 0xdead_beef, 0).unwrap();
+        // The writer itself may read back at once; another thread only after a barrier.
+        assert_eq!(m.load(8, 4, 0).unwrap(), 0xdead_beef);
+        let e = m.load(8, 4, 1).unwrap_err();
+        assert!(e.contains("thread 0 wrote since the last barrier"), "{e}");
+        m.phase += 1;
+        assert_eq!(m.load(8, 4, 1).unwrap(), 0xdead_beef);
+        assert_eq!(m.load(10, 2, 2).unwrap(), 0xdead);
+        // Read by threads 1 and 2 in this phase: nobody may write it until the next barrier.
+        let e = m.store(8, 4, 1, 0).unwrap_err();
+        assert!(e.contains("which another thread read"), "{e}");
+        m.phase += 1;
+        m.store(8, 4, 7, 3).unwrap();
+        let e = m.store(8, 1, 9, 4).unwrap_err();
+        assert!(e.contains("which another thread wrote"), "{e}");
+    }
+
+    #[test]
+    fn unwritten_and_out_of_range_shared_bytes_are_errors() {
+        let mut m = memory();
+        let e = m.load(0, 4, 0).unwrap_err();
+        assert!(e.contains("no thread wrote"), "{e}");
+        let e = m.store(62, 4, 0, 0).unwrap_err();
+        assert!(e.contains("the block has 64"), "{e}");
+        // A new block starts with nothing written.
+        m.store(0, 4, 1, 0).unwrap();
+        m.reset(64);
+        assert!(m.load(0, 4, 0).is_err());
     }
 }

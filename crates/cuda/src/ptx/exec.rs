@@ -19,6 +19,39 @@ pub(crate) trait Memory {
     fn load(&mut self, addr: u64, bytes: usize, thread: u64) -> Result<u64, String>;
     /// The low `bytes` bytes of `value` at `addr`.
     fn store(&mut self, addr: u64, bytes: usize, value: u64, thread: u64) -> Result<(), String>;
+    /// `bytes` bytes at `addr` of the block's shared memory, read by thread `tid` of the block.
+    fn load_shared(&mut self, addr: u64, bytes: usize, tid: u32) -> Result<u64, String>;
+    /// The low `bytes` bytes of `value` at `addr` of the block's shared memory.
+    fn store_shared(&mut self, addr: u64, bytes: usize, value: u64, tid: u32)
+    -> Result<(), String>;
+}
+
+/// One thread's state between barriers.
+#[derive(Debug, Default)]
+pub(crate) struct Thread {
+    regs: Vec<u64>,
+    pc: usize,
+    /// Instructions executed so far.
+    pub(crate) count: u64,
+}
+
+impl Thread {
+    /// Back to the entry's first instruction with zeroed registers.
+    pub(crate) fn reset(&mut self, e: &Entry) {
+        self.regs.clear();
+        self.regs.resize(e.regs.len(), 0);
+        self.pc = 0;
+        self.count = 0;
+    }
+}
+
+/// Where a thread's [`run`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pause {
+    /// At its `ret` or the end of its code.
+    Exit,
+    /// At a `bar.sync`: it continues after it once every thread of the block is there.
+    Barrier,
 }
 
 /// Where a thread sits in the grid (one dimension).
@@ -220,33 +253,32 @@ fn bfi(a: u64, b: u64, pos: u64, len: u64) -> u64 {
     out
 }
 
-/// Runs one thread of `e` to its `ret` (or the end of its code), reading parameters from
-/// `params` and global memory through `mem`. Returns the instructions executed.
+/// Runs thread `t` of `e` from where it stopped ([`Thread::reset`] for the start) to its `ret`
+/// (or the end of its code) or its next barrier, reading parameters from `params` and memory
+/// through `mem`. The thread's instruction count grows by what it executed.
 pub(crate) fn run(
     e: &Entry,
     params: &[u64],
     at: Place,
     mem: &mut impl Memory,
-    regs: &mut Vec<u64>,
+    t: &mut Thread,
     limit: u64,
-) -> Result<u64, Stop> {
-    regs.clear();
-    regs.resize(e.regs.len(), 0);
+) -> Result<Pause, Stop> {
     let thread = at.global();
-    let mut pc = 0usize;
-    let mut count = 0u64;
-    while let Some(inst) = e.code.get(pc) {
-        count += 1;
+    let Thread { regs, pc, count } = t;
+    let regs = regs.as_mut_slice();
+    while let Some(inst) = e.code.get(*pc) {
+        *count += 1;
         let stop = |what: String| Stop {
             line: inst.line,
             what,
         };
-        if count > limit {
+        if *count > limit {
             return Err(stop(format!(
                 "more than {limit} instructions (a loop that does not end?)"
             )));
         }
-        pc += 1;
+        *pc += 1;
         if let Some((p, neg)) = inst.guard
             && (regs[usize::from(p)] != 0) == neg
         {
@@ -266,7 +298,7 @@ pub(crate) fn run(
                     let h = ty.bits() / 2;
                     mask(regs[usize::from(lo)], h) | (mask(regs[usize::from(hi)], h) << h)
                 }
-                Opnd::Addr(..) | Opnd::Param(_) | Opnd::Label(_) => 0,
+                Opnd::Addr(..) | Opnd::Abs(_) | Opnd::Param(_) | Opnd::Label(_) => 0,
             };
             mask(v, ty.bits())
         };
@@ -276,10 +308,11 @@ pub(crate) fn run(
             _ => None,
         };
         let value: u64 = match inst.op {
-            Op::Ret => return Ok(count),
+            Op::Ret => return Ok(Pause::Exit),
+            Op::Barrier => return Ok(Pause::Barrier),
             Op::Bra => {
                 if let Opnd::Label(t) = o[0] {
-                    pc = t as usize;
+                    *pc = t as usize;
                     continue;
                 }
                 return Err(stop("branch without a label".into()));
@@ -301,6 +334,26 @@ pub(crate) fn run(
                 let addr = regs[usize::from(r)].wrapping_add(off as u64);
                 let v = mem
                     .load(addr, (ty.bits() / 8) as usize, thread)
+                    .map_err(stop)?;
+                if ty.signed() {
+                    sx(v, ty.bits()) as u64
+                } else {
+                    v
+                }
+            }
+            Op::StShared(ty) => {
+                let addr = shared_addr(o[0], regs)
+                    .ok_or_else(|| stop("shared store without an address".into()))?;
+                let v = read(o[1], ty, regs);
+                mem.store_shared(addr, (ty.bits() / 8) as usize, v, at.tid)
+                    .map_err(stop)?;
+                continue;
+            }
+            Op::LdShared(ty) => {
+                let addr = shared_addr(o[1], regs)
+                    .ok_or_else(|| stop("shared load without an address".into()))?;
+                let v = mem
+                    .load_shared(addr, (ty.bits() / 8) as usize, at.tid)
                     .map_err(stop)?;
                 if ty.signed() {
                     sx(v, ty.bits()) as u64
@@ -450,7 +503,16 @@ pub(crate) fn run(
         };
         regs[d] = mask(value, e.regs[d]);
     }
-    Ok(count)
+    Ok(Pause::Exit)
+}
+
+/// A shared access's address: `[reg+off]` (a 32-bit shared address) or `[symbol+off]`.
+fn shared_addr(o: Opnd, regs: &[u64]) -> Option<u64> {
+    match o {
+        Opnd::Addr(r, off) => Some(mask(regs[usize::from(r)].wrapping_add(off as u64), 32)),
+        Opnd::Abs(a) => Some(a),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

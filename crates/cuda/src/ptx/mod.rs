@@ -6,9 +6,13 @@
 //! each launch thread by thread over the grid `GpuDevice` uses, with the semantics the PTX
 //! ISA gives each instruction (`exec`). It models only the instructions NVRTC emits for
 //! `kernels/ak_forward.cuh` with the determinism options: f32 arithmetic must be `.rn` (no
-//! `fma`, `.approx` or `.ftz`, which it refuses to parse), and it has no atomics, shared
-//! memory or barriers, which those kernels do not use. Each access is bounds-checked and a
-//! byte written by one thread and touched by another in the same launch is an error.
+//! `fma`, `.approx` or `.ftz`, which it refuses to parse), and it has no atomics or warp
+//! shuffles, which those kernels do not use. Shared memory and `bar.sync 0` are modelled as
+//! the matmul uses them: a block runs in phases (every thread to its next barrier), so a
+//! block's threads meet at each barrier; a thread that returns while others wait at one is an
+//! error. Each access is bounds-checked; a global byte written by one thread and touched by
+//! another in the same launch is an error, and so is a shared byte touched by two threads
+//! between the same two barriers (one of them writing) or read before any thread wrote it.
 //!
 //! What it does not cover: `ptxas` (PTX to machine code, done by the driver on a GPU) and
 //! the hardware. For `.rn` operations the PTX ISA fixes the result bits, so those steps may

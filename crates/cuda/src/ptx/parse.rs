@@ -79,6 +79,8 @@ pub(crate) enum Opnd {
     Special(Special),
     /// `[reg+off]`.
     Addr(u16, i64),
+    /// `[symbol+off]`: a shared array's address plus the offset.
+    Abs(u64),
     /// `[name_param_k]`.
     Param(u16),
     /// `{lo, hi}`.
@@ -142,6 +144,11 @@ pub(crate) enum Op {
     LdParam(Ty),
     LdGlobal(Ty),
     StGlobal(Ty),
+    /// `ld.shared` / `st.shared`: the block's shared memory.
+    LdShared(Ty),
+    StShared(Ty),
+    /// `bar.sync 0`: every thread of the block waits for the others.
+    Barrier,
     Bra,
     Ret,
 }
@@ -165,6 +172,8 @@ pub(crate) struct Entry {
     /// Width in bits of each register, by index.
     pub(crate) regs: Vec<u32>,
     pub(crate) code: Vec<Inst>,
+    /// Bytes of shared memory per block (its `.shared` arrays, at offsets from 0).
+    pub(crate) shared: usize,
 }
 
 /// A parse or support error at `line`.
@@ -257,6 +266,7 @@ fn parse_entry(lines: &[&str], mut i: usize, name: String) -> Result<(Entry, usi
     // Body: `{` ... `}` (no nested blocks in what NVRTC emits for these kernels).
     let mut regs = Regs::default();
     let mut labels: HashMap<String, u32> = HashMap::new();
+    let mut shared = Shared::default();
     let mut raw: Vec<(usize, &str)> = Vec::new();
     let mut depth = 0;
     while i < lines.len() {
@@ -284,6 +294,7 @@ fn parse_entry(lines: &[&str], mut i: usize, name: String) -> Result<(Entry, usi
             }
             // Loop-unrolling hints: no effect on what runs.
             _ if l.starts_with(".pragma ") => {}
+            _ if l.starts_with(".shared ") => shared.declare(l, i)?,
             _ if l.starts_with('.') => return Err(err(i, format!("directive {l:?}"))),
             _ if l.ends_with(':') => {
                 let at = u32::try_from(raw.len()).map_err(|_| err(i, "too long"))?;
@@ -294,7 +305,12 @@ fn parse_entry(lines: &[&str], mut i: usize, name: String) -> Result<(Entry, usi
     }
     let mut code = Vec::with_capacity(raw.len());
     for (line, text) in raw {
-        code.push(parse_inst(line, text, &mut regs, &labels, &param_index)?);
+        let names = Names {
+            labels: &labels,
+            params: &param_index,
+            shared: &shared.at,
+        };
+        code.push(parse_inst(line, text, &mut regs, &names)?);
     }
     Ok((
         Entry {
@@ -302,9 +318,49 @@ fn parse_entry(lines: &[&str], mut i: usize, name: String) -> Result<(Entry, usi
             params,
             regs: regs.list,
             code,
+            shared: shared.bytes,
         },
         i,
     ))
+}
+
+/// The `.shared` arrays of an entry, laid out one after another.
+#[derive(Default)]
+struct Shared {
+    /// Name -> offset.
+    at: HashMap<String, u64>,
+    bytes: usize,
+}
+
+impl Shared {
+    /// `.shared .align 4 .b8 name[16384];`
+    fn declare(&mut self, l: &str, line: usize) -> Result<(), PtxError> {
+        let bad = || err(line, format!("shared declaration {l:?}"));
+        let words: Vec<&str> = l.trim_end_matches(';').split_whitespace().collect();
+        let [".shared", ".align", align, ".b8", decl] = words[..] else {
+            return Err(bad());
+        };
+        let align: usize = align.parse().map_err(|_| bad())?;
+        let (name, len) = decl
+            .strip_suffix(']')
+            .and_then(|d| d.split_once('['))
+            .ok_or_else(bad)?;
+        let len: usize = len.parse().map_err(|_| bad())?;
+        if align == 0 || !align.is_power_of_two() || self.at.contains_key(name) {
+            return Err(bad());
+        }
+        let off = self.bytes.next_multiple_of(align);
+        self.at.insert(name.to_owned(), off as u64);
+        self.bytes = off + len;
+        Ok(())
+    }
+}
+
+/// The names an operand may take besides registers.
+struct Names<'a> {
+    labels: &'a HashMap<String, u32>,
+    params: &'a HashMap<String, u16>,
+    shared: &'a HashMap<String, u64>,
 }
 
 /// Splits operands at top-level commas (not inside `{}` or `[]`).
@@ -342,15 +398,9 @@ fn parse_imm(s: &str) -> Option<u64> {
         .or_else(|| d.parse::<u64>().ok())
 }
 
-fn parse_opnd(
-    s: &str,
-    line: usize,
-    regs: &mut Regs,
-    labels: &HashMap<String, u32>,
-    params: &HashMap<String, u16>,
-) -> Result<Opnd, PtxError> {
+fn parse_opnd(s: &str, line: usize, regs: &mut Regs, names: &Names<'_>) -> Result<Opnd, PtxError> {
     if let Some(inner) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-        if let Some(&k) = params.get(inner) {
+        if let Some(&k) = names.params.get(inner) {
             return Ok(Opnd::Param(k));
         }
         let (base, off) = match inner.split_once('+') {
@@ -362,6 +412,9 @@ fn parse_opnd(
             ),
             None => (inner.trim(), 0),
         };
+        if let Some(&at) = names.shared.get(base) {
+            return Ok(Opnd::Abs(at.wrapping_add(off as u64)));
+        }
         if !base.starts_with('%') {
             return Err(err(line, format!("address {s:?}")));
         }
@@ -390,8 +443,11 @@ fn parse_opnd(
     if s.starts_with('%') {
         return Ok(Opnd::Reg(regs.get(s, line)?));
     }
-    if let Some(&at) = labels.get(s) {
+    if let Some(&at) = names.labels.get(s) {
         return Ok(Opnd::Label(at));
+    }
+    if let Some(&at) = names.shared.get(s) {
+        return Ok(Opnd::Imm(at));
     }
     parse_imm(s)
         .map(Opnd::Imm)
@@ -487,6 +543,9 @@ fn parse_op(p: &[&str], line: usize) -> Result<Op, PtxError> {
         "ld" if p.len() == 3 && p[1] == "param" => Op::LdParam(last(line)?),
         "ld" if p.len() == 3 && p[1] == "global" => Op::LdGlobal(last(line)?),
         "st" if p.len() == 3 && p[1] == "global" => Op::StGlobal(last(line)?),
+        "ld" if p.len() == 3 && p[1] == "shared" => Op::LdShared(last(line)?),
+        "st" if p.len() == 3 && p[1] == "shared" => Op::StShared(last(line)?),
+        "bar" if p == ["bar", "sync"] => Op::Barrier,
         "bra" if p == ["bra"] || p == ["bra", "uni"] => Op::Bra,
         "ret" if p.len() == 1 => Op::Ret,
         _ => return Err(err(line, format!("instruction {}", p.join(".")))),
@@ -498,8 +557,7 @@ fn parse_inst(
     line: usize,
     text: &str,
     regs: &mut Regs,
-    labels: &HashMap<String, u32>,
-    params: &HashMap<String, u16>,
+    names: &Names<'_>,
 ) -> Result<Inst, PtxError> {
     let body = text
         .strip_suffix(';')
@@ -520,11 +578,11 @@ fn parse_inst(
     let op = parse_op(&parts, line)?;
     let ops = split_operands(rest)
         .into_iter()
-        .map(|o| parse_opnd(o, line, regs, labels, params))
+        .map(|o| parse_opnd(o, line, regs, names))
         .collect::<Result<Vec<_>, _>>()?;
     let want = match op {
         Op::Ret => 0,
-        Op::Bra => 1,
+        Op::Bra | Op::Barrier => 1,
         Op::Mov(_)
         | Op::Neg(_)
         | Op::Not(_)
@@ -534,11 +592,16 @@ fn parse_inst(
         | Op::Cvta
         | Op::LdParam(_)
         | Op::LdGlobal(_)
-        | Op::StGlobal(_) => 2,
+        | Op::StGlobal(_)
+        | Op::LdShared(_)
+        | Op::StShared(_) => 2,
         Op::MadLo(_) | Op::Prmt | Op::Dp4a { .. } | Op::Selp(_) => 4,
         Op::Bfi => 5,
         _ => 3,
     };
+    if op == Op::Barrier && ops.first() != Some(&Opnd::Imm(0)) {
+        return Err(err(line, format!("barrier {rest:?} (only bar.sync 0)")));
+    }
     if ops.len() != want {
         return Err(err(
             line,
