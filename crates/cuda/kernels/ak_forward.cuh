@@ -18,15 +18,12 @@
 #define AK_K_MATMUL 5
 #define AK_K_ADD 6
 #define AK_K_ROPE_KV 7
-#define AK_K_ATTN_SCORES 8
-#define AK_K_ATTN_MAX 9
-#define AK_K_ATTN_EXP 10
-#define AK_K_ATTN_VALUES 11
-#define AK_K_GATED 12
-#define AK_K_GATED_QUANT 13
-#define AK_K_SOFTCAP 14
-#define AK_K_GATHER 15
-#define AK_K_COUNT 16
+#define AK_K_ATTENTION 8
+#define AK_K_GATED 9
+#define AK_K_GATED_QUANT 10
+#define AK_K_SOFTCAP 11
+#define AK_K_GATHER 12
+#define AK_K_COUNT 13
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 AK_FN void ak_fwd_embed_at(long long i, int dtype, const uint8_t* table, int cols,
@@ -124,6 +121,13 @@ AK_FN void ak_fwd_matmul_at(long long i, int cols, int ntok, int tile, const flo
 #define AK_MM_LANES 1
 #endif
 
+// Threads per (token, head) of the attention: a whole block.
+#if AK_MM_LANES > 1
+#define AK_ATTN_THREADS 256
+#else
+#define AK_ATTN_THREADS 1
+#endif
+
 #if AK_MM_LANES > 1
 // Groups per 256-thread block.
 #define AK_MM_GROUPS (256 / AK_MM_LANES)
@@ -198,6 +202,39 @@ AK_FN int ak_matmul_rounds(int cols, int dt0, int rows0, int dt1, int rows1, int
     if (rows2 > 0 && (u = ak_row_units(dt2, cols)) > units) units = u;
     return (units + AK_MM_LANES - 1) / AK_MM_LANES;
 }
+
+// A warp's shared values for quantizing one block of 32 together.
+struct ak_quant_warp {
+    float v[AK_QK];
+    int32_t r[AK_QK];
+    float d;
+};
+
+// ak_quantize_block of one block by a warp, lane l holding value x (the block's value l): lane
+// 0 takes the scale over the 32 values in order, each lane rounds its own value, lane 0 sums
+// the 32 integers in order. Every thread of the block calls it (and meets its barriers),
+// `active` or not.
+AK_FN void ak_quantize_block_warp(bool active, int lane, float x, ak_quant_warp* w, int8_t* q,
+                                  float* d, int32_t* s) {
+    if (active) w->v[lane] = x;
+    __syncthreads();
+    if (active && lane == 0) {
+        w->d = ak_quant_scale(w->v);
+        *d = w->d;
+    }
+    __syncthreads();
+    if (active) {
+        int r = ak_quant_value(x, w->d);
+        q[lane] = (int8_t)r;
+        w->r[lane] = r;
+    }
+    __syncthreads();
+    if (active && lane == 0) {
+        int32_t sum = 0;
+        for (int i = 0; i < AK_QK; i++) sum += w->r[i];
+        *s = sum;
+    }
+}
 #endif
 
 // x[i] = x[i] + y[i] (residual).
@@ -238,43 +275,64 @@ AK_FN void ak_fwd_rope_kv_at(long long i, float* q, int nh, float* k, int nkv, i
 // sees (a sliding window's start) and its own position. It sees pos - start + 1 positions.
 AK_FN int ak_fwd_span(const int32_t* meta, long long t) { return meta[3 * t + 2] - meta[3 * t + 1] + 1; }
 
-// Score j of query head h of token t, i = (t * nh + h) * maxn + j. Query rows nh*hd wide,
-// cache rows kv wide; query head h reads key/value head h / group.
-AK_FN void ak_fwd_attn_scores_at(long long i, const float* q, const uint16_t* k,
-                                 const int32_t* meta, int nh, int group, int hd, int kv,
-                                 int maxn, float* s) {
-    long long th = i / maxn, t = th / nh;
-    int j = (int)(i % maxn), h = (int)(th % nh);
-    if (j >= ak_fwd_span(meta, t)) return;
-    long long row = (long long)meta[3 * t] + meta[3 * t + 1] + j;
-    s[i] = ak_attn_score(q + th * hd, k + row * kv + (long long)(h / group) * hd, hd);
-}
+// One (token, head) of a step's attention: query head h of token t, i = t * nh + h, over the
+// span of the cache it sees (cache rows kv wide; query head h reads key/value head h / group),
+// its scores' row of s (maxn apart) and its output row (hd wide).
+struct ak_attn_head {
+    const float* q;
+    const uint16_t* k;
+    const uint16_t* v;
+    float* s;
+    float* out;
+    int n, hd, kv;
+};
 
-// The softmax's max over the scores of (token, head) i.
-AK_FN void ak_fwd_attn_max_at(long long i, const float* s, const int32_t* meta, int nh, int maxn,
-                              float* maxes) {
-    maxes[i] = ak_attn_max(s + i * maxn, ak_fwd_span(meta, i / nh));
-}
-
-// Score j of (token, head) th, i = th * maxn + j, to its softmax numerator in place.
-AK_FN void ak_fwd_attn_exp_at(long long i, float* s, const float* maxes, const int32_t* meta,
-                              int nh, int maxn) {
-    long long th = i / maxn;
-    if ((int)(i % maxn) >= ak_fwd_span(meta, th / nh)) return;
-    s[i] = ak_expf(s[i] - maxes[th]);
-}
-
-// Output element e of query head h of token t, i = (t * nh + h) * hd + e: the numerators'
-// sum (every element of a head sums them the same way) and the value sum divided by it.
-AK_FN void ak_fwd_attn_values_at(long long i, const float* s, const uint16_t* v,
-                                 const int32_t* meta, int nh, int group, int hd, int kv,
-                                 int maxn, float* out) {
-    long long th = i / hd, t = th / nh;
-    int e = (int)(i % hd), h = (int)(th % nh), n = ak_fwd_span(meta, t);
+AK_FN ak_attn_head ak_fwd_attn_head(long long i, const float* q, const uint16_t* k,
+                                    const uint16_t* v, const int32_t* meta, int nh, int group,
+                                    int hd, int kv, int maxn, float* s, float* out) {
+    long long t = i / nh;
     long long row = (long long)meta[3 * t] + meta[3 * t + 1];
-    const float* num = s + th * maxn;
-    out[i] = ak_attn_value(num, ak_attn_sum(num, n), v + row * kv + (long long)(h / group) * hd,
-                           n, kv, e);
+    long long head = row * kv + (long long)((int)(i % nh) / group) * hd;
+    ak_attn_head a = {q + i * hd, k + head, v + head, s + i * maxn, out + i * hd,
+                      ak_fwd_span(meta, t), hd, kv};
+    return a;
+}
+
+// The steps of ak_attn_softmax and ak_attn_value for one head, each over the positions (or
+// output elements, or activation blocks) from, from + step, ...: one thread takes them all on
+// the host, a block's threads share them on the GPU. Each value is computed as the engine
+// computes it; the max and the sum stay one thread's sequential loops.
+AK_FN void ak_attn_scores_part(const ak_attn_head* a, int from, int step) {
+    for (int j = from; j < a->n; j += step)
+        a->s[j] = ak_attn_score(a->q, a->k + (long long)j * a->kv, a->hd);
+}
+AK_FN void ak_attn_exps_part(const ak_attn_head* a, float m, int from, int step) {
+    for (int j = from; j < a->n; j += step) a->s[j] = ak_expf(a->s[j] - m);
+}
+AK_FN void ak_attn_values_part(const ak_attn_head* a, float sum, int from, int step) {
+    for (int e = from; e < a->hd; e += step)
+        a->out[e] = ak_attn_value(a->s, sum, a->v, a->n, a->kv, e);
+}
+// The head's output blocks quantized (hd a multiple of 32): head i's are blocks i·hd/32 on.
+AK_FN void ak_attn_quant_part(const ak_attn_head* a, long long i, int8_t* q, float* d,
+                              int32_t* s, int from, int step) {
+    int per = a->hd / AK_QK;
+    for (int b = from; b < per; b += step) {
+        long long blk = i * per + b;
+        ak_quantize_block(a->out + AK_QK * b, q + AK_QK * blk, d + blk, s + blk);
+    }
+}
+
+// The attention of (token, head) i by one thread: scores, max, numerators, sum, value sums,
+// and with q not null their quantization.
+AK_FN void ak_fwd_attention_at(long long i, const float* q, const uint16_t* k, const uint16_t* v,
+                               const int32_t* meta, int nh, int group, int hd, int kv, int maxn,
+                               float* s, float* out, int8_t* qq, float* qd, int32_t* qs) {
+    ak_attn_head a = ak_fwd_attn_head(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out);
+    ak_attn_scores_part(&a, 0, 1);
+    ak_attn_exps_part(&a, ak_attn_max(a.s, a.n), 0, 1);
+    ak_attn_values_part(&a, ak_attn_sum(a.s, a.n), 0, 1);
+    if (qq) ak_attn_quant_part(&a, i, qq, qd, qs, 0, 1);
 }
 
 // out[i] = u[i] * SiLU(g[i]), or with gelu, u[i] * GELU(g[i]).
@@ -318,9 +376,41 @@ AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float
 AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d, int32_t* s) {
     AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
 }
+// n activation blocks, a warp each: the row's squares summed by lane 0 in order, 32 at a
+// time (each lane squaring one), lane l's value normalized, then the block quantized by the
+// warp (ak_quantize_block_warp).
 AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, float eps,
                                  int width, float* out, int8_t* q, float* d, int32_t* s) {
+#if AK_MM_LANES > 1
+    __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+    __shared__ float scale[AK_MM_GROUPS];
+    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int lane = threadIdx.x % AK_MM_LANES, slot = threadIdx.x / AK_MM_LANES;
+    bool active = i < n;
+    int per_row = width / AK_QK;
+    long long row = active ? i / per_row : 0;
+    int c0 = active ? (int)(i % per_row) * AK_QK : 0;
+    const float* xr = x + row * width;
+    float ss = 0.0f;
+    for (int k = 0; k < width; k += AK_QK) {
+        if (active) qw[slot].v[lane] = xr[k + lane] * xr[k + lane];
+        __syncthreads();
+        if (active && lane == 0) {
+            for (int j = 0; j < AK_QK; j++) ss += qw[slot].v[j];
+        }
+        __syncthreads();
+    }
+    if (active && lane == 0) scale[slot] = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)width) + eps));
+    __syncthreads();
+    float o = 0.0f;
+    if (active) {
+        o = (xr[c0 + lane] * scale[slot]) * w[c0 + lane];
+        out[AK_QK * i + lane] = o;
+    }
+    ak_quantize_block_warp(active, lane, o, &qw[slot], q + AK_QK * i, d + i, s + i);
+#else
     AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
+#endif
 }
 // n output groups (ak_fwd_matmul_at's), AK_MM_LANES threads each.
 AK_GLOBAL void ak_fwd_matmul(long long n, int cols, int ntok, int tile, const float* x,
@@ -363,30 +453,55 @@ AK_GLOBAL void ak_fwd_rope_kv(long long n, float* q, int nh, float* k, int nkv, 
                               const int32_t* rows, uint16_t* kc, uint16_t* vc) {
     AK_FWD_INDEX ak_fwd_rope_kv_at(i, q, nh, k, nkv, hd, cs, neox, ntok, v, rows, kc, vc);
 }
-AK_GLOBAL void ak_fwd_attn_scores(long long n, const float* q, const uint16_t* k,
-                                  const int32_t* meta, int nh, int group, int hd, int kv,
-                                  int maxn, float* s) {
-    AK_FWD_INDEX ak_fwd_attn_scores_at(i, q, k, meta, nh, group, hd, kv, maxn, s);
-}
-AK_GLOBAL void ak_fwd_attn_max(long long n, const float* s, const int32_t* meta, int nh,
-                               int maxn, float* maxes) {
-    AK_FWD_INDEX ak_fwd_attn_max_at(i, s, meta, nh, maxn, maxes);
-}
-AK_GLOBAL void ak_fwd_attn_exp(long long n, float* s, const float* maxes, const int32_t* meta,
-                               int nh, int maxn) {
-    AK_FWD_INDEX ak_fwd_attn_exp_at(i, s, maxes, meta, nh, maxn);
-}
-AK_GLOBAL void ak_fwd_attn_values(long long n, const float* s, const uint16_t* v,
-                                  const int32_t* meta, int nh, int group, int hd, int kv,
-                                  int maxn, float* out) {
-    AK_FWD_INDEX ak_fwd_attn_values_at(i, s, v, meta, nh, group, hd, kv, maxn, out);
+// One block of AK_ATTN_THREADS threads per (token, head) n: each step shared by the block's
+// threads, thread 0 taking the max and the sum, the block meeting at a barrier between steps.
+AK_GLOBAL void ak_fwd_attention(long long n, const float* q, const uint16_t* k, const uint16_t* v,
+                                const int32_t* meta, int nh, int group, int hd, int kv, int maxn,
+                                float* s, float* out, int8_t* qq, float* qd, int32_t* qs) {
+    long long i = blockIdx.x;
+    if (i >= n) return;
+#if AK_ATTN_THREADS > 1
+    __shared__ float stat[2];
+    int tid = threadIdx.x;
+    ak_attn_head a = ak_fwd_attn_head(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out);
+    ak_attn_scores_part(&a, tid, AK_ATTN_THREADS);
+    __syncthreads();
+    if (tid == 0) stat[0] = ak_attn_max(a.s, a.n);
+    __syncthreads();
+    ak_attn_exps_part(&a, stat[0], tid, AK_ATTN_THREADS);
+    __syncthreads();
+    if (tid == 0) stat[1] = ak_attn_sum(a.s, a.n);
+    __syncthreads();
+    ak_attn_values_part(&a, stat[1], tid, AK_ATTN_THREADS);
+    if (qq) {
+        __syncthreads();
+        ak_attn_quant_part(&a, i, qq, qd, qs, tid, AK_ATTN_THREADS);
+    }
+#else
+    if (threadIdx.x == 0) ak_fwd_attention_at(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out, qq, qd, qs);
+#endif
 }
 AK_GLOBAL void ak_fwd_gated(long long n, int gelu, const float* g, const float* u, float* out) {
     AK_FWD_INDEX ak_fwd_gated_at(i, gelu, g, u, out);
 }
+// n activation blocks, a warp each: lane l gates value l, then the warp quantizes the block.
 AK_GLOBAL void ak_fwd_gated_quant(long long n, int gelu, const float* g, const float* u,
                                   float* out, int8_t* q, float* d, int32_t* s) {
+#if AK_MM_LANES > 1
+    __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int lane = threadIdx.x % AK_MM_LANES;
+    bool active = i < n;
+    float o = 0.0f;
+    if (active) {
+        ak_fwd_gated_at(AK_QK * i + lane, gelu, g, u, out);
+        o = out[AK_QK * i + lane];
+    }
+    ak_quantize_block_warp(active, lane, o, &qw[threadIdx.x / AK_MM_LANES], q + AK_QK * i,
+                           d + i, s + i);
+#else
     AK_FWD_INDEX ak_fwd_gated_quant_at(i, gelu, g, u, out, q, d, s);
+#endif
 }
 AK_GLOBAL void ak_fwd_softcap(long long n, float* x, float c) {
     AK_FWD_INDEX ak_fwd_softcap_at(i, x, c);

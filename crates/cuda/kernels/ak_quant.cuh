@@ -15,29 +15,32 @@ AK_FN float ak_round_even(float y) {
 // Quantizes one block of 32 activations: q = round_even(x / d) clamped to +-127 (NaN -> 0,
 // as Rust's `as i8`), d = amax / 127 (NaN values never raise amax), s = sum of q.
 // d == 0 gives zeros.
-AK_FN void ak_quantize_block(const float* x, int8_t* q, float* d, int32_t* s) {
+// The block's scale: amax / 127, amax from 0 in value order (a NaN never raises it).
+AK_FN float ak_quant_scale(const float* x) {
     float amax = 0.0f;
     for (int i = 0; i < AK_QK; i++) {
         float a = ak_fabs(x[i]);
         if (a > amax) amax = a;
     }
-    float db = ak_div(amax, 127.0f);
+    return ak_div(amax, 127.0f);
+}
+
+// One value at scale db.
+AK_FN int ak_quant_value(float x, float db) {
+    if (db == 0.0f) return 0;
+    float y = ak_round_even(ak_div(x, db));
+    if (y != y) return 0;
+    if (y < -127.0f) return -127;
+    if (y > 127.0f) return 127;
+    return (int)y;
+}
+
+AK_FN void ak_quantize_block(const float* x, int8_t* q, float* d, int32_t* s) {
+    float db = ak_quant_scale(x);
     *d = db;
     int32_t sum = 0;
     for (int i = 0; i < AK_QK; i++) {
-        int r = 0;
-        if (db != 0.0f) {
-            float y = ak_round_even(ak_div(x[i], db));
-            if (y != y) {
-                r = 0;
-            } else if (y < -127.0f) {
-                r = -127;
-            } else if (y > 127.0f) {
-                r = 127;
-            } else {
-                r = (int)y;
-            }
-        }
+        int r = ak_quant_value(x[i], db);
         q[i] = (int8_t)r;
         sum += r;
     }

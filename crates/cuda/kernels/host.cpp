@@ -98,23 +98,11 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
                               AK_ARG(int, 7), AK_ARG(cf, 8), AK_ARG(ci, 9), AK_ARG(uint16_t*, 10),
                               AK_ARG(uint16_t*, 11));
             break;
-        case AK_K_ATTN_SCORES:
-            ak_fwd_attn_scores_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ci, 2), AK_ARG(int, 3),
-                                  AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(int, 6), AK_ARG(int, 7),
-                                  AK_ARG(float*, 8));
-            break;
-        case AK_K_ATTN_MAX:
-            ak_fwd_attn_max_at(i, AK_ARG(cf, 0), AK_ARG(ci, 1), AK_ARG(int, 2), AK_ARG(int, 3),
-                               AK_ARG(float*, 4));
-            break;
-        case AK_K_ATTN_EXP:
-            ak_fwd_attn_exp_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1), AK_ARG(ci, 2), AK_ARG(int, 3),
-                               AK_ARG(int, 4));
-            break;
-        case AK_K_ATTN_VALUES:
-            ak_fwd_attn_values_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ci, 2), AK_ARG(int, 3),
-                                  AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(int, 6), AK_ARG(int, 7),
-                                  AK_ARG(float*, 8));
+        case AK_K_ATTENTION:
+            ak_fwd_attention_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ch, 2), AK_ARG(ci, 3),
+                                AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(int, 6), AK_ARG(int, 7),
+                                AK_ARG(int, 8), AK_ARG(float*, 9), AK_ARG(float*, 10),
+                                AK_ARG(int8_t*, 11), AK_ARG(float*, 12), AK_ARG(int32_t*, 13));
             break;
         case AK_K_GATED:
             ak_fwd_gated_at(i, AK_ARG(int, 0), AK_ARG(cf, 1), AK_ARG(cf, 2), AK_ARG(float*, 3));

@@ -13,10 +13,10 @@
 
 namespace {
 const char* const kNames[AK_K_COUNT] = {
-    "ak_fwd_embed",       "ak_fwd_scale",    "ak_fwd_rmsnorm",     "ak_fwd_quantize",
-    "ak_fwd_norm_quant",  "ak_fwd_matmul",   "ak_fwd_add",         "ak_fwd_rope_kv",
-    "ak_fwd_attn_scores", "ak_fwd_attn_max", "ak_fwd_attn_exp",    "ak_fwd_attn_values",
-    "ak_fwd_gated",       "ak_fwd_gated_quant", "ak_fwd_softcap",  "ak_fwd_gather",
+    "ak_fwd_embed",      "ak_fwd_scale",  "ak_fwd_rmsnorm",     "ak_fwd_quantize",
+    "ak_fwd_norm_quant", "ak_fwd_matmul", "ak_fwd_add",         "ak_fwd_rope_kv",
+    "ak_fwd_attention",  "ak_fwd_gated",  "ak_fwd_gated_quant", "ak_fwd_softcap",
+    "ak_fwd_gather",
 };
 int g_module = 0;
 int g_ids[AK_K_COUNT];

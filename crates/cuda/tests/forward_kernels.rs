@@ -163,7 +163,7 @@ fn bad_steps_and_weights_are_refused_before_anything_runs() {
     bad(f.step(&[(0, &[1])]), "needs 9 positions");
     f.reset(0);
     f.step(&[(0, &[1])]).unwrap();
-    assert!(f.trace().iter().any(|l| l.kernel == Kernel::AttnValues));
+    assert!(f.trace().iter().any(|l| l.kernel == Kernel::Attention));
     let mut s = spec(&m);
     s.layers[0].wq.rows += 1;
     assert!(matches!(

@@ -58,8 +58,11 @@ impl Arg {
     }
 }
 
-/// GPU threads per matmul output group (`AK_MM_LANES`).
+/// GPU threads per matmul output group or quantized block (`AK_MM_LANES`): a warp.
 pub const MATMUL_LANES: usize = 32;
+
+/// GPU threads per (token, head) of the attention (`AK_ATTN_THREADS`): one block.
+pub const ATTENTION_THREADS: usize = 256;
 
 /// The forward kernels (`kernels/ak_forward.cuh`), in the order of their `AK_K_*` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +83,9 @@ pub enum Kernel {
     Add,
     /// RoPE per pair of the queries and keys, and the binary16 key and value cache write.
     RopeKv,
-    /// Attention scores per (token, head, position).
-    AttnScores,
-    /// The attention softmax's max per (token, head).
-    AttnMax,
-    /// The attention softmax's numerator per (token, head, position).
-    AttnExp,
-    /// Attention value sums per (token, head, element).
-    AttnValues,
+    /// Attention per (token, head): scores, softmax, value sums and optionally their
+    /// quantization, by one block.
+    Attention,
     /// SiLU or GELU gating.
     Gated,
     /// SiLU or GELU gating and quantization per block of 32.
@@ -100,7 +98,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -109,10 +107,7 @@ impl Kernel {
         Kernel::Matmul,
         Kernel::Add,
         Kernel::RopeKv,
-        Kernel::AttnScores,
-        Kernel::AttnMax,
-        Kernel::AttnExp,
-        Kernel::AttnValues,
+        Kernel::Attention,
         Kernel::Gated,
         Kernel::GatedQuant,
         Kernel::Softcap,
@@ -125,11 +120,14 @@ impl Kernel {
     }
 
     /// GPU threads per output: the matmul's outputs are (weight row, tile of tokens) groups,
-    /// each computed by one warp together (`ak_matmul_group`); every other kernel runs one
-    /// thread per output. The host build loops over the outputs either way.
+    /// each computed by one warp together (`ak_matmul_group`); the norm's and the gating's
+    /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
+    /// attention's are (token, head) pairs, each one 256-thread block's; every other kernel
+    /// runs one thread per output. The host build loops over the outputs either way.
     pub fn lanes(self) -> usize {
         match self {
-            Kernel::Matmul => MATMUL_LANES,
+            Kernel::Matmul | Kernel::NormQuant | Kernel::GatedQuant => MATMUL_LANES,
+            Kernel::Attention => ATTENTION_THREADS,
             _ => 1,
         }
     }
@@ -145,10 +143,7 @@ impl Kernel {
             Kernel::Matmul => "ak_fwd_matmul",
             Kernel::Add => "ak_fwd_add",
             Kernel::RopeKv => "ak_fwd_rope_kv",
-            Kernel::AttnScores => "ak_fwd_attn_scores",
-            Kernel::AttnMax => "ak_fwd_attn_max",
-            Kernel::AttnExp => "ak_fwd_attn_exp",
-            Kernel::AttnValues => "ak_fwd_attn_values",
+            Kernel::Attention => "ak_fwd_attention",
             Kernel::Gated => "ak_fwd_gated",
             Kernel::GatedQuant => "ak_fwd_gated_quant",
             Kernel::Softcap => "ak_fwd_softcap",

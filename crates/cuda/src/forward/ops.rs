@@ -322,73 +322,36 @@ impl AttnShape {
     }
 }
 
-/// Scores of every (token, head, position) into `s`.
-pub(super) fn attn_scores(sh: AttnShape, q: BufId, k: BufId, meta: BufId, s: BufId) -> Launch {
-    let mut a = vec![Arg::Buf(q), Arg::Buf(k), Arg::Buf(meta)];
+/// The attention of every (token, head) over the caches `k` and `v`: scores and numerators in
+/// `s` (rows `maxn` apart), outputs in `out`, and with `quant` their quantization (head width
+/// a multiple of 32), in one launch.
+pub(super) fn attention(
+    sh: AttnShape,
+    (q, k, v, meta): (BufId, BufId, BufId, BufId),
+    (s, out): (BufId, BufId),
+    quant: Option<QuantBufs>,
+) -> Launch {
+    let mut a = vec![Arg::Buf(q), Arg::Buf(k), Arg::Buf(v), Arg::Buf(meta)];
     a.extend(sh.ints());
-    a.push(Arg::Buf(s));
-    let n = sh.ntok * sh.nh * sh.maxn;
-    let needs = vec![
-        (q, sh.ntok * sh.nh * sh.hd),
+    a.extend([Arg::Buf(s), Arg::Buf(out)]);
+    let th = sh.ntok * sh.nh;
+    let mut needs = vec![
+        (q, th * sh.hd),
         (k, sh.cache_rows * sh.kv),
-        (meta, 3 * sh.ntok),
-        (s, n),
-    ];
-    launch(Kernel::AttnScores, n, a, needs)
-}
-
-/// The softmax's max of every (token, head) row of `s` into `maxes`.
-pub(super) fn attn_max(sh: AttnShape, s: BufId, meta: BufId, maxes: BufId) -> Launch {
-    let a = vec![
-        Arg::Buf(s),
-        Arg::Buf(meta),
-        int(sh.nh),
-        int(sh.maxn),
-        Arg::Buf(maxes),
-    ];
-    let n = sh.ntok * sh.nh;
-    launch(
-        Kernel::AttnMax,
-        n,
-        a,
-        vec![(s, n * sh.maxn), (meta, 3 * sh.ntok), (maxes, n)],
-    )
-}
-
-/// Every score of `s` (its row's span) to its softmax numerator in place, given the rows'
-/// `maxes`.
-pub(super) fn attn_exp(sh: AttnShape, s: BufId, maxes: BufId, meta: BufId) -> Launch {
-    let a = vec![
-        Arg::Buf(s),
-        Arg::Buf(maxes),
-        Arg::Buf(meta),
-        int(sh.nh),
-        int(sh.maxn),
-    ];
-    let th = sh.ntok * sh.nh;
-    let n = th * sh.maxn;
-    launch(
-        Kernel::AttnExp,
-        n,
-        a,
-        vec![(s, n), (maxes, th), (meta, 3 * sh.ntok)],
-    )
-}
-
-/// Value sums of every (token, head, element) into `out`, each divided by its row's sum of
-/// numerators.
-pub(super) fn attn_values(sh: AttnShape, s: BufId, v: BufId, meta: BufId, out: BufId) -> Launch {
-    let mut a = vec![Arg::Buf(s), Arg::Buf(v), Arg::Buf(meta)];
-    a.extend(sh.ints());
-    a.push(Arg::Buf(out));
-    let th = sh.ntok * sh.nh;
-    let needs = vec![
-        (s, th * sh.maxn),
         (v, sh.cache_rows * sh.kv),
         (meta, 3 * sh.ntok),
+        (s, th * sh.maxn),
         (out, th * sh.hd),
     ];
-    launch(Kernel::AttnValues, th * sh.hd, a, needs)
+    match quant {
+        Some(qa) => {
+            a.extend([Arg::Buf(qa.q), Arg::Buf(qa.d), Arg::Buf(qa.s)]);
+            let nb = th * sh.hd / QK;
+            needs.extend([(qa.q, th * sh.hd), (qa.d, nb), (qa.s, nb)]);
+        }
+        None => a.extend([Arg::Null, Arg::Null, Arg::Null]),
+    }
+    launch(Kernel::Attention, th, a, needs)
 }
 
 /// `out[i] = u[i] · SiLU(g[i])` (or GELU) for `n` elements.

@@ -127,13 +127,37 @@ impl PtxDevice {
     }
 }
 
-/// Global memory of one launch: the buffers, and which thread wrote each byte written so far;
-/// and the shared memory of the block running.
+/// Global memory of one launch: the buffers, and which thread wrote each byte written so far
+/// (and in which of its block's phases); and the shared memory of the block running.
 struct LaunchMemory<'a> {
     bufs: &'a mut [Option<Buf>],
-    /// Per buffer, the writer (thread + 1) of each byte, allocated at its first store.
+    /// Per buffer, the writer of each byte ([`writer`]), allocated at its first store.
     writers: Vec<Option<Vec<u64>>>,
     shared: SharedMemory,
+}
+
+/// Bits of a writer entry holding the thread + 1; the phase of its block above them.
+const WRITER_BITS: u32 = 40;
+
+/// The writer entry of `thread` in `phase`.
+fn writer(thread: u64, phase: u32) -> u64 {
+    (u64::from(phase) << WRITER_BITS) | (thread + 1)
+}
+
+/// Whether `thread`, in its block's phase `phase`, may touch a byte whose writer entry is
+/// `who`: nobody wrote it, it wrote it itself, or a thread of its block wrote it before a
+/// barrier they both passed. Blocks are never ordered with each other.
+fn ordered(who: u64, thread: u64, phase: u32) -> bool {
+    let w = who & ((1u64 << WRITER_BITS) - 1);
+    let wrote_in = (who >> WRITER_BITS) as u32;
+    w == 0
+        || w == thread + 1
+        || ((w - 1) / u64::from(BLOCK) == thread / u64::from(BLOCK) && wrote_in < phase)
+}
+
+/// The thread of a writer entry.
+fn writer_thread(who: u64) -> u64 {
+    (who & ((1u64 << WRITER_BITS) - 1)) - 1
 }
 
 /// Who last touched a byte of shared memory, and in which phase (the barriers passed).
@@ -266,13 +290,14 @@ impl Memory for LaunchMemory<'_> {
 
     fn load(&mut self, addr: u64, bytes: usize, thread: u64) -> Result<u64, String> {
         let (id, off) = self.locate(addr, bytes)?;
+        let phase = self.shared.phase;
         if let Some(Some(w)) = self.writers.get(id) {
             for (k, &who) in w[off..off + bytes].iter().enumerate() {
-                if who != 0 && who != thread + 1 {
+                if !ordered(who, thread, phase) {
                     return Err(format!(
                         "reads byte {} of buffer {id}, which thread {} of the same launch wrote",
                         off + k,
-                        who - 1
+                        writer_thread(who)
                     ));
                 }
             }
@@ -290,15 +315,16 @@ impl Memory for LaunchMemory<'_> {
         }
         let b = self.bufs[id].as_mut().ok_or("buffer vanished")?;
         let w = self.writers[id].get_or_insert_with(|| vec![0; b.bytes.len()]);
+        let phase = self.shared.phase;
         for (k, who) in w[off..off + bytes].iter_mut().enumerate() {
-            if *who != 0 && *who != thread + 1 {
+            if !ordered(*who, thread, phase) {
                 return Err(format!(
                     "writes byte {} of buffer {id}, which thread {} of the same launch wrote",
                     off + k,
-                    *who - 1
+                    writer_thread(*who)
                 ));
             }
-            *who = thread + 1;
+            *who = writer(thread, phase);
         }
         b.bytes[off..off + bytes].copy_from_slice(&value.to_le_bytes()[..bytes]);
         Ok(())
@@ -365,9 +391,13 @@ impl Device for PtxDevice {
             for t in &mut threads {
                 t.reset(e);
             }
-            let mut running: Vec<u32> = (0..BLOCK).collect();
             // The block runs in phases: every thread still running goes on to its next barrier
-            // or its end. The block's depth is each phase's longest thread, summed.
+            // or its end, the last thread first. Any order is one a GPU may take; this one
+            // makes the usual missing barrier visible (threads writing what thread 0 then
+            // reads: thread 0 runs after them and meets their writes in its own phase, where
+            // the first order would have it read stale memory without a trace). The block's
+            // depth is each phase's longest thread, summed.
+            let mut running: Vec<u32> = (0..BLOCK).rev().collect();
             let mut depth = 0;
             while !running.is_empty() {
                 let (mut waiting, mut phase_longest) = (Vec::new(), 0);

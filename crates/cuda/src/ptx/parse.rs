@@ -333,19 +333,25 @@ struct Shared {
 }
 
 impl Shared {
-    /// `.shared .align 4 .b8 name[16384];`
+    /// `.shared .align 4 .b8 name[16384];` or one value, `.shared .align 4 .f32 name;`.
     fn declare(&mut self, l: &str, line: usize) -> Result<(), PtxError> {
         let bad = || err(line, format!("shared declaration {l:?}"));
         let words: Vec<&str> = l.trim_end_matches(';').split_whitespace().collect();
-        let [".shared", ".align", align, ".b8", decl] = words[..] else {
+        let [".shared", ".align", align, ty, decl] = words[..] else {
             return Err(bad());
         };
         let align: usize = align.parse().map_err(|_| bad())?;
-        let (name, len) = decl
-            .strip_suffix(']')
-            .and_then(|d| d.split_once('['))
+        let elem = ty
+            .strip_prefix('.')
+            .and_then(Ty::parse)
+            .filter(|t| *t != Ty::Pred)
             .ok_or_else(bad)?;
-        let len: usize = len.parse().map_err(|_| bad())?;
+        let elem = (elem.bits() / 8) as usize;
+        let (name, count) = match decl.strip_suffix(']').and_then(|d| d.split_once('[')) {
+            Some((name, n)) => (name, n.parse::<usize>().map_err(|_| bad())?),
+            None => (decl, 1),
+        };
+        let len = count.checked_mul(elem).ok_or_else(bad)?;
         if align == 0 || !align.is_power_of_two() || self.at.contains_key(name) {
             return Err(bad());
         }

@@ -97,7 +97,6 @@ impl<D: Device> Forward<'_, D> {
             (sc.g, n * ff),
             (sc.u, n * ff),
             (sc.act, n * ff),
-            (sc.maxes, n * sp.n_head),
             (sc.s, n * sp.n_head * maxn.max(maxn_swa)),
             (sc.qa.d, n * big / QK),
         ] {
@@ -306,11 +305,17 @@ impl<D: Device> Forward<'_, D> {
             maxn,
             cache_rows,
         };
-        self.run(ops::attn_scores(sh, q, k_cache, meta, sc.s))?;
-        self.run(ops::attn_max(sh, sc.s, meta, sc.maxes))?;
-        self.run(ops::attn_exp(sh, sc.s, sc.maxes, meta))?;
-        self.run(ops::attn_values(sh, sc.s, v_cache, meta, sc.att))?;
-        self.quantize_rows(sc.att, n, qd)?;
+        // Heads of whole activation blocks quantize their outputs in the attention's launch.
+        let quant = hd.is_multiple_of(QK).then_some(sc.qa);
+        self.run(ops::attention(
+            sh,
+            (q, k_cache, v_cache, meta),
+            (sc.s, sc.att),
+            quant,
+        ))?;
+        if quant.is_none() {
+            self.quantize_rows(sc.att, n, qd)?;
+        }
         self.residual((wo, sc.att), post, n)
     }
 
