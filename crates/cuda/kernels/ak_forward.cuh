@@ -474,8 +474,19 @@ AK_GLOBAL void ak_fwd_attention(long long n, const float* q, const uint16_t* k, 
     __syncthreads();
     ak_attn_values_part(&a, stat[1], tid, AK_ATTN_THREADS);
     if (qq) {
+        // The head's output blocks, a warp each (the block's 8 warps in rounds).
+        __shared__ ak_quant_warp qw[AK_MM_GROUPS];
         __syncthreads();
-        ak_attn_quant_part(&a, i, qq, qd, qs, tid, AK_ATTN_THREADS);
+        int lane = tid % AK_MM_LANES, per = hd / AK_QK;
+        for (int b0 = 0; b0 < per; b0 += AK_MM_GROUPS) {
+            int b = b0 + tid / AK_MM_LANES;
+            bool act = b < per;
+            long long blk = i * per + b;
+            float x = act ? a.out[AK_QK * b + lane] : 0.0f;
+            ak_quantize_block_warp(act, lane, x, &qw[tid / AK_MM_LANES], qq + AK_QK * blk,
+                                   qd + blk, qs + blk);
+            __syncthreads();
+        }
     }
 #else
     if (threadIdx.x == 0) ak_fwd_attention_at(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out, qq, qd, qs);
