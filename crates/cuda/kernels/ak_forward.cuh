@@ -86,6 +86,27 @@ AK_FN void ak_fwd_matmul_one_at(long long i, int dtype, const uint8_t* w, int ro
                 accumulate);
 }
 
+// Declares the matrix of a matmul launch's output group i (dt, w, rows, b, o; matrix p's
+// groups follow matrix p - 1's) and makes i relative to it, from the launch's parameters
+// dt0..o2, ntok and tile. A macro rather than a function returning a struct: NVRTC then keeps
+// the weights' loads global (ld.global) instead of generic.
+#define AK_MM_PICK(i)                                                       \
+    int dt = dt0, rows = rows0;                                             \
+    const uint8_t* w = w0;                                                  \
+    const float* b = b0;                                                    \
+    float* o = o0;                                                          \
+    {                                                                       \
+        long long n0_ = ak_matmul_threads(rows0, ntok, tile);               \
+        long long n1_ = ak_matmul_threads(rows1, ntok, tile);               \
+        if (i >= n0_ + n1_) {                                               \
+            i -= n0_ + n1_;                                                 \
+            dt = dt2, w = w2, rows = rows2, b = b2, o = o2;                 \
+        } else if (i >= n0_) {                                              \
+            i -= n0_;                                                       \
+            dt = dt1, w = w1, rows = rows1, b = b1, o = o1;                 \
+        }                                                                   \
+    }
+
 // Up to three weight matrices over the same tokens in one launch (queries, keys and values;
 // gate and up): matrix p (type dt_p, bytes w_p, rows_p rows, bias b_p or null, output o_p)
 // takes the ak_matmul_threads(rows_p, ntok, tile) threads after matrix p - 1's. A matrix of 0
@@ -96,19 +117,7 @@ AK_FN void ak_fwd_matmul_at(long long i, int cols, int ntok, int tile, const flo
                             int dt0, const uint8_t* w0, int rows0, const float* b0, float* o0,
                             int dt1, const uint8_t* w1, int rows1, const float* b1, float* o1,
                             int dt2, const uint8_t* w2, int rows2, const float* b2, float* o2) {
-    long long n0 = ak_matmul_threads(rows0, ntok, tile);
-    long long n1 = ak_matmul_threads(rows1, ntok, tile);
-    int dt = dt0, rows = rows0;
-    const uint8_t* w = w0;
-    const float* b = b0;
-    float* o = o0;
-    if (i >= n0 + n1) {
-        i -= n0 + n1;
-        dt = dt2, w = w2, rows = rows2, b = b2, o = o2;
-    } else if (i >= n0) {
-        i -= n0;
-        dt = dt1, w = w1, rows = rows1, b = b1, o = o1;
-    }
+    AK_MM_PICK(i)
     ak_fwd_matmul_one_at(i, dt, w, rows, cols, ntok, tile, x, q, d, s, b, accumulate, o);
 }
 
@@ -299,9 +308,9 @@ AK_FN ak_attn_head ak_fwd_attn_head(long long i, const float* q, const uint16_t*
 }
 
 // The steps of ak_attn_softmax and ak_attn_value for one head, each over the positions (or
-// output elements, or activation blocks) from, from + step, ...: one thread takes them all on
-// the host, a block's threads share them on the GPU. Each value is computed as the engine
-// computes it; the max and the sum stay one thread's sequential loops.
+// output elements) from, from + step, ...: one thread takes them all on the host, a block's
+// threads share them on the GPU. Each value is computed as the engine computes it; the max
+// and the sum stay one thread's sequential loops.
 AK_FN void ak_attn_scores_part(const ak_attn_head* a, int from, int step) {
     for (int j = from; j < a->n; j += step)
         a->s[j] = ak_attn_score(a->q, a->k + (long long)j * a->kv, a->hd);
@@ -313,11 +322,11 @@ AK_FN void ak_attn_values_part(const ak_attn_head* a, float sum, int from, int s
     for (int e = from; e < a->hd; e += step)
         a->out[e] = ak_attn_value(a->s, sum, a->v, a->n, a->kv, e);
 }
-// The head's output blocks quantized (hd a multiple of 32): head i's are blocks i·hd/32 on.
-AK_FN void ak_attn_quant_part(const ak_attn_head* a, long long i, int8_t* q, float* d,
-                              int32_t* s, int from, int step) {
+// The head's output blocks quantized (hd a multiple of 32) by one thread: head i's are blocks
+// i·hd/32 on (the GPU's warps: ak_quantize_block_warp).
+AK_FN void ak_attn_quant(const ak_attn_head* a, long long i, int8_t* q, float* d, int32_t* s) {
     int per = a->hd / AK_QK;
-    for (int b = from; b < per; b += step) {
+    for (int b = 0; b < per; b++) {
         long long blk = i * per + b;
         ak_quantize_block(a->out + AK_QK * b, q + AK_QK * blk, d + blk, s + blk);
     }
@@ -332,7 +341,7 @@ AK_FN void ak_fwd_attention_at(long long i, const float* q, const uint16_t* k, c
     ak_attn_scores_part(&a, 0, 1);
     ak_attn_exps_part(&a, ak_attn_max(a.s, a.n), 0, 1);
     ak_attn_values_part(&a, ak_attn_sum(a.s, a.n), 0, 1);
-    if (qq) ak_attn_quant_part(&a, i, qq, qd, qs, 0, 1);
+    if (qq) ak_attn_quant(&a, i, qq, qd, qs);
 }
 
 // out[i] = u[i] * SiLU(g[i]), or with gelu, u[i] * GELU(g[i]).
@@ -423,21 +432,8 @@ AK_GLOBAL void ak_fwd_matmul(long long n, int cols, int ntok, int tile, const fl
     long long g = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
     int lane = threadIdx.x % AK_MM_LANES;
     int rounds = ak_matmul_rounds(cols, dt0, rows0, dt1, rows1, dt2, rows2);
-    // The group's matrix, as ak_fwd_matmul_at picks it.
-    long long n0 = ak_matmul_threads(rows0, ntok, tile);
-    long long n1 = ak_matmul_threads(rows1, ntok, tile);
     long long i = g;
-    int dt = dt0, rows = rows0;
-    const uint8_t* w = w0;
-    const float* b = b0;
-    float* o = o0;
-    if (i >= n0 + n1) {
-        i -= n0 + n1;
-        dt = dt2, w = w2, rows = rows2, b = b2, o = o2;
-    } else if (i >= n0) {
-        i -= n0;
-        dt = dt1, w = w1, rows = rows1, b = b1, o = o1;
-    }
+    AK_MM_PICK(i)
     ak_matmul_group(g < n, lane, terms[threadIdx.x / AK_MM_LANES], rounds, i, dt, w, rows, cols,
                     ntok, tile, x, q, d, s, b, accumulate, o);
 #else
