@@ -46,18 +46,21 @@ fn smollm2_golden_hashes_on_the_host_build() {
     );
 }
 
-/// Runs `fixture` on the GPU at each `(group, pad)`, returning JSON rows and whether all match.
+/// Runs `fixture` on the GPU at each `(group, pad, graphs)` (CUDA graphs on or off),
+/// returning JSON rows and whether all match.
 fn gpu_rows(
     m: &Model,
     name: &str,
     fixture: &str,
-    configs: &[(usize, usize)],
+    configs: &[(usize, usize, bool)],
 ) -> (Vec<String>, bool) {
     let cs = cases(fixture);
     let vocab = m.config().vocab_size as u32;
     let (mut rows, mut all) = (Vec::new(), true);
-    for &(group, pad) in configs {
-        let gpu = GpuDevice::open().unwrap_or_else(|e| panic!("no GPU for the golden check: {e}"));
+    for &(group, pad, graphs) in configs {
+        let mut gpu =
+            GpuDevice::open().unwrap_or_else(|e| panic!("no GPU for the golden check: {e}"));
+        gpu.set_graphs(graphs).unwrap();
         // Fillers hold up to `3 + pad` prompt tokens and decode as long as the longest case.
         let mut f = Forward::new(gpu, spec(m), group + pad, capacity(&cs) + pad + 3).unwrap();
         let t = std::time::Instant::now();
@@ -67,7 +70,7 @@ fn gpu_rows(
             let ok = *g == c.sha;
             all &= ok;
             rows.push(format!(
-                "{{\"model\": \"{name}\", \"batch\": {}, \"text\": {:?}, \"want\": \"{}\", \"got\": \"{g}\", \"equal\": {ok}, \"seconds\": {secs:.3}}}",
+                "{{\"model\": \"{name}\", \"batch\": {}, \"graphs\": {graphs}, \"text\": {:?}, \"want\": \"{}\", \"got\": \"{g}\", \"equal\": {ok}, \"seconds\": {secs:.3}}}",
                 group + pad, c.text, c.sha
             ));
         }
@@ -88,7 +91,13 @@ fn golden_hashes_on_the_gpu() {
         &m,
         "SmolLM2-135M-Instruct Q4_1",
         "golden_smollm2_q4_1.json",
-        &[(1, 0), (4, 0), (4, 28)],
+        &[
+            (1, 0, true),
+            (4, 0, true),
+            (4, 28, true),
+            (1, 0, false),
+            (4, 28, false),
+        ],
     );
     rows.extend(r);
     all &= ok;
@@ -99,7 +108,7 @@ fn golden_hashes_on_the_gpu() {
             &g,
             "Gemma 3 270M Q4_K_M",
             "golden_gemma3_270m.json",
-            &[(1, 0), (4, 4)],
+            &[(1, 0, true), (4, 4, true), (4, 4, false)],
         );
         rows.extend(r);
         all &= ok;

@@ -241,3 +241,130 @@ fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
         );
     }
 }
+
+/// Kernel launches the stand-in ran on this thread: `(on their own, from CUDA graphs)`.
+fn launch_counts(cuda: &str) -> (i64, i64) {
+    // SAFETY: the stand-in library built from mock_cuda.cpp; `ak_mock_launch_counts` writes
+    // two long longs.
+    unsafe {
+        let lib = libloading::Library::new(cuda).unwrap();
+        let f = lib
+            .get::<unsafe extern "C" fn(*mut i64, *mut i64)>(b"ak_mock_launch_counts\0")
+            .unwrap();
+        let (mut direct, mut graphs) = (0i64, 0i64);
+        f(&raw mut direct, &raw mut graphs);
+        (direct, graphs)
+    }
+}
+
+#[test]
+fn decode_steps_replay_one_cuda_graph() {
+    let cuda = mock("libak_mock_cuda.so");
+    let m = load(&tiny_arch::tiny(tiny_arch::Family::Llama3));
+    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new(), spec(&m), 2, 32).unwrap();
+    let before = launch_counts(&cuda);
+    let prefill: Vec<u32> = (0..12).collect();
+    let mut steps = vec![vec![(0, prefill.clone()), (1, prefill[..5].to_vec())]];
+    // Slot 0 decodes positions 12 to 17: its queries see 13 to 18 positions, so the score
+    // rows are 16 apart for four steps and 32 apart for the last two.
+    steps.extend((20..26u32).map(|t| vec![(0, vec![t]), (1, vec![t + 1])]));
+    let mut kernels = 0;
+    for step in &steps {
+        let batch: Vec<(usize, &[u32])> = step.iter().map(|(s, t)| (*s, t.as_slice())).collect();
+        let (a, b) = (g.step(&batch).unwrap(), h.step(&batch).unwrap());
+        assert_eq!(g.trace(), h.trace());
+        kernels += g.trace().len() as i64;
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(bits(x), bits(y));
+        }
+    }
+    let stats = g.device().graph_stats().expect("graphs are on by default");
+    // One graph a step. The prefill's is instantiated; the first decode step (other token
+    // counts) and the first with 32-apart score rows update it in place; the other four
+    // replay it without a capture.
+    assert_eq!(stats.launches, 7, "{stats:?}");
+    assert_eq!(stats.replays, 4, "{stats:?}");
+    assert_eq!(stats.captures, 3, "{stats:?}");
+    assert_eq!(stats.updates, 2, "{stats:?}");
+    assert_eq!(
+        (stats.instantiations, stats.refused_updates),
+        (1, 0),
+        "{stats:?}"
+    );
+    let after = launch_counts(&cuda);
+    assert_eq!(after.0 - before.0, 0, "no kernel launched on its own");
+    assert_eq!(after.1 - before.1, kernels, "every launch ran from a graph");
+}
+
+#[test]
+fn graphs_off_launch_each_kernel_with_the_same_logits() {
+    let cuda = mock("libak_mock_cuda.so");
+    let m = load(&tiny_gemma::tiny_gemma3(3));
+    let mut gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    gpu.set_graphs(false).unwrap();
+    assert_eq!(gpu.graph_stats(), None);
+    let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new(), spec(&m), 2, 32).unwrap();
+    let steps: Vec<Vec<(usize, Vec<u32>)>> = vec![
+        vec![(0, (0..9).collect()), (1, vec![5, 6, 7])],
+        vec![(1, vec![8]), (0, vec![9])],
+        vec![(1, vec![6]), (0, vec![2])],
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        if i == 2 {
+            // Back on: the next step is captured into a new graph.
+            g.device().set_graphs(true).unwrap();
+        }
+        let before = launch_counts(&cuda);
+        let batch: Vec<(usize, &[u32])> = step.iter().map(|(s, t)| (*s, t.as_slice())).collect();
+        let (a, b) = (g.step(&batch).unwrap(), h.step(&batch).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(bits(x), bits(y));
+        }
+        let after = launch_counts(&cuda);
+        let n = g.trace().len() as i64;
+        let expect = if i == 2 { (0, n) } else { (n, 0) };
+        assert_eq!((after.0 - before.0, after.1 - before.1), expect, "step {i}");
+    }
+    let stats = g.device().graph_stats().unwrap();
+    assert_eq!((stats.launches, stats.instantiations), (1, 1), "{stats:?}");
+}
+
+#[test]
+fn recorded_launches_meet_the_copies_in_order_and_refused_updates_instantiate() {
+    use aikernel_cuda::forward::{Arg, BufId, Device, Elem, Kernel, Launch};
+    let cuda = mock("libak_mock_cuda.so");
+    let mut gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    let x = BufId(0);
+    let scale = |c: f32| Launch {
+        kernel: Kernel::Scale,
+        n: 2,
+        args: vec![Arg::Buf(x), Arg::F32(c)],
+        needs: vec![(x, 2)],
+    };
+    let f32s = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+    gpu.upload(x, Elem::F32, &f32s(&[1.0, 2.0])).unwrap();
+    gpu.launch(&scale(2.0)).unwrap();
+    assert_eq!(gpu.read_f32(x, 2).unwrap(), [2.0, 4.0]);
+    // The launch recorded before the copy runs before it (on the old values), the one after
+    // it on the copied values.
+    gpu.launch(&scale(2.0)).unwrap();
+    gpu.upload(x, Elem::F32, &f32s(&[5.0, 7.0])).unwrap();
+    gpu.launch(&scale(3.0)).unwrap();
+    assert_eq!(gpu.read_f32(x, 2).unwrap(), [15.0, 21.0]);
+    // Two launches where the graph held one: the driver refuses the update, and a new graph
+    // is instantiated.
+    gpu.launch(&scale(3.0)).unwrap();
+    gpu.launch(&scale(3.0)).unwrap();
+    assert_eq!(gpu.read_f32(x, 2).unwrap(), [135.0, 189.0]);
+    let s = gpu.graph_stats().unwrap();
+    assert_eq!(
+        (s.launches, s.replays, s.captures, s.updates),
+        (4, 1, 3, 1),
+        "{s:?}"
+    );
+    assert_eq!((s.refused_updates, s.instantiations), (1, 2), "{s:?}");
+    assert_eq!(s.kernels_captured, 4, "{s:?}");
+}

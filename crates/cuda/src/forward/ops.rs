@@ -304,7 +304,7 @@ pub(super) struct AttnShape {
     pub(super) hd: usize,
     /// Cache row width.
     pub(super) kv: usize,
-    /// Most positions a query sees (the score rows' stride).
+    /// The score rows' stride: at least the most positions a query sees.
     pub(super) maxn: usize,
     /// Rows of the cache.
     pub(super) cache_rows: usize,

@@ -1,14 +1,16 @@
 //! [`GpuDevice`]: the forward pass's [`Device`] on a GPU. Opens the driver, retains the primary
 //! context of one device, compiles the kernels with NVRTC for its compute capability, loads the
-//! module and looks up every forward kernel; buffers are device allocations; each launch is one
-//! `cuLaunchKernel` of 256-thread blocks, one thread per output, on the default stream (so in
-//! order). Never run on a GPU yet.
+//! module and looks up every forward kernel; buffers are device allocations; launches are
+//! recorded and run as one CUDA graph per step ([`super::graph`]), or with
+//! [`GpuDevice::set_graphs`] off, each as its own `cuLaunchKernel`; either way on the legacy
+//! stream, so in order with the copies. Never run on a GPU yet.
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, c_int, c_void};
 
 use super::GpuError;
 use super::driver::{DevPtr, Driver, ck};
+use super::graph::{GraphStats, Graphs, Rec};
 use super::nvrtc::{NVRTC_LIBRARIES, Nvrtc};
 use crate::device::DRIVER_LIBRARY;
 use crate::forward::{BufId, Device, Elem, ForwardError, Kernel, Launch, check};
@@ -36,6 +38,8 @@ pub struct GpuDevice {
     module: *mut c_void,
     funcs: Vec<*mut c_void>,
     bufs: Vec<Option<GBuf>>,
+    /// Launches go through CUDA graphs (None: one `cuLaunchKernel` each).
+    graphs: Option<Graphs>,
     /// The compute architecture the kernels were compiled for (`compute_90` on an H200).
     pub arch: String,
     /// The NVRTC library that compiled them.
@@ -77,6 +81,7 @@ impl GpuDevice {
             module: std::ptr::null_mut(),
             funcs: Vec::new(),
             bufs: Vec::new(),
+            graphs: None,
             arch: format!("compute_{major}{minor}"),
             nvrtc: String::new(),
         };
@@ -100,7 +105,38 @@ impl GpuDevice {
             }
             g.funcs.push(f);
         }
+        g.graphs = Some(Graphs::new(&g.drv)?);
         Ok(g)
+    }
+
+    /// Runs the launches through CUDA graphs (the default) or each on its own. The logits
+    /// are the same bits either way.
+    pub fn set_graphs(&mut self, on: bool) -> Result<(), GpuError> {
+        self.flush()?;
+        match (on, self.graphs.take()) {
+            (true, None) => self.graphs = Some(Graphs::new(&self.drv)?),
+            (false, Some(mut g)) => {
+                // SAFETY: the executable graph may still run: wait before destroying it.
+                ck("cuCtxSynchronize", unsafe { (self.drv.sync)() })?;
+                g.destroy(&self.drv);
+            }
+            (_, kept) => self.graphs = kept,
+        }
+        Ok(())
+    }
+
+    /// What the CUDA graphs have done so far (None with graphs off).
+    pub fn graph_stats(&self) -> Option<GraphStats> {
+        self.graphs.as_ref().map(Graphs::stats)
+    }
+
+    /// Runs the launches recorded for a graph: every memory operation calls this first, so it
+    /// meets the device after the launches issued before it.
+    fn flush(&mut self) -> Result<(), GpuError> {
+        match self.graphs.as_mut() {
+            Some(g) => g.flush(&self.drv, &self.funcs),
+            None => Ok(()),
+        }
     }
 
     fn slot(&mut self, id: BufId) -> &mut Option<GBuf> {
@@ -147,6 +183,11 @@ impl GpuDevice {
 impl Device for GpuDevice {
     fn alloc(&mut self, id: BufId, elem: Elem, len: usize) -> Result<(), ForwardError> {
         let old = *self.slot(id);
+        let untouched = old.is_some_and(|b| b.elem == elem && b.cap >= len && b.len >= len);
+        if !untouched {
+            // Clearing, copying or freeing memory that recorded launches use.
+            self.flush()?;
+        }
         if let Some(mut b) = old
             && b.elem == elem
             && b.cap >= len
@@ -175,6 +216,7 @@ impl Device for GpuDevice {
     }
 
     fn upload(&mut self, id: BufId, elem: Elem, bytes: &[u8]) -> Result<(), ForwardError> {
+        self.flush()?;
         let len = bytes.len() / elem.size();
         let b = match *self.slot(id) {
             // A step's inputs (tokens, rows, RoPE table, attention rows) go into the
@@ -207,7 +249,7 @@ impl Device for GpuDevice {
         if l.n == 0 {
             return Ok(());
         }
-        let f = self.funcs[Kernel::ALL.iter().position(|&k| k == l.kernel).unwrap_or(0)];
+        let func = Kernel::ALL.iter().position(|&k| k == l.kernel).unwrap_or(0);
         let threads = l.threads();
         let grid = u32::try_from(threads.div_ceil(BLOCK))
             .map_err(|_| GpuError::Unrepresentable(format!("{threads} threads")))?;
@@ -218,33 +260,28 @@ impl Device for GpuDevice {
                 .map_or(0, |x| x.ptr)
         };
         // The first parameter is `long long n`, then the launch's arguments.
-        let mut slots: Vec<u64> = std::iter::once(l.n as u64)
+        let slots: Vec<u64> = std::iter::once(l.n as u64)
             .chain(l.args.iter().map(|a| a.slot(addr)))
             .collect();
-        let mut params: Vec<*mut c_void> = slots
-            .iter_mut()
-            .map(|s| std::ptr::from_mut::<u64>(s).cast())
-            .collect();
-        // SAFETY: `check` bounded every buffer argument by its allocation; `params` holds one
-        // pointer per kernel parameter, each to a live 8-byte slot whose low bytes hold the
-        // value (little-endian: `int`/`float` in the first four); the function is from this
-        // module; null stream and no extra options.
-        let rc = unsafe {
-            (self.drv.launch)(
-                f,
-                grid,
-                1,
-                1,
-                BLOCK as u32,
-                1,
-                1,
-                0,
-                std::ptr::null_mut(),
-                params.as_mut_ptr(),
-                std::ptr::null_mut(),
-            )
+        let rec = Rec {
+            func,
+            grid,
+            block: BLOCK as u32,
+            slots,
         };
-        ck("cuLaunchKernel", rc)?;
+        // `check` bounded every buffer argument by its allocation.
+        match self.graphs.as_mut() {
+            Some(g) => g.record(rec),
+            None => {
+                self.drv.launch_kernel(
+                    self.funcs[func],
+                    grid,
+                    rec.block,
+                    std::ptr::null_mut(),
+                    &rec.slots,
+                )?;
+            }
+        }
         Ok(())
     }
 
@@ -258,6 +295,7 @@ impl Device for GpuDevice {
         if b.elem != Elem::F32 || b.len < len {
             return Err(ForwardError::NoBuffer(id.0));
         }
+        self.flush()?;
         let mut out = vec![0f32; len];
         // SAFETY: synchronise, then copy `len` floats into a vector of that length.
         unsafe {
@@ -273,6 +311,11 @@ impl Device for GpuDevice {
 
 impl Drop for GpuDevice {
     fn drop(&mut self) {
+        // SAFETY: waits for whatever still runs before anything is freed.
+        unsafe { (self.drv.sync)() };
+        if let Some(mut g) = self.graphs.take() {
+            g.destroy(&self.drv);
+        }
         for b in std::mem::take(&mut self.bufs).into_iter().flatten() {
             self.free(b);
         }

@@ -1,5 +1,6 @@
 //! The driver API entry points the launch path calls, loaded at run time from
 //! `libcuda.so.1` (the `_v2` names are the 64-bit ones every driver since CUDA 4 exports).
+#![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
@@ -46,7 +47,43 @@ pub(super) struct Driver {
         *mut *mut c_void,
     ) -> c_int,
     pub(super) sync: unsafe extern "C" fn() -> c_int,
+    pub(super) stream_create: unsafe extern "C" fn(*mut Handle, c_uint) -> c_int,
+    pub(super) stream_destroy: unsafe extern "C" fn(Handle) -> c_int,
+    pub(super) begin_capture: unsafe extern "C" fn(Handle, c_int) -> c_int,
+    pub(super) end_capture: unsafe extern "C" fn(Handle, *mut Handle) -> c_int,
+    pub(super) graph_destroy: unsafe extern "C" fn(Handle) -> c_int,
+    pub(super) instantiate: unsafe extern "C" fn(*mut Handle, Handle, u64) -> c_int,
+    pub(super) exec_update: unsafe extern "C" fn(Handle, Handle, *mut UpdateInfo) -> c_int,
+    pub(super) exec_destroy: unsafe extern "C" fn(Handle) -> c_int,
+    pub(super) graph_launch: unsafe extern "C" fn(Handle, Handle) -> c_int,
 }
+
+/// `CUgraphExecUpdateResultInfo`: why `cuGraphExecUpdate_v2` refused a graph.
+#[repr(C)]
+#[derive(Debug)]
+pub(super) struct UpdateInfo {
+    pub(super) result: c_int,
+    pub(super) error_node: Handle,
+    pub(super) error_from_node: Handle,
+}
+
+impl Default for UpdateInfo {
+    fn default() -> UpdateInfo {
+        UpdateInfo {
+            result: 0,
+            error_node: std::ptr::null_mut(),
+            error_from_node: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// `CU_STREAM_NON_BLOCKING`: a stream that does not synchronise with the legacy stream.
+pub(super) const STREAM_NON_BLOCKING: c_uint = 1;
+/// `CU_STREAM_CAPTURE_MODE_THREAD_LOCAL`: a capture that only this thread's unsafe calls
+/// (allocations, synchronous copies) interrupt.
+pub(super) const CAPTURE_THREAD_LOCAL: c_int = 1;
+/// `CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE`: the graph cannot update the executable one in place.
+pub(super) const GRAPH_EXEC_UPDATE_FAILURE: c_int = 910;
 
 /// A driver call's CUresult as a result.
 pub(super) fn ck(call: &'static str, code: c_int) -> Result<(), GpuError> {
@@ -83,7 +120,53 @@ impl Driver {
             memset: sym(&lib, n, "cuMemsetD8_v2")?,
             launch: sym(&lib, n, "cuLaunchKernel")?,
             sync: sym(&lib, n, "cuCtxSynchronize")?,
+            stream_create: sym(&lib, n, "cuStreamCreate")?,
+            stream_destroy: sym(&lib, n, "cuStreamDestroy_v2")?,
+            begin_capture: sym(&lib, n, "cuStreamBeginCapture_v2")?,
+            end_capture: sym(&lib, n, "cuStreamEndCapture")?,
+            graph_destroy: sym(&lib, n, "cuGraphDestroy")?,
+            instantiate: sym(&lib, n, "cuGraphInstantiateWithFlags")?,
+            exec_update: sym(&lib, n, "cuGraphExecUpdate_v2")?,
+            exec_destroy: sym(&lib, n, "cuGraphExecDestroy")?,
+            graph_launch: sym(&lib, n, "cuGraphLaunch")?,
             _lib: lib,
         })
+    }
+
+    /// `cuLaunchKernel` of `f` over `grid` blocks of `block` threads on `stream` (null: the
+    /// legacy stream), each parameter's value in one 8-byte slot of `slots` (the driver copies
+    /// them before it returns).
+    pub(super) fn launch_kernel(
+        &self,
+        f: Handle,
+        grid: c_uint,
+        block: c_uint,
+        stream: Handle,
+        slots: &[u64],
+    ) -> Result<(), GpuError> {
+        let mut values = slots.to_vec();
+        let mut params: Vec<*mut c_void> = values
+            .iter_mut()
+            .map(|s| std::ptr::from_mut::<u64>(s).cast())
+            .collect();
+        // SAFETY: `params` holds one pointer per kernel parameter, each to a live 8-byte slot
+        // whose low bytes hold the value (little-endian: `int`/`float` in the first four), as
+        // the caller built them for `f`'s signature; no shared memory, no extra options.
+        let rc = unsafe {
+            (self.launch)(
+                f,
+                grid,
+                1,
+                1,
+                block,
+                1,
+                1,
+                0,
+                stream,
+                params.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        ck("cuLaunchKernel", rc)
     }
 }

@@ -7,8 +7,10 @@
 mod device;
 mod driver;
 mod error;
+mod graph;
 mod nvrtc;
 
 pub use device::GpuDevice;
 pub use error::GpuError;
+pub use graph::GraphStats;
 pub use nvrtc::{MAIN_SOURCE, NVRTC_LIBRARIES, NVRTC_OPTIONS, Nvrtc};

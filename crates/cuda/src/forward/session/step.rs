@@ -77,8 +77,11 @@ impl<D: Device> Forward<'_, D> {
             &f32_bytes(&rows.trig(&sp.rope_freqs_swa)),
         )?;
         let window = sp.layers.iter().find_map(|l| l.window);
+        // Score rows are a power of two apart, so that decode steps share their launches
+        // (and a CUDA graph) until the context crosses the next one.
         let (meta, maxn) = rows.meta(self.capacity, None)?;
         let (meta_swa, maxn_swa) = rows.meta(self.capacity, window)?;
+        let (maxn, maxn_swa) = (maxn.next_power_of_two(), maxn_swa.next_power_of_two());
         self.dev.upload(sc.meta, Elem::I32, &i32_bytes(&meta))?;
         self.dev
             .upload(sc.meta_swa, Elem::I32, &i32_bytes(&meta_swa))?;
@@ -104,6 +107,7 @@ impl<D: Device> Forward<'_, D> {
         }
         self.dev.alloc(sc.qa.q, Elem::I8, n * big)?;
         self.dev.alloc(sc.qa.s, Elem::I32, n * big / QK)?;
+        let ns = self.prepare_head(seqs)?;
         let e = self.embd;
         self.run(ops::embed(
             e.dtype, e.buf, e.rb, e.rows, e.cols, sc.tokens, n, sc.x,
@@ -126,7 +130,7 @@ impl<D: Device> Forward<'_, D> {
         for &(slot, t) in seqs {
             self.lens[slot] += t.len();
         }
-        self.head(seqs, n)
+        self.head(n, ns)
     }
 
     /// Checks the step and lays out its rows.
@@ -335,8 +339,9 @@ impl<D: Device> Forward<'_, D> {
         self.residual((down, sc.act), post, n)
     }
 
-    /// Each sequence's last row: output norm, head, soft-capping; read back.
-    fn head(&mut self, seqs: &[(usize, &[u32])], n: usize) -> Result<Vec<Vec<f32>>, ForwardError> {
+    /// The head's inputs (each sequence's last row) and buffers, set before the step's first
+    /// launch so that no copy splits the step's launches; returns the number of sequences.
+    fn prepare_head(&mut self, seqs: &[(usize, &[u32])]) -> Result<usize, ForwardError> {
         let (d, vocab) = (self.spec.n_embd, self.spec.vocab);
         let sc = self.sc;
         let mut last = Vec::with_capacity(seqs.len());
@@ -350,6 +355,14 @@ impl<D: Device> Forward<'_, D> {
         self.dev.alloc(sc.h, Elem::F32, ns * d)?;
         self.dev.alloc(sc.hn, Elem::F32, ns * d)?;
         self.dev.alloc(sc.logits, Elem::F32, ns * vocab)?;
+        Ok(ns)
+    }
+
+    /// Each of the `ns` sequences' last row of the `n`: output norm, head, soft-capping; read
+    /// back.
+    fn head(&mut self, n: usize, ns: usize) -> Result<Vec<Vec<f32>>, ForwardError> {
+        let (d, vocab) = (self.spec.n_embd, self.spec.vocab);
+        let sc = self.sc;
         self.run(ops::gather(sc.x, n, sc.last, d, ns, sc.h))?;
         self.norm_rows(sc.h, self.output_norm, ns, sc.hn)?;
         self.project(&[part(self.output, sc.logits)], sc.hn, ns, false)?;
