@@ -13,13 +13,15 @@
 #   kernels.json  per kernel: outputs compared, mismatches, first mismatch; bit_identical
 #   golden.json   the CUDA forward pass on the GPU (NVRTC, crates/cuda/src/gpu) replaying the
 #                 engine's committed golden requests (SmolLM2-135M Q4_1 at batch 1, 4 and 32;
-#                 Gemma 3 270M at 1 and 8 where present): per request, the logits SHA-256
-#                 on the GPU against the committed CPU hash
+#                 Gemma 3 270M at 1 and 8 where present; with CUDA graphs, and some again
+#                 without): per request, the logits SHA-256 on the GPU against the
+#                 committed CPU hash
 #   generate.log  generation through the engine's sampling loop on the GPU (crates/accel:
 #                 `cargo test -p aikernel-accel`, golden tokens and hashes alone and batched)
 #   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64 --cuda-tile
-#                 auto,1,8` (SmolLM2): pp, one-stream and aggregate decode tokens/s of the
-#                 cuda rows at each matmul tile, the CPU's at 16 threads (one stream and
+#                 auto,1,8 --cuda-graphs on,off` (SmolLM2): pp, one-stream and aggregate
+#                 decode tokens/s of the cuda rows at each matmul tile, with and without
+#                 CUDA graphs, the CPU's at 16 threads (one stream and
 #                 the aggregate at 8, 32, 64), each cuda row's aggregateRatio to the CPU's
 #   summary.json  the verdict of each step
 #   nvcc.log      what nvcc printed building gpu_check
@@ -269,7 +271,8 @@ if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
         generate_status="failed (see generate.log)"
     fi
     if (cd "$root" && timeout 600 "${cli[@]}" --json model bench \
-        --kernel cuda,auto --batch 1,8,32,64 --cuda-tile auto,1,8 --threads 16 \
+        --kernel cuda,auto --batch 1,8,32,64 --cuda-tile auto,1,8 --cuda-graphs on,off \
+        --threads 16 \
         --n-prompt 128 --n-gen 64 --no-llama) \
         >"$out/bench.json" 2>"$out/bench.log"; then
         bench_status="done"

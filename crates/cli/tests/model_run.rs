@@ -355,4 +355,19 @@ fn bench_measures_the_cpu_aggregate_at_each_batch_size() {
         err.contains("expected auto, auto:<min threads> or 1 to 8"),
         "{err}"
     );
+    // So is a graph setting other than on and off.
+    let bad = aikernel()
+        .args([
+            "model",
+            "bench",
+            "--kernel",
+            "cuda",
+            "--cuda-graphs",
+            "on,sometimes",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("\"sometimes\" is neither on nor off"), "{err}");
 }

@@ -89,6 +89,20 @@ impl GpuGenerator {
         })
     }
 
+    /// Runs each forward step's launches as one CUDA graph (`on`, the default: replayed
+    /// while decode steps repeat the same launches) or launches each kernel on its own. Never
+    /// changes an output. The host build standing in for the GPU has no graphs: a no-op there.
+    pub(crate) fn set_cuda_graphs(&self, on: bool) -> Result<(), DriverError> {
+        match &self.worker {
+            Worker::Gpu(w) => {
+                w.run(move |slots| slots.forward().device().set_graphs(on))?
+                    .map_err(AccelError::from)?;
+            }
+            Worker::StandIn(_) => {}
+        }
+        Ok(())
+    }
+
     /// Whether the host build stands in for the GPU.
     pub(crate) fn is_stand_in(&self) -> bool {
         matches!(self.worker, Worker::StandIn(_))

@@ -191,6 +191,17 @@ impl LlmDriver {
         Ok(self)
     }
 
+    /// With generations on the GPU: each forward step's launches as one CUDA graph (`on`,
+    /// the default), or each kernel launched on its own (an operator's `cuda_graphs = false`).
+    /// Never changes an output; without a GPU, nothing to set.
+    pub fn with_cuda_graphs(self, on: bool) -> Result<LlmDriver, DriverError> {
+        if let Some(g) = &self.gpu {
+            g.set_cuda_graphs(on)?;
+            tracing::info!(model = %self.identity.model, on, "cuda graphs");
+        }
+        Ok(self)
+    }
+
     /// [`LlmDriver::with_gpu_batch`] with the host build of the CUDA kernels standing in for
     /// GPU 0: the GPU path's launch sequence, slots and sampling loop, run on the CPU (far
     /// slower than the engine). For tests of a GPU node on machines without a GPU (the node's

@@ -73,6 +73,14 @@ fn a_gpu_batch_answers_as_the_cpu_one_or_names_what_is_missing() {
                 .collect();
             let want: Vec<_> = requests.iter().map(|r| cpu.run(r).unwrap()).collect();
             assert_eq!(got, want);
+            // Each kernel launched on its own instead of CUDA graphs: the same answers.
+            let gpu = gpu.with_cuda_graphs(false).unwrap();
+            let again: Vec<_> = gpu
+                .run_batch(&requests)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(again, want);
         }
         Err(e) => assert!(e.to_string().contains("cuda kernel"), "{e}"),
     }

@@ -23,6 +23,8 @@ use crate::NodeError;
 /// directory); `~/` expands to `$HOME`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+// The fields are the TOML file's keys, and a switch in the file is a boolean.
+#[allow(clippy::struct_excessive_bools)]
 pub struct NodeConfig {
     /// JSON-RPC endpoint of the chain.
     pub rpc_url: String,
@@ -85,6 +87,10 @@ pub struct NodeConfig {
     /// deadline, the node declines the round (no stake lost) instead of staying silent
     /// (slashed). Give it at least a few block times, so the decline is mined in time.
     pub decline_before_deadline_s: u64,
+    /// With `device = "cuda"`: each forward step's kernel launches as one CUDA graph, replayed
+    /// while decode steps repeat them (false: each kernel launched on its own). Never changes
+    /// a result; off is for comparing, or for a driver whose graphs misbehave.
+    pub cuda_graphs: bool,
     /// Test-only misbehaviour (`lie`, `copy`, `silent`): only in builds with the `test-hooks`
     /// feature; elsewhere the key is unknown, so no config can turn it on.
     #[cfg(feature = "test-hooks")]
@@ -155,6 +161,7 @@ impl Default for NodeConfig {
             cache_dir: default_cache_dir(),
             ipfs_gateways: vec!["http://127.0.0.1:8080".to_owned()],
             device: Device::Cpu,
+            cuda_graphs: true,
             threads: 1,
             prefix_cache_mib: DEFAULT_PREFIX_CACHE_MIB,
             max_batch: None,
@@ -483,6 +490,18 @@ mod tests {
     }
 
     #[test]
+    fn cuda_graphs_are_on_unless_turned_off() {
+        assert!(NodeConfig::from_toml("").unwrap().cuda_graphs);
+        assert!(
+            !NodeConfig::from_toml("cuda_graphs = false")
+                .unwrap()
+                .cuda_graphs
+        );
+        let e = NodeConfig::from_toml("cuda_graphs = \"off\"").unwrap_err();
+        assert!(e.contains("cuda_graphs"), "{e}");
+    }
+
+    #[test]
     fn expands_home() {
         let c = NodeConfig::from_toml("data_dir = \"~/x\"").unwrap();
         assert!(!c.data_dir.starts_with("~"));
@@ -502,6 +521,7 @@ mod tests {
             "data_dir",
             "models",
             "device",
+            "cuda_graphs",
             "threads",
             "prefix_cache_mib",
             "stake_eai",

@@ -110,11 +110,12 @@ pub async fn load_one(
         let gpu = config.device == crate::config::Device::Cuda;
         let stand_in = config.gpu_stand_in();
         let batch = config.batch_size();
+        let graphs = config.cuda_graphs;
         let driver = tokio::task::spawn_blocking(move || {
             let d = LlmDriver::load_registered(&load_path, threads, &driver_name)?
                 .with_prefix_cache(prefix_bytes);
             match (gpu, stand_in) {
-                (true, false) => d.with_gpu_batch(batch),
+                (true, false) => d.with_gpu_batch(batch)?.with_cuda_graphs(graphs),
                 (true, true) => d.with_gpu_stand_in_batch(batch),
                 (false, _) => Ok(d),
             }

@@ -69,16 +69,25 @@ pub(crate) fn generate_on(
     }
 }
 
-/// The `cuda` rows of `aikernel model bench`: per matmul tile setting and depth, prompt
-/// processing, one stream's decode and, per batch size, the aggregate decode of that many
-/// streams.
+/// Parses `on` or `off` (`--cuda-graphs`).
+pub(crate) fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?} is neither on nor off")),
+    }
+}
+
+/// The `cuda` rows of `aikernel model bench`: per CUDA graph setting (`graphs`: on, off),
+/// matmul tile setting and depth, prompt processing, one stream's decode and, per batch size,
+/// the aggregate decode of that many streams.
 pub(crate) fn cuda_rows(
     model: &Model,
     depths: &[usize],
     n_prompt: usize,
     n_gen: usize,
     batches: &[usize],
-    tiles: &[MatmulTile],
+    (graphs, tiles): (&[bool], &[MatmulTile]),
 ) -> anyhow::Result<Vec<Value>> {
     let max_batch = batches.iter().copied().max().unwrap_or(1);
     let max_depth = depths.iter().copied().max().unwrap_or(0);
@@ -87,16 +96,25 @@ pub(crate) fn cuda_rows(
     // Warm-up (the first launches load the module's kernels).
     bench_device(model, &mut dev, 0, n_prompt.min(8), 2, 1).context("cuda warm-up")?;
     let mut rows = Vec::new();
-    for &tile in tiles {
+    for (&on, &tile) in graphs
+        .iter()
+        .flat_map(|g| tiles.iter().map(move |t| (g, t)))
+    {
+        dev.forward().device().set_graphs(on)?;
         dev.forward().set_matmul_tile(tile)?;
         for &depth in depths {
             for &batch in batches {
                 let r = bench_device(model, &mut dev, depth, n_prompt, n_gen, batch).with_context(
-                    || format!("cuda bench at depth {depth}, batch {batch}, tile {tile}"),
+                    || {
+                        format!(
+                            "cuda bench at depth {depth}, batch {batch}, tile {tile}, graphs {}",
+                            if on { "on" } else { "off" }
+                        )
+                    },
                 )?;
                 rows.push(json!({
                     "kernel": "cuda", "threads": Value::Null, "depth": r.depth, "batch": r.batch,
-                    "cudaTile": tile.to_string(),
+                    "cudaTile": tile.to_string(), "cudaGraphs": on,
                     "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
                     "aggregateTokensPerS": r.aggregate_tokens_per_s,
                     "llamaPpTokensPerS": Value::Null, "llamaTgTokensPerS": Value::Null,
@@ -156,6 +174,14 @@ mod tests {
         assert_eq!(Compute::Cpu(Kernel::Auto).to_string(), "auto");
         let e = parse_compute("tpu").unwrap_err();
         assert!(e.contains("cuda"), "{e}");
+    }
+
+    #[test]
+    fn graph_settings_parse() {
+        assert_eq!(parse_on_off("on"), Ok(true));
+        assert_eq!(parse_on_off("OFF"), Ok(false));
+        let e = parse_on_off("maybe").unwrap_err();
+        assert!(e.contains("\"maybe\" is neither on nor off"), "{e}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod info;
 mod stream;
 
 use self::compute::{
-    Compute, compare_with_cpu, cpu_aggregate, cuda_rows, generate_on, parse_compute,
+    Compute, compare_with_cpu, cpu_aggregate, cuda_rows, generate_on, parse_compute, parse_on_off,
 };
 use self::info::InfoArgs;
 use self::stream::{Stream, visible_text};
@@ -124,6 +124,11 @@ pub(crate) struct BenchArgs {
     /// 1 to 8 tokens per thread; one set of cuda rows each (the logits never change).
     #[arg(long, value_delimiter = ',', default_values_t = [MatmulTile::DEFAULT])]
     cuda_tile: Vec<MatmulTile>,
+    /// The cuda rows' launches (comma-separated): on, a CUDA graph a step, replayed while
+    /// the steps' launches are the same; off, each kernel launched on its own. One set of cuda
+    /// rows each (the logits never change).
+    #[arg(long, value_delimiter = ',', value_parser = parse_on_off, default_values = ["on"])]
+    cuda_graphs: Vec<bool>,
     /// Skip llama-bench even when it is installed.
     #[arg(long)]
     no_llama: bool,
@@ -316,6 +321,9 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     if a.cuda_tile.is_empty() {
         bail!("--cuda-tile needs one or more settings");
     }
+    if a.cuda_graphs.is_empty() {
+        bail!("--cuda-graphs needs on, off or both");
+    }
     let mut ours = Vec::new();
     let mut cuda = Vec::new();
     let mut batched = Vec::new();
@@ -329,7 +337,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                     a.n_prompt,
                     a.n_gen,
                     &a.batch,
-                    &a.cuda_tile,
+                    (&a.cuda_graphs, &a.cuda_tile),
                 )?;
                 continue;
             }
