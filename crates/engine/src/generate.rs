@@ -44,8 +44,9 @@ impl Default for GenerateOptions {
     }
 }
 
-/// Restricts which tokens may come next (grammars, JSON schemas...).
-pub trait TokenConstraint {
+/// Restricts which tokens may come next (grammars, JSON schemas...). `Send`, because the
+/// sequences of a batch are masked and sampled on several threads.
+pub trait TokenConstraint: Send {
     /// Sets disallowed logits to `f32::NEG_INFINITY`.
     fn mask(&mut self, logits: &mut [f32]);
     /// Records the chosen token.

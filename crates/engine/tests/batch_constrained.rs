@@ -89,6 +89,14 @@ fn alone(m: &Model, reqs: &[Request]) -> Alone {
         .collect()
 }
 
+/// Each generation of a batch and its constraint's tokens are what the request got alone.
+fn assert_alone(got: &[Generation], cs: &[Option<Below>], want: &Alone) {
+    for (i, ((g, c), (wg, wc))) in got.iter().zip(cs).zip(want).enumerate() {
+        assert_eq!(g, wg, "request {i}");
+        assert_eq!(c.as_ref().map(|c| &c.taken), wc.as_ref().map(|c| &c.taken));
+    }
+}
+
 fn split(reqs: &[Request]) -> (Batch, Vec<Option<Below>>) {
     reqs.iter()
         .map(|(p, o, c)| ((p.clone(), o.clone()), c.clone()))
@@ -115,10 +123,7 @@ fn each_sequence_of_a_constrained_batch_is_its_generation_alone() {
     let (batch, mut cs) = split(&reqs);
     let mut slots = CpuSlots::new(&m, Ctx::new(1, Kernel::Scalar).unwrap(), 8);
     let got = generate_batch_constrained_on(&m, &mut slots, &batch, &mut dyns(&mut cs)).unwrap();
-    for (i, ((g, c), (wg, wc))) in got.iter().zip(&cs).zip(&want).enumerate() {
-        assert_eq!(g, wg, "request {i}");
-        assert_eq!(c.as_ref().map(|c| &c.taken), wc.as_ref().map(|c| &c.taken));
-    }
+    assert_alone(&got, &cs, &want);
     // And one at a time on the same slots (the loop's other entry point).
     let mut one = CpuSlots::new(&m, Ctx::new(2, Kernel::Auto).unwrap(), 1);
     for ((p, o, c), (wg, _)) in reqs.iter().zip(&want) {
@@ -126,6 +131,53 @@ fn each_sequence_of_a_constrained_batch_is_its_generation_alone() {
         let g = generate_on(&m, &mut one, p, o, c.as_mut().map(|c| c as _)).unwrap();
         assert_eq!(&g, wg);
     }
+}
+
+/// Records the threads that sample under it.
+struct Threads(std::collections::BTreeSet<String>);
+
+impl TokenConstraint for Threads {
+    fn mask(&mut self, _logits: &mut [f32]) {}
+    fn accept(&mut self, _token: u32) {
+        self.0.insert(format!("{:?}", std::thread::current().id()));
+    }
+    fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn sequences_sampled_on_several_threads_are_their_generations_alone() {
+    let m = model();
+    let mut reqs = requests();
+    // Eight sequences of up to 12 tokens, 3 threads: three or four sequences a thread.
+    for (i, seed) in (6u32..8).enumerate() {
+        let mut r = reqs[i + 1].clone();
+        r.1.seed = u64::from(seed);
+        r.1.prompt_id = [seed as u8; 32];
+        reqs.push(r);
+    }
+    for r in &mut reqs {
+        r.1.threads = 3;
+    }
+    let want = alone(&m, &reqs);
+    let (batch, mut cs) = split(&reqs);
+    let mut slots = CpuSlots::new(&m, Ctx::new(1, Kernel::Scalar).unwrap(), 8);
+    let got = generate_batch_constrained_on(&m, &mut slots, &batch, &mut dyns(&mut cs)).unwrap();
+    assert_alone(&got, &cs, &want);
+    // The same batch with every sequence recording its sampling thread: more than one.
+    let mut rec: Vec<Threads> = reqs
+        .iter()
+        .map(|_| Threads(std::collections::BTreeSet::new()))
+        .collect();
+    let mut dyn_rec: Vec<Option<&mut dyn TokenConstraint>> = rec
+        .iter_mut()
+        .map(|c| Some(c as &mut dyn TokenConstraint))
+        .collect();
+    let mut slots = CpuSlots::new(&m, Ctx::new(1, Kernel::Scalar).unwrap(), 8);
+    generate_batch_constrained_on(&m, &mut slots, &batch, &mut dyn_rec).unwrap();
+    let threads: std::collections::BTreeSet<&String> = rec.iter().flat_map(|r| &r.0).collect();
+    assert!(threads.len() > 1, "one sampling thread: {threads:?}");
 }
 
 #[test]
