@@ -337,37 +337,26 @@ fn bench_measures_the_cpu_aggregate_at_each_batch_size() {
     assert_eq!(at(1)["aggregateTokensPerS"], at(1)["tgTokensPerS"], "{v}");
     assert_eq!(at(3)["kernel"], "scalar", "{v}");
     assert!(at(3)["aggregateTokensPerS"].as_f64().unwrap() > 0.0, "{v}");
-    // A tile the kernels cannot take is refused, naming what is allowed.
-    let bad = aikernel()
-        .args([
-            "model",
-            "bench",
-            "--kernel",
-            "cuda",
+    // A tile the kernels cannot take is refused, naming what is allowed; so is a graph
+    // setting other than on and off.
+    for (flag, value, says) in [
+        (
             "--cuda-tile",
             "auto,9",
-        ])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        err.contains("expected auto, auto:<min threads> or 1 to 8"),
-        "{err}"
-    );
-    // So is a graph setting other than on and off.
-    let bad = aikernel()
-        .args([
-            "model",
-            "bench",
-            "--kernel",
-            "cuda",
+            "expected auto, auto:<min threads> or 1 to 8",
+        ),
+        (
             "--cuda-graphs",
             "on,sometimes",
-        ])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("\"sometimes\" is neither on nor off"), "{err}");
+            "\"sometimes\" is neither on nor off",
+        ),
+    ] {
+        let bad = aikernel()
+            .args(["model", "bench", "--kernel", "cuda", flag, value])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success());
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains(says), "{err}");
+    }
 }
