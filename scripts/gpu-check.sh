@@ -21,8 +21,9 @@
 #   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64 --cuda-tile
 #                 auto,1,8 --cuda-graphs on,off` (SmolLM2): pp, one-stream and aggregate
 #                 decode tokens/s of the cuda rows at each matmul tile, with and without
-#                 CUDA graphs, the CPU's at 16 threads (one stream and
-#                 the aggregate at 8, 32, 64), each cuda row's aggregateRatio to the CPU's
+#                 CUDA graphs, and through the sampling loop (loopTokensPerS); the CPU's
+#                 at 16 threads (one stream, the aggregate and the loop at 8, 32, 64);
+#                 each cuda row's aggregateRatio and loopRatio to the CPU's
 #   summary.json  the verdict of each step
 #   nvcc.log      what nvcc printed building gpu_check
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)

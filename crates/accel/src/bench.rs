@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use aikernel_cuda::forward::Device;
 use aikernel_engine::sample::argmax;
-use aikernel_engine::{EngineError, Model, Slots};
+use aikernel_engine::{
+    EngineError, GenerateOptions, Model, Slots, TokenConstraint, generate_batch_constrained_on,
+};
 
 use crate::error::AccelError;
 use crate::slots::DeviceSlots;
@@ -94,6 +96,97 @@ where
     let tokens = Tokens(model.config().vocab_size as u64);
     let secs = decode(slots, &tokens, depth, batch.max(1), n_gen)?;
     Ok((batch.max(1) * n_gen) as f64 / secs)
+}
+
+/// Prompt tokens of each request [`loop_decode`] generates from.
+pub const LOOP_PROMPT: usize = 8;
+
+/// Decode tokens/s of `batch` requests generated together through the engine's sampling loop
+/// on `slots` (`generate_batch_constrained_on`): each step's logits hashed (SHA-256), masked
+/// and sampled greedily on up to `threads` threads, as a node serving `batch` requests at
+/// once does, so the host's share of each step counts. Each request is [`LOOP_PROMPT`] fixed
+/// tokens, then `n_gen` generated ones (its end-of-sequence token masked, so that none stops
+/// early): `LOOP_PROMPT + n_gen` positions in each of `batch` slots. The prefill step is
+/// timed with them.
+pub fn loop_decode<S>(
+    model: &Model,
+    slots: &mut S,
+    capacity: usize,
+    n_gen: usize,
+    batch: usize,
+    threads: usize,
+) -> Result<LoopBench, S::Error>
+where
+    S: Slots,
+{
+    let positions = LOOP_PROMPT + n_gen;
+    if n_gen == 0
+        || positions > model.config().context_length
+        || positions > capacity
+        || batch.max(1) > slots.slots()
+    {
+        return Err(EngineError::BadInput(format!(
+            "the sampling loop's bench needs {} slots of {positions} positions and n_gen > 0",
+            batch.max(1)
+        ))
+        .into());
+    }
+    let tokens = Tokens(model.config().vocab_size as u64);
+    let requests: Vec<(Vec<u32>, GenerateOptions)> = (0..batch.max(1))
+        .map(|i| {
+            let opts = GenerateOptions {
+                max_tokens: n_gen as u32,
+                prompt_id: [i as u8; 32],
+                threads,
+                ..GenerateOptions::default()
+            };
+            (tokens.at(i, LOOP_PROMPT), opts)
+        })
+        .collect();
+    let end = model.tokenizer().eos_token_id();
+    let mut unending: Vec<Unending> = requests.iter().map(|_| Unending(end)).collect();
+    let mut constraints: Vec<Option<&mut dyn TokenConstraint>> = unending
+        .iter_mut()
+        .map(|c| Some(c as &mut dyn TokenConstraint))
+        .collect();
+    let t = Instant::now();
+    let gens = generate_batch_constrained_on(model, slots, &requests, &mut constraints)?;
+    let seconds = t.elapsed().as_secs_f64();
+    Ok(LoopBench {
+        tokens: gens.iter().map(|g| g.tokens.len()).sum(),
+        seconds,
+    })
+}
+
+/// What [`loop_decode`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoopBench {
+    /// Tokens generated, all requests together.
+    pub tokens: usize,
+    /// Seconds the generation took, prefill included.
+    pub seconds: f64,
+}
+
+impl LoopBench {
+    /// Generated tokens per second.
+    pub fn tokens_per_s(&self) -> f64 {
+        self.tokens as f64 / self.seconds
+    }
+}
+
+/// Masks the end-of-sequence token, so a bench's generation takes all its tokens.
+struct Unending(Option<u32>);
+
+impl TokenConstraint for Unending {
+    fn mask(&mut self, logits: &mut [f32]) {
+        if let Some(l) = self.0.and_then(|e| logits.get_mut(e as usize)) {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+    fn accept(&mut self, _token: u32) {}
+    fn is_finished(&self) -> bool {
+        false
+    }
 }
 
 fn check_sizes<S: Slots>(

@@ -9,7 +9,8 @@
 //! - [`SlotsWorker`]: a thread owning the slots (a CUDA context belongs to one thread), for
 //!   servers that share a driver across tasks.
 //! - [`bench_device`]: its prompt, one-stream and aggregate decode throughput;
-//!   [`aggregate_decode`] the same aggregate on any `Slots` (the CPU's).
+//!   [`aggregate_decode`] the same aggregate on any `Slots` (the CPU's); [`loop_decode`]
+//!   the aggregate through the engine's sampling loop (hashing and sampling included).
 #![forbid(unsafe_code)]
 
 mod bench;
@@ -18,7 +19,9 @@ mod slots;
 mod spec;
 mod worker;
 
-pub use bench::{DeviceBench, aggregate_decode, bench_device, bench_shape};
+pub use bench::{
+    DeviceBench, LOOP_PROMPT, LoopBench, aggregate_decode, bench_device, bench_shape, loop_decode,
+};
 pub use error::AccelError;
 pub use slots::{DeviceSlots, positions_needed};
 pub use spec::model_spec;

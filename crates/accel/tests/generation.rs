@@ -320,6 +320,26 @@ fn the_bench_measures_the_host_build() {
 }
 
 #[test]
+fn the_sampling_loop_bench_generates_every_token() {
+    let m = smollm2();
+    let positions = aikernel_accel::LOOP_PROMPT + 3;
+    let mut s = DeviceSlots::host(&m, 2, positions).unwrap();
+    let r = aikernel_accel::loop_decode(&m, &mut s, positions, 3, 2, 2).unwrap();
+    // No request stops early: the end of sequence is masked.
+    assert_eq!(r.tokens, 6);
+    assert!(r.tokens_per_s() > 0.0);
+    // The engine's slots, measured the same way.
+    let ctx = aikernel_engine::kernels::Ctx::new(2, aikernel_engine::Kernel::Auto).unwrap();
+    let mut cpu = aikernel_engine::CpuSlots::new(&m, ctx, 2);
+    let r = aikernel_accel::loop_decode(&m, &mut cpu, positions, 3, 2, 2).unwrap();
+    assert_eq!(r.tokens, 6);
+    // More positions or requests than the slots hold are refused, not run.
+    let e = aikernel_accel::loop_decode(&m, &mut s, positions, 4, 2, 2).unwrap_err();
+    assert!(e.to_string().contains("2 slots of 12 positions"), "{e}");
+    assert!(aikernel_accel::loop_decode(&m, &mut s, positions, 3, 3, 2).is_err());
+}
+
+#[test]
 fn a_worker_thread_generates_the_same() {
     let m = std::sync::Arc::new(smollm2());
     let c = &goldens()[2];

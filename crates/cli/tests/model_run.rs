@@ -337,6 +337,8 @@ fn bench_measures_the_cpu_aggregate_at_each_batch_size() {
     assert_eq!(at(1)["aggregateTokensPerS"], at(1)["tgTokensPerS"], "{v}");
     assert_eq!(at(3)["kernel"], "scalar", "{v}");
     assert!(at(3)["aggregateTokensPerS"].as_f64().unwrap() > 0.0, "{v}");
+    // And the same three requests through the sampling loop (hashing and sampling counted).
+    assert!(at(3)["loopTokensPerS"].as_f64().unwrap() > 0.0, "{v}");
     // A tile the kernels cannot take is refused, naming what is allowed; so is a graph
     // setting other than on and off.
     for (flag, value, says) in [

@@ -7,7 +7,10 @@ use std::fmt;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use aikernel_accel::{DeviceSlots, aggregate_decode, bench_device, bench_shape, positions_needed};
+use aikernel_accel::{
+    DeviceSlots, LOOP_PROMPT, aggregate_decode, bench_device, bench_shape, loop_decode,
+    positions_needed,
+};
 use aikernel_cuda::forward::MatmulTile;
 use aikernel_engine::kernels::Ctx;
 use aikernel_engine::{
@@ -92,7 +95,10 @@ pub(crate) fn cuda_rows(
     let max_batch = batches.iter().copied().max().unwrap_or(1);
     let max_depth = depths.iter().copied().max().unwrap_or(0);
     let (slots, positions) = bench_shape(max_depth, n_prompt, n_gen, max_batch);
+    let positions = positions.max(LOOP_PROMPT + n_gen);
     let mut dev = DeviceSlots::gpu(model, slots, positions)?;
+    // The sampling loop's threads: every core (a GPU node's `threads`).
+    let loop_threads = std::thread::available_parallelism().map_or(1, usize::from);
     // Warm-up (the first launches load the module's kernels).
     bench_device(model, &mut dev, 0, n_prompt.min(8), 2, 1).context("cuda warm-up")?;
     let mut rows = Vec::new();
@@ -112,11 +118,14 @@ pub(crate) fn cuda_rows(
                         )
                     },
                 )?;
+                let at = (depth, n_gen, batch, loop_threads);
+                let through_loop = loop_at_depth_0(model, &mut dev, positions, at, "cuda")?;
                 rows.push(json!({
                     "kernel": "cuda", "threads": Value::Null, "depth": r.depth, "batch": r.batch,
                     "cudaTile": tile.to_string(), "cudaGraphs": on,
                     "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
                     "aggregateTokensPerS": r.aggregate_tokens_per_s,
+                    "loopTokensPerS": through_loop, "loopThreads": loop_threads,
                     "llamaPpTokensPerS": Value::Null, "llamaTgTokensPerS": Value::Null,
                     "ppRatio": Value::Null, "tgRatio": Value::Null,
                 }));
@@ -127,7 +136,8 @@ pub(crate) fn cuda_rows(
 }
 
 /// The engine's aggregate decode of `batch` streams stepping together on `threads` threads of
-/// `kernel` (the CPU figure the cuda rows are compared with): the same tokens and loop.
+/// `kernel` (the CPU figure the cuda rows are compared with): the same tokens and loop; and
+/// at depth 0 the same through the sampling loop ([`loop_decode`]).
 pub(crate) fn cpu_aggregate(
     model: &Model,
     kernel: Kernel,
@@ -135,29 +145,65 @@ pub(crate) fn cpu_aggregate(
     depth: usize,
     n_gen: usize,
     batch: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Option<f64>)> {
     let ctx = Ctx::new(threads, kernel).with_context(|| format!("--kernel {kernel}"))?;
     let mut slots = CpuSlots::new(model, ctx, batch);
     let capacity = model.config().context_length;
-    aggregate_decode(model, &mut slots, capacity, depth, n_gen, batch)
-        .with_context(|| format!("{kernel} aggregate at depth {depth}, batch {batch}"))
+    let aggregate = aggregate_decode(model, &mut slots, capacity, depth, n_gen, batch)
+        .with_context(|| format!("{kernel} aggregate at depth {depth}, batch {batch}"))?;
+    let at = (depth, n_gen, batch, threads);
+    let through_loop = loop_at_depth_0(model, &mut slots, capacity, at, &kernel.to_string())?;
+    Ok((aggregate, through_loop))
 }
 
-/// Adds to each cuda row the best CPU aggregate at its depth and batch (`cpu`: rows with
-/// `depth`, `batch` and `aggregateTokensPerS`) and the ratio of the two.
+/// [`loop_decode`]'s tokens/s on `slots` for a row at `(depth, n_gen, batch, threads)`:
+/// measured at depth 0 only (its requests start from a short prompt), `None` elsewhere.
+fn loop_at_depth_0<S>(
+    model: &Model,
+    slots: &mut S,
+    capacity: usize,
+    (depth, n_gen, batch, threads): (usize, usize, usize, usize),
+    what: &str,
+) -> anyhow::Result<Option<f64>>
+where
+    S: aikernel_engine::Slots,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    if depth != 0 {
+        return Ok(None);
+    }
+    let l = loop_decode(model, slots, capacity, n_gen, batch, threads)
+        .with_context(|| format!("{what} sampling loop at batch {batch}"))?;
+    Ok(Some(l.tokens_per_s()))
+}
+
+/// Adds to each cuda row the best CPU figure of its depth and batch (`cpu`: rows with
+/// `depth` and `batch`) and the ratio of the two: for the aggregate decode
+/// (`cpuAggregateTokensPerS`, `aggregateRatio`) and through the sampling loop
+/// (`cpuLoopTokensPerS`, `loopRatio`).
 pub(crate) fn compare_with_cpu(cuda: &mut [Value], cpu: &[Value]) {
+    const PAIRS: [(&str, &str, &str); 2] = [
+        (
+            "aggregateTokensPerS",
+            "cpuAggregateTokensPerS",
+            "aggregateRatio",
+        ),
+        ("loopTokensPerS", "cpuLoopTokensPerS", "loopRatio"),
+    ];
     for r in cuda {
-        let best = cpu
-            .iter()
-            .filter(|c| c["depth"] == r["depth"] && c["batch"] == r["batch"])
-            .filter_map(|c| c["aggregateTokensPerS"].as_f64())
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-        let ratio = match (best, r["aggregateTokensPerS"].as_f64()) {
-            (Some(b), Some(g)) if b > 0.0 => Some(g / b),
-            _ => None,
-        };
-        r["cpuAggregateTokensPerS"] = json!(best);
-        r["aggregateRatio"] = json!(ratio);
+        for (figure, best_key, ratio_key) in PAIRS {
+            let best = cpu
+                .iter()
+                .filter(|c| c["depth"] == r["depth"] && c["batch"] == r["batch"])
+                .filter_map(|c| c[figure].as_f64())
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            let ratio = match (best, r[figure].as_f64()) {
+                (Some(b), Some(g)) if b > 0.0 => Some(g / b),
+                _ => None,
+            };
+            r[best_key] = json!(best);
+            r[ratio_key] = json!(ratio);
+        }
     }
 }
 
@@ -187,18 +233,20 @@ mod tests {
     #[test]
     fn cuda_rows_get_the_best_cpu_aggregate_of_their_depth_and_batch() {
         let cpu = vec![
-            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 100.0}),
-            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 250.0}),
+            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 100.0, "loopTokensPerS": 200.0}),
+            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 250.0, "loopTokensPerS": 150.0}),
             json!({"depth": 0, "batch": 8, "aggregateTokensPerS": 90.0}),
             json!({"depth": 512, "batch": 32, "aggregateTokensPerS": 50.0}),
         ];
         let mut cuda = vec![
-            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 5000.0}),
+            json!({"depth": 0, "batch": 32, "aggregateTokensPerS": 5000.0, "loopTokensPerS": 3000.0}),
             json!({"depth": 0, "batch": 64, "aggregateTokensPerS": 7000.0}),
         ];
         compare_with_cpu(&mut cuda, &cpu);
         assert_eq!(cuda[0]["cpuAggregateTokensPerS"], json!(250.0));
         assert_eq!(cuda[0]["aggregateRatio"], json!(20.0));
+        assert_eq!(cuda[0]["cpuLoopTokensPerS"], json!(200.0));
+        assert_eq!(cuda[0]["loopRatio"], json!(15.0));
         // No CPU figure at batch 64: no ratio rather than a made-up one.
         assert_eq!(cuda[1]["cpuAggregateTokensPerS"], Value::Null);
         assert_eq!(cuda[1]["aggregateRatio"], Value::Null);

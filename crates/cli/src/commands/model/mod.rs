@@ -354,10 +354,11 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                     bench_at(&model, depth, a.n_prompt, a.n_gen, threads, kernel)?,
                 ));
                 for &b in a.batch.iter().filter(|&&b| b > 1) {
-                    let tps = cpu_aggregate(&model, kernel, threads, depth, a.n_gen, b)?;
+                    let (tps, through_loop) =
+                        cpu_aggregate(&model, kernel, threads, depth, a.n_gen, b)?;
                     batched.push(json!({
                         "kernel": concrete.name(), "threads": threads, "depth": depth,
-                        "batch": b, "aggregateTokensPerS": tps,
+                        "batch": b, "aggregateTokensPerS": tps, "loopTokensPerS": through_loop,
                     }));
                 }
             }
@@ -429,14 +430,20 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 f("tgRatio")
             );
         }
+        let through_loop = |r: &Value| {
+            r["loopTokensPerS"].as_f64().map_or_else(String::new, |v| {
+                format!(", {v:.2} t/s through the sampling loop")
+            })
+        };
         for r in rows.iter().filter(|r| r["batch"] != 1) {
             outln!(
-                "{} {} threads depth {} batch {}: {:.2} t/s aggregate",
+                "{} {} threads depth {} batch {}: {:.2} t/s aggregate{}",
                 r["kernel"].as_str().unwrap_or("-"),
                 r["threads"],
                 r["depth"],
                 r["batch"],
-                r["aggregateTokensPerS"].as_f64().unwrap_or(0.0)
+                r["aggregateTokensPerS"].as_f64().unwrap_or(0.0),
+                through_loop(r)
             );
         }
         for r in &cuda {
@@ -444,13 +451,15 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 format!(" ({x:.1}x the best CPU aggregate)")
             });
             outln!(
-                "cuda tile {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{vs_cpu}",
+                "cuda tile {} graphs {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{vs_cpu}{}",
                 r["cudaTile"].as_str().unwrap_or("-"),
+                if r["cudaGraphs"] == true { "on" } else { "off" },
                 r["depth"],
                 r["batch"],
                 r["ppTokensPerS"].as_f64().unwrap_or(0.0),
                 r["tgTokensPerS"].as_f64().unwrap_or(0.0),
-                r["aggregateTokensPerS"].as_f64().unwrap_or(0.0)
+                r["aggregateTokensPerS"].as_f64().unwrap_or(0.0),
+                through_loop(r)
             );
         }
     }
