@@ -1,12 +1,12 @@
 //! Throughput of the CUDA forward pass, measured as the engine's `bench_at` measures the CPU
-//! (the same fixed tokens, greedy decode): prompt processing of `n_prompt` tokens, one
-//! stream's decode, and the aggregate decode of `batch` streams stepping together; and that
-//! aggregate on any [`Slots`], so the CPU's is measured the same way in the same run.
+//! (fixed tokens): prompt processing of `n_prompt` tokens, one stream's decode, and the
+//! aggregate decode of `batch` streams stepping together; and that aggregate on any
+//! [`Slots`], so the CPU's is measured the same way in the same run; and both through the
+//! engine's sampling loop ([`loop_decode`]), the host's hashing and sampling counted.
 
 use std::time::Instant;
 
 use aikernel_cuda::forward::Device;
-use aikernel_engine::sample::argmax;
 use aikernel_engine::{
     EngineError, GenerateOptions, Model, Slots, TokenConstraint, generate_batch_constrained_on,
 };
@@ -79,7 +79,7 @@ pub fn bench_device<D: Device>(
 
 /// Aggregate decode tokens/s of `batch` streams stepping together on any [`Slots`] (the
 /// engine's `CpuSlots` included, so the CPU's figure at a batch size comes from the same
-/// tokens and loop as the GPU's): each slot filled to `depth`, then `n_gen` greedy steps of
+/// tokens and loop as the GPU's): each slot filled to `depth`, then `n_gen` steps (fixed tokens) of
 /// all of them. `capacity` is the positions a slot holds.
 pub fn aggregate_decode<S>(
     model: &Model,
@@ -239,8 +239,12 @@ fn fill<S: Slots>(
     Ok(())
 }
 
-/// Seconds for `n_gen` greedy decode steps of `batch` streams together, each filled to
-/// `depth` and fed the token at `depth` (untimed) before.
+/// Seconds for `n_gen` decode steps of `batch` streams together, each filled to `depth` and
+/// fed the token at `depth` (untimed) before. Each step feeds every stream the next fixed
+/// token rather than one picked from its logits: the figure is the forward pass's (logits
+/// computed and read back), with no host work between steps. Picking tokens (an argmax of the
+/// whole vocabulary per stream, one thread) would cap a GPU's aggregate at a few tens of
+/// thousands of tokens/s by itself; [`loop_decode`] measures the host's share.
 fn decode<S: Slots>(
     slots: &mut S,
     tokens: &Tokens,
@@ -249,20 +253,15 @@ fn decode<S: Slots>(
     n_gen: usize,
 ) -> Result<f64, S::Error> {
     let first = tokens.at(depth, 1);
-    let mut logits = Vec::with_capacity(batch);
     for s in 0..batch {
         fill(slots, tokens, s, depth)?;
-        logits.extend(slots.step(&[(s, &first)])?);
+        slots.step(&[(s, &first)])?;
     }
     let t = Instant::now();
-    for _ in 0..n_gen {
-        let next: Vec<[u32; 1]> = logits.iter().map(|l| [argmax(l).unwrap_or(0)]).collect();
-        let step: Vec<(usize, &[u32])> = next
-            .iter()
-            .enumerate()
-            .map(|(s, t)| (s, t.as_slice()))
-            .collect();
-        logits = slots.step(&step)?;
+    for i in 0..n_gen {
+        let next = tokens.at(depth + 1 + i, 1);
+        let step: Vec<(usize, &[u32])> = (0..batch).map(|s| (s, next.as_slice())).collect();
+        std::hint::black_box(slots.step(&step)?);
     }
     Ok(t.elapsed().as_secs_f64())
 }
