@@ -44,8 +44,9 @@ pub struct NodeConfig {
     /// `cuda` (generations on GPU 0 through the CUDA forward pass, bit-identical to the CPU;
     /// refused, naming what is missing, where there is no NVIDIA driver or device).
     pub device: Device,
-    /// Engine threads per computation (results never depend on it).
-    pub threads: usize,
+    /// Engine threads per computation, which also hash and sample a batch's sequences
+    /// (results never depend on it); unset, [`NodeConfig::thread_count`]'s default.
+    pub threads: Option<usize>,
     /// MiB of recent prompts' key/value caches kept per model, so a conversation's next
     /// prompt computes only its new tokens (results never depend on it; 0 turns it off).
     pub prefix_cache_mib: u64,
@@ -162,7 +163,7 @@ impl Default for NodeConfig {
             ipfs_gateways: vec!["http://127.0.0.1:8080".to_owned()],
             device: Device::Cpu,
             cuda_graphs: true,
-            threads: 1,
+            threads: None,
             prefix_cache_mib: DEFAULT_PREFIX_CACHE_MIB,
             max_batch: None,
             models: vec![1],
@@ -220,6 +221,18 @@ impl NodeConfig {
         crate::standing::eai_wei(self.stake_eai)
     }
 
+    /// Threads per computation: `threads`, else 1 on the CPU and every core (at most 256) on
+    /// CUDA, where the GPU computes and the CPU's share is each step's hashing and sampling,
+    /// which one thread would make slower than the GPU's step.
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or(match self.device {
+            Device::Cpu => 1,
+            Device::Cuda => std::thread::available_parallelism()
+                .map_or(1, std::num::NonZero::get)
+                .min(256),
+        })
+    }
+
     /// Most prompts computed together: `max_batch`, else the device's default.
     pub fn batch_size(&self) -> usize {
         self.max_batch.unwrap_or(match self.device {
@@ -271,8 +284,10 @@ impl NodeConfig {
                 "device = \"cuda\": the cuda kernel cannot run here: {e}"
             ));
         }
-        if self.threads == 0 || self.threads > 256 {
-            return Err(format!("threads = {} (must be 1..=256)", self.threads));
+        if let Some(t) = self.threads
+            && !(1..=256).contains(&t)
+        {
+            return Err(format!("threads = {t} (must be 1..=256)"));
         }
         if self.prefix_cache_mib > 1 << 20 {
             return Err(format!(
@@ -360,7 +375,7 @@ mod tests {
         assert_eq!(c.rpc_url, "http://10.0.0.1:8545");
         assert_eq!(c.key_file, Some(PathBuf::from("/keys/node.key")));
         assert_eq!(c.models, vec![1, 3]);
-        assert_eq!(c.threads, 2);
+        assert_eq!((c.threads, c.thread_count()), (Some(2), 2));
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9200".parse().unwrap()));
         assert_eq!(c.poll_interval_ms, 500, "unset keys keep defaults");
         assert_eq!(c.target_stake(), crate::standing::eai_wei(5000));
@@ -465,6 +480,25 @@ mod tests {
     }
 
     #[test]
+    fn threads_default_per_device() {
+        let c = NodeConfig::default();
+        assert_eq!((c.threads, c.thread_count()), (None, 1));
+        let cuda = NodeConfig {
+            device: Device::Cuda,
+            ..NodeConfig::default()
+        };
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(cuda.thread_count(), cores.min(256));
+        let set = NodeConfig {
+            threads: Some(3),
+            ..cuda
+        };
+        assert_eq!(set.thread_count(), 3);
+        let e = NodeConfig::from_toml("threads = 257").unwrap_err();
+        assert!(e.contains("threads = 257 (must be 1..=256)"), "{e}");
+    }
+
+    #[test]
     fn max_batch_defaults_per_device_and_is_range_checked() {
         let c = NodeConfig::default();
         assert_eq!((c.max_batch, c.batch_size()), (None, DEFAULT_MAX_BATCH_CPU));
@@ -522,7 +556,6 @@ mod tests {
             "models",
             "device",
             "cuda_graphs",
-            "threads",
             "prefix_cache_mib",
             "stake_eai",
             "decline_before_deadline_s",

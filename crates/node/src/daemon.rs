@@ -302,7 +302,7 @@ async fn summary(ctx: &Ctx) {
         ctx.config.rpc_url,
         d.kernel,
         ctx.config.models,
-        ctx.config.threads,
+        ctx.config.thread_count(),
         stake,
         ctx.config.data_dir.display(),
         metrics

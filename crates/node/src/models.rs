@@ -98,7 +98,7 @@ pub async fn load_one(
                 id,
                 reason: e.to_string(),
             })?;
-        let threads = config.threads;
+        let threads = config.thread_count();
         let prefix_bytes = usize::try_from(config.prefix_cache_mib << 20).unwrap_or(usize::MAX);
         let load_path = path.clone();
         // A file whose architecture is not the family the entry's driver name declares is

@@ -89,7 +89,8 @@ pub(crate) struct NodeRunArgs {
     #[arg(long)]
     cache_dir: Option<PathBuf>,
 
-    /// Engine threads per computation (never changes results).
+    /// Engine threads per computation, also hashing and sampling a batch (never changes
+    /// results; default: 1 on cpu, every core on cuda).
     #[arg(long)]
     threads: Option<usize>,
 
@@ -167,7 +168,7 @@ impl NodeRunArgs {
             c.cache_dir.clone_from(v);
         }
         if let Some(v) = self.threads {
-            c.threads = v;
+            c.threads = Some(v);
         }
         if let Some(v) = self.prefix_cache_mib {
             c.prefix_cache_mib = v;

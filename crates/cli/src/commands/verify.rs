@@ -61,7 +61,7 @@ pub(crate) async fn verify_prompt(setup: &VerifySetup<'_>, id: U256) -> anyhow::
     let mut config = NodeConfig {
         rpc_url: setup.rpc.to_owned(),
         deployment: setup.deployment.to_path_buf(),
-        threads: setup.threads,
+        threads: Some(setup.threads),
         progress: setup.progress,
         ..NodeConfig::default()
     };
