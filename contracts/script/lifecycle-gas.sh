@@ -13,7 +13,14 @@ RPC=http://127.0.0.1:$PORT
 $BIN/anvil --port "$PORT" --silent --block-base-fee-per-gas 0 &
 ANVIL=$!
 trap 'kill $ANVIL' EXIT
-sleep 1
+# Wait until anvil answers (a fixed second was not always enough on a loaded machine), at most
+# 30 s; a dead anvil fails here, naming the port.
+for _ in $(seq 300); do
+  $BIN/cast block-number --rpc-url "$RPC" >/dev/null 2>&1 && break
+  kill -0 $ANVIL 2>/dev/null || { echo "anvil on port $PORT exited" >&2; exit 1; }
+  sleep 0.1
+done
+$BIN/cast block-number --rpc-url "$RPC" >/dev/null || { echo "anvil on port $PORT does not answer" >&2; exit 1; }
 
 # anvil's well-known dev keys: 0 deploys, administers and owns the dapp; 1-3 are nodes.
 KEYS=(0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
