@@ -144,14 +144,16 @@ impl Driver {
         stream: Handle,
         slots: &[u64],
     ) -> Result<(), GpuError> {
-        let mut values = slots.to_vec();
-        let mut params: Vec<*mut c_void> = values
-            .iter_mut()
-            .map(|s| std::ptr::from_mut::<u64>(s).cast())
+        // `kernelParams` is `void**` but the driver only reads through it.
+        let mut params: Vec<*mut c_void> = slots
+            .iter()
+            .map(|s| std::ptr::from_ref::<u64>(s).cast_mut().cast())
             .collect();
         // SAFETY: `params` holds one pointer per kernel parameter, each to a live 8-byte slot
         // whose low bytes hold the value (little-endian: `int`/`float` in the first four), as
-        // the caller built them for `f`'s signature; no shared memory, no extra options.
+        // the caller built them for `f`'s signature; the driver reads them (copying them into
+        // the launch or the captured graph) and writes nothing; no shared memory, no extra
+        // options.
         let rc = unsafe {
             (self.launch)(
                 f,
