@@ -40,13 +40,19 @@ pub fn argmax(logits: &[f32]) -> Option<u32> {
 /// linear rather than `n log n` time (a 49152-token vocabulary: about six times faster).
 fn top_k(logits: &[f32], t: f32) -> Vec<(u32, f32)> {
     let mut cand = candidates(logits, t);
-    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if cand.len() > TOP_K {
-        cand.select_nth_unstable_by(TOP_K - 1, order);
+        cand.select_nth_unstable_by(TOP_K - 1, rank);
         cand.truncate(TOP_K);
     }
-    cand.sort_by(order);
+    cand.sort_by(rank);
     cand
+}
+
+/// The candidates' order: highest scaled logit first, lowest id first on ties.
+// By reference: the comparator signature of `sort_by` and `select_nth_unstable_by`.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn rank(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
 /// Every finite logit as `(id, logit / t)`, in id order.
@@ -111,7 +117,7 @@ mod tests {
     /// The candidates as the full sort gives them (what `sample` did before `top_k`).
     fn sorted(logits: &[f32], t: f32) -> Vec<(u32, u32)> {
         let mut cand = candidates(logits, t);
-        cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        cand.sort_by(rank);
         cand.truncate(TOP_K);
         cand.into_iter().map(|(i, v)| (i, v.to_bits())).collect()
     }
