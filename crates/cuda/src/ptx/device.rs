@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use super::PtxError;
 use super::exec::{self, Memory, Pause, Place, Thread};
-use super::parse::{self, Entry, Ty};
+use super::lower::Program;
+use super::parse::{self, Ty};
 use crate::forward::{Arg, BufId, Device, Elem, ForwardError, Kernel, Launch, check};
 
 /// Threads per block, as `GpuDevice` launches them.
@@ -42,7 +43,7 @@ pub struct KernelCost {
 /// The kernels of a PTX module run by interpretation.
 #[derive(Debug)]
 pub struct PtxDevice {
-    entries: HashMap<String, Entry>,
+    entries: HashMap<String, Program>,
     bufs: Vec<Option<Buf>>,
     executed: u64,
     launches: u64,
@@ -53,10 +54,10 @@ impl PtxDevice {
     /// Parses `ptx` (the text NVRTC returns; a trailing NUL is ignored). Every forward kernel
     /// must be an entry of it, and every instruction one this interpreter models.
     pub fn new(ptx: &str) -> Result<PtxDevice, PtxError> {
-        let entries: HashMap<String, Entry> = parse::parse_module(ptx.trim_end_matches('\0'))?
+        let entries = parse::parse_module(ptx.trim_end_matches('\0'))?
             .into_iter()
-            .map(|e| (e.name.clone(), e))
-            .collect();
+            .map(|e| Ok((e.name.clone(), Program::lower(&e)?)))
+            .collect::<Result<HashMap<String, Program>, PtxError>>()?;
         for k in Kernel::ALL {
             if !entries.contains_key(k.name()) {
                 return Err(PtxError::MissingEntry(k.name().to_owned()));
@@ -102,7 +103,7 @@ impl PtxDevice {
 
     /// The parameter values of launch `l` for `e`, checked against the entry's parameter
     /// types (`n` as a 64-bit integer, buffers as 64-bit addresses, `int` and `float`).
-    fn params(e: &Entry, l: &Launch) -> Result<Vec<u64>, PtxError> {
+    fn params(e: &Program, l: &Launch) -> Result<Vec<u64>, PtxError> {
         let signature = || PtxError::Signature {
             kernel: l.kernel.name(),
             launch: format!("n and {:?}", l.args),
@@ -227,9 +228,7 @@ impl SharedMemory {
             };
             t.read = phase;
         }
-        let mut v = [0u8; 8];
-        v[..bytes].copy_from_slice(&self.bytes[r]);
-        Ok(u64::from_le_bytes(v))
+        Ok(read_le(&self.bytes[r], bytes))
     }
 
     fn store(&mut self, addr: u64, bytes: usize, value: u64, tid: u32) -> Result<(), String> {
@@ -254,7 +253,8 @@ impl SharedMemory {
 }
 
 impl LaunchMemory<'_> {
-    fn locate(&self, addr: u64, bytes: usize) -> Result<(usize, usize), String> {
+    /// The buffer (its index and bytes) and offset `bytes` bytes at `addr` lie in.
+    fn locate(&self, addr: u64, bytes: usize) -> Result<(usize, &Buf, usize), String> {
         let id = (addr >> ADDR_SHIFT) as usize;
         let off = (addr & ((1u64 << ADDR_SHIFT) - 1)) as usize;
         let b = id
@@ -269,7 +269,22 @@ impl LaunchMemory<'_> {
                 id - 1
             ));
         }
-        Ok((id - 1, off))
+        Ok((id - 1, b, off))
+    }
+}
+
+/// `bytes` (1, 2, 4 or 8) little-endian bytes of `from`, zero-extended.
+fn read_le(from: &[u8], bytes: usize) -> u64 {
+    match (bytes, from) {
+        (1, &[a, ..]) => u64::from(a),
+        (2, &[a, b, ..]) => u64::from(u16::from_le_bytes([a, b])),
+        (4, &[a, b, c, d, ..]) => u64::from(u32::from_le_bytes([a, b, c, d])),
+        (8, &[a, b, c, d, e, f, g, h, ..]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => {
+            let mut v = [0u8; 8];
+            v[..bytes].copy_from_slice(&from[..bytes]);
+            u64::from_le_bytes(v)
+        }
     }
 }
 
@@ -289,7 +304,7 @@ impl Memory for LaunchMemory<'_> {
     }
 
     fn load(&mut self, addr: u64, bytes: usize, thread: u64) -> Result<u64, String> {
-        let (id, off) = self.locate(addr, bytes)?;
+        let (id, b, off) = self.locate(addr, bytes)?;
         let phase = self.shared.phase;
         if let Some(Some(w)) = self.writers.get(id) {
             for (k, &who) in w[off..off + bytes].iter().enumerate() {
@@ -302,14 +317,11 @@ impl Memory for LaunchMemory<'_> {
                 }
             }
         }
-        let b = self.bufs[id].as_ref().ok_or("buffer vanished")?;
-        let mut v = [0u8; 8];
-        v[..bytes].copy_from_slice(&b.bytes[off..off + bytes]);
-        Ok(u64::from_le_bytes(v))
+        Ok(read_le(&b.bytes[off..], bytes))
     }
 
     fn store(&mut self, addr: u64, bytes: usize, value: u64, thread: u64) -> Result<(), String> {
-        let (id, off) = self.locate(addr, bytes)?;
+        let (id, _, off) = self.locate(addr, bytes)?;
         if self.writers.len() <= id {
             self.writers.resize(id + 1, None);
         }

@@ -8,7 +8,8 @@
 
 use std::cmp::Ordering::{Equal, Greater, Less};
 
-use super::parse::{Cmp, Entry, Op, Opnd, Special, Ty};
+use super::lower::{PAIR, Pair, Program, Target};
+use super::parse::{Cmp, Op, Ty};
 
 /// The GPU's canonical f32 NaN.
 const CANONICAL_NAN: u32 = 0x7fff_ffff;
@@ -30,16 +31,28 @@ pub(crate) trait Memory {
 #[derive(Debug, Default)]
 pub(crate) struct Thread {
     regs: Vec<u64>,
+    /// The program whose constants `regs` holds (its template's address), if any.
+    holds: Option<usize>,
     pc: usize,
     /// Instructions executed so far.
     pub(crate) count: u64,
 }
 
 impl Thread {
-    /// Back to the entry's first instruction with zeroed registers.
-    pub(crate) fn reset(&mut self, e: &Entry) {
-        self.regs.clear();
-        self.regs.resize(e.regs.len(), 0);
+    /// Back to the program's first instruction with zeroed registers. A thread that last ran
+    /// `p` keeps its constants and zeroes only the registers `p` may read before writing
+    /// ([`Program::unwritten`]): no other register's start value can be observed.
+    pub(crate) fn reset(&mut self, p: &Program) {
+        let id = p.template.as_ptr() as usize;
+        if self.holds == Some(id) && self.regs.len() == p.template.len() {
+            for &r in &p.unwritten {
+                self.regs[r as usize] = 0;
+            }
+        } else {
+            self.regs.clear();
+            self.regs.extend_from_slice(&p.template);
+            self.holds = Some(id);
+        }
         self.pc = 0;
         self.count = 0;
     }
@@ -130,6 +143,7 @@ fn fminmax(a: f32, b: f32, max: bool) -> u64 {
     }
 }
 
+#[inline]
 fn compare(c: Cmp, ty: Ty, a: u64, b: u64) -> Result<bool, String> {
     if ty == Ty::F32 {
         let (x, y) = (f(a), f(b));
@@ -167,6 +181,7 @@ fn compare(c: Cmp, ty: Ty, a: u64, b: u64) -> Result<bool, String> {
 
 /// `cvt` between the types it was parsed with (integer widths, integer to f32 rounding to
 /// nearest even, f32 to integer truncating, saturating, NaN to 0).
+#[inline]
 fn convert(dst: Ty, src: Ty, v: u64) -> u64 {
     if src == Ty::F32 {
         let x = f(v);
@@ -253,11 +268,11 @@ fn bfi(a: u64, b: u64, pos: u64, len: u64) -> u64 {
     out
 }
 
-/// Runs thread `t` of `e` from where it stopped ([`Thread::reset`] for the start) to its `ret`
+/// Runs thread `t` of `p` from where it stopped ([`Thread::reset`] for the start) to its `ret`
 /// (or the end of its code) or its next barrier, reading parameters from `params` and memory
 /// through `mem`. The thread's instruction count grows by what it executed.
 pub(crate) fn run(
-    e: &Entry,
+    p: &Program,
     params: &[u64],
     at: Place,
     mem: &mut impl Memory,
@@ -265,75 +280,82 @@ pub(crate) fn run(
     limit: u64,
 ) -> Result<Pause, Stop> {
     let thread = at.global();
-    let Thread { regs, pc, count } = t;
+    let Thread {
+        regs,
+        pc: saved_pc,
+        count: saved_count,
+        ..
+    } = t;
     let regs = regs.as_mut_slice();
-    while let Some(inst) = e.code.get(*pc) {
-        *count += 1;
+    let sp = p.specials;
+    regs[sp..sp + 4].copy_from_slice(&[at.tid, at.ntid, at.ctaid, at.nctaid].map(u64::from));
+    // In locals while running, written back where the thread pauses (after a fault the
+    // thread is not run again).
+    let (mut pc, mut count) = (*saved_pc, *saved_count);
+    while let Some(inst) = p.code.get(pc) {
+        count += 1;
+        pc += 1;
         let stop = |what: String| Stop {
             line: inst.line,
             what,
         };
-        if *count > limit {
-            return Err(stop(format!(
-                "more than {limit} instructions (a loop that does not end?)"
-            )));
-        }
-        *pc += 1;
-        if let Some((p, neg)) = inst.guard
-            && (regs[usize::from(p)] != 0) == neg
+        if let Some((g, neg)) = inst.guard
+            && (regs[g as usize] != 0) == neg
         {
             continue;
         }
-        let read = |o: Opnd, ty: Ty, regs: &[u64]| -> u64 {
-            let v = match o {
-                Opnd::Reg(r) => regs[usize::from(r)],
-                Opnd::Imm(v) => v,
-                Opnd::Special(s) => u64::from(match s {
-                    Special::Tid => at.tid,
-                    Special::Ntid => at.ntid,
-                    Special::Ctaid => at.ctaid,
-                    Special::Nctaid => at.nctaid,
-                }),
-                Opnd::Pair(lo, hi) => {
-                    let h = ty.bits() / 2;
-                    mask(regs[usize::from(lo)], h) | (mask(regs[usize::from(hi)], h) << h)
-                }
-                Opnd::Addr(..) | Opnd::Abs(_) | Opnd::Param(_) | Opnd::Label(_) => 0,
-            };
-            mask(v, ty.bits())
+        // Value operand `k` after the destination, cut to the type it is read as.
+        let read = |k: usize, regs: &[u64]| -> u64 {
+            let s = inst.src[k];
+            if s.slot & PAIR == 0 {
+                regs[s.slot as usize] & s.mask
+            } else {
+                let Pair { lo, hi, half } = p.pairs[(s.slot & !PAIR) as usize];
+                (mask(regs[lo as usize], half) | (mask(regs[hi as usize], half) << half)) & s.mask
+            }
         };
-        let o = &inst.ops;
-        let dst = match o.first() {
-            Some(&Opnd::Reg(r)) => Some(usize::from(r)),
-            _ => None,
+        let address = |regs: &[u64]| -> u64 {
+            match inst.target {
+                Target::Reg(r, off) => regs[r as usize].wrapping_add(off as u64),
+                Target::Abs(a) => a,
+                Target::None | Target::Param(_) | Target::Label(_) => 0,
+            }
         };
         let value: u64 = match inst.op {
-            Op::Ret => return Ok(Pause::Exit),
-            Op::Barrier => return Ok(Pause::Barrier),
+            Op::Ret | Op::Barrier => {
+                (*saved_pc, *saved_count) = (pc, count);
+                return Ok(if inst.op == Op::Ret {
+                    Pause::Exit
+                } else {
+                    Pause::Barrier
+                });
+            }
             Op::Bra => {
-                if let Opnd::Label(t) = o[0] {
-                    *pc = t as usize;
-                    continue;
+                // Only a branch goes back, so checking the limit at each taken branch finds
+                // every loop that does not end.
+                if count > limit {
+                    return Err(stop(format!(
+                        "more than {limit} instructions (a loop that does not end?)"
+                    )));
                 }
-                return Err(stop("branch without a label".into()));
+                if let Target::Label(t) = inst.target {
+                    pc = t as usize;
+                }
+                continue;
             }
             Op::StGlobal(ty) => {
-                let Opnd::Addr(r, off) = o[0] else {
-                    return Err(stop("store without an address".into()));
-                };
-                let addr = regs[usize::from(r)].wrapping_add(off as u64);
-                let v = read(o[1], ty, regs);
-                mem.store(addr, (ty.bits() / 8) as usize, v, thread)
-                    .map_err(stop)?;
+                mem.store(
+                    address(regs),
+                    (ty.bits() / 8) as usize,
+                    read(0, regs),
+                    thread,
+                )
+                .map_err(stop)?;
                 continue;
             }
             Op::LdGlobal(ty) => {
-                let Opnd::Addr(r, off) = o[1] else {
-                    return Err(stop("load without an address".into()));
-                };
-                let addr = regs[usize::from(r)].wrapping_add(off as u64);
                 let v = mem
-                    .load(addr, (ty.bits() / 8) as usize, thread)
+                    .load(address(regs), (ty.bits() / 8) as usize, thread)
                     .map_err(stop)?;
                 if ty.signed() {
                     sx(v, ty.bits()) as u64
@@ -342,16 +364,13 @@ pub(crate) fn run(
                 }
             }
             Op::StShared(ty) => {
-                let addr = shared_addr(o[0], regs)
-                    .ok_or_else(|| stop("shared store without an address".into()))?;
-                let v = read(o[1], ty, regs);
-                mem.store_shared(addr, (ty.bits() / 8) as usize, v, at.tid)
+                let addr = shared_addr(inst.target, regs);
+                mem.store_shared(addr, (ty.bits() / 8) as usize, read(0, regs), at.tid)
                     .map_err(stop)?;
                 continue;
             }
             Op::LdShared(ty) => {
-                let addr = shared_addr(o[1], regs)
-                    .ok_or_else(|| stop("shared load without an address".into()))?;
+                let addr = shared_addr(inst.target, regs);
                 let v = mem
                     .load_shared(addr, (ty.bits() / 8) as usize, at.tid)
                     .map_err(stop)?;
@@ -362,7 +381,7 @@ pub(crate) fn run(
                 }
             }
             Op::LdParam(ty) => {
-                let Opnd::Param(k) = o[1] else {
+                let Target::Param(k) = inst.target else {
                     return Err(stop("parameter load without a parameter".into()));
                 };
                 let v = *params
@@ -370,41 +389,29 @@ pub(crate) fn run(
                     .ok_or_else(|| stop(format!("parameter {k} was not passed")))?;
                 mask(v, ty.bits())
             }
-            Op::Mov(ty) => read(o[1], ty, regs),
-            Op::Cvta => read(o[1], Ty::U64, regs),
-            Op::Add(Ty::F32) => fbits(f(read(o[1], Ty::F32, regs)) + f(read(o[2], Ty::F32, regs))),
-            Op::Sub(Ty::F32) => fbits(f(read(o[1], Ty::F32, regs)) - f(read(o[2], Ty::F32, regs))),
-            Op::MulLo(Ty::F32) => {
-                fbits(f(read(o[1], Ty::F32, regs)) * f(read(o[2], Ty::F32, regs)))
-            }
-            Op::Div(Ty::F32) => fbits(f(read(o[1], Ty::F32, regs)) / f(read(o[2], Ty::F32, regs))),
-            Op::Sqrt => fbits(libm::sqrtf(f(read(o[1], Ty::F32, regs)))),
-            Op::Neg(Ty::F32) => read(o[1], Ty::F32, regs) ^ 0x8000_0000,
+            Op::Mov(_) | Op::Cvta => read(0, regs),
+            Op::Add(Ty::F32) => fbits(f(read(0, regs)) + f(read(1, regs))),
+            Op::Sub(Ty::F32) => fbits(f(read(0, regs)) - f(read(1, regs))),
+            Op::MulLo(Ty::F32) => fbits(f(read(0, regs)) * f(read(1, regs))),
+            Op::Div(Ty::F32) => fbits(f(read(0, regs)) / f(read(1, regs))),
+            Op::Sqrt => fbits(libm::sqrtf(f(read(0, regs)))),
+            Op::Neg(Ty::F32) => read(0, regs) ^ 0x8000_0000,
             Op::Max(Ty::F32) | Op::Min(Ty::F32) => fminmax(
-                f(read(o[1], Ty::F32, regs)),
-                f(read(o[2], Ty::F32, regs)),
+                f(read(0, regs)),
+                f(read(1, regs)),
                 matches!(inst.op, Op::Max(_)),
             ),
-            Op::Add(ty) => mask(
-                read(o[1], ty, regs).wrapping_add(read(o[2], ty, regs)),
-                ty.bits(),
-            ),
-            Op::Sub(ty) => mask(
-                read(o[1], ty, regs).wrapping_sub(read(o[2], ty, regs)),
-                ty.bits(),
-            ),
-            Op::MulLo(ty) => mask(
-                read(o[1], ty, regs).wrapping_mul(read(o[2], ty, regs)),
-                ty.bits(),
-            ),
+            Op::Add(ty) => mask(read(0, regs).wrapping_add(read(1, regs)), ty.bits()),
+            Op::Sub(ty) => mask(read(0, regs).wrapping_sub(read(1, regs)), ty.bits()),
+            Op::MulLo(ty) => mask(read(0, regs).wrapping_mul(read(1, regs)), ty.bits()),
             Op::MadLo(ty) => mask(
-                read(o[1], ty, regs)
-                    .wrapping_mul(read(o[2], ty, regs))
-                    .wrapping_add(read(o[3], ty, regs)),
+                read(0, regs)
+                    .wrapping_mul(read(1, regs))
+                    .wrapping_add(read(2, regs)),
                 ty.bits(),
             ),
             Op::MulWide(ty) => {
-                let (a, b) = (read(o[1], ty, regs), read(o[2], ty, regs));
+                let (a, b) = (read(0, regs), read(1, regs));
                 let p = if ty.signed() {
                     sx(a, ty.bits()).wrapping_mul(sx(b, ty.bits())) as u64
                 } else {
@@ -413,7 +420,7 @@ pub(crate) fn run(
                 mask(p, 2 * ty.bits())
             }
             Op::Div(ty) | Op::Rem(ty) => {
-                let (a, b) = (read(o[1], ty, regs), read(o[2], ty, regs));
+                let (a, b) = (read(0, regs), read(1, regs));
                 if b == 0 {
                     return Err(stop("integer division by zero".into()));
                 }
@@ -433,7 +440,7 @@ pub(crate) fn run(
                 mask(r, ty.bits())
             }
             Op::Min(ty) | Op::Max(ty) => {
-                let (a, b) = (read(o[1], ty, regs), read(o[2], ty, regs));
+                let (a, b) = (read(0, regs), read(1, regs));
                 let a_less = if ty.signed() {
                     sx(a, ty.bits()) < sx(b, ty.bits())
                 } else {
@@ -445,13 +452,13 @@ pub(crate) fn run(
                     b
                 }
             }
-            Op::Neg(ty) => mask(read(o[1], ty, regs).wrapping_neg(), ty.bits()),
-            Op::And(ty) => read(o[1], ty, regs) & read(o[2], ty, regs),
-            Op::Or(ty) => read(o[1], ty, regs) | read(o[2], ty, regs),
-            Op::Xor(ty) => read(o[1], ty, regs) ^ read(o[2], ty, regs),
-            Op::Not(ty) => mask(!read(o[1], ty, regs), ty.bits()),
+            Op::Neg(ty) => mask(read(0, regs).wrapping_neg(), ty.bits()),
+            Op::And(_) => read(0, regs) & read(1, regs),
+            Op::Or(_) => read(0, regs) | read(1, regs),
+            Op::Xor(_) => read(0, regs) ^ read(1, regs),
+            Op::Not(ty) => mask(!read(0, regs), ty.bits()),
             Op::Shl(ty) | Op::Shr(ty) => {
-                let (a, n) = (read(o[1], ty, regs), read(o[2], Ty::U32, regs));
+                let (a, n) = (read(0, regs), read(1, regs));
                 let bits = u64::from(ty.bits());
                 if matches!(inst.op, Op::Shl(_)) {
                     if n >= bits {
@@ -467,51 +474,40 @@ pub(crate) fn run(
                     a >> n
                 }
             }
-            Op::Bfi => bfi(
-                read(o[1], Ty::B32, regs),
-                read(o[2], Ty::B32, regs),
-                read(o[3], Ty::U32, regs),
-                read(o[4], Ty::U32, regs),
-            ),
-            Op::Prmt => prmt(
-                read(o[1], Ty::B32, regs),
-                read(o[2], Ty::B32, regs),
-                read(o[3], Ty::B32, regs),
-            ),
+            Op::Bfi => bfi(read(0, regs), read(1, regs), read(2, regs), read(3, regs)),
+            Op::Prmt => prmt(read(0, regs), read(1, regs), read(2, regs)),
             Op::Dp4a { a_signed, b_signed } => dp4a(
-                read(o[1], Ty::B32, regs),
-                read(o[2], Ty::B32, regs),
-                read(o[3], Ty::B32, regs),
+                read(0, regs),
+                read(1, regs),
+                read(2, regs),
                 a_signed,
                 b_signed,
             ),
-            Op::Cvt { dst, src } => convert(dst, src, read(o[1], src, regs)),
-            Op::CvtF32F16 => f16_to_f32(read(o[1], Ty::B16, regs)),
+            Op::Cvt { dst, src } => convert(dst, src, read(0, regs)),
+            Op::CvtF32F16 => f16_to_f32(read(0, regs)),
             Op::Setp(c, ty) => {
-                u64::from(compare(c, ty, read(o[1], ty, regs), read(o[2], ty, regs)).map_err(stop)?)
+                u64::from(compare(c, ty, read(0, regs), read(1, regs)).map_err(stop)?)
             }
-            Op::Selp(ty) => {
-                if read(o[3], Ty::Pred, regs) != 0 {
-                    read(o[1], ty, regs)
+            Op::Selp(_) => {
+                if read(2, regs) != 0 {
+                    read(0, regs)
                 } else {
-                    read(o[2], ty, regs)
+                    read(1, regs)
                 }
             }
         };
-        let Some(d) = dst else {
-            return Err(stop("no destination register".into()));
-        };
-        regs[d] = mask(value, e.regs[d]);
+        regs[inst.dst as usize] = value & inst.dst_mask;
     }
+    (*saved_pc, *saved_count) = (pc, count);
     Ok(Pause::Exit)
 }
 
 /// A shared access's address: `[reg+off]` (a 32-bit shared address) or `[symbol+off]`.
-fn shared_addr(o: Opnd, regs: &[u64]) -> Option<u64> {
-    match o {
-        Opnd::Addr(r, off) => Some(mask(regs[usize::from(r)].wrapping_add(off as u64), 32)),
-        Opnd::Abs(a) => Some(a),
-        _ => None,
+fn shared_addr(t: Target, regs: &[u64]) -> u64 {
+    match t {
+        Target::Reg(r, off) => mask(regs[r as usize].wrapping_add(off as u64), 32),
+        Target::Abs(a) => a,
+        Target::None | Target::Param(_) | Target::Label(_) => 0,
     }
 }
 
@@ -597,6 +593,61 @@ mod tests {
         assert_eq!(f16_to_f32(0x7e01), u64::from(CANONICAL_NAN));
         // Only the low 16 bits are the value.
         assert_eq!(f16_to_f32(0xffff_3c00), u64::from(1.0f32.to_bits()));
+    }
+
+    /// Global memory of `n` bytes at address 0; no shared memory.
+    struct Flat(Vec<u8>);
+
+    impl Memory for Flat {
+        fn load(&mut self, addr: u64, bytes: usize, _: u64) -> Result<u64, String> {
+            let mut v = [0u8; 8];
+            let at = addr as usize;
+            v[..bytes].copy_from_slice(self.0.get(at..at + bytes).ok_or("out of range")?);
+            Ok(u64::from_le_bytes(v))
+        }
+        fn store(&mut self, addr: u64, bytes: usize, value: u64, _: u64) -> Result<(), String> {
+            let at = addr as usize;
+            self.0
+                .get_mut(at..at + bytes)
+                .ok_or("out of range")?
+                .copy_from_slice(&value.to_le_bytes()[..bytes]);
+            Ok(())
+        }
+        fn load_shared(&mut self, _: u64, _: usize, _: u32) -> Result<u64, String> {
+            Err("no shared memory".into())
+        }
+        fn store_shared(&mut self, _: u64, _: usize, _: u64, _: u32) -> Result<(), String> {
+            Err("no shared memory".into())
+        }
+    }
+
+    #[test]
+    fn a_reused_thread_starts_from_zeroed_registers() {
+        // Block 0 sets %r1 to 5; block 1 leaves it unwritten, so it must store the start
+        // value, 0, although the same thread state ran block 0 (and kept its registers).
+        let body = "\tld.param.u64 \t%rd1, [k_param_0];\n\tmov.u32 \t%r2, %ctaid.x;\n\
+                    \tsetp.eq.s32 \t%p1, %r2, 0;\n\t@%p1 mov.u32 \t%r1, 5;\n\
+                    \tmul.wide.u32 \t%rd2, %r2, 4;\n\tadd.s64 \t%rd1, %rd1, %rd2;\n\
+                    \tst.global.u32 \t[%rd1], %r1;\n\tret;";
+        let ptx = super::super::lower::tests::module(body);
+        let p = Program::lower(&super::super::parse::parse_module(&ptx).unwrap()[0]).unwrap();
+        assert_eq!(p.unwritten.len(), 1, "only %r1");
+        let (mut mem, mut t) = (Flat(vec![0xaa; 8]), Thread::default());
+        for ctaid in 0..2 {
+            t.reset(&p);
+            let at = Place {
+                tid: 0,
+                ntid: 1,
+                ctaid,
+                nctaid: 2,
+            };
+            assert_eq!(
+                run(&p, &[0], at, &mut mem, &mut t, 100).unwrap(),
+                Pause::Exit
+            );
+            assert_eq!(t.count, 8);
+        }
+        assert_eq!(mem.0, [5, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -20,7 +20,9 @@
 
 mod device;
 mod exec;
+mod lower;
 mod parse;
+mod unwritten;
 
 pub use device::{KernelCost, PtxDevice};
 
