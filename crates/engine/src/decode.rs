@@ -43,9 +43,7 @@ impl Seq {
         positions: usize,
         constraint: &mut Option<&mut dyn TokenConstraint>,
     ) {
-        for l in &logits {
-            self.hasher.update(l.to_le_bytes());
-        }
+        hash_logits(&mut self.hasher, &logits);
         if let Some(c) = constraint.as_deref_mut() {
             c.mask(&mut logits);
         }
@@ -83,6 +81,19 @@ impl Seq {
             logits_sha256: self.hasher.finalize().into(),
             stop_reason: self.stop.unwrap_or(StopReason::Length),
         }
+    }
+}
+
+/// Feeds the little-endian bytes of `logits` to `hasher`, 1024 values to an `update`: the
+/// same bytes, so the same hash, as one `update` per value, which costs about 10% more.
+pub(crate) fn hash_logits(hasher: &mut Sha256, logits: &[f32]) {
+    const VALUES: usize = 1024;
+    let mut bytes = [0u8; 4 * VALUES];
+    for chunk in logits.chunks(VALUES) {
+        for (b, v) in bytes.chunks_exact_mut(4).zip(chunk) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+        hasher.update(&bytes[..4 * chunk.len()]);
     }
 }
 

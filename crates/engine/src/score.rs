@@ -13,6 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::decode::hash_logits;
 use crate::generate::prefill_from;
 use crate::kernels::exp::expf_slice;
 use crate::kernels::{Ctx, Kernel};
@@ -160,12 +161,6 @@ fn check(
         }
     }
     Ok(())
-}
-
-fn hash_logits(hasher: &mut Sha256, logits: &[f32]) {
-    for v in logits {
-        hasher.update(v.to_le_bytes());
-    }
 }
 
 /// `lp(token | logits)` by the rule in the module documentation.
