@@ -16,7 +16,27 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*" >&2; }
+# Each step's name and start (seconds since the run began), for the timing table at the end.
+STEP_NAMES=()
+STEP_STARTS=()
+step() {
+  STEP_NAMES+=("$1")
+  STEP_STARTS+=("$SECONDS")
+  printf '\n\033[1;34m==> %s\033[0m\n' "$*" >&2
+}
+
+# How long each step took (the last one up to now), longest first, and the total: CI has a
+# time limit (docs/testing.md), so where the time goes is part of every run's report.
+timings() {
+  local i end n=${#STEP_NAMES[@]}
+  [ "$n" -gt 0 ] || return 0
+  printf '\nTime by step (%d s in all):\n' "$SECONDS" >&2
+  for ((i = 0; i < n; i++)); do
+    end=$SECONDS
+    [ $((i + 1)) -lt "$n" ] && end=${STEP_STARTS[$((i + 1))]}
+    printf '%6d s  %s\n' $((end - STEP_STARTS[i])) "${STEP_NAMES[i]%% (*}"
+  done | sort -rn >&2
+}
 
 LOGS="$ROOT/target/test-logs"
 mkdir -p "$LOGS"
@@ -55,6 +75,7 @@ summary() {
   failed=$(($(cargo_count failed) + $(forge_count failed) + $(sdk_count fail)))
   skipped=$((skips + $(forge_count skipped)))
   ignored=$(cargo_count ignored)
+  timings
   printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped" >&2
   [ "$ignored" -eq 0 ] || printf '(%d ignored: benchmarks, run on demand)\n' "$ignored" >&2
   cat "$AIKERNEL_SKIP_LOG" >&2
