@@ -249,10 +249,7 @@ impl Program {
                 },
                 _ => (o.get(1..).unwrap_or(&[]), Target::None),
             };
-            let writes = !matches!(
-                inst.op,
-                Op::Ret | Op::Barrier | Op::Bra | Op::StGlobal(_) | Op::StShared(_)
-            );
+            let writes = inst.op.has_destination();
             let (dst, dst_mask) = match o.first() {
                 Some(&Opnd::Reg(r)) if writes => {
                     let bits = e.regs.get(usize::from(r)).copied();

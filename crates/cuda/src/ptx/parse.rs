@@ -153,6 +153,16 @@ pub(crate) enum Op {
     Ret,
 }
 
+impl Op {
+    /// Whether the operation writes a register (its first operand).
+    pub(crate) fn has_destination(self) -> bool {
+        !matches!(
+            self,
+            Op::Ret | Op::Barrier | Op::Bra | Op::StGlobal(_) | Op::StShared(_)
+        )
+    }
+}
+
 /// One instruction: an optional predicate guard, the operation and its operands.
 #[derive(Debug, Clone)]
 pub(crate) struct Inst {

@@ -75,11 +75,7 @@ fn reads(p: &Program, k: usize, regs: usize) -> Vec<usize> {
 /// Whether instruction `k` always writes its destination (it has one and no guard).
 fn writes(p: &Program, k: usize) -> Option<usize> {
     let inst = &p.code[k];
-    let has_dst = !matches!(
-        inst.op,
-        Op::Ret | Op::Barrier | Op::Bra | Op::StGlobal(_) | Op::StShared(_)
-    );
-    (has_dst && inst.guard.is_none()).then_some(inst.dst as usize)
+    (inst.op.has_destination() && inst.guard.is_none()).then_some(inst.dst as usize)
 }
 
 /// The registers among the first `regs` slots of `p` that some path may read before writing.
@@ -110,7 +106,11 @@ pub(crate) fn read_before_written(p: &Program, regs: usize) -> Vec<u32> {
         .collect();
     let succs: Vec<Vec<usize>> = ends
         .iter()
-        .map(|&e| successors(p, e - 1).into_iter().map(block_of).collect())
+        .map(|&e| {
+            // A branch to the end of the code leaves it, like `ret`.
+            let next = successors(p, e - 1).into_iter().filter(|&s| s < n);
+            next.map(block_of).collect()
+        })
         .collect();
     // Must-written sets at each block's entry: the entry block starts with none, the others
     // at "everything" and shrink to the intersection over their predecessors.
