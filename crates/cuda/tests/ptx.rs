@@ -274,6 +274,54 @@ fn threads_that_touch_each_others_writes_are_a_race() {
 }
 
 #[test]
+fn several_workers_give_one_workers_logits_costs_and_errors() {
+    // The blocks of each launch shared among workers: the same bits and instruction counts
+    // as one worker (the scenario compares each step's logits with the engine's).
+    let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
+    let costs = |workers: usize| {
+        let mut d = device(ptx_sm90());
+        d.set_workers(workers);
+        let mut fwd = Forward::new(d, spec(&m), 3, 64).unwrap();
+        compare_steps_on(&m, "llama q4_1", &scenario(m.config().vocab_size), &mut fwd);
+        (fwd.device().costs(), fwd.device().depth())
+    };
+    assert_eq!(costs(3), costs(1));
+
+    // Two blocks gathering a buffer into itself: each block reads the half the other writes.
+    // One worker meets block 0's writes in block 1; two workers each read the old half, and
+    // the launch runs again on one thread, which reports the same race.
+    let x: Vec<f32> = (0..512).map(|i| i as f32).collect();
+    let race = |workers: usize| {
+        let mut d = device(ptx_sm90());
+        d.set_workers(workers);
+        upload_f32(&mut d, 0, &x);
+        upload_i32(&mut d, 1, &[1, 0]);
+        let e = d.launch(&gather(0, 1, 0, 512, 256, 512)).unwrap_err();
+        // A launch that fails writes nothing.
+        assert_eq!(d.read_f32(BufId(0), 512).unwrap(), x);
+        e.to_string()
+    };
+    let one = race(1);
+    assert!(one.contains("of the same launch wrote"), "{one}");
+    assert_eq!(race(2), one);
+
+    // A row past the table in the second block only: block 0 alone would have succeeded.
+    let fault = |workers: usize| {
+        let mut d = device(ptx_sm90());
+        d.set_workers(workers);
+        upload_f32(&mut d, 0, &x);
+        upload_i32(&mut d, 1, &[0, 5]);
+        upload_f32(&mut d, 2, &[-1.0; 512]);
+        let e = d.launch(&gather(0, 1, 2, 512, 256, 512)).unwrap_err();
+        assert_eq!(d.read_f32(BufId(2), 512).unwrap(), vec![-1.0; 512]);
+        e.to_string()
+    };
+    let one = fault(1);
+    assert!(one.contains("which holds 2048 bytes"), "{one}");
+    assert_eq!(fault(2), one);
+}
+
+#[test]
 fn a_launch_that_does_not_fit_the_entry_is_refused() {
     let mut d = device(ptx_sm90());
     upload_f32(&mut d, 0, &[1.0; 4]);

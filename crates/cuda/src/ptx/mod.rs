@@ -20,7 +20,9 @@
 
 mod device;
 mod exec;
+mod grid;
 mod lower;
+mod memory;
 mod parse;
 mod unwritten;
 

@@ -1,0 +1,168 @@
+//! A launch's grid run block by block ([`Grid`]), on one thread or, when there are several
+//! blocks and cores, on several workers that each run a contiguous share of the blocks.
+//!
+//! Workers write to their own copies of the buffers ([`LaunchMemory`]). Their shares commit
+//! together only when no byte one worker wrote was written or read by another, and no worker
+//! faulted: then no block could have met another worker's writes in a run on one thread, and
+//! the result is that run's. Otherwise the launch runs again on one thread, from the
+//! unchanged buffers, and that run's result or error is the launch's, so every race, fault
+//! and message is the one the one-thread run reports.
+
+use std::ops::Range;
+
+use super::PtxError;
+use super::exec::{self, Pause, Place, Thread};
+use super::lower::Program;
+use super::memory::{BLOCK, Buf, LaunchMemory, Part, commit, overlap};
+
+/// Instructions one thread may run before it counts as a loop that does not end.
+const THREAD_LIMIT: u64 = 1 << 32;
+
+/// What a launch executed: instructions over every thread, and its longest block's serial
+/// depth.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Ran {
+    pub(super) executed: u64,
+    pub(super) longest: u64,
+}
+
+/// One launch: its program, parameter values and number of blocks.
+pub(super) struct Grid<'a> {
+    pub(super) kernel: &'static str,
+    pub(super) program: &'a Program,
+    pub(super) params: &'a [u64],
+    pub(super) blocks: u32,
+}
+
+impl Grid<'_> {
+    /// Runs the launch over `bufs` on up to `workers` threads and commits its writes; on an
+    /// error `bufs` is unchanged.
+    pub(super) fn run(&self, bufs: &mut [Option<Buf>], workers: usize) -> Result<Ran, PtxError> {
+        let workers = workers.min(self.blocks as usize);
+        if workers > 1 {
+            let base: &[Option<Buf>] = bufs;
+            let shares = split(self.blocks, workers);
+            let expected = shares.len();
+            let runs: Vec<(Result<Ran, PtxError>, Part)> = std::thread::scope(|s| {
+                let handles: Vec<_> = shares
+                    .into_iter()
+                    .map(|share| {
+                        s.spawn(move || {
+                            let mut mem = LaunchMemory::new(base);
+                            let ran = self.run_blocks(share, &mut mem);
+                            (ran, mem.into_part())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            });
+            let complete = runs.len() == expected && runs.iter().all(|(r, _)| r.is_ok());
+            let (ran, parts): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
+            if complete && !overlap(&parts) {
+                commit(bufs, parts);
+                return Ok(ran.into_iter().flatten().fold(Ran::default(), |a, r| Ran {
+                    executed: a.executed + r.executed,
+                    longest: a.longest.max(r.longest),
+                }));
+            }
+        }
+        let mut mem = LaunchMemory::new(bufs);
+        let ran = self.run_blocks(0..self.blocks, &mut mem)?;
+        let part = mem.into_part();
+        commit(bufs, vec![part]);
+        Ok(ran)
+    }
+
+    /// Runs blocks `blocks` one after another in `mem`.
+    fn run_blocks(&self, blocks: Range<u32>, mem: &mut LaunchMemory<'_>) -> Result<Ran, PtxError> {
+        let mut threads: Vec<Thread> = (0..BLOCK).map(|_| Thread::default()).collect();
+        let (mut executed, mut longest) = (0, 0);
+        for ctaid in blocks {
+            mem.shared.reset(self.program.shared);
+            for t in &mut threads {
+                t.reset(self.program);
+            }
+            // The block runs in phases: every thread still running goes on to its next barrier
+            // or its end, the last thread first. Any order is one a GPU may take; this one
+            // makes the usual missing barrier visible (threads writing what thread 0 then
+            // reads: thread 0 runs after them and meets their writes in its own phase, where
+            // the first order would have it read stale memory without a trace). The block's
+            // depth is each phase's longest thread, summed.
+            let mut running: Vec<u32> = (0..BLOCK).rev().collect();
+            let mut depth = 0;
+            while !running.is_empty() {
+                let (mut waiting, mut phase_longest) = (Vec::new(), 0);
+                for &tid in &running {
+                    let at = Place {
+                        tid,
+                        ntid: BLOCK,
+                        ctaid,
+                        nctaid: self.blocks,
+                    };
+                    let t = &mut threads[tid as usize];
+                    let before = t.count;
+                    let fault = |line: u32, what: String| PtxError::Fault {
+                        kernel: self.kernel,
+                        thread: u64::from(ctaid) * u64::from(BLOCK) + u64::from(tid),
+                        line,
+                        what,
+                    };
+                    let pause = exec::run(self.program, self.params, at, mem, t, THREAD_LIMIT)
+                        .map_err(|s| fault(s.line, s.what))?;
+                    phase_longest = phase_longest.max(t.count - before);
+                    if pause == Pause::Barrier {
+                        waiting.push(tid);
+                    }
+                }
+                depth += phase_longest;
+                if !waiting.is_empty() && waiting.len() != BLOCK as usize {
+                    return Err(PtxError::Fault {
+                        kernel: self.kernel,
+                        thread: u64::from(ctaid) * u64::from(BLOCK),
+                        line: 0,
+                        what: format!(
+                            "{} of the block's {BLOCK} threads wait at a barrier the others \
+                         left by returning",
+                            waiting.len()
+                        ),
+                    });
+                }
+                mem.shared.phase += 1;
+                running = waiting;
+            }
+            executed += threads.iter().map(|t| t.count).sum::<u64>();
+            longest = longest.max(depth);
+        }
+        Ok(Ran { executed, longest })
+    }
+}
+
+/// `blocks` cut into `workers` contiguous shares, as even as they can be.
+fn split(blocks: u32, workers: usize) -> Vec<Range<u32>> {
+    let w = u32::try_from(workers).unwrap_or(u32::MAX).max(1);
+    (0..w)
+        .map(|k| {
+            let at = |k: u32| (u64::from(blocks) * u64::from(k) / u64::from(w)) as u32;
+            at(k)..at(k + 1)
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn shares_cover_every_block_once_in_order() {
+        assert_eq!(split(10, 3), vec![0..3, 3..6, 6..10]);
+        assert_eq!(split(2, 2), vec![0..1, 1..2]);
+        assert_eq!(split(5, 1), vec![0..5]);
+        for (blocks, workers) in [(1, 1), (7, 2), (100, 16), (3, 8)] {
+            let s = split(blocks, workers);
+            assert_eq!(s.first().map(|r| r.start), Some(0));
+            assert_eq!(s.last().map(|r| r.end), Some(blocks));
+            assert!(s.windows(2).all(|w| w[0].end == w[1].start));
+        }
+    }
+}
