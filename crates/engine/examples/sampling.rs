@@ -5,6 +5,8 @@
 //! tokens it takes; BATCH 32, THREADS 2, N_GEN 32). Prints:
 //! - one sequence's temperature sampling (`sample`, top-40 by selection) against the full
 //!   sort it replaced, measured in the same run (the ratio);
+//! - hashing one row of logits (`hash_logits`) against one SHA-256 `update` per value, which
+//!   it replaced (the same hash, checked; the ratio);
 //! - the loop's tokens/s at BATCH sequences (`generate_batch_on` over slots that hand back
 //!   fixed logits at once), greedy and at temperature 0.7, on 1 and on THREADS threads: the
 //!   most any backend's batch step can deliver through this loop.
@@ -14,7 +16,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aikernel_engine::sample::{TOP_K, sample};
-use aikernel_engine::{EngineError, GenerateOptions, Model, Slots, generate_batch_on};
+use aikernel_engine::{EngineError, GenerateOptions, Model, Slots, generate_batch_on, hash_logits};
+use sha2::{Digest, Sha256};
 
 /// Slots whose every step returns the same logits (a clone per sequence, as a backend's
 /// read-back hands each sequence its own vector).
@@ -58,6 +61,15 @@ fn full_sort(logits: &[f32], t: f32) -> Vec<(u32, f32)> {
     cand
 }
 
+/// The logits' hash as it was made before: one `update` per value.
+fn hash_per_value(logits: &[f32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for l in logits {
+        h.update(l.to_le_bytes());
+    }
+    h.finalize().into()
+}
+
 fn per_call(reps: usize, mut f: impl FnMut(usize)) -> f64 {
     let t = Instant::now();
     for i in 0..reps {
@@ -90,6 +102,23 @@ fn main() {
     println!(
         "vocabulary {vocab}: temperature sampling {:.0} us a token (top-40 by selection), \
          the full sort alone {:.0} us: {:.1}x",
+        new * 1e6,
+        old * 1e6,
+        old / new
+    );
+
+    let chunked = |logits: &[f32]| -> [u8; 32] {
+        let mut h = Sha256::new();
+        hash_logits(&mut h, logits);
+        h.finalize().into()
+    };
+    assert_eq!(chunked(&logits), hash_per_value(&logits), "the same hash");
+    let reps = 500;
+    let old = per_call(reps, |_| sink += u64::from(hash_per_value(&logits)[0]));
+    let new = per_call(reps, |_| sink += u64::from(chunked(&logits)[0]));
+    println!(
+        "hashing a row of {vocab} logits: {:.0} us (1024 values an update), one update per \
+         value {:.0} us: {:.2}x",
         new * 1e6,
         old * 1e6,
         old / new

@@ -84,9 +84,11 @@ impl Seq {
     }
 }
 
-/// Feeds the little-endian bytes of `logits` to `hasher`, 1024 values to an `update`: the
-/// same bytes, so the same hash, as one `update` per value, which costs about 10% more.
-pub(crate) fn hash_logits(hasher: &mut Sha256, logits: &[f32]) {
+/// Feeds the little-endian bytes of `logits` to `hasher`: how every step's logits enter a
+/// [`Generation`]'s `logits_sha256` (and scoring's). 1024 values go to an `update`: the same
+/// bytes, so the same hash, as one `update` per value, which takes about 1.3x longer
+/// (`examples/sampling.rs`).
+pub fn hash_logits(hasher: &mut Sha256, logits: &[f32]) {
     const VALUES: usize = 1024;
     let mut bytes = [0u8; 4 * VALUES];
     for chunk in logits.chunks(VALUES) {

@@ -20,6 +20,7 @@ pub mod template;
 pub mod tokenizer;
 
 pub use batch::{generate_batch_constrained_on, generate_batch_with_cache};
+pub use decode::hash_logits;
 pub use generate::{
     GenerateOptions, Generation, StopReason, TokenConstraint, generate, generate_batch,
     generate_batch_on, generate_on, generate_with_cache,
