@@ -4,8 +4,8 @@
 //! against the engine's own forward pass: every logit's bits, on the tiny synthetic models of
 //! every architecture and every weight type, in the batched scenario of `tests/forward.rs`.
 //! The interpreter checks every access against its buffer and that no thread reads or writes
-//! what another thread of the same launch wrote. What remains for a GPU: ptxas and the
-//! hardware (docs/engine.md, "CUDA backend").
+//! what another thread of the same launch writes, whichever runs first. What remains for a
+//! GPU: ptxas and the hardware (docs/engine.md, "CUDA backend").
 // The CUDA compilers setup installs are NVIDIA's x86-64 Linux wheels.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,7 +28,7 @@ use aikernel_cuda::ptx::{PtxDevice, PtxError};
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
 use common::engine::{as_f16, compare_steps_on, load, quantized, spec};
-use common::golden::{cases, replay};
+use common::golden::{cases, replay_with};
 use common::toolkit::ptx_sm90;
 use tiny_arch::Family;
 
@@ -274,6 +274,55 @@ fn threads_that_touch_each_others_writes_are_a_race() {
 }
 
 #[test]
+fn a_read_before_another_threads_write_is_a_race_in_the_mirrored_order() {
+    // Gathering row 0 of a buffer into itself: threads 2 and 3 read x[0] and x[1], which
+    // threads 0 and 1 write. The usual order runs threads 3 and 2 first, so they read the old
+    // values and no store checks readers: only the mirrored run sees the race.
+    let launch = gather(0, 1, 0, 4, 2, 4);
+    let x = [1.0, 2.0, 3.0, 4.0];
+    let run = |both: bool| {
+        let mut d = device(ptx_sm90());
+        d.set_both_orders(both);
+        upload_f32(&mut d, 0, &x);
+        upload_i32(&mut d, 1, &[0, 0]);
+        let r = d.launch(&launch);
+        (r, d.read_f32(BufId(0), 4).unwrap())
+    };
+    let (r, after) = run(true);
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.contains("thread 2") && msg.contains("which thread 0 of the same launch wrote"),
+        "{msg}"
+    );
+    assert!(msg.contains("mirrored order"), "{msg}");
+    // A launch that fails writes nothing.
+    assert_eq!(after, x);
+    // With one order the race goes unseen and the usual order's result stands.
+    let (r, after) = run(false);
+    r.unwrap();
+    assert_eq!(after, vec![1.0, 2.0, 1.0, 2.0]);
+
+    // Across blocks: block 0 reads the half of x that block 1 writes. The usual order runs
+    // block 0 first; the mirrored one runs block 1 first, on one worker or two.
+    let x: Vec<f32> = (0..512).map(|i| i as f32).collect();
+    let race = |workers: usize| {
+        let mut d = device(ptx_sm90());
+        d.set_workers(workers);
+        upload_f32(&mut d, 0, &x);
+        upload_i32(&mut d, 1, &[1, 1]);
+        let e = d.launch(&gather(0, 1, 0, 512, 256, 512)).unwrap_err();
+        assert_eq!(d.read_f32(BufId(0), 512).unwrap(), x);
+        e.to_string()
+    };
+    let one = race(1);
+    assert!(
+        one.contains("thread 0,") && one.contains("which thread 256 of the same launch wrote"),
+        "{one}"
+    );
+    assert_eq!(race(2), one);
+}
+
+#[test]
 fn several_workers_give_one_workers_logits_costs_and_errors() {
     // The blocks of each launch shared among workers: the same bits and instruction counts
     // as one worker (the scenario compares each step's logits with the engine's).
@@ -388,12 +437,16 @@ fn smollm2_golden_hash_in_ptx() {
     let cap = c.prompt.len() + c.tokens.len() + 1;
     let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 1, cap).unwrap();
     let t = std::time::Instant::now();
-    let got = replay(
+    // The prefill and the first decode step also run in the mirrored order (every launch at
+    // this model's sizes, checked for reads of what another thread writes); the other decode
+    // steps repeat those launches at longer positions, in the usual order only (half the time).
+    let got = replay_with(
         &mut fwd,
         std::slice::from_ref(&c),
         1,
         0,
         m.config().vocab_size as u32,
+        |step, f| f.device().set_both_orders(step < 2),
     );
     println!(
         "SmolLM2-135M Q4_1, golden {:?}: {} PTX instructions interpreted in {:.1} s",

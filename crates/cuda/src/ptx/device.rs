@@ -34,6 +34,9 @@ pub struct PtxDevice {
     costs: HashMap<&'static str, KernelCost>,
     /// Threads a launch's blocks may be shared among.
     workers: usize,
+    /// Whether each launch also runs in the mirrored order, to find reads of bytes another
+    /// thread writes later.
+    both_orders: bool,
 }
 
 impl PtxDevice {
@@ -56,6 +59,7 @@ impl PtxDevice {
             launches: 0,
             costs: HashMap::new(),
             workers: std::thread::available_parallelism().map_or(1, usize::from),
+            both_orders: true,
         })
     }
 
@@ -64,6 +68,17 @@ impl PtxDevice {
     /// whose workers touch each other's writes, or where one faults, runs again on one thread.
     pub fn set_workers(&mut self, workers: usize) {
         self.workers = workers.max(1);
+    }
+
+    /// Whether each launch runs a second time, in the mirrored order (blocks last first, each
+    /// phase's threads first first), from the same buffers with its writes dropped (on by
+    /// default). The usual order sees a race only when the writer runs first; between the two
+    /// orders every two threads meet both ways, so a byte one thread reads and another writes
+    /// without a barrier between them is an error whichever runs first. Off, a launch costs
+    /// half the time and such a read goes unseen when the reader runs first. The costs
+    /// ([`PtxDevice::costs`]) count the usual order's run only.
+    pub fn set_both_orders(&mut self, on: bool) {
+        self.both_orders = on;
     }
 
     /// PTX instructions executed so far, over every thread.
@@ -176,7 +191,7 @@ impl Device for PtxDevice {
             params: &params,
             blocks,
         };
-        let Ran { executed, longest } = grid.run(&mut self.bufs, self.workers)?;
+        let Ran { executed, longest } = grid.run(&mut self.bufs, self.workers, self.both_orders)?;
         self.executed += executed;
         cost.executed += executed;
         cost.depth += longest;

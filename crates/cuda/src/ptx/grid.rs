@@ -7,6 +7,14 @@
 //! the result is that run's. Otherwise the launch runs again on one thread, from the
 //! unchanged buffers, and that run's result or error is the launch's, so every race, fault
 //! and message is the one the one-thread run reports.
+//!
+//! A byte one thread reads before another thread of the launch writes it is a race the run
+//! cannot see (the reader meets the old value, and a store checks only earlier writers). So a
+//! launch may also run in the mirrored order ([`Order::Mirrored`]: blocks last first, each
+//! phase's threads first first) from the same buffers, its writes dropped: every two threads
+//! meet in opposite orders in the two runs, so a read and a write of one byte by two threads
+//! that are not ordered by a barrier is, in one of them, a read or write of a byte another
+//! thread wrote, and an error.
 
 use std::ops::Range;
 
@@ -26,6 +34,17 @@ pub(super) struct Ran {
     pub(super) longest: u64,
 }
 
+/// The order a launch's blocks, and each phase's threads, run in. Both are orders a GPU may
+/// take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Order {
+    /// Blocks first first; each phase's threads last first, so threads writing what thread 0
+    /// then reads (the usual missing barrier) are seen as a race.
+    Usual,
+    /// Blocks last first; each phase's threads first first.
+    Mirrored,
+}
+
 /// One launch: its program, parameter values and number of blocks.
 pub(super) struct Grid<'a> {
     pub(super) kernel: &'static str,
@@ -35,12 +54,51 @@ pub(super) struct Grid<'a> {
 }
 
 impl Grid<'_> {
-    /// Runs the launch over `bufs` on up to `workers` threads and commits its writes; on an
-    /// error `bufs` is unchanged.
-    pub(super) fn run(&self, bufs: &mut [Option<Buf>], workers: usize) -> Result<Ran, PtxError> {
+    /// Runs the launch over `bufs` on up to `workers` threads, then, with `mirrored`, again
+    /// in the mirrored order from the same buffers (its writes dropped), and commits the first
+    /// run's writes; on an error in either `bufs` is unchanged.
+    pub(super) fn run(
+        &self,
+        bufs: &mut [Option<Buf>],
+        workers: usize,
+        mirrored: bool,
+    ) -> Result<Ran, PtxError> {
+        let (ran, parts) = self.execute(bufs, workers, Order::Usual)?;
+        if mirrored {
+            self.execute(bufs, workers, Order::Mirrored)
+                .map_err(|e| match e {
+                    PtxError::Fault {
+                        kernel,
+                        thread,
+                        line,
+                        what,
+                    } => PtxError::Fault {
+                        kernel,
+                        thread,
+                        line,
+                        what: format!(
+                            "{what} (with blocks and threads run in the mirrored order; the \
+                             usual order ran without a fault)"
+                        ),
+                    },
+                    other => other,
+                })?;
+        }
+        commit(bufs, parts);
+        Ok(ran)
+    }
+
+    /// Runs the launch over `base` in `order` on up to `workers` threads: what it cost and
+    /// what it wrote, `base` unchanged. Several workers' shares stand only when none faulted
+    /// and none touched what another wrote; otherwise the launch runs again on one thread.
+    fn execute(
+        &self,
+        base: &[Option<Buf>],
+        workers: usize,
+        order: Order,
+    ) -> Result<(Ran, Vec<Part>), PtxError> {
         let workers = workers.min(self.blocks as usize);
         if workers > 1 {
-            let base: &[Option<Buf>] = bufs;
             let shares = split(self.blocks, workers);
             let expected = shares.len();
             let runs: Vec<(Result<Ran, PtxError>, Part)> = std::thread::scope(|s| {
@@ -49,7 +107,7 @@ impl Grid<'_> {
                     .map(|share| {
                         s.spawn(move || {
                             let mut mem = LaunchMemory::new(base);
-                            let ran = self.run_blocks(share, &mut mem);
+                            let ran = self.run_blocks(share, order, &mut mem);
                             (ran, mem.into_part())
                         })
                     })
@@ -59,36 +117,46 @@ impl Grid<'_> {
             let complete = runs.len() == expected && runs.iter().all(|(r, _)| r.is_ok());
             let (ran, parts): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
             if complete && !overlap(&parts) {
-                commit(bufs, parts);
-                return Ok(ran.into_iter().flatten().fold(Ran::default(), |a, r| Ran {
+                let ran = ran.into_iter().flatten().fold(Ran::default(), |a, r| Ran {
                     executed: a.executed + r.executed,
                     longest: a.longest.max(r.longest),
-                }));
+                });
+                return Ok((ran, parts));
             }
         }
-        let mut mem = LaunchMemory::new(bufs);
-        let ran = self.run_blocks(0..self.blocks, &mut mem)?;
-        let part = mem.into_part();
-        commit(bufs, vec![part]);
-        Ok(ran)
+        let mut mem = LaunchMemory::new(base);
+        let ran = self.run_blocks(0..self.blocks, order, &mut mem)?;
+        Ok((ran, vec![mem.into_part()]))
     }
 
-    /// Runs blocks `blocks` one after another in `mem`.
-    fn run_blocks(&self, blocks: Range<u32>, mem: &mut LaunchMemory<'_>) -> Result<Ran, PtxError> {
+    /// Runs blocks `blocks` one after another in `mem`, in `order`.
+    fn run_blocks(
+        &self,
+        blocks: Range<u32>,
+        order: Order,
+        mem: &mut LaunchMemory<'_>,
+    ) -> Result<Ran, PtxError> {
         let mut threads: Vec<Thread> = (0..BLOCK).map(|_| Thread::default()).collect();
         let (mut executed, mut longest) = (0, 0);
+        let blocks: Vec<u32> = match order {
+            Order::Usual => blocks.collect(),
+            Order::Mirrored => blocks.rev().collect(),
+        };
         for ctaid in blocks {
             mem.shared.reset(self.program.shared);
             for t in &mut threads {
                 t.reset(self.program);
             }
             // The block runs in phases: every thread still running goes on to its next barrier
-            // or its end, the last thread first. Any order is one a GPU may take; this one
-            // makes the usual missing barrier visible (threads writing what thread 0 then
-            // reads: thread 0 runs after them and meets their writes in its own phase, where
-            // the first order would have it read stale memory without a trace). The block's
-            // depth is each phase's longest thread, summed.
-            let mut running: Vec<u32> = (0..BLOCK).rev().collect();
+            // or its end, in the usual order the last thread first. Any order is one a GPU may
+            // take; this one makes the usual missing barrier visible (threads writing what
+            // thread 0 then reads: thread 0 runs after them and meets their writes in its own
+            // phase, where the first order would have it read stale memory without a trace).
+            // The block's depth is each phase's longest thread, summed.
+            let mut running: Vec<u32> = match order {
+                Order::Usual => (0..BLOCK).rev().collect(),
+                Order::Mirrored => (0..BLOCK).collect(),
+            };
             let mut depth = 0;
             while !running.is_empty() {
                 let (mut waiting, mut phase_longest) = (Vec::new(), 0);

@@ -11,8 +11,9 @@
 //! the matmul uses them: a block runs in phases (every thread to its next barrier), so a
 //! block's threads meet at each barrier; a thread that returns while others wait at one is an
 //! error. Each access is bounds-checked; a global byte written by one thread and touched by
-//! another in the same launch is an error, and so is a shared byte touched by two threads
-//! between the same two barriers (one of them writing) or read before any thread wrote it.
+//! another in the same launch is an error (whichever runs first: each launch also runs in
+//! the mirrored order, `grid`), and so is a shared byte touched by two threads between the
+//! same two barriers (one of them writing) or read before any thread wrote it.
 //!
 //! What it does not cover: `ptxas` (PTX to machine code, done by the driver on a GPU) and
 //! the hardware. For `.rn` operations the PTX ISA fixes the result bits, so those steps may

@@ -68,6 +68,18 @@ pub(crate) fn replay<D: Device>(
     pad: usize,
     vocab: u32,
 ) -> Vec<String> {
+    replay_with(f, cases, group, pad, vocab, |_, _| {})
+}
+
+/// [`replay`], calling `before_step(i, f)` before each group's step `i` (0: the prefill).
+pub(crate) fn replay_with<D: Device>(
+    f: &mut Forward<'_, D>,
+    cases: &[Case],
+    group: usize,
+    pad: usize,
+    vocab: u32,
+    mut before_step: impl FnMut(usize, &mut Forward<'_, D>),
+) -> Vec<String> {
     let mut out = Vec::new();
     for chunk in cases.chunks(group) {
         let n = chunk.len();
@@ -109,6 +121,7 @@ pub(crate) fn replay<D: Device>(
             }
             let refs: Vec<(usize, &[u32])> =
                 batch.iter().map(|(s, t)| (*s, t.as_slice())).collect();
+            before_step(i, f);
             let logits = f.step(&refs).unwrap();
             for ((s, _), l) in batch.iter().zip(&logits) {
                 if *s < n {
