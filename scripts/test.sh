@@ -126,8 +126,18 @@ step "cargo clippy (warnings denied; the test build, then the operator's build o
 cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
 cargo clippy -p aikernel-node -p aikernel --no-deps --all-targets --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked --no-fail-fast "${FEATURES[@]}" 2>&1 | tee "$LOGS/cargo-test.log"
+step "cargo test: build"
+cargo test --workspace --locked "${FEATURES[@]}" --no-run --message-format=json-render-diagnostics \
+  >"$LOGS/test-artifacts.json" 2> >(tee "$LOGS/build.log" >&2)
+
+# cargo would run the binaries one after another (and hold its build lock meanwhile), while
+# the CLI's node tests mostly wait on blocks and deadlines: they run in one lane, the other
+# binaries, the doc tests and the NEON kernels under qemu (scripts/test-aarch64.sh, its own
+# target folder) in another, at the same time (scripts/run-test-binaries.py).
+step "cargo test: run (the node tests beside the rest, then the doc tests and the aarch64 NEON kernels under qemu)"
+python3 scripts/run-test-binaries.py "$LOGS/test-artifacts.json" "$LOGS" \
+  --then "doc tests" cargo-doc.log "cargo test --workspace --locked --doc ${FEATURES[*]}" \
+  --then "aarch64 (NEON) kernels under qemu" cargo-aarch64.log ./scripts/test-aarch64.sh
 
 # The SDK's dependencies come from setup (sdk/package-lock.json); its tests run the aikernel
 # binary the cargo test step built (AIKERNEL_BIN; cargo's target folder, CARGO_TARGET_DIR or
@@ -136,8 +146,5 @@ step "TypeScript SDK (build: ABIs from the forge artifacts, ESM + CJS; node --te
 AIKERNEL_BIN="$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/aikernel"
 export AIKERNEL_BIN
 (cd sdk && npm run build && npm test) 2>&1 | tee "$LOGS/sdk-test.log"
-
-step "aarch64 (NEON) kernels under qemu"
-./scripts/test-aarch64.sh 2>&1 | tee "$LOGS/cargo-aarch64.log"
 
 step "all tests passed"
