@@ -5,23 +5,28 @@
 #   .gpu/bin/      stripped release builds of the GPU tests (every test target of
 #                  aikernel-cuda except toolkit and ptx, which need setup's CUDA compilers,
 #                  and gpu_path, which needs the build folder's CPU stand-ins of the driver;
-#                  and aikernel-accel's generation) named <crate>-<target>, the aikernel CLI (the
-#                  benchmark), and manifest.txt (the commit they were built from, one line per
-#                  file with its sha256)
+#                  and aikernel-accel's generation, and the CLI's node_gpu: the committee of
+#                  CPU and GPU nodes) named <crate>-<target>, the aikernel CLI (the benchmark
+#                  and the committee's nodes), and manifest.txt (the commit they were built
+#                  from, one line per file with its sha256)
+#   .gpu/tools/    anvil (the committee's chain; 43 MB, a call of its own)
 #   .gpu/model/    the default model (SmolLM2-135M-Instruct Q4_1, 98 MB: more than one call
 #                  carries) in two parts, and SHA256SUMS of the whole file
-# .gpu/ is ignored by git. The three calls, in a row (a machine stays warm about 30 s after a
-# call; ignored folders and /tmp stay while it is warm), are in docs/engine.md, "On a GPU
-# machine":
+# .gpu/ is ignored by git. The four calls, in a row (a machine stays warm about 30 s after a
+# call; ignored folders and /tmp stay while it is warm), are in docs/engine.md, "A GPU
+# machine without Rust":
 #   1. carry .gpu/model/part-0:  mkdir -p /tmp/ak && cp .gpu/model/part-0 /tmp/ak/
 #   2. carry .gpu/model/part-1 and .gpu/model/SHA256SUMS: assemble and check the model
-#   3. carry .gpu/bin:           AIKERNEL_CACHE=/tmp/ak/cache scripts/gpu-check.sh "$OUT"
+#   3. carry .gpu/tools:         mkdir -p /tmp/ak/bin && cp .gpu/tools/anvil /tmp/ak/bin/
+#   4. carry .gpu/bin:           AIKERNEL_CACHE=/tmp/ak/cache AIKERNEL_FOUNDRY_BIN=/tmp/ak/bin \
+#                                scripts/gpu-check.sh "$OUT"
 # Usage: scripts/gpu-bundle.sh
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="$root/.gpu/bin"
+tools="$root/.gpu/tools"
 models="$root/.gpu/model"
 cache="${AIKERNEL_CACHE:-${HOME:+$HOME/}.cache/aikernel}"
 model="$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -35,8 +40,12 @@ die() { log "$*"; exit 1; }
 [[ -f "$model" ]] || die "$model is missing: run scripts/setup.sh"
 command -v strip >/dev/null || die "strip (binutils) is needed"
 
-rm -rf "$bin" "$models"
-mkdir -p "$bin" "$models"
+anvil="$(command -v anvil || true)"
+[[ -z "$anvil" && -x "$root/.tools/bin/anvil" ]] && anvil="$root/.tools/bin/anvil"
+[[ -n "$anvil" ]] || die "anvil is missing: run scripts/setup.sh"
+
+rm -rf "$bin" "$tools" "$models"
+mkdir -p "$bin" "$tools" "$models"
 
 log "building the GPU tests (release)"
 json="$(mktemp)"
@@ -75,10 +84,29 @@ if not any(p.endswith("cuda-golden") for p in picked) or not any(
     sys.exit(f"the golden and generation tests were not built: {picked}")
 PY
 
-log "building the aikernel CLI (release)"
+log "building the aikernel CLI and its committee test (release)"
 cargo build --release --locked -p aikernel
 cp target/release/aikernel "$bin/aikernel"
+# The committee of CPU and GPU nodes (cpu_and_gpu_nodes_settle_together) runs the bundled CLI
+# through AIKERNEL_TEST_BIN: the path cargo compiles into the test is this machine's.
+cargo test --release --locked --no-run -p aikernel --test node_gpu --message-format=json >"$json"
+python3 - "$json" "$bin/cli-node_gpu" <<'PY'
+import json, shutil, sys
+src, dest = sys.argv[1], sys.argv[2]
+for line in open(src):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and m["target"]["name"] == "node_gpu":
+        shutil.copy2(m["executable"], dest)
+        break
+else:
+    sys.exit("the node_gpu test was not built")
+PY
 strip "$bin"/*
+cp "$(readlink -f "$anvil")" "$tools/anvil"
 
 {
     echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo '-dirty')"
@@ -92,8 +120,10 @@ for p in "$models/part-0" "$models/part-1"; do
     [[ $(stat -c %s "$p") -lt $max_part ]] || die "$p is over $max_part bytes"
 done
 
-du -sh "$bin" "$models"/* >&2
-total=$(du -sb "$bin" | cut -f1)
-[[ $total -lt $((56 * 1024 * 1024)) ]] \
-    || die ".gpu/bin is $total bytes: too much to carry with the working tree in one call"
-log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/model (2 parts)"
+du -sh "$bin" "$tools" "$models"/* >&2
+for d in "$bin" "$tools"; do
+    total=$(du -sb "$d" | cut -f1)
+    [[ $total -lt $max_part ]] \
+        || die "$d is $total bytes: too much to carry with the working tree in one call"
+done
+log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/tools (anvil), .gpu/model (2 parts)"

@@ -24,6 +24,10 @@
 #                 CUDA graphs, and through the sampling loop (loopTokensPerS); the CPU's
 #                 at 16 threads (one stream, the aggregate and the loop at 8, 32, 64);
 #                 each cuda row's aggregateRatio and loopRatio to the CPU's
+#   committee.log a committee of two CPU nodes and one `device = "cuda"` node settling
+#                 prompts together on a local chain (the test cpu_and_gpu_nodes_settle_together:
+#                 `aikernel devnet` with anvil, three `aikernel node run` processes; anvil from
+#                 AIKERNEL_FOUNDRY_BIN or PATH, the bundle's in .gpu/tools)
 #   summary.json  the verdict of each step
 #   nvcc.log      what nvcc printed building gpu_check
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)
@@ -282,12 +286,35 @@ if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
     fi
 fi
 
+# A committee of two CPU nodes and a GPU node settling prompts together (the test
+# cpu_and_gpu_nodes_settle_together; from the bundle, its nodes are the bundled CLI, passed as
+# AIKERNEL_TEST_BIN). It needs anvil: AIKERNEL_FOUNDRY_BIN, else PATH, else .tools/bin.
+committee_status="skipped (no cargo build)"
+[[ $mock -eq 1 ]] && committee_status="skipped (mock)"
+committee_test=(cargo test --offline -p aikernel --features aikernel/test-hooks --test node_gpu --)
+committee_env=()
+if [[ $runner == bundle ]]; then
+    committee_test=("$bundle/cli-node_gpu")
+    committee_env=(AIKERNEL_TEST_BIN="$bundle/aikernel")
+fi
+if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
+    if [[ $runner == bundle && ! -x "$bundle/cli-node_gpu" ]]; then
+        committee_status="failed (the bundle has no cli-node_gpu: rebuild it with scripts/gpu-bundle.sh)"
+    elif (cd "$root" && env ${committee_env[@]+"${committee_env[@]}"} timeout 900 \
+        "${committee_test[@]}" --nocapture --exact cpu_and_gpu_nodes_settle_together) \
+        >"$out/committee.log" 2>&1; then
+        committee_status="passed"
+    else
+        committee_status="failed (see committee.log)"
+    fi
+fi
+
 verdict=false
 [[ $kernels_rc -eq 0 && "$cargo_status" != failed* && "$golden_status" != failed* \
-    && "$generate_status" != failed* ]] && verdict=true
-printf '{"commit": %s, "compile_only": false, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "bench": %s, "pass": %s}\n' \
+    && "$generate_status" != failed* && "$committee_status" != failed* ]] && verdict=true
+printf '{"commit": %s, "compile_only": false, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "committee": %s, "bench": %s, "pass": %s}\n' \
     "$(js "$commit")" "$([[ $kernels_rc -eq 0 ]] && echo true || echo false)" "$kernels_rc" \
     "$(js "$cargo_status")" "$(js "$golden_status")" "$(js "$generate_status")" \
-    "$(js "$bench_status")" "$verdict" >"$out/summary.json"
+    "$(js "$committee_status")" "$(js "$bench_status")" "$verdict" >"$out/summary.json"
 cat "$out/summary.json"
 [[ $verdict == true ]]

@@ -38,8 +38,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The aikernel binary the network runs: `$AIKERNEL_TEST_BIN` where set (a prebuilt binary,
+/// as on a GPU machine without Rust: scripts/gpu-bundle.sh), else the one cargo built for
+/// these tests.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_aikernel")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("AIKERNEL_TEST_BIN")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_aikernel").to_owned())
+    })
 }
 
 /// A child process killed (SIGKILL) when dropped.
