@@ -47,17 +47,22 @@ anvil="$(command -v anvil || true)"
 rm -rf "$bin" "$tools" "$models"
 mkdir -p "$bin" "$tools" "$models"
 
-log "building the GPU tests (release)"
+log "building the GPU tests and the committee test (release)"
 json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
 cargo test --release --locked --no-run -p aikernel-cuda -p aikernel-accel \
     --message-format=json >"$json"
+# The committee of CPU and GPU nodes (cpu_and_gpu_nodes_settle_together) runs the bundled CLI
+# through AIKERNEL_TEST_BIN: the path cargo compiles into the test is this machine's.
+cargo test --release --locked --no-run -p aikernel --test node_gpu --message-format=json >>"$json"
 python3 - "$json" "$bin" <<'PY'
 import json, shutil, sys
 src, dest = sys.argv[1], sys.argv[2]
 # Targets that need setup's CUDA compilers (not on the GPU machine) or the CPU stand-ins of the
 # driver that build.rs leaves in the build folder (gpu_path) stay behind.
 leave = {("aikernel-cuda", "toolkit"), ("aikernel-cuda", "ptx"), ("aikernel-cuda", "gpu_path")}
+# The bundle's name of each package's files: <short>-<target>.
+short = {"aikernel-cuda": "cuda", "aikernel-accel": "accel", "aikernel": "cli"}
 picked = []
 for line in open(src):
     try:
@@ -75,36 +80,18 @@ for line in open(src):
         continue
     if pkg == "aikernel-accel" and name != "generation":
         continue
-    out = f"{dest}/{pkg.removeprefix('aikernel-')}-{name}"
+    out = f"{dest}/{short[pkg]}-{name}"
     shutil.copy2(m["executable"], out)
     picked.append(out)
-if not any(p.endswith("cuda-golden") for p in picked) or not any(
-    p.endswith("accel-generation") for p in picked
-):
-    sys.exit(f"the golden and generation tests were not built: {picked}")
+needed = ["cuda-golden", "accel-generation", "cli-node_gpu"]
+missing = [n for n in needed if not any(p.endswith(n) for p in picked)]
+if missing:
+    sys.exit(f"{', '.join(missing)} not built: {picked}")
 PY
 
-log "building the aikernel CLI and its committee test (release)"
+log "building the aikernel CLI (release)"
 cargo build --release --locked -p aikernel
 cp target/release/aikernel "$bin/aikernel"
-# The committee of CPU and GPU nodes (cpu_and_gpu_nodes_settle_together) runs the bundled CLI
-# through AIKERNEL_TEST_BIN: the path cargo compiles into the test is this machine's.
-cargo test --release --locked --no-run -p aikernel --test node_gpu --message-format=json >"$json"
-python3 - "$json" "$bin/cli-node_gpu" <<'PY'
-import json, shutil, sys
-src, dest = sys.argv[1], sys.argv[2]
-for line in open(src):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and m["target"]["name"] == "node_gpu":
-        shutil.copy2(m["executable"], dest)
-        break
-else:
-    sys.exit("the node_gpu test was not built")
-PY
 strip "$bin"/*
 cp "$(readlink -f "$anvil")" "$tools/anvil"
 
