@@ -273,6 +273,20 @@ fn threads_that_touch_each_others_writes_are_a_race() {
     );
 }
 
+/// Two blocks gathering 512 values of a buffer into itself, rows of 256 by `idx`, on `workers`
+/// workers: the launch's error, the buffer checked unchanged (a launch that fails writes
+/// nothing).
+fn two_block_gather_in_place_error(idx: [i32; 2], workers: usize) -> String {
+    let x: Vec<f32> = (0..512).map(|i| i as f32).collect();
+    let mut d = device(ptx_sm90());
+    d.set_workers(workers);
+    upload_f32(&mut d, 0, &x);
+    upload_i32(&mut d, 1, &idx);
+    let e = d.launch(&gather(0, 1, 0, 512, 256, 512)).unwrap_err();
+    assert_eq!(d.read_f32(BufId(0), 512).unwrap(), x);
+    e.to_string()
+}
+
 #[test]
 fn a_read_before_another_threads_write_is_a_race_in_the_mirrored_order() {
     // Gathering row 0 of a buffer into itself: threads 2 and 3 read x[0] and x[1], which
@@ -304,22 +318,12 @@ fn a_read_before_another_threads_write_is_a_race_in_the_mirrored_order() {
 
     // Across blocks: block 0 reads the half of x that block 1 writes. The usual order runs
     // block 0 first; the mirrored one runs block 1 first, on one worker or two.
-    let x: Vec<f32> = (0..512).map(|i| i as f32).collect();
-    let race = |workers: usize| {
-        let mut d = device(ptx_sm90());
-        d.set_workers(workers);
-        upload_f32(&mut d, 0, &x);
-        upload_i32(&mut d, 1, &[1, 1]);
-        let e = d.launch(&gather(0, 1, 0, 512, 256, 512)).unwrap_err();
-        assert_eq!(d.read_f32(BufId(0), 512).unwrap(), x);
-        e.to_string()
-    };
-    let one = race(1);
+    let one = two_block_gather_in_place_error([1, 1], 1);
     assert!(
         one.contains("thread 0,") && one.contains("which thread 256 of the same launch wrote"),
         "{one}"
     );
-    assert_eq!(race(2), one);
+    assert_eq!(two_block_gather_in_place_error([1, 1], 2), one);
 }
 
 #[test]
@@ -339,22 +343,12 @@ fn several_workers_give_one_workers_logits_costs_and_errors() {
     // Two blocks gathering a buffer into itself: each block reads the half the other writes.
     // One worker meets block 0's writes in block 1; two workers each read the old half, and
     // the launch runs again on one thread, which reports the same race.
-    let x: Vec<f32> = (0..512).map(|i| i as f32).collect();
-    let race = |workers: usize| {
-        let mut d = device(ptx_sm90());
-        d.set_workers(workers);
-        upload_f32(&mut d, 0, &x);
-        upload_i32(&mut d, 1, &[1, 0]);
-        let e = d.launch(&gather(0, 1, 0, 512, 256, 512)).unwrap_err();
-        // A launch that fails writes nothing.
-        assert_eq!(d.read_f32(BufId(0), 512).unwrap(), x);
-        e.to_string()
-    };
-    let one = race(1);
+    let one = two_block_gather_in_place_error([1, 0], 1);
     assert!(one.contains("of the same launch wrote"), "{one}");
-    assert_eq!(race(2), one);
+    assert_eq!(two_block_gather_in_place_error([1, 0], 2), one);
 
     // A row past the table in the second block only: block 0 alone would have succeeded.
+    let x: Vec<f32> = (0..512).map(|i| i as f32).collect();
     let fault = |workers: usize| {
         let mut d = device(ptx_sm90());
         d.set_workers(workers);
