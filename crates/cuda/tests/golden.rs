@@ -1,8 +1,11 @@
-//! The engine's committed golden hashes replayed through the CUDA forward pass: on the host
-//! build here (SmolLM2-135M Q4_1, each request alone and the four batched with two fillers),
-//! and, where a GPU is present (`scripts/gpu-check.sh`; elsewhere the `gpu` skip), on the
-//! GPU at batch sizes 1, 4 and 32 for SmolLM2 and 1 and 8 for Gemma 3 270M, writing
-//! `golden.json` into `$AK_GPU_CHECK_OUT`.
+//! Every golden request of the engine's test suite replayed through the CUDA forward pass:
+//! SmolLM2-135M Q4_1 (`golden_smollm2_q4_1.json`), SmolLM2 requantized to Q4_K_M by the
+//! engine's quantizer (`golden_smollm2_q4_k_m.json`: Q4_K, Q6_K, Q5_0 and Q8_0 at real sizes),
+//! Gemma 3 270M Q4_K_M (`golden_gemma3_270m.json`) and its 895-token prompt past the sliding
+//! window (`golden_gemma3_270m_window.json`). On the host build here, each request alone and
+//! batched with fillers; where a GPU is present (`scripts/gpu-check.sh`; elsewhere the `gpu`
+//! skip), on the GPU at several batch sizes (1, 4 and 32 for SmolLM2), with CUDA graphs and
+//! some again without, writing `golden.json` into `$AK_GPU_CHECK_OUT`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -10,14 +13,34 @@ mod common;
 use aikernel_cuda::forward::{Forward, HostDevice};
 use aikernel_cuda::gpu::GpuDevice;
 use aikernel_engine::Model;
+use aikernel_engine::gguf::GgufFile;
+use aikernel_engine::quantize::{QuantType, requantize_gguf};
 use common::engine::spec;
-use common::golden::{Case, cases, replay};
+use common::golden::{Case, cases, replay, window_case};
 
 fn smollm2() -> Model {
     let path = aikernel_engine::paths::model();
     assert!(
         path.exists(),
         "SmolLM2-135M-Instruct not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        path.display()
+    );
+    Model::load(&path).unwrap()
+}
+
+/// The default model requantized to the Q4_K_M mix, as the engine's `kquant_model` test does.
+fn smollm2_q4_k_m() -> Model {
+    let input = GgufFile::open(&aikernel_engine::paths::model()).unwrap();
+    let mut bytes = Vec::new();
+    requantize_gguf(&input, QuantType::Q4_K_M, &mut bytes).unwrap();
+    Model::from_gguf(GgufFile::from_bytes(bytes).unwrap()).unwrap()
+}
+
+fn gemma3() -> Model {
+    let path = aikernel_engine::paths::gemma3_270m();
+    assert!(
+        path.exists(),
+        "Gemma 3 270M not found at {}: run scripts/setup.sh",
         path.display()
     );
     Model::load(&path).unwrap()
@@ -30,31 +53,67 @@ fn capacity(cs: &[Case]) -> usize {
         .unwrap_or(1)
 }
 
-#[test]
-fn smollm2_golden_hashes_on_the_host_build() {
-    let m = smollm2();
-    let cs = cases("golden_smollm2_q4_1.json");
-    assert_eq!(cs.len(), 4);
+/// `cs` on the host build alone and in groups of `group` with `pad` fillers: the committed
+/// hashes both ways.
+fn host_build_matches(m: &Model, cs: &[Case], group: usize, pad: usize) {
     let want: Vec<&str> = cs.iter().map(|c| c.sha.as_str()).collect();
     let vocab = m.config().vocab_size as u32;
-    let mut f = Forward::new(HostDevice::new(), spec(&m), 6, capacity(&cs) + 5).unwrap();
-    assert_eq!(replay(&mut f, &cs, 1, 0, vocab), want, "alone");
+    let mut f = Forward::new(
+        HostDevice::new(),
+        spec(m),
+        group + pad,
+        capacity(cs) + pad + 3,
+    )
+    .unwrap();
+    assert_eq!(replay(&mut f, cs, 1, 0, vocab), want, "alone");
     assert_eq!(
-        replay(&mut f, &cs, 4, 2, vocab),
+        replay(&mut f, cs, group, pad, vocab),
         want,
-        "batched with fillers"
+        "batched: {group} with {pad} fillers"
     );
 }
 
-/// Runs `fixture` on the GPU at each `(group, pad, graphs)` (CUDA graphs on or off),
-/// returning JSON rows and whether all match.
+#[test]
+fn smollm2_golden_hashes_on_the_host_build() {
+    let cs = cases("golden_smollm2_q4_1.json");
+    assert_eq!(cs.len(), 4);
+    host_build_matches(&smollm2(), &cs, 4, 2);
+}
+
+#[test]
+fn smollm2_q4_k_m_golden_hashes_on_the_host_build() {
+    let cs = cases("golden_smollm2_q4_k_m.json");
+    assert_eq!(cs.len(), 3);
+    host_build_matches(&smollm2_q4_k_m(), &cs, 3, 2);
+}
+
+#[test]
+fn gemma3_golden_hashes_on_the_host_build() {
+    let g = gemma3();
+    let cs = cases("golden_gemma3_270m.json");
+    assert_eq!(cs.len(), 2);
+    host_build_matches(&g, &cs, 2, 2);
+}
+
+/// Batched with a filler only: each run prefills 895 tokens (about 110 s on the host build),
+/// and the filler decoding beside it adds to what the request alone would show.
+#[test]
+fn gemma3_sliding_window_golden_hash_on_the_host_build() {
+    let g = gemma3();
+    let cs = [window_case(g.tokenizer())];
+    let vocab = g.config().vocab_size as u32;
+    let mut f = Forward::new(HostDevice::new(), spec(&g), 2, capacity(&cs) + 4).unwrap();
+    assert_eq!(replay(&mut f, &cs, 1, 1, vocab), [cs[0].sha.clone()]);
+}
+
+/// Runs `cs` on the GPU at each `(group, pad, graphs)` (CUDA graphs on or off), returning
+/// JSON rows and whether all match.
 fn gpu_rows(
     m: &Model,
     name: &str,
-    fixture: &str,
+    cs: &[Case],
     configs: &[(usize, usize, bool)],
 ) -> (Vec<String>, bool) {
-    let cs = cases(fixture);
     let vocab = m.config().vocab_size as u32;
     let (mut rows, mut all) = (Vec::new(), true);
     for &(group, pad, graphs) in configs {
@@ -62,9 +121,9 @@ fn gpu_rows(
             GpuDevice::open().unwrap_or_else(|e| panic!("no GPU for the golden check: {e}"));
         gpu.set_graphs(graphs).unwrap();
         // Fillers hold up to `3 + pad` prompt tokens and decode as long as the longest case.
-        let mut f = Forward::new(gpu, spec(m), group + pad, capacity(&cs) + pad + 3).unwrap();
+        let mut f = Forward::new(gpu, spec(m), group + pad, capacity(cs) + pad + 3).unwrap();
         let t = std::time::Instant::now();
-        let got = replay(&mut f, &cs, group, pad, vocab);
+        let got = replay(&mut f, cs, group, pad, vocab);
         let secs = t.elapsed().as_secs_f64();
         for (c, g) in cs.iter().zip(&got) {
             let ok = *g == c.sha;
@@ -86,11 +145,16 @@ fn golden_hashes_on_the_gpu() {
     }
     let mut rows = Vec::new();
     let mut all = true;
+    let mut run = |m: &Model, name: &str, cs: &[Case], configs: &[(usize, usize, bool)]| {
+        let (r, ok) = gpu_rows(m, name, cs, configs);
+        rows.extend(r);
+        all &= ok;
+    };
     let m = smollm2();
-    let (r, ok) = gpu_rows(
+    run(
         &m,
         "SmolLM2-135M-Instruct Q4_1",
-        "golden_smollm2_q4_1.json",
+        &cases("golden_smollm2_q4_1.json"),
         &[
             (1, 0, true),
             (4, 0, true),
@@ -99,19 +163,30 @@ fn golden_hashes_on_the_gpu() {
             (4, 28, false),
         ],
     );
-    rows.extend(r);
-    all &= ok;
+    drop(m);
+    run(
+        &smollm2_q4_k_m(),
+        "SmolLM2-135M-Instruct requantized to Q4_K_M",
+        &cases("golden_smollm2_q4_k_m.json"),
+        &[(1, 0, true), (3, 5, true), (3, 5, false)],
+    );
+    // Gemma 3 270M where its file is present (the bundle's model calls carry only SmolLM2;
+    // docs/engine.md, "A GPU machine without Rust", has Gemma's).
     let gemma = aikernel_engine::paths::gemma3_270m();
     if gemma.exists() {
         let g = Model::load(&gemma).unwrap();
-        let (r, ok) = gpu_rows(
+        run(
             &g,
             "Gemma 3 270M Q4_K_M",
-            "golden_gemma3_270m.json",
-            &[(1, 0, true), (4, 4, true), (4, 4, false)],
+            &cases("golden_gemma3_270m.json"),
+            &[(1, 0, true), (2, 6, true), (2, 6, false)],
         );
-        rows.extend(r);
-        all &= ok;
+        run(
+            &g,
+            "Gemma 3 270M Q4_K_M, 895-token prompt past the sliding window",
+            &[window_case(g.tokenizer())],
+            &[(1, 0, true), (1, 7, true), (1, 0, false)],
+        );
     }
     let json = format!("[\n  {}\n]\n", rows.join(",\n  "));
     if let Some(dir) = std::env::var_os("AK_GPU_CHECK_OUT") {
