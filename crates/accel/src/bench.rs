@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use aikernel_cuda::forward::Device;
+use aikernel_cuda::forward::{Device, ModelSpec};
 use aikernel_engine::{
     EngineError, GenerateOptions, Model, Slots, TokenConstraint, generate_batch_constrained_on,
 };
@@ -96,6 +96,30 @@ where
     let tokens = Tokens(model.config().vocab_size as u64);
     let secs = decode(slots, &tokens, depth, batch.max(1), n_gen)?;
     Ok((batch.max(1) * n_gen) as f64 / secs)
+}
+
+/// The useful bytes per second of a decode measurement that gave `tokens_per_s` (all streams
+/// together) over `n_gen` steps of `batch` streams from `depth`, as [`bench_device`],
+/// [`aggregate_decode`] and the engine's `bench_at` step (each stream's length after step
+/// `i` is `depth + 2 + i`): [`ModelSpec::decode_step_bytes`] summed over the steps, read in
+/// the measured time. The least traffic those steps need (weights once a step, the caches
+/// attended), so a GPU's figure is comparable with its memory bandwidth.
+///
+/// [`ModelSpec::decode_step_bytes`]: aikernel_cuda::forward::ModelSpec::decode_step_bytes
+pub fn decode_read_bytes_per_s(
+    spec: &ModelSpec<'_>,
+    (depth, n_gen, batch): (usize, usize, usize),
+    tokens_per_s: f64,
+) -> f64 {
+    let batch = batch.max(1);
+    if n_gen == 0 || tokens_per_s <= 0.0 {
+        return 0.0;
+    }
+    let bytes: u64 = (0..n_gen)
+        .map(|i| spec.decode_step_bytes(&vec![depth + 2 + i; batch]))
+        .sum();
+    let seconds = (batch * n_gen) as f64 / tokens_per_s;
+    bytes as f64 / seconds
 }
 
 /// Prompt tokens of each request [`loop_decode`] generates from.

@@ -20,7 +20,8 @@ mod spec;
 mod worker;
 
 pub use bench::{
-    DeviceBench, LOOP_PROMPT, LoopBench, aggregate_decode, bench_device, bench_shape, loop_decode,
+    DeviceBench, LOOP_PROMPT, LoopBench, aggregate_decode, bench_device, bench_shape,
+    decode_read_bytes_per_s, loop_decode,
 };
 pub use error::AccelError;
 pub use slots::{DeviceSlots, positions_needed};

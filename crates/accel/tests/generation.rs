@@ -320,6 +320,35 @@ fn the_bench_measures_the_host_build() {
 }
 
 #[test]
+#[allow(clippy::float_cmp)] // whole bytes over exactly one second
+fn the_bench_reads_the_model_once_a_step_and_the_attended_cache() {
+    let m = smollm2();
+    let spec = aikernel_accel::model_spec(&m);
+    // SmolLM2's head is its embedding: a step reads nearly the whole file (its tensors; the
+    // rest is the tokenizer and other metadata) and a row of the embedding per stream.
+    let file = std::fs::metadata(aikernel_engine::paths::model())
+        .unwrap()
+        .len();
+    let weights = spec.decode_step_bytes(&[]);
+    assert!(
+        weights < file && weights > file / 100 * 95,
+        "{weights} of {file} bytes"
+    );
+    // 30 layers of 3 key/value heads of 64, binary16: 23,040 bytes of cache a position.
+    let kv = 30 * 2 * 192 * 2;
+    let row = spec.decode_step_bytes(&[0]) - weights;
+    assert_eq!(spec.decode_step_bytes(&[5]), weights + row + 5 * kv);
+    // Two steps of two streams from depth 3 (lengths 5, then 6) at 4 tokens/s: one second.
+    let want = spec.decode_step_bytes(&[5, 5]) + spec.decode_step_bytes(&[6, 6]);
+    let got = aikernel_accel::decode_read_bytes_per_s(&spec, (3, 2, 2), 4.0);
+    assert_eq!(got, want as f64);
+    assert_eq!(
+        aikernel_accel::decode_read_bytes_per_s(&spec, (3, 0, 2), 4.0),
+        0.0
+    );
+}
+
+#[test]
 fn the_sampling_loop_bench_generates_every_token() {
     let m = smollm2();
     let positions = aikernel_accel::LOOP_PROMPT + 3;

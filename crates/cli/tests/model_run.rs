@@ -339,6 +339,16 @@ fn bench_measures_the_cpu_aggregate_at_each_batch_size() {
     assert!(at(3)["aggregateTokensPerS"].as_f64().unwrap() > 0.0, "{v}");
     // And the same three requests through the sampling loop (hashing and sampling counted).
     assert!(at(3)["loopTokensPerS"].as_f64().unwrap() > 0.0, "{v}");
+    // The useful bytes read per token: the whole model (its head is its embedding: 96.7 MB
+    // of tensors in the 98.4 MB file) once a step, shared by the streams of a batch.
+    let per_token = |b: u64| {
+        at(b)["readGBPerS"].as_f64().unwrap() / at(b)["aggregateTokensPerS"].as_f64().unwrap()
+    };
+    assert!((0.09..0.098).contains(&per_token(1)), "{v}");
+    assert!(
+        (per_token(3) * 3.0 / per_token(1) - 1.0).abs() < 0.01,
+        "{v}"
+    );
     // A tile the kernels cannot take is refused, naming what is allowed; so is a graph
     // setting other than on and off.
     for (flag, value, says) in [

@@ -8,8 +8,8 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use aikernel_accel::{
-    DeviceSlots, LOOP_PROMPT, aggregate_decode, bench_device, bench_shape, loop_decode,
-    positions_needed,
+    DeviceSlots, LOOP_PROMPT, aggregate_decode, bench_device, bench_shape, decode_read_bytes_per_s,
+    loop_decode, model_spec, positions_needed,
 };
 use aikernel_cuda::forward::MatmulTile;
 use aikernel_engine::kernels::Ctx;
@@ -175,6 +175,23 @@ where
     let l = loop_decode(model, slots, capacity, n_gen, batch, threads)
         .with_context(|| format!("{what} sampling loop at batch {batch}"))?;
     Ok(Some(l.tokens_per_s()))
+}
+
+/// Adds to each row (`depth`, `batch`, `aggregateTokensPerS`: all streams' decode over
+/// `n_gen` steps) `readGBPerS`: the useful bytes those steps read (the weights once a step and
+/// the key/value cache each stream attends, [`decode_read_bytes_per_s`]) per second, in
+/// 10^9 bytes, to set against the memory's bandwidth.
+pub(crate) fn add_read_rates(rows: &mut [Value], model: &Model, n_gen: usize) {
+    let spec = model_spec(model);
+    for r in rows {
+        let at = |k: &str| r[k].as_u64().and_then(|v| usize::try_from(v).ok());
+        if let (Some(depth), Some(batch), Some(tps)) =
+            (at("depth"), at("batch"), r["aggregateTokensPerS"].as_f64())
+        {
+            r["readGBPerS"] =
+                json!(decode_read_bytes_per_s(&spec, (depth, n_gen, batch), tps) / 1e9);
+        }
+    }
 }
 
 /// Adds to each cuda row the best CPU figure of its depth and batch (`cpu`: rows with

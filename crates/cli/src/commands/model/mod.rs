@@ -23,7 +23,8 @@ mod info;
 mod stream;
 
 use self::compute::{
-    Compute, compare_with_cpu, cpu_aggregate, cuda_rows, generate_on, parse_compute, parse_on_off,
+    Compute, add_read_rates, compare_with_cpu, cpu_aggregate, cuda_rows, generate_on,
+    parse_compute, parse_on_off,
 };
 use self::info::InfoArgs;
 use self::stream::{Stream, visible_text};
@@ -387,6 +388,8 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         }));
     }
     rows.extend(batched);
+    add_read_rates(&mut rows, &model, a.n_gen);
+    add_read_rates(&mut cuda, &model, a.n_gen);
     compare_with_cpu(&mut cuda, &rows);
     if json_out {
         let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "nDepth": a.n_depth, "rssKib": rss, "peakRssKib": hwm, "results": rows.iter().chain(&cuda).collect::<Vec<_>>()});
@@ -435,14 +438,20 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 format!(", {v:.2} t/s through the sampling loop")
             })
         };
+        let read = |r: &Value| {
+            r["readGBPerS"]
+                .as_f64()
+                .map_or_else(String::new, |v| format!(" ({v:.2} GB/s read)"))
+        };
         for r in rows.iter().filter(|r| r["batch"] != 1) {
             outln!(
-                "{} {} threads depth {} batch {}: {:.2} t/s aggregate{}",
+                "{} {} threads depth {} batch {}: {:.2} t/s aggregate{}{}",
                 r["kernel"].as_str().unwrap_or("-"),
                 r["threads"],
                 r["depth"],
                 r["batch"],
                 r["aggregateTokensPerS"].as_f64().unwrap_or(0.0),
+                read(r),
                 through_loop(r)
             );
         }
@@ -451,7 +460,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 format!(" ({x:.1}x the best CPU aggregate)")
             });
             outln!(
-                "cuda tile {} graphs {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{vs_cpu}{}",
+                "cuda tile {} graphs {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{}{vs_cpu}{}",
                 r["cudaTile"].as_str().unwrap_or("-"),
                 if r["cudaGraphs"] == true { "on" } else { "off" },
                 r["depth"],
@@ -459,6 +468,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 r["ppTokensPerS"].as_f64().unwrap_or(0.0),
                 r["tgTokensPerS"].as_f64().unwrap_or(0.0),
                 r["aggregateTokensPerS"].as_f64().unwrap_or(0.0),
+                read(r),
                 through_loop(r)
             );
         }
