@@ -12,14 +12,19 @@
 #   .gpu/tools/    anvil (the committee's chain; 43 MB, a call of its own)
 #   .gpu/model/    the default model (SmolLM2-135M-Instruct Q4_1, 98 MB: more than one call
 #                  carries) in two parts, and SHA256SUMS of the whole file
-# .gpu/ is ignored by git. The four calls, in a row (a machine stays warm about 30 s after a
-# call; ignored folders and /tmp stay while it is warm), are in docs/engine.md, "A GPU
-# machine without Rust":
+#   .gpu/gemma/    Gemma 3 270M Q4_K_M (253 MB, the largest model the engine runs; it
+#                  compresses by 6% at most) in five parts, and SHA256SUMS
+# .gpu/ is ignored by git. The calls, in a row (a machine stays warm about 30 s after a call;
+# ignored folders and /tmp stay while it is warm), are in docs/engine.md, "A GPU machine
+# without Rust":
 #   1. carry .gpu/model/part-0:  mkdir -p /tmp/ak && cp .gpu/model/part-0 /tmp/ak/
 #   2. carry .gpu/model/part-1 and .gpu/model/SHA256SUMS: assemble and check the model
 #   3. carry .gpu/tools:         mkdir -p /tmp/ak/bin && cp .gpu/tools/anvil /tmp/ak/bin/
-#   4. carry .gpu/bin:           AIKERNEL_CACHE=/tmp/ak/cache AIKERNEL_FOUNDRY_BIN=/tmp/ak/bin \
+#   4. carry .gpu/bin:           keep a copy in /tmp/ak/bundle, then
+#                                AIKERNEL_CACHE=/tmp/ak/cache AIKERNEL_FOUNDRY_BIN=/tmp/ak/bin \
 #                                scripts/gpu-check.sh "$OUT"
+#   5.-9. carry .gpu/gemma/part-0 .. part-4 (the last with SHA256SUMS): assemble Gemma, then
+#                                scripts/gpu-check.sh --gemma "$OUT" with the kept bundle
 # Usage: scripts/gpu-bundle.sh
 set -euo pipefail
 
@@ -30,6 +35,8 @@ tools="$root/.gpu/tools"
 models="$root/.gpu/model"
 cache="${AIKERNEL_CACHE:-${HOME:+$HOME/}.cache/aikernel}"
 model="$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+gemma="$cache/models/gemma-3-270m-q4_k_m.gguf"
+gemma_parts="$root/.gpu/gemma"
 # Each call carries the working tree too (about 5 MiB): each half must stay under 56 MiB.
 max_part=$((56 * 1024 * 1024))
 
@@ -38,14 +45,15 @@ die() { log "$*"; exit 1; }
 
 [[ "$(uname -m)" == x86_64 ]] || die "the GPU machine is x86-64; build the bundle on x86-64"
 [[ -f "$model" ]] || die "$model is missing: run scripts/setup.sh"
+[[ -f "$gemma" ]] || die "$gemma is missing: run scripts/setup.sh"
 command -v strip >/dev/null || die "strip (binutils) is needed"
 
 anvil="$(command -v anvil || true)"
 [[ -z "$anvil" && -x "$root/.tools/bin/anvil" ]] && anvil="$root/.tools/bin/anvil"
 [[ -n "$anvil" ]] || die "anvil is missing: run scripts/setup.sh"
 
-rm -rf "$bin" "$tools" "$models"
-mkdir -p "$bin" "$tools" "$models"
+rm -rf "$bin" "$tools" "$models" "$gemma_parts"
+mkdir -p "$bin" "$tools" "$models" "$gemma_parts"
 
 log "building the GPU tests and the committee test (release)"
 json="$(mktemp)"
@@ -100,17 +108,19 @@ cp "$(readlink -f "$anvil")" "$tools/anvil"
     (cd "$bin" && sha256sum -- * | grep -v ' manifest.txt$')
 } >"$bin/manifest.txt"
 
-log "splitting the model"
+log "splitting the models"
 split -n 2 -d -a 1 "$model" "$models/part-"
 (cd "$(dirname "$model")" && sha256sum "$(basename "$model")") >"$models/SHA256SUMS"
-for p in "$models/part-0" "$models/part-1"; do
+split -n 5 -d -a 1 "$gemma" "$gemma_parts/part-"
+(cd "$(dirname "$gemma")" && sha256sum "$(basename "$gemma")") >"$gemma_parts/SHA256SUMS"
+for p in "$models"/part-* "$gemma_parts"/part-*; do
     [[ $(stat -c %s "$p") -lt $max_part ]] || die "$p is over $max_part bytes"
 done
 
-du -sh "$bin" "$tools" "$models"/* >&2
+du -sh "$bin" "$tools" "$models"/* "$gemma_parts"/* >&2
 for d in "$bin" "$tools"; do
     total=$(du -sb "$d" | cut -f1)
     [[ $total -lt $max_part ]] \
         || die "$d is $total bytes: too much to carry with the working tree in one call"
 done
-log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/tools (anvil), .gpu/model (2 parts)"
+log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/tools (anvil), .gpu/model (2 parts), .gpu/gemma (5 parts)"

@@ -11,11 +11,12 @@
 #   env.json      nvcc (version, path, command line), the libnvrtc the dynamic loader finds,
 #                 driver and GPU as found
 #   kernels.json  per kernel: outputs compared, mismatches, first mismatch; bit_identical
-#   golden.json   the CUDA forward pass on the GPU (NVRTC, crates/cuda/src/gpu) replaying the
-#                 engine's committed golden requests (SmolLM2-135M Q4_1 at batch 1, 4 and 32;
-#                 Gemma 3 270M at 1 and 8 where present; with CUDA graphs, and some again
-#                 without): per request, the logits SHA-256 on the GPU against the
-#                 committed CPU hash
+#   golden.json   the CUDA forward pass on the GPU (NVRTC, crates/cuda/src/gpu) replaying
+#                 every golden request of the engine's tests (SmolLM2-135M Q4_1 at batch 1, 4
+#                 and 32; SmolLM2 requantized to Q4_K_M at 1 and 8; where Gemma 3 270M is
+#                 present, its requests at 1 and 8 and its 895-token sliding-window prompt at
+#                 1 and 8; with CUDA graphs, and some again without): per request, the logits
+#                 SHA-256 on the GPU against the committed CPU hash
 #   generate.log  generation through the engine's sampling loop on the GPU (crates/accel:
 #                 `cargo test -p aikernel-accel`, golden tokens and hashes alone and batched)
 #   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64 --cuda-tile
@@ -23,7 +24,10 @@
 #                 decode tokens/s of the cuda rows at each matmul tile, with and without
 #                 CUDA graphs, and through the sampling loop (loopTokensPerS); the CPU's
 #                 at 16 threads (one stream, the aggregate and the loop at 8, 32, 64);
-#                 each cuda row's aggregateRatio and loopRatio to the CPU's
+#                 each cuda row's aggregateRatio and loopRatio to the CPU's, and every
+#                 row's readGBPerS (the useful bytes a decode step reads, per second)
+#   bench-gemma3-270m.json  the same for Gemma 3 270M (the largest model the engine runs),
+#                 default tile and graphs, where its file is in the model cache
 #   committee.log a committee of two CPU nodes and one `device = "cuda"` node settling
 #                 prompts together on a local chain (the test cpu_and_gpu_nodes_settle_together:
 #                 `aikernel devnet` with anvil, three `aikernel node run` processes; anvil from
@@ -33,6 +37,9 @@
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)
 #        scripts/gpu-check.sh --mock OUT_DIR   (no GPU: the driver against a CPU stand-in of
 #                                               the CUDA runtime; checks the script and driver)
+#        scripts/gpu-check.sh --gemma OUT_DIR  (after the bundle's Gemma calls: only the
+#                      golden replay, Gemma 3 270M's included, and Gemma's bench; env.json,
+#                      golden.json, bench-gemma3-270m.json, summary.json with "gemma_only")
 #        scripts/gpu-check.sh --compile-only OUT_DIR
 #                      (no GPU or driver needed: builds host.o and gpu_check for sm_90 (an
 #                      H200) instead of the local GPU, writes env.json, summary.json with
@@ -48,11 +55,12 @@ mode=gpu
 case "${1:-}" in
     --mock) mode=mock; shift ;;
     --compile-only) mode=compile; shift ;;
+    --gemma) mode=gemma; shift ;;
 esac
 mock=0
 [[ $mode == mock ]] && mock=1
 if [[ $# -ne 1 ]]; then
-    echo "usage: $0 [--mock | --compile-only] OUT_DIR" >&2
+    echo "usage: $0 [--mock | --compile-only | --gemma] OUT_DIR" >&2
     exit 2
 fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,7 +76,10 @@ compile_only=false
 [[ $mode == compile ]] && compile_only=true
 
 # The compilers setup installs (paths::cuda_toolkit: an empty AIKERNEL_CACHE counts as unset).
-setup_nvcc="${AIKERNEL_CACHE:-${HOME:+$HOME/}.cache/aikernel}/cuda-13.5.37/nvidia/cu13/bin/nvcc"
+cache="${AIKERNEL_CACHE:-${HOME:+$HOME/}.cache/aikernel}"
+setup_nvcc="$cache/cuda-13.5.37/nvidia/cu13/bin/nvcc"
+# Gemma 3 270M (paths::gemma3_270m): its goldens and bench run where it is present.
+gemma="$cache/models/gemma-3-270m-q4_k_m.gguf"
 find_nvcc() {
     if [[ -n "${NVCC:-}" ]]; then
         printf '%s' "$NVCC"
@@ -111,8 +122,15 @@ cxxflags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math)
 if [[ "$(uname -m)" == "x86_64" ]]; then
     cxxflags+=(-msse2 -mfpmath=sse)
 fi
-command -v "$cxx" >/dev/null || { echo "no C++ compiler ($cxx)" >&2; exit 2; }
-"$cxx" "${cxxflags[@]}" -c "$kdir/host.cpp" -o "$build/host.o"
+if [[ $mode == gemma && ! -f "$gemma" ]]; then
+    echo "--gemma: $gemma is missing (the bundle's Gemma calls put it there)" >&2
+    printf '{"error": "no Gemma 3 270M in the model cache", "gemma_only": true}\n' >"$out/summary.json"
+    exit 2
+fi
+if [[ $mode != gemma ]]; then
+    command -v "$cxx" >/dev/null || { echo "no C++ compiler ($cxx)" >&2; exit 2; }
+    "$cxx" "${cxxflags[@]}" -c "$kdir/host.cpp" -o "$build/host.o"
+fi
 
 commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
 kernels_rc=0
@@ -165,7 +183,9 @@ else
     nvcc_cmd=("$nvcc" -std=c++17 -O3 -arch="$arch" -fmad=false -prec-div=true -prec-sqrt=true
         -ftz=false -Xcompiler -ffp-contract=off -I"$kdir" "$kdir/gpu_check.cu" "$build/host.o"
         -o "$gpu_check")
-    if ! "${nvcc_cmd[@]}" 2>&1 | tee "$out/nvcc.log" >&2; then
+    if [[ $mode == gemma ]]; then
+        nvcc_cmd=(none: --gemma compiles nothing)
+    elif ! "${nvcc_cmd[@]}" 2>&1 | tee "$out/nvcc.log" >&2; then
         echo "nvcc failed building gpu_check (see $out/nvcc.log)" >&2
         printf '{"commit": %s, "compile_only": %s, "error": "nvcc failed (see nvcc.log)", "pass": false}\n' \
             "$(js "$commit")" "$compile_only" >"$out/summary.json"
@@ -182,6 +202,68 @@ if [[ $mode == compile ]]; then
         "$(js "$commit")" "$(js "$arch")" "$(js "$gpu_check")" >"$out/summary.json"
     cat "$out/summary.json"
     exit 0
+fi
+
+# The Rust tests: built here with cargo, or, where there is no cargo (the GPU machine has no
+# Rust toolchain and no registry), the prebuilt bundle of scripts/gpu-bundle.sh
+# ($AK_GPU_BUNDLE, else .gpu/bin: stripped test executables and the CLI, manifest.txt).
+bundle="${AK_GPU_BUNDLE:-$root/.gpu/bin}"
+runner=none
+if [[ $mock -eq 0 ]]; then
+    if command -v cargo >/dev/null; then
+        runner=cargo
+    elif [[ -f "$bundle/manifest.txt" ]]; then
+        runner=bundle
+    fi
+fi
+golden_test=(cargo test --offline -p aikernel-cuda --test golden --)
+cli=(cargo run --offline -p aikernel --)
+if [[ $runner == bundle ]]; then
+    golden_test=("$bundle/cuda-golden")
+    cli=("$bundle/aikernel")
+fi
+
+# The whole forward pass on the GPU against the engine's committed golden hashes (the test
+# `golden_hashes_on_the_gpu`, the `gpu` skip elsewhere; the models in <cache>/models): sets
+# golden_status.
+run_golden() {
+    if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 "${golden_test[@]}" --nocapture \
+        golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
+        golden_status="passed"
+    else
+        golden_status="failed (see golden.log, golden.json)"
+    fi
+}
+
+# `aikernel model bench` of the cuda rows against the CPU's 16 threads on MODEL into
+# OUT/NAME.json (log NAME.log), with the extra flags given: prints done or failed.
+run_bench() {
+    local model="$1" name="$2"
+    shift 2
+    if (cd "$root" && timeout 600 "${cli[@]}" --json model bench --model-file "$model" \
+        --kernel cuda,auto --batch 1,8,32,64 --threads 16 --n-prompt 128 --n-gen 64 \
+        --no-llama "$@") >"$out/$name.json" 2>"$out/$name.log"; then
+        echo "done"
+    else
+        echo "failed (see $name.log)"
+    fi
+}
+
+if [[ $mode == gemma ]]; then
+    golden_status="skipped (no cargo and no prebuilt bundle)"
+    bench_status="$golden_status"
+    if [[ $runner != none ]]; then
+        run_golden
+        bench_status="$(run_bench "$gemma" bench-gemma3-270m)"
+    fi
+    verdict=false
+    [[ $golden_status == passed ]] && verdict=true
+    printf '{"commit": %s, "gemma_only": true, "gpu_forward_golden": %s, "bench_gemma3": %s, "pass": %s}\n' \
+        "$(js "$commit")" "$(js "$golden_status")" "$(js "$bench_status")" "$verdict" \
+        >"$out/summary.json"
+    cat "$out/summary.json"
+    [[ $verdict == true ]] && exit 0
+    exit 1
 fi
 
 timeout 600 "$gpu_check" "$out/kernels.json" | tee "$out/kernels.log" || kernels_rc=$?
@@ -206,26 +288,16 @@ if [[ ! -x "$setup_nvcc" ]]; then
         cargo_note=" (not run: ${left_out[*]}; setup's CUDA compilers are not installed)"
     fi
 fi
-# The Rust tests: built here with cargo, or, where there is no cargo (the GPU machine has no
-# Rust toolchain and no registry), the prebuilt bundle of scripts/gpu-bundle.sh
-# ($AK_GPU_BUNDLE, else .gpu/bin: stripped test executables and the CLI, manifest.txt).
-bundle="${AK_GPU_BUNDLE:-$root/.gpu/bin}"
-runner=none
-if [[ $mock -eq 0 ]]; then
-    if command -v cargo >/dev/null; then
-        runner=cargo
-    elif [[ -f "$bundle/manifest.txt" ]]; then
-        runner=bundle
-    fi
-fi
 cargo_status="skipped (no cargo and no prebuilt bundle: run scripts/gpu-bundle.sh, carry .gpu/bin)"
 [[ $mock -eq 1 ]] && cargo_status="skipped (mock)"
+# Every aikernel-cuda test but those named golden_hash: the golden GPU test runs on its own
+# below, and the golden replays on the host build and in PTX are CPU work (minutes of it) that
+# CI does; device time goes to what only a GPU shows.
 if [[ $runner == bundle ]]; then
-    # Every bundled aikernel-cuda test target (the golden GPU test runs on its own below).
     cargo_status="passed (prebuilt, $(head -n 1 "$bundle/manifest.txt"))"
     : >"$out/cargo-test.log"
     for t in "$bundle"/cuda-*; do
-        if ! (cd "$root" && timeout 300 "$t" --skip golden_hashes_on_the_gpu) \
+        if ! (cd "$root" && timeout 300 "$t" --skip golden_hash) \
             >>"$out/cargo-test.log" 2>&1; then
             cargo_status="failed ($(basename "$t"), see cargo-test.log)"
         fi
@@ -235,26 +307,18 @@ elif [[ $runner == cargo ]]; then
         >"$out/cargo-test.log" 2>&1; then
         cargo_status="skipped (cannot build offline, see cargo-test.log)"
     elif (cd "$root" && timeout 300 cargo test --offline -p aikernel-cuda \
-        ${cuda_tests[@]+"${cuda_tests[@]}"}) >>"$out/cargo-test.log" 2>&1; then
+        ${cuda_tests[@]+"${cuda_tests[@]}"} -- --skip golden_hash) >>"$out/cargo-test.log" 2>&1; then
         cargo_status="passed$cargo_note"
     else
         cargo_status="failed (see cargo-test.log)"
     fi
 fi
 
-# The whole forward pass on the GPU against the engine's committed golden hashes (the test
-# `golden_hashes_on_the_gpu`, the `gpu` skip elsewhere; the models in ~/.cache/aikernel/models).
+# The golden replay on the GPU (run_golden).
 golden_status="skipped (no cargo build)"
 [[ $mock -eq 1 ]] && golden_status="skipped (mock)"
-golden_test=(cargo test --offline -p aikernel-cuda --test golden --)
-[[ $runner == bundle ]] && golden_test=("$bundle/cuda-golden")
 if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
-    if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 "${golden_test[@]}" --nocapture \
-        golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
-        golden_status="passed"
-    else
-        golden_status="failed (see golden.log, golden.json)"
-    fi
+    run_golden
 fi
 
 # Generation on the GPU through the engine's sampling loop (`--kernel cuda`, `device = "cuda"`),
@@ -262,12 +326,9 @@ fi
 generate_status="skipped (no cargo build)"
 bench_status="skipped (no cargo build)"
 [[ $mock -eq 1 ]] && generate_status="skipped (mock)" && bench_status="skipped (mock)"
+bench_gemma_status="$bench_status"
 generate_test=(cargo test --offline -p aikernel-accel --)
-cli=(cargo run --offline -p aikernel --)
-if [[ $runner == bundle ]]; then
-    generate_test=("$bundle/accel-generation")
-    cli=("$bundle/aikernel")
-fi
+[[ $runner == bundle ]] && generate_test=("$bundle/accel-generation")
 if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
     if (cd "$root" && timeout 600 "${generate_test[@]}" --nocapture) \
         >"$out/generate.log" 2>&1; then
@@ -275,15 +336,10 @@ if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
     else
         generate_status="failed (see generate.log)"
     fi
-    if (cd "$root" && timeout 600 "${cli[@]}" --json model bench \
-        --kernel cuda,auto --batch 1,8,32,64 --cuda-tile auto,1,8 --cuda-graphs on,off \
-        --threads 16 \
-        --n-prompt 128 --n-gen 64 --no-llama) \
-        >"$out/bench.json" 2>"$out/bench.log"; then
-        bench_status="done"
-    else
-        bench_status="failed (see bench.log)"
-    fi
+    bench_status="$(run_bench "${AIKERNEL_MODEL:-$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}" \
+        bench --cuda-tile auto,1,8 --cuda-graphs on,off)"
+    bench_gemma_status="skipped (no Gemma 3 270M in the model cache)"
+    [[ -f "$gemma" ]] && bench_gemma_status="$(run_bench "$gemma" bench-gemma3-270m)"
 fi
 
 # A committee of two CPU nodes and a GPU node settling prompts together (the test
@@ -312,9 +368,10 @@ fi
 verdict=false
 [[ $kernels_rc -eq 0 && "$cargo_status" != failed* && "$golden_status" != failed* \
     && "$generate_status" != failed* && "$committee_status" != failed* ]] && verdict=true
-printf '{"commit": %s, "compile_only": false, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "committee": %s, "bench": %s, "pass": %s}\n' \
+printf '{"commit": %s, "compile_only": false, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "committee": %s, "bench": %s, "bench_gemma3": %s, "pass": %s}\n' \
     "$(js "$commit")" "$([[ $kernels_rc -eq 0 ]] && echo true || echo false)" "$kernels_rc" \
     "$(js "$cargo_status")" "$(js "$golden_status")" "$(js "$generate_status")" \
-    "$(js "$committee_status")" "$(js "$bench_status")" "$verdict" >"$out/summary.json"
+    "$(js "$committee_status")" "$(js "$bench_status")" "$(js "$bench_gemma_status")" \
+    "$verdict" >"$out/summary.json"
 cat "$out/summary.json"
 [[ $verdict == true ]]

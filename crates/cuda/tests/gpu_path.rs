@@ -242,6 +242,32 @@ fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
     }
 }
 
+#[test]
+fn the_gemma_stage_of_the_gpu_check_names_a_missing_model() {
+    // `scripts/gpu-check.sh --gemma` runs after the bundle's Gemma calls; without the file it
+    // stops before anything else, naming the path it looked at.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = std::env::temp_dir().join(format!("ak-gpu-check-gemma-{}", std::process::id()));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-check.sh"))
+        .arg("--gemma")
+        .arg(tmp.join("out"))
+        .env("AIKERNEL_CACHE", tmp.join("cache"))
+        .output()
+        .expect("running bash scripts/gpu-check.sh --gemma");
+    let summary = std::fs::read_to_string(tmp.join("out/summary.json")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&tmp);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cache/models/gemma-3-270m-q4_k_m.gguf is missing"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(v["gemma_only"], true, "{v}");
+    assert_eq!(v["error"], "no Gemma 3 270M in the model cache", "{v}");
+}
+
 /// Kernel launches the stand-in ran on this thread: `(on their own, from CUDA graphs)`.
 fn launch_counts(cuda: &str) -> (i64, i64) {
     // SAFETY: the stand-in library built from mock_cuda.cpp; `ak_mock_launch_counts` writes
