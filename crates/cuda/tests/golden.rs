@@ -170,8 +170,8 @@ fn golden_hashes_on_the_gpu() {
         &cases("golden_smollm2_q4_k_m.json"),
         &[(1, 0, true), (3, 5, true), (3, 5, false)],
     );
-    // Gemma 3 270M where its file is present (the bundle's model calls carry only SmolLM2;
-    // docs/engine.md, "A GPU machine without Rust", has Gemma's).
+    // Gemma 3 270M where its file is present (on the GPU machine after the bundle's Gemma
+    // calls, `gpu-check.sh --gemma`: docs/engine.md, "A GPU machine without Rust").
     let gemma = aikernel_engine::paths::gemma3_270m();
     if gemma.exists() {
         let g = Model::load(&gemma).unwrap();
