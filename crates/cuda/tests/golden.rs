@@ -100,7 +100,7 @@ fn gemma3_golden_hashes_on_the_host_build() {
 #[test]
 fn gemma3_sliding_window_golden_hash_on_the_host_build() {
     let g = gemma3();
-    let cs = [window_case(g.tokenizer())];
+    let cs = [window_case()];
     let vocab = g.config().vocab_size as u32;
     let mut f = Forward::new(HostDevice::new(), spec(&g), 2, capacity(&cs) + 4).unwrap();
     assert_eq!(replay(&mut f, &cs, 1, 1, vocab), [cs[0].sha.clone()]);
@@ -184,7 +184,7 @@ fn golden_hashes_on_the_gpu() {
         run(
             &g,
             "Gemma 3 270M Q4_K_M, 895-token prompt past the sliding window",
-            &[window_case(g.tokenizer())],
+            &[window_case()],
             &[(1, 0, true), (1, 7, true), (1, 0, false)],
         );
     }

@@ -6,7 +6,7 @@
 //!   kernel this CPU has, and 1 and 2 threads. Regenerate deliberately with `AIKERNEL_BLESS=1`.
 //! - `sliding_window_prompt_same_in_chunks_and_threads`: a prompt past the 512-position
 //!   sliding window gives the same logits whole or in prefill chunks, on 1 or 2 threads, and
-//!   the committed ones (`fixtures/golden_gemma3_270m_window.json`).
+//!   the committed ones (`fixtures/golden_gemma3_270m_window.json`, with the prompt's ids).
 //!
 //! Agreement with llama.cpp is `gemma3_llama_cpp`; tokenization is `tokenizer_llama_cpp`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -73,8 +73,11 @@ fn sliding_window_prompt_same_in_chunks_and_threads() {
         want,
         "2 threads, prefill in chunks of 200"
     );
+    // The ids too, so that other paths (the CUDA forward pass's golden replay) take the
+    // prompt from the fixture rather than rebuild it.
     let got = serde_json::json!({
         "prompt_tokens": prompt.len(),
+        "prompt_ids": prompt,
         "tokens": want.0,
         "logits_sha256": hex::encode(want.1),
     });
