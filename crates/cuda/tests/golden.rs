@@ -18,14 +18,22 @@ use aikernel_engine::quantize::{QuantType, requantize_gguf};
 use common::engine::spec;
 use common::golden::{Case, cases, replay, window_case};
 
-fn smollm2() -> Model {
-    let path = aikernel_engine::paths::model();
+/// The model file at `path`, which setup installs (`what` names it, `hint` how to get it).
+fn installed(path: &std::path::Path, what: &str, hint: &str) -> Model {
     assert!(
         path.exists(),
-        "SmolLM2-135M-Instruct not found at {}: set AIKERNEL_MODEL or run scripts/setup.sh",
+        "{what} not found at {}: {hint}",
         path.display()
     );
-    Model::load(&path).unwrap()
+    Model::load(path).unwrap()
+}
+
+fn smollm2() -> Model {
+    installed(
+        &aikernel_engine::paths::model(),
+        "SmolLM2-135M-Instruct",
+        "set AIKERNEL_MODEL or run scripts/setup.sh",
+    )
 }
 
 /// The default model requantized to the Q4_K_M mix, as the engine's `kquant_model` test does.
@@ -37,13 +45,11 @@ fn smollm2_q4_k_m() -> Model {
 }
 
 fn gemma3() -> Model {
-    let path = aikernel_engine::paths::gemma3_270m();
-    assert!(
-        path.exists(),
-        "Gemma 3 270M not found at {}: run scripts/setup.sh",
-        path.display()
-    );
-    Model::load(&path).unwrap()
+    installed(
+        &aikernel_engine::paths::gemma3_270m(),
+        "Gemma 3 270M",
+        "run scripts/setup.sh",
+    )
 }
 
 fn capacity(cs: &[Case]) -> usize {

@@ -198,19 +198,29 @@ fn decode_steps_reuse_the_device_buffers() {
     );
 }
 
+/// `bash scripts/gpu-check.sh MODE OUT_DIR` with `env` added.
+fn gpu_check(
+    mode: &str,
+    out_dir: &std::path::Path,
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-check.sh"))
+        .arg(mode)
+        .arg(out_dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running bash scripts/gpu-check.sh {mode}: {e}"))
+}
+
 #[test]
 fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
     // `scripts/gpu-check.sh --mock`: gpu_check.cu built with g++ against kernels/cuda_mock.h
     // (every runtime call and intrinsic it uses must have a stand-in, or this fails to
     // compile) and run; the forward kernels' __global__ wrappers parsed as C++.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out_dir = std::env::temp_dir().join(format!("ak-gpu-check-mock-{}", std::process::id()));
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/gpu-check.sh"))
-        .arg("--mock")
-        .arg(&out_dir)
-        .output()
-        .expect("running bash scripts/gpu-check.sh --mock");
+    let out = gpu_check("--mock", &out_dir, &[]);
     let read = |name: &str| -> serde_json::Value {
         let text = std::fs::read_to_string(out_dir.join(name)).unwrap_or_default();
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
@@ -246,15 +256,12 @@ fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
 fn the_gemma_stage_of_the_gpu_check_names_a_missing_model() {
     // `scripts/gpu-check.sh --gemma` runs after the bundle's Gemma calls; without the file it
     // stops before anything else, naming the path it looked at.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tmp = std::env::temp_dir().join(format!("ak-gpu-check-gemma-{}", std::process::id()));
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/gpu-check.sh"))
-        .arg("--gemma")
-        .arg(tmp.join("out"))
-        .env("AIKERNEL_CACHE", tmp.join("cache"))
-        .output()
-        .expect("running bash scripts/gpu-check.sh --gemma");
+    let out = gpu_check(
+        "--gemma",
+        &tmp.join("out"),
+        &[("AIKERNEL_CACHE", &tmp.join("cache"))],
+    );
     let summary = std::fs::read_to_string(tmp.join("out/summary.json")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&tmp);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -37,30 +37,40 @@ fn fixture_text(fixture: &str) -> &'static str {
     }
 }
 
+/// The committed fixture `fixture`, parsed.
+fn fixture_json(fixture: &str) -> serde_json::Value {
+    serde_json::from_str(fixture_text(fixture)).unwrap_or_else(|e| panic!("{fixture}: {e}"))
+}
+
+/// The token ids listed under `key` in `v`, an entry of `fixture`.
+fn token_ids(v: &serde_json::Value, key: &str, fixture: &str) -> Vec<u32> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{fixture}: no {key} list"))
+        .iter()
+        .map(|x| u32::try_from(x.as_u64().expect("token id")).expect("token id"))
+        .collect()
+}
+
+/// The logits digest of `v`, an entry of a fixture.
+fn logits_sha256(v: &serde_json::Value) -> String {
+    v["logits_sha256"]
+        .as_str()
+        .expect("logits_sha256")
+        .to_owned()
+}
+
 /// The cases of a committed fixture of the engine.
 pub(crate) fn cases(fixture: &str) -> Vec<Case> {
-    let path = fixture;
-    let json: serde_json::Value =
-        serde_json::from_str(fixture_text(fixture)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let ids = |v: &serde_json::Value, key: &str| -> Vec<u32> {
-        v[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{path}: no {key} list"))
-            .iter()
-            .map(|x| u32::try_from(x.as_u64().expect("token id")).expect("token id"))
-            .collect()
-    };
-    json.as_array()
-        .unwrap_or_else(|| panic!("{path}: not a list"))
+    fixture_json(fixture)
+        .as_array()
+        .unwrap_or_else(|| panic!("{fixture}: not a list"))
         .iter()
         .map(|c| Case {
             text: c["text"].as_str().unwrap_or_default().to_owned(),
-            prompt: ids(c, "prompt_tokens"),
-            tokens: ids(c, "tokens"),
-            sha: c["logits_sha256"]
-                .as_str()
-                .expect("logits_sha256")
-                .to_owned(),
+            prompt: token_ids(c, "prompt_tokens", fixture),
+            tokens: token_ids(c, "tokens", fixture),
+            sha: logits_sha256(c),
         })
         .collect()
 }
@@ -71,17 +81,8 @@ pub(crate) fn cases(fixture: &str) -> Vec<Case> {
 /// window), then 3 tokens.
 pub(crate) fn window_case() -> Case {
     let fixture = "golden_gemma3_270m_window.json";
-    let json: serde_json::Value =
-        serde_json::from_str(fixture_text(fixture)).unwrap_or_else(|e| panic!("{fixture}: {e}"));
-    let ids = |key: &str| -> Vec<u32> {
-        json[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{fixture}: no {key} list"))
-            .iter()
-            .map(|x| u32::try_from(x.as_u64().expect("token id")).expect("token id"))
-            .collect()
-    };
-    let prompt = ids("prompt_ids");
+    let json = fixture_json(fixture);
+    let prompt = token_ids(&json, "prompt_ids", fixture);
     assert_eq!(
         Some(prompt.len() as u64),
         json["prompt_tokens"].as_u64(),
@@ -90,11 +91,8 @@ pub(crate) fn window_case() -> Case {
     Case {
         text: "Counting: 1, 2, ..., 200,".to_owned(),
         prompt,
-        tokens: ids("tokens"),
-        sha: json["logits_sha256"]
-            .as_str()
-            .expect("logits_sha256")
-            .to_owned(),
+        tokens: token_ids(&json, "tokens", fixture),
+        sha: logits_sha256(&json),
     }
 }
 
