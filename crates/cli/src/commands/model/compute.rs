@@ -181,7 +181,11 @@ where
 /// `n_gen` steps) `readGBPerS`: the useful bytes those steps read (the weights once a step and
 /// the key/value cache each stream attends, [`decode_read_bytes_per_s`]) per second, in
 /// 10^9 bytes, to set against the memory's bandwidth.
-pub(crate) fn add_read_rates(rows: &mut [Value], model: &Model, n_gen: usize) {
+pub(crate) fn add_read_rates<'r>(
+    rows: impl IntoIterator<Item = &'r mut Value>,
+    model: &Model,
+    n_gen: usize,
+) {
     let spec = model_spec(model);
     for r in rows {
         let at = |k: &str| r[k].as_u64().and_then(|v| usize::try_from(v).ok());

@@ -388,8 +388,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         }));
     }
     rows.extend(batched);
-    add_read_rates(&mut rows, &model, a.n_gen);
-    add_read_rates(&mut cuda, &model, a.n_gen);
+    add_read_rates(rows.iter_mut().chain(&mut cuda), &model, a.n_gen);
     compare_with_cpu(&mut cuda, &rows);
     if json_out {
         let v = json!({"model": a.model, "nPrompt": a.n_prompt, "nGen": a.n_gen, "nDepth": a.n_depth, "rssKib": rss, "peakRssKib": hwm, "results": rows.iter().chain(&cuda).collect::<Vec<_>>()});
