@@ -24,7 +24,7 @@ mod tiny_gemma;
 use aikernel_cuda::forward::{
     Arg, BufId, Device, Elem, Forward, ForwardError, Kernel, Launch, MatmulTile,
 };
-use aikernel_cuda::ptx::{PtxDevice, PtxError};
+use aikernel_cuda::ptx::{GpuModel, PtxDevice, PtxError};
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
 use common::engine::{as_f16, compare_steps_on, load, quantized, spec};
@@ -49,6 +49,13 @@ fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
 
 fn device(ptx: &str) -> PtxDevice {
     PtxDevice::new(ptx).expect("the PTX parses and holds every forward kernel")
+}
+
+/// [`device`] timed by the model of an H200.
+fn timed(ptx: &str) -> PtxDevice {
+    let mut d = device(ptx);
+    d.set_model(Some(GpuModel::H200));
+    d
 }
 
 /// Runs the scenario through the interpreted PTX and the engine; returns the instructions
@@ -123,19 +130,30 @@ fn compute_80_ptx_matches_too() {
     check_with(&m, "llama q4_1 on compute_80", &ptx);
 }
 
-/// The cost of each kernel, most instructions first.
+/// The cost of each kernel, most instructions first, with the timing model's estimate.
 fn print_costs(name: &str, d: &PtxDevice) {
+    let m = d.model().expect("a device timed by the model");
+    let costs = d.costs();
     println!(
         "{name}: {} launches, {} instructions, serial depth {} (the longest thread of each \
-         launch, summed)",
-        d.launches(),
-        d.executed(),
-        d.depth()
+         launch, summed); {:.1} us on an {} by the timing model (launch gaps not counted)",
+        costs.iter().map(|c| c.1.launches).sum::<u64>(),
+        costs.iter().map(|c| c.1.executed).sum::<u64>(),
+        d.depth(),
+        m.micros(d.cycles()),
+        m.name
     );
-    for (k, c) in d.costs() {
+    for (k, c) in costs {
         println!(
-            "  {k:<22} {:>5} launches {:>12} instructions {:>9} depth",
-            c.launches, c.executed, c.depth
+            "  {k:<22} {:>5} launches {:>12} instructions {:>9} depth {:>9.1} us \
+             (bounds: latency {:.1}, issue {:.1}, memory {:.1})",
+            c.launches,
+            c.executed,
+            c.depth,
+            m.micros(c.cycles),
+            m.micros(c.bounds.latency),
+            m.micros(c.bounds.issue),
+            m.micros(c.bounds.memory)
         );
     }
 }
@@ -152,7 +170,7 @@ fn a_long_context_matches_the_engine_in_ptx() {
         vec![(0, t(3, 1)), (1, t(4, 1))],
         vec![(1, t(5, 1)), (0, t(6, 1))],
     ];
-    let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 2, 256).unwrap();
+    let mut fwd = Forward::new(timed(ptx_sm90()), spec(&m), 2, 256).unwrap();
     compare_steps_on(&m, "llama q4_1, 203 positions", &steps, &mut fwd);
     print_costs("llama q4_1, 203 positions", fwd.device());
 }
@@ -328,17 +346,24 @@ fn a_read_before_another_threads_write_is_a_race_in_the_mirrored_order() {
 
 #[test]
 fn several_workers_give_one_workers_logits_costs_and_errors() {
-    // The blocks of each launch shared among workers: the same bits and instruction counts
-    // as one worker (the scenario compares each step's logits with the engine's).
+    // The blocks of each launch shared among workers: the same bits, instruction counts and
+    // timing model's cycles and bytes as one worker (the scenario compares each step's logits
+    // with the engine's).
     let m = quantized(&tiny::tiny_llama(2), QuantType::Q4_1, false);
     let costs = |workers: usize| {
-        let mut d = device(ptx_sm90());
+        let mut d = timed(ptx_sm90());
         d.set_workers(workers);
         let mut fwd = Forward::new(d, spec(&m), 3, 64).unwrap();
         compare_steps_on(&m, "llama q4_1", &scenario(m.config().vocab_size), &mut fwd);
         (fwd.device().costs(), fwd.device().depth())
     };
-    assert_eq!(costs(3), costs(1));
+    let one = costs(1);
+    assert!(
+        one.0
+            .iter()
+            .all(|(_, c)| c.cycles > 0 && c.bounds.memory > 0)
+    );
+    assert_eq!(costs(3), one);
 
     // Two blocks gathering a buffer into itself: each block reads the half the other writes.
     // One worker meets block 0's writes in block 1; two workers each read the old half, and
@@ -429,7 +454,7 @@ fn smollm2_golden_hash_in_ptx() {
         .unwrap()
         .clone();
     let cap = c.prompt.len() + c.tokens.len() + 1;
-    let mut fwd = Forward::new(device(ptx_sm90()), spec(&m), 1, cap).unwrap();
+    let mut fwd = Forward::new(timed(ptx_sm90()), spec(&m), 1, cap).unwrap();
     let t = std::time::Instant::now();
     // The prefill and the first decode step also run in the mirrored order (every launch at
     // this model's sizes, checked for reads of what another thread writes); the other decode
@@ -440,7 +465,13 @@ fn smollm2_golden_hash_in_ptx() {
         1,
         0,
         m.config().vocab_size as u32,
-        |step, f| f.device().set_both_orders(step < 2),
+        |step, f| {
+            f.device().set_both_orders(step < 2);
+            if step == 1 {
+                print_costs("SmolLM2-135M Q4_1 golden, the prefill", f.device());
+                f.device().clear_costs();
+            }
+        },
     );
     println!(
         "SmolLM2-135M Q4_1, golden {:?}: {} PTX instructions interpreted in {:.1} s",
@@ -448,6 +479,12 @@ fn smollm2_golden_hash_in_ptx() {
         fwd.device().executed(),
         t.elapsed().as_secs_f64()
     );
-    print_costs("SmolLM2-135M Q4_1 golden", fwd.device());
+    print_costs(
+        &format!(
+            "SmolLM2-135M Q4_1 golden, the {} decode steps",
+            c.tokens.len() - 1
+        ),
+        fwd.device(),
+    );
     assert_eq!(got, vec![c.sha.clone()], "the committed golden hash");
 }

@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 
 use super::PtxError;
-use super::grid::{Grid, Ran};
+use super::grid::Grid;
 use super::lower::Program;
 use super::memory::{ADDR_SHIFT, BLOCK, Buf};
 use super::parse::{self, Ty};
+use super::timing::{GpuModel, LaunchTime};
 use crate::forward::{Arg, BufId, Device, Elem, ForwardError, Kernel, Launch, check};
 
-/// What the launches of one kernel cost, in PTX instructions (work, not time: a proxy that
-/// does not depend on the machine).
+/// What the launches of one kernel cost: in PTX instructions (work, not time: a proxy that
+/// does not depend on the machine), and in the cycles the timing model
+/// ([`GpuModel`], `timing`) estimates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelCost {
     /// Launches.
@@ -22,6 +24,11 @@ pub struct KernelCost {
     /// The longest thread's instructions, summed over the launches: the serial depth, what a
     /// GPU with a thread for every output still runs one after another.
     pub depth: u64,
+    /// Each bound of the timing model, summed over the launches (zero where the device had no
+    /// model, [`PtxDevice::set_model`]).
+    pub bounds: LaunchTime,
+    /// The model's estimate: each launch's longest bound, summed (launch gaps not counted).
+    pub cycles: u64,
 }
 
 /// The kernels of a PTX module run by interpretation.
@@ -37,6 +44,8 @@ pub struct PtxDevice {
     /// Whether each launch also runs in the mirrored order, to find reads of bytes another
     /// thread writes later.
     both_orders: bool,
+    /// The GPU the timing model estimates for.
+    model: Option<GpuModel>,
 }
 
 impl PtxDevice {
@@ -60,6 +69,7 @@ impl PtxDevice {
             costs: HashMap::new(),
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             both_orders: true,
+            model: None,
         })
     }
 
@@ -79,6 +89,29 @@ impl PtxDevice {
     /// ([`PtxDevice::costs`]) count the usual order's run only.
     pub fn set_both_orders(&mut self, on: bool) {
         self.both_orders = on;
+    }
+
+    /// Times every thread by the timing model for `model` from the next launch on
+    /// ([`KernelCost::bounds`], [`KernelCost::cycles`]), or stops with `None` (the default:
+    /// timing makes a launch's interpretation about half as slow again).
+    pub fn set_model(&mut self, model: Option<GpuModel>) {
+        self.model = model;
+    }
+
+    /// The GPU the costs' cycles are estimated for, if they are.
+    pub fn model(&self) -> Option<GpuModel> {
+        self.model
+    }
+
+    /// The timing model's cycles for everything launched so far ([`KernelCost::cycles`]
+    /// summed; launch gaps not counted).
+    pub fn cycles(&self) -> u64 {
+        self.costs.values().map(|c| c.cycles).sum()
+    }
+
+    /// Forgets the costs so far (the buffers stay), to cost one step on its own.
+    pub fn clear_costs(&mut self) {
+        self.costs.clear();
     }
 
     /// PTX instructions executed so far, over every thread.
@@ -190,11 +223,24 @@ impl Device for PtxDevice {
             program: e,
             params: &params,
             blocks,
+            timed: self.model.is_some(),
         };
-        let Ran { executed, longest } = grid.run(&mut self.bufs, self.workers, self.both_orders)?;
-        self.executed += executed;
-        cost.executed += executed;
-        cost.depth += longest;
+        let ran = grid.run(&mut self.bufs, self.workers, self.both_orders)?;
+        let time = self.model.map_or(LaunchTime::default(), |m| {
+            m.launch(
+                u64::from(blocks),
+                ran.cycles,
+                ran.warp_instructions,
+                ran.bytes,
+            )
+        });
+        self.executed += ran.executed;
+        cost.executed += ran.executed;
+        cost.depth += ran.longest;
+        cost.bounds.latency += time.latency;
+        cost.bounds.issue += time.issue;
+        cost.bounds.memory += time.memory;
+        cost.cycles += time.cycles();
         Ok(())
     }
 

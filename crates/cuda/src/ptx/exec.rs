@@ -36,6 +36,18 @@ pub(crate) struct Thread {
     pc: usize,
     /// Instructions executed so far.
     pub(crate) count: u64,
+    /// The timing model (`super::timing`): the cycle each register's value is ready at.
+    ready: Vec<u64>,
+    /// The latest cycle an instruction of the thread issued at.
+    clock: u64,
+    /// The first issue slot of the basic block running, and the instructions it has issued.
+    base: u64,
+    issued: u64,
+    /// The cycle it started at: cycles are counted on from earlier runs of this state, so
+    /// that no start needs to clear `ready` (every value in it is at most `horizon`).
+    start: u64,
+    /// The latest cycle in `ready` or `clock`.
+    horizon: u64,
 }
 
 impl Thread {
@@ -51,10 +63,26 @@ impl Thread {
         } else {
             self.regs.clear();
             self.regs.extend_from_slice(&p.template);
+            self.ready.clear();
+            self.ready.resize(p.template.len(), 0);
             self.holds = Some(id);
         }
         self.pc = 0;
         self.count = 0;
+        // Every register is ready at the start.
+        self.start = self.horizon;
+        self.clock = self.start;
+    }
+
+    /// Cycles since the start (the timing model's).
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.clock - self.start
+    }
+
+    /// Holds the thread until `elapsed` cycles after its start (a barrier releasing it).
+    pub(crate) fn wait_until(&mut self, elapsed: u64) {
+        self.clock = self.clock.max(self.start + elapsed);
+        self.horizon = self.horizon.max(self.clock);
     }
 }
 
@@ -270,8 +298,9 @@ fn bfi(a: u64, b: u64, pos: u64, len: u64) -> u64 {
 
 /// Runs thread `t` of `p` from where it stopped ([`Thread::reset`] for the start) to its `ret`
 /// (or the end of its code) or its next barrier, reading parameters from `params` and memory
-/// through `mem`. The thread's instruction count grows by what it executed.
-pub(crate) fn run(
+/// through `mem`. The thread's instruction count grows by what it executed; with `TIMED`, its
+/// cycles by the timing model's (`super::timing`).
+pub(crate) fn run<const TIMED: bool>(
     p: &Program,
     params: &[u64],
     at: Place,
@@ -284,17 +313,41 @@ pub(crate) fn run(
         regs,
         pc: saved_pc,
         count: saved_count,
+        ready,
+        clock: saved_clock,
+        base: saved_base,
+        issued: saved_issued,
+        horizon: saved_horizon,
         ..
     } = t;
     let regs = regs.as_mut_slice();
+    let ready = ready.as_mut_slice();
     let sp = p.specials;
     regs[sp..sp + 4].copy_from_slice(&[at.tid, at.ntid, at.ctaid, at.nctaid].map(u64::from));
     // In locals while running, written back where the thread pauses (after a fault the
     // thread is not run again).
     let (mut pc, mut count) = (*saved_pc, *saved_count);
+    let (mut clock, mut horizon) = (*saved_clock, *saved_horizon);
+    let (mut base, mut issued) = (*saved_base, *saved_issued);
     while let Some(inst) = p.code.get(pc) {
         count += 1;
         pc += 1;
+        // A basic block starts after every instruction of the last one issued; in it an
+        // instruction issues once every register it reads is ready (a guarded-off one too: the
+        // guard is known only then), and no sooner than its place in the block allows, one a
+        // cycle: what the compiler's scheduling of the block can reach.
+        let mut issue = 0;
+        if TIMED {
+            if inst.leader {
+                (base, issued) = (clock + 1, 0);
+            }
+            let (first, n) = (inst.reads.0 as usize, usize::from(inst.reads.1));
+            issue = p.reads[first..first + n]
+                .iter()
+                .fold(base + issued, |c, &s| c.max(ready[s as usize]));
+            issued += 1;
+            clock = clock.max(issue);
+        }
         let stop = |what: String| Stop {
             line: inst.line,
             what,
@@ -324,6 +377,8 @@ pub(crate) fn run(
         let value: u64 = match inst.op {
             Op::Ret | Op::Barrier => {
                 (*saved_pc, *saved_count) = (pc, count);
+                (*saved_clock, *saved_horizon) = (clock, horizon.max(clock));
+                (*saved_base, *saved_issued) = (base, issued);
                 return Ok(if inst.op == Op::Ret {
                     Pause::Exit
                 } else {
@@ -497,8 +552,15 @@ pub(crate) fn run(
             }
         };
         regs[inst.dst as usize] = value & inst.dst_mask;
+        if TIMED {
+            let done = issue + u64::from(inst.latency);
+            ready[inst.dst as usize] = done;
+            horizon = horizon.max(done);
+        }
     }
     (*saved_pc, *saved_count) = (pc, count);
+    (*saved_clock, *saved_horizon) = (clock, horizon.max(clock));
+    (*saved_base, *saved_issued) = (base, issued);
     Ok(Pause::Exit)
 }
 
@@ -642,12 +704,108 @@ mod tests {
                 nctaid: 2,
             };
             assert_eq!(
-                run(&p, &[0], at, &mut mem, &mut t, 100).unwrap(),
+                run::<true>(&p, &[0], at, &mut mem, &mut t, 100).unwrap(),
                 Pause::Exit
             );
             assert_eq!(t.count, 8);
         }
         assert_eq!(mem.0, [5, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    /// `body` in an entry `k(u64)` with f32, 32-bit and 64-bit registers.
+    fn timed_program(body: &str) -> Program {
+        let ptx = format!(
+            ".version 9.5\n.target sm_90\n.address_size 64\n\n.visible .entry k(\n\
+             \t.param .u64 k_param_0\n)\n{{\n\t.reg .pred \t%p<3>;\n\t.reg .f32 \t%f<9>;\n\t.reg .b32 \t%r<9>;\n\
+             \t.reg .b64 \t%rd<3>;\n{body}\n}}\n"
+        );
+        Program::lower(&super::super::parse::parse_module(&ptx).unwrap()[0]).unwrap()
+    }
+
+    /// Runs `p` as one thread over 8 bytes at address 0: its elapsed cycles.
+    fn cycles(p: &Program) -> u64 {
+        let (mut mem, mut t) = (Flat(vec![0; 8]), Thread::default());
+        t.reset(p);
+        let at = Place {
+            tid: 0,
+            ntid: 1,
+            ctaid: 0,
+            nctaid: 1,
+        };
+        assert_eq!(
+            run::<true>(p, &[0], at, &mut mem, &mut t, 100).unwrap(),
+            Pause::Exit
+        );
+        t.elapsed()
+    }
+
+    #[test]
+    fn instructions_wait_for_the_registers_they_read() {
+        // One basic block. ld.param issues at 1 (ready at 5); the load waits for its address
+        // (5, ready at 405); the first add waits for the load (405), the second for the first
+        // (409); the third reads only the load's value, so it issues at 405 too (the block is
+        // scheduled by its data, as a compiler would); the store waits for the second add
+        // (413), which is the block's last issue: ret issued long before.
+        let p = timed_program(
+            "\tld.param.u64 \t%rd1, [k_param_0];\n\tld.global.f32 \t%f1, [%rd1];\n\
+             \tadd.rn.f32 \t%f2, %f1, %f1;\n\tadd.rn.f32 \t%f3, %f2, %f2;\n\
+             \tadd.rn.f32 \t%f4, %f1, %f1;\n\tst.global.f32 \t[%rd1], %f3;\n\tret;",
+        );
+        assert_eq!(cycles(&p), 413);
+        // A chain of dependent adds costs their latency each; independent ones a cycle each.
+        let chain = (1..8)
+            .map(|k| format!("\tadd.rn.f32 \t%f{}, %f{k}, %f{k};\n", k + 1))
+            .collect::<Vec<_>>()
+            .concat();
+        let apart = (2..9)
+            .map(|k| format!("\tadd.rn.f32 \t%f{k}, %f1, %f1;\n"))
+            .collect::<Vec<_>>()
+            .concat();
+        assert_eq!(cycles(&timed_program(&format!("{chain}\tret;"))), 1 + 6 * 4);
+        assert_eq!(cycles(&timed_program(&format!("{apart}\tret;"))), 8);
+        // A guarded-off instruction still waits for its guard.
+        let guarded = timed_program(
+            "\tld.param.u64 \t%rd1, [k_param_0];\n\tld.global.u32 \t%r1, [%rd1];\n\
+             \tsetp.ne.s32 \t%p1, %r1, 0;\n\t@%p1 add.s32 \t%r2, %r1, 1;\n\tret;",
+        );
+        assert_eq!(cycles(&guarded), 5 + 400 + 4);
+    }
+
+    #[test]
+    fn a_loops_iterations_do_not_overlap() {
+        // Each iteration's block starts after the last one's: its load waits for the last
+        // iteration's add. Block 0 ends at 2; iterations issue their load at 5, 406 and 807,
+        // their add 400 cycles later; ret at 1208.
+        let p = timed_program(
+            "\tld.param.u64 \t%rd1, [k_param_0];\n\tmov.u32 \t%r1, 0;\n$L__BB0_1:\n\
+             \tld.global.f32 \t%f1, [%rd1];\n\tadd.rn.f32 \t%f2, %f1, %f1;\n\
+             \tadd.s32 \t%r1, %r1, 1;\n\tsetp.lt.s32 \t%p1, %r1, 3;\n\
+             \t@%p1 bra \t$L__BB0_1;\n\tret;",
+        );
+        assert_eq!(cycles(&p), 1208);
+    }
+
+    #[test]
+    fn a_reused_thread_times_each_run_from_its_own_start() {
+        // A load left in flight by one run does not delay the next run's first instruction.
+        let p = timed_program(
+            "\tld.param.u64 \t%rd1, [k_param_0];\n\tld.global.f32 \t%f1, [%rd1];\n\tret;",
+        );
+        let (mut mem, mut t) = (Flat(vec![0; 8]), Thread::default());
+        let at = Place {
+            tid: 0,
+            ntid: 1,
+            ctaid: 0,
+            nctaid: 1,
+        };
+        for _ in 0..3 {
+            t.reset(&p);
+            run::<true>(&p, &[0], at, &mut mem, &mut t, 100).unwrap();
+            assert_eq!(t.elapsed(), 5);
+        }
+        t.reset(&p);
+        t.wait_until(100);
+        assert_eq!(t.elapsed(), 100);
     }
 
     #[test]

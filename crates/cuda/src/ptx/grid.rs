@@ -21,17 +21,39 @@ use std::ops::Range;
 use super::PtxError;
 use super::exec::{self, Pause, Place, Thread};
 use super::lower::Program;
-use super::memory::{BLOCK, Buf, LaunchMemory, Part, commit, overlap};
+use super::memory::{BLOCK, Buf, LaunchMemory, Part, commit, overlap, traffic};
+use super::timing::BARRIER;
+
+/// Threads of a warp.
+const WARP: usize = 32;
 
 /// Instructions one thread may run before it counts as a loop that does not end.
 const THREAD_LIMIT: u64 = 1 << 32;
 
-/// What a launch executed: instructions over every thread, and its longest block's serial
-/// depth.
+/// What a launch executed: instructions over every thread, its longest block's serial
+/// depth, and what the timing model (`super::timing`) needs: the longest block's cycles, the
+/// warp instructions (each warp's busiest lane's instructions, summed) and the distinct
+/// global bytes read and written.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Ran {
     pub(super) executed: u64,
     pub(super) longest: u64,
+    pub(super) cycles: u64,
+    pub(super) warp_instructions: u64,
+    pub(super) bytes: u64,
+}
+
+impl Ran {
+    /// Two shares of a launch's blocks together.
+    fn join(self, o: Ran) -> Ran {
+        Ran {
+            executed: self.executed + o.executed,
+            longest: self.longest.max(o.longest),
+            cycles: self.cycles.max(o.cycles),
+            warp_instructions: self.warp_instructions + o.warp_instructions,
+            bytes: self.bytes + o.bytes,
+        }
+    }
 }
 
 /// The order a launch's blocks, and each phase's threads, run in. Both are orders a GPU may
@@ -51,6 +73,9 @@ pub(super) struct Grid<'a> {
     pub(super) program: &'a Program,
     pub(super) params: &'a [u64],
     pub(super) blocks: u32,
+    /// Whether threads are timed by the timing model (`super::timing`): `Ran::cycles` is 0
+    /// otherwise.
+    pub(super) timed: bool,
 }
 
 impl Grid<'_> {
@@ -63,7 +88,10 @@ impl Grid<'_> {
         workers: usize,
         mirrored: bool,
     ) -> Result<Ran, PtxError> {
-        let (ran, parts) = self.execute(bufs, workers, Order::Usual)?;
+        let (mut ran, parts) = self.execute(bufs, workers, Order::Usual)?;
+        if self.timed {
+            ran.bytes = traffic(&parts);
+        }
         if mirrored {
             self.execute(bufs, workers, Order::Mirrored)
                 .map_err(|e| match e {
@@ -117,10 +145,7 @@ impl Grid<'_> {
             let complete = runs.len() == expected && runs.iter().all(|(r, _)| r.is_ok());
             let (ran, parts): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
             if complete && !overlap(&parts) {
-                let ran = ran.into_iter().flatten().fold(Ran::default(), |a, r| Ran {
-                    executed: a.executed + r.executed,
-                    longest: a.longest.max(r.longest),
-                });
+                let ran = ran.into_iter().flatten().fold(Ran::default(), Ran::join);
                 return Ok((ran, parts));
             }
         }
@@ -137,7 +162,7 @@ impl Grid<'_> {
         mem: &mut LaunchMemory<'_>,
     ) -> Result<Ran, PtxError> {
         let mut threads: Vec<Thread> = (0..BLOCK).map(|_| Thread::default()).collect();
-        let (mut executed, mut longest) = (0, 0);
+        let mut ran = Ran::default();
         let blocks: Vec<u32> = match order {
             Order::Usual => blocks.collect(),
             Order::Mirrored => blocks.rev().collect(),
@@ -152,14 +177,15 @@ impl Grid<'_> {
             // take; this one makes the usual missing barrier visible (threads writing what
             // thread 0 then reads: thread 0 runs after them and meets their writes in its own
             // phase, where the first order would have it read stale memory without a trace).
-            // The block's depth is each phase's longest thread, summed.
+            // The block's depth is each phase's longest thread, summed. In the timing model a
+            // barrier releases its threads BARRIER cycles after the last one arrives.
             let mut running: Vec<u32> = match order {
                 Order::Usual => (0..BLOCK).rev().collect(),
                 Order::Mirrored => (0..BLOCK).collect(),
             };
             let mut depth = 0;
             while !running.is_empty() {
-                let (mut waiting, mut phase_longest) = (Vec::new(), 0);
+                let (mut waiting, mut phase_longest, mut arrived) = (Vec::new(), 0, 0);
                 for &tid in &running {
                     let at = Place {
                         tid,
@@ -175,9 +201,14 @@ impl Grid<'_> {
                         line,
                         what,
                     };
-                    let pause = exec::run(self.program, self.params, at, mem, t, THREAD_LIMIT)
-                        .map_err(|s| fault(s.line, s.what))?;
+                    let pause = if self.timed {
+                        exec::run::<true>(self.program, self.params, at, mem, t, THREAD_LIMIT)
+                    } else {
+                        exec::run::<false>(self.program, self.params, at, mem, t, THREAD_LIMIT)
+                    }
+                    .map_err(|s| fault(s.line, s.what))?;
                     phase_longest = phase_longest.max(t.count - before);
+                    arrived = arrived.max(t.elapsed());
                     if pause == Pause::Barrier {
                         waiting.push(tid);
                     }
@@ -195,13 +226,24 @@ impl Grid<'_> {
                         ),
                     });
                 }
+                for &tid in &waiting {
+                    threads[tid as usize].wait_until(arrived + BARRIER);
+                }
                 mem.shared.phase += 1;
                 running = waiting;
             }
-            executed += threads.iter().map(|t| t.count).sum::<u64>();
-            longest = longest.max(depth);
+            ran = ran.join(Ran {
+                executed: threads.iter().map(|t| t.count).sum(),
+                longest: depth,
+                cycles: threads.iter().map(Thread::elapsed).max().unwrap_or(0),
+                warp_instructions: threads
+                    .chunks(WARP)
+                    .map(|w| w.iter().map(|t| t.count).max().unwrap_or(0))
+                    .sum(),
+                bytes: 0,
+            });
         }
-        Ok(Ran { executed, longest })
+        Ok(ran)
     }
 }
 
@@ -219,7 +261,41 @@ fn split(blocks: u32, workers: usize) -> Vec<Range<u32>> {
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::super::lower::Program;
+    use super::super::parse::parse_module;
+    use super::{Grid, split};
+
+    #[test]
+    fn a_barrier_releases_the_block_after_its_slowest_thread() {
+        // Thread 0 runs five dependent adds before the barrier; the others branch to it.
+        let chain = (1..6)
+            .map(|k| format!("\tadd.rn.f32 \t%f{}, %f{k}, %f{k};\n", k + 1))
+            .collect::<Vec<_>>()
+            .concat();
+        let ptx = format!(
+            ".version 9.5\n.target sm_90\n.address_size 64\n\n.visible .entry k(\n\
+             \t.param .u64 k_param_0\n)\n{{\n\t.reg .pred \t%p<3>;\n\t.reg .f32 \t%f<9>;\n\
+             \t.reg .b32 \t%r<9>;\n\tmov.u32 \t%r1, %tid.x;\n\tsetp.ne.s32 \t%p1, %r1, 0;\n\
+             \t@%p1 bra \t$L__BB0_2;\n{chain}$L__BB0_2:\n\tbar.sync \t0;\n\tret;\n}}\n"
+        );
+        let p = Program::lower(&parse_module(&ptx).unwrap()[0]).unwrap();
+        let grid = Grid {
+            kernel: "k",
+            program: &p,
+            params: &[0],
+            blocks: 1,
+            timed: true,
+        };
+        let ran = grid.run(&mut [], 1, false).unwrap();
+        // mov 1, setp 5, bra 9, adds 10 .. 26, the barrier 27 (the others' at 10), released
+        // 20 cycles later, ret 48.
+        assert_eq!(ran.cycles, 48);
+        assert_eq!(ran.executed, 10 + 255 * 5);
+        // Warp 0 issues thread 0's ten instructions, the seven others five each.
+        assert_eq!(ran.warp_instructions, 10 + 7 * 5);
+        assert_eq!(ran.longest, 8 + 2, "phases: 8 instructions, then 2");
+        assert_eq!(ran.bytes, 0);
+    }
 
     #[test]
     fn shares_cover_every_block_once_in_order() {

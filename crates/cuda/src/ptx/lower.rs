@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use super::PtxError;
 use super::parse::{Entry, Op, Opnd, Special, Ty};
+use super::timing::latency;
 use super::unwritten::read_before_written;
 
 /// A slot with this bit set is an index into [`Program::pairs`], not the register file.
@@ -58,6 +59,14 @@ pub(crate) struct Micro {
     /// How many of `src` the operation reads.
     pub(crate) values: u8,
     pub(crate) target: Target,
+    /// The register-file slots it reads (guard, values with pairs split, address register):
+    /// `Program::reads[first..first + count]`, for the timing model.
+    pub(crate) reads: (u32, u8),
+    /// Cycles until its result can be read ([`latency`]).
+    pub(crate) latency: u32,
+    /// Whether it starts a basic block (the first instruction, a branch target, or after a
+    /// branch, barrier or `ret`): the timing model schedules each block on its own.
+    pub(crate) leader: bool,
     /// Line in the PTX text, for errors.
     pub(crate) line: u32,
 }
@@ -71,6 +80,8 @@ pub(crate) struct Program {
     pub(crate) shared: usize,
     pub(crate) code: Vec<Micro>,
     pub(crate) pairs: Vec<Pair>,
+    /// The slots each instruction reads ([`Micro::reads`]).
+    pub(crate) reads: Vec<u32>,
     /// A thread's register file at its start: registers zeroed, the special registers (filled
     /// by each run), then the constants.
     pub(crate) template: Vec<u64>,
@@ -213,6 +224,7 @@ impl Program {
     pub(crate) fn lower(e: &Entry) -> Result<Program, PtxError> {
         let mut slots = Slots::new(e.regs.len());
         let mut code = Vec::with_capacity(e.code.len());
+        let mut reads = Vec::new();
         for inst in &e.code {
             let line = inst.line as usize;
             let bad = |what: &str| unsupported(line, format!("{what} in {:?}", inst.op));
@@ -268,22 +280,51 @@ impl Program {
             for ((s, &v), ty) in src.iter_mut().zip(values).zip(source_types(inst.op)) {
                 *s = slots.source(v, ty, line)?;
             }
+            let guard = inst.guard.map(|(p, neg)| (u32::from(p), neg));
+            let first = reads.len();
+            reads.extend(guard.map(|g| g.0));
+            for s in &src[..values.len()] {
+                if s.slot & PAIR == 0 {
+                    reads.push(s.slot);
+                } else {
+                    let p = slots.pairs[(s.slot & !PAIR) as usize];
+                    reads.extend([p.lo, p.hi]);
+                }
+            }
+            if let Target::Reg(r, _) = target {
+                reads.push(r);
+            }
             code.push(Micro {
                 op: inst.op,
-                guard: inst.guard.map(|(p, neg)| (u32::from(p), neg)),
+                guard,
                 dst,
                 dst_mask,
                 src,
                 values: values.len() as u8,
                 target,
+                reads: (slot(first, line)?, (reads.len() - first) as u8),
+                latency: latency(inst.op),
+                leader: false,
                 line: inst.line,
             });
+        }
+        for k in 0..code.len() {
+            let after_jump = k == 0 || matches!(code[k - 1].op, Op::Bra | Op::Barrier | Op::Ret);
+            if after_jump {
+                code[k].leader = true;
+            }
+            if let Target::Label(t) = code[k].target
+                && let Some(m) = code.get_mut(t as usize)
+            {
+                m.leader = true;
+            }
         }
         let mut p = Program {
             params: e.params.clone(),
             shared: e.shared,
             code,
             pairs: slots.pairs,
+            reads,
             template: slots.template,
             specials: slots.specials,
             unwritten: Vec::new(),

@@ -233,6 +233,47 @@ pub(super) fn overlap(parts: &[Part]) -> bool {
     })
 }
 
+/// The distinct global bytes `parts` (the shares of one launch) read or wrote, each counted
+/// once however many shares touched it.
+pub(super) fn traffic(parts: &[Part]) -> u64 {
+    let ids = parts
+        .iter()
+        .flat_map(|p| p.written.iter().map(|w| w.0 + 1).chain([p.read.len()]))
+        .max()
+        .unwrap_or(0);
+    let mut total = 0;
+    for id in 0..ids {
+        let mut touched: Vec<u64> = Vec::new();
+        for p in parts {
+            if let Some(Some(r)) = p.read.get(id) {
+                grow(&mut touched, r.len());
+                for (t, &w) in touched.iter_mut().zip(r) {
+                    *t |= w;
+                }
+            }
+            for (_, _, who) in p.written.iter().filter(|w| w.0 == id) {
+                grow(&mut touched, who.len().div_ceil(64));
+                let t = &mut touched;
+                for (i, _) in who.iter().enumerate().filter(|(_, w)| **w != 0) {
+                    t[i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        total += touched
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum::<u64>();
+    }
+    total
+}
+
+/// `v` at least `len` long, new words zero.
+fn grow(v: &mut Vec<u64>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0);
+    }
+}
+
 /// Writes every byte `parts` wrote into `bufs`.
 pub(super) fn commit(bufs: &mut [Option<Buf>], parts: Vec<Part>) {
     for (id, bytes, who) in parts.into_iter().flat_map(|p| p.written) {
@@ -331,7 +372,7 @@ impl Memory for LaunchMemory<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::exec::Memory;
-    use super::{ADDR_SHIFT, Buf, LaunchMemory, SharedMemory, commit, overlap};
+    use super::{ADDR_SHIFT, Buf, LaunchMemory, SharedMemory, commit, overlap, traffic};
     use crate::forward::Elem;
 
     /// Byte `off` of buffer 0.
@@ -372,6 +413,35 @@ mod tests {
         commit(&mut bufs, disjoint);
         let bytes = &bufs[0].as_ref().unwrap().bytes;
         assert_eq!(bytes[..], [1, 1, 1, 1, 2, 2, 2, 2, 7, 7, 7, 7, 7, 7, 7, 7]);
+    }
+
+    #[test]
+    fn traffic_counts_each_byte_once_over_the_shares() {
+        let base = vec![
+            Some(Buf {
+                elem: Elem::F32,
+                len: 4,
+                bytes: vec![0; 16],
+            }),
+            Some(Buf {
+                elem: Elem::F32,
+                len: 32,
+                bytes: vec![0; 128],
+            }),
+        ];
+        let (mut a, mut b) = (LaunchMemory::new(&base), LaunchMemory::new(&base));
+        // Both shares read bytes 0..8 of buffer 0; a reads 8..12 too and b writes 12..16.
+        a.load(at(0), 8, 0).unwrap();
+        a.load(at(8), 4, 0).unwrap();
+        b.load(at(0), 8, 300).unwrap();
+        b.store(at(12), 4, 1, 300).unwrap();
+        // a writes bytes 100..104 of buffer 1 twice and reads them back.
+        let buf1 = (2u64 << ADDR_SHIFT) + 100;
+        a.store(buf1, 4, 1, 0).unwrap();
+        a.store(buf1, 4, 2, 0).unwrap();
+        a.load(buf1, 4, 0).unwrap();
+        assert_eq!(traffic(&[a.into_part(), b.into_part()]), 16 + 4);
+        assert_eq!(traffic(&[]), 0);
     }
 
     fn memory() -> SharedMemory {

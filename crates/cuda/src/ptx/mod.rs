@@ -25,9 +25,11 @@ mod grid;
 mod lower;
 mod memory;
 mod parse;
+mod timing;
 mod unwritten;
 
 pub use device::{KernelCost, PtxDevice};
+pub use timing::{GpuModel, LaunchTime};
 
 /// Why PTX could not be parsed or a launch failed.
 #[derive(Debug, thiserror::Error)]
