@@ -385,13 +385,16 @@ AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float
 AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d, int32_t* s) {
     AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
 }
-// n activation blocks, a warp each: the row's squares summed by lane 0 in order, 32 at a
-// time (each lane squaring one), lane l's value normalized, then the block quantized by the
-// warp (ak_quantize_block_warp).
+// n activation blocks, a warp each: the row's squares summed by lane 0 in order, in rounds of
+// up to AK_NORM_ROUND values (each lane loading and squaring AK_NORM_ROUND / 32 of them, all
+// its loads issued before their first use), lane l's value normalized, then the block
+// quantized by the warp (ak_quantize_block_warp).
+#define AK_NORM_ROUND 256
 AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, float eps,
                                  int width, float* out, int8_t* q, float* d, int32_t* s) {
 #if AK_MM_LANES > 1
     __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+    __shared__ float sq[AK_MM_GROUPS][AK_NORM_ROUND];
     __shared__ float scale[AK_MM_GROUPS];
     long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
     int lane = threadIdx.x % AK_MM_LANES, slot = threadIdx.x / AK_MM_LANES;
@@ -400,12 +403,29 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     long long row = active ? i / per_row : 0;
     int c0 = active ? (int)(i % per_row) * AK_QK : 0;
     const float* xr = x + row * width;
+    // Lane l's own value and weight, loaded while the squares are summed.
+    float xl = active ? xr[c0 + lane] : 0.0f, wl = active ? w[c0 + lane] : 0.0f;
     float ss = 0.0f;
-    for (int k = 0; k < width; k += AK_QK) {
-        if (active) qw[slot].v[lane] = xr[k + lane] * xr[k + lane];
+    for (int k = 0; k < width; k += AK_NORM_ROUND) {
+        int cnt = width - k < AK_NORM_ROUND ? width - k : AK_NORM_ROUND;
+        if (active) {
+            // Past the row's end (a last, shorter round) a lane reloads the row's last value:
+            // its square is stored but never added.
+            float v[AK_NORM_ROUND / AK_QK];
+            AK_UNROLL
+            for (int r = 0; r < AK_NORM_ROUND / AK_QK; r++) {
+                int c = k + r * AK_QK + lane;
+                v[r] = xr[c < width ? c : width - 1];
+            }
+            AK_UNROLL
+            for (int r = 0; r < AK_NORM_ROUND / AK_QK; r++) sq[slot][r * AK_QK + lane] = v[r] * v[r];
+        }
         __syncthreads();
         if (active && lane == 0) {
-            for (int j = 0; j < AK_QK; j++) ss += qw[slot].v[j];
+            for (int b = 0; b < cnt; b += AK_QK) {
+                AK_UNROLL
+                for (int j = 0; j < AK_QK; j++) ss += sq[slot][b + j];
+            }
         }
         __syncthreads();
     }
@@ -413,7 +433,7 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     __syncthreads();
     float o = 0.0f;
     if (active) {
-        o = (xr[c0 + lane] * scale[slot]) * w[c0 + lane];
+        o = (xl * scale[slot]) * wl;
         out[AK_QK * i + lane] = o;
     }
     ak_quantize_block_warp(active, lane, o, &qw[slot], q + AK_QK * i, d + i, s + i);
