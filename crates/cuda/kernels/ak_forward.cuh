@@ -165,6 +165,11 @@ AK_FN void ak_matmul_group(bool active, int lane, float (*terms)[AK_TILE_MAX][2]
     const uint8_t* row = w + r * ak_row_bytes(dtype, cols);
     int nb = cols / AK_QK, two = ak_unit_terms(dtype) > 1;
     bool floats = dtype == AK_F32 || dtype == AK_F16;
+    // What the end adds to lane j's sum (the bias, the value it accumulates onto), loaded
+    // while the sum is computed.
+    bool writes = active && lane < cnt;
+    float* o = out + (t0 + lane) * rows + r;
+    float before = writes && accumulate ? *o : 0.0f, add = writes && bias ? bias[r] : 0.0f;
     float acc = 0.0f;
     for (int rd = 0; rd < rounds; rd++) {
         int u = rd * AK_MM_LANES + lane;
@@ -187,18 +192,29 @@ AK_FN void ak_matmul_group(bool active, int lane, float (*terms)[AK_TILE_MAX][2]
         if (lane < cnt) {
             int m = units - rd * AK_MM_LANES;
             if (m > AK_MM_LANES) m = AK_MM_LANES;
-            for (int k = 0; k < m; k++) {
-                acc = acc + terms[k][lane][0];
-                if (two) acc = acc + terms[k][lane][1];
+            if (two) {
+                for (int k = 0; k < m; k++) {
+                    acc = acc + terms[k][lane][0];
+                    acc = acc + terms[k][lane][1];
+                }
+            } else {
+                // The round's terms loaded first (past the m units, unit m - 1's again,
+                // unused), then added in unit order.
+                float t[AK_MM_LANES];
+                AK_UNROLL
+                for (int k = 0; k < AK_MM_LANES; k++) t[k] = terms[k < m ? k : m - 1][lane][0];
+                AK_UNROLL
+                for (int k = 0; k < AK_MM_LANES; k++) {
+                    if (k < m) acc = acc + t[k];
+                }
             }
         }
         __syncthreads();
     }
-    if (lane < cnt) {
+    if (writes) {
         float y = acc;
-        if (bias) y = y + bias[r];
-        float* o = out + (t0 + lane) * rows + r;
-        *o = accumulate ? *o + y : y;
+        if (bias) y = y + add;
+        *o = accumulate ? before + y : y;
     }
 }
 
