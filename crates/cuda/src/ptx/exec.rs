@@ -399,19 +399,14 @@ pub(crate) fn run<const TIMED: bool>(
                 continue;
             }
             Op::StGlobal(ty) => {
-                mem.store(
-                    address(regs),
-                    (ty.bits() / 8) as usize,
-                    read(0, regs),
-                    thread,
-                )
-                .map_err(stop)?;
+                let (addr, bytes) = aligned(address(regs), ty).map_err(stop)?;
+                mem.store(addr, bytes, read(0, regs), thread)
+                    .map_err(stop)?;
                 continue;
             }
             Op::LdGlobal(ty) => {
-                let v = mem
-                    .load(address(regs), (ty.bits() / 8) as usize, thread)
-                    .map_err(stop)?;
+                let (addr, bytes) = aligned(address(regs), ty).map_err(stop)?;
+                let v = mem.load(addr, bytes, thread).map_err(stop)?;
                 if ty.signed() {
                     sx(v, ty.bits()) as u64
                 } else {
@@ -419,16 +414,14 @@ pub(crate) fn run<const TIMED: bool>(
                 }
             }
             Op::StShared(ty) => {
-                let addr = shared_addr(inst.target, regs);
-                mem.store_shared(addr, (ty.bits() / 8) as usize, read(0, regs), at.tid)
+                let (addr, bytes) = aligned(shared_addr(inst.target, regs), ty).map_err(stop)?;
+                mem.store_shared(addr, bytes, read(0, regs), at.tid)
                     .map_err(stop)?;
                 continue;
             }
             Op::LdShared(ty) => {
-                let addr = shared_addr(inst.target, regs);
-                let v = mem
-                    .load_shared(addr, (ty.bits() / 8) as usize, at.tid)
-                    .map_err(stop)?;
+                let (addr, bytes) = aligned(shared_addr(inst.target, regs), ty).map_err(stop)?;
+                let v = mem.load_shared(addr, bytes, at.tid).map_err(stop)?;
                 if ty.signed() {
                     sx(v, ty.bits()) as u64
                 } else {
@@ -562,6 +555,19 @@ pub(crate) fn run<const TIMED: bool>(
     (*saved_clock, *saved_horizon) = (clock, horizon.max(clock));
     (*saved_base, *saved_issued) = (base, issued);
     Ok(Pause::Exit)
+}
+
+/// An access of a `ty` value at `addr` and its size in bytes: refused unless `addr` is a
+/// multiple of the size, as the PTX ISA requires (a GPU faults; buffers start 256-aligned on
+/// the device and at multiples of 2^40 here, so an offset's alignment is the address's).
+fn aligned(addr: u64, ty: Ty) -> Result<(u64, usize), String> {
+    let bytes = u64::from(ty.bits() / 8);
+    if !addr.is_multiple_of(bytes) {
+        return Err(format!(
+            "a {bytes}-byte access at address {addr:#x}, which is not a multiple of {bytes}"
+        ));
+    }
+    Ok((addr, bytes as usize))
 }
 
 /// A shared access's address: `[reg+off]` (a 32-bit shared address) or `[symbol+off]`.
@@ -769,6 +775,29 @@ mod tests {
              \tsetp.ne.s32 \t%p1, %r1, 0;\n\t@%p1 add.s32 \t%r2, %r1, 1;\n\tret;",
         );
         assert_eq!(cycles(&guarded), 5 + 400 + 4);
+    }
+
+    #[test]
+    fn misaligned_accesses_are_faults() {
+        // A 4-byte load at address 2, as a GPU would refuse it; the same at 4 is fine.
+        let p = timed_program(
+            "\tld.param.u64 \t%rd1, [k_param_0];\n\tld.global.u32 \t%r1, [%rd1+2];\n\tret;",
+        );
+        let (mut mem, mut t) = (Flat(vec![0; 8]), Thread::default());
+        t.reset(&p);
+        let at = Place {
+            tid: 0,
+            ntid: 1,
+            ctaid: 0,
+            nctaid: 1,
+        };
+        let e = run::<false>(&p, &[0], at, &mut mem, &mut t, 100).unwrap_err();
+        assert!(e.what.contains("not a multiple of 4"), "{}", e.what);
+        assert_eq!(e.line, 14);
+        t.reset(&p);
+        assert!(run::<false>(&p, &[2], at, &mut mem, &mut t, 100).is_ok());
+        assert_eq!(aligned(6, Ty::U16).unwrap(), (6, 2));
+        assert!(aligned(6, Ty::U64).is_err());
     }
 
     #[test]
