@@ -145,7 +145,7 @@ AK_FN void ak_fwd_matmul_at(long long i, int cols, int ntok, int tile, const flo
 // one warp, each with `lane`, sharing `terms` (one row per lane): in rounds of AK_MM_LANES
 // units (blocks of 32, or pairs of F32/F16 weights), lane u computes unit u + round's terms
 // for every token of the tile (the f32 values the engine adds, each computed as there:
-// ak_block_terms, ak_float_terms), then lane j adds token j's terms to its accumulator in
+// ak_tile_terms, ak_float_terms), then lane j adds token j's terms to its accumulator in
 // unit order: the engine's sequential sum, by one thread. Every thread of the block runs
 // `rounds` rounds and meets both barriers of each, `active` or not (threads past the launch's
 // groups).
@@ -180,13 +180,8 @@ AK_FN void ak_matmul_group(bool active, int lane, float (*terms)[AK_TILE_MAX][2]
         } else if (u < units) {
             ak_wblock b;
             ak_unpack_block(dtype, row, u, &b);
-            AK_UNROLL
-            for (int j = 0; j < AK_TILE_MAX; j++) {
-                if (j < cnt) {
-                    long long tb = (t0 + j) * nb + u;
-                    ak_block_terms(&b, q + AK_QK * tb, d[tb], s[tb], terms[lane][j]);
-                }
-            }
+            long long tb = t0 * nb + u;
+            ak_tile_terms(&b, q + AK_QK * tb, d + tb, s + tb, nb, cnt, terms[lane]);
         }
         __syncthreads();
         if (lane < cnt) {

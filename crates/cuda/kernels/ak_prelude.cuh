@@ -77,8 +77,19 @@ AK_FN float ak_sqrt(float a) {
 AK_FN float ak_fabs(float a) { return ak_f32(ak_bits(a) & 0x7fffffffu); }
 
 // Little-endian loads from byte arrays (no alignment assumed).
-AK_FN uint16_t ak_u16(const uint8_t* p) {
+AK_FN uint16_t ak_u16_bytes(const uint8_t* p) {
     return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+// A 2-byte value at an address that is a multiple of 2 (the device reads it whole): every
+// binary16 of the weight formats (block scales at even offsets of even-sized blocks, F16
+// rows); device buffers start 256-aligned.
+AK_FN uint16_t ak_u16(const uint8_t* p) {
+#ifdef __CUDACC__
+    return *(const uint16_t*)p;
+#else
+    return ak_u16_bytes(p);
+#endif
 }
 
 AK_FN uint32_t ak_u32(const uint8_t* p) {
@@ -105,6 +116,17 @@ AK_FN uint32_t ak_u32_aligned(const void* p) {
     uint32_t v;
     std::memcpy(&v, p, 4);
     return v;
+#endif
+}
+
+// A 4-byte word at an address that is a multiple of 2: two 16-bit reads on the device (the
+// words of Q8_0, Q4_0, Q5_0 and Q6_K blocks, whose sizes are even but not multiples of 4).
+AK_FN uint32_t ak_u32_even(const uint8_t* p) {
+#ifdef __CUDACC__
+    const uint16_t* h = (const uint16_t*)p;
+    return (uint32_t)h[0] | ((uint32_t)h[1] << 16);
+#else
+    return ak_u32(p);
 #endif
 }
 

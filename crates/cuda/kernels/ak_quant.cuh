@@ -85,12 +85,20 @@ struct ak_wblock {
     int32_t kind, i0, i1;
 };
 
+// A word of a block's bytes: read whole where the block's size (and so every block's address
+// in a row) is a multiple of 4 (Q4_1, Q5_1, Q4_K, Q5_K), as two halves where it is only even.
+template <bool ALIGNED>
+AK_FN uint32_t ak_block_word(const uint8_t* p) {
+    return ALIGNED ? ak_u32_aligned(p) : ak_u32_even(p);
+}
+
 // Nibbles: the low ones of 16 bytes are values 0..15, the high ones 16..31 (scalar.rs
 // nib_dot's order).
+template <bool ALIGNED>
 AK_FN void ak_unpack_nibbles(const uint8_t* qs, uint32_t* v) {
     AK_UNROLL
     for (int w = 0; w < 4; w++) {
-        uint32_t b = ak_u32(qs + 4 * w);
+        uint32_t b = ak_block_word<ALIGNED>(qs + 4 * w);
         v[w] = b & 0x0F0F0F0Fu;
         v[w + 4] = (b >> 4) & 0x0F0F0F0Fu;
     }
@@ -117,7 +125,7 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_OFF;
         b->fa = ak_f16_at(blk);
         AK_UNROLL
-        for (int w = 0; w < 8; w++) b->v[w] = ak_u32(blk + 2 + 4 * w);
+        for (int w = 0; w < 8; w++) b->v[w] = ak_u32_even(blk + 2 + 4 * w);
         return true;
     }
     case AK_Q4_0: {
@@ -125,7 +133,7 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_OFF;
         b->fa = ak_f16_at(blk);
         b->i0 = 8;
-        ak_unpack_nibbles(blk + 2, b->v);
+        ak_unpack_nibbles<false>(blk + 2, b->v);
         return true;
     }
     case AK_Q4_1: {
@@ -133,7 +141,7 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_MIN;
         b->fa = ak_f16_at(blk);
         b->fb = ak_f16_at(blk + 2);
-        ak_unpack_nibbles(blk + 4, b->v);
+        ak_unpack_nibbles<true>(blk + 4, b->v);
         return true;
     }
     case AK_Q5_0: {
@@ -141,8 +149,8 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_OFF;
         b->fa = ak_f16_at(blk);
         b->i0 = 16;
-        ak_unpack_nibbles(blk + 6, b->v);
-        ak_add_high_bits(ak_u32(blk + 2), b->v);
+        ak_unpack_nibbles<false>(blk + 6, b->v);
+        ak_add_high_bits(ak_u32_even(blk + 2), b->v);
         return true;
     }
     case AK_Q5_1: {
@@ -150,8 +158,8 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_MIN;
         b->fa = ak_f16_at(blk);
         b->fb = ak_f16_at(blk + 2);
-        ak_unpack_nibbles(blk + 8, b->v);
-        ak_add_high_bits(ak_u32(blk + 4), b->v);
+        ak_unpack_nibbles<true>(blk + 8, b->v);
+        ak_add_high_bits(ak_block_word<true>(blk + 4), b->v);
         return true;
     }
     case AK_Q4_K:
@@ -165,8 +173,9 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         ak_k4_scale_min(blk + 4, j, &b->i0, &b->i1);
         AK_UNROLL
         for (int w = 0; w < 8; w++) {
-            uint32_t nib = (ak_u32(bytes + 4 * w) >> (4 * (j % 2))) & 0x0F0F0F0Fu;
-            uint32_t hi = five ? ((ak_u32(blk + 16 + 4 * w) >> j) & 0x01010101u) << 4 : 0u;
+            uint32_t nib = (ak_block_word<true>(bytes + 4 * w) >> (4 * (j % 2))) & 0x0F0F0F0Fu;
+            uint32_t hi =
+                five ? ((ak_block_word<true>(blk + 16 + 4 * w) >> j) & 0x01010101u) << 4 : 0u;
             b->v[w] = nib | hi;
         }
         return true;
@@ -180,9 +189,9 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->i1 = (int8_t)blk[193 + 2 * j];
         AK_UNROLL
         for (int w = 0; w < 8; w++) {
-            uint32_t lo = ak_u32(blk + 64 * n + 32 * (g % 2) + 4 * w);
+            uint32_t lo = ak_u32_even(blk + 64 * n + 32 * (g % 2) + 4 * w);
             uint32_t nib = (lo >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
-            uint32_t hi = (ak_u32(blk + 128 + 32 * n + 4 * w) >> (2 * g)) & 0x03030303u;
+            uint32_t hi = (ak_u32_even(blk + 128 + 32 * n + 4 * w) >> (2 * g)) & 0x03030303u;
             b->v[w] = nib | (hi << 4);
         }
         return true;
@@ -227,29 +236,54 @@ AK_FN float ak_apply_block(const ak_wblock* b, float acc, const int8_t* a, float
     }
 }
 
-// The f32 terms that block b adds to one token's accumulator, in order, into t; returns how
-// many (ak_apply_block is acc + t[0], then + t[1] where there are two). Each term is
-// computed exactly as there; the K types' subtraction is the addition of the negated term
-// (a - b is a + (-b) in IEEE arithmetic).
-AK_FN int ak_block_terms(const ak_wblock* b, const int8_t* a, float d, int32_t s, float* t) {
-    switch (b->kind) {
-    case AK_B_OFF:
+// The f32 terms that block b, of kind KIND, adds to one token's accumulator, in order, into t
+// (ak_apply_block is acc + t[0], then + t[1] where there are two). Each term is computed
+// exactly as there; the K types' subtraction is the addition of the negated term (a - b is
+// a + (-b) in IEEE arithmetic).
+template <int KIND>
+AK_FN void ak_kind_terms(const ak_wblock* b, const int8_t* a, float d, int32_t s, float* t) {
+    if (KIND == AK_B_OFF) {
         t[0] = (b->fa * d) * (float)(ak_idot(b->v, a, 0, 8) - b->i0 * s);
-        return 1;
-    case AK_B_MIN:
+    } else if (KIND == AK_B_MIN) {
         t[0] = (b->fa * d) * (float)ak_idot(b->v, a, 0, 8);
         t[1] = (b->fb * d) * (float)s;
-        return 2;
-    case AK_B_K:
+    } else if (KIND == AK_B_K) {
         t[0] = (b->fa * d) * (float)(b->i0 * ak_idot(b->v, a, 0, 8));
         t[1] = -((b->fb * d) * (float)(b->i1 * s));
-        return 2;
-    default: {
+    } else {
         int32_t lo = ak_idot(b->v, a, 0, 4) - 32 * ak_isum(a, 0, 4);
         int32_t hi = ak_idot(b->v, a, 4, 8) - 32 * ak_isum(a, 4, 8);
         t[0] = (b->fa * d) * (float)(b->i0 * lo + b->i1 * hi);
-        return 1;
     }
+}
+
+// ak_kind_terms of block b for `cnt` tokens (1 to AK_TILE_MAX), token j's quantized block at
+// a + AK_QK * j * stride with its scale and sum at d[j * stride] and s[j * stride], into t[j].
+template <int KIND>
+AK_FN void ak_tile_kind_terms(const ak_wblock* b, const int8_t* a, const float* d,
+                              const int32_t* s, long long stride, int cnt, float (*t)[2]) {
+    AK_UNROLL
+    for (int j = 0; j < AK_TILE_MAX; j++) {
+        if (j < cnt) ak_kind_terms<KIND>(b, a + AK_QK * stride * j, d[stride * j], s[stride * j], t[j]);
+    }
+}
+
+// ak_tile_kind_terms for b's kind, decided once for the tile's tokens.
+AK_FN void ak_tile_terms(const ak_wblock* b, const int8_t* a, const float* d, const int32_t* s,
+                         long long stride, int cnt, float (*t)[2]) {
+    switch (b->kind) {
+    case AK_B_OFF:
+        ak_tile_kind_terms<AK_B_OFF>(b, a, d, s, stride, cnt, t);
+        break;
+    case AK_B_MIN:
+        ak_tile_kind_terms<AK_B_MIN>(b, a, d, s, stride, cnt, t);
+        break;
+    case AK_B_K:
+        ak_tile_kind_terms<AK_B_K>(b, a, d, s, stride, cnt, t);
+        break;
+    default:
+        ak_tile_kind_terms<AK_B_Q6K>(b, a, d, s, stride, cnt, t);
+        break;
     }
 }
 
