@@ -76,22 +76,18 @@ AK_FN float ak_sqrt(float a) {
 
 AK_FN float ak_fabs(float a) { return ak_f32(ak_bits(a) & 0x7fffffffu); }
 
-// Little-endian loads from byte arrays (no alignment assumed).
-AK_FN uint16_t ak_u16_bytes(const uint8_t* p) {
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-// A 2-byte value at an address that is a multiple of 2 (the device reads it whole): every
-// binary16 of the weight formats (block scales at even offsets of even-sized blocks, F16
-// rows); device buffers start 256-aligned.
+// A little-endian 2-byte value at an address that is a multiple of 2 (the device reads it
+// whole): every binary16 of the weight formats (block scales at even offsets of even-sized
+// blocks, F16 rows); device buffers start 256-aligned.
 AK_FN uint16_t ak_u16(const uint8_t* p) {
 #ifdef __CUDACC__
     return *(const uint16_t*)p;
 #else
-    return ak_u16_bytes(p);
+    return (uint16_t)(p[0] | (p[1] << 8));
 #endif
 }
 
+// A little-endian 4-byte value from a byte array (no alignment assumed).
 AK_FN uint32_t ak_u32(const uint8_t* p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
            ((uint32_t)p[3] << 24);
