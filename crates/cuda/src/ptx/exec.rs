@@ -93,6 +93,9 @@ pub(crate) enum Pause {
     Exit,
     /// At a `bar.sync`: it continues after it once every thread of the block is there.
     Barrier,
+    /// Just after an `mma`, which it has issued: it continues once the warp's lanes have
+    /// reached it together and [`mma`] has run it for them.
+    Warp,
 }
 
 /// Where a thread sits in the grid (one dimension).
@@ -375,14 +378,14 @@ pub(crate) fn run<const TIMED: bool>(
             }
         };
         let value: u64 = match inst.op {
-            Op::Ret | Op::Barrier => {
+            Op::Ret | Op::Barrier | Op::MmaS8 => {
                 (*saved_pc, *saved_count) = (pc, count);
                 (*saved_clock, *saved_horizon) = (clock, horizon.max(clock));
                 (*saved_base, *saved_issued) = (base, issued);
-                return Ok(if inst.op == Op::Ret {
-                    Pause::Exit
-                } else {
-                    Pause::Barrier
+                return Ok(match inst.op {
+                    Op::Ret => Pause::Exit,
+                    Op::Barrier => Pause::Barrier,
+                    _ => Pause::Warp,
                 });
             }
             Op::Bra => {
@@ -555,6 +558,62 @@ pub(crate) fn run<const TIMED: bool>(
     (*saved_clock, *saved_horizon) = (clock, horizon.max(clock));
     (*saved_base, *saved_issued) = (base, issued);
     Ok(Pause::Exit)
+}
+
+/// The instruction a thread paused at [`Pause::Warp`] issued last (its `mma`).
+pub(crate) fn warp_instruction(t: &Thread) -> usize {
+    t.pc.wrapping_sub(1)
+}
+
+/// Runs the `mma` the 32 `lanes` of a warp have issued (each paused at [`Pause::Warp`] just
+/// after the same instruction, which the caller has checked): D = A·B + C over the 16x32
+/// signed bytes of A, 32x8 of B and 16x8 int32 of C, each lane holding its share of every
+/// fragment as the PTX ISA lays out `mma.m16n8k32` for `.s8` (lane l, g = l / 4, t = l % 4:
+/// a0..a3 rows g, g+8, g, g+8 at columns 4t.. (a0, a1) and 16+4t.. (a2, a3); b0, b1 rows 4t..
+/// and 16+4t.. of column g; c0..c3 rows g, g, g+8, g+8 at columns 2t, 2t+1), byte i of a word
+/// its i-th value. Sums wrap at 32 bits (no `.satfinite`). Every input is read before any
+/// result is written, so D may be C's registers. In the timing model the warp issues it once
+/// its last lane has, and the results are ready [`super::timing::MMA`] cycles later.
+pub(crate) fn mma(p: &Program, lanes: &mut [Thread], timed: bool) {
+    let inst = &p.code[warp_instruction(&lanes[0])];
+    let m = p.mma[inst.dst as usize];
+    let byte = |w: u64, i: usize| i64::from((w >> (8 * i)) as u8 as i8);
+    let (mut a, mut b, mut c) = ([[0i64; 32]; 16], [[0i64; 8]; 32], [[0i64; 8]; 16]);
+    for (l, t) in lanes.iter().enumerate() {
+        let (g, q) = (l / 4, l % 4);
+        for (r, &s) in m.a.iter().enumerate() {
+            let w = t.regs[s as usize];
+            for i in 0..4 {
+                a[g + 8 * (r % 2)][4 * q + 16 * (r / 2) + i] = byte(w, i);
+            }
+        }
+        for (r, &s) in m.b.iter().enumerate() {
+            let w = t.regs[s as usize];
+            for i in 0..4 {
+                b[4 * q + 16 * r + i][g] = byte(w, i);
+            }
+        }
+        for (r, &s) in m.c.iter().enumerate() {
+            c[g + 8 * (r / 2)][2 * q + r % 2] = sx(t.regs[s as usize], 32);
+        }
+    }
+    let issued = lanes.iter().map(Thread::elapsed).max().unwrap_or(0);
+    for (l, t) in lanes.iter_mut().enumerate() {
+        let (g, q) = (l / 4, l % 4);
+        for (r, &s) in m.d.iter().enumerate() {
+            let (row, col) = (g + 8 * (r / 2), 2 * q + r % 2);
+            let sum = (0..32).fold(c[row][col], |acc, k| acc + a[row][k] * b[k][col]);
+            t.regs[s as usize] = mask(sum as u64, 32);
+        }
+        if timed {
+            t.clock = t.clock.max(t.start + issued);
+            let done = t.clock + u64::from(inst.latency);
+            for &s in &m.d {
+                t.ready[s as usize] = done;
+            }
+            t.horizon = t.horizon.max(done);
+        }
+    }
 }
 
 /// An access of a `ty` value at `addr` and its size in bytes: refused unless `addr` is a
@@ -798,6 +857,112 @@ mod tests {
         assert!(run::<false>(&p, &[2], at, &mut mem, &mut t, 100).is_ok());
         assert_eq!(aligned(6, Ty::U16).unwrap(), (6, 2));
         assert!(aligned(6, Ty::U64).is_err());
+    }
+
+    /// `tid · mul + add` in 32 bits (a fragment register's value in the mma tests).
+    fn word(tid: u32, mul: i32, add: i32) -> u32 {
+        tid.wrapping_mul(mul as u32).wrapping_add(add as u32)
+    }
+
+    /// The multipliers and addends of the 14 registers of the mma test: a0..a3, b0, b1,
+    /// c0..c3.
+    const FRAGMENTS: [(i32, i32); 10] = [
+        (-1_640_531_535, 1),
+        (-2_048_144_777, 3),
+        (374_761_393, 5),
+        (668_265_263, 7),
+        (1_274_126_177, 11),
+        (-1_028_477_379, 13),
+        (1_000_003, -5),
+        (-7_919, 17),
+        (104_729, -1_000_000),
+        (65_537, 2_147_483_000),
+    ];
+
+    #[test]
+    fn an_mma_computes_the_warps_product_from_the_isas_fragments() {
+        // Each lane sets its fragments from its thread index, the warp runs the mma, and every
+        // result is compared with D = A·B + C built from the PTX ISA's tables read the other
+        // way: A[row][k] is byte k % 4 of register 2·(k / 16) + row / 8 of lane
+        // 4·(row % 8) + (k % 16) / 4; B[k][col] byte k % 4 of register k / 16 of lane
+        // 4·col + (k % 16) / 4; D[row][col] (and C) register 2·(row / 8) + col % 2 of lane
+        // 4·(row % 8) + col / 2.
+        let sets = FRAGMENTS
+            .iter()
+            .enumerate()
+            .map(|(k, (m, a))| format!("\tmad.lo.s32 \t%r{}, %r1, {m}, {a};", k + 2))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = timed_program(&format!(
+            "\tmov.u32 \t%r1, %tid.x;\n{sets}\n\tmma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 \
+             \t{{%r12, %r13, %r14, %r15}}, {{%r2, %r3, %r4, %r5}}, {{%r6, %r7}}, \
+             {{%r8, %r9, %r10, %r11}};\n\tadd.s32 \t%r16, %r12, 1;\n\tret;"
+        ));
+        let mut lanes: Vec<Thread> = (0..32).map(|_| Thread::default()).collect();
+        let mut mem = Flat(Vec::new());
+        for (tid, t) in lanes.iter_mut().enumerate() {
+            t.reset(&p);
+            let at = Place {
+                tid: tid as u32,
+                ntid: 32,
+                ctaid: 0,
+                nctaid: 1,
+            };
+            // Lane 5 is late: the warp issues the mma when it does.
+            if tid == 5 {
+                t.wait_until(100);
+            }
+            let pause = run::<true>(&p, &[0], at, &mut mem, t, 100).unwrap();
+            assert_eq!(pause, Pause::Warp);
+        }
+        mma(&p, &mut lanes, true);
+        let reg = |lane: usize, r: usize| -> u32 {
+            let (m, a) = FRAGMENTS[r];
+            word(lane as u32, m, a)
+        };
+        let byte = |w: u32, i: usize| i64::from((w >> (8 * i)) as u8 as i8);
+        let d = p.mma[0].d;
+        for row in 0..16 {
+            for col in 0..8 {
+                let lane = 4 * (row % 8) + col / 2;
+                let r = 2 * (row / 8) + col % 2;
+                let mut want = i64::from(reg(lane, 6 + r) as i32);
+                for k in 0..32 {
+                    let a = byte(
+                        reg(4 * (row % 8) + (k % 16) / 4, 2 * (k / 16) + row / 8),
+                        k % 4,
+                    );
+                    let b = byte(reg(4 * col + (k % 16) / 4, 4 + k / 16), k % 4);
+                    want += a * b;
+                }
+                let got = lanes[lane].regs[d[r] as usize];
+                assert_eq!(got, u64::from(want as i32 as u32), "D[{row}][{col}]");
+            }
+        }
+        // Issued at lane 5's cycle for every lane; results 32 cycles later.
+        let issued = lanes[5].elapsed();
+        assert!(issued >= 100);
+        for t in &lanes {
+            assert_eq!(t.elapsed(), issued);
+            assert_eq!(
+                t.ready[d[0] as usize],
+                t.clock + u64::from(super::super::timing::MMA)
+            );
+        }
+        // The lanes go on after it: the add reads a result.
+        for (tid, t) in lanes.iter_mut().enumerate() {
+            let at = Place {
+                tid: tid as u32,
+                ntid: 32,
+                ctaid: 0,
+                nctaid: 1,
+            };
+            assert_eq!(
+                run::<true>(&p, &[0], at, &mut mem, t, 100).unwrap(),
+                Pause::Exit
+            );
+            assert!(t.elapsed() >= issued + 32);
+        }
     }
 
     #[test]

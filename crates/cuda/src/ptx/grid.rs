@@ -183,9 +183,14 @@ impl Grid<'_> {
                 Order::Usual => (0..BLOCK).rev().collect(),
                 Order::Mirrored => (0..BLOCK).collect(),
             };
+            // A thread that reaches an `mma` waits there for its warp's other lanes: once the
+            // threads running have all paused, each warp whose lanes all stand at the same
+            // `mma` runs it, and they go on (in the same barrier phase) while the threads at
+            // a barrier wait for them.
             let mut depth = 0;
+            let (mut parked, mut arrived) = (Vec::new(), 0);
             while !running.is_empty() {
-                let (mut waiting, mut phase_longest, mut arrived) = (Vec::new(), 0, 0);
+                let (mut waiting, mut at_mma, mut phase_longest) = (Vec::new(), Vec::new(), 0);
                 for &tid in &running {
                     let at = Place {
                         tid,
@@ -208,12 +213,27 @@ impl Grid<'_> {
                     }
                     .map_err(|s| fault(s.line, s.what))?;
                     phase_longest = phase_longest.max(t.count - before);
-                    arrived = arrived.max(t.elapsed());
-                    if pause == Pause::Barrier {
-                        waiting.push(tid);
+                    match pause {
+                        Pause::Barrier => {
+                            arrived = arrived.max(t.elapsed());
+                            waiting.push(tid);
+                        }
+                        Pause::Warp => at_mma.push(tid),
+                        Pause::Exit => arrived = arrived.max(t.elapsed()),
                     }
                 }
                 depth += phase_longest;
+                if !at_mma.is_empty() {
+                    self.run_mma(&mut threads, &at_mma, ctaid)?;
+                    parked.append(&mut waiting);
+                    running = at_mma;
+                    continue;
+                }
+                waiting.append(&mut parked);
+                match order {
+                    Order::Usual => waiting.sort_unstable_by(|a, b| b.cmp(a)),
+                    Order::Mirrored => waiting.sort_unstable(),
+                }
                 if !waiting.is_empty() && waiting.len() != BLOCK as usize {
                     return Err(PtxError::Fault {
                         kernel: self.kernel,
@@ -229,6 +249,7 @@ impl Grid<'_> {
                 for &tid in &waiting {
                     threads[tid as usize].wait_until(arrived + BARRIER);
                 }
+                arrived = 0;
                 mem.shared.phase += 1;
                 running = waiting;
             }
@@ -244,6 +265,38 @@ impl Grid<'_> {
             });
         }
         Ok(ran)
+    }
+}
+
+impl Grid<'_> {
+    /// Runs the `mma` of every warp among `paused` (threads of block `ctaid` that paused at
+    /// one), once all 32 of its lanes stand just after the same `mma`: the instruction is
+    /// warp-wide, so a lane that returned, waits at a barrier or stands at another `mma` is
+    /// a fault, as on a GPU, where it is undefined.
+    fn run_mma(&self, threads: &mut [Thread], paused: &[u32], ctaid: u32) -> Result<(), PtxError> {
+        let mut warps: Vec<usize> = paused.iter().map(|&t| t as usize / WARP).collect();
+        warps.sort_unstable();
+        warps.dedup();
+        for w in warps {
+            let lanes = &mut threads[w * WARP..(w + 1) * WARP];
+            let at = exec::warp_instruction(&lanes[0]);
+            let together = (w * WARP..(w + 1) * WARP).all(|tid| paused.contains(&(tid as u32)))
+                && lanes.iter().all(|t| exec::warp_instruction(t) == at);
+            if !together {
+                let line = self.program.code.get(at).map_or(0, |m| m.line);
+                return Err(PtxError::Fault {
+                    kernel: self.kernel,
+                    thread: u64::from(ctaid) * u64::from(BLOCK) + (w * WARP) as u64,
+                    line,
+                    what: format!(
+                        "warp {w}'s lanes do not all execute this mma together (it is \
+                         warp-wide: every lane must reach the same one)"
+                    ),
+                });
+            }
+            exec::mma(self.program, lanes, self.timed);
+        }
+        Ok(())
     }
 }
 
@@ -295,6 +348,67 @@ mod tests {
         assert_eq!(ran.warp_instructions, 10 + 7 * 5);
         assert_eq!(ran.longest, 8 + 2, "phases: 8 instructions, then 2");
         assert_eq!(ran.bytes, 0);
+    }
+
+    /// A one-block launch of a kernel with registers `%p`, `%r` and `%f` around `body`.
+    fn one_block(body: &str) -> Result<super::Ran, super::PtxError> {
+        let ptx = format!(
+            ".version 9.5\n.target sm_90\n.address_size 64\n\n.visible .entry k(\n\
+             \t.param .u64 k_param_0\n)\n{{\n\t.reg .pred \t%p<3>;\n\t.reg .f32 \t%f<9>;\n\
+             \t.reg .b32 \t%r<20>;\n{body}\n}}\n"
+        );
+        let p = Program::lower(&parse_module(&ptx).unwrap()[0]).unwrap();
+        let grid = Grid {
+            kernel: "k",
+            program: &p,
+            params: &[0],
+            blocks: 1,
+            timed: true,
+        };
+        grid.run(&mut [], 1, false)
+    }
+
+    const MMA: &str = "\tmma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 \t{%r2, %r3, %r4, %r5}, \
+                       {%r6, %r7, %r8, %r9}, {%r10, %r11}, {%r2, %r3, %r4, %r5};\n";
+
+    #[test]
+    fn every_warp_runs_its_mma_and_goes_on_to_the_barrier() {
+        // Warps 0 to 7 each run the mma (zero fragments) between two barriers; each lane adds
+        // one to a result.
+        let body = format!(
+            "\tmov.u32 \t%r1, %tid.x;\n\tbar.sync \t0;\n{MMA}\tadd.s32 \t%r12, %r2, 1;\n\
+             \tbar.sync \t0;\n\tret;"
+        );
+        let ran = one_block(&body).unwrap();
+        assert_eq!(ran.executed, 256 * 6);
+        // mov, the barrier's release, the mma, its result 32 cycles on, the add, the barrier.
+        assert!(ran.cycles > 20 + 32, "{}", ran.cycles);
+    }
+
+    #[test]
+    fn an_mma_that_some_lanes_skip_is_a_fault() {
+        // Lane 3 of each warp branches around the mma: the other 31 wait for it in vain.
+        let body = format!(
+            "\tmov.u32 \t%r1, %tid.x;\n\tand.b32 \t%r13, %r1, 31;\n\
+             \tsetp.eq.s32 \t%p1, %r13, 3;\n\t@%p1 bra \t$L__skip;\n{MMA}$L__skip:\n\tret;"
+        );
+        match one_block(&body) {
+            Err(super::PtxError::Fault { line, what, .. }) => {
+                assert!(what.contains("do not all execute this mma"), "{what}");
+                assert_eq!(line, 16, "the mma's line");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Lanes at two different mma instructions.
+        let body = format!(
+            "\tmov.u32 \t%r1, %tid.x;\n\tand.b32 \t%r13, %r1, 31;\n\
+             \tsetp.eq.s32 \t%p1, %r13, 3;\n\t@%p1 bra \t$L__other;\n{MMA}\tret;\n\
+             $L__other:\n{MMA}\tret;"
+        );
+        assert!(matches!(
+            one_block(&body),
+            Err(super::PtxError::Fault { .. })
+        ));
     }
 
     #[test]

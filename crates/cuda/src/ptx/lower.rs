@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::PtxError;
-use super::parse::{Entry, Op, Opnd, Special, Ty};
+use super::parse::{Entry, Inst, Op, Opnd, Special, Ty};
 use super::timing::latency;
 use super::unwritten::read_before_written;
 
@@ -28,6 +28,16 @@ pub(crate) struct Pair {
     pub(crate) lo: u32,
     pub(crate) hi: u32,
     pub(crate) half: u32,
+}
+
+/// The register-file slots of one `mma` instruction's fragments: each lane's share of D (the
+/// result), A, B and C.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mma {
+    pub(crate) d: [u32; 4],
+    pub(crate) a: [u32; 4],
+    pub(crate) b: [u32; 2],
+    pub(crate) c: [u32; 4],
 }
 
 /// What an instruction addresses besides its register operands.
@@ -50,7 +60,8 @@ pub(crate) struct Micro {
     pub(crate) op: Op,
     /// The guard predicate's slot and whether it is negated.
     pub(crate) guard: Option<(u32, bool)>,
-    /// The destination slot (unused by stores, branches, barriers and `ret`).
+    /// The destination slot (unused by stores, branches, barriers and `ret`; for `mma`, its
+    /// index in [`Program::mma`]).
     pub(crate) dst: u32,
     /// The destination register's width as a mask: every result is cut to it.
     pub(crate) dst_mask: u64,
@@ -80,6 +91,8 @@ pub(crate) struct Program {
     pub(crate) shared: usize,
     pub(crate) code: Vec<Micro>,
     pub(crate) pairs: Vec<Pair>,
+    /// The fragments of each `mma` instruction, in code order.
+    pub(crate) mma: Vec<Mma>,
     /// The slots each instruction reads ([`Micro::reads`]).
     pub(crate) reads: Vec<u32>,
     /// A thread's register file at its start: registers zeroed, the special registers (filled
@@ -108,7 +121,7 @@ fn source_types(op: Op) -> [Ty; 4] {
         Op::Shl(ty) | Op::Shr(ty) => [ty, Ty::U32, ty, ty],
         Op::Selp(ty) => [ty, ty, Ty::Pred, ty],
         Op::Bfi => [Ty::B32, Ty::B32, Ty::U32, Ty::U32],
-        Op::Prmt | Op::Dp4a { .. } => all(Ty::B32),
+        Op::Prmt | Op::Dp4a { .. } | Op::MmaS8 => all(Ty::B32),
         Op::Cvt { src, .. } => all(src),
         Op::CvtF32F16 => all(Ty::B16),
         Op::Cvta => all(Ty::U64),
@@ -189,7 +202,7 @@ impl Slots {
                 });
                 k | PAIR
             }
-            Opnd::Addr(..) | Opnd::Abs(_) | Opnd::Param(_) | Opnd::Label(_) => {
+            Opnd::Addr(..) | Opnd::Abs(_) | Opnd::Param(_) | Opnd::Label(_) | Opnd::Quad(_) => {
                 return Err(unsupported(line, format!("{o:?} where a value is read")));
             }
         };
@@ -225,10 +238,31 @@ impl Program {
         let mut slots = Slots::new(e.regs.len());
         let mut code = Vec::with_capacity(e.code.len());
         let mut reads = Vec::new();
+        let mut mma = Vec::new();
         for inst in &e.code {
             let line = inst.line as usize;
             let bad = |what: &str| unsupported(line, format!("{what} in {:?}", inst.op));
             let o = &inst.ops;
+            if inst.op == Op::MmaS8 {
+                let m = lower_mma(inst, &e.regs).map_err(&bad)?;
+                let first = reads.len();
+                reads.extend(m.a.iter().chain(&m.b).chain(&m.c));
+                code.push(Micro {
+                    op: inst.op,
+                    guard: None,
+                    dst: slot(mma.len(), line)?,
+                    dst_mask: 0,
+                    src: [Src::default(); 4],
+                    values: 0,
+                    target: Target::None,
+                    reads: (slot(first, line)?, (reads.len() - first) as u8),
+                    latency: latency(inst.op),
+                    leader: false,
+                    line: inst.line,
+                });
+                mma.push(m);
+                continue;
+            }
             // Where the operands after the destination start, and what the instruction
             // addresses.
             let (values, target) = match inst.op {
@@ -324,6 +358,7 @@ impl Program {
             shared: e.shared,
             code,
             pairs: slots.pairs,
+            mma,
             reads,
             template: slots.template,
             specials: slots.specials,
@@ -332,6 +367,36 @@ impl Program {
         p.unwritten = read_before_written(&p, e.regs.len());
         Ok(p)
     }
+}
+
+/// The fragments of an `mma` instruction: four registers each for D, A and C, two for B, all
+/// 32-bit, and no guard (every lane of the warp must execute it).
+fn lower_mma(inst: &Inst, widths: &[u32]) -> Result<Mma, &'static str> {
+    if inst.guard.is_some() {
+        return Err("a guarded mma");
+    }
+    let quad = |k: usize| match inst.ops.get(k) {
+        Some(&Opnd::Quad(r)) => Ok(r.map(u32::from)),
+        _ => Err("an mma fragment that is not four registers"),
+    };
+    let b = match inst.ops.get(2) {
+        Some(&Opnd::Pair(lo, hi)) => [lo, hi].map(u32::from),
+        _ => return Err("an mma B fragment that is not two registers"),
+    };
+    let m = Mma {
+        d: quad(0)?,
+        a: quad(1)?,
+        b,
+        c: quad(3)?,
+    };
+    let all = m.d.iter().chain(&m.a).chain(&m.b).chain(&m.c);
+    if all
+        .into_iter()
+        .any(|&r| widths.get(r as usize) != Some(&32))
+    {
+        return Err("an mma register that is not 32-bit");
+    }
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -362,6 +427,21 @@ pub(crate) mod tests {
             ),
             ("add.s32 \t5, %r1, %r2;", "no destination register"),
             ("add.s32 \t%r1, [%rd1], %r2;", "where a value is read"),
+            (
+                "@%p1 mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 \t{%r1, %r2, %r3, %r4}, \
+                 {%r1, %r2, %r3, %r4}, {%r1, %r2}, {%r1, %r2, %r3, %r4};",
+                "a guarded mma",
+            ),
+            (
+                "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 \t{%r1, %r2, %r3, %r4}, \
+                 {%r1, %r2, %r3, %r4}, {%r1, %r2, %r3, %r4}, {%r1, %r2, %r3, %r4};",
+                "B fragment",
+            ),
+            (
+                "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 \t{%r1, %r2, %r3, %rd1}, \
+                 {%r1, %r2, %r3, %r4}, {%r1, %r2}, {%r1, %r2, %r3, %r4};",
+                "not 32-bit",
+            ),
         ] {
             let ptx = module(&format!("\tmov.u32 \t%r1, 1;\n\t{inst}\n\tret;"));
             let e = &parse_module(&ptx).unwrap()[0];

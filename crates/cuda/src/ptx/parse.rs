@@ -85,6 +85,8 @@ pub(crate) enum Opnd {
     Param(u16),
     /// `{lo, hi}`.
     Pair(u16, u16),
+    /// `{a, b, c, d}`: a fragment of a warp's matrix product.
+    Quad([u16; 4]),
     /// A branch target, as an instruction index.
     Label(u32),
 }
@@ -149,16 +151,21 @@ pub(crate) enum Op {
     StShared(Ty),
     /// `bar.sync 0`: every thread of the block waits for the others.
     Barrier,
+    /// `mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 d, a, b, c`: the warp's 32 lanes
+    /// together compute D = A·B + C of signed bytes in int32, each lane holding a fragment of
+    /// every matrix (`super::exec::mma`).
+    MmaS8,
     Bra,
     Ret,
 }
 
 impl Op {
-    /// Whether the operation writes a register (its first operand).
+    /// Whether the operation writes one register, its first operand (`mma` writes the four
+    /// of its first operand, through `super::lower::Program::mma`).
     pub(crate) fn has_destination(self) -> bool {
         !matches!(
             self,
-            Op::Ret | Op::Barrier | Op::Bra | Op::StGlobal(_) | Op::StShared(_)
+            Op::Ret | Op::Barrier | Op::Bra | Op::StGlobal(_) | Op::StShared(_) | Op::MmaS8
         )
     }
 }
@@ -438,13 +445,16 @@ fn parse_opnd(s: &str, line: usize, regs: &mut Regs, names: &Names<'_>) -> Resul
     }
     if let Some(inner) = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
         let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
-        if parts.len() != 2 {
-            return Err(err(line, format!("vector operand {s:?}")));
-        }
-        return Ok(Opnd::Pair(
-            regs.get(parts[0], line)?,
-            regs.get(parts[1], line)?,
-        ));
+        return match parts[..] {
+            [lo, hi] => Ok(Opnd::Pair(regs.get(lo, line)?, regs.get(hi, line)?)),
+            [a, b, c, d] => Ok(Opnd::Quad([
+                regs.get(a, line)?,
+                regs.get(b, line)?,
+                regs.get(c, line)?,
+                regs.get(d, line)?,
+            ])),
+            _ => Err(err(line, format!("vector operand {s:?}"))),
+        };
     }
     let special = match s {
         "%tid.x" => Some(Special::Tid),
@@ -562,6 +572,13 @@ fn parse_op(p: &[&str], line: usize) -> Result<Op, PtxError> {
         "ld" if p.len() == 3 && p[1] == "shared" => Op::LdShared(last(line)?),
         "st" if p.len() == 3 && p[1] == "shared" => Op::StShared(last(line)?),
         "bar" if p == ["bar", "sync"] => Op::Barrier,
+        "mma"
+            if p == [
+                "mma", "sync", "aligned", "m16n8k32", "row", "col", "s32", "s8", "s8", "s32",
+            ] =>
+        {
+            Op::MmaS8
+        }
         "bra" if p == ["bra"] || p == ["bra", "uni"] => Op::Bra,
         "ret" if p.len() == 1 => Op::Ret,
         _ => return Err(err(line, format!("instruction {}", p.join(".")))),
@@ -611,7 +628,7 @@ fn parse_inst(
         | Op::StGlobal(_)
         | Op::LdShared(_)
         | Op::StShared(_) => 2,
-        Op::MadLo(_) | Op::Prmt | Op::Dp4a { .. } | Op::Selp(_) => 4,
+        Op::MadLo(_) | Op::Prmt | Op::Dp4a { .. } | Op::Selp(_) | Op::MmaS8 => 4,
         Op::Bfi => 5,
         _ => 3,
     };

@@ -25,6 +25,9 @@ use super::parse::{Op, Ty};
 pub(crate) const GLOBAL_LOAD: u32 = 400;
 /// Cycles a shared-memory load takes to return.
 pub(crate) const SHARED_LOAD: u32 = 30;
+/// Cycles from a warp's `mma` (integer, m16n8k32) issuing to its results: the tensor cores'
+/// latency, about 30 cycles on Ampere and Hopper in published microbenchmarks.
+pub(crate) const MMA: u32 = 32;
 /// Cycles from the last thread reaching a barrier to the block going on.
 pub(crate) const BARRIER: u64 = 20;
 
@@ -39,6 +42,7 @@ pub(crate) fn latency(op: Op) -> u32 {
         Op::Div(ty) | Op::Rem(ty) if ty.bits() > 32 => 80,
         Op::Div(_) | Op::Rem(_) => 40,
         Op::Cvt { .. } | Op::CvtF32F16 => 6,
+        Op::MmaS8 => MMA,
         _ => 4,
     }
 }

@@ -60,6 +60,10 @@ fn reads(p: &Program, k: usize, regs: usize) -> Vec<usize> {
     if let Target::Reg(r, _) = inst.target {
         out.push(r as usize);
     }
+    if inst.op == Op::MmaS8 {
+        let m = &p.mma[inst.dst as usize];
+        out.extend(m.a.iter().chain(&m.b).chain(&m.c).map(|&r| r as usize));
+    }
     for s in &inst.src[..usize::from(inst.values)] {
         if s.slot & PAIR != 0 {
             let pair = p.pairs[(s.slot & !PAIR) as usize];
@@ -72,10 +76,20 @@ fn reads(p: &Program, k: usize, regs: usize) -> Vec<usize> {
     out
 }
 
-/// Whether instruction `k` always writes its destination (it has one and no guard).
-fn writes(p: &Program, k: usize) -> Option<usize> {
+/// The registers instruction `k` always writes (its destinations, where it has no guard).
+fn writes(p: &Program, k: usize) -> Vec<usize> {
     let inst = &p.code[k];
-    (inst.op.has_destination() && inst.guard.is_none()).then_some(inst.dst as usize)
+    if inst.guard.is_some() {
+        return Vec::new();
+    }
+    if inst.op == Op::MmaS8 {
+        return p.mma[inst.dst as usize].d.map(|r| r as usize).to_vec();
+    }
+    if inst.op.has_destination() {
+        vec![inst.dst as usize]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The registers among the first `regs` slots of `p` that some path may read before writing.
@@ -119,7 +133,7 @@ pub(crate) fn read_before_written(p: &Program, regs: usize) -> Vec<u32> {
     let out_of = |b: usize, input: &Set| {
         let mut s = input.clone();
         for k in starts[b]..ends[b] {
-            if let Some(d) = writes(p, k) {
+            for d in writes(p, k) {
                 s.add(d);
             }
         }
@@ -149,7 +163,7 @@ pub(crate) fn read_before_written(p: &Program, regs: usize) -> Vec<u32> {
                     unwritten.add(r);
                 }
             }
-            if let Some(d) = writes(p, k) {
+            for d in writes(p, k) {
                 written.add(d);
             }
         }
