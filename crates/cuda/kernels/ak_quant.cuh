@@ -92,30 +92,26 @@ AK_FN uint32_t ak_block_word(const uint8_t* p) {
     return ALIGNED ? ak_u32_aligned(p) : ak_u32_even(p);
 }
 
-// Nibbles: the low ones of 16 bytes are values 0..15, the high ones 16..31 (scalar.rs
-// nib_dot's order).
+// Word w of a block's nibbles (values 4w .. 4w+3): the low nibbles of the 16 bytes qs are
+// values 0..15, the high ones 16..31 (scalar.rs nib_dot's order).
 template <bool ALIGNED>
-AK_FN void ak_unpack_nibbles(const uint8_t* qs, uint32_t* v) {
-    AK_UNROLL
-    for (int w = 0; w < 4; w++) {
-        uint32_t b = ak_block_word<ALIGNED>(qs + 4 * w);
-        v[w] = b & 0x0F0F0F0Fu;
-        v[w + 4] = (b >> 4) & 0x0F0F0F0Fu;
-    }
+AK_FN uint32_t ak_nibble_word(const uint8_t* qs, int w) {
+    return (ak_block_word<ALIGNED>(qs + 4 * (w & 3)) >> (4 * (w >> 2))) & 0x0F0F0F0Fu;
 }
 
-// The 5th bit of value i from bit i of the mask h (Q5_0/Q5_1, kquant.rs q5_values).
-AK_FN void ak_add_high_bits(uint32_t h, uint32_t* v) {
-    AK_UNROLL
-    for (int w = 0; w < 8; w++) {
-        uint32_t m = (h >> (4 * w)) & 0xFu;
-        v[w] |= ((m & 1u) << 4) | ((m & 2u) << 11) | ((m & 4u) << 18) | ((m & 8u) << 25);
-    }
+// The 5th bits of word w's values from bits 4w .. 4w+3 of the mask h (Q5_0/Q5_1, kquant.rs
+// q5_values), at bit 4 of each byte.
+AK_FN uint32_t ak_high_bits(uint32_t h, int w) {
+    uint32_t m = (h >> (4 * w)) & 0xFu;
+    return ((m & 1u) << 4) | ((m & 2u) << 11) | ((m & 4u) << 18) | ((m & 8u) << 25);
 }
 
-// Unpacks block k (values 32k .. 32k+31) of a quantized row; false for F32/F16 and unknown
-// types.
-AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
+// Unpacks COUNT words of block k (values 32k .. 32k+31) of a quantized row: word
+// first + STEP·i into b->v[i], with the block's scales and kind; false for F32/F16 and
+// unknown types. All eight words (ak_unpack_block) for the dp4a products; words t and t + 4
+// for a lane's share of a tensor-core product (ak_mma_block).
+template <int COUNT, int STEP>
+AK_FN bool ak_unpack_words(int dtype, const uint8_t* row, int k, int first, ak_wblock* b) {
     b->fb = 0.0f;
     b->i0 = 0;
     b->i1 = 0;
@@ -125,7 +121,7 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_OFF;
         b->fa = ak_f16_at(blk);
         AK_UNROLL
-        for (int w = 0; w < 8; w++) b->v[w] = ak_u32_even(blk + 2 + 4 * w);
+        for (int i = 0; i < COUNT; i++) b->v[i] = ak_u32_even(blk + 2 + 4 * (first + STEP * i));
         return true;
     }
     case AK_Q4_0: {
@@ -133,7 +129,8 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_OFF;
         b->fa = ak_f16_at(blk);
         b->i0 = 8;
-        ak_unpack_nibbles<false>(blk + 2, b->v);
+        AK_UNROLL
+        for (int i = 0; i < COUNT; i++) b->v[i] = ak_nibble_word<false>(blk + 2, first + STEP * i);
         return true;
     }
     case AK_Q4_1: {
@@ -141,7 +138,8 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_MIN;
         b->fa = ak_f16_at(blk);
         b->fb = ak_f16_at(blk + 2);
-        ak_unpack_nibbles<true>(blk + 4, b->v);
+        AK_UNROLL
+        for (int i = 0; i < COUNT; i++) b->v[i] = ak_nibble_word<true>(blk + 4, first + STEP * i);
         return true;
     }
     case AK_Q5_0: {
@@ -149,8 +147,12 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_OFF;
         b->fa = ak_f16_at(blk);
         b->i0 = 16;
-        ak_unpack_nibbles<false>(blk + 6, b->v);
-        ak_add_high_bits(ak_u32_even(blk + 2), b->v);
+        uint32_t h = ak_u32_even(blk + 2);
+        AK_UNROLL
+        for (int i = 0; i < COUNT; i++) {
+            int w = first + STEP * i;
+            b->v[i] = ak_nibble_word<false>(blk + 6, w) | ak_high_bits(h, w);
+        }
         return true;
     }
     case AK_Q5_1: {
@@ -158,8 +160,12 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->kind = AK_B_MIN;
         b->fa = ak_f16_at(blk);
         b->fb = ak_f16_at(blk + 2);
-        ak_unpack_nibbles<true>(blk + 8, b->v);
-        ak_add_high_bits(ak_block_word<true>(blk + 4), b->v);
+        uint32_t h = ak_block_word<true>(blk + 4);
+        AK_UNROLL
+        for (int i = 0; i < COUNT; i++) {
+            int w = first + STEP * i;
+            b->v[i] = ak_nibble_word<true>(blk + 8, w) | ak_high_bits(h, w);
+        }
         return true;
     }
     case AK_Q4_K:
@@ -172,11 +178,12 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->fb = ak_f16_at(blk + 2);
         ak_k4_scale_min(blk + 4, j, &b->i0, &b->i1);
         AK_UNROLL
-        for (int w = 0; w < 8; w++) {
+        for (int i = 0; i < COUNT; i++) {
+            int w = first + STEP * i;
             uint32_t nib = (ak_block_word<true>(bytes + 4 * w) >> (4 * (j % 2))) & 0x0F0F0F0Fu;
             uint32_t hi =
                 five ? ((ak_block_word<true>(blk + 16 + 4 * w) >> j) & 0x01010101u) << 4 : 0u;
-            b->v[w] = nib | hi;
+            b->v[i] = nib | hi;
         }
         return true;
     }
@@ -188,17 +195,24 @@ AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
         b->i0 = (int8_t)blk[192 + 2 * j];
         b->i1 = (int8_t)blk[193 + 2 * j];
         AK_UNROLL
-        for (int w = 0; w < 8; w++) {
+        for (int i = 0; i < COUNT; i++) {
+            int w = first + STEP * i;
             uint32_t lo = ak_u32_even(blk + 64 * n + 32 * (g % 2) + 4 * w);
             uint32_t nib = (lo >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
             uint32_t hi = (ak_u32_even(blk + 128 + 32 * n + 4 * w) >> (2 * g)) & 0x03030303u;
-            b->v[w] = nib | (hi << 4);
+            b->v[i] = nib | (hi << 4);
         }
         return true;
     }
     default:
         return false;
     }
+}
+
+// Unpacks block k (values 32k .. 32k+31) of a quantized row; false for F32/F16 and unknown
+// types.
+AK_FN bool ak_unpack_block(int dtype, const uint8_t* row, int k, ak_wblock* b) {
+    return ak_unpack_words<8, 1>(dtype, row, k, 0, b);
 }
 
 // Sum of v·a over words [from, to) of a block (a: 32 quantized activations, 4-aligned).
@@ -237,23 +251,35 @@ AK_FN float ak_apply_block(const ak_wblock* b, float acc, const int8_t* a, float
 }
 
 // The f32 terms that block b, of kind KIND, adds to one token's accumulator, in order, into t
-// (ak_apply_block is acc + t[0], then + t[1] where there are two). Each term is computed
-// exactly as there; the K types' subtraction is the addition of the negated term (a - b is
-// a + (-b) in IEEE arithmetic).
+// (ak_apply_block is acc + t[0], then + t[1] where there are two), from the block's integer
+// products with the token's values: x = v·a (Q6_K: the first half's, less 32 times the sum of
+// its a), y = the second half's likewise (Q6_K only), with the token's scale d and block sum
+// s. Each term is computed exactly as there; the K types' subtraction is the addition of the
+// negated term (a - b is a + (-b) in IEEE arithmetic).
 template <int KIND>
-AK_FN void ak_kind_terms(const ak_wblock* b, const int8_t* a, float d, int32_t s, float* t) {
+AK_FN void ak_int_terms(const ak_wblock* b, int32_t x, int32_t y, float d, int32_t s, float* t) {
     if (KIND == AK_B_OFF) {
-        t[0] = (b->fa * d) * (float)(ak_idot(b->v, a, 0, 8) - b->i0 * s);
+        t[0] = (b->fa * d) * (float)(x - b->i0 * s);
     } else if (KIND == AK_B_MIN) {
-        t[0] = (b->fa * d) * (float)ak_idot(b->v, a, 0, 8);
+        t[0] = (b->fa * d) * (float)x;
         t[1] = (b->fb * d) * (float)s;
     } else if (KIND == AK_B_K) {
-        t[0] = (b->fa * d) * (float)(b->i0 * ak_idot(b->v, a, 0, 8));
+        t[0] = (b->fa * d) * (float)(b->i0 * x);
         t[1] = -((b->fb * d) * (float)(b->i1 * s));
     } else {
+        t[0] = (b->fa * d) * (float)(b->i0 * x + b->i1 * y);
+    }
+}
+
+// ak_int_terms of block b (all eight words unpacked) with one token's quantized block a.
+template <int KIND>
+AK_FN void ak_kind_terms(const ak_wblock* b, const int8_t* a, float d, int32_t s, float* t) {
+    if (KIND == AK_B_Q6K) {
         int32_t lo = ak_idot(b->v, a, 0, 4) - 32 * ak_isum(a, 0, 4);
         int32_t hi = ak_idot(b->v, a, 4, 8) - 32 * ak_isum(a, 4, 8);
-        t[0] = (b->fa * d) * (float)(b->i0 * lo + b->i1 * hi);
+        ak_int_terms<KIND>(b, lo, hi, d, s, t);
+    } else {
+        ak_int_terms<KIND>(b, ak_idot(b->v, a, 0, 8), 0, d, s, t);
     }
 }
 
