@@ -21,7 +21,8 @@
 #                 `cargo test -p aikernel-accel`, golden tokens and hashes alone and batched)
 #   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64 --cuda-tile
 #                 auto,1,8 --cuda-graphs on,off` (SmolLM2): pp, one-stream and aggregate
-#                 decode tokens/s of the cuda rows at each matmul tile, with and without
+#                 decode tokens/s of the cuda rows at each matmul tile (auto: tensor-core
+#                 tiles from 8 tokens on; 8: the dp4a tiles there too), with and without
 #                 CUDA graphs, and through the sampling loop (loopTokensPerS); the CPU's
 #                 at 16 threads (one stream, the aggregate and the loop at 8, 32, 64);
 #                 each cuda row's aggregateRatio and loopRatio to the CPU's, and every

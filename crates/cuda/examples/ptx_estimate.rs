@@ -1,12 +1,13 @@
 //! The timing model's estimate of SmolLM2-135M's decode step on an H200, without a GPU: the
 //! forward kernels compiled by NVRTC for `compute_90` (the options `GpuDevice` uses, the CUDA
 //! compilers setup installs) and run by the PTX interpreter, `batch` sequences of `depth`
-//! positions each decoding one token together. An estimate from round figures, not a
-//! measurement (docs/engine.md, "CUDA backend"): it prints each kernel's cycles and bounds
-//! and the step's tokens per second with no gap between launches.
+//! positions each decoding one token together, the matmul tiled as `tile` says (`auto`, the
+//! default; `mma`; 1 to 8 tokens a warp). An estimate from round figures, not a measurement
+//! (docs/engine.md, "CUDA backend"): it prints each kernel's cycles and bounds and the step's
+//! tokens per second with no gap between launches.
 //!
 //! ```sh
-//! cargo run --release -p aikernel-cuda --example ptx_estimate -- 1,8,32,64 4
+//! cargo run --release -p aikernel-cuda --example ptx_estimate -- 1,8,32,64 4 auto
 //! ```
 //!
 //! Every step is interpreted instruction by instruction (a batch-32 step is about ten
@@ -15,7 +16,7 @@
 
 use std::error::Error;
 
-use aikernel_cuda::forward::Forward;
+use aikernel_cuda::forward::{Forward, MatmulTile};
 use aikernel_cuda::gpu::Nvrtc;
 use aikernel_cuda::ptx::{GpuModel, PtxDevice};
 use aikernel_engine::Model;
@@ -37,6 +38,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(d) => d.parse().map_err(|e| format!("depth {d:?}: {e}"))?,
         None => 4,
     };
+    let tile: MatmulTile = match args.get(2) {
+        Some(t) => t.parse()?,
+        None => MatmulTile::DEFAULT,
+    };
     if batches.contains(&0) || depth == 0 {
         return Err("batch sizes and the depth must be at least 1".into());
     }
@@ -48,13 +53,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     let gpu = GpuModel::H200;
     let vocab = m.config().vocab_size as u32;
     println!(
-        "SmolLM2-135M decode step on an {} by the timing model ({} positions deep)",
+        "SmolLM2-135M decode step on an {} by the timing model ({} positions deep, matmul \
+         tiles {tile})",
         gpu.name, depth
     );
     for &batch in &batches {
         let mut dev = PtxDevice::new(&ptx)?;
         dev.set_both_orders(false);
         let mut fwd = Forward::new(dev, aikernel_accel::model_spec(&m), batch, depth + 1)?;
+        fwd.set_matmul_tile(tile)?;
         let tokens = |s: usize, n: usize| -> Vec<u32> {
             (0..n as u32)
                 .map(|i| (s as u32 * 7919 + i * 104_729 + 13) % vocab)

@@ -23,7 +23,8 @@
 #define AK_K_GATED_QUANT 10
 #define AK_K_SOFTCAP 11
 #define AK_K_GATHER 12
-#define AK_K_COUNT 13
+#define AK_K_MATMUL_MMA 13
+#define AK_K_COUNT 14
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 AK_FN void ak_fwd_embed_at(long long i, int dtype, const uint8_t* table, int cols,
@@ -63,8 +64,24 @@ AK_FN void ak_fwd_norm_quant_at(long long i, const float* x, const float* w, flo
     ak_quantize_block(o, q + AK_QK * i, d + i, s + i);
 }
 
-// Threads of a matmul over `rows` weight rows and `ntok` tokens in tiles of `tile`.
+// The matmul's tensor-core tiling, its `tile` argument 0 (1 to AK_TILE_MAX are tiles of
+// tokens): output groups of AK_MMA_ROWS weight rows by AK_MMA_TOKENS tokens, each computed by
+// one block of AK_MMA_WARPS warps (ak_matmul_mma) and counted as its warps, so that a
+// launch's output groups are AK_MM_LANES threads whatever the tiling.
+#define AK_TILE_MMA 0
+#define AK_MMA_ROWS 16
+#define AK_MMA_TOKENS 8
+#define AK_MMA_WARPS 8
+// Blocks of 32 weights each warp of a tensor-core tile takes a round (ak_mma_round).
+#define AK_MMA_BLOCKS 2
+
+// Output groups of a matmul over `rows` weight rows and `ntok` tokens in tiles of `tile`.
 AK_HD_FN long long ak_matmul_threads(int rows, int ntok, int tile) {
+    if (tile == AK_TILE_MMA) {
+        long long tiles = (long long)((rows + AK_MMA_ROWS - 1) / AK_MMA_ROWS) *
+                          ((ntok + AK_MMA_TOKENS - 1) / AK_MMA_TOKENS);
+        return tiles * AK_MMA_WARPS;
+    }
     return (long long)rows * ((ntok + tile - 1) / tile);
 }
 
@@ -77,10 +94,26 @@ AK_FN void ak_fwd_matmul_one_at(long long i, int dtype, const uint8_t* w, int ro
                                 int ntok, int tile, const float* x, const int8_t* q,
                                 const float* d, const int32_t* s, const float* bias,
                                 int accumulate, float* out) {
+    int nb = cols / AK_QK;
+    if (tile == AK_TILE_MMA) {
+        // Group i is part i % AK_MMA_WARPS of tensor-core tile i / AK_MMA_WARPS: two of its
+        // rows with the tile's tokens (the same outputs, computed as every tiling does).
+        long long tl = i / AK_MMA_WARPS, rtiles = (rows + AK_MMA_ROWS - 1) / AK_MMA_ROWS;
+        long long t0 = tl / rtiles * AK_MMA_TOKENS, left = ntok - t0;
+        int cnt = left < AK_MMA_TOKENS ? (int)left : AK_MMA_TOKENS;
+        for (int h = 0; h < AK_MMA_ROWS / AK_MMA_WARPS; h++) {
+            long long r = tl % rtiles * AK_MMA_ROWS + i % AK_MMA_WARPS * (AK_MMA_ROWS / AK_MMA_WARPS) + h;
+            if (r < rows) {
+                ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
+                            q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
+                            bias ? bias + r : 0, accumulate);
+            }
+        }
+        return;
+    }
     long long r = i % rows, t0 = i / rows * tile;
     long long left = ntok - t0;
     int cnt = left < tile ? (int)left : tile;
-    int nb = cols / AK_QK;
     ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols, q + t0 * cols,
                 d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows, bias ? bias + r : 0,
                 accumulate);
@@ -210,6 +243,190 @@ AK_FN void ak_matmul_group(bool active, int lane, float (*terms)[AK_TILE_MAX][2]
         float y = acc;
         if (bias) y = y + add;
         *o = accumulate ? before + y : y;
+    }
+}
+
+// The smaller of two ints.
+AK_FN int ak_min_i(int a, int b) { return a < b ? a : b; }
+
+#ifdef AK_HAS_MMA
+// The kind of a quantized type's blocks (ak_unpack_words').
+AK_FN constexpr int ak_kind_of(int dtype) {
+    return dtype == AK_Q4_1 || dtype == AK_Q5_1   ? AK_B_MIN
+           : dtype == AK_Q4_K || dtype == AK_Q5_K ? AK_B_K
+           : dtype == AK_Q6_K                     ? AK_B_Q6K
+                                                  : AK_B_OFF;
+}
+
+// Four signed bytes less 32 each (Q6_K's values, 0 to 63, to -32 to 31): with bit 7 set no
+// byte borrows from the next.
+AK_FN uint32_t ak_less32(uint32_t v) {
+    return ((v | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+}
+
+
+// What the lanes of a tensor-core tile read: lane l's weight rows (wa, wb), its B fragment's
+// token's quantized values (qt), its outputs' tokens' scales and sums (from block 0 of the
+// tokens ta and tb), all clamped to the matrix and the launch (ak_matmul_mma_dt).
+struct ak_mma_lane {
+    const uint8_t *wa, *wb;
+    const int8_t* qt;
+    const float *da, *db;
+    const int32_t *sa, *sb;
+};
+
+// One warp's share of a tensor-core tile (ak_matmul_mma): block k of the tile's 16 rows (lane
+// l's rows l / 4 and l / 4 + 8 of the tile) with its 8 tokens (lane l's B fragment from token
+// l / 4), what each lane reads in `l`: the 128 integer products in one mma (Q6_K: one per
+// half, its values less 32, so each is scalar.rs's v·a - 32·sum of a for that half), then
+// lane l's four outputs' f32 terms (tokens 2(l % 4) and 2(l % 4) + 1 of the tile), computed
+// as the engine's (ak_int_terms), into sh[term · 128 + row · 8 + token].
+template <int DT>
+AK_FN void ak_mma_block(int lane, int k, const ak_mma_lane* l, float* sh) {
+    const int KIND = ak_kind_of(DT);
+    int t = lane % 4, at = lane / 4 * AK_MMA_TOKENS + 2 * t;
+    ak_wblock x, y;
+    ak_unpack_words<2, 4>(DT, l->wa, k, t, &x);
+    ak_unpack_words<2, 4>(DT, l->wb, k, t, &y);
+    uint32_t b0 = ak_u32_aligned(l->qt + AK_QK * k + 4 * t);
+    uint32_t b1 = ak_u32_aligned(l->qt + AK_QK * k + 16 + 4 * t);
+    float da = l->da[k], db = l->db[k];
+    int32_t sa = l->sa[k], sb = l->sb[k];
+    int32_t lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+    if (KIND == AK_B_Q6K) {
+        ak_mma_s8(ak_less32(x.v[0]), ak_less32(y.v[0]), 0u, 0u, b0, b1, lo);
+        ak_mma_s8(0u, 0u, ak_less32(x.v[1]), ak_less32(y.v[1]), b0, b1, hi);
+    } else {
+        ak_mma_s8(x.v[0], y.v[0], x.v[1], y.v[1], b0, b1, lo);
+    }
+    float tm[4][2];
+    ak_int_terms<KIND>(&x, lo[0], hi[0], da, sa, tm[0]);
+    ak_int_terms<KIND>(&x, lo[1], hi[1], db, sb, tm[1]);
+    ak_int_terms<KIND>(&y, lo[2], hi[2], da, sa, tm[2]);
+    ak_int_terms<KIND>(&y, lo[3], hi[3], db, sb, tm[3]);
+    const int two = KIND == AK_B_MIN || KIND == AK_B_K;
+    const int out[4] = {at, at + 1, at + 8 * AK_MMA_TOKENS, at + 8 * AK_MMA_TOKENS + 1};
+    AK_UNROLL
+    for (int c = 0; c < 4; c++) {
+        sh[out[c]] = tm[c][0];
+        if (two) sh[AK_MMA_ROWS * AK_MMA_TOKENS + out[c]] = tm[c][1];
+    }
+}
+
+// Round k0 of ak_matmul_mma_dt: warp j computes the terms of blocks k0 + AK_MMA_BLOCKS · j
+// onwards (ak_mma_block) into slots of `sh` (2 x 128 floats a block), then thread tid < 128
+// adds its output's terms to acc slot by slot, in block order. The last round (TAIL) may
+// have fewer blocks (m) than slots: warps with none skip it, and a warp's slots past the
+// row's last block hold that block's terms again, unused.
+template <int DT, bool TAIL>
+AK_FN void ak_mma_round(int tid, int k0, int nb, const ak_mma_lane* l, float* sh, float* acc) {
+    const int KIND = ak_kind_of(DT), two = KIND == AK_B_MIN || KIND == AK_B_K;
+    const int outs = AK_MMA_ROWS * AK_MMA_TOKENS, per = AK_MMA_WARPS * AK_MMA_BLOCKS;
+    int warp = tid / AK_MM_LANES, lane = tid % AK_MM_LANES;
+    int m = TAIL ? nb - k0 : per;
+    if (!TAIL || warp * AK_MMA_BLOCKS < m) {
+        AK_UNROLL
+        for (int u = 0; u < AK_MMA_BLOCKS; u++) {
+            int j = warp * AK_MMA_BLOCKS + u, k = k0 + j;
+            if (TAIL) k = k < nb ? k : nb - 1;
+            ak_mma_block<DT>(lane, k, l, sh + j * 2 * outs);
+        }
+    }
+    __syncthreads();
+    if (tid < outs) {
+        // The round's terms, 8 blocks at a time, loaded first (past the m blocks, block
+        // m - 1's again, unused), then added in block order.
+        AK_UNROLL
+        for (int j0 = 0; j0 < per; j0 += 8) {
+            float tv[8][2];
+            AK_UNROLL
+            for (int j = 0; j < 8; j++) {
+                const float* from = sh + (!TAIL || j0 + j < m ? j0 + j : m - 1) * 2 * outs + tid;
+                tv[j][0] = from[0];
+                tv[j][1] = two ? from[outs] : 0.0f;
+            }
+            AK_UNROLL
+            for (int j = 0; j < 8; j++) {
+                if (!TAIL || j0 + j < m) {
+                    *acc = *acc + tv[j][0];
+                    if (two) *acc = *acc + tv[j][1];
+                }
+            }
+        }
+    }
+    __syncthreads();
+}
+
+// ak_matmul_mma for weights of type DT, the tile's rows from r0 and tokens from t0: rounds of
+// AK_MMA_WARPS · AK_MMA_BLOCKS blocks of 32 weights (ak_mma_round), so that thread o < 128
+// adds every term of output o (row o / 8, token o % 8 of the tile) in block order: the
+// engine's sequential sum, by one thread.
+template <int DT>
+AK_FN void ak_matmul_mma_dt(int tid, float* sh, int r0, int t0, const uint8_t* w, int rows,
+                            int cols, int ntok, const int8_t* q, const float* d,
+                            const int32_t* s, const float* bias, int accumulate, float* out) {
+    const int outs = AK_MMA_ROWS * AK_MMA_TOKENS, per = AK_MMA_WARPS * AK_MMA_BLOCKS;
+    int nb = cols / AK_QK, rbytes = ak_row_bytes(DT, cols);
+    // This lane's fragments' rows and tokens; past the matrix's last row or the launch's last
+    // token it reads the last one, and no output takes those products.
+    int lane = tid % AK_MM_LANES, g = lane / 4, t = lane % 4;
+    int ra = ak_min_i(r0 + g, rows - 1), rb = ak_min_i(r0 + g + 8, rows - 1);
+    int ta = ak_min_i(t0 + 2 * t, ntok - 1), tb = ak_min_i(t0 + 2 * t + 1, ntok - 1);
+    int tq = ak_min_i(t0 + g, ntok - 1);
+    ak_mma_lane l = {w + (long long)ra * rbytes, w + (long long)rb * rbytes,
+                     q + (long long)tq * cols,   d + (long long)ta * nb,
+                     d + (long long)tb * nb,     s + (long long)ta * nb,
+                     s + (long long)tb * nb};
+    // Output tid (threads below 128): what its end adds, loaded while the sum is computed.
+    int orow = r0 + tid / AK_MMA_TOKENS, otok = t0 + tid % AK_MMA_TOKENS;
+    bool writes = tid < outs && orow < rows && otok < ntok;
+    float* o = out + (long long)otok * rows + orow;
+    float before = writes && accumulate ? *o : 0.0f, add = writes && bias ? bias[orow] : 0.0f;
+    float acc = 0.0f;
+    int k0 = 0;
+    for (; k0 + per <= nb; k0 += per) ak_mma_round<DT, false>(tid, k0, nb, &l, sh, &acc);
+    if (k0 < nb) ak_mma_round<DT, true>(tid, k0, nb, &l, sh, &acc);
+    if (writes) {
+        float y = acc;
+        if (bias) y = y + add;
+        *o = accumulate ? before + y : y;
+    }
+}
+#endif
+
+// Tensor-core tile `tile` of one matrix (ak_matmul_threads' tiling AK_TILE_MMA), computed by
+// the AK_MMA_WARPS warps of one block (thread `tid`; `active` or not for the whole block)
+// with `sh` (AK_MMA_WARPS · AK_MMA_BLOCKS · 256 floats of shared memory): ak_matmul_mma_dt.
+// Weights that have no integer products (F32, F16), or a device without tensor cores, take
+// ak_dot_tile with one thread a row instead.
+AK_FN void ak_matmul_mma(bool active, int tid, float* sh, long long tile, int dtype,
+                         const uint8_t* w, int rows, int cols, int ntok, const float* x,
+                         const int8_t* q, const float* d, const int32_t* s, const float* bias,
+                         int accumulate, float* out) {
+    if (!active) return;
+    // A launch's tiles, and so its rows and tokens, number less than 2^31.
+    int rtiles = (rows + AK_MMA_ROWS - 1) / AK_MMA_ROWS, tl = (int)tile;
+    int r0 = tl % rtiles * AK_MMA_ROWS, t0 = tl / rtiles * AK_MMA_TOKENS;
+#ifdef AK_HAS_MMA
+    switch (dtype) {
+    case AK_Q8_0: ak_matmul_mma_dt<AK_Q8_0>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q4_0: ak_matmul_mma_dt<AK_Q4_0>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q4_1: ak_matmul_mma_dt<AK_Q4_1>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q5_0: ak_matmul_mma_dt<AK_Q5_0>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q5_1: ak_matmul_mma_dt<AK_Q5_1>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q4_K: ak_matmul_mma_dt<AK_Q4_K>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q5_K: ak_matmul_mma_dt<AK_Q5_K>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q6_K: ak_matmul_mma_dt<AK_Q6_K>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    default: break;
+    }
+#endif
+    int nb = cols / AK_QK;
+    long long r = r0 + tid;
+    int cnt = ak_min_i(ntok - t0, AK_MMA_TOKENS);
+    if (tid < AK_MMA_ROWS && r < rows) {
+        ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
+                    q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
+                    bias ? bias + r : 0, accumulate);
     }
 }
 
@@ -452,7 +669,8 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
 #endif
 }
-// n output groups (ak_fwd_matmul_at's), AK_MM_LANES threads each.
+// n output groups (ak_fwd_matmul_at's), AK_MM_LANES threads each, in tiles of `tile` (1 to
+// AK_TILE_MAX) tokens.
 AK_GLOBAL void ak_fwd_matmul(long long n, int cols, int ntok, int tile, const float* x,
                              const int8_t* q, const float* d, const int32_t* s, int accumulate,
                              int dt0, const uint8_t* w0, int rows0, const float* b0, float* o0,
@@ -467,6 +685,27 @@ AK_GLOBAL void ak_fwd_matmul(long long n, int cols, int ntok, int tile, const fl
     AK_MM_PICK(i)
     ak_matmul_group(g < n, lane, terms[threadIdx.x / AK_MM_LANES], rounds, i, dt, w, rows, cols,
                     ntok, tile, x, q, d, s, b, accumulate, o);
+#else
+    AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
+                                  o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);
+#endif
+}
+// ak_fwd_matmul in tensor-core tiles (`tile` AK_TILE_MMA): n output groups, each block of
+// AK_MMA_WARPS of them one tile (ak_matmul_mma). A kernel of its own, so that its registers
+// (more than the dp4a tiles need) do not lower how many blocks of those an SM holds.
+AK_GLOBAL void ak_fwd_matmul_mma(long long n, int cols, int ntok, int tile, const float* x,
+                                 const int8_t* q, const float* d, const int32_t* s,
+                                 int accumulate, int dt0, const uint8_t* w0, int rows0,
+                                 const float* b0, float* o0, int dt1, const uint8_t* w1,
+                                 int rows1, const float* b1, float* o1, int dt2,
+                                 const uint8_t* w2, int rows2, const float* b2, float* o2) {
+#if AK_MM_LANES > 1
+    __shared__ float sh[AK_MMA_WARPS * AK_MMA_BLOCKS * 2 * AK_MMA_ROWS * AK_MMA_TOKENS];
+    long long g = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    long long i = g;
+    AK_MM_PICK(i)
+    ak_matmul_mma(g < n && tile == AK_TILE_MMA, threadIdx.x, sh, i / AK_MMA_WARPS, dt, w, rows,
+                  cols, ntok, x, q, d, s, b, accumulate, o);
 #else
     AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
                                   o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);

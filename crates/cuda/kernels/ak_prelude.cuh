@@ -104,6 +104,25 @@ AK_FN int32_t ak_dp4a(uint32_t a, uint32_t b, int32_t c) {
 #endif
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define AK_HAS_MMA 1
+// c += A·B for one warp's 16x8 tile of products over 32 signed bytes: the tensor cores'
+// mma.m16n8k32 .s8, exact in int32 (every product and sum of the kernels' values fits), so
+// its order of additions cannot change a bit. Lane l, with g = l / 4 and t = l % 4, holds
+// (PTX ISA, "Matrix Fragments for mma.m16n8k32"): a0 = A[g][4t .. 4t+3],
+// a1 = A[g+8][4t .. 4t+3], a2 = A[g][16+4t .. 16+4t+3], a3 = A[g+8][16+4t .. 16+4t+3] (byte b
+// of a word is the b-th value); b0 = B[4t .. 4t+3][g], b1 = B[16+4t .. 16+4t+3][g];
+// c[0], c[1] = C[g][2t], C[g][2t+1]; c[2], c[3] = C[g+8][2t], C[g+8][2t+1]. Every lane of the
+// warp must execute it together. Compute capability 8.0 and later.
+AK_FN void ak_mma_s8(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                     uint32_t b1, int32_t* c) {
+    asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+#endif
+
 // A 4-byte word of an array whose address is a multiple of 4 (the device reads it whole).
 AK_FN uint32_t ak_u32_aligned(const void* p) {
 #ifdef __CUDACC__

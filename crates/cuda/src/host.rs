@@ -122,6 +122,27 @@ pub fn row_bytes(dtype: u32, cols: usize) -> usize {
 /// Most tokens one matmul thread takes (`AK_TILE_MAX` in the kernels).
 pub const TILE_MAX: usize = 8;
 
+/// The forward matmul's tile argument for its tensor-core tiling (`AK_TILE_MMA`; 1 to
+/// [`TILE_MAX`] are tiles of tokens): output groups of [`MMA_ROWS`] weight rows by
+/// [`MMA_TOKENS`] tokens, each computed by one block of [`MMA_WARPS`] warps.
+pub const TILE_MMA: usize = 0;
+/// Weight rows of a tensor-core tile (`AK_MMA_ROWS`).
+pub const MMA_ROWS: usize = 16;
+/// Tokens of a tensor-core tile (`AK_MMA_TOKENS`).
+pub const MMA_TOKENS: usize = 8;
+/// Warps that compute one tensor-core tile together (`AK_MMA_WARPS`).
+pub const MMA_WARPS: usize = 8;
+
+/// Output groups (a warp each on the GPU) of a forward matmul over `rows` weight rows and
+/// `ntok` tokens with tile argument `tile` (`ak_matmul_threads`).
+pub fn matmul_groups(rows: usize, ntok: usize, tile: usize) -> usize {
+    if tile == TILE_MMA {
+        rows.div_ceil(MMA_ROWS) * ntok.div_ceil(MMA_TOKENS) * MMA_WARPS
+    } else {
+        rows * ntok.div_ceil(tile)
+    }
+}
+
 /// `out[t * rows + r]` = dot product of weight row `r` (ggml type id `dtype`, `cols` values,
 /// raw bytes `w`) with token `t` (`x`: its f32 values, `a`: its quantized blocks), each call
 /// of the kernel's per-thread function taking one row and `tile` tokens (1 to [`TILE_MAX`]).

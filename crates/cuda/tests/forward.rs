@@ -41,14 +41,16 @@ fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
     ]
 }
 
-/// The scenario at the default matmul tile (one token per thread for models this small) and
-/// with every thread taking 3 or 8 tokens: the same bits as the engine each time.
+/// The scenario at the default matmul tile (one token per thread for models this small),
+/// with every thread taking 3 or 8 tokens, and in tensor-core tiles (16 rows by 8 tokens,
+/// which the host build computes row by row): the same bits as the engine each time.
 fn check(m: &Model, name: &str) {
     let steps = scenario(m.config().vocab_size);
     for tile in [
         MatmulTile::DEFAULT,
         MatmulTile::Fixed(3),
         MatmulTile::Fixed(8),
+        MatmulTile::Mma,
     ] {
         let mut f = host_forward(m, 3, 64);
         f.set_matmul_tile(tile).unwrap();
@@ -171,6 +173,18 @@ fn the_default_tile_keeps_launches_wide_and_odd_tiles_are_refused() {
     assert_eq!(t.for_shape(49152, 32), 8);
     assert_eq!(t.for_shape(4096, 1), 1);
     assert_eq!(MatmulTile::Fixed(5).for_shape(10, 3), 5);
+    // Tensor-core tiles where the device has them, every matrix is quantized and a launch has
+    // 8 tokens or more; `Mma` takes them always.
+    let mma = aikernel_cuda::host::TILE_MMA;
+    assert_eq!(t.for_launch(576, 32, true), mma);
+    assert_eq!(t.for_launch(576, 8, true), mma);
+    assert_eq!(t.for_launch(576, 7, true), t.for_shape(576, 7));
+    assert_eq!(t.for_launch(576, 32, false), 8);
+    assert_eq!(MatmulTile::Fixed(4).for_launch(576, 32, true), 4);
+    assert_eq!(MatmulTile::Mma.for_launch(10, 1, false), mma);
+    assert_eq!(aikernel_cuda::host::matmul_groups(576, 32, mma), 36 * 4 * 8);
+    assert_eq!(aikernel_cuda::host::matmul_groups(17, 9, mma), 2 * 2 * 8);
+    assert_eq!(aikernel_cuda::host::matmul_groups(576, 32, 8), 576 * 4);
     let m = load(&tiny::tiny_llama(2));
     let mut f = host_forward(&m, 1, 8);
     for bad in [0, 9] {
@@ -253,9 +267,11 @@ fn tiles_parse_from_what_they_print() {
         MatmulTile::Auto { min_threads: 4096 },
         MatmulTile::Fixed(1),
         MatmulTile::Fixed(8),
+        MatmulTile::Mma,
     ] {
         assert_eq!(t.to_string().parse::<MatmulTile>(), Ok(t));
     }
+    assert_eq!("mma".parse::<MatmulTile>(), Ok(MatmulTile::Mma));
     assert_eq!("auto".parse::<MatmulTile>(), Ok(MatmulTile::DEFAULT));
     for bad in ["0", "9", "auto:", "auto:x", "fast", ""] {
         let e = bad.parse::<MatmulTile>().unwrap_err();

@@ -143,7 +143,11 @@ fn the_launch_path_on_stand_ins_gives_the_host_builds_logits() {
         let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
         assert_eq!(gpu.arch, "compute_90");
         let mut g = Forward::new(gpu, spec(&m), 3, 32).unwrap();
-        let mut h = Forward::new(HostDevice::new(), spec(&m), 3, 32).unwrap();
+        // The stand-in is a compute capability 9.0 GPU, so the matmul takes tensor-core tiles
+        // from 8 tokens on; the host device answers as one with tensor cores to launch the
+        // same (it computes those tiles a row at a time).
+        let mut h =
+            Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 3, 32).unwrap();
         for step in &steps {
             let batch: Vec<(usize, &[u32])> =
                 step.iter().map(|(s, t)| (*s, t.as_slice())).collect();
@@ -172,7 +176,7 @@ fn decode_steps_reuse_the_device_buffers() {
     let m = load(&tiny_arch::tiny(tiny_arch::Family::Llama3));
     let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
     let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
-    let mut h = Forward::new(HostDevice::new(), spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
     let prefill: Vec<u32> = (0..12).collect();
     let first = [(0, prefill.as_slice()), (1, &prefill[..5])];
     assert_eq!(
@@ -296,7 +300,7 @@ fn decode_steps_replay_one_cuda_graph() {
     let m = load(&tiny_arch::tiny(tiny_arch::Family::Llama3));
     let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
     let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
-    let mut h = Forward::new(HostDevice::new(), spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
     let before = launch_counts(&cuda);
     let prefill: Vec<u32> = (0..12).collect();
     let mut steps = vec![vec![(0, prefill.clone()), (1, prefill[..5].to_vec())]];
@@ -339,7 +343,7 @@ fn graphs_off_launch_each_kernel_with_the_same_logits() {
     gpu.set_graphs(false).unwrap();
     assert_eq!(gpu.graph_stats(), None);
     let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
-    let mut h = Forward::new(HostDevice::new(), spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
     let steps: Vec<Vec<(usize, Vec<u32>)>> = vec![
         vec![(0, (0..9).collect()), (1, vec![5, 6, 7])],
         vec![(1, vec![8]), (0, vec![9])],

@@ -19,7 +19,7 @@ mod tiny_gemma;
 use std::collections::HashSet;
 
 use aikernel_cuda::KERNEL_SOURCES;
-use aikernel_cuda::forward::{Arg, Kernel};
+use aikernel_cuda::forward::{Arg, Kernel, MatmulTile};
 use common::engine::{host_forward, load};
 
 fn forward_source() -> &'static str {
@@ -67,9 +67,14 @@ fn every_launch_matches_its_kernels_parameters() {
         // Rows that are not whole blocks: the separate norm and gating launches.
         load(&tiny::tiny_llama_shaped(1, 40, 72)),
     ] {
+        // The default tiling, then tensor-core tiles (their own kernel).
         let mut f = host_forward(&m, 2, 16);
         f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
-        for l in f.trace() {
+        let mut launches = f.trace().to_vec();
+        f.set_matmul_tile(MatmulTile::Mma).unwrap();
+        f.step(&[(0, &[5]), (1, &[6])]).unwrap();
+        launches.extend_from_slice(f.trace());
+        for l in &launches {
             let p = params(l.kernel.name());
             assert_eq!(
                 p.len(),

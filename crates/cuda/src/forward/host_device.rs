@@ -25,12 +25,23 @@ struct Buf {
 #[derive(Debug, Default)]
 pub struct HostDevice {
     bufs: Vec<Option<Buf>>,
+    /// Whether it answers [`Device::tensor_cores`] as a GPU that has them.
+    as_tensor_cores: bool,
 }
 
 impl HostDevice {
     /// No buffers yet.
     pub fn new() -> HostDevice {
         HostDevice::default()
+    }
+
+    /// The same device answering [`Device::tensor_cores`] as a GPU with tensor cores does,
+    /// so that a forward pass on it launches what one on such a GPU launches (the host build
+    /// computes tensor-core tiles a row at a time, to the same bits).
+    #[must_use]
+    pub fn as_if_with_tensor_cores(mut self) -> HostDevice {
+        self.as_tensor_cores = true;
+        self
     }
 
     fn slot(&mut self, id: BufId) -> &mut Option<Buf> {
@@ -82,6 +93,10 @@ pub(crate) fn check(
 }
 
 impl Device for HostDevice {
+    fn tensor_cores(&self) -> bool {
+        self.as_tensor_cores
+    }
+
     fn alloc(&mut self, id: BufId, elem: Elem, len: usize) -> Result<(), ForwardError> {
         let s = self.slot(id);
         match s {

@@ -94,11 +94,13 @@ pub enum Kernel {
     Softcap,
     /// Row gather.
     Gather,
+    /// The matmul in tensor-core tiles (16 weight rows by 8 tokens, a block of 8 warps each).
+    MatmulMma,
 }
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -112,6 +114,7 @@ impl Kernel {
         Kernel::GatedQuant,
         Kernel::Softcap,
         Kernel::Gather,
+        Kernel::MatmulMma,
     ];
 
     /// The `AK_K_*` id `ak_host_launch` takes.
@@ -120,13 +123,16 @@ impl Kernel {
     }
 
     /// GPU threads per output: the matmul's outputs are (weight row, tile of tokens) groups,
-    /// each computed by one warp together (`ak_matmul_group`); the norm's and the gating's
+    /// each computed by one warp together (`ak_matmul_group`), or in tensor-core tiles warps
+    /// of which each 8 compute one tile (`ak_matmul_mma`); the norm's and the gating's
     /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
     /// attention's are (token, head) pairs, each one 256-thread block's; every other kernel
     /// runs one thread per output. The host build loops over the outputs either way.
     pub fn lanes(self) -> usize {
         match self {
-            Kernel::Matmul | Kernel::NormQuant | Kernel::GatedQuant => MATMUL_LANES,
+            Kernel::Matmul | Kernel::MatmulMma | Kernel::NormQuant | Kernel::GatedQuant => {
+                MATMUL_LANES
+            }
             Kernel::Attention => ATTENTION_THREADS,
             _ => 1,
         }
@@ -148,6 +154,7 @@ impl Kernel {
             Kernel::GatedQuant => "ak_fwd_gated_quant",
             Kernel::Softcap => "ak_fwd_softcap",
             Kernel::Gather => "ak_fwd_gather",
+            Kernel::MatmulMma => "ak_fwd_matmul_mma",
         }
     }
 }

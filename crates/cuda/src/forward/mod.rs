@@ -64,4 +64,9 @@ pub trait Device {
     fn launch(&mut self, l: &Launch) -> Result<(), ForwardError>;
     /// The first `len` values of F32 buffer `id`, after every launch so far.
     fn read_f32(&mut self, id: BufId, len: usize) -> Result<Vec<f32>, ForwardError>;
+    /// Whether the matmul's tensor-core tiling (`MatmulTile::Mma`) runs on tensor cores here
+    /// (it gives the same results everywhere; without them it is slow).
+    fn tensor_cores(&self) -> bool {
+        false
+    }
 }

@@ -3,6 +3,7 @@
 //! bounds (checked by the executor before it runs).
 
 use super::kernel::{Arg, BufId, Kernel, Launch};
+use crate::host::matmul_groups;
 
 /// Elements per activation block.
 pub(super) const QK: usize = 32;
@@ -176,9 +177,10 @@ pub(super) const PARTS_MAX: usize = 3;
 
 /// `out[t * rows + r]` = weight row `r` · token `t` for every matrix of `parts` (1 to 3, all
 /// `cols` wide) over the same `ntok` rows of `x` (quantized in `qa` where a type takes them),
-/// in one launch: one thread per weight row and tile of `tile` tokens (1 to 8; the results do
-/// not depend on it), matrix after matrix. With `accumulate` each result is added to what its
-/// output holds (a residual add).
+/// in one launch: one output group (a warp on the GPU) per weight row and tile of `tile`
+/// tokens (1 to 8), or with `tile` [`crate::host::TILE_MMA`] per tensor-core tile
+/// ([`matmul_groups`]; the results do not depend on the tiling), matrix after matrix. With `accumulate` each
+/// result is added to what its output holds (a residual add).
 pub(super) fn matmul(
     parts: &[Part],
     (x, cols, ntok): (BufId, usize, usize),
@@ -221,9 +223,14 @@ pub(super) fn matmul(
         if let Some(b) = p.bias {
             needs.push((b, w.rows));
         }
-        threads += w.rows * ntok.div_ceil(tile);
+        threads += matmul_groups(w.rows, ntok, tile);
     }
-    launch(Kernel::Matmul, threads, a, needs)
+    let kernel = if tile == crate::host::TILE_MMA {
+        Kernel::MatmulMma
+    } else {
+        Kernel::Matmul
+    };
+    launch(kernel, threads, a, needs)
 }
 
 /// `x[i] += y[i]` for `n` elements.

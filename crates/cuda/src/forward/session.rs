@@ -72,18 +72,25 @@ pub struct Forward<'m, D: Device> {
     trace: Vec<Launch>,
 }
 
-/// How many tokens one matmul output group (one warp on the GPU) takes. Each output's
-/// arithmetic is the same whatever the tile (the logits do not change); a larger tile reads
-/// each weight row once for more tokens but leaves fewer threads.
+/// How the matmul shares its outputs among the GPU's warps. A warp takes one weight row with
+/// a tile of tokens, or a block of 8 warps a tensor-core tile of 16 rows by 8 tokens. Each
+/// output's arithmetic is the same whatever the tiling (the logits do not change); a larger
+/// tile of tokens reads each weight row once for more tokens but leaves fewer threads, and
+/// tensor-core tiles form a block's integer products with `mma` instead of `dp4a`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulTile {
-    /// The largest tile (1, 2, 4 or 8) that still gives the launch `min_threads` threads.
+    /// Tensor-core tiles for launches of at least [`MatmulTile::MMA_MIN_TOKENS`] tokens whose
+    /// weights are all quantized, on a device with tensor cores; otherwise the largest tile
+    /// of tokens (1, 2, 4 or 8) that still gives the launch `min_threads` threads.
     Auto {
         /// Threads a launch keeps at least (where it had them with a tile of one).
         min_threads: usize,
     },
     /// Always this many tokens (1 to 8).
     Fixed(usize),
+    /// Always tensor-core tiles (F32/F16 weights, or a device without tensor cores, then
+    /// take one thread a row of the tile: the same results, slowly).
+    Mma,
 }
 
 impl std::fmt::Display for MatmulTile {
@@ -93,6 +100,7 @@ impl std::fmt::Display for MatmulTile {
             MatmulTile::DEFAULT => f.write_str("auto"),
             MatmulTile::Auto { min_threads } => write!(f, "auto:{min_threads}"),
             MatmulTile::Fixed(t) => write!(f, "{t}"),
+            MatmulTile::Mma => f.write_str("mma"),
         }
     }
 }
@@ -100,11 +108,13 @@ impl std::fmt::Display for MatmulTile {
 impl std::str::FromStr for MatmulTile {
     type Err = String;
 
-    /// Parses what `Display` writes: `auto`, `auto:<min threads>` or a tile of 1 to 8.
+    /// Parses what `Display` writes: `auto`, `auto:<min threads>`, a tile of 1 to 8 or `mma`.
     fn from_str(s: &str) -> Result<MatmulTile, String> {
-        let bad = || format!("matmul tile {s:?}: expected auto, auto:<min threads> or 1 to 8");
-        if s == "auto" {
-            return Ok(MatmulTile::DEFAULT);
+        let bad = || format!("matmul tile {s:?}: expected auto, auto:<min threads>, 1 to 8 or mma");
+        match s {
+            "auto" => return Ok(MatmulTile::DEFAULT),
+            "mma" => return Ok(MatmulTile::Mma),
+            _ => {}
         }
         if let Some(n) = s.strip_prefix("auto:") {
             let min_threads = n.parse().map_err(|_| bad())?;
@@ -123,10 +133,29 @@ impl MatmulTile {
     /// yet tuned on a GPU.
     pub const DEFAULT: MatmulTile = MatmulTile::Auto { min_threads: 32768 };
 
-    /// The tile of a launch over `rows` weight rows and `ntok` tokens.
+    /// Tokens a launch needs for `Auto` to take tensor-core tiles (a tile's 8 token columns
+    /// are computed whether or not they hold tokens).
+    pub const MMA_MIN_TOKENS: usize = 8;
+
+    /// The matmul's tile argument for a launch over `rows` weight rows and `ntok` tokens:
+    /// tokens per warp (1 to 8) or [`crate::host::TILE_MMA`]. `tensor_cores`: whether the
+    /// device has them and every matrix of the launch is quantized.
+    pub fn for_launch(self, rows: usize, ntok: usize, tensor_cores: bool) -> usize {
+        match self {
+            MatmulTile::Mma => crate::host::TILE_MMA,
+            MatmulTile::Auto { .. } if tensor_cores && ntok >= Self::MMA_MIN_TOKENS => {
+                crate::host::TILE_MMA
+            }
+            _ => self.for_shape(rows, ntok),
+        }
+    }
+
+    /// The tile of tokens of a launch over `rows` weight rows and `ntok` tokens where it does
+    /// not take tensor-core tiles (`Mma` gives the largest).
     pub fn for_shape(self, rows: usize, ntok: usize) -> usize {
         match self {
             MatmulTile::Fixed(t) => t.clamp(1, crate::host::TILE_MAX),
+            MatmulTile::Mma => crate::host::TILE_MAX,
             MatmulTile::Auto { min_threads } => {
                 let threads = |tile: usize| rows * ntok.div_ceil(tile) * super::MATMUL_LANES;
                 let mut tile = 1;
@@ -378,7 +407,7 @@ impl<'m, D: Device> Forward<'m, D> {
         }
     }
 
-    /// Sets how many tokens one matmul thread takes; a fixed tile must be 1 to 8.
+    /// Sets how the matmul shares its outputs among warps; a fixed tile must be 1 to 8.
     pub fn set_matmul_tile(&mut self, tile: MatmulTile) -> Result<(), ForwardError> {
         if let MatmulTile::Fixed(t) = tile
             && !(1..=crate::host::TILE_MAX).contains(&t)

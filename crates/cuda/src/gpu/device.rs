@@ -42,6 +42,9 @@ pub struct GpuDevice {
     graphs: Option<Graphs>,
     /// The compute architecture the kernels were compiled for (`compute_90` on an H200).
     pub arch: String,
+    /// Whether it has the integer tensor cores the matmul's `mma` needs (compute capability
+    /// 8.0 and later).
+    tensor_cores: bool,
     /// The NVRTC library that compiled them.
     pub nvrtc: String,
 }
@@ -83,6 +86,7 @@ impl GpuDevice {
             bufs: Vec::new(),
             graphs: None,
             arch: format!("compute_{major}{minor}"),
+            tensor_cores: major >= 8,
             nvrtc: String::new(),
         };
         // SAFETY: `ctx` is the primary context just retained (released in Drop).
@@ -181,6 +185,10 @@ impl GpuDevice {
 }
 
 impl Device for GpuDevice {
+    fn tensor_cores(&self) -> bool {
+        self.tensor_cores
+    }
+
     fn alloc(&mut self, id: BufId, elem: Elem, len: usize) -> Result<(), ForwardError> {
         let old = *self.slot(id);
         let untouched = old.is_some_and(|b| b.elem == elem && b.cap >= len && b.len >= len);

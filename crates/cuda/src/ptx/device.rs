@@ -171,6 +171,13 @@ impl PtxDevice {
 }
 
 impl Device for PtxDevice {
+    /// Whether the module's tensor-core matmul has the `mma` (PTX for compute_80 and later).
+    fn tensor_cores(&self) -> bool {
+        self.entries
+            .get(Kernel::MatmulMma.name())
+            .is_some_and(|p| !p.mma.is_empty())
+    }
+
     fn alloc(&mut self, id: BufId, elem: Elem, len: usize) -> Result<(), ForwardError> {
         let s = self.slot(id);
         match s {

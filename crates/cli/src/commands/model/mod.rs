@@ -121,8 +121,9 @@ pub(crate) struct BenchArgs {
     /// each cuda row's ratio to the best CPU aggregate of its depth and batch.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize])]
     batch: Vec<usize>,
-    /// The cuda rows' matmul tiles (comma-separated): auto, auto:<min threads>, or a fixed
-    /// 1 to 8 tokens per thread; one set of cuda rows each (the logits never change).
+    /// The cuda rows' matmul tiles (comma-separated): auto, auto:<min threads>, a fixed 1 to
+    /// 8 tokens per warp, or mma (tensor-core tiles always); one set of cuda rows each (the
+    /// logits never change).
     #[arg(long, value_delimiter = ',', default_values_t = [MatmulTile::DEFAULT])]
     cuda_tile: Vec<MatmulTile>,
     /// The cuda rows' launches (comma-separated): on, a CUDA graph a step, replayed while

@@ -212,7 +212,8 @@ impl<D: Device> Forward<'_, D> {
             return Err(bad(format!("quantized rows of {cols} values")));
         }
         let rows = parts.iter().map(|p| p.w.rows).sum();
-        let tile = self.tile.for_shape(rows, n);
+        let tensor_cores = self.dev.tensor_cores() && parts.iter().all(|p| p.w.quantized());
+        let tile = self.tile.for_launch(rows, n, tensor_cores);
         self.run(ops::matmul(
             parts,
             (x, cols, n),
