@@ -615,9 +615,10 @@ AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d,
 }
 // n activation blocks, a warp each: the row's squares summed by lane 0 in order, in rounds of
 // up to AK_NORM_ROUND values (each lane loading and squaring AK_NORM_ROUND / 32 of them, all
-// its loads issued before their first use), lane l's value normalized, then the block
-// quantized by the warp (ak_quantize_block_warp).
-#define AK_NORM_ROUND 256
+// its loads issued before their first use: one round, one memory latency, for rows of up to
+// 1024), lane l's value normalized, then the block quantized by the warp
+// (ak_quantize_block_warp).
+#define AK_NORM_ROUND 1024
 AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, float eps,
                                  int width, float* out, int8_t* q, float* d, int32_t* s) {
 #if AK_MM_LANES > 1
