@@ -325,21 +325,11 @@ mod tests {
             .map(|k| format!("\tadd.rn.f32 \t%f{}, %f{k}, %f{k};\n", k + 1))
             .collect::<Vec<_>>()
             .concat();
-        let ptx = format!(
-            ".version 9.5\n.target sm_90\n.address_size 64\n\n.visible .entry k(\n\
-             \t.param .u64 k_param_0\n)\n{{\n\t.reg .pred \t%p<3>;\n\t.reg .f32 \t%f<9>;\n\
-             \t.reg .b32 \t%r<9>;\n\tmov.u32 \t%r1, %tid.x;\n\tsetp.ne.s32 \t%p1, %r1, 0;\n\
-             \t@%p1 bra \t$L__BB0_2;\n{chain}$L__BB0_2:\n\tbar.sync \t0;\n\tret;\n}}\n"
+        let body = format!(
+            "\tmov.u32 \t%r1, %tid.x;\n\tsetp.ne.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\
+             {chain}$L__BB0_2:\n\tbar.sync \t0;\n\tret;"
         );
-        let p = Program::lower(&parse_module(&ptx).unwrap()[0]).unwrap();
-        let grid = Grid {
-            kernel: "k",
-            program: &p,
-            params: &[0],
-            blocks: 1,
-            timed: true,
-        };
-        let ran = grid.run(&mut [], 1, false).unwrap();
+        let ran = one_block(&body).unwrap();
         // mov 1, setp 5, bra 9, adds 10 .. 26, the barrier 27 (the others' at 10), released
         // 20 cycles later, ret 48.
         assert_eq!(ran.cycles, 48);
