@@ -24,7 +24,8 @@
 #define AK_K_SOFTCAP 11
 #define AK_K_GATHER 12
 #define AK_K_MATMUL_MMA 13
-#define AK_K_COUNT 14
+#define AK_K_ATTENTION_LONG 14
+#define AK_K_COUNT 15
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 AK_FN void ak_fwd_embed_at(long long i, int dtype, const uint8_t* table, int cols,
@@ -720,17 +721,22 @@ AK_GLOBAL void ak_fwd_rope_kv(long long n, float* q, int nh, float* k, int nkv, 
                               const int32_t* rows, uint16_t* kc, uint16_t* vc) {
     AK_FWD_INDEX ak_fwd_rope_kv_at(i, q, nh, k, nkv, hd, cs, neox, ntok, v, rows, kc, vc);
 }
-// One block of AK_ATTN_THREADS threads per (token, head) n: each step shared by the block's
-// threads, thread 0 taking the max and the sum, the block meeting at a barrier between steps.
-AK_GLOBAL void ak_fwd_attention(long long n, const float* q, const uint16_t* k, const uint16_t* v,
-                                const int32_t* meta, int nh, int group, int hd, int kv, int maxn,
-                                float* s, float* out, int8_t* qq, float* qd, int32_t* qs) {
-    long long i = blockIdx.x;
-    if (i >= n) return;
 #if AK_ATTN_THREADS > 1
-    __shared__ float stat[2];
-    int tid = threadIdx.x;
-    ak_attn_head a = ak_fwd_attn_head(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out);
+// Positions whose scores ak_fwd_attention keeps in shared memory (16 KB): the most a head of
+// its launch may see (the host takes ak_fwd_attention_long past them).
+#define AK_ATTN_SHARED 4096
+
+// The attention of head a by the block's threads, each step shared by them, thread 0 taking
+// the max and the sum, the block meeting at a barrier between steps. The scores and
+// numerators live in `sh` (shared memory, a.n <= AK_ATTN_SHARED) when SHARED, else in a.s in
+// global memory. With SHARED and a head at most a block wide, thread e computes output e and
+// keeps it for the quantization (warp w holds block w of the head's outputs); else the
+// outputs are read back. Each is its own kernel: in one, ptxas gives the pair 168 registers
+// where each alone takes 64 and 56.
+template <bool SHARED>
+AK_FN void ak_attn_block(ak_attn_head a, float* sh, float* stat, ak_quant_warp* qw, int tid,
+                         long long i, int8_t* qq, float* qd, int32_t* qs) {
+    if (SHARED) a.s = sh;
     ak_attn_scores_part(&a, tid, AK_ATTN_THREADS);
     __syncthreads();
     if (tid == 0) stat[0] = ak_attn_max(a.s, a.n);
@@ -739,12 +745,25 @@ AK_GLOBAL void ak_fwd_attention(long long n, const float* q, const uint16_t* k, 
     __syncthreads();
     if (tid == 0) stat[1] = ak_attn_sum(a.s, a.n);
     __syncthreads();
+    int lane = tid % AK_MM_LANES, per = a.hd / AK_QK;
+    if (SHARED && a.hd <= AK_ATTN_THREADS) {
+        float o = 0.0f;
+        if (tid < a.hd) {
+            o = ak_attn_value(a.s, stat[1], a.v, a.n, a.kv, tid);
+            a.out[tid] = o;
+        }
+        if (qq) {
+            int b = tid / AK_MM_LANES;
+            long long blk = i * per + b;
+            ak_quantize_block_warp(b < per, lane, o, &qw[b], qq + AK_QK * blk, qd + blk,
+                                   qs + blk);
+        }
+        return;
+    }
     ak_attn_values_part(&a, stat[1], tid, AK_ATTN_THREADS);
     if (qq) {
-        // The head's output blocks, a warp each (the block's 8 warps in rounds).
-        __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+        // The head's output blocks, a warp each (the block's 8 warps in rounds), read back.
         __syncthreads();
-        int lane = tid % AK_MM_LANES, per = hd / AK_QK;
         for (int b0 = 0; b0 < per; b0 += AK_MM_GROUPS) {
             int b = b0 + tid / AK_MM_LANES;
             bool act = b < per;
@@ -755,6 +774,38 @@ AK_GLOBAL void ak_fwd_attention(long long n, const float* q, const uint16_t* k, 
             __syncthreads();
         }
     }
+}
+#endif
+
+// One block of AK_ATTN_THREADS threads per (token, head) n (ak_attn_block), every head seeing
+// at most AK_ATTN_SHARED positions: its scores in shared memory.
+AK_GLOBAL void ak_fwd_attention(long long n, const float* q, const uint16_t* k, const uint16_t* v,
+                                const int32_t* meta, int nh, int group, int hd, int kv, int maxn,
+                                float* s, float* out, int8_t* qq, float* qd, int32_t* qs) {
+    long long i = blockIdx.x;
+    if (i >= n) return;
+#if AK_ATTN_THREADS > 1
+    __shared__ float sh[AK_ATTN_SHARED];
+    __shared__ float stat[2];
+    __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+    ak_attn_head a = ak_fwd_attn_head(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out);
+    ak_attn_block<true>(a, sh, stat, qw, threadIdx.x, i, qq, qd, qs);
+#else
+    if (threadIdx.x == 0) ak_fwd_attention_at(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out, qq, qd, qs);
+#endif
+}
+// ak_fwd_attention for heads that may see more positions: their scores in their rows of s.
+AK_GLOBAL void ak_fwd_attention_long(long long n, const float* q, const uint16_t* k,
+                                     const uint16_t* v, const int32_t* meta, int nh, int group,
+                                     int hd, int kv, int maxn, float* s, float* out, int8_t* qq,
+                                     float* qd, int32_t* qs) {
+    long long i = blockIdx.x;
+    if (i >= n) return;
+#if AK_ATTN_THREADS > 1
+    __shared__ float stat[2];
+    __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+    ak_attn_head a = ak_fwd_attn_head(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out);
+    ak_attn_block<false>(a, 0, stat, qw, threadIdx.x, i, qq, qd, qs);
 #else
     if (threadIdx.x == 0) ak_fwd_attention_at(i, q, k, v, meta, nh, group, hd, kv, maxn, s, out, qq, qd, qs);
 #endif

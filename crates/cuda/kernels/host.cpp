@@ -100,6 +100,7 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
                               AK_ARG(uint16_t*, 11));
             break;
         case AK_K_ATTENTION:
+        case AK_K_ATTENTION_LONG:
             ak_fwd_attention_at(i, AK_ARG(cf, 0), AK_ARG(ch, 1), AK_ARG(ch, 2), AK_ARG(ci, 3),
                                 AK_ARG(int, 4), AK_ARG(int, 5), AK_ARG(int, 6), AK_ARG(int, 7),
                                 AK_ARG(int, 8), AK_ARG(float*, 9), AK_ARG(float*, 10),

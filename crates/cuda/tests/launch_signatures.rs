@@ -19,7 +19,7 @@ mod tiny_gemma;
 use std::collections::HashSet;
 
 use aikernel_cuda::KERNEL_SOURCES;
-use aikernel_cuda::forward::{Arg, Kernel, MatmulTile};
+use aikernel_cuda::forward::{ATTENTION_SHARED, Arg, Kernel, MatmulTile};
 use common::engine::{host_forward, load};
 
 fn forward_source() -> &'static str {
@@ -61,6 +61,18 @@ fn kernel_names_and_ids_agree_with_the_source() {
 #[test]
 fn every_launch_matches_its_kernels_parameters() {
     let mut seen = HashSet::new();
+    let mut launches = Vec::new();
+    {
+        // A query that sees more positions than the attention keeps in shared memory: the
+        // long attention's launch (one layer: the host build's attention over 4097
+        // positions).
+        let m = load(&tiny::tiny_llama_shaped(1, 40, 72));
+        let mut f = host_forward(&m, 1, ATTENTION_SHARED + 1);
+        let vocab = m.config().vocab_size as u32;
+        let prompt: Vec<u32> = (0..=ATTENTION_SHARED as u32).map(|i| i % vocab).collect();
+        f.step(&[(0, &prompt)]).unwrap();
+        launches.extend_from_slice(f.trace());
+    }
     for m in [
         load(&tiny_gemma::tiny_gemma3(2)),
         load(&tiny_arch::tiny(tiny_arch::Family::Qwen2)),
@@ -70,29 +82,29 @@ fn every_launch_matches_its_kernels_parameters() {
         // The default tiling, then tensor-core tiles (their own kernel).
         let mut f = host_forward(&m, 2, 16);
         f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
-        let mut launches = f.trace().to_vec();
+        launches.extend_from_slice(f.trace());
         f.set_matmul_tile(MatmulTile::Mma).unwrap();
         f.step(&[(0, &[5]), (1, &[6])]).unwrap();
         launches.extend_from_slice(f.trace());
-        for l in &launches {
-            let p = params(l.kernel.name());
-            assert_eq!(
-                p.len(),
-                l.args.len() + 1,
-                "{}: {p:?} vs {:?}",
-                l.kernel.name(),
-                l.args
-            );
-            for (ty, a) in p[1..].iter().zip(&l.args) {
-                let ok = match a {
-                    Arg::Buf(_) | Arg::Null => ty.ends_with('*'),
-                    Arg::I32(_) => ty == "int",
-                    Arg::F32(_) => ty == "float",
-                };
-                assert!(ok, "{}: parameter {ty} given {a:?}", l.kernel.name());
-            }
-            seen.insert(l.kernel.id());
+    }
+    for l in &launches {
+        let p = params(l.kernel.name());
+        assert_eq!(
+            p.len(),
+            l.args.len() + 1,
+            "{}: {p:?} vs {:?}",
+            l.kernel.name(),
+            l.args
+        );
+        for (ty, a) in p[1..].iter().zip(&l.args) {
+            let ok = match a {
+                Arg::Buf(_) | Arg::Null => ty.ends_with('*'),
+                Arg::I32(_) => ty == "int",
+                Arg::F32(_) => ty == "float",
+            };
+            assert!(ok, "{}: parameter {ty} given {a:?}", l.kernel.name());
         }
+        seen.insert(l.kernel.id());
     }
     assert_eq!(
         seen.len(),

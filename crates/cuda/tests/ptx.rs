@@ -22,14 +22,18 @@ mod tiny_arch;
 mod tiny_gemma;
 
 use aikernel_cuda::forward::{
-    Arg, BufId, Device, Elem, Forward, ForwardError, Kernel, Launch, MatmulTile,
+    ATTENTION_SHARED, Arg, BufId, Device, Elem, Forward, ForwardError, Kernel, Launch, MatmulTile,
 };
+use aikernel_cuda::host::quantize;
 use aikernel_cuda::ptx::{GpuModel, PtxDevice, PtxError};
 use aikernel_engine::Model;
+use aikernel_engine::f16::f32_to_f16;
+use aikernel_engine::kernels::reference;
 use aikernel_engine::quantize::QuantType;
 use common::engine::{as_f16, compare_steps_on, load, quantized, spec};
 use common::golden::{cases, replay_with};
 use common::toolkit::ptx_sm90;
+use common::{Rng, same};
 use tiny_arch::Family;
 
 /// The scenario of `tests/forward.rs`: two sequences of different lengths prefilled together,
@@ -197,12 +201,12 @@ fn a_changed_instruction_is_caught() {
 #[test]
 fn a_missing_barrier_is_caught() {
     // A kernel's first barrier taken out: the matmul's adding lanes would read the terms, the
-    // norm's lane 0 the squares (in shared memory), the attention's thread 0 the scores (in
-    // global memory), before the other threads wrote them, which the interpreter must refuse.
+    // norm's lane 0 the squares, the attention's thread 0 the scores (all in shared memory),
+    // before the other threads wrote them, which the interpreter must refuse.
     for (kernel, what) in [
         ("ak_fwd_matmul", "shared byte"),
         ("ak_fwd_norm_quant", "shared byte"),
-        ("ak_fwd_attention", "of the same launch wrote"),
+        ("ak_fwd_attention", "shared byte"),
     ] {
         let ptx = ptx_sm90();
         let entry = ptx.find(&format!(".visible .entry {kernel}(")).unwrap();
@@ -231,6 +235,110 @@ fn upload_f32(d: &mut PtxDevice, id: usize, v: &[f32]) {
 fn upload_i32(d: &mut PtxDevice, id: usize, v: &[i32]) {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     d.upload(BufId(id), Elem::I32, &bytes).unwrap();
+}
+
+/// Uploads `v` as buffer `id` of binary16 values.
+fn upload_u16(d: &mut PtxDevice, id: usize, v: &[u16]) {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    d.upload(BufId(id), Elem::U16, &bytes).unwrap();
+}
+
+#[test]
+fn attention_up_to_shared_memory_and_past_it_matches_the_engine_in_ptx() {
+    // ak_fwd_attention keeps a head's scores in shared memory (up to ATTENTION_SHARED
+    // positions) and its outputs in registers up to 256 wide (one per thread), else reads them
+    // back; ak_fwd_attention_long keeps the scores in global memory. Hand-built launches over
+    // one cache of 4100 rows, two query heads on one key/value head, head widths 64 and 320:
+    // the shared kernel with query tokens that see 4096 positions (the most it takes) and 37,
+    // the long one with 4100 and 37. Each (token, head) against the engine's scalar attention,
+    // and the scales of its quantized outputs against the host build's quantization.
+    let (ntok, nh, rows) = (2usize, 2usize, 4100usize);
+    let mut rng = Rng::new(44);
+    for (kernel, first) in [
+        (Kernel::Attention, ATTENTION_SHARED),
+        (Kernel::AttentionLong, rows),
+    ] {
+        // (first cache row seen, positions seen) per query token.
+        let spans = [(0usize, first), (100usize, 37usize)];
+        let meta: Vec<i32> = spans
+            .iter()
+            .flat_map(|&(from, n)| [0, from as i32, (from + n - 1) as i32])
+            .collect();
+        let maxn = first.next_power_of_two();
+        for hd in [64usize, 320] {
+            let q: Vec<f32> = (0..ntok * nh * hd).map(|_| rng.wide(3)).collect();
+            let cache = |rng: &mut Rng| -> Vec<u16> {
+                (0..rows * hd).map(|_| f32_to_f16(rng.wide(3))).collect()
+            };
+            let (k, v) = (cache(&mut rng), cache(&mut rng));
+            let mut d = device(ptx_sm90());
+            upload_f32(&mut d, 0, &q);
+            upload_u16(&mut d, 1, &k);
+            upload_u16(&mut d, 2, &v);
+            upload_i32(&mut d, 3, &meta);
+            let th = ntok * nh;
+            let elems = [
+                (4, Elem::F32, th * maxn),
+                (5, Elem::F32, th * hd),
+                (6, Elem::I8, th * hd),
+                (7, Elem::F32, th * hd / 32),
+                (8, Elem::I32, th * hd / 32),
+            ];
+            for (id, elem, len) in elems {
+                d.alloc(BufId(id), elem, len).unwrap();
+            }
+            let int = |x: usize| Arg::I32(x as i32);
+            let buf = |i: usize| Arg::Buf(BufId(i));
+            let mut args = vec![buf(0), buf(1), buf(2), buf(3)];
+            args.extend([int(nh), int(nh), int(hd), int(hd), int(maxn)]);
+            args.extend((4..9).map(buf));
+            let mut needs = vec![
+                (BufId(0), th * hd),
+                (BufId(1), rows * hd),
+                (BufId(2), rows * hd),
+                (BufId(3), 3 * ntok),
+            ];
+            needs.extend(elems.iter().map(|&(id, _, len)| (BufId(id), len)));
+            d.launch(&Launch {
+                kernel,
+                n: th,
+                args,
+                needs,
+            })
+            .unwrap();
+            let out = d.read_f32(BufId(5), th * hd).unwrap();
+            let scales = d.read_f32(BufId(7), th * hd / 32).unwrap();
+            for (t, &(from, n)) in spans.iter().enumerate() {
+                let seen = from * hd..(from + n) * hd;
+                for h in 0..nh {
+                    let i = t * nh + h;
+                    let want = reference::attention(
+                        &q[i * hd..(i + 1) * hd],
+                        &k[seen.clone()],
+                        &v[seen.clone()],
+                    )
+                    .unwrap();
+                    let at = |what: &str| {
+                        format!("{kernel:?}, hd {hd}, token {t} ({n} positions), head {h}, {what}")
+                    };
+                    for (e, (&got, &want)) in
+                        out[i * hd..(i + 1) * hd].iter().zip(&want).enumerate()
+                    {
+                        assert!(
+                            same(got, want),
+                            "{}: {got:e} vs {want:e}",
+                            at(&format!("output {e}"))
+                        );
+                    }
+                    let blocks = quantize(&want).unwrap();
+                    for (b, &want_d) in blocks.d.iter().enumerate() {
+                        let got_d = scales[i * hd / 32 + b];
+                        assert!(same(got_d, want_d), "{}", at(&format!("block {b}'s scale")));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Gathers `n / width` rows of `x` (`x_len` elements) by the indices in `idx` into `out`.

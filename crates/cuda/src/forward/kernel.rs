@@ -63,6 +63,9 @@ pub const MATMUL_LANES: usize = 32;
 
 /// GPU threads per (token, head) of the attention (`AK_ATTN_THREADS`): one block.
 pub const ATTENTION_THREADS: usize = 256;
+/// Positions whose scores [`Kernel::Attention`] keeps in a block's shared memory
+/// (`AK_ATTN_SHARED`): a launch whose heads may see more takes [`Kernel::AttentionLong`].
+pub const ATTENTION_SHARED: usize = 4096;
 
 /// The forward kernels (`kernels/ak_forward.cuh`), in the order of their `AK_K_*` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,11 +99,14 @@ pub enum Kernel {
     Gather,
     /// The matmul in tensor-core tiles (16 weight rows by 8 tokens, a block of 8 warps each).
     MatmulMma,
+    /// [`Kernel::Attention`] for heads that see more than [`ATTENTION_SHARED`] positions: their
+    /// scores in global memory instead of the block's shared memory.
+    AttentionLong,
 }
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 15] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -115,6 +121,7 @@ impl Kernel {
         Kernel::Softcap,
         Kernel::Gather,
         Kernel::MatmulMma,
+        Kernel::AttentionLong,
     ];
 
     /// The `AK_K_*` id `ak_host_launch` takes.
@@ -133,7 +140,7 @@ impl Kernel {
             Kernel::Matmul | Kernel::MatmulMma | Kernel::NormQuant | Kernel::GatedQuant => {
                 MATMUL_LANES
             }
-            Kernel::Attention => ATTENTION_THREADS,
+            Kernel::Attention | Kernel::AttentionLong => ATTENTION_THREADS,
             _ => 1,
         }
     }
@@ -155,6 +162,7 @@ impl Kernel {
             Kernel::Softcap => "ak_fwd_softcap",
             Kernel::Gather => "ak_fwd_gather",
             Kernel::MatmulMma => "ak_fwd_matmul_mma",
+            Kernel::AttentionLong => "ak_fwd_attention_long",
         }
     }
 }

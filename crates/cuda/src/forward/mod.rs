@@ -17,7 +17,9 @@ mod spec;
 
 pub use host_device::HostDevice;
 pub(crate) use host_device::check;
-pub use kernel::{ATTENTION_THREADS, Arg, BufId, Elem, Kernel, Launch, MATMUL_LANES};
+pub use kernel::{
+    ATTENTION_SHARED, ATTENTION_THREADS, Arg, BufId, Elem, Kernel, Launch, MATMUL_LANES,
+};
 pub use session::{Forward, MatmulTile};
 pub use spec::{LayerSpec, ModelSpec, Tensor};
 

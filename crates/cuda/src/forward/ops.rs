@@ -2,7 +2,7 @@
 //! the elements each buffer argument must hold for every index the kernel computes to be in
 //! bounds (checked by the executor before it runs).
 
-use super::kernel::{Arg, BufId, Kernel, Launch};
+use super::kernel::{ATTENTION_SHARED, Arg, BufId, Kernel, Launch};
 use crate::host::matmul_groups;
 
 /// Elements per activation block.
@@ -331,7 +331,9 @@ impl AttnShape {
 
 /// The attention of every (token, head) over the caches `k` and `v`: scores and numerators in
 /// `s` (rows `maxn` apart), outputs in `out`, and with `quant` their quantization (head width
-/// a multiple of 32), in one launch.
+/// a multiple of 32), in one launch: scores in the block's shared memory where no head sees
+/// more than [`ATTENTION_SHARED`] positions (`maxn` is at least the most any sees), else in
+/// `s`.
 pub(super) fn attention(
     sh: AttnShape,
     (q, k, v, meta): (BufId, BufId, BufId, BufId),
@@ -358,7 +360,12 @@ pub(super) fn attention(
         }
         None => a.extend([Arg::Null, Arg::Null, Arg::Null]),
     }
-    launch(Kernel::Attention, th, a, needs)
+    let kernel = if sh.maxn <= ATTENTION_SHARED {
+        Kernel::Attention
+    } else {
+        Kernel::AttentionLong
+    };
+    launch(kernel, th, a, needs)
 }
 
 /// `out[i] = u[i] · SiLU(g[i])` (or GELU) for `n` elements.
@@ -421,4 +428,31 @@ pub(super) fn gather(
         a,
         vec![(x, src_rows * width), (idx, nrows), (out, nrows * width)],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ATTENTION_SHARED, AttnShape, attention};
+    use crate::forward::kernel::{BufId, Kernel};
+
+    #[test]
+    fn heads_that_see_more_than_shared_memory_holds_take_the_long_kernel() {
+        let kernel = |maxn| {
+            let sh = AttnShape {
+                ntok: 2,
+                nh: 9,
+                group: 3,
+                hd: 64,
+                kv: 192,
+                maxn,
+                cache_rows: 8192,
+            };
+            let b = BufId;
+            attention(sh, (b(0), b(1), b(2), b(3)), (b(4), b(5)), None).kernel
+        };
+        assert_eq!(kernel(1), Kernel::Attention);
+        assert_eq!(kernel(ATTENTION_SHARED), Kernel::Attention);
+        assert_eq!(kernel(ATTENTION_SHARED + 1), Kernel::AttentionLong);
+        assert_eq!(kernel(2 * ATTENTION_SHARED), Kernel::AttentionLong);
+    }
 }
