@@ -56,6 +56,10 @@ fn kernel_names_and_ids_agree_with_the_source() {
         assert_eq!(params(k.name())[0], "long long", "{}: n first", k.name());
     }
     assert!(src.contains(&format!("#define AK_K_COUNT {}\n", Kernel::ALL.len())));
+    // The host takes the long attention past the positions the shared one holds (a head
+    // that saw more would write past its shared scores, which nothing on a GPU catches).
+    let shared = format!("#define AK_ATTN_SHARED {ATTENTION_SHARED}\n");
+    assert!(src.contains(&shared), "ATTENTION_SHARED is not {shared:?}");
 }
 
 #[test]

@@ -87,7 +87,8 @@ pub enum Kernel {
     /// RoPE per pair of the queries and keys, and the binary16 key and value cache write.
     RopeKv,
     /// Attention per (token, head): scores, softmax, value sums and optionally their
-    /// quantization, by one block.
+    /// quantization, by one block, the scores in its shared memory (heads that see at most
+    /// [`ATTENTION_SHARED`] positions).
     Attention,
     /// SiLU or GELU gating.
     Gated,
