@@ -22,7 +22,8 @@ use aikernel_cuda::forward::{Kernel, MatmulTile};
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
 use common::engine::{
-    as_f16, bits, compare_steps, compare_steps_on, host_forward, load, quantized,
+    as_f16, bits, compare_steps, compare_steps_on, host_forward, load, past_shared_attention,
+    quantized,
 };
 use tiny_arch::Family;
 
@@ -241,6 +242,19 @@ fn heads_of_whole_blocks_quantize_in_the_attention_launch() {
     assert_eq!(count(Kernel::Quantize), 0);
     assert_eq!(count(Kernel::Attention), layers);
     assert_eq!(f.trace().len(), 9 * layers + 4);
+}
+
+#[test]
+fn a_context_past_the_shared_attention_takes_the_long_attention() {
+    // Every step after the long prefill sees more than ATTENTION_SHARED positions, so each
+    // layer's attention is the long kernel's launch; the logits as the engine's (the host
+    // build computes both kernels alike: their PTX is tested in tests/ptx.rs).
+    let (m, steps, capacity) = past_shared_attention(tiny::tiny_llama(2));
+    let mut f = host_forward(&m, 2, capacity);
+    compare_steps_on(&m, "llama q4_1, past the shared attention", &steps, &mut f);
+    let count = |k: Kernel| f.trace().iter().filter(|l| l.kernel == k).count();
+    assert_eq!(count(Kernel::AttentionLong), m.config().n_layers);
+    assert_eq!(count(Kernel::Attention), 0);
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! code, so no model file is needed: the scenario of `tests/forward.rs` (two sequences of
 //! different lengths prefilled together, decode steps, a third joining) on the tiny synthetic
 //! models of every architecture and weight type, every logit's bits equal at every step.
-//! Where there is no GPU this is the recorded skip `gpu`; `tests/forward.rs` and `tests/ptx.rs`
-//! run the same scenario on the host build and as interpreted PTX.
+//! Then a context longer than the attention keeps in shared memory. Where there is no GPU this
+//! is the recorded skip `gpu`; `tests/forward.rs` and `tests/ptx.rs` run the same scenarios on
+//! the host build and as interpreted PTX (the long attention's on hand-built launches).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -21,7 +22,7 @@ use aikernel_cuda::forward::Forward;
 use aikernel_cuda::gpu::GpuDevice;
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
-use common::engine::{as_f16, compare_steps_on, load, quantized, spec};
+use common::engine::{as_f16, compare_steps_on, load, past_shared_attention, quantized, spec};
 use tiny_arch::Family;
 
 fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
@@ -83,4 +84,22 @@ fn every_architecture_and_weight_type_matches_the_engine_on_the_gpu() {
         compare_steps_on(m, name, &scenario(m.config().vocab_size), &mut fwd);
         println!("{name}: bit-identical on the GPU");
     }
+}
+
+#[test]
+fn a_context_past_the_shared_attention_matches_the_engine_on_the_gpu() {
+    if let Err(e) = aikernel_cuda::discover() {
+        aikernel_testkit::skip_or_fail("gpu", &format!("no GPU to run the CUDA forward pass: {e}"));
+        return;
+    }
+    let (m, steps, capacity) = past_shared_attention(tiny::tiny_llama(2));
+    let gpu = GpuDevice::open().unwrap_or_else(|e| panic!("opening the GPU: {e}"));
+    let mut fwd = Forward::new(gpu, spec(&m), 2, capacity).unwrap();
+    compare_steps_on(
+        &m,
+        "llama q4_1, past the shared attention",
+        &steps,
+        &mut fwd,
+    );
+    println!("llama q4_1, {capacity} positions: bit-identical on the GPU");
 }

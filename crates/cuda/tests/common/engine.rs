@@ -2,8 +2,8 @@
 //! the same steps, and the tiny synthetic models of the engine's tests, quantized to any type.
 #![allow(dead_code)]
 
-use aikernel_cuda::forward::{Device, Forward, HostDevice};
-use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter};
+use aikernel_cuda::forward::{ATTENTION_SHARED, Device, Forward, HostDevice};
+use aikernel_engine::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue};
 use aikernel_engine::model::forward_logits;
 use aikernel_engine::quantize::{QuantType, quantize_gguf, requantize_gguf};
 use aikernel_engine::{Kernel, Model, model::KvCache};
@@ -130,4 +130,26 @@ pub(crate) fn as_f16(w: &GgufWriter<'_>) -> Model {
         }
     }
     load(&o)
+}
+
+/// Steps where one sequence sees more positions than the attention keeps in shared memory
+/// (`ATTENTION_SHARED`), so that its launches take the long attention: the Llama model `w`
+/// given the context for them and quantized to Q4_1, a prefill of `ATTENTION_SHARED + 4`
+/// tokens next to one of 40, two decode steps of both; and the positions a slot needs.
+pub(crate) fn past_shared_attention(
+    mut w: GgufWriter<'_>,
+) -> (Model, Vec<Vec<(usize, Vec<u32>)>>, usize) {
+    let long = ATTENTION_SHARED + 4;
+    w.add_metadata("llama.context_length", MetaValue::U32(2 * long as u32));
+    let m = quantized(&w, QuantType::Q4_1, false);
+    let vocab = m.config().vocab_size as u32;
+    let t = |seed: u32, n: usize| -> Vec<u32> {
+        (0..n as u32).map(|i| (seed + i * 7) % vocab).collect()
+    };
+    let steps = vec![
+        vec![(0, t(1, long)), (1, t(2, 40))],
+        vec![(0, t(3, 1)), (1, t(4, 1))],
+        vec![(1, t(5, 1)), (0, t(6, 1))],
+    ];
+    (m, steps, long + 2)
 }
