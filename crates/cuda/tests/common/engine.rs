@@ -132,13 +132,14 @@ pub(crate) fn as_f16(w: &GgufWriter<'_>) -> Model {
     load(&o)
 }
 
+/// Batch steps, each a list of `(sequence, tokens)`.
+pub(crate) type Steps = Vec<Vec<(usize, Vec<u32>)>>;
+
 /// Steps where one sequence sees more positions than the attention keeps in shared memory
 /// (`ATTENTION_SHARED`), so that its launches take the long attention: the Llama model `w`
 /// given the context for them and quantized to Q4_1, a prefill of `ATTENTION_SHARED + 4`
 /// tokens next to one of 40, two decode steps of both; and the positions a slot needs.
-pub(crate) fn past_shared_attention(
-    mut w: GgufWriter<'_>,
-) -> (Model, Vec<Vec<(usize, Vec<u32>)>>, usize) {
+pub(crate) fn past_shared_attention(mut w: GgufWriter<'_>) -> (Model, Steps, usize) {
     let long = ATTENTION_SHARED + 4;
     w.add_metadata("llama.context_length", MetaValue::U32(2 * long as u32));
     let m = quantized(&w, QuantType::Q4_1, false);
