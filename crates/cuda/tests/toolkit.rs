@@ -17,6 +17,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use aikernel_cuda::forward::Kernel;
+use aikernel_cuda::gpu::Nvrtc;
 use aikernel_engine::paths;
 
 mod common;
@@ -128,6 +129,32 @@ fn nvrtc_compiles_every_forward_kernel() {
             "{arch}: the module's kernels are not the forward kernels: {found:?}"
         );
     }
+}
+
+#[test]
+fn a_process_compiles_the_kernels_once_per_architecture() {
+    let lib = common::toolkit::nvrtc_library();
+    let nv = Nvrtc::load_from(&[lib.to_str().expect("toolkit path is UTF-8")])
+        .expect("load the toolkit's NVRTC");
+    let first = nv.compile_once("compute_90").expect("NVRTC compiles");
+    let again = nv.compile_once("compute_90").expect("the memo answers");
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "the second open compiled again instead of reusing the first PTX"
+    );
+    let other = nv
+        .compile_once("compute_80")
+        .expect("NVRTC compiles for sm_80");
+    assert!(!std::sync::Arc::ptr_eq(&first, &other));
+    assert!(
+        String::from_utf8_lossy(&other).contains(".target sm_80"),
+        "another architecture is compiled for itself"
+    );
+    assert_eq!(
+        *first,
+        nv.compile("compute_90").expect("NVRTC compiles"),
+        "the memo holds exactly what NVRTC gives"
+    );
 }
 
 #[test]

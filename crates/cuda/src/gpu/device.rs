@@ -93,7 +93,7 @@ impl GpuDevice {
         ck("cuCtxSetCurrent", unsafe { (g.drv.ctx_set)(ctx) })?;
         let nv = Nvrtc::load_from(nvrtc)?;
         nv.library().clone_into(&mut g.nvrtc);
-        let ptx = nv.compile(&g.arch)?;
+        let ptx = nv.compile_once(&g.arch)?;
         // SAFETY: `ptx` is NUL-terminated PTX text, alive during the call.
         ck("cuModuleLoadData", unsafe {
             (g.drv.module_load)(&raw mut g.module, ptx.as_ptr().cast())

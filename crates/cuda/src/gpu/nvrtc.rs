@@ -2,7 +2,9 @@
 //! to PTX with the options that keep the engine's arithmetic ([`NVRTC_OPTIONS`]).
 #![allow(unsafe_code)]
 
+use std::collections::HashMap;
 use std::ffi::{CString, c_char, c_int, c_void};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use libloading::Library;
 
@@ -134,6 +136,25 @@ impl Nvrtc {
             sym(l.0, l.1, "nvrtcGetPTX")?,
             sym(l.0, l.1, "nvrtcDestroyProgram")?,
         ))
+    }
+
+    /// [`Nvrtc::compile`] once per process for each library and `arch`: the sources are
+    /// constants of this build, so every later call (each `GpuDevice::open`: a node's slots,
+    /// each benchmark row, each test) returns the first call's PTX instead of compiling
+    /// again. A failed compile is not kept.
+    pub fn compile_once(&self, arch: &str) -> Result<Arc<Vec<u8>>, GpuError> {
+        static COMPILED: OnceLock<Mutex<HashMap<(String, String), Arc<Vec<u8>>>>> = OnceLock::new();
+        let key = (self.name.clone(), arch.to_owned());
+        let memo = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
+        // A poisoned lock (a thread panicked while holding it) only loses the memo.
+        if let Some(ptx) = memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(ptx);
+        }
+        let ptx = Arc::new(self.compile(arch)?);
+        if let Ok(mut m) = memo.lock() {
+            m.entry(key).or_insert_with(|| Arc::clone(&ptx));
+        }
+        Ok(ptx)
     }
 
     /// Compiles [`MAIN_SOURCE`] with the kernel headers for `arch` (e.g. `compute_90`) and
