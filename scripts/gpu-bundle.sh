@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares, on a development machine, what scripts/gpu-check.sh needs on a GPU machine that
 # has nvcc and the NVIDIA driver but no Rust toolchain, no crate registry and no network (the
-# reference H200 machine), and that receives at most 64 MiB of files per call:
+# reference H200 machine), and that receives at most 64 MiB of files per call, the working
+# tree included:
 #   .gpu/bin/      stripped release builds of the GPU tests (every test target of
 #                  aikernel-cuda except toolkit and ptx, which need setup's CUDA compilers,
 #                  and gpu_path, which needs the build folder's CPU stand-ins of the driver;
@@ -9,36 +10,30 @@
 #                  CPU and GPU nodes) named <crate>-<target>, the aikernel CLI (the benchmark
 #                  and the committee's nodes), and manifest.txt (the commit they were built
 #                  from, one line per file with its sha256)
-#   .gpu/tools/    anvil (the committee's chain; 43 MB, a call of its own)
-#   .gpu/model/    the default model (SmolLM2-135M-Instruct Q4_1, 98 MB: more than one call
-#                  carries) in two parts, and SHA256SUMS of the whole file
-#   .gpu/gemma/    Gemma 3 270M Q4_K_M (253 MB, the largest model the engine runs; it
-#                  compresses by 6% at most) in five parts, and SHA256SUMS
-# .gpu/ is ignored by git. The calls, in a row (a machine stays warm about 30 s after a call;
-# ignored folders and /tmp stay while it is warm), are in docs/engine.md, "A GPU machine
-# without Rust":
-#   1. carry .gpu/model/part-0:  mkdir -p /tmp/ak && cp .gpu/model/part-0 /tmp/ak/
-#   2. carry .gpu/model/part-1 and .gpu/model/SHA256SUMS: assemble and check the model
-#   3. carry .gpu/tools:         mkdir -p /tmp/ak/bin && cp .gpu/tools/anvil /tmp/ak/bin/
-#   4. carry .gpu/bin:           keep a copy in /tmp/ak/bundle, then
-#                                AIKERNEL_CACHE=/tmp/ak/cache AIKERNEL_FOUNDRY_BIN=/tmp/ak/bin \
-#                                scripts/gpu-check.sh "$OUT"
-#   5.-9. carry .gpu/gemma/part-0 .. part-4 (the last with SHA256SUMS): assemble Gemma, then
-#                                scripts/gpu-check.sh --gemma "$OUT" with the kept bundle
+#   .gpu/smollm2/  one pack: .gpu/bin as bundle/, anvil as bin/anvil (the committee's chain)
+#                  and the default model (SmolLM2-135M-Instruct Q4_1) as cache/models/, in one
+#                  xz-compressed tar split into parts of one call each (part-00, part-01, ...)
+#                  and PACK (the number of parts and the SHA-256 of the whole)
+#   .gpu/gemma/    one pack: Gemma 3 270M Q4_K_M (253 MB, the largest model the engine runs)
+#                  as cache/models/, likewise
+#   .gpu/CALLS.md  the calls that carry them, each with its carry list and command
+# scripts/gpu-stage.sh receives a pack on the GPU machine (parts kept in /tmp while the machine
+# is warm, then joined, checked and unpacked into /tmp/ak). .gpu/ is ignored by git. The
+# calls are in docs/engine.md, "A GPU machine without Rust".
 # Usage: scripts/gpu-bundle.sh
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="$root/.gpu/bin"
-tools="$root/.gpu/tools"
-models="$root/.gpu/model"
 cache="${AIKERNEL_CACHE:-${HOME:+$HOME/}.cache/aikernel}"
 model="$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 gemma="$cache/models/gemma-3-270m-q4_k_m.gguf"
-gemma_parts="$root/.gpu/gemma"
-# Each call carries the working tree too (about 5 MiB): each half must stay under 56 MiB.
-max_part=$((56 * 1024 * 1024))
+# A call carries at most 64 MiB: the working tree that travels with every call (tracked and
+# untracked files git does not ignore), PACK, and one part. 2 MiB are kept in hand.
+tree_bytes="$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null || true) \
+    | awk '{ s += $1 } END { print s + 0 }')"
+max_part=$((64 * 1024 * 1024 - tree_bytes - 2 * 1024 * 1024))
 
 log() { printf 'gpu-bundle: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -52,8 +47,10 @@ anvil="$(command -v anvil || true)"
 [[ -z "$anvil" && -x "$root/.tools/bin/anvil" ]] && anvil="$root/.tools/bin/anvil"
 [[ -n "$anvil" ]] || die "anvil is missing: run scripts/setup.sh"
 
-rm -rf "$bin" "$tools" "$models" "$gemma_parts"
-mkdir -p "$bin" "$tools" "$models" "$gemma_parts"
+command -v xz >/dev/null || die "xz is needed"
+(( max_part > 16 * 1024 * 1024 )) || die "the working tree is $tree_bytes bytes: too little room left for parts"
+rm -rf "$root/.gpu"
+mkdir -p "$bin"
 
 log "building the GPU tests and the committee test (release)"
 json="$(mktemp)"
@@ -101,26 +98,72 @@ log "building the aikernel CLI (release)"
 cargo build --release --locked -p aikernel
 cp target/release/aikernel "$bin/aikernel"
 strip "$bin"/*
-cp "$(readlink -f "$anvil")" "$tools/anvil"
 
 {
     echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo '-dirty')"
     (cd "$bin" && sha256sum -- * | grep -v ' manifest.txt$')
 } >"$bin/manifest.txt"
 
-log "splitting the models"
-split -n 2 -d -a 1 "$model" "$models/part-"
-(cd "$(dirname "$model")" && sha256sum "$(basename "$model")") >"$models/SHA256SUMS"
-split -n 5 -d -a 1 "$gemma" "$gemma_parts/part-"
-(cd "$(dirname "$gemma")" && sha256sum "$(basename "$gemma")") >"$gemma_parts/SHA256SUMS"
-for p in "$models"/part-* "$gemma_parts"/part-*; do
-    [[ $(stat -c %s "$p") -lt $max_part ]] || die "$p is over $max_part bytes"
-done
+stage="$(mktemp -d)"
+trap 'rm -f "$json"; rm -rf "$stage"' EXIT
+# pack NAME PATH...: the paths (relative to $stage) as .gpu/NAME/part-NN and PACK.
+pack() {
+    local name="$1" dir="$root/.gpu/$1" whole size n
+    shift
+    mkdir -p "$dir"
+    whole="$stage/$name.tar.xz"
+    log "compressing $name ($*)"
+    tar -C "$stage" -chf - "$@" | xz -9 -T2 >"$whole"
+    size=$(stat -c %s "$whole")
+    n=$(( (size + max_part - 1) / max_part ))
+    split -n "$n" -d -a 2 "$whole" "$dir/part-"
+    printf 'parts %d\nsha256 %s\nbytes %d\n' "$n" "$(sha256sum "$whole" | cut -d' ' -f1)" \
+        "$size" >"$dir/PACK"
+    for p in "$dir"/part-*; do
+        [[ $(stat -c %s "$p") -le $max_part ]] || die "$p is over $max_part bytes"
+    done
+    rm -f "$whole"
+    log "$name: $size bytes in $n parts"
+}
+ln -s "$bin" "$stage/bundle"
+mkdir -p "$stage/bin" "$stage/cache/models"
+ln -s "$(readlink -f "$anvil")" "$stage/bin/anvil"
+ln -s "$model" "$stage/cache/models/$(basename "$model")"
+pack smollm2 bundle bin cache
+rm "$stage/cache/models/$(basename "$model")"
+ln -s "$gemma" "$stage/cache/models/$(basename "$gemma")"
+pack gemma cache
 
-du -sh "$bin" "$tools" "$models"/* "$gemma_parts"/* >&2
-for d in "$bin" "$tools"; do
-    total=$(du -sb "$d" | cut -f1)
-    [[ $total -lt $max_part ]] \
-        || die "$d is $total bytes: too much to carry with the working tree in one call"
-done
-log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/tools (anvil), .gpu/model (2 parts), .gpu/gemma (5 parts)"
+# The calls, written out for this bundle's number of parts.
+calls="$root/.gpu/CALLS.md"
+check='AK_GPU_BUNDLE=/tmp/ak/bundle AIKERNEL_CACHE=/tmp/ak/cache AIKERNEL_FOUNDRY_BIN=/tmp/ak/bin timeout 570 scripts/gpu-check.sh'
+results='tar -czf "$OUT/out.tgz" -C /tmp/ak'
+{
+    echo "# GPU calls for $(head -n 1 "$bin/manifest.txt")"
+    echo
+    echo "One call per line, in a row (a machine keeps /tmp only while warm, about 30 s after a call)."
+    echo "The last SmolLM2 call runs the whole check; a lease too short for it in one call splits it:"
+    echo "\`--steps kernels,cargo,golden,generate\` there, then a call carrying nothing with"
+    echo "\`--steps bench,committee\`. gpu-check writes more than the 8 files a call brings back:"
+    echo "the commands bring back out.tgz and summary.json."
+    echo
+    i=1
+    for pk in smollm2 gemma; do
+        n=$(awk '$1 == "parts" { print $2 }' "$root/.gpu/$pk/PACK")
+        for ((k = 0; k < n; k++)); do
+            part="$(printf 'part-%02d' "$k")"
+            carry="[\".gpu/$pk/$part\", \".gpu/$pk/PACK\"]"
+            if ((k < n - 1)); then
+                cmd="scripts/gpu-stage.sh .gpu/$pk /tmp/ak"
+            elif [[ $pk == smollm2 ]]; then
+                cmd="scripts/gpu-stage.sh --require .gpu/$pk /tmp/ak && { $check /tmp/ak/out; $results out; cp /tmp/ak/out/summary.json \"\$OUT/\"; }"
+            else
+                cmd="scripts/gpu-stage.sh --require .gpu/$pk /tmp/ak && { $check --gemma /tmp/ak/out-gemma; $results out-gemma; cp /tmp/ak/out-gemma/summary.json \"\$OUT/\"; }"
+            fi
+            printf '%d. carry %s\n   %s\n' "$i" "$carry" "$cmd"
+            i=$((i + 1))
+        done
+    done
+} >"$calls"
+du -sh "$bin" "$root/.gpu/smollm2"/* "$root/.gpu/gemma"/* >&2
+log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/smollm2, .gpu/gemma; the calls are in $calls"

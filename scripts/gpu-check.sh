@@ -36,10 +36,15 @@
 #   summary.json  the verdict of each step
 #   nvcc.log      what nvcc printed building gpu_check
 # Usage: scripts/gpu-check.sh OUT_DIR          (exit 0 only when everything is bit-identical)
+#        scripts/gpu-check.sh --steps LIST OUT_DIR
+#                      (only the steps of LIST, comma-separated, of kernels, cargo, golden,
+#                      generate, bench, committee; the others say "not run (--steps)" in
+#                      summary.json and do not decide the verdict: a lease too short for the
+#                      whole check runs it in two calls; with --mock or --gemma too)
 #        scripts/gpu-check.sh --mock OUT_DIR   (no GPU: the driver against a CPU stand-in of
 #                                               the CUDA runtime; checks the script and driver)
-#        scripts/gpu-check.sh --gemma OUT_DIR  (after the bundle's Gemma calls: only the
-#                      golden replay, Gemma 3 270M's included, and Gemma's bench; env.json,
+#        scripts/gpu-check.sh --gemma OUT_DIR  (after the bundle's Gemma calls: only Gemma
+#                      3 270M's golden requests (AK_GPU_GOLDEN=gemma) and its bench; env.json,
 #                      golden.json, bench-gemma3-270m.json, summary.json with "gemma_only")
 #        scripts/gpu-check.sh --compile-only OUT_DIR
 #                      (no GPU or driver needed: builds host.o and gpu_check for sm_90 (an
@@ -52,18 +57,36 @@
 # NVRTC (libnvrtc.so*, which GpuDevice::open loads) is found where ld.so.conf lacks CUDA.
 set -euo pipefail
 
+usage() {
+    echo "usage: $0 [--mock | --compile-only | --gemma] [--steps LIST] OUT_DIR" >&2
+    exit 2
+}
+all_steps=kernels,cargo,golden,generate,bench,committee
 mode=gpu
-case "${1:-}" in
-    --mock) mode=mock; shift ;;
-    --compile-only) mode=compile; shift ;;
-    --gemma) mode=gemma; shift ;;
-esac
+steps=$all_steps
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --mock) mode=mock; shift ;;
+        --compile-only) mode=compile; shift ;;
+        --gemma) mode=gemma; shift ;;
+        --steps)
+            [[ $# -ge 2 ]] || usage
+            steps="$2"; shift 2 ;;
+        -*) echo "unknown option $1" >&2; usage ;;
+        *) break ;;
+    esac
+done
 mock=0
 [[ $mode == mock ]] && mock=1
-if [[ $# -ne 1 ]]; then
-    echo "usage: $0 [--mock | --compile-only | --gemma] OUT_DIR" >&2
-    exit 2
-fi
+[[ $# -eq 1 ]] || usage
+IFS=, read -ra picked <<<"$steps"
+[[ ${#picked[@]} -gt 0 ]] || { echo "--steps: no step named (of $all_steps)" >&2; exit 2; }
+for st in "${picked[@]}"; do
+    [[ ",$all_steps," == *",$st,"* ]] || { echo "--steps: unknown step '$st' (of $all_steps)" >&2; exit 2; }
+done
+# Whether step $1 was asked for.
+want() { [[ ",$steps," == *",$1,"* ]]; }
+not_run="not run (--steps)"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kdir="$root/crates/cuda/kernels"
 mkdir -p "$1"
@@ -186,6 +209,8 @@ else
         -o "$gpu_check")
     if [[ $mode == gemma ]]; then
         nvcc_cmd=(none: --gemma compiles nothing)
+    elif [[ $mode == gpu ]] && ! want kernels; then
+        nvcc_cmd=(none: --steps leaves out kernels)
     elif ! "${nvcc_cmd[@]}" 2>&1 | tee "$out/nvcc.log" >&2; then
         echo "nvcc failed building gpu_check (see $out/nvcc.log)" >&2
         printf '{"commit": %s, "compile_only": %s, "error": "nvcc failed (see nvcc.log)", "pass": false}\n' \
@@ -224,11 +249,16 @@ if [[ $runner == bundle ]]; then
     cli=("$bundle/aikernel")
 fi
 
+# Which golden requests: all (SmolLM2's, and Gemma's where its file is present), or with
+# --gemma Gemma's alone (the whole check has run SmolLM2's in an earlier call).
+golden_models=all
+[[ $mode == gemma ]] && golden_models=gemma
 # The whole forward pass on the GPU against the engine's committed golden hashes (the test
 # `golden_hashes_on_the_gpu`, the `gpu` skip elsewhere; the models in <cache>/models): sets
 # golden_status.
 run_golden() {
-    if (cd "$root" && AK_GPU_CHECK_OUT="$out" timeout 600 "${golden_test[@]}" --nocapture \
+    if (cd "$root" && AK_GPU_CHECK_OUT="$out" AK_GPU_GOLDEN="$golden_models" timeout 600 \
+        "${golden_test[@]}" --nocapture \
         golden_hashes_on_the_gpu) >"$out/golden.log" 2>&1; then
         golden_status="passed"
     else
@@ -254,20 +284,28 @@ if [[ $mode == gemma ]]; then
     golden_status="skipped (no cargo and no prebuilt bundle)"
     bench_status="$golden_status"
     if [[ $runner != none ]]; then
-        run_golden
-        bench_status="$(run_bench "$gemma" bench-gemma3-270m)"
+        golden_status="$not_run"
+        bench_status="$not_run"
+        want golden && run_golden
+        want bench && bench_status="$(run_bench "$gemma" bench-gemma3-270m)"
     fi
     verdict=false
-    [[ $golden_status == passed ]] && verdict=true
-    printf '{"commit": %s, "gemma_only": true, "gpu_forward_golden": %s, "bench_gemma3": %s, "pass": %s}\n' \
-        "$(js "$commit")" "$(js "$golden_status")" "$(js "$bench_status")" "$verdict" \
+    [[ $golden_status == passed || $golden_status == "$not_run" ]] && verdict=true
+    printf '{"commit": %s, "gemma_only": true, "steps": %s, "gpu_forward_golden": %s, "bench_gemma3": %s, "pass": %s}\n' \
+        "$(js "$commit")" "$(js "$steps")" "$(js "$golden_status")" "$(js "$bench_status")" "$verdict" \
         >"$out/summary.json"
     cat "$out/summary.json"
     [[ $verdict == true ]] && exit 0
     exit 1
 fi
 
-timeout 600 "$gpu_check" "$out/kernels.json" | tee "$out/kernels.log" || kernels_rc=$?
+kernels_status=true
+if want kernels; then
+    timeout 600 "$gpu_check" "$out/kernels.json" | tee "$out/kernels.log" || kernels_rc=$?
+    [[ $kernels_rc -eq 0 ]] || kernels_status=false
+else
+    kernels_status="$(js "$not_run")"
+fi
 
 # The test targets that need setup's CUDA compilers (paths::cuda_toolkit: those naming it or
 # common::toolkit) fail where setup could not install them, as on a GPU machine that is
@@ -294,7 +332,9 @@ cargo_status="skipped (no cargo and no prebuilt bundle: run scripts/gpu-bundle.s
 # Every aikernel-cuda test but those named golden_hash: the golden GPU test runs on its own
 # below, and the golden replays on the host build and in PTX are CPU work (minutes of it) that
 # CI does; device time goes to what only a GPU shows.
-if [[ $runner == bundle ]]; then
+if ! want cargo; then
+    cargo_status="$not_run"
+elif [[ $runner == bundle ]]; then
     cargo_status="passed (prebuilt, $(head -n 1 "$bundle/manifest.txt"))"
     : >"$out/cargo-test.log"
     for t in "$bundle"/cuda-*; do
@@ -315,28 +355,37 @@ elif [[ $runner == cargo ]]; then
     fi
 fi
 
+# Whether the Rust steps can run: a bundle, or cargo with a build (when the cargo step ran).
+rust_ok=false
+[[ $mock -eq 0 && $runner != none && "$cargo_status" != skipped* ]] && rust_ok=true
+no_rust="skipped (no cargo build)"
+[[ $mock -eq 1 ]] && no_rust="skipped (mock)"
 # The golden replay on the GPU (run_golden).
-golden_status="skipped (no cargo build)"
-[[ $mock -eq 1 ]] && golden_status="skipped (mock)"
-if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
+golden_status="$no_rust"
+if ! want golden; then
+    golden_status="$not_run"
+elif [[ $rust_ok == true ]]; then
     run_golden
 fi
 
 # Generation on the GPU through the engine's sampling loop (`--kernel cuda`, `device = "cuda"`),
 # then the benchmark (informational: its figures do not decide the verdict).
-generate_status="skipped (no cargo build)"
-bench_status="skipped (no cargo build)"
-[[ $mock -eq 1 ]] && generate_status="skipped (mock)" && bench_status="skipped (mock)"
+generate_status="$no_rust"
+bench_status="$no_rust"
+want generate || generate_status="$not_run"
+want bench || bench_status="$not_run"
 bench_gemma_status="$bench_status"
 generate_test=(cargo test --offline -p aikernel-accel --)
 [[ $runner == bundle ]] && generate_test=("$bundle/accel-generation")
-if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
+if [[ $rust_ok == true ]] && want generate; then
     if (cd "$root" && timeout 600 "${generate_test[@]}" --nocapture) \
         >"$out/generate.log" 2>&1; then
         generate_status="passed"
     else
         generate_status="failed (see generate.log)"
     fi
+fi
+if [[ $rust_ok == true ]] && want bench; then
     bench_status="$(run_bench "${AIKERNEL_MODEL:-$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}" \
         bench --cuda-tile auto,1,8 --cuda-graphs on,off)"
     bench_gemma_status="skipped (no Gemma 3 270M in the model cache)"
@@ -346,15 +395,15 @@ fi
 # A committee of two CPU nodes and a GPU node settling prompts together (the test
 # cpu_and_gpu_nodes_settle_together; from the bundle, its nodes are the bundled CLI, passed as
 # AIKERNEL_TEST_BIN). It needs anvil: AIKERNEL_FOUNDRY_BIN, else PATH, else .tools/bin.
-committee_status="skipped (no cargo build)"
-[[ $mock -eq 1 ]] && committee_status="skipped (mock)"
+committee_status="$no_rust"
+want committee || committee_status="$not_run"
 committee_test=(cargo test --offline -p aikernel --features aikernel/test-hooks --test node_gpu --)
 committee_env=()
 if [[ $runner == bundle ]]; then
     committee_test=("$bundle/cli-node_gpu")
     committee_env=(AIKERNEL_TEST_BIN="$bundle/aikernel")
 fi
-if [[ $mock -eq 0 && "$cargo_status" != skipped* ]]; then
+if [[ $rust_ok == true ]] && want committee; then
     if [[ $runner == bundle && ! -x "$bundle/cli-node_gpu" ]]; then
         committee_status="failed (the bundle has no cli-node_gpu: rebuild it with scripts/gpu-bundle.sh)"
     elif (cd "$root" && env ${committee_env[@]+"${committee_env[@]}"} timeout 900 \
@@ -369,8 +418,8 @@ fi
 verdict=false
 [[ $kernels_rc -eq 0 && "$cargo_status" != failed* && "$golden_status" != failed* \
     && "$generate_status" != failed* && "$committee_status" != failed* ]] && verdict=true
-printf '{"commit": %s, "compile_only": false, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "committee": %s, "bench": %s, "bench_gemma3": %s, "pass": %s}\n' \
-    "$(js "$commit")" "$([[ $kernels_rc -eq 0 ]] && echo true || echo false)" "$kernels_rc" \
+printf '{"commit": %s, "compile_only": false, "steps": %s, "kernels_bit_identical": %s, "gpu_check_exit": %d, "cargo_test": %s, "gpu_forward_golden": %s, "gpu_generate": %s, "committee": %s, "bench": %s, "bench_gemma3": %s, "pass": %s}\n' \
+    "$(js "$commit")" "$(js "$steps")" "$kernels_status" "$kernels_rc" \
     "$(js "$cargo_status")" "$(js "$golden_status")" "$(js "$generate_status")" \
     "$(js "$committee_status")" "$(js "$bench_status")" "$(js "$bench_gemma_status")" \
     "$verdict" >"$out/summary.json"

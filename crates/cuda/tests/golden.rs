@@ -156,29 +156,20 @@ fn golden_hashes_on_the_gpu() {
         rows.extend(r);
         all &= ok;
     };
-    let m = smollm2();
-    run(
-        &m,
-        "SmolLM2-135M-Instruct Q4_1",
-        &cases("golden_smollm2_q4_1.json"),
-        &[
-            (1, 0, true),
-            (4, 0, true),
-            (4, 28, true),
-            (1, 0, false),
-            (4, 28, false),
-        ],
+    // `AK_GPU_GOLDEN=gemma` (gpu-check.sh --gemma, a call after the whole check): Gemma's
+    // requests alone, the SmolLM2 rows having run already.
+    let gemma_only = std::env::var("AK_GPU_GOLDEN").is_ok_and(|v| v == "gemma");
+    let gemma = aikernel_engine::paths::gemma3_270m();
+    assert!(
+        !gemma_only || gemma.exists(),
+        "AK_GPU_GOLDEN=gemma, but {} is missing",
+        gemma.display()
     );
-    drop(m);
-    run(
-        &smollm2_q4_k_m(),
-        "SmolLM2-135M-Instruct requantized to Q4_K_M",
-        &cases("golden_smollm2_q4_k_m.json"),
-        &[(1, 0, true), (3, 5, true), (3, 5, false)],
-    );
+    if !gemma_only {
+        smollm2_rows(&mut run);
+    }
     // Gemma 3 270M where its file is present (on the GPU machine after the bundle's Gemma
     // calls, `gpu-check.sh --gemma`: docs/engine.md, "A GPU machine without Rust").
-    let gemma = aikernel_engine::paths::gemma3_270m();
     if gemma.exists() {
         let g = Model::load(&gemma).unwrap();
         run(
@@ -202,5 +193,30 @@ fn golden_hashes_on_the_gpu() {
     assert!(
         all,
         "GPU logits differ from the committed CPU hashes:\n{json}"
+    );
+}
+
+/// The SmolLM2 requests of `golden_hashes_on_the_gpu` (Q4_1 alone, at 4 and at 32; Q4_K_M
+/// alone and at 8), through `run`.
+fn smollm2_rows(run: &mut impl FnMut(&Model, &str, &[Case], &[(usize, usize, bool)])) {
+    let m = smollm2();
+    run(
+        &m,
+        "SmolLM2-135M-Instruct Q4_1",
+        &cases("golden_smollm2_q4_1.json"),
+        &[
+            (1, 0, true),
+            (4, 0, true),
+            (4, 28, true),
+            (1, 0, false),
+            (4, 28, false),
+        ],
+    );
+    drop(m);
+    run(
+        &smollm2_q4_k_m(),
+        "SmolLM2-135M-Instruct requantized to Q4_K_M",
+        &cases("golden_smollm2_q4_k_m.json"),
+        &[(1, 0, true), (3, 5, true), (3, 5, false)],
     );
 }

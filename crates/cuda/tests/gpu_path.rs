@@ -208,14 +208,23 @@ fn gpu_check(
     out_dir: &std::path::Path,
     env: &[(&str, &std::path::Path)],
 ) -> std::process::Output {
+    gpu_check_with(&[mode], out_dir, env)
+}
+
+/// `bash scripts/gpu-check.sh ARGS... OUT_DIR` with `env` added.
+fn gpu_check_with(
+    args: &[&str],
+    out_dir: &std::path::Path,
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::process::Command::new("bash")
         .arg(root.join("scripts/gpu-check.sh"))
-        .arg(mode)
+        .args(args)
         .arg(out_dir)
         .envs(env.iter().copied())
         .output()
-        .unwrap_or_else(|e| panic!("running bash scripts/gpu-check.sh {mode}: {e}"))
+        .unwrap_or_else(|e| panic!("running bash scripts/gpu-check.sh {args:?}: {e}"))
 }
 
 #[test]
@@ -254,6 +263,51 @@ fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
             "no matmul check at {tile}: {names:?}"
         );
     }
+}
+
+#[test]
+fn the_gpu_check_runs_the_steps_asked_for_and_names_an_unknown_one() {
+    // A lease too short for the whole check runs it in two calls (`--steps`): the steps left
+    // out say so and do not decide the verdict.
+    let tmp = std::env::temp_dir().join(format!("ak-gpu-check-steps-{}", std::process::id()));
+    let out = gpu_check_with(&["--mock", "--steps", "kernels"], &tmp.join("a"), &[]);
+    let summary = std::fs::read_to_string(tmp.join("a/summary.json")).unwrap_or_default();
+    let bad = gpu_check_with(
+        &["--mock", "--steps", "kernels,bench,goldn"],
+        &tmp.join("b"),
+        &[],
+    );
+    let bad_summary = tmp.join("b/summary.json").exists();
+    let empty = gpu_check_with(&["--mock", "--steps", ""], &tmp.join("c"), &[]);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(v["steps"], "kernels", "{v}");
+    assert_eq!(v["kernels_bit_identical"], true, "{v}");
+    for step in [
+        "cargo_test",
+        "gpu_forward_golden",
+        "gpu_generate",
+        "committee",
+        "bench",
+    ] {
+        assert_eq!(v[step], "not run (--steps)", "{step}: {v}");
+    }
+    assert_eq!(v["pass"], true, "{v}");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown step 'goldn'"), "{stderr}");
+    assert!(!bad_summary, "a refused step list ran something");
+    assert_eq!(
+        empty.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
 }
 
 #[test]
@@ -404,4 +458,119 @@ fn recorded_launches_meet_the_copies_in_order_and_refused_updates_instantiate() 
     );
     assert_eq!((s.refused_updates, s.instantiations), (1, 2), "{s:?}");
     assert_eq!(s.kernels_captured, 4, "{s:?}");
+}
+
+/// `bash scripts/gpu-stage.sh ARGS...`.
+fn gpu_stage(args: &[&std::path::Path]) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-stage.sh"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running bash scripts/gpu-stage.sh: {e}"))
+}
+
+#[test]
+fn a_pack_arrives_in_parts_and_is_unpacked_only_when_whole_and_intact() {
+    // What scripts/gpu-bundle.sh makes (an xz tar split in parts, PACK with the count and the
+    // SHA-256 of the whole), received as the GPU machine's calls receive it: one part a call.
+    use sha2::Digest;
+    let tmp = std::env::temp_dir().join(format!("ak-gpu-stage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let src = tmp.join("src/cache/models");
+    std::fs::create_dir_all(&src).unwrap();
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(src.join("m.gguf"), &payload).unwrap();
+    let whole = tmp.join("pack.tar.xz");
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(tmp.join("src"))
+        .arg("-cJf")
+        .arg(&whole)
+        .arg("cache")
+        .status()
+        .expect("tar with xz (the bundle's tools)");
+    assert!(tar.success());
+    let bytes = std::fs::read(&whole).unwrap();
+    let sum = hex::encode(sha2::Sha256::digest(&bytes));
+    let half = bytes.len() / 2;
+    // Each call's folder holds PACK and the part it carries.
+    let call = |k: usize, part: Option<&[u8]>, sum: &str| -> std::path::PathBuf {
+        let dir = tmp.join(format!("call{k}/smollm2"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("PACK"),
+            format!("parts 2\nsha256 {sum}\nbytes {}\n", bytes.len()),
+        )
+        .unwrap();
+        if let Some(p) = part {
+            std::fs::write(dir.join(format!("part-{:02}", k % 2)), p).unwrap();
+        }
+        dir
+    };
+    let dest = tmp.join("ak");
+    let r = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    // The last call finds a part missing (the machine was given back in between).
+    let first = gpu_stage(&[&call(0, Some(&bytes[..half]), &sum), &dest]);
+    assert!(first.status.success(), "{}", r(&first));
+    assert!(
+        r(&first).contains("1 of 2 parts here; missing: part-01"),
+        "{}",
+        r(&first)
+    );
+    let lost = gpu_stage(&[
+        std::path::Path::new("--require"),
+        &call(3, None, &sum),
+        &dest,
+    ]);
+    assert_eq!(lost.status.code(), Some(3), "{}", r(&lost));
+    assert!(!dest.join("cache").exists());
+
+    // A part that changed on the way: refused, nothing unpacked, the parts dropped.
+    let mut bad = bytes[half..].to_vec();
+    bad[10] ^= 1;
+    let corrupt = gpu_stage(&[
+        std::path::Path::new("--require"),
+        &call(1, Some(&bad), &sum),
+        &dest,
+    ]);
+    assert_eq!(corrupt.status.code(), Some(4), "{}", r(&corrupt));
+    assert!(r(&corrupt).contains("SHA-256 differs"), "{}", r(&corrupt));
+    assert!(!dest.join("cache").exists());
+    assert!(!dest.join("incoming/smollm2").exists());
+
+    // Both parts, intact: unpacked as it was packed.
+    let again = gpu_stage(&[&call(4, Some(&bytes[..half]), &sum), &dest]);
+    assert!(again.status.success(), "{}", r(&again));
+    let done = gpu_stage(&[
+        std::path::Path::new("--require"),
+        &call(5, Some(&bytes[half..]), &sum),
+        &dest,
+    ]);
+    let unpacked = std::fs::read(dest.join("cache/models/m.gguf")).unwrap_or_default();
+    let incoming_left = dest.join("incoming/smollm2").exists();
+    // A PACK without its lines is named.
+    let dir = tmp.join("call6/smollm2");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("PACK"), "parts two\n").unwrap();
+    let malformed = gpu_stage(&[&dir, &dest]);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(done.status.success(), "{}", r(&done));
+    assert!(
+        r(&done).contains("complete (2 parts, SHA-256 checked)"),
+        "{}",
+        r(&done)
+    );
+    assert!(
+        unpacked == payload,
+        "the unpacked file differs from the packed one"
+    );
+    assert!(!incoming_left, "the parts stayed in incoming/");
+    assert_eq!(malformed.status.code(), Some(2), "{}", r(&malformed));
+    assert!(
+        r(&malformed).contains("has no 'parts N'"),
+        "{}",
+        r(&malformed)
+    );
 }
