@@ -28,10 +28,27 @@
 #define AK_K_COUNT 15
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
+// Columns one embedding output dequantizes: a K-quant super-block, else a block of 32.
+AK_HD_FN int ak_embed_chunk(int dtype) {
+    return dtype == AK_Q4_K || dtype == AK_Q5_K || dtype == AK_Q6_K ? AK_QK_K : AK_QK;
+}
+// Embedding outputs a token: its row's chunks (the last one shorter where cols is not a
+// multiple of the chunk: only F32 and F16 rows can be).
+AK_HD_FN int ak_embed_chunks(int dtype, int cols) {
+    int c = ak_embed_chunk(dtype);
+    return (cols + c - 1) / c;
+}
+// Chunk i % chunks of row tokens[i / chunks] of the table, dequantized into its place in out
+// (each value is its block's alone: a row a thread left each thread hundreds of dependent
+// loads, 25 us a launch on an H200).
 AK_FN void ak_fwd_embed_at(long long i, int dtype, const uint8_t* table, int cols,
                            const int32_t* tokens, float* out) {
-    long long rb = ak_row_bytes(dtype, cols);
-    ak_dequant_row(dtype, table + (long long)tokens[i] * rb, cols, out + i * cols);
+    int chunk = ak_embed_chunk(dtype), chunks = ak_embed_chunks(dtype, cols);
+    long long t = i / chunks;
+    int c0 = (int)(i % chunks) * chunk;
+    int width = cols - c0 < chunk ? cols - c0 : chunk;
+    const uint8_t* row = table + (long long)tokens[t] * ak_row_bytes(dtype, cols);
+    ak_dequant_row(dtype, row + ak_row_bytes(dtype, c0), width, out + t * cols + c0);
 }
 
 // x[i] = x[i] * c (Gemma 3's embedding scale).
@@ -607,10 +624,6 @@ AK_GLOBAL void ak_fwd_embed(long long n, int dtype, const uint8_t* table, int co
 AK_GLOBAL void ak_fwd_scale(long long n, float* x, float c) {
     AK_FWD_INDEX ak_fwd_scale_at(i, x, c);
 }
-AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float eps, int width,
-                              float* out) {
-    AK_FWD_INDEX ak_fwd_rmsnorm_at(i, x, w, eps, width, out);
-}
 AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d, int32_t* s) {
     AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
 }
@@ -669,6 +682,58 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     ak_quantize_block_warp(active, lane, o, &qw[slot], q + AK_QK * i, d + i, s + i);
 #else
     AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
+#endif
+}
+// n rows, a warp each (Gemma 3's per-head query and key norms, its norms after attention and
+// the feed-forward, the final norm where no matmul follows): the row's squares summed by lane 0
+// in order, as ak_fwd_norm_quant's (rounds of AK_NORM_ROUND values, any width), then lane l
+// normalizes values l, l + 32, ... as ak_rmsnorm_row does. One thread per row left each
+// thread hundreds of dependent steps: 40 us a launch on an H200, most of Gemma's decode step.
+AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float eps, int width,
+                              float* out) {
+#if AK_MM_LANES > 1
+    __shared__ float sq[AK_MM_GROUPS][AK_NORM_ROUND];
+    __shared__ float scale[AK_MM_GROUPS];
+    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int lane = threadIdx.x % AK_MM_LANES, slot = threadIdx.x / AK_MM_LANES;
+    bool active = i < n;
+    const float* xr = x + (active ? i : 0) * width;
+    float ss = 0.0f;
+    for (int k = 0; k < width; k += AK_NORM_ROUND) {
+        int cnt = width - k < AK_NORM_ROUND ? width - k : AK_NORM_ROUND;
+        if (active) {
+            // Past the row's end a lane reloads the row's last value: stored, never added.
+            float v[AK_NORM_ROUND / AK_MM_LANES];
+            AK_UNROLL
+            for (int r = 0; r < AK_NORM_ROUND / AK_MM_LANES; r++) {
+                int c = k + r * AK_MM_LANES + lane;
+                v[r] = xr[c < width ? c : width - 1];
+            }
+            AK_UNROLL
+            for (int r = 0; r < AK_NORM_ROUND / AK_MM_LANES; r++)
+                sq[slot][r * AK_MM_LANES + lane] = v[r] * v[r];
+        }
+        __syncthreads();
+        if (active && lane == 0) {
+            int b = 0;
+            for (; b + AK_MM_LANES <= cnt; b += AK_MM_LANES) {
+                AK_UNROLL
+                for (int j = 0; j < AK_MM_LANES; j++) ss += sq[slot][b + j];
+            }
+            for (; b < cnt; b++) ss += sq[slot][b];
+        }
+        __syncthreads();
+    }
+    if (active && lane == 0) scale[slot] = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)width) + eps));
+    __syncthreads();
+    if (active) {
+        float sc = scale[slot];
+        // Each lane reads and writes its own values only: `out` may be `x`.
+        for (int c = lane; c < width; c += AK_MM_LANES)
+            out[i * width + c] = (xr[c] * sc) * w[c];
+    }
+#else
+    AK_FWD_INDEX ak_fwd_rmsnorm_at(i, x, w, eps, width, out);
 #endif
 }
 // n output groups (ak_fwd_matmul_at's), AK_MM_LANES threads each, in tiles of `tile` (1 to

@@ -53,6 +53,7 @@ void ak_host_attention(const float* q, const uint16_t* k, const uint16_t* v, int
 }  // extern "C"
 
 extern "C" int ak_host_row_bytes(int dtype, int cols) { return ak_row_bytes(dtype, cols); }
+extern "C" int ak_host_embed_chunks(int dtype, int cols) { return ak_embed_chunks(dtype, cols); }
 
 // Runs forward kernel `kernel` (AK_K_*) on the host: ak_fwd_<name>_at for every i < n, with
 // the arguments a GPU launch of ak_fwd_<name> takes (after n), each args[k] pointing at the

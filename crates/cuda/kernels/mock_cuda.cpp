@@ -115,6 +115,17 @@ int cuMemcpyDtoH_v2(void* d, unsigned long long s, size_t n) {
     std::memcpy(d, (const void*)s, n);
     return 0;
 }
+int cuMemAllocHost_v2(void** p, size_t n) {
+    if (g_capturing) return 900;  // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+    void* m = std::malloc(n ? n : 1);
+    if (!m) return 2;  // OUT_OF_MEMORY
+    *p = m;
+    return 0;
+}
+int cuMemFreeHost(void* p) {
+    std::free(p);
+    return 0;
+}
 int cuMemcpyDtoD_v2(unsigned long long d, unsigned long long s, size_t n) {
     if (g_capturing) return 900;  // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
     std::memcpy((void*)d, (const void*)s, n);

@@ -69,6 +69,7 @@ unsafe extern "C" {
     fn ak_host_rope(x: *mut f32, hd: c_int, nheads: c_int, cs: *const f32, neox: c_int);
     fn ak_host_f32_to_f16(x: *const f32, n: c_int, out: *mut u16);
     fn ak_host_row_bytes(dtype: c_int, cols: c_int) -> c_int;
+    fn ak_host_embed_chunks(dtype: c_int, cols: c_int) -> c_int;
 }
 
 /// Activations quantized per block of 32: values, one scale and one sum per block.
@@ -117,6 +118,17 @@ pub fn row_bytes(dtype: u32, cols: usize) -> usize {
     // SAFETY: pure arithmetic on two integers.
     let b = unsafe { ak_host_row_bytes(t, c) };
     usize::try_from(b).unwrap_or(0)
+}
+
+/// Outputs of the embedding kernel a token: the chunks of its row one thread each dequantizes
+/// (`ak_embed_chunks`: 256 columns of a K-quant, else 32).
+pub fn embed_chunks(dtype: u32, cols: usize) -> usize {
+    let (Ok(t), Ok(c)) = (c_int::try_from(dtype), c_int::try_from(cols)) else {
+        return 0;
+    };
+    // SAFETY: pure arithmetic on two integers.
+    let n = unsafe { ak_host_embed_chunks(t, c) };
+    usize::try_from(n).unwrap_or(0)
 }
 
 /// Most tokens one matmul thread takes (`AK_TILE_MAX` in the kernels).

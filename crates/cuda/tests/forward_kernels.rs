@@ -47,9 +47,11 @@ fn embed(t: GgmlType, table: &[u8], rows: usize, cols: usize, tokens: &[i32]) ->
     let tok_bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
     dev.upload(tk, Elem::I32, &tok_bytes).unwrap();
     dev.alloc(out, Elem::F32, tokens.len() * cols).unwrap();
+    // One output a chunk of each token's row (`ak_embed_chunks`).
+    let chunks = aikernel_cuda::host::embed_chunks(t.id(), cols);
     let l = Launch {
         kernel: Kernel::Embed,
-        n: tokens.len(),
+        n: tokens.len() * chunks,
         args: vec![
             Arg::I32(t.id() as i32),
             Arg::Buf(tb),
@@ -71,8 +73,15 @@ fn embed(t: GgmlType, table: &[u8], rows: usize, cols: usize, tokens: &[i32]) ->
 #[test]
 fn embedding_rows_of_every_type_match_the_engine() {
     let mut rng = Rng::new(5);
-    let (rows, cols) = (6, 512);
-    for &t in WEIGHT_TYPES {
+    let rows = 6;
+    // Every type's rows of 512 (two K-quant super-blocks, 16 blocks); F32 and F16 rows also
+    // of 48 and 7, whose last chunk is shorter than the 32 others take.
+    let shapes = WEIGHT_TYPES.iter().map(|&t| (t, 512)).chain(
+        [GgmlType::F32, GgmlType::F16]
+            .into_iter()
+            .flat_map(|t| [(t, 48), (t, 7)]),
+    );
+    for (t, cols) in shapes {
         for raw in [false, true] {
             let x: Vec<f32> = (0..rows * cols).map(|_| rng.wide(6)).collect();
             let mut table = encode(t, &x);

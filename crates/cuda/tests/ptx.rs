@@ -341,6 +341,64 @@ fn attention_up_to_shared_memory_and_past_it_matches_the_engine_in_ptx() {
     }
 }
 
+#[test]
+fn rmsnorm_a_warp_a_row_matches_the_engine_in_ptx() {
+    // ak_fwd_rmsnorm runs a warp per row: lane 0 sums the squares in order in rounds of
+    // AK_NORM_ROUND (1024) values that the warp loads, then each lane normalizes every 32nd
+    // value. Widths below a warp, not a multiple of 32, of exactly one round, and past one and
+    // two rounds; 9 rows (two blocks of 8 warps, the second mostly idle); into another buffer
+    // and in place (Gemma's norms write where they read). Each row against the engine's.
+    let mut rng = Rng::new(45);
+    let nrows = 9usize;
+    for width in [1usize, 20, 40, 256, 1024, 1030, 2100] {
+        let x: Vec<f32> = (0..nrows * width).map(|_| rng.wide(4)).collect();
+        let w: Vec<f32> = (0..width).map(|_| rng.wide(2)).collect();
+        let eps = 1e-6f32;
+        for in_place in [false, true] {
+            let mut d = device(ptx_sm90());
+            upload_f32(&mut d, 0, &x);
+            upload_f32(&mut d, 1, &w);
+            let out = if in_place { 0 } else { 2 };
+            if !in_place {
+                d.alloc(BufId(2), Elem::F32, nrows * width).unwrap();
+            }
+            let buf = |i: usize| Arg::Buf(BufId(i));
+            d.launch(&Launch {
+                kernel: Kernel::RmsNorm,
+                n: nrows,
+                args: vec![
+                    buf(0),
+                    buf(1),
+                    Arg::F32(eps),
+                    Arg::I32(width as i32),
+                    buf(out),
+                ],
+                needs: vec![
+                    (BufId(0), nrows * width),
+                    (BufId(1), width),
+                    (BufId(out), nrows * width),
+                ],
+            })
+            .unwrap_or_else(|e| panic!("width {width}, in place {in_place}: {e}"));
+            let got = d.read_f32(BufId(out), nrows * width).unwrap();
+            for r in 0..nrows {
+                let mut want = vec![0.0f32; width];
+                reference::rmsnorm(&x[r * width..(r + 1) * width], &w, eps, &mut want);
+                for (c, (&g, &e)) in got[r * width..(r + 1) * width]
+                    .iter()
+                    .zip(&want)
+                    .enumerate()
+                {
+                    assert!(
+                        same(g, e),
+                        "width {width}, in place {in_place}, row {r}, value {c}: {g:e} vs {e:e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Gathers `n / width` rows of `x` (`x_len` elements) by the indices in `idx` into `out`.
 fn gather(x: usize, idx: usize, out: usize, n: usize, width: i32, x_len: usize) -> Launch {
     Launch {

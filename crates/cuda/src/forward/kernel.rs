@@ -134,13 +134,16 @@ impl Kernel {
     /// each computed by one warp together (`ak_matmul_group`), or in tensor-core tiles warps
     /// of which each 8 compute one tile (`ak_matmul_mma`); the norm's and the gating's
     /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
-    /// attention's are (token, head) pairs, each one 256-thread block's; every other kernel
-    /// runs one thread per output. The host build loops over the outputs either way.
+    /// plain norm's are rows, a warp each; the attention's are (token, head) pairs, each one
+    /// 256-thread block's; every other kernel runs one thread per output. The host build
+    /// loops over the outputs either way.
     pub fn lanes(self) -> usize {
         match self {
-            Kernel::Matmul | Kernel::MatmulMma | Kernel::NormQuant | Kernel::GatedQuant => {
-                MATMUL_LANES
-            }
+            Kernel::Matmul
+            | Kernel::MatmulMma
+            | Kernel::NormQuant
+            | Kernel::GatedQuant
+            | Kernel::RmsNorm => MATMUL_LANES,
             Kernel::Attention | Kernel::AttentionLong => ATTENTION_THREADS,
             _ => 1,
         }

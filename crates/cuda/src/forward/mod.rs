@@ -66,6 +66,20 @@ pub trait Device {
     fn launch(&mut self, l: &Launch) -> Result<(), ForwardError>;
     /// The first `len` values of F32 buffer `id`, after every launch so far.
     fn read_f32(&mut self, id: BufId, len: usize) -> Result<Vec<f32>, ForwardError>;
+    /// The first `rows` rows of `width` values of F32 buffer `id`, one vector a row, after
+    /// every launch so far (a step's logits, a row a sequence).
+    fn read_f32_rows(
+        &mut self,
+        id: BufId,
+        rows: usize,
+        width: usize,
+    ) -> Result<Vec<Vec<f32>>, ForwardError> {
+        let flat = self.read_f32(id, rows * width)?;
+        Ok(flat
+            .chunks_exact(width.max(1))
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
     /// Whether the matmul's tensor-core tiling (`MatmulTile::Mma`) runs on tensor cores here
     /// (it gives the same results everywhere; without them it is slow).
     fn tensor_cores(&self) -> bool {

@@ -3,7 +3,7 @@
 //! bounds (checked by the executor before it runs).
 
 use super::kernel::{ATTENTION_SHARED, Arg, BufId, Kernel, Launch};
-use crate::host::matmul_groups;
+use crate::host::{embed_chunks, matmul_groups};
 
 /// Elements per activation block.
 pub(super) const QK: usize = 32;
@@ -54,7 +54,7 @@ pub(super) fn embed(
     ];
     launch(
         Kernel::Embed,
-        ntok,
+        ntok * embed_chunks(dtype, cols),
         a,
         vec![(table, rb * rows), (tokens, ntok), (out, ntok * cols)],
     )

@@ -30,6 +30,11 @@ pub(super) struct Driver {
     pub(super) free: unsafe extern "C" fn(DevPtr) -> c_int,
     pub(super) htod: unsafe extern "C" fn(DevPtr, *const c_void, usize) -> c_int,
     pub(super) dtoh: unsafe extern "C" fn(*mut c_void, DevPtr, usize) -> c_int,
+    /// `cuMemAllocHost_v2`: page-locked host memory, which the GPU copies into at the bus's
+    /// speed (a pageable destination goes through the driver's own staging, and faults its
+    /// pages in).
+    pub(super) alloc_host: unsafe extern "C" fn(*mut *mut c_void, usize) -> c_int,
+    pub(super) free_host: unsafe extern "C" fn(*mut c_void) -> c_int,
     pub(super) dtod: unsafe extern "C" fn(DevPtr, DevPtr, usize) -> c_int,
     pub(super) memset: unsafe extern "C" fn(DevPtr, u8, usize) -> c_int,
     #[allow(clippy::type_complexity)]
@@ -116,6 +121,8 @@ impl Driver {
             free: sym(&lib, n, "cuMemFree_v2")?,
             htod: sym(&lib, n, "cuMemcpyHtoD_v2")?,
             dtoh: sym(&lib, n, "cuMemcpyDtoH_v2")?,
+            alloc_host: sym(&lib, n, "cuMemAllocHost_v2")?,
+            free_host: sym(&lib, n, "cuMemFreeHost")?,
             dtod: sym(&lib, n, "cuMemcpyDtoD_v2")?,
             memset: sym(&lib, n, "cuMemsetD8_v2")?,
             launch: sym(&lib, n, "cuLaunchKernel")?,

@@ -370,8 +370,7 @@ impl<D: Device> Forward<'_, D> {
         if let Some(c) = self.spec.softcap {
             self.run(ops::softcap(sc.logits, ns * vocab, c))?;
         }
-        let flat = self.dev.read_f32(sc.logits, ns * vocab)?;
-        Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+        self.dev.read_f32_rows(sc.logits, ns, vocab)
     }
 }
 
