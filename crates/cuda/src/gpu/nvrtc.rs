@@ -32,6 +32,9 @@ pub const NVRTC_OPTIONS: &[&str] = &[
 /// The main translation unit: every forward kernel (the headers come from `KERNEL_SOURCES`).
 pub const MAIN_SOURCE: &str = "#include \"ak_forward.cuh\"\n";
 
+/// PTX compiled so far in this process, by (NVRTC library, architecture).
+type PtxMemo = HashMap<(String, String), Arc<Vec<u8>>>;
+
 type Prog = *mut c_void;
 type Create = unsafe extern "C" fn(
     *mut Prog,
@@ -143,7 +146,7 @@ impl Nvrtc {
     /// each benchmark row, each test) returns the first call's PTX instead of compiling
     /// again. A failed compile is not kept.
     pub fn compile_once(&self, arch: &str) -> Result<Arc<Vec<u8>>, GpuError> {
-        static COMPILED: OnceLock<Mutex<HashMap<(String, String), Arc<Vec<u8>>>>> = OnceLock::new();
+        static COMPILED: OnceLock<Mutex<PtxMemo>> = OnceLock::new();
         let key = (self.name.clone(), arch.to_owned());
         let memo = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
         // A poisoned lock (a thread panicked while holding it) only loses the memo.
