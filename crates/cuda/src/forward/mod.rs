@@ -55,6 +55,13 @@ pub enum ForwardError {
     Ptx(#[from] crate::ptx::PtxError),
 }
 
+/// `flat` as rows of `width` values, one vector a row (what [`Device::read_f32_rows`] returns).
+pub(crate) fn split_rows(flat: &[f32], width: usize) -> Vec<Vec<f32>> {
+    flat.chunks_exact(width.max(1))
+        .map(<[f32]>::to_vec)
+        .collect()
+}
+
 /// Where the launches run: buffers by id, launches in order, logits read back.
 pub trait Device {
     /// Makes buffer `id` hold at least `len` elements of `elem` (contents kept up to the old
@@ -74,11 +81,7 @@ pub trait Device {
         rows: usize,
         width: usize,
     ) -> Result<Vec<Vec<f32>>, ForwardError> {
-        let flat = self.read_f32(id, rows * width)?;
-        Ok(flat
-            .chunks_exact(width.max(1))
-            .map(<[f32]>::to_vec)
-            .collect())
+        Ok(split_rows(&self.read_f32(id, rows * width)?, width))
     }
     /// Whether the matmul's tensor-core tiling (`MatmulTile::Mma`) runs on tensor cores here
     /// (it gives the same results everywhere; without them it is slow).

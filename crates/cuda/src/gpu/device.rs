@@ -357,11 +357,10 @@ impl Device for GpuDevice {
         rows: usize,
         width: usize,
     ) -> Result<Vec<Vec<f32>>, ForwardError> {
-        let flat = self.read_staged(id, rows * width)?;
-        Ok(flat
-            .chunks_exact(width.max(1))
-            .map(<[f32]>::to_vec)
-            .collect())
+        Ok(crate::forward::split_rows(
+            self.read_staged(id, rows * width)?,
+            width,
+        ))
     }
 }
 
