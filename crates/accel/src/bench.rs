@@ -285,7 +285,9 @@ fn decode<S: Slots>(
     for i in 0..n_gen {
         let next = tokens.at(depth + 1 + i, 1);
         let step: Vec<(usize, &[u32])> = (0..batch).map(|s| (s, next.as_slice())).collect();
-        std::hint::black_box(slots.step(&step)?);
+        let logits = std::hint::black_box(slots.step(&step)?);
+        // Handed back as the sampling loop hands them back once read.
+        slots.recycle(logits);
     }
     Ok(t.elapsed().as_secs_f64())
 }

@@ -93,6 +93,10 @@ impl<D: Device> Slots for DeviceSlots<D> {
     fn step(&mut self, seqs: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, AccelError> {
         Ok(self.fwd.step(seqs)?)
     }
+
+    fn recycle(&mut self, rows: Vec<Vec<f32>>) {
+        self.fwd.recycle(rows);
+    }
 }
 
 /// Cache positions a request can fill: its prompt and generated tokens, at most the model's

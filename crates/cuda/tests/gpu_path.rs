@@ -202,6 +202,43 @@ fn decode_steps_reuse_the_device_buffers() {
     );
 }
 
+#[test]
+fn logits_rows_handed_back_are_refilled_with_the_next_steps_logits() {
+    let cuda = mock("libak_mock_cuda.so");
+    let m = load(&tiny_arch::tiny(tiny_arch::Family::Llama3));
+    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    let mut g = Forward::new(gpu, spec(&m), 3, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 3, 32).unwrap();
+    let prompt: Vec<u32> = (1..7).collect();
+    let first = [(0, prompt.as_slice()), (1, &prompt[..2]), (2, &prompt[2..])];
+    let (a, b) = (g.step(&first).unwrap(), h.step(&first).unwrap());
+    assert_eq!(
+        a.iter().map(|r| bits(r)).collect::<Vec<_>>(),
+        b.iter().map(|r| bits(r)).collect::<Vec<_>>()
+    );
+    let mut given: Vec<usize> = a.iter().map(|r| r.as_ptr() as usize).collect();
+    g.recycle(a);
+    // Each step's rows are the rows the step before handed back, in whatever order, each
+    // holding its own sequence's logits (equal to the host build's).
+    for t in [9u32, 10] {
+        let (x, y, z) = ([t], [t + 1], [t + 2]);
+        let step = [(2, x.as_slice()), (0, y.as_slice()), (1, z.as_slice())];
+        let (a, b) = (g.step(&step).unwrap(), h.step(&step).unwrap());
+        for (r, s) in a.iter().zip(&b) {
+            assert_eq!(bits(r), bits(s));
+        }
+        let mut got: Vec<usize> = a.iter().map(|r| r.as_ptr() as usize).collect();
+        got.sort_unstable();
+        given.sort_unstable();
+        assert_eq!(
+            got, given,
+            "the rows handed back were refilled, not allocated"
+        );
+        given = a.iter().map(|r| r.as_ptr() as usize).collect();
+        g.recycle(a);
+    }
+}
+
 /// `bash scripts/gpu-check.sh MODE OUT_DIR` with `env` added.
 fn gpu_check(
     mode: &str,

@@ -39,16 +39,16 @@ impl Seq {
         &mut self,
         model: &Model,
         opts: &GenerateOptions,
-        mut logits: Vec<f32>,
+        logits: &mut [f32],
         positions: usize,
         constraint: &mut Option<&mut dyn TokenConstraint>,
     ) {
-        hash_logits(&mut self.hasher, &logits);
+        hash_logits(&mut self.hasher, logits);
         if let Some(c) = constraint.as_deref_mut() {
-            c.mask(&mut logits);
+            c.mask(logits);
         }
         let u = uniform(opts.seed, &opts.prompt_id, positions as u64);
-        let Some(tok) = sample(&logits, opts.temperature_milli, u) else {
+        let Some(tok) = sample(logits, opts.temperature_milli, u) else {
             self.stop = Some(StopReason::NoCandidate);
             return;
         };
@@ -109,7 +109,8 @@ fn prefill_slot<S: Slots>(
     let step = chunk.unwrap_or(tokens.len()).max(1);
     let mut logits = Vec::new();
     for c in tokens.chunks(step) {
-        logits = slots.step(&[(slot, c)])?.pop().unwrap_or_default();
+        let last = slots.step(&[(slot, c)])?.pop().unwrap_or_default();
+        slots.recycle(vec![std::mem::replace(&mut logits, last)]);
     }
     Ok(logits)
 }
@@ -126,7 +127,8 @@ pub(crate) fn decode_slot<S: Slots>(
     let mut seq = Seq::new();
     let mut logits = prefill_slot(slots, slot, fresh, opts.prefill_chunk)?;
     loop {
-        seq.step(model, opts, logits, slots.len(slot), &mut constraint);
+        seq.step(model, opts, &mut logits, slots.len(slot), &mut constraint);
+        slots.recycle(vec![logits]);
         if seq.stop.is_some() {
             return Ok(seq);
         }
@@ -187,16 +189,16 @@ const SEQS_PER_THREAD: usize = 2;
 /// only its own sequence, logits and constraint, so the results do not depend on the spread;
 /// a GPU's batch step leaves the host this work for every sequence (SHA-256 of the logits,
 /// masking, sampling), which one thread would take longer to do than the GPU's step.
-fn step_all(model: &Model, mut work: Vec<SeqStep<'_, '_>>, threads: usize) {
+fn step_all(model: &Model, work: &mut [SeqStep<'_, '_>], threads: usize) {
     let per = work.len().div_ceil(threads.max(1)).max(SEQS_PER_THREAD);
     let run = |chunk: &mut [SeqStep<'_, '_>]| {
         for w in chunk {
-            let logits = std::mem::take(&mut w.logits);
-            w.seq.step(model, w.opts, logits, w.positions, w.constraint);
+            w.seq
+                .step(model, w.opts, &mut w.logits, w.positions, w.constraint);
         }
     };
     if work.len() <= per {
-        run(&mut work);
+        run(work);
         return;
     }
     std::thread::scope(|scope| {
@@ -235,7 +237,7 @@ pub(crate) fn decode_batch<S: Slots>(
     let threads = opts.iter().map(|o| o.threads).max().unwrap_or(1);
     loop {
         let positions: Vec<usize> = (0..seqs.len()).map(|i| slots.len(i)).collect();
-        let work: Vec<SeqStep<'_, '_>> = seqs
+        let mut work: Vec<SeqStep<'_, '_>> = seqs
             .iter_mut()
             .zip(std::mem::take(&mut pending))
             .zip(constraints.iter_mut())
@@ -249,7 +251,10 @@ pub(crate) fn decode_batch<S: Slots>(
                 constraint,
             })
             .collect();
-        step_all(model, work, threads);
+        step_all(model, &mut work, threads);
+        // Every row read, the slots may refill them (the stopped sequences' empty ones too).
+        let spent: Vec<Vec<f32>> = work.into_iter().map(|w| w.logits).collect();
+        slots.recycle(spent);
         let live: Vec<usize> = (0..seqs.len())
             .filter(|&i| seqs[i].stop.is_none())
             .collect();

@@ -27,6 +27,13 @@ pub trait Slots {
     /// sequence's logits must not depend on the others in the step, nor on how its tokens
     /// were split into steps.
     fn step(&mut self, seqs: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, Self::Error>;
+
+    /// Takes back logits rows a step returned, once read, so that a later step can refill
+    /// them rather than allocate (slots that copy each step's logits from a device: fresh
+    /// memory costs more to map than to fill). The default drops them.
+    fn recycle(&mut self, rows: Vec<Vec<f32>>) {
+        drop(rows);
+    }
 }
 
 /// The engine's own forward pass on the CPU kernels of `ctx`, one [`KvCache`] per slot.

@@ -74,3 +74,80 @@ fn cpu_slots_refuse_what_they_cannot_run() {
     assert_eq!(s.len(0), 0);
     assert!(s.take(5).is_none());
 }
+
+/// `CpuSlots` that count the rows each step hands out and the loop hands back.
+struct Counting<'m> {
+    inner: CpuSlots<'m>,
+    /// Addresses of rows handed out and not yet back.
+    out: Vec<usize>,
+    handed_out: usize,
+    back: usize,
+}
+
+impl Slots for Counting<'_> {
+    type Error = aikernel_engine::EngineError;
+
+    fn slots(&self) -> usize {
+        self.inner.slots()
+    }
+    fn len(&self, slot: usize) -> usize {
+        self.inner.len(slot)
+    }
+    fn reset(&mut self, slot: usize) {
+        self.inner.reset(slot);
+    }
+    fn step(&mut self, seqs: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        let rows = self.inner.step(seqs)?;
+        self.handed_out += rows.len();
+        self.out.extend(rows.iter().map(|r| r.as_ptr() as usize));
+        Ok(rows)
+    }
+    fn recycle(&mut self, rows: Vec<Vec<f32>>) {
+        for r in rows.iter().filter(|r| r.capacity() > 0) {
+            let at = r.as_ptr() as usize;
+            let i = self.out.iter().position(|&p| p == at);
+            assert!(i.is_some(), "a row handed back that no step handed out");
+            self.out.swap_remove(i.unwrap());
+            self.back += 1;
+        }
+        self.inner.recycle(rows);
+    }
+}
+
+#[test]
+fn the_loop_hands_every_row_of_logits_back_once_read() {
+    // Slots that copy logits from a device refill the rows handed back: the loop must give
+    // back each row it was handed (prefill chunks, every decode step, single and batched),
+    // none twice, none it was not given, and generate as before.
+    let m = model();
+    let requests: Vec<(Vec<u32>, GenerateOptions)> = [
+        (3usize, 4u32, None),
+        (9, 6, Some(4)),
+        (5, 0, None),
+        (2, 1, None),
+    ]
+    .iter()
+    .map(|&(len, max_tokens, prefill_chunk)| {
+        let opts = GenerateOptions {
+            max_tokens,
+            prefill_chunk,
+            ..GenerateOptions::default()
+        };
+        ((1..=len as u32).collect(), opts)
+    })
+    .collect();
+    let mut slots = Counting {
+        inner: CpuSlots::new(&m, ctx(), 4),
+        out: Vec::new(),
+        handed_out: 0,
+        back: 0,
+    };
+    let batched = generate_batch_on(&m, &mut slots, &requests).unwrap();
+    assert_eq!(batched, generate_batch(&m, &requests).unwrap());
+    let (prompt, opts) = &requests[1];
+    let single = generate_on(&m, &mut slots, prompt, opts, None).unwrap();
+    assert_eq!(single, generate(&m, prompt, opts, None).unwrap());
+    assert!(slots.handed_out > 10, "{} rows", slots.handed_out);
+    assert_eq!(slots.back, slots.handed_out);
+    assert!(slots.out.is_empty());
+}

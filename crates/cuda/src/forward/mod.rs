@@ -12,6 +12,7 @@
 mod host_device;
 mod kernel;
 mod ops;
+mod rows;
 mod session;
 mod spec;
 
@@ -20,6 +21,7 @@ pub(crate) use host_device::check;
 pub use kernel::{
     ATTENTION_SHARED, ATTENTION_THREADS, Arg, BufId, Elem, Kernel, Launch, MATMUL_LANES,
 };
+pub(crate) use rows::RowPool;
 pub use session::{Forward, MatmulTile};
 pub use spec::{LayerSpec, ModelSpec, Tensor};
 
@@ -56,7 +58,7 @@ pub enum ForwardError {
 }
 
 /// `flat` as rows of `width` values, one vector a row (what [`Device::read_f32_rows`] returns).
-pub(crate) fn split_rows(flat: &[f32], width: usize) -> Vec<Vec<f32>> {
+fn split_rows(flat: &[f32], width: usize) -> Vec<Vec<f32>> {
     flat.chunks_exact(width.max(1))
         .map(<[f32]>::to_vec)
         .collect()
@@ -82,6 +84,12 @@ pub trait Device {
         width: usize,
     ) -> Result<Vec<Vec<f32>>, ForwardError> {
         Ok(split_rows(&self.read_f32(id, rows * width)?, width))
+    }
+    /// Takes back rows [`Device::read_f32_rows`] returned, once read, for a later read to
+    /// refill (a device that copies logits into fresh memory each step spends more on the
+    /// kernel mapping it than on the copy). The default drops them.
+    fn recycle_rows(&mut self, rows: Vec<Vec<f32>>) {
+        drop(rows);
     }
     /// Whether the matmul's tensor-core tiling (`MatmulTile::Mma`) runs on tensor cores here
     /// (it gives the same results everywhere; without them it is slow).

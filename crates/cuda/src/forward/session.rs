@@ -423,6 +423,12 @@ impl<'m, D: Device> Forward<'m, D> {
         &self.trace
     }
 
+    /// Takes back logits rows [`Forward::step`] returned, once read, for a later step to
+    /// refill ([`Device::recycle_rows`]).
+    pub fn recycle(&mut self, rows: Vec<Vec<f32>>) {
+        self.dev.recycle_rows(rows);
+    }
+
     /// The device.
     pub fn device(&mut self) -> &mut D {
         &mut self.dev

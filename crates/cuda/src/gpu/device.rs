@@ -3,7 +3,7 @@
 //! module and looks up every forward kernel; buffers are device allocations; launches are
 //! recorded and run as one CUDA graph per step ([`super::graph`]), or with
 //! [`GpuDevice::set_graphs`] off, each as its own `cuLaunchKernel`; either way on the legacy
-//! stream, so in order with the copies. Never run on a GPU yet.
+//! stream, so in order with the copies.
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, c_int, c_void};
@@ -13,7 +13,7 @@ use super::driver::{DevPtr, Driver, ck};
 use super::graph::{GraphStats, Graphs, Rec};
 use super::nvrtc::{NVRTC_LIBRARIES, Nvrtc};
 use crate::device::DRIVER_LIBRARY;
-use crate::forward::{BufId, Device, Elem, ForwardError, Kernel, Launch, check};
+use crate::forward::{BufId, Device, Elem, ForwardError, Kernel, Launch, RowPool, check};
 
 /// Threads per block.
 const BLOCK: usize = 256;
@@ -44,6 +44,8 @@ pub struct GpuDevice {
     /// first read), and its size in bytes: reused by every read that fits.
     staging: *mut c_void,
     staging_bytes: usize,
+    /// Logits rows handed back (`recycle_rows`), refilled by the next read.
+    rows: RowPool,
     /// The compute architecture the kernels were compiled for (`compute_90` on an H200).
     pub arch: String,
     /// Whether it has the integer tensor cores the matmul's `mma` needs (compute capability
@@ -91,6 +93,7 @@ impl GpuDevice {
             graphs: None,
             staging: std::ptr::null_mut(),
             staging_bytes: 0,
+            rows: RowPool::default(),
             arch: format!("compute_{major}{minor}"),
             tensor_cores: major >= 8,
             nvrtc: String::new(),
@@ -185,8 +188,13 @@ impl GpuDevice {
     }
 
     /// The first `len` values of F32 buffer `id` copied into the page-locked staging memory
-    /// (grown to fit), after every launch so far.
-    fn read_staged(&mut self, id: BufId, len: usize) -> Result<&[f32], ForwardError> {
+    /// (grown to fit), after every launch so far; returned with the row pool, so that rows
+    /// can be refilled from them.
+    fn read_staged(
+        &mut self,
+        id: BufId,
+        len: usize,
+    ) -> Result<(&[f32], &mut RowPool), ForwardError> {
         let b = self
             .bufs
             .get(id.0)
@@ -200,7 +208,8 @@ impl GpuDevice {
         let bytes = len * 4;
         // SAFETY: the GPU is idle after the synchronisation, so nothing copies into the old
         // staging memory when it is freed; the copy writes `bytes` into memory of at least
-        // that size, which stays allocated while the returned slice borrows `self`.
+        // that size, which stays allocated while the returned slice borrows `self` (only its
+        // `rows` field is lent out beside it).
         unsafe {
             ck("cuCtxSynchronize", (self.drv.sync)())?;
             if self.staging_bytes < bytes {
@@ -218,13 +227,14 @@ impl GpuDevice {
                 self.staging_bytes = bytes;
             }
             if len == 0 {
-                return Ok(&[]);
+                return Ok((&[], &mut self.rows));
             }
             ck(
                 "cuMemcpyDtoH_v2",
                 (self.drv.dtoh)(self.staging, b.ptr, bytes),
             )?;
-            Ok(std::slice::from_raw_parts(self.staging.cast::<f32>(), len))
+            let staged = std::slice::from_raw_parts(self.staging.cast::<f32>(), len);
+            Ok((staged, &mut self.rows))
         }
     }
 
@@ -344,23 +354,26 @@ impl Device for GpuDevice {
     }
 
     fn read_f32(&mut self, id: BufId, len: usize) -> Result<Vec<f32>, ForwardError> {
-        Ok(self.read_staged(id, len)?.to_vec())
+        Ok(self.read_staged(id, len)?.0.to_vec())
     }
 
     /// One copy from the device into page-locked memory at the bus's speed, then one into
-    /// each row's vector (a pageable destination goes through the driver's own bounce
-    /// buffer, and splitting a flat vector into rows copied everything a second time: a
-    /// step's logits are 6.3 MB at batch 32 on SmolLM2, 33.5 MB on Gemma 3).
+    /// each row's vector, a row handed back where there is one (a pageable destination goes
+    /// through the driver's own bounce buffer, splitting a flat vector into rows copied
+    /// everything a second time, and fresh rows cost more to map than to fill: a step's
+    /// logits are 6.3 MB at batch 32 on SmolLM2, 33.5 MB on Gemma 3).
     fn read_f32_rows(
         &mut self,
         id: BufId,
         rows: usize,
         width: usize,
     ) -> Result<Vec<Vec<f32>>, ForwardError> {
-        Ok(crate::forward::split_rows(
-            self.read_staged(id, rows * width)?,
-            width,
-        ))
+        let (staged, pool) = self.read_staged(id, rows * width)?;
+        Ok(pool.fill(staged, width))
+    }
+
+    fn recycle_rows(&mut self, rows: Vec<Vec<f32>>) {
+        self.rows.give(rows);
     }
 }
 
