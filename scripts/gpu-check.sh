@@ -156,7 +156,14 @@ if [[ $mode != gemma ]]; then
     "$cxx" "${cxxflags[@]}" -c "$kdir/host.cpp" -o "$build/host.o"
 fi
 
+# The commit the results belong to: a prebuilt bundle's where one is named ($AK_GPU_BUNDLE:
+# its manifest names the commit its binaries were built from, and the machine's checkout may
+# be older), else the checkout's.
 commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
+if [[ -n ${AK_GPU_BUNDLE:-} && -f $AK_GPU_BUNDLE/manifest.txt ]]; then
+    commit="$(sed -n '1s/^commit //p' "$AK_GPU_BUNDLE/manifest.txt")"
+    [[ -n $commit ]] || commit="unknown (no commit line in $AK_GPU_BUNDLE/manifest.txt)"
+fi
 kernels_rc=0
 gpu_check="$build/gpu_check"
 if [[ $mock -eq 1 ]]; then

@@ -16,7 +16,7 @@
 #define AK_K_QUANTIZE 3
 #define AK_K_NORM_QUANT 4
 #define AK_K_MATMUL 5
-#define AK_K_ADD 6
+#define AK_K_RMSNORM_ADD 6
 #define AK_K_ROPE_KV 7
 #define AK_K_ATTENTION 8
 #define AK_K_GATED 9
@@ -58,6 +58,16 @@ AK_FN void ak_fwd_scale_at(long long i, float* x, float c) { x[i] = x[i] * c; }
 AK_FN void ak_fwd_rmsnorm_at(long long i, const float* x, const float* w, float eps, int width,
                              float* out) {
     ak_rmsnorm_row(x + i * width, w, eps, width, out + i * width);
+}
+
+// out's row i plus the RMSNorm of row i of x (Gemma 3's post-norm and residual add: the
+// engine's normalized row, then its add, value by value).
+AK_FN void ak_fwd_rmsnorm_add_at(long long i, const float* x, const float* w, float eps,
+                                 int width, float* out) {
+    const float* xr = x + i * width;
+    float scale = ak_rms_scale(xr, width, eps);
+    float* o = out + i * width;
+    for (int c = 0; c < width; c++) o[c] = o[c] + (xr[c] * scale) * w[c];
 }
 
 // Activation block i.
@@ -492,9 +502,6 @@ AK_FN void ak_quantize_block_warp(bool active, int lane, float x, ak_quant_warp*
 }
 #endif
 
-// x[i] = x[i] + y[i] (residual).
-AK_FN void ak_fwd_add_at(long long i, float* x, const float* y) { x[i] = x[i] + y[i]; }
-
 // RoPE of the queries q (nh heads of hd per token) and the keys k (nkv heads) in place, and
 // the step's keys and values into the caches as binary16, in one launch: thread i runs
 // through each token's query pairs, then its key pairs (a key pair also writes its two cache
@@ -627,12 +634,77 @@ AK_GLOBAL void ak_fwd_scale(long long n, float* x, float c) {
 AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d, int32_t* s) {
     AK_FWD_INDEX ak_fwd_quantize_at(i, x, q, d, s);
 }
-// n activation blocks, a warp each: the row's squares summed by lane 0 in order, in rounds of
-// up to AK_NORM_ROUND values (each lane loading and squaring AK_NORM_ROUND / 32 of them, all
-// its loads issued before their first use: one round, one memory latency, for rows of up to
-// 1024), lane l's value normalized, then the block quantized by the warp
-// (ak_quantize_block_warp).
+// Values of a row whose squares a warp loads in one round before lane 0 adds them.
 #define AK_NORM_ROUND 1024
+
+#if AK_MM_LANES > 1
+// The RMSNorm scale 1 / sqrtf(sum of squares / width + eps) of row xr (any width) by one warp,
+// with its `sq` (AK_NORM_ROUND floats of shared memory) and `scale` (one): lane 0 sums the
+// squares in order, as ak_rms_scale's loop, in rounds of up to AK_NORM_ROUND values, each lane
+// loading and squaring AK_NORM_ROUND / 32 of them with all its loads issued before their first
+// use (one round, one memory latency, for rows of up to 1024). Every thread of the block calls
+// it and meets its barriers, `active` or not; every active lane gets the scale.
+AK_FN float ak_warp_rms_scale(bool active, int lane, const float* xr, int width, float eps,
+                              float* sq, float* scale) {
+    float ss = 0.0f;
+    for (int k = 0; k < width; k += AK_NORM_ROUND) {
+        int cnt = width - k < AK_NORM_ROUND ? width - k : AK_NORM_ROUND;
+        if (active) {
+            // Past the row's end a lane reloads the row's last value: stored, never added.
+            float v[AK_NORM_ROUND / AK_MM_LANES];
+            AK_UNROLL
+            for (int r = 0; r < AK_NORM_ROUND / AK_MM_LANES; r++) {
+                int c = k + r * AK_MM_LANES + lane;
+                v[r] = xr[c < width ? c : width - 1];
+            }
+            AK_UNROLL
+            for (int r = 0; r < AK_NORM_ROUND / AK_MM_LANES; r++)
+                sq[r * AK_MM_LANES + lane] = v[r] * v[r];
+        }
+        __syncthreads();
+        if (active && lane == 0) {
+            int b = 0;
+            for (; b + AK_MM_LANES <= cnt; b += AK_MM_LANES) {
+                AK_UNROLL
+                for (int j = 0; j < AK_MM_LANES; j++) ss += sq[b + j];
+            }
+            for (; b < cnt; b++) ss += sq[b];
+        }
+        __syncthreads();
+    }
+    if (active && lane == 0) *scale = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)width) + eps));
+    __syncthreads();
+    return active ? *scale : 0.0f;
+}
+
+// n rows, a warp each: ak_warp_rms_scale, then lane l normalizes values l, l + 32, ... as
+// ak_rmsnorm_row does, into out, or with ADD added to what out holds (ak_fwd_rmsnorm_add_at).
+// One thread per row left each thread hundreds of dependent steps: 40 us a launch on an H200,
+// most of Gemma's decode step.
+// `sq` and `scale` are the block's shared memory: AK_MM_GROUPS rows of AK_NORM_ROUND, and
+// AK_MM_GROUPS.
+template <bool ADD>
+AK_FN void ak_rmsnorm_rows(long long n, const float* x, const float* w, float eps, int width,
+                           float* out, float (*sq)[AK_NORM_ROUND], float* scale) {
+    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int lane = threadIdx.x % AK_MM_LANES, slot = threadIdx.x / AK_MM_LANES;
+    bool active = i < n;
+    const float* xr = x + (active ? i : 0) * width;
+    float sc = ak_warp_rms_scale(active, lane, xr, width, eps, sq[slot], &scale[slot]);
+    if (active) {
+        // Each lane reads and writes its own values only: `out` may be `x`.
+        float* o = out + i * width;
+        for (int c = lane; c < width; c += AK_MM_LANES) {
+            float y = (xr[c] * sc) * w[c];
+            o[c] = ADD ? o[c] + y : y;
+        }
+    }
+}
+#endif
+
+// n activation blocks, a warp each: the row's scale (ak_warp_rms_scale; every block of a row
+// sums the row's squares itself, in the same order), lane l's value normalized, then the block
+// quantized by the warp (ak_quantize_block_warp).
 AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, float eps,
                                  int width, float* out, int8_t* q, float* d, int32_t* s) {
 #if AK_MM_LANES > 1
@@ -648,35 +720,10 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     const float* xr = x + row * width;
     // Lane l's own value and weight, loaded while the squares are summed.
     float xl = active ? xr[c0 + lane] : 0.0f, wl = active ? w[c0 + lane] : 0.0f;
-    float ss = 0.0f;
-    for (int k = 0; k < width; k += AK_NORM_ROUND) {
-        int cnt = width - k < AK_NORM_ROUND ? width - k : AK_NORM_ROUND;
-        if (active) {
-            // Past the row's end (a last, shorter round) a lane reloads the row's last value:
-            // its square is stored but never added.
-            float v[AK_NORM_ROUND / AK_QK];
-            AK_UNROLL
-            for (int r = 0; r < AK_NORM_ROUND / AK_QK; r++) {
-                int c = k + r * AK_QK + lane;
-                v[r] = xr[c < width ? c : width - 1];
-            }
-            AK_UNROLL
-            for (int r = 0; r < AK_NORM_ROUND / AK_QK; r++) sq[slot][r * AK_QK + lane] = v[r] * v[r];
-        }
-        __syncthreads();
-        if (active && lane == 0) {
-            for (int b = 0; b < cnt; b += AK_QK) {
-                AK_UNROLL
-                for (int j = 0; j < AK_QK; j++) ss += sq[slot][b + j];
-            }
-        }
-        __syncthreads();
-    }
-    if (active && lane == 0) scale[slot] = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)width) + eps));
-    __syncthreads();
+    float sc = ak_warp_rms_scale(active, lane, xr, width, eps, sq[slot], &scale[slot]);
     float o = 0.0f;
     if (active) {
-        o = (xl * scale[slot]) * wl;
+        o = (xl * sc) * wl;
         out[AK_QK * i + lane] = o;
     }
     ak_quantize_block_warp(active, lane, o, &qw[slot], q + AK_QK * i, d + i, s + i);
@@ -684,56 +731,28 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
 #endif
 }
-// n rows, a warp each (Gemma 3's per-head query and key norms, its norms after attention and
-// the feed-forward, the final norm where no matmul follows): the row's squares summed by lane 0
-// in order, as ak_fwd_norm_quant's (rounds of AK_NORM_ROUND values, any width), then lane l
-// normalizes values l, l + 32, ... as ak_rmsnorm_row does. One thread per row left each
-// thread hundreds of dependent steps: 40 us a launch on an H200, most of Gemma's decode step.
+// n rows, a warp each (Gemma 3's per-head query and key norms, the final norm where no matmul
+// follows): ak_rmsnorm_rows.
 AK_GLOBAL void ak_fwd_rmsnorm(long long n, const float* x, const float* w, float eps, int width,
                               float* out) {
 #if AK_MM_LANES > 1
     __shared__ float sq[AK_MM_GROUPS][AK_NORM_ROUND];
     __shared__ float scale[AK_MM_GROUPS];
-    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
-    int lane = threadIdx.x % AK_MM_LANES, slot = threadIdx.x / AK_MM_LANES;
-    bool active = i < n;
-    const float* xr = x + (active ? i : 0) * width;
-    float ss = 0.0f;
-    for (int k = 0; k < width; k += AK_NORM_ROUND) {
-        int cnt = width - k < AK_NORM_ROUND ? width - k : AK_NORM_ROUND;
-        if (active) {
-            // Past the row's end a lane reloads the row's last value: stored, never added.
-            float v[AK_NORM_ROUND / AK_MM_LANES];
-            AK_UNROLL
-            for (int r = 0; r < AK_NORM_ROUND / AK_MM_LANES; r++) {
-                int c = k + r * AK_MM_LANES + lane;
-                v[r] = xr[c < width ? c : width - 1];
-            }
-            AK_UNROLL
-            for (int r = 0; r < AK_NORM_ROUND / AK_MM_LANES; r++)
-                sq[slot][r * AK_MM_LANES + lane] = v[r] * v[r];
-        }
-        __syncthreads();
-        if (active && lane == 0) {
-            int b = 0;
-            for (; b + AK_MM_LANES <= cnt; b += AK_MM_LANES) {
-                AK_UNROLL
-                for (int j = 0; j < AK_MM_LANES; j++) ss += sq[slot][b + j];
-            }
-            for (; b < cnt; b++) ss += sq[slot][b];
-        }
-        __syncthreads();
-    }
-    if (active && lane == 0) scale[slot] = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)width) + eps));
-    __syncthreads();
-    if (active) {
-        float sc = scale[slot];
-        // Each lane reads and writes its own values only: `out` may be `x`.
-        for (int c = lane; c < width; c += AK_MM_LANES)
-            out[i * width + c] = (xr[c] * sc) * w[c];
-    }
+    ak_rmsnorm_rows<false>(n, x, w, eps, width, out, sq, scale);
 #else
     AK_FWD_INDEX ak_fwd_rmsnorm_at(i, x, w, eps, width, out);
+#endif
+}
+// n rows, a warp each: out's rows plus the RMSNorm of x's (Gemma 3's norms after the attention
+// and the feed-forward with the residual add, one launch instead of two).
+AK_GLOBAL void ak_fwd_rmsnorm_add(long long n, const float* x, const float* w, float eps,
+                                  int width, float* out) {
+#if AK_MM_LANES > 1
+    __shared__ float sq[AK_MM_GROUPS][AK_NORM_ROUND];
+    __shared__ float scale[AK_MM_GROUPS];
+    ak_rmsnorm_rows<true>(n, x, w, eps, width, out, sq, scale);
+#else
+    AK_FWD_INDEX ak_fwd_rmsnorm_add_at(i, x, w, eps, width, out);
 #endif
 }
 // n output groups (ak_fwd_matmul_at's), AK_MM_LANES threads each, in tiles of `tile` (1 to
@@ -777,9 +796,6 @@ AK_GLOBAL void ak_fwd_matmul_mma(long long n, int cols, int ntok, int tile, cons
     AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
                                   o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);
 #endif
-}
-AK_GLOBAL void ak_fwd_add(long long n, float* x, const float* y) {
-    AK_FWD_INDEX ak_fwd_add_at(i, x, y);
 }
 AK_GLOBAL void ak_fwd_rope_kv(long long n, float* q, int nh, float* k, int nkv, int hd,
                               const float* cs, int neox, int ntok, const float* v,

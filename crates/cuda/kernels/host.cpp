@@ -74,6 +74,10 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             ak_fwd_rmsnorm_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(float, 2), AK_ARG(int, 3),
                               AK_ARG(float*, 4));
             break;
+        case AK_K_RMSNORM_ADD:
+            ak_fwd_rmsnorm_add_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(float, 2),
+                                  AK_ARG(int, 3), AK_ARG(float*, 4));
+            break;
         case AK_K_QUANTIZE:
             ak_fwd_quantize_at(i, AK_ARG(cf, 0), AK_ARG(int8_t*, 1), AK_ARG(float*, 2),
                                AK_ARG(int32_t*, 3));
@@ -93,7 +97,6 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
                              AK_ARG(float*, 17), AK_ARG(int, 18), AK_ARG(const uint8_t*, 19),
                              AK_ARG(int, 20), AK_ARG(cf, 21), AK_ARG(float*, 22));
             break;
-        case AK_K_ADD: ak_fwd_add_at(i, AK_ARG(float*, 0), AK_ARG(cf, 1)); break;
         case AK_K_ROPE_KV:
             ak_fwd_rope_kv_at(i, AK_ARG(float*, 0), AK_ARG(int, 1), AK_ARG(float*, 2),
                               AK_ARG(int, 3), AK_ARG(int, 4), AK_ARG(cf, 5), AK_ARG(int, 6),

@@ -209,7 +209,7 @@ fn the_projections_of_one_input_share_its_quantization_and_launches_are_fused() 
     assert_eq!(count(Kernel::NormQuant), 2 * layers + 1);
     assert_eq!(count(Kernel::GatedQuant), layers);
     assert_eq!(count(Kernel::Matmul), 4 * layers + 1);
-    for k in [Kernel::RmsNorm, Kernel::Gated, Kernel::Add] {
+    for k in [Kernel::RmsNorm, Kernel::Gated, Kernel::RmsNormAdd] {
         assert_eq!(count(k), 0, "{k:?}");
     }
     // RoPE of queries and keys and the cache writes: one launch a layer; the attention (scores,
@@ -228,6 +228,21 @@ fn the_projections_of_one_input_share_its_quantization_and_launches_are_fused() 
         .unwrap();
     let kv = c.n_embd / c.n_head * c.n_head_kv;
     assert_eq!(first.n, 2 * (c.n_embd + 2 * kv));
+}
+
+#[test]
+fn gemmas_post_norms_add_into_the_stream_in_their_launch() {
+    // Gemma 3 normalizes the attention's and the feed-forward's outputs before the residual
+    // add: one launch each (the norm adding its rows into the stream, the add once a launch
+    // of its own); the logits as the engine's (the checks above).
+    let m = quantized(&tiny_gemma::tiny_gemma3(3), QuantType::Q8_0, false);
+    let layers = m.config().n_layers;
+    let mut f = host_forward(&m, 2, 16);
+    f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
+    let count = |k: Kernel| f.trace().iter().filter(|l| l.kernel == k).count();
+    assert_eq!(count(Kernel::RmsNormAdd), 2 * layers);
+    // The per-head query and key norms and nothing else take the plain norm.
+    assert_eq!(count(Kernel::RmsNorm), 2 * layers);
 }
 
 #[test]

@@ -303,6 +303,37 @@ fn the_gpu_check_driver_runs_against_the_cuda_runtime_stand_in() {
 }
 
 #[test]
+fn the_gpu_check_reports_the_bundles_commit() {
+    // On the GPU machine the checkout may be older than the prebuilt bundle that ran: the
+    // results name the commit in the bundle's manifest.
+    let tmp = std::env::temp_dir().join(format!("ak-gpu-check-commit-{}", std::process::id()));
+    let bundle = tmp.join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(
+        bundle.join("manifest.txt"),
+        "commit feedbeef-dirty\nabc  aikernel\n",
+    )
+    .unwrap();
+    let out = gpu_check_with(
+        &["--mock", "--steps", "kernels"],
+        &tmp.join("out"),
+        &[("AK_GPU_BUNDLE", &bundle)],
+    );
+    let read = |f: &str| std::fs::read_to_string(tmp.join("out").join(f)).unwrap_or_default();
+    let (summary, env) = (read("summary.json"), read("env.json"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for json in [summary, env] {
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["commit"], "feedbeef-dirty", "{v}");
+    }
+}
+
+#[test]
 fn the_gpu_check_runs_the_steps_asked_for_and_names_an_unknown_one() {
     // A lease too short for the whole check runs it in two calls (`--steps`): the steps left
     // out say so and do not decide the verdict.

@@ -346,25 +346,34 @@ fn rmsnorm_a_warp_a_row_matches_the_engine_in_ptx() {
     // ak_fwd_rmsnorm runs a warp per row: lane 0 sums the squares in order in rounds of
     // AK_NORM_ROUND (1024) values that the warp loads, then each lane normalizes every 32nd
     // value. Widths below a warp, not a multiple of 32, of exactly one round, and past one and
-    // two rounds; 9 rows (two blocks of 8 warps, the second mostly idle); into another buffer
-    // and in place (Gemma's norms write where they read). Each row against the engine's.
+    // two rounds; 9 rows (two blocks of 8 warps, the second mostly idle); into another buffer,
+    // in place (Gemma's norms write where they read), and added to what the output holds
+    // (ak_fwd_rmsnorm_add: the post-norm and the residual add). Each row against the engine's
+    // norm, then its add.
     let mut rng = Rng::new(45);
     let nrows = 9usize;
     for width in [1usize, 20, 40, 256, 1024, 1030, 2100] {
         let x: Vec<f32> = (0..nrows * width).map(|_| rng.wide(4)).collect();
         let w: Vec<f32> = (0..width).map(|_| rng.wide(2)).collect();
+        let stream: Vec<f32> = (0..nrows * width).map(|_| rng.wide(3)).collect();
         let eps = 1e-6f32;
-        for in_place in [false, true] {
+        for (mode, kernel, out) in [
+            ("apart", Kernel::RmsNorm, 2),
+            ("in place", Kernel::RmsNorm, 0),
+            ("added", Kernel::RmsNormAdd, 2),
+        ] {
             let mut d = device(ptx_sm90());
             upload_f32(&mut d, 0, &x);
             upload_f32(&mut d, 1, &w);
-            let out = if in_place { 0 } else { 2 };
-            if !in_place {
+            let adds = kernel == Kernel::RmsNormAdd;
+            if adds {
+                upload_f32(&mut d, 2, &stream);
+            } else if out == 2 {
                 d.alloc(BufId(2), Elem::F32, nrows * width).unwrap();
             }
             let buf = |i: usize| Arg::Buf(BufId(i));
             d.launch(&Launch {
-                kernel: Kernel::RmsNorm,
+                kernel,
                 n: nrows,
                 args: vec![
                     buf(0),
@@ -379,11 +388,16 @@ fn rmsnorm_a_warp_a_row_matches_the_engine_in_ptx() {
                     (BufId(out), nrows * width),
                 ],
             })
-            .unwrap_or_else(|e| panic!("width {width}, in place {in_place}: {e}"));
+            .unwrap_or_else(|e| panic!("width {width}, {mode}: {e}"));
             let got = d.read_f32(BufId(out), nrows * width).unwrap();
             for r in 0..nrows {
                 let mut want = vec![0.0f32; width];
                 reference::rmsnorm(&x[r * width..(r + 1) * width], &w, eps, &mut want);
+                if adds {
+                    for (v, &s) in want.iter_mut().zip(&stream[r * width..]) {
+                        *v = s + *v;
+                    }
+                }
                 for (c, (&g, &e)) in got[r * width..(r + 1) * width]
                     .iter()
                     .zip(&want)
@@ -391,7 +405,7 @@ fn rmsnorm_a_warp_a_row_matches_the_engine_in_ptx() {
                 {
                     assert!(
                         same(g, e),
-                        "width {width}, in place {in_place}, row {r}, value {c}: {g:e} vs {e:e}"
+                        "width {width}, {mode}, row {r}, value {c}: {g:e} vs {e:e}"
                     );
                 }
             }

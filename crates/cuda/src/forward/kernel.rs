@@ -82,8 +82,8 @@ pub enum Kernel {
     NormQuant,
     /// Dot products of up to three weight matrices per (weight row, tile of tokens).
     Matmul,
-    /// Residual add.
-    Add,
+    /// RMSNorm per row added to the rows of its output (a post-norm and its residual add).
+    RmsNormAdd,
     /// RoPE per pair of the queries and keys, and the binary16 key and value cache write.
     RopeKv,
     /// Attention per (token, head): scores, softmax, value sums and optionally their
@@ -114,7 +114,7 @@ impl Kernel {
         Kernel::Quantize,
         Kernel::NormQuant,
         Kernel::Matmul,
-        Kernel::Add,
+        Kernel::RmsNormAdd,
         Kernel::RopeKv,
         Kernel::Attention,
         Kernel::Gated,
@@ -134,7 +134,7 @@ impl Kernel {
     /// each computed by one warp together (`ak_matmul_group`), or in tensor-core tiles warps
     /// of which each 8 compute one tile (`ak_matmul_mma`); the norm's and the gating's
     /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
-    /// plain norm's are rows, a warp each; the attention's are (token, head) pairs, each one
+    /// plain norm's (with or without the add) are rows, a warp each; the attention's are (token, head) pairs, each one
     /// 256-thread block's; every other kernel runs one thread per output. The host build
     /// loops over the outputs either way.
     pub fn lanes(self) -> usize {
@@ -143,7 +143,8 @@ impl Kernel {
             | Kernel::MatmulMma
             | Kernel::NormQuant
             | Kernel::GatedQuant
-            | Kernel::RmsNorm => MATMUL_LANES,
+            | Kernel::RmsNorm
+            | Kernel::RmsNormAdd => MATMUL_LANES,
             Kernel::Attention | Kernel::AttentionLong => ATTENTION_THREADS,
             _ => 1,
         }
@@ -158,7 +159,7 @@ impl Kernel {
             Kernel::Quantize => "ak_fwd_quantize",
             Kernel::NormQuant => "ak_fwd_norm_quant",
             Kernel::Matmul => "ak_fwd_matmul",
-            Kernel::Add => "ak_fwd_add",
+            Kernel::RmsNormAdd => "ak_fwd_rmsnorm_add",
             Kernel::RopeKv => "ak_fwd_rope_kv",
             Kernel::Attention => "ak_fwd_attention",
             Kernel::Gated => "ak_fwd_gated",

@@ -94,6 +94,22 @@ pub(super) fn rmsnorm(
     )
 }
 
+/// `out`'s `nrows` rows of `width` plus the RMSNorm of `x`'s with weights `w`, in place (a
+/// post-norm and its residual add in one launch).
+pub(super) fn rmsnorm_add(
+    x: BufId,
+    w: BufId,
+    eps: f32,
+    width: usize,
+    nrows: usize,
+    out: BufId,
+) -> Launch {
+    Launch {
+        kernel: Kernel::RmsNormAdd,
+        ..rmsnorm(x, w, eps, width, nrows, out)
+    }
+}
+
 /// Quantizes `len` values (a multiple of 32) of `x`.
 pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
     let nb = len / QK;
@@ -231,16 +247,6 @@ pub(super) fn matmul(
         Kernel::Matmul
     };
     launch(kernel, threads, a, needs)
-}
-
-/// `x[i] += y[i]` for `n` elements.
-pub(super) fn add(x: BufId, y: BufId, n: usize) -> Launch {
-    launch(
-        Kernel::Add,
-        n,
-        vec![Arg::Buf(x), Arg::Buf(y)],
-        vec![(x, n), (y, n)],
-    )
 }
 
 /// The heads of one step's queries and keys.

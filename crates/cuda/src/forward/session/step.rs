@@ -96,7 +96,6 @@ impl<D: Device> Forward<'_, D> {
             (sc.kn, n * kv),
             (sc.att, n * qd),
             (sc.o, n * d),
-            (sc.tmp, n * d),
             (sc.g, n * ff),
             (sc.u, n * ff),
             (sc.act, n * ff),
@@ -224,7 +223,7 @@ impl<D: Device> Forward<'_, D> {
     }
 
     /// Adds the output `y` of the projection `w` of `x` to the stream: in the projection's
-    /// launch, or (post-normalised with `post` first) after it.
+    /// launch, or (post-normalised with `post` first) in the norm's.
     fn residual(
         &mut self,
         (w, x): (Mat, BufId),
@@ -236,8 +235,7 @@ impl<D: Device> Forward<'_, D> {
             return self.project(&[part(w, sc.x)], x, n, true);
         };
         self.project(&[part(w, sc.o)], x, n, false)?;
-        self.run(ops::rmsnorm(sc.o, post, eps, d, n, sc.tmp))?;
-        self.run(ops::add(sc.x, sc.tmp, n * d))
+        self.run(ops::rmsnorm_add(sc.o, post, eps, d, n, sc.x))
     }
 
     fn attention_block(
