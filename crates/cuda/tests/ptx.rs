@@ -394,8 +394,9 @@ fn rmsnorm_a_warp_a_row_matches_the_engine_in_ptx() {
                 let mut want = vec![0.0f32; width];
                 reference::rmsnorm(&x[r * width..(r + 1) * width], &w, eps, &mut want);
                 if adds {
+                    // The stream's value plus the norm's (one IEEE addition, either order).
                     for (v, &s) in want.iter_mut().zip(&stream[r * width..]) {
-                        *v = s + *v;
+                        *v += s;
                     }
                 }
                 for (c, (&g, &e)) in got[r * width..(r + 1) * width]

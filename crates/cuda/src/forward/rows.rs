@@ -73,11 +73,8 @@ impl RowPool {
 /// the machine's threads and [`THREADS_MAX`].
 fn copy_threads(bytes: usize, rows: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    (bytes / BYTES_PER_THREAD)
-        .min(rows)
-        .min(cores)
-        .min(THREADS_MAX)
-        .max(1)
+    let most = rows.min(cores).min(THREADS_MAX);
+    (bytes / BYTES_PER_THREAD).min(most).max(1)
 }
 
 /// Appends row `i` of `src` (rows of `width`) to `rows[i]`.
@@ -99,13 +96,13 @@ mod tests {
 
     fn bits(rows: &[Vec<f32>]) -> Vec<Vec<u32>> {
         rows.iter()
-            .map(|r| r.iter().map(|v| v.to_bits()).collect())
+            .map(|r| r.iter().map(|v| f32::to_bits(*v)).collect())
             .collect()
     }
 
     fn expect(flat: &[f32], width: usize) -> Vec<Vec<u32>> {
         flat.chunks_exact(width)
-            .map(|r| r.iter().map(|v| v.to_bits()).collect())
+            .map(|r| r.iter().map(|v| f32::to_bits(*v)).collect())
             .collect()
     }
 
@@ -114,14 +111,14 @@ mod tests {
         let mut pool = RowPool::default();
         let first = pool.fill(&flat(3, 5, 0), 5);
         assert_eq!(bits(&first), expect(&flat(3, 5, 0), 5));
-        let addrs: Vec<*const f32> = first.iter().map(|r| r.as_ptr()).collect();
+        let addrs: Vec<*const f32> = first.iter().map(Vec::as_ptr).collect();
         pool.give(first);
         assert_eq!(pool.spare(), 3);
         // The next rows are the same memory with the new values, every bit (NaN payloads
         // included: the salt makes some values NaNs).
         let second = pool.fill(&flat(3, 5, 0xffff), 5);
         assert_eq!(bits(&second), expect(&flat(3, 5, 0xffff), 5));
-        let mut again: Vec<*const f32> = second.iter().map(|r| r.as_ptr()).collect();
+        let mut again: Vec<*const f32> = second.iter().map(Vec::as_ptr).collect();
         again.sort();
         let mut before = addrs;
         before.sort();
@@ -155,6 +152,11 @@ mod tests {
             copy_threads(BYTES_PER_THREAD * 64, 3)
         );
         assert_eq!(copy_threads(16, 100), 1);
+        assert_eq!(
+            copy_threads(BYTES_PER_THREAD * 64, 0),
+            1,
+            "no rows: no threads to start"
+        );
     }
 
     #[test]
