@@ -164,6 +164,10 @@ results='tar -czf "$OUT/out.tgz" -C /tmp/ak'
             i=$((i + 1))
         done
     done
+    echo
+    echo "Where a batch step's time goes, once a pack is staged (a call carrying nothing; ncu"
+    echo "replays each of the step's launches, about a minute a model):"
+    echo "   AK_GPU_BUNDLE=/tmp/ak/bundle timeout 300 scripts/gpu-profile.sh /tmp/ak/cache/models/MODEL.gguf 32 /tmp/ak/prof-MODEL; tar -czf \"\$OUT/prof.tgz\" -C /tmp/ak prof-MODEL"
 } >"$calls"
 du -sh "$bin" "$root/.gpu/smollm2"/* "$root/.gpu/gemma"/* >&2
 log "ready: .gpu/bin ($(ls "$bin" | wc -l) files), .gpu/smollm2, .gpu/gemma; the calls are in $calls"

@@ -642,3 +642,85 @@ fn a_pack_arrives_in_parts_and_is_unpacked_only_when_whole_and_intact() {
         r(&malformed)
     );
 }
+
+/// `bash scripts/gpu-profile.sh ARGS...` with `env` added.
+fn gpu_profile(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-profile.sh"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_gpu_profile_sums_one_steps_launches_by_kernel() {
+    // ncu's raw page as `--csv --print-units base` prints it: a header, a units row, a row per
+    // launch (durations in ns, thousands separated).
+    let tmp = std::env::temp_dir().join(format!("ak-gpu-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let csv = tmp.join("ncu.csv");
+    std::fs::write(
+        &csv,
+        "\"ID\",\"Process ID\",\"Kernel Name\",\"Grid Size\",\"gpu__time_duration.sum\"\n\
+         \"\",\"\",\"\",\"\",\"nsecond\"\n\
+         \"0\",\"7\",\"ak_fwd_embed\",\"(1, 1, 1)\",\"4,900\"\n\
+         \"1\",\"7\",\"ak_fwd_matmul_mma\",\"(240, 1, 1)\",\"6,000\"\n\
+         \"2\",\"7\",\"ak_fwd_norm_quant\",\"(3, 1, 1)\",\"5,000\"\n\
+         \"3\",\"7\",\"ak_fwd_matmul_mma\",\"(768, 1, 1)\",\"9,000\"\n",
+    )
+    .unwrap();
+    let json = tmp.join("step.json");
+    let out = gpu_profile(
+        &[
+            "--summarize",
+            csv.to_str().unwrap(),
+            "m.gguf",
+            "32",
+            "4",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let step = std::fs::read_to_string(&json).unwrap_or_default();
+    std::fs::write(&csv, "no table here\n").unwrap();
+    let refused = gpu_profile(
+        &[
+            "--summarize",
+            csv.to_str().unwrap(),
+            "m",
+            "1",
+            "1",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let no_ncu = gpu_profile(
+        &[csv.to_str().unwrap(), "32", tmp.to_str().unwrap()],
+        &[("NCU", "/nonexistent/ncu")],
+    );
+    let bad_batch = gpu_profile(&[csv.to_str().unwrap(), "0", tmp.to_str().unwrap()], &[]);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&step).unwrap();
+    assert_eq!(v["launches"], 4, "{v}");
+    assert_eq!(v["kernel_us"], 24.9, "{v}");
+    let first = &v["by_kernel"][0];
+    assert_eq!(first["kernel"], "ak_fwd_matmul_mma", "{v}");
+    assert_eq!(
+        (first["launches"].clone(), first["us"].clone()),
+        (2.into(), 15.0.into())
+    );
+    assert_eq!(v["launches_in_order"][3]["grid"], "(768, 1, 1)", "{v}");
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no ncu table"));
+    assert_eq!(no_ncu.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_ncu.stderr).contains("no Nsight Compute"));
+    assert_eq!(bad_batch.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_batch.stderr).contains("BATCH"));
+}

@@ -118,6 +118,8 @@ pub(crate) fn cuda_rows(
                         )
                     },
                 )?;
+                // The last step's launches: a batch step of `batch` streams.
+                let launches = dev.forward().trace().len();
                 let at = (depth, n_gen, batch, loop_threads);
                 let through_loop = loop_at_depth_0(model, &mut dev, positions, at, "cuda")?;
                 rows.push(json!({
@@ -126,6 +128,7 @@ pub(crate) fn cuda_rows(
                     "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
                     "aggregateTokensPerS": r.aggregate_tokens_per_s,
                     "loopTokensPerS": through_loop, "loopThreads": loop_threads,
+                    "launchesPerStep": launches,
                     "llamaPpTokensPerS": Value::Null, "llamaTgTokensPerS": Value::Null,
                     "ppRatio": Value::Null, "tgRatio": Value::Null,
                 }));
