@@ -90,7 +90,7 @@ command -v "$cli" >/dev/null || { echo "gpu-profile: no aikernel ($cli)" >&2; ex
 mkdir -p "$out"
 
 bench=("$cli" --json model bench --model-file "$model" --kernel cuda --batch "$batch"
-    --n-prompt 1 --n-gen 2 --cuda-graphs off --cuda-tile auto)
+    --n-prompt 1 --n-gen 2 --cuda-graphs off --cuda-tile auto --no-llama)
 "${bench[@]}" >"$out/bench.json" || { echo "gpu-profile: the bench failed" >&2; exit 3; }
 launches="$(python3 -c '
 import json, sys
