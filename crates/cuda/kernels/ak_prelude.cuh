@@ -26,6 +26,21 @@
 #define __forceinline__ inline
 #endif
 
+// The first statement of every forward kernel. Graphs launch the forward kernels as
+// programmatic dependent launches on compute capability 9.0 and later (src/gpu/graph.rs): a
+// kernel's blocks may start while the kernel before it is still running. Each block first
+// lets the next kernel start its own blocks (launch_dependents), then waits until the kernel
+// before it has finished and its writes are visible (wait), and only then touches memory: every
+// read and write is ordered after the previous kernel's as with plain launches, so the
+// results are the same bits; what overlaps is the launch's latency. Launched without the
+// attribute (graphs off, older GPUs), both instructions do nothing; on the host it is empty.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define AK_GRID_WAIT() \
+    asm volatile("griddepcontrol.launch_dependents;\n\tgriddepcontrol.wait;" ::: "memory")
+#else
+#define AK_GRID_WAIT() ((void)0)
+#endif
+
 #ifdef __CUDACC_RTC__
 typedef unsigned char uint8_t;
 typedef signed char int8_t;

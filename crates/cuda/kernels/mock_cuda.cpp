@@ -158,6 +158,44 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     g_direct++;
     return ak_host_launch(kernel, n, params + 1) == 0 ? 0 : 1;
 }
+// CUlaunchAttribute and CUlaunchConfig as the driver declares them.
+struct LaunchAttr {
+    int id;
+    char pad[4];
+    unsigned char value[64];
+};
+struct LaunchConfig {
+    unsigned gx, gy, gz, bx, by, bz, shared;
+    void* stream;
+    LaunchAttr* attrs;
+    unsigned count;
+};
+// Launches with programmatic stream serialization (6) the calling thread made; with
+// g_refuse_overlap, such a launch in a capture fails and invalidates it (a driver older than
+// programmatic edges in captured graphs).
+thread_local long long g_overlapped = 0;
+thread_local int g_refuse_overlap = 0;
+int cuLaunchKernelEx(const LaunchConfig* c, void* f, void** params, void** extra) {
+    bool overlap = false;
+    for (unsigned i = 0; i < c->count; i++) {
+        if (c->attrs[i].id == 6) {
+            int v;
+            std::memcpy(&v, c->attrs[i].value, sizeof v);
+            overlap = v != 0;
+        } else if (c->attrs[i].id != 0) {
+            return 1;  // INVALID_VALUE: an attribute the stand-in does not model
+        }
+    }
+    Stream* st = (Stream*)c->stream;
+    if (overlap && st && st->capture && g_refuse_overlap) {
+        st->invalid = true;
+        return 801;  // CUDA_ERROR_NOT_SUPPORTED
+    }
+    int rc = cuLaunchKernel(f, c->gx, c->gy, c->gz, c->bx, c->by, c->bz, c->shared, c->stream,
+                            params, extra);
+    if (rc == 0 && overlap) g_overlapped++;
+    return rc;
+}
 int cuCtxSynchronize() { return g_capturing ? 900 : 0; }
 int cuStreamCreate(void** s, unsigned) {
     *s = new Stream();
@@ -229,6 +267,10 @@ int cuGraphLaunch(void* exec, void* stream) {
     }
     return 0;
 }
+// Launches the calling thread made as programmatic dependent launches.
+long long ak_mock_overlapped() { return g_overlapped; }
+// Makes the calling thread's captures refuse programmatic dependent launches (on != 0).
+void ak_mock_refuse_overlap(int on) { g_refuse_overlap = on; }
 // Kernel launches the calling thread ran on their own and from graphs.
 void ak_mock_launch_counts(long long* direct, long long* from_graphs) {
     *direct = g_direct;

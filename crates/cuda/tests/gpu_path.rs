@@ -457,6 +457,95 @@ fn decode_steps_replay_one_cuda_graph() {
     assert_eq!(after.1 - before.1, kernels, "every launch ran from a graph");
 }
 
+/// `ak_mock_overlapped()` of the stand-in: programmatic dependent launches on this thread.
+fn overlapped(cuda: &str) -> i64 {
+    // SAFETY: the stand-in library built from mock_cuda.cpp; a plain C function.
+    unsafe {
+        let lib = libloading::Library::new(cuda).unwrap();
+        lib.get::<unsafe extern "C" fn() -> i64>(b"ak_mock_overlapped\0")
+            .unwrap()()
+    }
+}
+
+/// `ak_mock_refuse_overlap(on)`: this thread's captures refuse programmatic dependent launches.
+fn refuse_overlap(cuda: &str, on: bool) {
+    // SAFETY: as above.
+    unsafe {
+        let lib = libloading::Library::new(cuda).unwrap();
+        lib.get::<unsafe extern "C" fn(i32)>(b"ak_mock_refuse_overlap\0")
+            .unwrap()(i32::from(on));
+    }
+}
+
+#[test]
+fn graph_kernels_overlap_the_one_before_them_with_the_same_logits() {
+    // The stand-in is a compute capability 9.0 GPU with cuLaunchKernelEx: every kernel a graph
+    // captures is a programmatic dependent launch (each waits for the one before it first:
+    // AK_GRID_WAIT), and the logits are the host build's. Turned off, the same graphs are
+    // captured with plain launches.
+    let cuda = mock("libak_mock_cuda.so");
+    let m = load(&tiny_gemma::tiny_gemma3(3));
+    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    assert!(gpu.overlap(), "on by default at compute capability 9.0");
+    let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
+    let steps: Vec<Vec<(usize, Vec<u32>)>> = vec![
+        vec![(0, (0..9).collect()), (1, vec![5, 6, 7])],
+        vec![(1, vec![8]), (0, vec![9])],
+        vec![(1, vec![6]), (0, vec![2])],
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        if i == 2 {
+            let stats = g.device().graph_stats().unwrap();
+            assert_eq!(stats.overlapped_captures, 2, "{stats:?}");
+            assert_eq!(stats.refused_overlaps, 0, "{stats:?}");
+            g.device().set_overlap(false).unwrap();
+            assert!(!g.device().overlap());
+        }
+        let before = overlapped(&cuda);
+        let batch: Vec<(usize, &[u32])> = step.iter().map(|(s, t)| (*s, t.as_slice())).collect();
+        let (a, b) = (g.step(&batch).unwrap(), h.step(&batch).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(bits(x), bits(y), "step {i}");
+        }
+        let n = g.trace().len() as i64;
+        let expect = if i == 2 { 0 } else { n };
+        assert_eq!(overlapped(&cuda) - before, expect, "step {i}");
+    }
+    // Graphs off: kernels launched one by one, never overlapping.
+    g.device().set_graphs(false).unwrap();
+    assert!(!g.device().overlap());
+}
+
+#[test]
+fn a_driver_that_refuses_overlap_in_a_capture_gets_plain_launches() {
+    // A driver older than programmatic edges in captured graphs: the capture fails, is made
+    // again with plain launches, the step gives the host build's logits, and no later capture
+    // asks again.
+    let cuda = mock("libak_mock_cuda.so");
+    let m = load(&tiny_arch::tiny(tiny_arch::Family::Qwen2));
+    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    // After the device holds the library open (its thread-local state lives while loaded).
+    refuse_overlap(&cuda, true);
+    let mut g = Forward::new(gpu, spec(&m), 1, 32).unwrap();
+    let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 1, 32).unwrap();
+    for step in [vec![1u32, 2, 3], vec![4]] {
+        let (a, b) = (
+            g.step(&[(0, &step)]).unwrap(),
+            h.step(&[(0, &step)]).unwrap(),
+        );
+        assert_eq!(bits(&a[0]), bits(&b[0]));
+    }
+    refuse_overlap(&cuda, false);
+    let stats = g.device().graph_stats().unwrap();
+    assert_eq!(
+        (stats.refused_overlaps, stats.overlapped_captures),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert!(!g.device().overlap());
+}
+
 #[test]
 fn graphs_off_launch_each_kernel_with_the_same_logits() {
     let cuda = mock("libak_mock_cuda.so");

@@ -51,6 +51,11 @@ pub struct GpuDevice {
     /// Whether it has the integer tensor cores the matmul's `mma` needs (compute capability
     /// 8.0 and later).
     tensor_cores: bool,
+    /// Whether graphs capture their kernels as programmatic dependent launches (compute
+    /// capability 9.0 and later, with `cuLaunchKernelEx`): each kernel's blocks start while
+    /// the one before finishes, then wait for it (`griddepcontrol.wait`) before touching
+    /// memory.
+    overlap: bool,
     /// The NVRTC library that compiled them.
     pub nvrtc: String,
 }
@@ -84,6 +89,7 @@ impl GpuDevice {
                 (drv.ctx_retain)(&raw mut ctx, dev),
             )?;
         }
+        let drv_has_launch_ex = drv.launch_ex.is_some();
         let mut g = GpuDevice {
             drv,
             ordinal: dev,
@@ -96,6 +102,7 @@ impl GpuDevice {
             rows: RowPool::default(),
             arch: format!("compute_{major}{minor}"),
             tensor_cores: major >= 8,
+            overlap: major >= 9 && drv_has_launch_ex,
             nvrtc: String::new(),
         };
         // SAFETY: `ctx` is the primary context just retained (released in Drop).
@@ -118,8 +125,49 @@ impl GpuDevice {
             }
             g.funcs.push(f);
         }
-        g.graphs = Some(Graphs::new(&g.drv)?);
+        g.graphs = Some(Graphs::new(&g.drv, g.overlap)?);
         Ok(g)
+    }
+
+    /// Lets the kernels of a graph overlap the one before them (the default where the device
+    /// and driver can: compute capability 9.0 and `cuLaunchKernelEx`), or not. The logits are
+    /// the same bits either way: each kernel waits for the one before it before it reads or
+    /// writes memory. Asking for it where they cannot is an error naming what is missing.
+    pub fn set_overlap(&mut self, on: bool) -> Result<(), GpuError> {
+        if on && (self.drv.launch_ex.is_none() || !self.arch_at_least(90)) {
+            return Err(GpuError::Unsupported(format!(
+                "overlapping launches need compute capability 9.0 and cuLaunchKernelEx ({}, \
+                 cuLaunchKernelEx {})",
+                self.arch,
+                if self.drv.launch_ex.is_some() {
+                    "present"
+                } else {
+                    "missing"
+                }
+            )));
+        }
+        self.flush()?;
+        self.overlap = on;
+        if let Some(mut g) = self.graphs.take() {
+            g.destroy(&self.drv);
+            self.graphs = Some(Graphs::new(&self.drv, on)?);
+        }
+        Ok(())
+    }
+
+    /// Whether kernels of a graph overlap the one before them ([`GpuDevice::set_overlap`];
+    /// false with graphs off, or once the driver refused them in a capture).
+    pub fn overlap(&self) -> bool {
+        self.graphs.as_ref().is_some_and(Graphs::overlap)
+    }
+
+    /// Whether the kernels were compiled for compute capability `cc` (major · 10 + minor) or
+    /// later.
+    fn arch_at_least(&self, cc: u32) -> bool {
+        self.arch
+            .strip_prefix("compute_")
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some_and(|v| v >= cc)
     }
 
     /// Runs the launches through CUDA graphs (the default) or each on its own. The logits
@@ -127,7 +175,7 @@ impl GpuDevice {
     pub fn set_graphs(&mut self, on: bool) -> Result<(), GpuError> {
         self.flush()?;
         match (on, self.graphs.take()) {
-            (true, None) => self.graphs = Some(Graphs::new(&self.drv)?),
+            (true, None) => self.graphs = Some(Graphs::new(&self.drv, self.overlap)?),
             (false, Some(mut g)) => {
                 // SAFETY: the executable graph may still run: wait before destroying it.
                 ck("cuCtxSynchronize", unsafe { (self.drv.sync)() })?;
@@ -343,10 +391,10 @@ impl Device for GpuDevice {
             None => {
                 self.drv.launch_kernel(
                     self.funcs[func],
-                    grid,
-                    rec.block,
+                    (grid, rec.block),
                     std::ptr::null_mut(),
                     &rec.slots,
+                    false,
                 )?;
             }
         }

@@ -51,6 +51,10 @@ pub(super) struct Driver {
         *mut *mut c_void,
         *mut *mut c_void,
     ) -> c_int,
+    /// `cuLaunchKernelEx` (CUDA 12.0 on; None where the driver lacks it): a launch with
+    /// attributes, here the programmatic stream serialization that lets a kernel start while
+    /// the one before it finishes ([`Driver::launch_kernel`]).
+    pub(super) launch_ex: Option<LaunchEx>,
     pub(super) sync: unsafe extern "C" fn() -> c_int,
     pub(super) stream_create: unsafe extern "C" fn(*mut Handle, c_uint) -> c_int,
     pub(super) stream_destroy: unsafe extern "C" fn(Handle) -> c_int,
@@ -61,6 +65,50 @@ pub(super) struct Driver {
     pub(super) exec_update: unsafe extern "C" fn(Handle, Handle, *mut UpdateInfo) -> c_int,
     pub(super) exec_destroy: unsafe extern "C" fn(Handle) -> c_int,
     pub(super) graph_launch: unsafe extern "C" fn(Handle, Handle) -> c_int,
+}
+
+/// `cuLaunchKernelEx(config, f, kernelParams, extra)`.
+pub(super) type LaunchEx =
+    unsafe extern "C" fn(*const LaunchConfig, Handle, *mut *mut c_void, *mut *mut c_void) -> c_int;
+
+/// `CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION`: the launch may start before the
+/// kernel before it in the stream has finished; the kernel waits for it itself
+/// (`griddepcontrol.wait`, `AK_GRID_WAIT` in the kernels).
+pub(super) const ATTR_PROGRAMMATIC_SERIALIZATION: c_int = 6;
+
+/// `CUlaunchAttribute`: an id, padding to 8 bytes, a 64-byte value (a union; here its first
+/// `int`, `programmaticStreamSerializationAllowed`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LaunchAttribute {
+    pub(super) id: c_int,
+    pad: [u8; 4],
+    pub(super) value: [u8; 64],
+}
+
+impl LaunchAttribute {
+    /// Attribute `id` with the `int` value `v`.
+    pub(super) fn int(id: c_int, v: c_int) -> LaunchAttribute {
+        let mut value = [0u8; 64];
+        value[..4].copy_from_slice(&v.to_ne_bytes());
+        LaunchAttribute {
+            id,
+            pad: [0; 4],
+            value,
+        }
+    }
+}
+
+/// `CUlaunchConfig`: grid and block sizes, dynamic shared memory, stream, attributes.
+#[repr(C)]
+#[derive(Debug)]
+pub(super) struct LaunchConfig {
+    pub(super) grid: [c_uint; 3],
+    pub(super) block: [c_uint; 3],
+    pub(super) shared_bytes: c_uint,
+    pub(super) stream: Handle,
+    pub(super) attrs: *mut LaunchAttribute,
+    pub(super) count: c_uint,
 }
 
 /// `CUgraphExecUpdateResultInfo`: why `cuGraphExecUpdate_v2` refused a graph.
@@ -126,6 +174,7 @@ impl Driver {
             dtod: sym(&lib, n, "cuMemcpyDtoD_v2")?,
             memset: sym(&lib, n, "cuMemsetD8_v2")?,
             launch: sym(&lib, n, "cuLaunchKernel")?,
+            launch_ex: sym(&lib, n, "cuLaunchKernelEx").ok(),
             sync: sym(&lib, n, "cuCtxSynchronize")?,
             stream_create: sym(&lib, n, "cuStreamCreate")?,
             stream_destroy: sym(&lib, n, "cuStreamDestroy_v2")?,
@@ -142,20 +191,45 @@ impl Driver {
 
     /// `cuLaunchKernel` of `f` over `grid` blocks of `block` threads on `stream` (null: the
     /// legacy stream), each parameter's value in one 8-byte slot of `slots` (the driver copies
-    /// them before it returns).
+    /// them before it returns). With `overlap` (and `cuLaunchKernelEx`), a programmatic
+    /// dependent launch: the kernel may start while the one before it in the stream finishes,
+    /// and waits for it before it touches memory (every forward kernel does: `AK_GRID_WAIT`),
+    /// so the results are those of the plain launch.
     pub(super) fn launch_kernel(
         &self,
         f: Handle,
-        grid: c_uint,
-        block: c_uint,
+        (grid, block): (c_uint, c_uint),
         stream: Handle,
         slots: &[u64],
+        overlap: bool,
     ) -> Result<(), GpuError> {
         // `kernelParams` is `void**` but the driver only reads through it.
         let mut params: Vec<*mut c_void> = slots
             .iter()
             .map(|s| std::ptr::from_ref::<u64>(s).cast_mut().cast())
             .collect();
+        if let (true, Some(launch_ex)) = (overlap, self.launch_ex) {
+            let mut attr = LaunchAttribute::int(ATTR_PROGRAMMATIC_SERIALIZATION, 1);
+            let config = LaunchConfig {
+                grid: [grid, 1, 1],
+                block: [block, 1, 1],
+                shared_bytes: 0,
+                stream,
+                attrs: &raw mut attr,
+                count: 1,
+            };
+            // SAFETY: as below; `config` and the one attribute it points to are live `CUlaunchConfig`
+            // and `CUlaunchAttribute` values the driver reads during the call.
+            let rc = unsafe {
+                launch_ex(
+                    &raw const config,
+                    f,
+                    params.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                )
+            };
+            return ck("cuLaunchKernelEx", rc);
+        }
         // SAFETY: `params` holds one pointer per kernel parameter, each to a live 8-byte slot
         // whose low bytes hold the value (little-endian: `int`/`float` in the first four), as
         // the caller built them for `f`'s signature; the driver reads them (copying them into

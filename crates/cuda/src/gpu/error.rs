@@ -53,4 +53,7 @@ pub enum GpuError {
     /// A value does not fit the driver's types (a launch too large, a string with a NUL).
     #[error("cannot pass to the driver: {0}")]
     Unrepresentable(String),
+    /// A setting the device or driver cannot run (what is missing is named).
+    #[error("not supported here: {0}")]
+    Unsupported(String),
 }

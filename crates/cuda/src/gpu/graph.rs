@@ -43,6 +43,11 @@ pub struct GraphStats {
     pub refused_updates: u64,
     /// Executable graphs instantiated (the first, and where an update was refused).
     pub instantiations: u64,
+    /// Captures whose kernels overlap (programmatic dependent launches).
+    pub overlapped_captures: u64,
+    /// Captures with overlapping launches the driver refused, each captured again without
+    /// (and no overlap asked for after).
+    pub refused_overlaps: u64,
     /// Kernel launches captured.
     pub kernels_captured: u64,
 }
@@ -56,12 +61,15 @@ pub(super) struct Graphs {
     held: Vec<Rec>,
     /// Launches recorded since the last flush.
     pending: Vec<Rec>,
+    /// Whether captured launches may overlap the one before them (`Driver::launch_kernel`).
+    overlap: bool,
     stats: GraphStats,
 }
 
 impl Graphs {
-    /// Creates the capture stream.
-    pub(super) fn new(drv: &Driver) -> Result<Graphs, GpuError> {
+    /// Creates the capture stream; with `overlap`, kernels are captured as programmatic
+    /// dependent launches.
+    pub(super) fn new(drv: &Driver, overlap: bool) -> Result<Graphs, GpuError> {
         let mut stream: *mut c_void = std::ptr::null_mut();
         // SAFETY: creates a stream into a live local.
         ck("cuStreamCreate", unsafe {
@@ -72,8 +80,14 @@ impl Graphs {
             exec: std::ptr::null_mut(),
             held: Vec::new(),
             pending: Vec::new(),
+            overlap,
             stats: GraphStats::default(),
         })
+    }
+
+    /// Whether kernels are captured as programmatic dependent launches.
+    pub(super) fn overlap(&self) -> bool {
+        self.overlap
     }
 
     /// Records a launch, to run at the next [`Graphs::flush`].
@@ -109,12 +123,34 @@ impl Graphs {
         Ok(())
     }
 
-    /// Captures `recs` into a graph and makes `exec` run it.
+    /// Captures `recs` into a graph and makes `exec` run it. A driver that refuses the
+    /// overlapping launches (older than the programmatic edges of CUDA 12.3 in captured
+    /// graphs) gets them captured again without: the same kernels and results.
     fn capture(
         &mut self,
         drv: &Driver,
         funcs: &[*mut c_void],
         recs: &[Rec],
+    ) -> Result<(), GpuError> {
+        if !self.overlap {
+            return self.capture_with(drv, funcs, recs, false);
+        }
+        if self.capture_with(drv, funcs, recs, true).is_ok() {
+            self.stats.overlapped_captures += 1;
+            return Ok(());
+        }
+        // Counted in the stats (`refused_overlaps`), and `overlap()` turns false.
+        self.overlap = false;
+        self.stats.refused_overlaps += 1;
+        self.capture_with(drv, funcs, recs, false)
+    }
+
+    fn capture_with(
+        &mut self,
+        drv: &Driver,
+        funcs: &[*mut c_void],
+        recs: &[Rec],
+        overlap: bool,
     ) -> Result<(), GpuError> {
         // SAFETY: the stream is live and not capturing (every capture ends below).
         ck("cuStreamBeginCapture_v2", unsafe {
@@ -125,7 +161,7 @@ impl Graphs {
                 .get(r.func)
                 .copied()
                 .ok_or_else(|| GpuError::Unrepresentable(format!("kernel index {}", r.func)))?;
-            drv.launch_kernel(f, r.grid, r.block, self.stream, &r.slots)
+            drv.launch_kernel(f, (r.grid, r.block), self.stream, &r.slots, overlap)
         });
         let mut graph: *mut c_void = std::ptr::null_mut();
         // SAFETY: ends the capture begun above (also after a failed launch, which leaves the

@@ -311,6 +311,10 @@ fn parse_entry(lines: &[&str], mut i: usize, name: String) -> Result<(Entry, usi
             }
             // Loop-unrolling hints: no effect on what runs.
             _ if l.starts_with(".pragma ") => {}
+            // Programmatic dependent launch (`AK_GRID_WAIT`): let the next kernel start, wait
+            // for the one before. The interpreter runs a launch after the one before it has
+            // finished, so both are already true.
+            _ if l.starts_with("griddepcontrol.") => {}
             _ if l.starts_with(".shared ") => shared.declare(l, i)?,
             _ if l.starts_with('.') => return Err(err(i, format!("directive {l:?}"))),
             _ if l.ends_with(':') => {
@@ -691,6 +695,20 @@ $L__BB0_2:
         assert!(matches!(e.code[4].ops[1], Opnd::Addr(_, -4)));
         assert_eq!(e.code[0].ops[1], Opnd::Param(0));
         assert_eq!(e.code[1].ops[1], Opnd::Special(Special::Tid));
+    }
+
+    #[test]
+    fn grid_dependency_control_runs_as_nothing() {
+        // A forward kernel's first instructions (AK_GRID_WAIT): kept out of the code, the
+        // branch target after them still the `ret`.
+        let text = PTX.replace(
+            "\tld.param.u64",
+            "\tgriddepcontrol.launch_dependents;\n\tgriddepcontrol.wait;\n\tld.param.u64",
+        );
+        let e = &parse_module(&text).unwrap()[0];
+        assert_eq!(e.code.len(), 7);
+        assert_eq!(e.code[3].ops[0], Opnd::Label(6));
+        assert_eq!(e.code[6].op, Op::Ret);
     }
 
     #[test]

@@ -82,15 +82,17 @@ pub(crate) fn parse_on_off(s: &str) -> Result<bool, String> {
 }
 
 /// The `cuda` rows of `aikernel model bench`: per CUDA graph setting (`graphs`: on, off),
-/// matmul tile setting and depth, prompt processing, one stream's decode and, per batch size,
-/// the aggregate decode of that many streams.
+/// overlap setting with graphs on (`overlaps`: on, off; none: the device's default; with
+/// graphs off kernels never overlap, one set of rows), matmul tile setting and depth, prompt
+/// processing, one stream's decode and, per batch size, the aggregate decode of that many
+/// streams.
 pub(crate) fn cuda_rows(
     model: &Model,
     depths: &[usize],
     n_prompt: usize,
     n_gen: usize,
     batches: &[usize],
-    (graphs, tiles): (&[bool], &[MatmulTile]),
+    (graphs, overlaps, tiles): (&[bool], &[bool], &[MatmulTile]),
 ) -> anyhow::Result<Vec<Value>> {
     let max_batch = batches.iter().copied().max().unwrap_or(1);
     let max_depth = depths.iter().copied().max().unwrap_or(0);
@@ -102,19 +104,42 @@ pub(crate) fn cuda_rows(
     // Warm-up (the first launches load the module's kernels).
     bench_device(model, &mut dev, 0, n_prompt.min(8), 2, 1).context("cuda warm-up")?;
     let mut rows = Vec::new();
-    for (&on, &tile) in graphs
+    // With graphs off there is nothing to overlap, and without --cuda-overlap the device
+    // keeps its default: one setting (None) each.
+    let asked: Vec<Option<bool>> = if overlaps.is_empty() {
+        vec![None]
+    } else {
+        overlaps.iter().copied().map(Some).collect()
+    };
+    let settings: Vec<(bool, Option<bool>)> = graphs
         .iter()
-        .flat_map(|g| tiles.iter().map(move |t| (g, t)))
+        .flat_map(|&g| {
+            let o: &[Option<bool>] = if g { &asked } else { &[None] };
+            o.iter().map(move |&o| (g, o))
+        })
+        .collect();
+    for ((on, overlap), &tile) in settings
+        .iter()
+        .flat_map(|&s| tiles.iter().map(move |t| (s, t)))
     {
         dev.forward().device().set_graphs(on)?;
+        if let Some(o) = overlap {
+            dev.forward().device().set_overlap(o)?;
+        }
         dev.forward().set_matmul_tile(tile)?;
         for &depth in depths {
             for &batch in batches {
                 let r = bench_device(model, &mut dev, depth, n_prompt, n_gen, batch).with_context(
                     || {
                         format!(
-                            "cuda bench at depth {depth}, batch {batch}, tile {tile}, graphs {}",
-                            if on { "on" } else { "off" }
+                            "cuda bench at depth {depth}, batch {batch}, tile {tile}, graphs {}, \
+                             overlap {}",
+                            if on { "on" } else { "off" },
+                            match overlap {
+                                Some(true) => "on",
+                                Some(false) => "off",
+                                None => "default",
+                            }
                         )
                     },
                 )?;
@@ -125,6 +150,7 @@ pub(crate) fn cuda_rows(
                 rows.push(json!({
                     "kernel": "cuda", "threads": Value::Null, "depth": r.depth, "batch": r.batch,
                     "cudaTile": tile.to_string(), "cudaGraphs": on,
+                    "cudaOverlap": dev.forward().device().overlap(),
                     "ppTokensPerS": r.pp_tokens_per_s, "tgTokensPerS": r.tg_tokens_per_s,
                     "aggregateTokensPerS": r.aggregate_tokens_per_s,
                     "loopTokensPerS": through_loop, "loopThreads": loop_threads,

@@ -131,6 +131,13 @@ pub(crate) struct BenchArgs {
     /// rows each (the logits never change).
     #[arg(long, value_delimiter = ',', value_parser = parse_on_off, default_values = ["on"])]
     cuda_graphs: Vec<bool>,
+    /// With graphs on, whether each kernel may start while the one before it finishes
+    /// (programmatic dependent launches: compute capability 9.0 and later; each kernel waits
+    /// for the one before it before it touches memory). Comma-separated on, off; one set of
+    /// cuda rows each (the logits never change). Without it, the device's default: on where
+    /// it can.
+    #[arg(long, value_delimiter = ',', value_parser = parse_on_off)]
+    cuda_overlap: Vec<bool>,
     /// Skip llama-bench even when it is installed.
     #[arg(long)]
     no_llama: bool,
@@ -339,7 +346,7 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                     a.n_prompt,
                     a.n_gen,
                     &a.batch,
-                    (&a.cuda_graphs, &a.cuda_tile),
+                    (&a.cuda_graphs, &a.cuda_overlap, &a.cuda_tile),
                 )?;
                 continue;
             }
@@ -460,9 +467,14 @@ fn run_bench(a: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 format!(" ({x:.1}x the best CPU aggregate)")
             });
             outln!(
-                "cuda tile {} graphs {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{}{vs_cpu}{}",
+                "cuda tile {} graphs {} overlap {} depth {} batch {}: pp {:.2} t/s, tg {:.2} t/s (one stream), {:.2} t/s aggregate{}{vs_cpu}{}",
                 r["cudaTile"].as_str().unwrap_or("-"),
                 if r["cudaGraphs"] == true { "on" } else { "off" },
+                if r["cudaOverlap"] == true {
+                    "on"
+                } else {
+                    "off"
+                },
                 r["depth"],
                 r["batch"],
                 r["ppTokensPerS"].as_f64().unwrap_or(0.0),
