@@ -479,14 +479,16 @@ fn refuse_overlap(cuda: &str, on: bool) {
 
 #[test]
 fn graph_kernels_overlap_the_one_before_them_with_the_same_logits() {
-    // The stand-in is a compute capability 9.0 GPU with cuLaunchKernelEx: every kernel a graph
-    // captures is a programmatic dependent launch (each waits for the one before it first:
-    // AK_GRID_WAIT), and the logits are the host build's. Turned off, the same graphs are
-    // captured with plain launches.
+    // The stand-in is a compute capability 9.0 GPU with cuLaunchKernelEx: turned on, every
+    // kernel a graph captures is a programmatic dependent launch (each waits for the one before
+    // it first: AK_GRID_WAIT), and the logits are the host build's. Turned off (the default),
+    // the same graphs are captured with plain launches.
     let cuda = mock("libak_mock_cuda.so");
     let m = load(&tiny_gemma::tiny_gemma3(3));
-    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
-    assert!(gpu.overlap(), "on by default at compute capability 9.0");
+    let mut gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    assert!(!gpu.overlap(), "off by default");
+    gpu.set_overlap(true).unwrap();
+    assert!(gpu.overlap());
     let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
     let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
     let steps: Vec<Vec<(usize, Vec<u32>)>> = vec![
@@ -524,7 +526,8 @@ fn a_driver_that_refuses_overlap_in_a_capture_gets_plain_launches() {
     // asks again.
     let cuda = mock("libak_mock_cuda.so");
     let m = load(&tiny_arch::tiny(tiny_arch::Family::Qwen2));
-    let gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    let mut gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    gpu.set_overlap(true).unwrap();
     // After the device holds the library open (its thread-local state lives while loaded).
     refuse_overlap(&cuda, true);
     let mut g = Forward::new(gpu, spec(&m), 1, 32).unwrap();

@@ -134,8 +134,7 @@ pub(crate) struct BenchArgs {
     /// With graphs on, whether each kernel may start while the one before it finishes
     /// (programmatic dependent launches: compute capability 9.0 and later; each kernel waits
     /// for the one before it before it touches memory). Comma-separated on, off; one set of
-    /// cuda rows each (the logits never change). Without it, the device's default: on where
-    /// it can.
+    /// cuda rows each (the logits never change). Without it, the device's default: off.
     #[arg(long, value_delimiter = ',', value_parser = parse_on_off)]
     cuda_overlap: Vec<bool>,
     /// Skip llama-bench even when it is installed.
