@@ -708,29 +708,30 @@ AK_FN void ak_rmsnorm_rows(long long n, const float* x, const float* w, float ep
     bool active = i < n;
     const float* xr = x + (active ? i : 0) * width;
     float sc = ak_warp_rms_scale(active, lane, xr, width, eps, sq[slot], &scale[slot]);
-    if (!active) return;
     // Each lane reads and writes its own values only (`out` may be `x`), in chunks of
-    // AK_NORM_CHUNK values a lane: the chunk's loads first, then its stores. Value by value,
-    // a store before the next value's loads (which may read what it wrote, for all the
-    // compiler knows) put one memory latency per value in a row: 14 us for Gemma's 640 wide
-    // rows with the add, half its norms' time.
-    float* o = out + i * width;
+    // AK_NORM_CHUNK values a lane: the chunk's loads, a barrier, then its stores. Without the
+    // barrier ptxas moves each load of `out` (the add's stream) down to just before its
+    // store, and a warp issuing in order then waits one memory latency per value: 14 us a
+    // launch for Gemma's 640-wide rows with the add. Every thread of the block runs the same
+    // chunks (width is the launch's) and meets every barrier, active or not.
+    float* o = out + (active ? i : 0) * width;
     for (int c0 = 0; c0 < width; c0 += AK_NORM_CHUNK * AK_MM_LANES) {
         float xv[AK_NORM_CHUNK], wv[AK_NORM_CHUNK], ov[AK_NORM_CHUNK];
         AK_UNROLL
         for (int r = 0; r < AK_NORM_CHUNK; r++) {
             // Past the row's end nothing is loaded (a lane reads only values it writes).
             int c = c0 + r * AK_MM_LANES + lane;
-            bool in = c < width;
+            bool in = active && c < width;
             xv[r] = in ? xr[c] : 0.0f;
             wv[r] = in ? w[c] : 0.0f;
             ov[r] = ADD && in ? o[c] : 0.0f;
         }
+        __syncthreads();
         AK_UNROLL
         for (int r = 0; r < AK_NORM_CHUNK; r++) {
             int c = c0 + r * AK_MM_LANES + lane;
             float y = (xv[r] * sc) * wv[r];
-            if (c < width) o[c] = ADD ? ov[r] + y : y;
+            if (active && c < width) o[c] = ADD ? ov[r] + y : y;
         }
     }
 }
