@@ -11,8 +11,8 @@
 //!   build ([`forward::HostDevice`], proven bit-identical to the engine's forward in the tests),
 //!   or on a GPU ([`gpu::GpuDevice`]).
 //! - [`gpu`]: the launch path: NVRTC and the driver loaded at run time, the kernels compiled
-//!   with the determinism options, buffers and launches. It has never run on a GPU
-//!   (docs/engine.md, "CUDA backend"). The front ends (`--kernel cuda`, `device = "cuda"`)
+//!   with the determinism options, buffers and launches; bit-identical to the engine on an
+//!   H200 (docs/engine.md, "CUDA backend"). The front ends (`--kernel cuda`, `device = "cuda"`)
 //!   reach it through `aikernel-accel`, which joins it to the engine's sampling loop.
 //! - [`ptx`]: an interpreter of the PTX that NVRTC compiles, as a [`forward::Device`], so the
 //!   GPU's code runs against the engine bit for bit on machines without a GPU.

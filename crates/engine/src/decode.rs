@@ -252,7 +252,7 @@ pub(crate) fn decode_batch<S: Slots>(
             })
             .collect();
         step_all(model, &mut work, threads);
-        // Every row read, the slots may refill them (the stopped sequences' empty ones too).
+        // The live sequences' rows, all read: handed back for the slots to refill.
         let spent: Vec<Vec<f32>> = work.into_iter().map(|w| w.logits).collect();
         slots.recycle(spent);
         let live: Vec<usize> = (0..seqs.len())

@@ -149,6 +149,8 @@ impl GpuDevice {
         self.flush()?;
         self.overlap = on;
         if let Some(mut g) = self.graphs.take() {
+            // SAFETY: the executable graph may still run: wait before destroying it.
+            ck("cuCtxSynchronize", unsafe { (self.drv.sync)() })?;
             g.destroy(&self.drv);
             self.graphs = Some(Graphs::new(&self.drv, on)?);
         }
