@@ -457,6 +457,16 @@ fn decode_steps_replay_one_cuda_graph() {
     assert_eq!(after.1 - before.1, kernels, "every launch ran from a graph");
 }
 
+/// Three steps of two sequences: both prefill (9 and 3 tokens), then two decode steps in the
+/// other slot order.
+fn prefill_then_two_decodes() -> Vec<Vec<(usize, Vec<u32>)>> {
+    vec![
+        vec![(0, (0..9).collect()), (1, vec![5, 6, 7])],
+        vec![(1, vec![8]), (0, vec![9])],
+        vec![(1, vec![6]), (0, vec![2])],
+    ]
+}
+
 /// `ak_mock_overlapped()` of the stand-in: programmatic dependent launches on this thread.
 fn overlapped(cuda: &str) -> i64 {
     // SAFETY: the stand-in library built from mock_cuda.cpp; a plain C function.
@@ -491,11 +501,7 @@ fn graph_kernels_overlap_the_one_before_them_with_the_same_logits() {
     assert!(gpu.overlap());
     let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
     let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
-    let steps: Vec<Vec<(usize, Vec<u32>)>> = vec![
-        vec![(0, (0..9).collect()), (1, vec![5, 6, 7])],
-        vec![(1, vec![8]), (0, vec![9])],
-        vec![(1, vec![6]), (0, vec![2])],
-    ];
+    let steps = prefill_then_two_decodes();
     for (i, step) in steps.iter().enumerate() {
         if i == 2 {
             let stats = g.device().graph_stats().unwrap();
@@ -558,11 +564,7 @@ fn graphs_off_launch_each_kernel_with_the_same_logits() {
     assert_eq!(gpu.graph_stats(), None);
     let mut g = Forward::new(gpu, spec(&m), 2, 32).unwrap();
     let mut h = Forward::new(HostDevice::new().as_if_with_tensor_cores(), spec(&m), 2, 32).unwrap();
-    let steps: Vec<Vec<(usize, Vec<u32>)>> = vec![
-        vec![(0, (0..9).collect()), (1, vec![5, 6, 7])],
-        vec![(1, vec![8]), (0, vec![9])],
-        vec![(1, vec![6]), (0, vec![2])],
-    ];
+    let steps = prefill_then_two_decodes();
     for (i, step) in steps.iter().enumerate() {
         if i == 2 {
             // Back on: the next step is captured into a new graph.
