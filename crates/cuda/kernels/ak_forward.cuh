@@ -25,7 +25,8 @@
 #define AK_K_GATHER 12
 #define AK_K_MATMUL_MMA 13
 #define AK_K_ATTENTION_LONG 14
-#define AK_K_COUNT 15
+#define AK_K_MATMUL_MMA_WARP 15
+#define AK_K_COUNT 16
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 // Columns one embedding output dequantizes: a K-quant super-block, else a block of 32.
@@ -97,6 +98,10 @@ AK_FN void ak_fwd_norm_quant_at(long long i, const float* x, const float* w, flo
 // one block of AK_MMA_WARPS warps (ak_matmul_mma) and counted as its warps, so that a
 // launch's output groups are AK_MM_LANES threads whatever the tiling.
 #define AK_TILE_MMA 0
+// The same tiles, each computed by one warp alone over the whole row (ak_matmul_mma_warp),
+// for matrices of many short rows (a model's output head): no barriers, no shared memory,
+// and a launch's output groups are its tiles.
+#define AK_TILE_MMA_WARP (AK_TILE_MAX + 1)
 #define AK_MMA_ROWS 16
 #define AK_MMA_TOKENS 8
 #define AK_MMA_WARPS 8
@@ -119,6 +124,10 @@ AK_HD_FN long long ak_matmul_threads(int rows, int ntok, int tile) {
         long long tiles = (long long)((rows + AK_MMA_ROWS - 1) / AK_MMA_ROWS) *
                           ((ntok + AK_MMA_TOKENS - 1) / AK_MMA_TOKENS);
         return tiles * AK_MMA_WARPS;
+    }
+    if (tile == AK_TILE_MMA_WARP) {
+        return (long long)((rows + AK_MMA_ROWS - 1) / AK_MMA_ROWS) *
+               ((ntok + AK_MMA_TOKENS - 1) / AK_MMA_TOKENS);
     }
     return (long long)rows * ((ntok + tile - 1) / tile);
 }
@@ -147,6 +156,19 @@ AK_FN void ak_fwd_matmul_one_at(long long i, int dtype, const uint8_t* w, int ro
                             q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
                             bias ? bias + r : 0, accumulate);
             }
+        }
+        return;
+    }
+    if (tile == AK_TILE_MMA_WARP) {
+        // Group i is tensor-core tile i: its 16 rows with its tokens.
+        long long r0, t0;
+        ak_mma_tile_at(i, ntok, &r0, &t0);
+        long long left = ntok - t0;
+        int cnt = left < AK_MMA_TOKENS ? (int)left : AK_MMA_TOKENS;
+        for (long long r = r0; r < r0 + AK_MMA_ROWS && r < rows; r++) {
+            ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
+                        q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
+                        bias ? bias + r : 0, accumulate);
         }
         return;
     }
@@ -314,16 +336,17 @@ struct ak_mma_lane {
     const int32_t *sa, *sb;
 };
 
-// One warp's share of a tensor-core tile (ak_matmul_mma): block k of the tile's 16 rows (lane
-// l's rows l / 4 and l / 4 + 8 of the tile) with its 8 tokens (lane l's B fragment from token
-// l / 4), what each lane reads in `l`: the 128 integer products in one mma (Q6_K: one per
-// half, its values less 32, so each is scalar.rs's v·a - 32·sum of a for that half), then
-// lane l's four outputs' f32 terms (tokens 2(l % 4) and 2(l % 4) + 1 of the tile), computed
-// as the engine's (ak_int_terms), into sh[term · 128 + row · 8 + token].
+// Block k of a tensor-core tile for one lane of its warp: the tile's 16 rows (lane l's rows
+// l / 4 and l / 4 + 8 of the tile) with its 8 tokens (lane l's B fragment from token l / 4),
+// what each lane reads in `l`: the 128 integer products in one mma (Q6_K: one per half, its
+// values less 32, so each is scalar.rs's v·a - 32·sum of a for that half), then lane l's four
+// outputs' f32 terms, computed as the engine's (ak_int_terms), into tm[c]: c = 0 and 1 row
+// l / 4 with tokens 2(l % 4) and 2(l % 4) + 1 of the tile, c = 2 and 3 row l / 4 + 8 with
+// them. tm[c][1] is set only for the kinds with two terms.
 template <int DT>
-AK_FN void ak_mma_block(int lane, int k, const ak_mma_lane* l, float* sh) {
+AK_FN void ak_mma_terms(int lane, int k, const ak_mma_lane* l, float (*tm)[2]) {
     const int KIND = ak_kind_of(DT);
-    int t = lane % 4, at = lane / 4 * AK_MMA_TOKENS + 2 * t;
+    int t = lane % 4;
     ak_wblock x, y;
     ak_unpack_words<2, 4>(DT, l->wa, k, t, &x);
     ak_unpack_words<2, 4>(DT, l->wb, k, t, &y);
@@ -338,11 +361,20 @@ AK_FN void ak_mma_block(int lane, int k, const ak_mma_lane* l, float* sh) {
     } else {
         ak_mma_s8(x.v[0], y.v[0], x.v[1], y.v[1], b0, b1, lo);
     }
-    float tm[4][2];
     ak_int_terms<KIND>(&x, lo[0], hi[0], da, sa, tm[0]);
     ak_int_terms<KIND>(&x, lo[1], hi[1], db, sb, tm[1]);
     ak_int_terms<KIND>(&y, lo[2], hi[2], da, sa, tm[2]);
     ak_int_terms<KIND>(&y, lo[3], hi[3], db, sb, tm[3]);
+}
+
+// One warp's share of a tensor-core tile (ak_matmul_mma): block k's terms (ak_mma_terms) into
+// sh[term · 128 + row · 8 + token].
+template <int DT>
+AK_FN void ak_mma_block(int lane, int k, const ak_mma_lane* l, float* sh) {
+    const int KIND = ak_kind_of(DT);
+    int at = lane / 4 * AK_MMA_TOKENS + 2 * (lane % 4);
+    float tm[4][2];
+    ak_mma_terms<DT>(lane, k, l, tm);
     const int two = KIND == AK_B_MIN || KIND == AK_B_K;
     const int out[4] = {at, at + 1, at + 8 * AK_MMA_TOKENS, at + 8 * AK_MMA_TOKENS + 1};
     AK_UNROLL
@@ -396,6 +428,61 @@ AK_FN void ak_mma_round(int tid, int k0, int nb, const ak_mma_lane* l, float* sh
     __syncthreads();
 }
 
+// What lane `lane` of a tensor-core tile's warp reads (ak_mma_lane) for the tile of rows from
+// r0 and tokens from t0: its fragments' rows and tokens, past the matrix's last row or the
+// launch's last token the last one (no output takes those products).
+template <int DT>
+AK_FN ak_mma_lane ak_mma_lane_at(int lane, int r0, int t0, const uint8_t* w, int rows, int cols,
+                                 int ntok, const int8_t* q, const float* d, const int32_t* s) {
+    int nb = cols / AK_QK, rbytes = ak_row_bytes(DT, cols);
+    int g = lane / 4, t = lane % 4;
+    int ra = ak_min_i(r0 + g, rows - 1), rb = ak_min_i(r0 + g + 8, rows - 1);
+    int ta = ak_min_i(t0 + 2 * t, ntok - 1), tb = ak_min_i(t0 + 2 * t + 1, ntok - 1);
+    int tq = ak_min_i(t0 + g, ntok - 1);
+    ak_mma_lane l = {w + (long long)ra * rbytes, w + (long long)rb * rbytes,
+                     q + (long long)tq * cols,   d + (long long)ta * nb,
+                     d + (long long)tb * nb,     s + (long long)ta * nb,
+                     s + (long long)tb * nb};
+    return l;
+}
+
+// ak_matmul_mma_warp for weights of type DT, the tile's rows from r0 and tokens from t0: the
+// warp walks the whole row, block after block, and lane l adds its four outputs' terms
+// (ak_mma_terms) to their sums in block order: the engine's sequential sum, each output by
+// one thread, with no barrier and no shared memory. Unrolled by 4 blocks so that their loads
+// are in flight together (the sums stay in order).
+template <int DT>
+AK_FN void ak_matmul_mma_warp_dt(int lane, int r0, int t0, const uint8_t* w, int rows,
+                                 int cols, int ntok, const int8_t* q, const float* d,
+                                 const int32_t* s, const float* bias, int accumulate,
+                                 float* out) {
+    const int KIND = ak_kind_of(DT), two = KIND == AK_B_MIN || KIND == AK_B_K;
+    int nb = cols / AK_QK;
+    ak_mma_lane l = ak_mma_lane_at<DT>(lane, r0, t0, w, rows, cols, ntok, q, d, s);
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 4
+    for (int k = 0; k < nb; k++) {
+        float tm[4][2];
+        ak_mma_terms<DT>(lane, k, &l, tm);
+        AK_UNROLL
+        for (int c = 0; c < 4; c++) {
+            acc[c] = acc[c] + tm[c][0];
+            if (two) acc[c] = acc[c] + tm[c][1];
+        }
+    }
+    int g = lane / 4, t = lane % 4;
+    AK_UNROLL
+    for (int c = 0; c < 4; c++) {
+        int row = r0 + g + 8 * (c / 2), tok = t0 + 2 * t + c % 2;
+        if (row < rows && tok < ntok) {
+            float* o = out + (long long)tok * rows + row;
+            float y = acc[c];
+            if (bias) y = y + bias[row];
+            *o = accumulate ? *o + y : y;
+        }
+    }
+}
+
 // ak_matmul_mma for weights of type DT, the tile's rows from r0 and tokens from t0: rounds of
 // AK_MMA_WARPS · AK_MMA_BLOCKS blocks of 32 weights (ak_mma_round), so that thread o < 128
 // adds every term of output o (row o / 8, token o % 8 of the tile) in block order: the
@@ -405,17 +492,8 @@ AK_FN void ak_matmul_mma_dt(int tid, float* sh, int r0, int t0, const uint8_t* w
                             int cols, int ntok, const int8_t* q, const float* d,
                             const int32_t* s, const float* bias, int accumulate, float* out) {
     const int outs = AK_MMA_ROWS * AK_MMA_TOKENS, per = AK_MMA_WARPS * AK_MMA_BLOCKS;
-    int nb = cols / AK_QK, rbytes = ak_row_bytes(DT, cols);
-    // This lane's fragments' rows and tokens; past the matrix's last row or the launch's last
-    // token it reads the last one, and no output takes those products.
-    int lane = tid % AK_MM_LANES, g = lane / 4, t = lane % 4;
-    int ra = ak_min_i(r0 + g, rows - 1), rb = ak_min_i(r0 + g + 8, rows - 1);
-    int ta = ak_min_i(t0 + 2 * t, ntok - 1), tb = ak_min_i(t0 + 2 * t + 1, ntok - 1);
-    int tq = ak_min_i(t0 + g, ntok - 1);
-    ak_mma_lane l = {w + (long long)ra * rbytes, w + (long long)rb * rbytes,
-                     q + (long long)tq * cols,   d + (long long)ta * nb,
-                     d + (long long)tb * nb,     s + (long long)ta * nb,
-                     s + (long long)tb * nb};
+    int nb = cols / AK_QK;
+    ak_mma_lane l = ak_mma_lane_at<DT>(tid % AK_MM_LANES, r0, t0, w, rows, cols, ntok, q, d, s);
     // Output tid (threads below 128): what its end adds, loaded while the sum is computed.
     int orow = r0 + tid / AK_MMA_TOKENS, otok = t0 + tid % AK_MMA_TOKENS;
     bool writes = tid < outs && orow < rows && otok < ntok;
@@ -464,6 +542,41 @@ AK_FN void ak_matmul_mma(bool active, int tid, float* sh, long long tile, int dt
     long long r = r0 + tid;
     int cnt = ak_min_i(ntok - t0, AK_MMA_TOKENS);
     if (tid < AK_MMA_ROWS && r < rows) {
+        ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
+                    q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
+                    bias ? bias + r : 0, accumulate);
+    }
+}
+
+// Tensor-core tile `tile` of one matrix (ak_matmul_threads' tiling AK_TILE_MMA_WARP) computed
+// by one warp alone (lane `lane`; `active` or not for the whole warp): ak_matmul_mma_warp_dt.
+// Weights without integer products, or a device without tensor cores, take ak_dot_tile with
+// one lane a row instead.
+AK_FN void ak_matmul_mma_warp(bool active, int lane, long long tile, int dtype,
+                              const uint8_t* w, int rows, int cols, int ntok, const float* x,
+                              const int8_t* q, const float* d, const int32_t* s,
+                              const float* bias, int accumulate, float* out) {
+    if (!active) return;
+    long long r0l, t0l;
+    ak_mma_tile_at(tile, ntok, &r0l, &t0l);
+    int r0 = (int)r0l, t0 = (int)t0l;
+#ifdef AK_HAS_MMA
+    switch (dtype) {
+    case AK_Q8_0: ak_matmul_mma_warp_dt<AK_Q8_0>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q4_0: ak_matmul_mma_warp_dt<AK_Q4_0>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q4_1: ak_matmul_mma_warp_dt<AK_Q4_1>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q5_0: ak_matmul_mma_warp_dt<AK_Q5_0>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q5_1: ak_matmul_mma_warp_dt<AK_Q5_1>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q4_K: ak_matmul_mma_warp_dt<AK_Q4_K>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q5_K: ak_matmul_mma_warp_dt<AK_Q5_K>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    case AK_Q6_K: ak_matmul_mma_warp_dt<AK_Q6_K>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
+    default: break;
+    }
+#endif
+    int nb = cols / AK_QK;
+    long long r = r0 + lane;
+    int cnt = ak_min_i(ntok - t0, AK_MMA_TOKENS);
+    if (lane < AK_MMA_ROWS && r < rows) {
         ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
                     q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
                     bias ? bias + r : 0, accumulate);
@@ -832,6 +945,27 @@ AK_GLOBAL void ak_fwd_matmul_mma(long long n, int cols, int ntok, int tile, cons
     AK_MM_PICK(i)
     ak_matmul_mma(g < n && tile == AK_TILE_MMA, threadIdx.x, sh, i / AK_MMA_WARPS, dt, w, rows,
                   cols, ntok, x, q, d, s, b, accumulate, o);
+#else
+    AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
+                                  o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);
+#endif
+}
+// ak_fwd_matmul in tensor-core tiles computed by one warp each (`tile` AK_TILE_MMA_WARP): n
+// output groups, each a tile (ak_matmul_mma_warp). A kernel of its own for its registers, as
+// ak_fwd_matmul_mma.
+AK_GLOBAL void ak_fwd_matmul_mma_warp(long long n, int cols, int ntok, int tile, const float* x,
+                                      const int8_t* q, const float* d, const int32_t* s,
+                                      int accumulate, int dt0, const uint8_t* w0, int rows0,
+                                      const float* b0, float* o0, int dt1, const uint8_t* w1,
+                                      int rows1, const float* b1, float* o1, int dt2,
+                                      const uint8_t* w2, int rows2, const float* b2, float* o2) {
+    AK_GRID_WAIT();
+#if AK_MM_LANES > 1
+    long long g = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    long long i = g;
+    AK_MM_PICK(i)
+    ak_matmul_mma_warp(g < n && tile == AK_TILE_MMA_WARP, threadIdx.x % AK_MM_LANES, i, dt, w,
+                       rows, cols, ntok, x, q, d, s, b, accumulate, o);
 #else
     AK_FWD_INDEX ak_fwd_matmul_at(i, cols, ntok, tile, x, q, d, s, accumulate, dt0, w0, rows0, b0,
                                   o0, dt1, w1, rows1, b1, o1, dt2, w2, rows2, b2, o2);

@@ -89,6 +89,7 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             break;
         case AK_K_MATMUL:
         case AK_K_MATMUL_MMA:
+        case AK_K_MATMUL_MMA_WARP:
             ak_fwd_matmul_at(i, AK_ARG(int, 0), AK_ARG(int, 1), AK_ARG(int, 2), AK_ARG(cf, 3),
                              AK_ARG(const int8_t*, 4), AK_ARG(cf, 5), AK_ARG(ci, 6), AK_ARG(int, 7),
                              AK_ARG(int, 8), AK_ARG(const uint8_t*, 9), AK_ARG(int, 10),

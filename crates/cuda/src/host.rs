@@ -138,6 +138,9 @@ pub const TILE_MAX: usize = 8;
 /// [`TILE_MAX`] are tiles of tokens): output groups of [`MMA_ROWS`] weight rows by
 /// [`MMA_TOKENS`] tokens, each computed by one block of [`MMA_WARPS`] warps.
 pub const TILE_MMA: usize = 0;
+/// The same tiles, each computed by one warp alone over the whole row (`AK_TILE_MMA_WARP`):
+/// for matrices of many short rows, whose tiles are enough to fill the GPU.
+pub const TILE_MMA_WARP: usize = TILE_MAX + 1;
 /// Weight rows of a tensor-core tile (`AK_MMA_ROWS`).
 pub const MMA_ROWS: usize = 16;
 /// Tokens of a tensor-core tile (`AK_MMA_TOKENS`).
@@ -150,6 +153,8 @@ pub const MMA_WARPS: usize = 8;
 pub fn matmul_groups(rows: usize, ntok: usize, tile: usize) -> usize {
     if tile == TILE_MMA {
         rows.div_ceil(MMA_ROWS) * ntok.div_ceil(MMA_TOKENS) * MMA_WARPS
+    } else if tile == TILE_MMA_WARP {
+        rows.div_ceil(MMA_ROWS) * ntok.div_ceil(MMA_TOKENS)
     } else {
         rows * ntok.div_ceil(tile)
     }

@@ -43,8 +43,9 @@ fn scenario(vocab: usize) -> Vec<Vec<(usize, Vec<u32>)>> {
 }
 
 /// The scenario at the default matmul tile (one token per thread for models this small),
-/// with every thread taking 3 or 8 tokens, and in tensor-core tiles (16 rows by 8 tokens,
-/// which the host build computes row by row): the same bits as the engine each time.
+/// with every thread taking 3 or 8 tokens, and in tensor-core tiles (16 rows by 8 tokens, a
+/// block's or a warp's, which the host build computes row by row): the same bits as the
+/// engine each time.
 fn check(m: &Model, name: &str) {
     let steps = scenario(m.config().vocab_size);
     for tile in [
@@ -52,6 +53,7 @@ fn check(m: &Model, name: &str) {
         MatmulTile::Fixed(3),
         MatmulTile::Fixed(8),
         MatmulTile::Mma,
+        MatmulTile::MmaWarp,
     ] {
         let mut f = host_forward(m, 3, 64);
         f.set_matmul_tile(tile).unwrap();
@@ -183,8 +185,25 @@ fn the_default_tile_keeps_launches_wide_and_odd_tiles_are_refused() {
     assert_eq!(t.for_launch(576, 32, false), 8);
     assert_eq!(MatmulTile::Fixed(4).for_launch(576, 32, true), 4);
     assert_eq!(MatmulTile::Mma.for_launch(10, 1, false), mma);
+    // A warp a tile where the launch has at least 8192 tiles: output heads (SmolLM2's 49152
+    // rows at batch 32 make 12288, at batch 8 3072; Gemma 3's 262_144 rows at 8 make 16384).
+    let warp = aikernel_cuda::host::TILE_MMA_WARP;
+    assert_eq!(t.for_launch(49152, 32, true), warp);
+    assert_eq!(t.for_launch(49152, 8, true), mma);
+    assert_eq!(t.for_launch(262_144, 8, true), warp);
+    assert_eq!(t.for_launch(262_144, 7, true), t.for_shape(262_144, 7));
+    assert_eq!(t.for_launch(262_144, 32, false), 8);
+    assert_eq!(t.for_launch(16 * 8192, 8, true), warp);
+    assert_eq!(t.for_launch(16 * 8191, 8, true), mma);
+    assert_eq!(MatmulTile::MmaWarp.for_launch(10, 1, false), warp);
+    assert_eq!(MatmulTile::Mma.for_launch(262_144, 32, true), mma);
     assert_eq!(aikernel_cuda::host::matmul_groups(576, 32, mma), 36 * 4 * 8);
     assert_eq!(aikernel_cuda::host::matmul_groups(17, 9, mma), 2 * 2 * 8);
+    assert_eq!(aikernel_cuda::host::matmul_groups(17, 9, warp), 2 * 2);
+    assert_eq!(
+        aikernel_cuda::host::matmul_groups(49152, 32, warp),
+        3072 * 4
+    );
     assert_eq!(aikernel_cuda::host::matmul_groups(576, 32, 8), 576 * 4);
     let m = load(&tiny::tiny_llama(2));
     let mut f = host_forward(&m, 1, 8);
@@ -297,12 +316,14 @@ fn tiles_parse_from_what_they_print() {
         MatmulTile::Fixed(1),
         MatmulTile::Fixed(8),
         MatmulTile::Mma,
+        MatmulTile::MmaWarp,
     ] {
         assert_eq!(t.to_string().parse::<MatmulTile>(), Ok(t));
     }
     assert_eq!("mma".parse::<MatmulTile>(), Ok(MatmulTile::Mma));
+    assert_eq!("mma-warp".parse::<MatmulTile>(), Ok(MatmulTile::MmaWarp));
     assert_eq!("auto".parse::<MatmulTile>(), Ok(MatmulTile::DEFAULT));
-    for bad in ["0", "9", "auto:", "auto:x", "fast", ""] {
+    for bad in ["0", "9", "auto:", "auto:x", "fast", "mma-", "warp", ""] {
         let e = bad.parse::<MatmulTile>().unwrap_err();
         assert!(e.contains("expected auto"), "{bad}: {e}");
     }

@@ -18,7 +18,7 @@ mod tiny_arch;
 #[path = "../../engine/tests/common/tiny_gemma.rs"]
 mod tiny_gemma;
 
-use aikernel_cuda::forward::Forward;
+use aikernel_cuda::forward::{Forward, MatmulTile};
 use aikernel_cuda::gpu::GpuDevice;
 use aikernel_engine::Model;
 use aikernel_engine::quantize::QuantType;
@@ -78,11 +78,22 @@ fn every_architecture_and_weight_type_matches_the_engine_on_the_gpu() {
     ] {
         models.push((t.name().to_owned(), quantized(&wide, t, true)));
     }
+    // At the default tiling (the tiny models' launches are too small for tensor-core tiles
+    // of a warp each, which only output heads take), then tensor-core tiles of a block each
+    // and of a warp each everywhere.
     for (name, m) in &models {
-        let gpu = GpuDevice::open().unwrap_or_else(|e| panic!("opening the GPU: {e}"));
-        let mut fwd = Forward::new(gpu, spec(m), 3, 64).unwrap();
-        compare_steps_on(m, name, &scenario(m.config().vocab_size), &mut fwd);
-        println!("{name}: bit-identical on the GPU");
+        for tile in [MatmulTile::DEFAULT, MatmulTile::Mma, MatmulTile::MmaWarp] {
+            let gpu = GpuDevice::open().unwrap_or_else(|e| panic!("opening the GPU: {e}"));
+            let mut fwd = Forward::new(gpu, spec(m), 3, 64).unwrap();
+            fwd.set_matmul_tile(tile).unwrap();
+            compare_steps_on(
+                m,
+                &format!("{name}, tiles {tile}"),
+                &scenario(m.config().vocab_size),
+                &mut fwd,
+            );
+            println!("{name}, tiles {tile}: bit-identical on the GPU");
+        }
     }
 }
 

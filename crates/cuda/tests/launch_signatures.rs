@@ -83,12 +83,16 @@ fn every_launch_matches_its_kernels_parameters() {
         // Rows that are not whole blocks: the separate norm and gating launches.
         load(&tiny::tiny_llama_shaped(1, 40, 72)),
     ] {
-        // The default tiling, then tensor-core tiles (their own kernel).
+        // The default tiling, then tensor-core tiles of a block and of a warp each (a kernel
+        // each).
         let mut f = host_forward(&m, 2, 16);
         f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
         launches.extend_from_slice(f.trace());
         f.set_matmul_tile(MatmulTile::Mma).unwrap();
         f.step(&[(0, &[5]), (1, &[6])]).unwrap();
+        launches.extend_from_slice(f.trace());
+        f.set_matmul_tile(MatmulTile::MmaWarp).unwrap();
+        f.step(&[(0, &[7]), (1, &[8])]).unwrap();
         launches.extend_from_slice(f.trace());
     }
     for l in &launches {

@@ -101,12 +101,15 @@ fn every_weight_type_matches_the_engine_in_ptx() {
     // Each matmul warp takes up to 8 tokens (the scenario's steps of 10, 2 and 11 tokens give
     // tiles of 8, 3 and 2): a block of weights unpacked once, then dp4a per token. Then
     // tensor-core tiles: 16 rows by 8 tokens a block of 8 warps, each block's integer products
-    // by mma (the tiny models' rows are not all multiples of 16, nor the steps of 8).
+    // by mma (the tiny models' rows are not all multiples of 16, nor the steps of 8); then
+    // the same tiles a warp each, the lanes summing their outputs over the whole row.
     let check = |m: &Model, name: &str| {
         let n = check_tiled(m, name, ptx_sm90(), MatmulTile::Fixed(8));
         println!("{name}, tiles of 8: bit-identical, {n} PTX instructions interpreted");
         let n = check_tiled(m, name, ptx_sm90(), MatmulTile::Mma);
         println!("{name}, tensor-core tiles: bit-identical, {n} PTX instructions interpreted");
+        let n = check_tiled(m, name, ptx_sm90(), MatmulTile::MmaWarp);
+        println!("{name}, a warp a tile: bit-identical, {n} PTX instructions interpreted");
     };
     let llama = tiny::tiny_llama(2);
     check(&as_f16(&llama), "llama f16");

@@ -103,11 +103,14 @@ pub enum Kernel {
     /// [`Kernel::Attention`] for heads that see more than [`ATTENTION_SHARED`] positions: their
     /// scores in global memory instead of the block's shared memory.
     AttentionLong,
+    /// The matmul in tensor-core tiles of 16 weight rows by 8 tokens, one warp each over the
+    /// whole row (for matrices of many short rows: a model's output head).
+    MatmulMmaWarp,
 }
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 15] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -123,6 +126,7 @@ impl Kernel {
         Kernel::Gather,
         Kernel::MatmulMma,
         Kernel::AttentionLong,
+        Kernel::MatmulMmaWarp,
     ];
 
     /// The `AK_K_*` id `ak_host_launch` takes.
@@ -132,7 +136,8 @@ impl Kernel {
 
     /// GPU threads per output: the matmul's outputs are (weight row, tile of tokens) groups,
     /// each computed by one warp together (`ak_matmul_group`), or in tensor-core tiles warps
-    /// of which each 8 compute one tile (`ak_matmul_mma`); the norm's and the gating's
+    /// of which each 8 compute one tile (`ak_matmul_mma`) or each one alone
+    /// (`ak_matmul_mma_warp`); the norm's and the gating's
     /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
     /// plain norm's (with or without the add) are rows, a warp each; the attention's are (token, head) pairs, each one
     /// 256-thread block's; every other kernel runs one thread per output. The host build
@@ -141,6 +146,7 @@ impl Kernel {
         match self {
             Kernel::Matmul
             | Kernel::MatmulMma
+            | Kernel::MatmulMmaWarp
             | Kernel::NormQuant
             | Kernel::GatedQuant
             | Kernel::RmsNorm
@@ -168,6 +174,7 @@ impl Kernel {
             Kernel::Gather => "ak_fwd_gather",
             Kernel::MatmulMma => "ak_fwd_matmul_mma",
             Kernel::AttentionLong => "ak_fwd_attention_long",
+            Kernel::MatmulMmaWarp => "ak_fwd_matmul_mma_warp",
         }
     }
 }

@@ -194,8 +194,9 @@ pub(super) const PARTS_MAX: usize = 3;
 /// `out[t * rows + r]` = weight row `r` · token `t` for every matrix of `parts` (1 to 3, all
 /// `cols` wide) over the same `ntok` rows of `x` (quantized in `qa` where a type takes them),
 /// in one launch: one output group (a warp on the GPU) per weight row and tile of `tile`
-/// tokens (1 to 8), or with `tile` [`crate::host::TILE_MMA`] per tensor-core tile
-/// ([`matmul_groups`]; the results do not depend on the tiling), matrix after matrix. With `accumulate` each
+/// tokens (1 to 8), or with `tile` [`crate::host::TILE_MMA`] or
+/// [`crate::host::TILE_MMA_WARP`] per tensor-core tile ([`matmul_groups`]; the results do not
+/// depend on the tiling), matrix after matrix. With `accumulate` each
 /// result is added to what its output holds (a residual add).
 pub(super) fn matmul(
     parts: &[Part],
@@ -241,10 +242,10 @@ pub(super) fn matmul(
         }
         threads += matmul_groups(w.rows, ntok, tile);
     }
-    let kernel = if tile == crate::host::TILE_MMA {
-        Kernel::MatmulMma
-    } else {
-        Kernel::Matmul
+    let kernel = match tile {
+        crate::host::TILE_MMA => Kernel::MatmulMma,
+        crate::host::TILE_MMA_WARP => Kernel::MatmulMmaWarp,
+        _ => Kernel::Matmul,
     };
     launch(kernel, threads, a, needs)
 }

@@ -72,15 +72,19 @@ pub struct Forward<'m, D: Device> {
 }
 
 /// How the matmul shares its outputs among the GPU's warps. A warp takes one weight row with
-/// a tile of tokens, or a block of 8 warps a tensor-core tile of 16 rows by 8 tokens. Each
+/// a tile of tokens, or a block of 8 warps a tensor-core tile of 16 rows by 8 tokens (the
+/// row's blocks shared among the warps, each output then summed by one thread), or one warp
+/// such a tile alone (the whole row, each output summed by the lane that holds it). Each
 /// output's arithmetic is the same whatever the tiling (the logits do not change); a larger
 /// tile of tokens reads each weight row once for more tokens but leaves fewer threads, and
 /// tensor-core tiles form a block's integer products with `mma` instead of `dp4a`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulTile {
     /// Tensor-core tiles for launches of at least [`MatmulTile::MMA_MIN_TOKENS`] tokens whose
-    /// weights are all quantized, on a device with tensor cores; otherwise the largest tile
-    /// of tokens (1, 2, 4 or 8) that still gives the launch `min_threads` threads.
+    /// weights are all quantized, on a device with tensor cores, a warp each where that
+    /// makes at least [`MatmulTile::MMA_WARP_MIN_TILES`] tiles (a model's output head), else
+    /// a block each; otherwise the largest tile of tokens (1, 2, 4 or 8) that still gives
+    /// the launch `min_threads` threads.
     Auto {
         /// Threads a launch keeps at least (where it had them with a tile of one).
         min_threads: usize,
@@ -90,6 +94,9 @@ pub enum MatmulTile {
     /// Always tensor-core tiles (F32/F16 weights, or a device without tensor cores, then
     /// take one thread a row of the tile: the same results, slowly).
     Mma,
+    /// Always tensor-core tiles of one warp each (as `Mma` where there are no integer
+    /// products).
+    MmaWarp,
 }
 
 impl std::fmt::Display for MatmulTile {
@@ -100,6 +107,7 @@ impl std::fmt::Display for MatmulTile {
             MatmulTile::Auto { min_threads } => write!(f, "auto:{min_threads}"),
             MatmulTile::Fixed(t) => write!(f, "{t}"),
             MatmulTile::Mma => f.write_str("mma"),
+            MatmulTile::MmaWarp => f.write_str("mma-warp"),
         }
     }
 }
@@ -107,12 +115,16 @@ impl std::fmt::Display for MatmulTile {
 impl std::str::FromStr for MatmulTile {
     type Err = String;
 
-    /// Parses what `Display` writes: `auto`, `auto:<min threads>`, a tile of 1 to 8 or `mma`.
+    /// Parses what `Display` writes: `auto`, `auto:<min threads>`, a tile of 1 to 8, `mma` or
+    /// `mma-warp`.
     fn from_str(s: &str) -> Result<MatmulTile, String> {
-        let bad = || format!("matmul tile {s:?}: expected auto, auto:<min threads>, 1 to 8 or mma");
+        let bad = || {
+            format!("matmul tile {s:?}: expected auto, auto:<min threads>, 1 to 8, mma or mma-warp")
+        };
         match s {
             "auto" => return Ok(MatmulTile::DEFAULT),
             "mma" => return Ok(MatmulTile::Mma),
+            "mma-warp" => return Ok(MatmulTile::MmaWarp),
             _ => {}
         }
         if let Some(n) = s.strip_prefix("auto:") {
@@ -136,14 +148,28 @@ impl MatmulTile {
     /// are computed whether or not they hold tokens).
     pub const MMA_MIN_TOKENS: usize = 8;
 
+    /// Tensor-core tiles a launch needs for `Auto` to give each its own warp: about as many
+    /// warps as an H200's 132 multiprocessors hold at once (64 each), so that the warps fill
+    /// the GPU without the block's barriers. Only output heads have that many at the batch
+    /// sizes the engine runs (Gemma 3's 262,144 rows make 16,384 tiles at 8 tokens). Not yet
+    /// tuned on a GPU.
+    pub const MMA_WARP_MIN_TILES: usize = 8192;
+
     /// The matmul's tile argument for a launch over `rows` weight rows and `ntok` tokens:
-    /// tokens per warp (1 to 8) or [`crate::host::TILE_MMA`]. `tensor_cores`: whether the
-    /// device has them and every matrix of the launch is quantized.
+    /// tokens per warp (1 to 8), [`crate::host::TILE_MMA`] or [`crate::host::TILE_MMA_WARP`].
+    /// `tensor_cores`: whether the device has them and every matrix of the launch is
+    /// quantized.
     pub fn for_launch(self, rows: usize, ntok: usize, tensor_cores: bool) -> usize {
+        use crate::host::{TILE_MMA, TILE_MMA_WARP, matmul_groups};
         match self {
-            MatmulTile::Mma => crate::host::TILE_MMA,
+            MatmulTile::Mma => TILE_MMA,
+            MatmulTile::MmaWarp => TILE_MMA_WARP,
             MatmulTile::Auto { .. } if tensor_cores && ntok >= Self::MMA_MIN_TOKENS => {
-                crate::host::TILE_MMA
+                if matmul_groups(rows, ntok, TILE_MMA_WARP) >= Self::MMA_WARP_MIN_TILES {
+                    TILE_MMA_WARP
+                } else {
+                    TILE_MMA
+                }
             }
             _ => self.for_shape(rows, ntok),
         }
@@ -154,7 +180,7 @@ impl MatmulTile {
     pub fn for_shape(self, rows: usize, ntok: usize) -> usize {
         match self {
             MatmulTile::Fixed(t) => t.clamp(1, crate::host::TILE_MAX),
-            MatmulTile::Mma => crate::host::TILE_MAX,
+            MatmulTile::Mma | MatmulTile::MmaWarp => crate::host::TILE_MAX,
             MatmulTile::Auto { min_threads } => {
                 let threads = |tile: usize| rows * ntok.div_ceil(tile) * super::MATMUL_LANES;
                 let mut tile = 1;

@@ -122,8 +122,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [1usize])]
     batch: Vec<usize>,
     /// The cuda rows' matmul tiles (comma-separated): auto, auto:<min threads>, a fixed 1 to
-    /// 8 tokens per warp, or mma (tensor-core tiles always); one set of cuda rows each (the
-    /// logits never change).
+    /// 8 tokens per warp, mma (tensor-core tiles of a block each, always) or mma-warp
+    /// (tensor-core tiles of a warp each, always); one set of cuda rows each (the logits
+    /// never change).
     #[arg(long, value_delimiter = ',', default_values_t = [MatmulTile::DEFAULT])]
     cuda_tile: Vec<MatmulTile>,
     /// The cuda rows' launches (comma-separated): on, a CUDA graph a step, replayed while
