@@ -20,15 +20,17 @@
 #   generate.log  generation through the engine's sampling loop on the GPU (crates/accel:
 #                 `cargo test -p aikernel-accel`, golden tokens and hashes alone and batched)
 #   bench.json    `aikernel model bench --kernel cuda,auto --batch 1,8,32,64 --cuda-tile
-#                 auto,1,8 --cuda-graphs on,off` (SmolLM2): pp, one-stream and aggregate
+#                 auto,mma,8 --cuda-graphs on,off` (SmolLM2): pp, one-stream and aggregate
 #                 decode tokens/s of the cuda rows at each matmul tile (auto: tensor-core
-#                 tiles from 8 tokens on; 8: the dp4a tiles there too), with and without
+#                 tiles from 8 tokens on, a warp each for the head from batch 32; mma: a
+#                 block each everywhere; 8: the dp4a tiles there too), with and without
 #                 CUDA graphs, and through the sampling loop (loopTokensPerS); the CPU's
 #                 at 16 threads (one stream, the aggregate and the loop at 8, 32, 64);
 #                 each cuda row's aggregateRatio and loopRatio to the CPU's, and every
 #                 row's readGBPerS (the useful bytes a decode step reads, per second)
 #   bench-gemma3-270m.json  the same for Gemma 3 270M (the largest model the engine runs),
-#                 default tile and graphs, where its file is in the model cache
+#                 tiles auto and mma (its head a warp a tile from batch 8, or a block),
+#                 graphs on, where its file is in the model cache
 #   committee.log a committee of two CPU nodes and one `device = "cuda"` node settling
 #                 prompts together on a local chain (the test cpu_and_gpu_nodes_settle_together:
 #                 `aikernel devnet` with anvil, three `aikernel node run` processes; anvil from
@@ -294,7 +296,7 @@ if [[ $mode == gemma ]]; then
         golden_status="$not_run"
         bench_status="$not_run"
         want golden && run_golden
-        want bench && bench_status="$(run_bench "$gemma" bench-gemma3-270m)"
+        want bench && bench_status="$(run_bench "$gemma" bench-gemma3-270m --cuda-tile auto,mma)"
     fi
     verdict=false
     [[ $golden_status == passed || $golden_status == "$not_run" ]] && verdict=true
@@ -394,9 +396,9 @@ if [[ $rust_ok == true ]] && want generate; then
 fi
 if [[ $rust_ok == true ]] && want bench; then
     bench_status="$(run_bench "${AIKERNEL_MODEL:-$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}" \
-        bench --cuda-tile auto,1,8 --cuda-graphs on,off)"
+        bench --cuda-tile auto,mma,8 --cuda-graphs on,off)"
     bench_gemma_status="skipped (no Gemma 3 270M in the model cache)"
-    [[ -f "$gemma" ]] && bench_gemma_status="$(run_bench "$gemma" bench-gemma3-270m)"
+    [[ -f "$gemma" ]] && bench_gemma_status="$(run_bench "$gemma" bench-gemma3-270m --cuda-tile auto,mma)"
 fi
 
 # A committee of two CPU nodes and a GPU node settling prompts together (the test

@@ -14,6 +14,8 @@
 #   (the summary alone, from a saved ncu.csv)
 # Env: AK_GPU_BUNDLE  the prebuilt bundle whose aikernel runs (else aikernel on PATH)
 #      NCU            ncu to use (else ncu on PATH, else /usr/local/cuda/bin/ncu)
+#      AK_PROFILE_TILE the matmul tile the bench runs (`--cuda-tile`: auto, the default; mma;
+#                     mma-warp; 1 to 8)
 # Exit: 0 written, 2 bad arguments or no ncu or no aikernel, 3 a run failed.
 set -euo pipefail
 
@@ -90,7 +92,7 @@ command -v "$cli" >/dev/null || { echo "gpu-profile: no aikernel ($cli)" >&2; ex
 mkdir -p "$out"
 
 bench=("$cli" --json model bench --model-file "$model" --kernel cuda --batch "$batch"
-    --n-prompt 1 --n-gen 2 --cuda-graphs off --cuda-tile auto --no-llama)
+    --n-prompt 1 --n-gen 2 --cuda-graphs off --cuda-tile "${AK_PROFILE_TILE:-auto}" --no-llama)
 "${bench[@]}" >"$out/bench.json" || { echo "gpu-profile: the bench failed" >&2; exit 3; }
 launches="$(python3 -c '
 import json, sys
