@@ -14,7 +14,7 @@ mod tiny_arch;
 #[path = "../../engine/tests/common/tiny_gemma.rs"]
 mod tiny_gemma;
 
-use aikernel_cuda::forward::{Forward, HostDevice};
+use aikernel_cuda::forward::{BufId, Device, Elem, Forward, HostDevice};
 use aikernel_cuda::gpu::{GpuDevice, GpuError, NVRTC_LIBRARIES, NVRTC_OPTIONS, Nvrtc};
 use aikernel_cuda::{CudaError, discover};
 use common::engine::{bits, load, spec};
@@ -237,6 +237,36 @@ fn logits_rows_handed_back_are_refilled_with_the_next_steps_logits() {
         given = a.iter().map(|r| r.as_ptr() as usize).collect();
         g.recycle(a);
     }
+}
+
+#[test]
+fn rows_larger_than_a_piece_come_back_whole_through_the_staging_memory() {
+    // Rows of 3 MB (wider than a piece of the pipelined read, 2 MB), so that each piece is
+    // copied from its own offset of the device buffer into its own offset of the staging
+    // memory: every value in its place, every bit (NaN payloads included), and the same
+    // through the single copy of read_f32 and for fewer rows than the buffer holds.
+    let cuda = mock("libak_mock_cuda.so");
+    let mut gpu = GpuDevice::open_with(&cuda, &[cuda.as_str()], 0).unwrap();
+    let (rows, width) = (5, (3 << 20) / 4 + 7);
+    let values: Vec<f32> = (0..rows * width)
+        .map(|i| f32::from_bits((i as u32).wrapping_mul(2_654_435_761) ^ 0x7fc0_0001))
+        .collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let id = BufId(0);
+    gpu.upload(id, Elem::F32, &bytes).unwrap();
+    let want: Vec<Vec<u32>> = values.chunks(width).map(bits).collect();
+    let got = gpu.read_f32_rows(id, rows, width).unwrap();
+    assert_eq!(got.iter().map(|r| bits(r)).collect::<Vec<_>>(), want);
+    gpu.recycle_rows(got);
+    let got = gpu.read_f32_rows(id, 3, width).unwrap();
+    assert_eq!(got.iter().map(|r| bits(r)).collect::<Vec<_>>(), want[..3]);
+    assert_eq!(
+        bits(&gpu.read_f32(id, rows * width).unwrap()),
+        bits(&values)
+    );
+    assert!(gpu.read_f32_rows(id, 0, width).unwrap().is_empty());
+    // More rows than the buffer holds: refused, not read past its end.
+    assert!(gpu.read_f32_rows(id, rows + 1, width).is_err());
 }
 
 /// `bash scripts/gpu-check.sh MODE OUT_DIR` with `env` added.

@@ -237,14 +237,9 @@ impl GpuDevice {
         })
     }
 
-    /// The first `len` values of F32 buffer `id` copied into the page-locked staging memory
-    /// (grown to fit), after every launch so far; returned with the row pool, so that rows
-    /// can be refilled from them.
-    fn read_staged(
-        &mut self,
-        id: BufId,
-        len: usize,
-    ) -> Result<(&[f32], &mut RowPool), ForwardError> {
+    /// F32 buffer `id`, holding at least `len` values, once every launch so far has run, and
+    /// the page-locked staging memory grown to hold `len` values.
+    fn stage(&mut self, id: BufId, len: usize) -> Result<GBuf, ForwardError> {
         let b = self
             .bufs
             .get(id.0)
@@ -257,9 +252,7 @@ impl GpuDevice {
         self.flush()?;
         let bytes = len * 4;
         // SAFETY: the GPU is idle after the synchronisation, so nothing copies into the old
-        // staging memory when it is freed; the copy writes `bytes` into memory of at least
-        // that size, which stays allocated while the returned slice borrows `self` (only its
-        // `rows` field is lent out beside it).
+        // staging memory when it is freed.
         unsafe {
             ck("cuCtxSynchronize", (self.drv.sync)())?;
             if self.staging_bytes < bytes {
@@ -276,16 +269,8 @@ impl GpuDevice {
                 self.staging = p;
                 self.staging_bytes = bytes;
             }
-            if len == 0 {
-                return Ok((&[], &mut self.rows));
-            }
-            ck(
-                "cuMemcpyDtoH_v2",
-                (self.drv.dtoh)(self.staging, b.ptr, bytes),
-            )?;
-            let staged = std::slice::from_raw_parts(self.staging.cast::<f32>(), len);
-            Ok((staged, &mut self.rows))
         }
+        Ok(b)
     }
 
     fn free(&self, b: GBuf) {
@@ -404,22 +389,59 @@ impl Device for GpuDevice {
     }
 
     fn read_f32(&mut self, id: BufId, len: usize) -> Result<Vec<f32>, ForwardError> {
-        Ok(self.read_staged(id, len)?.0.to_vec())
+        let b = self.stage(id, len)?;
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: the GPU is idle (`stage`); the copy writes `len` values into staging memory
+        // of at least that size, read back before anything else touches it.
+        unsafe {
+            ck(
+                "cuMemcpyDtoH_v2",
+                (self.drv.dtoh)(self.staging, b.ptr, len * 4),
+            )?;
+            Ok(std::slice::from_raw_parts(self.staging.cast::<f32>(), len).to_vec())
+        }
     }
 
-    /// One copy from the device into page-locked memory at the bus's speed, then one into
-    /// each row's vector, a row handed back where there is one (a pageable destination goes
-    /// through the driver's own bounce buffer, splitting a flat vector into rows copied
-    /// everything a second time, and fresh rows cost more to map than to fill: a step's
-    /// logits are 6.3 MB at batch 32 on SmolLM2, 33.5 MB on Gemma 3).
+    /// Copies from the device into page-locked memory at the bus's speed, in pieces of whole
+    /// rows, each piece then copied into its rows' vectors on other threads while the next
+    /// crosses the bus, a row handed back refilled where there is one
+    /// ([`RowPool::fill_pieces`]). A pageable destination goes through the driver's own
+    /// bounce buffer, and fresh rows cost more to map than to fill: a step's logits are 6.3
+    /// MB at batch 32 on SmolLM2, 33.5 MB on Gemma 3, which took one copy over the bus and
+    /// then one into the rows, one after the other.
     fn read_f32_rows(
         &mut self,
         id: BufId,
         rows: usize,
         width: usize,
     ) -> Result<Vec<Vec<f32>>, ForwardError> {
-        let (staged, pool) = self.read_staged(id, rows * width)?;
-        Ok(pool.fill(staged, width))
+        let len = rows * width;
+        let b = self.stage(id, len)?;
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let (drv, staging, pool) = (&self.drv, self.staging.cast::<f32>(), &mut self.rows);
+        pool.fill_pieces(rows, width, |piece| {
+            let (from, count) = (piece.start * width, piece.len() * width);
+            // SAFETY: the GPU is idle (`stage`); each piece is a range of the `len` values
+            // the staging memory holds, copied into once and read only after its copy
+            // returns (cuMemcpyDtoH is synchronous), while later pieces go to other ranges.
+            // The staging memory stays allocated until `self` is used mutably again, after
+            // the fill has copied every piece out.
+            unsafe {
+                ck(
+                    "cuMemcpyDtoH_v2",
+                    (drv.dtoh)(
+                        staging.add(from).cast::<c_void>(),
+                        b.ptr + (from * 4) as DevPtr,
+                        count * 4,
+                    ),
+                )?;
+                Ok(std::slice::from_raw_parts(staging.add(from), count))
+            }
+        })
     }
 
     fn recycle_rows(&mut self, rows: Vec<Vec<f32>>) {
