@@ -5,7 +5,7 @@
 //! (`generate::generate_on`) drives both and decides tokens, stops and hashes the same way.
 
 use crate::kernels::Ctx;
-use crate::model::forward::{SeqInput, forward};
+use crate::model::forward::{SeqInput, forward_into};
 use crate::model::{EngineError, KvCache, Model};
 
 /// A batch of sequence slots that compute forward steps.
@@ -42,6 +42,9 @@ pub struct CpuSlots<'m> {
     model: &'m Model,
     ctx: Ctx,
     caches: Vec<KvCache>,
+    /// Logits rows handed back ([`Slots::recycle`]), at most one a slot: the next step
+    /// writes its logits into them.
+    spare: Vec<Vec<f32>>,
 }
 
 impl<'m> CpuSlots<'m> {
@@ -56,7 +59,12 @@ impl<'m> CpuSlots<'m> {
 
     /// One slot per cache, each continuing from what its cache holds (a reused prefix).
     pub fn with_caches(model: &'m Model, ctx: Ctx, caches: Vec<KvCache>) -> CpuSlots<'m> {
-        CpuSlots { model, ctx, caches }
+        CpuSlots {
+            model,
+            ctx,
+            caches,
+            spare: Vec::new(),
+        }
     }
 
     /// Takes `slot`'s cache out, leaving an empty one (none for a slot that does not exist).
@@ -104,11 +112,20 @@ impl Slots for CpuSlots<'_> {
             .zip(seqs)
             .map(|(cache, &(_, tokens))| SeqInput { cache, tokens })
             .collect();
-        let out = forward(self.model, &self.ctx, &mut inputs);
+        let out = forward_into(self.model, &self.ctx, &mut inputs, &mut self.spare);
         drop(inputs);
         for (&(s, _), cache) in seqs.iter().zip(taken) {
             self.caches[s] = cache;
         }
         out
+    }
+
+    /// Keeps up to one row a slot for the next step to write its logits into (a fresh row of
+    /// Gemma 3's logits is a megabyte of memory mapped page by page on first write: at batch
+    /// 32, 33.5 MB a step).
+    fn recycle(&mut self, rows: Vec<Vec<f32>>) {
+        let room = self.caches.len().saturating_sub(self.spare.len());
+        self.spare
+            .extend(rows.into_iter().filter(|r| r.capacity() > 0).take(room));
     }
 }

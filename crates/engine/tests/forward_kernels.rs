@@ -6,7 +6,7 @@
 
 use aikernel_engine::f16::f32_to_f16;
 use aikernel_engine::gguf::GgmlType;
-use aikernel_engine::kernels::{Acts, Ctx, Kernel, WeightView, matmul};
+use aikernel_engine::kernels::{Acts, Ctx, Kernel, WeightView, matmul, matmul_rows};
 use aikernel_engine::quantize::blocks;
 
 struct Rng(u64);
@@ -99,6 +99,16 @@ fn scalar_simd_threads_identical_and_close_to_reference() {
                 .zip(&got)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{dtype:?} threads {threads} {kernel:?} differs");
+            // Each token's outputs into a row of its own (a step's logits): the same bits.
+            let mut rows_out: Vec<Vec<f32>> = (0..n).map(|t| vec![t as f32; rows]).collect();
+            let outs: Vec<&mut [f32]> = rows_out.iter_mut().map(Vec::as_mut_slice).collect();
+            matmul_rows(&Ctx::new(threads, kernel).unwrap(), &view, &acts, outs);
+            let same = rows_out
+                .iter()
+                .flatten()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{dtype:?} threads {threads} {kernel:?}: rows differ");
         }
         // One token alone gives the same bits as inside the batch, with every kernel.
         let acts1 = Acts::new(&x[2 * cols..3 * cols], cols);

@@ -6,6 +6,9 @@
 
 #[path = "common/tiny.rs"]
 mod tiny;
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "common/tiny_gemma.rs"]
+mod tiny_gemma;
 
 use aikernel_engine::gguf::GgufFile;
 use aikernel_engine::kernels::Ctx;
@@ -150,4 +153,60 @@ fn the_loop_hands_every_row_of_logits_back_once_read() {
     assert!(slots.handed_out > 10, "{} rows", slots.handed_out);
     assert_eq!(slots.back, slots.handed_out);
     assert!(slots.out.is_empty());
+}
+
+fn bits(rows: &[Vec<f32>]) -> Vec<Vec<u32>> {
+    rows.iter()
+        .map(|r| r.iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn rows_handed_back_get_the_next_steps_logits_in_place() {
+    // A step writes its logits into rows handed back (the same memory, no fresh megabyte a
+    // row to map): the same bits as slots that are never given rows back, a row of another
+    // length resized, rows without memory ignored, at most one kept a slot. Llama, and Gemma
+    // 3 with its soft-capped logits.
+    let gemma = Model::from_gguf(
+        GgufFile::from_bytes(tiny_gemma::tiny_gemma3(2).to_bytes().unwrap()).unwrap(),
+    )
+    .unwrap();
+    for m in [model(), gemma] {
+        let vocab = m.config().vocab_size;
+        let mut given = CpuSlots::new(&m, ctx(), 3);
+        let mut fresh = CpuSlots::new(&m, ctx(), 3);
+        let prompt: Vec<u32> = (1..8).collect();
+        let first = [(0, &prompt[..5]), (1, &prompt[..2]), (2, &prompt[3..])];
+        let rows = given.step(&first).unwrap();
+        assert_eq!(bits(&rows), bits(&fresh.step(&first).unwrap()));
+        let mut handed: Vec<usize> = rows.iter().map(|r| r.as_ptr() as usize).collect();
+        given.recycle(rows);
+        for t in 20..23u32 {
+            let (a, b, c) = ([t], [t + 1], [t + 2]);
+            let step = [(2, &a[..]), (0, &b[..]), (1, &c[..])];
+            let rows = given.step(&step).unwrap();
+            assert_eq!(bits(&rows), bits(&fresh.step(&step).unwrap()), "step {t}");
+            assert!(rows.iter().all(|r| r.len() == vocab));
+            let mut got: Vec<usize> = rows.iter().map(|r| r.as_ptr() as usize).collect();
+            got.sort_unstable();
+            handed.sort_unstable();
+            assert_eq!(
+                got, handed,
+                "step {t}: the rows handed back were written in place"
+            );
+            handed = rows.iter().map(|r| r.as_ptr() as usize).collect();
+            given.recycle(rows);
+        }
+        // Rows of other lengths (one too short, one too long), one without memory, and more
+        // than the slots: the next step's rows still hold exactly its logits.
+        given.recycle(vec![
+            vec![7.0; 3],
+            vec![9.0; vocab + 5],
+            Vec::new(),
+            vec![1.0; vocab],
+        ]);
+        let step = [(0, &[30u32][..]), (1, &[31][..]), (2, &[32][..])];
+        let rows = given.step(&step).unwrap();
+        assert_eq!(bits(&rows), bits(&fresh.step(&step).unwrap()));
+    }
 }

@@ -91,6 +91,35 @@ enum Outs<'o> {
 /// Several independent products in one parallel step: their rows are cut into chunks (a
 /// multiple of the kernel's row group; any split gives the same bits) that the team shares.
 pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
+    let jobs: Vec<TokenJob<'_, '_>> = jobs
+        .iter_mut()
+        .map(|job| {
+            let rows = job.w.rows;
+            TokenJob {
+                w: job.w,
+                a: job.a,
+                outs: job.out.chunks_mut(rows.max(1)).take(job.a.n()).collect(),
+            }
+        })
+        .collect();
+    run_jobs(ctx, jobs);
+}
+
+/// `outs[t][r] = dot(w[r], x[t])`: [`matmul`] with each token's output row a slice of its
+/// own (`w.rows` values; a step's logits written straight into each sequence's row).
+pub fn matmul_rows(ctx: &Ctx, w: &WeightView<'_>, a: &Acts<'_>, outs: Vec<&mut [f32]>) {
+    run_jobs(ctx, vec![TokenJob { w: *w, a, outs }]);
+}
+
+/// One product with each token's output row (`w.rows` values) a slice of its own.
+struct TokenJob<'a, 'b> {
+    w: WeightView<'a>,
+    a: &'b Acts<'b>,
+    outs: Vec<&'b mut [f32]>,
+}
+
+/// The products of `jobs` in one parallel step (see [`matmul_many`]).
+fn run_jobs(ctx: &Ctx, jobs: Vec<TokenJob<'_, '_>>) {
     let threads = ctx.threads();
     let kernel = ctx.kernel();
     let group = ctx.row_group();
@@ -98,18 +127,20 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
     let per = total.div_ceil(threads * 4).div_ceil(group).max(1) * group;
     let mut chunks: Vec<RowChunk<'_>> = Vec::new();
     let mut views = Vec::with_capacity(jobs.len());
-    for (j, job) in jobs.iter_mut().enumerate() {
-        let a = job.a;
-        let rows = job.w.rows;
-        views.push((job.w, a));
-        if a.n() == 1 {
+    for (j, job) in jobs.into_iter().enumerate() {
+        let TokenJob { w, a, mut outs } = job;
+        let rows = w.rows;
+        views.push((w, a));
+        if outs.len() == 1 {
             // One token (decode): each chunk's output is one slice, no list to allocate.
-            for (c, out) in job.out[..rows].chunks_mut(per).enumerate() {
-                chunks.push(RowChunk {
-                    job: j,
-                    r0: c * per,
-                    outs: Mutex::new(Outs::One(out)),
-                });
+            if let Some(out) = outs.pop() {
+                for (c, out) in out[..rows].chunks_mut(per).enumerate() {
+                    chunks.push(RowChunk {
+                        job: j,
+                        r0: c * per,
+                        outs: Mutex::new(Outs::One(out)),
+                    });
+                }
             }
             continue;
         }
@@ -118,11 +149,11 @@ pub fn matmul_many(ctx: &Ctx, jobs: &mut [MatJob<'_, '_>]) {
             chunks.push(RowChunk {
                 job: j,
                 r0,
-                outs: Mutex::new(Outs::Tokens(Vec::with_capacity(a.n()))),
+                outs: Mutex::new(Outs::Tokens(Vec::with_capacity(outs.len()))),
             });
         }
-        for token_out in job.out.chunks_mut(rows).take(a.n()) {
-            for (c, slice) in token_out.chunks_mut(per).enumerate() {
+        for token_out in outs {
+            for (c, slice) in token_out[..rows].chunks_mut(per).enumerate() {
                 if let Outs::Tokens(v) = chunks[first + c]
                     .outs
                     .get_mut()

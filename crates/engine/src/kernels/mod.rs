@@ -39,7 +39,7 @@ mod weights;
 pub use acts::{Acts, QK};
 pub use choice::Kernel;
 pub use ctx::{Ctx, CtxError, MAX_THREADS, thread_limit};
-pub use matmul::{MatJob, matmul, matmul_many};
+pub use matmul::{MatJob, matmul, matmul_many, matmul_rows};
 pub use weights::{WEIGHT_TYPES, WeightView, dequant_row, runs_quantized};
 pub(crate) use weights::{f16_at, f16_lut};
 

@@ -8,7 +8,7 @@ use super::attend;
 use super::ops::{gelu_mul, rmsnorm, rmsnorm_heads, rope, silu_mul, softcap};
 use super::{Arch, EngineError, Layer, Model, Weight};
 use crate::kernels::attention::{KB, push_key, push_value};
-use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many};
+use crate::kernels::{Acts, Ctx, MatJob, dequant_row, matmul, matmul_many, matmul_rows};
 
 /// Keys and values of one sequence, per layer, as binary16 (each the f32 value rounded to
 /// nearest, ties to even): values position-major, keys in blocks of eight positions (see
@@ -179,6 +179,19 @@ pub(crate) fn forward(
     ctx: &Ctx,
     seqs: &mut [SeqInput<'_>],
 ) -> Result<Vec<Vec<f32>>, EngineError> {
+    forward_into(model, ctx, seqs, &mut Vec::new())
+}
+
+/// [`forward`], each sequence's logits written into a row taken from `spare` where one is
+/// left (rows of an earlier step, handed back once read: memory already mapped, where a
+/// fresh row of Gemma 3's 262,144 logits is a megabyte the kernel maps page by page on its
+/// first write).
+pub(crate) fn forward_into(
+    model: &Model,
+    ctx: &Ctx,
+    seqs: &mut [SeqInput<'_>],
+    spare: &mut Vec<Vec<f32>>,
+) -> Result<Vec<Vec<f32>>, EngineError> {
     let batch = Batch::of(model, seqs)?;
     let mut x = batch.embed(model);
     let trig = batch.rope_table(&model.rope_freqs);
@@ -195,7 +208,7 @@ pub(crate) fn forward(
     for s in seqs.iter_mut() {
         s.cache.len += s.tokens.len();
     }
-    Ok(head(model, ctx, seqs, &x))
+    Ok(head(model, ctx, seqs, &x, spare))
 }
 
 /// Normalises every row of `x` with the weight vector `norm` into a new buffer.
@@ -357,8 +370,15 @@ fn ffn_block(model: &Model, ctx: &Ctx, layer: &Layer, n: usize, x: &mut [f32]) {
     residual(model, ctx, layer.gemma.as_ref().map(|g| g.ffn_post), x, &dn);
 }
 
-/// The logits of each sequence's last row: output norm, then the output head.
-fn head(model: &Model, ctx: &Ctx, seqs: &[SeqInput<'_>], x: &[f32]) -> Vec<Vec<f32>> {
+/// The logits of each sequence's last row: output norm, then the output head, written
+/// straight into each sequence's row (one from `spare` where there is one).
+fn head(
+    model: &Model,
+    ctx: &Ctx,
+    seqs: &[SeqInput<'_>],
+    x: &[f32],
+    spare: &mut Vec<Vec<f32>>,
+) -> Vec<Vec<f32>> {
     let cfg = model.config();
     let d = cfg.n_embd;
     let mut last = Vec::with_capacity(seqs.len());
@@ -377,12 +397,28 @@ fn head(model: &Model, ctx: &Ctx, seqs: &[SeqInput<'_>], x: &[f32]) -> Vec<Vec<f
             &mut h[i * d..(i + 1) * d],
         );
     }
-    let mut logits = mm(ctx, model, model.output, &Acts::new_in(ctx, &h, d));
+    let vocab = cfg.vocab_size;
+    // A row handed back keeps its length, so taking it writes nothing before the matmul
+    // (which sets every value); another length is resized.
+    let mut logits: Vec<Vec<f32>> = last
+        .iter()
+        .map(|_| {
+            let mut row = spare.pop().unwrap_or_default();
+            row.resize(vocab, 0.0);
+            row
+        })
+        .collect();
+    let outs: Vec<&mut [f32]> = logits.iter_mut().map(Vec::as_mut_slice).collect();
+    matmul_rows(
+        ctx,
+        &model.view(model.output),
+        &Acts::new_in(ctx, &h, d),
+        outs,
+    );
     if let Some(c) = cfg.final_logit_softcap {
-        softcap(&mut logits, c);
+        for row in &mut logits {
+            softcap(row, c);
+        }
     }
     logits
-        .chunks_exact(cfg.vocab_size)
-        .map(<[f32]>::to_vec)
-        .collect()
 }
