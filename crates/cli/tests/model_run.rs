@@ -355,7 +355,7 @@ fn bench_measures_the_cpu_aggregate_at_each_batch_size() {
         (
             "--cuda-tile",
             "auto,9",
-            "expected auto, auto:<min threads>, 1 to 8 or mma",
+            "expected auto, auto:<min threads>, 1 to 8, mma or mma-warp",
         ),
         (
             "--cuda-graphs",
