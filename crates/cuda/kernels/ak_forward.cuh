@@ -26,7 +26,8 @@
 #define AK_K_MATMUL_MMA 13
 #define AK_K_ATTENTION_LONG 14
 #define AK_K_MATMUL_MMA_WARP 15
-#define AK_K_COUNT 16
+#define AK_K_ADD_NORM_QUANT 16
+#define AK_K_COUNT 17
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 // Columns one embedding output dequantizes: a K-quant super-block, else a block of 32.
@@ -91,6 +92,19 @@ AK_FN void ak_fwd_norm_quant_at(long long i, const float* x, const float* w, flo
     float* o = out + AK_QK * i;
     for (int e = 0; e < AK_QK; e++) o[e] = (xr[c0 + e] * scale) * w[c0 + e];
     ak_quantize_block(o, q + AK_QK * i, d + i, s + i);
+}
+
+// Row i of Gemma 3's post-norm and residual add followed by the next sublayer's norm and its
+// quantization (the two launches ak_fwd_rmsnorm_add and ak_fwd_norm_quant in one): x's row
+// plus the RMSNorm of y's with weights wpost (ak_fwd_rmsnorm_add_at), then the RMSNorm of the
+// new row with weights wpre into out and its quantized blocks (ak_fwd_norm_quant_at each).
+AK_FN void ak_fwd_add_norm_quant_at(long long i, const float* y, const float* wpost,
+                                    const float* wpre, float eps, int width, float* x,
+                                    float* out, int8_t* q, float* d, int32_t* s) {
+    ak_fwd_rmsnorm_add_at(i, y, wpost, eps, width, x);
+    int per = width / AK_QK;
+    for (int b = 0; b < per; b++)
+        ak_fwd_norm_quant_at(i * per + b, x, wpre, eps, width, out, q, d, s);
 }
 
 // The matmul's tensor-core tiling, its `tile` argument 0 (1 to AK_TILE_MAX are tiles of
@@ -878,6 +892,81 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
     ak_quantize_block_warp(active, lane, o, &qw[slot], q + AK_QK * i, d + i, s + i);
 #else
     AK_FWD_INDEX ak_fwd_norm_quant_at(i, x, w, eps, width, out, q, d, s);
+#endif
+}
+#if AK_ATTN_THREADS > 1
+// Widest row ak_fwd_add_norm_quant takes (its squares and its new row in shared memory, 32 KB;
+// the host takes the two launches past it).
+#define AK_ADD_NORM_MAX 4096
+
+// The RMSNorm scale of a row from its squares sq[0 .. n) (ak_rms_scale's sequential sum, in
+// order, and its formula), by one thread.
+AK_FN float ak_rms_scale_sq(const float* sq, int n, float eps) {
+    float ss = 0.0f;
+    int b = 0;
+    for (; b + AK_MM_LANES <= n; b += AK_MM_LANES) {
+        AK_UNROLL
+        for (int j = 0; j < AK_MM_LANES; j++) ss += sq[b + j];
+    }
+    for (; b < n; b++) ss += sq[b];
+    return ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
+}
+#endif
+
+// n rows, a block each (ak_fwd_add_norm_quant_at): the block's threads square y's row into
+// shared memory, thread 0 sums the squares in order, every thread adds its values' norm to the
+// stream (x, in place) and squares the new values, thread 0 sums those, then warp w
+// normalizes and quantizes blocks w, w + 8, ... of the row (ak_quantize_block_warp). Gemma's
+// norm with the add took a warp a row and the next norm a warp a block, each summing its
+// row's squares again: two launches where this is one, with one sum of each.
+AK_GLOBAL void ak_fwd_add_norm_quant(long long n, const float* y, const float* wpost,
+                                     const float* wpre, float eps, int width, float* x,
+                                     float* out, int8_t* q, float* d, int32_t* s) {
+    AK_GRID_WAIT();
+    long long i = blockIdx.x;
+    if (i >= n) return;
+#if AK_ATTN_THREADS > 1
+    __shared__ float sq[AK_ADD_NORM_MAX];
+    __shared__ float xs[AK_ADD_NORM_MAX];
+    __shared__ float scale[2];
+    __shared__ ak_quant_warp qw[AK_MM_GROUPS];
+    int tid = threadIdx.x;
+    const float* yr = y + i * width;
+    float* xr = x + i * width;
+    for (int c = tid; c < width; c += AK_ATTN_THREADS) {
+        float v = yr[c];
+        sq[c] = v * v;
+    }
+    __syncthreads();
+    if (tid == 0) scale[0] = ak_rms_scale_sq(sq, width, eps);
+    __syncthreads();
+    float sa = scale[0];
+    for (int c = tid; c < width; c += AK_ATTN_THREADS) {
+        float v = xr[c] + (yr[c] * sa) * wpost[c];
+        xr[c] = v;
+        xs[c] = v;
+        sq[c] = v * v;
+    }
+    __syncthreads();
+    if (tid == 0) scale[1] = ak_rms_scale_sq(sq, width, eps);
+    __syncthreads();
+    float sb = scale[1];
+    int per = width / AK_QK, warp = tid / AK_MM_LANES, lane = tid % AK_MM_LANES;
+    // Every thread runs the same rounds and meets every barrier, its warp's block or not.
+    for (int b0 = 0; b0 < per; b0 += AK_MM_GROUPS) {
+        int b = b0 + warp;
+        bool act = b < per;
+        int c = AK_QK * b + lane;
+        float o = 0.0f;
+        if (act) {
+            o = (xs[c] * sb) * wpre[c];
+            out[i * width + c] = o;
+        }
+        long long blk = i * per + b;
+        ak_quantize_block_warp(act, lane, o, &qw[warp], q + AK_QK * blk, d + blk, s + blk);
+    }
+#else
+    if (threadIdx.x == 0) ak_fwd_add_norm_quant_at(i, y, wpost, wpre, eps, width, x, out, q, d, s);
 #endif
 }
 // n rows, a warp each (Gemma 3's per-head query and key norms, the final norm where no matmul

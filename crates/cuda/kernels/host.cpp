@@ -78,6 +78,12 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
             ak_fwd_rmsnorm_add_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(float, 2),
                                   AK_ARG(int, 3), AK_ARG(float*, 4));
             break;
+        case AK_K_ADD_NORM_QUANT:
+            ak_fwd_add_norm_quant_at(i, AK_ARG(cf, 0), AK_ARG(cf, 1), AK_ARG(cf, 2),
+                                     AK_ARG(float, 3), AK_ARG(int, 4), AK_ARG(float*, 5),
+                                     AK_ARG(float*, 6), AK_ARG(int8_t*, 7), AK_ARG(float*, 8),
+                                     AK_ARG(int32_t*, 9));
+            break;
         case AK_K_QUANTIZE:
             ak_fwd_quantize_at(i, AK_ARG(cf, 0), AK_ARG(int8_t*, 1), AK_ARG(float*, 2),
                                AK_ARG(int32_t*, 3));

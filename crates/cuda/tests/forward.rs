@@ -253,15 +253,31 @@ fn the_projections_of_one_input_share_its_quantization_and_launches_are_fused() 
 fn gemmas_post_norms_add_into_the_stream_in_their_launch() {
     // Gemma 3 normalizes the attention's and the feed-forward's outputs before the residual
     // add: one launch each (the norm adding its rows into the stream, the add once a launch
-    // of its own); the logits as the engine's (the checks above).
+    // of its own), which also takes the next sublayer's norm with its quantization (rows of
+    // whole blocks, as here: width 64), except after the last layer, where the head gathers
+    // its rows first; the logits as the engine's (the checks above).
     let m = quantized(&tiny_gemma::tiny_gemma3(3), QuantType::Q8_0, false);
     let layers = m.config().n_layers;
     let mut f = host_forward(&m, 2, 16);
     f.step(&[(0, &[1, 2, 3]), (1, &[4])]).unwrap();
     let count = |k: Kernel| f.trace().iter().filter(|l| l.kernel == k).count();
-    assert_eq!(count(Kernel::RmsNormAdd), 2 * layers);
+    assert_eq!(count(Kernel::AddNormQuant), 2 * layers - 1);
+    assert_eq!(count(Kernel::RmsNormAdd), 1);
+    // Norms of their own: the first layer's, and the head's.
+    assert_eq!(count(Kernel::NormQuant), 2);
     // The per-head query and key norms and nothing else take the plain norm.
     assert_eq!(count(Kernel::RmsNorm), 2 * layers);
+    // Each is followed by the next sublayer's projection, which reads the blocks it wrote.
+    let t = f.trace();
+    for (i, l) in t.iter().enumerate() {
+        if l.kernel == Kernel::AddNormQuant {
+            let next = t[i + 1].kernel;
+            assert!(
+                matches!(next, Kernel::Matmul | Kernel::MatmulMma),
+                "{next:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ mod tiny_gemma;
 use std::collections::HashSet;
 
 use aikernel_cuda::KERNEL_SOURCES;
-use aikernel_cuda::forward::{ATTENTION_SHARED, Arg, Kernel, MatmulTile};
+use aikernel_cuda::forward::{ADD_NORM_MAX, ATTENTION_SHARED, Arg, Kernel, MatmulTile};
 use common::engine::{host_forward, load};
 
 fn forward_source() -> &'static str {
@@ -60,6 +60,9 @@ fn kernel_names_and_ids_agree_with_the_source() {
     // that saw more would write past its shared scores, which nothing on a GPU catches).
     let shared = format!("#define AK_ATTN_SHARED {ATTENTION_SHARED}\n");
     assert!(src.contains(&shared), "ATTENTION_SHARED is not {shared:?}");
+    // Likewise the two launches past the widest row the add with the next norm holds.
+    let widest = format!("#define AK_ADD_NORM_MAX {ADD_NORM_MAX}\n");
+    assert!(src.contains(&widest), "ADD_NORM_MAX is not {widest:?}");
 }
 
 #[test]

@@ -417,6 +417,102 @@ fn rmsnorm_a_warp_a_row_matches_the_engine_in_ptx() {
     }
 }
 
+#[test]
+fn the_add_with_the_next_norm_a_block_a_row_matches_the_engine_in_ptx() {
+    // ak_fwd_add_norm_quant: a block per row squares y's row into shared memory, thread 0 sums
+    // the squares in order, every thread adds its values' norm into the stream, thread 0 sums
+    // the new row's squares, then each warp normalizes and quantizes every 8th block of 32.
+    // Widths of one block, two, Gemma 3 270M's 640 and the widest the kernel takes; 9 rows
+    // (the last block past a round of 8 warps idle in its rounds). The stream against the
+    // engine's norm then add, the next norm against the engine's norm of the new row, the
+    // block scales against the host's quantization of it (the quantized values reach the
+    // logits in the forward tests).
+    let mut rng = Rng::new(46);
+    let nrows = 9usize;
+    let eps = 1e-6f32;
+    for width in [32usize, 64, 640, aikernel_cuda::forward::ADD_NORM_MAX] {
+        let len = nrows * width;
+        let y: Vec<f32> = (0..len).map(|_| rng.wide(4)).collect();
+        let post: Vec<f32> = (0..width).map(|_| rng.wide(2)).collect();
+        let pre: Vec<f32> = (0..width).map(|_| rng.wide(2)).collect();
+        let stream: Vec<f32> = (0..len).map(|_| rng.wide(3)).collect();
+        let mut d = device(ptx_sm90());
+        for (id, v) in [(0, &y), (1, &post), (2, &pre), (3, &stream)] {
+            upload_f32(&mut d, id, v);
+        }
+        d.alloc(BufId(4), Elem::F32, len).unwrap();
+        d.alloc(BufId(5), Elem::I8, len).unwrap();
+        d.alloc(BufId(6), Elem::F32, len / 32).unwrap();
+        d.alloc(BufId(7), Elem::I32, len / 32).unwrap();
+        let buf = |i: usize| Arg::Buf(BufId(i));
+        d.launch(&Launch {
+            kernel: Kernel::AddNormQuant,
+            n: nrows,
+            args: vec![
+                buf(0),
+                buf(1),
+                buf(2),
+                Arg::F32(eps),
+                Arg::I32(width as i32),
+                buf(3),
+                buf(4),
+                buf(5),
+                buf(6),
+                buf(7),
+            ],
+            needs: vec![
+                (BufId(0), len),
+                (BufId(1), width),
+                (BufId(2), width),
+                (BufId(3), len),
+                (BufId(4), len),
+                (BufId(5), len),
+                (BufId(6), len / 32),
+                (BufId(7), len / 32),
+            ],
+        })
+        .unwrap_or_else(|e| panic!("width {width}: {e}"));
+        let (x, out, scales) = (
+            d.read_f32(BufId(3), len).unwrap(),
+            d.read_f32(BufId(4), len).unwrap(),
+            d.read_f32(BufId(6), len / 32).unwrap(),
+        );
+        for r in 0..nrows {
+            let row = r * width..(r + 1) * width;
+            let mut want = vec![0.0f32; width];
+            reference::rmsnorm(&y[row.clone()], &post, eps, &mut want);
+            for (v, &s) in want.iter_mut().zip(&stream[row.clone()]) {
+                *v += s;
+            }
+            let mut normed = vec![0.0f32; width];
+            reference::rmsnorm(&want, &pre, eps, &mut normed);
+            for c in 0..width {
+                let (g, e) = (x[r * width + c], want[c]);
+                assert!(
+                    same(g, e),
+                    "width {width}, row {r}, stream {c}: {g:e} vs {e:e}"
+                );
+                let (g, e) = (out[r * width + c], normed[c]);
+                assert!(
+                    same(g, e),
+                    "width {width}, row {r}, norm {c}: {g:e} vs {e:e}"
+                );
+            }
+            let blocks = quantize(&normed).unwrap();
+            for (b, (&g, &e)) in scales[r * width / 32..(r + 1) * width / 32]
+                .iter()
+                .zip(&blocks.d)
+                .enumerate()
+            {
+                assert!(
+                    same(g, e),
+                    "width {width}, row {r}, block {b}: {g:e} vs {e:e}"
+                );
+            }
+        }
+    }
+}
+
 /// Gathers `n / width` rows of `x` (`x_len` elements) by the indices in `idx` into `out`.
 fn gather(x: usize, idx: usize, out: usize, n: usize, width: i32, x_len: usize) -> Launch {
     Launch {

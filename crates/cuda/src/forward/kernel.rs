@@ -66,6 +66,9 @@ pub const ATTENTION_THREADS: usize = 256;
 /// Positions whose scores [`Kernel::Attention`] keeps in a block's shared memory
 /// (`AK_ATTN_SHARED`): a launch whose heads may see more takes [`Kernel::AttentionLong`].
 pub const ATTENTION_SHARED: usize = 4096;
+/// Widest row [`Kernel::AddNormQuant`] takes (`AK_ADD_NORM_MAX`: the row's squares and new
+/// values in a block's shared memory); wider rows take its two launches.
+pub const ADD_NORM_MAX: usize = 4096;
 
 /// The forward kernels (`kernels/ak_forward.cuh`), in the order of their `AK_K_*` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,11 +109,15 @@ pub enum Kernel {
     /// The matmul in tensor-core tiles of 16 weight rows by 8 tokens, one warp each over the
     /// whole row (for matrices of many short rows: a model's output head).
     MatmulMmaWarp,
+    /// Gemma 3's post-norm and residual add, then the next sublayer's norm with quantization,
+    /// a row a block ([`RmsNormAdd`](Kernel::RmsNormAdd) and [`NormQuant`](Kernel::NormQuant)
+    /// in one launch).
+    AddNormQuant,
 }
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -127,6 +134,7 @@ impl Kernel {
         Kernel::MatmulMma,
         Kernel::AttentionLong,
         Kernel::MatmulMmaWarp,
+        Kernel::AddNormQuant,
     ];
 
     /// The `AK_K_*` id `ak_host_launch` takes.
@@ -140,7 +148,7 @@ impl Kernel {
     /// (`ak_matmul_mma_warp`); the norm's and the gating's
     /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
     /// plain norm's (with or without the add) are rows, a warp each; the attention's are (token, head) pairs, each one
-    /// 256-thread block's; every other kernel runs one thread per output. The host build
+    /// 256-thread block's, and so are the add with the next norm's rows; every other kernel runs one thread per output. The host build
     /// loops over the outputs either way.
     pub fn lanes(self) -> usize {
         match self {
@@ -151,7 +159,7 @@ impl Kernel {
             | Kernel::GatedQuant
             | Kernel::RmsNorm
             | Kernel::RmsNormAdd => MATMUL_LANES,
-            Kernel::Attention | Kernel::AttentionLong => ATTENTION_THREADS,
+            Kernel::Attention | Kernel::AttentionLong | Kernel::AddNormQuant => ATTENTION_THREADS,
             _ => 1,
         }
     }
@@ -175,6 +183,7 @@ impl Kernel {
             Kernel::MatmulMma => "ak_fwd_matmul_mma",
             Kernel::AttentionLong => "ak_fwd_attention_long",
             Kernel::MatmulMmaWarp => "ak_fwd_matmul_mma_warp",
+            Kernel::AddNormQuant => "ak_fwd_add_norm_quant",
         }
     }
 }

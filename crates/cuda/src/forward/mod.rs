@@ -19,7 +19,8 @@ mod spec;
 pub use host_device::HostDevice;
 pub(crate) use host_device::check;
 pub use kernel::{
-    ATTENTION_SHARED, ATTENTION_THREADS, Arg, BufId, Elem, Kernel, Launch, MATMUL_LANES,
+    ADD_NORM_MAX, ATTENTION_SHARED, ATTENTION_THREADS, Arg, BufId, Elem, Kernel, Launch,
+    MATMUL_LANES,
 };
 pub(crate) use rows::RowPool;
 pub use session::{Forward, MatmulTile};

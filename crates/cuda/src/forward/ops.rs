@@ -110,6 +110,44 @@ pub(super) fn rmsnorm_add(
     }
 }
 
+/// `x`'s `nrows` rows of `width` (a multiple of 32) plus the RMSNorm of `y`'s with weights
+/// `post`, in place, then the RMSNorm of the new rows with weights `pre` into `out` and its
+/// quantization into `qa`: [`rmsnorm_add`] and [`norm_quant`] in one launch, a row a block
+/// (Gemma 3's post-norm and residual add, then the next sublayer's norm).
+pub(super) fn add_norm_quant(
+    y: BufId,
+    (post, pre): (BufId, BufId),
+    eps: f32,
+    (width, nrows): (usize, usize),
+    (x, out): (BufId, BufId),
+    qa: QuantBufs,
+) -> Launch {
+    let (len, nb) = (nrows * width, nrows * width / QK);
+    let a = vec![
+        Arg::Buf(y),
+        Arg::Buf(post),
+        Arg::Buf(pre),
+        Arg::F32(eps),
+        int(width),
+        Arg::Buf(x),
+        Arg::Buf(out),
+        Arg::Buf(qa.q),
+        Arg::Buf(qa.d),
+        Arg::Buf(qa.s),
+    ];
+    let needs = vec![
+        (y, len),
+        (post, width),
+        (pre, width),
+        (x, len),
+        (out, len),
+        (qa.q, len),
+        (qa.d, nb),
+        (qa.s, nb),
+    ];
+    launch(Kernel::AddNormQuant, nrows, a, needs)
+}
+
 /// Quantizes `len` values (a multiple of 32) of `x`.
 pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
     let nb = len / QK;

@@ -1,7 +1,7 @@
 //! One batch step: the launches of the engine's forward pass (`model/forward.rs`) for every
 //! token of every sequence, in its order.
 
-use super::super::kernel::{BufId, Elem};
+use super::super::kernel::{ADD_NORM_MAX, BufId, Elem};
 use super::super::ops::{self, AttnShape, Heads, Mat, Part, QK};
 use super::super::{Device, ForwardError};
 use super::{Forward, LayerBufs, bad, f32_bytes, i32_bytes, int};
@@ -114,6 +114,9 @@ impl<D: Device> Forward<'_, D> {
         if let Some(c) = self.spec.embd_scale {
             self.run(ops::scale(sc.x, n * d, c))?;
         }
+        // Whether the stream's next norm (into xn and its quantization) is done already: Gemma's
+        // post-norm with the residual add takes it into its launch.
+        let mut normed = false;
         for li in 0..self.layers.len() {
             let swa = self.spec.layers[li].rope_swa;
             let windowed = self.spec.layers[li].window.is_some();
@@ -123,8 +126,8 @@ impl<D: Device> Forward<'_, D> {
                 (sc.meta, maxn)
             };
             let trig = if swa { sc.trig_swa } else { sc.trig };
-            self.attention_block(li, n, trig, meta, maxn)?;
-            self.ffn_block(li, n)?;
+            normed = self.attention_block(li, n, (trig, meta, maxn), normed)?;
+            normed = self.ffn_block(li, n, normed)?;
         }
         for &(slot, t) in seqs {
             self.lens[slot] += t.len();
@@ -224,28 +227,51 @@ impl<D: Device> Forward<'_, D> {
 
     /// Adds the output `y` of the projection `w` of `x` to the stream: in the projection's
     /// launch, or (post-normalised with `post` first) in the norm's.
+    /// With Gemma's post-norm `post`, and `next` the norm of the sublayer after it, also
+    /// normalizes the new stream into that sublayer's input (xn and its quantization, as
+    /// [`Self::norm_rows`]) in the same launch where its rows are whole blocks of at most
+    /// [`ADD_NORM_MAX`]: returns whether it did.
     fn residual(
         &mut self,
         (w, x): (Mat, BufId),
         post: Option<BufId>,
         n: usize,
-    ) -> Result<(), ForwardError> {
+        next: Option<BufId>,
+    ) -> Result<bool, ForwardError> {
         let (d, eps, sc) = (self.spec.n_embd, self.spec.rms_eps, self.sc);
         let Some(post) = post else {
-            return self.project(&[part(w, sc.x)], x, n, true);
+            self.project(&[part(w, sc.x)], x, n, true)?;
+            return Ok(false);
         };
         self.project(&[part(w, sc.o)], x, n, false)?;
-        self.run(ops::rmsnorm_add(sc.o, post, eps, d, n, sc.x))
+        match next {
+            Some(pre) if d.is_multiple_of(QK) && d <= ADD_NORM_MAX => {
+                self.run(ops::add_norm_quant(
+                    sc.o,
+                    (post, pre),
+                    eps,
+                    (d, n),
+                    (sc.x, sc.xn),
+                    sc.qa,
+                ))?;
+                Ok(true)
+            }
+            _ => {
+                self.run(ops::rmsnorm_add(sc.o, post, eps, d, n, sc.x))?;
+                Ok(false)
+            }
+        }
     }
 
+    /// Layer `li`'s attention and its residual add, its input normalized first unless
+    /// `normed` (the add before did it); returns whether the feed-forward's norm is done.
     fn attention_block(
         &mut self,
         li: usize,
         n: usize,
-        trig: BufId,
-        meta: BufId,
-        maxn: usize,
-    ) -> Result<(), ForwardError> {
+        (trig, meta, maxn): (BufId, BufId, usize),
+        normed: bool,
+    ) -> Result<bool, ForwardError> {
         let sp = &self.spec;
         let (hd, nh, nkv, eps, neox) = (
             sp.head_dim,
@@ -267,9 +293,11 @@ impl<D: Device> Forward<'_, D> {
             l.qk_norm,
             l.post.map(|p| p.0),
         );
-        let (k_cache, v_cache) = (l.k_cache, l.v_cache);
+        let (k_cache, v_cache, ffn_norm) = (l.k_cache, l.v_cache, l.ffn_norm);
         let cache_rows = self.lens.len() * self.capacity;
-        self.norm_rows(sc.x, attn_norm, n, sc.xn)?;
+        if !normed {
+            self.norm_rows(sc.x, attn_norm, n, sc.xn)?;
+        }
         let qkv = [(wq, sc.q), (wk, sc.k), (wv, sc.v)];
         let parts = qkv
             .iter()
@@ -319,23 +347,28 @@ impl<D: Device> Forward<'_, D> {
         if quant.is_none() {
             self.quantize_rows(sc.att, n, qd)?;
         }
-        self.residual((wo, sc.att), post, n)
+        self.residual((wo, sc.att), post, n, Some(ffn_norm))
     }
 
-    fn ffn_block(&mut self, li: usize, n: usize) -> Result<(), ForwardError> {
+    /// Layer `li`'s feed-forward and its residual add, its input normalized first unless
+    /// `normed`; returns whether the next layer's norm is done.
+    fn ffn_block(&mut self, li: usize, n: usize, normed: bool) -> Result<bool, ForwardError> {
         let (ff, gelu) = (self.spec.n_ff, self.spec.gelu);
         let sc = self.sc;
         let l = &self.layers[li];
         let (ffn_norm, gate, up, down, post) =
             (l.ffn_norm, l.gate, l.up, l.down, l.post.map(|p| p.1));
-        self.norm_rows(sc.x, ffn_norm, n, sc.xn)?;
+        let next = self.layers.get(li + 1).map(|l| l.attn_norm);
+        if !normed {
+            self.norm_rows(sc.x, ffn_norm, n, sc.xn)?;
+        }
         self.project(&[part(gate, sc.g), part(up, sc.u)], sc.xn, n, false)?;
         if ff.is_multiple_of(QK) {
             self.run(ops::gated_quant(gelu, (sc.g, sc.u), n * ff, sc.act, sc.qa))?;
         } else {
             self.run(ops::gated(gelu, sc.g, sc.u, n * ff, sc.act))?;
         }
-        self.residual((down, sc.act), post, n)
+        self.residual((down, sc.act), post, n, next)
     }
 
     /// The head's inputs (each sequence's last row) and buffers, set before the step's first
