@@ -27,7 +27,8 @@
 #define AK_K_ATTENTION_LONG 14
 #define AK_K_MATMUL_MMA_WARP 15
 #define AK_K_ADD_NORM_QUANT 16
-#define AK_K_COUNT 17
+#define AK_K_NORM_ROPE_KV 17
+#define AK_K_COUNT 18
 
 // Row i of x: token tokens[i]'s embedding (one thread per token).
 // Columns one embedding output dequantizes: a K-quant super-block, else a block of 32.
@@ -672,6 +673,75 @@ AK_FN void ak_fwd_rope_kv_at(long long i, float* q, int nh, float* k, int nkv, i
     row[b] = ak_f32_to_f16(k[off + b]);
 }
 
+// The heads and values of ak_fwd_norm_rope_kv: ntok * (nh + nkv) heads, then the ntok * kv
+// values in groups of AK_QK.
+AK_HD_FN long long ak_norm_rope_groups(int ntok, int nh, int nkv, int hd) {
+    long long kv = (long long)nkv * hd;
+    return (long long)ntok * (nh + nkv) + (ntok * kv + AK_QK - 1) / AK_QK;
+}
+
+// Head i of token t's queries (nh a token) then keys (nkv), i = t * (nh + nkv) + head: its
+// row of q or k, the norm weights that apply, and where the normalized row goes.
+struct ak_norm_head {
+    const float* x;
+    const float* w;
+    float* out;
+    long long t;
+    int key;
+};
+
+AK_FN ak_norm_head ak_norm_head_at(long long i, const float* q, int nh, const float* k, int nkv,
+                                   int hd, const float* wq, const float* wk, float* qn,
+                                   float* kn) {
+    long long t = i / (nh + nkv);
+    int head = (int)(i % (nh + nkv));
+    ak_norm_head h;
+    h.t = t;
+    h.key = head >= nh;
+    long long off = h.key ? (t * nkv + head - nh) * hd : (t * nh + head) * hd;
+    h.x = (h.key ? k : q) + off;
+    h.w = h.key ? wk : wq;
+    h.out = (h.key ? kn : qn) + off;
+    return h;
+}
+
+// RoPE of pair p of a normalized head (in place), and for a key its two values into row
+// rows[t] of the key cache (kv wide) as binary16.
+AK_FN void ak_norm_rope_pair(const ak_norm_head* h, int hd, const float* cs, int neox, int p,
+                             const int32_t* rows, int kv, int kvhead, uint16_t* kc) {
+    ak_rope_head_pair(h->out, hd, cs + h->t * hd, neox, p);
+    if (h->key) {
+        int a = ak_rope_first(neox, p), b = ak_rope_second(hd, neox, p);
+        uint16_t* row = kc + (long long)rows[h->t] * kv + kvhead * hd;
+        row[a] = ak_f32_to_f16(h->out[a]);
+        row[b] = ak_f32_to_f16(h->out[b]);
+    }
+}
+
+// Qwen 3's and Gemma 3's per-head query and key norms with the RoPE and the cache writes, in
+// one launch (two ak_fwd_rmsnorm launches and ak_fwd_rope_kv): group i below ntok * (nh +
+// nkv) is a head, normalized into qn or kn (ak_rmsnorm_row with wq or wk), then turned pair
+// by pair in place, a key's pairs also written to its cache row; the rest are the step's
+// values, AK_QK a group, into the value cache as binary16.
+AK_FN void ak_fwd_norm_rope_kv_at(long long i, const float* q, int nh, const float* k, int nkv,
+                                  int hd, const float* cs, int neox, int ntok, const float* v,
+                                  const int32_t* rows, uint16_t* kc, uint16_t* vc,
+                                  const float* wq, const float* wk, float eps, float* qn,
+                                  float* kn) {
+    int kv = nkv * hd;
+    long long heads = (long long)ntok * (nh + nkv);
+    if (i >= heads) {
+        long long e0 = (i - heads) * AK_QK, all = (long long)ntok * kv;
+        for (long long e = e0; e < e0 + AK_QK && e < all; e++)
+            vc[(long long)rows[e / kv] * kv + e % kv] = ak_f32_to_f16(v[e]);
+        return;
+    }
+    ak_norm_head h = ak_norm_head_at(i, q, nh, k, nkv, hd, wq, wk, qn, kn);
+    ak_rmsnorm_row(h.x, h.w, eps, hd, h.out);
+    int kvhead = (int)(i % (nh + nkv)) - nh;
+    for (int p = 0; p < hd / 2; p++) ak_norm_rope_pair(&h, hd, cs, neox, p, rows, kv, kvhead, kc);
+}
+
 // meta[3t .. 3t+3] of query token t: its sequence's first cache row, the first position it
 // sees (a sliding window's start) and its own position. It sees pos - start + 1 positions.
 AK_FN int ak_fwd_span(const int32_t* meta, long long t) { return meta[3 * t + 2] - meta[3 * t + 1] + 1; }
@@ -1065,6 +1135,45 @@ AK_GLOBAL void ak_fwd_rope_kv(long long n, float* q, int nh, float* k, int nkv, 
                               const int32_t* rows, uint16_t* kc, uint16_t* vc) {
     AK_GRID_WAIT();
     AK_FWD_INDEX ak_fwd_rope_kv_at(i, q, nh, k, nkv, hd, cs, neox, ntok, v, rows, kc, vc);
+}
+// ak_fwd_norm_rope_kv_at with a warp per group: a head's warp takes its row's scale
+// (ak_warp_rms_scale: lane 0 sums the squares in order), each lane normalizes every 32nd
+// value, the block meets at a barrier (a pair's two values come from different lanes), then
+// each lane turns every 32nd pair; a value group's lane l copies value l. Every thread of the
+// block meets the same barriers (hd is the launch's), whatever its warp's group.
+AK_GLOBAL void ak_fwd_norm_rope_kv(long long n, const float* q, int nh, const float* k, int nkv,
+                                   int hd, const float* cs, int neox, int ntok, const float* v,
+                                   const int32_t* rows, uint16_t* kc, uint16_t* vc,
+                                   const float* wq, const float* wk, float eps, float* qn,
+                                   float* kn) {
+    AK_GRID_WAIT();
+#if AK_MM_LANES > 1
+    __shared__ float sq[AK_MM_GROUPS][AK_NORM_ROUND];
+    __shared__ float scale[AK_MM_GROUPS];
+    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / AK_MM_LANES;
+    int lane = threadIdx.x % AK_MM_LANES, slot = threadIdx.x / AK_MM_LANES;
+    int kv = nkv * hd;
+    long long heads = (long long)ntok * (nh + nkv);
+    bool head = i < heads;
+    ak_norm_head h = ak_norm_head_at(head ? i : 0, q, nh, k, nkv, hd, wq, wk, qn, kn);
+    float sc = ak_warp_rms_scale(head, lane, h.x, hd, eps, sq[slot], &scale[slot]);
+    if (head) {
+        for (int e = lane; e < hd; e += AK_MM_LANES) h.out[e] = (h.x[e] * sc) * h.w[e];
+    }
+    __syncthreads();
+    if (head) {
+        int kvhead = (int)(i % (nh + nkv)) - nh;
+        for (int p = lane; p < hd / 2; p += AK_MM_LANES)
+            ak_norm_rope_pair(&h, hd, cs, neox, p, rows, kv, kvhead, kc);
+    } else if (i < n) {
+        long long e = (i - heads) * AK_QK + lane;
+        if (e < (long long)ntok * kv)
+            vc[(long long)rows[e / kv] * kv + e % kv] = ak_f32_to_f16(v[e]);
+    }
+#else
+    AK_FWD_INDEX ak_fwd_norm_rope_kv_at(i, q, nh, k, nkv, hd, cs, neox, ntok, v, rows, kc, vc, wq,
+                                        wk, eps, qn, kn);
+#endif
 }
 #if AK_ATTN_THREADS > 1
 // Positions whose scores ak_fwd_attention keeps in shared memory (16 KB): the most a head of

@@ -84,6 +84,13 @@ extern "C" int ak_host_launch(int kernel, long long n, void** args) {
                                      AK_ARG(float*, 6), AK_ARG(int8_t*, 7), AK_ARG(float*, 8),
                                      AK_ARG(int32_t*, 9));
             break;
+        case AK_K_NORM_ROPE_KV:
+            ak_fwd_norm_rope_kv_at(i, AK_ARG(cf, 0), AK_ARG(int, 1), AK_ARG(cf, 2), AK_ARG(int, 3),
+                                   AK_ARG(int, 4), AK_ARG(cf, 5), AK_ARG(int, 6), AK_ARG(int, 7),
+                                   AK_ARG(cf, 8), AK_ARG(ci, 9), AK_ARG(uint16_t*, 10),
+                                   AK_ARG(uint16_t*, 11), AK_ARG(cf, 12), AK_ARG(cf, 13),
+                                   AK_ARG(float, 14), AK_ARG(float*, 15), AK_ARG(float*, 16));
+            break;
         case AK_K_QUANTIZE:
             ak_fwd_quantize_at(i, AK_ARG(cf, 0), AK_ARG(int8_t*, 1), AK_ARG(float*, 2),
                                AK_ARG(int32_t*, 3));

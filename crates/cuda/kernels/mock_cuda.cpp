@@ -22,10 +22,10 @@ const char* const kNames[AK_K_COUNT] = {
     "ak_fwd_norm_quant", "ak_fwd_matmul", "ak_fwd_rmsnorm_add", "ak_fwd_rope_kv",
     "ak_fwd_attention",  "ak_fwd_gated",  "ak_fwd_gated_quant", "ak_fwd_softcap",
     "ak_fwd_gather",     "ak_fwd_matmul_mma", "ak_fwd_attention_long",
-    "ak_fwd_matmul_mma_warp", "ak_fwd_add_norm_quant",
+    "ak_fwd_matmul_mma_warp", "ak_fwd_add_norm_quant", "ak_fwd_norm_rope_kv",
 };
 // Parameters after n of each kernel (ak_host_launch's argument lists).
-const int kArgs[AK_K_COUNT] = {5, 2, 5, 4, 8, 23, 5, 12, 14, 4, 7, 2, 4, 23, 14, 23, 10};
+const int kArgs[AK_K_COUNT] = {5, 2, 5, 4, 8, 23, 5, 12, 14, 4, 7, 2, 4, 23, 14, 23, 10, 17};
 int g_module = 0;
 int g_ids[AK_K_COUNT];
 // One captured launch: the kernel and its parameter values (n first), 8 bytes each as the

@@ -265,8 +265,9 @@ fn gemmas_post_norms_add_into_the_stream_in_their_launch() {
     assert_eq!(count(Kernel::RmsNormAdd), 1);
     // Norms of their own: the first layer's, and the head's.
     assert_eq!(count(Kernel::NormQuant), 2);
-    // The per-head query and key norms and nothing else take the plain norm.
-    assert_eq!(count(Kernel::RmsNorm), 2 * layers);
+    // The per-head query and key norms go into the RoPE's launch: no plain norm is left.
+    assert_eq!(count(Kernel::NormRopeKv), layers);
+    assert_eq!(count(Kernel::RmsNorm) + count(Kernel::RopeKv), 0);
     // Each is followed by the next sublayer's projection, which reads the blocks it wrote.
     let t = f.trace();
     for (i, l) in t.iter().enumerate() {

@@ -113,11 +113,15 @@ pub enum Kernel {
     /// a row a block ([`RmsNormAdd`](Kernel::RmsNormAdd) and [`NormQuant`](Kernel::NormQuant)
     /// in one launch).
     AddNormQuant,
+    /// Per-head query and key norms (Qwen 3, Gemma 3) with the RoPE and the cache writes, a
+    /// warp a head ([`RmsNorm`](Kernel::RmsNorm) twice and [`RopeKv`](Kernel::RopeKv) in one
+    /// launch).
+    NormRopeKv,
 }
 
 impl Kernel {
     /// Every kernel, in id order.
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 18] = [
         Kernel::Embed,
         Kernel::Scale,
         Kernel::RmsNorm,
@@ -135,6 +139,7 @@ impl Kernel {
         Kernel::AttentionLong,
         Kernel::MatmulMmaWarp,
         Kernel::AddNormQuant,
+        Kernel::NormRopeKv,
     ];
 
     /// The `AK_K_*` id `ak_host_launch` takes.
@@ -147,7 +152,8 @@ impl Kernel {
     /// of which each 8 compute one tile (`ak_matmul_mma`) or each one alone
     /// (`ak_matmul_mma_warp`); the norm's and the gating's
     /// with quantization are activation blocks, a warp each (`ak_quantize_block_warp`); the
-    /// plain norm's (with or without the add) are rows, a warp each; the attention's are (token, head) pairs, each one
+    /// plain norm's (with or without the add) are rows, a warp each, and the per-head norms
+    /// with the RoPE heads and groups of 32 values, a warp each; the attention's are (token, head) pairs, each one
     /// 256-thread block's, and so are the add with the next norm's rows; every other kernel runs one thread per output. The host build
     /// loops over the outputs either way.
     pub fn lanes(self) -> usize {
@@ -158,7 +164,8 @@ impl Kernel {
             | Kernel::NormQuant
             | Kernel::GatedQuant
             | Kernel::RmsNorm
-            | Kernel::RmsNormAdd => MATMUL_LANES,
+            | Kernel::RmsNormAdd
+            | Kernel::NormRopeKv => MATMUL_LANES,
             Kernel::Attention | Kernel::AttentionLong | Kernel::AddNormQuant => ATTENTION_THREADS,
             _ => 1,
         }
@@ -184,6 +191,7 @@ impl Kernel {
             Kernel::AttentionLong => "ak_fwd_attention_long",
             Kernel::MatmulMmaWarp => "ak_fwd_matmul_mma_warp",
             Kernel::AddNormQuant => "ak_fwd_add_norm_quant",
+            Kernel::NormRopeKv => "ak_fwd_norm_rope_kv",
         }
     }
 }

@@ -343,6 +343,40 @@ pub(super) fn rope_kv(
     )
 }
 
+/// [`rope_kv`] of the per-head norms of `q` and `k` (weights `wq` and `wk`, one a head
+/// width) into `qn` and `kn`: the two norms, the RoPE of the normalized heads in place and
+/// the cache writes in one launch, a group (a warp on the GPU) per head and per 32 values.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn norm_rope_kv(
+    h: Heads,
+    (q, k, v): (BufId, BufId, BufId),
+    (wq, wk, eps): (BufId, BufId, f32),
+    (qn, kn): (BufId, BufId),
+    (cs, neox): (BufId, bool),
+    rows: BufId,
+    (kc, vc): (BufId, BufId),
+    cache_rows: usize,
+) -> Launch {
+    let kv = h.nkv * h.hd;
+    let mut l = rope_kv(h, (q, k, v), (cs, neox), rows, (kc, vc), cache_rows);
+    l.kernel = Kernel::NormRopeKv;
+    l.n = h.ntok * (h.nh + h.nkv) + (h.ntok * kv).div_ceil(QK);
+    l.args.extend([
+        Arg::Buf(wq),
+        Arg::Buf(wk),
+        Arg::F32(eps),
+        Arg::Buf(qn),
+        Arg::Buf(kn),
+    ]);
+    l.needs.extend([
+        (wq, h.hd),
+        (wk, h.hd),
+        (qn, h.ntok * h.nh * h.hd),
+        (kn, h.ntok * kv),
+    ]);
+    l
+}
+
 /// The shape of one attention step over a layer's cache.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct AttnShape {

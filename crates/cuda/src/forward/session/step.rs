@@ -305,28 +305,36 @@ impl<D: Device> Forward<'_, D> {
             .map(|(&(w, out), bias)| Part { w, bias, out })
             .collect::<Vec<_>>();
         self.project(&parts, sc.xn, n, false)?;
-        let (q, k) = match qk_norm {
-            Some((qn, kn)) => {
-                self.run(ops::rmsnorm(sc.q, qn, eps, hd, n * nh, sc.qn))?;
-                self.run(ops::rmsnorm(sc.k, kn, eps, hd, n * nkv, sc.kn))?;
-                (sc.qn, sc.kn)
-            }
-            None => (sc.q, sc.k),
-        };
         let heads = Heads {
             ntok: n,
             nh,
             nkv,
             hd,
         };
-        self.run(ops::rope_kv(
-            heads,
-            (q, k, sc.v),
-            (trig, neox),
-            sc.rows,
-            (k_cache, v_cache),
-            cache_rows,
-        ))?;
+        // The per-head norms (Qwen 3, Gemma 3) go into the RoPE's launch.
+        let q = if let Some((qn, kn)) = qk_norm {
+            self.run(ops::norm_rope_kv(
+                heads,
+                (sc.q, sc.k, sc.v),
+                (qn, kn, eps),
+                (sc.qn, sc.kn),
+                (trig, neox),
+                sc.rows,
+                (k_cache, v_cache),
+                cache_rows,
+            ))?;
+            sc.qn
+        } else {
+            self.run(ops::rope_kv(
+                heads,
+                (sc.q, sc.k, sc.v),
+                (trig, neox),
+                sc.rows,
+                (k_cache, v_cache),
+                cache_rows,
+            ))?;
+            sc.q
+        };
         let sh = AttnShape {
             ntok: n,
             nh,
