@@ -673,13 +673,6 @@ AK_FN void ak_fwd_rope_kv_at(long long i, float* q, int nh, float* k, int nkv, i
     row[b] = ak_f32_to_f16(k[off + b]);
 }
 
-// The heads and values of ak_fwd_norm_rope_kv: ntok * (nh + nkv) heads, then the ntok * kv
-// values in groups of AK_QK.
-AK_HD_FN long long ak_norm_rope_groups(int ntok, int nh, int nkv, int hd) {
-    long long kv = (long long)nkv * hd;
-    return (long long)ntok * (nh + nkv) + (ntok * kv + AK_QK - 1) / AK_QK;
-}
-
 // Head i of token t's queries (nh a token) then keys (nkv), i = t * (nh + nkv) + head: its
 // row of q or k, the norm weights that apply, and where the normalized row goes.
 struct ak_norm_head {

@@ -226,11 +226,10 @@ impl<D: Device> Forward<'_, D> {
     }
 
     /// Adds the output `y` of the projection `w` of `x` to the stream: in the projection's
-    /// launch, or (post-normalised with `post` first) in the norm's.
-    /// With Gemma's post-norm `post`, and `next` the norm of the sublayer after it, also
-    /// normalizes the new stream into that sublayer's input (xn and its quantization, as
-    /// [`Self::norm_rows`]) in the same launch where its rows are whole blocks of at most
-    /// [`ADD_NORM_MAX`]: returns whether it did.
+    /// launch, or (post-normalised with `post` first) in the norm's. With `post` and `next`
+    /// (the norm of the sublayer after it), that launch also normalizes the new stream into
+    /// the next sublayer's input (xn and its quantization, as [`Self::norm_rows`]) where its
+    /// rows are whole blocks of at most [`ADD_NORM_MAX`]; returns whether it did.
     fn residual(
         &mut self,
         (w, x): (Mat, BufId),
