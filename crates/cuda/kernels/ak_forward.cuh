@@ -524,7 +524,47 @@ AK_FN void ak_matmul_mma_dt(int tid, float* sh, int r0, int t0, const uint8_t* w
         *o = accumulate ? before + y : y;
     }
 }
+
+// A quantized type as a compile-time value (ak_mma_types' argument).
+template <int V>
+struct ak_dtype_c {
+    static constexpr int value = V;
+};
+
+// Calls f(ak_dtype_c<DT>()) for the types whose blocks have integer products (the
+// tensor-core tiles' kernels, instantiated per type); false for any other type.
+template <class F>
+AK_FN bool ak_mma_types(int dtype, F f) {
+    switch (dtype) {
+    case AK_Q8_0: f(ak_dtype_c<AK_Q8_0>()); return true;
+    case AK_Q4_0: f(ak_dtype_c<AK_Q4_0>()); return true;
+    case AK_Q4_1: f(ak_dtype_c<AK_Q4_1>()); return true;
+    case AK_Q5_0: f(ak_dtype_c<AK_Q5_0>()); return true;
+    case AK_Q5_1: f(ak_dtype_c<AK_Q5_1>()); return true;
+    case AK_Q4_K: f(ak_dtype_c<AK_Q4_K>()); return true;
+    case AK_Q5_K: f(ak_dtype_c<AK_Q5_K>()); return true;
+    case AK_Q6_K: f(ak_dtype_c<AK_Q6_K>()); return true;
+    default: return false;
+    }
+}
 #endif
+
+// The fallback of both tensor-core tilings for weights without integer products (F32, F16)
+// or a device without tensor cores: thread `who` below AK_MMA_ROWS takes row r0 + who of the
+// tile with its tokens from t0 (ak_dot_tile).
+AK_FN void ak_mma_tile_rows(int who, int dtype, int r0, int t0, const uint8_t* w, int rows,
+                            int cols, int ntok, const float* x, const int8_t* q,
+                            const float* d, const int32_t* s, const float* bias,
+                            int accumulate, float* out) {
+    int nb = cols / AK_QK;
+    long long r = r0 + who;
+    int cnt = ak_min_i(ntok - t0, AK_MMA_TOKENS);
+    if (who < AK_MMA_ROWS && r < rows) {
+        ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
+                    q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
+                    bias ? bias + r : 0, accumulate);
+    }
+}
 
 // Tensor-core tile `tile` of one matrix (ak_matmul_threads' tiling AK_TILE_MMA), computed by
 // the AK_MMA_WARPS warps of one block (thread `tid`; `active` or not for the whole block)
@@ -541,26 +581,13 @@ AK_FN void ak_matmul_mma(bool active, int tid, float* sh, long long tile, int dt
     ak_mma_tile_at(tile, ntok, &r0l, &t0l);
     int r0 = (int)r0l, t0 = (int)t0l;
 #ifdef AK_HAS_MMA
-    switch (dtype) {
-    case AK_Q8_0: ak_matmul_mma_dt<AK_Q8_0>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q4_0: ak_matmul_mma_dt<AK_Q4_0>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q4_1: ak_matmul_mma_dt<AK_Q4_1>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q5_0: ak_matmul_mma_dt<AK_Q5_0>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q5_1: ak_matmul_mma_dt<AK_Q5_1>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q4_K: ak_matmul_mma_dt<AK_Q4_K>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q5_K: ak_matmul_mma_dt<AK_Q5_K>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q6_K: ak_matmul_mma_dt<AK_Q6_K>(tid, sh, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    default: break;
-    }
+    if (ak_mma_types(dtype, [&](auto dt) {
+            ak_matmul_mma_dt<decltype(dt)::value>(tid, sh, r0, t0, w, rows, cols, ntok, q, d,
+                                                  s, bias, accumulate, out);
+        }))
+        return;
 #endif
-    int nb = cols / AK_QK;
-    long long r = r0 + tid;
-    int cnt = ak_min_i(ntok - t0, AK_MMA_TOKENS);
-    if (tid < AK_MMA_ROWS && r < rows) {
-        ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
-                    q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
-                    bias ? bias + r : 0, accumulate);
-    }
+    ak_mma_tile_rows(tid, dtype, r0, t0, w, rows, cols, ntok, x, q, d, s, bias, accumulate, out);
 }
 
 // Tensor-core tile `tile` of one matrix (ak_matmul_threads' tiling AK_TILE_MMA_WARP) computed
@@ -576,26 +603,14 @@ AK_FN void ak_matmul_mma_warp(bool active, int lane, long long tile, int dtype,
     ak_mma_tile_at(tile, ntok, &r0l, &t0l);
     int r0 = (int)r0l, t0 = (int)t0l;
 #ifdef AK_HAS_MMA
-    switch (dtype) {
-    case AK_Q8_0: ak_matmul_mma_warp_dt<AK_Q8_0>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q4_0: ak_matmul_mma_warp_dt<AK_Q4_0>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q4_1: ak_matmul_mma_warp_dt<AK_Q4_1>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q5_0: ak_matmul_mma_warp_dt<AK_Q5_0>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q5_1: ak_matmul_mma_warp_dt<AK_Q5_1>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q4_K: ak_matmul_mma_warp_dt<AK_Q4_K>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q5_K: ak_matmul_mma_warp_dt<AK_Q5_K>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    case AK_Q6_K: ak_matmul_mma_warp_dt<AK_Q6_K>(lane, r0, t0, w, rows, cols, ntok, q, d, s, bias, accumulate, out); return;
-    default: break;
-    }
+    if (ak_mma_types(dtype, [&](auto dt) {
+            ak_matmul_mma_warp_dt<decltype(dt)::value>(lane, r0, t0, w, rows, cols, ntok, q, d,
+                                                       s, bias, accumulate, out);
+        }))
+        return;
 #endif
-    int nb = cols / AK_QK;
-    long long r = r0 + lane;
-    int cnt = ak_min_i(ntok - t0, AK_MMA_TOKENS);
-    if (lane < AK_MMA_ROWS && r < rows) {
-        ak_dot_tile(dtype, w + r * ak_row_bytes(dtype, cols), cols, cnt, x + t0 * cols,
-                    q + t0 * cols, d + t0 * nb, s + t0 * nb, out + t0 * rows + r, rows,
-                    bias ? bias + r : 0, accumulate);
-    }
+    ak_mma_tile_rows(lane, dtype, r0, t0, w, rows, cols, ntok, x, q, d, s, bias, accumulate,
+                     out);
 }
 
 // Rounds of ak_matmul_group for the launch's widest row in units (every thread of the launch
