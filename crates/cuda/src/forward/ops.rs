@@ -19,6 +19,20 @@ pub(super) struct QuantBufs {
     pub(super) s: BufId,
 }
 
+impl QuantBufs {
+    /// The three buffers as a kernel's arguments, in the kernels' order (values, scales,
+    /// sums).
+    fn args(self) -> [Arg; 3] {
+        [Arg::Buf(self.q), Arg::Buf(self.d), Arg::Buf(self.s)]
+    }
+
+    /// What a launch touches of them for `len` quantized values (a multiple of 32): the
+    /// values, and a scale and a sum per block.
+    fn needs(self, len: usize) -> [(BufId, usize); 3] {
+        [(self.q, len), (self.d, len / QK), (self.s, len / QK)]
+    }
+}
+
 fn int(v: usize) -> Arg {
     // Sizes are checked to fit an `int` when a step is planned (`Forward::step`).
     Arg::I32(i32::try_from(v).unwrap_or(i32::MAX))
@@ -122,8 +136,8 @@ pub(super) fn add_norm_quant(
     (x, out): (BufId, BufId),
     qa: QuantBufs,
 ) -> Launch {
-    let (len, nb) = (nrows * width, nrows * width / QK);
-    let a = vec![
+    let len = nrows * width;
+    let mut a = vec![
         Arg::Buf(y),
         Arg::Buf(post),
         Arg::Buf(pre),
@@ -131,33 +145,20 @@ pub(super) fn add_norm_quant(
         int(width),
         Arg::Buf(x),
         Arg::Buf(out),
-        Arg::Buf(qa.q),
-        Arg::Buf(qa.d),
-        Arg::Buf(qa.s),
     ];
-    let needs = vec![
-        (y, len),
-        (post, width),
-        (pre, width),
-        (x, len),
-        (out, len),
-        (qa.q, len),
-        (qa.d, nb),
-        (qa.s, nb),
-    ];
+    a.extend(qa.args());
+    let mut needs = vec![(y, len), (post, width), (pre, width), (x, len), (out, len)];
+    needs.extend(qa.needs(len));
     launch(Kernel::AddNormQuant, nrows, a, needs)
 }
 
 /// Quantizes `len` values (a multiple of 32) of `x`.
 pub(super) fn quantize(x: BufId, len: usize, qa: QuantBufs) -> Launch {
-    let nb = len / QK;
-    let a = vec![Arg::Buf(x), Arg::Buf(qa.q), Arg::Buf(qa.d), Arg::Buf(qa.s)];
-    launch(
-        Kernel::Quantize,
-        nb,
-        a,
-        vec![(x, len), (qa.q, len), (qa.d, nb), (qa.s, nb)],
-    )
+    let mut a = vec![Arg::Buf(x)];
+    a.extend(qa.args());
+    let mut needs = vec![(x, len)];
+    needs.extend(qa.needs(len));
+    launch(Kernel::Quantize, len / QK, a, needs)
 }
 
 /// RMSNorm of `nrows` rows of `width` (a multiple of 32) with weights `w` into `out`, and its
@@ -170,26 +171,18 @@ pub(super) fn norm_quant(
     out: BufId,
     qa: QuantBufs,
 ) -> Launch {
-    let (len, nb) = (nrows * width, nrows * width / QK);
-    let a = vec![
+    let len = nrows * width;
+    let mut a = vec![
         Arg::Buf(x),
         Arg::Buf(w),
         Arg::F32(eps),
         int(width),
         Arg::Buf(out),
-        Arg::Buf(qa.q),
-        Arg::Buf(qa.d),
-        Arg::Buf(qa.s),
     ];
-    let needs = vec![
-        (x, len),
-        (w, width),
-        (out, len),
-        (qa.q, len),
-        (qa.d, nb),
-        (qa.s, nb),
-    ];
-    launch(Kernel::NormQuant, nb, a, needs)
+    a.extend(qa.args());
+    let mut needs = vec![(x, len), (w, width), (out, len)];
+    needs.extend(qa.needs(len));
+    launch(Kernel::NormQuant, len / QK, a, needs)
 }
 
 /// A weight matrix on the device.
@@ -243,23 +236,12 @@ pub(super) fn matmul(
     tile: usize,
     accumulate: bool,
 ) -> Launch {
-    let mut a = vec![
-        int(cols),
-        int(ntok),
-        int(tile),
-        Arg::Buf(x),
-        Arg::Buf(qa.q),
-        Arg::Buf(qa.d),
-        Arg::Buf(qa.s),
-        Arg::I32(i32::from(accumulate)),
-    ];
+    let mut a = vec![int(cols), int(ntok), int(tile), Arg::Buf(x)];
+    a.extend(qa.args());
+    a.push(Arg::I32(i32::from(accumulate)));
     let mut needs = vec![(x, ntok * cols)];
-    let nb = ntok * cols / QK;
-    if parts.iter().any(|p| p.w.quantized()) {
-        needs.extend([(qa.q, ntok * cols), (qa.d, nb), (qa.s, nb)]);
-    } else {
-        needs.extend([(qa.q, 0), (qa.d, 0), (qa.s, 0)]);
-    }
+    let quantized = parts.iter().any(|p| p.w.quantized());
+    needs.extend(qa.needs(if quantized { ntok * cols } else { 0 }));
     let mut threads = 0;
     for k in 0..PARTS_MAX {
         let Some(p) = parts.get(k) else {
@@ -433,9 +415,8 @@ pub(super) fn attention(
     ];
     match quant {
         Some(qa) => {
-            a.extend([Arg::Buf(qa.q), Arg::Buf(qa.d), Arg::Buf(qa.s)]);
-            let nb = th * sh.hd / QK;
-            needs.extend([(qa.q, th * sh.hd), (qa.d, nb), (qa.s, nb)]);
+            a.extend(qa.args());
+            needs.extend(qa.needs(th * sh.hd));
         }
         None => a.extend([Arg::Null, Arg::Null, Arg::Null]),
     }
@@ -467,18 +448,16 @@ pub(super) fn gated_quant(
     out: BufId,
     qa: QuantBufs,
 ) -> Launch {
-    let nb = n / QK;
-    let a = vec![
+    let mut a = vec![
         Arg::I32(i32::from(gelu)),
         Arg::Buf(g),
         Arg::Buf(u),
         Arg::Buf(out),
-        Arg::Buf(qa.q),
-        Arg::Buf(qa.d),
-        Arg::Buf(qa.s),
     ];
-    let needs = vec![(g, n), (u, n), (out, n), (qa.q, n), (qa.d, nb), (qa.s, nb)];
-    launch(Kernel::GatedQuant, nb, a, needs)
+    a.extend(qa.args());
+    let mut needs = vec![(g, n), (u, n), (out, n)];
+    needs.extend(qa.needs(n));
+    launch(Kernel::GatedQuant, n / QK, a, needs)
 }
 
 /// `x[i] = c · tanhf(x[i] / c)` for `n` elements.
