@@ -860,6 +860,19 @@ AK_GLOBAL void ak_fwd_quantize(long long n, const float* x, int8_t* q, float* d,
 #define AK_NORM_CHUNK 16
 
 #if AK_MM_LANES > 1
+// ss plus v[0], v[1], ... v[n - 1], one addition at a time in that order (a row's sum of
+// squares, as ak_rms_scale's loop), the values loaded AK_MM_LANES at a time ahead of their
+// additions.
+AK_FN float ak_add_in_order(float ss, const float* v, int n) {
+    int b = 0;
+    for (; b + AK_MM_LANES <= n; b += AK_MM_LANES) {
+        AK_UNROLL
+        for (int j = 0; j < AK_MM_LANES; j++) ss += v[b + j];
+    }
+    for (; b < n; b++) ss += v[b];
+    return ss;
+}
+
 // The RMSNorm scale 1 / sqrtf(sum of squares / width + eps) of row xr (any width) by one warp,
 // with its `sq` (AK_NORM_ROUND floats of shared memory) and `scale` (one): lane 0 sums the
 // squares in order, as ak_rms_scale's loop, in rounds of up to AK_NORM_ROUND values, each lane
@@ -884,17 +897,10 @@ AK_FN float ak_warp_rms_scale(bool active, int lane, const float* xr, int width,
                 sq[r * AK_MM_LANES + lane] = v[r] * v[r];
         }
         __syncthreads();
-        if (active && lane == 0) {
-            int b = 0;
-            for (; b + AK_MM_LANES <= cnt; b += AK_MM_LANES) {
-                AK_UNROLL
-                for (int j = 0; j < AK_MM_LANES; j++) ss += sq[b + j];
-            }
-            for (; b < cnt; b++) ss += sq[b];
-        }
+        if (active && lane == 0) ss = ak_add_in_order(ss, sq, cnt);
         __syncthreads();
     }
-    if (active && lane == 0) *scale = ak_div(1.0f, ak_sqrt(ak_div(ss, (float)width) + eps));
+    if (active && lane == 0) *scale = ak_rms_scale_of(ss, width, eps);
     __syncthreads();
     return active ? *scale : 0.0f;
 }
@@ -976,19 +982,6 @@ AK_GLOBAL void ak_fwd_norm_quant(long long n, const float* x, const float* w, fl
 // Widest row ak_fwd_add_norm_quant takes (its squares and its new row in shared memory, 32 KB;
 // the host takes the two launches past it).
 #define AK_ADD_NORM_MAX 4096
-
-// The RMSNorm scale of a row from its squares sq[0 .. n) (ak_rms_scale's sequential sum, in
-// order, and its formula), by one thread.
-AK_FN float ak_rms_scale_sq(const float* sq, int n, float eps) {
-    float ss = 0.0f;
-    int b = 0;
-    for (; b + AK_MM_LANES <= n; b += AK_MM_LANES) {
-        AK_UNROLL
-        for (int j = 0; j < AK_MM_LANES; j++) ss += sq[b + j];
-    }
-    for (; b < n; b++) ss += sq[b];
-    return ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
-}
 #endif
 
 // n rows, a block each (ak_fwd_add_norm_quant_at): the block's threads square y's row into
@@ -1016,7 +1009,7 @@ AK_GLOBAL void ak_fwd_add_norm_quant(long long n, const float* y, const float* w
         sq[c] = v * v;
     }
     __syncthreads();
-    if (tid == 0) scale[0] = ak_rms_scale_sq(sq, width, eps);
+    if (tid == 0) scale[0] = ak_rms_scale_of(ak_add_in_order(0.0f, sq, width), width, eps);
     __syncthreads();
     float sa = scale[0];
     for (int c = tid; c < width; c += AK_ATTN_THREADS) {
@@ -1026,7 +1019,7 @@ AK_GLOBAL void ak_fwd_add_norm_quant(long long n, const float* y, const float* w
         sq[c] = v * v;
     }
     __syncthreads();
-    if (tid == 0) scale[1] = ak_rms_scale_sq(sq, width, eps);
+    if (tid == 0) scale[1] = ak_rms_scale_of(ak_add_in_order(0.0f, sq, width), width, eps);
     __syncthreads();
     float sb = scale[1];
     int per = width / AK_QK, warp = tid / AK_MM_LANES, lane = tid % AK_MM_LANES;

@@ -5,10 +5,15 @@
 
 // Sequential RMSNorm of one row of n: scale = 1 / sqrtf(sum(x*x) / n + eps),
 // out = (x * scale) * w. One thread per row: the sum of squares is one sequential loop.
+// The scale from the sum of squares ss of a row of n.
+AK_FN float ak_rms_scale_of(float ss, int n, float eps) {
+    return ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
+}
+
 AK_FN float ak_rms_scale(const float* x, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    return ak_div(1.0f, ak_sqrt(ak_div(ss, (float)n) + eps));
+    return ak_rms_scale_of(ss, n, eps);
 }
 
 AK_FN void ak_rmsnorm_row(const float* x, const float* w, float eps, int n, float* out) {
